@@ -1,0 +1,269 @@
+//! Execution of one message on one canister: the seam between the replica model (rounds, queues,
+//! management canister, in `crate::replica`) and wasmtime.
+//!
+//! Everything here is about a single canister: compiling and validating a module, running one entry
+//! point with the System API (`ic0`) under the rules of its execution mode, counting instructions,
+//! and rolling back heap, globals and stable memory when an execution traps. It knows nothing about
+//! other canisters, rounds or time beyond what `ExecEnv` hands in.
+//!
+//! Spec: IC interface specification, "Canister interface (System API)": module requirements,
+//! entry points, the import table with its per-mode availability, and trap semantics.
+
+use crate::types::{Principal, RejectCode};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A validated, compiled module. Cheap to clone; compiled once per distinct module hash.
+#[derive(Clone)]
+pub struct CompiledModule {
+    inner: Arc<ModuleInner>,
+}
+
+struct ModuleInner {
+    // Filled in by the implementation: the wasmtime module, exported method names, custom sections.
+}
+
+impl CompiledModule {
+    /// Validates and compiles `wasm` (raw `\0asm` or gzip). Errors carry the IC's message, e.g. an
+    /// import outside `ic0`'s list, an invalid `canister_` export, more than one memory.
+    pub fn compile(wasm: &[u8]) -> Result<CompiledModule, String> {
+        let _ = wasm;
+        todo!()
+    }
+    /// SHA-256 of the bytes as given to `compile` (the IC's `module_hash`).
+    pub fn module_hash(&self) -> [u8; 32] {
+        todo!()
+    }
+    /// Size of the bytes as given to `compile`.
+    pub fn wasm_binary_size(&self) -> usize {
+        todo!()
+    }
+    pub fn has_update(&self, name: &str) -> bool {
+        let _ = name;
+        todo!()
+    }
+    pub fn has_query(&self, name: &str) -> bool {
+        let _ = name;
+        todo!()
+    }
+    pub fn has_composite_query(&self, name: &str) -> bool {
+        let _ = name;
+        todo!()
+    }
+    pub fn exports_entry(&self, entry: SystemEntry) -> bool {
+        let _ = entry;
+        todo!()
+    }
+    /// `icp:public <name>` and `icp:private <name>` custom sections: name -> (is_public, bytes).
+    pub fn metadata(&self) -> &BTreeMap<String, (bool, Vec<u8>)> {
+        todo!()
+    }
+}
+
+/// System entry points other than methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemEntry {
+    Init,
+    PreUpgrade,
+    PostUpgrade,
+    InspectMessage,
+    Heartbeat,
+    GlobalTimer,
+    OnLowWasmMemory,
+}
+
+/// What to run. Each kind fixes the execution mode and so which `ic0` functions may be called
+/// (calling one outside its modes traps, as on the IC).
+#[derive(Clone, Debug)]
+pub enum ExecKind {
+    Update { method: String },
+    /// Replicated or not, a query's state changes are always discarded.
+    Query { method: String, replicated: bool },
+    CompositeQuery { method: String },
+    InspectMessage { method: String },
+    /// A response to an outgoing call: runs the reply or reject closure; if that traps, runs the
+    /// cleanup closure (whose changes persist) and reports the original trap.
+    Response { callback: Callback, response: CallResponse },
+    GlobalTimer,
+    Heartbeat,
+}
+
+/// The closures an outgoing call registered with `call_new` / `call_on_cleanup`. Table indices are
+/// not checked until a closure actually runs (ic-cdk's one-way calls pass `usize::MAX`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Callback {
+    pub reply_fun: u32,
+    pub reply_env: u32,
+    pub reject_fun: u32,
+    pub reject_env: u32,
+    pub cleanup: Option<(u32, u32)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallResponse {
+    Reply(Vec<u8>),
+    Reject { code: RejectCode, message: String },
+}
+
+/// What the replica hands to one execution. All of it is read-only for the execution; changes come
+/// back in `ExecOutcome`.
+#[derive(Clone, Debug)]
+pub struct ExecEnv {
+    pub canister_id: Principal,
+    pub subnet_id: Principal,
+    /// `msg_caller`: the sender of the message, the installer during install/upgrade, the management
+    /// canister during system tasks.
+    pub caller: Principal,
+    pub arg: Vec<u8>,
+    pub time_nanos: u64,
+    pub canister_version: u64,
+    /// 1 running, 2 stopping, 3 stopped (`ic0.canister_status`).
+    pub status: u32,
+    pub controllers: Vec<Principal>,
+    pub cycle_balance: u128,
+    /// Cycles below which the canister would freeze; `call_perform` returns 2 and
+    /// `call_cycles_add128` traps rather than going below it.
+    pub freezing_limit: u128,
+    /// Cycles attached to the message (`msg_cycles_available128`).
+    pub cycles_available: u128,
+    /// Cycles refunded with a response (`msg_cycles_refunded128`).
+    pub cycles_refunded: u128,
+    /// True when the call context was already answered (`msg_reply`/`msg_reject` then trap).
+    pub already_replied: bool,
+    /// `msg_deadline`: 0 for ingress, unbounded-wait calls and queries.
+    pub deadline_nanos: u64,
+    /// Current value of the global timer (0 = inactive).
+    pub global_timer: u64,
+    pub certified_data: Vec<u8>,
+    /// Present only for non-replicated queries (`data_certificate_*`).
+    pub data_certificate: Option<Vec<u8>>,
+    pub root_key: Vec<u8>,
+    pub env_vars: Vec<(String, String)>,
+    pub instruction_limit: u64,
+    /// Instructions already used by earlier executions of this call context
+    /// (`performance_counter(1)` adds them).
+    pub call_context_instructions: u64,
+    /// Free slots in this canister's output queue to each callee; an absent callee has
+    /// `default_free_slots`. `call_perform` returns 2 when a callee's slots are used up.
+    pub free_slots: BTreeMap<Principal, usize>,
+    pub default_free_slots: usize,
+    /// Largest request payload `call_perform` accepts per callee subnet rule; the replica decides
+    /// (2 MiB cross-subnet, 10 MiB same subnet) and passes the larger bound plus a set of
+    /// same-subnet callees.
+    pub same_subnet: Vec<Principal>,
+    /// `wasm_memory_limit` setting (0 = none): growing the heap past it fails for updates, init and
+    /// post_upgrade, as the spec says.
+    pub wasm_memory_limit: u64,
+}
+
+/// A call made with `call_perform` that returned 0. Only reported when the execution did not trap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutgoingCall {
+    pub callee: Principal,
+    pub method: String,
+    pub payload: Vec<u8>,
+    pub cycles: u128,
+    pub callback: Callback,
+    /// `Some(seconds)` (already capped at 300) for bounded-wait calls.
+    pub timeout_seconds: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExecResponse {
+    Reply(Vec<u8>),
+    /// Always `CANISTER_REJECT` for the caller.
+    Reject(String),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ExecOutcome {
+    /// `Err(message)` when the execution trapped (including running out of instructions or
+    /// memory); all other fields then describe a rolled-back execution: no response, no calls,
+    /// no state changes, only `instructions` and `debug_prints` are meaningful.
+    pub trap: Option<String>,
+    pub response: Option<ExecResponse>,
+    pub calls: Vec<OutgoingCall>,
+    /// Cycles accepted from `cycles_available`.
+    pub cycles_accepted: u128,
+    /// Cycles burned with `cycles_burn128`.
+    pub cycles_burned: u128,
+    /// `Some(t)` when `global_timer_set` was called (last value wins; 0 deactivates).
+    pub global_timer: Option<u64>,
+    pub certified_data: Option<Vec<u8>>,
+    pub instructions: u64,
+    pub debug_prints: Vec<String>,
+    /// `accept_message` was called (inspect_message only).
+    pub message_accepted: bool,
+    /// For a `Response` whose closure trapped: the cleanup closure ran (and its trap, if any).
+    pub cleanup: Option<Option<String>>,
+}
+
+/// A live canister: its instance (heap, globals, table) and its stable memory.
+pub struct CanisterInstance {
+    // Filled in by the implementation.
+}
+
+/// Options of an upgrade (`canister_install_mode`'s `upgrade` record).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UpgradeOptions {
+    pub skip_pre_upgrade: bool,
+    pub keep_wasm_memory: bool,
+}
+
+impl CanisterInstance {
+    /// Instantiates `module` with empty stable memory, runs `(start)` and `canister_init(arg)`.
+    /// On a trap nothing exists: the error carries the trap message and the instructions used.
+    pub fn install(module: &CompiledModule, env: &ExecEnv) -> Result<(CanisterInstance, ExecOutcome), ExecOutcome> {
+        let _ = (module, env);
+        todo!()
+    }
+
+    /// Upgrade, atomically: `canister_pre_upgrade` (unless skipped) on this instance, then a fresh
+    /// instance of `module` with the same stable memory, `(start)`, `canister_post_upgrade(arg)`.
+    /// When anything traps `self` is left exactly as it was. `env.instruction_limit` bounds the sum.
+    pub fn upgrade(&mut self, module: &CompiledModule, env: &ExecEnv, options: UpgradeOptions) -> ExecOutcome {
+        let _ = (module, env, options);
+        todo!()
+    }
+
+    /// Runs one message. A trap rolls back heap, globals and stable memory; a query's changes are
+    /// always rolled back.
+    pub fn execute(&mut self, kind: &ExecKind, env: &ExecEnv) -> ExecOutcome {
+        let _ = (kind, env);
+        todo!()
+    }
+
+    pub fn module(&self) -> &CompiledModule {
+        todo!()
+    }
+    pub fn wasm_memory_size(&self) -> u64 {
+        todo!()
+    }
+    pub fn stable_memory_size(&self) -> u64 {
+        todo!()
+    }
+    /// A full copy of the canister's memory state, for snapshots.
+    pub fn snapshot(&self) -> InstanceSnapshot {
+        todo!()
+    }
+    /// Rebuilds an instance from a snapshot (loading a canister snapshot).
+    pub fn from_snapshot(snapshot: &InstanceSnapshot) -> Result<CanisterInstance, String> {
+        let _ = snapshot;
+        todo!()
+    }
+}
+
+/// Heap, globals and stable memory of an instance, plus its module.
+#[derive(Clone)]
+pub struct InstanceSnapshot {
+    pub module: CompiledModule,
+    pub wasm_memory: Vec<u8>,
+    pub globals: Vec<u64>,
+    pub stable_memory: Vec<u8>,
+}
+
+impl InstanceSnapshot {
+    pub fn total_size(&self) -> u64 {
+        (self.wasm_memory.len() + self.stable_memory.len() + self.module.wasm_binary_size()) as u64
+    }
+}
