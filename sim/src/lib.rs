@@ -6,7 +6,9 @@
 //!
 //! The public entry point is [`Sim`] (re-exported from `replica`).
 
+pub mod artifacts;
 pub mod exec;
+pub mod scenario;
 pub mod replica;
 pub mod types;
 
