@@ -1,1 +1,22 @@
+//! The deployer canister: holds releases and upgrades fleets of child canisters.
+//!
+//! Every module except `entry_points` is plain Rust that never calls the IC: the caller, the
+//! installer and stable memory reach it as arguments, so it is unit-tested natively. The
+//! `entry_points` module is the canister surface; it is compiled for the Wasm target (and for
+//! this crate's unit tests, which check it against `candid/deployer.did`), never for native
+//! dependents, which use the Candid types re-exported here.
 
+mod cbor;
+pub mod error;
+pub mod memory;
+pub mod roles;
+pub mod state;
+pub mod version;
+
+#[cfg(any(target_family = "wasm", test))]
+mod entry_points;
+
+pub use error::{Error, ErrorKind};
+pub use roles::{Role, RoleAssignment};
+pub use state::{InitArg, UpgradeArg};
+pub use version::VersionInfo;

@@ -8,8 +8,35 @@
 //!
 //! Spec: IC interface specification, "Canister interface (System API)": module requirements,
 //! entry points, the import table with its per-mode availability, and trap semantics.
+//!
+//! Parts: [`module`] compiles and validates (and caches per process), [`imports`] is the `ic0`
+//! table with signatures and modes, [`system_api`] the host functions, [`stable`] stable memory with
+//! its undo journal, [`instance`] running entry points, rollback, install, upgrade and snapshots.
+//!
+//! Instruction cost model: Wasm code is metered with wasmtime fuel, one instruction per executed
+//! Wasm operator as wasmtime counts them (deterministic). Every `ic0` call costs
+//! [`SYSTEM_API_CALL_INSTRUCTIONS`] plus one instruction per byte it moves between the heap and the
+//! system (arguments read, blobs copied out, stable memory read or written). An execution that
+//! reaches `ExecEnv::instruction_limit` traps with "Canister exceeded the limit of N instructions
+//! for single message execution."; install counts `(start)` + `canister_init` against the limit,
+//! upgrade `canister_pre_upgrade` + `(start)` + `canister_post_upgrade`. A cleanup closure gets a
+//! budget of its own.
+//!
+//! Cycles as an execution sees them: the balance starts at `ExecEnv::cycle_balance`, rises with
+//! accepted cycles and falls with burned cycles, cycles attached to calls, and the fee
+//! [`cost_call`] of every call that `call_perform` accepted. The replica applies the same: it
+//! charges `cost_call(method.len(), payload.len()) + cycles` for every call in
+//! `ExecOutcome::calls`.
 
-use crate::types::{Principal, RejectCode};
+mod imports;
+mod instance;
+mod module;
+mod stable;
+mod system_api;
+
+pub use system_api::{cost_call, cost_http_request, CREATE_CANISTER_FEE, SYSTEM_API_CALL_INSTRUCTIONS};
+
+use crate::types::{limits, Principal, RejectCode};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -20,43 +47,44 @@ pub struct CompiledModule {
 }
 
 struct ModuleInner {
-    // Filled in by the implementation: the wasmtime module, exported method names, custom sections.
+    module_hash: [u8; 32],
+    wasm_binary_size: usize,
+    instance_pre: wasmtime::InstancePre<system_api::HostState>,
+    facts: module::ModuleFacts,
 }
 
 impl CompiledModule {
     /// Validates and compiles `wasm` (raw `\0asm` or gzip). Errors carry the IC's message, e.g. an
     /// import outside `ic0`'s list, an invalid `canister_` export, more than one memory.
+    ///
+    /// Compiled once per process per distinct bytes: later calls with the same bytes return the
+    /// cached module (or the cached error).
     pub fn compile(wasm: &[u8]) -> Result<CompiledModule, String> {
-        let _ = wasm;
-        todo!()
+        module::compile_cached(wasm)
     }
     /// SHA-256 of the bytes as given to `compile` (the IC's `module_hash`).
     pub fn module_hash(&self) -> [u8; 32] {
-        todo!()
+        self.inner.module_hash
     }
     /// Size of the bytes as given to `compile`.
     pub fn wasm_binary_size(&self) -> usize {
-        todo!()
+        self.inner.wasm_binary_size
     }
     pub fn has_update(&self, name: &str) -> bool {
-        let _ = name;
-        todo!()
+        self.inner.facts.updates.contains(name)
     }
     pub fn has_query(&self, name: &str) -> bool {
-        let _ = name;
-        todo!()
+        self.inner.facts.queries.contains(name)
     }
     pub fn has_composite_query(&self, name: &str) -> bool {
-        let _ = name;
-        todo!()
+        self.inner.facts.composite_queries.contains(name)
     }
     pub fn exports_entry(&self, entry: SystemEntry) -> bool {
-        let _ = entry;
-        todo!()
+        self.inner.facts.entries.contains(&entry)
     }
     /// `icp:public <name>` and `icp:private <name>` custom sections: name -> (is_public, bytes).
     pub fn metadata(&self) -> &BTreeMap<String, (bool, Vec<u8>)> {
-        todo!()
+        &self.inner.facts.metadata
     }
 }
 
@@ -156,6 +184,51 @@ pub struct ExecEnv {
     pub wasm_memory_limit: u64,
 }
 
+impl ExecEnv {
+    /// An environment for tests and a starting point for the replica: a running canister with 100T
+    /// cycles, the update instruction limit, full output queues available, time 2026-01-01.
+    pub fn new(canister_id: Principal, subnet_id: Principal, caller: Principal) -> ExecEnv {
+        ExecEnv {
+            canister_id,
+            subnet_id,
+            caller,
+            arg: Vec::new(),
+            time_nanos: 1_767_225_600_000_000_000,
+            canister_version: 0,
+            status: 1,
+            controllers: vec![caller],
+            cycle_balance: 100_000_000_000_000,
+            freezing_limit: 0,
+            cycles_available: 0,
+            cycles_refunded: 0,
+            already_replied: false,
+            deadline_nanos: 0,
+            global_timer: 0,
+            certified_data: Vec::new(),
+            data_certificate: None,
+            root_key: Vec::new(),
+            env_vars: Vec::new(),
+            instruction_limit: limits::MAX_INSTRUCTIONS_PER_UPDATE,
+            call_context_instructions: 0,
+            free_slots: BTreeMap::new(),
+            default_free_slots: limits::QUEUE_CAPACITY,
+            same_subnet: Vec::new(),
+            wasm_memory_limit: 0,
+        }
+    }
+}
+
+/// `ExecEnv::new` for canister `rwlgt-iiaaa-aaaaa-aaaaa-cai` called by the anonymous principal.
+impl Default for ExecEnv {
+    fn default() -> Self {
+        ExecEnv::new(
+            Principal::from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 1, 1]),
+            Principal::from_slice(&[0x5a; 29]),
+            Principal::anonymous(),
+        )
+    }
+}
+
 /// A call made with `call_perform` that returned 0. Only reported when the execution did not trap.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutgoingCall {
@@ -200,7 +273,10 @@ pub struct ExecOutcome {
 
 /// A live canister: its instance (heap, globals, table) and its stable memory.
 pub struct CanisterInstance {
-    // Filled in by the implementation.
+    module: CompiledModule,
+    live: instance::Live,
+    /// Mutable globals as of the last kept execution (for `snapshot`, which only borrows).
+    committed_globals: Vec<u64>,
 }
 
 /// Options of an upgrade (`canister_install_mode`'s `upgrade` record).
@@ -214,42 +290,50 @@ impl CanisterInstance {
     /// Instantiates `module` with empty stable memory, runs `(start)` and `canister_init(arg)`.
     /// On a trap nothing exists: the error carries the trap message and the instructions used.
     pub fn install(module: &CompiledModule, env: &ExecEnv) -> Result<(CanisterInstance, ExecOutcome), ExecOutcome> {
-        let _ = (module, env);
-        todo!()
+        Self::install_impl(module, env)
     }
 
     /// Upgrade, atomically: `canister_pre_upgrade` (unless skipped) on this instance, then a fresh
     /// instance of `module` with the same stable memory, `(start)`, `canister_post_upgrade(arg)`.
     /// When anything traps `self` is left exactly as it was. `env.instruction_limit` bounds the sum.
+    ///
+    /// A global timer set by `canister_pre_upgrade` is not reported (the upgrade deactivates the
+    /// timer); one set by `canister_post_upgrade` is. `canister_post_upgrade` sees the timer as
+    /// inactive.
     pub fn upgrade(&mut self, module: &CompiledModule, env: &ExecEnv, options: UpgradeOptions) -> ExecOutcome {
-        let _ = (module, env, options);
-        todo!()
+        self.upgrade_impl(module, env, options)
     }
 
     /// Runs one message. A trap rolls back heap, globals and stable memory; a query's changes are
     /// always rolled back.
+    ///
+    /// A method, `canister_global_timer` or `canister_heartbeat` that the module does not export:
+    /// nothing runs; for a method the outcome traps with "Canister has no ... method". Without
+    /// `canister_inspect_message` the message counts as accepted. For a `Response` whose closure
+    /// trapped and whose cleanup ran (`cleanup == Some(_)`), `cycles_burned`, `global_timer` and
+    /// `certified_data` are the cleanup's effects, which persist.
     pub fn execute(&mut self, kind: &ExecKind, env: &ExecEnv) -> ExecOutcome {
-        let _ = (kind, env);
-        todo!()
+        self.execute_impl(kind, env)
     }
 
     pub fn module(&self) -> &CompiledModule {
-        todo!()
+        &self.module
     }
+    /// Wasm memory (heap) size in bytes.
     pub fn wasm_memory_size(&self) -> u64 {
-        todo!()
+        self.wasm_memory_size_impl()
     }
+    /// Stable memory size in bytes.
     pub fn stable_memory_size(&self) -> u64 {
-        todo!()
+        self.stable_memory_size_impl()
     }
     /// A full copy of the canister's memory state, for snapshots.
     pub fn snapshot(&self) -> InstanceSnapshot {
-        todo!()
+        self.snapshot_impl()
     }
-    /// Rebuilds an instance from a snapshot (loading a canister snapshot).
+    /// Rebuilds an instance from a snapshot (loading a canister snapshot). `(start)` does not run.
     pub fn from_snapshot(snapshot: &InstanceSnapshot) -> Result<CanisterInstance, String> {
-        let _ = snapshot;
-        todo!()
+        Self::from_snapshot_impl(snapshot)
     }
 }
 

@@ -1,9 +1,36 @@
 //! The replica model: subnets, rounds, time, queues, the management canister, the trace.
 //!
-//! Public API (the contract other crates code against; the implementation fills in the bodies):
+//! Public API: [`Sim`]. The parts:
+//! - `ids`: canister and subnet ids, routing by id range;
+//! - `state`: a canister's replicated state, call contexts, outstanding calls, history;
+//! - `messaging`: messages in flight, latency, payload limits, induction, answers;
+//! - `scheduler`: rounds and what an execution's outcome does;
+//! - `ingress`: the ingress filter, `canister_inspect_message`, queries;
+//! - `management`: the management canister's dispatch table;
+//! - `timers`: global timer, heartbeat, bounded-wait deadlines;
+//! - `trace`: trace events and stats; `errors`: every reject with its code and text.
 
+mod errors;
+mod ids;
+mod ingress;
+mod management;
+mod messaging;
+mod scheduler;
+mod state;
+mod timers;
+mod trace;
+
+use crate::exec::CompiledModule;
 use crate::types::{CanisterRunStatus, Principal, Reject};
+use ic_management_canister_types::{
+    CanisterInstallMode, CanisterSettings, ChangeOrigin, FromUserRecord, InstallCodeArgs,
+    UpgradeFlags, WasmMemoryPersistence,
+};
+use management::ManagementCall;
+use messaging::InFlight;
 use serde::{Deserialize, Serialize};
+use state::{CanisterState, PendingCall};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Configuration of a simulated IC.
 #[derive(Clone, Debug)]
@@ -108,8 +135,41 @@ pub enum TraceKind {
 
 /// The simulated IC. Deterministic: every map is ordered, every random choice comes from `seed`.
 pub struct Sim {
-    // Filled in by the implementation.
+    config: SimConfig,
+    round: u64,
+    time_nanos: u64,
+    subnets: Vec<SubnetState>,
+    canisters: BTreeMap<Principal, CanisterState>,
+    /// Every id ever given out: deleted canisters' ids are never reused.
+    used_canister_ids: BTreeSet<Principal>,
+    /// Compiled modules by SHA-256 of their bytes.
+    modules: BTreeMap<[u8; 32], CompiledModule>,
+    /// Messages keyed by (delivery round, send order).
+    in_flight: BTreeMap<(u64, u64), InFlight>,
+    next_seq: u64,
+    /// Outstanding inter-canister calls by call id.
+    calls: BTreeMap<u64, PendingCall>,
+    /// (deadline, call id) of bounded-wait calls.
+    call_deadlines: BTreeSet<(u64, u64)>,
+    next_call_id: u64,
+    next_context_id: u64,
+    ingress: BTreeMap<MessageId, IngressStatus>,
+    next_message_id: u64,
+    /// `raw_rand` values drawn so far.
+    random_draws: u64,
+    recorder: trace::Recorder,
 }
+
+struct SubnetState {
+    id: Principal,
+    /// Offset within the subnet's id range of the next canister id to try.
+    next_canister_offset: u64,
+    members: BTreeSet<Principal>,
+    management_queue: VecDeque<ManagementCall>,
+}
+
+/// Rounds `update_call` and `install_code` wait at most (the default stop timeout is 300 rounds).
+const GENEROUS_ROUNDS: u64 = 100_000;
 
 /// Mode for [`Sim::install_code`] (the management canister's `canister_install_mode`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,30 +181,74 @@ pub enum InstallMode {
 
 impl Sim {
     pub fn new(config: SimConfig) -> Sim {
-        let _ = config;
-        todo!()
+        assert!(config.subnets >= 1, "a simulated IC needs at least one subnet");
+        let subnets = (0..config.subnets)
+            .map(|index| SubnetState {
+                id: ids::subnet_id(index),
+                next_canister_offset: 0,
+                members: BTreeSet::new(),
+                management_queue: VecDeque::new(),
+            })
+            .collect();
+        Sim {
+            round: 0,
+            time_nanos: config.start_time_nanos,
+            config,
+            subnets,
+            canisters: BTreeMap::new(),
+            used_canister_ids: BTreeSet::new(),
+            modules: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            next_seq: 0,
+            calls: BTreeMap::new(),
+            call_deadlines: BTreeSet::new(),
+            next_call_id: 0,
+            next_context_id: 0,
+            ingress: BTreeMap::new(),
+            next_message_id: 0,
+            random_draws: 0,
+            recorder: trace::Recorder::default(),
+        }
     }
     pub fn config(&self) -> &SimConfig {
-        todo!()
+        &self.config
     }
     /// Principal of subnet `index` (0-based).
     pub fn subnet_id(&self, index: usize) -> Principal {
-        let _ = index;
-        todo!()
+        self.subnets[index].id
     }
     /// Which subnet hosts `canister` (None for unknown ids).
     pub fn subnet_of(&self, canister: Principal) -> Option<usize> {
-        let _ = canister;
-        todo!()
+        self.canisters.get(&canister).map(|c| c.subnet)
+    }
+    /// Every existing canister, by id.
+    pub fn canister_ids(&self) -> Vec<Principal> {
+        self.canisters.keys().copied().collect()
     }
 
     // ---- Test-side conveniences that stand for provisional/ingress management calls. ----
 
     /// Creates an empty canister on `subnet` with `controllers` and the default cycles
-    /// (`provisional_create_canister_with_cycles`).
+    /// (`provisional_create_canister_with_cycles`). Panics on more than 10 controllers.
     pub fn create_canister(&mut self, subnet: usize, controllers: Vec<Principal>) -> Principal {
-        let _ = (subnet, controllers);
-        todo!()
+        assert!(subnet < self.subnets.len(), "no subnet {subnet}");
+        let creator = controllers.first().copied().unwrap_or(Principal::anonymous());
+        let settings = CanisterSettings {
+            controllers: Some(controllers),
+            ..CanisterSettings::default()
+        };
+        let origin = ChangeOrigin::FromUser(FromUserRecord { user_id: creator });
+        let cycles = self.config.default_cycles;
+        self.new_canister(subnet, None, settings, creator, cycles, origin)
+            .unwrap_or_else(|reject| panic!("create_canister: {reject}"))
+    }
+    /// Adds cycles to a canister (`provisional_top_up_canister`).
+    pub fn add_cycles(&mut self, canister: Principal, cycles: u128) {
+        let state = self
+            .canisters
+            .get_mut(&canister)
+            .unwrap_or_else(|| panic!("add_cycles: no canister {canister}"));
+        state.cycles = state.cycles.saturating_add(cycles);
     }
     /// `install_code` sent as ingress by `sender`, run to completion.
     pub fn install_code(
@@ -155,8 +259,36 @@ impl Sim {
         arg: Vec<u8>,
         mode: InstallMode,
     ) -> Result<(), Reject> {
-        let _ = (sender, canister, wasm, arg, mode);
-        todo!()
+        let mode = match mode {
+            InstallMode::Install => CanisterInstallMode::Install,
+            InstallMode::Reinstall => CanisterInstallMode::Reinstall,
+            InstallMode::Upgrade {
+                skip_pre_upgrade,
+                keep_wasm_memory,
+            } => CanisterInstallMode::Upgrade(Some(UpgradeFlags {
+                skip_pre_upgrade: Some(skip_pre_upgrade),
+                wasm_memory_persistence: Some(if keep_wasm_memory {
+                    WasmMemoryPersistence::Keep
+                } else {
+                    WasmMemoryPersistence::Replace
+                }),
+            })),
+        };
+        let args = InstallCodeArgs {
+            mode,
+            canister_id: canister,
+            wasm_module: wasm.to_vec(),
+            arg,
+            sender_canister_version: None,
+        };
+        let payload = candid::encode_one(&args).expect("install_code arguments encode");
+        self.update_call(
+            sender,
+            Principal::management_canister(),
+            "install_code",
+            payload,
+        )
+        .map(|_| ())
     }
 
     // ---- Ingress. ----
@@ -171,17 +303,24 @@ impl Sim {
         method: &str,
         arg: Vec<u8>,
     ) -> Result<MessageId, Reject> {
-        let _ = (sender, canister, method, arg);
-        todo!()
+        self.accept_ingress(sender, canister, method, arg)
     }
+    /// Panics for an id `submit_update` never returned.
     pub fn ingress_status(&self, id: MessageId) -> IngressStatus {
-        let _ = id;
-        todo!()
+        self.ingress
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| panic!("unknown ingress message {id:?}"))
     }
     /// Ticks until the message completes (at most `max_rounds`, else panics).
     pub fn await_ingress(&mut self, id: MessageId, max_rounds: u64) -> Result<Vec<u8>, Reject> {
-        let _ = (id, max_rounds);
-        todo!()
+        for _ in 0..=max_rounds {
+            if let IngressStatus::Completed(result) = self.ingress_status(id) {
+                return result;
+            }
+            self.tick();
+        }
+        panic!("ingress message {id:?} did not complete within {max_rounds} rounds")
     }
     /// `submit_update` + `await_ingress` with a generous round bound.
     pub fn update_call(
@@ -191,10 +330,11 @@ impl Sim {
         method: &str,
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, Reject> {
-        let _ = (sender, canister, method, arg);
-        todo!()
+        let id = self.submit_update(sender, canister, method, arg)?;
+        self.await_ingress(id, GENEROUS_ROUNDS)
     }
     /// A non-replicated query: executes at once, its state changes are discarded.
+    /// `canister_status` may be queried on the management canister.
     pub fn query_call(
         &mut self,
         sender: Principal,
@@ -202,54 +342,88 @@ impl Sim {
         method: &str,
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, Reject> {
-        let _ = (sender, canister, method, arg);
-        todo!()
+        self.execute_query(sender, canister, method, arg)
     }
 
     // ---- Time and rounds. ----
 
     /// Executes one round on every subnet: delivers due messages, runs due timers, advances time.
     pub fn tick(&mut self) {
-        todo!()
+        self.execute_round();
     }
     /// Moves the clock forward without executing anything (timers fire on the next tick).
     pub fn advance_time(&mut self, nanos: u64) {
-        let _ = nanos;
-        todo!()
+        self.time_nanos += nanos;
+    }
+    /// True when no message is queued or in flight and no timer or call deadline is due within
+    /// the next round (heartbeats do not count).
+    pub fn is_idle(&self) -> bool {
+        self.in_flight.is_empty()
+            && self.subnets.iter().all(|s| s.management_queue.is_empty())
+            && self.canisters.values().all(|c| c.input.is_empty())
+            && !self.time_event_due_next_round()
     }
     /// Ticks until no message is queued or in flight and no timer is due within the next round;
     /// returns the rounds used. Panics after `max_rounds`.
     pub fn run_until_idle(&mut self, max_rounds: u64) -> u64 {
-        let _ = max_rounds;
-        todo!()
+        let mut rounds = 0;
+        while !self.is_idle() {
+            assert!(
+                rounds < max_rounds,
+                "the simulation is not idle after {max_rounds} rounds"
+            );
+            self.tick();
+            rounds += 1;
+        }
+        rounds
     }
     pub fn time_nanos(&self) -> u64 {
-        todo!()
+        self.time_nanos
     }
     pub fn round(&self) -> u64 {
-        todo!()
+        self.round
     }
 
     // ---- Observation. ----
 
     pub fn canister(&self, canister: Principal) -> Option<CanisterView> {
-        let _ = canister;
-        todo!()
+        let state = self.canisters.get(&canister)?;
+        let (wasm_memory_size, stable_memory_size) = state
+            .instance
+            .as_ref()
+            .map_or((0, 0), |i| (i.wasm_memory_size(), i.stable_memory_size()));
+        Some(CanisterView {
+            canister_id: canister,
+            subnet: state.subnet,
+            status: state.status,
+            module_hash: state.instance.as_ref().map(|i| i.module().module_hash()),
+            controllers: state.settings.controllers.clone(),
+            cycles: state.cycles,
+            wasm_memory_size,
+            stable_memory_size,
+            version: state.version,
+            open_call_contexts: state.contexts.len(),
+            global_timer: state.global_timer,
+            snapshots: 0,
+            stored_chunks: 0,
+        })
     }
     pub fn stats(&self) -> Stats {
-        todo!()
+        self.recorder.stats.clone()
     }
     pub fn trace(&self) -> &[TraceEvent] {
-        todo!()
+        &self.recorder.trace
     }
     /// Instructions of the most recent execution of `canister` (any entry point).
     pub fn last_instructions(&self, canister: Principal) -> u64 {
-        let _ = canister;
-        todo!()
+        self.canisters
+            .get(&canister)
+            .map_or(0, |c| c.last_instructions)
     }
     /// Debug prints of `canister`, oldest first.
     pub fn logs(&self, canister: Principal) -> Vec<String> {
-        let _ = canister;
-        todo!()
+        self.canisters
+            .get(&canister)
+            .map_or_else(Vec::new, |c| c.logs.clone())
     }
 }

@@ -1,0 +1,73 @@
+//! Checks that `candid/deployer.did` is the interface the Rust code actually implements.
+//!
+//! What this proves: the service generated from the `#[init]`/`#[update]`/`#[query]` signatures
+//! (`__export_service`) is structurally equal to the file, init argument included: same methods,
+//! same modes, same field and case names, same types. It ignores comments, whitespace, the order
+//! of definitions and the names of types. What it does not prove: that the interface is backward
+//! compatible with a released one; that needs `service_compatible` against the released file.
+
+use std::path::PathBuf;
+
+use candid::types::internal::TypeContainer;
+use candid::types::subtype::equal;
+use candid::CandidType;
+use candid_parser::utils::{service_equal, CandidSource};
+
+use crate::state::{InitArg, UpgradeArg};
+
+fn did_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../candid/deployer.did")
+}
+
+#[test]
+fn rust_service_equals_did_file() {
+    let generated = super::__export_service();
+    let did_path = did_path();
+    if let Err(error) = service_equal(
+        CandidSource::Text(&generated),
+        CandidSource::File(&did_path),
+    ) {
+        panic!(
+            "{} disagrees with the Rust interface: {error:?}\n\nThe Rust interface is:\n{generated}",
+            did_path.display()
+        );
+    }
+}
+
+/// The service type has no slot for the upgrade argument (ic-cdk exports only `#[init]`'s), so
+/// the named type in the file is checked on its own.
+#[test]
+fn upgrade_arg_equals_did_type() {
+    assert_rust_type_equals_did_type::<UpgradeArg>("UpgradeArg");
+}
+
+/// Installing with no argument at all (empty bytes, which ic-cdk reads as `DIDL\0\0`) is refused
+/// by Candid: `InitArg` is a record, and only `opt`, `null` and `reserved` values may be missing.
+/// Installers must pass `(record {})` at least; this pins that contract.
+#[test]
+fn install_argument_is_required() {
+    assert!(candid::decode_args::<(InitArg,)>(b"DIDL\0\0").is_err());
+    let (arg,) =
+        candid::decode_args::<(InitArg,)>(&candid::encode_one(InitArg::default()).unwrap())
+            .expect("record {} decodes");
+    assert_eq!(arg.admins, None);
+}
+
+/// The upgrade argument is optional, so upgrading with no argument keeps working.
+#[test]
+fn upgrade_argument_may_be_omitted() {
+    let (arg,) = candid::decode_args::<(Option<UpgradeArg>,)>(b"DIDL\0\0").expect("decodes");
+    assert_eq!(arg, None);
+}
+
+fn assert_rust_type_equals_did_type<T: CandidType>(name: &str) {
+    let (mut env, _) = CandidSource::File(&did_path())
+        .load()
+        .expect("the did file parses");
+    let did_type = env.find_type(name).expect("the type is defined").clone();
+    let mut rust_types = TypeContainer::new();
+    let rust_type = rust_types.add::<T>();
+    let rust_type = env.merge_type(rust_types.env, rust_type);
+    equal(&mut Default::default(), &env, &did_type, &rust_type)
+        .unwrap_or_else(|error| panic!("type {name} in the did file differs from Rust: {error:?}"));
+}

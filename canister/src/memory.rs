@@ -1,0 +1,231 @@
+//! The stable memory layout: every byte the deployer keeps across upgrades is described here.
+//!
+//! All state lives in stable structures, written as it changes. Nothing is serialized in
+//! `pre_upgrade` (the canister exports none), so the cost of an upgrade does not grow with the
+//! amount of stored data, and an upgrade cannot fail for running out of instructions there.
+//!
+//! Stable memory is split by the stable-structures `MemoryManager` into virtual memories, each
+//! owned by exactly one structure. Two structures must never share a memory id: they would
+//! overwrite each other's bytes.
+//!
+//! | id | constant             | structure                         | key                | value                        |
+//! |----|----------------------|-----------------------------------|--------------------|------------------------------|
+//! | 0  | [`HEADER_MEMORY_ID`] | `StableCell<Header>`              | -                  | [`Header`]: magic + schema   |
+//! | 1  | [`ROLES_MEMORY_ID`]  | `StableBTreeMap`                  | principal bytes    | CBOR array of role names     |
+//! | 2  | reserved: releases   | release metadata                  |                    |                              |
+//! | 3  | reserved: chunks     | Wasm chunks of uploaded releases  |                    |                              |
+//! | 4  | reserved: uploads    | in-progress chunked uploads       |                    |                              |
+//! | 5  | reserved: children   | fleet registry                    |                    |                              |
+//! | 6  | reserved: rollouts   | rollout state machines            |                    |                              |
+//! | 7  | reserved: journal    | per-child operation journal       |                    |                              |
+//! | 8  | reserved: events     | audit event log                   |                    |                              |
+//!
+//! Reserved ids get a constant and a getter when the feature that owns them lands; they are
+//! listed here so that no other feature takes them.
+//!
+//! Values are CBOR ([`crate::cbor::Cbor`]) unless a row says otherwise; keys are fixed or
+//! big-endian encodings so that byte order is key order.
+//!
+//! # Schema versions
+//!
+//! [`SCHEMA_VERSION`] names this layout. `post_upgrade` reads the header first and refuses to
+//! run on memory it does not understand: memory written by a newer schema (a downgrade), or not
+//! written by the deployer at all. A change that old code would misread (a new meaning for an
+//! id, a key encoding, a value that old code cannot decode) bumps the version and adds its
+//! migration to [`Memories::open`].
+
+use std::borrow::Cow;
+use std::fmt;
+
+use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
+use ic_stable_structures::storable::{Bound, Storable};
+use ic_stable_structures::{Memory, StableCell};
+
+/// The layout version this code reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// First bytes of the header: marks memory as the deployer's, whatever its schema version.
+pub const MAGIC: [u8; 4] = *b"DPLY";
+
+/// The header cell: magic and schema version.
+pub const HEADER_MEMORY_ID: MemoryId = MemoryId::new(0);
+/// The roles table, see [`crate::roles::Roles`].
+pub const ROLES_MEMORY_ID: MemoryId = MemoryId::new(1);
+
+/// The framing magics of the stable-structures `MemoryManager` and `StableCell` layouts (v1,
+/// drawn in the library's docs; not exported by it). [`Memories::open`] checks them before
+/// initializing either structure, because both `init`s silently format memory they do not
+/// recognize.
+const MEMORY_MANAGER_MAGIC: &[u8; 3] = b"MGR";
+const STABLE_CELL_MAGIC: &[u8; 3] = b"SCL";
+
+/// The deployer's stable memory, split into its virtual memories.
+pub struct Memories<M: Memory> {
+    manager: MemoryManager<M>,
+}
+
+impl<M: Memory> Memories<M> {
+    /// Lays out empty stable memory for a fresh install and writes the header.
+    ///
+    /// Install and reinstall start from empty stable memory, so there is nothing to check.
+    pub fn format(memory: M) -> Self {
+        let memories = Self {
+            manager: MemoryManager::init(memory),
+        };
+        StableCell::new(memories.header(), Header::current());
+        memories
+    }
+
+    /// Opens memory left by a previous installation, after checking that this code
+    /// understands it. Reads only: memory that fails a check is left as it was.
+    pub fn open(memory: M) -> Result<Self, LayoutError> {
+        if memory.size() == 0 {
+            return Err(LayoutError::Empty);
+        }
+        if !starts_with(&memory, MEMORY_MANAGER_MAGIC) {
+            return Err(LayoutError::NotDeployer);
+        }
+        let memories = Self {
+            manager: MemoryManager::init(memory),
+        };
+        if !starts_with(&memories.header(), STABLE_CELL_MAGIC) {
+            return Err(LayoutError::NotDeployer);
+        }
+        // The cell exists, so `init` decodes it and never writes the default passed here.
+        StableCell::init(memories.header(), Header::current())
+            .get()
+            .check()?;
+        Ok(memories)
+    }
+
+    pub fn header(&self) -> VirtualMemory<M> {
+        self.manager.get(HEADER_MEMORY_ID)
+    }
+
+    pub fn roles(&self) -> VirtualMemory<M> {
+        self.manager.get(ROLES_MEMORY_ID)
+    }
+}
+
+fn starts_with(memory: &impl Memory, magic: &[u8]) -> bool {
+    if memory.size() == 0 {
+        return false;
+    }
+    let mut prefix = vec![0; magic.len()];
+    memory.read(0, &mut prefix);
+    prefix == magic
+}
+
+/// The first value in stable memory: who wrote it and in which schema.
+///
+/// Encoded by hand, not as CBOR, so that any future version can read the magic and the schema
+/// version without understanding anything else: `magic (4 bytes) | schema_version (u32, BE)`.
+/// Later fields are appended after these 8 bytes; decoders ignore what they do not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub magic: [u8; 4],
+    pub schema_version: u32,
+}
+
+const HEADER_LEN: usize = 8;
+
+impl Header {
+    pub fn current() -> Self {
+        Self {
+            magic: MAGIC,
+            schema_version: SCHEMA_VERSION,
+        }
+    }
+
+    fn check(&self) -> Result<(), LayoutError> {
+        if self.magic != MAGIC {
+            return Err(LayoutError::NotDeployer);
+        }
+        match self.schema_version.cmp(&SCHEMA_VERSION) {
+            std::cmp::Ordering::Equal => Ok(()),
+            std::cmp::Ordering::Greater => Err(LayoutError::NewerSchema {
+                found: self.schema_version,
+            }),
+            std::cmp::Ordering::Less => Err(LayoutError::NoMigration {
+                found: self.schema_version,
+            }),
+        }
+    }
+}
+
+impl Storable for Header {
+    fn to_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.clone().into_bytes())
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(HEADER_LEN);
+        bytes.extend_from_slice(&self.magic);
+        bytes.extend_from_slice(&self.schema_version.to_be_bytes());
+        bytes
+    }
+
+    /// Panics on fewer than 8 bytes: the cell's own framing was intact, so only a bug could
+    /// have stored such a header.
+    fn from_bytes(bytes: Cow<[u8]>) -> Self {
+        assert!(
+            bytes.len() >= HEADER_LEN,
+            "deployer header is {} bytes, expected at least {HEADER_LEN}",
+            bytes.len()
+        );
+        let (magic, rest) = bytes.split_at(4);
+        Self {
+            magic: magic.try_into().expect("split at 4"),
+            schema_version: u32::from_be_bytes(rest[..4].try_into().expect("length checked")),
+        }
+    }
+
+    const BOUND: Bound = Bound::Unbounded;
+}
+
+/// Why stable memory left by the previous installation cannot be used by this code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LayoutError {
+    /// There is no stable memory at all.
+    Empty,
+    /// Stable memory was not written by the deployer.
+    NotDeployer,
+    /// Stable memory was written by a newer deployer: this is a downgrade.
+    NewerSchema { found: u32 },
+    /// Stable memory was written by an older schema this code has no migration from.
+    NoMigration { found: u32 },
+}
+
+impl fmt::Display for LayoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => write!(
+                f,
+                "stable memory is empty, so there is no deployer state to upgrade: \
+                 install the deployer (install mode `install` or `reinstall`) instead"
+            ),
+            Self::NotDeployer => write!(
+                f,
+                "stable memory was not written by the deployer: upgrading would destroy it; \
+                 check the target canister, or use `reinstall` if its data may be discarded"
+            ),
+            Self::NewerSchema { found } => write!(
+                f,
+                "stable memory has deployer schema version {found}, newer than version \
+                 {SCHEMA_VERSION} that this Wasm understands: install a deployer Wasm that \
+                 supports schema {found} or later"
+            ),
+            Self::NoMigration { found } => write!(
+                f,
+                "stable memory has deployer schema version {found}, and this Wasm (schema \
+                 {SCHEMA_VERSION}) has no migration from it: upgrade through a release that \
+                 migrates from schema {found} first"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for LayoutError {}
+
+#[cfg(test)]
+mod tests;

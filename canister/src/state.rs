@@ -1,0 +1,82 @@
+//! The deployer's state and how it comes to life: fresh install or upgrade.
+//!
+//! `State` is generic over the stable memory so that tests run it on a `VectorMemory` while the
+//! canister runs it on the real one. Who installed or called, and when, arrive as arguments.
+
+use std::fmt;
+
+use candid::{CandidType, Deserialize, Principal};
+use ic_stable_structures::memory_manager::VirtualMemory;
+use ic_stable_structures::Memory;
+
+use crate::error::Error;
+use crate::memory::{LayoutError, Memories};
+use crate::roles::{Role, Roles};
+
+/// The install argument.
+#[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct InitArg {
+    /// The initial admins. `None` makes the installer the only admin.
+    pub admins: Option<Vec<Principal>>,
+}
+
+/// The upgrade argument, passed as `opt UpgradeArg`. Empty for now: it exists so that later
+/// upgrade-time settings are optional fields here, and upgrading with no argument keeps working.
+#[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpgradeArg {}
+
+/// Why a fresh install was refused. The canister traps with the message, which the installer
+/// sees as the install error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InitError {
+    /// `admins = opt vec {}`: the deployer would start without an admin.
+    NoAdmins,
+    /// An initial admin could not be granted the role.
+    Admin(Error),
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoAdmins => write!(
+                f,
+                "the init argument lists no admins: list at least one principal in `admins`, \
+                 or leave it null to make the installer the only admin"
+            ),
+            Self::Admin(error) => write!(f, "cannot make an initial admin: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for InitError {}
+
+pub struct State<M: Memory> {
+    pub roles: Roles<VirtualMemory<M>>,
+}
+
+impl<M: Memory> State<M> {
+    /// Fresh install on empty stable memory, by `installer`.
+    pub fn init(memory: M, arg: InitArg, installer: Principal) -> Result<Self, InitError> {
+        let admins = arg.admins.unwrap_or_else(|| vec![installer]);
+        if admins.is_empty() {
+            return Err(InitError::NoAdmins);
+        }
+        let memories = Memories::format(memory);
+        let mut roles = Roles::init(memories.roles());
+        for admin in admins {
+            roles.grant(admin, Role::Admin).map_err(InitError::Admin)?;
+        }
+        Ok(Self { roles })
+    }
+
+    /// Upgrade: reopens the state the previous installation left in stable memory.
+    pub fn post_upgrade(memory: M) -> Result<Self, LayoutError> {
+        let memories = Memories::open(memory)?;
+        Ok(Self {
+            roles: Roles::init(memories.roles()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

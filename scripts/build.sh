@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Builds the canisters to gzipped Wasm in artifacts/<name>.wasm.gz at the workspace root.
+#
+#   scripts/build.sh            every artifact
+#   scripts/build.sh NAME...    only these (e.g. `scripts/build.sh child_v1 probe`; dfx.json builds one each)
+#
+# Names: deployer, child_v1, child_v2, child_v3, child_trap_post_upgrade, child_trap_pre_upgrade,
+# child_hold_call, child_large, probe. Each is `cargo build --release --target wasm32-unknown-unknown`
+# (child variants via `--no-default-features --features <variant>`), then packaged by scripts/package
+# (Candid metadata, shrink, deterministic gzip).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+readonly WASM_TARGET=wasm32-unknown-unknown
+readonly ALL_NAMES=(deployer child_v1 child_v2 child_v3 child_trap_post_upgrade child_trap_pre_upgrade
+    child_hold_call child_large probe)
+
+if (($# > 0)); then
+    names=("$@")
+else
+    names=("${ALL_NAMES[@]}")
+fi
+
+# Shared target dir (honours CARGO_TARGET_DIR and cargo config).
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+mkdir -p artifacts
+
+# The packager is a small native tool: the dev profile is enough (dependencies are optimized by
+# [profile.dev.package."*"]) and shares its build with `cargo test`.
+cargo build --quiet -p wasm-package
+packager="$target_dir/debug/wasm-package"
+
+# build_canister NAME CRATE DID [CARGO_FEATURE_ARGS...]
+# Packages right after its own cargo build, before the next child variant overwrites <crate>.wasm.
+build_canister() {
+    local name="$1" crate="$2" did="$3"
+    shift 3
+    cargo build --quiet --release --target "$WASM_TARGET" -p "$crate" "$@"
+    "$packager" "$target_dir/$WASM_TARGET/release/$crate.wasm" "$did" "artifacts/$name.wasm.gz"
+}
+
+for name in "${names[@]}"; do
+    case "$name" in
+        deployer) build_canister deployer deployer candid/deployer.did ;;
+        probe) build_canister probe probe fixtures/probe/probe.did ;;
+        child_v1 | child_v2 | child_v3 | child_trap_post_upgrade | child_trap_pre_upgrade | child_hold_call | child_large)
+            build_canister "$name" child fixtures/child/child.did --no-default-features --features "${name#child_}"
+            ;;
+        *)
+            echo "build.sh: unknown artifact '$name' (known: ${ALL_NAMES[*]})" >&2
+            exit 2
+            ;;
+    esac
+done
+
+# One line per artifact; every artifact must be a distinct module (tests tell releases apart by module hash).
+declare -A artifact_by_hash=()
+for name in "${names[@]}"; do
+    file="artifacts/$name.wasm.gz"
+    hash="$(sha256sum "$file" | cut -d' ' -f1)"
+    printf '%-42s %9d bytes  sha256 %s\n' "$file" "$(stat -c %s "$file")" "$hash"
+    if [[ -n "${artifact_by_hash[$hash]:-}" && "${artifact_by_hash[$hash]}" != "$name" ]]; then
+        echo "build.sh: $name and ${artifact_by_hash[$hash]} are the same module" >&2
+        exit 1
+    fi
+    artifact_by_hash[$hash]="$name"
+done

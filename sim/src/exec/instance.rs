@@ -1,0 +1,596 @@
+//! A live canister: running entry points, rolling back on traps, install, upgrade and snapshots.
+//!
+//! Spec: IC interface specification, "Canister interface (System API)", "Entry points" (trap
+//! semantics, upgrades as one transaction, callbacks and cleanup) and "Canister upgrades".
+//!
+//! Rollback: before an execution whose changes may have to be undone, the heap and the mutable
+//! globals are copied (a checkpoint) and stable memory opens an undo journal. On a trap (or after
+//! any query) the heap is copied back; when the heap grew, which Wasm cannot undo, the instance is
+//! re-instantiated from the compiled module and the checkpoint loaded into it. Stable memory is
+//! rolled back from its journal, so a message costs only the stable pages it wrote.
+
+use super::imports::Mode;
+use super::module::{engine, global_export, MEMORY_EXPORT, START_EXPORT, TABLE_EXPORT};
+use super::stable::StableMemory;
+use super::system_api::{instruction_limit_message, ExecState, HostState, HostTrap};
+use super::{
+    CallResponse, Callback, CanisterInstance, CompiledModule, ExecEnv, ExecKind, ExecOutcome, InstanceSnapshot,
+    SystemEntry, UpgradeOptions,
+};
+use crate::types::limits::WASM_PAGE_SIZE;
+use std::cell::RefCell;
+use wasmtime::{Global, Instance, Ref, Store, Table, Trap, Val, ValType};
+
+/// The wasmtime side of an instance.
+pub(super) struct Live {
+    store: Store<HostState>,
+    instance: Instance,
+    table: Option<Table>,
+    /// Every mutable global (exported by the rewrite), in index order.
+    globals: Vec<Global>,
+}
+
+/// What to call.
+enum Entry<'a> {
+    Export(&'a str),
+    /// A closure registered with `call_new`/`call_on_cleanup`: table index and its argument.
+    Closure { fun: u32, env: u32 },
+}
+
+/// The result of running one entry point.
+struct Run {
+    trap: Option<String>,
+    instructions: u64,
+    state: ExecState,
+}
+
+thread_local! {
+    /// Reused heap checkpoint buffer, so that a checkpoint costs a copy but no fresh allocation.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Heap and mutable globals before an execution.
+struct Checkpoint {
+    heap: Vec<u8>,
+    globals: Vec<u64>,
+}
+
+impl Drop for Checkpoint {
+    fn drop(&mut self) {
+        let heap = std::mem::take(&mut self.heap);
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            if heap.capacity() > scratch.capacity() {
+                *scratch = heap;
+            }
+        });
+    }
+}
+
+fn global_to_bits(value: Val) -> u64 {
+    match value {
+        Val::I32(v) => v as u32 as u64,
+        Val::I64(v) => v as u64,
+        Val::F32(bits) => bits as u64,
+        Val::F64(bits) => bits,
+        // Validation refuses modules with mutable globals of other types.
+        other => unreachable!("mutable global of unsupported type {other:?}"),
+    }
+}
+
+fn global_from_bits(ty: &ValType, bits: u64) -> Val {
+    match ty {
+        ValType::I32 => Val::I32(bits as u32 as i32),
+        ValType::I64 => Val::I64(bits as i64),
+        ValType::F32 => Val::F32(bits as u32),
+        ValType::F64 => Val::F64(bits),
+        other => unreachable!("mutable global of unsupported type {other}"),
+    }
+}
+
+/// The IC's message for a trap that wasmtime reports.
+fn trap_message(error: wasmtime::Error, instruction_limit: u64) -> String {
+    if let Some(HostTrap(message)) = error.downcast_ref::<HostTrap>() {
+        return message.clone();
+    }
+    let Some(trap) = error.downcast_ref::<Trap>() else {
+        return format!("Canister trapped: {error:#}");
+    };
+    let code = match trap {
+        Trap::OutOfFuel => return instruction_limit_message(instruction_limit),
+        Trap::UnreachableCodeReached => "unreachable",
+        Trap::MemoryOutOfBounds => "heap out of bounds",
+        Trap::StackOverflow => "stack overflow",
+        Trap::IntegerDivisionByZero => "integer division by 0",
+        Trap::IntegerOverflow => "integer overflow",
+        Trap::TableOutOfBounds => "table out of bounds",
+        Trap::IndirectCallToNull => "uninitialized element",
+        Trap::BadSignature => "indirect call type mismatch",
+        Trap::BadConversionToInteger => "invalid conversion to integer",
+        other => return format!("Canister trapped: {other}"),
+    };
+    format!("Canister trapped: {code}")
+}
+
+impl Live {
+    /// A fresh instance of `module` around `state` (which keeps the stable memory). The start
+    /// function is not run. On failure the state is handed back.
+    fn instantiate(module: &CompiledModule, state: HostState) -> Result<Live, (String, HostState)> {
+        let mut store = Store::new(engine(), state);
+        store.limiter(|state| state as &mut dyn wasmtime::ResourceLimiter);
+        let instance = match module.inner.instance_pre.instantiate(&mut store) {
+            Ok(instance) => instance,
+            Err(error) => {
+                return Err((
+                    format!("Canister trapped during instantiation: {error:#}"),
+                    store.into_data(),
+                ))
+            }
+        };
+        let memory = instance.get_memory(&mut store, MEMORY_EXPORT);
+        store.data_mut().memory = memory;
+        let table = instance.get_table(&mut store, TABLE_EXPORT);
+        let globals = module
+            .inner
+            .facts
+            .mutable_globals
+            .iter()
+            .map(|&index| {
+                instance
+                    .get_global(&mut store, &global_export(index))
+                    .expect("the rewrite exports every mutable global")
+            })
+            .collect();
+        Ok(Live {
+            store,
+            instance,
+            table,
+            globals,
+        })
+    }
+
+    fn state(&mut self) -> &mut HostState {
+        self.store.data_mut()
+    }
+
+    fn heap(&self) -> &[u8] {
+        match self.store.data().memory {
+            Some(memory) => memory.data(&self.store),
+            None => &[],
+        }
+    }
+
+    fn global_values(&mut self) -> Vec<u64> {
+        let globals = self.globals.clone();
+        globals.iter().map(|g| global_to_bits(g.get(&mut self.store))).collect()
+    }
+
+    fn set_globals(&mut self, values: &[u64]) {
+        for (global, &bits) in self.globals.clone().iter().zip(values) {
+            let ty = global.ty(&self.store).content().clone();
+            global
+                .set(&mut self.store, global_from_bits(&ty, bits))
+                .expect("a mutable global of the recorded type");
+        }
+    }
+
+    /// Grows the memory to hold `heap` and copies it in.
+    fn load_heap(&mut self, heap: &[u8]) -> Result<(), String> {
+        let Some(memory) = self.store.data().memory else {
+            return if heap.is_empty() {
+                Ok(())
+            } else {
+                Err("the module has no memory to load a heap into".into())
+            };
+        };
+        let current = memory.data_size(&self.store);
+        if heap.len() > current {
+            let pages = (heap.len() - current).div_ceil(WASM_PAGE_SIZE as usize) as u64;
+            memory
+                .grow(&mut self.store, pages)
+                .map_err(|e| format!("cannot grow the Wasm memory to {} bytes: {e:#}", heap.len()))?;
+        }
+        memory.data_mut(&mut self.store)[..heap.len()].copy_from_slice(heap);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self) -> Checkpoint {
+        let mut heap = SCRATCH.with(|scratch| std::mem::take(&mut *scratch.borrow_mut()));
+        heap.clear();
+        heap.extend_from_slice(self.heap());
+        Checkpoint {
+            heap,
+            globals: self.global_values(),
+        }
+    }
+
+    /// Puts the heap and globals of `checkpoint` back (stable memory is rolled back separately).
+    fn restore(&mut self, module: &CompiledModule, checkpoint: &Checkpoint) {
+        let heap_len = self.heap().len();
+        if heap_len == checkpoint.heap.len() {
+            if let Some(memory) = self.store.data().memory {
+                memory.data_mut(&mut self.store).copy_from_slice(&checkpoint.heap);
+            }
+        } else {
+            // The heap grew and Wasm memories cannot shrink: start from a fresh instance.
+            let state = std::mem::take(self.state());
+            *self = Live::instantiate(module, state)
+                .map_err(|(message, _)| message)
+                .expect("a module that was instantiated before instantiates again");
+            self.load_heap(&checkpoint.heap)
+                .expect("a heap that fit before fits again");
+        }
+        self.set_globals(&checkpoint.globals);
+    }
+
+    fn closure(&mut self, index: u32) -> Result<wasmtime::TypedFunc<i32, ()>, String> {
+        let function = match self.table.and_then(|table| table.get(&mut self.store, index as u64)) {
+            None => return Err("Canister trapped: table out of bounds".into()),
+            Some(Ref::Func(Some(function))) => function,
+            Some(_) => return Err("Canister trapped: uninitialized element".into()),
+        };
+        function
+            .typed::<i32, ()>(&self.store)
+            .map_err(|_| "Canister trapped: indirect call type mismatch".to_string())
+    }
+
+    /// Runs one entry point with at most `budget` instructions.
+    fn run(&mut self, entry: Entry<'_>, mut state: ExecState, budget: u64) -> Run {
+        state.fuel_at_start = budget;
+        let limit = state.instruction_limit;
+        let heap_limited = matches!(state.mode, Mode::Start | Mode::Init | Mode::Update);
+        let heap_limit = (heap_limited && state.env.wasm_memory_limit > 0).then_some(state.env.wasm_memory_limit);
+        let host = self.state();
+        host.exec = Some(state);
+        host.heap_limit = heap_limit;
+        self.store.set_fuel(budget).expect("fuel is enabled");
+        let result = match entry {
+            Entry::Export(name) => match self.instance.get_typed_func::<(), ()>(&mut self.store, name) {
+                Ok(function) => function
+                    .call(&mut self.store, ())
+                    .map_err(|e| trap_message(e, limit)),
+                Err(_) => Err(format!("Canister has no entry point '{name}'")),
+            },
+            Entry::Closure { fun, env } => self
+                .closure(fun)
+                .and_then(|function| function.call(&mut self.store, env as i32).map_err(|e| trap_message(e, limit))),
+        };
+        let instructions = budget - self.store.get_fuel().expect("fuel is enabled");
+        let host = self.state();
+        host.heap_limit = None;
+        Run {
+            trap: result.err(),
+            instructions,
+            state: host.exec.take().expect("the state set above"),
+        }
+    }
+}
+
+/// Combines the entry points of one install, upgrade or response execution into an outcome.
+struct Steps {
+    outcome: ExecOutcome,
+    limit: u64,
+}
+
+impl Steps {
+    fn new(limit: u64) -> Steps {
+        Steps {
+            outcome: ExecOutcome::default(),
+            limit,
+        }
+    }
+
+    fn remaining(&self) -> u64 {
+        self.limit.saturating_sub(self.outcome.instructions)
+    }
+
+    /// A state for the next step, seeing the balance the earlier steps left.
+    fn state(&self, mode: Mode, env: &ExecEnv) -> ExecState {
+        let mut state = ExecState::new(mode, env);
+        state.balance = state.balance.saturating_sub(self.outcome.cycles_burned);
+        state
+    }
+
+    /// Adds a step; returns false (and records the trap) when it trapped.
+    fn absorb(&mut self, run: Run) -> bool {
+        let state = run.state;
+        self.outcome.instructions += run.instructions;
+        self.outcome.debug_prints.extend(state.debug_prints);
+        if let Some(trap) = run.trap {
+            self.outcome.trap = Some(trap);
+            return false;
+        }
+        self.outcome.cycles_accepted += state.cycles_accepted;
+        self.outcome.cycles_burned += state.cycles_burned;
+        if state.global_timer_set {
+            self.outcome.global_timer = Some(state.global_timer);
+        }
+        if state.certified_data.is_some() {
+            self.outcome.certified_data = state.certified_data;
+        }
+        self.outcome.message_accepted |= state.message_accepted;
+        if state.response.is_some() {
+            self.outcome.response = state.response;
+        }
+        self.outcome.calls.extend(state.calls);
+        true
+    }
+
+    /// The outcome of a failed sequence: no effects, only instructions and debug prints.
+    fn failed(self) -> ExecOutcome {
+        ExecOutcome {
+            trap: self.outcome.trap,
+            instructions: self.outcome.instructions,
+            debug_prints: self.outcome.debug_prints,
+            ..ExecOutcome::default()
+        }
+    }
+}
+
+impl CanisterInstance {
+    fn stable(&mut self) -> &mut StableMemory {
+        &mut self.live.state().stable
+    }
+
+    /// Runs `(start)` (if any) and then `entry` (if exported) on a fresh instance, as install and
+    /// upgrade do. The global timer reads as inactive: install_code deactivates it.
+    fn initialize(&mut self, entry: &str, env: &ExecEnv, steps: &mut Steps) -> bool {
+        let mut env = env.clone();
+        env.global_timer = 0;
+        if self.module.inner.facts.has_start {
+            let run = self.live.run(Entry::Export(START_EXPORT), steps.state(Mode::Start, &env), steps.remaining());
+            if !steps.absorb(run) {
+                return false;
+            }
+        }
+        if self.live.instance.get_func(&mut self.live.store, entry).is_some() {
+            let run = self.live.run(Entry::Export(entry), steps.state(Mode::Init, &env), steps.remaining());
+            return steps.absorb(run);
+        }
+        true
+    }
+
+    pub(super) fn install_impl(
+        module: &CompiledModule,
+        env: &ExecEnv,
+    ) -> Result<(CanisterInstance, ExecOutcome), ExecOutcome> {
+        let mut steps = Steps::new(env.instruction_limit);
+        let live = match Live::instantiate(module, HostState::default()) {
+            Ok(live) => live,
+            Err((message, _)) => {
+                steps.outcome.trap = Some(message);
+                return Err(steps.failed());
+            }
+        };
+        let mut instance = CanisterInstance {
+            module: module.clone(),
+            live,
+            committed_globals: Vec::new(),
+        };
+        if !instance.initialize("canister_init", env, &mut steps) {
+            return Err(steps.failed());
+        }
+        instance.committed_globals = instance.live.global_values();
+        Ok((instance, steps.outcome))
+    }
+
+    pub(super) fn upgrade_impl(&mut self, module: &CompiledModule, env: &ExecEnv, options: UpgradeOptions) -> ExecOutcome {
+        let mut steps = Steps::new(env.instruction_limit);
+        self.stable().begin();
+        let runs_pre_upgrade = !options.skip_pre_upgrade && self.module.exports_entry(SystemEntry::PreUpgrade);
+        let checkpoint = runs_pre_upgrade.then(|| self.live.checkpoint());
+        if runs_pre_upgrade {
+            let run = self.live.run(
+                Entry::Export("canister_pre_upgrade"),
+                steps.state(Mode::PreUpgrade, env),
+                steps.remaining(),
+            );
+            // The upgrade deactivates the global timer after pre_upgrade, so a value it sets is
+            // not kept.
+            let succeeded = steps.absorb(run);
+            steps.outcome.global_timer = None;
+            if !succeeded {
+                self.roll_back(checkpoint.as_ref());
+                return steps.failed();
+            }
+        }
+
+        let stable = std::mem::take(self.stable());
+        let state = HostState {
+            stable,
+            ..HostState::default()
+        };
+        let mut upgraded = match Live::instantiate(module, state) {
+            Ok(live) => CanisterInstance {
+                module: module.clone(),
+                live,
+                committed_globals: Vec::new(),
+            },
+            Err((message, state)) => {
+                self.live.state().stable = state.stable;
+                steps.outcome.trap = Some(message);
+                self.roll_back(checkpoint.as_ref());
+                return steps.failed();
+            }
+        };
+        let kept_heap = if options.keep_wasm_memory {
+            let old_heap = self.live.heap().to_vec();
+            upgraded.live.load_heap(&old_heap)
+        } else {
+            Ok(())
+        };
+        let succeeded = match kept_heap {
+            Ok(()) => upgraded.initialize("canister_post_upgrade", env, &mut steps),
+            Err(message) => {
+                steps.outcome.trap = Some(format!("Canister trapped: cannot keep the Wasm memory: {message}"));
+                false
+            }
+        };
+        if !succeeded {
+            self.live.state().stable = std::mem::take(upgraded.stable());
+            self.roll_back(checkpoint.as_ref());
+            return steps.failed();
+        }
+        upgraded.stable().commit();
+        upgraded.committed_globals = upgraded.live.global_values();
+        *self = upgraded;
+        steps.outcome
+    }
+
+    /// Undoes the open stable memory transaction and, if given, restores heap and globals.
+    fn roll_back(&mut self, checkpoint: Option<&Checkpoint>) {
+        self.stable().rollback();
+        if let Some(checkpoint) = checkpoint {
+            self.live.restore(&self.module, checkpoint);
+        }
+    }
+
+    /// Runs one entry point as a transaction: kept only if it did not trap and `persist` is set.
+    fn transaction(&mut self, entry: Entry<'_>, state: ExecState, persist: bool, steps: &mut Steps) -> bool {
+        let checkpoint = self.live.checkpoint();
+        self.stable().begin();
+        let run = self.live.run(entry, state, steps.remaining());
+        let succeeded = steps.absorb(run);
+        if succeeded && persist {
+            self.stable().commit();
+            self.committed_globals = self.live.global_values();
+        } else {
+            self.roll_back(Some(&checkpoint));
+        }
+        succeeded
+    }
+
+    pub(super) fn execute_impl(&mut self, kind: &ExecKind, env: &ExecEnv) -> ExecOutcome {
+        let mut steps = Steps::new(env.instruction_limit);
+        let (mode, export, persist) = match kind {
+            ExecKind::Update { method } => (Mode::Update, format!("canister_update {method}"), true),
+            ExecKind::Query { method, replicated } => {
+                let mode = if *replicated {
+                    Mode::ReplicatedQuery
+                } else {
+                    Mode::NonReplicatedQuery
+                };
+                (mode, format!("canister_query {method}"), false)
+            }
+            ExecKind::CompositeQuery { method } => {
+                (Mode::CompositeQuery, format!("canister_composite_query {method}"), false)
+            }
+            ExecKind::InspectMessage { .. } => (Mode::InspectMessage, "canister_inspect_message".into(), false),
+            ExecKind::GlobalTimer => (Mode::SystemTask, "canister_global_timer".into(), true),
+            ExecKind::Heartbeat => (Mode::SystemTask, "canister_heartbeat".into(), true),
+            ExecKind::Response { callback, response } => return self.respond(callback, response, env),
+        };
+        if self.live.instance.get_func(&mut self.live.store, &export).is_none() {
+            match kind {
+                // Without canister_inspect_message every message is accepted.
+                ExecKind::InspectMessage { .. } => steps.outcome.message_accepted = true,
+                ExecKind::GlobalTimer | ExecKind::Heartbeat => {}
+                _ => steps.outcome.trap = Some(format!("Canister has no entry point '{export}'")),
+            }
+            return steps.outcome;
+        }
+        let mut state = ExecState::new(mode, env);
+        if let ExecKind::InspectMessage { method } = kind {
+            state.method_name = method.clone();
+        }
+        if self.transaction(Entry::Export(&export), state, persist, &mut steps) {
+            steps.outcome
+        } else {
+            steps.failed()
+        }
+    }
+
+    /// A response to an outgoing call: the reply or reject closure; if it traps, the cleanup
+    /// closure (whose changes persist), reporting the closure's trap.
+    fn respond(&mut self, callback: &Callback, response: &CallResponse, env: &ExecEnv) -> ExecOutcome {
+        let mut steps = Steps::new(env.instruction_limit);
+        let (mode, fun, closure_env, reject_code) = match response {
+            CallResponse::Reply(_) => (Mode::ReplyCallback, callback.reply_fun, callback.reply_env, 0),
+            CallResponse::Reject { code, .. } => {
+                (Mode::RejectCallback, callback.reject_fun, callback.reject_env, *code as u32)
+            }
+        };
+        let with_response = |mut state: ExecState| {
+            state.reject_code = reject_code;
+            match response {
+                CallResponse::Reply(payload) => state.arg = payload.clone(),
+                CallResponse::Reject { message, .. } => state.reject_message = message.clone(),
+            }
+            state
+        };
+        let state = with_response(ExecState::new(mode, env));
+        let closure = Entry::Closure { fun, env: closure_env };
+        if self.transaction(closure, state, true, &mut steps) {
+            return steps.outcome;
+        }
+        let mut outcome = steps.failed();
+        if let Some((fun, cleanup_env)) = callback.cleanup {
+            // The cleanup closure gets a budget of its own.
+            let mut cleanup = Steps::new(env.instruction_limit);
+            let mut state = with_response(ExecState::new(Mode::Cleanup, env));
+            state.arg.clear();
+            let succeeded = self.transaction(Entry::Closure { fun, env: cleanup_env }, state, true, &mut cleanup);
+            let cleanup = if succeeded { cleanup.outcome } else { cleanup.failed() };
+            outcome.cleanup = Some(cleanup.trap);
+            outcome.instructions += cleanup.instructions;
+            outcome.debug_prints.extend(cleanup.debug_prints);
+            outcome.cycles_burned = cleanup.cycles_burned;
+            outcome.global_timer = cleanup.global_timer;
+            outcome.certified_data = cleanup.certified_data;
+        }
+        outcome
+    }
+
+    pub(super) fn wasm_memory_size_impl(&self) -> u64 {
+        self.live.heap().len() as u64
+    }
+
+    pub(super) fn stable_memory_size_impl(&self) -> u64 {
+        self.live.store.data().stable.size_bytes()
+    }
+
+    pub(super) fn snapshot_impl(&self) -> InstanceSnapshot {
+        InstanceSnapshot {
+            module: self.module.clone(),
+            wasm_memory: self.live.heap().to_vec(),
+            globals: self.committed_globals.clone(),
+            stable_memory: self.live.store.data().stable.to_bytes(),
+        }
+    }
+
+    pub(super) fn from_snapshot_impl(snapshot: &InstanceSnapshot) -> Result<CanisterInstance, String> {
+        let module = &snapshot.module;
+        let expected_globals = module.inner.facts.mutable_globals.len();
+        if snapshot.globals.len() != expected_globals {
+            return Err(format!(
+                "the snapshot has {} globals but the module has {expected_globals} mutable globals",
+                snapshot.globals.len()
+            ));
+        }
+        if snapshot.wasm_memory.len() as u64 % WASM_PAGE_SIZE != 0 {
+            return Err(format!(
+                "the snapshot's Wasm memory size {} is not a multiple of the Wasm page size",
+                snapshot.wasm_memory.len()
+            ));
+        }
+        let state = HostState {
+            stable: StableMemory::from_bytes(&snapshot.stable_memory)?,
+            ..HostState::default()
+        };
+        let mut live = Live::instantiate(module, state).map_err(|(message, _)| message)?;
+        if live.heap().len() > snapshot.wasm_memory.len() {
+            return Err(format!(
+                "the snapshot's Wasm memory ({} bytes) is smaller than the module's initial memory ({} bytes)",
+                snapshot.wasm_memory.len(),
+                live.heap().len()
+            ));
+        }
+        live.load_heap(&snapshot.wasm_memory)?;
+        live.set_globals(&snapshot.globals);
+        Ok(CanisterInstance {
+            module: module.clone(),
+            live,
+            committed_globals: snapshot.globals.clone(),
+        })
+    }
+}

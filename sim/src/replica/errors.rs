@@ -1,0 +1,341 @@
+//! Every reject the replica model produces, with the replica's error code and text.
+//!
+//! The `IC0xxx` codes are those of the replica's `ErrorCode` enum: the leading digit is the reject
+//! code (IC interface specification, "Reject codes"), so `IC05xx` is always `CANISTER_ERROR`.
+//! Messages follow the replica's wording (`canister_manager`, `HypervisorError`, the ingress filter);
+//! the "Consider ..." help suffixes the replica appends are left out.
+
+use crate::types::{CanisterRunStatus, Principal, Reject, RejectCode};
+
+fn reject(code: RejectCode, error_code: &str, message: impl Into<String>) -> Reject {
+    Reject::new(code, error_code, message)
+}
+
+/// IC0301: the destination does not exist (or was deleted).
+pub(crate) fn canister_not_found(canister: Principal) -> Reject {
+    reject(
+        RejectCode::DestinationInvalid,
+        "IC0301",
+        format!("Canister {canister} not found"),
+    )
+}
+
+/// IC0301: a principal outside every subnet's canister id range.
+pub(crate) fn no_route(canister: Principal) -> Reject {
+    reject(
+        RejectCode::DestinationInvalid,
+        "IC0301",
+        format!("No route to canister {canister}"),
+    )
+}
+
+fn not_running_code(status: CanisterRunStatus) -> &'static str {
+    match status {
+        CanisterRunStatus::Stopped => "IC0508",
+        _ => "IC0509",
+    }
+}
+
+/// A call that reached a canister which is not running (checked at submission and at execution).
+pub(crate) fn not_running(canister: Principal, status: CanisterRunStatus) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        not_running_code(status),
+        format!("Canister {canister} is not running"),
+    )
+}
+
+/// A request or ingress message inducted into a canister that is stopping or stopped.
+pub(crate) fn induction_not_running(canister: Principal, status: CanisterRunStatus) -> Reject {
+    let state = match status {
+        CanisterRunStatus::Stopped => "stopped",
+        _ => "stopping",
+    };
+    reject(
+        RejectCode::CanisterError,
+        not_running_code(status),
+        format!("Canister {canister} is {state}"),
+    )
+}
+
+/// A non-replicated query to a stopped canister.
+pub(crate) fn query_to_stopped(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0508",
+        format!("Canister {canister} is stopped and therefore does not have a CallContextManager"),
+    )
+}
+
+/// IC0537: the canister is empty.
+pub(crate) fn wasm_module_not_found(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0537",
+        format!(
+            "Error from Canister {canister}: Attempted to execute a message, but the canister contains no Wasm module."
+        ),
+    )
+}
+
+/// Which export a caller looked for, for [`method_not_found`].
+#[derive(Clone, Copy)]
+pub(crate) enum MethodKind {
+    Update,
+    Query,
+}
+
+/// IC0536: no such exported method.
+pub(crate) fn method_not_found(canister: Principal, kind: MethodKind, method: &str) -> Reject {
+    let kind = match kind {
+        MethodKind::Update => "update",
+        MethodKind::Query => "query",
+    };
+    reject(
+        RejectCode::CanisterError,
+        "IC0536",
+        format!("Error from Canister {canister}: Canister has no {kind} method '{method}'."),
+    )
+}
+
+/// IC0527: a composite query reached through an update call or an inter-canister call.
+pub(crate) fn composite_query_in_replicated_mode(canister: Principal, method: &str) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0527",
+        format!(
+            "Error from Canister {canister}: Composite query method '{method}' cannot be called in replicated mode."
+        ),
+    )
+}
+
+/// A trap: IC0503 for an explicit `ic0.trap`, IC0502 for every other trap. The exec layer's trap
+/// message already says which it was.
+pub(crate) fn trapped(canister: Principal, trap: &str) -> Reject {
+    let error_code = if trap.contains("ic0.trap") {
+        "IC0503"
+    } else {
+        "IC0502"
+    };
+    reject(
+        RejectCode::CanisterError,
+        error_code,
+        format!("Error from Canister {canister}: {trap}"),
+    )
+}
+
+/// IC0506: the execution ended without a reply and without outstanding calls.
+pub(crate) fn did_not_reply(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0506",
+        format!("Canister {canister} did not reply to the call"),
+    )
+}
+
+/// IC0406: `msg_reject` by the callee, as an ingress sender sees it.
+pub(crate) fn canister_rejected(message: String) -> Reject {
+    reject(RejectCode::CanisterReject, "IC0406", message)
+}
+
+/// IC0406: `canister_inspect_message` did not call `accept_message`.
+pub(crate) fn inspect_message_refused(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!("Error from Canister {canister}: Canister rejected the message"),
+    )
+}
+
+/// IC0504: a reply larger than the response limit.
+pub(crate) fn reply_too_large(canister: Principal, size: usize, limit: usize) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0504",
+        format!(
+            "Error from Canister {canister}: Canister violated contract: ic0.msg_reply_data_append: application payload size ({size}) cannot be larger than {limit}."
+        ),
+    )
+}
+
+/// A request whose payload is larger than the limit for its route (2 MiB across subnets).
+pub(crate) fn request_too_large(callee: Principal, size: usize, limit: usize) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0504",
+        format!(
+            "Canister violated contract: the request to {callee} has a payload of {size} bytes, more than the limit of {limit} bytes"
+        ),
+    )
+}
+
+/// An ingress message above the 2 MiB ingress limit (the boundary node refuses it before any
+/// replica sees it, so there is no replica error code).
+pub(crate) fn ingress_too_large(size: usize, limit: usize) -> Reject {
+    Reject {
+        code: RejectCode::SysFatal,
+        message: format!(
+            "Request payload too large: {size} bytes exceeds the ingress limit of {limit} bytes"
+        ),
+        error_code: None,
+    }
+}
+
+/// IC0601: a bounded-wait call whose deadline passed before its response arrived.
+pub(crate) fn deadline_expired() -> Reject {
+    reject(
+        RejectCode::SysUnknown,
+        "IC0601",
+        "Call deadline has expired.",
+    )
+}
+
+/// IC0406: an open call context of a canister whose code was uninstalled.
+pub(crate) fn uninstalled() -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        "Canister has been uninstalled.",
+    )
+}
+
+/// IC0512: the management canister's controller check.
+pub(crate) fn not_a_controller(
+    canister: Principal,
+    controllers: &[Principal],
+    sender: Principal,
+) -> Reject {
+    let controllers = controllers
+        .iter()
+        .map(|c| c.to_text())
+        .collect::<Vec<_>>()
+        .join(" ");
+    reject(
+        RejectCode::CanisterError,
+        "IC0512",
+        format!(
+            "Only the controllers of the canister {canister} can control it.\nCanister's controllers: {controllers}\nSender's ID: {sender}"
+        ),
+    )
+}
+
+/// IC0512: the ingress filter's controller check for management canister methods.
+pub(crate) fn ingress_not_a_controller(canister: Principal, method: &str) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0512",
+        format!("Only controllers of canister {canister} can call ic00 method {method}"),
+    )
+}
+
+/// IC0406: a management canister method that users may not call by ingress.
+pub(crate) fn only_canisters_can_call(method: &str) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!("Only canisters can call ic00 method {method}"),
+    )
+}
+
+/// IC0536: a method the management canister does not have.
+pub(crate) fn unknown_management_method(method: &str) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0536",
+        format!("Management canister has no method '{method}'"),
+    )
+}
+
+/// IC0408: an argument that does not decode as the method's Candid type.
+pub(crate) fn invalid_management_payload(method: &str, error: &str) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0408",
+        format!("Failed to decode payload for ic00 method {method}: {error}"),
+    )
+}
+
+/// IC0504: settings that fail validation (too many controllers, environment variables...).
+pub(crate) fn invalid_settings(message: &str) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0504",
+        format!("Could not validate the settings: {message}"),
+    )
+}
+
+/// IC0514: `install` mode on a canister that already has code.
+pub(crate) fn canister_non_empty(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0514",
+        format!(
+            "Canister {canister} cannot be installed because the canister is not empty. Try installing with mode='reinstall' instead."
+        ),
+    )
+}
+
+/// IC0505: a module that does not compile or validate.
+pub(crate) fn invalid_wasm(canister: Principal, message: &str) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0505",
+        format!("Error from Canister {canister}: Canister's Wasm module is not valid: {message}"),
+    )
+}
+
+/// IC0206: `stop_canister` waited `stop_timeout_nanos` and the canister is still stopping.
+pub(crate) fn stop_timed_out(canister: Principal) -> Reject {
+    reject(
+        RejectCode::SysTransient,
+        "IC0206",
+        format!("Stop canister request timed out for canister {canister}"),
+    )
+}
+
+/// IC0511: `start_canister` cancelled a pending `stop_canister`.
+pub(crate) fn stop_cancelled(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0511",
+        format!("Canister {canister}'s stop request was cancelled."),
+    )
+}
+
+/// IC0510: `delete_canister` on a canister that is not stopped.
+pub(crate) fn delete_not_stopped(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0510",
+        format!("Canister {canister} must be stopped before it is deleted."),
+    )
+}
+
+/// IC0512: a canister asking the management canister to delete itself.
+pub(crate) fn delete_self(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0512",
+        format!("Canister {canister} cannot delete itself."),
+    )
+}
+
+/// IC0406: a `specified_id` that cannot be used.
+pub(crate) fn specified_id_unavailable(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!("Unsuccessful canister creation: canister id {canister} is not available."),
+    )
+}
+
+/// A composite query that calls other canisters: the simulator does not run those calls.
+pub(crate) fn composite_query_calls_unsupported(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0504",
+        format!(
+            "Error from Canister {canister}: composite query calls to other canisters are not supported by the simulator"
+        ),
+    )
+}

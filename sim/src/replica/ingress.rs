@@ -1,0 +1,207 @@
+//! Messages from users: the ingress filter (what the IC refuses before a message enters a block,
+//! including `canister_inspect_message`) and non-replicated queries.
+//!
+//! IC interface specification, "Ingress message inspection", "Effective canister id" and
+//! "Query calls"; the replica's ingress filter for management canister methods.
+
+use super::errors::{self, MethodKind};
+use super::management::{self, IngressAccess};
+use super::messaging::Message;
+use super::trace::Replication;
+use super::Sim;
+use crate::exec::{ExecKind, ExecResponse, SystemEntry};
+use crate::types::{limits, CanisterRunStatus, Principal, Reject};
+use crate::{IngressStatus, MessageId, TraceKind};
+
+impl Sim {
+    /// Checks an ingress message and, when the IC would accept it, puts it in flight for the next
+    /// round.
+    pub(crate) fn accept_ingress(
+        &mut self,
+        sender: Principal,
+        receiver: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<MessageId, Reject> {
+        if payload.len() > limits::MAX_INGRESS_PAYLOAD {
+            return Err(errors::ingress_too_large(
+                payload.len(),
+                limits::MAX_INGRESS_PAYLOAD,
+            ));
+        }
+        let subnet = if receiver == Principal::management_canister() {
+            self.management_ingress_filter(sender, method, &payload)?
+        } else {
+            self.canister_ingress_filter(sender, receiver, method, &payload)?
+        };
+        let id = MessageId(self.next_message_id);
+        self.next_message_id += 1;
+        self.ingress.insert(id, IngressStatus::Processing);
+        self.record(TraceKind::Ingress {
+            id,
+            sender,
+            canister: receiver,
+            method: method.to_string(),
+            bytes: payload.len(),
+        });
+        self.count_bytes(payload.len(), false);
+        // Ingress enters the next block: one round, wherever the receiver is.
+        let message = Message::Ingress {
+            id,
+            sender,
+            receiver,
+            method: method.to_string(),
+            payload,
+        };
+        self.put_in_flight(self.round + 1, subnet, message);
+        Ok(id)
+    }
+
+    /// The ingress filter for the management canister: which methods users may call, the
+    /// controller check on the effective canister id, and the subnet that executes the call.
+    fn management_ingress_filter(
+        &self,
+        sender: Principal,
+        method: &str,
+        payload: &[u8],
+    ) -> Result<usize, Reject> {
+        let access = management::find_method(method)
+            .map(|m| m.ingress)
+            .unwrap_or(IngressAccess::CanistersOnly);
+        let target = management::effective_canister_id(method, payload);
+        match access {
+            IngressAccess::CanistersOnly => Err(errors::only_canisters_can_call(method)),
+            IngressAccess::Anyone => Ok(target.and_then(|id| self.route(&id)).unwrap_or(0)),
+            IngressAccess::ControllersOfTarget => {
+                let target = target.ok_or_else(|| {
+                    errors::invalid_management_payload(method, "no effective canister id")
+                })?;
+                let state = self
+                    .canisters
+                    .get(&target)
+                    .ok_or_else(|| errors::canister_not_found(target))?;
+                if !state.is_controller(&sender) {
+                    return Err(errors::ingress_not_a_controller(target, method));
+                }
+                Ok(state.subnet)
+            }
+        }
+    }
+
+    /// The ingress filter for canisters: the receiver must exist, run, have code and export the
+    /// method; `canister_inspect_message`, if exported, must accept the message.
+    fn canister_ingress_filter(
+        &mut self,
+        sender: Principal,
+        receiver: Principal,
+        method: &str,
+        payload: &[u8],
+    ) -> Result<usize, Reject> {
+        self.replicated_call_kind(receiver, method)?;
+        let state = &self.canisters[&receiver];
+        let subnet = state.subnet;
+        let module = state.instance.as_ref().expect("checked").module();
+        if !module.exports_entry(SystemEntry::InspectMessage) {
+            return Ok(subnet);
+        }
+        let env = self.exec_env(
+            state,
+            sender,
+            payload.to_vec(),
+            limits::MAX_INSTRUCTIONS_PER_INSPECT_MESSAGE,
+        );
+        let kind = ExecKind::InspectMessage {
+            method: method.to_string(),
+        };
+        let outcome = self
+            .canisters
+            .get_mut(&receiver)
+            .and_then(|s| s.instance.as_mut())
+            .expect("checked")
+            .execute(&kind, &env);
+        self.record_execution(
+            receiver,
+            format!("inspect_message:{method}"),
+            &outcome,
+            Replication::NonReplicated,
+        );
+        if let Some(trap) = &outcome.trap {
+            return Err(errors::trapped(receiver, trap));
+        }
+        if !outcome.message_accepted {
+            return Err(errors::inspect_message_refused(receiver));
+        }
+        Ok(subnet)
+    }
+
+    /// A non-replicated query, executed at once; its state changes are discarded by the exec
+    /// layer.
+    pub(crate) fn execute_query(
+        &mut self,
+        sender: Principal,
+        receiver: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, Reject> {
+        if receiver == Principal::management_canister() {
+            return self.management_query(sender, method, arg);
+        }
+        let state = self
+            .canisters
+            .get(&receiver)
+            .ok_or_else(|| errors::canister_not_found(receiver))?;
+        if state.status == CanisterRunStatus::Stopped {
+            return Err(errors::query_to_stopped(receiver));
+        }
+        let module = state
+            .instance
+            .as_ref()
+            .ok_or_else(|| errors::wasm_module_not_found(receiver))?
+            .module();
+        let kind = if module.has_query(method) {
+            ExecKind::Query {
+                method: method.to_string(),
+                replicated: false,
+            }
+        } else if module.has_composite_query(method) {
+            ExecKind::CompositeQuery {
+                method: method.to_string(),
+            }
+        } else {
+            return Err(errors::method_not_found(receiver, MethodKind::Query, method));
+        };
+        let env = self.exec_env(state, sender, arg, limits::MAX_INSTRUCTIONS_PER_QUERY);
+        let outcome = self
+            .canisters
+            .get_mut(&receiver)
+            .and_then(|s| s.instance.as_mut())
+            .expect("checked")
+            .execute(&kind, &env);
+        self.record_execution(
+            receiver,
+            format!("query:{method}"),
+            &outcome,
+            Replication::NonReplicated,
+        );
+        if let Some(trap) = &outcome.trap {
+            return Err(errors::trapped(receiver, trap));
+        }
+        match outcome.response {
+            Some(ExecResponse::Reply(payload))
+                if payload.len() > limits::MAX_QUERY_RESPONSE_PAYLOAD =>
+            {
+                Err(errors::reply_too_large(
+                    receiver,
+                    payload.len(),
+                    limits::MAX_QUERY_RESPONSE_PAYLOAD,
+                ))
+            }
+            Some(ExecResponse::Reply(payload)) => Ok(payload),
+            Some(ExecResponse::Reject(message)) => Err(errors::canister_rejected(message)),
+            None if !outcome.calls.is_empty() => {
+                Err(errors::composite_query_calls_unsupported(receiver))
+            }
+            None => Err(errors::did_not_reply(receiver)),
+        }
+    }
+}

@@ -1,0 +1,889 @@
+//! The management canister (`aaaaa-aa`): one function per method, found through [`METHODS`].
+//!
+//! IC interface specification, "The IC management canister". Arguments and results are the Candid
+//! types of `ic-management-canister-types` (records missing newer `opt` fields decode as `null`).
+//! A call runs on the subnet of its effective canister id; its answer travels back to the caller
+//! like any response.
+
+use super::errors;
+use super::ids;
+use super::scheduler::nat_to_u128;
+use super::state::{default_settings, CallOrigin, CanisterState, PendingStop};
+use super::Sim;
+use crate::exec::{CanisterInstance, CompiledModule, ExecOutcome, UpgradeOptions};
+use crate::types::{limits, CanisterRunStatus, Principal, Reject};
+use crate::{InstallMode, TraceKind};
+use candid::{CandidType, Nat};
+use ic_management_canister_types::{
+    CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterInstallMode, CanisterSettings,
+    CanisterStatusResult, CanisterStatusType, ChangeDetails, ChangeOrigin, CodeDeploymentMode,
+    CodeDeploymentRecord, ControllersChangeRecord, CreateCanisterArgs, CreationRecord,
+    DefiniteCanisterSettings, FromCanisterRecord, FromUserRecord, InstallCodeArgs, MemoryMetrics,
+    ProvisionalCreateCanisterWithCyclesArgs, ProvisionalTopUpCanisterArgs, QueryStats,
+    StatusVisibility, UninstallCodeArgs, UpdateSettingsArgs, WasmMemoryPersistence,
+};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// A call to the management canister, executed on `subnet`.
+#[derive(Clone, Debug)]
+pub(crate) struct ManagementCall {
+    pub origin: CallOrigin,
+    /// The principal the management canister acts for: the user of an ingress message or the
+    /// calling canister.
+    pub caller: Principal,
+    pub method: String,
+    pub payload: Vec<u8>,
+    /// Attached cycles not yet taken by the method; refunded with the answer.
+    pub cycles: u128,
+    pub subnet: usize,
+}
+
+/// How a method answers.
+pub(crate) enum Answer {
+    Now(Vec<u8>),
+    /// `stop_canister`: answered once the canister is stopped or the stop timed out.
+    Later,
+}
+
+/// Who may send a method as ingress (the replica's ingress filter).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IngressAccess {
+    CanistersOnly,
+    ControllersOfTarget,
+    Anyone,
+}
+
+type Handler = fn(&mut Sim, &mut ManagementCall) -> Result<Answer, Reject>;
+
+pub(crate) struct Method {
+    pub name: &'static str,
+    pub ingress: IngressAccess,
+    handler: Handler,
+}
+
+/// The dispatch table. New methods (chunk store, snapshots...) add a row and a function.
+pub(crate) const METHODS: &[Method] = &[
+    Method {
+        name: "create_canister",
+        ingress: IngressAccess::CanistersOnly,
+        handler: create_canister,
+    },
+    Method {
+        name: "update_settings",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: update_settings,
+    },
+    Method {
+        name: "install_code",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: install_code,
+    },
+    Method {
+        name: "uninstall_code",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: uninstall_code,
+    },
+    Method {
+        name: "start_canister",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: start_canister,
+    },
+    Method {
+        name: "stop_canister",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: stop_canister,
+    },
+    Method {
+        name: "canister_status",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: canister_status,
+    },
+    Method {
+        name: "canister_info",
+        ingress: IngressAccess::CanistersOnly,
+        handler: canister_info,
+    },
+    Method {
+        name: "delete_canister",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: delete_canister,
+    },
+    Method {
+        name: "deposit_cycles",
+        ingress: IngressAccess::CanistersOnly,
+        handler: deposit_cycles,
+    },
+    Method {
+        name: "raw_rand",
+        ingress: IngressAccess::CanistersOnly,
+        handler: raw_rand,
+    },
+    Method {
+        name: "provisional_create_canister_with_cycles",
+        ingress: IngressAccess::Anyone,
+        handler: provisional_create_canister_with_cycles,
+    },
+    Method {
+        name: "provisional_top_up_canister",
+        ingress: IngressAccess::Anyone,
+        handler: provisional_top_up_canister,
+    },
+];
+
+pub(crate) fn find_method(name: &str) -> Option<&'static Method> {
+    METHODS.iter().find(|m| m.name == name)
+}
+
+/// The canister a management call is about (its "effective canister id"), if the method names one
+/// and the argument decodes.
+pub(crate) fn effective_canister_id(method: &str, payload: &[u8]) -> Option<Principal> {
+    #[derive(CandidType, Deserialize)]
+    struct Target {
+        canister_id: Principal,
+    }
+    #[derive(CandidType, Deserialize)]
+    struct ChunkedTarget {
+        target_canister: Principal,
+    }
+    #[derive(CandidType, Deserialize)]
+    struct SpecifiedId {
+        specified_id: Option<Principal>,
+    }
+    match method {
+        "install_chunked_code" => candid::decode_one::<ChunkedTarget>(payload)
+            .ok()
+            .map(|t| t.target_canister),
+        "provisional_create_canister_with_cycles" => candid::decode_one::<SpecifiedId>(payload)
+            .ok()
+            .and_then(|t| t.specified_id),
+        _ => candid::decode_one::<Target>(payload)
+            .ok()
+            .map(|t| t.canister_id),
+    }
+}
+
+fn decode<T: CandidType + DeserializeOwned>(call: &ManagementCall) -> Result<T, Reject> {
+    candid::decode_one(&call.payload)
+        .map_err(|e| errors::invalid_management_payload(&call.method, &e.to_string()))
+}
+
+fn encode<T: CandidType>(value: &T) -> Vec<u8> {
+    candid::encode_one(value).expect("management canister results encode")
+}
+
+fn empty_reply() -> Answer {
+    Answer::Now(candid::encode_args(()).expect("() encodes"))
+}
+
+fn change_origin(call: &ManagementCall, sender_canister_version: Option<u64>) -> ChangeOrigin {
+    match call.origin {
+        CallOrigin::Canister { .. } => ChangeOrigin::FromCanister(FromCanisterRecord {
+            canister_id: call.caller,
+            canister_version: sender_canister_version,
+        }),
+        CallOrigin::Ingress { .. } | CallOrigin::System => {
+            ChangeOrigin::FromUser(FromUserRecord {
+                user_id: call.caller,
+            })
+        }
+    }
+}
+
+/// Settings validation (management canister `canister_settings`): at most 10 controllers,
+/// environment variables within the resource limits.
+fn validate_settings(settings: &CanisterSettings) -> Result<(), Reject> {
+    if let Some(controllers) = &settings.controllers {
+        if controllers.len() > limits::MAX_CONTROLLERS {
+            return Err(errors::invalid_settings(&format!(
+                "Invalid settings: 'controllers' length exceeds maximum size allowed of {}.",
+                limits::MAX_CONTROLLERS
+            )));
+        }
+    }
+    if let Some(variables) = &settings.environment_variables {
+        const MAX_VARIABLES: usize = 20;
+        const MAX_LENGTH: usize = 128;
+        if variables.len() > MAX_VARIABLES {
+            return Err(errors::invalid_settings(&format!(
+                "Too many environment variables: {} (maximum {MAX_VARIABLES}).",
+                variables.len()
+            )));
+        }
+        if let Some(v) = variables
+            .iter()
+            .find(|v| v.name.len() > MAX_LENGTH || v.value.len() > MAX_LENGTH)
+        {
+            return Err(errors::invalid_settings(&format!(
+                "Environment variable '{}' exceeds the maximum length of {MAX_LENGTH} bytes.",
+                v.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Applies the fields an `update_settings` / `create_canister` argument sets; the others keep
+/// their value.
+fn apply_settings(current: &mut DefiniteCanisterSettings, update: CanisterSettings) {
+    let CanisterSettings {
+        controllers,
+        compute_allocation,
+        memory_allocation,
+        freezing_threshold,
+        reserved_cycles_limit,
+        minimum_incoming_canister_call_cycles,
+        log_visibility,
+        log_memory_limit,
+        snapshot_visibility,
+        status_visibility,
+        wasm_memory_limit,
+        wasm_memory_threshold,
+        environment_variables,
+    } = update;
+    fn set<T>(field: &mut T, value: Option<T>) {
+        if let Some(value) = value {
+            *field = value;
+        }
+    }
+    set(&mut current.controllers, controllers);
+    set(&mut current.compute_allocation, compute_allocation);
+    set(&mut current.memory_allocation, memory_allocation);
+    set(&mut current.freezing_threshold, freezing_threshold);
+    set(&mut current.reserved_cycles_limit, reserved_cycles_limit);
+    set(
+        &mut current.minimum_incoming_canister_call_cycles,
+        minimum_incoming_canister_call_cycles,
+    );
+    set(&mut current.log_visibility, log_visibility);
+    set(&mut current.log_memory_limit, log_memory_limit);
+    set(&mut current.snapshot_visibility, snapshot_visibility);
+    set(&mut current.status_visibility, status_visibility);
+    set(&mut current.wasm_memory_limit, wasm_memory_limit);
+    set(&mut current.wasm_memory_threshold, wasm_memory_threshold);
+    set(&mut current.environment_variables, environment_variables);
+}
+
+impl Sim {
+    pub(crate) fn run_management_queue(&mut self, subnet: usize) {
+        while let Some(call) = self.subnets[subnet].management_queue.pop_front() {
+            self.count_message();
+            self.execute_management(call);
+        }
+    }
+
+    fn execute_management(&mut self, mut call: ManagementCall) {
+        let result = match find_method(&call.method) {
+            None => Err(errors::unknown_management_method(&call.method)),
+            Some(method)
+                if method.ingress == IngressAccess::CanistersOnly
+                    && !matches!(call.origin, CallOrigin::Canister { .. }) =>
+            {
+                Err(errors::only_canisters_can_call(&call.method))
+            }
+            Some(method) => (method.handler)(self, &mut call),
+        };
+        match result {
+            Ok(Answer::Later) => {}
+            Ok(Answer::Now(reply)) => self.finish_management(&call, Ok(reply)),
+            Err(reject) => self.finish_management(&call, Err(reject)),
+        }
+    }
+
+    /// Traces a management call's result and sends it, with the cycles the method did not take.
+    fn finish_management(&mut self, call: &ManagementCall, result: Result<Vec<u8>, Reject>) {
+        self.record(TraceKind::Management {
+            caller: call.caller,
+            method: call.method.clone(),
+            target: effective_canister_id(&call.method, &call.payload),
+            ok: result.is_ok(),
+        });
+        self.answer(
+            Principal::management_canister(),
+            call.subnet,
+            &call.origin,
+            result,
+            call.cycles,
+        );
+    }
+
+    /// The target of a controller-only method: it must exist and `sender` must control it.
+    fn controlled_canister(&self, canister: Principal, sender: Principal) -> Result<(), Reject> {
+        let state = self
+            .canisters
+            .get(&canister)
+            .ok_or_else(|| errors::canister_not_found(canister))?;
+        if state.is_controller(&sender) {
+            Ok(())
+        } else {
+            Err(errors::not_a_controller(
+                canister,
+                &state.settings.controllers,
+                sender,
+            ))
+        }
+    }
+
+    fn canister_mut(&mut self, canister: Principal) -> Result<&mut CanisterState, Reject> {
+        self.canisters
+            .get_mut(&canister)
+            .ok_or_else(|| errors::canister_not_found(canister))
+    }
+
+    /// Creates an empty, running canister on `subnet` (or with `specified_id`).
+    pub(crate) fn new_canister(
+        &mut self,
+        subnet: usize,
+        specified_id: Option<Principal>,
+        settings: CanisterSettings,
+        default_controller: Principal,
+        cycles: u128,
+        origin: ChangeOrigin,
+    ) -> Result<Principal, Reject> {
+        validate_settings(&settings)?;
+        let (id, subnet) = match specified_id {
+            Some(id) => {
+                let id_subnet = ids::subnet_of_id(&id, self.subnets.len())
+                    .filter(|_| !self.used_canister_ids.contains(&id))
+                    .ok_or_else(|| errors::specified_id_unavailable(id))?;
+                (id, id_subnet)
+            }
+            None => (self.fresh_canister_id(subnet), subnet),
+        };
+        let mut definite = default_settings(vec![default_controller]);
+        apply_settings(&mut definite, settings);
+        let mut state = CanisterState::new(id, subnet, definite, cycles);
+        let controllers = state.settings.controllers.clone();
+        state.history.push(
+            self.time_nanos,
+            state.version,
+            origin,
+            ChangeDetails::Creation(CreationRecord {
+                controllers,
+                environment_variables_hash: None,
+            }),
+        );
+        self.canisters.insert(id, state);
+        self.used_canister_ids.insert(id);
+        self.subnets[subnet].members.insert(id);
+        Ok(id)
+    }
+
+    /// The next never-used id of `subnet`'s range (deleted ids are never reused).
+    fn fresh_canister_id(&mut self, subnet: usize) -> Principal {
+        loop {
+            let offset = self.subnets[subnet].next_canister_offset;
+            assert!(
+                offset < ids::CANISTER_IDS_PER_SUBNET,
+                "subnet {subnet} has used up its canister id range"
+            );
+            self.subnets[subnet].next_canister_offset += 1;
+            let id = ids::canister_id(subnet as u64 * ids::CANISTER_IDS_PER_SUBNET + offset);
+            if !self.used_canister_ids.contains(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn compiled_module(&mut self, canister: Principal, wasm: &[u8]) -> Result<CompiledModule, Reject> {
+        if wasm.len() > limits::MAX_WASM_MODULE_SIZE {
+            return Err(errors::invalid_wasm(
+                canister,
+                &format!(
+                    "Wasm module size {} exceeds the maximum of {} bytes",
+                    wasm.len(),
+                    limits::MAX_WASM_MODULE_SIZE
+                ),
+            ));
+        }
+        let hash: [u8; 32] = Sha256::digest(wasm).into();
+        if let Some(module) = self.modules.get(&hash) {
+            return Ok(module.clone());
+        }
+        let module =
+            CompiledModule::compile(wasm).map_err(|e| errors::invalid_wasm(canister, &e))?;
+        self.modules.insert(hash, module.clone());
+        Ok(module)
+    }
+
+    /// `install_code` semantics (IC interface specification, "IC method install_code"): atomic,
+    /// deactivates the global timer, bumps the version and records a history entry.
+    pub(crate) fn install_module(
+        &mut self,
+        canister: Principal,
+        wasm: &[u8],
+        arg: Vec<u8>,
+        mode: InstallMode,
+        installer: Principal,
+        origin: ChangeOrigin,
+    ) -> Result<(), Reject> {
+        let module = self.compiled_module(canister, wasm)?;
+        let state = self.canister_mut(canister)?;
+        match (&mode, state.instance.is_some()) {
+            (InstallMode::Install, true) => return Err(errors::canister_non_empty(canister)),
+            (InstallMode::Upgrade { .. }, false) => {
+                return Err(errors::wasm_module_not_found(canister))
+            }
+            _ => {}
+        }
+        let state = &self.canisters[&canister];
+        let mut env = self.exec_env(
+            state,
+            installer,
+            arg,
+            limits::MAX_INSTRUCTIONS_PER_INSTALL_CODE,
+        );
+        env.global_timer = 0;
+        let state = self.canisters.get_mut(&canister).expect("checked above");
+        let (label, deployment_mode, outcome) = match mode {
+            InstallMode::Install | InstallMode::Reinstall => {
+                let (label, deployment_mode) = if mode == InstallMode::Install {
+                    ("install", CodeDeploymentMode::Install)
+                } else {
+                    ("reinstall", CodeDeploymentMode::Reinstall)
+                };
+                let outcome = match CanisterInstance::install(&module, &env) {
+                    Ok((instance, outcome)) => {
+                        state.instance = Some(instance);
+                        state.certified_data.clear();
+                        outcome
+                    }
+                    Err(outcome) => outcome,
+                };
+                (label, deployment_mode, outcome)
+            }
+            InstallMode::Upgrade {
+                skip_pre_upgrade,
+                keep_wasm_memory,
+            } => {
+                let options = UpgradeOptions {
+                    skip_pre_upgrade,
+                    keep_wasm_memory,
+                };
+                let instance = state.instance.as_mut().expect("checked above");
+                let outcome = instance.upgrade(&module, &env, options);
+                ("upgrade", CodeDeploymentMode::Upgrade, outcome)
+            }
+        };
+        self.record_execution(
+            canister,
+            label.to_string(),
+            &outcome,
+            super::trace::Replication::Replicated,
+        );
+        if let Some(trap) = &outcome.trap {
+            return Err(errors::trapped(canister, trap));
+        }
+        self.finish_deployment(canister, &module, outcome, deployment_mode, origin);
+        Ok(())
+    }
+
+    fn finish_deployment(
+        &mut self,
+        canister: Principal,
+        module: &CompiledModule,
+        outcome: ExecOutcome,
+        mode: CodeDeploymentMode,
+        origin: ChangeOrigin,
+    ) {
+        let time = self.time_nanos;
+        let state = self.canisters.get_mut(&canister).expect("installed");
+        state.global_timer = outcome.global_timer.unwrap_or(0);
+        if let Some(data) = outcome.certified_data {
+            state.certified_data = data;
+        }
+        state.cycles = state.cycles.saturating_sub(outcome.cycles_burned);
+        state.version += 1;
+        state.history.push(
+            time,
+            state.version,
+            origin,
+            ChangeDetails::CodeDeployment(CodeDeploymentRecord {
+                mode,
+                module_hash: module.module_hash().to_vec(),
+            }),
+        );
+    }
+
+    /// `uninstall_code` semantics: code and state dropped, open call contexts rejected, callbacks
+    /// of outstanding calls will not run.
+    fn uninstall(&mut self, canister: Principal, origin: ChangeOrigin) {
+        let time = self.time_nanos;
+        let state = self.canisters.get_mut(&canister).expect("checked by caller");
+        state.instance = None;
+        state.global_timer = 0;
+        state.certified_data.clear();
+        state.version += 1;
+        state.history.push(time, state.version, origin, ChangeDetails::CodeUninstall);
+        let contexts: Vec<u64> = state.contexts.keys().copied().collect();
+        for context in &contexts {
+            if let Some(c) = state.contexts.get_mut(context) {
+                c.deleted = true;
+            }
+        }
+        for context in contexts {
+            self.respond_context(canister, context, Err(errors::uninstalled()));
+            self.close_context_if_done(canister, context, None);
+        }
+    }
+
+    /// End-of-round check of `subnet`'s stopping canisters: a canister without open call contexts
+    /// becomes stopped and its stop calls succeed; stop calls past their timeout fail.
+    pub(crate) fn advance_stopping_canisters(&mut self, subnet: usize) {
+        let stopping: Vec<Principal> = self.subnets[subnet]
+            .members
+            .iter()
+            .filter(|id| self.canisters[id].status == CanisterRunStatus::Stopping)
+            .copied()
+            .collect();
+        for canister in stopping {
+            let time = self.time_nanos;
+            let state = self.canisters.get_mut(&canister).expect("member");
+            let answered: Vec<(PendingStop, Result<Vec<u8>, Reject>)> = if state.contexts.is_empty()
+            {
+                state.status = CanisterRunStatus::Stopped;
+                state.version += 1;
+                let unit = candid::encode_args(()).expect("() encodes");
+                std::mem::take(&mut state.pending_stops)
+                    .into_iter()
+                    .map(|stop| (stop, Ok(unit.clone())))
+                    .collect()
+            } else {
+                let (timed_out, waiting) = std::mem::take(&mut state.pending_stops)
+                    .into_iter()
+                    .partition(|stop| stop.timeout_at_nanos <= time);
+                state.pending_stops = waiting;
+                timed_out
+                    .into_iter()
+                    .map(|stop| (stop, Err(errors::stop_timed_out(canister))))
+                    .collect::<Vec<_>>()
+            };
+            for (stop, result) in answered {
+                self.finish_stop(canister, subnet, stop, result);
+            }
+        }
+    }
+
+    fn finish_stop(
+        &mut self,
+        canister: Principal,
+        subnet: usize,
+        stop: PendingStop,
+        result: Result<Vec<u8>, Reject>,
+    ) {
+        let call = ManagementCall {
+            origin: stop.origin,
+            caller: stop.caller,
+            method: "stop_canister".to_string(),
+            payload: encode(&CanisterIdRecord {
+                canister_id: canister,
+            }),
+            cycles: stop.cycles,
+            subnet,
+        };
+        self.finish_management(&call, result);
+    }
+
+    fn canister_status_result(&self, canister: Principal) -> CanisterStatusResult {
+        let state = &self.canisters[&canister];
+        let (wasm_memory, stable_memory, binary_size, custom_sections) =
+            state.instance.as_ref().map_or((0, 0, 0, 0), |i| {
+                let module = i.module();
+                let custom_sections: usize = module.metadata().values().map(|(_, b)| b.len()).sum();
+                (
+                    i.wasm_memory_size(),
+                    i.stable_memory_size(),
+                    module.wasm_binary_size() as u64,
+                    custom_sections as u64,
+                )
+            });
+        let zero = || Nat::from(0u8);
+        CanisterStatusResult {
+            status: match state.status {
+                CanisterRunStatus::Running => CanisterStatusType::Running,
+                CanisterRunStatus::Stopping => CanisterStatusType::Stopping,
+                CanisterRunStatus::Stopped => CanisterStatusType::Stopped,
+            },
+            ready_for_migration: state.status == CanisterRunStatus::Stopped
+                && state.input.is_empty(),
+            version: state.version,
+            settings: state.settings.clone(),
+            module_hash: state
+                .instance
+                .as_ref()
+                .map(|i| i.module().module_hash().to_vec()),
+            memory_size: Nat::from(state.memory_size()),
+            memory_metrics: MemoryMetrics {
+                wasm_memory_size: Nat::from(wasm_memory),
+                stable_memory_size: Nat::from(stable_memory),
+                global_memory_size: zero(),
+                wasm_binary_size: Nat::from(binary_size),
+                custom_sections_size: Nat::from(custom_sections),
+                canister_history_size: zero(),
+                wasm_chunk_store_size: zero(),
+                snapshots_size: zero(),
+                log_memory_store_size: zero(),
+            },
+            cycles: Nat::from(state.cycles),
+            reserved_cycles: zero(),
+            idle_cycles_burned_per_day: zero(),
+            query_stats: QueryStats {
+                num_calls_total: zero(),
+                num_instructions_total: zero(),
+                request_payload_bytes_total: zero(),
+                response_payload_bytes_total: zero(),
+            },
+        }
+    }
+
+    /// `canister_status` answered at once, outside of any round (users' query form, CL 0.51).
+    pub(crate) fn management_query(
+        &mut self,
+        sender: Principal,
+        method: &str,
+        payload: Vec<u8>,
+    ) -> Result<Vec<u8>, Reject> {
+        if method != "canister_status" {
+            return Err(errors::unknown_management_method(method));
+        }
+        let mut call = ManagementCall {
+            origin: CallOrigin::System,
+            caller: sender,
+            method: method.to_string(),
+            payload,
+            cycles: 0,
+            subnet: 0,
+        };
+        match canister_status(self, &mut call)? {
+            Answer::Now(reply) => Ok(reply),
+            Answer::Later => unreachable!("canister_status answers at once"),
+        }
+    }
+
+    /// The next 32 bytes of the seeded, deterministic `raw_rand` stream.
+    fn next_random_bytes(&mut self) -> Vec<u8> {
+        let mut hasher = Sha256::new();
+        hasher.update(b"ic-sim raw_rand");
+        hasher.update(self.config.seed.to_le_bytes());
+        hasher.update(self.random_draws.to_le_bytes());
+        self.random_draws += 1;
+        hasher.finalize().to_vec()
+    }
+}
+
+fn create_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: CreateCanisterArgs = decode(call)?;
+    let origin = change_origin(call, args.sender_canister_version);
+    let canister_id = sim.new_canister(
+        call.subnet,
+        None,
+        args.settings.unwrap_or_default(),
+        call.caller,
+        call.cycles,
+        origin,
+    )?;
+    call.cycles = 0;
+    Ok(Answer::Now(encode(&CanisterIdRecord { canister_id })))
+}
+
+fn provisional_create_canister_with_cycles(
+    sim: &mut Sim,
+    call: &mut ManagementCall,
+) -> Result<Answer, Reject> {
+    let args: ProvisionalCreateCanisterWithCyclesArgs = decode(call)?;
+    let cycles = args
+        .amount
+        .as_ref()
+        .map_or(sim.config.default_cycles, nat_to_u128);
+    let origin = change_origin(call, args.sender_canister_version);
+    let canister_id = sim.new_canister(
+        call.subnet,
+        args.specified_id,
+        args.settings.unwrap_or_default(),
+        call.caller,
+        cycles,
+        origin,
+    )?;
+    Ok(Answer::Now(encode(&CanisterIdRecord { canister_id })))
+}
+
+fn provisional_top_up_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: ProvisionalTopUpCanisterArgs = decode(call)?;
+    let state = sim.canister_mut(args.canister_id)?;
+    state.cycles = state.cycles.saturating_add(nat_to_u128(&args.amount));
+    Ok(empty_reply())
+}
+
+fn update_settings(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: UpdateSettingsArgs = decode(call)?;
+    sim.controlled_canister(args.canister_id, call.caller)?;
+    validate_settings(&args.settings)?;
+    let origin = change_origin(call, args.sender_canister_version);
+    let time = sim.time_nanos;
+    let state = sim.canister_mut(args.canister_id)?;
+    let new_controllers = args.settings.controllers.clone();
+    apply_settings(&mut state.settings, args.settings);
+    state.version += 1;
+    if let Some(controllers) = new_controllers {
+        state.history.push(
+            time,
+            state.version,
+            origin,
+            ChangeDetails::ControllersChange(ControllersChangeRecord { controllers }),
+        );
+    }
+    Ok(empty_reply())
+}
+
+fn install_code(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: InstallCodeArgs = decode(call)?;
+    sim.controlled_canister(args.canister_id, call.caller)?;
+    let mode = match args.mode {
+        CanisterInstallMode::Install => InstallMode::Install,
+        CanisterInstallMode::Reinstall => InstallMode::Reinstall,
+        CanisterInstallMode::Upgrade(flags) => {
+            let flags = flags.unwrap_or_default();
+            InstallMode::Upgrade {
+                skip_pre_upgrade: flags.skip_pre_upgrade.unwrap_or(false),
+                keep_wasm_memory: flags.wasm_memory_persistence
+                    == Some(WasmMemoryPersistence::Keep),
+            }
+        }
+    };
+    let origin = change_origin(call, args.sender_canister_version);
+    sim.install_module(
+        args.canister_id,
+        &args.wasm_module,
+        args.arg,
+        mode,
+        call.caller,
+        origin,
+    )?;
+    Ok(empty_reply())
+}
+
+fn uninstall_code(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: UninstallCodeArgs = decode(call)?;
+    sim.controlled_canister(args.canister_id, call.caller)?;
+    let origin = change_origin(call, args.sender_canister_version);
+    sim.uninstall(args.canister_id, origin);
+    Ok(empty_reply())
+}
+
+fn start_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: CanisterIdRecord = decode(call)?;
+    sim.controlled_canister(args.canister_id, call.caller)?;
+    let state = sim.canister_mut(args.canister_id)?;
+    let cancelled = std::mem::take(&mut state.pending_stops);
+    if state.status != CanisterRunStatus::Running {
+        state.status = CanisterRunStatus::Running;
+        state.version += 1;
+    }
+    for stop in cancelled {
+        let subnet = call.subnet;
+        sim.finish_stop(
+            args.canister_id,
+            subnet,
+            stop,
+            Err(errors::stop_cancelled(args.canister_id)),
+        );
+    }
+    Ok(empty_reply())
+}
+
+fn stop_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: CanisterIdRecord = decode(call)?;
+    sim.controlled_canister(args.canister_id, call.caller)?;
+    let timeout_at_nanos = sim.time_nanos + sim.config.stop_timeout_nanos;
+    let state = sim.canister_mut(args.canister_id)?;
+    match state.status {
+        CanisterRunStatus::Stopped => return Ok(empty_reply()),
+        CanisterRunStatus::Running => {
+            state.status = CanisterRunStatus::Stopping;
+            state.version += 1;
+        }
+        CanisterRunStatus::Stopping => {}
+    }
+    state.pending_stops.push(PendingStop {
+        origin: call.origin.clone(),
+        caller: call.caller,
+        cycles: std::mem::take(&mut call.cycles),
+        timeout_at_nanos,
+    });
+    Ok(Answer::Later)
+}
+
+fn canister_status(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: CanisterIdRecord = decode(call)?;
+    let canister = args.canister_id;
+    let state = sim
+        .canisters
+        .get(&canister)
+        .ok_or_else(|| errors::canister_not_found(canister))?;
+    let visible = match &state.settings.status_visibility {
+        StatusVisibility::Public => true,
+        StatusVisibility::AllowedViewers(viewers) => viewers.contains(&call.caller),
+        StatusVisibility::Controllers => false,
+    };
+    if !(visible || call.caller == canister || state.is_controller(&call.caller)) {
+        return Err(errors::not_a_controller(
+            canister,
+            &state.settings.controllers,
+            call.caller,
+        ));
+    }
+    Ok(Answer::Now(encode(&sim.canister_status_result(canister))))
+}
+
+fn canister_info(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: CanisterInfoArgs = decode(call)?;
+    let state = sim
+        .canisters
+        .get(&args.canister_id)
+        .ok_or_else(|| errors::canister_not_found(args.canister_id))?;
+    let requested = args.num_requested_changes.unwrap_or(0);
+    let result = CanisterInfoResult {
+        total_num_changes: state.history.total(),
+        recent_changes: state
+            .history
+            .most_recent(usize::try_from(requested).unwrap_or(usize::MAX)),
+        module_hash: state
+            .instance
+            .as_ref()
+            .map(|i| i.module().module_hash().to_vec()),
+        controllers: state.settings.controllers.clone(),
+    };
+    Ok(Answer::Now(encode(&result)))
+}
+
+fn delete_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: CanisterIdRecord = decode(call)?;
+    let canister = args.canister_id;
+    sim.controlled_canister(canister, call.caller)?;
+    if call.caller == canister {
+        return Err(errors::delete_self(canister));
+    }
+    let state = &sim.canisters[&canister];
+    if state.status != CanisterRunStatus::Stopped {
+        return Err(errors::delete_not_stopped(canister));
+    }
+    let subnet = state.subnet;
+    sim.canisters.remove(&canister);
+    sim.subnets[subnet].members.remove(&canister);
+    Ok(empty_reply())
+}
+
+fn deposit_cycles(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: CanisterIdRecord = decode(call)?;
+    let cycles = call.cycles;
+    let state = sim.canister_mut(args.canister_id)?;
+    state.cycles = state.cycles.saturating_add(cycles);
+    call.cycles = 0;
+    Ok(empty_reply())
+}
+
+fn raw_rand(sim: &mut Sim, _call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let bytes = sim.next_random_bytes();
+    Ok(Answer::Now(encode(&bytes)))
+}

@@ -1,0 +1,388 @@
+//! Messages between canisters, users and the management canister: sending with per-route latency
+//! and payload limits, induction into input queues at the delivery round, and answers to callers.
+//!
+//! IC interface specification, "Abstract behavior" (message routing) and the resource limits page:
+//! 2 MiB ingress and cross-subnet payloads, 10 MiB same-subnet requests, 2 MiB replies.
+
+use super::errors;
+use super::ids;
+use super::management::ManagementCall;
+use super::state::{CallOrigin, PendingCall};
+use super::Sim;
+use crate::exec::{CallResponse, OutgoingCall};
+use crate::types::{limits, CanisterRunStatus, Principal, Reject};
+use crate::{IngressStatus, MessageId, TraceKind};
+
+/// A message in flight or in an input queue.
+#[derive(Clone, Debug)]
+pub(crate) enum Message {
+    Ingress {
+        id: MessageId,
+        sender: Principal,
+        receiver: Principal,
+        method: String,
+        payload: Vec<u8>,
+    },
+    Request {
+        caller: Principal,
+        callee: Principal,
+        method: String,
+        payload: Vec<u8>,
+        cycles: u128,
+        call_id: u64,
+        deadline_nanos: u64,
+    },
+    Response {
+        originator: Principal,
+        respondent: Principal,
+        call_id: u64,
+        response: CallResponse,
+        refund: u128,
+    },
+}
+
+/// A message on its way to `subnet`, inducted at the start of round `deliver_round`.
+pub(crate) struct InFlight {
+    pub subnet: usize,
+    pub message: Message,
+}
+
+impl Sim {
+    pub(crate) fn latency_rounds(&self, from_subnet: usize, to_subnet: usize) -> u64 {
+        if from_subnet == to_subnet {
+            self.config.same_subnet_latency_rounds.max(1)
+        } else {
+            self.config.cross_subnet_latency_rounds.max(1)
+        }
+    }
+
+    /// The subnet whose id range contains `id`.
+    pub(crate) fn route(&self, id: &Principal) -> Option<usize> {
+        ids::subnet_of_id(id, self.subnets.len())
+    }
+
+    /// Puts `message` in flight towards `to_subnet`.
+    pub(crate) fn send(&mut self, from_subnet: usize, to_subnet: usize, message: Message) {
+        let deliver_round = self.round + self.latency_rounds(from_subnet, to_subnet);
+        self.put_in_flight(deliver_round, to_subnet, message);
+    }
+
+    /// Queues `message` for induction on `subnet` at `deliver_round`, after everything already
+    /// due then (FIFO).
+    pub(crate) fn put_in_flight(&mut self, deliver_round: u64, subnet: usize, message: Message) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.in_flight
+            .insert((deliver_round, seq), InFlight { subnet, message });
+    }
+
+    /// Counts payload bytes that crossed a queue (and whether they crossed subnets).
+    pub(crate) fn count_bytes(&mut self, bytes: usize, cross_subnet: bool) {
+        self.recorder.stats.bytes_moved += bytes as u64;
+        if cross_subnet {
+            self.recorder.stats.cross_subnet_bytes += bytes as u64;
+        }
+    }
+
+    /// The subnet that executes a call to `callee`: the canister's subnet, or for the management
+    /// canister the subnet of the call's effective canister id (the caller's own subnet when the
+    /// method names no canister or an unknown one).
+    pub(crate) fn destination_subnet(
+        &self,
+        caller_subnet: usize,
+        callee: Principal,
+        method: &str,
+        payload: &[u8],
+    ) -> Option<usize> {
+        if callee == Principal::management_canister() {
+            let target = super::management::effective_canister_id(method, payload);
+            Some(
+                target
+                    .and_then(|id| self.route(&id))
+                    .unwrap_or(caller_subnet),
+            )
+        } else {
+            self.route(&callee)
+        }
+    }
+
+    /// Registers the calls an execution made from `context` and sends them.
+    pub(crate) fn send_calls(&mut self, caller: Principal, context: u64, calls: Vec<OutgoingCall>) {
+        for call in calls {
+            let call_id = self.next_call_id;
+            self.next_call_id += 1;
+            let deadline_nanos = call
+                .timeout_seconds
+                .map(|seconds| self.time_nanos + u64::from(seconds) * 1_000_000_000);
+            let canister = self.canisters.get_mut(&caller).expect("caller exists");
+            let caller_subnet = canister.subnet;
+            canister.cycles = canister.cycles.saturating_sub(call.cycles);
+            *canister.outstanding_by_callee.entry(call.callee).or_default() += 1;
+            canister
+                .contexts
+                .get_mut(&context)
+                .expect("context of a running execution")
+                .outstanding_calls += 1;
+            self.calls.insert(
+                call_id,
+                PendingCall {
+                    originator: caller,
+                    context,
+                    callee: call.callee,
+                    callback: call.callback,
+                    answered: false,
+                },
+            );
+            if let Some(deadline) = deadline_nanos {
+                self.call_deadlines.insert((deadline, call_id));
+            }
+            self.record(TraceKind::Request {
+                from: caller,
+                to: call.callee,
+                method: call.method.clone(),
+                bytes: call.payload.len(),
+            });
+            let destination =
+                self.destination_subnet(caller_subnet, call.callee, &call.method, &call.payload);
+            let Some(subnet) = destination else {
+                let reject = errors::no_route(call.callee);
+                self.reject_request(caller, call.callee, call_id, call.cycles, caller_subnet, reject);
+                continue;
+            };
+            let limit = if subnet == caller_subnet {
+                limits::MAX_SAME_SUBNET_PAYLOAD
+            } else {
+                limits::MAX_XNET_PAYLOAD
+            };
+            if call.payload.len() > limit {
+                let reject = errors::request_too_large(call.callee, call.payload.len(), limit);
+                self.reject_request(caller, call.callee, call_id, call.cycles, caller_subnet, reject);
+                continue;
+            }
+            self.count_bytes(call.payload.len(), subnet != caller_subnet);
+            self.send(
+                caller_subnet,
+                subnet,
+                Message::Request {
+                    caller,
+                    callee: call.callee,
+                    method: call.method,
+                    payload: call.payload,
+                    cycles: call.cycles,
+                    call_id,
+                    deadline_nanos: deadline_nanos.unwrap_or(0),
+                },
+            );
+        }
+    }
+
+    /// The system answers a request with a reject on behalf of `callee` (the request never ran):
+    /// the attached cycles go back with it.
+    fn reject_request(
+        &mut self,
+        caller: Principal,
+        callee: Principal,
+        call_id: u64,
+        cycles: u128,
+        from_subnet: usize,
+        reject: Reject,
+    ) {
+        let origin = CallOrigin::Canister { caller, call_id };
+        self.answer(callee, from_subnet, &origin, Err(reject), cycles);
+    }
+
+    /// Sends the answer of a call to whoever is waiting for it: the ingress history for users, a
+    /// response message for canisters, nobody for system tasks.
+    pub(crate) fn answer(
+        &mut self,
+        respondent: Principal,
+        respondent_subnet: usize,
+        origin: &CallOrigin,
+        result: Result<Vec<u8>, Reject>,
+        refund: u128,
+    ) {
+        match origin {
+            CallOrigin::Ingress { id, .. } => {
+                self.record(TraceKind::IngressDone {
+                    id: *id,
+                    ok: result.is_ok(),
+                });
+                self.ingress.insert(*id, IngressStatus::Completed(result));
+            }
+            CallOrigin::Canister { caller, call_id } => {
+                let response = match result {
+                    Ok(payload) => CallResponse::Reply(payload),
+                    Err(reject) => CallResponse::Reject {
+                        code: reject.code,
+                        message: reject.message,
+                    },
+                };
+                let bytes = match &response {
+                    CallResponse::Reply(payload) => payload.len(),
+                    CallResponse::Reject { message, .. } => message.len(),
+                };
+                self.record(TraceKind::Response {
+                    from: respondent,
+                    to: *caller,
+                    ok: matches!(response, CallResponse::Reply(_)),
+                    bytes,
+                });
+                let Some(caller_subnet) = self.canisters.get(caller).map(|c| c.subnet) else {
+                    return; // The caller was deleted: nobody is left to receive the answer.
+                };
+                self.count_bytes(bytes, caller_subnet != respondent_subnet);
+                self.send(
+                    respondent_subnet,
+                    caller_subnet,
+                    Message::Response {
+                        originator: *caller,
+                        respondent,
+                        call_id: *call_id,
+                        response,
+                        refund,
+                    },
+                );
+            }
+            CallOrigin::System => {}
+        }
+    }
+
+    /// Moves every message due this round from flight into input queues (or the management
+    /// queue of its subnet), rejecting those whose destination cannot take them.
+    pub(crate) fn induct_due_messages(&mut self) {
+        while let Some(entry) = self.in_flight.first_entry() {
+            if entry.key().0 > self.round {
+                break;
+            }
+            let in_flight = entry.remove();
+            self.induct(in_flight);
+        }
+    }
+
+    fn induct(&mut self, InFlight { subnet, message }: InFlight) {
+        match message {
+            Message::Ingress {
+                id,
+                sender,
+                receiver,
+                method,
+                payload,
+            } => {
+                let origin = CallOrigin::Ingress { id, sender };
+                if receiver == Principal::management_canister() {
+                    self.enqueue_management(subnet, origin, sender, method, payload, 0);
+                    return;
+                }
+                match self.receiver_refusal(receiver) {
+                    Some(reject) => self.answer(receiver, subnet, &origin, Err(reject), 0),
+                    None => self.push_input(
+                        receiver,
+                        Message::Ingress {
+                            id,
+                            sender,
+                            receiver,
+                            method,
+                            payload,
+                        },
+                    ),
+                }
+            }
+            Message::Request {
+                caller,
+                callee,
+                method,
+                payload,
+                cycles,
+                call_id,
+                deadline_nanos,
+            } => {
+                let origin = CallOrigin::Canister { caller, call_id };
+                if callee == Principal::management_canister() {
+                    self.enqueue_management(subnet, origin, caller, method, payload, cycles);
+                    return;
+                }
+                let expired = deadline_nanos != 0 && self.time_nanos > deadline_nanos;
+                match self.receiver_refusal(callee) {
+                    Some(reject) => self.answer(callee, subnet, &origin, Err(reject), cycles),
+                    // An expired bounded-wait request is shed; its caller gets SYS_UNKNOWN.
+                    None if expired => {}
+                    None => self.push_input(
+                        callee,
+                        Message::Request {
+                            caller,
+                            callee,
+                            method,
+                            payload,
+                            cycles,
+                            call_id,
+                            deadline_nanos,
+                        },
+                    ),
+                }
+            }
+            Message::Response {
+                originator,
+                respondent,
+                call_id,
+                response,
+                refund,
+            } => {
+                let Some(call) = self.calls.get_mut(&call_id) else {
+                    return;
+                };
+                if call.answered {
+                    return; // Late response to a bounded-wait call that already timed out.
+                }
+                call.answered = true;
+                self.push_input(
+                    originator,
+                    Message::Response {
+                        originator,
+                        respondent,
+                        call_id,
+                        response,
+                        refund,
+                    },
+                );
+            }
+        }
+    }
+
+    fn enqueue_management(
+        &mut self,
+        subnet: usize,
+        origin: CallOrigin,
+        caller: Principal,
+        method: String,
+        payload: Vec<u8>,
+        cycles: u128,
+    ) {
+        self.subnets[subnet]
+            .management_queue
+            .push_back(ManagementCall {
+                origin,
+                caller,
+                method,
+                payload,
+                cycles,
+                subnet,
+            });
+    }
+
+    /// Why `receiver` cannot take a new call right now, if it cannot.
+    fn receiver_refusal(&self, receiver: Principal) -> Option<Reject> {
+        match self.canisters.get(&receiver) {
+            None => Some(errors::canister_not_found(receiver)),
+            Some(c) if c.status != CanisterRunStatus::Running => {
+                Some(errors::induction_not_running(receiver, c.status))
+            }
+            Some(_) => None,
+        }
+    }
+
+    pub(crate) fn push_input(&mut self, canister: Principal, message: Message) {
+        if let Some(c) = self.canisters.get_mut(&canister) {
+            c.input.push_back(message);
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! The replicated state of one canister, its call contexts and the calls it has outstanding.
+
+use super::messaging::Message;
+use crate::exec::{self, CanisterInstance};
+use crate::types::{limits, CanisterRunStatus, Principal};
+use crate::MessageId;
+use candid::Nat;
+use ic_management_canister_types::{
+    Change, ChangeDetails, ChangeOrigin, DefiniteCanisterSettings, LogVisibility,
+    SnapshotVisibility, StatusVisibility,
+};
+use std::collections::{BTreeMap, VecDeque};
+
+/// Who is waiting for the answer to a call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum CallOrigin {
+    /// An ingress message from a user.
+    Ingress { id: MessageId, sender: Principal },
+    /// A request from canister `caller`, answered through its outstanding call `call_id`.
+    Canister { caller: Principal, call_id: u64 },
+    /// A global timer or heartbeat: nobody waits for an answer.
+    System,
+}
+
+impl CallOrigin {
+    /// `msg_caller` for executions in a context with this origin.
+    pub(crate) fn caller(&self) -> Principal {
+        match self {
+            CallOrigin::Ingress { sender, .. } => *sender,
+            CallOrigin::Canister { caller, .. } => *caller,
+            CallOrigin::System => Principal::management_canister(),
+        }
+    }
+}
+
+/// A call context (IC interface specification, "Call contexts"): open until it is answered and
+/// every call made from it has been answered.
+#[derive(Clone, Debug)]
+pub(crate) struct CallContext {
+    pub origin: CallOrigin,
+    pub responded: bool,
+    /// Set by `uninstall_code`: the context was rejected and its callbacks must not run.
+    pub deleted: bool,
+    /// Calls made from this context whose callbacks have not run yet.
+    pub outstanding_calls: usize,
+    /// Cycles attached by the caller and not yet accepted; refunded with the answer.
+    pub cycles_available: u128,
+    /// `msg_deadline` of the request (0 for unbounded-wait calls and ingress).
+    pub deadline_nanos: u64,
+    pub instructions: u64,
+}
+
+impl CallContext {
+    pub(crate) fn new(origin: CallOrigin, cycles_available: u128, deadline_nanos: u64) -> Self {
+        CallContext {
+            origin,
+            responded: false,
+            deleted: false,
+            outstanding_calls: 0,
+            cycles_available,
+            deadline_nanos,
+            instructions: 0,
+        }
+    }
+}
+
+/// A call a canister made and whose response has not been executed yet.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingCall {
+    pub originator: Principal,
+    pub context: u64,
+    pub callee: Principal,
+    pub callback: exec::Callback,
+    /// A response (real or the deadline's `SYS_UNKNOWN`) is already on its way into the
+    /// originator's input queue; any later one is dropped.
+    pub answered: bool,
+}
+
+/// A `stop_canister` call waiting for the canister to reach `stopped`.
+#[derive(Clone, Debug)]
+pub(crate) struct PendingStop {
+    pub origin: CallOrigin,
+    pub caller: Principal,
+    pub cycles: u128,
+    /// When the call is answered with an error if the canister is still stopping.
+    pub timeout_at_nanos: u64,
+}
+
+/// Canister history (management canister `canister_info`): the system keeps at least the 20
+/// most recent changes; the total count never decreases.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct History {
+    recent: VecDeque<Change>,
+    total: u64,
+}
+
+/// Changes kept per canister (IC interface specification: "at least 20").
+const HISTORY_KEPT: usize = 20;
+
+impl History {
+    pub(crate) fn push(
+        &mut self,
+        timestamp_nanos: u64,
+        canister_version: u64,
+        origin: ChangeOrigin,
+        details: ChangeDetails,
+    ) {
+        if self.recent.len() == HISTORY_KEPT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(Change {
+            timestamp_nanos,
+            canister_version,
+            origin,
+            details: Some(details),
+        });
+        self.total += 1;
+    }
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+    /// The `n` most recent changes, oldest first.
+    pub(crate) fn most_recent(&self, n: usize) -> Vec<Change> {
+        let skip = self.recent.len().saturating_sub(n);
+        self.recent.iter().skip(skip).cloned().collect()
+    }
+}
+
+/// Settings of a new canister (management canister `create_canister` defaults).
+pub(crate) fn default_settings(controllers: Vec<Principal>) -> DefiniteCanisterSettings {
+    DefiniteCanisterSettings {
+        controllers,
+        compute_allocation: Nat::from(0u8),
+        memory_allocation: Nat::from(0u8),
+        freezing_threshold: Nat::from(2_592_000u64),
+        reserved_cycles_limit: Nat::from(5_000_000_000_000u64),
+        minimum_incoming_canister_call_cycles: Nat::from(0u8),
+        log_visibility: LogVisibility::Controllers,
+        log_memory_limit: Nat::from(4096u64),
+        snapshot_visibility: SnapshotVisibility::Controllers,
+        status_visibility: StatusVisibility::Controllers,
+        wasm_memory_limit: Nat::from(0u8),
+        wasm_memory_threshold: Nat::from(0u8),
+        environment_variables: Vec::new(),
+    }
+}
+
+pub(crate) struct CanisterState {
+    pub id: Principal,
+    pub subnet: usize,
+    pub status: CanisterRunStatus,
+    /// `None` while the canister is empty.
+    pub instance: Option<CanisterInstance>,
+    pub settings: DefiniteCanisterSettings,
+    pub cycles: u128,
+    pub version: u64,
+    pub global_timer: u64,
+    pub certified_data: Vec<u8>,
+    pub history: History,
+    /// Inducted messages (requests, ingress, responses), FIFO.
+    pub input: VecDeque<Message>,
+    pub contexts: BTreeMap<u64, CallContext>,
+    /// Outstanding calls per callee: the queue between this canister and the callee holds at most
+    /// `QUEUE_CAPACITY` of them.
+    pub outstanding_by_callee: BTreeMap<Principal, usize>,
+    pub pending_stops: Vec<PendingStop>,
+    pub logs: Vec<String>,
+    pub last_instructions: u64,
+}
+
+impl CanisterState {
+    pub(crate) fn new(
+        id: Principal,
+        subnet: usize,
+        settings: DefiniteCanisterSettings,
+        cycles: u128,
+    ) -> Self {
+        CanisterState {
+            id,
+            subnet,
+            status: CanisterRunStatus::Running,
+            instance: None,
+            settings,
+            cycles,
+            version: 0,
+            global_timer: 0,
+            certified_data: Vec::new(),
+            history: History::default(),
+            input: VecDeque::new(),
+            contexts: BTreeMap::new(),
+            outstanding_by_callee: BTreeMap::new(),
+            pending_stops: Vec::new(),
+            logs: Vec::new(),
+            last_instructions: 0,
+        }
+    }
+
+    pub(crate) fn is_controller(&self, principal: &Principal) -> bool {
+        self.settings.controllers.contains(principal)
+    }
+
+    /// Free slots towards each callee that has outstanding calls (`ExecEnv.free_slots`).
+    pub(crate) fn free_slots(&self) -> BTreeMap<Principal, usize> {
+        self.outstanding_by_callee
+            .iter()
+            .map(|(callee, n)| (*callee, limits::QUEUE_CAPACITY.saturating_sub(*n)))
+            .collect()
+    }
+
+    pub(crate) fn environment_variables(&self) -> Vec<(String, String)> {
+        self.settings
+            .environment_variables
+            .iter()
+            .map(|v| (v.name.clone(), v.value.clone()))
+            .collect()
+    }
+
+    /// Wasm heap + stable memory + module bytes (the memory the canister is charged for).
+    pub(crate) fn memory_size(&self) -> u64 {
+        self.instance.as_ref().map_or(0, |i| {
+            i.wasm_memory_size() + i.stable_memory_size() + i.module().wasm_binary_size() as u64
+        })
+    }
+
+    /// Timer and heartbeat only run on a running canister with code.
+    pub(crate) fn runs_system_tasks(&self) -> bool {
+        self.status == CanisterRunStatus::Running && self.instance.is_some()
+    }
+}
