@@ -34,7 +34,8 @@ fn init(arg: InitArg) {
     }
 }
 
-/// There is deliberately no `pre_upgrade`: all state is already in stable structures.
+/// There is deliberately no `pre_upgrade`: all state is already in stable structures. The
+/// argument is declared so that Candid checks its shape; it carries nothing yet.
 #[post_upgrade]
 fn post_upgrade(_arg: Option<UpgradeArg>) {
     match State::post_upgrade(DefaultMemoryImpl::default()) {

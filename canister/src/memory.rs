@@ -8,23 +8,23 @@
 //! owned by exactly one structure. Two structures must never share a memory id: they would
 //! overwrite each other's bytes.
 //!
-//! | id | constant             | structure                         | key                | value                        |
-//! |----|----------------------|-----------------------------------|--------------------|------------------------------|
-//! | 0  | [`HEADER_MEMORY_ID`] | `StableCell<Header>`              | -                  | [`Header`]: magic + schema   |
-//! | 1  | [`ROLES_MEMORY_ID`]  | `StableBTreeMap`                  | principal bytes    | CBOR array of role names     |
-//! | 2  | reserved: releases   | release metadata                  |                    |                              |
-//! | 3  | reserved: chunks     | Wasm chunks of uploaded releases  |                    |                              |
-//! | 4  | reserved: uploads    | in-progress chunked uploads       |                    |                              |
-//! | 5  | reserved: children   | fleet registry                    |                    |                              |
-//! | 6  | reserved: rollouts   | rollout state machines            |                    |                              |
-//! | 7  | reserved: journal    | per-child operation journal       |                    |                              |
-//! | 8  | reserved: events     | audit event log                   |                    |                              |
+//! | id | structure                             | key             | value                     |
+//! |----|---------------------------------------|-----------------|---------------------------|
+//! | 0  | `StableCell`: [`HEADER_MEMORY_ID`]    | -               | [`Header`]: magic, schema |
+//! | 1  | `StableBTreeMap`: [`ROLES_MEMORY_ID`] | principal bytes | CBOR array of role names  |
+//! | 2  | reserved: release metadata            |                 |                           |
+//! | 3  | reserved: Wasm chunks of releases     |                 |                           |
+//! | 4  | reserved: in-progress uploads         |                 |                           |
+//! | 5  | reserved: fleet registry              |                 |                           |
+//! | 6  | reserved: rollout state machines      |                 |                           |
+//! | 7  | reserved: per-child journal           |                 |                           |
+//! | 8  | reserved: audit events                |                 |                           |
 //!
 //! Reserved ids get a constant and a getter when the feature that owns them lands; they are
 //! listed here so that no other feature takes them.
 //!
-//! Values are CBOR ([`crate::cbor::Cbor`]) unless a row says otherwise; keys are fixed or
-//! big-endian encodings so that byte order is key order.
+//! Values are CBOR (the crate's `Cbor<T>` wrapper) unless a row says otherwise; keys are
+//! fixed or big-endian encodings so that byte order is key order.
 //!
 //! # Schema versions
 //!

@@ -1,7 +1,7 @@
 //! The deployer's state and how it comes to life: fresh install or upgrade.
 //!
 //! `State` is generic over the stable memory so that tests run it on a `VectorMemory` while the
-//! canister runs it on the real one. Who installed or called, and when, arrive as arguments.
+//! canister runs it on the real one. The installer arrives as an argument, like every caller.
 
 use std::fmt;
 

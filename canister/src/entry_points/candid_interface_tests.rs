@@ -28,7 +28,7 @@ fn rust_service_equals_did_file() {
         CandidSource::File(&did_path),
     ) {
         panic!(
-            "{} disagrees with the Rust interface: {error:?}\n\nThe Rust interface is:\n{generated}",
+            "{} disagrees with the Rust interface: {error:?}\n\nRust interface:\n{generated}",
             did_path.display()
         );
     }

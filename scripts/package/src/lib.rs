@@ -45,7 +45,9 @@ pub fn package(wasm: &[u8], candid_service: &str) -> Result<Vec<u8>, PackageErro
 
 /// Gzip with header mtime 0 and no file name, so the output depends only on the input bytes.
 fn gzip_deterministic(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut encoder = GzBuilder::new().mtime(0).write(Vec::new(), Compression::best());
+    let mut encoder = GzBuilder::new()
+        .mtime(0)
+        .write(Vec::new(), Compression::best());
     encoder.write_all(bytes)?;
     encoder.finish()
 }
@@ -93,7 +95,9 @@ mod tests {
 
     fn gunzip(bytes: &[u8]) -> Vec<u8> {
         let mut wasm = Vec::new();
-        flate2::read::GzDecoder::new(bytes).read_to_end(&mut wasm).expect("valid gzip");
+        flate2::read::GzDecoder::new(bytes)
+            .read_to_end(&mut wasm)
+            .expect("valid gzip");
         wasm
     }
 
@@ -102,16 +106,28 @@ mod tests {
         let packaged = package(&module_with_debug_sections(), SERVICE).unwrap();
         let module = ic_wasm::utils::parse_wasm(&gunzip(&packaged), false).unwrap();
         assert_eq!(list_metadata(&module), vec!["icp:public candid:service"]);
-        assert_eq!(get_metadata(&module, CANDID_SERVICE_METADATA).unwrap().as_ref(), SERVICE.as_bytes());
+        assert_eq!(
+            get_metadata(&module, CANDID_SERVICE_METADATA)
+                .unwrap()
+                .as_ref(),
+            SERVICE.as_bytes()
+        );
     }
 
     #[test]
     fn packaging_strips_debug_and_producer_sections_but_keeps_exports() {
         let packaged = package(&module_with_debug_sections(), SERVICE).unwrap();
         let module = ic_wasm::utils::parse_wasm(&gunzip(&packaged), true).unwrap();
-        let custom_sections: Vec<&str> = module.customs.iter().map(|(_, section)| section.name()).collect();
+        let custom_sections: Vec<&str> = module
+            .customs
+            .iter()
+            .map(|(_, section)| section.name())
+            .collect();
         assert_eq!(custom_sections, vec!["icp:public candid:service"]);
-        assert!(module.exports.iter().any(|export| export.name == "canister_query ping"));
+        assert!(module
+            .exports
+            .iter()
+            .any(|export| export.name == "canister_query ping"));
     }
 
     #[test]
@@ -119,7 +135,11 @@ mod tests {
         let first = package(&module_with_debug_sections(), SERVICE).unwrap();
         let second = package(&module_with_debug_sections(), SERVICE).unwrap();
         assert_eq!(first, second);
-        assert_eq!(&first[..3], &[0x1f, 0x8b, 0x08], "gzip magic and deflate method");
+        assert_eq!(
+            &first[..3],
+            &[0x1f, 0x8b, 0x08],
+            "gzip magic and deflate method"
+        );
         assert_eq!(&first[4..8], &[0, 0, 0, 0], "header mtime");
     }
 
@@ -127,6 +147,9 @@ mod tests {
     fn packaging_accepts_gzipped_input_and_rejects_non_wasm() {
         let packaged = package(&module_with_debug_sections(), SERVICE).unwrap();
         assert_eq!(package(&packaged, SERVICE).unwrap(), packaged);
-        assert!(matches!(package(b"not wasm", SERVICE), Err(PackageError::InvalidWasm(_))));
+        assert!(matches!(
+            package(b"not wasm", SERVICE),
+            Err(PackageError::InvalidWasm(_))
+        ));
     }
 }

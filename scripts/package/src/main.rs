@@ -20,7 +20,9 @@ fn main() -> ExitCode {
 
 fn run(input: &PathBuf, did: &PathBuf, output: &PathBuf) -> Result<(), String> {
     let wasm = std::fs::read(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
-    let service = std::fs::read_to_string(did).map_err(|e| format!("cannot read {}: {e}", did.display()))?;
-    let packaged = wasm_package::package(&wasm, &service).map_err(|e| format!("{}: {e}", input.display()))?;
+    let service =
+        std::fs::read_to_string(did).map_err(|e| format!("cannot read {}: {e}", did.display()))?;
+    let packaged =
+        wasm_package::package(&wasm, &service).map_err(|e| format!("{}: {e}", input.display()))?;
     std::fs::write(output, packaged).map_err(|e| format!("cannot write {}: {e}", output.display()))
 }

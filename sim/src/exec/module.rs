@@ -53,7 +53,12 @@ pub(super) fn engine() -> &'static Engine {
             .cranelift_nan_canonicalization(true)
             .relaxed_simd_deterministic(true)
             .wasm_memory64(false)
-            .wasm_multi_memory(false);
+            .wasm_multi_memory(false)
+            // The IC supports neither GC nor exceptions; reference types (funcref tables) stay.
+            .wasm_gc(false)
+            .wasm_function_references(false)
+            .wasm_exceptions(false)
+            .gc_support(false);
         Engine::new(&config).expect("the wasmtime configuration is valid")
     })
 }
@@ -479,4 +484,45 @@ fn parse_metadata(custom_sections: &[(String, Vec<u8>)]) -> Result<BTreeMap<Stri
         ));
     }
     Ok(metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODULE: &[u8] = b"\0asm\x01\0\0\0";
+
+    #[test]
+    fn same_bytes_compile_once() {
+        let first = compile_cached(MODULE).unwrap();
+        let second = compile_cached(MODULE).unwrap();
+        assert!(Arc::ptr_eq(&first.inner, &second.inner));
+    }
+
+    #[test]
+    fn rewrite_exports_hidden_state_and_removes_start() {
+        let wasm = b"\0asm\x01\0\0\0\
+            \x01\x04\x01\x60\0\0\
+            \x03\x02\x01\0\
+            \x04\x04\x01\x70\0\x01\
+            \x05\x03\x01\0\x01\
+            \x06\x06\x01\x7f\x01\x41\x05\x0b\
+            \x08\x01\0\
+            \x0a\x04\x01\x02\0\x0b";
+        let (facts, rewritten) = validate_and_rewrite(wasm).unwrap();
+        assert_eq!(facts.mutable_globals, vec![0]);
+        assert!(facts.has_memory && facts.has_table && facts.has_start);
+        let mut exports = Vec::new();
+        for payload in Parser::new(0).parse_all(&rewritten) {
+            match payload.unwrap() {
+                Payload::ExportSection(reader) => {
+                    exports.extend(reader.into_iter().map(|e| e.unwrap().name.to_string()))
+                }
+                Payload::StartSection { .. } => panic!("the start section must be removed"),
+                _ => {}
+            }
+        }
+        assert_eq!(exports, [MEMORY_EXPORT, TABLE_EXPORT, "__ic_sim_global_0", START_EXPORT]);
+        Module::validate(engine(), &rewritten).unwrap();
+    }
 }

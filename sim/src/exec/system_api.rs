@@ -851,7 +851,7 @@ mod tests {
         for import in IC0_IMPORTS {
             let func = linker()
                 .get(&mut store, "ic0", import.name)
-                .unwrap_or_else(|| panic!("ic0.{} is not defined", import.name))
+                .unwrap_or_else(|_| panic!("ic0.{} is not defined", import.name))
                 .into_func()
                 .expect("a function");
             let ty = func.ty(&store);

@@ -109,14 +109,20 @@ pub(crate) fn composite_query_in_replicated_mode(canister: Principal, method: &s
     )
 }
 
-/// A trap: IC0503 for an explicit `ic0.trap`, IC0502 for every other trap. The exec layer's trap
-/// message already says which it was.
+/// A trap, with the replica's error code for its kind. The exec layer words trap messages as the
+/// replica's `HypervisorError` does, so the kind follows from the message.
 pub(crate) fn trapped(canister: Principal, trap: &str) -> Reject {
-    let error_code = if trap.contains("ic0.trap") {
-        "IC0503"
-    } else {
-        "IC0502"
-    };
+    const CODES: [(&str, &str); 5] = [
+        ("Canister called `ic0.trap`", "IC0503"),
+        ("Canister violated contract", "IC0504"),
+        ("Canister exceeded the limit of", "IC0522"),
+        ("Canister exceeded its current Wasm memory limit", "IC0539"),
+        ("Canister has no ", "IC0536"),
+    ];
+    let error_code = CODES
+        .iter()
+        .find(|(prefix, _)| trap.starts_with(prefix))
+        .map_or("IC0502", |(_, code)| code);
     reject(
         RejectCode::CanisterError,
         error_code,
@@ -317,6 +323,17 @@ pub(crate) fn delete_self(canister: Principal) -> Reject {
         RejectCode::CanisterError,
         "IC0512",
         format!("Canister {canister} cannot delete itself."),
+    )
+}
+
+/// IC0403: `create_canister` with fewer cycles attached than the creation fee.
+pub(crate) fn create_canister_fee(sent: u128, required: u128) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0403",
+        format!(
+            "Creating a canister requires a fee of {required} that is deducted from the canister's initial balance but only {sent} cycles were received with the create_canister request."
+        ),
     )
 }
 

@@ -10,7 +10,9 @@ use super::ids;
 use super::scheduler::nat_to_u128;
 use super::state::{default_settings, CallOrigin, CanisterState, PendingStop};
 use super::Sim;
-use crate::exec::{CanisterInstance, CompiledModule, ExecOutcome, UpgradeOptions};
+use crate::exec::{
+    CanisterInstance, CompiledModule, ExecOutcome, UpgradeOptions, CREATE_CANISTER_FEE,
+};
 use crate::types::{limits, CanisterRunStatus, Principal, Reject};
 use crate::{InstallMode, TraceKind};
 use candid::{CandidType, Nat};
@@ -674,13 +676,16 @@ impl Sim {
 
 fn create_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
     let args: CreateCanisterArgs = decode(call)?;
+    if call.cycles < CREATE_CANISTER_FEE {
+        return Err(errors::create_canister_fee(call.cycles, CREATE_CANISTER_FEE));
+    }
     let origin = change_origin(call, args.sender_canister_version);
     let canister_id = sim.new_canister(
         call.subnet,
         None,
         args.settings.unwrap_or_default(),
         call.caller,
-        call.cycles,
+        call.cycles - CREATE_CANISTER_FEE,
         origin,
     )?;
     call.cycles = 0;

@@ -9,7 +9,7 @@ use super::ids;
 use super::management::ManagementCall;
 use super::state::{CallOrigin, PendingCall};
 use super::Sim;
-use crate::exec::{CallResponse, OutgoingCall};
+use crate::exec::{cost_call, CallResponse, OutgoingCall};
 use crate::types::{limits, CanisterRunStatus, Principal, Reject};
 use crate::{IngressStatus, MessageId, TraceKind};
 
@@ -116,7 +116,9 @@ impl Sim {
                 .map(|seconds| self.time_nanos + u64::from(seconds) * 1_000_000_000);
             let canister = self.canisters.get_mut(&caller).expect("caller exists");
             let caller_subnet = canister.subnet;
-            canister.cycles = canister.cycles.saturating_sub(call.cycles);
+            // The exec layer charged the same: attached cycles plus the call fee.
+            let fee = cost_call(call.method.len() as u64, call.payload.len() as u64);
+            canister.cycles = canister.cycles.saturating_sub(call.cycles + fee);
             *canister.outstanding_by_callee.entry(call.callee).or_default() += 1;
             canister
                 .contexts

@@ -42,6 +42,18 @@ pub(crate) fn nat_to_u128(n: &Nat) -> u128 {
     u128::try_from(&n.0).unwrap_or(u128::MAX)
 }
 
+/// Burned cycles, timer and certified data: what a successful execution, or the cleanup closure
+/// of a trapped callback, leaves behind.
+fn apply_persistent_effects(state: &mut CanisterState, outcome: &ExecOutcome) {
+    state.cycles = state.cycles.saturating_sub(outcome.cycles_burned);
+    if let Some(timer) = outcome.global_timer {
+        state.global_timer = timer;
+    }
+    if let Some(data) = &outcome.certified_data {
+        state.certified_data = data.clone();
+    }
+}
+
 fn entry_label(kind: &ExecKind) -> String {
     match kind {
         ExecKind::Update { method } => format!("update:{method}"),
@@ -309,7 +321,8 @@ impl Sim {
     }
 
     /// Applies what a finished execution did: cycles, timer, certified data, version, calls and
-    /// the answer; then closes the call context if nothing is left to do in it.
+    /// the answer; then closes the call context if nothing is left to do in it. A trapped
+    /// execution changes nothing, except what a cleanup closure did after a callback trapped.
     fn apply_outcome(
         &mut self,
         canister: Principal,
@@ -321,42 +334,39 @@ impl Sim {
         if let Some(call_context) = state.contexts.get_mut(&context) {
             call_context.instructions += outcome.instructions;
         }
-        if outcome.trap.is_none() {
-            state.cycles = state
-                .cycles
-                .saturating_add(outcome.cycles_accepted)
-                .saturating_sub(outcome.cycles_burned);
-            if let Some(call_context) = state.contexts.get_mut(&context) {
-                call_context.cycles_available = call_context
-                    .cycles_available
-                    .saturating_sub(outcome.cycles_accepted);
+        if outcome.trap.is_some() {
+            if outcome.cleanup.is_some() {
+                apply_persistent_effects(state, &outcome);
             }
-            if let Some(timer) = outcome.global_timer {
-                state.global_timer = timer;
-            }
-            if let Some(data) = outcome.certified_data {
-                state.certified_data = data;
-            }
-            if changes_state {
-                state.version += 1;
-            }
-            self.send_calls(canister, context, outcome.calls);
-            if let Some(response) = outcome.response {
-                let result = match response {
-                    ExecResponse::Reply(payload) if payload.len() > limits::MAX_RESPONSE_PAYLOAD => {
-                        Err(errors::reply_too_large(
-                            canister,
-                            payload.len(),
-                            limits::MAX_RESPONSE_PAYLOAD,
-                        ))
-                    }
-                    ExecResponse::Reply(payload) => Ok(payload),
-                    ExecResponse::Reject(message) => Err(errors::canister_rejected(message)),
-                };
-                self.respond_context(canister, context, result);
-            }
+            self.close_context_if_done(canister, context, outcome.trap.as_deref());
+            return;
         }
-        self.close_context_if_done(canister, context, outcome.trap.as_deref());
+        apply_persistent_effects(state, &outcome);
+        state.cycles = state.cycles.saturating_add(outcome.cycles_accepted);
+        if let Some(call_context) = state.contexts.get_mut(&context) {
+            call_context.cycles_available = call_context
+                .cycles_available
+                .saturating_sub(outcome.cycles_accepted);
+        }
+        if changes_state {
+            state.version += 1;
+        }
+        self.send_calls(canister, context, outcome.calls);
+        if let Some(response) = outcome.response {
+            let result = match response {
+                ExecResponse::Reply(payload) if payload.len() > limits::MAX_RESPONSE_PAYLOAD => {
+                    Err(errors::reply_too_large(
+                        canister,
+                        payload.len(),
+                        limits::MAX_RESPONSE_PAYLOAD,
+                    ))
+                }
+                ExecResponse::Reply(payload) => Ok(payload),
+                ExecResponse::Reject(message) => Err(errors::canister_rejected(message)),
+            };
+            self.respond_context(canister, context, result);
+        }
+        self.close_context_if_done(canister, context, None);
     }
 
     /// Answers call context `context` of `canister` (once) and refunds its unaccepted cycles.
