@@ -10,6 +10,7 @@ mod cbor;
 pub mod error;
 pub mod memory;
 pub mod roles;
+pub mod rollout;
 pub mod state;
 pub mod version;
 

@@ -8,17 +8,30 @@
 //! owned by exactly one structure. Two structures must never share a memory id: they would
 //! overwrite each other's bytes.
 //!
-//! | id | structure                             | key             | value                     |
-//! |----|---------------------------------------|-----------------|---------------------------|
-//! | 0  | `StableCell`: [`HEADER_MEMORY_ID`]    | -               | [`Header`]: magic, schema |
-//! | 1  | `StableBTreeMap`: [`ROLES_MEMORY_ID`] | principal bytes | CBOR array of role names  |
-//! | 2  | reserved: release metadata            |                 |                           |
-//! | 3  | reserved: Wasm chunks of releases     |                 |                           |
-//! | 4  | reserved: in-progress uploads         |                 |                           |
-//! | 5  | reserved: fleet registry              |                 |                           |
-//! | 6  | reserved: rollout state machines      |                 |                           |
-//! | 7  | reserved: per-child journal           |                 |                           |
-//! | 8  | reserved: audit events                |                 |                           |
+//! | id | structure                                       | key                    | value                              |
+//! |----|-------------------------------------------------|------------------------|------------------------------------|
+//! | 0  | `StableCell`: [`HEADER_MEMORY_ID`]              | -                      | [`Header`]: magic, schema          |
+//! | 1  | `StableBTreeMap`: [`ROLES_MEMORY_ID`]           | principal bytes        | CBOR array of role names           |
+//! | 2  | `StableBTreeMap`: [`RELEASES_MEMORY_ID`]        | module SHA-256 (32 B)  | CBOR `ReleaseRecord`               |
+//! | 3  | raw blocks: [`CHUNK_BLOCKS_MEMORY_ID`]          | block n at n × 64 KiB  | chunk bytes, see below             |
+//! | 4  | `StableBTreeMap`: [`UPLOADS_MEMORY_ID`]         | upload id (u64 BE)     | CBOR `UploadRecord`                |
+//! | 5  | reserved: fleet registry                        |                        |                                    |
+//! | 6  | reserved: rollout state machines                |                        |                                    |
+//! | 7  | reserved: per-child journal                     |                        |                                    |
+//! | 8  | reserved: audit events                          |                        |                                    |
+//! | 9  | `StableBTreeMap`: [`CHUNK_INDEX_MEMORY_ID`]     | chunk SHA-256 (32 B)   | CBOR `ChunkEntry`: length, refs, blocks |
+//! | 10 | `StableBTreeMap`: [`FREE_BLOCKS_MEMORY_ID`]     | first block (u32 BE)   | run length in blocks (u32 BE)      |
+//! | 11 | `StableBTreeMap`: [`RELEASE_NAMES_MEMORY_ID`]   | `NameVersionKey`       | module SHA-256 (32 B)              |
+//! | 12 | `StableBTreeMap`: [`RELEASE_SEQUENCE_MEMORY_ID`]| sequence (u64 BE)      | module SHA-256 (32 B)              |
+//! | 13 | `StableCell`: [`REGISTRY_CONFIG_MEMORY_ID`]     | -                      | CBOR `RegistryConfig`: settings, counters |
+//!
+//! Chunk bytes live outside any map, in memory 3 cut into 64 KiB blocks (one Wasm page, so the
+//! memory's size in pages is the number of blocks ever allocated). A chunk occupies whole blocks,
+//! listed as runs `(first block, count)` in its index entry; freed runs go to memory 10, where
+//! adjacent runs are merged, and are reused before the memory grows. Keeping megabyte values out of
+//! `StableBTreeMap` matters: its nodes rewrite every value they hold on each insert, so 1 MiB
+//! values would be copied about ten times per chunk. `NameVersionKey` is `len(name) (u8) | name |
+//! version`, UTF-8, at most 129 bytes.
 //!
 //! Reserved ids get a constant and a getter when the feature that owns them lands; they are
 //! listed here so that no other feature takes them.
@@ -51,6 +64,39 @@ pub const MAGIC: [u8; 4] = *b"DPLY";
 pub const HEADER_MEMORY_ID: MemoryId = MemoryId::new(0);
 /// The roles table, see [`crate::roles::Roles`].
 pub const ROLES_MEMORY_ID: MemoryId = MemoryId::new(1);
+/// Releases by module hash, see [`crate::releases::ReleaseCatalog`].
+pub const RELEASES_MEMORY_ID: MemoryId = MemoryId::new(2);
+/// The bytes of every stored chunk, see [`crate::chunk_store::ChunkStore`].
+pub const CHUNK_BLOCKS_MEMORY_ID: MemoryId = MemoryId::new(3);
+/// Upload sessions and their tombstones, see [`crate::uploads::UploadSessions`].
+pub const UPLOADS_MEMORY_ID: MemoryId = MemoryId::new(4);
+/// Chunk hash to length, reference count and blocks, see [`crate::chunk_store::ChunkStore`].
+pub const CHUNK_INDEX_MEMORY_ID: MemoryId = MemoryId::new(9);
+/// Runs of free chunk blocks, reused before memory 3 grows.
+pub const FREE_BLOCKS_MEMORY_ID: MemoryId = MemoryId::new(10);
+/// Release (name, version) to module hash: the unique index behind `get_release` by name.
+pub const RELEASE_NAMES_MEMORY_ID: MemoryId = MemoryId::new(11);
+/// Release creation sequence to module hash: newest-first listing.
+pub const RELEASE_SEQUENCE_MEMORY_ID: MemoryId = MemoryId::new(12);
+/// Upload settings and the id counters, see [`crate::registry::RegistryConfig`].
+pub const REGISTRY_CONFIG_MEMORY_ID: MemoryId = MemoryId::new(13);
+
+/// Every memory id in use, for [`Memories::claimed_bytes`].
+const USED_MEMORY_IDS: [MemoryId; 10] = [
+    HEADER_MEMORY_ID,
+    ROLES_MEMORY_ID,
+    RELEASES_MEMORY_ID,
+    CHUNK_BLOCKS_MEMORY_ID,
+    UPLOADS_MEMORY_ID,
+    CHUNK_INDEX_MEMORY_ID,
+    FREE_BLOCKS_MEMORY_ID,
+    RELEASE_NAMES_MEMORY_ID,
+    RELEASE_SEQUENCE_MEMORY_ID,
+    REGISTRY_CONFIG_MEMORY_ID,
+];
+
+/// Bytes in a Wasm (and stable memory) page.
+pub const WASM_PAGE_BYTES: u64 = 65_536;
 
 /// The framing magics of the stable-structures `MemoryManager` and `StableCell` layouts (v1,
 /// drawn in the library's docs; not exported by it). [`Memories::open`] checks them before
@@ -104,6 +150,47 @@ impl<M: Memory> Memories<M> {
 
     pub fn roles(&self) -> VirtualMemory<M> {
         self.manager.get(ROLES_MEMORY_ID)
+    }
+
+    pub fn releases(&self) -> VirtualMemory<M> {
+        self.manager.get(RELEASES_MEMORY_ID)
+    }
+
+    pub fn chunk_blocks(&self) -> VirtualMemory<M> {
+        self.manager.get(CHUNK_BLOCKS_MEMORY_ID)
+    }
+
+    pub fn uploads(&self) -> VirtualMemory<M> {
+        self.manager.get(UPLOADS_MEMORY_ID)
+    }
+
+    pub fn chunk_index(&self) -> VirtualMemory<M> {
+        self.manager.get(CHUNK_INDEX_MEMORY_ID)
+    }
+
+    pub fn free_blocks(&self) -> VirtualMemory<M> {
+        self.manager.get(FREE_BLOCKS_MEMORY_ID)
+    }
+
+    pub fn release_names(&self) -> VirtualMemory<M> {
+        self.manager.get(RELEASE_NAMES_MEMORY_ID)
+    }
+
+    pub fn release_sequence(&self) -> VirtualMemory<M> {
+        self.manager.get(RELEASE_SEQUENCE_MEMORY_ID)
+    }
+
+    pub fn registry_config(&self) -> VirtualMemory<M> {
+        self.manager.get(REGISTRY_CONFIG_MEMORY_ID)
+    }
+
+    /// Stable memory the deployer's structures have grown to, summed over its virtual memories
+    /// (page granularity; the memory manager's 8 MiB buckets behind them are not counted).
+    pub fn claimed_bytes(&self) -> u64 {
+        USED_MEMORY_IDS
+            .iter()
+            .map(|&id| self.manager.get(id).size() * WASM_PAGE_BYTES)
+            .sum()
     }
 }
 

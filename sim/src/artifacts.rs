@@ -6,7 +6,9 @@ use std::path::PathBuf;
 pub fn dir() -> PathBuf {
     match std::env::var_os("IC_SIM_ARTIFACTS") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("artifacts"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("artifacts"),
     }
 }
 

@@ -8,8 +8,8 @@
 
 pub mod artifacts;
 pub mod exec;
-pub mod scenario;
 pub mod replica;
+pub mod scenario;
 pub mod types;
 
 pub use replica::*;

@@ -40,5 +40,24 @@ fn gzip_module_is_accepted_and_hashed_as_given() {
     let expected: [u8; 32] = sha2::Sha256::digest(&gz).into();
     assert_eq!(module.module_hash(), expected);
     assert_eq!(module.wasm_binary_size(), gz.len());
-    assert!(module.has_update("echo") && module.has_query("echo_query") && !module.has_update("echo_query"));
+    assert!(
+        module.has_update("echo")
+            && module.has_query("echo_query")
+            && !module.has_update("echo_query")
+    );
+}
+
+#[test]
+fn a_missing_method_traps_and_missing_system_tasks_do_nothing() {
+    let mut canister = install(&canister(ECHO));
+    assert_eq!(
+        trap(&update(&mut canister, "nope", b"")),
+        "Canister has no update method 'nope'"
+    );
+    assert_eq!(
+        trap(&query(&mut canister, "echo", b"")),
+        "Canister has no query method 'echo'"
+    );
+    let outcome = canister.execute(&ic_sim::exec::ExecKind::Heartbeat, &env());
+    assert_eq!((outcome.trap, outcome.instructions), (None, 0));
 }

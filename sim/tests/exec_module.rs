@@ -26,9 +26,13 @@ fn module_requirements_import_from_another_module_is_refused() {
 #[test]
 fn module_requirements_import_with_wrong_signature_is_refused() {
     let error = refused(r#"(module (import "ic0" "msg_reply" (func (param i32))))"#);
-    assert!(error.contains("msg_reply") && error.contains("signature"), "{error}");
+    assert!(
+        error.contains("msg_reply") && error.contains("signature"),
+        "{error}"
+    );
     // A 64-bit-memory signature is not accepted for a wasm32 module either.
-    let error = refused(r#"(module (import "ic0" "msg_arg_data_copy" (func (param i64 i64 i64))))"#);
+    let error =
+        refused(r#"(module (import "ic0" "msg_arg_data_copy" (func (param i64 i64 i64))))"#);
     assert!(error.contains("msg_arg_data_copy"), "{error}");
 }
 
@@ -111,7 +115,10 @@ fn custom_sections_icp_public_and_private_are_metadata() {
                    (@custom "name-of-something-else" "ignored"))"#,
     );
     let metadata = module.metadata();
-    assert_eq!(metadata.get("candid:service"), Some(&(true, b"service : {}".to_vec())));
+    assert_eq!(
+        metadata.get("candid:service"),
+        Some(&(true, b"service : {}".to_vec()))
+    );
     assert_eq!(metadata.get("secret"), Some(&(false, b"s3".to_vec())));
     assert_eq!(metadata.len(), 2);
 }
@@ -126,8 +133,12 @@ fn custom_sections_icp_without_scope_or_declared_twice_are_refused() {
 
 #[test]
 fn module_requirements_bytes_that_are_neither_wasm_nor_gzip_are_refused() {
-    let error = CompiledModule::compile(b"not a module").err().expect("refused");
+    let error = CompiledModule::compile(b"not a module")
+        .err()
+        .expect("refused");
     assert!(error.contains("neither"), "{error}");
-    let error = CompiledModule::compile(&[0x1f, 0x8b, 0x08, 0, 0]).err().expect("refused");
+    let error = CompiledModule::compile(&[0x1f, 0x8b, 0x08, 0, 0])
+        .err()
+        .expect("refused");
     assert!(error.contains("gzip"), "{error}");
 }

@@ -24,9 +24,13 @@ fn anonymous_sender_is_the_caller() {
     let mut sim = new_sim();
     let canister = echo(&mut sim);
     let anonymous = candid::Principal::anonymous();
-    let caller = sim.update_call(anonymous, canister, "caller", Vec::new()).unwrap();
+    let caller = sim
+        .update_call(anonymous, canister, "caller", Vec::new())
+        .unwrap();
     assert_eq!(caller, anonymous.as_slice());
-    let caller = sim.update_call(user(), canister, "caller", Vec::new()).unwrap();
+    let caller = sim
+        .update_call(user(), canister, "caller", Vec::new())
+        .unwrap();
     assert_eq!(caller, user().as_slice());
 }
 
@@ -36,10 +40,14 @@ fn ingress_payload_over_2_mib_is_refused() {
     let mut sim = new_sim();
     let canister = echo(&mut sim);
     let at_limit = vec![7u8; 2 * 1024 * 1024];
-    let reply = sim.update_call(user(), canister, "arg_size", at_limit).unwrap();
+    let reply = sim
+        .update_call(user(), canister, "arg_size", at_limit)
+        .unwrap();
     assert_eq!(reply, (2u32 * 1024 * 1024).to_le_bytes());
     let over = vec![7u8; 2 * 1024 * 1024 + 1];
-    let refused = sim.submit_update(user(), canister, "arg_size", over).unwrap_err();
+    let refused = sim
+        .submit_update(user(), canister, "arg_size", over)
+        .unwrap_err();
     assert!(refused.message.contains("payload too large"), "{refused}");
 }
 
@@ -50,10 +58,15 @@ fn inspect_message_refusal_is_canister_reject_ic0406() {
     let mut sim = new_sim();
     let canister = echo(&mut sim);
     let round = sim.round();
-    let refused = sim.submit_update(user(), canister, "refused", Vec::new()).unwrap_err();
+    let refused = sim
+        .submit_update(user(), canister, "refused", Vec::new())
+        .unwrap_err();
     assert_eq!(refused.code, RejectCode::CanisterReject);
     assert_eq!(refused.error_code.as_deref(), Some("IC0406"));
-    assert!(refused.message.contains("rejected the message"), "{refused}");
+    assert!(
+        refused.message.contains("rejected the message"),
+        "{refused}"
+    );
     sim.run_until_idle(10);
     assert_eq!(sim.round(), round, "nothing was enqueued");
 }
@@ -77,26 +90,30 @@ fn query_changes_are_discarded() {
     let mut sim = new_sim();
     let canister = install_on(&mut sim, 0, &echo_wasm(), b"from init".to_vec());
     assert_eq!(
-        sim.query_call(user(), canister, "read", Vec::new()).unwrap(),
+        sim.query_call(user(), canister, "read", Vec::new())
+            .unwrap(),
         b"from init"
     );
     sim.query_call(user(), canister, "write_in_query", b"lost".to_vec())
         .unwrap();
     assert_eq!(
-        sim.query_call(user(), canister, "read", Vec::new()).unwrap(),
+        sim.query_call(user(), canister, "read", Vec::new())
+            .unwrap(),
         b"from init"
     );
     // The same method run as an update call (a replicated query) is discarded as well.
     sim.update_call(user(), canister, "write_in_query", b"lost too".to_vec())
         .unwrap();
     assert_eq!(
-        sim.query_call(user(), canister, "read", Vec::new()).unwrap(),
+        sim.query_call(user(), canister, "read", Vec::new())
+            .unwrap(),
         b"from init"
     );
     sim.update_call(user(), canister, "write", b"kept".to_vec())
         .unwrap();
     assert_eq!(
-        sim.query_call(user(), canister, "read", Vec::new()).unwrap(),
+        sim.query_call(user(), canister, "read", Vec::new())
+            .unwrap(),
         b"kept"
     );
 }
@@ -111,7 +128,10 @@ fn update_method_called_as_query_is_refused() {
         .unwrap_err();
     assert_eq!(err.code, RejectCode::CanisterError);
     assert_eq!(err.error_code.as_deref(), Some("IC0536"));
-    assert!(err.message.contains("has no query method 'reply_arg'"), "{err}");
+    assert!(
+        err.message.contains("has no query method 'reply_arg'"),
+        "{err}"
+    );
 }
 
 // Ingress to a method the canister does not export is refused (IC0536, CANISTER_ERROR).

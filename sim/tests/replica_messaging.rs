@@ -47,7 +47,11 @@ fn call_to_unknown_canister_is_destination_invalid() {
     let mut bytes = caller.as_slice().to_vec();
     bytes[7] = 200;
     let unknown = candid::Principal::from_slice(&bytes);
-    match forward(&mut sim, caller, &Call::new(unknown, "anything", Vec::new())) {
+    match forward(
+        &mut sim,
+        caller,
+        &Call::new(unknown, "anything", Vec::new()),
+    ) {
         Forwarded::Reject { code, message, .. } => {
             assert_eq!(code, RejectCode::DestinationInvalid as u32);
             assert!(message.contains("not found"), "{message}");
@@ -62,7 +66,11 @@ fn callee_trap_is_canister_error_for_the_caller() {
     let mut sim = new_sim();
     let callee = echo(&mut sim);
     let caller = forwarder(&mut sim, 0);
-    match forward(&mut sim, caller, &Call::new(callee, "trap", b"kaput".to_vec())) {
+    match forward(
+        &mut sim,
+        caller,
+        &Call::new(callee, "trap", b"kaput".to_vec()),
+    ) {
         Forwarded::Reject { code, message, .. } => {
             assert_eq!(code, CANISTER_ERROR);
             assert!(message.contains("kaput"), "{message}");
@@ -78,7 +86,11 @@ fn msg_reject_is_canister_reject_for_the_caller() {
     let mut sim = new_sim();
     let callee = echo(&mut sim);
     let caller = forwarder(&mut sim, 0);
-    let answer = forward(&mut sim, caller, &Call::new(callee, "reject", b"nope".to_vec()));
+    let answer = forward(
+        &mut sim,
+        caller,
+        &Call::new(callee, "reject", b"nope".to_vec()),
+    );
     assert_eq!(
         answer,
         Forwarded::Reject {
@@ -113,7 +125,10 @@ fn call_to_unknown_method_is_canister_error() {
     match forward(&mut sim, caller, &Call::new(callee, "missing", Vec::new())) {
         Forwarded::Reject { code, message, .. } => {
             assert_eq!(code, CANISTER_ERROR);
-            assert!(message.contains("has no update method 'missing'"), "{message}");
+            assert!(
+                message.contains("has no update method 'missing'"),
+                "{message}"
+            );
         }
         other => panic!("expected a reject, got {other:?}"),
     }
@@ -165,10 +180,19 @@ fn queue_capacity_is_500_per_callee() {
         .update_call(user(), caller, "burst", burst_arg(callee, "reply_arg", 501))
         .unwrap();
     assert_eq!(reply[..4], 500u32.to_le_bytes(), "accepted calls");
-    assert_eq!(reply[4..], 2u32.to_le_bytes(), "call_perform result of the 501st");
+    assert_eq!(
+        reply[4..],
+        2u32.to_le_bytes(),
+        "call_perform result of the 501st"
+    );
     // The queue towards another callee is separate.
     let reply = sim
-        .update_call(user(), caller, "burst", burst_arg(other_callee, "reply_arg", 1))
+        .update_call(
+            user(),
+            caller,
+            "burst",
+            burst_arg(other_callee, "reply_arg", 1),
+        )
         .unwrap();
     assert_eq!(reply, [1, 0, 0, 0, 0, 0, 0, 0]);
     // Once the responses are back the slots are free again.
@@ -204,7 +228,10 @@ fn cross_subnet_request_over_2_mib_is_refused() {
         (2u32 * 1024 * 1024).to_le_bytes()
     );
     call.zero_payload = 2 * 1024 * 1024 + 1;
-    assert_eq!(forward(&mut sim, caller, &call), Forwarded::PerformFailed(2));
+    assert_eq!(
+        forward(&mut sim, caller, &call),
+        Forwarded::PerformFailed(2)
+    );
 }
 
 // Resource limits: replies carry at most 2 MiB; a larger one reaches the caller as CANISTER_ERROR.
@@ -219,7 +246,12 @@ fn oversized_reply_is_canister_error_for_the_caller() {
         .unwrap();
     assert_eq!(at_limit.len(), limit as usize);
     let over = sim
-        .update_call(user(), callee, "big_reply", (limit + 1).to_le_bytes().to_vec())
+        .update_call(
+            user(),
+            callee,
+            "big_reply",
+            (limit + 1).to_le_bytes().to_vec(),
+        )
         .unwrap_err();
     assert_eq!(over.code, RejectCode::CanisterError);
     match forward(
@@ -229,7 +261,10 @@ fn oversized_reply_is_canister_error_for_the_caller() {
     ) {
         Forwarded::Reject { code, message, .. } => {
             assert_eq!(code, CANISTER_ERROR);
-            assert!(message.contains("cannot be larger than 2097152"), "{message}");
+            assert!(
+                message.contains("cannot be larger than 2097152"),
+                "{message}"
+            );
         }
         other => panic!("expected a reject, got {other:?}"),
     }
@@ -252,7 +287,10 @@ fn attached_cycles_are_accepted_or_refunded() {
     };
     assert_eq!(refund, 700_000);
     assert_eq!(u128::from_le_bytes(data.try_into().unwrap()), 300_000);
-    assert_eq!(sim.canister(callee).unwrap().cycles, callee_before + 300_000);
+    assert_eq!(
+        sim.canister(callee).unwrap().cycles,
+        callee_before + 300_000
+    );
     let fee = ic_sim::exec::cost_call("accept".len() as u64, 8);
     assert_eq!(
         sim.canister(caller).unwrap().cycles,

@@ -152,7 +152,13 @@ const CYCLES_BURN: Modes = modes(&[
     SystemTask,
 ]);
 const INSPECT: Modes = modes(&[InspectMessage]);
-const CALL: Modes = modes(&[Update, CompositeQuery, ReplyCallback, RejectCallback, SystemTask]);
+const CALL: Modes = modes(&[
+    Update,
+    CompositeQuery,
+    ReplyCallback,
+    RejectCallback,
+    SystemTask,
+]);
 const CALL_CYCLES: Modes = modes(&[Update, ReplyCallback, RejectCallback, SystemTask]);
 const ROOT_KEY: Modes = CYCLES_BURN;
 const CERTIFIED_DATA_SET: Modes = modes(&[
@@ -192,7 +198,12 @@ pub(super) struct Ic0Import {
     pub modes: Modes,
 }
 
-const fn f(name: &'static str, params: &'static [Ty], results: &'static [Ty], modes: Modes) -> Ic0Import {
+const fn f(
+    name: &'static str,
+    params: &'static [Ty],
+    results: &'static [Ty],
+    modes: Modes,
+) -> Ic0Import {
     Ic0Import {
         name,
         params,
@@ -222,7 +233,12 @@ pub(super) static IC0_IMPORTS: &[Ic0Import] = &[
     f("msg_reject", &[I32, I32], &[], REPLY),
     f("msg_cycles_available128", &[I32], &[], CYCLES_AVAILABLE),
     f("msg_cycles_refunded128", &[I32], &[], CYCLES_REFUNDED),
-    f("msg_cycles_accept128", &[I64, I64, I32], &[], CYCLES_AVAILABLE),
+    f(
+        "msg_cycles_accept128",
+        &[I64, I64, I32],
+        &[],
+        CYCLES_AVAILABLE,
+    ),
     f("cycles_burn128", &[I64, I64, I32], &[], CYCLES_BURN),
     f("canister_self_size", &[], &[I32], ANY),
     f("canister_self_copy", COPY, &[], ANY),
@@ -261,9 +277,24 @@ pub(super) static IC0_IMPORTS: &[Ic0Import] = &[
     f("cost_create_canister", &[I32], &[], ANY_AND_START),
     f("cost_http_request", &[I64, I64, I32], &[], ANY_AND_START),
     f("cost_http_request_v2", &[I32, I32, I32], &[], ANY_AND_START),
-    f("cost_sign_with_ecdsa", &[I32, I32, I32, I32], &[I32], ANY_AND_START),
-    f("cost_sign_with_schnorr", &[I32, I32, I32, I32], &[I32], ANY_AND_START),
-    f("cost_vetkd_derive_key", &[I32, I32, I32, I32], &[I32], ANY_AND_START),
+    f(
+        "cost_sign_with_ecdsa",
+        &[I32, I32, I32, I32],
+        &[I32],
+        ANY_AND_START,
+    ),
+    f(
+        "cost_sign_with_schnorr",
+        &[I32, I32, I32, I32],
+        &[I32],
+        ANY_AND_START,
+    ),
+    f(
+        "cost_vetkd_derive_key",
+        &[I32, I32, I32, I32],
+        &[I32],
+        ANY_AND_START,
+    ),
     f("env_var_count", &[], &[I32], ANY),
     f("env_var_name_size", &[I32], &[I32], ANY),
     f("env_var_name_copy", &[I32, I32, I32, I32], &[], ANY),
@@ -291,12 +322,6 @@ pub(super) fn ic0_import(name: &str) -> &'static Ic0Import {
         .iter()
         .find(|import| import.name == name)
         .unwrap_or_else(|| panic!("ic0.{name} is not in the import table"))
-}
-
-impl fmt::Display for Ic0Import {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", signature(self.params, self.results))
-    }
 }
 
 /// `(i32, i32) -> (i64)`, as in error messages about a wrong signature.

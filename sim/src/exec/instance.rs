@@ -14,8 +14,8 @@ use super::module::{engine, global_export, MEMORY_EXPORT, START_EXPORT, TABLE_EX
 use super::stable::StableMemory;
 use super::system_api::{instruction_limit_message, ExecState, HostState, HostTrap};
 use super::{
-    CallResponse, Callback, CanisterInstance, CompiledModule, ExecEnv, ExecKind, ExecOutcome, InstanceSnapshot,
-    SystemEntry, UpgradeOptions,
+    CallResponse, Callback, CanisterInstance, CompiledModule, ExecEnv, ExecKind, ExecOutcome,
+    InstanceSnapshot, SystemEntry, UpgradeOptions,
 };
 use crate::types::limits::WASM_PAGE_SIZE;
 use std::cell::RefCell;
@@ -34,7 +34,10 @@ pub(super) struct Live {
 enum Entry<'a> {
     Export(&'a str),
     /// A closure registered with `call_new`/`call_on_cleanup`: table index and its argument.
-    Closure { fun: u32, env: u32 },
+    Closure {
+        fun: u32,
+        env: u32,
+    },
 }
 
 /// The result of running one entry point.
@@ -115,7 +118,10 @@ fn trap_message(error: wasmtime::Error, instruction_limit: u64) -> String {
 impl Live {
     /// A fresh instance of `module` around `state` (which keeps the stable memory). The start
     /// function is not run. On failure the state is handed back.
-    fn instantiate(module: &CompiledModule, state: HostState) -> Result<Live, (String, HostState)> {
+    fn instantiate(
+        module: &CompiledModule,
+        state: HostState,
+    ) -> Result<Live, (String, Box<HostState>)> {
         let mut store = Store::new(engine(), state);
         store.limiter(|state| state as &mut dyn wasmtime::ResourceLimiter);
         let instance = match module.inner.instance_pre.instantiate(&mut store) {
@@ -123,7 +129,7 @@ impl Live {
             Err(error) => {
                 return Err((
                     format!("Canister trapped during instantiation: {error:#}"),
-                    store.into_data(),
+                    Box::new(store.into_data()),
                 ))
             }
         };
@@ -162,7 +168,10 @@ impl Live {
 
     fn global_values(&mut self) -> Vec<u64> {
         let globals = self.globals.clone();
-        globals.iter().map(|g| global_to_bits(g.get(&mut self.store))).collect()
+        globals
+            .iter()
+            .map(|g| global_to_bits(g.get(&mut self.store)))
+            .collect()
     }
 
     fn set_globals(&mut self, values: &[u64]) {
@@ -186,9 +195,9 @@ impl Live {
         let current = memory.data_size(&self.store);
         if heap.len() > current {
             let pages = (heap.len() - current).div_ceil(WASM_PAGE_SIZE as usize) as u64;
-            memory
-                .grow(&mut self.store, pages)
-                .map_err(|e| format!("cannot grow the Wasm memory to {} bytes: {e:#}", heap.len()))?;
+            memory.grow(&mut self.store, pages).map_err(|e| {
+                format!("cannot grow the Wasm memory to {} bytes: {e:#}", heap.len())
+            })?;
         }
         memory.data_mut(&mut self.store)[..heap.len()].copy_from_slice(heap);
         Ok(())
@@ -209,7 +218,9 @@ impl Live {
         let heap_len = self.heap().len();
         if heap_len == checkpoint.heap.len() {
             if let Some(memory) = self.store.data().memory {
-                memory.data_mut(&mut self.store).copy_from_slice(&checkpoint.heap);
+                memory
+                    .data_mut(&mut self.store)
+                    .copy_from_slice(&checkpoint.heap);
             }
         } else {
             // The heap grew and Wasm memories cannot shrink: start from a fresh instance.
@@ -224,7 +235,10 @@ impl Live {
     }
 
     fn closure(&mut self, index: u32) -> Result<wasmtime::TypedFunc<i32, ()>, String> {
-        let function = match self.table.and_then(|table| table.get(&mut self.store, index as u64)) {
+        let function = match self
+            .table
+            .and_then(|table| table.get(&mut self.store, index as u64))
+        {
             None => return Err("Canister trapped: table out of bounds".into()),
             Some(Ref::Func(Some(function))) => function,
             Some(_) => return Err("Canister trapped: uninitialized element".into()),
@@ -239,21 +253,27 @@ impl Live {
         state.fuel_at_start = budget;
         let limit = state.instruction_limit;
         let heap_limited = matches!(state.mode, Mode::Start | Mode::Init | Mode::Update);
-        let heap_limit = (heap_limited && state.env.wasm_memory_limit > 0).then_some(state.env.wasm_memory_limit);
+        let heap_limit = (heap_limited && state.env.wasm_memory_limit > 0)
+            .then_some(state.env.wasm_memory_limit);
         let host = self.state();
         host.exec = Some(state);
         host.heap_limit = heap_limit;
         self.store.set_fuel(budget).expect("fuel is enabled");
         let result = match entry {
-            Entry::Export(name) => match self.instance.get_typed_func::<(), ()>(&mut self.store, name) {
+            Entry::Export(name) => match self
+                .instance
+                .get_typed_func::<(), ()>(&mut self.store, name)
+            {
                 Ok(function) => function
                     .call(&mut self.store, ())
                     .map_err(|e| trap_message(e, limit)),
                 Err(_) => Err(format!("Canister has no entry point '{name}'")),
             },
-            Entry::Closure { fun, env } => self
-                .closure(fun)
-                .and_then(|function| function.call(&mut self.store, env as i32).map_err(|e| trap_message(e, limit))),
+            Entry::Closure { fun, env } => self.closure(fun).and_then(|function| {
+                function
+                    .call(&mut self.store, env as i32)
+                    .map_err(|e| trap_message(e, limit))
+            }),
         };
         let instructions = budget - self.store.get_fuel().expect("fuel is enabled");
         let host = self.state();
@@ -338,28 +358,42 @@ impl CanisterInstance {
         let mut env = env.clone();
         env.global_timer = 0;
         if self.module.inner.facts.has_start {
-            let run = self.live.run(Entry::Export(START_EXPORT), steps.state(Mode::Start, &env), steps.remaining());
+            let run = self.live.run(
+                Entry::Export(START_EXPORT),
+                steps.state(Mode::Start, &env),
+                steps.remaining(),
+            );
             if !steps.absorb(run) {
                 return false;
             }
         }
-        if self.live.instance.get_func(&mut self.live.store, entry).is_some() {
-            let run = self.live.run(Entry::Export(entry), steps.state(Mode::Init, &env), steps.remaining());
+        if self
+            .live
+            .instance
+            .get_func(&mut self.live.store, entry)
+            .is_some()
+        {
+            let run = self.live.run(
+                Entry::Export(entry),
+                steps.state(Mode::Init, &env),
+                steps.remaining(),
+            );
             return steps.absorb(run);
         }
         true
     }
 
+    /// The instance, if `(start)` and `canister_init` did not trap, and the outcome.
     pub(super) fn install_impl(
         module: &CompiledModule,
         env: &ExecEnv,
-    ) -> Result<(CanisterInstance, ExecOutcome), ExecOutcome> {
+    ) -> (Option<CanisterInstance>, ExecOutcome) {
         let mut steps = Steps::new(env.instruction_limit);
         let live = match Live::instantiate(module, HostState::default()) {
             Ok(live) => live,
             Err((message, _)) => {
                 steps.outcome.trap = Some(message);
-                return Err(steps.failed());
+                return (None, steps.failed());
             }
         };
         let mut instance = CanisterInstance {
@@ -368,16 +402,22 @@ impl CanisterInstance {
             committed_globals: Vec::new(),
         };
         if !instance.initialize("canister_init", env, &mut steps) {
-            return Err(steps.failed());
+            return (None, steps.failed());
         }
         instance.committed_globals = instance.live.global_values();
-        Ok((instance, steps.outcome))
+        (Some(instance), steps.outcome)
     }
 
-    pub(super) fn upgrade_impl(&mut self, module: &CompiledModule, env: &ExecEnv, options: UpgradeOptions) -> ExecOutcome {
+    pub(super) fn upgrade_impl(
+        &mut self,
+        module: &CompiledModule,
+        env: &ExecEnv,
+        options: UpgradeOptions,
+    ) -> ExecOutcome {
         let mut steps = Steps::new(env.instruction_limit);
         self.stable().begin();
-        let runs_pre_upgrade = !options.skip_pre_upgrade && self.module.exports_entry(SystemEntry::PreUpgrade);
+        let runs_pre_upgrade =
+            !options.skip_pre_upgrade && self.module.exports_entry(SystemEntry::PreUpgrade);
         let checkpoint = runs_pre_upgrade.then(|| self.live.checkpoint());
         if runs_pre_upgrade {
             let run = self.live.run(
@@ -422,7 +462,9 @@ impl CanisterInstance {
         let succeeded = match kept_heap {
             Ok(()) => upgraded.initialize("canister_post_upgrade", env, &mut steps),
             Err(message) => {
-                steps.outcome.trap = Some(format!("Canister trapped: cannot keep the Wasm memory: {message}"));
+                steps.outcome.trap = Some(format!(
+                    "Canister trapped: cannot keep the Wasm memory: {message}"
+                ));
                 false
             }
         };
@@ -446,7 +488,13 @@ impl CanisterInstance {
     }
 
     /// Runs one entry point as a transaction: kept only if it did not trap and `persist` is set.
-    fn transaction(&mut self, entry: Entry<'_>, state: ExecState, persist: bool, steps: &mut Steps) -> bool {
+    fn transaction(
+        &mut self,
+        entry: Entry<'_>,
+        state: ExecState,
+        persist: bool,
+        steps: &mut Steps,
+    ) -> bool {
         let checkpoint = self.live.checkpoint();
         self.stable().begin();
         let run = self.live.run(entry, state, steps.remaining());
@@ -463,7 +511,9 @@ impl CanisterInstance {
     pub(super) fn execute_impl(&mut self, kind: &ExecKind, env: &ExecEnv) -> ExecOutcome {
         let mut steps = Steps::new(env.instruction_limit);
         let (mode, export, persist) = match kind {
-            ExecKind::Update { method } => (Mode::Update, format!("canister_update {method}"), true),
+            ExecKind::Update { method } => {
+                (Mode::Update, format!("canister_update {method}"), true)
+            }
             ExecKind::Query { method, replicated } => {
                 let mode = if *replicated {
                     Mode::ReplicatedQuery
@@ -472,20 +522,40 @@ impl CanisterInstance {
                 };
                 (mode, format!("canister_query {method}"), false)
             }
-            ExecKind::CompositeQuery { method } => {
-                (Mode::CompositeQuery, format!("canister_composite_query {method}"), false)
-            }
-            ExecKind::InspectMessage { .. } => (Mode::InspectMessage, "canister_inspect_message".into(), false),
+            ExecKind::CompositeQuery { method } => (
+                Mode::CompositeQuery,
+                format!("canister_composite_query {method}"),
+                false,
+            ),
+            ExecKind::InspectMessage { .. } => (
+                Mode::InspectMessage,
+                "canister_inspect_message".into(),
+                false,
+            ),
             ExecKind::GlobalTimer => (Mode::SystemTask, "canister_global_timer".into(), true),
             ExecKind::Heartbeat => (Mode::SystemTask, "canister_heartbeat".into(), true),
-            ExecKind::Response { callback, response } => return self.respond(callback, response, env),
+            ExecKind::Response { callback, response } => {
+                return self.respond(callback, response, env)
+            }
         };
-        if self.live.instance.get_func(&mut self.live.store, &export).is_none() {
+        if self
+            .live
+            .instance
+            .get_func(&mut self.live.store, &export)
+            .is_none()
+        {
             match kind {
                 // Without canister_inspect_message every message is accepted.
                 ExecKind::InspectMessage { .. } => steps.outcome.message_accepted = true,
                 ExecKind::GlobalTimer | ExecKind::Heartbeat => {}
-                _ => steps.outcome.trap = Some(format!("Canister has no entry point '{export}'")),
+                _ => {
+                    let (kind, method) = export
+                        .strip_prefix("canister_")
+                        .and_then(|rest| rest.split_once(' '))
+                        .expect("a method export is `canister_<kind> <name>`");
+                    let kind = kind.replace('_', " ");
+                    steps.outcome.trap = Some(format!("Canister has no {kind} method '{method}'"));
+                }
             }
             return steps.outcome;
         }
@@ -502,13 +572,26 @@ impl CanisterInstance {
 
     /// A response to an outgoing call: the reply or reject closure; if it traps, the cleanup
     /// closure (whose changes persist), reporting the closure's trap.
-    fn respond(&mut self, callback: &Callback, response: &CallResponse, env: &ExecEnv) -> ExecOutcome {
+    fn respond(
+        &mut self,
+        callback: &Callback,
+        response: &CallResponse,
+        env: &ExecEnv,
+    ) -> ExecOutcome {
         let mut steps = Steps::new(env.instruction_limit);
         let (mode, fun, closure_env, reject_code) = match response {
-            CallResponse::Reply(_) => (Mode::ReplyCallback, callback.reply_fun, callback.reply_env, 0),
-            CallResponse::Reject { code, .. } => {
-                (Mode::RejectCallback, callback.reject_fun, callback.reject_env, *code as u32)
-            }
+            CallResponse::Reply(_) => (
+                Mode::ReplyCallback,
+                callback.reply_fun,
+                callback.reply_env,
+                0,
+            ),
+            CallResponse::Reject { code, .. } => (
+                Mode::RejectCallback,
+                callback.reject_fun,
+                callback.reject_env,
+                *code as u32,
+            ),
         };
         let with_response = |mut state: ExecState| {
             state.reject_code = reject_code;
@@ -519,7 +602,10 @@ impl CanisterInstance {
             state
         };
         let state = with_response(ExecState::new(mode, env));
-        let closure = Entry::Closure { fun, env: closure_env };
+        let closure = Entry::Closure {
+            fun,
+            env: closure_env,
+        };
         if self.transaction(closure, state, true, &mut steps) {
             return steps.outcome;
         }
@@ -529,8 +615,20 @@ impl CanisterInstance {
             let mut cleanup = Steps::new(env.instruction_limit);
             let mut state = with_response(ExecState::new(Mode::Cleanup, env));
             state.arg.clear();
-            let succeeded = self.transaction(Entry::Closure { fun, env: cleanup_env }, state, true, &mut cleanup);
-            let cleanup = if succeeded { cleanup.outcome } else { cleanup.failed() };
+            let succeeded = self.transaction(
+                Entry::Closure {
+                    fun,
+                    env: cleanup_env,
+                },
+                state,
+                true,
+                &mut cleanup,
+            );
+            let cleanup = if succeeded {
+                cleanup.outcome
+            } else {
+                cleanup.failed()
+            };
             outcome.cleanup = Some(cleanup.trap);
             outcome.instructions += cleanup.instructions;
             outcome.debug_prints.extend(cleanup.debug_prints);
@@ -558,7 +656,9 @@ impl CanisterInstance {
         }
     }
 
-    pub(super) fn from_snapshot_impl(snapshot: &InstanceSnapshot) -> Result<CanisterInstance, String> {
+    pub(super) fn from_snapshot_impl(
+        snapshot: &InstanceSnapshot,
+    ) -> Result<CanisterInstance, String> {
         let module = &snapshot.module;
         let expected_globals = module.inner.facts.mutable_globals.len();
         if snapshot.globals.len() != expected_globals {
@@ -567,7 +667,7 @@ impl CanisterInstance {
                 snapshot.globals.len()
             ));
         }
-        if snapshot.wasm_memory.len() as u64 % WASM_PAGE_SIZE != 0 {
+        if !(snapshot.wasm_memory.len() as u64).is_multiple_of(WASM_PAGE_SIZE) {
             return Err(format!(
                 "the snapshot's Wasm memory size {} is not a multiple of the Wasm page size",
                 snapshot.wasm_memory.len()

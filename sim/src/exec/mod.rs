@@ -34,7 +34,9 @@ mod module;
 mod stable;
 mod system_api;
 
-pub use system_api::{cost_call, cost_http_request, CREATE_CANISTER_FEE, SYSTEM_API_CALL_INSTRUCTIONS};
+pub use system_api::{
+    cost_call, cost_http_request, CREATE_CANISTER_FEE, SYSTEM_API_CALL_INSTRUCTIONS,
+};
 
 use crate::types::{limits, Principal, RejectCode};
 use std::collections::BTreeMap;
@@ -104,14 +106,26 @@ pub enum SystemEntry {
 /// (calling one outside its modes traps, as on the IC).
 #[derive(Clone, Debug)]
 pub enum ExecKind {
-    Update { method: String },
+    Update {
+        method: String,
+    },
     /// Replicated or not, a query's state changes are always discarded.
-    Query { method: String, replicated: bool },
-    CompositeQuery { method: String },
-    InspectMessage { method: String },
+    Query {
+        method: String,
+        replicated: bool,
+    },
+    CompositeQuery {
+        method: String,
+    },
+    InspectMessage {
+        method: String,
+    },
     /// A response to an outgoing call: runs the reply or reject closure; if that traps, runs the
     /// cleanup closure (whose changes persist) and reports the original trap.
-    Response { callback: Callback, response: CallResponse },
+    Response {
+        callback: Callback,
+        response: CallResponse,
+    },
     GlobalTimer,
     Heartbeat,
 }
@@ -289,8 +303,16 @@ pub struct UpgradeOptions {
 impl CanisterInstance {
     /// Instantiates `module` with empty stable memory, runs `(start)` and `canister_init(arg)`.
     /// On a trap nothing exists: the error carries the trap message and the instructions used.
-    pub fn install(module: &CompiledModule, env: &ExecEnv) -> Result<(CanisterInstance, ExecOutcome), ExecOutcome> {
-        Self::install_impl(module, env)
+    // The outcome is large either way; boxing it would only change the seam.
+    #[allow(clippy::result_large_err)]
+    pub fn install(
+        module: &CompiledModule,
+        env: &ExecEnv,
+    ) -> Result<(CanisterInstance, ExecOutcome), ExecOutcome> {
+        match Self::install_impl(module, env) {
+            (Some(instance), outcome) => Ok((instance, outcome)),
+            (None, outcome) => Err(outcome),
+        }
     }
 
     /// Upgrade, atomically: `canister_pre_upgrade` (unless skipped) on this instance, then a fresh
@@ -300,7 +322,12 @@ impl CanisterInstance {
     /// A global timer set by `canister_pre_upgrade` is not reported (the upgrade deactivates the
     /// timer); one set by `canister_post_upgrade` is. `canister_post_upgrade` sees the timer as
     /// inactive.
-    pub fn upgrade(&mut self, module: &CompiledModule, env: &ExecEnv, options: UpgradeOptions) -> ExecOutcome {
+    pub fn upgrade(
+        &mut self,
+        module: &CompiledModule,
+        env: &ExecEnv,
+        options: UpgradeOptions,
+    ) -> ExecOutcome {
         self.upgrade_impl(module, env, options)
     }
 

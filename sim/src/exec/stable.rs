@@ -138,7 +138,7 @@ impl StableMemory {
 
     /// Rebuilds a memory from `to_bytes`'s output; all-zero chunks stay absent.
     pub(super) fn from_bytes(bytes: &[u8]) -> Result<StableMemory, String> {
-        if bytes.len() as u64 % WASM_PAGE_SIZE != 0 {
+        if !(bytes.len() as u64).is_multiple_of(WASM_PAGE_SIZE) {
             return Err(format!(
                 "stable memory size {} is not a multiple of the Wasm page size",
                 bytes.len()
@@ -181,7 +181,10 @@ mod tests {
         memory.grow(2, 10).unwrap();
         let mut grown = [1u8; 8];
         memory.read(2 * WASM_PAGE_SIZE, &mut grown).unwrap();
-        assert_eq!(grown, [0; 8], "a chunk written after a rolled-back grow must read as zeros");
+        assert_eq!(
+            grown, [0; 8],
+            "a chunk written after a rolled-back grow must read as zeros"
+        );
     }
 
     #[test]

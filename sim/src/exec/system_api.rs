@@ -80,7 +80,12 @@ pub(super) struct HostState {
 }
 
 impl ResourceLimiter for HostState {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         match self.heap_limit {
             Some(limit) if desired as u64 > limit => Err(trap(format!(
                 "Canister exceeded its current Wasm memory limit of {limit} bytes. The peak Wasm memory usage was {desired} bytes."
@@ -89,7 +94,12 @@ impl ResourceLimiter for HostState {
         }
     }
 
-    fn table_growing(&mut self, _current: usize, _desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(true)
     }
 }
@@ -213,7 +223,12 @@ fn enter(c: Ctx, import: &Ic0Import) -> wasmtime::Result<()> {
     charge(c, SYSTEM_API_CALL_INSTRUCTIONS)
 }
 
-fn heap_range(api: &str, start: u64, size: u64, heap_len: usize) -> wasmtime::Result<std::ops::Range<usize>> {
+fn heap_range(
+    api: &str,
+    start: u64,
+    size: u64,
+    heap_len: usize,
+) -> wasmtime::Result<std::ops::Range<usize>> {
     match start.checked_add(size) {
         Some(end) if end <= heap_len as u64 => Ok(start as usize..end as usize),
         _ => Err(violation(format!(
@@ -300,19 +315,21 @@ fn read_principal(c: Ctx, api: &str, src: i32, size: i32) -> wasmtime::Result<Pr
 
 fn read_text(c: Ctx, api: &str, src: i32, size: i32) -> wasmtime::Result<String> {
     let bytes = read_heap(c, api, src as u32 as u64, size as u32 as u64)?;
-    String::from_utf8(bytes).map_err(|_| violation(format!("ic0.{api}: the text is not valid UTF-8")))
+    String::from_utf8(bytes)
+        .map_err(|_| violation(format!("ic0.{api}: the text is not valid UTF-8")))
 }
 
 fn ensure_can_reply(c: Ctx, api: &str) -> wasmtime::Result<()> {
     if exec(c).replied {
-        return Err(violation(format!(
-            "ic0.{api}: the call is already replied"
-        )));
+        return Err(violation(format!("ic0.{api}: the call is already replied")));
     }
     Ok(())
 }
 
-fn call_under_construction<'a>(c: &'a mut Caller<'_, HostState>, api: &str) -> wasmtime::Result<&'a mut OutgoingCall> {
+fn call_under_construction<'a>(
+    c: &'a mut Caller<'_, HostState>,
+    api: &str,
+) -> wasmtime::Result<&'a mut OutgoingCall> {
     exec(c).call_under_construction.as_mut().ok_or_else(|| {
         violation(format!(
             "ic0.{api} can only be called between ic0.call_new and ic0.call_perform"
@@ -330,7 +347,10 @@ fn add_call_cycles(c: Ctx, api: &str, amount: u128) -> wasmtime::Result<()> {
         )));
     }
     state.balance -= amount;
-    let call = state.call_under_construction.as_mut().expect("checked above");
+    let call = state
+        .call_under_construction
+        .as_mut()
+        .expect("checked above");
     call.cycles = call.cycles.saturating_add(amount);
     Ok(())
 }
@@ -345,9 +365,11 @@ fn accept_cycles(c: Ctx, max: u128) -> u128 {
 }
 
 fn fits_u64(api: &str, value: u128) -> wasmtime::Result<i64> {
-    u64::try_from(value)
-        .map(|v| v as i64)
-        .map_err(|_| violation(format!("ic0.{api}: the amount {value} does not fit in 64 bits; use the 128-bit API")))
+    u64::try_from(value).map(|v| v as i64).map_err(|_| {
+        violation(format!(
+            "ic0.{api}: the amount {value} does not fit in 64 bits; use the 128-bit API"
+        ))
+    })
 }
 
 const MAX_STABLE_PAGES: u64 = limits::MAX_STABLE_MEMORY_BYTES / limits::WASM_PAGE_SIZE;
@@ -403,7 +425,15 @@ fn cost_threshold_key(key_name: &str, curve_or_algorithm: i32, curves: i32) -> R
     }
 }
 
-fn cost_key(c: Ctx, api: &str, src: i32, size: i32, curve: i32, dst: i32, curves: i32) -> wasmtime::Result<i32> {
+fn cost_key(
+    c: Ctx,
+    api: &str,
+    src: i32,
+    size: i32,
+    curve: i32,
+    dst: i32,
+    curves: i32,
+) -> wasmtime::Result<i32> {
     let key_name = read_text(c, api, src, size)?;
     match cost_threshold_key(&key_name, curve, curves) {
         Ok(cost) => {
@@ -431,7 +461,11 @@ fn env_var_value(c: Ctx, api: &str, name_src: i32, name_size: i32) -> wasmtime::
         .env_vars
         .iter()
         .position(|(n, _)| *n == name)
-        .ok_or_else(|| violation(format!("ic0.{api}: environment variable '{name}' does not exist")))
+        .ok_or_else(|| {
+            violation(format!(
+                "ic0.{api}: environment variable '{name}' does not exist"
+            ))
+        })
 }
 
 /// Registers `ic0.<name>`: the closure body runs after the mode check and the fixed charge.
@@ -469,32 +503,67 @@ pub(super) fn linker() -> &'static Linker<HostState> {
 }
 
 fn define_message_functions(l: &mut Linker<HostState>) {
-    ic0!(l, "msg_arg_data_size", |c| -> i32 { Ok(exec(c).arg.len() as i32) });
-    ic0!(l, "msg_arg_data_copy", |c, dst: i32, off: i32, size: i32| {
-        copy_out(c, "msg_arg_data_copy", dst, off, size, |s| &s.arg)
+    ic0!(l, "msg_arg_data_size", |c| -> i32 {
+        Ok(exec(c).arg.len() as i32)
     });
-    ic0!(l, "msg_caller_size", |c| -> i32 { Ok(exec(c).env.caller.as_slice().len() as i32) });
+    ic0!(
+        l,
+        "msg_arg_data_copy",
+        |c, dst: i32, off: i32, size: i32| {
+            copy_out(c, "msg_arg_data_copy", dst, off, size, |s| &s.arg)
+        }
+    );
+    ic0!(l, "msg_caller_size", |c| -> i32 {
+        Ok(exec(c).env.caller.as_slice().len() as i32)
+    });
     ic0!(l, "msg_caller_copy", |c, dst: i32, off: i32, size: i32| {
-        copy_out(c, "msg_caller_copy", dst, off, size, |s| s.env.caller.as_slice())
+        copy_out(c, "msg_caller_copy", dst, off, size, |s| {
+            s.env.caller.as_slice()
+        })
     });
     // The simulator attaches no caller information (no identity delegations).
     ic0!(l, "msg_caller_info_data_size", |c| -> i32 { Ok(0) });
-    ic0!(l, "msg_caller_info_data_copy", |c, dst: i32, off: i32, size: i32| {
-        copy_out(c, "msg_caller_info_data_copy", dst, off, size, |_| &[])
-    });
+    ic0!(
+        l,
+        "msg_caller_info_data_copy",
+        |c, dst: i32, off: i32, size: i32| {
+            copy_out(c, "msg_caller_info_data_copy", dst, off, size, |_| &[])
+        }
+    );
     ic0!(l, "msg_caller_info_signer_size", |c| -> i32 { Ok(0) });
-    ic0!(l, "msg_caller_info_signer_copy", |c, dst: i32, off: i32, size: i32| {
-        copy_out(c, "msg_caller_info_signer_copy", dst, off, size, |_| &[])
+    ic0!(
+        l,
+        "msg_caller_info_signer_copy",
+        |c, dst: i32, off: i32, size: i32| {
+            copy_out(c, "msg_caller_info_signer_copy", dst, off, size, |_| &[])
+        }
+    );
+    ic0!(l, "msg_reject_code", |c| -> i32 {
+        Ok(exec(c).reject_code as i32)
     });
-    ic0!(l, "msg_reject_code", |c| -> i32 { Ok(exec(c).reject_code as i32) });
-    ic0!(l, "msg_reject_msg_size", |c| -> i32 { Ok(exec(c).reject_message.len() as i32) });
-    ic0!(l, "msg_reject_msg_copy", |c, dst: i32, off: i32, size: i32| {
-        copy_out(c, "msg_reject_msg_copy", dst, off, size, |s| s.reject_message.as_bytes())
+    ic0!(l, "msg_reject_msg_size", |c| -> i32 {
+        Ok(exec(c).reject_message.len() as i32)
     });
-    ic0!(l, "msg_deadline", |c| -> i64 { Ok(exec(c).env.deadline_nanos as i64) });
+    ic0!(
+        l,
+        "msg_reject_msg_copy",
+        |c, dst: i32, off: i32, size: i32| {
+            copy_out(c, "msg_reject_msg_copy", dst, off, size, |s| {
+                s.reject_message.as_bytes()
+            })
+        }
+    );
+    ic0!(l, "msg_deadline", |c| -> i64 {
+        Ok(exec(c).env.deadline_nanos as i64)
+    });
     ic0!(l, "msg_reply_data_append", |c, src: i32, size: i32| {
         ensure_can_reply(c, "msg_reply_data_append")?;
-        let data = read_heap(c, "msg_reply_data_append", src as u32 as u64, size as u32 as u64)?;
+        let data = read_heap(
+            c,
+            "msg_reply_data_append",
+            src as u32 as u64,
+            size as u32 as u64,
+        )?;
         let state = exec(c);
         let limit = state.response_limit();
         if state.reply_data.len() + data.len() > limit {
@@ -522,14 +591,24 @@ fn define_message_functions(l: &mut Linker<HostState>) {
         state.replied = true;
         Ok(())
     });
-    ic0!(l, "msg_method_name_size", |c| -> i32 { Ok(exec(c).method_name.len() as i32) });
-    ic0!(l, "msg_method_name_copy", |c, dst: i32, off: i32, size: i32| {
-        copy_out(c, "msg_method_name_copy", dst, off, size, |s| s.method_name.as_bytes())
+    ic0!(l, "msg_method_name_size", |c| -> i32 {
+        Ok(exec(c).method_name.len() as i32)
     });
+    ic0!(
+        l,
+        "msg_method_name_copy",
+        |c, dst: i32, off: i32, size: i32| {
+            copy_out(c, "msg_method_name_copy", dst, off, size, |s| {
+                s.method_name.as_bytes()
+            })
+        }
+    );
     ic0!(l, "accept_message", |c| {
         let state = exec(c);
         if state.message_accepted {
-            return Err(violation("ic0.accept_message: the function was already called.".into()));
+            return Err(violation(
+                "ic0.accept_message: the function was already called.".into(),
+            ));
         }
         state.message_accepted = true;
         Ok(())
@@ -545,10 +624,14 @@ fn define_cycles_functions(l: &mut Linker<HostState>) {
         let refunded = exec(c).env.cycles_refunded;
         write_u128(c, "msg_cycles_refunded128", dst, refunded)
     });
-    ic0!(l, "msg_cycles_accept128", |c, high: i64, low: i64, dst: i32| {
-        let amount = accept_cycles(c, u128_of(high, low));
-        write_u128(c, "msg_cycles_accept128", dst, amount)
-    });
+    ic0!(
+        l,
+        "msg_cycles_accept128",
+        |c, high: i64, low: i64, dst: i32| {
+            let amount = accept_cycles(c, u128_of(high, low));
+            write_u128(c, "msg_cycles_accept128", dst, amount)
+        }
+    );
     ic0!(l, "cycles_burn128", |c, high: i64, low: i64, dst: i32| {
         let state = exec(c);
         let amount = u128_of(high, low).min(state.liquid_balance());
@@ -614,7 +697,9 @@ fn define_call_functions(l: &mut Linker<HostState>) {
     ic0!(l, "call_on_cleanup", |c, fun: i32, env: i32| {
         let call = call_under_construction(c, "call_on_cleanup")?;
         if call.callback.cleanup.is_some() {
-            return Err(violation("ic0.call_on_cleanup: the cleanup closure is already set".into()));
+            return Err(violation(
+                "ic0.call_on_cleanup: the cleanup closure is already set".into(),
+            ));
         }
         call.callback.cleanup = Some((fun as u32, env as u32));
         Ok(())
@@ -627,16 +712,22 @@ fn define_call_functions(l: &mut Linker<HostState>) {
             .extend_from_slice(&data);
         Ok(())
     });
-    ic0!(l, "call_with_best_effort_response", |c, timeout_seconds: i32| {
-        let call = call_under_construction(c, "call_with_best_effort_response")?;
-        if call.timeout_seconds.is_some() {
-            return Err(violation(
-                "ic0.call_with_best_effort_response: the timeout is already set for this call".into(),
-            ));
+    ic0!(
+        l,
+        "call_with_best_effort_response",
+        |c, timeout_seconds: i32| {
+            let call = call_under_construction(c, "call_with_best_effort_response")?;
+            if call.timeout_seconds.is_some() {
+                return Err(violation(
+                    "ic0.call_with_best_effort_response: the timeout is already set for this call"
+                        .into(),
+                ));
+            }
+            call.timeout_seconds =
+                Some((timeout_seconds as u32).min(limits::MAX_CALL_TIMEOUT_SECONDS));
+            Ok(())
         }
-        call.timeout_seconds = Some((timeout_seconds as u32).min(limits::MAX_CALL_TIMEOUT_SECONDS));
-        Ok(())
-    });
+    );
     ic0!(l, "call_cycles_add128", |c, high: i64, low: i64| {
         add_call_cycles(c, "call_cycles_add128", u128_of(high, low))
     });
@@ -652,7 +743,11 @@ fn define_call_functions(l: &mut Linker<HostState>) {
         } else {
             limits::MAX_XNET_PAYLOAD
         };
-        let queued = state.calls.iter().filter(|queued| queued.callee == call.callee).count();
+        let queued = state
+            .calls
+            .iter()
+            .filter(|queued| queued.callee == call.callee)
+            .count();
         let free_slots = state
             .env
             .free_slots
@@ -660,7 +755,10 @@ fn define_call_functions(l: &mut Linker<HostState>) {
             .copied()
             .unwrap_or(state.env.default_free_slots);
         let fee = cost_call(call.method.len() as u64, call.payload.len() as u64);
-        if call.payload.len() > payload_limit || queued >= free_slots || fee > state.liquid_balance() {
+        if call.payload.len() > payload_limit
+            || queued >= free_slots
+            || fee > state.liquid_balance()
+        {
             // Not sent: the attached cycles return to the balance.
             state.balance += call.cycles;
             return Ok(2);
@@ -672,55 +770,108 @@ fn define_call_functions(l: &mut Linker<HostState>) {
 }
 
 fn define_stable_functions(l: &mut Linker<HostState>) {
-    ic0!(l, "stable64_size", |c| -> i64 { Ok(c.data().stable.size_pages() as i64) });
+    ic0!(l, "stable64_size", |c| -> i64 {
+        Ok(c.data().stable.size_pages() as i64)
+    });
     ic0!(l, "stable64_grow", |c, new_pages: i64| -> i64 {
-        Ok(match c.data_mut().stable.grow(new_pages as u64, MAX_STABLE_PAGES) {
-            Some(old) => old as i64,
-            None => -1,
-        })
+        Ok(
+            match c.data_mut().stable.grow(new_pages as u64, MAX_STABLE_PAGES) {
+                Some(old) => old as i64,
+                None => -1,
+            },
+        )
     });
-    ic0!(l, "stable64_write", |c, offset: i64, src: i64, size: i64| {
-        stable_write(c, "stable64_write", offset as u64, src as u64, size as u64)
-    });
+    ic0!(
+        l,
+        "stable64_write",
+        |c, offset: i64, src: i64, size: i64| {
+            stable_write(c, "stable64_write", offset as u64, src as u64, size as u64)
+        }
+    );
     ic0!(l, "stable64_read", |c, dst: i64, offset: i64, size: i64| {
         stable_read(c, "stable64_read", dst as u64, offset as u64, size as u64)
     });
-    ic0!(l, "stable_size", |c| -> i32 { Ok(stable32_pages(c, "stable_size")? as i32) });
+    ic0!(l, "stable_size", |c| -> i32 {
+        Ok(stable32_pages(c, "stable_size")? as i32)
+    });
     ic0!(l, "stable_grow", |c, new_pages: i32| -> i32 {
         stable32_pages(c, "stable_grow")?;
-        Ok(match c.data_mut().stable.grow(new_pages as u32 as u64, MAX_STABLE32_PAGES) {
-            Some(old) => old as i32,
-            None => -1,
-        })
+        Ok(
+            match c
+                .data_mut()
+                .stable
+                .grow(new_pages as u32 as u64, MAX_STABLE32_PAGES)
+            {
+                Some(old) => old as i32,
+                None => -1,
+            },
+        )
     });
     ic0!(l, "stable_write", |c, offset: i32, src: i32, size: i32| {
         stable32_pages(c, "stable_write")?;
-        stable_write(c, "stable_write", offset as u32 as u64, src as u32 as u64, size as u32 as u64)
+        stable_write(
+            c,
+            "stable_write",
+            offset as u32 as u64,
+            src as u32 as u64,
+            size as u32 as u64,
+        )
     });
     ic0!(l, "stable_read", |c, dst: i32, offset: i32, size: i32| {
         stable32_pages(c, "stable_read")?;
-        stable_read(c, "stable_read", dst as u32 as u64, offset as u32 as u64, size as u32 as u64)
+        stable_read(
+            c,
+            "stable_read",
+            dst as u32 as u64,
+            offset as u32 as u64,
+            size as u32 as u64,
+        )
     });
 }
 
 fn define_other_functions(l: &mut Linker<HostState>) {
-    ic0!(l, "canister_self_size", |c| -> i32 { Ok(exec(c).env.canister_id.as_slice().len() as i32) });
-    ic0!(l, "canister_self_copy", |c, dst: i32, off: i32, size: i32| {
-        copy_out(c, "canister_self_copy", dst, off, size, |s| s.env.canister_id.as_slice())
+    ic0!(l, "canister_self_size", |c| -> i32 {
+        Ok(exec(c).env.canister_id.as_slice().len() as i32)
     });
-    ic0!(l, "canister_status", |c| -> i32 { Ok(exec(c).env.status as i32) });
-    ic0!(l, "canister_version", |c| -> i64 { Ok(exec(c).env.canister_version as i64) });
-    ic0!(l, "subnet_self_size", |c| -> i32 { Ok(exec(c).env.subnet_id.as_slice().len() as i32) });
+    ic0!(
+        l,
+        "canister_self_copy",
+        |c, dst: i32, off: i32, size: i32| {
+            copy_out(c, "canister_self_copy", dst, off, size, |s| {
+                s.env.canister_id.as_slice()
+            })
+        }
+    );
+    ic0!(l, "canister_status", |c| -> i32 {
+        Ok(exec(c).env.status as i32)
+    });
+    ic0!(l, "canister_version", |c| -> i64 {
+        Ok(exec(c).env.canister_version as i64)
+    });
+    ic0!(l, "subnet_self_size", |c| -> i32 {
+        Ok(exec(c).env.subnet_id.as_slice().len() as i32)
+    });
     ic0!(l, "subnet_self_copy", |c, dst: i32, off: i32, size: i32| {
-        copy_out(c, "subnet_self_copy", dst, off, size, |s| s.env.subnet_id.as_slice())
+        copy_out(c, "subnet_self_copy", dst, off, size, |s| {
+            s.env.subnet_id.as_slice()
+        })
     });
-    ic0!(l, "subnet_self_node_count", |c| -> i32 { Ok(SUBNET_NODE_COUNT) });
-    ic0!(l, "root_key_size", |c| -> i32 { Ok(exec(c).env.root_key.len() as i32) });
+    ic0!(l, "subnet_self_node_count", |c| -> i32 {
+        Ok(SUBNET_NODE_COUNT)
+    });
+    ic0!(l, "root_key_size", |c| -> i32 {
+        Ok(exec(c).env.root_key.len() as i32)
+    });
     ic0!(l, "root_key_copy", |c, dst: i32, off: i32, size: i32| {
         copy_out(c, "root_key_copy", dst, off, size, |s| &s.env.root_key)
     });
     ic0!(l, "certified_data_set", |c, src: i32, size: i32| {
-        let data = read_heap(c, "certified_data_set", src as u32 as u64, size as u32 as u64)?;
+        let data = read_heap(
+            c,
+            "certified_data_set",
+            src as u32 as u64,
+            size as u32 as u64,
+        )?;
         if data.len() > 32 {
             return Err(violation(format!(
                 "ic0.certified_data_set: certified data is {} bytes, at most 32 are allowed",
@@ -738,17 +889,25 @@ fn define_other_functions(l: &mut Linker<HostState>) {
     ic0!(l, "data_certificate_size", |c| -> i32 {
         match &exec(c).env.data_certificate {
             Some(certificate) => Ok(certificate.len() as i32),
-            None => Err(violation("ic0.data_certificate_size: no certificate is present".into())),
+            None => Err(violation(
+                "ic0.data_certificate_size: no certificate is present".into(),
+            )),
         }
     });
-    ic0!(l, "data_certificate_copy", |c, dst: i32, off: i32, size: i32| {
-        if exec(c).env.data_certificate.is_none() {
-            return Err(violation("ic0.data_certificate_copy: no certificate is present".into()));
+    ic0!(
+        l,
+        "data_certificate_copy",
+        |c, dst: i32, off: i32, size: i32| {
+            if exec(c).env.data_certificate.is_none() {
+                return Err(violation(
+                    "ic0.data_certificate_copy: no certificate is present".into(),
+                ));
+            }
+            copy_out(c, "data_certificate_copy", dst, off, size, |s| {
+                s.env.data_certificate.as_deref().unwrap_or_default()
+            })
         }
-        copy_out(c, "data_certificate_copy", dst, off, size, |s| {
-            s.env.data_certificate.as_deref().unwrap_or_default()
-        })
-    });
+    );
     ic0!(l, "time", |c| -> i64 { Ok(exec(c).env.time_nanos as i64) });
     ic0!(l, "global_timer_set", |c, timestamp: i64| -> i64 {
         let state = exec(c);
@@ -770,57 +929,120 @@ fn define_other_functions(l: &mut Linker<HostState>) {
         let principal = read_principal(c, "is_controller", src, size)?;
         Ok(exec(c).env.controllers.contains(&principal) as i32)
     });
-    ic0!(l, "in_replicated_execution", |c| -> i32 { Ok(exec(c).mode.is_replicated() as i32) });
-    ic0!(l, "cost_call", |c, method_name_size: i64, payload_size: i64, dst: i32| {
-        write_u128(c, "cost_call", dst, cost_call(method_name_size as u64, payload_size as u64))
+    ic0!(l, "in_replicated_execution", |c| -> i32 {
+        Ok(exec(c).mode.is_replicated() as i32)
+    });
+    ic0!(l, "cost_call", |c,
+                          method_name_size: i64,
+                          payload_size: i64,
+                          dst: i32| {
+        write_u128(
+            c,
+            "cost_call",
+            dst,
+            cost_call(method_name_size as u64, payload_size as u64),
+        )
     });
     ic0!(l, "cost_create_canister", |c, dst: i32| {
         write_u128(c, "cost_create_canister", dst, CREATE_CANISTER_FEE)
     });
-    ic0!(l, "cost_http_request", |c, request_size: i64, max_res_bytes: i64, dst: i32| {
-        let cost = cost_http_request(request_size as u64, max_res_bytes as u64);
-        write_u128(c, "cost_http_request", dst, cost)
-    });
+    ic0!(
+        l,
+        "cost_http_request",
+        |c, request_size: i64, max_res_bytes: i64, dst: i32| {
+            let cost = cost_http_request(request_size as u64, max_res_bytes as u64);
+            write_u128(c, "cost_http_request", dst, cost)
+        }
+    );
     // The v2 parameters are a Candid record; the simulator prices the encoded size as the request
     // and the maximum response size of 2 MB.
-    ic0!(l, "cost_http_request_v2", |c, params_src: i32, params_size: i32, dst: i32| {
-        read_heap(c, "cost_http_request_v2", params_src as u32 as u64, params_size as u32 as u64)?;
-        let cost = cost_http_request(params_size as u32 as u64, limits::MAX_RESPONSE_PAYLOAD as u64);
-        write_u128(c, "cost_http_request_v2", dst, cost)
-    });
-    ic0!(l, "cost_sign_with_ecdsa", |c, src: i32, size: i32, curve: i32, dst: i32| -> i32 {
+    ic0!(
+        l,
+        "cost_http_request_v2",
+        |c, params_src: i32, params_size: i32, dst: i32| {
+            read_heap(
+                c,
+                "cost_http_request_v2",
+                params_src as u32 as u64,
+                params_size as u32 as u64,
+            )?;
+            let cost = cost_http_request(
+                params_size as u32 as u64,
+                limits::MAX_RESPONSE_PAYLOAD as u64,
+            );
+            write_u128(c, "cost_http_request_v2", dst, cost)
+        }
+    );
+    ic0!(l, "cost_sign_with_ecdsa", |c,
+                                     src: i32,
+                                     size: i32,
+                                     curve: i32,
+                                     dst: i32|
+     -> i32 {
         cost_key(c, "cost_sign_with_ecdsa", src, size, curve, dst, 1)
     });
-    ic0!(l, "cost_sign_with_schnorr", |c, src: i32, size: i32, algorithm: i32, dst: i32| -> i32 {
+    ic0!(l, "cost_sign_with_schnorr", |c,
+                                       src: i32,
+                                       size: i32,
+                                       algorithm: i32,
+                                       dst: i32|
+     -> i32 {
         cost_key(c, "cost_sign_with_schnorr", src, size, algorithm, dst, 2)
     });
-    ic0!(l, "cost_vetkd_derive_key", |c, src: i32, size: i32, curve: i32, dst: i32| -> i32 {
+    ic0!(l, "cost_vetkd_derive_key", |c,
+                                      src: i32,
+                                      size: i32,
+                                      curve: i32,
+                                      dst: i32|
+     -> i32 {
         cost_key(c, "cost_vetkd_derive_key", src, size, curve, dst, 1)
     });
-    ic0!(l, "env_var_count", |c| -> i32 { Ok(exec(c).env_vars.len() as i32) });
+    ic0!(l, "env_var_count", |c| -> i32 {
+        Ok(exec(c).env_vars.len() as i32)
+    });
     ic0!(l, "env_var_name_size", |c, index: i32| -> i32 {
         let index = env_var_index(c, "env_var_name_size", index)?;
         Ok(exec(c).env_vars[index].0.len() as i32)
     });
-    ic0!(l, "env_var_name_copy", |c, index: i32, dst: i32, off: i32, size: i32| {
-        let index = env_var_index(c, "env_var_name_copy", index)?;
-        copy_out(c, "env_var_name_copy", dst, off, size, |s| s.env_vars[index].0.as_bytes())
-    });
-    ic0!(l, "env_var_name_exists", |c, name_src: i32, name_size: i32| -> i32 {
+    ic0!(
+        l,
+        "env_var_name_copy",
+        |c, index: i32, dst: i32, off: i32, size: i32| {
+            let index = env_var_index(c, "env_var_name_copy", index)?;
+            copy_out(c, "env_var_name_copy", dst, off, size, |s| {
+                s.env_vars[index].0.as_bytes()
+            })
+        }
+    );
+    ic0!(l, "env_var_name_exists", |c,
+                                    name_src: i32,
+                                    name_size: i32|
+     -> i32 {
         let name = read_text(c, "env_var_name_exists", name_src, name_size)?;
         Ok(exec(c).env_vars.iter().any(|(n, _)| *n == name) as i32)
     });
-    ic0!(l, "env_var_value_size", |c, name_src: i32, name_size: i32| -> i32 {
+    ic0!(l, "env_var_value_size", |c,
+                                   name_src: i32,
+                                   name_size: i32|
+     -> i32 {
         let index = env_var_value(c, "env_var_value_size", name_src, name_size)?;
         Ok(exec(c).env_vars[index].1.len() as i32)
     });
-    ic0!(l, "env_var_value_copy", |c, name_src: i32, name_size: i32, dst: i32, off: i32, size: i32| {
-        let index = env_var_value(c, "env_var_value_copy", name_src, name_size)?;
-        copy_out(c, "env_var_value_copy", dst, off, size, |s| s.env_vars[index].1.as_bytes())
-    });
+    ic0!(
+        l,
+        "env_var_value_copy",
+        |c, name_src: i32, name_size: i32, dst: i32, off: i32, size: i32| {
+            let index = env_var_value(c, "env_var_value_copy", name_src, name_size)?;
+            copy_out(c, "env_var_value_copy", dst, off, size, |s| {
+                s.env_vars[index].1.as_bytes()
+            })
+        }
+    );
     ic0!(l, "debug_print", |c, src: i32, size: i32| {
         let bytes = read_heap(c, "debug_print", src as u32 as u64, size as u32 as u64)?;
-        exec(c).debug_prints.push(String::from_utf8_lossy(&bytes).into_owned());
+        exec(c)
+            .debug_prints
+            .push(String::from_utf8_lossy(&bytes).into_owned());
         Ok(())
     });
     ic0!(l, "trap", |c, src: i32, size: i32| {
@@ -855,8 +1077,18 @@ mod tests {
                 .into_func()
                 .expect("a function");
             let ty = func.ty(&store);
-            assert_eq!(ty.params().map(|t| to_ty(&t)).collect::<Vec<_>>(), import.params, "{}", import.name);
-            assert_eq!(ty.results().map(|t| to_ty(&t)).collect::<Vec<_>>(), import.results, "{}", import.name);
+            assert_eq!(
+                ty.params().map(|t| to_ty(&t)).collect::<Vec<_>>(),
+                import.params,
+                "{}",
+                import.name
+            );
+            assert_eq!(
+                ty.results().map(|t| to_ty(&t)).collect::<Vec<_>>(),
+                import.results,
+                "{}",
+                import.name
+            );
         }
         assert_eq!(linker().iter(&mut store).count(), IC0_IMPORTS.len());
     }

@@ -153,17 +153,6 @@ pub(crate) fn inspect_message_refused(canister: Principal) -> Reject {
     )
 }
 
-/// IC0504: a reply larger than the response limit.
-pub(crate) fn reply_too_large(canister: Principal, size: usize, limit: usize) -> Reject {
-    reject(
-        RejectCode::CanisterError,
-        "IC0504",
-        format!(
-            "Error from Canister {canister}: Canister violated contract: ic0.msg_reply_data_append: application payload size ({size}) cannot be larger than {limit}."
-        ),
-    )
-}
-
 /// A request whose payload is larger than the limit for its route (2 MiB across subnets).
 pub(crate) fn request_too_large(callee: Principal, size: usize, limit: usize) -> Reject {
     reject(

@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn canister_ids_round_trip_and_route_by_range() {
         let first_of_subnet_1 = canister_id(CANISTER_IDS_PER_SUBNET);
-        assert_eq!(canister_index(&first_of_subnet_1), Some(CANISTER_IDS_PER_SUBNET));
+        assert_eq!(
+            canister_index(&first_of_subnet_1),
+            Some(CANISTER_IDS_PER_SUBNET)
+        );
         assert_eq!(subnet_of_id(&first_of_subnet_1, 2), Some(1));
         assert_eq!(subnet_of_id(&first_of_subnet_1, 1), None);
         assert_eq!(subnet_of_id(&canister_id(0), 1), Some(0));

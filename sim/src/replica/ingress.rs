@@ -168,7 +168,11 @@ impl Sim {
                 method: method.to_string(),
             }
         } else {
-            return Err(errors::method_not_found(receiver, MethodKind::Query, method));
+            return Err(errors::method_not_found(
+                receiver,
+                MethodKind::Query,
+                method,
+            ));
         };
         let env = self.exec_env(state, sender, arg, limits::MAX_INSTRUCTIONS_PER_QUERY);
         let outcome = self
@@ -187,15 +191,6 @@ impl Sim {
             return Err(errors::trapped(receiver, trap));
         }
         match outcome.response {
-            Some(ExecResponse::Reply(payload))
-                if payload.len() > limits::MAX_QUERY_RESPONSE_PAYLOAD =>
-            {
-                Err(errors::reply_too_large(
-                    receiver,
-                    payload.len(),
-                    limits::MAX_QUERY_RESPONSE_PAYLOAD,
-                ))
-            }
             Some(ExecResponse::Reply(payload)) => Ok(payload),
             Some(ExecResponse::Reject(message)) => Err(errors::canister_rejected(message)),
             None if !outcome.calls.is_empty() => {

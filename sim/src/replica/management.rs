@@ -40,6 +40,30 @@ pub(crate) struct ManagementCall {
     /// Attached cycles not yet taken by the method; refunded with the answer.
     pub cycles: u128,
     pub subnet: usize,
+    /// The effective canister id, for the trace.
+    pub target: Option<Principal>,
+}
+
+impl ManagementCall {
+    pub(crate) fn new(
+        origin: CallOrigin,
+        caller: Principal,
+        method: String,
+        payload: Vec<u8>,
+        cycles: u128,
+        subnet: usize,
+    ) -> ManagementCall {
+        let target = effective_canister_id(&method, &payload);
+        ManagementCall {
+            origin,
+            caller,
+            method,
+            payload,
+            cycles,
+            subnet,
+            target,
+        }
+    }
 }
 
 /// How a method answers.
@@ -185,11 +209,9 @@ fn change_origin(call: &ManagementCall, sender_canister_version: Option<u64>) ->
             canister_id: call.caller,
             canister_version: sender_canister_version,
         }),
-        CallOrigin::Ingress { .. } | CallOrigin::System => {
-            ChangeOrigin::FromUser(FromUserRecord {
-                user_id: call.caller,
-            })
-        }
+        CallOrigin::Ingress { .. } | CallOrigin::System => ChangeOrigin::FromUser(FromUserRecord {
+            user_id: call.caller,
+        }),
     }
 }
 
@@ -298,7 +320,7 @@ impl Sim {
         self.record(TraceKind::Management {
             caller: call.caller,
             method: call.method.clone(),
-            target: effective_canister_id(&call.method, &call.payload),
+            target: call.target,
             ok: result.is_ok(),
         });
         self.answer(
@@ -368,7 +390,7 @@ impl Sim {
         );
         self.canisters.insert(id, state);
         self.used_canister_ids.insert(id);
-        self.subnets[subnet].members.insert(id);
+        self.subnets[subnet].add_member(id);
         Ok(id)
     }
 
@@ -388,27 +410,6 @@ impl Sim {
         }
     }
 
-    fn compiled_module(&mut self, canister: Principal, wasm: &[u8]) -> Result<CompiledModule, Reject> {
-        if wasm.len() > limits::MAX_WASM_MODULE_SIZE {
-            return Err(errors::invalid_wasm(
-                canister,
-                &format!(
-                    "Wasm module size {} exceeds the maximum of {} bytes",
-                    wasm.len(),
-                    limits::MAX_WASM_MODULE_SIZE
-                ),
-            ));
-        }
-        let hash: [u8; 32] = Sha256::digest(wasm).into();
-        if let Some(module) = self.modules.get(&hash) {
-            return Ok(module.clone());
-        }
-        let module =
-            CompiledModule::compile(wasm).map_err(|e| errors::invalid_wasm(canister, &e))?;
-        self.modules.insert(hash, module.clone());
-        Ok(module)
-    }
-
     /// `install_code` semantics (IC interface specification, "IC method install_code"): atomic,
     /// deactivates the global timer, bumps the version and records a history entry.
     pub(crate) fn install_module(
@@ -420,7 +421,9 @@ impl Sim {
         installer: Principal,
         origin: ChangeOrigin,
     ) -> Result<(), Reject> {
-        let module = self.compiled_module(canister, wasm)?;
+        // The exec layer checks the size limit and caches compiled modules by hash.
+        let module =
+            CompiledModule::compile(wasm).map_err(|e| errors::invalid_wasm(canister, &e))?;
         let state = self.canister_mut(canister)?;
         match (&mode, state.instance.is_some()) {
             (InstallMode::Install, true) => return Err(errors::canister_non_empty(canister)),
@@ -512,12 +515,17 @@ impl Sim {
     /// of outstanding calls will not run.
     fn uninstall(&mut self, canister: Principal, origin: ChangeOrigin) {
         let time = self.time_nanos;
-        let state = self.canisters.get_mut(&canister).expect("checked by caller");
+        let state = self
+            .canisters
+            .get_mut(&canister)
+            .expect("checked by caller");
         state.instance = None;
         state.global_timer = 0;
         state.certified_data.clear();
         state.version += 1;
-        state.history.push(time, state.version, origin, ChangeDetails::CodeUninstall);
+        state
+            .history
+            .push(time, state.version, origin, ChangeDetails::CodeUninstall);
         let contexts: Vec<u64> = state.contexts.keys().copied().collect();
         for context in &contexts {
             if let Some(c) = state.contexts.get_mut(context) {
@@ -578,11 +586,10 @@ impl Sim {
             origin: stop.origin,
             caller: stop.caller,
             method: "stop_canister".to_string(),
-            payload: encode(&CanisterIdRecord {
-                canister_id: canister,
-            }),
+            payload: Vec::new(),
             cycles: stop.cycles,
             subnet,
+            target: Some(canister),
         };
         self.finish_management(&call, result);
     }
@@ -649,14 +656,14 @@ impl Sim {
         if method != "canister_status" {
             return Err(errors::unknown_management_method(method));
         }
-        let mut call = ManagementCall {
-            origin: CallOrigin::System,
-            caller: sender,
-            method: method.to_string(),
+        let mut call = ManagementCall::new(
+            CallOrigin::System,
+            sender,
+            method.to_string(),
             payload,
-            cycles: 0,
-            subnet: 0,
-        };
+            0,
+            0,
+        );
         match canister_status(self, &mut call)? {
             Answer::Now(reply) => Ok(reply),
             Answer::Later => unreachable!("canister_status answers at once"),
@@ -677,7 +684,10 @@ impl Sim {
 fn create_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
     let args: CreateCanisterArgs = decode(call)?;
     if call.cycles < CREATE_CANISTER_FEE {
-        return Err(errors::create_canister_fee(call.cycles, CREATE_CANISTER_FEE));
+        return Err(errors::create_canister_fee(
+            call.cycles,
+            CREATE_CANISTER_FEE,
+        ));
     }
     let origin = change_origin(call, args.sender_canister_version);
     let canister_id = sim.new_canister(
@@ -875,7 +885,7 @@ fn delete_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, R
     }
     let subnet = state.subnet;
     sim.canisters.remove(&canister);
-    sim.subnets[subnet].members.remove(&canister);
+    sim.subnets[subnet].remove_member(&canister);
     Ok(empty_reply())
 }
 

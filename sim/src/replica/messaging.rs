@@ -101,9 +101,17 @@ impl Sim {
                     .and_then(|id| self.route(&id))
                     .unwrap_or(caller_subnet),
             )
+        } else if let Some(subnet) = self.subnet_index(&callee) {
+            Some(subnet)
         } else {
             self.route(&callee)
         }
+    }
+
+    /// The index of the subnet whose id is `principal`: calls addressed to a subnet id go to
+    /// that subnet's management canister.
+    fn subnet_index(&self, principal: &Principal) -> Option<usize> {
+        self.subnets.iter().position(|s| s.id == *principal)
     }
 
     /// Registers the calls an execution made from `context` and sends them.
@@ -119,7 +127,10 @@ impl Sim {
             // The exec layer charged the same: attached cycles plus the call fee.
             let fee = cost_call(call.method.len() as u64, call.payload.len() as u64);
             canister.cycles = canister.cycles.saturating_sub(call.cycles + fee);
-            *canister.outstanding_by_callee.entry(call.callee).or_default() += 1;
+            *canister
+                .outstanding_by_callee
+                .entry(call.callee)
+                .or_default() += 1;
             canister
                 .contexts
                 .get_mut(&context)
@@ -148,9 +159,18 @@ impl Sim {
                 self.destination_subnet(caller_subnet, call.callee, &call.method, &call.payload);
             let Some(subnet) = destination else {
                 let reject = errors::no_route(call.callee);
-                self.reject_request(caller, call.callee, call_id, call.cycles, caller_subnet, reject);
+                self.reject_request(
+                    caller,
+                    call.callee,
+                    call_id,
+                    call.cycles,
+                    caller_subnet,
+                    reject,
+                );
                 continue;
             };
+            // The exec layer already refused oversized requests to canisters; calls to the
+            // management canister are only routed here, by their effective canister id.
             let limit = if subnet == caller_subnet {
                 limits::MAX_SAME_SUBNET_PAYLOAD
             } else {
@@ -158,7 +178,14 @@ impl Sim {
             };
             if call.payload.len() > limit {
                 let reject = errors::request_too_large(call.callee, call.payload.len(), limit);
-                self.reject_request(caller, call.callee, call_id, call.cycles, caller_subnet, reject);
+                self.reject_request(
+                    caller,
+                    call.callee,
+                    call_id,
+                    call.cycles,
+                    caller_subnet,
+                    reject,
+                );
                 continue;
             }
             self.count_bytes(call.payload.len(), subnet != caller_subnet);
@@ -299,7 +326,9 @@ impl Sim {
                 deadline_nanos,
             } => {
                 let origin = CallOrigin::Canister { caller, call_id };
-                if callee == Principal::management_canister() {
+                if callee == Principal::management_canister()
+                    || self.subnet_index(&callee).is_some()
+                {
                     self.enqueue_management(subnet, origin, caller, method, payload, cycles);
                     return;
                 }
@@ -359,16 +388,8 @@ impl Sim {
         payload: Vec<u8>,
         cycles: u128,
     ) {
-        self.subnets[subnet]
-            .management_queue
-            .push_back(ManagementCall {
-                origin,
-                caller,
-                method,
-                payload,
-                cycles,
-                subnet,
-            });
+        let call = ManagementCall::new(origin, caller, method, payload, cycles, subnet);
+        self.subnets[subnet].management_queue.push_back(call);
     }
 
     /// Why `receiver` cannot take a new call right now, if it cannot.

@@ -20,7 +20,6 @@ mod state;
 mod timers;
 mod trace;
 
-use crate::exec::CompiledModule;
 use crate::types::{CanisterRunStatus, Principal, Reject};
 use ic_management_canister_types::{
     CanisterInstallMode, CanisterSettings, ChangeOrigin, FromUserRecord, InstallCodeArgs,
@@ -122,15 +121,49 @@ pub struct TraceEvent {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TraceKind {
-    Ingress { id: MessageId, sender: Principal, canister: Principal, method: String, bytes: usize },
-    IngressDone { id: MessageId, ok: bool },
-    Request { from: Principal, to: Principal, method: String, bytes: usize },
-    Response { from: Principal, to: Principal, ok: bool, bytes: usize },
+    Ingress {
+        id: MessageId,
+        sender: Principal,
+        canister: Principal,
+        method: String,
+        bytes: usize,
+    },
+    IngressDone {
+        id: MessageId,
+        ok: bool,
+    },
+    Request {
+        from: Principal,
+        to: Principal,
+        method: String,
+        bytes: usize,
+    },
+    Response {
+        from: Principal,
+        to: Principal,
+        ok: bool,
+        bytes: usize,
+    },
     /// A management canister method executed for `caller` on `target` (`None` for create/raw_rand).
-    Management { caller: Principal, method: String, target: Option<Principal>, ok: bool },
-    Execution { canister: Principal, entry: String, instructions: u64, trapped: bool },
-    Timer { canister: Principal },
-    DebugPrint { canister: Principal, text: String },
+    Management {
+        caller: Principal,
+        method: String,
+        target: Option<Principal>,
+        ok: bool,
+    },
+    Execution {
+        canister: Principal,
+        entry: String,
+        instructions: u64,
+        trapped: bool,
+    },
+    Timer {
+        canister: Principal,
+    },
+    DebugPrint {
+        canister: Principal,
+        text: String,
+    },
 }
 
 /// The simulated IC. Deterministic: every map is ordered, every random choice comes from `seed`.
@@ -142,8 +175,6 @@ pub struct Sim {
     canisters: BTreeMap<Principal, CanisterState>,
     /// Every id ever given out: deleted canisters' ids are never reused.
     used_canister_ids: BTreeSet<Principal>,
-    /// Compiled modules by SHA-256 of their bytes.
-    modules: BTreeMap<[u8; 32], CompiledModule>,
     /// Messages keyed by (delivery round, send order).
     in_flight: BTreeMap<(u64, u64), InFlight>,
     next_seq: u64,
@@ -157,6 +188,7 @@ pub struct Sim {
     next_message_id: u64,
     /// `raw_rand` values drawn so far.
     random_draws: u64,
+    root_key: Vec<u8>,
     recorder: trace::Recorder,
 }
 
@@ -165,7 +197,38 @@ struct SubnetState {
     /// Offset within the subnet's id range of the next canister id to try.
     next_canister_offset: u64,
     members: BTreeSet<Principal>,
+    /// The members and the management canister: `ExecEnv::same_subnet`, built once per change
+    /// rather than once per execution.
+    same_subnet_callees: Vec<Principal>,
     management_queue: VecDeque<ManagementCall>,
+}
+
+impl SubnetState {
+    fn new(index: usize) -> SubnetState {
+        SubnetState {
+            id: ids::subnet_id(index),
+            next_canister_offset: 0,
+            members: BTreeSet::new(),
+            same_subnet_callees: vec![Principal::management_canister()],
+            management_queue: VecDeque::new(),
+        }
+    }
+
+    fn add_member(&mut self, canister: Principal) {
+        self.members.insert(canister);
+        self.refresh_callees();
+    }
+
+    fn remove_member(&mut self, canister: &Principal) {
+        self.members.remove(canister);
+        self.refresh_callees();
+    }
+
+    fn refresh_callees(&mut self) {
+        self.same_subnet_callees = self.members.iter().copied().collect();
+        self.same_subnet_callees
+            .push(Principal::management_canister());
+    }
 }
 
 /// Rounds `update_call` and `install_code` wait at most (the default stop timeout is 300 rounds).
@@ -176,20 +239,19 @@ const GENEROUS_ROUNDS: u64 = 100_000;
 pub enum InstallMode {
     Install,
     Reinstall,
-    Upgrade { skip_pre_upgrade: bool, keep_wasm_memory: bool },
+    Upgrade {
+        skip_pre_upgrade: bool,
+        keep_wasm_memory: bool,
+    },
 }
 
 impl Sim {
     pub fn new(config: SimConfig) -> Sim {
-        assert!(config.subnets >= 1, "a simulated IC needs at least one subnet");
-        let subnets = (0..config.subnets)
-            .map(|index| SubnetState {
-                id: ids::subnet_id(index),
-                next_canister_offset: 0,
-                members: BTreeSet::new(),
-                management_queue: VecDeque::new(),
-            })
-            .collect();
+        assert!(
+            config.subnets >= 1,
+            "a simulated IC needs at least one subnet"
+        );
+        let subnets = (0..config.subnets).map(SubnetState::new).collect();
         Sim {
             round: 0,
             time_nanos: config.start_time_nanos,
@@ -197,7 +259,6 @@ impl Sim {
             subnets,
             canisters: BTreeMap::new(),
             used_canister_ids: BTreeSet::new(),
-            modules: BTreeMap::new(),
             in_flight: BTreeMap::new(),
             next_seq: 0,
             calls: BTreeMap::new(),
@@ -207,6 +268,7 @@ impl Sim {
             ingress: BTreeMap::new(),
             next_message_id: 0,
             random_draws: 0,
+            root_key: scheduler::root_key(),
             recorder: trace::Recorder::default(),
         }
     }
@@ -232,7 +294,10 @@ impl Sim {
     /// (`provisional_create_canister_with_cycles`). Panics on more than 10 controllers.
     pub fn create_canister(&mut self, subnet: usize, controllers: Vec<Principal>) -> Principal {
         assert!(subnet < self.subnets.len(), "no subnet {subnet}");
-        let creator = controllers.first().copied().unwrap_or(Principal::anonymous());
+        let creator = controllers
+            .first()
+            .copied()
+            .unwrap_or(Principal::anonymous());
         let settings = CanisterSettings {
             controllers: Some(controllers),
             ..CanisterSettings::default()

@@ -168,7 +168,11 @@ impl Sim {
         } else if module.has_composite_query(method) {
             Err(errors::composite_query_in_replicated_mode(canister, method))
         } else {
-            Err(errors::method_not_found(canister, MethodKind::Update, method))
+            Err(errors::method_not_found(
+                canister,
+                MethodKind::Update,
+                method,
+            ))
         }
     }
 
@@ -254,9 +258,6 @@ impl Sim {
         arg: Vec<u8>,
         instruction_limit: u64,
     ) -> ExecEnv {
-        let mut same_subnet: Vec<Principal> =
-            self.subnets[state.subnet].members.iter().copied().collect();
-        same_subnet.push(Principal::management_canister());
         ExecEnv {
             canister_id: state.id,
             subnet_id: self.subnets[state.subnet].id,
@@ -275,13 +276,13 @@ impl Sim {
             global_timer: state.global_timer,
             certified_data: state.certified_data.clone(),
             data_certificate: None,
-            root_key: root_key(),
+            root_key: self.root_key.clone(),
             env_vars: state.environment_variables(),
             instruction_limit,
             call_context_instructions: 0,
             free_slots: state.free_slots(),
             default_free_slots: limits::QUEUE_CAPACITY,
-            same_subnet,
+            same_subnet: self.subnets[state.subnet].same_subnet_callees.clone(),
             wasm_memory_limit: nat_to_u64(&state.settings.wasm_memory_limit),
         }
     }
@@ -314,7 +315,12 @@ impl Sim {
             .and_then(|s| s.instance.as_mut())
             .expect("executions run on installed canisters")
             .execute(&kind, &env);
-        self.record_execution(canister, entry_label(&kind), &outcome, Replication::Replicated);
+        self.record_execution(
+            canister,
+            entry_label(&kind),
+            &outcome,
+            Replication::Replicated,
+        );
         // A replicated query's changes are discarded: it does not count as a state change.
         let changes_state = !matches!(kind, ExecKind::Query { .. });
         self.apply_outcome(canister, context, outcome, changes_state);
@@ -353,14 +359,8 @@ impl Sim {
         }
         self.send_calls(canister, context, outcome.calls);
         if let Some(response) = outcome.response {
+            // The exec layer enforces the 2 MiB reply limit (`msg_reply_data_append` traps).
             let result = match response {
-                ExecResponse::Reply(payload) if payload.len() > limits::MAX_RESPONSE_PAYLOAD => {
-                    Err(errors::reply_too_large(
-                        canister,
-                        payload.len(),
-                        limits::MAX_RESPONSE_PAYLOAD,
-                    ))
-                }
                 ExecResponse::Reply(payload) => Ok(payload),
                 ExecResponse::Reject(message) => Err(errors::canister_rejected(message)),
             };

@@ -80,9 +80,10 @@ impl Sim {
     /// True when a running canister's timer or a bounded-wait deadline falls within the next round.
     pub(crate) fn time_event_due_next_round(&self) -> bool {
         let horizon = self.time_nanos + self.config.round_duration_nanos;
-        let timer_due = self.canisters.values().any(|c| {
-            c.runs_system_tasks() && c.global_timer != 0 && c.global_timer <= horizon
-        });
+        let timer_due = self
+            .canisters
+            .values()
+            .any(|c| c.runs_system_tasks() && c.global_timer != 0 && c.global_timer <= horizon);
         let deadline_due = self
             .call_deadlines
             .iter()

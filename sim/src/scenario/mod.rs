@@ -17,7 +17,10 @@ use candid::utils::{ArgumentDecoder, ArgumentEncoder};
 pub enum PendingCall {
     Sim(crate::replica::MessageId),
     /// PocketIC's raw message id, kept as bytes plus the effective canister.
-    Pocket { message_id: Vec<u8>, effective_canister: Principal },
+    Pocket {
+        message_id: Vec<u8>,
+        effective_canister: Principal,
+    },
 }
 
 /// What a scenario reads of a canister.
@@ -64,7 +67,11 @@ pub trait IcEnv {
     fn advance_time(&mut self, nanos: u64);
     fn time_nanos(&self) -> u64;
     /// The management canister's view of `canister`, as its controller `sender` sees it.
-    fn canister_status(&mut self, sender: Principal, canister: Principal) -> Result<StatusView, Reject>;
+    fn canister_status(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+    ) -> Result<StatusView, Reject>;
 
     fn update_raw(
         &mut self,
@@ -109,7 +116,8 @@ pub trait IcEnvExt: IcEnv {
 impl<T: IcEnv + ?Sized> IcEnvExt for T {}
 
 fn decode_reply<R: for<'a> ArgumentDecoder<'a>>(method: &str, reply: &[u8]) -> R {
-    candid::decode_args(reply).unwrap_or_else(|e| panic!("reply of `{method}` does not decode: {e}"))
+    candid::decode_args(reply)
+        .unwrap_or_else(|e| panic!("reply of `{method}` does not decode: {e}"))
 }
 
 /// The backend for scenario tests: a real PocketIC when the `pocket-ic` feature is on and
@@ -153,13 +161,16 @@ impl IcEnv for Sim {
         method: &str,
         arg: Vec<u8>,
     ) -> Result<PendingCall, Reject> {
-        self.submit_update(sender, canister, method, arg).map(PendingCall::Sim)
+        self.submit_update(sender, canister, method, arg)
+            .map(PendingCall::Sim)
     }
 
     fn await_update_raw(&mut self, call: PendingCall) -> Result<Vec<u8>, Reject> {
         match call {
             PendingCall::Sim(id) => self.await_ingress(id, AWAIT_ROUNDS),
-            PendingCall::Pocket { .. } => panic!("a PocketIC call handle was given to the simulator"),
+            PendingCall::Pocket { .. } => {
+                panic!("a PocketIC call handle was given to the simulator")
+            }
         }
     }
 
@@ -185,10 +196,21 @@ impl IcEnv for Sim {
         Sim::time_nanos(self)
     }
 
-    fn canister_status(&mut self, sender: Principal, canister: Principal) -> Result<StatusView, Reject> {
-        let arg = candid::encode_one(ic_management_canister_types::CanisterIdRecord { canister_id: canister })
-            .expect("encode canister id");
-        let reply = self.update_call(sender, Principal::management_canister(), "canister_status", arg)?;
+    fn canister_status(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+    ) -> Result<StatusView, Reject> {
+        let arg = candid::encode_one(ic_management_canister_types::CanisterIdRecord {
+            canister_id: canister,
+        })
+        .expect("encode canister id");
+        let reply = self.update_call(
+            sender,
+            Principal::management_canister(),
+            "canister_status",
+            arg,
+        )?;
         let status: ic_management_canister_types::CanisterStatusResult =
             candid::decode_one(&reply).expect("decode canister_status reply");
         Ok(status_view(status))
@@ -198,7 +220,9 @@ impl IcEnv for Sim {
 /// Rounds an awaited ingress message may take before the scenario is considered hung.
 pub const AWAIT_ROUNDS: u64 = 10_000;
 
-pub(crate) fn status_view(status: ic_management_canister_types::CanisterStatusResult) -> StatusView {
+pub(crate) fn status_view(
+    status: ic_management_canister_types::CanisterStatusResult,
+) -> StatusView {
     use ic_management_canister_types::CanisterStatusType;
     StatusView {
         status: match status.status {

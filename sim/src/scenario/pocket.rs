@@ -5,8 +5,7 @@ use super::{status_view, IcEnv, PendingCall, StatusView};
 use crate::replica::InstallMode;
 use crate::types::{Principal, Reject, RejectCode};
 use ic_management_canister_types::{
-    CanisterInstallMode, CanisterSettings, InstallCodeArgs, UpgradeFlags,
-    WasmMemoryPersistence,
+    CanisterInstallMode, CanisterSettings, InstallCodeArgs, UpgradeFlags, WasmMemoryPersistence,
 };
 use pocket_ic::common::rest::{RawEffectivePrincipal, RawMessageId};
 use pocket_ic::{PocketIc, PocketIcBuilder, RejectResponse};
@@ -54,9 +53,9 @@ impl IcEnv for PocketIcEnv {
             controllers: Some(controllers),
             ..Default::default()
         };
-        let canister = self
-            .pic
-            .create_canister_on_subnet(None, Some(settings), self.subnets[subnet]);
+        let canister =
+            self.pic
+                .create_canister_on_subnet(None, Some(settings), self.subnets[subnet]);
         self.pic.add_cycles(canister, CANISTER_CYCLES);
         canister
     }
@@ -72,16 +71,17 @@ impl IcEnv for PocketIcEnv {
         let mode = match mode {
             InstallMode::Install => CanisterInstallMode::Install,
             InstallMode::Reinstall => CanisterInstallMode::Reinstall,
-            InstallMode::Upgrade { skip_pre_upgrade, keep_wasm_memory } => {
-                CanisterInstallMode::Upgrade(Some(UpgradeFlags {
-                    skip_pre_upgrade: Some(skip_pre_upgrade),
-                    wasm_memory_persistence: Some(if keep_wasm_memory {
-                        WasmMemoryPersistence::Keep
-                    } else {
-                        WasmMemoryPersistence::Replace
-                    }),
-                }))
-            }
+            InstallMode::Upgrade {
+                skip_pre_upgrade,
+                keep_wasm_memory,
+            } => CanisterInstallMode::Upgrade(Some(UpgradeFlags {
+                skip_pre_upgrade: Some(skip_pre_upgrade),
+                wasm_memory_persistence: Some(if keep_wasm_memory {
+                    WasmMemoryPersistence::Keep
+                } else {
+                    WasmMemoryPersistence::Replace
+                }),
+            })),
         };
         let args = InstallCodeArgs {
             mode,
@@ -122,7 +122,10 @@ impl IcEnv for PocketIcEnv {
 
     fn await_update_raw(&mut self, call: PendingCall) -> Result<Vec<u8>, Reject> {
         match call {
-            PendingCall::Pocket { message_id, effective_canister } => self
+            PendingCall::Pocket {
+                message_id,
+                effective_canister,
+            } => self
                 .pic
                 .await_call(RawMessageId {
                     effective_principal: RawEffectivePrincipal::CanisterId(
@@ -142,7 +145,9 @@ impl IcEnv for PocketIcEnv {
         method: &str,
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, Reject> {
-        self.pic.query_call(canister, sender, method, arg).map_err(reject)
+        self.pic
+            .query_call(canister, sender, method, arg)
+            .map_err(reject)
     }
 
     fn tick(&mut self) {
@@ -150,14 +155,19 @@ impl IcEnv for PocketIcEnv {
     }
 
     fn advance_time(&mut self, nanos: u64) {
-        self.pic.advance_time(std::time::Duration::from_nanos(nanos))
+        self.pic
+            .advance_time(std::time::Duration::from_nanos(nanos))
     }
 
     fn time_nanos(&self) -> u64 {
         self.pic.get_time().as_nanos_since_unix_epoch()
     }
 
-    fn canister_status(&mut self, sender: Principal, canister: Principal) -> Result<StatusView, Reject> {
+    fn canister_status(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+    ) -> Result<StatusView, Reject> {
         self.pic
             .canister_status(canister, Some(sender))
             .map(status_view)

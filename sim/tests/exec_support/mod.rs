@@ -1,7 +1,9 @@
 //! Helpers shared by the `exec_*` conformance tests: compiling WAT and running entry points.
 #![allow(dead_code)]
 
-use ic_sim::exec::{CanisterInstance, CompiledModule, ExecEnv, ExecKind, ExecOutcome, ExecResponse};
+use ic_sim::exec::{
+    CanisterInstance, CompiledModule, ExecEnv, ExecKind, ExecOutcome, ExecResponse,
+};
 
 pub fn compile(wat: &str) -> Result<CompiledModule, String> {
     CompiledModule::compile(&wat::parse_str(wat).expect("valid WAT"))
@@ -16,24 +18,39 @@ pub fn env() -> ExecEnv {
 }
 
 pub fn install(wat: &str) -> CanisterInstance {
-    let (instance, outcome) = CanisterInstance::install(&module(wat), &env()).expect("install succeeds");
+    let (instance, outcome) =
+        CanisterInstance::install(&module(wat), &env()).expect("install succeeds");
     assert_eq!(outcome.trap, None);
     instance
 }
 
 pub fn update_with(instance: &mut CanisterInstance, method: &str, env: &ExecEnv) -> ExecOutcome {
-    instance.execute(&ExecKind::Update { method: method.into() }, env)
+    instance.execute(
+        &ExecKind::Update {
+            method: method.into(),
+        },
+        env,
+    )
 }
 
 pub fn update(instance: &mut CanisterInstance, method: &str, arg: &[u8]) -> ExecOutcome {
-    let env = ExecEnv { arg: arg.to_vec(), ..env() };
+    let env = ExecEnv {
+        arg: arg.to_vec(),
+        ..env()
+    };
     update_with(instance, method, &env)
 }
 
 pub fn query(instance: &mut CanisterInstance, method: &str, arg: &[u8]) -> ExecOutcome {
-    let env = ExecEnv { arg: arg.to_vec(), ..env() };
+    let env = ExecEnv {
+        arg: arg.to_vec(),
+        ..env()
+    };
     instance.execute(
-        &ExecKind::Query { method: method.into(), replicated: false },
+        &ExecKind::Query {
+            method: method.into(),
+            replicated: false,
+        },
         &env,
     )
 }
@@ -56,6 +73,11 @@ pub fn trap(outcome: &ExecOutcome) -> String {
 /// funcref table, and helpers `$reply_bytes (ptr, len)` and `$reply_i64 (value)` (replies with
 /// 8 little-endian bytes); `body` is spliced in at module level.
 pub fn canister(body: &str) -> String {
+    canister_with_imports("", body)
+}
+
+/// `canister` with more imports (Wasm text needs imports before definitions).
+pub fn canister_with_imports(imports: &str, body: &str) -> String {
     format!(
         r#"(module
   (import "ic0" "msg_arg_data_size" (func $arg_size (result i32)))
@@ -89,6 +111,7 @@ pub fn canister(body: &str) -> String {
   (import "ic0" "in_replicated_execution" (func $in_replicated_execution (result i32)))
   (import "ic0" "debug_print" (func $debug_print (param i32 i32)))
   (import "ic0" "trap" (func $trap (param i32 i32)))
+  {imports}
   (memory (export "memory") 1)
   (table 2 funcref)
   (func $reply_bytes (param $ptr i32) (param $len i32)

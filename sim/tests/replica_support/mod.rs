@@ -289,8 +289,15 @@ pub fn forwarder_wasm() -> Vec<u8> {
 /// What the forwarder's `forward` replied.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Forwarded {
-    Reply { refund: u64, data: Vec<u8> },
-    Reject { code: u32, refund: u64, message: String },
+    Reply {
+        refund: u64,
+        data: Vec<u8>,
+    },
+    Reject {
+        code: u32,
+        refund: u64,
+        message: String,
+    },
     PerformFailed(u32),
 }
 
@@ -422,7 +429,12 @@ pub fn management_ingress<A: CandidType>(
     method: &str,
     arg: &A,
 ) -> Result<Vec<u8>, Reject> {
-    sim.update_call(sender, management(), method, candid::encode_one(arg).unwrap())
+    sim.update_call(
+        sender,
+        management(),
+        method,
+        candid::encode_one(arg).unwrap(),
+    )
 }
 
 pub fn decode<T: CandidType + DeserializeOwned>(bytes: &[u8]) -> T {
