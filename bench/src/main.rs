@@ -39,19 +39,27 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
         Err(e) => {
-            eprintln!("cannot read {}: {e}; run `cargo run -p bench -- --write`", path.display());
+            eprintln!(
+                "cannot read {}: {e}; run `cargo run -p bench -- --write`",
+                path.display()
+            );
             return ExitCode::FAILURE;
         }
     };
     let problems = compare(&committed, &measured);
     if problems.is_empty() {
-        println!("bench: report is current ({} scenarios)", measured.scenarios.len());
+        println!(
+            "bench: report is current ({} scenarios)",
+            measured.scenarios.len()
+        );
         return ExitCode::SUCCESS;
     }
     for problem in &problems {
         let hint = match problem.verdict {
             Verdict::Regressed => "a regression: fix it, or justify it and rewrite the report",
-            Verdict::Stale => "the report is stale: run `cargo run -p bench -- --write` and commit it",
+            Verdict::Stale => {
+                "the report is stale: run `cargo run -p bench -- --write` and commit it"
+            }
         };
         eprintln!("bench: {}: {}", problem.what, hint);
     }

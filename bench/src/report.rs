@@ -46,30 +46,45 @@ fn beyond_tolerance(committed: u64, measured: u64) -> bool {
 
 pub fn compare(committed: &Report, measured: &Report) -> Vec<Problem> {
     let mut problems = Vec::new();
-    let stale = |what: String| Problem { what, verdict: Verdict::Stale };
+    let stale = |what: String| Problem {
+        what,
+        verdict: Verdict::Stale,
+    };
     for name in committed.scenarios.keys() {
         if !measured.scenarios.contains_key(name) {
-            problems.push(stale(format!("scenario `{name}` is in the report but no longer measured")));
+            problems.push(stale(format!(
+                "scenario `{name}` is in the report but no longer measured"
+            )));
         }
     }
     for (name, figures) in &measured.scenarios {
         let Some(old) = committed.scenarios.get(name) else {
-            problems.push(stale(format!("scenario `{name}` is measured but not in the report")));
+            problems.push(stale(format!(
+                "scenario `{name}` is measured but not in the report"
+            )));
             continue;
         };
         for key in old.keys().filter(|k| !figures.contains_key(*k)) {
-            problems.push(stale(format!("`{name}.{key}` is in the report but no longer measured")));
+            problems.push(stale(format!(
+                "`{name}.{key}` is in the report but no longer measured"
+            )));
         }
         for (key, &value) in figures {
             let Some(&before) = old.get(key) else {
-                problems.push(stale(format!("`{name}.{key}` is measured but not in the report")));
+                problems.push(stale(format!(
+                    "`{name}.{key}` is measured but not in the report"
+                )));
                 continue;
             };
             if !beyond_tolerance(before, value) {
                 continue;
             }
             let what = format!("`{name}.{key}` was {before}, now {value}");
-            let verdict = if value > before { Verdict::Regressed } else { Verdict::Stale };
+            let verdict = if value > before {
+                Verdict::Regressed
+            } else {
+                Verdict::Stale
+            };
             problems.push(Problem { what, verdict });
         }
     }

@@ -8,7 +8,10 @@ use std::collections::BTreeMap;
 
 type Figures = BTreeMap<String, u64>;
 
-const SCENARIOS: &[(&str, fn() -> Figures)] = &[
+/// A named measurement; each builds its own simulator.
+type Scenario = (&'static str, fn() -> Figures);
+
+const SCENARIOS: &[Scenario] = &[
     ("empty_update_call", empty_update_call),
     ("deployer_self_upgrade_empty", deployer_self_upgrade_empty),
 ];
@@ -29,17 +32,29 @@ fn controller() -> Principal {
 /// The figures every scenario reports: what the measured step cost.
 fn delta(before: &Stats, after: &Stats) -> Figures {
     BTreeMap::from([
-        ("instructions".to_string(), after.instructions - before.instructions),
+        (
+            "instructions".to_string(),
+            after.instructions - before.instructions,
+        ),
         ("messages".to_string(), after.messages - before.messages),
         ("rounds".to_string(), after.rounds - before.rounds),
-        ("bytes_moved".to_string(), after.bytes_moved - before.bytes_moved),
+        (
+            "bytes_moved".to_string(),
+            after.bytes_moved - before.bytes_moved,
+        ),
     ])
 }
 
 fn installed(sim: &mut Sim, name: &str, arg: Vec<u8>) -> Principal {
     let canister = sim.create_canister(0, vec![controller()]);
-    sim.install_code(controller(), canister, &artifacts::wasm(name), arg, InstallMode::Install)
-        .unwrap_or_else(|e| panic!("install {name}: {e}"));
+    sim.install_code(
+        controller(),
+        canister,
+        &artifacts::wasm(name),
+        arg,
+        InstallMode::Install,
+    )
+    .unwrap_or_else(|e| panic!("install {name}: {e}"));
     canister
 }
 
@@ -49,7 +64,8 @@ fn empty_update_call() -> Figures {
     let probe = installed(&mut sim, "probe", candid::encode_args(()).unwrap());
     let before = sim.stats();
     let arg = candid::encode_one(serde_bytes::ByteBuf::new()).unwrap();
-    sim.update_call(controller(), probe, "echo", arg).expect("echo");
+    sim.update_call(controller(), probe, "echo", arg)
+        .expect("echo");
     delta(&before, &sim.stats())
 }
 
@@ -65,8 +81,17 @@ fn deployer_self_upgrade_empty() -> Figures {
     let init = candid::encode_one(DeployerInitArgs { admins: None }).unwrap();
     let deployer = installed(&mut sim, "deployer", init);
     let before = sim.stats();
-    let upgrade = InstallMode::Upgrade { skip_pre_upgrade: false, keep_wasm_memory: false };
-    sim.install_code(controller(), deployer, &artifacts::wasm("deployer"), candid::encode_args(()).unwrap(), upgrade)
-        .expect("deployer upgrade");
+    let upgrade = InstallMode::Upgrade {
+        skip_pre_upgrade: false,
+        keep_wasm_memory: false,
+    };
+    sim.install_code(
+        controller(),
+        deployer,
+        &artifacts::wasm("deployer"),
+        candid::encode_args(()).unwrap(),
+        upgrade,
+    )
+    .expect("deployer upgrade");
     delta(&before, &sim.stats())
 }

@@ -15,7 +15,8 @@ fn operator() -> Principal {
 }
 
 fn short_hash(hash: Option<[u8; 32]>) -> String {
-    hash.map(|h| hex::encode(&h[..6])).unwrap_or_else(|| "empty".into())
+    hash.map(|h| hex::encode(&h[..6]))
+        .unwrap_or_else(|| "empty".into())
 }
 
 fn call<R: candid::CandidType + for<'de> candid::Deserialize<'de>>(
@@ -24,7 +25,12 @@ fn call<R: candid::CandidType + for<'de> candid::Deserialize<'de>>(
     method: &str,
 ) -> R {
     let reply = sim
-        .update_call(operator(), canister, method, candid::encode_args(()).unwrap())
+        .update_call(
+            operator(),
+            canister,
+            method,
+            candid::encode_args(()).unwrap(),
+        )
         .unwrap_or_else(|e| panic!("{method}: {e}"));
     candid::decode_one(&reply).unwrap_or_else(|e| panic!("{method} reply: {e}"))
 }
@@ -35,7 +41,12 @@ fn query<R: candid::CandidType + for<'de> candid::Deserialize<'de>>(
     method: &str,
 ) -> R {
     let reply = sim
-        .query_call(operator(), canister, method, candid::encode_args(()).unwrap())
+        .query_call(
+            operator(),
+            canister,
+            method,
+            candid::encode_args(()).unwrap(),
+        )
         .unwrap_or_else(|e| panic!("{method}: {e}"));
     candid::decode_one(&reply).unwrap_or_else(|e| panic!("{method} reply: {e}"))
 }
@@ -45,13 +56,19 @@ fn mgmt(sim: &mut Sim, method: &str, canister: Principal) {
     struct CanisterIdRecord {
         canister_id: Principal,
     }
-    let arg = candid::encode_one(CanisterIdRecord { canister_id: canister }).unwrap();
+    let arg = candid::encode_one(CanisterIdRecord {
+        canister_id: canister,
+    })
+    .unwrap();
     sim.update_call(operator(), Principal::management_canister(), method, arg)
         .unwrap_or_else(|e| panic!("{method}: {e}"));
 }
 
 fn print_fleet(sim: &mut Sim, children: &[Principal]) {
-    println!("    {:<29} {:<8} {:<8} {:<14} counter", "child", "status", "version", "module");
+    println!(
+        "    {:<29} {:<8} {:<8} {:<14} counter",
+        "child", "status", "version", "module"
+    );
     for &child in children {
         let view = sim.canister(child).expect("child exists");
         let version: String = query(sim, child, "version");
@@ -72,13 +89,22 @@ fn print_fleet(sim: &mut Sim, children: &[Principal]) {
 }
 
 fn main() {
-    let mut sim = Sim::new(SimConfig { seed: 7, ..SimConfig::default() });
+    let mut sim = Sim::new(SimConfig {
+        seed: 7,
+        ..SimConfig::default()
+    });
     println!("Deployer demo on the IC simulator (seed 7, one subnet, real canister Wasm)\n");
 
     let deployer = sim.create_canister(0, vec![operator()]);
     let init = candid::encode_one(DeployerInitArgs { admins: None }).unwrap();
-    sim.install_code(operator(), deployer, &artifacts::wasm("deployer"), init, InstallMode::Install)
-        .expect("install deployer");
+    sim.install_code(
+        operator(),
+        deployer,
+        &artifacts::wasm("deployer"),
+        init,
+        InstallMode::Install,
+    )
+    .expect("install deployer");
     let view = sim.canister(deployer).unwrap();
     println!(
         "1. Installed the deployer {} (module {}, {} KiB of Wasm heap).",
@@ -90,8 +116,14 @@ fn main() {
     let children: Vec<Principal> = (0..3)
         .map(|_| {
             let child = sim.create_canister(0, vec![operator(), deployer]);
-            sim.install_code(operator(), child, &artifacts::wasm("child_v1"), candid::encode_args(()).unwrap(), InstallMode::Install)
-                .expect("install child");
+            sim.install_code(
+                operator(),
+                child,
+                &artifacts::wasm("child_v1"),
+                candid::encode_args(()).unwrap(),
+                InstallMode::Install,
+            )
+            .expect("install child");
             child
         })
         .collect();
@@ -107,16 +139,26 @@ fn main() {
     println!("\n3. Upgrading {} to v2, the safe way:", target.to_text());
     let start_round = sim.round();
     mgmt(&mut sim, "stop_canister", target);
-    println!("   - stop_canister: the child is {:?} (round {})", sim.canister(target).unwrap().status, sim.round());
+    println!(
+        "   - stop_canister: the child is {:?} (round {})",
+        sim.canister(target).unwrap().status,
+        sim.round()
+    );
     sim.install_code(
         operator(),
         target,
         &artifacts::wasm("child_v2"),
         candid::encode_args(()).unwrap(),
-        InstallMode::Upgrade { skip_pre_upgrade: false, keep_wasm_memory: false },
+        InstallMode::Upgrade {
+            skip_pre_upgrade: false,
+            keep_wasm_memory: false,
+        },
     )
     .expect("upgrade child");
-    println!("   - install_code (upgrade): module is now {}", short_hash(sim.canister(target).unwrap().module_hash));
+    println!(
+        "   - install_code (upgrade): module is now {}",
+        short_hash(sim.canister(target).unwrap().module_hash)
+    );
     mgmt(&mut sim, "start_canister", target);
     println!(
         "   - start_canister: the child is {:?} again, {} rounds after the stop",
