@@ -345,3 +345,137 @@ pub(crate) fn composite_query_calls_unsupported(canister: Principal) -> Reject {
         ),
     )
 }
+
+/// IC0504: the Wasm chunk store refused a chunk or a chunked installation (replica
+/// `WasmChunkStoreError`).
+pub(crate) fn chunk_store_error(message: &str) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0504",
+        format!("Error from Wasm chunk store: {message}."),
+    )
+}
+
+/// `install_chunked_code` names a hash the store canister does not hold.
+pub(crate) fn chunk_not_found(store: Principal, hash: &[u8]) -> Reject {
+    chunk_store_error(&format!(
+        "Chunk with hash {} was not found in the Wasm chunk store of canister {store}",
+        hex::encode(hash)
+    ))
+}
+
+/// `install_chunked_code`: the assembled module's SHA-256 is not `wasm_module_hash`.
+pub(crate) fn chunked_module_hash_mismatch(actual: &[u8], given: &[u8]) -> Reject {
+    chunk_store_error(&format!(
+        "Wasm module hash {} does not match given hash {}",
+        hex::encode(actual),
+        hex::encode(given)
+    ))
+}
+
+/// IC0305: no snapshot with this id belongs to a canister of the subnet.
+pub(crate) fn snapshot_not_found(canister: Principal, snapshot_id: &[u8]) -> Reject {
+    reject(
+        RejectCode::DestinationInvalid,
+        "IC0305",
+        format!(
+            "Could not find the snapshot ID {} for canister {canister}.",
+            hex::encode(snapshot_id)
+        ),
+    )
+}
+
+/// IC0406: the snapshot belongs to another canister.
+pub(crate) fn snapshot_invalid_ownership(canister: Principal, snapshot_id: &[u8]) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!(
+            "The snapshot {} does not belong to canister {canister}.",
+            hex::encode(snapshot_id)
+        ),
+    )
+}
+
+/// IC0406: `take_canister_snapshot` on a canister without code.
+pub(crate) fn snapshot_of_empty_canister(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!("Failed to create snapshot for empty canister {canister}."),
+    )
+}
+
+/// IC0406: `take_canister_snapshot` without `replace_snapshot` on a canister that has the
+/// maximum number of snapshots.
+pub(crate) fn snapshot_limit_reached(canister: Principal, limit: usize) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!(
+            "Canister {canister} has reached the maximum number of snapshots allowed: {limit}."
+        ),
+    )
+}
+
+/// IC0406: loading another canister's snapshot without controlling that canister.
+pub(crate) fn snapshot_not_controller(
+    canister: Principal,
+    snapshot_id: &[u8],
+    sender: Principal,
+) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!(
+            "Only a controller of the canister that snapshot {} belongs to can load it on canister {canister}. Sender: {sender}.",
+            hex::encode(snapshot_id)
+        ),
+    )
+}
+
+/// IC0406: the snapshot's memories could not be turned back into an instance.
+pub(crate) fn snapshot_not_loadable(
+    canister: Principal,
+    snapshot_id: &[u8],
+    reason: &str,
+) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!(
+            "Snapshot {} is not loadable on canister {canister}: {reason}",
+            hex::encode(snapshot_id)
+        ),
+    )
+}
+
+/// IC0510: take or load on a canister that is not stopped, in the simulator's strict snapshot
+/// mode (`SimConfig::snapshots_require_stopped`; the IC itself does not refuse).
+pub(crate) fn snapshot_requires_stopped(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0510",
+        format!(
+            "Canister {canister} must be stopped before a snapshot is taken or loaded (strict snapshot mode)."
+        ),
+    )
+}
+
+/// IC0406: `canister_metadata` on an empty canister.
+pub(crate) fn metadata_without_module(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!("The canister {canister} has no Wasm module and hence no metadata is available."),
+    )
+}
+
+/// IC0406: `canister_metadata` for a section the module does not have.
+pub(crate) fn metadata_section_not_found(canister: Principal, name: &str) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!("The canister {canister} has no metadata section with the name {name}."),
+    )
+}

@@ -53,7 +53,7 @@ impl Sim {
             method: method.to_string(),
             payload,
         };
-        self.put_in_flight(self.round + 1, subnet, message);
+        self.send_with_latency(1, subnet, message);
         Ok(id)
     }
 

@@ -41,6 +41,23 @@ pub(crate) enum Message {
     },
 }
 
+impl Message {
+    /// Sender and receiver.
+    fn route(&self) -> (Principal, Principal) {
+        match self {
+            Message::Ingress {
+                sender, receiver, ..
+            } => (*sender, *receiver),
+            Message::Request { caller, callee, .. } => (*caller, *callee),
+            Message::Response {
+                originator,
+                respondent,
+                ..
+            } => (*respondent, *originator),
+        }
+    }
+}
+
 /// A message on its way to `subnet`, inducted at the start of round `deliver_round`.
 pub(crate) struct InFlight {
     pub subnet: usize,
@@ -63,13 +80,15 @@ impl Sim {
 
     /// Puts `message` in flight towards `to_subnet`.
     pub(crate) fn send(&mut self, from_subnet: usize, to_subnet: usize, message: Message) {
-        let deliver_round = self.round + self.latency_rounds(from_subnet, to_subnet);
-        self.put_in_flight(deliver_round, to_subnet, message);
+        let latency = self.latency_rounds(from_subnet, to_subnet);
+        self.send_with_latency(latency, to_subnet, message);
     }
 
-    /// Queues `message` for induction on `subnet` at `deliver_round`, after everything already
-    /// due then (FIFO).
-    pub(crate) fn put_in_flight(&mut self, deliver_round: u64, subnet: usize, message: Message) {
+    /// Queues `message` for induction on `subnet` `latency` rounds from now (later if a fault
+    /// delays it), after everything already due then (FIFO).
+    pub(crate) fn send_with_latency(&mut self, latency: u64, subnet: usize, message: Message) {
+        let (from, to) = message.route();
+        let deliver_round = self.delivery_round(from, to, latency);
         let seq = self.next_seq;
         self.next_seq += 1;
         self.in_flight
@@ -84,18 +103,26 @@ impl Sim {
         }
     }
 
-    /// The subnet that executes a call to `callee`: the canister's subnet, or for the management
-    /// canister the subnet of the call's effective canister id (the caller's own subnet when the
-    /// method names no canister or an unknown one).
-    pub(crate) fn destination_subnet(
+    /// The canister a call is about: the callee, or for the management canister the call's
+    /// effective canister id (if the method names one).
+    fn call_target(&self, callee: Principal, method: &str, payload: &[u8]) -> Option<Principal> {
+        if callee == Principal::management_canister() {
+            super::management::effective_canister_id(method, payload)
+        } else {
+            Some(callee)
+        }
+    }
+
+    /// The subnet that executes a call to `callee` about `target`: the canister's subnet, or for
+    /// the management canister the subnet of the call's effective canister id (the caller's own
+    /// subnet when the method names no canister or an unknown one).
+    fn destination_subnet(
         &self,
         caller_subnet: usize,
         callee: Principal,
-        method: &str,
-        payload: &[u8],
+        target: Option<Principal>,
     ) -> Option<usize> {
         if callee == Principal::management_canister() {
-            let target = super::management::effective_canister_id(method, payload);
             Some(
                 target
                     .and_then(|id| self.route(&id))
@@ -136,12 +163,16 @@ impl Sim {
                 .get_mut(&context)
                 .expect("context of a running execution")
                 .outstanding_calls += 1;
+            let target = self.call_target(call.callee, &call.method, &call.payload);
             self.calls.insert(
                 call_id,
                 PendingCall {
                     originator: caller,
                     context,
                     callee: call.callee,
+                    method: call.method.clone(),
+                    target,
+                    bounded_wait: deadline_nanos.is_some(),
                     callback: call.callback,
                     answered: false,
                 },
@@ -155,8 +186,7 @@ impl Sim {
                 method: call.method.clone(),
                 bytes: call.payload.len(),
             });
-            let destination =
-                self.destination_subnet(caller_subnet, call.callee, &call.method, &call.payload);
+            let destination = self.destination_subnet(caller_subnet, call.callee, target);
             let Some(subnet) = destination else {
                 let reject = errors::no_route(call.callee);
                 self.reject_request(
@@ -256,6 +286,9 @@ impl Sim {
                     ok: matches!(response, CallResponse::Reply(_)),
                     bytes,
                 });
+                if self.response_fault(respondent, *call_id) {
+                    return; // Lost: the caller's deadline answers it with SYS_UNKNOWN.
+                }
                 let Some(caller_subnet) = self.canisters.get(caller).map(|c| c.subnet) else {
                     return; // The caller was deleted: nobody is left to receive the answer.
                 };

@@ -6,11 +6,13 @@
 //! - `messaging`: messages in flight, latency, payload limits, induction, answers;
 //! - `scheduler`: rounds and what an execution's outcome does;
 //! - `ingress`: the ingress filter, `canister_inspect_message`, queries;
-//! - `management`: the management canister's dispatch table;
+//! - `management`: the management canister's dispatch table, chunk store and snapshots;
+//! - `faults`: injected and seeded random faults, hooks run at a chosen round;
 //! - `timers`: global timer, heartbeat, bounded-wait deadlines;
 //! - `trace`: trace events and stats; `errors`: every reject with its code and text.
 
 mod errors;
+mod faults;
 mod ids;
 mod ingress;
 mod management;
@@ -19,6 +21,8 @@ mod scheduler;
 mod state;
 mod timers;
 mod trace;
+
+pub use faults::{Fault, FaultCount, FaultEvent, FaultId, FaultSource, RandomFaults};
 
 use crate::types::{CanisterRunStatus, Principal, Reject};
 use ic_management_canister_types::{
@@ -50,6 +54,9 @@ pub struct SimConfig {
     pub stop_timeout_nanos: u64,
     /// Cycles given to canisters created through the test API.
     pub default_cycles: u128,
+    /// Strict mode: `take_canister_snapshot` and `load_canister_snapshot` refuse a canister that
+    /// is not stopped. The IC interface specification only advises stopping first (off by default).
+    pub snapshots_require_stopped: bool,
 }
 
 impl Default for SimConfig {
@@ -63,6 +70,7 @@ impl Default for SimConfig {
             cross_subnet_latency_rounds: 3,
             stop_timeout_nanos: 300_000_000_000,
             default_cycles: 100_000_000_000_000,
+            snapshots_require_stopped: false,
         }
     }
 }
@@ -164,6 +172,15 @@ pub enum TraceKind {
         canister: Principal,
         text: String,
     },
+    /// An injected fault took effect.
+    Fault {
+        source: FaultSource,
+        event: FaultEvent,
+    },
+    /// A hook scheduled with [`Sim::at_round`] for `round` ran.
+    Hook {
+        round: u64,
+    },
 }
 
 /// The simulated IC. Deterministic: every map is ordered, every random choice comes from `seed`.
@@ -190,6 +207,7 @@ pub struct Sim {
     random_draws: u64,
     root_key: Vec<u8>,
     recorder: trace::Recorder,
+    faults: faults::Faults,
 }
 
 struct SubnetState {
@@ -270,6 +288,7 @@ impl Sim {
             random_draws: 0,
             root_key: scheduler::root_key(),
             recorder: trace::Recorder::default(),
+            faults: faults::Faults::default(),
         }
     }
     pub fn config(&self) -> &SimConfig {
@@ -413,23 +432,25 @@ impl Sim {
     // ---- Time and rounds. ----
 
     /// Executes one round on every subnet: delivers due messages, runs due timers, advances time.
+    /// Hooks scheduled for the round ([`Sim::at_round`]) run first.
     pub fn tick(&mut self) {
+        self.run_due_hooks();
         self.execute_round();
     }
     /// Moves the clock forward without executing anything (timers fire on the next tick).
     pub fn advance_time(&mut self, nanos: u64) {
         self.time_nanos += nanos;
     }
-    /// True when no message is queued or in flight and no timer or call deadline is due within
-    /// the next round (heartbeats do not count).
+    /// True when no message is queued or in flight and no timer, call deadline or hook is due
+    /// within the next round (heartbeats do not count).
     pub fn is_idle(&self) -> bool {
         self.in_flight.is_empty()
             && self.subnets.iter().all(|s| s.management_queue.is_empty())
             && self.canisters.values().all(|c| c.input.is_empty())
             && !self.time_event_due_next_round()
+            && !self.hook_due_next_round()
     }
-    /// Ticks until no message is queued or in flight and no timer is due within the next round;
-    /// returns the rounds used. Panics after `max_rounds`.
+    /// Ticks until [`Sim::is_idle`]; returns the rounds used. Panics after `max_rounds`.
     pub fn run_until_idle(&mut self, max_rounds: u64) -> u64 {
         let mut rounds = 0;
         while !self.is_idle() {
@@ -469,8 +490,8 @@ impl Sim {
             version: state.version,
             open_call_contexts: state.contexts.len(),
             global_timer: state.global_timer,
-            snapshots: 0,
-            stored_chunks: 0,
+            snapshots: state.snapshots.len(),
+            stored_chunks: state.chunk_store.len(),
         })
     }
     pub fn stats(&self) -> Stats {

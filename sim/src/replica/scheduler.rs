@@ -71,6 +71,7 @@ impl Sim {
         self.round += 1;
         self.time_nanos += self.config.round_duration_nanos;
         self.recorder.stats.rounds += 1;
+        self.expire_faults();
         self.expire_bounded_wait_calls();
         self.induct_due_messages();
         for subnet in 0..self.subnets.len() {

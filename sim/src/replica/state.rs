@@ -1,5 +1,6 @@
 //! The replicated state of one canister, its call contexts and the calls it has outstanding.
 
+use super::management::{CanisterSnapshot, ChunkStore};
 use super::messaging::Message;
 use crate::exec::{self, CanisterInstance};
 use crate::types::{limits, CanisterRunStatus, Principal};
@@ -70,6 +71,11 @@ pub(crate) struct PendingCall {
     pub originator: Principal,
     pub context: u64,
     pub callee: Principal,
+    pub method: String,
+    /// The canister the call is about: the callee, or a management call's effective canister id.
+    pub target: Option<Principal>,
+    /// Made with `call_with_best_effort_response` (only such calls may end in `SYS_UNKNOWN`).
+    pub bounded_wait: bool,
     pub callback: exec::Callback,
     /// A response (real or the deadline's `SYS_UNKNOWN`) is already on its way into the
     /// originator's input queue; any later one is dropped.
@@ -156,6 +162,10 @@ pub(crate) struct CanisterState {
     pub version: u64,
     pub global_timer: u64,
     pub certified_data: Vec<u8>,
+    pub chunk_store: ChunkStore,
+    /// Snapshots by their per-canister index.
+    pub snapshots: BTreeMap<u64, CanisterSnapshot>,
+    pub next_snapshot_index: u64,
     pub history: History,
     /// Inducted messages (requests, ingress, responses), FIFO.
     pub input: VecDeque<Message>,
@@ -185,6 +195,9 @@ impl CanisterState {
             version: 0,
             global_timer: 0,
             certified_data: Vec::new(),
+            chunk_store: ChunkStore::default(),
+            snapshots: BTreeMap::new(),
+            next_snapshot_index: 0,
             history: History::default(),
             input: VecDeque::new(),
             contexts: BTreeMap::new(),
@@ -215,11 +228,20 @@ impl CanisterState {
             .collect()
     }
 
-    /// Wasm heap + stable memory + module bytes (the memory the canister is charged for).
+    /// Wasm heap + stable memory + module bytes + chunk store + snapshots (the memory the
+    /// canister is charged for).
     pub(crate) fn memory_size(&self) -> u64 {
-        self.instance.as_ref().map_or(0, |i| {
+        let code_and_memory = self.instance.as_ref().map_or(0, |i| {
             i.wasm_memory_size() + i.stable_memory_size() + i.module().wasm_binary_size() as u64
-        })
+        });
+        code_and_memory + self.chunk_store.billed_size() + self.snapshots_size()
+    }
+
+    pub(crate) fn snapshots_size(&self) -> u64 {
+        self.snapshots
+            .values()
+            .map(CanisterSnapshot::total_size)
+            .sum()
     }
 
     /// Timer and heartbeat only run on a running canister with code.

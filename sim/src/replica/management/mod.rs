@@ -5,6 +5,12 @@
 //! A call runs on the subnet of its effective canister id; its answer travels back to the caller
 //! like any response.
 
+mod chunks;
+mod snapshots;
+
+pub(crate) use chunks::ChunkStore;
+pub(crate) use snapshots::CanisterSnapshot;
+
 use super::errors;
 use super::ids;
 use super::scheduler::nat_to_u128;
@@ -17,10 +23,11 @@ use crate::types::{limits, CanisterRunStatus, Principal, Reject};
 use crate::{InstallMode, TraceKind};
 use candid::{CandidType, Nat};
 use ic_management_canister_types::{
-    CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterInstallMode, CanisterSettings,
-    CanisterStatusResult, CanisterStatusType, ChangeDetails, ChangeOrigin, CodeDeploymentMode,
-    CodeDeploymentRecord, ControllersChangeRecord, CreateCanisterArgs, CreationRecord,
-    DefiniteCanisterSettings, FromCanisterRecord, FromUserRecord, InstallCodeArgs, MemoryMetrics,
+    CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterInstallMode,
+    CanisterMetadataArgs, CanisterMetadataResult, CanisterSettings, CanisterStatusResult,
+    CanisterStatusType, ChangeDetails, ChangeOrigin, CodeDeploymentMode, CodeDeploymentRecord,
+    ControllersChangeRecord, CreateCanisterArgs, CreationRecord, DefiniteCanisterSettings,
+    FromCanisterRecord, FromUserRecord, InstallCodeArgs, MemoryMetrics,
     ProvisionalCreateCanisterWithCyclesArgs, ProvisionalTopUpCanisterArgs, QueryStats,
     StatusVisibility, UninstallCodeArgs, UpdateSettingsArgs, WasmMemoryPersistence,
 };
@@ -89,7 +96,7 @@ pub(crate) struct Method {
     handler: Handler,
 }
 
-/// The dispatch table. New methods (chunk store, snapshots...) add a row and a function.
+/// The dispatch table: a row and a function per method.
 pub(crate) const METHODS: &[Method] = &[
     Method {
         name: "create_canister",
@@ -105,6 +112,26 @@ pub(crate) const METHODS: &[Method] = &[
         name: "install_code",
         ingress: IngressAccess::ControllersOfTarget,
         handler: install_code,
+    },
+    Method {
+        name: "upload_chunk",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: chunks::upload_chunk,
+    },
+    Method {
+        name: "clear_chunk_store",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: chunks::clear_chunk_store,
+    },
+    Method {
+        name: "stored_chunks",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: chunks::stored_chunks,
+    },
+    Method {
+        name: "install_chunked_code",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: chunks::install_chunked_code,
     },
     Method {
         name: "uninstall_code",
@@ -130,6 +157,31 @@ pub(crate) const METHODS: &[Method] = &[
         name: "canister_info",
         ingress: IngressAccess::CanistersOnly,
         handler: canister_info,
+    },
+    Method {
+        name: "canister_metadata",
+        ingress: IngressAccess::CanistersOnly,
+        handler: canister_metadata,
+    },
+    Method {
+        name: "take_canister_snapshot",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: snapshots::take_canister_snapshot,
+    },
+    Method {
+        name: "load_canister_snapshot",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: snapshots::load_canister_snapshot,
+    },
+    Method {
+        name: "list_canister_snapshots",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: snapshots::list_canister_snapshots,
+    },
+    Method {
+        name: "delete_canister_snapshot",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: snapshots::delete_canister_snapshot,
     },
     Method {
         name: "delete_canister",
@@ -212,6 +264,22 @@ fn change_origin(call: &ManagementCall, sender_canister_version: Option<u64>) ->
         CallOrigin::Ingress { .. } | CallOrigin::System => ChangeOrigin::FromUser(FromUserRecord {
             user_id: call.caller,
         }),
+    }
+}
+
+/// The simulator's install mode for a `canister_install_mode` argument.
+fn install_mode(mode: CanisterInstallMode) -> InstallMode {
+    match mode {
+        CanisterInstallMode::Install => InstallMode::Install,
+        CanisterInstallMode::Reinstall => InstallMode::Reinstall,
+        CanisterInstallMode::Upgrade(flags) => {
+            let flags = flags.unwrap_or_default();
+            InstallMode::Upgrade {
+                skip_pre_upgrade: flags.skip_pre_upgrade.unwrap_or(false),
+                keep_wasm_memory: flags.wasm_memory_persistence
+                    == Some(WasmMemoryPersistence::Keep),
+            }
+        }
     }
 }
 
@@ -298,6 +366,10 @@ impl Sim {
     }
 
     fn execute_management(&mut self, mut call: ManagementCall) {
+        if let Some(reject) = self.management_fault(&call) {
+            self.finish_management(&call, Err(reject));
+            return;
+        }
         let result = match find_method(&call.method) {
             None => Err(errors::unknown_management_method(&call.method)),
             Some(method)
@@ -347,6 +419,14 @@ impl Sim {
                 sender,
             ))
         }
+    }
+
+    /// The target of a method its controllers and the canister itself may call.
+    fn controlled_or_self(&self, canister: Principal, sender: Principal) -> Result<(), Reject> {
+        if sender == canister && self.canisters.contains_key(&canister) {
+            return Ok(());
+        }
+        self.controlled_canister(canister, sender)
     }
 
     fn canister_mut(&mut self, canister: Principal) -> Result<&mut CanisterState, Reject> {
@@ -511,8 +591,8 @@ impl Sim {
         );
     }
 
-    /// `uninstall_code` semantics: code and state dropped, open call contexts rejected, callbacks
-    /// of outstanding calls will not run.
+    /// `uninstall_code` semantics: code, state and chunk store dropped, open call contexts
+    /// rejected, callbacks of outstanding calls will not run.
     fn uninstall(&mut self, canister: Principal, origin: ChangeOrigin) {
         let time = self.time_nanos;
         let state = self
@@ -520,6 +600,7 @@ impl Sim {
             .get_mut(&canister)
             .expect("checked by caller");
         state.instance = None;
+        state.chunk_store = ChunkStore::default();
         state.global_timer = 0;
         state.certified_data.clear();
         state.version += 1;
@@ -549,9 +630,10 @@ impl Sim {
             .collect();
         for canister in stopping {
             let time = self.time_nanos;
+            let idle = self.canisters[&canister].contexts.is_empty();
+            let can_stop = idle && !self.stop_held(canister);
             let state = self.canisters.get_mut(&canister).expect("member");
-            let answered: Vec<(PendingStop, Result<Vec<u8>, Reject>)> = if state.contexts.is_empty()
-            {
+            let answered: Vec<(PendingStop, Result<Vec<u8>, Reject>)> = if can_stop {
                 state.status = CanisterRunStatus::Stopped;
                 state.version += 1;
                 let unit = candid::encode_args(()).expect("() encodes");
@@ -630,8 +712,8 @@ impl Sim {
                 wasm_binary_size: Nat::from(binary_size),
                 custom_sections_size: Nat::from(custom_sections),
                 canister_history_size: zero(),
-                wasm_chunk_store_size: zero(),
-                snapshots_size: zero(),
+                wasm_chunk_store_size: Nat::from(state.chunk_store.billed_size()),
+                snapshots_size: Nat::from(state.snapshots_size()),
                 log_memory_store_size: zero(),
             },
             cycles: Nat::from(state.cycles),
@@ -754,24 +836,12 @@ fn update_settings(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, R
 fn install_code(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
     let args: InstallCodeArgs = decode(call)?;
     sim.controlled_canister(args.canister_id, call.caller)?;
-    let mode = match args.mode {
-        CanisterInstallMode::Install => InstallMode::Install,
-        CanisterInstallMode::Reinstall => InstallMode::Reinstall,
-        CanisterInstallMode::Upgrade(flags) => {
-            let flags = flags.unwrap_or_default();
-            InstallMode::Upgrade {
-                skip_pre_upgrade: flags.skip_pre_upgrade.unwrap_or(false),
-                keep_wasm_memory: flags.wasm_memory_persistence
-                    == Some(WasmMemoryPersistence::Keep),
-            }
-        }
-    };
     let origin = change_origin(call, args.sender_canister_version);
     sim.install_module(
         args.canister_id,
         &args.wasm_module,
         args.arg,
-        mode,
+        install_mode(args.mode),
         call.caller,
         origin,
     )?;
@@ -812,20 +882,24 @@ fn stop_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Rej
     sim.controlled_canister(args.canister_id, call.caller)?;
     let timeout_at_nanos = sim.time_nanos + sim.config.stop_timeout_nanos;
     let state = sim.canister_mut(args.canister_id)?;
-    match state.status {
+    let begins_stopping = match state.status {
         CanisterRunStatus::Stopped => return Ok(empty_reply()),
         CanisterRunStatus::Running => {
             state.status = CanisterRunStatus::Stopping;
             state.version += 1;
+            true
         }
-        CanisterRunStatus::Stopping => {}
-    }
+        CanisterRunStatus::Stopping => false,
+    };
     state.pending_stops.push(PendingStop {
         origin: call.origin.clone(),
         caller: call.caller,
         cycles: std::mem::take(&mut call.cycles),
         timeout_at_nanos,
     });
+    if begins_stopping {
+        sim.maybe_hang_stop(args.canister_id);
+    }
     Ok(Answer::Later)
 }
 
@@ -870,6 +944,36 @@ fn canister_info(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Rej
         controllers: state.settings.controllers.clone(),
     };
     Ok(Answer::Now(encode(&result)))
+}
+
+/// A `icp:public <name>` section for any canister, a `icp:private <name>` one for controllers
+/// (IC interface specification, "IC method canister_metadata").
+fn canister_metadata(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: CanisterMetadataArgs = decode(call)?;
+    let canister = args.canister_id;
+    let state = sim
+        .canisters
+        .get(&canister)
+        .ok_or_else(|| errors::canister_not_found(canister))?;
+    let module = state
+        .instance
+        .as_ref()
+        .ok_or_else(|| errors::metadata_without_module(canister))?
+        .module();
+    let (public, value) = module
+        .metadata()
+        .get(&args.name)
+        .ok_or_else(|| errors::metadata_section_not_found(canister, &args.name))?;
+    if !public && !state.is_controller(&call.caller) {
+        return Err(errors::not_a_controller(
+            canister,
+            &state.settings.controllers,
+            call.caller,
+        ));
+    }
+    Ok(Answer::Now(encode(&CanisterMetadataResult {
+        value: value.clone(),
+    })))
 }
 
 fn delete_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {

@@ -1,0 +1,151 @@
+//! The Wasm chunk store and chunked installation (IC interface specification, "IC method
+//! upload_chunk", "IC method clear_chunk_store", "IC method stored_chunks", "IC method
+//! install_chunked_code").
+
+use super::{change_origin, decode, empty_reply, encode, install_mode, Answer, ManagementCall};
+use crate::replica::errors;
+use crate::replica::Sim;
+use crate::types::{limits, Reject};
+use ic_management_canister_types::{
+    ChunkHash, ClearChunkStoreArgs, InstallChunkedCodeArgs, StoredChunksArgs, UploadChunkArgs,
+};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// A canister's chunk store: chunks of at most 1 MiB by their SHA-256, at most
+/// `CHUNK_STORE_CAPACITY` of them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ChunkStore {
+    chunks: BTreeMap<[u8; 32], Vec<u8>>,
+}
+
+impl ChunkStore {
+    /// Stores `chunk` and returns its hash. A chunk that is already stored is not stored again and
+    /// needs no space, so re-uploading it succeeds even when the store is full (replica
+    /// `WasmChunkStore`).
+    fn insert(&mut self, chunk: Vec<u8>) -> Result<[u8; 32], String> {
+        let hash: [u8; 32] = Sha256::digest(&chunk).into();
+        if self.chunks.contains_key(&hash) {
+            return Ok(hash);
+        }
+        if chunk.len() > limits::MAX_CHUNK_SIZE {
+            return Err(format!(
+                "Wasm chunk size {} exceeds the maximum chunk size of {}",
+                chunk.len(),
+                limits::MAX_CHUNK_SIZE
+            ));
+        }
+        if self.chunks.len() >= limits::CHUNK_STORE_CAPACITY {
+            return Err(format!(
+                "Wasm chunk store has already reached maximum capacity of {} bytes or the maximum number of entries, {}",
+                limits::CHUNK_STORE_CAPACITY * limits::MAX_CHUNK_SIZE,
+                limits::CHUNK_STORE_CAPACITY
+            ));
+        }
+        self.chunks.insert(hash, chunk);
+        Ok(hash)
+    }
+
+    fn get(&self, hash: &[u8]) -> Option<&[u8]> {
+        let hash: [u8; 32] = hash.try_into().ok()?;
+        self.chunks.get(&hash).map(Vec::as_slice)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Memory the store is charged for: every chunk counts as a full 1 MiB.
+    pub(crate) fn billed_size(&self) -> u64 {
+        (self.chunks.len() * limits::MAX_CHUNK_SIZE) as u64
+    }
+}
+
+pub(super) fn upload_chunk(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: UploadChunkArgs = decode(call)?;
+    sim.controlled_or_self(args.canister_id, call.caller)?;
+    let hash = sim
+        .canister_mut(args.canister_id)?
+        .chunk_store
+        .insert(args.chunk)
+        .map_err(|message| errors::chunk_store_error(&message))?;
+    Ok(Answer::Now(encode(&ChunkHash {
+        hash: hash.to_vec(),
+    })))
+}
+
+pub(super) fn clear_chunk_store(
+    sim: &mut Sim,
+    call: &mut ManagementCall,
+) -> Result<Answer, Reject> {
+    let args: ClearChunkStoreArgs = decode(call)?;
+    sim.controlled_or_self(args.canister_id, call.caller)?;
+    sim.canister_mut(args.canister_id)?.chunk_store = ChunkStore::default();
+    Ok(empty_reply())
+}
+
+pub(super) fn stored_chunks(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
+    let args: StoredChunksArgs = decode(call)?;
+    sim.controlled_or_self(args.canister_id, call.caller)?;
+    let hashes: Vec<ChunkHash> = sim.canisters[&args.canister_id]
+        .chunk_store
+        .chunks
+        .keys()
+        .map(|hash| ChunkHash {
+            hash: hash.to_vec(),
+        })
+        .collect();
+    Ok(Answer::Now(encode(&hashes)))
+}
+
+/// Assembles the module from the store canister's chunks, checks its hash, then installs it
+/// exactly as `install_code` would.
+pub(super) fn install_chunked_code(
+    sim: &mut Sim,
+    call: &mut ManagementCall,
+) -> Result<Answer, Reject> {
+    let args: InstallChunkedCodeArgs = decode(call)?;
+    let target = args.target_canister;
+    sim.controlled_canister(target, call.caller)?;
+    let store = args.store_canister.unwrap_or(target);
+    // The call runs on the target's subnet, whose state holds no canister of another subnet: a
+    // store elsewhere is not found.
+    let target_subnet = sim.canisters[&target].subnet;
+    let store_state = sim
+        .canisters
+        .get(&store)
+        .filter(|s| s.subnet == target_subnet)
+        .ok_or_else(|| errors::canister_not_found(store))?;
+    if call.caller != store && !store_state.is_controller(&call.caller) {
+        return Err(errors::not_a_controller(
+            store,
+            &store_state.settings.controllers,
+            call.caller,
+        ));
+    }
+    let mut wasm = Vec::new();
+    for ChunkHash { hash } in &args.chunk_hashes_list {
+        let chunk = store_state
+            .chunk_store
+            .get(hash)
+            .ok_or_else(|| errors::chunk_not_found(store, hash))?;
+        wasm.extend_from_slice(chunk);
+    }
+    let wasm_hash = Sha256::digest(&wasm);
+    if wasm_hash[..] != args.wasm_module_hash[..] {
+        return Err(errors::chunked_module_hash_mismatch(
+            &wasm_hash,
+            &args.wasm_module_hash,
+        ));
+    }
+    let origin = change_origin(call, args.sender_canister_version);
+    sim.install_module(
+        target,
+        &wasm,
+        args.arg,
+        install_mode(args.mode),
+        call.caller,
+        origin,
+    )?;
+    Ok(empty_reply())
+}
