@@ -1,2 +1,139 @@
-//! The rollout engine: a plain state machine, driven by outcomes, that decides which management
-//! step each child takes next. It performs no IC calls.
+//! The rollout engine: a plain state machine, driven by time and outcomes, that decides which
+//! management step each child takes next. It performs no IC calls and touches no stable
+//! memory, so any sequence of outcomes can be fed to it in a test.
+//!
+//! # The driver's contract
+//!
+//! 1. [`Rollout::new`] from a validated [`Plan`] (children already on the release are
+//!    `Skipped(AlreadyOnRelease)` and never touched).
+//! 2. [`Rollout::next_actions`]`(now)` returns the actions now in flight and the earliest time
+//!    something else becomes due (arm the timer for it). Persist the rollout (it is serde,
+//!    store it as CBOR) *before* making the calls, in the same message, so a journal never
+//!    lacks an action whose call was made.
+//! 3. Map each [`Action`] to its call ([`ActionKind`] documents call and reply) and feed the
+//!    result back with [`Rollout::on_outcome`]; persist again; call `next_actions` again.
+//! 4. After the deployer's own upgrade: load the rollout, call
+//!    [`Rollout::mark_in_flight_unknown`] (their callbacks are gone), re-arm the timer, call
+//!    `next_actions`. Every step whose outcome is unknown is settled by reading the child.
+//! 5. Drain [`Rollout::drain_events`] into the deployer's log; serve [`Rollout::summary`] and
+//!    each [`Child::history`] to dashboards.
+//!
+//! # Scheduling rules
+//!
+//! - At most one action in flight per child.
+//! - At most `max_concurrency` children *active* (between their first step and their final
+//!   state, backoffs included).
+//! - Waves in order: a wave starts once the previous one has no active or queued child left
+//!   and `bake_nanos` have passed since it finished. Waves never overlap.
+//! - No child starts while the rollout is paused, aborted, completed, or over the failure
+//!   budget (exceeding it pauses the rollout with [`PauseReason::FailureBudgetExceeded`]).
+//!   Children already started always run their pipeline to a final state.
+//!
+//! # Rollout phases
+//!
+//! | Phase        | Event                                        | Next phase   |
+//! |--------------|----------------------------------------------|--------------|
+//! | Running      | `pause`                                      | Paused(Operator) |
+//! | Running      | a wave's failures exceed its budget          | Paused(FailureBudgetExceeded) |
+//! | Running      | the last wave finished                       | Completed    |
+//! | Paused       | `resume`                                     | Running      |
+//! | Running, Paused, RollingBack | `abort`                      | Aborted (final once no child is active) |
+//! | Running, Paused, Aborted, Completed | `rollback_all`        | RollingBack  |
+//! | RollingBack  | no child active or awaiting rollback         | RolledBack   |
+//!
+//! # Child paths
+//!
+//! A child is `Queued`, `Active { path, step }`, `AwaitingRollback` or `Finished(Verdict)`.
+//! An active child follows one [`Path`]:
+//!
+//! | Path     | Steps                                                        | Ends in |
+//! |----------|--------------------------------------------------------------|---------|
+//! | Upgrade  | Stop → TakeSnapshot (policy) → Install → Start → Verify(release) → HealthCheck (if named) | Upgraded |
+//! | RollBack | Stop (unless known stopped) → LoadSnapshot → Start → Verify(previous) | RolledBack |
+//! | Restart  | Start                                                        | Failed, Cancelled, NeedsAttention, or back to Stop (stuck-stop retry) |
+//! | Park     | Stop (unless known stopped)                                  | LeftStopped |
+//!
+//! # Step outcomes
+//!
+//! Rejects are classified by code ([`classify`]): 2 transient; 1, 3, 4, 5 permanent;
+//! 6 (`SYS_UNKNOWN`), [`Outcome::Unknown`] and undefined codes unknown. "Retry" waits
+//! `base * 2^(attempt-1)` (at most `max_backoff`) and gives up after `max_attempts`, except a
+//! Start, which is retried until it succeeds or is rejected permanently (giving up would
+//! leave the child stopped). Reconcile reads (`canister_status`, plus
+//! `list_canister_snapshots` for a snapshot step) are retried the same way, without limit.
+//!
+//! | Step          | Ok                              | Transient       | Permanent | Unknown   |
+//! |---------------|---------------------------------|-----------------|-----------|-----------|
+//! | Stop          | next step                       | Reconcile       | Reconcile | Reconcile |
+//! | TakeSnapshot  | record id (owned by deployer); next | retry       | fail      | Reconcile |
+//! | Install       | installed; Start                | retry           | fail      | Reconcile |
+//! | Start         | next step / end of path         | retry (no cap)  | fail      | retry (no cap) |
+//! | Verify        | hash and `running` as expected → next, else fail | retry | fail | retry |
+//! | HealthCheck   | Upgraded                        | retry           | fail      | retry     |
+//! | LoadSnapshot  | Start                           | retry           | fail      | retry (loading is idempotent) |
+//!
+//! | Reconcile of  | Child shows                                   | Decision |
+//! |---------------|-----------------------------------------------|----------|
+//! | Stop          | stopped                                       | stop done: next step |
+//! | Stop          | running                                       | retry the stop (transient/unknown) or fail (permanent) |
+//! | Stop          | stopping (stop timed out)                     | Restart, then retry the stop after a backoff; out of attempts: fail `StopStuck` |
+//! | TakeSnapshot  | exactly one new snapshot (and the replaced one gone) | taken: record it, next |
+//! | TakeSnapshot  | no new snapshot (replaced one still there)    | not taken: retry |
+//! | TakeSnapshot  | anything else                                 | fail `UnidentifiedSnapshot` |
+//! | Install       | module hash = release                         | installed: Start |
+//! | Install       | module hash = previous, stopped               | not installed: retry |
+//! | Install       | another hash / not stopped                    | fail `ConcurrentChange` / `StatusChanged` |
+//! | any           | the read is rejected permanently              | Restart → NeedsAttention (cannot observe) |
+//!
+//! | A step fails on path | Condition                                  | Then |
+//! |----------------------|--------------------------------------------|------|
+//! | Upgrade              | installed, policy RollBack                 | RollBack → RolledBack(Failure) |
+//! | Upgrade              | installed, policy LeaveStopped             | Park → LeftStopped |
+//! | Upgrade              | not installed, LeaveStopped, known stopped | LeftStopped |
+//! | Upgrade              | not installed, otherwise                   | Restart (unless known running) → Failed |
+//! | RollBack, Park, Restart | a Start failed for good                 | NeedsAttention |
+//! | RollBack, Park       | any other failure                          | Restart (unless known running) → NeedsAttention |
+//!
+//! Control reaches an active child at its next decision point (no action in flight, no
+//! outcome being reconciled): under an abort or a rollback of the whole rollout, a child not
+//! yet installed takes Restart (if it may be stopped) and ends `Cancelled`; an installed child
+//! finishes its upgrade under an abort and switches to RollBack under `rollback_all`.
+//! Recovery paths are never cut short. Children that had not started end `NotStarted`.
+//!
+//! Snapshots: the engine tracks every snapshot a child holds (from [`ChildSpec::snapshots`]
+//! and its own takes). At [`MAX_SNAPSHOTS_PER_CANISTER`] it replaces the oldest one the
+//! deployer made, never another; a child full of others' snapshots fails before it is
+//! touched (`SnapshotLimit`). Failures of the upgrade count against the wave's budget once
+//! per child.
+
+mod action;
+mod child;
+mod engine;
+mod plan;
+mod status;
+
+pub use action::{
+    classify, reject_code, Action, ActionId, ActionKind, Observation, Outcome, OutcomeError, Path,
+    RejectClass, Reply, RunStatus, Step,
+};
+pub use child::{Child, ChildState, Failure, FailureKind, RollbackCause, SkipReason, Verdict};
+pub use engine::{Command, ControlError, Dispatch, Rollout};
+pub use plan::{
+    ChildId, ChildIdTooLong, ChildSpec, Delivery, ExistingSnapshot, FailureBudget, InstallOptions,
+    ModuleHash, Nanos, OnFailure, Plan, PlanError, Policy, Release, RetryPolicy, SnapshotId,
+    SubnetIndex, Verification, WasmMemoryPersistence, WavePlan, WaveSize, MAX_CHILD_ID_BYTES,
+    MAX_SNAPSHOTS_PER_CANISTER,
+};
+pub use status::{
+    CallResult, Event, EventKind, PauseReason, RolloutPhase, StateCounts, StepRecord, Summary,
+    WaveSummary,
+};
+
+#[cfg(test)]
+mod control_tests;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod world;

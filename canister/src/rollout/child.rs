@@ -1,0 +1,533 @@
+//! One child's pipeline: which step comes next, what an outcome means for it, and where a
+//! failure leads. The engine decides *when* a child moves; this module decides *where*.
+
+use serde::{Deserialize, Serialize};
+
+use super::action::{ActionId, ActionKind, Path, RejectClass, RunStatus, Step};
+use super::plan::{
+    ChildId, ChildSpec, ExistingSnapshot, ModuleHash, Nanos, Policy, Release, SnapshotId,
+    SubnetIndex, MAX_SNAPSHOTS_PER_CANISTER,
+};
+use super::status::{Event, EventKind, StepRecord};
+
+mod pipeline;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SkipReason {
+    AlreadyOnRelease,
+}
+
+/// Why a child is rolled back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RollbackCause {
+    /// Its upgrade failed after the install (policy `RollBack`).
+    Failure(Failure),
+    /// An operator rolled back the whole rollout.
+    Requested,
+}
+
+/// A step that failed for good.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub step: Step,
+    /// Attempts made of the step.
+    pub attempts: u32,
+    pub kind: FailureKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailureKind {
+    /// Rejected with a permanent code.
+    Rejected {
+        code: u32,
+        message: String,
+    },
+    /// Every attempt failed transiently (or with an unknown outcome); the last reject.
+    RetriesExhausted {
+        code: u32,
+        message: String,
+    },
+    /// The stop timed out with the child still stopping (it waits on an open call).
+    StopStuck,
+    ModuleMismatch {
+        expected: Option<ModuleHash>,
+        found: Option<ModuleHash>,
+    },
+    NotRunning {
+        status: RunStatus,
+    },
+    /// The child runs a module that is neither its previous one nor the release.
+    ConcurrentChange {
+        found: Option<ModuleHash>,
+    },
+    /// Someone else started or stopped the child while its outcome was being reconciled.
+    StatusChanged {
+        status: RunStatus,
+    },
+    /// The child holds the maximum of snapshots and none of them is the deployer's to replace.
+    SnapshotLimit,
+    /// The snapshot listing could not tell whether the deployer's snapshot was taken.
+    UnidentifiedSnapshot,
+}
+
+/// A child's final state.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    /// Runs the release, verified.
+    Upgraded,
+    Skipped(SkipReason),
+    /// Not upgraded; runs its previous module (started again if it had been stopped).
+    Failed(Failure),
+    /// Restored from its pre-install snapshot; runs its previous module, verified.
+    RolledBack(RollbackCause),
+    /// Stopped on purpose (policy `LeaveStopped`) so a human can look at it.
+    LeftStopped(Failure),
+    /// A recovery step failed: `problem` says which. The engine started the child again where
+    /// it could; `original` is the failure that led to the recovery.
+    NeedsAttention {
+        problem: Failure,
+        original: Option<Failure>,
+    },
+    /// An abort (or rollback of the whole rollout) came before its install; runs its previous
+    /// module.
+    Cancelled,
+    /// The rollout ended before this child's turn; never touched.
+    NotStarted,
+}
+
+impl Verdict {
+    /// Whether the child counts against its wave's failure budget.
+    fn failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Failed(failure) | Self::LeftStopped(failure) => Some(failure),
+            Self::RolledBack(RollbackCause::Failure(failure)) => Some(failure),
+            Self::NeedsAttention { problem, .. } => Some(problem),
+            _ => None,
+        }
+    }
+}
+
+/// A child's state as dashboards show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChildState {
+    Queued,
+    AwaitingRollback(RollbackCause),
+    Active { path: Path, step: Step },
+    Finished(Verdict),
+}
+
+/// What the engine last learnt about whether the child runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum RunHint {
+    Running,
+    Stopped,
+    /// A stop or start was issued and its outcome is not known, or the child was stopping.
+    Unsure,
+}
+
+/// Where a path ends or resumes after the child was started again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum AfterRestart {
+    Finish(Verdict),
+    /// The stop got stuck; once running again, stop again on `resume` after a backoff.
+    RetryStop {
+        resume: Box<Goal>,
+        attempt: u32,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Goal {
+    Upgrade,
+    RollBack {
+        cause: RollbackCause,
+        snapshot: SnapshotId,
+    },
+    Restart(AfterRestart),
+    Park(Failure),
+}
+
+impl Goal {
+    fn path(&self) -> Path {
+        match self {
+            Self::Upgrade => Path::Upgrade,
+            Self::RollBack { .. } => Path::RollBack,
+            Self::Restart(_) => Path::Restart,
+            Self::Park(_) => Path::Park,
+        }
+    }
+}
+
+/// A failed call, kept while the child is read to learn what it did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct CallFailure {
+    class: RejectClass,
+    code: u32,
+    message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Reconciling {
+    attempt: u32,
+    cause: CallFailure,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Work {
+    goal: Goal,
+    /// The pipeline step; a reconcile settles this step's outcome.
+    step: Step,
+    attempt: u32,
+    reconciling: Option<Reconciling>,
+    in_flight: Option<ActionId>,
+    not_before: Nanos,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Stage {
+    Queued,
+    AwaitingRollback {
+        cause: RollbackCause,
+        snapshot: SnapshotId,
+    },
+    Working(Work),
+    Finished(Verdict),
+}
+
+/// What the rollout holds in force over its children.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Control {
+    Abort,
+    RollBackAll,
+}
+
+pub(super) struct Ctx<'a> {
+    pub policy: &'a Policy,
+    pub release: &'a Release,
+    pub now: Nanos,
+    /// The id the next emitted action takes.
+    pub next_action: ActionId,
+    pub events: &'a mut Vec<Event>,
+}
+
+impl Ctx<'_> {
+    fn emit(&mut self, kind: EventKind) {
+        self.events.push(Event { at: self.now, kind });
+    }
+}
+
+/// What changed for the engine's bookkeeping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Transition {
+    pub finished: bool,
+    /// The child's upgrade failed just now (counted once per child against the budget).
+    pub failed: bool,
+}
+
+impl std::ops::BitOrAssign for Transition {
+    fn bitor_assign(&mut self, other: Self) {
+        self.finished |= other.finished;
+        self.failed |= other.failed;
+    }
+}
+
+pub(super) enum Poll {
+    /// The child's next action, now in flight under the context's `next_action` id.
+    Emit {
+        kind: ActionKind,
+        path: Path,
+        attempt: u32,
+    },
+    /// Nothing until this time (a backoff).
+    Wait(Nanos),
+    /// An action is in flight, or the child is not active.
+    Busy,
+}
+
+/// One selected child: what the deployer knew at the start, where it stands, and its history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Child {
+    id: ChildId,
+    subnet: SubnetIndex,
+    previous_module: Option<ModuleHash>,
+    wave: Option<u32>,
+    /// Every snapshot the child holds as far as the engine knows, oldest first.
+    snapshots: Vec<ExistingSnapshot>,
+    stage: Stage,
+    /// The snapshot taken before this rollout's install.
+    rollout_snapshot: Option<SnapshotId>,
+    /// The release's install is confirmed (by its reply or by reading the module hash).
+    installed: bool,
+    run_hint: RunHint,
+    failure_counted: bool,
+    history: Vec<StepRecord>,
+}
+
+impl Child {
+    pub(super) fn new(spec: ChildSpec, release: &Release) -> Self {
+        let stage = if spec.module_hash == Some(release.module_hash) {
+            Stage::Finished(Verdict::Skipped(SkipReason::AlreadyOnRelease))
+        } else {
+            Stage::Queued
+        };
+        Self {
+            id: spec.id,
+            subnet: spec.subnet,
+            previous_module: spec.module_hash,
+            wave: None,
+            snapshots: spec.snapshots,
+            stage,
+            rollout_snapshot: None,
+            installed: false,
+            run_hint: RunHint::Running,
+            failure_counted: false,
+            history: Vec::new(),
+        }
+    }
+
+    pub fn id(&self) -> &ChildId {
+        &self.id
+    }
+
+    pub fn subnet(&self) -> SubnetIndex {
+        self.subnet
+    }
+
+    /// The module the child ran when the rollout was planned.
+    pub fn previous_module(&self) -> Option<ModuleHash> {
+        self.previous_module
+    }
+
+    /// `None` for skipped children.
+    pub fn wave(&self) -> Option<u32> {
+        self.wave
+    }
+
+    /// The snapshots the child holds as far as the engine knows, oldest first.
+    pub fn snapshots(&self) -> &[ExistingSnapshot] {
+        &self.snapshots
+    }
+
+    /// The snapshot taken before this rollout's install.
+    pub fn rollout_snapshot(&self) -> Option<&SnapshotId> {
+        self.rollout_snapshot.as_ref()
+    }
+
+    /// Whether the release's install is confirmed (by its reply or by the module hash read).
+    pub fn installed(&self) -> bool {
+        self.installed
+    }
+
+    pub fn history(&self) -> &[StepRecord] {
+        &self.history
+    }
+
+    pub fn state(&self) -> ChildState {
+        match &self.stage {
+            Stage::Queued => ChildState::Queued,
+            Stage::AwaitingRollback { cause, .. } => ChildState::AwaitingRollback(cause.clone()),
+            Stage::Working(work) => ChildState::Active {
+                path: work.goal.path(),
+                step: if work.reconciling.is_some() {
+                    Step::Reconcile
+                } else {
+                    work.step
+                },
+            },
+            Stage::Finished(verdict) => ChildState::Finished(verdict.clone()),
+        }
+    }
+
+    pub(super) fn set_wave(&mut self, wave: u32) {
+        self.wave = Some(wave);
+    }
+
+    pub(super) fn is_queued(&self) -> bool {
+        matches!(self.stage, Stage::Queued)
+    }
+
+    /// The queued child starts its upgrade, or fails at once, untouched, when the policy
+    /// demands a snapshot and the child is full of snapshots the deployer did not make.
+    pub(super) fn begin(&mut self, ctx: &mut Ctx) -> Transition {
+        if ctx.policy.snapshot_before_install && replacement(&self.snapshots).is_err() {
+            let failure = Failure {
+                step: Step::TakeSnapshot,
+                attempts: 0,
+                kind: FailureKind::SnapshotLimit,
+            };
+            let mut transition = self.count_failure(&failure, ctx);
+            transition |= self.finish(Verdict::Failed(failure));
+            return transition;
+        }
+        ctx.emit(EventKind::ChildStarted {
+            child: self.id.clone(),
+            wave: self.wave.unwrap_or_default(),
+        });
+        self.work_on(Goal::Upgrade, Step::Stop, ctx.now);
+        Transition::default()
+    }
+
+    /// Marks an upgraded child (or one left stopped after its install) for the rollback of
+    /// the whole rollout. Returns whether it now awaits its rollback.
+    pub(super) fn request_rollback(&mut self) -> bool {
+        let Some(snapshot) = self.rollout_snapshot.clone() else {
+            return false;
+        };
+        let cause = match &self.stage {
+            Stage::Finished(Verdict::Upgraded) => RollbackCause::Requested,
+            Stage::Finished(Verdict::LeftStopped(failure)) if self.installed => {
+                RollbackCause::Failure(failure.clone())
+            }
+            _ => return false,
+        };
+        self.stage = Stage::AwaitingRollback { cause, snapshot };
+        true
+    }
+
+    /// An abort during the rollback of the whole rollout: a child still waiting for its
+    /// rollback keeps the final state it had.
+    pub(super) fn withdraw_rollback(&mut self) {
+        if let Stage::AwaitingRollback { cause, .. } = &self.stage {
+            self.stage = Stage::Finished(match cause {
+                RollbackCause::Requested => Verdict::Upgraded,
+                RollbackCause::Failure(failure) => Verdict::LeftStopped(failure.clone()),
+            });
+        }
+    }
+
+    pub(super) fn never_start(&mut self) -> Transition {
+        self.finish(Verdict::NotStarted)
+    }
+
+    pub(super) fn begin_rollback(&mut self, ctx: &mut Ctx) {
+        if let Stage::AwaitingRollback { cause, snapshot } = &self.stage {
+            let (cause, snapshot) = (cause.clone(), snapshot.clone());
+            self.roll_back(cause, snapshot, ctx);
+        }
+    }
+
+    /// Applies the rollout's control at a decision point: the child is idle and no outcome
+    /// is being reconciled. A child not yet installed is cancelled (started again if it may
+    /// be stopped); an installed one finishes its upgrade under an abort and is rolled back
+    /// under a rollback of the whole rollout. Recovery paths always run to their end.
+    pub(super) fn apply_control(&mut self, control: Control, ctx: &mut Ctx) -> Transition {
+        let Stage::Working(work) = &self.stage else {
+            return Transition::default();
+        };
+        if work.in_flight.is_some() || work.reconciling.is_some() {
+            return Transition::default();
+        }
+        let snapshot = self.rollout_snapshot.clone();
+        match (&work.goal, control, snapshot) {
+            (Goal::Upgrade, _, _) if !self.installed => self.bring_back(Verdict::Cancelled, ctx),
+            (Goal::Upgrade, Control::RollBackAll, Some(snapshot)) => {
+                self.roll_back(RollbackCause::Requested, snapshot, ctx)
+            }
+            (Goal::Park(failure), Control::RollBackAll, Some(snapshot)) if self.installed => {
+                let cause = RollbackCause::Failure(failure.clone());
+                self.roll_back(cause, snapshot, ctx)
+            }
+            _ => Transition::default(),
+        }
+    }
+
+    fn work(&mut self) -> &mut Work {
+        match &mut self.stage {
+            Stage::Working(work) => work,
+            _ => unreachable!("only an active child has work"),
+        }
+    }
+
+    fn work_on(&mut self, goal: Goal, step: Step, not_before: Nanos) {
+        self.stage = Stage::Working(Work {
+            goal,
+            step,
+            attempt: 1,
+            reconciling: None,
+            in_flight: None,
+            not_before,
+        });
+    }
+
+    /// Switches to a recovery path.
+    fn enter(&mut self, goal: Goal, step: Step, ctx: &mut Ctx) -> Transition {
+        ctx.emit(EventKind::PathChanged {
+            child: self.id.clone(),
+            path: goal.path(),
+        });
+        self.work_on(goal, step, ctx.now);
+        Transition::default()
+    }
+
+    fn finish(&mut self, verdict: Verdict) -> Transition {
+        self.stage = Stage::Finished(verdict);
+        Transition {
+            finished: true,
+            failed: false,
+        }
+    }
+
+    fn count_failure(&mut self, failure: &Failure, ctx: &mut Ctx) -> Transition {
+        ctx.emit(EventKind::ChildFailed {
+            child: self.id.clone(),
+            failure: failure.clone(),
+        });
+        let first = !self.failure_counted;
+        self.failure_counted = true;
+        Transition {
+            finished: false,
+            failed: first,
+        }
+    }
+
+    /// Ends with `verdict` once the child runs: at once if it is known to run, after a start
+    /// otherwise.
+    fn bring_back(&mut self, verdict: Verdict, ctx: &mut Ctx) -> Transition {
+        if self.run_hint == RunHint::Running {
+            return self.finish(verdict);
+        }
+        self.enter(
+            Goal::Restart(AfterRestart::Finish(verdict)),
+            Step::Start,
+            ctx,
+        )
+    }
+
+    fn roll_back(
+        &mut self,
+        cause: RollbackCause,
+        snapshot: SnapshotId,
+        ctx: &mut Ctx,
+    ) -> Transition {
+        let first = if self.run_hint == RunHint::Stopped {
+            Step::LoadSnapshot
+        } else {
+            Step::Stop
+        };
+        self.enter(Goal::RollBack { cause, snapshot }, first, ctx)
+    }
+
+    fn park(&mut self, failure: Failure, ctx: &mut Ctx) -> Transition {
+        if self.run_hint == RunHint::Stopped {
+            return self.finish(Verdict::LeftStopped(failure));
+        }
+        self.enter(Goal::Park(failure), Step::Stop, ctx)
+    }
+}
+
+/// The snapshot to replace when the child is full: the oldest the deployer made. `Err` when
+/// the child is full of snapshots the deployer did not make.
+fn replacement(snapshots: &[ExistingSnapshot]) -> Result<Option<SnapshotId>, SnapshotLimitReached> {
+    if snapshots.len() < MAX_SNAPSHOTS_PER_CANISTER {
+        return Ok(None);
+    }
+    snapshots
+        .iter()
+        .find(|snapshot| snapshot.made_by_deployer)
+        .map(|snapshot| Some(snapshot.id.clone()))
+        .ok_or(SnapshotLimitReached)
+}
+
+/// The child holds the maximum of snapshots, none of them the deployer's.
+#[derive(Debug)]
+struct SnapshotLimitReached;

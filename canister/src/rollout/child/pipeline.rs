@@ -1,0 +1,542 @@
+//! The steps themselves: the action a child's current step takes, what each outcome means
+//! for it, how an unknown outcome is settled by reading the child, and where a failure leads.
+//! The tables in the rollout module docs describe exactly this code.
+
+use super::super::action::{
+    classify, reject_code, Action, ActionKind, Observation, Outcome, OutcomeError, RejectClass,
+    Reply, RunStatus, Step,
+};
+use super::super::plan::{
+    Delivery, ExistingSnapshot, ModuleHash, OnFailure, SnapshotId, SubnetIndex,
+};
+use super::super::status::{CallResult, EventKind, StepRecord};
+use super::{
+    replacement, AfterRestart, CallFailure, Child, Ctx, Failure, FailureKind, Goal, Poll,
+    Reconciling, RollbackCause, RunHint, Stage, Transition, Verdict, Work,
+};
+
+impl Child {
+    /// The next action of an active child, unless one is in flight or a backoff runs.
+    pub(in crate::rollout) fn poll(&mut self, ctx: &mut Ctx) -> Poll {
+        let Stage::Working(work) = &mut self.stage else {
+            return Poll::Busy;
+        };
+        if work.in_flight.is_some() {
+            return Poll::Busy;
+        }
+        if work.not_before > ctx.now {
+            return Poll::Wait(work.not_before);
+        }
+        let (kind, attempt) = match &work.reconciling {
+            Some(reconciling) => (
+                ActionKind::Reconcile {
+                    list_snapshots: work.step == Step::TakeSnapshot,
+                },
+                reconciling.attempt,
+            ),
+            None => {
+                let kind = match (work.step, &work.goal) {
+                    (Step::Stop, _) => {
+                        self.run_hint = RunHint::Unsure;
+                        ActionKind::Stop
+                    }
+                    (Step::TakeSnapshot, _) => ActionKind::TakeSnapshot {
+                        // `begin` refused children without a replaceable snapshot; should the
+                        // IC still find the child full, its reject fails the step.
+                        replace: replacement(&self.snapshots).ok().flatten(),
+                    },
+                    (Step::Install, _) => install_action(ctx, self.subnet),
+                    (Step::Start, _) => {
+                        self.run_hint = RunHint::Unsure;
+                        ActionKind::Start
+                    }
+                    (Step::Verify, goal) => ActionKind::ReadStatus {
+                        expected_module: expected_module(goal, self.previous_module, ctx),
+                    },
+                    (Step::HealthCheck, _) => ActionKind::HealthCheck {
+                        method: ctx
+                            .policy
+                            .verification
+                            .health_method
+                            .clone()
+                            .expect("the health check step is only scheduled with a method"),
+                    },
+                    (Step::LoadSnapshot, Goal::RollBack { snapshot, .. }) => {
+                        ActionKind::LoadSnapshot {
+                            snapshot: snapshot.clone(),
+                        }
+                    }
+                    (step, goal) => unreachable!("no {step:?} step on the {:?} path", goal.path()),
+                };
+                (kind, work.attempt)
+            }
+        };
+        work.in_flight = Some(ctx.next_action);
+        self.history.push(StepRecord {
+            step: kind.step(),
+            path: work.goal.path(),
+            attempt,
+            issued_at: ctx.now,
+            finished_at: None,
+            result: None,
+        });
+        Poll::Emit {
+            kind,
+            path: work.goal.path(),
+            attempt,
+        }
+    }
+
+    /// Feeds back the outcome of this child's in-flight `action`. Refuses, unchanged, a reply
+    /// that does not fit the action.
+    pub(in crate::rollout) fn apply_outcome(
+        &mut self,
+        action: &Action,
+        outcome: Outcome,
+        ctx: &mut Ctx,
+    ) -> Result<Transition, OutcomeError> {
+        check_reply_fits(action, &outcome)?;
+        let Stage::Working(work) = &mut self.stage else {
+            return Err(OutcomeError::NotInFlight(action.id));
+        };
+        work.in_flight = None;
+        let reconciling = work.reconciling.take();
+        let step = work.step;
+        if let Some(record) = self.history.last_mut() {
+            record.finished_at = Some(ctx.now);
+            record.result = Some(match &outcome {
+                Outcome::Ok(_) => CallResult::Replied,
+                Outcome::Rejected { code, message } => CallResult::Rejected {
+                    code: *code,
+                    message: message.clone(),
+                },
+                Outcome::Unknown => CallResult::Unknown,
+            });
+        }
+        let failure = match outcome {
+            Outcome::Ok(reply) => {
+                return Ok(match (reply, reconciling) {
+                    (Reply::Status(observation), Some(reconciling)) => {
+                        self.reconciled(observation, reconciling.cause, ctx)
+                    }
+                    (Reply::Status(observation), None) => self.verified(observation, ctx),
+                    (Reply::Snapshot(id), _) => {
+                        let replaced = replacement(&self.snapshots).ok().flatten();
+                        self.record_snapshot(id, replaced, ctx);
+                        self.advance(ctx)
+                    }
+                    (Reply::Done, _) => {
+                        match step {
+                            Step::Install => self.installed = true,
+                            Step::Start => self.run_hint = RunHint::Running,
+                            Step::Stop => self.run_hint = RunHint::Stopped,
+                            _ => {}
+                        }
+                        self.advance(ctx)
+                    }
+                });
+            }
+            Outcome::Rejected { code, message } => CallFailure {
+                class: classify(code),
+                code,
+                message,
+            },
+            Outcome::Unknown => CallFailure {
+                class: RejectClass::Unknown,
+                code: reject_code::SYS_UNKNOWN,
+                message: "outcome lost: the deployer was upgraded during the call".into(),
+            },
+        };
+        Ok(match reconciling {
+            Some(reconciling) => self.reconcile_failed(reconciling, failure, ctx),
+            None => self.step_failed(failure, ctx),
+        })
+    }
+
+    fn record_snapshot(&mut self, id: SnapshotId, replaced: Option<SnapshotId>, ctx: &mut Ctx) {
+        if let Some(replaced) = &replaced {
+            self.snapshots.retain(|snapshot| &snapshot.id != replaced);
+        }
+        self.snapshots.push(ExistingSnapshot {
+            id: id.clone(),
+            made_by_deployer: true,
+        });
+        self.rollout_snapshot = Some(id.clone());
+        ctx.emit(EventKind::SnapshotTaken {
+            child: self.id.clone(),
+            snapshot: id,
+            replaced,
+        });
+    }
+
+    /// The step succeeded: on to the next step of the path, or to its end.
+    fn advance(&mut self, ctx: &mut Ctx) -> Transition {
+        let snapshots = ctx.policy.snapshot_before_install;
+        let health_check = ctx.policy.verification.health_method.is_some();
+        let work = self.work();
+        let next = match (&work.goal, work.step) {
+            (Goal::Upgrade, Step::Stop) if snapshots => Some(Step::TakeSnapshot),
+            (Goal::Upgrade, Step::Stop | Step::TakeSnapshot) => Some(Step::Install),
+            (Goal::Upgrade, Step::Install) => Some(Step::Start),
+            (Goal::Upgrade, Step::Start) => Some(Step::Verify),
+            (Goal::Upgrade, Step::Verify) if health_check => Some(Step::HealthCheck),
+            (Goal::RollBack { .. }, Step::Stop) => Some(Step::LoadSnapshot),
+            (Goal::RollBack { .. }, Step::LoadSnapshot) => Some(Step::Start),
+            (Goal::RollBack { .. }, Step::Start) => Some(Step::Verify),
+            _ => None,
+        };
+        if let Some(step) = next {
+            work.step = step;
+            work.attempt = 1;
+            work.not_before = ctx.now;
+            return Transition::default();
+        }
+        let goal = std::mem::replace(&mut work.goal, Goal::Upgrade);
+        match goal {
+            Goal::Upgrade => self.finish(Verdict::Upgraded),
+            Goal::RollBack { cause, .. } => self.finish(Verdict::RolledBack(cause)),
+            Goal::Park(failure) => self.finish(Verdict::LeftStopped(failure)),
+            Goal::Restart(AfterRestart::Finish(verdict)) => self.finish(verdict),
+            Goal::Restart(AfterRestart::RetryStop { resume, attempt }) => {
+                let at = ctx.now + ctx.policy.retry.backoff(attempt - 1);
+                self.stage = Stage::Working(Work {
+                    goal: *resume,
+                    step: Step::Stop,
+                    attempt,
+                    reconciling: None,
+                    in_flight: None,
+                    not_before: at,
+                });
+                ctx.emit(EventKind::RetryScheduled {
+                    child: self.id.clone(),
+                    step: Step::Stop,
+                    attempt,
+                    at,
+                });
+                Transition::default()
+            }
+        }
+    }
+
+    /// A status read for verification: the expected module must run.
+    fn verified(&mut self, observation: Observation, ctx: &mut Ctx) -> Transition {
+        self.run_hint = hint_from(observation.status);
+        let previous = self.previous_module;
+        let expected = expected_module(&self.work().goal, previous, ctx);
+        if observation.module_hash != expected {
+            let found = observation.module_hash;
+            return self.fail(FailureKind::ModuleMismatch { expected, found }, ctx);
+        }
+        if observation.status != RunStatus::Running {
+            let status = observation.status;
+            return self.fail(FailureKind::NotRunning { status }, ctx);
+        }
+        self.advance(ctx)
+    }
+
+    /// A pipeline step was rejected or its outcome is unknown.
+    fn step_failed(&mut self, failure: CallFailure, ctx: &mut Ctx) -> Transition {
+        let step = self.work().step;
+        // A stop's reject does not say whether the child is left stopping (a timed-out stop
+        // does that), and a snapshot or install with an unknown outcome may have happened:
+        // the child is read before anything else.
+        let reconcile = match step {
+            Step::Stop => true,
+            Step::TakeSnapshot | Step::Install => failure.class == RejectClass::Unknown,
+            _ => false,
+        };
+        if reconcile {
+            ctx.emit(EventKind::Reconciling {
+                child: self.id.clone(),
+                step,
+            });
+            let work = self.work();
+            work.reconciling = Some(Reconciling {
+                attempt: 1,
+                cause: failure,
+            });
+            work.not_before = ctx.now;
+            return Transition::default();
+        }
+        self.step_did_not_happen(failure, ctx)
+    }
+
+    /// The step did not take effect: a permanent reject fails it, anything else is retried.
+    fn step_did_not_happen(&mut self, failure: CallFailure, ctx: &mut Ctx) -> Transition {
+        match failure.class {
+            RejectClass::Permanent => {
+                let CallFailure { code, message, .. } = failure;
+                self.fail(FailureKind::Rejected { code, message }, ctx)
+            }
+            RejectClass::Transient | RejectClass::Unknown => self.retry(failure, ctx),
+        }
+    }
+
+    /// Tries the step again after a backoff. Starts are never given up on while they fail
+    /// transiently: giving up would leave the child stopped.
+    fn retry(&mut self, failure: CallFailure, ctx: &mut Ctx) -> Transition {
+        let retry = ctx.policy.retry;
+        let work = self.work();
+        if work.step != Step::Start && work.attempt >= retry.max_attempts {
+            let CallFailure { code, message, .. } = failure;
+            return self.fail(FailureKind::RetriesExhausted { code, message }, ctx);
+        }
+        let at = ctx.now + retry.backoff(work.attempt);
+        work.attempt += 1;
+        work.not_before = at;
+        let (step, attempt) = (work.step, work.attempt);
+        ctx.emit(EventKind::RetryScheduled {
+            child: self.id.clone(),
+            step,
+            attempt,
+            at,
+        });
+        Transition::default()
+    }
+
+    /// The read that settles an outcome failed. Transient and unknown failures are read again
+    /// (reading is harmless); a permanent one means the child cannot be observed, so it is
+    /// started (it may be stopped) and left for a human.
+    fn reconcile_failed(
+        &mut self,
+        mut reconciling: Reconciling,
+        failure: CallFailure,
+        ctx: &mut Ctx,
+    ) -> Transition {
+        if failure.class != RejectClass::Permanent {
+            let work = self.work();
+            work.not_before = ctx.now + ctx.policy.retry.backoff(reconciling.attempt);
+            reconciling.attempt += 1;
+            work.reconciling = Some(reconciling);
+            return Transition::default();
+        }
+        let problem = Failure {
+            step: Step::Reconcile,
+            attempts: reconciling.attempt,
+            kind: FailureKind::Rejected {
+                code: failure.code,
+                message: failure.message,
+            },
+        };
+        let original = self.recovery_cause();
+        let mut transition = self.count_failure(&problem, ctx);
+        self.run_hint = RunHint::Unsure;
+        transition |= self.bring_back(Verdict::NeedsAttention { problem, original }, ctx);
+        transition
+    }
+
+    /// Decides a step whose outcome was unknown (or, for a stop, whose reject was ambiguous)
+    /// from what the child shows.
+    fn reconciled(
+        &mut self,
+        observation: Observation,
+        cause: CallFailure,
+        ctx: &mut Ctx,
+    ) -> Transition {
+        self.run_hint = hint_from(observation.status);
+        match self.work().step {
+            Step::Stop => match observation.status {
+                RunStatus::Stopped => self.advance(ctx),
+                RunStatus::Running => self.step_did_not_happen(cause, ctx),
+                RunStatus::Stopping => self.stop_stuck(cause, ctx),
+            },
+            Step::TakeSnapshot => {
+                let replace = replacement(&self.snapshots).ok().flatten();
+                let listing = observation.snapshots.unwrap_or_default();
+                match read_listing(&self.snapshots, replace.as_ref(), &listing) {
+                    SnapshotReading::Taken(id) => {
+                        self.record_snapshot(id, replace, ctx);
+                        self.advance(ctx)
+                    }
+                    SnapshotReading::NotTaken => self.step_did_not_happen(cause, ctx),
+                    SnapshotReading::Unclear => self.fail(FailureKind::UnidentifiedSnapshot, ctx),
+                }
+            }
+            Step::Install => {
+                let found = observation.module_hash;
+                if found == Some(ctx.release.module_hash) {
+                    self.installed = true;
+                    self.advance(ctx)
+                } else if found != self.previous_module {
+                    self.fail(FailureKind::ConcurrentChange { found }, ctx)
+                } else if observation.status != RunStatus::Stopped {
+                    let status = observation.status;
+                    self.fail(FailureKind::StatusChanged { status }, ctx)
+                } else {
+                    self.step_did_not_happen(cause, ctx)
+                }
+            }
+            step => unreachable!("{step:?} is never reconciled"),
+        }
+    }
+
+    /// The stop timed out and the child is still stopping, refusing every call: start it
+    /// again, then retry the stop if the policy allows another attempt.
+    fn stop_stuck(&mut self, cause: CallFailure, ctx: &mut Ctx) -> Transition {
+        ctx.emit(EventKind::StopStuck {
+            child: self.id.clone(),
+        });
+        let max_attempts = ctx.policy.retry.max_attempts;
+        let work = self.work();
+        if cause.class == RejectClass::Permanent || work.attempt >= max_attempts {
+            return self.fail(FailureKind::StopStuck, ctx);
+        }
+        let attempt = work.attempt + 1;
+        let resume = Box::new(std::mem::replace(&mut work.goal, Goal::Upgrade));
+        self.enter(
+            Goal::Restart(AfterRestart::RetryStop { resume, attempt }),
+            Step::Start,
+            ctx,
+        )
+    }
+
+    /// The failure that sent the child down its current recovery path.
+    fn recovery_cause(&mut self) -> Option<Failure> {
+        fn of_goal(goal: &Goal) -> Option<Failure> {
+            match goal {
+                Goal::RollBack {
+                    cause: RollbackCause::Failure(failure),
+                    ..
+                }
+                | Goal::Park(failure) => Some(failure.clone()),
+                Goal::Restart(AfterRestart::Finish(verdict)) => verdict.failure().cloned(),
+                Goal::Restart(AfterRestart::RetryStop { resume, .. }) => of_goal(resume),
+                _ => None,
+            }
+        }
+        of_goal(&self.work().goal)
+    }
+
+    /// The current step failed for good. An upgrade falls back as the policy says; a failed
+    /// recovery leaves the child for a human, started again if it may be stopped.
+    fn fail(&mut self, kind: FailureKind, ctx: &mut Ctx) -> Transition {
+        let work = self.work();
+        let failure = Failure {
+            step: work.step,
+            attempts: work.attempt,
+            kind,
+        };
+        let is_upgrade = matches!(work.goal, Goal::Upgrade);
+        let mut transition = self.count_failure(&failure, ctx);
+        transition |= match (is_upgrade, self.installed) {
+            (false, _) => {
+                // A start that failed for good is not tried once more.
+                let start_failed = failure.step == Step::Start;
+                let verdict = Verdict::NeedsAttention {
+                    problem: failure,
+                    original: self.recovery_cause(),
+                };
+                if start_failed {
+                    self.finish(verdict)
+                } else {
+                    self.bring_back(verdict, ctx)
+                }
+            }
+            (true, true) => match (ctx.policy.on_failure, self.rollout_snapshot.clone()) {
+                (OnFailure::RollBack, Some(snapshot)) => {
+                    self.roll_back(RollbackCause::Failure(failure), snapshot, ctx)
+                }
+                _ => self.park(failure, ctx),
+            },
+            (true, false) => {
+                if ctx.policy.on_failure == OnFailure::LeaveStopped
+                    && self.run_hint == RunHint::Stopped
+                {
+                    self.finish(Verdict::LeftStopped(failure))
+                } else {
+                    self.bring_back(Verdict::Failed(failure), ctx)
+                }
+            }
+        };
+        transition
+    }
+}
+
+enum SnapshotReading {
+    Taken(SnapshotId),
+    NotTaken,
+    /// Snapshots appeared or vanished that the deployer's one call cannot explain.
+    Unclear,
+}
+
+/// Whether a snapshot call with an unknown outcome took effect, from the listing read after
+/// it. `replace` is deleted by the IC only once the new snapshot exists.
+fn read_listing(
+    known: &[ExistingSnapshot],
+    replace: Option<&SnapshotId>,
+    listing: &[SnapshotId],
+) -> SnapshotReading {
+    let mut new = listing
+        .iter()
+        .filter(|id| !known.iter().any(|snapshot| &snapshot.id == *id));
+    let replaced_gone = replace.is_some_and(|id| !listing.contains(id));
+    match (new.next(), new.next()) {
+        (Some(taken), None) if replace.is_none() || replaced_gone => {
+            SnapshotReading::Taken(taken.clone())
+        }
+        (None, None) if !replaced_gone => SnapshotReading::NotTaken,
+        _ => SnapshotReading::Unclear,
+    }
+}
+
+fn expected_module(goal: &Goal, previous: Option<ModuleHash>, ctx: &Ctx) -> Option<ModuleHash> {
+    match goal {
+        Goal::RollBack { .. } => previous,
+        _ => Some(ctx.release.module_hash),
+    }
+}
+
+fn hint_from(status: RunStatus) -> RunHint {
+    match status {
+        RunStatus::Running => RunHint::Running,
+        RunStatus::Stopped => RunHint::Stopped,
+        RunStatus::Stopping => RunHint::Unsure,
+    }
+}
+
+fn install_action(ctx: &Ctx, subnet: SubnetIndex) -> ActionKind {
+    let module_hash = ctx.release.module_hash;
+    let options = ctx.policy.install.clone();
+    match ctx.release.delivery {
+        Delivery::InstallCode => ActionKind::InstallCode {
+            module_hash,
+            options,
+        },
+        Delivery::ChunkStore => ActionKind::InstallChunked {
+            module_hash,
+            subnet,
+            options,
+        },
+    }
+}
+
+fn check_reply_fits(action: &Action, outcome: &Outcome) -> Result<(), OutcomeError> {
+    let Outcome::Ok(reply) = outcome else {
+        return Ok(());
+    };
+    let fits = match (&action.kind, reply) {
+        (ActionKind::TakeSnapshot { .. }, Reply::Snapshot(_)) => true,
+        (ActionKind::ReadStatus { .. }, Reply::Status(_)) => true,
+        (ActionKind::Reconcile { list_snapshots }, Reply::Status(observation)) => {
+            !list_snapshots || observation.snapshots.is_some()
+        }
+        (
+            ActionKind::Stop
+            | ActionKind::InstallCode { .. }
+            | ActionKind::InstallChunked { .. }
+            | ActionKind::Start
+            | ActionKind::HealthCheck { .. }
+            | ActionKind::LoadSnapshot { .. },
+            Reply::Done,
+        ) => true,
+        _ => false,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(OutcomeError::UnexpectedReply {
+            action: action.id,
+            step: action.kind.step(),
+        })
+    }
+}

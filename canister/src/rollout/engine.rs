@@ -1,0 +1,620 @@
+//! The rollout as a whole: waves, the concurrency limit, operator control and the counts
+//! dashboards read. Which step a child takes is [`super::child`]'s business.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::action::{Action, ActionId, Outcome, OutcomeError};
+use super::child::{Child, ChildState, Control, Ctx, Poll, Transition, Verdict};
+use super::plan::{ChildId, Nanos, Plan, PlanError, Policy, Release};
+use super::status::{
+    Event, EventKind, PauseReason, RolloutPhase, StateCounts, Summary, WaveSummary,
+};
+
+/// What the driver must do now, and when to ask again if nothing completes before.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dispatch {
+    /// Actions now in flight: persist the rollout, then make one call per action.
+    pub actions: Vec<Action>,
+    /// The earliest time a backoff or a bake ends; `None` when only outcomes can move the
+    /// rollout on.
+    pub next_due: Option<Nanos>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    Pause,
+    Resume,
+    Abort,
+    RollBackAll,
+}
+
+/// Why a control command was refused; the rollout is unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlError {
+    NotAllowed {
+        command: Command,
+        phase: RolloutPhase,
+    },
+    /// The policy took no snapshots, so there is nothing to roll back to.
+    NoSnapshots,
+}
+
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotAllowed { command, phase } => {
+                write!(
+                    f,
+                    "{command:?} is not allowed while the rollout is {phase:?}"
+                )
+            }
+            Self::NoSnapshots => write!(
+                f,
+                "the rollout took no snapshots (snapshot_before_install is off): \
+                 there is nothing to roll back to"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Wave {
+    /// The wave's children are `order[start..end]`.
+    start: u32,
+    end: u32,
+    tolerated_failures: u32,
+    failures: u32,
+    started_at: Option<Nanos>,
+    finished_at: Option<Nanos>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct InFlight {
+    child: u32,
+    action: Action,
+}
+
+/// A fleet rollout: a pure state machine fed with time and outcomes. See the module docs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rollout {
+    release: Release,
+    policy: Policy,
+    phase: RolloutPhase,
+    children: Vec<Child>,
+    index: BTreeMap<ChildId, u32>,
+    /// Children needing the upgrade, in wave order.
+    order: Vec<u32>,
+    waves: Vec<Wave>,
+    current_wave: u32,
+    /// Position in `order` of the next child to start.
+    cursor: u32,
+    /// Children between their first step and their final state.
+    active: BTreeSet<u32>,
+    rollback_queue: VecDeque<u32>,
+    in_flight: BTreeMap<ActionId, InFlight>,
+    next_action_id: u64,
+    started_at: Nanos,
+    finished_at: Option<Nanos>,
+    events: Vec<Event>,
+}
+
+impl Rollout {
+    pub fn new(plan: Plan, now: Nanos) -> Result<Self, PlanError> {
+        plan.validate()?;
+        let Plan {
+            release,
+            children,
+            policy,
+        } = plan;
+        let mut children: Vec<Child> = children
+            .into_iter()
+            .map(|spec| Child::new(spec, &release))
+            .collect();
+        let order: Vec<u32> = (0u32..)
+            .zip(&children)
+            .filter(|(_, child)| child.is_queued())
+            .map(|(index, _)| index)
+            .collect();
+        let mut waves = Vec::new();
+        let mut start = 0u32;
+        for (wave, size) in (0u32..).zip(policy.waves.sizes(order.len() as u32)) {
+            for &index in &order[start as usize..(start + size) as usize] {
+                children[index as usize].set_wave(wave);
+            }
+            waves.push(Wave {
+                start,
+                end: start + size,
+                tolerated_failures: policy.failure_budget.tolerated(size),
+                failures: 0,
+                started_at: None,
+                finished_at: None,
+            });
+            start += size;
+        }
+        let index = (0u32..)
+            .zip(&children)
+            .map(|(index, child)| (child.id().clone(), index))
+            .collect();
+        let created = EventKind::Created {
+            children: children.len() as u32,
+            skipped: (children.len() - order.len()) as u32,
+            waves: waves.len() as u32,
+        };
+        let mut rollout = Self {
+            release,
+            policy,
+            phase: RolloutPhase::Running,
+            children,
+            index,
+            order,
+            waves,
+            current_wave: 0,
+            cursor: 0,
+            active: BTreeSet::new(),
+            rollback_queue: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            next_action_id: 0,
+            started_at: now,
+            finished_at: None,
+            events: vec![Event {
+                at: now,
+                kind: created,
+            }],
+        };
+        rollout.settle(now);
+        Ok(rollout)
+    }
+
+    /// Starts due waves and children and returns every action that can be issued at `now`.
+    /// The returned actions are in flight from now on: the driver persists the rollout before
+    /// making their calls, and feeds each outcome back through [`Rollout::on_outcome`].
+    pub fn next_actions(&mut self, now: Nanos) -> Dispatch {
+        loop {
+            self.settle(now);
+            let progress = (self.current_wave, self.cursor, self.rollback_queue.len());
+            self.start_due_wave(now);
+            self.admit(now);
+            if progress == (self.current_wave, self.cursor, self.rollback_queue.len()) {
+                break;
+            }
+        }
+        let mut actions = Vec::new();
+        let mut next_due = self.next_wave_at();
+        for index in self.active.iter().copied().collect::<Vec<_>>() {
+            let (mut ctx, children) = self.parts(now);
+            match children[index as usize].poll(&mut ctx) {
+                Poll::Emit {
+                    kind,
+                    path,
+                    attempt,
+                } => {
+                    let action = Action {
+                        id: ActionId(self.next_action_id),
+                        child: self.children[index as usize].id().clone(),
+                        path,
+                        attempt,
+                        kind,
+                    };
+                    self.next_action_id += 1;
+                    self.in_flight.insert(
+                        action.id,
+                        InFlight {
+                            child: index,
+                            action: action.clone(),
+                        },
+                    );
+                    actions.push(action);
+                }
+                Poll::Wait(at) => next_due = Some(next_due.map_or(at, |due| due.min(at))),
+                Poll::Busy => {}
+            }
+        }
+        Dispatch { actions, next_due }
+    }
+
+    /// Feeds back how an in-flight action ended. A refused outcome leaves the rollout as it
+    /// was.
+    pub fn on_outcome(
+        &mut self,
+        action: ActionId,
+        outcome: Outcome,
+        now: Nanos,
+    ) -> Result<(), OutcomeError> {
+        let entry = self
+            .in_flight
+            .remove(&action)
+            .ok_or(OutcomeError::NotInFlight(action))?;
+        let control = self.control();
+        let (mut ctx, children) = self.parts(now);
+        let child = &mut children[entry.child as usize];
+        let mut transition = match child.apply_outcome(&entry.action, outcome, &mut ctx) {
+            Ok(transition) => transition,
+            Err(error) => {
+                self.in_flight.insert(action, entry);
+                return Err(error);
+            }
+        };
+        if let Some(control) = control {
+            transition |= child.apply_control(control, &mut ctx);
+        }
+        self.account(entry.child, transition, now);
+        self.settle(now);
+        Ok(())
+    }
+
+    /// After the deployer's own upgrade the calls in flight are lost: each in-flight action
+    /// gets an unknown outcome, so its child is read before anything else. Returns their ids.
+    pub fn mark_in_flight_unknown(&mut self, now: Nanos) -> Vec<ActionId> {
+        let lost: Vec<ActionId> = self.in_flight.keys().copied().collect();
+        for &action in &lost {
+            self.on_outcome(action, Outcome::Unknown, now)
+                .expect("an in-flight action accepts an unknown outcome");
+        }
+        lost
+    }
+
+    /// No new child starts; children already started finish their pipeline.
+    pub fn pause(&mut self, now: Nanos) -> Result<(), ControlError> {
+        self.require(Command::Pause, |phase| *phase == RolloutPhase::Running)?;
+        self.set_paused(PauseReason::Operator, now);
+        Ok(())
+    }
+
+    pub fn resume(&mut self, now: Nanos) -> Result<(), ControlError> {
+        self.require(Command::Resume, |phase| {
+            matches!(phase, RolloutPhase::Paused(_))
+        })?;
+        self.phase = RolloutPhase::Running;
+        self.emit(now, EventKind::Resumed);
+        self.settle(now);
+        Ok(())
+    }
+
+    /// No new child starts. Started children not yet installed are brought back to running
+    /// (started again if they may be stopped) and end `Cancelled`; installed ones finish
+    /// their upgrade (or its rollback). Children still waiting for a rollback of the whole
+    /// rollout keep their state.
+    pub fn abort(&mut self, now: Nanos) -> Result<(), ControlError> {
+        self.require(Command::Abort, |phase| {
+            matches!(
+                phase,
+                RolloutPhase::Running | RolloutPhase::Paused(_) | RolloutPhase::RollingBack
+            )
+        })?;
+        self.phase = RolloutPhase::Aborted;
+        self.emit(now, EventKind::Aborted);
+        self.never_start_queued();
+        for index in std::mem::take(&mut self.rollback_queue) {
+            self.children[index as usize].withdraw_rollback();
+        }
+        self.apply_control_to_idle(Control::Abort, now);
+        self.settle(now);
+        Ok(())
+    }
+
+    /// Every child this rollout upgraded goes back to its pre-install snapshot: stop, load,
+    /// start, verify the previous module. Children not yet installed are cancelled as by an
+    /// abort; queued children never start.
+    pub fn rollback_all(&mut self, now: Nanos) -> Result<(), ControlError> {
+        self.require(Command::RollBackAll, |phase| {
+            matches!(
+                phase,
+                RolloutPhase::Running
+                    | RolloutPhase::Paused(_)
+                    | RolloutPhase::Aborted
+                    | RolloutPhase::Completed
+            )
+        })?;
+        if !self.policy.snapshot_before_install {
+            return Err(ControlError::NoSnapshots);
+        }
+        self.never_start_queued();
+        for index in 0..self.children.len() as u32 {
+            if self.children[index as usize].request_rollback() {
+                self.rollback_queue.push_back(index);
+            }
+        }
+        self.phase = RolloutPhase::RollingBack;
+        self.finished_at = None;
+        let children = self.rollback_queue.len() as u32;
+        self.emit(now, EventKind::RollbackRequested { children });
+        self.apply_control_to_idle(Control::RollBackAll, now);
+        self.settle(now);
+        Ok(())
+    }
+
+    pub fn phase(&self) -> &RolloutPhase {
+        &self.phase
+    }
+
+    pub fn release(&self) -> &Release {
+        &self.release
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Every selected child, in selection order (page with `skip`/`take`).
+    pub fn children(&self) -> &[Child] {
+        &self.children
+    }
+
+    pub fn child(&self, id: &ChildId) -> Option<&Child> {
+        self.index
+            .get(id)
+            .map(|&index| &self.children[index as usize])
+    }
+
+    /// The actions issued and not yet answered.
+    pub fn in_flight(&self) -> impl Iterator<Item = &Action> {
+        self.in_flight.values().map(|entry| &entry.action)
+    }
+
+    /// In a final phase (or paused) with no child left to settle.
+    pub fn is_settled(&self) -> bool {
+        let final_phase = match self.phase {
+            RolloutPhase::Running | RolloutPhase::RollingBack => false,
+            RolloutPhase::Aborted => self.finished_at.is_some(),
+            RolloutPhase::Paused(_) | RolloutPhase::Completed | RolloutPhase::RolledBack => true,
+        };
+        final_phase && self.active.is_empty() && self.in_flight.is_empty()
+    }
+
+    /// Events since the last drain, oldest first.
+    pub fn drain_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    pub fn summary(&self) -> Summary {
+        let mut counts = StateCounts::default();
+        let mut wave_counts = vec![StateCounts::default(); self.waves.len()];
+        for child in &self.children {
+            let state = child.state();
+            count(&mut counts, &state);
+            if let Some(wave) = child.wave() {
+                count(&mut wave_counts[wave as usize], &state);
+            }
+        }
+        Summary {
+            phase: self.phase.clone(),
+            current_wave: (!self.waves.is_empty()).then_some(self.current_wave),
+            waves: self
+                .waves
+                .iter()
+                .zip(wave_counts)
+                .map(|(wave, counts)| WaveSummary {
+                    size: wave.end - wave.start,
+                    counts,
+                    failures: wave.failures,
+                    tolerated_failures: wave.tolerated_failures,
+                    started_at: wave.started_at,
+                    finished_at: wave.finished_at,
+                })
+                .collect(),
+            counts,
+            in_flight: self.in_flight.len() as u32,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            next_wave_at: self.next_wave_at(),
+        }
+    }
+
+    /// The engine's context for a child, borrowed apart from the children themselves.
+    fn parts(&mut self, now: Nanos) -> (Ctx<'_>, &mut [Child]) {
+        let ctx = Ctx {
+            policy: &self.policy,
+            release: &self.release,
+            now,
+            next_action: ActionId(self.next_action_id),
+            events: &mut self.events,
+        };
+        (ctx, &mut self.children)
+    }
+
+    fn emit(&mut self, at: Nanos, kind: EventKind) {
+        self.events.push(Event { at, kind });
+    }
+
+    fn require(
+        &self,
+        command: Command,
+        allowed: impl Fn(&RolloutPhase) -> bool,
+    ) -> Result<(), ControlError> {
+        if allowed(&self.phase) {
+            Ok(())
+        } else {
+            Err(ControlError::NotAllowed {
+                command,
+                phase: self.phase.clone(),
+            })
+        }
+    }
+
+    fn control(&self) -> Option<Control> {
+        match self.phase {
+            RolloutPhase::Aborted => Some(Control::Abort),
+            RolloutPhase::RollingBack => Some(Control::RollBackAll),
+            _ => None,
+        }
+    }
+
+    fn set_paused(&mut self, reason: PauseReason, now: Nanos) {
+        self.phase = RolloutPhase::Paused(reason.clone());
+        self.emit(now, EventKind::Paused { reason });
+    }
+
+    fn never_start_queued(&mut self) {
+        for &index in &self.order[self.cursor as usize..] {
+            self.children[index as usize].never_start();
+        }
+        self.cursor = self.order.len() as u32;
+    }
+
+    fn apply_control_to_idle(&mut self, control: Control, now: Nanos) {
+        for index in self.active.iter().copied().collect::<Vec<_>>() {
+            let (mut ctx, children) = self.parts(now);
+            let transition = children[index as usize].apply_control(control, &mut ctx);
+            self.account(index, transition, now);
+        }
+    }
+
+    /// Books a child's transition: its wave's failure budget, and its slot once final.
+    fn account(&mut self, index: u32, transition: Transition, now: Nanos) {
+        let child = &self.children[index as usize];
+        if transition.failed {
+            if let Some(wave_index) = child.wave() {
+                let wave = &mut self.waves[wave_index as usize];
+                wave.failures += 1;
+                if self.phase == RolloutPhase::Running && wave.failures > wave.tolerated_failures {
+                    let reason = PauseReason::FailureBudgetExceeded {
+                        wave: wave_index,
+                        failures: wave.failures,
+                        tolerated: wave.tolerated_failures,
+                    };
+                    self.set_paused(reason, now);
+                }
+            }
+        }
+        if transition.finished {
+            self.active.remove(&index);
+            let child = &self.children[index as usize];
+            if let ChildState::Finished(verdict) = child.state() {
+                let child = child.id().clone();
+                self.emit(now, EventKind::ChildFinished { child, verdict });
+            }
+        }
+    }
+
+    /// Starts the first wave, or the next one once the current one finished and baked.
+    fn start_due_wave(&mut self, now: Nanos) {
+        if self.phase != RolloutPhase::Running {
+            return;
+        }
+        let Some(current) = self.waves.get(self.current_wave as usize) else {
+            return;
+        };
+        if current.started_at.is_some() {
+            match self.next_wave_at() {
+                Some(at) if at <= now => self.current_wave += 1,
+                _ => return,
+            }
+        }
+        let wave = self.current_wave;
+        self.waves[wave as usize].started_at = Some(now);
+        self.emit(now, EventKind::WaveStarted { wave });
+    }
+
+    /// When the wave after the current one may start, once the current one finished.
+    fn next_wave_at(&self) -> Option<Nanos> {
+        let current = self.waves.get(self.current_wave as usize)?;
+        let finished_at = current.finished_at?;
+        let has_next = (self.current_wave as usize) + 1 < self.waves.len();
+        (self.phase == RolloutPhase::Running && has_next)
+            .then(|| finished_at.saturating_add(self.policy.bake_nanos))
+    }
+
+    /// Fills free slots: with the current wave's children while running, with children
+    /// awaiting their rollback while rolling back.
+    fn admit(&mut self, now: Nanos) {
+        let limit = self.policy.max_concurrency as usize;
+        match self.phase {
+            RolloutPhase::Running => {
+                while self.phase == RolloutPhase::Running && self.active.len() < limit {
+                    let Some(wave) = self.waves.get(self.current_wave as usize) else {
+                        return;
+                    };
+                    if wave.started_at.is_none() || self.cursor >= wave.end {
+                        return;
+                    }
+                    let index = self.order[self.cursor as usize];
+                    self.cursor += 1;
+                    self.active.insert(index);
+                    let (mut ctx, children) = self.parts(now);
+                    let transition = children[index as usize].begin(&mut ctx);
+                    self.account(index, transition, now);
+                }
+            }
+            RolloutPhase::RollingBack => {
+                while self.active.len() < limit {
+                    let Some(index) = self.rollback_queue.pop_front() else {
+                        return;
+                    };
+                    self.active.insert(index);
+                    let (mut ctx, children) = self.parts(now);
+                    children[index as usize].begin_rollback(&mut ctx);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Records what follows from the children's states: a finished wave, a completed
+    /// rollout, a settled abort or rollback.
+    fn settle(&mut self, now: Nanos) {
+        match self.phase {
+            RolloutPhase::Running | RolloutPhase::Paused(_) => {
+                let Some(wave) = self.waves.get_mut(self.current_wave as usize) else {
+                    if self.phase == RolloutPhase::Running {
+                        self.complete(now);
+                    }
+                    return;
+                };
+                let done = self.cursor >= wave.end && self.active.is_empty();
+                if wave.started_at.is_some() && wave.finished_at.is_none() && done {
+                    wave.finished_at = Some(now);
+                    let wave = self.current_wave;
+                    self.emit(now, EventKind::WaveFinished { wave });
+                }
+                let last_finished = self.waves.last().is_some_and(|w| w.finished_at.is_some());
+                if self.phase == RolloutPhase::Running && last_finished {
+                    self.complete(now);
+                }
+            }
+            RolloutPhase::Aborted => {
+                if self.active.is_empty() && self.finished_at.is_none() {
+                    self.finished_at = Some(now);
+                    self.emit(now, EventKind::AbortSettled);
+                }
+            }
+            RolloutPhase::RollingBack => {
+                if self.active.is_empty() && self.rollback_queue.is_empty() {
+                    self.phase = RolloutPhase::RolledBack;
+                    self.finished_at = Some(now);
+                    self.emit(now, EventKind::RolledBack);
+                }
+            }
+            RolloutPhase::Completed | RolloutPhase::RolledBack => {}
+        }
+    }
+
+    fn complete(&mut self, now: Nanos) {
+        self.phase = RolloutPhase::Completed;
+        self.finished_at = Some(now);
+        self.emit(now, EventKind::Completed);
+    }
+}
+
+fn count(counts: &mut StateCounts, state: &ChildState) {
+    let slot = match state {
+        ChildState::Queued => &mut counts.queued,
+        ChildState::AwaitingRollback(_) => &mut counts.awaiting_rollback,
+        ChildState::Active { .. } => &mut counts.active,
+        ChildState::Finished(verdict) => match verdict {
+            Verdict::Upgraded => &mut counts.upgraded,
+            Verdict::Skipped(_) => &mut counts.skipped,
+            Verdict::Failed(_) => &mut counts.failed,
+            Verdict::RolledBack(_) => &mut counts.rolled_back,
+            Verdict::LeftStopped(_) => &mut counts.left_stopped,
+            Verdict::NeedsAttention { .. } => &mut counts.needs_attention,
+            Verdict::Cancelled => &mut counts.cancelled,
+            Verdict::NotStarted => &mut counts.not_started,
+        },
+    };
+    *slot += 1;
+}

@@ -1,0 +1,376 @@
+//! What a rollout is asked to do: the release, the selected children with what the deployer
+//! knows of them, and the policy. [`Plan::validate`] refuses plans the engine cannot honour, so
+//! the engine itself never meets a contradictory policy.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Nanoseconds since the Unix epoch, as `ic0.time` reports them.
+pub type Nanos = u64;
+
+/// The longest principal is 29 bytes (interface spec, "Principals").
+pub const MAX_CHILD_ID_BYTES: usize = 29;
+
+/// Snapshots one canister may hold (`MAX_SNAPSHOTS` in the interface spec constants; 10 since
+/// spec 0.35.0). Taking one more needs `replace_snapshot`.
+pub const MAX_SNAPSHOTS_PER_CANISTER: usize = 10;
+
+/// SHA-256 of a Wasm module, as `canister_status` reports it.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ModuleHash(#[serde(with = "serde_bytes")] pub [u8; 32]);
+
+impl fmt::Debug for ModuleHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ModuleHash({self})")
+    }
+}
+
+impl fmt::Display for ModuleHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.iter().try_for_each(|byte| write!(f, "{byte:02x}"))
+    }
+}
+
+/// A child canister's principal bytes, at most [`MAX_CHILD_ID_BYTES`] long.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "serde_bytes::ByteBuf", into = "serde_bytes::ByteBuf")]
+pub struct ChildId(Vec<u8>);
+
+impl ChildId {
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Result<Self, ChildIdTooLong> {
+        let bytes = bytes.into();
+        if bytes.len() > MAX_CHILD_ID_BYTES {
+            return Err(ChildIdTooLong { len: bytes.len() });
+        }
+        Ok(Self(bytes))
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl TryFrom<serde_bytes::ByteBuf> for ChildId {
+    type Error = ChildIdTooLong;
+
+    fn try_from(bytes: serde_bytes::ByteBuf) -> Result<Self, Self::Error> {
+        Self::new(bytes.into_vec())
+    }
+}
+
+impl From<ChildId> for serde_bytes::ByteBuf {
+    fn from(id: ChildId) -> Self {
+        serde_bytes::ByteBuf::from(id.0)
+    }
+}
+
+/// Bytes longer than any principal were given as a child id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChildIdTooLong {
+    pub len: usize,
+}
+
+impl fmt::Display for ChildIdTooLong {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a child id of {} bytes is longer than a principal ({MAX_CHILD_ID_BYTES} bytes)",
+            self.len
+        )
+    }
+}
+
+impl std::error::Error for ChildIdTooLong {}
+
+/// A snapshot id as the management canister returns it (opaque bytes).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SnapshotId(#[serde(with = "serde_bytes")] pub Vec<u8>);
+
+/// Which subnet a child lives on, as the deployer's registry numbers them. A chunked install
+/// needs a chunk store on the child's own subnet, so the install action names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SubnetIndex(pub u32);
+
+/// How the release's module reaches a child: small modules travel in one `install_code`
+/// message, larger ones through a chunk store on the child's subnet (`install_chunked_code`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Delivery {
+    InstallCode,
+    ChunkStore,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    pub module_hash: ModuleHash,
+    pub delivery: Delivery,
+}
+
+/// A snapshot a child holds when the rollout is planned, oldest first in [`ChildSpec::snapshots`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExistingSnapshot {
+    pub id: SnapshotId,
+    /// Only snapshots the deployer made may be replaced when the child is at the limit.
+    pub made_by_deployer: bool,
+}
+
+/// A selected child and what the deployer knows of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildSpec {
+    pub id: ChildId,
+    /// `None` when no module is installed.
+    pub module_hash: Option<ModuleHash>,
+    pub subnet: SubnetIndex,
+    /// Every snapshot the child holds, oldest first (from `list_canister_snapshots`).
+    pub snapshots: Vec<ExistingSnapshot>,
+}
+
+/// How many children a wave holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WaveSize {
+    Count(u32),
+    /// Percent (1..=100) of the children that need the upgrade, rounded up.
+    Percent(u8),
+}
+
+/// A canary wave first, then the listed waves; whatever children remain form a last wave.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WavePlan {
+    pub canary: u32,
+    pub then: Vec<WaveSize>,
+}
+
+impl WavePlan {
+    /// Splits `eligible` children (those not already on the release) into wave sizes: the
+    /// canary, the listed waves, then the rest. Empty waves are dropped.
+    pub fn sizes(&self, eligible: u32) -> Vec<u32> {
+        let mut remaining = eligible;
+        let mut sizes = Vec::new();
+        let requested =
+            std::iter::once(self.canary).chain(self.then.iter().map(|size| match *size {
+                WaveSize::Count(count) => count,
+                WaveSize::Percent(percent) => {
+                    (u64::from(eligible) * u64::from(percent)).div_ceil(100) as u32
+                }
+            }));
+        for size in requested {
+            let size = size.min(remaining);
+            remaining -= size;
+            sizes.push(size);
+        }
+        sizes.push(remaining);
+        sizes.retain(|&size| size > 0);
+        sizes
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WasmMemoryPersistence {
+    Keep,
+    Replace,
+}
+
+/// The `upgrade` mode options of `install_code` / `install_chunked_code`, and its argument.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstallOptions {
+    pub skip_pre_upgrade: bool,
+    pub wasm_memory_persistence: Option<WasmMemoryPersistence>,
+    #[serde(with = "serde_bytes")]
+    pub arg: Vec<u8>,
+}
+
+/// After the install the module hash read back must equal the expected one and the child
+/// must run; a health method, when named, must then answer without a reject.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub health_method: Option<String>,
+}
+
+/// Retries of transiently failed steps: attempt `n + 1` waits `base * 2^(n-1)`, at most `max`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Attempts per step, the first included (at least 1).
+    pub max_attempts: u32,
+    pub base_backoff_nanos: Nanos,
+    pub max_backoff_nanos: Nanos,
+}
+
+impl RetryPolicy {
+    /// The wait after the `failed_attempt`-th attempt failed.
+    pub fn backoff(&self, failed_attempt: u32) -> Nanos {
+        let doublings = failed_attempt.saturating_sub(1).min(63);
+        self.base_backoff_nanos
+            .saturating_mul(1u64 << doublings)
+            .min(self.max_backoff_nanos)
+    }
+}
+
+/// What happens to a child whose upgrade failed for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OnFailure {
+    /// Load the snapshot taken before the install, start the child, verify the previous hash.
+    RollBack,
+    /// Leave the child stopped so a human can look at it.
+    LeaveStopped,
+}
+
+/// How many failed children a wave tolerates; one more pauses the rollout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FailureBudget {
+    Count(u32),
+    /// Percent (0..=100) of the wave's children, rounded down.
+    Percent(u8),
+}
+
+impl FailureBudget {
+    pub fn tolerated(&self, wave_size: u32) -> u32 {
+        match *self {
+            Self::Count(count) => count,
+            Self::Percent(percent) => (u64::from(wave_size) * u64::from(percent) / 100) as u32,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub waves: WavePlan,
+    /// Children between their first step and their final state at any one time.
+    pub max_concurrency: u32,
+    /// Wait between the end of one wave and the start of the next.
+    pub bake_nanos: Nanos,
+    pub snapshot_before_install: bool,
+    pub install: InstallOptions,
+    pub verification: Verification,
+    pub retry: RetryPolicy,
+    pub on_failure: OnFailure,
+    pub failure_budget: FailureBudget,
+}
+
+impl Default for Policy {
+    /// One canary, then a quarter at a time; snapshots on; the first failure pauses.
+    fn default() -> Self {
+        const SECOND: Nanos = 1_000_000_000;
+        Self {
+            waves: WavePlan {
+                canary: 1,
+                then: vec![WaveSize::Percent(25)],
+            },
+            max_concurrency: 10,
+            bake_nanos: 60 * SECOND,
+            snapshot_before_install: true,
+            install: InstallOptions::default(),
+            verification: Verification::default(),
+            retry: RetryPolicy {
+                max_attempts: 5,
+                base_backoff_nanos: SECOND,
+                max_backoff_nanos: 60 * SECOND,
+            },
+            on_failure: OnFailure::RollBack,
+            failure_budget: FailureBudget::Count(0),
+        }
+    }
+}
+
+/// Everything a rollout is created from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub release: Release,
+    pub children: Vec<ChildSpec>,
+    pub policy: Policy,
+}
+
+/// Why a plan was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PlanError {
+    NoChildren,
+    DuplicateChild(ChildId),
+    ZeroConcurrency,
+    ZeroMaxAttempts,
+    /// The base backoff is longer than the maximum.
+    BackoffBaseAboveMax,
+    /// A wave percentage outside 1..=100.
+    WavePercentOutOfRange(u8),
+    /// A failure budget percentage above 100.
+    BudgetPercentOutOfRange(u8),
+    /// Rolling back loads the snapshot taken before the install, so it needs snapshots on.
+    RollBackWithoutSnapshot,
+    EmptyHealthMethod,
+}
+
+impl fmt::Display for PlanError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoChildren => write!(f, "the selection holds no children: select at least one"),
+            Self::DuplicateChild(id) => {
+                write!(
+                    f,
+                    "child {:02x?} is selected twice: select each child once",
+                    id.as_bytes()
+                )
+            }
+            Self::ZeroConcurrency => write!(f, "max_concurrency is 0: allow at least 1 child"),
+            Self::ZeroMaxAttempts => write!(f, "retry.max_attempts is 0: allow at least 1 attempt"),
+            Self::BackoffBaseAboveMax => {
+                write!(
+                    f,
+                    "retry.base_backoff_nanos exceeds retry.max_backoff_nanos"
+                )
+            }
+            Self::WavePercentOutOfRange(percent) => {
+                write!(f, "a wave of {percent} percent: use 1 to 100")
+            }
+            Self::BudgetPercentOutOfRange(percent) => {
+                write!(f, "a failure budget of {percent} percent: use 0 to 100")
+            }
+            Self::RollBackWithoutSnapshot => write!(
+                f,
+                "on_failure is RollBack but snapshot_before_install is off: a rollback loads \
+                 the snapshot taken before the install, so turn snapshots on or choose LeaveStopped"
+            ),
+            Self::EmptyHealthMethod => write!(f, "the health method name is empty"),
+        }
+    }
+}
+
+impl std::error::Error for PlanError {}
+
+impl Plan {
+    pub fn validate(&self) -> Result<(), PlanError> {
+        if self.children.is_empty() {
+            return Err(PlanError::NoChildren);
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(duplicate) = self.children.iter().find(|child| !seen.insert(&child.id)) {
+            return Err(PlanError::DuplicateChild(duplicate.id.clone()));
+        }
+        let policy = &self.policy;
+        if policy.max_concurrency == 0 {
+            return Err(PlanError::ZeroConcurrency);
+        }
+        if policy.retry.max_attempts == 0 {
+            return Err(PlanError::ZeroMaxAttempts);
+        }
+        if policy.retry.base_backoff_nanos > policy.retry.max_backoff_nanos {
+            return Err(PlanError::BackoffBaseAboveMax);
+        }
+        for size in &policy.waves.then {
+            if let WaveSize::Percent(percent) = *size {
+                if !(1..=100).contains(&percent) {
+                    return Err(PlanError::WavePercentOutOfRange(percent));
+                }
+            }
+        }
+        if let FailureBudget::Percent(percent) = policy.failure_budget {
+            if percent > 100 {
+                return Err(PlanError::BudgetPercentOutOfRange(percent));
+            }
+        }
+        if policy.on_failure == OnFailure::RollBack && !policy.snapshot_before_install {
+            return Err(PlanError::RollBackWithoutSnapshot);
+        }
+        if policy.verification.health_method.as_deref() == Some("") {
+            return Err(PlanError::EmptyHealthMethod);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,252 @@
+//! Property tests: random fleets, policies and scripts of outcomes, completions in random
+//! order, operator commands and deployer upgrades. The harness checks after every step that no
+//! child has two actions in flight, no install lacks its snapshot, the concurrency limit holds
+//! and waves never overlap; after driving the rollout to its end, every child runs the
+//! release or its previous module (or is stopped because the policy said so, with the reason).
+//!
+//! `PROPTEST_CASES` sets the number of cases (256 by default).
+
+use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
+
+use super::world::{upgraded_state, Fate, Harness, SimChild};
+use super::*;
+
+const RELEASE: ModuleHash = ModuleHash([9; 32]);
+const OLD_MODULES: [ModuleHash; 2] = [ModuleHash([1; 32]), ModuleHash([2; 32])];
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Answers the in-flight action at `pick` (modulo their number): completions interleave.
+    Answer {
+        pick: usize,
+        fate: Fate,
+    },
+    Tick(Nanos),
+    Command(Command),
+    /// In-flight calls take effect where `applied` has a bit set, then their replies are lost.
+    UpgradeDeployer {
+        applied: u32,
+    },
+}
+
+fn fate() -> impl Strategy<Value = Fate> {
+    prop_oneof![
+        12 => Just(Fate::Ok),
+        2 => Just(Fate::Transient),
+        1 => Just(Fate::Permanent),
+        2 => any::<bool>().prop_map(|applied| Fate::Unknown { applied }),
+        1 => Just(Fate::StopHangs),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        60 => (any::<usize>(), fate()).prop_map(|(pick, fate)| Op::Answer { pick, fate }),
+        8 => (0..100u64).prop_map(Op::Tick),
+        2 => Just(Op::Command(Command::Pause)),
+        4 => Just(Op::Command(Command::Resume)),
+        1 => Just(Op::Command(Command::Abort)),
+        1 => Just(Op::Command(Command::RollBackAll)),
+        3 => any::<u32>().prop_map(|applied| Op::UpgradeDeployer { applied }),
+    ]
+}
+
+fn policy() -> impl Strategy<Value = Policy> {
+    let waves = (
+        0..4u32,
+        prop::collection::vec(
+            prop_oneof![
+                (0..4u32).prop_map(WaveSize::Count),
+                (1..=100u8).prop_map(WaveSize::Percent)
+            ],
+            0..3,
+        ),
+    )
+        .prop_map(|(canary, then)| WavePlan { canary, then });
+    let budget = prop_oneof![
+        (0..3u32).prop_map(FailureBudget::Count),
+        (0..=100u8).prop_map(FailureBudget::Percent)
+    ];
+    (
+        waves,
+        1..5u32,
+        0..50u64,
+        any::<bool>(),
+        any::<bool>(),
+        1..4u32,
+        1..10u64,
+        budget,
+        any::<bool>(),
+    )
+        .prop_map(
+            |(
+                waves,
+                max_concurrency,
+                bake_nanos,
+                snapshots,
+                roll_back,
+                attempts,
+                base,
+                budget,
+                health,
+            )| {
+                Policy {
+                    waves,
+                    max_concurrency,
+                    bake_nanos,
+                    snapshot_before_install: snapshots,
+                    install: InstallOptions::default(),
+                    verification: Verification {
+                        health_method: health.then(|| "health".into()),
+                    },
+                    retry: RetryPolicy {
+                        max_attempts: attempts,
+                        base_backoff_nanos: base,
+                        max_backoff_nanos: base * 4,
+                    },
+                    on_failure: if roll_back && snapshots {
+                        OnFailure::RollBack
+                    } else {
+                        OnFailure::LeaveStopped
+                    },
+                    failure_budget: budget,
+                }
+            },
+        )
+}
+
+fn plan() -> impl Strategy<Value = Plan> {
+    let child = (
+        prop_oneof![8 => (0..2usize).prop_map(Some), 1 => Just(None)],
+        0..3u32,
+        prop::collection::vec(any::<bool>(), 0..=MAX_SNAPSHOTS_PER_CANISTER),
+    );
+    (prop::collection::vec(child, 1..10), policy(), any::<bool>()).prop_map(
+        |(children, policy, chunked)| Plan {
+            release: Release {
+                module_hash: RELEASE,
+                delivery: if chunked {
+                    Delivery::ChunkStore
+                } else {
+                    Delivery::InstallCode
+                },
+            },
+            children: (0u32..)
+                .zip(children)
+                .map(|(n, (module, subnet, snapshots))| ChildSpec {
+                    id: ChildId::new(n.to_be_bytes()).expect("4 bytes fit a principal"),
+                    module_hash: Some(module.map_or(RELEASE, |m| OLD_MODULES[m])),
+                    subnet: SubnetIndex(subnet),
+                    snapshots: (0u32..)
+                        .zip(snapshots)
+                        .map(|(k, made_by_deployer)| ExistingSnapshot {
+                            id: SnapshotId([n.to_be_bytes(), k.to_be_bytes()].concat()),
+                            made_by_deployer,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            policy,
+        },
+    )
+}
+
+/// Runs `ops`, then answers everything with success until the rollout settles, and checks
+/// the end state against the world.
+fn run(plan: Plan, ops: Vec<Op>) -> Result<(), String> {
+    let initial: Vec<(ChildId, SimChild)> = {
+        let world = super::world::World::new(&plan);
+        world.children.into_iter().collect()
+    };
+    let previous: std::collections::BTreeMap<ChildId, Option<ModuleHash>> = plan
+        .children
+        .iter()
+        .map(|spec| (spec.id.clone(), spec.module_hash))
+        .collect();
+    let mut h = Harness::new(plan);
+    h.dispatch()?;
+    for op in ops {
+        match op {
+            Op::Answer { pick, fate } => {
+                if !h.in_flight.is_empty() {
+                    h.answer(pick % h.in_flight.len(), fate)?;
+                }
+            }
+            Op::Tick(nanos) => h.now += nanos,
+            Op::Command(command) => {
+                // Commands refused in the current phase are part of the script, not a failure.
+                let _refused = h.command(command);
+            }
+            Op::UpgradeDeployer { applied } => {
+                h.upgrade_deployer(|n| applied >> (n % 32) & 1 == 1)?;
+            }
+        }
+        h.dispatch()?;
+    }
+    h.run(100_000, |_| Fate::Ok)?;
+
+    if !h.rollout.is_settled() || !h.in_flight.is_empty() {
+        return Err(format!("not settled: {:?}", h.rollout.summary()));
+    }
+    for (id, start) in initial {
+        let child = h.rollout.child(&id).expect("selected child");
+        let sim = h.world.child(&id);
+        let previous = previous[&id];
+        let running_on = |module: Option<ModuleHash>, state: u64| {
+            sim.status == RunStatus::Running && sim.module == module && sim.state == state
+        };
+        let ChildState::Finished(verdict) = child.state() else {
+            if child.state() == ChildState::Queued && running_on(previous, start.state) {
+                continue;
+            }
+            return Err(format!("{id:?} ended {:?} with {sim:?}", child.state()));
+        };
+        let consistent = match &verdict {
+            Verdict::Upgraded => running_on(Some(RELEASE), upgraded_state(start.state)),
+            Verdict::Skipped(_) => running_on(Some(RELEASE), start.state),
+            Verdict::Failed(_) | Verdict::Cancelled | Verdict::NotStarted => {
+                running_on(previous, start.state)
+            }
+            Verdict::RolledBack(_) => running_on(previous, start.state),
+            Verdict::LeftStopped(_) => sim.status == RunStatus::Stopped,
+            Verdict::NeedsAttention { .. } => {
+                running_on(previous, start.state)
+                    || running_on(Some(RELEASE), upgraded_state(start.state))
+            }
+        };
+        if !consistent {
+            return Err(format!(
+                "{id:?} ended {verdict:?} but the world shows {sim:?}"
+            ));
+        }
+        if sim.installs > 1 {
+            return Err(format!("{id:?} was installed {} times", sim.installs));
+        }
+        let known: Vec<&SnapshotId> = child.snapshots().iter().map(|s| &s.id).collect();
+        let actual: Vec<&SnapshotId> = sim.snapshots.iter().map(|s| &s.id).collect();
+        if known != actual {
+            return Err(format!(
+                "{id:?}: engine knows snapshots {known:?}, world has {actual:?}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    // Failing seeds are kept beside this file (`proptests.regressions`) and replayed first.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn rollout_keeps_its_invariants_under_random_outcomes(
+        plan in plan(),
+        ops in prop::collection::vec(op(), 0..80),
+    ) {
+        let result = run(plan, ops);
+        prop_assert!(result.is_ok(), "{}", result.unwrap_err());
+    }
+}

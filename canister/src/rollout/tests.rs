@@ -1,0 +1,653 @@
+//! Scenario tests of one child's pipeline against the world model: the steps, their
+//! retries, reconciles of unknown outcomes, and where failures lead.
+
+use super::world::{failing, id, is, plan, policy, snapshot, spec, upgrade_steps, Fate, Harness};
+use super::world::{PREVIOUS, RELEASE, ROUNDS, START};
+use super::*;
+
+#[test]
+fn upgrade_stops_snapshots_installs_starts_verifies_and_checks_health() {
+    let mut policy = policy();
+    policy.verification.health_method = Some("health".into());
+    policy.install = InstallOptions {
+        skip_pre_upgrade: true,
+        wasm_memory_persistence: Some(WasmMemoryPersistence::Keep),
+        arg: vec![0x44, 0x49, 0x44, 0x4c],
+    };
+    let mut h = Harness::new(plan(1, policy.clone()));
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    assert_eq!(h.steps(&id(0)), upgrade_steps(true));
+    let kinds: Vec<&ActionKind> = h.issued.iter().map(|action| &action.kind).collect();
+    assert_eq!(
+        kinds[2],
+        &ActionKind::InstallCode {
+            module_hash: RELEASE,
+            options: policy.install
+        }
+    );
+    assert_eq!(
+        kinds[4],
+        &ActionKind::ReadStatus {
+            expected_module: Some(RELEASE)
+        }
+    );
+    assert_eq!(
+        kinds[5],
+        &ActionKind::HealthCheck {
+            method: "health".into()
+        }
+    );
+    assert_eq!(h.verdict(&id(0)), Verdict::Upgraded);
+    let child = h.world.child(&id(0));
+    assert_eq!(
+        (child.status, child.module, child.installs),
+        (RunStatus::Running, Some(RELEASE), 1)
+    );
+    assert_eq!(*h.rollout.phase(), RolloutPhase::Completed);
+    assert!(h.rollout.is_settled());
+}
+
+#[test]
+fn chunked_release_installs_from_the_store_on_the_childs_subnet() {
+    let mut plan = plan(1, policy());
+    plan.release.delivery = Delivery::ChunkStore;
+    plan.children[0].subnet = SubnetIndex(3);
+    let mut h = Harness::new(plan);
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    let install = h
+        .issued
+        .iter()
+        .find(|action| is(Step::Install)(action))
+        .unwrap();
+    assert_eq!(
+        install.kind,
+        ActionKind::InstallChunked {
+            module_hash: RELEASE,
+            subnet: SubnetIndex(3),
+            options: InstallOptions::default()
+        }
+    );
+    assert_eq!(h.verdict(&id(0)), Verdict::Upgraded);
+}
+
+#[test]
+fn child_already_on_the_release_is_skipped_and_never_touched() {
+    let mut plan = plan(2, policy());
+    plan.children[1].module_hash = Some(RELEASE);
+    let mut h = Harness::new(plan);
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    assert_eq!(
+        h.verdict(&id(1)),
+        Verdict::Skipped(SkipReason::AlreadyOnRelease)
+    );
+    assert!(h.steps(&id(1)).is_empty());
+    assert_eq!(h.rollout.child(&id(1)).unwrap().wave(), None);
+    let summary = h.rollout.summary();
+    assert_eq!((summary.counts.skipped, summary.counts.upgraded), (1, 1));
+}
+
+#[test]
+fn backoff_doubles_up_to_its_maximum() {
+    let retry = policy().retry;
+    let waits: Vec<Nanos> = [1, 2, 3, 4, 200].map(|n| retry.backoff(n)).to_vec();
+    assert_eq!(waits, vec![10, 20, 40, 40, 40]);
+}
+
+#[test]
+fn transient_install_rejects_are_retried_with_backoff_then_the_child_fails_and_runs_again() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.run(ROUNDS, |action| match is(Step::Install)(action) {
+        true => Fate::Transient,
+        false => Fate::Ok,
+    })
+    .unwrap();
+
+    let installs: Vec<Nanos> = h
+        .rollout
+        .child(&id(0))
+        .unwrap()
+        .history()
+        .iter()
+        .filter(|record| record.step == Step::Install)
+        .map(|record| record.issued_at)
+        .collect();
+    assert_eq!(installs, vec![START, START + 10, START + 30]);
+    let Verdict::Failed(failure) = h.verdict(&id(0)) else {
+        panic!("expected a failed child")
+    };
+    assert_eq!((failure.step, failure.attempts), (Step::Install, 3));
+    assert!(matches!(
+        failure.kind,
+        FailureKind::RetriesExhausted {
+            code: reject_code::SYS_TRANSIENT,
+            ..
+        }
+    ));
+    assert_eq!(h.steps(&id(0)).last(), Some(&(Path::Restart, Step::Start)));
+    let child = h.world.child(&id(0));
+    assert_eq!(
+        (child.status, child.module),
+        (RunStatus::Running, Some(PREVIOUS))
+    );
+}
+
+#[test]
+fn trapping_install_fails_the_child_and_starts_it_on_its_previous_module() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.run(ROUNDS, failing(1, is(Step::Install), Fate::Permanent))
+        .unwrap();
+
+    let Verdict::Failed(failure) = h.verdict(&id(0)) else {
+        panic!("expected a failed child")
+    };
+    assert!(matches!(
+        failure.kind,
+        FailureKind::Rejected {
+            code: reject_code::CANISTER_ERROR,
+            ..
+        }
+    ));
+    let child = h.world.child(&id(0));
+    assert_eq!(
+        (child.status, child.module, child.installs),
+        (RunStatus::Running, Some(PREVIOUS), 0)
+    );
+}
+
+#[test]
+fn leave_stopped_policy_keeps_a_child_whose_install_failed_stopped() {
+    let mut policy = policy();
+    policy.on_failure = OnFailure::LeaveStopped;
+    let mut h = Harness::new(plan(1, policy));
+    h.run(ROUNDS, failing(1, is(Step::Install), Fate::Permanent))
+        .unwrap();
+
+    assert!(matches!(
+        h.verdict(&id(0)),
+        Verdict::LeftStopped(Failure {
+            step: Step::Install,
+            ..
+        })
+    ));
+    assert!(!h.steps(&id(0)).contains(&(Path::Restart, Step::Start)));
+    assert_eq!(h.world.child(&id(0)).status, RunStatus::Stopped);
+}
+
+#[test]
+fn failed_health_check_rolls_the_child_back_from_its_snapshot() {
+    let mut policy = policy();
+    policy.verification.health_method = Some("health".into());
+    let mut h = Harness::new(plan(1, policy));
+    let state_before = h.world.child(&id(0)).state;
+    h.run(ROUNDS, failing(1, is(Step::HealthCheck), Fate::Permanent))
+        .unwrap();
+
+    let mut expected = upgrade_steps(true);
+    expected.extend([
+        (Path::RollBack, Step::Stop),
+        (Path::RollBack, Step::LoadSnapshot),
+        (Path::RollBack, Step::Start),
+        (Path::RollBack, Step::Verify),
+    ]);
+    assert_eq!(h.steps(&id(0)), expected);
+    let snapshot = h.rollout.child(&id(0)).unwrap().rollout_snapshot().cloned();
+    let load = h
+        .issued
+        .iter()
+        .find(|action| is(Step::LoadSnapshot)(action))
+        .unwrap();
+    assert_eq!(
+        load.kind,
+        ActionKind::LoadSnapshot {
+            snapshot: snapshot.unwrap()
+        }
+    );
+    assert_eq!(
+        h.issued.last().unwrap().kind,
+        ActionKind::ReadStatus {
+            expected_module: Some(PREVIOUS)
+        }
+    );
+    assert!(matches!(
+        h.verdict(&id(0)),
+        Verdict::RolledBack(RollbackCause::Failure(Failure {
+            step: Step::HealthCheck,
+            ..
+        }))
+    ));
+    let child = h.world.child(&id(0));
+    assert_eq!(
+        (child.status, child.module, child.state),
+        (RunStatus::Running, Some(PREVIOUS), state_before)
+    );
+}
+
+#[test]
+fn wrong_module_read_back_rolls_the_child_back() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.dispatch().unwrap();
+    while h.in_flight[0].kind.step() != Step::Verify {
+        h.answer(0, Fate::Ok).unwrap();
+        h.dispatch().unwrap();
+    }
+    let foreign = ModuleHash([7; 32]);
+    h.answer_raw(
+        0,
+        Outcome::Ok(Reply::Status(Observation {
+            status: RunStatus::Running,
+            module_hash: Some(foreign),
+            snapshots: None,
+        })),
+    )
+    .unwrap();
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    let Verdict::RolledBack(RollbackCause::Failure(failure)) = h.verdict(&id(0)) else {
+        panic!("expected a rollback")
+    };
+    assert_eq!(
+        failure.kind,
+        FailureKind::ModuleMismatch {
+            expected: Some(RELEASE),
+            found: Some(foreign)
+        }
+    );
+}
+
+#[test]
+fn leave_stopped_policy_parks_a_child_that_failed_after_its_install() {
+    let mut policy = policy();
+    policy.verification.health_method = Some("health".into());
+    policy.on_failure = OnFailure::LeaveStopped;
+    let mut h = Harness::new(plan(1, policy));
+    h.run(ROUNDS, failing(1, is(Step::HealthCheck), Fate::Permanent))
+        .unwrap();
+
+    assert_eq!(h.steps(&id(0)).last(), Some(&(Path::Park, Step::Stop)));
+    assert!(matches!(h.verdict(&id(0)), Verdict::LeftStopped(_)));
+    let child = h.world.child(&id(0));
+    assert_eq!(
+        (child.status, child.module),
+        (RunStatus::Stopped, Some(RELEASE))
+    );
+}
+
+#[test]
+fn install_with_unknown_outcome_that_happened_is_not_repeated() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.run(
+        ROUNDS,
+        failing(1, is(Step::Install), Fate::Unknown { applied: true }),
+    )
+    .unwrap();
+
+    let steps = h.steps(&id(0));
+    assert_eq!(
+        steps[2..5],
+        [
+            (Path::Upgrade, Step::Install),
+            (Path::Upgrade, Step::Reconcile),
+            (Path::Upgrade, Step::Start)
+        ]
+    );
+    assert_eq!(h.world.child(&id(0)).installs, 1);
+    assert_eq!(h.verdict(&id(0)), Verdict::Upgraded);
+}
+
+#[test]
+fn install_with_unknown_outcome_that_did_not_happen_is_retried() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.run(
+        ROUNDS,
+        failing(1, is(Step::Install), Fate::Unknown { applied: false }),
+    )
+    .unwrap();
+
+    let steps = h.steps(&id(0));
+    assert_eq!(
+        steps[2..5],
+        [
+            (Path::Upgrade, Step::Install),
+            (Path::Upgrade, Step::Reconcile),
+            (Path::Upgrade, Step::Install)
+        ]
+    );
+    assert_eq!(h.world.child(&id(0)).installs, 1);
+    assert_eq!(h.verdict(&id(0)), Verdict::Upgraded);
+}
+
+#[test]
+fn stop_with_unknown_outcome_on_a_stopped_child_goes_on() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.run(
+        ROUNDS,
+        failing(1, is(Step::Stop), Fate::Unknown { applied: true }),
+    )
+    .unwrap();
+
+    assert_eq!(
+        h.steps(&id(0))[..3],
+        [
+            (Path::Upgrade, Step::Stop),
+            (Path::Upgrade, Step::Reconcile),
+            (Path::Upgrade, Step::TakeSnapshot)
+        ]
+    );
+}
+
+#[test]
+fn stuck_stop_starts_the_child_again_and_retries_the_stop() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.run(ROUNDS, failing(1, is(Step::Stop), Fate::StopHangs))
+        .unwrap();
+
+    assert_eq!(
+        h.steps(&id(0))[..4],
+        [
+            (Path::Upgrade, Step::Stop),
+            (Path::Upgrade, Step::Reconcile),
+            (Path::Restart, Step::Start),
+            (Path::Upgrade, Step::Stop)
+        ]
+    );
+    let events = h.rollout.drain_events();
+    assert!(events
+        .iter()
+        .any(|event| event.kind == EventKind::StopStuck { child: id(0) }));
+    assert_eq!(h.verdict(&id(0)), Verdict::Upgraded);
+}
+
+#[test]
+fn stuck_stop_without_attempts_left_fails_the_child_running() {
+    let mut policy = policy();
+    policy.retry.max_attempts = 1;
+    let mut h = Harness::new(plan(1, policy));
+    h.run(ROUNDS, failing(1, is(Step::Stop), Fate::StopHangs))
+        .unwrap();
+
+    assert!(matches!(
+        h.verdict(&id(0)),
+        Verdict::Failed(Failure {
+            kind: FailureKind::StopStuck,
+            ..
+        })
+    ));
+    assert_eq!(h.world.child(&id(0)).status, RunStatus::Running);
+}
+
+#[test]
+fn snapshot_at_the_limit_replaces_the_oldest_snapshot_the_deployer_made() {
+    let mut plan = plan(1, policy());
+    plan.children[0].snapshots = (0..10).map(|n| snapshot(n, n == 3 || n == 6)).collect();
+    let mut h = Harness::new(plan);
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    let take = h
+        .issued
+        .iter()
+        .find(|action| is(Step::TakeSnapshot)(action))
+        .unwrap();
+    assert_eq!(
+        take.kind,
+        ActionKind::TakeSnapshot {
+            replace: Some(snapshot(3, true).id)
+        }
+    );
+    let world_ids: Vec<SnapshotId> = h
+        .world
+        .child(&id(0))
+        .snapshots
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
+    let engine_ids: Vec<SnapshotId> = h
+        .rollout
+        .child(&id(0))
+        .unwrap()
+        .snapshots()
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
+    assert_eq!(world_ids, engine_ids);
+    assert_eq!(world_ids.len(), 10);
+    assert!(!world_ids.contains(&snapshot(3, true).id));
+}
+
+#[test]
+fn child_full_of_snapshots_the_deployer_did_not_make_fails_untouched() {
+    let mut plan = plan(1, policy());
+    plan.children[0].snapshots = (0..10).map(|n| snapshot(n, false)).collect();
+    let mut h = Harness::new(plan);
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    assert!(h.steps(&id(0)).is_empty());
+    assert!(matches!(
+        h.verdict(&id(0)),
+        Verdict::Failed(Failure {
+            kind: FailureKind::SnapshotLimit,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn snapshot_with_unknown_outcome_is_identified_from_the_listing() {
+    for applied in [true, false] {
+        let mut h = Harness::new(plan(1, policy()));
+        h.run(
+            ROUNDS,
+            failing(1, is(Step::TakeSnapshot), Fate::Unknown { applied }),
+        )
+        .unwrap();
+
+        let reconcile = h
+            .issued
+            .iter()
+            .find(|action| is(Step::Reconcile)(action))
+            .unwrap();
+        assert_eq!(
+            reconcile.kind,
+            ActionKind::Reconcile {
+                list_snapshots: true
+            }
+        );
+        let taken = &h.world.child(&id(0)).taken;
+        assert_eq!(taken.len(), 1, "applied: {applied}");
+        assert_eq!(
+            h.rollout.child(&id(0)).unwrap().rollout_snapshot(),
+            taken.first()
+        );
+        assert_eq!(h.verdict(&id(0)), Verdict::Upgraded);
+    }
+}
+
+#[test]
+fn unobservable_child_is_started_and_left_for_a_human() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.dispatch().unwrap();
+    h.answer(0, Fate::Ok).unwrap(); // stop
+    h.dispatch().unwrap();
+    h.answer(0, Fate::Ok).unwrap(); // snapshot
+    h.dispatch().unwrap();
+    h.answer(0, Fate::Unknown { applied: false }).unwrap(); // install
+    h.dispatch().unwrap();
+    let denied = Outcome::Rejected {
+        code: reject_code::CANISTER_REJECT,
+        message: "only controllers may read the status".into(),
+    };
+    h.answer_raw(0, denied).unwrap();
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    assert_eq!(h.steps(&id(0)).last(), Some(&(Path::Restart, Step::Start)));
+    let Verdict::NeedsAttention { problem, .. } = h.verdict(&id(0)) else {
+        panic!("expected a child needing attention")
+    };
+    assert_eq!(problem.step, Step::Reconcile);
+    assert_eq!(h.world.child(&id(0)).status, RunStatus::Running);
+}
+
+#[test]
+fn deployer_upgrade_mid_rollout_reconciles_and_installs_each_child_once() {
+    let mut policy = policy();
+    policy.max_concurrency = 4;
+    let mut h = Harness::new(plan(4, policy));
+    h.dispatch().unwrap();
+    for round in 0..2 {
+        for _ in 0..h.in_flight.len() {
+            h.answer(0, Fate::Ok).unwrap();
+        }
+        h.dispatch().unwrap();
+        assert!(!h.in_flight.is_empty(), "round {round}");
+    }
+    // All four children have an install in flight; half of them reach the child.
+    h.upgrade_deployer(|n| n % 2 == 0).unwrap();
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    assert_eq!(h.rollout.summary().counts.upgraded, 4);
+    for n in 0..4 {
+        assert_eq!(h.world.child(&id(n)).installs, 1);
+        assert!(h.steps(&id(n)).contains(&(Path::Upgrade, Step::Reconcile)));
+    }
+}
+
+#[test]
+fn rollout_round_trips_through_cbor() {
+    let mut h = Harness::new(plan(3, policy()));
+    h.dispatch().unwrap();
+    h.answer(0, Fate::StopHangs).unwrap();
+    h.dispatch().unwrap();
+
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&h.rollout, &mut bytes).unwrap();
+    let decoded: Rollout = ciborium::from_reader(bytes.as_slice()).unwrap();
+    assert_eq!(decoded, h.rollout);
+}
+
+#[test]
+fn child_id_longer_than_a_principal_is_refused_also_when_decoded() {
+    assert_eq!(ChildId::new(vec![0; 30]), Err(ChildIdTooLong { len: 30 }));
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&serde_bytes::ByteBuf::from(vec![0u8; 30]), &mut bytes).unwrap();
+    assert!(ciborium::from_reader::<ChildId, _>(bytes.as_slice()).is_err());
+}
+
+#[test]
+fn refused_outcomes_leave_the_action_in_flight() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.dispatch().unwrap();
+    let stop = h.in_flight[0].id;
+    let before = h.rollout.clone();
+
+    assert_eq!(
+        h.rollout.on_outcome(ActionId(99), Outcome::Unknown, START),
+        Err(OutcomeError::NotInFlight(ActionId(99)))
+    );
+    let snapshot_reply = Outcome::Ok(Reply::Snapshot(SnapshotId(vec![1])));
+    assert_eq!(
+        h.rollout.on_outcome(stop, snapshot_reply, START),
+        Err(OutcomeError::UnexpectedReply {
+            action: stop,
+            step: Step::Stop
+        })
+    );
+    assert_eq!(h.rollout, before);
+    h.rollout
+        .on_outcome(stop, Outcome::Ok(Reply::Done), START)
+        .unwrap();
+    assert_eq!(
+        h.rollout.on_outcome(stop, Outcome::Ok(Reply::Done), START),
+        Err(OutcomeError::NotInFlight(stop))
+    );
+}
+
+/// Turns a valid plan into one the engine must refuse.
+type BreakPlan = fn(&mut Plan);
+
+#[test]
+fn plans_the_engine_cannot_honour_are_refused() {
+    let cases: [(BreakPlan, PlanError); 9] = [
+        (|plan| plan.children.clear(), PlanError::NoChildren),
+        (
+            |plan| plan.children.push(spec(0)),
+            PlanError::DuplicateChild(id(0)),
+        ),
+        (
+            |plan| plan.policy.max_concurrency = 0,
+            PlanError::ZeroConcurrency,
+        ),
+        (
+            |plan| plan.policy.retry.max_attempts = 0,
+            PlanError::ZeroMaxAttempts,
+        ),
+        (
+            |plan| plan.policy.retry.base_backoff_nanos = 41,
+            PlanError::BackoffBaseAboveMax,
+        ),
+        (
+            |plan| plan.policy.waves.then = vec![WaveSize::Percent(0)],
+            PlanError::WavePercentOutOfRange(0),
+        ),
+        (
+            |plan| plan.policy.failure_budget = FailureBudget::Percent(101),
+            PlanError::BudgetPercentOutOfRange(101),
+        ),
+        (
+            |plan| plan.policy.snapshot_before_install = false,
+            PlanError::RollBackWithoutSnapshot,
+        ),
+        (
+            |plan| plan.policy.verification.health_method = Some(String::new()),
+            PlanError::EmptyHealthMethod,
+        ),
+    ];
+    for (break_plan, expected) in cases {
+        let mut plan = plan(2, policy());
+        break_plan(&mut plan);
+        assert_eq!(Rollout::new(plan, START).err(), Some(expected));
+    }
+}
+
+#[test]
+fn reject_codes_are_classified_per_interface_spec_reject_codes_section() {
+    use reject_code::*;
+    let classes: Vec<RejectClass> = [
+        SYS_FATAL,
+        SYS_TRANSIENT,
+        DESTINATION_INVALID,
+        CANISTER_REJECT,
+        CANISTER_ERROR,
+        SYS_UNKNOWN,
+        7,
+    ]
+    .map(classify)
+    .to_vec();
+    use RejectClass::*;
+    assert_eq!(
+        classes,
+        vec![Permanent, Transient, Permanent, Permanent, Permanent, Unknown, Unknown]
+    );
+}
+
+#[test]
+fn history_records_each_attempt_with_its_times_and_result() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.run(ROUNDS, failing(1, is(Step::Install), Fate::Transient))
+        .unwrap();
+
+    let history = h.rollout.child(&id(0)).unwrap().history();
+    let installs: Vec<&StepRecord> = history.iter().filter(|r| r.step == Step::Install).collect();
+    assert_eq!(installs.len(), 2);
+    assert_eq!((installs[0].attempt, installs[1].attempt), (1, 2));
+    assert!(matches!(
+        installs[0].result,
+        Some(CallResult::Rejected {
+            code: reject_code::SYS_TRANSIENT,
+            ..
+        })
+    ));
+    assert_eq!(installs[1].result, Some(CallResult::Replied));
+    assert!(history.iter().all(|r| r.finished_at >= Some(r.issued_at)));
+}
