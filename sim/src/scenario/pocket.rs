@@ -4,8 +4,10 @@
 use super::{status_view, IcEnv, PendingCall, StatusView};
 use crate::replica::InstallMode;
 use crate::types::{Principal, Reject, RejectCode};
+// pocket-ic speaks an older ic-management-canister-types than the simulator; Candid bytes are
+// the common ground, so requests are encoded with the simulator's types and replies re-decoded.
 use ic_management_canister_types::{
-    CanisterInstallMode, CanisterSettings, InstallCodeArgs, UpgradeFlags, WasmMemoryPersistence,
+    CanisterInstallMode, InstallCodeArgs, UpgradeFlags, WasmMemoryPersistence,
 };
 use pocket_ic::common::rest::{RawEffectivePrincipal, RawMessageId};
 use pocket_ic::{PocketIc, PocketIcBuilder, RejectResponse};
@@ -49,7 +51,7 @@ impl IcEnv for PocketIcEnv {
     }
 
     fn create_canister(&mut self, subnet: usize, controllers: Vec<Principal>) -> Principal {
-        let settings = CanisterSettings {
+        let settings = pocket_ic::CanisterSettings {
             controllers: Some(controllers),
             ..Default::default()
         };
@@ -170,7 +172,10 @@ impl IcEnv for PocketIcEnv {
     ) -> Result<StatusView, Reject> {
         self.pic
             .canister_status(canister, Some(sender))
-            .map(status_view)
+            .map(|status| {
+                let bytes = candid::encode_one(status).expect("encode canister status");
+                status_view(candid::decode_one(&bytes).expect("canister status round trip"))
+            })
             .map_err(reject)
     }
 }
