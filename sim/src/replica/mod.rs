@@ -263,6 +263,35 @@ pub enum InstallMode {
     },
 }
 
+impl InstallMode {
+    /// The management canister's `install_code` argument for this mode, Candid-encoded.
+    pub fn install_code_payload(&self, canister: Principal, wasm: &[u8], arg: Vec<u8>) -> Vec<u8> {
+        let mode = match *self {
+            InstallMode::Install => CanisterInstallMode::Install,
+            InstallMode::Reinstall => CanisterInstallMode::Reinstall,
+            InstallMode::Upgrade {
+                skip_pre_upgrade,
+                keep_wasm_memory,
+            } => CanisterInstallMode::Upgrade(Some(UpgradeFlags {
+                skip_pre_upgrade: Some(skip_pre_upgrade),
+                wasm_memory_persistence: Some(if keep_wasm_memory {
+                    WasmMemoryPersistence::Keep
+                } else {
+                    WasmMemoryPersistence::Replace
+                }),
+            })),
+        };
+        let args = InstallCodeArgs {
+            mode,
+            canister_id: canister,
+            wasm_module: wasm.to_vec(),
+            arg,
+            sender_canister_version: None,
+        };
+        candid::encode_one(&args).expect("install_code arguments encode")
+    }
+}
+
 impl Sim {
     pub fn new(config: SimConfig) -> Sim {
         assert!(
@@ -343,29 +372,7 @@ impl Sim {
         arg: Vec<u8>,
         mode: InstallMode,
     ) -> Result<(), Reject> {
-        let mode = match mode {
-            InstallMode::Install => CanisterInstallMode::Install,
-            InstallMode::Reinstall => CanisterInstallMode::Reinstall,
-            InstallMode::Upgrade {
-                skip_pre_upgrade,
-                keep_wasm_memory,
-            } => CanisterInstallMode::Upgrade(Some(UpgradeFlags {
-                skip_pre_upgrade: Some(skip_pre_upgrade),
-                wasm_memory_persistence: Some(if keep_wasm_memory {
-                    WasmMemoryPersistence::Keep
-                } else {
-                    WasmMemoryPersistence::Replace
-                }),
-            })),
-        };
-        let args = InstallCodeArgs {
-            mode,
-            canister_id: canister,
-            wasm_module: wasm.to_vec(),
-            arg,
-            sender_canister_version: None,
-        };
-        let payload = candid::encode_one(&args).expect("install_code arguments encode");
+        let payload = mode.install_code_payload(canister, wasm, arg);
         self.update_call(
             sender,
             Principal::management_canister(),

@@ -4,11 +4,6 @@
 use super::{status_view, IcEnv, PendingCall, StatusView};
 use crate::replica::InstallMode;
 use crate::types::{Principal, Reject, RejectCode};
-// pocket-ic speaks an older ic-management-canister-types than the simulator; Candid bytes are
-// the common ground, so requests are encoded with the simulator's types and replies re-decoded.
-use ic_management_canister_types::{
-    CanisterInstallMode, InstallCodeArgs, UpgradeFlags, WasmMemoryPersistence,
-};
 use pocket_ic::common::rest::{RawEffectivePrincipal, RawMessageId};
 use pocket_ic::{PocketIc, PocketIcBuilder, RejectResponse};
 
@@ -70,29 +65,7 @@ impl IcEnv for PocketIcEnv {
         arg: Vec<u8>,
         mode: InstallMode,
     ) -> Result<(), Reject> {
-        let mode = match mode {
-            InstallMode::Install => CanisterInstallMode::Install,
-            InstallMode::Reinstall => CanisterInstallMode::Reinstall,
-            InstallMode::Upgrade {
-                skip_pre_upgrade,
-                keep_wasm_memory,
-            } => CanisterInstallMode::Upgrade(Some(UpgradeFlags {
-                skip_pre_upgrade: Some(skip_pre_upgrade),
-                wasm_memory_persistence: Some(if keep_wasm_memory {
-                    WasmMemoryPersistence::Keep
-                } else {
-                    WasmMemoryPersistence::Replace
-                }),
-            })),
-        };
-        let args = InstallCodeArgs {
-            mode,
-            canister_id: canister,
-            wasm_module: wasm.to_vec(),
-            arg,
-            sender_canister_version: None,
-        };
-        let payload = candid::encode_one(args).expect("encode install_code arguments");
+        let payload = mode.install_code_payload(canister, wasm, arg);
         self.pic
             .update_call_with_effective_principal(
                 Principal::management_canister(),
@@ -172,6 +145,8 @@ impl IcEnv for PocketIcEnv {
     ) -> Result<StatusView, Reject> {
         self.pic
             .canister_status(canister, Some(sender))
+            // pocket-ic speaks an older ic-management-canister-types than the simulator; the
+            // Candid bytes are the common ground.
             .map(|status| {
                 let bytes = candid::encode_one(status).expect("encode canister status");
                 status_view(candid::decode_one(&bytes).expect("canister status round trip"))
