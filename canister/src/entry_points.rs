@@ -1,21 +1,37 @@
-//! The canister surface: each method takes the caller from the IC, authorizes it against the
-//! role it needs, and hands the work to the plain modules.
+//! The canister surface: each method takes the caller and the time from the IC, authorizes the
+//! caller against the method's role (see [`crate::access`]), and hands the work to the plain
+//! modules.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::time::Duration;
 
 use candid::Principal;
-use ic_cdk::api::msg_caller;
-use ic_cdk::{init, post_upgrade, query, trap, update};
+use ic_cdk::api::{accept_message, msg_caller, msg_method_name, time};
+use ic_cdk::{init, inspect_message, post_upgrade, query, trap, update};
+use ic_cdk_timers::TimerId;
 use ic_stable_structures::DefaultMemoryImpl;
+use serde_bytes::ByteBuf;
 
+use crate::access::{self, Method};
 use crate::error::Error;
+use crate::registry::StorageStats;
+use crate::releases::{
+    ListReleasesArg, NoReferences, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector,
+};
 use crate::roles::{Role, RoleAssignment};
 use crate::state::{InitArg, State, UpgradeArg};
+use crate::uploads::{
+    UploadChunkArg, UploadOpenArg, UploadSettings, UploadSettingsUpdate, UploadStatus,
+    TOMBSTONE_RETENTION_NANOS,
+};
 use crate::version::VersionInfo;
 
 thread_local! {
     /// Set by `init` or `post_upgrade`, which the IC runs before any other method.
     static STATE: RefCell<Option<State<DefaultMemoryImpl>>> = const { RefCell::new(None) };
+    /// The pending sweep of expired uploads: its time and timer. Timers live on the heap, so
+    /// `post_upgrade` schedules it again from the stored uploads.
+    static SWEEP: Cell<Option<(u64, TimerId)>> = const { Cell::new(None) };
 }
 
 fn read_state<R>(f: impl FnOnce(&State<DefaultMemoryImpl>) -> R) -> R {
@@ -24,6 +40,18 @@ fn read_state<R>(f: impl FnOnce(&State<DefaultMemoryImpl>) -> R) -> R {
 
 fn mutate_state<R>(f: impl FnOnce(&mut State<DefaultMemoryImpl>) -> R) -> R {
     STATE.with_borrow_mut(|state| f(state.as_mut().expect("state is set by init/post_upgrade")))
+}
+
+/// Runs `f` on the state for an authorized caller of `method`.
+fn authorized<R>(
+    method: Method,
+    f: impl FnOnce(&mut State<DefaultMemoryImpl>, Principal) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let caller = msg_caller();
+    mutate_state(|state| {
+        access::authorize(&state.roles, caller, method)?;
+        f(state, caller)
+    })
 }
 
 #[init]
@@ -42,22 +70,30 @@ fn post_upgrade(_arg: Option<UpgradeArg>) {
         Ok(state) => STATE.set(Some(state)),
         Err(error) => trap(format!("deployer upgrade refused: {error}")),
     }
+    schedule_next_sweep();
+}
+
+/// Refuses ingress that would be refused anyway, before the deployer pays for executing it.
+#[inspect_message]
+fn inspect_message() {
+    let method = msg_method_name();
+    let roles = read_state(|state| state.roles.roles_of(msg_caller()));
+    match access::inspect(&method, ic0::msg_arg_data_size(), &roles) {
+        Ok(()) => accept_message(),
+        Err(refusal) => trap(refusal.to_string()),
+    }
 }
 
 #[update]
 fn add_role(principal: Principal, role: Role) -> Result<(), Error> {
-    let caller = msg_caller();
-    mutate_state(|state| {
-        state.roles.authorize(caller, Role::Admin)?;
+    authorized(Method::AddRole, |state, _| {
         state.roles.grant(principal, role)
     })
 }
 
 #[update]
 fn remove_role(principal: Principal, role: Role) -> Result<(), Error> {
-    let caller = msg_caller();
-    mutate_state(|state| {
-        state.roles.authorize(caller, Role::Admin)?;
+    authorized(Method::RemoveRole, |state, _| {
         state.roles.revoke(principal, role)
     })
 }
@@ -77,6 +113,112 @@ fn my_roles() -> Vec<Role> {
 #[query]
 fn version() -> VersionInfo {
     VersionInfo::of_this_build()
+}
+
+#[update]
+fn upload_open(arg: UploadOpenArg) -> Result<UploadStatus, Error> {
+    let status = authorized(Method::UploadOpen, |state, caller| {
+        state.registry.open_upload(arg, caller, time())
+    })?;
+    sweep_no_later_than(status.expires_at);
+    Ok(status)
+}
+
+#[update]
+fn upload_chunk(arg: UploadChunkArg) -> Result<UploadStatus, Error> {
+    // A chunk only moves its upload's expiry later, so the pending sweep stays early enough.
+    authorized(Method::UploadChunk, |state, _| {
+        state.registry.put_chunk(arg, time())
+    })
+}
+
+#[query]
+fn upload_status(upload_id: u64) -> Result<UploadStatus, Error> {
+    let caller = msg_caller();
+    read_state(|state| {
+        access::authorize(&state.roles, caller, Method::UploadStatus)?;
+        state.registry.upload_status(upload_id, time())
+    })
+}
+
+#[update]
+fn upload_commit(upload_id: u64) -> Result<Release, Error> {
+    let release = authorized(Method::UploadCommit, |state, caller| {
+        state.registry.commit_upload(upload_id, caller, time())
+    })?;
+    sweep_no_later_than(time() + TOMBSTONE_RETENTION_NANOS);
+    Ok(release)
+}
+
+#[update]
+fn upload_abort(upload_id: u64) -> Result<(), Error> {
+    authorized(Method::UploadAbort, |state, _| {
+        state.registry.abort_upload(upload_id, time())
+    })
+}
+
+#[query]
+fn upload_settings() -> UploadSettings {
+    read_state(|state| state.registry.upload_settings())
+}
+
+#[update]
+fn set_upload_settings(update: UploadSettingsUpdate) -> Result<UploadSettings, Error> {
+    authorized(Method::SetUploadSettings, |state, _| {
+        state.registry.update_upload_settings(&update)
+    })
+}
+
+#[query]
+fn list_releases(arg: ListReleasesArg) -> ReleasePage {
+    read_state(|state| state.registry.list_releases(&arg))
+}
+
+#[query]
+fn get_release(selector: ReleaseSelector) -> Result<Release, Error> {
+    read_state(|state| state.registry.get_release(&selector))
+}
+
+/// One chunk per reply: at most 1 MiB, under the reply size limit.
+#[query]
+fn release_chunk(arg: ReleaseChunkArg) -> Result<ByteBuf, Error> {
+    read_state(|state| state.registry.release_chunk(&arg).map(ByteBuf::from))
+}
+
+#[update]
+fn delete_release(sha256: ByteBuf) -> Result<(), Error> {
+    authorized(Method::DeleteRelease, |state, _| {
+        state.registry.delete_release(&sha256, &NoReferences)
+    })
+}
+
+#[query]
+fn storage_stats() -> StorageStats {
+    read_state(|state| state.storage_stats(time()))
+}
+
+/// Makes sure a sweep runs at `deadline` or earlier. A sweep that finds nothing due is cheap,
+/// so an early one is harmless; it schedules the next one itself.
+fn sweep_no_later_than(deadline: u64) {
+    if let Some((scheduled, timer)) = SWEEP.get() {
+        if scheduled <= deadline {
+            return;
+        }
+        ic_cdk_timers::clear_timer(timer);
+    }
+    let delay = Duration::from_nanos(deadline.saturating_sub(time()));
+    let timer = ic_cdk_timers::set_timer(delay, async {
+        SWEEP.set(None);
+        mutate_state(|state| state.registry.sweep(time()));
+        schedule_next_sweep();
+    });
+    SWEEP.set(Some((deadline, timer)));
+}
+
+fn schedule_next_sweep() {
+    if let Some(deadline) = read_state(|state| state.registry.next_deadline()) {
+        sweep_no_later_than(deadline);
+    }
 }
 
 // Generates `__export_service()`, the Candid service of the methods above, for the interface

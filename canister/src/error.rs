@@ -11,8 +11,12 @@
 use std::fmt;
 
 use candid::{CandidType, Deserialize, Principal};
+use serde_bytes::ByteBuf;
 
+use crate::chunk_store::hex;
+use crate::releases::{ReleaseReference, ReleaseSelector};
 use crate::roles::Role;
+use crate::uploads::UploadSetting;
 
 /// Why a request was refused. Match on this, not on [`Error::message`].
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -23,6 +27,102 @@ pub enum ErrorKind {
     LastAdmin { admin: Principal },
     /// Roles cannot be granted to the anonymous principal: anyone could exercise them.
     AnonymousPrincipal,
+    /// No upload has this id (never opened, aborted, or its tombstone was purged).
+    UnknownUpload { upload_id: u64 },
+    /// The upload saw no activity for the upload time to live; its chunks are gone.
+    UploadExpired { upload_id: u64, expired_at: u64 },
+    /// The upload was committed as the release `release_sha256`.
+    UploadCommitted {
+        upload_id: u64,
+        release_sha256: ByteBuf,
+    },
+    /// A SHA-256 argument is not 32 bytes long.
+    InvalidSha256 { length: u64 },
+    /// A release text is empty or too long (lengths in UTF-8 bytes).
+    InvalidTextLength {
+        field: TextField,
+        length: u64,
+        min: u64,
+        max: u64,
+    },
+    /// The requested chunk size is 0 or above the maximum.
+    InvalidChunkSize { chunk_size: u32, max: u32 },
+    /// The module would have more chunks than the IC's chunk store holds.
+    TooManyChunks {
+        chunk_count: u64,
+        max: u32,
+        min_chunk_size: u64,
+    },
+    /// The declared module size is above the IC's limit.
+    ModuleTooLarge { size: u64, max: u64 },
+    /// The gzipped module decompresses to more than the IC's limit.
+    UncompressedModuleTooLarge { max: u64 },
+    /// Opening the upload would exceed a quota.
+    QuotaExceeded {
+        quota: Quota,
+        limit: u64,
+        in_use: u64,
+        requested: u64,
+    },
+    /// There is no chunk at `index`.
+    ChunkIndexOutOfRange { index: u32, chunk_count: u32 },
+    /// The chunk is larger than any chunk may be.
+    ChunkTooLarge { size: u64, max: u32 },
+    /// The chunk is not as long as the upload's chunk size says it must be.
+    ChunkSizeMismatch {
+        index: u32,
+        size: u64,
+        expected: u32,
+    },
+    /// Different bytes were already received for this index.
+    ChunkConflict {
+        index: u32,
+        stored_sha256: ByteBuf,
+        sent_sha256: ByteBuf,
+    },
+    /// Commit needs every chunk; these are missing.
+    MissingChunks { missing: Vec<u32> },
+    /// The received module does not hash to the SHA-256 declared at open.
+    HashMismatch { expected: ByteBuf, actual: ByteBuf },
+    /// The module is neither Wasm nor gzipped Wasm.
+    InvalidWasm { reason: String },
+    /// No release matches.
+    ReleaseNotFound { release: ReleaseSelector },
+    /// Another module is already released under this name and version.
+    ReleaseVersionTaken {
+        name: String,
+        version: String,
+        sha256: ByteBuf,
+    },
+    /// The release is referenced and cannot be deleted.
+    ReleaseInUse {
+        sha256: ByteBuf,
+        references: Vec<ReleaseReference>,
+    },
+    /// A setting's new value is outside its range.
+    SettingOutOfRange {
+        setting: UploadSetting,
+        value: u64,
+        min: u64,
+        max: u64,
+    },
+}
+
+/// A release text, named in [`ErrorKind::InvalidTextLength`].
+#[derive(CandidType, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextField {
+    Name,
+    Version,
+    Notes,
+}
+
+/// A limit on open uploads, named in [`ErrorKind::QuotaExceeded`].
+#[derive(CandidType, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Quota {
+    /// How many uploads may be open at once.
+    OpenUploads,
+    /// The declared sizes of the open uploads, summed.
+    StagedBytes,
 }
 
 impl fmt::Display for ErrorKind {
@@ -50,6 +150,170 @@ impl fmt::Display for ErrorKind {
                 "roles cannot be granted to the anonymous principal {}: \
                  pass the principal of an authenticated identity",
                 Principal::anonymous()
+            ),
+            Self::UnknownUpload { upload_id } => write!(
+                f,
+                "there is no upload {upload_id}: it was never opened, was aborted, or ended more \
+                 than a week ago; open the upload again with upload_open"
+            ),
+            Self::UploadExpired {
+                upload_id,
+                expired_at,
+            } => write!(
+                f,
+                "upload {upload_id} expired at {expired_at} ns after a period without chunks, and \
+                 its chunks were discarded: open it again with upload_open and send every chunk"
+            ),
+            Self::UploadCommitted {
+                upload_id,
+                release_sha256,
+            } => write!(
+                f,
+                "upload {upload_id} is already committed as release {}: read it with \
+                 get_release; there is nothing left to send",
+                hex(release_sha256)
+            ),
+            Self::InvalidSha256 { length } => write!(
+                f,
+                "a SHA-256 hash is 32 bytes, this one is {length}: pass the raw digest, not its \
+                 hex text"
+            ),
+            Self::InvalidTextLength {
+                field,
+                length,
+                min,
+                max,
+            } => write!(
+                f,
+                "the release {field:?} is {length} bytes of UTF-8; it must be {min} to {max} bytes"
+            ),
+            Self::InvalidChunkSize { chunk_size, max } => write!(
+                f,
+                "chunk size {chunk_size} is not allowed: choose 1 to {max} bytes, or leave it \
+                 null for {max}"
+            ),
+            Self::TooManyChunks {
+                chunk_count,
+                max,
+                min_chunk_size,
+            } => write!(
+                f,
+                "the module would be {chunk_count} chunks, more than the {max} that the IC's chunk \
+                 store holds: use a chunk size of at least {min_chunk_size} bytes"
+            ),
+            Self::ModuleTooLarge { size, max } => write!(
+                f,
+                "a module of {size} bytes is larger than the IC installs ({max} bytes): shrink it, \
+                 or gzip it"
+            ),
+            Self::UncompressedModuleTooLarge { max } => write!(
+                f,
+                "the gzipped module decompresses to more than {max} bytes, which the IC does not \
+                 install: shrink the Wasm, then abort this upload and upload the new module"
+            ),
+            Self::QuotaExceeded {
+                quota: Quota::OpenUploads,
+                limit,
+                in_use,
+                ..
+            } => write!(
+                f,
+                "{in_use} uploads are open, the limit is {limit}: commit or abort one (or wait for \
+                 one to expire), or ask an admin to raise max_open_uploads"
+            ),
+            Self::QuotaExceeded {
+                quota: Quota::StagedBytes,
+                limit,
+                in_use,
+                requested,
+            } => write!(
+                f,
+                "open uploads already reserve {in_use} of {limit} staged bytes, and this one needs \
+                 {requested} more: commit or abort an upload, or ask an admin to raise \
+                 max_staged_bytes"
+            ),
+            Self::ChunkIndexOutOfRange { index, chunk_count } => write!(
+                f,
+                "there is no chunk {index}: the module has {chunk_count} chunks, numbered from 0"
+            ),
+            Self::ChunkTooLarge { size, max } => write!(
+                f,
+                "a chunk of {size} bytes is larger than the {max}-byte maximum: split the module \
+                 into chunks of the upload's chunk size"
+            ),
+            Self::ChunkSizeMismatch {
+                index,
+                size,
+                expected,
+            } => write!(
+                f,
+                "chunk {index} is {size} bytes but must be {expected}: every chunk is chunk_size \
+                 bytes except a shorter last one; check the chunk_size in upload_status"
+            ),
+            Self::ChunkConflict {
+                index,
+                stored_sha256,
+                sent_sha256,
+            } => write!(
+                f,
+                "chunk {index} was already received with SHA-256 {}, and these bytes hash to {}: \
+                 the module changed during the upload; abort it and upload the new module",
+                hex(stored_sha256),
+                hex(sent_sha256)
+            ),
+            Self::MissingChunks { missing } => write!(
+                f,
+                "{} chunks are missing ({missing:?}): send them with upload_chunk, then commit",
+                missing.len()
+            ),
+            Self::HashMismatch { expected, actual } => write!(
+                f,
+                "the received module hashes to {}, not to the declared {}: a chunk is wrong or the \
+                 hash was declared for another module; abort the upload and upload again",
+                hex(actual),
+                hex(expected)
+            ),
+            Self::InvalidWasm { reason } => write!(
+                f,
+                "the module is not installable Wasm: {reason}; abort the upload and upload a Wasm \
+                 module or a gzipped one"
+            ),
+            Self::ReleaseNotFound {
+                release: ReleaseSelector::Sha256(sha256),
+            } => write!(
+                f,
+                "no release has module hash {}: list_releases shows the releases",
+                hex(sha256)
+            ),
+            Self::ReleaseNotFound {
+                release: ReleaseSelector::NameVersion { name, version },
+            } => write!(
+                f,
+                "no release is named {name} {version}: list_releases shows the releases"
+            ),
+            Self::ReleaseVersionTaken {
+                name,
+                version,
+                sha256,
+            } => write!(
+                f,
+                "{name} {version} is already the release with module hash {}, and releases never \
+                 change: give this module another version (abort this upload and open it again)",
+                hex(sha256)
+            ),
+            Self::ReleaseInUse { sha256, references } => write!(
+                f,
+                "release {} is still referenced by {references:?}: finish or remove those first",
+                hex(sha256)
+            ),
+            Self::SettingOutOfRange {
+                setting,
+                value,
+                min,
+                max,
+            } => write!(
+                f,
+                "{setting:?} cannot be {value}: choose a value from {min} to {max}"
             ),
         }
     }

@@ -6,18 +6,34 @@
 //! this crate's unit tests, which check it against `candid/deployer.did`), never for native
 //! dependents, which use the Candid types re-exported here.
 
+pub mod access;
 mod cbor;
+pub mod chunk_store;
 pub mod error;
 pub mod memory;
+pub mod registry;
+pub mod releases;
 pub mod roles;
 pub mod rollout;
 pub mod state;
+pub mod uploads;
 pub mod version;
+pub mod wasm_check;
 
 #[cfg(any(target_family = "wasm", test))]
 mod entry_points;
 
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, Quota, TextField};
+pub use registry::StorageStats;
+pub use releases::{
+    ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseReference, ReleaseSelector,
+    ReleaseSummary,
+};
 pub use roles::{Role, RoleAssignment};
 pub use state::{InitArg, UpgradeArg};
+pub use uploads::{
+    UploadChunkArg, UploadOpenArg, UploadSetting, UploadSettings, UploadSettingsUpdate,
+    UploadStatus,
+};
 pub use version::VersionInfo;
+pub use wasm_check::ModuleEncoding;

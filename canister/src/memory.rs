@@ -8,22 +8,29 @@
 //! owned by exactly one structure. Two structures must never share a memory id: they would
 //! overwrite each other's bytes.
 //!
-//! | id | structure                                       | key                    | value                              |
-//! |----|-------------------------------------------------|------------------------|------------------------------------|
-//! | 0  | `StableCell`: [`HEADER_MEMORY_ID`]              | -                      | [`Header`]: magic, schema          |
-//! | 1  | `StableBTreeMap`: [`ROLES_MEMORY_ID`]           | principal bytes        | CBOR array of role names           |
-//! | 2  | `StableBTreeMap`: [`RELEASES_MEMORY_ID`]        | module SHA-256 (32 B)  | CBOR `ReleaseRecord`               |
-//! | 3  | raw blocks: [`CHUNK_BLOCKS_MEMORY_ID`]          | block n at n × 64 KiB  | chunk bytes, see below             |
-//! | 4  | `StableBTreeMap`: [`UPLOADS_MEMORY_ID`]         | upload id (u64 BE)     | CBOR `UploadRecord`                |
-//! | 5  | reserved: fleet registry                        |                        |                                    |
-//! | 6  | reserved: rollout state machines                |                        |                                    |
-//! | 7  | reserved: per-child journal                     |                        |                                    |
-//! | 8  | reserved: audit events                          |                        |                                    |
-//! | 9  | `StableBTreeMap`: [`CHUNK_INDEX_MEMORY_ID`]     | chunk SHA-256 (32 B)   | CBOR `ChunkEntry`: length, refs, blocks |
-//! | 10 | `StableBTreeMap`: [`FREE_BLOCKS_MEMORY_ID`]     | first block (u32 BE)   | run length in blocks (u32 BE)      |
-//! | 11 | `StableBTreeMap`: [`RELEASE_NAMES_MEMORY_ID`]   | `NameVersionKey`       | module SHA-256 (32 B)              |
-//! | 12 | `StableBTreeMap`: [`RELEASE_SEQUENCE_MEMORY_ID`]| sequence (u64 BE)      | module SHA-256 (32 B)              |
-//! | 13 | `StableCell`: [`REGISTRY_CONFIG_MEMORY_ID`]     | -                      | CBOR `RegistryConfig`: settings, counters |
+//! | id | structure                          | key                  | value                     |
+//! |----|------------------------------------|----------------------|---------------------------|
+//! | 0  | cell [`HEADER_MEMORY_ID`]          | -                    | [`Header`]: magic, schema |
+//! | 1  | map [`ROLES_MEMORY_ID`]            | principal bytes      | CBOR array of role names  |
+//! | 2  | map [`RELEASES_MEMORY_ID`]         | module SHA-256       | CBOR `ReleaseRecord`      |
+//! | 3  | blocks [`CHUNK_BLOCKS_MEMORY_ID`]  | block n: n × 64 KiB  | chunk bytes, see below    |
+//! | 4  | map [`UPLOADS_MEMORY_ID`]          | upload id (u64 BE)   | CBOR `UploadRecord`       |
+//! | 5  | reserved: fleet registry           |                      |                           |
+//! | 6  | reserved: rollout state machines   |                      |                           |
+//! | 7  | reserved: per-child journal        |                      |                           |
+//! | 8  | reserved: audit events             |                      |                           |
+//! | 9  | map [`CHUNK_INDEX_MEMORY_ID`]      | chunk SHA-256        | CBOR `ChunkEntry`         |
+//! | 10 | map [`FREE_BLOCKS_MEMORY_ID`]      | first block (u32 BE) | run length (u32 BE)       |
+//! | 11 | map [`RELEASE_NAMES_MEMORY_ID`]    | `NameVersionKey`     | module SHA-256            |
+//! | 12 | map [`RELEASE_SEQUENCE_MEMORY_ID`] | sequence (u64 BE)    | module SHA-256            |
+//! | 13 | cell [`REGISTRY_CONFIG_MEMORY_ID`] | -                    | CBOR `RegistryConfig`     |
+//!
+//! A cell is a `StableCell`, a map a `StableBTreeMap`; SHA-256 keys and values are the 32 raw
+//! bytes. `ReleaseRecord` holds the release's metadata and its chunk hashes in order,
+//! `UploadRecord` an open upload (with the blocks of each received chunk) or its tombstone,
+//! `ChunkEntry` a chunk's length, reference count and block runs, `RegistryConfig` the upload
+//! settings and the id counters. Golden-byte tests (here, in `chunk_store` and in `uploads`)
+//! pin each encoding.
 //!
 //! Chunk bytes live outside any map, in memory 3 cut into 64 KiB blocks (one Wasm page, so the
 //! memory's size in pages is the number of blocks ever allocated). A chunk occupies whole blocks,

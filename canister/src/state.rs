@@ -11,6 +11,7 @@ use ic_stable_structures::Memory;
 
 use crate::error::Error;
 use crate::memory::{LayoutError, Memories};
+use crate::registry::{Registry, StorageStats};
 use crate::roles::{Role, Roles};
 
 /// The install argument.
@@ -51,7 +52,9 @@ impl fmt::Display for InitError {
 impl std::error::Error for InitError {}
 
 pub struct State<M: Memory> {
+    memories: Memories<M>,
     pub roles: Roles<VirtualMemory<M>>,
+    pub registry: Registry<VirtualMemory<M>>,
 }
 
 impl<M: Memory> State<M> {
@@ -61,20 +64,35 @@ impl<M: Memory> State<M> {
         if admins.is_empty() {
             return Err(InitError::NoAdmins);
         }
-        let memories = Memories::format(memory);
-        let mut roles = Roles::init(memories.roles());
+        let mut state = Self::with_memories(Memories::format(memory));
         for admin in admins {
-            roles.grant(admin, Role::Admin).map_err(InitError::Admin)?;
+            state
+                .roles
+                .grant(admin, Role::Admin)
+                .map_err(InitError::Admin)?;
         }
-        Ok(Self { roles })
+        Ok(state)
     }
 
-    /// Upgrade: reopens the state the previous installation left in stable memory.
+    /// Upgrade: reopens the state the previous installation left in stable memory. Reads only
+    /// the structures' headers, so its cost does not depend on how much is stored.
     pub fn post_upgrade(memory: M) -> Result<Self, LayoutError> {
-        let memories = Memories::open(memory)?;
-        Ok(Self {
+        Ok(Self::with_memories(Memories::open(memory)?))
+    }
+
+    fn with_memories(memories: Memories<M>) -> Self {
+        Self {
             roles: Roles::init(memories.roles()),
-        })
+            registry: Registry::open(&memories),
+            memories,
+        }
+    }
+
+    pub fn storage_stats(&self, now: u64) -> StorageStats {
+        StorageStats {
+            stable_memory_bytes: self.memories.claimed_bytes(),
+            ..self.registry.storage_stats(now)
+        }
     }
 }
 

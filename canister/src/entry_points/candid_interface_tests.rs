@@ -13,6 +13,7 @@ use candid::types::subtype::equal;
 use candid::CandidType;
 use candid_parser::utils::{service_equal, CandidSource};
 
+use crate::access::Method;
 use crate::state::{InitArg, UpgradeArg};
 
 fn did_path() -> PathBuf {
@@ -58,6 +59,29 @@ fn install_argument_is_required() {
 fn upgrade_argument_may_be_omitted() {
     let (arg,) = candid::decode_args::<(Option<UpgradeArg>,)>(b"DIDL\0\0").expect("decodes");
     assert_eq!(arg, None);
+}
+
+/// `access::Method` is the table `canister_inspect_message` and the role checks read; a method
+/// missing from it would be refused as unknown at the ingress filter.
+#[test]
+fn the_access_table_lists_exactly_the_did_methods() {
+    let (env, service) = CandidSource::File(&did_path())
+        .load()
+        .expect("the did file parses");
+    let service = service.expect("the did file has a service");
+    let mut did_methods: Vec<String> = env
+        .as_service(&service)
+        .expect("a service type")
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    did_methods.sort();
+    let mut table: Vec<String> = Method::ALL
+        .iter()
+        .map(|method| method.name().to_string())
+        .collect();
+    table.sort();
+    assert_eq!(table, did_methods);
 }
 
 fn assert_rust_type_equals_did_type<T: CandidType>(name: &str) {

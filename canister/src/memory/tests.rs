@@ -1,8 +1,14 @@
 use ic_stable_structures::{StableBTreeMap, VectorMemory};
 
+use serde_bytes::ByteArray;
+
 use super::*;
 use crate::cbor::Cbor;
+use crate::chunk_store::hex;
+use crate::registry::RegistryConfig;
+use crate::releases::ReleaseRecord;
 use crate::roles::{Role, RoleSet};
+use crate::wasm_check::ModuleEncoding;
 
 /// Golden bytes: stored data must stay readable by later versions, so a change here is a schema
 /// change, not a refactoring.
@@ -128,4 +134,71 @@ fn an_older_schema_without_migration_is_refused() {
             found: SCHEMA_VERSION - 1
         })
     );
+}
+
+/// Golden bytes of the registry config cell, as a fresh install writes it.
+#[test]
+fn registry_config_encoding_is_pinned() {
+    let config = Cbor(RegistryConfig::default());
+    assert_eq!(
+        hex(&config.into_bytes()),
+        concat!(
+            "a3",                                           // map(3)
+            "6f75706c6f61645f73657474696e6773",             // "upload_settings"
+            "a3",                                           // map(3)
+            "7275706c6f61645f74746c5f7365636f6e6473",       // "upload_ttl_seconds"
+            "1a00015180",                                   // 86400
+            "706d61785f6f70656e5f75706c6f616473",           // "max_open_uploads"
+            "0a",                                           // 10
+            "706d61785f7374616765645f6279746573",           // "max_staged_bytes"
+            "1a40000000",                                   // 1 GiB
+            "6e6e6578745f75706c6f61645f6964",               // "next_upload_id"
+            "01",                                           // 1
+            "756e6578745f72656c656173655f73657175656e6365", // "next_release_sequence"
+            "01",                                           // 1
+        )
+    );
+}
+
+/// Golden bytes of a release record: field names, hashes as CBOR byte strings, the encoding
+/// by variant name, the principal as its bytes.
+#[test]
+fn release_record_encoding_is_pinned() {
+    let record = Cbor(ReleaseRecord {
+        sha256: ByteArray::new([0xaa; 32]),
+        name: "app".to_string(),
+        version: "1.0".to_string(),
+        notes: None,
+        size: 100,
+        uncompressed_size: 200,
+        encoding: ModuleEncoding::Gzip,
+        chunk_size: 64,
+        chunk_sha256: vec![ByteArray::new([0xbb; 32])],
+        candid_service: Some("service : {}".to_string()),
+        created_at: 7,
+        created_by: candid::Principal::from_slice(&[1, 2]),
+        sequence: 1,
+    });
+    let aa = "aa".repeat(32);
+    let bb = "bb".repeat(32);
+    #[rustfmt::skip]
+    let expected = [
+        "ad",                                                  // map(13)
+        "66736861323536", "5820", &aa,                         // "sha256": bytes(32)
+        "646e616d65", "63617070",                              // "name": "app"
+        "6776657273696f6e", "63312e30",                        // "version": "1.0"
+        "656e6f746573", "f6",                                  // "notes": null
+        "6473697a65", "1864",                                  // "size": 100
+        "71756e636f6d707265737365645f73697a65", "18c8",        // "uncompressed_size": 200
+        "68656e636f64696e67", "64477a6970",                    // "encoding": "Gzip"
+        "6a6368756e6b5f73697a65", "1840",                      // "chunk_size": 64
+        "6c6368756e6b5f736861323536", "81", "5820", &bb,       // "chunk_sha256": [bytes(32)]
+        "6e63616e6469645f73657276696365",                      // "candid_service"
+        "6c73657276696365203a207b7d",                          // "service : {}"
+        "6a637265617465645f6174", "07",                        // "created_at": 7
+        "6a637265617465645f6279", "420102",                    // "created_by": bytes [1, 2]
+        "6873657175656e6365", "01",                            // "sequence": 1
+    ]
+    .concat();
+    assert_eq!(hex(&record.into_bytes()), expected);
 }

@@ -78,3 +78,62 @@ fn upgrade_of_a_canister_without_deployer_state_is_refused() {
         Some(LayoutError::Empty)
     );
 }
+
+#[test]
+fn upgrade_keeps_releases_and_open_uploads() {
+    use crate::releases::ListReleasesArg;
+    use crate::uploads::{UploadChunkArg, UploadOpenArg};
+    use serde_bytes::ByteBuf;
+
+    let open_arg = |module: &[u8], version: &str| UploadOpenArg {
+        sha256: ByteBuf::from(crate::chunk_store::sha256(module).to_vec()),
+        size: module.len() as u64,
+        chunk_size: Some(4),
+        name: "app".to_string(),
+        version: version.to_string(),
+        notes: None,
+    };
+    let chunk = |upload_id, index: usize, module: &[u8]| UploadChunkArg {
+        upload_id,
+        index: index as u32,
+        bytes: ByteBuf::from(module[4 * index..(4 * index + 4).min(module.len())].to_vec()),
+    };
+    let memory = VectorMemory::default();
+    let mut state = State::init(memory.clone(), InitArg::default(), principal(1)).unwrap();
+    let released = b"\0asm\x01\x00\x00\x00".to_vec();
+    let first = state
+        .registry
+        .open_upload(open_arg(&released, "1"), principal(1), 0)
+        .unwrap();
+    for index in 0..2 {
+        let arg = chunk(first.upload_id, index, &released);
+        state.registry.put_chunk(arg, 0).unwrap();
+    }
+    state
+        .registry
+        .commit_upload(first.upload_id, principal(1), 0)
+        .unwrap();
+    let pending = b"\0asm\x01\x00\x00\x00\x00\x01\x00".to_vec();
+    let second = state
+        .registry
+        .open_upload(open_arg(&pending, "2"), principal(1), 0)
+        .unwrap();
+    let arg = chunk(second.upload_id, 1, &pending);
+    state.registry.put_chunk(arg, 1).unwrap();
+    let releases = state.registry.list_releases(&ListReleasesArg::default());
+    let status = state.registry.upload_status(second.upload_id, 2).unwrap();
+    let stats = state.storage_stats(2);
+    assert_eq!((stats.releases, stats.open_uploads), (1, 1));
+    drop(state);
+
+    let upgraded = State::post_upgrade(memory).unwrap();
+    assert_eq!(
+        upgraded.registry.list_releases(&ListReleasesArg::default()),
+        releases
+    );
+    assert_eq!(
+        upgraded.registry.upload_status(second.upload_id, 2),
+        Ok(status)
+    );
+    assert_eq!(upgraded.storage_stats(2), stats);
+}

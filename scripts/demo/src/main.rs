@@ -1,14 +1,20 @@
-//! The demo a newcomer watches: a deployer and a fleet of three children on the simulator.
+//! The demo a newcomer watches: a deployer, a release uploaded into it, and a fleet of three
+//! children on the simulator.
 //!
 //! Everything runs the real compiled Wasm of `artifacts/` on the simulated IC; nothing is mocked.
 
+use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
+use deployer::chunk_store::sha256;
+use deployer::{
+    Error, InitArg, ListReleasesArg, Release, ReleasePage, UploadChunkArg, UploadOpenArg,
+    UploadStatus,
+};
 use ic_sim::{artifacts, CanisterRunStatus, InstallMode, Sim, SimConfig};
+use serde_bytes::ByteBuf;
 
-#[derive(CandidType)]
-struct DeployerInitArgs {
-    admins: Option<Vec<Principal>>,
-}
+/// The chunk size of the upload: the deployer's maximum, half the ingress limit.
+const CHUNK_BYTES: usize = 1024 * 1024;
 
 fn operator() -> Principal {
     Principal::from_slice(&[0xde, 0x40])
@@ -49,6 +55,87 @@ fn query<R: candid::CandidType + for<'de> candid::Deserialize<'de>>(
         )
         .unwrap_or_else(|e| panic!("{method}: {e}"));
     candid::decode_one(&reply).unwrap_or_else(|e| panic!("{method} reply: {e}"))
+}
+
+/// An update call to the deployer that answers `Result<R, Error>`; an error ends the demo.
+fn deployer_call<A: ArgumentEncoder, R: CandidType + for<'de> candid::Deserialize<'de>>(
+    sim: &mut Sim,
+    deployer: Principal,
+    method: &str,
+    args: A,
+) -> R {
+    let reply = sim
+        .update_call(
+            operator(),
+            deployer,
+            method,
+            candid::encode_args(args).unwrap(),
+        )
+        .unwrap_or_else(|e| panic!("{method}: {e}"));
+    let result: Result<R, Error> =
+        candid::decode_one(&reply).unwrap_or_else(|e| panic!("{method} reply: {e}"));
+    result.unwrap_or_else(|error| panic!("{method}: {error}"))
+}
+
+/// Uploads `module` as release `name` `version` in 1 MiB chunks and narrates the progress.
+fn upload_release(
+    sim: &mut Sim,
+    deployer: Principal,
+    name: &str,
+    version: &str,
+    module: &[u8],
+) -> Release {
+    let open = UploadOpenArg {
+        sha256: ByteBuf::from(sha256(module).to_vec()),
+        size: module.len() as u64,
+        chunk_size: Some(CHUNK_BYTES as u32),
+        name: name.to_string(),
+        version: version.to_string(),
+        notes: Some("uploaded by the demo".to_string()),
+    };
+    let status: UploadStatus = deployer_call(sim, deployer, "upload_open", (open,));
+    println!(
+        "   - upload_open: upload {} expects {} chunks of up to {} KiB",
+        status.upload_id,
+        status.chunk_count,
+        status.chunk_size / 1024
+    );
+    for (index, bytes) in module.chunks(CHUNK_BYTES).enumerate() {
+        let chunk = UploadChunkArg {
+            upload_id: status.upload_id,
+            index: index as u32,
+            bytes: ByteBuf::from(bytes.to_vec()),
+        };
+        let progress: UploadStatus = deployer_call(sim, deployer, "upload_chunk", (chunk,));
+        println!(
+            "   - upload_chunk {index}: {:>9} of {} bytes received ({:>3}%), missing {:?}",
+            progress.bytes_received,
+            progress.size,
+            progress.bytes_received * 100 / progress.size,
+            progress.missing_chunks
+        );
+    }
+    let release: Release = deployer_call(sim, deployer, "upload_commit", (status.upload_id,));
+    let summary = &release.summary;
+    println!(
+        "   - upload_commit: release {} {} = module {}, {:?}, {} bytes ({} uncompressed), \
+         Candid interface {}",
+        summary.name,
+        summary.version,
+        hex::encode(&summary.sha256[..6]),
+        summary.encoding,
+        summary.size,
+        summary.uncompressed_size,
+        if summary.has_candid_service {
+            "recorded"
+        } else {
+            "absent"
+        }
+    );
+    for (index, hash) in release.chunk_sha256.iter().enumerate() {
+        println!("     chunk {index} sha256 {}", hex::encode(hash));
+    }
+    release
 }
 
 fn mgmt(sim: &mut Sim, method: &str, canister: Principal) {
@@ -96,7 +183,7 @@ fn main() {
     println!("Deployer demo on the IC simulator (seed 7, one subnet, real canister Wasm)\n");
 
     let deployer = sim.create_canister(0, vec![operator()]);
-    let init = candid::encode_one(DeployerInitArgs { admins: None }).unwrap();
+    let init = candid::encode_one(InitArg { admins: None }).unwrap();
     sim.install_code(
         operator(),
         deployer,
@@ -112,6 +199,25 @@ fn main() {
         short_hash(view.module_hash),
         view.wasm_memory_size / 1024
     );
+
+    let large = artifacts::wasm("child_large");
+    println!(
+        "\n2. Uploading child_large ({} bytes of gzipped Wasm, more than one 2 MiB ingress \
+         message holds) as a release:",
+        large.len()
+    );
+    upload_release(&mut sim, deployer, "child", "large", &large);
+    let query_arg = candid::encode_one(ListReleasesArg::default()).unwrap();
+    let reply = sim
+        .query_call(operator(), deployer, "list_releases", query_arg)
+        .expect("list_releases");
+    let page: ReleasePage = candid::decode_one(&reply).expect("list_releases reply");
+    let listed: Vec<String> = page
+        .releases
+        .iter()
+        .map(|release| format!("{} {}", release.name, release.version))
+        .collect();
+    println!("   - list_releases: {listed:?}\n");
 
     let children: Vec<Principal> = (0..3)
         .map(|_| {
@@ -132,11 +238,11 @@ fn main() {
             let _: u64 = call(&mut sim, child, "increment");
         }
     }
-    println!("2. Installed three children running v1 and gave each some state (its counter):");
+    println!("3. Installed three children running v1 and gave each some state (its counter):");
     print_fleet(&mut sim, &children);
 
     let target = children[1];
-    println!("\n3. Upgrading {} to v2, the safe way:", target.to_text());
+    println!("\n4. Upgrading {} to v2, the safe way:", target.to_text());
     let start_round = sim.round();
     mgmt(&mut sim, "stop_canister", target);
     println!(
@@ -166,7 +272,7 @@ fn main() {
         sim.round() - start_round
     );
 
-    println!("\n4. The fleet now; the upgraded child kept its counter in stable memory:");
+    println!("\n5. The fleet now; the upgraded child kept its counter in stable memory:");
     print_fleet(&mut sim, &children);
 
     let stats = sim.stats();

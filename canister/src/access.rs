@@ -1,0 +1,203 @@
+//! Who may call which method, and which ingress messages are worth executing at all.
+//!
+//! [`Method`] is the one table of the deployer's methods: each method's required role and the
+//! largest argument it accepts. The entry points authorize against it (a typed `NotAuthorized`
+//! for the caller), and `canister_inspect_message` consults it to refuse an ingress message
+//! before it is executed, and so before the deployer pays for it: a caller without the role, or
+//! an argument that cannot be valid. `inspect_message` runs on one node only and is skipped for
+//! calls from canisters, so it is a cost filter, never the authorization itself.
+
+use std::fmt;
+
+use candid::Principal;
+use ic_stable_structures::Memory;
+
+use crate::error::Error;
+use crate::roles::{Role, Roles};
+use crate::uploads::MAX_CHUNK_BYTES;
+
+/// Room for the Candid framing of an `upload_chunk` argument around its chunk bytes: the
+/// header, the type table and the upload id and index (well under 100 bytes in practice).
+pub const CHUNK_FRAMING_BYTES: usize = 1024;
+/// The largest argument of any other method: the biggest is `upload_open`'s, whose texts are
+/// at most 4 KiB + 128 bytes.
+pub const MAX_SMALL_ARG_BYTES: usize = 16 * 1024;
+
+/// Every method of the deployer's interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    AddRole,
+    RemoveRole,
+    ListRoles,
+    MyRoles,
+    Version,
+    UploadOpen,
+    UploadChunk,
+    UploadStatus,
+    UploadCommit,
+    UploadAbort,
+    UploadSettings,
+    SetUploadSettings,
+    ListReleases,
+    GetRelease,
+    ReleaseChunk,
+    DeleteRelease,
+    StorageStats,
+}
+
+impl Method {
+    pub const ALL: [Method; 17] = [
+        Method::AddRole,
+        Method::RemoveRole,
+        Method::ListRoles,
+        Method::MyRoles,
+        Method::Version,
+        Method::UploadOpen,
+        Method::UploadChunk,
+        Method::UploadStatus,
+        Method::UploadCommit,
+        Method::UploadAbort,
+        Method::UploadSettings,
+        Method::SetUploadSettings,
+        Method::ListReleases,
+        Method::GetRelease,
+        Method::ReleaseChunk,
+        Method::DeleteRelease,
+        Method::StorageStats,
+    ];
+
+    /// The name in the Candid interface.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::AddRole => "add_role",
+            Method::RemoveRole => "remove_role",
+            Method::ListRoles => "list_roles",
+            Method::MyRoles => "my_roles",
+            Method::Version => "version",
+            Method::UploadOpen => "upload_open",
+            Method::UploadChunk => "upload_chunk",
+            Method::UploadStatus => "upload_status",
+            Method::UploadCommit => "upload_commit",
+            Method::UploadAbort => "upload_abort",
+            Method::UploadSettings => "upload_settings",
+            Method::SetUploadSettings => "set_upload_settings",
+            Method::ListReleases => "list_releases",
+            Method::GetRelease => "get_release",
+            Method::ReleaseChunk => "release_chunk",
+            Method::DeleteRelease => "delete_release",
+            Method::StorageStats => "storage_stats",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|method| method.name() == name)
+    }
+
+    /// The role a caller must hold, or `None` for a public method.
+    pub fn required_role(self) -> Option<Role> {
+        match self {
+            Method::AddRole | Method::RemoveRole | Method::SetUploadSettings => Some(Role::Admin),
+            Method::UploadOpen
+            | Method::UploadChunk
+            | Method::UploadStatus
+            | Method::UploadCommit
+            | Method::UploadAbort
+            | Method::DeleteRelease => Some(Role::Operator),
+            Method::ListRoles
+            | Method::MyRoles
+            | Method::Version
+            | Method::UploadSettings
+            | Method::ListReleases
+            | Method::GetRelease
+            | Method::ReleaseChunk
+            | Method::StorageStats => None,
+        }
+    }
+
+    /// The largest argument, in bytes, that can be valid.
+    pub fn max_arg_bytes(self) -> usize {
+        match self {
+            Method::UploadChunk => MAX_CHUNK_BYTES as usize + CHUNK_FRAMING_BYTES,
+            _ => MAX_SMALL_ARG_BYTES,
+        }
+    }
+}
+
+/// Succeeds if `caller` may call `method`.
+pub fn authorize<M: Memory>(
+    roles: &Roles<M>,
+    caller: Principal,
+    method: Method,
+) -> Result<(), Error> {
+    match method.required_role() {
+        Some(required) => roles.authorize(caller, required),
+        None => Ok(()),
+    }
+}
+
+/// Why `canister_inspect_message` refused an ingress message. The refusal reaches the sender
+/// as the reject message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InspectRefusal {
+    UnknownMethod {
+        method: String,
+    },
+    NotAuthorized {
+        method: Method,
+        required: Role,
+    },
+    ArgumentTooLarge {
+        method: Method,
+        size: usize,
+        max: usize,
+    },
+}
+
+impl fmt::Display for InspectRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownMethod { method } => {
+                write!(f, "the deployer has no method {method}")
+            }
+            Self::NotAuthorized { method, required } => write!(
+                f,
+                "{} requires the {required} role, which the caller does not hold: \
+                 an admin can grant it with add_role",
+                method.name()
+            ),
+            Self::ArgumentTooLarge { method, size, max } => write!(
+                f,
+                "the argument of {} is {size} bytes, more than the {max} it can validly be",
+                method.name()
+            ),
+        }
+    }
+}
+
+/// Whether an ingress message to `method_name`, with an argument of `arg_bytes`, from a caller
+/// holding `caller_roles`, is worth executing.
+pub fn inspect(
+    method_name: &str,
+    arg_bytes: usize,
+    caller_roles: &[Role],
+) -> Result<(), InspectRefusal> {
+    let method = Method::from_name(method_name).ok_or_else(|| InspectRefusal::UnknownMethod {
+        method: method_name.to_string(),
+    })?;
+    if let Some(required) = method.required_role() {
+        if !caller_roles.iter().any(|role| role.grants(required)) {
+            return Err(InspectRefusal::NotAuthorized { method, required });
+        }
+    }
+    if arg_bytes > method.max_arg_bytes() {
+        return Err(InspectRefusal::ArgumentTooLarge {
+            method,
+            size: arg_bytes,
+            max: method.max_arg_bytes(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,84 @@
+use super::*;
+
+#[test]
+fn every_method_name_maps_back_to_its_method() {
+    for method in Method::ALL {
+        assert_eq!(Method::from_name(method.name()), Some(method));
+    }
+    assert_eq!(Method::from_name("upload_everything"), None);
+}
+
+#[test]
+fn a_role_gated_method_refuses_callers_without_the_role() {
+    assert_eq!(
+        inspect("upload_chunk", 10, &[]),
+        Err(InspectRefusal::NotAuthorized {
+            method: Method::UploadChunk,
+            required: Role::Operator,
+        })
+    );
+    assert_eq!(
+        inspect("add_role", 10, &[Role::Operator]),
+        Err(InspectRefusal::NotAuthorized {
+            method: Method::AddRole,
+            required: Role::Admin,
+        })
+    );
+    assert_eq!(inspect("upload_chunk", 10, &[Role::Admin]), Ok(()));
+}
+
+#[test]
+fn public_methods_accept_anyone() {
+    assert_eq!(inspect("list_releases", 10, &[]), Ok(()));
+    assert_eq!(inspect("release_chunk", 10, &[]), Ok(()));
+}
+
+#[test]
+fn a_chunk_may_carry_one_mib_and_its_framing_but_no_more() {
+    let max = MAX_CHUNK_BYTES as usize + CHUNK_FRAMING_BYTES;
+    assert_eq!(inspect("upload_chunk", max, &[Role::Operator]), Ok(()));
+    assert_eq!(
+        inspect("upload_chunk", max + 1, &[Role::Operator]),
+        Err(InspectRefusal::ArgumentTooLarge {
+            method: Method::UploadChunk,
+            size: max + 1,
+            max,
+        })
+    );
+}
+
+#[test]
+fn other_methods_take_small_arguments_only() {
+    let refusal = inspect("upload_open", MAX_SMALL_ARG_BYTES + 1, &[Role::Operator]);
+    assert!(matches!(
+        refusal,
+        Err(InspectRefusal::ArgumentTooLarge {
+            method: Method::UploadOpen,
+            ..
+        })
+    ));
+    assert!(inspect("get_release", MAX_SMALL_ARG_BYTES + 1, &[]).is_err());
+}
+
+#[test]
+fn an_unknown_method_is_refused() {
+    assert_eq!(
+        inspect("canister_update", 0, &[Role::Admin]),
+        Err(InspectRefusal::UnknownMethod {
+            method: "canister_update".to_string()
+        })
+    );
+}
+
+#[test]
+fn refusals_name_the_method_and_the_remedy() {
+    let refusal = InspectRefusal::NotAuthorized {
+        method: Method::DeleteRelease,
+        required: Role::Operator,
+    };
+    assert_eq!(
+        refusal.to_string(),
+        "delete_release requires the Operator role, which the caller does not hold: \
+         an admin can grant it with add_role"
+    );
+}

@@ -1,0 +1,270 @@
+//! The release catalog: immutable modules, addressed by their SHA-256, with their metadata.
+//!
+//! A release is created only by committing an upload and never changes afterwards; it can be
+//! deleted once nothing references it. Three tables hold the catalog: the records by module hash,
+//! a unique index by (name, version), and an index by creation sequence for newest-first listing.
+//! The bytes are not here: a release names its chunks by hash, in order, and the chunk store
+//! holds them.
+
+use std::borrow::Cow;
+
+use candid::{CandidType, Deserialize, Principal};
+use ic_stable_structures::storable::{Bound, Storable};
+use ic_stable_structures::{Memory, StableBTreeMap};
+use serde::Serialize;
+use serde_bytes::{ByteArray, ByteBuf};
+
+use crate::cbor::Cbor;
+use crate::chunk_store::Sha256Hash;
+use crate::uploads::{MAX_NAME_BYTES, MAX_VERSION_BYTES};
+use crate::wasm_check::ModuleEncoding;
+
+/// Releases per `list_releases` page when the caller does not say.
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+/// The most releases per page: a page of summaries with full notes stays far below the 3 MiB
+/// query reply limit.
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// A release as listed: everything but the per-chunk hashes and the Candid interface.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseSummary {
+    pub sha256: ByteBuf,
+    pub name: String,
+    pub version: String,
+    pub notes: Option<String>,
+    /// Module size as stored (compressed, for gzip).
+    pub size: u64,
+    pub uncompressed_size: u64,
+    pub encoding: ModuleEncoding,
+    pub chunk_size: u32,
+    pub chunk_count: u32,
+    pub has_candid_service: bool,
+    pub created_at: u64,
+    pub created_by: Principal,
+    /// Creation order: a later release has a larger sequence.
+    pub sequence: u64,
+}
+
+/// A release in full, as `get_release` returns it.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Release {
+    pub summary: ReleaseSummary,
+    /// SHA-256 of each chunk, in order: the `chunk_hashes_list` of `install_chunked_code`.
+    pub chunk_sha256: Vec<ByteBuf>,
+    /// The module's `candid:service` metadata, if it has any.
+    pub candid_service: Option<String>,
+}
+
+/// Names a release.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum ReleaseSelector {
+    Sha256(ByteBuf),
+    NameVersion { name: String, version: String },
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListReleasesArg {
+    /// Only releases with a smaller sequence: the `next_before` of the previous page.
+    pub before: Option<u64>,
+    /// Default [`DEFAULT_PAGE_SIZE`], at most [`MAX_PAGE_SIZE`].
+    pub limit: Option<u32>,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ReleasePage {
+    /// Newest first.
+    pub releases: Vec<ReleaseSummary>,
+    /// Pass as `before` for the next page; null on the last page.
+    pub next_before: Option<u64>,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseChunkArg {
+    pub sha256: ByteBuf,
+    pub index: u32,
+}
+
+/// Something that keeps a release from being deleted.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum ReleaseReference {
+    /// A rollout that installs, or may roll back to, the release.
+    Rollout { rollout_id: u64 },
+}
+
+/// Whatever can reference releases answers who references one. Rollouts will; today nothing
+/// does (see [`NoReferences`]).
+pub trait ReleaseReferences {
+    fn references(&self, sha256: &Sha256Hash) -> Vec<ReleaseReference>;
+}
+
+/// The referencers of this version of the deployer: none yet. The rollout feature replaces it
+/// with its rollout table.
+pub struct NoReferences;
+
+impl ReleaseReferences for NoReferences {
+    fn references(&self, _sha256: &Sha256Hash) -> Vec<ReleaseReference> {
+        Vec::new()
+    }
+}
+
+/// What is stored per release. The serde names are stored: renaming is a schema change.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseRecord {
+    pub sha256: ByteArray<32>,
+    pub name: String,
+    pub version: String,
+    pub notes: Option<String>,
+    pub size: u64,
+    pub uncompressed_size: u64,
+    pub encoding: ModuleEncoding,
+    pub chunk_size: u32,
+    pub chunk_sha256: Vec<ByteArray<32>>,
+    pub candid_service: Option<String>,
+    pub created_at: u64,
+    pub created_by: Principal,
+    pub sequence: u64,
+}
+
+impl ReleaseRecord {
+    pub fn summary(&self) -> ReleaseSummary {
+        ReleaseSummary {
+            sha256: ByteBuf::from(self.sha256.to_vec()),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            notes: self.notes.clone(),
+            size: self.size,
+            uncompressed_size: self.uncompressed_size,
+            encoding: self.encoding,
+            chunk_size: self.chunk_size,
+            chunk_count: self.chunk_sha256.len() as u32,
+            has_candid_service: self.candid_service.is_some(),
+            created_at: self.created_at,
+            created_by: self.created_by,
+            sequence: self.sequence,
+        }
+    }
+
+    pub fn release(&self) -> Release {
+        Release {
+            summary: self.summary(),
+            chunk_sha256: self
+                .chunk_sha256
+                .iter()
+                .map(|hash| ByteBuf::from(hash.to_vec()))
+                .collect(),
+            candid_service: self.candid_service.clone(),
+        }
+    }
+}
+
+/// Key of the (name, version) index: `len(name) (u8) | name | version`. The length prefix keeps
+/// ("ab", "c") and ("a", "bc") apart and groups all versions of a name together.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NameVersionKey(Vec<u8>);
+
+impl NameVersionKey {
+    pub fn new(name: &str, version: &str) -> Self {
+        let mut bytes = Vec::with_capacity(1 + name.len() + version.len());
+        bytes.push(name.len() as u8);
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.extend_from_slice(version.as_bytes());
+        Self(bytes)
+    }
+}
+
+impl Storable for NameVersionKey {
+    fn to_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.0)
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    fn from_bytes(bytes: Cow<[u8]>) -> Self {
+        Self(bytes.into_owned())
+    }
+
+    const BOUND: Bound = Bound::Bounded {
+        max_size: (1 + MAX_NAME_BYTES + MAX_VERSION_BYTES) as u32,
+        is_fixed_size: false,
+    };
+}
+
+pub struct ReleaseCatalog<M: Memory> {
+    by_sha256: StableBTreeMap<Sha256Hash, Cbor<ReleaseRecord>, M>,
+    by_name: StableBTreeMap<NameVersionKey, Sha256Hash, M>,
+    by_sequence: StableBTreeMap<u64, Sha256Hash, M>,
+}
+
+impl<M: Memory> ReleaseCatalog<M> {
+    pub fn init(by_sha256: M, by_name: M, by_sequence: M) -> Self {
+        Self {
+            by_sha256: StableBTreeMap::init(by_sha256),
+            by_name: StableBTreeMap::init(by_name),
+            by_sequence: StableBTreeMap::init(by_sequence),
+        }
+    }
+
+    pub fn get(&self, sha256: &Sha256Hash) -> Option<ReleaseRecord> {
+        self.by_sha256.get(sha256).map(|Cbor(record)| record)
+    }
+
+    /// The module hash of the release named (`name`, `version`).
+    pub fn find(&self, name: &str, version: &str) -> Option<Sha256Hash> {
+        self.by_name.get(&NameVersionKey::new(name, version))
+    }
+
+    /// Adds a release. The caller has checked that neither its hash nor its name and version
+    /// are taken.
+    pub fn insert(&mut self, record: ReleaseRecord) {
+        let sha256 = record.sha256.into_array();
+        self.by_name
+            .insert(NameVersionKey::new(&record.name, &record.version), sha256);
+        self.by_sequence.insert(record.sequence, sha256);
+        self.by_sha256.insert(sha256, Cbor(record));
+    }
+
+    pub fn remove(&mut self, sha256: &Sha256Hash) -> Option<ReleaseRecord> {
+        let Cbor(record) = self.by_sha256.remove(sha256)?;
+        self.by_name
+            .remove(&NameVersionKey::new(&record.name, &record.version));
+        self.by_sequence.remove(&record.sequence);
+        Some(record)
+    }
+
+    pub fn page(&self, arg: &ListReleasesArg) -> ReleasePage {
+        let limit = arg
+            .limit
+            .unwrap_or(DEFAULT_PAGE_SIZE)
+            .clamp(1, MAX_PAGE_SIZE) as usize;
+        let newest_first = match arg.before {
+            Some(before) => self.by_sequence.range(..before),
+            None => self.by_sequence.range(..),
+        }
+        .rev();
+        let mut releases = Vec::with_capacity(limit);
+        let mut more = false;
+        for entry in newest_first {
+            if releases.len() == limit {
+                more = true;
+                break;
+            }
+            let record = self.get(&entry.value()).expect("indexed release exists");
+            releases.push(record.summary());
+        }
+        let next_before = releases.last().filter(|_| more).map(|last| last.sequence);
+        ReleasePage {
+            releases,
+            next_before,
+        }
+    }
+
+    /// Every release, in module-hash order.
+    pub fn records(&self) -> impl Iterator<Item = ReleaseRecord> + '_ {
+        self.by_sha256.values().map(|Cbor(record)| record)
+    }
+}
+
+#[cfg(test)]
+mod tests;

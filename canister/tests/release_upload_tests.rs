@@ -1,0 +1,282 @@
+//! Releases end to end on the real deployer Wasm: chunked uploads through ingress, resumption,
+//! the deployer's own upgrade in the middle of an upload, expiry, and downloads.
+//! IC interface specification: "Ingress messages" (2 MiB payload limit) and "Ingress message
+//! inspection" (`canister_inspect_message`: a trap refuses the message before execution).
+
+mod support;
+
+use deployer::{ErrorKind, ModuleEncoding, ReleaseSelector, UploadSettingsUpdate};
+use ic_sim::RejectCode;
+use support::*;
+
+/// The IC's ingress payload limit.
+const MAX_INGRESS_BYTES: usize = 2 * MIB;
+
+#[test]
+fn a_100_mib_module_goes_up_in_1_mib_ingress_chunks_and_comes_back_byte_identical() {
+    let mut deployer = Deployer::install();
+    let module = wasm_module(100 * MIB, 100);
+    let status = deployer
+        .open(&open_arg(&module, None, "big", "1.0.0"))
+        .expect("open");
+    assert_eq!((status.chunk_size, status.chunk_count), (MIB as u32, 100));
+    for (index, chunk) in module.chunks(MIB).enumerate() {
+        let arg = candid::encode_one(chunk_arg(status.upload_id, index as u32, chunk)).unwrap();
+        assert!(
+            arg.len() < MAX_INGRESS_BYTES,
+            "chunk {index} fits in one ingress message"
+        );
+        deployer
+            .chunk(status.upload_id, index as u32, chunk)
+            .expect("chunk");
+    }
+    let release = deployer.commit(status.upload_id).expect("commit");
+
+    let listed = deployer.list(None, None);
+    assert_eq!(listed.releases, vec![release.summary.clone()]);
+    assert_eq!(release.summary.size, 100 * MIB as u64);
+    assert_eq!(release.summary.encoding, ModuleEncoding::Wasm);
+    let downloaded = deployer.download(&release);
+    assert!(
+        downloaded == module,
+        "the downloaded module is the uploaded one"
+    );
+    let chunk_hashes: Vec<[u8; 32]> = module.chunks(MIB).map(sha256).collect();
+    let recorded: Vec<&[u8]> = release.chunk_sha256.iter().map(|h| h.as_slice()).collect();
+    assert_eq!(
+        recorded,
+        chunk_hashes
+            .iter()
+            .map(|h| h.as_slice())
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(release.summary.sha256.as_slice(), sha256(&module));
+}
+
+#[test]
+fn an_interrupted_upload_resumes_with_exactly_the_missing_chunks() {
+    let mut deployer = Deployer::install();
+    let chunk_size = 256 * 1024;
+    let module = wasm_module(5 * MIB + 777, 5);
+    let arg = open_arg(&module, Some(chunk_size), "app", "2.0.0");
+    let first = deployer.open(&arg).expect("open");
+    let skipped = [2, 5, 6, 20];
+    for (index, chunk) in module.chunks(chunk_size).enumerate() {
+        if !skipped.contains(&index) {
+            deployer
+                .chunk(first.upload_id, index as u32, chunk)
+                .expect("chunk");
+        }
+    }
+
+    // The client restarts and knows only the module: it opens again.
+    let resumed = deployer.open(&arg).expect("reopen");
+    assert_eq!(resumed.upload_id, first.upload_id);
+    assert_eq!(resumed.missing_chunks, vec![2, 5, 6, 20]);
+    let missing_bytes: u64 = skipped
+        .iter()
+        .map(|&index| module.chunks(chunk_size).nth(index).unwrap().len() as u64)
+        .sum();
+    assert_eq!(resumed.bytes_received, module.len() as u64 - missing_bytes);
+
+    for index in resumed.missing_chunks {
+        let chunk = module.chunks(chunk_size).nth(index as usize).unwrap();
+        deployer
+            .chunk(first.upload_id, index, chunk)
+            .expect("missing chunk");
+    }
+    let release = deployer.commit(first.upload_id).expect("commit");
+    assert!(deployer.download(&release) == module);
+}
+
+#[test]
+fn an_upload_survives_a_deployer_upgrade_in_the_middle() {
+    let mut deployer = Deployer::install();
+    let earlier = deployer.upload(&wasm_module(300_000, 1), MIB, "app", "1");
+    let module = wasm_module(3 * MIB + 5, 2);
+    let status = deployer
+        .open(&open_arg(&module, None, "app", "2"))
+        .expect("open");
+    deployer
+        .chunk(status.upload_id, 1, &module[MIB..2 * MIB])
+        .expect("chunk 1");
+    let before = deployer.status(status.upload_id).expect("status");
+
+    deployer.upgrade();
+
+    assert_eq!(deployer.status(status.upload_id), Ok(before));
+    for index in [0, 2, 3] {
+        let chunk = module.chunks(MIB).nth(index).unwrap();
+        deployer
+            .chunk(status.upload_id, index as u32, chunk)
+            .expect("chunk after the upgrade");
+    }
+    let release = deployer.commit(status.upload_id).expect("commit");
+    assert!(deployer.download(&release) == module);
+    assert_eq!(
+        deployer.list(None, None).releases,
+        vec![release.summary, earlier.summary]
+    );
+}
+
+#[test]
+fn the_large_child_gzip_module_is_released_with_its_candid_interface() {
+    let mut deployer = Deployer::install();
+    let module = ic_sim::artifacts::wasm("child_large");
+    assert!(module.len() > MAX_INGRESS_BYTES);
+    let release = deployer.upload(&module, MIB, "child", "large");
+    assert_eq!(release.summary.encoding, ModuleEncoding::Gzip);
+    assert!(release.summary.uncompressed_size > release.summary.size);
+    let candid = release
+        .candid_service
+        .clone()
+        .expect("the packager embeds child.did");
+    assert!(
+        candid.contains("large_digest : () -> (nat64) query"),
+        "{candid}"
+    );
+    assert!(deployer.download(&release) == module);
+}
+
+#[test]
+fn an_idle_upload_expires_by_timer_and_its_space_is_reused() {
+    let mut deployer = Deployer::install();
+    let module = wasm_module(3 * MIB, 3);
+    let opened = deployer
+        .open(&open_arg(&module, None, "app", "1"))
+        .expect("open");
+    let mut status = opened;
+    for (index, chunk) in module.chunks(MIB).enumerate() {
+        status = deployer
+            .chunk(status.upload_id, index as u32, chunk)
+            .expect("chunk");
+    }
+    let staged = deployer.storage_stats();
+    assert_eq!(staged.staged_bytes, module.len() as u64);
+
+    deployer.env.advance_time(25 * HOUR_NANOS);
+    deployer.env.tick();
+    deployer.env.tick();
+
+    let swept = deployer.storage_stats();
+    assert_eq!((swept.open_uploads, swept.staged_bytes), (0, 0));
+    assert_eq!(
+        swept.free_block_bytes, swept.block_bytes,
+        "the timer freed the expired upload's blocks without anyone touching it"
+    );
+    assert_eq!(
+        deployer
+            .status(status.upload_id)
+            .map_err(|e| e.kind().clone()),
+        Err(ErrorKind::UploadExpired {
+            upload_id: status.upload_id,
+            expired_at: status.expires_at,
+        })
+    );
+
+    let next = wasm_module(3 * MIB, 4);
+    deployer.upload(&next, MIB, "app", "1");
+    let reused = deployer.storage_stats();
+    assert_eq!(reused.block_bytes, swept.block_bytes, "no new blocks");
+    assert_eq!(reused.free_block_bytes, 0);
+}
+
+#[test]
+fn inspect_message_refuses_strangers_and_oversized_chunks_before_execution() {
+    let mut deployer = Deployer::install();
+    let module = wasm_module(2 * MIB, 6);
+    let arg = open_arg(&module, None, "app", "1");
+    let refused = deployer
+        .try_call::<_, Result<deployer::UploadStatus, deployer::Error>>(
+            stranger(),
+            "upload_open",
+            (&arg,),
+        )
+        .expect_err("a stranger's upload is refused at the ingress filter");
+    // The deployer traps in `canister_inspect_message` to say why: a trap there is reported as
+    // a canister error, and the message is never executed.
+    assert_eq!(refused.code, RejectCode::CanisterError);
+    assert!(refused
+        .message
+        .contains("upload_open requires the Operator role"));
+
+    let status = deployer.open(&arg).expect("open");
+    let oversized = vec![0; MIB + 2048];
+    let refused = deployer
+        .try_call::<_, Result<deployer::UploadStatus, deployer::Error>>(
+            operator(),
+            "upload_chunk",
+            (chunk_arg(status.upload_id, 0, &oversized),),
+        )
+        .expect_err("an oversized chunk is refused at the ingress filter");
+    assert!(refused.message.contains("argument of upload_chunk"));
+    assert_eq!(
+        deployer.storage_stats().block_bytes,
+        0,
+        "nothing was executed"
+    );
+}
+
+#[test]
+fn releases_page_newest_first_and_are_found_by_name() {
+    let mut deployer = Deployer::install();
+    let releases: Vec<_> = (0..5)
+        .map(|n| {
+            deployer.upload(
+                &wasm_module(1000 + n, n as u64),
+                512,
+                "app",
+                &format!("1.{n}"),
+            )
+        })
+        .collect();
+    let first = deployer.list(None, Some(2));
+    let second = deployer.list(first.next_before, Some(2));
+    let last = deployer.list(second.next_before, Some(2));
+    let listed: Vec<_> = [first.releases, second.releases, last.releases].concat();
+    let newest_first: Vec<_> = releases.iter().rev().map(|r| r.summary.clone()).collect();
+    assert_eq!(listed, newest_first);
+    assert_eq!(last.next_before, None);
+    let by_name = ReleaseSelector::NameVersion {
+        name: "app".to_string(),
+        version: "1.3".to_string(),
+    };
+    assert_eq!(deployer.get(by_name), Ok(releases[3].clone()));
+}
+
+#[test]
+fn deleting_a_release_frees_the_chunks_no_other_release_uses() {
+    let mut deployer = Deployer::install();
+    let kept = deployer.upload(&wasm_module(2 * MIB, 7), MIB, "app", "1");
+    let gone = deployer.upload(&wasm_module(2 * MIB, 8), MIB, "app", "2");
+    deployer.delete(&gone.summary.sha256).expect("delete");
+    assert_eq!(
+        deployer
+            .get(ReleaseSelector::Sha256(gone.summary.sha256.clone()))
+            .map_err(|e| e.kind().clone()),
+        Err(ErrorKind::ReleaseNotFound {
+            release: ReleaseSelector::Sha256(gone.summary.sha256),
+        })
+    );
+    let stats = deployer.storage_stats();
+    assert_eq!((stats.releases, stats.chunk_bytes), (1, 2 * MIB as u64));
+    assert_eq!(stats.free_block_bytes, 2 * MIB as u64);
+    assert!(deployer.download(&kept) == wasm_module(2 * MIB, 7));
+}
+
+#[test]
+fn settings_changes_apply_to_new_uploads() {
+    let mut deployer = Deployer::install();
+    let settings = deployer
+        .set_settings(UploadSettingsUpdate {
+            upload_ttl_seconds: Some(3600),
+            ..Default::default()
+        })
+        .expect("settings");
+    assert_eq!(settings.upload_ttl_seconds, 3600);
+    let module = wasm_module(1000, 9);
+    let status = deployer
+        .open(&open_arg(&module, None, "app", "1"))
+        .expect("open");
+    assert_eq!(status.expires_at - status.opened_at, 3600 * 1_000_000_000);
+}
