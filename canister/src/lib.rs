@@ -10,6 +10,7 @@ pub mod access;
 mod cbor;
 pub mod chunk_store;
 pub mod error;
+pub mod fleet;
 pub mod memory;
 pub mod registry;
 pub mod releases;

@@ -1,0 +1,399 @@
+//! The fleet registry: the child canisters the deployer manages, their labels and the module each
+//! is known to run.
+//!
+//! Plain Rust over stable memory: the caller passes the time, the caller's principal and what it
+//! read from the IC; nothing here calls the IC.
+//!
+//! # The driver's contract
+//!
+//! - **Adoption.** Before [`Fleet::adopt`], read the canister's `canister_status` and check that
+//!   the deployer is among `settings.controllers` (a successful read alone proves nothing: the
+//!   canister itself and `status_visibility` viewers may read it too). Pass the `module_hash`
+//!   read there and the subnet the canister runs on. Adopting a child twice is refused with
+//!   [`FleetError::AlreadyAdopted`] and changes nothing (labels included): a retried request can
+//!   treat that answer as success, and nobody overwrites another administrator's labels by
+//!   accident.
+//! - **Subnets.** The registry numbers subnets in the order it first sees them
+//!   ([`SubnetIndex`], what the rollout engine groups children by) and never renumbers them, so
+//!   a persisted rollout's indexes stay valid. [`Fleet::subnet`] maps an index back to the
+//!   subnet's principal, where the driver finds or creates the chunk store.
+//! - **Claims.** Before creating a rollout, [`Fleet::claim`] its children under the rollout id:
+//!   it fails, claiming nothing, if another active rollout holds one of them. When the rollout
+//!   ends (completed, aborted, rolled back), [`Fleet::release_claim`] the same children.
+//!   A claimed child cannot be released from the fleet.
+//! - **Observations.** Whenever the deployer reads a child's module hash (after an install, a
+//!   reconcile, a verification), [`Fleet::record_module`]. Whenever it takes a snapshot,
+//!   [`Fleet::record_snapshot`]; when it replaces or deletes one, [`Fleet::forget_snapshot`].
+//!   [`ChildRecord::spec`] then marks which of the child's snapshots are the deployer's, and the
+//!   engine replaces only those.
+//!
+//! # Storage
+//!
+//! Three stable maps, each in its own virtual memory:
+//!
+//! | map        | key                                         | value                  |
+//! |------------|---------------------------------------------|------------------------|
+//! | children   | child id: principal bytes (≤ 29 B)          | CBOR [`ChildRecord`]   |
+//! | index      | tag, 16-byte digest, child id (≤ 46 B)      | `()`                   |
+//! | subnets    | subnet index (u32, big-endian)              | subnet principal bytes |
+//!
+//! The index entries are drawn in `index.rs`: one per label of each child (tag 0, digest of the
+//! label) and one per child with a known module (tag 1, the module hash's first 16 bytes). Every
+//! update keeps them equal to what a scan of the children implies, which the tests check after
+//! every operation.
+//!
+//! Child ids are ordered by their bytes (not by `Principal`'s own `Ord`, which compares lengths
+//! first): listings come in that order and their cursors are child ids.
+
+mod error;
+mod index;
+mod labels;
+mod listing;
+mod record;
+
+use candid::Principal;
+use ic_stable_structures::{Memory, StableBTreeMap};
+
+use crate::cbor::Cbor;
+use crate::rollout::{
+    ChildId, ModuleHash, Nanos, SnapshotId, SubnetIndex, MAX_SNAPSHOTS_PER_CANISTER,
+};
+use index::{label_prefix, module_prefix, Children, Index, IndexKey};
+
+pub use error::{ChildClaim, FleetError, MAX_LISTED_CHILDREN};
+pub use labels::{Label, Labels, MAX_LABELS_PER_CHILD, MAX_LABEL_KEY_BYTES, MAX_LABEL_VALUE_BYTES};
+pub use listing::{
+    ChildIdPage, ChildPage, ListChildrenArg, Selector, MAX_CHILD_PAGE, MAX_ID_PAGE, SCAN_BUDGET,
+};
+pub use record::{ChildInfo, ChildRecord};
+
+use error::Listed;
+
+/// The children of the deployer.
+pub struct Fleet<M: Memory> {
+    children: Children<M>,
+    index: Index<M>,
+    subnets: StableBTreeMap<u32, Principal, M>,
+}
+
+impl<M: Memory> Fleet<M> {
+    /// Opens the registry stored in the three memories, creating it where they are empty.
+    pub fn init(children: M, index: M, subnets: M) -> Self {
+        Self {
+            children: StableBTreeMap::init(children),
+            index: StableBTreeMap::init(index),
+            subnets: StableBTreeMap::init(subnets),
+        }
+    }
+
+    pub fn len(&self) -> u64 {
+        self.children.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.children.is_empty()
+    }
+
+    pub fn get(&self, canister_id: &Principal) -> Option<ChildRecord> {
+        self.children
+            .get(&child_id(canister_id))
+            .map(|Cbor(record)| record)
+    }
+
+    /// The child as replies show it.
+    pub fn info(&self, canister_id: &Principal) -> Result<ChildInfo, FleetError> {
+        let (id, record) = self.child(canister_id)?;
+        Ok(self.info_of(&id, &record))
+    }
+
+    /// The principal of a subnet the registry numbered.
+    pub fn subnet(&self, index: SubnetIndex) -> Option<Principal> {
+        self.subnets.get(&index.0)
+    }
+
+    /// Makes `canister_id` a child. See the module docs for what the driver checks first.
+    pub fn adopt(
+        &mut self,
+        canister_id: Principal,
+        subnet: Principal,
+        module_hash: Option<ModuleHash>,
+        labels: &[Label],
+        now: Nanos,
+        by: Principal,
+    ) -> Result<(), FleetError> {
+        let labels = labels::validate(labels)?;
+        let id = child_id(&canister_id);
+        if let Some(Cbor(existing)) = self.children.get(&id) {
+            return Err(FleetError::AlreadyAdopted {
+                canister_id,
+                adopted_at: existing.adopted_at,
+                adopted_by: existing.adopted_by,
+            });
+        }
+        for (key, value) in &labels {
+            self.index
+                .insert(IndexKey::new(&label_prefix(key, value), &id), ());
+        }
+        if let Some(hash) = &module_hash {
+            self.index
+                .insert(IndexKey::new(&module_prefix(hash), &id), ());
+        }
+        let record = ChildRecord {
+            subnet: self.intern_subnet(subnet),
+            labels,
+            module_hash,
+            adopted_at: now,
+            adopted_by: by,
+            last_checked_at: now,
+            snapshots: Vec::new(),
+            rollout_id: None,
+        };
+        self.children.insert(id, Cbor(record));
+        Ok(())
+    }
+
+    /// Sets each given label, replacing the value of a key the child already carries. Labels not
+    /// named keep their values.
+    pub fn set_labels(
+        &mut self,
+        canister_id: &Principal,
+        labels: &[Label],
+    ) -> Result<(), FleetError> {
+        let updates = labels::validate(labels)?;
+        let (id, mut record) = self.child(canister_id)?;
+        let added = updates
+            .keys()
+            .filter(|key| !record.labels.contains_key(*key))
+            .count();
+        if record.labels.len() + added > MAX_LABELS_PER_CHILD {
+            return Err(labels::too_many(record.labels.len() + added));
+        }
+        for (key, value) in updates {
+            let old = record.labels.insert(key.clone(), value.clone());
+            if old.as_ref() == Some(&value) {
+                continue;
+            }
+            if let Some(old) = old {
+                self.index
+                    .remove(&IndexKey::new(&label_prefix(&key, &old), &id));
+            }
+            self.index
+                .insert(IndexKey::new(&label_prefix(&key, &value), &id), ());
+        }
+        self.children.insert(id, Cbor(record));
+        Ok(())
+    }
+
+    /// Removes the label `key`; `false` if the child did not carry it.
+    pub fn remove_label(&mut self, canister_id: &Principal, key: &str) -> Result<bool, FleetError> {
+        let (id, mut record) = self.child(canister_id)?;
+        let Some(value) = record.labels.remove(key) else {
+            return Ok(false);
+        };
+        self.index
+            .remove(&IndexKey::new(&label_prefix(key, &value), &id));
+        self.children.insert(id, Cbor(record));
+        Ok(true)
+    }
+
+    /// Forgets a child, which the deployer then no longer upgrades. Refused while an active
+    /// rollout holds it. Returns what was recorded of it.
+    pub fn release(&mut self, canister_id: &Principal) -> Result<ChildRecord, FleetError> {
+        let (id, record) = self.child(canister_id)?;
+        if let Some(rollout_id) = record.rollout_id {
+            return Err(FleetError::Claimed {
+                canister_id: *canister_id,
+                rollout_id,
+            });
+        }
+        for (key, value) in &record.labels {
+            self.index
+                .remove(&IndexKey::new(&label_prefix(key, value), &id));
+        }
+        if let Some(hash) = &record.module_hash {
+            self.index.remove(&IndexKey::new(&module_prefix(hash), &id));
+        }
+        self.children.remove(&id);
+        Ok(record)
+    }
+
+    /// Records the module hash read from the child at `now` (`None`: no module installed).
+    pub fn record_module(
+        &mut self,
+        canister_id: &Principal,
+        module_hash: Option<ModuleHash>,
+        now: Nanos,
+    ) -> Result<(), FleetError> {
+        let (id, mut record) = self.child(canister_id)?;
+        if record.module_hash != module_hash {
+            if let Some(old) = &record.module_hash {
+                self.index.remove(&IndexKey::new(&module_prefix(old), &id));
+            }
+            if let Some(new) = &module_hash {
+                self.index
+                    .insert(IndexKey::new(&module_prefix(new), &id), ());
+            }
+            record.module_hash = module_hash;
+        }
+        record.last_checked_at = now;
+        self.children.insert(id, Cbor(record));
+        Ok(())
+    }
+
+    /// Records a snapshot the deployer took of the child, as its newest. Recording it again
+    /// changes nothing. Refused when the deployer already records as many snapshots as the IC
+    /// lets a canister hold: the driver forgot one it replaced or deleted.
+    pub fn record_snapshot(
+        &mut self,
+        canister_id: &Principal,
+        snapshot: SnapshotId,
+    ) -> Result<(), FleetError> {
+        let (id, mut record) = self.child(canister_id)?;
+        if record.snapshots.contains(&snapshot) {
+            return Ok(());
+        }
+        if record.snapshots.len() >= MAX_SNAPSHOTS_PER_CANISTER {
+            return Err(FleetError::SnapshotLimit {
+                canister_id: *canister_id,
+                max: MAX_SNAPSHOTS_PER_CANISTER as u64,
+            });
+        }
+        record.snapshots.push(snapshot);
+        self.children.insert(id, Cbor(record));
+        Ok(())
+    }
+
+    /// Forgets a snapshot of the child that was replaced or deleted; `false` if it was not
+    /// recorded.
+    pub fn forget_snapshot(
+        &mut self,
+        canister_id: &Principal,
+        snapshot: &SnapshotId,
+    ) -> Result<bool, FleetError> {
+        let (id, mut record) = self.child(canister_id)?;
+        let before = record.snapshots.len();
+        record.snapshots.retain(|held| held != snapshot);
+        if record.snapshots.len() == before {
+            return Ok(false);
+        }
+        self.children.insert(id, Cbor(record));
+        Ok(true)
+    }
+
+    /// Marks every named child as held by `rollout_id`, or none of them: fails if one is not a
+    /// child, or is held by another rollout. Children it already holds stay held, so a retried
+    /// claim succeeds.
+    pub fn claim(&mut self, canister_ids: &[Principal], rollout_id: u64) -> Result<(), FleetError> {
+        let mut unknown = Listed::default();
+        let mut conflicts = Listed::default();
+        for canister_id in canister_ids {
+            match self.get(canister_id) {
+                None => unknown.push(*canister_id),
+                Some(ChildRecord {
+                    rollout_id: Some(holder),
+                    ..
+                }) if holder != rollout_id => conflicts.push(ChildClaim {
+                    canister_id: *canister_id,
+                    rollout_id: holder,
+                }),
+                Some(_) => {}
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(FleetError::UnknownChildren {
+                canister_ids: unknown.items,
+                total: unknown.total,
+            });
+        }
+        if !conflicts.is_empty() {
+            return Err(FleetError::ClaimConflict {
+                conflicts: conflicts.items,
+                total: conflicts.total,
+            });
+        }
+        for canister_id in canister_ids {
+            self.set_claim(canister_id, None, Some(rollout_id));
+        }
+        Ok(())
+    }
+
+    /// Frees the named children that `rollout_id` holds; others are left as they are. Returns
+    /// how many were freed.
+    pub fn release_claim(&mut self, canister_ids: &[Principal], rollout_id: u64) -> u64 {
+        canister_ids
+            .iter()
+            .filter(|canister_id| self.set_claim(canister_id, Some(rollout_id), None))
+            .count() as u64
+    }
+
+    /// Moves the child's claim from `from` to `to` if the child exists and is claimed by
+    /// `from` (or by `to` already, which changes nothing); whether it was written.
+    fn set_claim(&mut self, canister_id: &Principal, from: Option<u64>, to: Option<u64>) -> bool {
+        let id = child_id(canister_id);
+        let Some(Cbor(mut record)) = self.children.get(&id) else {
+            return false;
+        };
+        if record.rollout_id != from {
+            return false;
+        }
+        record.rollout_id = to;
+        self.children.insert(id, Cbor(record));
+        true
+    }
+
+    fn child(&self, canister_id: &Principal) -> Result<(ChildId, ChildRecord), FleetError> {
+        let id = child_id(canister_id);
+        match self.children.get(&id) {
+            Some(Cbor(record)) => Ok((id, record)),
+            None => Err(FleetError::NotAdopted {
+                canister_id: *canister_id,
+            }),
+        }
+    }
+
+    /// The record of a child the index or a check has just shown to exist.
+    fn stored(&self, id: &ChildId) -> ChildRecord {
+        let Cbor(record) = self.children.get(id).expect("an indexed child is stored");
+        record
+    }
+
+    fn info_of(&self, id: &ChildId, record: &ChildRecord) -> ChildInfo {
+        let subnet = self
+            .subnet(record.subnet)
+            .expect("a child's subnet is numbered");
+        record.info(canister_id(id), subnet)
+    }
+
+    /// The subnet's number, numbering it if it is new. Scans the numbered subnets: the IC has a
+    /// few dozen, so the scan costs about as much as the child's own insert.
+    fn intern_subnet(&mut self, subnet: Principal) -> SubnetIndex {
+        let known = self
+            .subnets
+            .iter()
+            .find(|entry| entry.value() == subnet)
+            .map(|entry| *entry.key());
+        let index = known.unwrap_or_else(|| {
+            let index = self.subnets.len() as u32;
+            self.subnets.insert(index, subnet);
+            index
+        });
+        SubnetIndex(index)
+    }
+}
+
+/// The rollout engine's id of a canister.
+pub fn child_id(canister_id: &Principal) -> ChildId {
+    ChildId::new(canister_id.as_slice()).expect("a principal is at most 29 bytes")
+}
+
+/// The canister a rollout engine id names.
+pub fn canister_id(child: &ChildId) -> Principal {
+    Principal::from_slice(child.as_bytes())
+}
+
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod scale_tests;
+#[cfg(test)]
+mod tests;
