@@ -250,7 +250,13 @@ fn canister_status_reports_the_canister() {
     assert_eq!(empty.version, 0);
     assert_eq!(empty.settings.controllers, vec![user(), other_user()]);
     assert_eq!(empty.settings.freezing_threshold, Nat::from(2_592_000u64));
-    assert_eq!(empty.cycles, Nat::from(sim.config().default_cycles));
+    // The default cycles minus what the canister paid (the `canister_status` ingress fee).
+    let burned = sim.canister(canister).unwrap().cycles_burned;
+    assert!(burned > 0);
+    assert_eq!(
+        empty.cycles,
+        Nat::from(sim.config().default_cycles - burned)
+    );
 
     sim.install_code(
         user(),
@@ -280,7 +286,12 @@ fn canister_status_reports_the_canister() {
         Nat::from(echo_wasm().len())
     );
     assert!(installed.memory_size >= 65 * 65536u32);
-    assert_eq!(installed.idle_cycles_burned_per_day, Nat::from(0u8));
+    // Memory x 127_000 cycles per GiB per second x one day.
+    let memory = u128::try_from(installed.memory_size.0.clone()).unwrap();
+    assert_eq!(
+        installed.idle_cycles_burned_per_day,
+        Nat::from(memory * 127_000 * 86_400 / (1 << 30))
+    );
     // The query form (users may call `canister_status` as a query) gives the same answer.
     let queried: CanisterStatusResult = decode(
         &sim.query_call(

@@ -277,8 +277,8 @@ fn attached_cycles_are_accepted_or_refunded() {
     let mut sim = new_sim();
     let callee = echo(&mut sim);
     let caller = forwarder(&mut sim, 0);
-    let callee_before = sim.canister(callee).unwrap().cycles;
-    let caller_before = sim.canister(caller).unwrap().cycles;
+    let callee_before = sim.canister(callee).unwrap();
+    let caller_before = sim.canister(caller).unwrap();
     let mut call = Call::new(callee, "accept", 300_000u64.to_le_bytes().to_vec());
     call.cycles = 1_000_000;
     let answer = forward(&mut sim, caller, &call);
@@ -287,14 +287,20 @@ fn attached_cycles_are_accepted_or_refunded() {
     };
     assert_eq!(refund, 700_000);
     assert_eq!(u128::from_le_bytes(data.try_into().unwrap()), 300_000);
+    // Besides the accepted cycles, each side loses exactly what it paid (executions, storage and,
+    // for the caller, the ingress and the call fee).
+    let callee_after = sim.canister(callee).unwrap();
+    let caller_after = sim.canister(caller).unwrap();
     assert_eq!(
-        sim.canister(callee).unwrap().cycles,
-        callee_before + 300_000
+        callee_after.cycles,
+        callee_before.cycles + 300_000 - (callee_after.cycles_burned - callee_before.cycles_burned)
     );
     let fee = ic_sim::exec::cost_call("accept".len() as u64, 8);
+    let caller_paid = caller_after.cycles_burned - caller_before.cycles_burned;
+    assert!(caller_paid >= fee);
     assert_eq!(
-        sim.canister(caller).unwrap().cycles,
-        caller_before - 300_000 - fee
+        caller_after.cycles,
+        caller_before.cycles - 300_000 - caller_paid
     );
 }
 

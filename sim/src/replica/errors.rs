@@ -479,3 +479,56 @@ pub(crate) fn metadata_section_not_found(canister: Principal, name: &str) -> Rej
         format!("The canister {canister} has no metadata section with the name {name}."),
     )
 }
+
+/// IC0207: the canister cannot pay for a message without going below its freezing limit (a
+/// frozen canister rejects every call this way).
+pub(crate) fn out_of_cycles(canister: Principal, missing: u128) -> Reject {
+    reject(
+        RejectCode::SysTransient,
+        "IC0207",
+        format!(
+            "Canister {canister} is out of cycles: please top up the canister with at least {missing} additional cycles"
+        ),
+    )
+}
+
+/// IC0207 as the ingress filter words it for a sender that does not control the canister.
+pub(crate) fn out_of_cycles_hidden(canister: Principal) -> Reject {
+    reject(
+        RejectCode::SysTransient,
+        "IC0207",
+        format!("Canister {canister} is out of cycles"),
+    )
+}
+
+/// IC0207: `install_code` cannot prepay its instruction limit above the freezing limit.
+pub(crate) fn install_out_of_cycles(canister: Principal, missing: u128) -> Reject {
+    let cause = out_of_cycles(canister, missing).message;
+    reject(
+        RejectCode::SysTransient,
+        "IC0207",
+        format!("Canister installation failed with `{cause}`."),
+    )
+}
+
+/// IC0207: a query to a frozen canister.
+pub(crate) fn query_to_frozen(canister: Principal) -> Reject {
+    reject(
+        RejectCode::SysTransient,
+        "IC0207",
+        format!(
+            "Canister {canister} is unable to process query calls because it's frozen. Please top up the canister with cycles and try again."
+        ),
+    )
+}
+
+/// IC0209: `install_code` on a canister whose earlier installs exceeded the install rate.
+pub(crate) fn install_rate_limited(canister: Principal) -> Reject {
+    reject(
+        RejectCode::SysTransient,
+        "IC0209",
+        format!(
+            "Canister {canister} is rate limited because it executed too many instructions in the previous install_code messages. Please retry installation after several minutes."
+        ),
+    )
+}

@@ -29,11 +29,16 @@ impl Sim {
                 limits::MAX_INGRESS_PAYLOAD,
             ));
         }
-        let subnet = if receiver == Principal::management_canister() {
+        let (subnet, payer) = if receiver == Principal::management_canister() {
             self.management_ingress_filter(sender, method, &payload)?
         } else {
-            self.canister_ingress_filter(sender, receiver, method, &payload)?
+            let subnet = self.canister_ingress_filter(sender, receiver, method, &payload)?;
+            (subnet, Some(receiver))
         };
+        if let Some(payer) = payer {
+            let fee = self.ingress_fee(payer, sender, method, &payload)?;
+            self.burn_cycles(payer, fee);
+        }
         let id = MessageId(self.next_message_id);
         self.next_message_id += 1;
         self.ingress.insert(id, IngressStatus::Processing);
@@ -58,20 +63,21 @@ impl Sim {
     }
 
     /// The ingress filter for the management canister: which methods users may call, the
-    /// controller check on the effective canister id, and the subnet that executes the call.
+    /// controller check on the effective canister id, the subnet that executes the call and the
+    /// canister that pays for the message (the effective canister; provisional methods are free).
     fn management_ingress_filter(
         &self,
         sender: Principal,
         method: &str,
         payload: &[u8],
-    ) -> Result<usize, Reject> {
+    ) -> Result<(usize, Option<Principal>), Reject> {
         let access = management::find_method(method)
             .map(|m| m.ingress)
             .unwrap_or(IngressAccess::CanistersOnly);
         let target = management::effective_canister_id(method, payload);
         match access {
             IngressAccess::CanistersOnly => Err(errors::only_canisters_can_call(method)),
-            IngressAccess::Anyone => Ok(target.and_then(|id| self.route(&id)).unwrap_or(0)),
+            IngressAccess::Anyone => Ok((target.and_then(|id| self.route(&id)).unwrap_or(0), None)),
             IngressAccess::ControllersOfTarget => {
                 let target = target.ok_or_else(|| {
                     errors::invalid_management_payload(method, "no effective canister id")
@@ -83,7 +89,7 @@ impl Sim {
                 if !state.is_controller(&sender) {
                     return Err(errors::ingress_not_a_controller(target, method));
                 }
-                Ok(state.subnet)
+                Ok((state.subnet, Some(target)))
             }
         }
     }
@@ -152,6 +158,9 @@ impl Sim {
             .ok_or_else(|| errors::canister_not_found(receiver))?;
         if state.status == CanisterRunStatus::Stopped {
             return Err(errors::query_to_stopped(receiver));
+        }
+        if self.is_frozen(state) {
+            return Err(errors::query_to_frozen(receiver));
         }
         let module = state
             .instance

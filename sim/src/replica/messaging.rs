@@ -151,9 +151,9 @@ impl Sim {
                 .map(|seconds| self.time_nanos + u64::from(seconds) * 1_000_000_000);
             let canister = self.canisters.get_mut(&caller).expect("caller exists");
             let caller_subnet = canister.subnet;
-            // The exec layer charged the same: attached cycles plus the call fee.
+            // The exec layer charged the same: attached cycles plus the call fee (burned below).
             let fee = cost_call(call.method.len() as u64, call.payload.len() as u64);
-            canister.cycles = canister.cycles.saturating_sub(call.cycles + fee);
+            canister.cycles = canister.cycles.saturating_sub(call.cycles);
             *canister
                 .outstanding_by_callee
                 .entry(call.callee)
@@ -163,6 +163,7 @@ impl Sim {
                 .get_mut(&context)
                 .expect("context of a running execution")
                 .outstanding_calls += 1;
+            self.burn_cycles(caller, fee);
             let target = self.call_target(call.callee, &call.method, &call.payload);
             self.calls.insert(
                 call_id,

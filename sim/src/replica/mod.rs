@@ -9,20 +9,26 @@
 //! - `management`: the management canister's dispatch table, chunk store and snapshots;
 //! - `faults`: injected and seeded random faults, hooks run at a chosen round;
 //! - `timers`: global timer, heartbeat, bounded-wait deadlines;
+//! - `cycles`: fees, storage charges and the freezing threshold;
+//! - `schedule`: the round scheduling model (instruction budgets) and its lower bound on rounds;
 //! - `trace`: trace events and stats; `errors`: every reject with its code and text.
 
+mod cycles;
 mod errors;
 mod faults;
 mod ids;
 mod ingress;
 mod management;
 mod messaging;
+mod schedule;
 mod scheduler;
 mod state;
 mod timers;
 mod trace;
 
+pub use cycles::{CycleCosts, ResourceUse};
 pub use faults::{Fault, FaultCount, FaultEvent, FaultId, FaultSource, RandomFaults};
+pub use schedule::{RoundsLowerBound, SchedulingConfig, Workload};
 
 use crate::types::{CanisterRunStatus, Principal, Reject};
 use ic_management_canister_types::{
@@ -57,6 +63,13 @@ pub struct SimConfig {
     /// Strict mode: `take_canister_snapshot` and `load_canister_snapshot` refuse a canister that
     /// is not stopped. The IC interface specification only advises stopping first (off by default).
     pub snapshots_require_stopped: bool,
+    /// Charge canisters for executions, ingress and storage and freeze them below their freezing
+    /// limit (on by default). Off: only call fees and attached cycles move, nothing freezes.
+    pub charge_cycles: bool,
+    /// Cycle prices (default: a 13-node application subnet).
+    pub cycle_costs: CycleCosts,
+    /// Per-round instruction budgets (see [`SchedulingConfig`]).
+    pub scheduling: SchedulingConfig,
 }
 
 impl Default for SimConfig {
@@ -71,6 +84,9 @@ impl Default for SimConfig {
             stop_timeout_nanos: 300_000_000_000,
             default_cycles: 100_000_000_000_000,
             snapshots_require_stopped: false,
+            charge_cycles: true,
+            cycle_costs: CycleCosts::default(),
+            scheduling: SchedulingConfig::default(),
         }
     }
 }
@@ -103,6 +119,12 @@ pub struct CanisterView {
     pub global_timer: u64,
     pub snapshots: usize,
     pub stored_chunks: usize,
+    /// Cycles the canister has paid so far (executions, ingress, calls, storage).
+    pub cycles_burned: u128,
+    /// Balance below which the canister is frozen (0 when charging is off).
+    pub freezing_limit: u128,
+    /// `canister_status`'s `idle_cycles_burned_per_day`.
+    pub idle_cycles_burned_per_day: u128,
 }
 
 /// Totals measured by the simulator, for benchmarks.
@@ -117,6 +139,8 @@ pub struct Stats {
     pub bytes_moved: u64,
     /// The same, only between subnets.
     pub cross_subnet_bytes: u64,
+    /// Cycles paid by all canisters (executions, ingress, call fees, storage).
+    pub cycles_burned: u128,
 }
 
 /// One line of the execution trace. Serializable so two runs can be compared byte for byte.
@@ -219,6 +243,11 @@ struct SubnetState {
     /// rather than once per execution.
     same_subnet_callees: Vec<Principal>,
     management_queue: VecDeque<ManagementCall>,
+    /// A long (multi-slice) `install_code` runs on this subnet up to and including this round;
+    /// no other install starts meanwhile.
+    long_install_until_round: u64,
+    /// Answers of long installs, sent at the end of the round they finish in.
+    held_answers: Vec<schedule::HeldAnswer>,
 }
 
 impl SubnetState {
@@ -229,6 +258,8 @@ impl SubnetState {
             members: BTreeSet::new(),
             same_subnet_callees: vec![Principal::management_canister()],
             management_queue: VecDeque::new(),
+            long_install_until_round: 0,
+            held_answers: Vec::new(),
         }
     }
 
@@ -452,7 +483,10 @@ impl Sim {
     /// within the next round (heartbeats do not count).
     pub fn is_idle(&self) -> bool {
         self.in_flight.is_empty()
-            && self.subnets.iter().all(|s| s.management_queue.is_empty())
+            && self
+                .subnets
+                .iter()
+                .all(|s| s.management_queue.is_empty() && s.held_answers.is_empty())
             && self.canisters.values().all(|c| c.input.is_empty())
             && !self.time_event_due_next_round()
             && !self.hook_due_next_round()
@@ -499,6 +533,9 @@ impl Sim {
             global_timer: state.global_timer,
             snapshots: state.snapshots.len(),
             stored_chunks: state.chunk_store.len(),
+            cycles_burned: state.cycles_burned,
+            freezing_limit: self.freezing_limit_of(state),
+            idle_cycles_burned_per_day: self.idle_cycles_burned_per_day_of(state),
         })
     }
     pub fn stats(&self) -> Stats {

@@ -1,8 +1,9 @@
 //! Rounds: what runs when, and what an execution's outcome does to the replicated state.
 //!
-//! One round, on every subnet in order: the management canister's queue first, then every canister
-//! by id (its due global timer, its heartbeat, then its inducted messages FIFO), then the checks of
-//! canisters that are stopping. Every message runs in exactly one execution.
+//! One round, on every subnet in order: the management canister's queue first, then the canisters
+//! (its due global timer, its heartbeat, then its inducted messages FIFO) within the round's
+//! instruction budgets (the `schedule` module), then the checks of canisters that are stopping.
+//! Every message runs in exactly one execution.
 
 use super::errors::{self, MethodKind};
 use super::messaging::Message;
@@ -67,36 +68,27 @@ fn entry_label(kind: &ExecKind) -> String {
 }
 
 impl Sim {
+    /// One round: storage charges, expiries, induction, then on every subnet its management
+    /// messages and its canisters within the round's budgets (see the `schedule` module), then its
+    /// stopping canisters and the answers of long installs that finished.
     pub(crate) fn execute_round(&mut self) {
         self.round += 1;
         self.time_nanos += self.config.round_duration_nanos;
         self.recorder.stats.rounds += 1;
+        self.charge_storage();
         self.expire_faults();
         self.expire_bounded_wait_calls();
         self.induct_due_messages();
         for subnet in 0..self.subnets.len() {
             self.run_management_queue(subnet);
-            let members: Vec<Principal> = self.subnets[subnet].members.iter().copied().collect();
-            for canister in members {
-                self.run_canister(canister);
-            }
+            self.run_canisters(subnet);
             self.advance_stopping_canisters(subnet);
+            self.release_held_answers(subnet);
+            self.pay_off_install_debits(subnet);
         }
     }
 
-    fn run_canister(&mut self, canister: Principal) {
-        self.run_system_tasks(canister);
-        let Some(state) = self.canisters.get_mut(&canister) else {
-            return;
-        };
-        let input = std::mem::take(&mut state.input);
-        for message in input {
-            self.count_message();
-            self.execute_message(canister, message);
-        }
-    }
-
-    fn execute_message(&mut self, canister: Principal, message: Message) {
+    pub(crate) fn execute_message(&mut self, canister: Principal, message: Message) {
         match message {
             Message::Ingress {
                 id,
@@ -186,7 +178,14 @@ impl Sim {
         cycles: u128,
         deadline_nanos: u64,
     ) {
-        match self.replicated_call_kind(canister, method) {
+        let runnable = self
+            .replicated_call_kind(canister, method)
+            .and_then(|kind| {
+                self.check_prepayment(canister, limits::MAX_INSTRUCTIONS_PER_UPDATE)
+                    .map(|_| kind)
+                    .map_err(|missing| errors::out_of_cycles(canister, missing))
+            });
+        match runnable {
             Ok(kind) => {
                 let context =
                     self.open_context(canister, CallContext::new(origin, cycles, deadline_nanos));
@@ -269,7 +268,7 @@ impl Sim {
             status: state.status as u32,
             controllers: state.settings.controllers.clone(),
             cycle_balance: state.cycles,
-            freezing_limit: 0,
+            freezing_limit: self.freezing_limit_of(state),
             cycles_available: 0,
             cycles_refunded: 0,
             already_replied: false,
@@ -297,6 +296,12 @@ impl Sim {
         arg: Vec<u8>,
         cycles_refunded: u128,
     ) {
+        // Responses were prepaid when their call was made; everything else prepays its limit,
+        // which `canister_cycle_balance` does not show.
+        let prepayment = match kind {
+            ExecKind::Response { .. } => 0,
+            _ => self.execution_prepayment(limits::MAX_INSTRUCTIONS_PER_UPDATE),
+        };
         let state = &self.canisters[&canister];
         let call_context = &state.contexts[&context];
         let mut env = self.exec_env(
@@ -305,6 +310,7 @@ impl Sim {
             arg,
             limits::MAX_INSTRUCTIONS_PER_UPDATE,
         );
+        env.cycle_balance = env.cycle_balance.saturating_sub(prepayment);
         env.cycles_available = call_context.cycles_available;
         env.cycles_refunded = cycles_refunded;
         env.already_replied = call_context.responded;
@@ -324,7 +330,9 @@ impl Sim {
         );
         // A replicated query's changes are discarded: it does not count as a state change.
         let changes_state = !matches!(kind, ExecKind::Query { .. });
+        let instructions = outcome.instructions;
         self.apply_outcome(canister, context, outcome, changes_state);
+        self.charge_execution(canister, instructions);
     }
 
     /// Applies what a finished execution did: cycles, timer, certified data, version, calls and

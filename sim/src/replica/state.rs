@@ -1,7 +1,9 @@
 //! The replicated state of one canister, its call contexts and the calls it has outstanding.
 
+use super::cycles::ResourceUse;
 use super::management::{CanisterSnapshot, ChunkStore};
 use super::messaging::Message;
+use super::scheduler::nat_to_u64;
 use crate::exec::{self, CanisterInstance};
 use crate::types::{limits, CanisterRunStatus, Principal};
 use crate::MessageId;
@@ -176,6 +178,17 @@ pub(crate) struct CanisterState {
     pub pending_stops: Vec<PendingStop>,
     pub logs: Vec<String>,
     pub last_instructions: u64,
+    /// Cycles this canister paid for executions, ingress, calls and storage.
+    pub cycles_burned: u128,
+    /// Storage is paid up to this time.
+    pub storage_paid_until_nanos: u64,
+    /// Fraction of a cycle of storage owed, in units of 1 / (GiB x 1e9) cycles.
+    pub storage_charge_remainder: u128,
+    /// A long (multi-slice) execution occupies the canister up to and including this round.
+    pub busy_until_round: u64,
+    /// Install instructions not yet paid off by the install rate limit; `install_code` is
+    /// refused while positive.
+    pub install_debit: u64,
 }
 
 impl CanisterState {
@@ -205,6 +218,11 @@ impl CanisterState {
             pending_stops: Vec::new(),
             logs: Vec::new(),
             last_instructions: 0,
+            cycles_burned: 0,
+            storage_paid_until_nanos: 0,
+            storage_charge_remainder: 0,
+            busy_until_round: 0,
+            install_debit: 0,
         }
     }
 
@@ -235,6 +253,16 @@ impl CanisterState {
             i.wasm_memory_size() + i.stable_memory_size() + i.module().wasm_binary_size() as u64
         });
         code_and_memory + self.chunk_store.billed_size() + self.snapshots_size()
+    }
+
+    /// What the canister's idle burn rate is computed from.
+    pub(crate) fn resource_use(&self) -> ResourceUse {
+        ResourceUse {
+            memory_bytes: self
+                .memory_size()
+                .max(nat_to_u64(&self.settings.memory_allocation)),
+            compute_allocation_percent: nat_to_u64(&self.settings.compute_allocation),
+        }
     }
 
     pub(crate) fn snapshots_size(&self) -> u64 {

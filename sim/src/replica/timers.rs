@@ -16,7 +16,7 @@ use crate::TraceKind;
 impl Sim {
     /// Runs the canister's due global timer and its heartbeat, if it is running and has code.
     pub(crate) fn run_system_tasks(&mut self, canister: Principal) {
-        let Some(state) = self.canisters.get_mut(&canister) else {
+        let Some(state) = self.canisters.get(&canister) else {
             return;
         };
         if !state.runs_system_tasks() {
@@ -25,9 +25,16 @@ impl Sim {
         let module = state.instance.as_ref().expect("has code").module();
         let exports_timer = module.exports_entry(SystemEntry::GlobalTimer);
         let exports_heartbeat = module.exports_entry(SystemEntry::Heartbeat);
-        if state.global_timer != 0 && state.global_timer <= self.time_nanos {
+        let timer_due = state.global_timer != 0 && state.global_timer <= self.time_nanos;
+        // A canister that cannot prepay a task's instruction limit is frozen: its timer waits.
+        if !(timer_due || exports_heartbeat) || !self.can_run_tasks(canister) {
+            return;
+        }
+        if timer_due {
             // One-shot: deactivated as it fires (and a canister without the export loses it too).
-            state.global_timer = 0;
+            if let Some(state) = self.canisters.get_mut(&canister) {
+                state.global_timer = 0;
+            }
             if exports_timer {
                 self.record(TraceKind::Timer { canister });
                 self.run_task(canister, ExecKind::GlobalTimer);
@@ -77,13 +84,16 @@ impl Sim {
         }
     }
 
-    /// True when a running canister's timer or a bounded-wait deadline falls within the next round.
+    /// True when the timer of a running canister that is not frozen, or a bounded-wait deadline,
+    /// falls within the next round.
     pub(crate) fn time_event_due_next_round(&self) -> bool {
         let horizon = self.time_nanos + self.config.round_duration_nanos;
-        let timer_due = self
-            .canisters
-            .values()
-            .any(|c| c.runs_system_tasks() && c.global_timer != 0 && c.global_timer <= horizon);
+        let timer_due = self.canisters.values().any(|c| {
+            c.runs_system_tasks()
+                && c.global_timer != 0
+                && c.global_timer <= horizon
+                && self.can_run_tasks(c.id)
+        });
         let deadline_due = self
             .call_deadlines
             .iter()

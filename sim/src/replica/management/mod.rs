@@ -358,17 +358,13 @@ fn apply_settings(current: &mut DefiniteCanisterSettings, update: CanisterSettin
 }
 
 impl Sim {
-    pub(crate) fn run_management_queue(&mut self, subnet: usize) {
-        while let Some(call) = self.subnets[subnet].management_queue.pop_front() {
-            self.count_message();
-            self.execute_management(call);
-        }
-    }
-
-    fn execute_management(&mut self, mut call: ManagementCall) {
-        if let Some(reject) = self.management_fault(&call) {
-            self.finish_management(&call, Err(reject));
-            return;
+    /// Runs one management call; `None` when it answers later (`stop_canister`).
+    pub(crate) fn execute_management(
+        &mut self,
+        call: &mut ManagementCall,
+    ) -> Option<Result<Vec<u8>, Reject>> {
+        if let Some(reject) = self.management_fault(call) {
+            return Some(Err(reject));
         }
         let result = match find_method(&call.method) {
             None => Err(errors::unknown_management_method(&call.method)),
@@ -378,17 +374,21 @@ impl Sim {
             {
                 Err(errors::only_canisters_can_call(&call.method))
             }
-            Some(method) => (method.handler)(self, &mut call),
+            Some(method) => (method.handler)(self, call),
         };
         match result {
-            Ok(Answer::Later) => {}
-            Ok(Answer::Now(reply)) => self.finish_management(&call, Ok(reply)),
-            Err(reject) => self.finish_management(&call, Err(reject)),
+            Ok(Answer::Later) => None,
+            Ok(Answer::Now(reply)) => Some(Ok(reply)),
+            Err(reject) => Some(Err(reject)),
         }
     }
 
     /// Traces a management call's result and sends it, with the cycles the method did not take.
-    fn finish_management(&mut self, call: &ManagementCall, result: Result<Vec<u8>, Reject>) {
+    pub(crate) fn finish_management(
+        &mut self,
+        call: &ManagementCall,
+        result: Result<Vec<u8>, Reject>,
+    ) {
         self.record(TraceKind::Management {
             caller: call.caller,
             method: call.method.clone(),
@@ -458,6 +458,7 @@ impl Sim {
         let mut definite = default_settings(vec![default_controller]);
         apply_settings(&mut definite, settings);
         let mut state = CanisterState::new(id, subnet, definite, cycles);
+        state.storage_paid_until_nanos = self.time_nanos;
         let controllers = state.settings.controllers.clone();
         state.history.push(
             self.time_nanos,
@@ -512,6 +513,9 @@ impl Sim {
             }
             _ => {}
         }
+        let prepayment = self
+            .check_prepayment(canister, limits::MAX_INSTRUCTIONS_PER_INSTALL_CODE)
+            .map_err(|missing| errors::install_out_of_cycles(canister, missing))?;
         let state = &self.canisters[&canister];
         let mut env = self.exec_env(
             state,
@@ -519,6 +523,7 @@ impl Sim {
             arg,
             limits::MAX_INSTRUCTIONS_PER_INSTALL_CODE,
         );
+        env.cycle_balance -= prepayment;
         env.global_timer = 0;
         let state = self.canisters.get_mut(&canister).expect("checked above");
         let (label, deployment_mode, outcome) = match mode {
@@ -557,6 +562,7 @@ impl Sim {
             &outcome,
             super::trace::Replication::Replicated,
         );
+        self.charge_execution(canister, outcome.instructions);
         if let Some(trap) = &outcome.trap {
             return Err(errors::trapped(canister, trap));
         }
@@ -616,6 +622,19 @@ impl Sim {
         for context in contexts {
             self.respond_context(canister, context, Err(errors::uninstalled()));
             self.close_context_if_done(canister, context, None);
+        }
+    }
+
+    /// A canister that cannot pay for its storage: the IC uninstalls it; its chunk store and
+    /// snapshots go too, and it keeps 0 cycles.
+    pub(crate) fn uninstall_out_of_cycles(&mut self, canister: Principal) {
+        let origin = ChangeOrigin::FromUser(FromUserRecord {
+            user_id: Principal::management_canister(),
+        });
+        self.uninstall(canister, origin);
+        if let Some(state) = self.canisters.get_mut(&canister) {
+            state.snapshots.clear();
+            state.cycles = 0;
         }
     }
 
@@ -718,7 +737,7 @@ impl Sim {
             },
             cycles: Nat::from(state.cycles),
             reserved_cycles: zero(),
-            idle_cycles_burned_per_day: zero(),
+            idle_cycles_burned_per_day: Nat::from(self.idle_cycles_burned_per_day_of(state)),
             query_stats: QueryStats {
                 num_calls_total: zero(),
                 num_instructions_total: zero(),
