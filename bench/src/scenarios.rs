@@ -13,6 +13,8 @@ use serde::de::DeserializeOwned;
 use serde_bytes::ByteBuf;
 use std::collections::BTreeMap;
 
+mod rollouts;
+
 type Figures = BTreeMap<String, u64>;
 
 /// A named measurement; each builds its own simulator.
@@ -25,6 +27,8 @@ const SCENARIOS: &[Scenario] = &[
     ("deployer_chunk_ingestion_20_mib", deployer_chunk_ingestion),
     ("deployer_commit_20_mib", deployer_commit),
     ("deployer_release_overhead", deployer_release_overhead),
+    ("fleet_rollout_200_children", rollouts::two_hundred_children),
+    ("fleet_rollout_20_mib_chunked", rollouts::chunked_20_mib),
 ];
 
 const MIB: usize = 1024 * 1024;
@@ -90,7 +94,11 @@ struct Deployer {
 
 impl Deployer {
     fn install() -> Self {
-        let mut sim = Sim::new(SimConfig::default());
+        Self::install_on(SimConfig::default())
+    }
+
+    fn install_on(config: SimConfig) -> Self {
+        let mut sim = Sim::new(config);
         let init = candid::encode_one(InitArg { admins: None }).unwrap();
         let canister = installed(&mut sim, "deployer", init);
         Self { sim, canister }
@@ -145,13 +153,13 @@ impl Deployer {
         self.commit(upload_id)
     }
 
-    /// Lets a week pass, so the sweep removes the committed uploads' tombstones: per-upload
+    /// Lets a week pass and runs until idle (the sweep's timer message included), so the sweep
+    /// removes the committed uploads' tombstones: per-upload
     /// records that `post_upgrade` reads (about 15 k instructions each) when it schedules the
     /// next sweep, and that the release scenarios should not count.
     fn purge_tombstones(&mut self) {
         self.sim.advance_time(8 * 24 * 3600 * 1_000_000_000);
-        self.sim.tick();
-        self.sim.tick();
+        self.sim.run_until_idle(100);
         assert_eq!(
             self.sim.canister(self.canister).unwrap().global_timer,
             0,

@@ -43,10 +43,26 @@ pub enum Method {
     ReleaseChunk,
     DeleteRelease,
     StorageStats,
+    AdoptChildren,
+    ReleaseChild,
+    SetLabels,
+    RemoveLabel,
+    GetChild,
+    ListChildren,
+    RegisterChunkStore,
+    StartRollout,
+    PauseRollout,
+    ResumeRollout,
+    AbortRollout,
+    RollbackRollout,
+    GetRollout,
+    ListRollouts,
+    ChildHistory,
+    ListEvents,
 }
 
 impl Method {
-    pub const ALL: [Method; 17] = [
+    pub const ALL: [Method; 33] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -64,6 +80,22 @@ impl Method {
         Method::ReleaseChunk,
         Method::DeleteRelease,
         Method::StorageStats,
+        Method::AdoptChildren,
+        Method::ReleaseChild,
+        Method::SetLabels,
+        Method::RemoveLabel,
+        Method::GetChild,
+        Method::ListChildren,
+        Method::RegisterChunkStore,
+        Method::StartRollout,
+        Method::PauseRollout,
+        Method::ResumeRollout,
+        Method::AbortRollout,
+        Method::RollbackRollout,
+        Method::GetRollout,
+        Method::ListRollouts,
+        Method::ChildHistory,
+        Method::ListEvents,
     ];
 
     /// The name in the Candid interface.
@@ -86,6 +118,22 @@ impl Method {
             Method::ReleaseChunk => "release_chunk",
             Method::DeleteRelease => "delete_release",
             Method::StorageStats => "storage_stats",
+            Method::AdoptChildren => "adopt_children",
+            Method::ReleaseChild => "release_child",
+            Method::SetLabels => "set_labels",
+            Method::RemoveLabel => "remove_label",
+            Method::GetChild => "get_child",
+            Method::ListChildren => "list_children",
+            Method::RegisterChunkStore => "register_chunk_store",
+            Method::StartRollout => "start_rollout",
+            Method::PauseRollout => "pause_rollout",
+            Method::ResumeRollout => "resume_rollout",
+            Method::AbortRollout => "abort_rollout",
+            Method::RollbackRollout => "rollback_rollout",
+            Method::GetRollout => "get_rollout",
+            Method::ListRollouts => "list_rollouts",
+            Method::ChildHistory => "child_history",
+            Method::ListEvents => "list_events",
         }
     }
 
@@ -96,13 +144,25 @@ impl Method {
     /// The role a caller must hold, or `None` for a public method.
     pub fn required_role(self) -> Option<Role> {
         match self {
-            Method::AddRole | Method::RemoveRole | Method::SetUploadSettings => Some(Role::Admin),
+            Method::AddRole
+            | Method::RemoveRole
+            | Method::SetUploadSettings
+            | Method::AdoptChildren
+            | Method::ReleaseChild
+            | Method::RegisterChunkStore => Some(Role::Admin),
             Method::UploadOpen
             | Method::UploadChunk
             | Method::UploadStatus
             | Method::UploadCommit
             | Method::UploadAbort
-            | Method::DeleteRelease => Some(Role::Operator),
+            | Method::DeleteRelease
+            | Method::SetLabels
+            | Method::RemoveLabel
+            | Method::StartRollout
+            | Method::PauseRollout
+            | Method::ResumeRollout
+            | Method::AbortRollout
+            | Method::RollbackRollout => Some(Role::Operator),
             Method::ListRoles
             | Method::MyRoles
             | Method::Version
@@ -110,7 +170,13 @@ impl Method {
             | Method::ListReleases
             | Method::GetRelease
             | Method::ReleaseChunk
-            | Method::StorageStats => None,
+            | Method::StorageStats
+            | Method::GetChild
+            | Method::ListChildren
+            | Method::GetRollout
+            | Method::ListRollouts
+            | Method::ChildHistory
+            | Method::ListEvents => None,
         }
     }
 

@@ -6,25 +6,33 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use candid::Principal;
-use ic_cdk::api::{accept_message, msg_caller, msg_method_name, time};
+use futures_util::future::join_all;
+use ic_cdk::api::{accept_message, msg_caller, msg_method_name, subnet_self, time};
 use ic_cdk::{init, inspect_message, post_upgrade, query, trap, update};
 use ic_cdk_timers::TimerId;
 use ic_stable_structures::DefaultMemoryImpl;
 use serde_bytes::ByteBuf;
 
 use crate::access::{self, Method};
-use crate::error::Error;
+use crate::error::{Error, ErrorKind};
+use crate::fleet::{ChildInfo, ChildPage, FleetError, Label, ListChildrenArg};
 use crate::registry::StorageStats;
-use crate::releases::{
-    ListReleasesArg, NoReferences, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector,
-};
+use crate::releases::{ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector};
 use crate::roles::{Role, RoleAssignment};
+use crate::rollout::{Command, ModuleHash};
+use crate::rollouts::{
+    AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
+    RolloutInfo, RolloutPage, StartRolloutArg,
+};
 use crate::state::{InitArg, State, UpgradeArg};
 use crate::uploads::{
     UploadChunkArg, UploadOpenArg, UploadSettings, UploadSettingsUpdate, UploadStatus,
     TOMBSTONE_RETENTION_NANOS,
 };
 use crate::version::VersionInfo;
+
+mod driver;
+mod effects;
 
 thread_local! {
     /// Set by `init` or `post_upgrade`, which the IC runs before any other method.
@@ -71,6 +79,7 @@ fn post_upgrade(_arg: Option<UpgradeArg>) {
         Err(error) => trap(format!("deployer upgrade refused: {error}")),
     }
     schedule_next_sweep();
+    driver::recover();
 }
 
 /// Refuses ingress that would be refused anyway, before the deployer pays for executing it.
@@ -188,7 +197,7 @@ fn release_chunk(arg: ReleaseChunkArg) -> Result<ByteBuf, Error> {
 #[update]
 fn delete_release(sha256: ByteBuf) -> Result<(), Error> {
     authorized(Method::DeleteRelease, |state, _| {
-        state.registry.delete_release(&sha256, &NoReferences)
+        state.registry.delete_release(&sha256, &state.rollouts)
     })
 }
 
@@ -219,6 +228,184 @@ fn schedule_next_sweep() {
     if let Some(deadline) = read_state(|state| state.registry.next_deadline()) {
         sweep_no_later_than(deadline);
     }
+}
+
+/// Adopts canisters the deployer controls as children. Each is checked on its own: the reply
+/// holds one result per canister, in the order given. `subnet` defaults to the deployer's own.
+#[update]
+async fn adopt_children(arg: AdoptChildrenArg) -> Result<Vec<Result<ChildInfo, Error>>, Error> {
+    let caller = msg_caller();
+    read_state(|state| access::authorize(&state.roles, caller, Method::AdoptChildren))?;
+    let subnet = arg.subnet.unwrap_or_else(subnet_self);
+    let statuses = join_all(
+        arg.canister_ids
+            .iter()
+            .map(|&id| effects::canister_status(id)),
+    )
+    .await;
+    let now = time();
+    Ok(mutate_state(|state| {
+        arg.canister_ids
+            .iter()
+            .zip(statuses)
+            .map(|(&canister_id, status)| {
+                let status = status.map_err(|error| unavailable(canister_id, error))?;
+                if !effects::controls(&status) {
+                    return Err(ErrorKind::NotAController { canister_id }.into());
+                }
+                let module_hash = status
+                    .module_hash
+                    .and_then(|hash| <[u8; 32]>::try_from(hash).ok())
+                    .map(ModuleHash);
+                state
+                    .fleet
+                    .adopt(canister_id, subnet, module_hash, &arg.labels, now, caller)
+                    .and_then(|()| state.fleet.info(&canister_id))
+                    .map_err(fleet_error)
+            })
+            .collect()
+    }))
+}
+
+/// Forgets a child; refused while a rollout holds it.
+#[update]
+fn release_child(canister_id: Principal) -> Result<ChildInfo, Error> {
+    authorized(Method::ReleaseChild, |state, _| {
+        let info = state.fleet.info(&canister_id).map_err(fleet_error)?;
+        state.fleet.release(&canister_id).map_err(fleet_error)?;
+        Ok(info)
+    })
+}
+
+#[update]
+fn set_labels(canister_id: Principal, labels: Vec<Label>) -> Result<ChildInfo, Error> {
+    authorized(Method::SetLabels, |state, _| {
+        state
+            .fleet
+            .set_labels(&canister_id, &labels)
+            .and_then(|()| state.fleet.info(&canister_id))
+            .map_err(fleet_error)
+    })
+}
+
+#[update]
+fn remove_label(canister_id: Principal, key: String) -> Result<bool, Error> {
+    authorized(Method::RemoveLabel, |state, _| {
+        state
+            .fleet
+            .remove_label(&canister_id, &key)
+            .map_err(fleet_error)
+    })
+}
+
+#[query]
+fn get_child(canister_id: Principal) -> Result<ChildInfo, Error> {
+    read_state(|state| state.fleet.info(&canister_id).map_err(fleet_error))
+}
+
+#[query]
+fn list_children(arg: ListChildrenArg) -> Result<ChildPage, Error> {
+    read_state(|state| state.fleet.list(&arg).map_err(fleet_error))
+}
+
+/// Registers an empty canister the deployer controls as the chunk store of `subnet`, for
+/// chunked installs on a subnet other than the deployer's own.
+#[update]
+async fn register_chunk_store(subnet: Principal, canister_id: Principal) -> Result<(), Error> {
+    let caller = msg_caller();
+    read_state(|state| access::authorize(&state.roles, caller, Method::RegisterChunkStore))?;
+    let status = effects::canister_status(canister_id)
+        .await
+        .map_err(|error| unavailable(canister_id, error))?;
+    if !effects::controls(&status) {
+        return Err(ErrorKind::NotAController { canister_id }.into());
+    }
+    if status.module_hash.is_some() {
+        return Err(ErrorKind::StoreNotEmpty { canister_id }.into());
+    }
+    mutate_state(|state| state.rollouts.register_store(subnet, canister_id));
+    Ok(())
+}
+
+#[update]
+fn start_rollout(arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
+    let now = time();
+    let own_subnet = subnet_self();
+    let rollout_id = authorized(Method::StartRollout, |state, caller| {
+        let State {
+            registry,
+            fleet,
+            rollouts,
+            ..
+        } = state;
+        rollouts.start(fleet, registry, arg, own_subnet, caller, now)
+    })?;
+    driver::drive_no_later_than(rollout_id, now);
+    read_state(|state| state.rollouts.info(rollout_id))
+}
+
+#[update]
+fn pause_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
+    control(Method::PauseRollout, rollout_id, Command::Pause)
+}
+
+#[update]
+fn resume_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
+    control(Method::ResumeRollout, rollout_id, Command::Resume)
+}
+
+#[update]
+fn abort_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
+    control(Method::AbortRollout, rollout_id, Command::Abort)
+}
+
+#[update]
+fn rollback_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
+    control(Method::RollbackRollout, rollout_id, Command::RollBackAll)
+}
+
+#[query]
+fn get_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
+    read_state(|state| state.rollouts.info(rollout_id))
+}
+
+#[query]
+fn list_rollouts(arg: ListRolloutsArg) -> RolloutPage {
+    read_state(|state| state.rollouts.list(&arg))
+}
+
+#[query]
+fn child_history(arg: ChildHistoryArg) -> Result<ChildHistory, Error> {
+    read_state(|state| state.rollouts.child_history(&arg))
+}
+
+#[query]
+fn list_events(arg: ListEventsArg) -> EventPage {
+    read_state(|state| state.rollouts.events(&arg))
+}
+
+fn control(method: Method, rollout_id: u64, command: Command) -> Result<RolloutInfo, Error> {
+    let now = time();
+    authorized(method, |state, _| {
+        state
+            .rollouts
+            .control(rollout_id, command, &mut state.fleet, now)
+    })?;
+    driver::drive_no_later_than(rollout_id, now);
+    read_state(|state| state.rollouts.info(rollout_id))
+}
+
+fn fleet_error(error: FleetError) -> Error {
+    ErrorKind::Fleet(error).into()
+}
+
+fn unavailable(canister_id: Principal, error: effects::CallError) -> Error {
+    ErrorKind::CanisterStatusUnavailable {
+        canister_id,
+        code: error.code,
+        message: error.message,
+    }
+    .into()
 }
 
 // Generates `__export_service()`, the Candid service of the methods above, for the interface

@@ -14,8 +14,10 @@ use candid::{CandidType, Deserialize, Principal};
 use serde_bytes::ByteBuf;
 
 use crate::chunk_store::hex;
+use crate::fleet::FleetError;
 use crate::releases::{ReleaseReference, ReleaseSelector};
 use crate::roles::Role;
+use crate::rollout::{Command, RolloutPhase};
 use crate::uploads::UploadSetting;
 
 /// Why a request was refused. Match on this, not on [`Error::message`].
@@ -105,6 +107,39 @@ pub enum ErrorKind {
         value: u64,
         min: u64,
         max: u64,
+    },
+    /// The fleet registry refused: a child not adopted or held by another rollout, a label
+    /// that is not valid, ...
+    Fleet(FleetError),
+    /// The deployer is not a controller of the canister, so it cannot manage it.
+    NotAController { canister_id: Principal },
+    /// The management canister rejected reading the canister's status.
+    CanisterStatusUnavailable {
+        canister_id: Principal,
+        code: u32,
+        message: String,
+    },
+    /// A chunk store canister must be empty: the deployer installs nothing into it.
+    StoreNotEmpty { canister_id: Principal },
+    /// The release goes through a chunk store, and no store canister is registered for this
+    /// subnet of selected children.
+    NoChunkStore { subnet: Principal },
+    /// The rollout's selection or policy cannot be carried out; `reason` says why.
+    InvalidRolloutPlan { reason: String },
+    /// No rollout has this id.
+    RolloutNotFound { rollout_id: u64 },
+    /// The command does not apply in the rollout's phase.
+    RolloutCommandRefused {
+        rollout_id: u64,
+        command: Command,
+        phase: RolloutPhase,
+    },
+    /// The rollout took no snapshots, so it cannot be rolled back.
+    NothingToRollBack { rollout_id: u64 },
+    /// The canister is not one of the rollout's children.
+    NotInRollout {
+        rollout_id: u64,
+        canister_id: Principal,
     },
 }
 
@@ -314,6 +349,60 @@ impl fmt::Display for ErrorKind {
             } => write!(
                 f,
                 "{setting:?} cannot be {value}: choose a value from {min} to {max}"
+            ),
+            Self::Fleet(error) => write!(f, "{error}"),
+            Self::NotAController { canister_id } => write!(
+                f,
+                "the deployer is not a controller of {canister_id}: add the deployer to its \
+                 controllers (dfx canister update-settings --add-controller), then try again"
+            ),
+            Self::CanisterStatusUnavailable {
+                canister_id,
+                code,
+                message,
+            } => write!(
+                f,
+                "reading the status of {canister_id} was rejected (code {code}: {message}): \
+                 check that the canister exists and that the deployer controls it"
+            ),
+            Self::StoreNotEmpty { canister_id } => write!(
+                f,
+                "{canister_id} has a module installed; a chunk store must be an empty canister \
+                 the deployer controls: create one, or uninstall its code"
+            ),
+            Self::NoChunkStore { subnet } => write!(
+                f,
+                "the release is installed through a chunk store and no store canister is \
+                 registered for subnet {subnet}: register one with register_chunk_store"
+            ),
+            Self::InvalidRolloutPlan { reason } => {
+                write!(f, "the rollout cannot be planned: {reason}")
+            }
+            Self::RolloutNotFound { rollout_id } => write!(
+                f,
+                "there is no rollout {rollout_id}: list_rollouts shows the rollouts"
+            ),
+            Self::RolloutCommandRefused {
+                rollout_id,
+                command,
+                phase,
+            } => write!(
+                f,
+                "rollout {rollout_id} is {phase:?}, where {command:?} does not apply: \
+                 get_rollout shows its phase"
+            ),
+            Self::NothingToRollBack { rollout_id } => write!(
+                f,
+                "rollout {rollout_id} took no snapshots (snapshot_before_install was off), so \
+                 there is nothing to roll its children back to"
+            ),
+            Self::NotInRollout {
+                rollout_id,
+                canister_id,
+            } => write!(
+                f,
+                "{canister_id} is not a child of rollout {rollout_id}: get_rollout shows its \
+                 children's counts, list_events their events"
             ),
         }
     }

@@ -16,6 +16,7 @@ pub mod registry;
 pub mod releases;
 pub mod roles;
 pub mod rollout;
+pub mod rollouts;
 pub mod state;
 pub mod uploads;
 pub mod version;

@@ -15,15 +15,18 @@
 //! | 2  | map [`RELEASES_MEMORY_ID`]         | module SHA-256       | CBOR `ReleaseRecord`      |
 //! | 3  | blocks [`CHUNK_BLOCKS_MEMORY_ID`]  | block n: n × 64 KiB  | chunk bytes, see below    |
 //! | 4  | map [`UPLOADS_MEMORY_ID`]          | upload id (u64 BE)   | CBOR `UploadRecord`       |
-//! | 5  | reserved: fleet registry           |                      |                           |
-//! | 6  | reserved: rollout state machines   |                      |                           |
-//! | 7  | reserved: per-child journal        |                      |                           |
-//! | 8  | reserved: audit events             |                      |                           |
+//! | 5  | map [`FLEET_CHILDREN_MEMORY_ID`]   | child principal bytes| CBOR `ChildRecord`        |
+//! | 6  | map [`ROLLOUTS_MEMORY_ID`]         | rollout id (u64 BE)  | CBOR `RolloutRecord`      |
+//! | 7  | map [`JOURNAL_MEMORY_ID`]          | (rollout, seq) u64 BE| CBOR `JournalEntry`       |
+//! | 8  | map [`EVENTS_MEMORY_ID`]           | sequence (u64 BE)    | CBOR `LoggedEvent`        |
 //! | 9  | map [`CHUNK_INDEX_MEMORY_ID`]      | chunk SHA-256        | CBOR `ChunkEntry`         |
 //! | 10 | map [`FREE_BLOCKS_MEMORY_ID`]      | first block (u32 BE) | run length (u32 BE)       |
 //! | 11 | map [`RELEASE_NAMES_MEMORY_ID`]    | `NameVersionKey`     | module SHA-256            |
 //! | 12 | map [`RELEASE_SEQUENCE_MEMORY_ID`] | sequence (u64 BE)    | module SHA-256            |
 //! | 13 | cell [`REGISTRY_CONFIG_MEMORY_ID`] | -                    | CBOR `RegistryConfig`     |
+//! | 14 | map [`FLEET_INDEX_MEMORY_ID`]      | tag, digest, child   | `()`                      |
+//! | 15 | map [`FLEET_SUBNETS_MEMORY_ID`]    | subnet index (u32 BE)| subnet principal bytes    |
+//! | 16 | map [`STORE_CANISTERS_MEMORY_ID`]  | subnet principal     | store canister principal  |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`; SHA-256 keys and values are the 32 raw
 //! bytes. `ReleaseRecord` holds the release's metadata and its chunk hashes in order,
@@ -39,6 +42,13 @@
 //! `StableBTreeMap` matters: its nodes rewrite every value they hold on each insert, so 1 MiB
 //! values would be copied about ten times per chunk. `NameVersionKey` is `len(name) (u8) | name |
 //! version`, UTF-8, at most 129 bytes.
+//!
+//! The fleet registry's three maps (5, 14, 15) are drawn in [`crate::fleet`]. A rollout is a
+//! checkpoint (6: its engine state, `crate::rollout::Rollout`, children with their step
+//! histories included, plus its creator, claims and the first journal entry not folded in) and
+//! a write-ahead journal (7: one entry per dispatch, outcome or command, written before the
+//! calls are made and when each outcome arrives), see [`crate::rollouts`]. The event log (8) is
+//! append-only; each `LoggedEvent` names its rollout.
 //!
 //! Reserved ids get a constant and a getter when the feature that owns them lands; they are
 //! listed here so that no other feature takes them.
@@ -88,8 +98,23 @@ pub const RELEASE_SEQUENCE_MEMORY_ID: MemoryId = MemoryId::new(12);
 /// Upload settings and the id counters, see [`crate::registry::RegistryConfig`].
 pub const REGISTRY_CONFIG_MEMORY_ID: MemoryId = MemoryId::new(13);
 
+/// Fleet children by canister id, see [`crate::fleet::Fleet`].
+pub const FLEET_CHILDREN_MEMORY_ID: MemoryId = MemoryId::new(5);
+/// Rollouts by id: the journal of each rollout, see [`crate::rollouts::Rollouts`].
+pub const ROLLOUTS_MEMORY_ID: MemoryId = MemoryId::new(6);
+/// Each rollout's write-ahead journal since its checkpoint, see [`crate::rollouts`].
+pub const JOURNAL_MEMORY_ID: MemoryId = MemoryId::new(7);
+/// The deployer's event log by sequence, see [`crate::rollouts::Rollouts`].
+pub const EVENTS_MEMORY_ID: MemoryId = MemoryId::new(8);
+/// The fleet registry's label and module index.
+pub const FLEET_INDEX_MEMORY_ID: MemoryId = MemoryId::new(14);
+/// The fleet registry's subnet numbering.
+pub const FLEET_SUBNETS_MEMORY_ID: MemoryId = MemoryId::new(15);
+/// The chunk store canister registered for each subnet other than the deployer's own.
+pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
+
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 10] = [
+const USED_MEMORY_IDS: [MemoryId; 17] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -100,6 +125,13 @@ const USED_MEMORY_IDS: [MemoryId; 10] = [
     RELEASE_NAMES_MEMORY_ID,
     RELEASE_SEQUENCE_MEMORY_ID,
     REGISTRY_CONFIG_MEMORY_ID,
+    FLEET_CHILDREN_MEMORY_ID,
+    ROLLOUTS_MEMORY_ID,
+    JOURNAL_MEMORY_ID,
+    EVENTS_MEMORY_ID,
+    FLEET_INDEX_MEMORY_ID,
+    FLEET_SUBNETS_MEMORY_ID,
+    STORE_CANISTERS_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -189,6 +221,34 @@ impl<M: Memory> Memories<M> {
 
     pub fn registry_config(&self) -> VirtualMemory<M> {
         self.manager.get(REGISTRY_CONFIG_MEMORY_ID)
+    }
+
+    pub fn fleet_children(&self) -> VirtualMemory<M> {
+        self.manager.get(FLEET_CHILDREN_MEMORY_ID)
+    }
+
+    pub fn fleet_index(&self) -> VirtualMemory<M> {
+        self.manager.get(FLEET_INDEX_MEMORY_ID)
+    }
+
+    pub fn fleet_subnets(&self) -> VirtualMemory<M> {
+        self.manager.get(FLEET_SUBNETS_MEMORY_ID)
+    }
+
+    pub fn rollouts(&self) -> VirtualMemory<M> {
+        self.manager.get(ROLLOUTS_MEMORY_ID)
+    }
+
+    pub fn journal(&self) -> VirtualMemory<M> {
+        self.manager.get(JOURNAL_MEMORY_ID)
+    }
+
+    pub fn events(&self) -> VirtualMemory<M> {
+        self.manager.get(EVENTS_MEMORY_ID)
+    }
+
+    pub fn store_canisters(&self) -> VirtualMemory<M> {
+        self.manager.get(STORE_CANISTERS_MEMORY_ID)
     }
 
     /// Stable memory the deployer's structures have grown to, summed over its virtual memories

@@ -10,9 +10,11 @@ use ic_stable_structures::memory_manager::VirtualMemory;
 use ic_stable_structures::Memory;
 
 use crate::error::Error;
+use crate::fleet::Fleet;
 use crate::memory::{LayoutError, Memories};
 use crate::registry::{Registry, StorageStats};
 use crate::roles::{Role, Roles};
+use crate::rollouts::Rollouts;
 
 /// The install argument.
 #[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -55,6 +57,8 @@ pub struct State<M: Memory> {
     memories: Memories<M>,
     pub roles: Roles<VirtualMemory<M>>,
     pub registry: Registry<VirtualMemory<M>>,
+    pub fleet: Fleet<VirtualMemory<M>>,
+    pub rollouts: Rollouts<VirtualMemory<M>>,
 }
 
 impl<M: Memory> State<M> {
@@ -84,6 +88,17 @@ impl<M: Memory> State<M> {
         Self {
             roles: Roles::init(memories.roles()),
             registry: Registry::open(&memories),
+            fleet: Fleet::init(
+                memories.fleet_children(),
+                memories.fleet_index(),
+                memories.fleet_subnets(),
+            ),
+            rollouts: Rollouts::init(
+                memories.rollouts(),
+                memories.journal(),
+                memories.events(),
+                memories.store_canisters(),
+            ),
             memories,
         }
     }

@@ -1,6 +1,7 @@
 //! The engine's side of the seam to the management canister: the actions it asks the driver
 //! to perform and the outcomes the driver feeds back.
 
+use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
 use super::plan::{ChildId, InstallOptions, ModuleHash, SnapshotId, SubnetIndex};
@@ -21,7 +22,9 @@ pub mod reject_code {
 pub struct ActionId(pub u64);
 
 /// The steps of the per-child pipelines; also the key of a child's step history.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, CandidType, Serialize, Deserialize,
+)]
 pub enum Step {
     Stop,
     TakeSnapshot,
@@ -35,7 +38,7 @@ pub enum Step {
 }
 
 /// Why a child is being worked on; a journal line reads "`path`: `step`".
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum Path {
     /// Stop, snapshot, install, start, verify, health check.
     Upgrade,
@@ -106,7 +109,7 @@ impl ActionKind {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum RunStatus {
     Running,
     Stopping,

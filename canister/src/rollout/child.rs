@@ -1,6 +1,7 @@
 //! One child's pipeline: which step comes next, what an outcome means for it, and where a
 //! failure leads. The engine decides *when* a child moves; this module decides *where*.
 
+use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
 use super::action::{ActionId, ActionKind, Path, RejectClass, RunStatus, Step};
@@ -12,13 +13,13 @@ use super::status::{Event, EventKind, StepRecord};
 
 mod pipeline;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum SkipReason {
     AlreadyOnRelease,
 }
 
 /// Why a child is rolled back.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum RollbackCause {
     /// Its upgrade failed after the install (policy `RollBack`).
     Failure(Failure),
@@ -27,7 +28,7 @@ pub enum RollbackCause {
 }
 
 /// A step that failed for good.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct Failure {
     pub step: Step,
     /// Attempts made of the step.
@@ -35,7 +36,7 @@ pub struct Failure {
     pub kind: FailureKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum FailureKind {
     /// Rejected with a permanent code.
     Rejected {
@@ -71,7 +72,7 @@ pub enum FailureKind {
 }
 
 /// A child's final state.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum Verdict {
     /// Runs the release, verified.
     Upgraded,
@@ -108,7 +109,7 @@ impl Verdict {
 }
 
 /// A child's state as dashboards show it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum ChildState {
     Queued,
     AwaitingRollback(RollbackCause),

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 
+use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
 use super::action::{Action, ActionId, Outcome, OutcomeError};
@@ -23,7 +24,7 @@ pub struct Dispatch {
     pub next_due: Option<Nanos>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum Command {
     Pause,
     Resume,
@@ -326,6 +327,11 @@ impl Rollout {
         self.apply_control_to_idle(Control::RollBackAll, now);
         self.settle(now);
         Ok(())
+    }
+
+    /// When the rollout reached a final state; `None` while it may still act.
+    pub fn finished_at(&self) -> Option<Nanos> {
+        self.finished_at
     }
 
     pub fn phase(&self) -> &RolloutPhase {

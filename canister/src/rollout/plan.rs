@@ -4,6 +4,7 @@
 
 use std::fmt;
 
+use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
 /// Nanoseconds since the Unix epoch, as `ic0.time` reports them.
@@ -17,7 +18,7 @@ pub const MAX_CHILD_ID_BYTES: usize = 29;
 pub const MAX_SNAPSHOTS_PER_CANISTER: usize = 10;
 
 /// SHA-256 of a Wasm module, as `canister_status` reports it.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, CandidType, Serialize, Deserialize)]
 pub struct ModuleHash(#[serde(with = "serde_bytes")] pub [u8; 32]);
 
 impl fmt::Debug for ModuleHash {
@@ -48,6 +49,18 @@ impl ChildId {
 
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
+    }
+}
+
+/// In the Candid interface a child id is a `blob` of the principal's bytes: its serde form,
+/// which replies are decoded with, is bytes, not Candid's tagged principal.
+impl CandidType for ChildId {
+    fn _ty() -> candid::types::Type {
+        <serde_bytes::ByteBuf as CandidType>::ty()
+    }
+
+    fn idl_serialize<S: candid::types::Serializer>(&self, serializer: S) -> Result<(), S::Error> {
+        serializer.serialize_blob(&self.0)
     }
 }
 
@@ -84,7 +97,9 @@ impl fmt::Display for ChildIdTooLong {
 impl std::error::Error for ChildIdTooLong {}
 
 /// A snapshot id as the management canister returns it (opaque bytes).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, CandidType, Serialize, Deserialize,
+)]
 pub struct SnapshotId(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
 /// Which subnet a child lives on, as the deployer's registry numbers them. A chunked install
@@ -126,7 +141,7 @@ pub struct ChildSpec {
 }
 
 /// How many children a wave holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum WaveSize {
     Count(u32),
     /// Percent (1..=100) of the children that need the upgrade, rounded up.
@@ -134,7 +149,7 @@ pub enum WaveSize {
 }
 
 /// A canary wave first, then the listed waves; whatever children remain form a last wave.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct WavePlan {
     pub canary: u32,
     pub then: Vec<WaveSize>,
@@ -164,14 +179,14 @@ impl WavePlan {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum WasmMemoryPersistence {
     Keep,
     Replace,
 }
 
 /// The `upgrade` mode options of `install_code` / `install_chunked_code`, and its argument.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct InstallOptions {
     pub skip_pre_upgrade: bool,
     pub wasm_memory_persistence: Option<WasmMemoryPersistence>,
@@ -181,13 +196,13 @@ pub struct InstallOptions {
 
 /// After the install the module hash read back must equal the expected one and the child
 /// must run; a health method, when named, must then answer without a reject.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct Verification {
     pub health_method: Option<String>,
 }
 
 /// Retries of transiently failed steps: attempt `n + 1` waits `base * 2^(n-1)`, at most `max`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct RetryPolicy {
     /// Attempts per step, the first included (at least 1).
     pub max_attempts: u32,
@@ -206,7 +221,7 @@ impl RetryPolicy {
 }
 
 /// What happens to a child whose upgrade failed for good.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum OnFailure {
     /// Load the snapshot taken before the install, start the child, verify the previous hash.
     RollBack,
@@ -215,7 +230,7 @@ pub enum OnFailure {
 }
 
 /// How many failed children a wave tolerates; one more pauses the rollout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum FailureBudget {
     Count(u32),
     /// Percent (0..=100) of the wave's children, rounded down.
@@ -231,7 +246,7 @@ impl FailureBudget {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct Policy {
     pub waves: WavePlan,
     /// Children between their first step and their final state at any one time.

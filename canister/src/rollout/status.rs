@@ -1,6 +1,7 @@
 //! What dashboards read: the rollout's phase and summary, each child's step history, and the
 //! event stream the driver drains into its log.
 
+use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
 use super::action::{Path, Step};
@@ -8,7 +9,7 @@ use super::child::{Failure, Verdict};
 use super::plan::{ChildId, Nanos, SnapshotId};
 
 /// Where the rollout as a whole stands.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum RolloutPhase {
     /// Waves advance and new children start.
     Running,
@@ -25,7 +26,7 @@ pub enum RolloutPhase {
     RolledBack,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum PauseReason {
     Operator,
     /// More children of `wave` failed than its failure budget tolerates.
@@ -37,7 +38,7 @@ pub enum PauseReason {
 }
 
 /// How a call ended, as a history line shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum CallResult {
     Replied,
     Rejected { code: u32, message: String },
@@ -45,7 +46,7 @@ pub enum CallResult {
 }
 
 /// One action of a child: what, why, which try, when, and how it ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct StepRecord {
     pub step: Step,
     pub path: Path,
@@ -57,7 +58,7 @@ pub struct StepRecord {
 }
 
 /// Children per state; [`Summary`] gives one for the rollout and one per wave.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct StateCounts {
     pub queued: u32,
     pub active: u32,
@@ -72,7 +73,7 @@ pub struct StateCounts {
     pub not_started: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct WaveSummary {
     pub size: u32,
     pub counts: StateCounts,
@@ -82,7 +83,7 @@ pub struct WaveSummary {
     pub finished_at: Option<Nanos>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct Summary {
     pub phase: RolloutPhase,
     /// Index into `waves`; `None` when every child was skipped.
@@ -98,13 +99,13 @@ pub struct Summary {
     pub next_wave_at: Option<Nanos>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub struct Event {
     pub at: Nanos,
     pub kind: EventKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum EventKind {
     Created {
         children: u32,

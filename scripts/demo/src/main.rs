@@ -6,9 +6,12 @@
 use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
 use deployer::chunk_store::sha256;
+use deployer::fleet::{ChildInfo, Label, Selector};
+use deployer::rollout::{WavePlan, WaveSize};
+use deployer::rollouts::{AdoptChildrenArg, PolicyArg, RolloutInfo, StartRolloutArg};
 use deployer::{
-    Error, InitArg, ListReleasesArg, Release, ReleasePage, UploadChunkArg, UploadOpenArg,
-    UploadStatus,
+    Error, InitArg, ListReleasesArg, Release, ReleasePage, ReleaseSelector, UploadChunkArg,
+    UploadOpenArg, UploadStatus,
 };
 use ic_sim::{artifacts, CanisterRunStatus, InstallMode, Sim, SimConfig};
 use serde_bytes::ByteBuf;
@@ -175,6 +178,93 @@ fn print_fleet(sim: &mut Sim, children: &[Principal]) {
     }
 }
 
+/// Adopts the children and five more, releases child_v3, and lets the deployer roll it out in
+/// waves (one canary, then half of the rest, then the rest; two children at a time), printing
+/// a progress line per round.
+fn staged_rollout(sim: &mut Sim, deployer: Principal, first: &[Principal]) {
+    let mut children = first.to_vec();
+    for _ in 0..5 {
+        let child = sim.create_canister(0, vec![operator(), deployer]);
+        sim.install_code(
+            operator(),
+            child,
+            &artifacts::wasm("child_v1"),
+            candid::encode_args(()).unwrap(),
+            InstallMode::Install,
+        )
+        .expect("install child");
+        children.push(child);
+    }
+    let adopt = AdoptChildrenArg {
+        canister_ids: children.clone(),
+        subnet: None,
+        labels: vec![Label::new("tier", "demo")],
+    };
+    let adopted: Vec<Result<ChildInfo, Error>> =
+        deployer_call(sim, deployer, "adopt_children", (adopt,));
+    let adopted = adopted.iter().filter(|result| result.is_ok()).count();
+    println!(
+        "\n6. A staged rollout by the deployer: {adopted} children adopted (the deployer read each \
+         one's status: it is a controller), child_v3 released:"
+    );
+    let v3 = artifacts::wasm("child_v3");
+    let release = upload_release(sim, deployer, "child", "v3", &v3);
+    let arg = StartRolloutArg {
+        release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
+        selector: Selector::Labels(vec![Label::new("tier", "demo")]),
+        policy: Some(PolicyArg {
+            waves: Some(WavePlan {
+                canary: 1,
+                then: vec![WaveSize::Percent(50)],
+            }),
+            max_concurrency: Some(2),
+            bake_nanos: Some(2_000_000_000),
+            ..PolicyArg::default()
+        }),
+    };
+    let started: RolloutInfo = deployer_call(sim, deployer, "start_rollout", (arg,));
+    let sizes: Vec<u32> = started.summary.waves.iter().map(|wave| wave.size).collect();
+    println!(
+        "   - start_rollout: rollout {} in waves of {sizes:?}, 2 children at a time, 2 s bake",
+        started.rollout_id
+    );
+    let info = loop {
+        sim.tick();
+        let reply = sim
+            .query_call(
+                operator(),
+                deployer,
+                "get_rollout",
+                candid::encode_one(started.rollout_id).unwrap(),
+            )
+            .expect("get_rollout");
+        let info: Result<RolloutInfo, Error> = candid::decode_one(&reply).expect("reply");
+        let info = info.expect("get_rollout");
+        let summary = &info.summary;
+        println!(
+            "     round {:>3}: {:<9} wave {} | upgraded {}/{} active {} in flight {}",
+            sim.round(),
+            format!("{:?}", summary.phase),
+            summary.current_wave.map_or(0, |wave| wave + 1),
+            summary.counts.upgraded,
+            children.len(),
+            summary.counts.active,
+            summary.in_flight
+        );
+        if summary.finished_at.is_some() {
+            break info;
+        }
+    };
+    let summary = &info.summary;
+    let seconds = (summary.finished_at.unwrap() - summary.started_at) / 1_000_000_000;
+    println!(
+        "   - {:?} in {seconds} s: {} upgraded, {} failed, {} skipped; every child was \
+         stopped, snapshotted, upgraded, started and verified:",
+        summary.phase, summary.counts.upgraded, summary.counts.failed, summary.counts.skipped
+    );
+    print_fleet(sim, &children);
+}
+
 fn main() {
     let mut sim = Sim::new(SimConfig {
         seed: 7,
@@ -274,6 +364,8 @@ fn main() {
 
     println!("\n5. The fleet now; the upgraded child kept its counter in stable memory:");
     print_fleet(&mut sim, &children);
+
+    staged_rollout(&mut sim, deployer, &children);
 
     let stats = sim.stats();
     println!(

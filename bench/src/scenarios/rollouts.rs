@@ -1,0 +1,159 @@
+//! Fleet rollouts: what upgrading children costs the deployer (instructions per child), how
+//! many rounds a staged rollout takes, and the bytes a chunked release moves.
+
+use super::{delta, wasm_module, Deployer, Figures, MIB};
+use candid::Principal;
+use deployer::fleet::{ChildInfo, Selector};
+use deployer::rollout::{WavePlan, WaveSize};
+use deployer::rollouts::{AdoptChildrenArg, PolicyArg, RolloutInfo, StartRolloutArg};
+use deployer::{Error, Release, ReleaseSelector};
+use ic_sim::{artifacts, InstallMode, SimConfig, TraceKind};
+
+/// A deployer on subnet 0 of two subnets, with `per_subnet` children running child_v1 on
+/// each, adopted, and a registered chunk store on subnet 1.
+fn fleet(per_subnet: usize) -> Deployer {
+    let mut deployer = Deployer::install_on(SimConfig {
+        subnets: 2,
+        ..SimConfig::default()
+    });
+    let child_v1 = artifacts::wasm("child_v1");
+    for subnet in 0..2 {
+        let children: Vec<Principal> = (0..per_subnet)
+            .map(|_| {
+                let child = deployer
+                    .sim
+                    .create_canister(subnet, vec![super::controller(), deployer.canister]);
+                let arg = candid::encode_one(None::<String>).unwrap();
+                deployer
+                    .sim
+                    .install_code(
+                        super::controller(),
+                        child,
+                        &child_v1,
+                        arg,
+                        InstallMode::Install,
+                    )
+                    .expect("install child_v1");
+                child
+            })
+            .collect();
+        let subnet_id = deployer.sim.subnet_id(subnet);
+        for batch in children.chunks(100) {
+            let arg = AdoptChildrenArg {
+                canister_ids: batch.to_vec(),
+                subnet: Some(subnet_id),
+                labels: Vec::new(),
+            };
+            let adopted: Result<Vec<Result<ChildInfo, Error>>, Error> =
+                deployer.call("adopt_children", (arg,));
+            for child in adopted.expect("adopt_children") {
+                child.expect("adopt a child");
+            }
+        }
+    }
+    let store = deployer.sim.create_canister(1, vec![deployer.canister]);
+    let subnet_id = deployer.sim.subnet_id(1);
+    let registered: Result<(), Error> = deployer.call("register_chunk_store", (subnet_id, store));
+    registered.expect("register_chunk_store");
+    deployer
+}
+
+/// Starts a rollout of `release` to every child and ticks until it finished; returns the
+/// figures of that span, with the deployer's own instructions per upgraded child.
+fn roll_out(deployer: &mut Deployer, release: &Release, policy: PolicyArg) -> Figures {
+    let before = deployer.sim.stats();
+    let trace_from = deployer.sim.trace().len();
+    let arg = StartRolloutArg {
+        release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
+        selector: Selector::All,
+        policy: Some(policy),
+    };
+    let started: Result<RolloutInfo, Error> = deployer.call("start_rollout", (arg,));
+    let rollout_id = started.expect("start_rollout").rollout_id;
+    let upgraded = loop {
+        let reply = deployer
+            .sim
+            .query_call(
+                super::controller(),
+                deployer.canister,
+                "get_rollout",
+                candid::encode_one(rollout_id).unwrap(),
+            )
+            .expect("get_rollout");
+        let info: Result<RolloutInfo, Error> = candid::decode_one(&reply).unwrap();
+        let summary = info.expect("get_rollout").summary;
+        if summary.finished_at.is_some() {
+            break u64::from(summary.counts.upgraded);
+        }
+        deployer.sim.tick();
+    };
+    let mut figures = delta(&before, &deployer.sim.stats());
+    // Replicated executions only: the queries polling the rollout (and inspect_message) run on
+    // one node and are the dashboard's cost, not the rollout's.
+    let deployer_instructions: u64 = deployer.sim.trace()[trace_from..]
+        .iter()
+        .filter_map(|event| match &event.kind {
+            TraceKind::Execution {
+                canister,
+                instructions,
+                entry,
+                ..
+            } if *canister == deployer.canister
+                && !entry.starts_with("query:")
+                && !entry.starts_with("inspect_message:") =>
+            {
+                Some(*instructions)
+            }
+            _ => None,
+        })
+        .sum();
+    figures.insert("children_upgraded".to_string(), upgraded);
+    figures.insert(
+        "deployer_instructions_per_child".to_string(),
+        deployer_instructions / upgraded,
+    );
+    figures
+}
+
+fn policy(canary: u32, then: Vec<WaveSize>, concurrency: u32) -> PolicyArg {
+    PolicyArg {
+        waves: Some(WavePlan { canary, then }),
+        max_concurrency: Some(concurrency),
+        bake_nanos: Some(0),
+        ..PolicyArg::default()
+    }
+}
+
+/// 200 children on two subnets, canary 5, then 25 percent, then the rest, 50 at a time.
+pub fn two_hundred_children() -> Figures {
+    let mut deployer = fleet(100);
+    let release = deployer.upload(&artifacts::wasm("child_v2"));
+    roll_out(
+        &mut deployer,
+        &release,
+        policy(5, vec![WaveSize::Percent(25)], 50),
+    )
+}
+
+/// A 20 MiB release (21 chunks) to 4 children on each of two subnets through the chunk
+/// stores: `bytes_moved` is about two copies of the module, one per subnet.
+pub fn chunked_20_mib() -> Figures {
+    let mut deployer = fleet(4);
+    let release = deployer.upload(&large_child());
+    let mut figures = roll_out(&mut deployer, &release, policy(1, vec![], 4));
+    figures.insert("module_bytes".to_string(), release.summary.size);
+    figures
+}
+
+/// child_v2 with 20 MiB of incompressible custom section appended: a real child, 21 chunks.
+fn large_child() -> Vec<u8> {
+    use std::io::Read;
+    let mut wasm = Vec::new();
+    flate2::read::GzDecoder::new(&artifacts::wasm("child_v2")[..])
+        .read_to_end(&mut wasm)
+        .expect("child_v2 is gzip");
+    // A whole module is a valid run of sections: drop its 8-byte header and append.
+    let payload = wasm_module(20 * MIB, 20);
+    wasm.extend_from_slice(&payload[8..]);
+    wasm
+}

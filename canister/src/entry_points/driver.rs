@@ -1,0 +1,273 @@
+//! Drives rollouts: the engine issues the actions now due, the journal is written, and one task
+//! per action makes its call. Each outcome is journaled as it arrives, in the callback, and the
+//! rollout is driven again right there, so the next step of a child costs no extra message.
+//! Each rollout also has at most one pending timer, for the engine's next due time (a backoff,
+//! a bake) and for starting, resuming and recovering.
+//!
+//! A stopping deployer chains no new calls from callbacks: it hands over to the timer, which
+//! does not run until the deployer is started again, so its call contexts close and it can stop
+//! (and be upgraded) in the middle of a rollout.
+//!
+//! Chunked releases: before the first chunked install on a subnet, the release's chunks are
+//! uploaded into that subnet's store, each chunk once (those `stored_chunks` lists are
+//! skipped). Installs issued while the upload runs wait for it, parked on the heap. The heap
+//! knows which stores are ready; after an upgrade it is empty, and the first install per store
+//! reads `stored_chunks` again.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use candid::Principal;
+use ic_cdk::api::{canister_status, subnet_self, time, CanisterStatusCode};
+use ic_cdk::futures::spawn;
+use ic_cdk_timers::TimerId;
+
+use super::effects::{self, CallError, Install};
+use super::{mutate_state, read_state};
+use crate::chunk_store::Sha256Hash;
+use crate::releases::{ReleaseChunkArg, ReleaseSelector};
+use crate::rollout::{reject_code, Action, ActionKind, ModuleHash, Outcome, SubnetIndex};
+use crate::rollouts::ChunkStore;
+
+/// A store and the release whose chunks it holds (or is receiving).
+type StoreKey = (Principal, ModuleHash);
+
+enum StoreState {
+    Ready,
+    /// The upload runs; these installs wait for it.
+    Uploading(Vec<(u64, Action)>),
+}
+
+thread_local! {
+    /// Per rollout: the time its pending timer fires, and the timer.
+    static TIMERS: RefCell<BTreeMap<u64, (u64, TimerId)>> = const { RefCell::new(BTreeMap::new()) };
+    static STORES: RefCell<BTreeMap<StoreKey, StoreState>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Makes sure the rollout is driven at `deadline` or earlier.
+pub fn drive_no_later_than(rollout_id: u64, deadline: u64) {
+    let pending = TIMERS.with_borrow(|timers| timers.get(&rollout_id).copied());
+    if let Some((scheduled, timer)) = pending {
+        if scheduled <= deadline {
+            return;
+        }
+        ic_cdk_timers::clear_timer(timer);
+    }
+    let delay = Duration::from_nanos(deadline.saturating_sub(time()));
+    let timer = ic_cdk_timers::set_timer(delay, async move {
+        TIMERS.with_borrow_mut(|timers| timers.remove(&rollout_id));
+        drive(rollout_id);
+    });
+    TIMERS.with_borrow_mut(|timers| timers.insert(rollout_id, (deadline, timer)));
+}
+
+/// After the deployer's upgrade: settles what was in flight and drives every unfinished
+/// rollout again.
+pub fn recover() {
+    let now = time();
+    let active = mutate_state(|state| state.rollouts.recover(&mut state.fleet, now));
+    for rollout_id in active {
+        drive_no_later_than(rollout_id, now);
+    }
+}
+
+fn drive(rollout_id: u64) {
+    let now = time();
+    let Some((actions, next_due)) =
+        mutate_state(|state| state.rollouts.dispatch(rollout_id, &mut state.fleet, now))
+    else {
+        return;
+    };
+    for action in actions {
+        start(rollout_id, action);
+    }
+    if let Some(due) = next_due {
+        drive_no_later_than(rollout_id, due);
+    }
+}
+
+/// Starts the call of one action (or parks a chunked install behind its store's upload).
+fn start(rollout_id: u64, action: Action) {
+    match &action.kind {
+        ActionKind::InstallCode { module_hash, .. } => {
+            let module = read_state(|state| {
+                state.registry.release_chunk(&ReleaseChunkArg {
+                    sha256: serde_bytes::ByteBuf::from(module_hash.0.to_vec()),
+                    index: 0,
+                })
+            });
+            match module {
+                Ok(module) => spawn(perform(rollout_id, action, Some(Install::Inline(module)))),
+                Err(error) => settle(
+                    rollout_id,
+                    action,
+                    Outcome::Rejected {
+                        code: reject_code::SYS_FATAL,
+                        message: error.to_string(),
+                    },
+                ),
+            }
+        }
+        ActionKind::InstallChunked {
+            module_hash,
+            subnet,
+            ..
+        } => {
+            let key = match store_of(*subnet) {
+                Some(store) => (store, *module_hash),
+                None => {
+                    let message = "no chunk store is registered for the child's subnet".into();
+                    return settle(
+                        rollout_id,
+                        action,
+                        Outcome::Rejected {
+                            code: reject_code::SYS_TRANSIENT,
+                            message,
+                        },
+                    );
+                }
+            };
+            let ready = STORES.with_borrow_mut(|stores| match stores.get_mut(&key) {
+                Some(StoreState::Ready) => true,
+                Some(StoreState::Uploading(waiting)) => {
+                    waiting.push((rollout_id, action.clone()));
+                    false
+                }
+                None => {
+                    stores.insert(
+                        key,
+                        StoreState::Uploading(vec![(rollout_id, action.clone())]),
+                    );
+                    spawn(upload_release(key));
+                    false
+                }
+            });
+            if ready {
+                let install = chunked(key);
+                spawn(perform(rollout_id, action, Some(install)));
+            }
+        }
+        _ => spawn(perform(rollout_id, action, None)),
+    }
+}
+
+/// Makes the call and journals its outcome. The rollout then goes on at once, in the
+/// callback, unless the deployer is stopping: a stopping deployer makes no new calls (it waits
+/// for its call contexts to close), and the timer that takes over does not run until it is
+/// started again.
+async fn perform(rollout_id: u64, action: Action, install: Option<Install>) {
+    let outcome = effects::perform(&action, install).await;
+    journal_outcome(rollout_id, action, outcome);
+    if canister_status() == CanisterStatusCode::Running {
+        drive(rollout_id);
+    } else {
+        drive_no_later_than(rollout_id, time());
+    }
+}
+
+/// Journals an outcome and asks for the rollout to be driven again.
+fn settle(rollout_id: u64, action: Action, outcome: Outcome) {
+    journal_outcome(rollout_id, action, outcome);
+    drive_no_later_than(rollout_id, time());
+}
+
+fn journal_outcome(rollout_id: u64, action: Action, outcome: Outcome) {
+    let now = time();
+    mutate_state(|state| {
+        state
+            .rollouts
+            .record_outcome(rollout_id, action.id, outcome, &mut state.fleet, now)
+    });
+}
+
+/// Uploads the release's chunks that the store lacks, then starts the installs that waited.
+async fn upload_release(key: StoreKey) {
+    let (store, release) = key;
+    let result = upload_missing_chunks(store, release).await;
+    let waiting = STORES.with_borrow_mut(|stores| {
+        let waiting = match stores.remove(&key) {
+            Some(StoreState::Uploading(waiting)) => waiting,
+            _ => Vec::new(),
+        };
+        if result.is_ok() {
+            stores.insert(key, StoreState::Ready);
+        }
+        waiting
+    });
+    for (rollout_id, action) in waiting {
+        match &result {
+            Ok(()) => spawn(perform(rollout_id, action, Some(chunked(key)))),
+            Err(CallError { code, message }) => settle(
+                rollout_id,
+                action,
+                Outcome::Rejected {
+                    code: *code,
+                    message: format!("uploading the release into chunk store {store}: {message}"),
+                },
+            ),
+        }
+    }
+}
+
+async fn upload_missing_chunks(store: Principal, release: ModuleHash) -> Result<(), CallError> {
+    let stored = effects::stored_chunks(store).await?;
+    let missing: Vec<u32> = chunk_hashes(release)
+        .iter()
+        .enumerate()
+        .filter(|(_, hash)| !stored.iter().any(|held| held.as_slice() == hash.as_slice()))
+        .map(|(index, _)| index as u32)
+        .collect();
+    let uploads = missing.into_iter().map(|index| {
+        let chunk = read_state(|state| {
+            state.registry.release_chunk(&ReleaseChunkArg {
+                sha256: serde_bytes::ByteBuf::from(release.0.to_vec()),
+                index,
+            })
+        })
+        .expect("a release in use is never deleted");
+        effects::upload_chunk(store, chunk)
+    });
+    futures_util::future::join_all(uploads)
+        .await
+        .into_iter()
+        .collect()
+}
+
+fn chunked((store, release): StoreKey) -> Install {
+    Install::Chunked {
+        store,
+        chunk_hashes: chunk_hashes(release),
+    }
+}
+
+fn chunk_hashes(release: ModuleHash) -> Vec<Sha256Hash> {
+    let release = read_state(|state| {
+        state
+            .registry
+            .get_release(&ReleaseSelector::Sha256(serde_bytes::ByteBuf::from(
+                release.0.to_vec(),
+            )))
+    })
+    .expect("a release in use is never deleted");
+    release
+        .chunk_sha256
+        .iter()
+        .map(|hash| {
+            hash.as_slice()
+                .try_into()
+                .expect("chunk hashes are 32 bytes")
+        })
+        .collect()
+}
+
+/// The canister whose chunk store serves children on `subnet`.
+fn store_of(subnet: SubnetIndex) -> Option<Principal> {
+    read_state(|state| {
+        let subnet = state.fleet.subnet(subnet)?;
+        match state.rollouts.store_for(subnet, subnet_self())? {
+            ChunkStore::Deployer => Some(ic_cdk::api::canister_self()),
+            ChunkStore::Canister(store) => Some(store),
+        }
+    })
+}

@@ -1,0 +1,240 @@
+//! The one seam between the rollout engine and the IC: each [`ActionKind`] becomes one call to
+//! the management canister (or, for a health check, to the child), and its result an engine
+//! [`Outcome`].
+//!
+//! Every call is bounded-wait (`Call::bounded_wait`, 300 s): the deployer then never waits on a
+//! call forever, so it can always be stopped and upgraded. A bounded-wait call may end in
+//! `SYS_UNKNOWN`, which becomes [`Outcome::Unknown`]: the engine never guesses, it reads the
+//! child (IC interface specification, "Bounded-wait calls"). A reply that does not decode is
+//! unknown too: the call took effect, but what it returned is lost.
+
+use candid::utils::ArgumentEncoder;
+use candid::{CandidType, Principal};
+use ic_cdk::api::canister_self;
+use ic_cdk::call::{Call, CallFailed};
+use ic_management_canister_types::{
+    CanisterIdRecord, CanisterInstallMode, CanisterStatusResult, CanisterStatusType, ChunkHash,
+    InstallChunkedCodeArgs, InstallCodeArgs, LoadCanisterSnapshotArgs, Snapshot,
+    TakeCanisterSnapshotArgs, UpgradeFlags, UploadChunkArgs,
+    WasmMemoryPersistence as IcPersistence,
+};
+use serde::de::DeserializeOwned;
+
+use crate::chunk_store::Sha256Hash;
+use crate::rollout::{
+    reject_code, Action, ActionKind, InstallOptions, Observation, Outcome, Reply, RunStatus,
+    SnapshotId, WasmMemoryPersistence,
+};
+
+/// How a call was refused: its reject code and message (interface specification, "Reject
+/// codes"). A call that could not even be made counts as `SYS_TRANSIENT`: nothing happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallError {
+    pub code: u32,
+    pub message: String,
+}
+
+/// Where the module of an install comes from.
+pub enum Install {
+    /// The whole module, in the `install_code` message.
+    Inline(Vec<u8>),
+    /// The chunks of the module, already in `store`'s chunk store.
+    Chunked {
+        store: Principal,
+        chunk_hashes: Vec<Sha256Hash>,
+    },
+}
+
+/// Makes the call `action` stands for. `install` is the module's source for an install action
+/// and ignored otherwise.
+pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
+    let child = Principal::from_slice(action.child.as_bytes());
+    let target = CanisterIdRecord { canister_id: child };
+    match &action.kind {
+        ActionKind::Stop => done(management::<()>("stop_canister", (target,)).await),
+        ActionKind::Start => done(management::<()>("start_canister", (target,)).await),
+        ActionKind::TakeSnapshot { replace } => {
+            let arg = TakeCanisterSnapshotArgs {
+                canister_id: child,
+                replace_snapshot: replace.as_ref().map(|id| id.0.clone()),
+                uninstall_code: None,
+                sender_canister_version: None,
+            };
+            outcome(
+                management::<Snapshot>("take_canister_snapshot", (arg,))
+                    .await
+                    .map(|snapshot| Reply::Snapshot(SnapshotId(snapshot.id))),
+            )
+        }
+        ActionKind::InstallCode {
+            module_hash: _,
+            options,
+        }
+        | ActionKind::InstallChunked {
+            module_hash: _,
+            options,
+            ..
+        } => {
+            let mode = upgrade_mode(options);
+            let result = match install.expect("an install action comes with its module") {
+                Install::Inline(wasm_module) => {
+                    let arg = InstallCodeArgs {
+                        mode,
+                        canister_id: child,
+                        wasm_module,
+                        arg: options.arg.clone(),
+                        sender_canister_version: None,
+                    };
+                    management::<()>("install_code", (arg,)).await
+                }
+                Install::Chunked {
+                    store,
+                    chunk_hashes,
+                } => {
+                    let ActionKind::InstallChunked { module_hash, .. } = &action.kind else {
+                        unreachable!("chunks are only sent for a chunked install")
+                    };
+                    let arg = InstallChunkedCodeArgs {
+                        mode,
+                        target_canister: child,
+                        store_canister: Some(store),
+                        chunk_hashes_list: chunk_hashes
+                            .into_iter()
+                            .map(|hash| ChunkHash {
+                                hash: hash.to_vec(),
+                            })
+                            .collect(),
+                        wasm_module_hash: module_hash.0.to_vec(),
+                        arg: options.arg.clone(),
+                        sender_canister_version: None,
+                    };
+                    management::<()>("install_chunked_code", (arg,)).await
+                }
+            };
+            done(result)
+        }
+        ActionKind::ReadStatus { .. } => outcome(observe(child, false).await),
+        ActionKind::Reconcile { list_snapshots } => outcome(observe(child, *list_snapshots).await),
+        ActionKind::HealthCheck { method } => {
+            let call = Call::bounded_wait(child, method).with_args(&());
+            done(call.await.map(|_| ()).map_err(call_error))
+        }
+        ActionKind::LoadSnapshot { snapshot } => {
+            let arg = LoadCanisterSnapshotArgs {
+                canister_id: child,
+                snapshot_id: snapshot.0.clone(),
+                sender_canister_version: None,
+            };
+            done(management::<()>("load_canister_snapshot", (arg,)).await)
+        }
+    }
+}
+
+/// `canister_status` of a canister the deployer should control.
+pub async fn canister_status(canister_id: Principal) -> Result<CanisterStatusResult, CallError> {
+    management("canister_status", (CanisterIdRecord { canister_id },)).await
+}
+
+/// The hashes of the chunks in `store`'s chunk store.
+pub async fn stored_chunks(store: Principal) -> Result<Vec<Vec<u8>>, CallError> {
+    let chunks: Vec<ChunkHash> =
+        management("stored_chunks", (CanisterIdRecord { canister_id: store },)).await?;
+    Ok(chunks.into_iter().map(|chunk| chunk.hash).collect())
+}
+
+pub async fn upload_chunk(store: Principal, chunk: Vec<u8>) -> Result<(), CallError> {
+    let arg = UploadChunkArgs {
+        canister_id: store,
+        chunk,
+    };
+    management::<ChunkHash>("upload_chunk", (arg,))
+        .await
+        .map(|_| ())
+}
+
+/// Whether the deployer is among the canister's controllers, as its status shows them.
+pub fn controls(status: &CanisterStatusResult) -> bool {
+    status.settings.controllers.contains(&canister_self())
+}
+
+async fn observe(child: Principal, list_snapshots: bool) -> Result<Reply, CallError> {
+    let status = canister_status(child).await?;
+    let snapshots = if list_snapshots {
+        let listed: Vec<Snapshot> = management(
+            "list_canister_snapshots",
+            (CanisterIdRecord { canister_id: child },),
+        )
+        .await?;
+        Some(
+            listed
+                .into_iter()
+                .map(|snapshot| SnapshotId(snapshot.id))
+                .collect(),
+        )
+    } else {
+        None
+    };
+    Ok(Reply::Status(Observation {
+        status: match status.status {
+            CanisterStatusType::Running => RunStatus::Running,
+            CanisterStatusType::Stopping => RunStatus::Stopping,
+            CanisterStatusType::Stopped => RunStatus::Stopped,
+        },
+        module_hash: status
+            .module_hash
+            .and_then(|hash| <[u8; 32]>::try_from(hash).ok())
+            .map(crate::rollout::ModuleHash),
+        snapshots,
+    }))
+}
+
+fn upgrade_mode(options: &InstallOptions) -> CanisterInstallMode {
+    CanisterInstallMode::Upgrade(Some(UpgradeFlags {
+        skip_pre_upgrade: Some(options.skip_pre_upgrade),
+        wasm_memory_persistence: options.wasm_memory_persistence.map(|keep| match keep {
+            WasmMemoryPersistence::Keep => IcPersistence::Keep,
+            WasmMemoryPersistence::Replace => IcPersistence::Replace,
+        }),
+    }))
+}
+
+/// A bounded-wait call to the management canister. A reply that does not decode is reported
+/// as `SYS_UNKNOWN`: the call happened, its result is lost.
+async fn management<R: CandidType + DeserializeOwned>(
+    method: &str,
+    args: impl ArgumentEncoder,
+) -> Result<R, CallError> {
+    let response = Call::bounded_wait(Principal::management_canister(), method)
+        .with_args(&args)
+        .await
+        .map_err(call_error)?;
+    response.candid::<R>().map_err(|error| CallError {
+        code: reject_code::SYS_UNKNOWN,
+        message: format!("the reply of {method} does not decode: {error}"),
+    })
+}
+
+fn call_error(failed: CallFailed) -> CallError {
+    match failed {
+        CallFailed::CallRejected(rejected) => CallError {
+            code: rejected.raw_reject_code(),
+            message: rejected.reject_message().to_string(),
+        },
+        other => CallError {
+            code: reject_code::SYS_TRANSIENT,
+            message: other.to_string(),
+        },
+    }
+}
+
+fn done(result: Result<(), CallError>) -> Outcome {
+    outcome(result.map(|()| Reply::Done))
+}
+
+fn outcome(result: Result<Reply, CallError>) -> Outcome {
+    match result {
+        Ok(reply) => Outcome::Ok(reply),
+        Err(error) if error.code == reject_code::SYS_UNKNOWN => Outcome::Unknown,
+        Err(CallError { code, message }) => Outcome::Rejected { code, message },
+    }
+}

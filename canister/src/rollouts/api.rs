@@ -1,0 +1,135 @@
+//! The Candid shapes of the rollout endpoints: what `start_rollout` takes and what dashboards
+//! read.
+
+use candid::{CandidType, Deserialize, Principal};
+use serde_bytes::ByteBuf;
+
+use crate::fleet::{Label, Selector};
+use crate::releases::ReleaseSelector;
+use crate::rollout::{
+    ChildState, EventKind, FailureBudget, InstallOptions, OnFailure, Policy, RetryPolicy,
+    StepRecord, Summary, Verification, WavePlan,
+};
+
+/// How `start_rollout` sees the policy: every field may be left out for its default
+/// ([`Policy::default`]).
+#[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct PolicyArg {
+    pub waves: Option<WavePlan>,
+    pub max_concurrency: Option<u32>,
+    pub bake_nanos: Option<u64>,
+    pub snapshot_before_install: Option<bool>,
+    pub install: Option<InstallOptions>,
+    pub verification: Option<Verification>,
+    pub retry: Option<RetryPolicy>,
+    pub on_failure: Option<OnFailure>,
+    pub failure_budget: Option<FailureBudget>,
+}
+
+impl PolicyArg {
+    pub fn into_policy(self) -> Policy {
+        let default = Policy::default();
+        Policy {
+            waves: self.waves.unwrap_or(default.waves),
+            max_concurrency: self.max_concurrency.unwrap_or(default.max_concurrency),
+            bake_nanos: self.bake_nanos.unwrap_or(default.bake_nanos),
+            snapshot_before_install: self
+                .snapshot_before_install
+                .unwrap_or(default.snapshot_before_install),
+            install: self.install.unwrap_or(default.install),
+            verification: self.verification.unwrap_or(default.verification),
+            retry: self.retry.unwrap_or(default.retry),
+            on_failure: self.on_failure.unwrap_or(default.on_failure),
+            failure_budget: self.failure_budget.unwrap_or(default.failure_budget),
+        }
+    }
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AdoptChildrenArg {
+    pub canister_ids: Vec<Principal>,
+    /// The subnet the canisters run on; null for the deployer's own subnet.
+    pub subnet: Option<Principal>,
+    /// Labels every adopted canister starts with.
+    pub labels: Vec<Label>,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct StartRolloutArg {
+    pub release: ReleaseSelector,
+    pub selector: Selector,
+    /// Null for the default policy.
+    pub policy: Option<PolicyArg>,
+}
+
+/// A rollout as dashboards see it.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RolloutInfo {
+    pub rollout_id: u64,
+    pub release_sha256: ByteBuf,
+    pub created_by: Principal,
+    pub created_at: u64,
+    pub policy: Policy,
+    pub summary: Summary,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListRolloutsArg {
+    /// Only rollouts with a smaller id: the `next_before` of the previous page.
+    pub before: Option<u64>,
+    pub limit: Option<u32>,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RolloutPage {
+    /// Newest first.
+    pub rollouts: Vec<RolloutInfo>,
+    pub next_before: Option<u64>,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ChildHistoryArg {
+    pub rollout_id: u64,
+    pub canister_id: Principal,
+    /// The first step to return, counted from the child's first step.
+    pub from: Option<u32>,
+    pub limit: Option<u32>,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ChildHistory {
+    pub canister_id: Principal,
+    /// `None` for a child that never needed the upgrade.
+    pub wave: Option<u32>,
+    pub state: ChildState,
+    /// The deployer's snapshot taken before this rollout's install.
+    pub snapshot: Option<ByteBuf>,
+    pub steps: Vec<StepRecord>,
+    /// Pass as `from` for the next page; null on the last page.
+    pub next: Option<u32>,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListEventsArg {
+    /// Only this rollout's events.
+    pub rollout_id: Option<u64>,
+    /// The first sequence number the page may hold: the `next` of the previous page.
+    pub from: Option<u64>,
+    pub limit: Option<u32>,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RolloutEvent {
+    pub sequence: u64,
+    pub rollout_id: u64,
+    pub at: u64,
+    pub kind: EventKind,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct EventPage {
+    /// Oldest first.
+    pub events: Vec<RolloutEvent>,
+    /// Pass as `from` for the next page; null once the log was read to its end.
+    pub next: Option<u64>,
+}

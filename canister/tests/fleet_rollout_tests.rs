@@ -1,0 +1,230 @@
+//! Fleet rollouts end to end on the real deployer Wasm and real child canisters: waves across
+//! two subnets, per-child management call order (stop, snapshot, install, start), counters
+//! surviving the upgrade, and chunked releases uploaded once per subnet.
+//! IC interface specification: "IC method `install_code`", "`install_chunked_code`",
+//! "`take_canister_snapshot`", "`stop_canister`" / "`start_canister`".
+
+mod rollout_support;
+mod support;
+
+use deployer::fleet::Selector;
+use deployer::rollout::{RolloutPhase, WaveSize};
+use ic_sim::artifacts;
+use rollout_support::*;
+
+/// The order of effects the deployer applies to each child it upgrades.
+const UPGRADE_CALLS: [&str; 4] = [
+    "stop_canister",
+    "take_canister_snapshot",
+    "install_code",
+    "start_canister",
+];
+
+#[test]
+fn a_small_rollout_upgrades_every_child_in_order_and_keeps_its_counter() {
+    let mut fleet = Fleet::new(1);
+    let children = fleet.create_children(0, 6);
+    let counters: Vec<u64> = children.iter().map(|&c| fleet.counter(c)).collect();
+    fleet.adopt_all(std::slice::from_ref(&children));
+    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+
+    let started = fleet
+        .start(
+            &release,
+            Selector::All,
+            policy(1, vec![WaveSize::Percent(50)], 2),
+        )
+        .expect("start");
+    let done = fleet.run_to_end(started.rollout_id, 500);
+
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(done.summary.counts.upgraded, 6);
+    for (child, counter) in children.iter().zip(counters) {
+        assert_eq!(fleet.version(*child), "v2");
+        assert_eq!(fleet.counter(*child), counter, "the counter survived");
+        assert_eq!(fleet.effects_on(*child), UPGRADE_CALLS);
+    }
+}
+
+#[test]
+fn two_hundred_children_on_two_subnets_are_upgraded_in_three_waves() {
+    let mut fleet = Fleet::new(2);
+    let subnet_children = vec![fleet.create_children(0, 100), fleet.create_children(1, 100)];
+    let children: Vec<_> = subnet_children.concat();
+    let counters: Vec<u64> = children.iter().map(|&c| fleet.counter(c)).collect();
+    fleet.adopt_all(&subnet_children);
+    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+    let rounds_before = fleet.sim.round();
+
+    let started = fleet
+        .start(
+            &release,
+            Selector::All,
+            policy(5, vec![WaveSize::Percent(25)], 50),
+        )
+        .expect("start");
+    let done = fleet.run_to_end(started.rollout_id, 2_000);
+
+    let waves: Vec<u32> = done.summary.waves.iter().map(|wave| wave.size).collect();
+    assert_eq!(waves, [5, 50, 145]);
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(done.summary.counts.upgraded, 200);
+    for wave in done.summary.waves.windows(2) {
+        assert!(
+            wave[0].finished_at <= wave[1].started_at,
+            "waves never overlap: {wave:?}"
+        );
+    }
+    for (child, counter) in children.iter().zip(counters) {
+        assert_eq!(fleet.version(*child), "v2");
+        assert_eq!(fleet.counter(*child), counter, "the counter survived");
+        assert_eq!(fleet.effects_on(*child), UPGRADE_CALLS, "calls on {child}");
+        let view = fleet.sim.canister(*child).unwrap();
+        assert_eq!(view.snapshots, 1, "the deployer's pre-install snapshot");
+        let info: Result<deployer::fleet::ChildInfo, deployer::Error> =
+            fleet.query("get_child", (*child,));
+        let info = info.unwrap();
+        assert_eq!(info.snapshots.len(), 1, "the registry knows the snapshot");
+        assert_eq!(
+            info.module_hash.map(|h| h.to_vec()),
+            view.module_hash.map(|h| h.to_vec())
+        );
+        assert_eq!(info.rollout_id, None, "the claim ended with the rollout");
+    }
+    eprintln!(
+        "200 children, 2 subnets, concurrency 50: {} rounds",
+        fleet.sim.round() - rounds_before
+    );
+}
+
+/// child_v2 with a 20 MiB custom section appended: a real child module, 20 chunks.
+fn child_of_20_mib() -> Vec<u8> {
+    use std::io::Read;
+    let mut wasm = Vec::new();
+    flate2::read::GzDecoder::new(&artifacts::wasm("child_v2")[..])
+        .read_to_end(&mut wasm)
+        .unwrap();
+    let payload = support::pseudo_random_bytes(20 * support::MIB, 20);
+    let name = b"payload";
+    let mut body = vec![name.len() as u8];
+    body.extend_from_slice(name);
+    body.extend_from_slice(&payload);
+    wasm.push(0);
+    let mut size = body.len();
+    loop {
+        let byte = (size & 0x7f) as u8;
+        size >>= 7;
+        if size == 0 {
+            wasm.push(byte);
+            break;
+        }
+        wasm.push(byte | 0x80);
+    }
+    wasm.extend_from_slice(&body);
+    wasm
+}
+
+#[test]
+fn a_20_mib_release_is_uploaded_once_per_subnet_and_installed_from_the_chunk_store() {
+    let mut fleet = Fleet::new(2);
+    let subnet_children = vec![fleet.create_children(0, 8), fleet.create_children(1, 8)];
+    let children: Vec<_> = subnet_children.concat();
+    let counters: Vec<u64> = children.iter().map(|&c| fleet.counter(c)).collect();
+    fleet.adopt_all(&subnet_children);
+    let store = fleet.register_store(1);
+    let module = child_of_20_mib();
+    let release = fleet.release(&module, "2-large");
+    assert_eq!(release.summary.chunk_count, 21);
+    let bytes_before = fleet.sim.stats().bytes_moved;
+
+    let started = fleet
+        .start(&release, Selector::All, policy(2, vec![], 8))
+        .expect("start");
+    let done = fleet.run_to_end(started.rollout_id, 2_000);
+
+    assert_eq!(done.summary.counts.upgraded, 16);
+    let chunked_calls = [
+        "stop_canister",
+        "take_canister_snapshot",
+        "install_chunked_code",
+        "start_canister",
+    ];
+    for (child, counter) in children.iter().zip(counters) {
+        assert_eq!(fleet.version(*child), "v2");
+        assert_eq!(fleet.counter(*child), counter);
+        assert_eq!(fleet.effects_on(*child), chunked_calls, "calls on {child}");
+    }
+    for chunk_store in [fleet.deployer, store] {
+        let uploads = fleet
+            .management_calls(chunk_store)
+            .iter()
+            .filter(|(method, ok)| method == "upload_chunk" && *ok)
+            .count();
+        assert_eq!(uploads, 21, "each chunk once into {chunk_store}");
+    }
+    let moved = fleet.sim.stats().bytes_moved - bytes_before;
+    let module_bytes = module.len() as u64;
+    assert!(
+        moved > 2 * module_bytes && moved < 2 * module_bytes + module_bytes / 4,
+        "two copies of the module and small messages: {moved} bytes for {module_bytes}"
+    );
+    eprintln!("20 MiB release to 16 children on 2 subnets: {moved} bytes moved");
+}
+
+#[test]
+fn a_label_selection_upgrades_only_the_labelled_children_and_listings_follow() {
+    use deployer::fleet::{ChildInfo, ChildPage, Label, ListChildrenArg};
+    use deployer::Error;
+    let mut fleet = Fleet::new(1);
+    let children = fleet.create_children(0, 4);
+    fleet.adopt_all(std::slice::from_ref(&children));
+    let canary = Label::new("tier", "canary");
+    for &child in &children[..2] {
+        let labelled: Result<ChildInfo, Error> = fleet.call(
+            support::operator(),
+            "set_labels",
+            (child, vec![canary.clone()]),
+        );
+        assert_eq!(labelled.unwrap().labels, vec![canary.clone()]);
+    }
+    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+
+    let id = fleet
+        .start(
+            &release,
+            Selector::Labels(vec![canary.clone()]),
+            policy(1, vec![], 2),
+        )
+        .unwrap()
+        .rollout_id;
+    let done = fleet.run_to_end(id, 500);
+
+    assert_eq!(done.summary.counts.upgraded, 2);
+    for &child in &children[..2] {
+        assert_eq!(fleet.version(child), "v2");
+    }
+    for &child in &children[2..] {
+        assert_eq!(fleet.version(child), "v1");
+        assert!(fleet.effects_on(child).is_empty(), "{child} never touched");
+    }
+    let on_release: Result<ChildPage, Error> = fleet.query(
+        "list_children",
+        (ListChildrenArg {
+            module_hash: Some(release.summary.sha256.clone()),
+            ..ListChildrenArg::default()
+        },),
+    );
+    let mut listed: Vec<_> = on_release
+        .unwrap()
+        .children
+        .iter()
+        .map(|child| child.canister_id)
+        .collect();
+    listed.sort();
+    let mut expected = children[..2].to_vec();
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "the registry records the module each now runs"
+    );
+}

@@ -1,0 +1,264 @@
+//! The deployer upgraded at every step boundary of a small rollout: the rollout completes and
+//! every child is upgraded exactly once. The upgrade is not preceded by a stop, so the calls in
+//! flight lose their callbacks: the deployer's `post_upgrade` marks them unknown and the engine
+//! reads each such child before going on.
+//! IC interface specification: "Canister upgrades" (the global timer is deactivated by
+//! `install_code`, so timers are re-armed in `post_upgrade`).
+
+mod rollout_support;
+mod support;
+
+use candid::Principal;
+use deployer::fleet::Selector;
+use deployer::rollout::{CallResult, RolloutPhase, WaveSize};
+use deployer::rollouts::{ChildHistory, ChildHistoryArg};
+use deployer::Error;
+use ic_sim::{artifacts, TraceKind};
+use rollout_support::*;
+
+/// Where in a management call the deployer is upgraded.
+#[derive(Clone, Copy, Debug)]
+enum Moment {
+    /// The request is on its way: the call is in flight, not executed.
+    Sent,
+    /// The management canister executed it: its response is on its way.
+    Executed,
+}
+
+/// Ticks until the deployer's first `method` call reached `moment`, upgrades the deployer, and
+/// checks the rollout still upgrades both children exactly once.
+fn upgrade_at(method: &str, moment: Moment) {
+    let mut fleet = Fleet::new(1);
+    let children = fleet.create_children(0, 2);
+    let counters: Vec<u64> = children.iter().map(|&c| fleet.counter(c)).collect();
+    fleet.adopt_all(std::slice::from_ref(&children));
+    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+    let from = fleet.sim.trace().len();
+    let started = fleet
+        .start(
+            &release,
+            Selector::All,
+            policy(1, vec![WaveSize::Count(1)], 1),
+        )
+        .expect("start");
+    let deployer = fleet.deployer;
+    let reached = |kind: &TraceKind| match (moment, kind) {
+        (
+            Moment::Sent,
+            TraceKind::Request {
+                from,
+                to,
+                method: called,
+                ..
+            },
+        ) => *from == deployer && *to == Principal::management_canister() && called == method,
+        (
+            Moment::Executed,
+            TraceKind::Management {
+                caller,
+                method: called,
+                ..
+            },
+        ) => *caller == deployer && called == method,
+        _ => false,
+    };
+    let mut rounds = 0;
+    while !fleet.sim.trace()[from..]
+        .iter()
+        .any(|event| reached(&event.kind))
+    {
+        assert!(
+            rounds < 500,
+            "the deployer never reached {method} ({moment:?})"
+        );
+        fleet.sim.tick();
+        rounds += 1;
+    }
+
+    fleet.upgrade_deployer();
+    let done = fleet.run_to_end(started.rollout_id, 1_000);
+
+    assert_eq!(
+        done.summary.phase,
+        RolloutPhase::Completed,
+        "{method} {moment:?}"
+    );
+    assert_eq!(done.summary.counts.upgraded, 2, "{method} {moment:?}");
+    let lost: usize = children
+        .iter()
+        .map(|&child| {
+            let history: Result<ChildHistory, Error> = fleet.query(
+                "child_history",
+                (ChildHistoryArg {
+                    rollout_id: started.rollout_id,
+                    canister_id: child,
+                    from: None,
+                    limit: None,
+                },),
+            );
+            history
+                .unwrap()
+                .steps
+                .iter()
+                .filter(|step| step.result == Some(CallResult::Unknown))
+                .count()
+        })
+        .sum();
+    assert_eq!(
+        lost, 1,
+        "the call in flight is journaled as unknown ({method} {moment:?})"
+    );
+    let trapped: Vec<String> = fleet
+        .sim
+        .trace()
+        .iter()
+        .filter_map(|event| match &event.kind {
+            TraceKind::Execution {
+                canister,
+                trapped: true,
+                entry,
+                ..
+            } if *canister == deployer => Some(entry.clone()),
+            _ => None,
+        })
+        .collect();
+    // The lost call's response reaches the new instance, whose callback table does not hold
+    // the old callback: it traps, which rolls its execution back. Nothing else traps.
+    assert!(
+        trapped.len() <= 2 && trapped.iter().all(|entry| entry == "response"),
+        "{trapped:?}"
+    );
+    for (child, counter) in children.iter().zip(counters) {
+        assert_eq!(fleet.version(*child), "v2");
+        assert_eq!(fleet.counter(*child), counter);
+        let installs = fleet
+            .management_calls(*child)
+            .iter()
+            .filter(|(called, ok)| called == "install_code" && *ok)
+            .count();
+        assert_eq!(
+            installs, 1,
+            "{child} installed exactly once ({method} {moment:?})"
+        );
+        let status = fleet.sim.canister(*child).unwrap().status;
+        assert_eq!(status, ic_sim::CanisterRunStatus::Running);
+    }
+}
+
+#[test]
+fn upgraded_while_a_stop_is_sent() {
+    upgrade_at("stop_canister", Moment::Sent);
+}
+
+#[test]
+fn upgraded_after_a_stop_executed() {
+    upgrade_at("stop_canister", Moment::Executed);
+}
+
+#[test]
+fn upgraded_while_a_snapshot_is_sent() {
+    upgrade_at("take_canister_snapshot", Moment::Sent);
+}
+
+#[test]
+fn upgraded_after_a_snapshot_was_taken() {
+    upgrade_at("take_canister_snapshot", Moment::Executed);
+}
+
+#[test]
+fn upgraded_while_an_install_is_sent() {
+    upgrade_at("install_code", Moment::Sent);
+}
+
+#[test]
+fn upgraded_after_an_install_executed() {
+    upgrade_at("install_code", Moment::Executed);
+}
+
+#[test]
+fn upgraded_while_a_start_is_sent() {
+    upgrade_at("start_canister", Moment::Sent);
+}
+
+#[test]
+fn upgraded_after_a_start_executed() {
+    upgrade_at("start_canister", Moment::Executed);
+}
+
+#[test]
+fn upgraded_while_a_verification_read_is_sent() {
+    upgrade_at("canister_status", Moment::Sent);
+}
+
+#[test]
+fn upgraded_after_a_verification_read_executed() {
+    upgrade_at("canister_status", Moment::Executed);
+}
+
+/// The IC's way to upgrade a canister with calls in flight: stop it first. The deployer stops
+/// mid-rollout (its calls finish, it makes no new ones while stopping), is upgraded, started,
+/// and finishes the rollout with every child upgraded exactly once.
+#[test]
+fn stopped_upgraded_and_started_mid_rollout_the_deployer_finishes_it() {
+    use ic_sim::scenario::IcEnvExt;
+    #[derive(candid::CandidType)]
+    struct CanisterIdRecord {
+        canister_id: Principal,
+    }
+    let mut fleet = Fleet::new(1);
+    let children = fleet.create_children(0, 4);
+    fleet.adopt_all(std::slice::from_ref(&children));
+    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+    let id = fleet
+        .start(&release, Selector::All, policy(1, vec![], 2))
+        .expect("start")
+        .rollout_id;
+    fleet.run_until(id, 500, |info| {
+        info.summary.counts.upgraded >= 1 && info.summary.in_flight > 0
+    });
+    let deployer = CanisterIdRecord {
+        canister_id: fleet.deployer,
+    };
+    let stopped: Result<(), _> = fleet.sim.update(
+        support::admin(),
+        Principal::management_canister(),
+        "stop_canister",
+        (&deployer,),
+    );
+    stopped.expect("the deployer stops mid-rollout");
+    let view = fleet.sim.canister(fleet.deployer).unwrap();
+    assert_eq!(view.status, ic_sim::CanisterRunStatus::Stopped);
+    assert_eq!(view.open_call_contexts, 0, "its calls finished");
+    // A child between its stop and its start stays stopped until the deployer runs again.
+    let upgraded_before = children
+        .iter()
+        .filter(|&&child| {
+            let hash = fleet.sim.canister(child).unwrap().module_hash;
+            hash.map(|h| h.to_vec()) == Some(release.summary.sha256.to_vec())
+        })
+        .count();
+    assert!(upgraded_before < 4, "stopped mid-rollout");
+
+    fleet.upgrade_deployer();
+    let started: Result<(), _> = fleet.sim.update(
+        support::admin(),
+        Principal::management_canister(),
+        "start_canister",
+        (&deployer,),
+    );
+    started.expect("start the deployer");
+    let done = fleet.run_to_end(id, 1_000);
+
+    assert_eq!(done.summary.counts.upgraded, 4);
+    for &child in &children {
+        assert_eq!(fleet.version(child), "v2");
+        let status = fleet.sim.canister(child).unwrap().status;
+        assert_eq!(status, ic_sim::CanisterRunStatus::Running);
+        let installs = fleet
+            .management_calls(child)
+            .iter()
+            .filter(|(called, ok)| called == "install_code" && *ok)
+            .count();
+        assert_eq!(installs, 1, "{child} installed exactly once");
+    }
+}
