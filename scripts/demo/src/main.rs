@@ -13,6 +13,7 @@ use deployer::{
     Error, InitArg, ListReleasesArg, Release, ReleasePage, ReleaseSelector, UploadChunkArg,
     UploadOpenArg, UploadStatus,
 };
+use ic_sim::scenario::IcEnvExt;
 use ic_sim::{artifacts, CanisterRunStatus, InstallMode, Sim, SimConfig};
 use serde_bytes::ByteBuf;
 
@@ -28,36 +29,16 @@ fn short_hash(hash: Option<[u8; 32]>) -> String {
         .unwrap_or_else(|| "empty".into())
 }
 
-fn call<R: candid::CandidType + for<'de> candid::Deserialize<'de>>(
+/// A query without arguments that answers one value.
+fn query<R: CandidType + for<'de> candid::Deserialize<'de>>(
     sim: &mut Sim,
     canister: Principal,
     method: &str,
 ) -> R {
-    let reply = sim
-        .update_call(
-            operator(),
-            canister,
-            method,
-            candid::encode_args(()).unwrap(),
-        )
+    let (value,): (R,) = sim
+        .query(operator(), canister, method, ())
         .unwrap_or_else(|e| panic!("{method}: {e}"));
-    candid::decode_one(&reply).unwrap_or_else(|e| panic!("{method} reply: {e}"))
-}
-
-fn query<R: candid::CandidType + for<'de> candid::Deserialize<'de>>(
-    sim: &mut Sim,
-    canister: Principal,
-    method: &str,
-) -> R {
-    let reply = sim
-        .query_call(
-            operator(),
-            canister,
-            method,
-            candid::encode_args(()).unwrap(),
-        )
-        .unwrap_or_else(|e| panic!("{method}: {e}"));
-    candid::decode_one(&reply).unwrap_or_else(|e| panic!("{method} reply: {e}"))
+    value
 }
 
 /// An update call to the deployer that answers `Result<R, Error>`; an error ends the demo.
@@ -67,16 +48,9 @@ fn deployer_call<A: ArgumentEncoder, R: CandidType + for<'de> candid::Deserializ
     method: &str,
     args: A,
 ) -> R {
-    let reply = sim
-        .update_call(
-            operator(),
-            deployer,
-            method,
-            candid::encode_args(args).unwrap(),
-        )
+    let (result,): (Result<R, Error>,) = sim
+        .update(operator(), deployer, method, args)
         .unwrap_or_else(|e| panic!("{method}: {e}"));
-    let result: Result<R, Error> =
-        candid::decode_one(&reply).unwrap_or_else(|e| panic!("{method} reply: {e}"));
     result.unwrap_or_else(|error| panic!("{method}: {error}"))
 }
 
@@ -325,7 +299,9 @@ fn main() {
         .collect();
     for (i, &child) in children.iter().enumerate() {
         for _ in 0..=i {
-            let _: u64 = call(&mut sim, child, "increment");
+            let _: (u64,) = sim
+                .update(operator(), child, "increment", ())
+                .expect("increment");
         }
     }
     println!("3. Installed three children running v1 and gave each some state (its counter):");
