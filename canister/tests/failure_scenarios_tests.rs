@@ -1,0 +1,657 @@
+//! One scenario per failure kind, on the real deployer Wasm and real children in the
+//! simulator with injected faults: each test checks the end state both through the deployer's
+//! queries (summary, child history, events) and through the simulator's view of every child
+//! (status, module hash, counter). `fault_campaign_seeds` then runs seeded random faults of
+//! every kind (and the deployer's own upgrade) on random small fleets and policies:
+//! `FAULT_CAMPAIGN_SEEDS=<count>` (default 20) or `FAULT_CAMPAIGN_SEED=<n>` to replay one.
+//! IC interface specification: "IC method `install_code`", "`stop_canister`",
+//! "`load_canister_snapshot`", "ic0.call_with_best_effort_response" (`SYS_UNKNOWN`).
+
+mod failure_support;
+mod rollout_support;
+mod support;
+
+use candid::Principal;
+use deployer::fleet::Selector;
+use deployer::rollout::{
+    EventKind, FailureBudget, FailureKind, OnFailure, PauseReason, RollbackCause, RolloutPhase,
+    Step, Verdict,
+};
+use deployer::rollouts::RolloutInfo;
+use deployer::Error;
+use failure_support::*;
+use ic_sim::scenario::IcEnvExt;
+use ic_sim::{CanisterRunStatus, Fault, FaultCount, RandomFaults, RejectCode};
+use support::operator;
+
+const ROUNDS: u64 = 2_000;
+
+fn reject(method: &str, child: Principal, code: RejectCode, count: FaultCount) -> Fault {
+    Fault::RejectManagement {
+        method: method.to_string(),
+        targets: vec![child],
+        code,
+        message: format!("injected {method} reject"),
+        count,
+    }
+}
+
+fn install_calls(scenario: &Scenario, index: usize) -> usize {
+    scenario
+        .fleet
+        .management_calls(scenario.before[index].child)
+        .iter()
+        .filter(|(method, _)| method == "install_code")
+        .count()
+}
+
+#[test]
+fn post_upgrade_trap_is_rolled_back_from_snapshot() {
+    let mut scenario = Scenario::new(3, "child_trap_post_upgrade");
+    let id = scenario
+        .fleet
+        .start(
+            &scenario.release,
+            Selector::All,
+            failure_policy(OnFailure::RollBack, FailureBudget::Percent(100), 3),
+        )
+        .expect("start")
+        .rollout_id;
+    let done = scenario.fleet.run_to_end(id, ROUNDS);
+
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(done.summary.counts.failed, 3, "{:?}", done.summary.counts);
+    assert_eq!(done.summary.counts.upgraded, 0);
+    for index in 0..3 {
+        // The trap undoes the install atomically: the child keeps its module and memory, so the
+        // deployer only starts it again; its snapshot stays unused.
+        scenario.assert_restored(index);
+        match scenario.verdict(id, index) {
+            Verdict::Failed(failure) => {
+                assert_eq!(failure.step, Step::Install);
+                match failure.kind {
+                    FailureKind::Rejected { code, message } => {
+                        assert_eq!(code, RejectCode::CanisterError as u32);
+                        assert!(message.contains("post_upgrade"), "{message}");
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            other => panic!("child {index}: {other:?}"),
+        }
+        let history = scenario.history(id, index);
+        assert!(history.snapshot.is_some(), "a snapshot was taken first");
+        let steps: Vec<Step> = steps(&history).into_iter().map(|(step, _)| step).collect();
+        assert_eq!(
+            steps,
+            [Step::Stop, Step::TakeSnapshot, Step::Install, Step::Start],
+            "no retry of a permanent reject, then the child is started"
+        );
+    }
+}
+
+#[test]
+fn post_upgrade_trap_left_stopped_when_policy_says_so() {
+    let mut scenario = Scenario::new(3, "child_trap_post_upgrade");
+    let id = scenario
+        .fleet
+        .start(
+            &scenario.release,
+            Selector::All,
+            failure_policy(OnFailure::LeaveStopped, FailureBudget::Percent(100), 3),
+        )
+        .expect("start")
+        .rollout_id;
+    let done = scenario.fleet.run_to_end(id, ROUNDS);
+
+    assert_eq!(
+        done.summary.counts.left_stopped, 3,
+        "{:?}",
+        done.summary.counts
+    );
+    for index in 0..3 {
+        let before = scenario.before[index].clone();
+        let view = scenario.fleet.sim.canister(before.child).unwrap();
+        assert_eq!(view.status, CanisterRunStatus::Stopped, "left for a human");
+        assert_eq!(
+            view.module_hash,
+            Some(before.module_hash),
+            "old module kept"
+        );
+        match scenario.verdict(id, index) {
+            Verdict::LeftStopped(failure) => {
+                assert_eq!(failure.step, Step::Install);
+                assert!(matches!(
+                    failure.kind,
+                    FailureKind::Rejected { code: 5, .. }
+                ));
+            }
+            other => panic!("child {index}: {other:?}"),
+        }
+    }
+    let events = events(&mut scenario.fleet, id);
+    let failed = events
+        .iter()
+        .filter(|event| matches!(event, EventKind::ChildFailed { .. }))
+        .count();
+    assert_eq!(failed, 3, "each failure is in the journal");
+}
+
+#[test]
+fn transient_reject_is_retried_with_backoff() {
+    let mut scenario = Scenario::new(3, "child_v2");
+    let target = scenario.before[1].child;
+    scenario.fleet.sim.inject(reject(
+        "install_code",
+        target,
+        RejectCode::SysTransient,
+        FaultCount::Times(2),
+    ));
+    let id = scenario
+        .fleet
+        .start(
+            &scenario.release,
+            Selector::All,
+            failure_policy(OnFailure::RollBack, FailureBudget::Count(0), 3),
+        )
+        .expect("start")
+        .rollout_id;
+    let done = scenario.fleet.run_to_end(id, ROUNDS);
+
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(done.summary.counts.upgraded, 3);
+    for index in 0..3 {
+        scenario.assert_upgraded(index);
+    }
+    assert_eq!(scenario.verdict(id, 1), Verdict::Upgraded);
+    let history = scenario.history(id, 1);
+    let installs: Vec<_> = history
+        .steps
+        .iter()
+        .filter(|record| record.step == Step::Install)
+        .collect();
+    assert_eq!(
+        installs
+            .iter()
+            .map(|record| record.attempt)
+            .collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    // Backoff: the second retry waits twice the first (1 s, then 2 s, one round each).
+    let gap = |a: usize| installs[a + 1].issued_at - installs[a].finished_at.unwrap();
+    assert!(gap(0) >= 1_000_000_000, "{}", gap(0));
+    assert!(gap(1) >= 2_000_000_000, "{}", gap(1));
+    let retries = events(&mut scenario.fleet, id)
+        .into_iter()
+        .filter(|event| {
+            matches!(
+                event,
+                EventKind::RetryScheduled {
+                    step: Step::Install,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(retries, 2);
+    assert_eq!(install_calls(&scenario, 1), 3, "two rejects, one install");
+}
+
+#[test]
+fn permanent_reject_fails_the_child() {
+    let mut scenario = Scenario::new(3, "child_v2");
+    let target = scenario.before[0].child;
+    // The first start after the install is refused for good: the child is installed but not
+    // running the release, so it is rolled back from its snapshot (the fault is used up by then).
+    scenario.fleet.sim.inject(reject(
+        "start_canister",
+        target,
+        RejectCode::CanisterError,
+        FaultCount::Times(1),
+    ));
+    let id = scenario
+        .fleet
+        .start(
+            &scenario.release,
+            Selector::All,
+            failure_policy(OnFailure::RollBack, FailureBudget::Count(1), 3),
+        )
+        .expect("start")
+        .rollout_id;
+    let done = scenario.fleet.run_to_end(id, ROUNDS);
+
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(
+        done.summary.counts.rolled_back, 1,
+        "{:?}",
+        done.summary.counts
+    );
+    assert_eq!(done.summary.counts.upgraded, 2);
+    assert_eq!(done.summary.waves[0].failures, 1, "counted failed");
+    scenario.assert_restored(0);
+    scenario.assert_upgraded(1);
+    scenario.assert_upgraded(2);
+    match scenario.verdict(id, 0) {
+        Verdict::RolledBack(RollbackCause::Failure(failure)) => {
+            assert_eq!(failure.step, Step::Start);
+            assert_eq!(failure.attempts, 1, "a permanent reject is not retried");
+            assert!(matches!(
+                failure.kind,
+                FailureKind::Rejected { code: 5, .. }
+            ));
+        }
+        other => panic!("{other:?}"),
+    }
+    let history = scenario.history(id, 0);
+    assert!(steps(&history).contains(&(Step::LoadSnapshot, 1)));
+}
+
+#[test]
+fn stuck_stop_is_restarted_and_recorded() {
+    let mut scenario = Scenario::new(3, "child_v2");
+    let target = scenario.before[0].child;
+    // Longer than one stop timeout (300 rounds), shorter than two.
+    scenario.fleet.sim.inject(Fault::HangStop {
+        canister: target,
+        rounds: Some(400),
+    });
+    let id = scenario
+        .fleet
+        .start(
+            &scenario.release,
+            Selector::All,
+            failure_policy(OnFailure::RollBack, FailureBudget::Count(0), 3),
+        )
+        .expect("start")
+        .rollout_id;
+    let done = scenario.fleet.run_to_end(id, ROUNDS);
+
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(done.summary.counts.upgraded, 3);
+    for index in 0..3 {
+        scenario.assert_upgraded(index);
+    }
+    let steps = steps(&scenario.history(id, 0));
+    let stops = steps.iter().filter(|(step, _)| *step == Step::Stop).count();
+    assert!(stops >= 2, "the stop is tried again: {steps:?}");
+    assert!(
+        steps.iter().position(|(step, _)| *step == Step::Start)
+            < steps.iter().rposition(|(step, _)| *step == Step::Stop),
+        "started again between the stuck stop and the next one: {steps:?}"
+    );
+    let stuck = events(&mut scenario.fleet, id)
+        .into_iter()
+        .filter(|event| matches!(event, EventKind::StopStuck { .. }))
+        .count();
+    assert!(stuck >= 1, "the journal records the stuck stop");
+    let calls = scenario.fleet.management_calls(target);
+    assert!(
+        calls.contains(&("stop_canister".to_string(), false)),
+        "the first stop timed out: {calls:?}"
+    );
+}
+
+#[test]
+fn unknown_install_outcome_is_reconciled() {
+    let mut scenario = Scenario::new(3, "child_v2");
+    let target = scenario.before[2].child;
+    scenario.fleet.sim.inject(Fault::DropResponse {
+        callee: Principal::management_canister(),
+        method: Some("install_code".to_string()),
+        target: Some(target),
+        count: FaultCount::Times(1),
+    });
+    let id = scenario
+        .fleet
+        .start(
+            &scenario.release,
+            Selector::All,
+            failure_policy(OnFailure::RollBack, FailureBudget::Count(0), 3),
+        )
+        .expect("start")
+        .rollout_id;
+    let done = scenario.fleet.run_to_end(id, ROUNDS);
+
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(done.summary.counts.upgraded, 3);
+    for index in 0..3 {
+        scenario.assert_upgraded(index);
+    }
+    assert_eq!(install_calls(&scenario, 2), 1, "installed exactly once");
+    let history = scenario.history(id, 2);
+    let steps = steps(&history);
+    let install = steps
+        .iter()
+        .position(|(step, _)| *step == Step::Install)
+        .unwrap();
+    assert_eq!(
+        steps[install + 1].0,
+        Step::Reconcile,
+        "the unknown install is settled by reading the child: {steps:?}"
+    );
+    assert_eq!(
+        history.steps[install].result,
+        Some(deployer::rollout::CallResult::Unknown)
+    );
+    assert!(events(&mut scenario.fleet, id).iter().any(|event| matches!(
+        event,
+        EventKind::Reconciling {
+            step: Step::Install,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn failure_budget_pauses_the_rollout() {
+    let mut scenario = Scenario::new(4, "child_v2");
+    let canary = scenario.before[0].child;
+    scenario.fleet.sim.inject(reject(
+        "install_code",
+        canary,
+        RejectCode::CanisterError,
+        FaultCount::Times(1),
+    ));
+    let id = scenario
+        .fleet
+        .start(
+            &scenario.release,
+            Selector::All,
+            failure_policy(OnFailure::RollBack, FailureBudget::Count(0), 3),
+        )
+        .expect("start")
+        .rollout_id;
+    let paused = scenario.fleet.run_until(id, ROUNDS, |info| {
+        info.summary.counts.active == 0 && matches!(info.summary.phase, RolloutPhase::Paused(_))
+    });
+    assert_eq!(
+        paused.summary.phase,
+        RolloutPhase::Paused(PauseReason::FailureBudgetExceeded {
+            failures: 1,
+            tolerated: 0,
+            wave: 0,
+        })
+    );
+    scenario.fleet.sim.run_until_idle(200);
+    let held = scenario.fleet.rollout(id);
+    assert_eq!(
+        held.summary.counts.queued, 3,
+        "no child after the canary started"
+    );
+    for index in 0..4 {
+        scenario.assert_restored(index);
+    }
+    assert!(matches!(
+        scenario.verdict(id, 0),
+        Verdict::Failed(deployer::rollout::Failure {
+            step: Step::Install,
+            ..
+        })
+    ));
+
+    let resumed: Result<RolloutInfo, Error> =
+        scenario.fleet.call(operator(), "resume_rollout", (id,));
+    assert_eq!(resumed.unwrap().summary.phase, RolloutPhase::Running);
+    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(done.summary.counts.upgraded, 3);
+    assert_eq!(done.summary.counts.failed, 1);
+    scenario.assert_restored(0);
+    for index in 1..4 {
+        scenario.assert_upgraded(index);
+    }
+}
+
+#[test]
+fn whole_rollout_rollback_restores_every_child() {
+    let mut scenario = Scenario::new(4, "child_v2");
+    let id = scenario
+        .fleet
+        .start(
+            &scenario.release,
+            Selector::All,
+            failure_policy(OnFailure::RollBack, FailureBudget::Count(0), 2),
+        )
+        .expect("start")
+        .rollout_id;
+    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    // State changes after the upgrade are not in the snapshots and are undone by the rollback.
+    for before in scenario.before.clone() {
+        let _: (u64,) = scenario
+            .fleet
+            .sim
+            .update(support::admin(), before.child, "increment", ())
+            .expect("increment");
+    }
+
+    let rolling: Result<RolloutInfo, Error> =
+        scenario.fleet.call(operator(), "rollback_rollout", (id,));
+    assert_eq!(rolling.unwrap().summary.phase, RolloutPhase::RollingBack);
+    let done = scenario.fleet.run_to_end(id, ROUNDS);
+
+    assert_eq!(done.summary.phase, RolloutPhase::RolledBack);
+    assert_eq!(done.summary.counts.rolled_back, 4);
+    for index in 0..4 {
+        scenario.assert_restored(index);
+        assert_eq!(
+            scenario.verdict(id, index),
+            Verdict::RolledBack(RollbackCause::Requested)
+        );
+        let calls = scenario.fleet.effects_on(scenario.before[index].child);
+        assert_eq!(
+            calls
+                .iter()
+                .filter(|method| *method == "load_canister_snapshot")
+                .count(),
+            1,
+            "{calls:?}"
+        );
+    }
+}
+
+/// Random faults of every kind on random small fleets and policies, one run per seed; after
+/// each run the end state is checked child by child against the deployer's queries.
+#[test]
+fn fault_campaign_seeds() {
+    let seeds: Vec<u64> = match std::env::var("FAULT_CAMPAIGN_SEED") {
+        Ok(seed) => vec![seed.parse().expect("FAULT_CAMPAIGN_SEED is a number")],
+        Err(_) => {
+            let count = std::env::var("FAULT_CAMPAIGN_SEEDS")
+                .map(|count| count.parse().expect("FAULT_CAMPAIGN_SEEDS is a number"))
+                .unwrap_or(20);
+            (0..count).collect()
+        }
+    };
+    for seed in seeds {
+        let run = std::panic::catch_unwind(|| campaign_run(seed));
+        if let Err(panic) = run {
+            eprintln!(
+                "fault campaign seed {seed} failed; replay it with:\n  \
+                 FAULT_CAMPAIGN_SEED={seed} cargo test -p deployer --test failure_scenarios_tests \
+                 fault_campaign_seeds"
+            );
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
+fn campaign_run(seed: u64) {
+    let mut rng = CampaignRng::new(seed);
+    let count = rng.between(3, 6) as usize;
+    let release = if rng.one_in(4) {
+        "child_trap_post_upgrade"
+    } else {
+        "child_v2"
+    };
+    let on_failure = if rng.one_in(3) {
+        OnFailure::LeaveStopped
+    } else {
+        OnFailure::RollBack
+    };
+    let budget = if rng.one_in(2) {
+        FailureBudget::Count(rng.between(0, 1) as u32)
+    } else {
+        FailureBudget::Percent(rng.between(0, 100) as u8)
+    };
+    let concurrency = rng.between(1, 3) as u32;
+    let mut scenario = Scenario::on(seeded_fleet(seed), count, release);
+    if rng.one_in(3) {
+        let victim = scenario.before[rng.between(0, count as u64 - 1) as usize].child;
+        let method = ["install_code", "start_canister", "take_canister_snapshot"]
+            [rng.between(0, 2) as usize];
+        scenario.fleet.sim.inject(reject(
+            method,
+            victim,
+            RejectCode::CanisterError,
+            FaultCount::Times(1),
+        ));
+    }
+    scenario.fleet.sim.set_random_faults(RandomFaults {
+        reject_management: 0.05,
+        reject_methods: Vec::new(),
+        drop_response: 0.05,
+        delay: 0.05,
+        max_delay_rounds: 3,
+        hang_stop: 0.05,
+        hang_stop_rounds: 350,
+    });
+    let id = scenario
+        .fleet
+        .start(
+            &scenario.release,
+            Selector::All,
+            failure_policy(on_failure, budget, concurrency),
+        )
+        .expect("start")
+        .rollout_id;
+    if rng.one_in(4) {
+        let round = scenario.fleet.sim.round() + rng.between(1, 40);
+        let deployer = scenario.fleet.deployer;
+        scenario
+            .fleet
+            .sim
+            .at_round(round, move |sim| upgrade_deployer(sim, deployer));
+    }
+    // An operator resumes each pause of the failure budget once its wave has settled.
+    let done = loop {
+        let info = scenario.fleet.run_until(id, 20_000, |info| {
+            info.summary.finished_at.is_some()
+                || (matches!(info.summary.phase, RolloutPhase::Paused(_))
+                    && info.summary.counts.active == 0)
+        });
+        if info.summary.finished_at.is_some() {
+            break info;
+        }
+        let resumed: Result<RolloutInfo, Error> =
+            scenario.fleet.call(operator(), "resume_rollout", (id,));
+        resumed.expect("resume");
+    };
+    scenario
+        .fleet
+        .sim
+        .set_random_faults(RandomFaults::default());
+    check_end_state(&mut scenario, id, &done, on_failure);
+}
+
+/// Every child runs the release or its previous module with its state, unless the policy left
+/// it stopped (or a permanent reject of its start left it stopped) and its verdict says so; the
+/// summary, the child histories and the journal agree with each other and with the simulator.
+fn check_end_state(scenario: &mut Scenario, id: u64, done: &RolloutInfo, on_failure: OnFailure) {
+    let journal = events(&mut scenario.fleet, id);
+    let release_hash = scenario.release_hash();
+    let mut tally = deployer::rollout::StateCounts::default();
+    for index in 0..scenario.before.len() {
+        let before = scenario.before[index].clone();
+        let verdict = scenario.verdict(id, index);
+        let view = scenario.fleet.sim.canister(before.child).unwrap();
+        let context = format!("child {index}: {verdict:?}, {view:?}");
+        let on_release = view.module_hash == Some(release_hash);
+        assert!(
+            on_release || view.module_hash == Some(before.module_hash),
+            "{context}"
+        );
+        match &verdict {
+            Verdict::LeftStopped(_) => {
+                assert_eq!(on_failure, OnFailure::LeaveStopped, "{context}");
+                assert_eq!(view.status, CanisterRunStatus::Stopped, "{context}");
+            }
+            // A start is the engine's only way to run a child that is not running; a permanent
+            // reject of it leaves the child as it is (stopped, or still stopping after a stuck
+            // stop) for a human.
+            Verdict::NeedsAttention { problem, .. }
+                if problem.step == Step::Start
+                    && matches!(problem.kind, FailureKind::Rejected { .. }) => {}
+            _ => {
+                assert_eq!(view.status, CanisterRunStatus::Running, "{context}");
+                assert_eq!(
+                    scenario.fleet.counter(before.child),
+                    before.counter,
+                    "state equals the snapshot's: {context}"
+                );
+            }
+        }
+        match &verdict {
+            Verdict::Upgraded => {
+                tally.upgraded += 1;
+                assert!(on_release, "{context}");
+            }
+            Verdict::Failed(_) | Verdict::RolledBack(_) | Verdict::Cancelled => {
+                assert!(!on_release, "{context}");
+                match verdict {
+                    Verdict::Failed(_) => tally.failed += 1,
+                    Verdict::RolledBack(_) => tally.rolled_back += 1,
+                    _ => tally.cancelled += 1,
+                }
+            }
+            Verdict::NotStarted => {
+                tally.not_started += 1;
+                assert!(!on_release, "{context}");
+                assert!(
+                    scenario.fleet.effects_on(before.child).is_empty(),
+                    "{context}"
+                );
+            }
+            Verdict::LeftStopped(_) => tally.left_stopped += 1,
+            Verdict::NeedsAttention { .. } => tally.needs_attention += 1,
+            Verdict::Skipped(_) => tally.skipped += 1,
+        }
+        let journaled = journal.iter().rev().find_map(|event| match event {
+            EventKind::ChildFinished { child, verdict } if child_is(child, before.child) => {
+                Some(verdict.clone())
+            }
+            _ => None,
+        });
+        if verdict != Verdict::NotStarted {
+            assert_eq!(journaled.as_ref(), Some(&verdict), "journal: {context}");
+        }
+    }
+    assert_eq!(done.summary.counts, tally, "summary against the histories");
+}
+
+/// The deployer's own upgrade to its same Wasm, as a new deployer release would do
+/// mid-rollout; retried, as its operator would, while random faults reject it transiently.
+fn upgrade_deployer(sim: &mut ic_sim::Sim, deployer: Principal) {
+    let wasm = ic_sim::artifacts::wasm("deployer");
+    loop {
+        let upgraded = sim.install_code(
+            support::admin(),
+            deployer,
+            &wasm,
+            candid::encode_args(()).unwrap(),
+            ic_sim::InstallMode::Upgrade {
+                skip_pre_upgrade: false,
+                keep_wasm_memory: false,
+            },
+        );
+        match upgraded {
+            Ok(_) => return,
+            Err(reject) if reject.code == RejectCode::SysTransient => continue,
+            Err(reject) => panic!("upgrade the deployer: {reject:?}"),
+        }
+    }
+}
+
+fn child_is(id: &deployer::rollout::ChildId, child: Principal) -> bool {
+    <serde_bytes::ByteBuf as From<_>>::from(id.clone()).as_slice() == child.as_slice()
+}
