@@ -7,14 +7,20 @@ use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
 use deployer::chunk_store::sha256;
 use deployer::fleet::{ChildInfo, Label, Selector};
-use deployer::rollout::{WavePlan, WaveSize};
-use deployer::rollouts::{AdoptChildrenArg, PolicyArg, RolloutInfo, StartRolloutArg};
+use deployer::rollout::{
+    CallResult, ChildState, FailureBudget, RollbackCause, StepRecord, Verdict, WavePlan, WaveSize,
+};
+use deployer::rollouts::{
+    AdoptChildrenArg, ChildHistory, ChildHistoryArg, PolicyArg, RolloutInfo, StartRolloutArg,
+};
 use deployer::{
     Error, InitArg, ListReleasesArg, Release, ReleasePage, ReleaseSelector, UploadChunkArg,
     UploadOpenArg, UploadStatus,
 };
 use ic_sim::scenario::IcEnvExt;
-use ic_sim::{artifacts, CanisterRunStatus, InstallMode, Sim, SimConfig};
+use ic_sim::{
+    artifacts, CanisterRunStatus, Fault, FaultCount, InstallMode, RejectCode, Sim, SimConfig,
+};
 use serde_bytes::ByteBuf;
 
 /// The chunk size of the upload: the deployer's maximum, half the ingress limit.
@@ -152,10 +158,58 @@ fn print_fleet(sim: &mut Sim, children: &[Principal]) {
     }
 }
 
+/// One history line: the step, why it ran, which try, and how it ended.
+fn describe_step(record: &StepRecord) -> String {
+    let result = match &record.result {
+        Some(CallResult::Replied) => "replied".to_string(),
+        Some(CallResult::Rejected { code, message }) => {
+            format!("REJECTED (code {code}: {message})")
+        }
+        Some(CallResult::Unknown) => "outcome unknown".to_string(),
+        None => "in flight".to_string(),
+    };
+    format!(
+        "{:<9} {:<13} try {} -> {result}",
+        format!("{:?}", record.path),
+        format!("{:?}", record.step),
+        record.attempt
+    )
+}
+
+/// Prints what the deployer recorded for `child` in the rollout: its verdict and every step.
+fn print_child_history(sim: &mut Sim, deployer: Principal, rollout_id: u64, child: Principal) {
+    let arg = ChildHistoryArg {
+        rollout_id,
+        canister_id: child,
+        from: None,
+        limit: None,
+    };
+    let (history,): (Result<ChildHistory, Error>,) = sim
+        .query(operator(), deployer, "child_history", (arg,))
+        .expect("child_history");
+    let history = history.expect("child_history");
+    let verdict = match &history.state {
+        ChildState::Finished(Verdict::RolledBack(RollbackCause::Failure(failure))) => format!(
+            "rolled back because its {:?} failed after {} attempt(s): {:?}",
+            failure.step, failure.attempts, failure.kind
+        ),
+        other => format!("{other:?}"),
+    };
+    println!(
+        "   - child_history of {}: wave {}, {verdict}",
+        child.to_text(),
+        history.wave.map_or(0, |wave| wave + 1)
+    );
+    for record in &history.steps {
+        println!("       {}", describe_step(record));
+    }
+}
+
 /// Adopts the children and five more, releases child_v3, and lets the deployer roll it out in
 /// waves (one canary, then half of the rest, then the rest; two children at a time), printing
-/// a progress line per round.
-fn staged_rollout(sim: &mut Sim, deployer: Principal, first: &[Principal]) {
+/// a progress line per round. The first start of `refused` after its install is refused, so the
+/// deployer rolls that child back from the snapshot it took before the install.
+fn staged_rollout(sim: &mut Sim, deployer: Principal, first: &[Principal], refused: Principal) {
     let mut children = first.to_vec();
     for _ in 0..5 {
         let child = sim.create_canister(0, vec![operator(), deployer]);
@@ -193,14 +247,30 @@ fn staged_rollout(sim: &mut Sim, deployer: Principal, first: &[Principal]) {
             }),
             max_concurrency: Some(2),
             bake_nanos: Some(2_000_000_000),
+            // The injected failure below is tolerated, so the rollout goes on after it.
+            failure_budget: Some(FailureBudget::Count(1)),
             ..PolicyArg::default()
         }),
     };
     let started: RolloutInfo = deployer_call(sim, deployer, "start_rollout", (arg,));
     let sizes: Vec<u32> = started.summary.waves.iter().map(|wave| wave.size).collect();
     println!(
-        "   - start_rollout: rollout {} in waves of {sizes:?}, 2 children at a time, 2 s bake",
+        "   - start_rollout: rollout {} in waves of {sizes:?}, 2 children at a time, 2 s bake, \
+         one failure per wave tolerated",
         started.rollout_id
+    );
+    // A permanent reject (not retried): the child is installed but cannot run the release, so
+    // the deployer's policy (on failure: roll back) restores it from its pre-install snapshot.
+    sim.inject(Fault::RejectManagement {
+        method: "start_canister".into(),
+        targets: vec![refused],
+        code: RejectCode::CanisterError,
+        message: "injected: start refused".into(),
+        count: FaultCount::Times(1),
+    });
+    println!(
+        "   - injecting: start_canister of {} will be refused once",
+        refused.to_text()
     );
     let info = loop {
         sim.tick();
@@ -216,12 +286,13 @@ fn staged_rollout(sim: &mut Sim, deployer: Principal, first: &[Principal]) {
         let info = info.expect("get_rollout");
         let summary = &info.summary;
         println!(
-            "     round {:>3}: {:<9} wave {} | upgraded {}/{} active {} in flight {}",
+            "     round {:>3}: {:<9} wave {} | upgraded {}/{} rolled back {} active {} in flight {}",
             sim.round(),
             format!("{:?}", summary.phase),
             summary.current_wave.map_or(0, |wave| wave + 1),
             summary.counts.upgraded,
             children.len(),
+            summary.counts.rolled_back,
             summary.counts.active,
             summary.in_flight
         );
@@ -232,11 +303,23 @@ fn staged_rollout(sim: &mut Sim, deployer: Principal, first: &[Principal]) {
     let summary = &info.summary;
     let seconds = (summary.finished_at.unwrap() - summary.started_at) / 1_000_000_000;
     println!(
-        "   - {:?} in {seconds} s: {} upgraded, {} failed, {} skipped; every child was \
-         stopped, snapshotted, upgraded, started and verified:",
-        summary.phase, summary.counts.upgraded, summary.counts.failed, summary.counts.skipped
+        "   - {:?} in {seconds} s: {} upgraded, {} rolled back, {} failed, {} skipped; every \
+         upgraded child was stopped, snapshotted, upgraded, started and verified:",
+        summary.phase,
+        summary.counts.upgraded,
+        summary.counts.rolled_back,
+        summary.counts.failed,
+        summary.counts.skipped
     );
     print_fleet(sim, &children);
+    println!(
+        "\n7. The injected failure: the deployer loaded {}'s pre-install snapshot, started it \
+         and verified its previous module:",
+        refused.to_text()
+    );
+    print_child_history(sim, deployer, started.rollout_id, refused);
+    println!("   - the child now: back on the module and counter it had in step 5");
+    print_fleet(sim, &[refused]);
 }
 
 fn main() {
@@ -341,7 +424,8 @@ fn main() {
     println!("\n5. The fleet now; the upgraded child kept its counter in stable memory:");
     print_fleet(&mut sim, &children);
 
-    staged_rollout(&mut sim, deployer, &children);
+    // The child upgraded by hand in step 4: rolled back, it must be on v2 again, not v1.
+    staged_rollout(&mut sim, deployer, &children, target);
 
     let stats = sim.stats();
     println!(
