@@ -12,7 +12,6 @@ mod rollout_support;
 mod support;
 
 use candid::Principal;
-use deployer::fleet::Selector;
 use deployer::rollout::{
     EventKind, FailureBudget, FailureKind, OnFailure, PauseReason, RollbackCause, RolloutPhase,
     Step, Verdict,
@@ -48,15 +47,11 @@ fn install_calls(scenario: &Scenario, index: usize) -> usize {
 #[test]
 fn post_upgrade_trap_is_rolled_back_from_snapshot() {
     let mut scenario = Scenario::new(3, "child_trap_post_upgrade");
-    let id = scenario
-        .fleet
-        .start(
-            &scenario.release,
-            Selector::All,
-            failure_policy(OnFailure::RollBack, FailureBudget::Percent(100), 3),
-        )
-        .expect("start")
-        .rollout_id;
+    let id = scenario.start_all(failure_policy(
+        OnFailure::RollBack,
+        FailureBudget::Percent(100),
+        3,
+    ));
     let done = scenario.fleet.run_to_end(id, ROUNDS);
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
@@ -93,15 +88,11 @@ fn post_upgrade_trap_is_rolled_back_from_snapshot() {
 #[test]
 fn post_upgrade_trap_left_stopped_when_policy_says_so() {
     let mut scenario = Scenario::new(3, "child_trap_post_upgrade");
-    let id = scenario
-        .fleet
-        .start(
-            &scenario.release,
-            Selector::All,
-            failure_policy(OnFailure::LeaveStopped, FailureBudget::Percent(100), 3),
-        )
-        .expect("start")
-        .rollout_id;
+    let id = scenario.start_all(failure_policy(
+        OnFailure::LeaveStopped,
+        FailureBudget::Percent(100),
+        3,
+    ));
     let done = scenario.fleet.run_to_end(id, ROUNDS);
 
     assert_eq!(
@@ -147,15 +138,11 @@ fn transient_reject_is_retried_with_backoff() {
         RejectCode::SysTransient,
         FaultCount::Times(2),
     ));
-    let id = scenario
-        .fleet
-        .start(
-            &scenario.release,
-            Selector::All,
-            failure_policy(OnFailure::RollBack, FailureBudget::Count(0), 3),
-        )
-        .expect("start")
-        .rollout_id;
+    let id = scenario.start_all(failure_policy(
+        OnFailure::RollBack,
+        FailureBudget::Count(0),
+        3,
+    ));
     let done = scenario.fleet.run_to_end(id, ROUNDS);
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
@@ -209,15 +196,11 @@ fn permanent_reject_fails_the_child() {
         RejectCode::CanisterError,
         FaultCount::Times(1),
     ));
-    let id = scenario
-        .fleet
-        .start(
-            &scenario.release,
-            Selector::All,
-            failure_policy(OnFailure::RollBack, FailureBudget::Count(1), 3),
-        )
-        .expect("start")
-        .rollout_id;
+    let id = scenario.start_all(failure_policy(
+        OnFailure::RollBack,
+        FailureBudget::Count(1),
+        3,
+    ));
     let done = scenario.fleet.run_to_end(id, ROUNDS);
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
@@ -255,15 +238,11 @@ fn stuck_stop_is_restarted_and_recorded() {
         canister: target,
         rounds: Some(400),
     });
-    let id = scenario
-        .fleet
-        .start(
-            &scenario.release,
-            Selector::All,
-            failure_policy(OnFailure::RollBack, FailureBudget::Count(0), 3),
-        )
-        .expect("start")
-        .rollout_id;
+    let id = scenario.start_all(failure_policy(
+        OnFailure::RollBack,
+        FailureBudget::Count(0),
+        3,
+    ));
     let done = scenario.fleet.run_to_end(id, ROUNDS);
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
@@ -301,15 +280,11 @@ fn unknown_install_outcome_is_reconciled() {
         target: Some(target),
         count: FaultCount::Times(1),
     });
-    let id = scenario
-        .fleet
-        .start(
-            &scenario.release,
-            Selector::All,
-            failure_policy(OnFailure::RollBack, FailureBudget::Count(0), 3),
-        )
-        .expect("start")
-        .rollout_id;
+    let id = scenario.start_all(failure_policy(
+        OnFailure::RollBack,
+        FailureBudget::Count(0),
+        3,
+    ));
     let done = scenario.fleet.run_to_end(id, ROUNDS);
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
@@ -352,15 +327,11 @@ fn failure_budget_pauses_the_rollout() {
         RejectCode::CanisterError,
         FaultCount::Times(1),
     ));
-    let id = scenario
-        .fleet
-        .start(
-            &scenario.release,
-            Selector::All,
-            failure_policy(OnFailure::RollBack, FailureBudget::Count(0), 3),
-        )
-        .expect("start")
-        .rollout_id;
+    let id = scenario.start_all(failure_policy(
+        OnFailure::RollBack,
+        FailureBudget::Count(0),
+        3,
+    ));
     let paused = scenario.fleet.run_until(id, ROUNDS, |info| {
         info.summary.counts.active == 0 && matches!(info.summary.phase, RolloutPhase::Paused(_))
     });
@@ -405,15 +376,11 @@ fn failure_budget_pauses_the_rollout() {
 #[test]
 fn whole_rollout_rollback_restores_every_child() {
     let mut scenario = Scenario::new(4, "child_v2");
-    let id = scenario
-        .fleet
-        .start(
-            &scenario.release,
-            Selector::All,
-            failure_policy(OnFailure::RollBack, FailureBudget::Count(0), 2),
-        )
-        .expect("start")
-        .rollout_id;
+    let id = scenario.start_all(failure_policy(
+        OnFailure::RollBack,
+        FailureBudget::Count(0),
+        2,
+    ));
     let done = scenario.fleet.run_to_end(id, ROUNDS);
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     // State changes after the upgrade are not in the snapshots and are undone by the rollback.
@@ -516,15 +483,7 @@ fn campaign_run(seed: u64) {
         hang_stop: 0.05,
         hang_stop_rounds: 350,
     });
-    let id = scenario
-        .fleet
-        .start(
-            &scenario.release,
-            Selector::All,
-            failure_policy(on_failure, budget, concurrency),
-        )
-        .expect("start")
-        .rollout_id;
+    let id = scenario.start_all(failure_policy(on_failure, budget, concurrency));
     if rng.one_in(4) {
         let round = scenario.fleet.sim.round() + rng.between(1, 40);
         let deployer = scenario.fleet.deployer;

@@ -55,6 +55,14 @@ impl Scenario {
         }
     }
 
+    /// Starts a rollout of the scenario's release to every child under `policy`; returns its id.
+    pub fn start_all(&mut self, policy: PolicyArg) -> u64 {
+        self.fleet
+            .start(&self.release, deployer::fleet::Selector::All, policy)
+            .expect("start")
+            .rollout_id
+    }
+
     pub fn children(&self) -> Vec<Principal> {
         self.before.iter().map(|before| before.child).collect()
     }
