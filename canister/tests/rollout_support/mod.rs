@@ -13,7 +13,7 @@ use ic_sim::scenario::IcEnvExt;
 use ic_sim::{artifacts, InstallMode, Sim, SimConfig, TraceKind};
 use serde::de::DeserializeOwned;
 
-use crate::support::{admin, open_arg, operator, MIB};
+use crate::support::{admin, open_arg, operator, upgrade_deployer, MIB};
 
 pub struct Fleet {
     pub sim: Sim,
@@ -260,18 +260,7 @@ impl Fleet {
 
     /// Upgrades the deployer to its own Wasm, mid-flight, as a new deployer release would.
     pub fn upgrade_deployer(&mut self) {
-        self.sim
-            .install_code(
-                admin(),
-                self.deployer,
-                &artifacts::wasm("deployer"),
-                candid::encode_args(()).unwrap(),
-                InstallMode::Upgrade {
-                    skip_pre_upgrade: false,
-                    keep_wasm_memory: false,
-                },
-            )
-            .expect("upgrade the deployer");
+        upgrade_deployer(&mut self.sim, self.deployer);
     }
 }
 

@@ -22,6 +22,21 @@ use std::io::Write;
 pub const MIB: usize = 1024 * 1024;
 pub const HOUR_NANOS: u64 = 3600 * 1_000_000_000;
 
+/// Upgrades `deployer` to its own Wasm as the admin, as a new release of the deployer would.
+pub fn upgrade_deployer(env: &mut dyn IcEnv, deployer: Principal) {
+    env.install_code(
+        admin(),
+        deployer,
+        &artifacts::wasm("deployer"),
+        candid::encode_args(()).unwrap(),
+        InstallMode::Upgrade {
+            skip_pre_upgrade: false,
+            keep_wasm_memory: false,
+        },
+    )
+    .expect("upgrade the deployer");
+}
+
 pub fn admin() -> Principal {
     Principal::from_slice(&[0xad; 29])
 }
@@ -81,18 +96,7 @@ impl Deployer {
 
     /// Upgrades the deployer to its own Wasm (what a new release of it does to its state).
     pub fn upgrade(&mut self) {
-        self.env
-            .install_code(
-                admin(),
-                self.canister,
-                &artifacts::wasm("deployer"),
-                candid::encode_args(()).unwrap(),
-                InstallMode::Upgrade {
-                    skip_pre_upgrade: false,
-                    keep_wasm_memory: false,
-                },
-            )
-            .expect("upgrade the deployer");
+        upgrade_deployer(self.env.as_mut(), self.canister);
     }
 
     /// An update call as ingress; a reject (such as an `inspect_message` refusal) panics.
