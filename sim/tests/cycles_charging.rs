@@ -6,6 +6,7 @@ mod replica_support;
 
 use candid::Nat;
 use ic_management_canister_types::{CanisterSettings, CanisterStatusResult, UpdateSettingsArgs};
+use ic_sim::exec::CallResponse;
 use ic_sim::{CycleCosts, InstallMode, RejectCode, Sim, SimConfig, TraceKind};
 use replica_support::*;
 
@@ -98,8 +99,10 @@ fn an_update_costs_ingress_reception_plus_base_fee_plus_instructions() {
     assert_eq!(sim.stats().cycles_burned - stats_before, expected);
 }
 
-// Canister-interface "Cycles": the caller pays the call fee (`ic0.cost_call`) when the call is
-// sent and each of its executions (the request's and the response's).
+// Canister-interface "Cycles": the caller pays the call's base fee when the call is sent, the
+// transmission of the response and each of its executions (the request's and the response's).
+// `ic0.cost_call` also reserves the largest response at `call_perform`; that reservation is
+// settled when the response arrives, so the net charge uses the actual 4-byte reply.
 #[test]
 fn a_call_costs_the_caller_the_call_fee_and_both_executions() {
     let mut sim = sim_with(100_000_000_000_000, no_storage_fee());
@@ -116,7 +119,8 @@ fn a_call_costs_the_caller_the_call_fee_and_both_executions() {
     let executions = charged_executions(&sim, caller, trace_from);
     assert_eq!(executions.len(), 2, "the call and its response callback");
     let expected = ingress_fee("forward", arg_len)
-        + ic_sim::exec::cost_call("reply_arg".len() as u64, 4)
+        + ic_sim::exec::call_base_fee("reply_arg".len() as u64, 4)
+        + ic_sim::exec::response_transmission_fee(&CallResponse::Reply(b"ping".to_vec()))
         + executions
             .iter()
             .map(|i| UPDATE_BASE_FEE + u128::from(*i))

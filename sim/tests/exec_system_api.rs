@@ -455,7 +455,12 @@ fn costs_follow_the_fee_formulas_and_report_invalid_keys() {
     let bytes = reply(&query(&mut canister, "costs", b""));
     let u128_at = |i: usize| u128::from_le_bytes(bytes[i..i + 16].try_into().unwrap());
     assert_eq!(u128_at(0), ic_sim::exec::cost_call(3, 10));
-    assert_eq!(u128_at(0), 260_000 + 13_000);
+    // Spec "Cycle cost calculation": cost_call includes the reservation for the largest
+    // response (2 MiB transmitted, callback at 40 B instructions), not only the base fee.
+    assert_eq!(
+        u128_at(0),
+        260_000 + 13_000 + 2_097_152_000 + 40_005_000_000
+    );
     assert_eq!(u128_at(16), ic_sim::exec::CREATE_CANISTER_FEE);
     assert_eq!(
         words(&bytes[32..48]),

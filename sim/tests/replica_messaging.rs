@@ -295,7 +295,8 @@ fn attached_cycles_are_accepted_or_refunded() {
         callee_after.cycles,
         callee_before.cycles + 300_000 - (callee_after.cycles_burned - callee_before.cycles_burned)
     );
-    let fee = ic_sim::exec::cost_call("accept".len() as u64, 8);
+    // The base fee is burned; cost_call's response reservation is settled with the response.
+    let fee = ic_sim::exec::call_base_fee("accept".len() as u64, 8);
     let caller_paid = caller_after.cycles_burned - caller_before.cycles_burned;
     assert!(caller_paid >= fee);
     assert_eq!(

@@ -23,10 +23,11 @@
 //! budget of its own.
 //!
 //! Cycles as an execution sees them: the balance starts at `ExecEnv::cycle_balance`, rises with
-//! accepted cycles and falls with burned cycles, cycles attached to calls, and the fee
-//! [`cost_call`] of every call that `call_perform` accepted. The replica applies the same: it
-//! charges `cost_call(method.len(), payload.len()) + cycles` for every call in
-//! `ExecOutcome::calls`.
+//! accepted cycles and falls with burned cycles, cycles attached to calls, and [`cost_call`] of
+//! every call that `call_perform` accepted (the base fee plus the response reservation
+//! [`MAX_CYCLES_PER_RESPONSE`]). The replica applies the same: it withdraws
+//! `cost_call(method.len(), payload.len()) + cycles` for every call in `ExecOutcome::calls`,
+//! burns the base fee, and settles the reservation when the response arrives.
 
 mod imports;
 mod instance;
@@ -35,7 +36,8 @@ mod stable;
 mod system_api;
 
 pub use system_api::{
-    cost_call, cost_http_request, CREATE_CANISTER_FEE, SYSTEM_API_CALL_INSTRUCTIONS,
+    call_base_fee, cost_call, cost_http_request, response_transmission_fee, CREATE_CANISTER_FEE,
+    MAX_CYCLES_PER_RESPONSE, SYSTEM_API_CALL_INSTRUCTIONS,
 };
 
 use crate::types::{limits, Principal, RejectCode};

@@ -11,7 +11,7 @@
 
 use super::imports::{ic0_import, Ic0Import, Mode};
 use super::stable::StableMemory;
-use super::{ExecEnv, ExecResponse, OutgoingCall};
+use super::{CallResponse, ExecEnv, ExecResponse, OutgoingCall};
 use crate::exec::Callback;
 use crate::types::{limits, Principal};
 use std::fmt;
@@ -24,10 +24,45 @@ pub const SYSTEM_API_CALL_INSTRUCTIONS: u64 = 100;
 const MAX_PRINCIPAL_BYTES: usize = 29;
 const SUBNET_NODE_COUNT: i32 = 13;
 
-/// `ic0.cost_call`: the fee for an inter-canister call (13-node subnet prices, cycle-costs page).
-/// The replica charges the same fee for every call in [`super::ExecOutcome::calls`].
+/// Fee of every inter-canister call (dfinity/ic `xnet_call_fee`, 13-node subnet).
+const XNET_CALL_FEE: u128 = 260_000;
+/// Fee per byte of a request or response (dfinity/ic `xnet_byte_transmission_fee`, 13 nodes).
+const XNET_BYTE_TRANSMISSION_FEE: u128 = 1_000;
+/// Base fee of a replicated execution (dfinity/ic `update_message_execution_fee`, 13 nodes).
+const EXECUTION_BASE_FEE: u128 = 5_000_000;
+
+/// What a call pays when `call_perform` accepts it: the call fee plus the request bytes (method
+/// name and argument; dfinity/ic `xnet_call_performed_fee` + `xnet_call_bytes_transmitted_fee`).
+pub fn call_base_fee(method_name_len: u64, payload_len: u64) -> u128 {
+    XNET_CALL_FEE + XNET_BYTE_TRANSMISSION_FEE * (method_name_len as u128 + payload_len as u128)
+}
+
+/// Cycles reserved at `call_perform` for the largest possible response: transmitting a 2 MiB
+/// response (dfinity/ic `prepayment_for_response_transmission`) plus executing its callback at
+/// the instruction limit at 1 cycle per instruction (`prepayment_for_response_execution`).
+/// 2_097_152_000 + 40_005_000_000 = 42_102_152_000 cycles (13-node subnet).
+pub const MAX_CYCLES_PER_RESPONSE: u128 = XNET_BYTE_TRANSMISSION_FEE
+    * limits::MAX_RESPONSE_PAYLOAD as u128
+    + EXECUTION_BASE_FEE
+    + limits::MAX_INSTRUCTIONS_PER_UPDATE as u128;
+
+/// What transmitting `response` costs its caller, charged out of the reservation when the
+/// response arrives (dfinity/ic `refund_for_response_transmission`). A reject counts its message
+/// plus one byte for the code, as the IC's `RejectContext::size_bytes` does.
+pub fn response_transmission_fee(response: &CallResponse) -> u128 {
+    let bytes = match response {
+        CallResponse::Reply(payload) => payload.len(),
+        CallResponse::Reject { message, .. } => 1 + message.len(),
+    };
+    XNET_BYTE_TRANSMISSION_FEE * bytes as u128
+}
+
+/// `ic0.cost_call` (IC interface specification, "Cycle cost calculation"): what a canister must
+/// hold above its freezing limit for `call_perform` to accept a call, i.e. the base fee plus the
+/// reservation [`MAX_CYCLES_PER_RESPONSE`]. `call_perform` withdraws exactly this; the unused
+/// part of the reservation returns when the response is processed.
 pub fn cost_call(method_name_len: u64, payload_len: u64) -> u128 {
-    260_000 + 1_000 * (method_name_len as u128 + payload_len as u128)
+    call_base_fee(method_name_len, payload_len) + MAX_CYCLES_PER_RESPONSE
 }
 
 /// `ic0.cost_create_canister`.
@@ -754,16 +789,17 @@ fn define_call_functions(l: &mut Linker<HostState>) {
             .get(&call.callee)
             .copied()
             .unwrap_or(state.env.default_free_slots);
-        let fee = cost_call(call.method.len() as u64, call.payload.len() as u64);
+        // The base fee plus the response reservation must fit above the freezing limit.
+        let withdrawal = cost_call(call.method.len() as u64, call.payload.len() as u64);
         if call.payload.len() > payload_limit
             || queued >= free_slots
-            || fee > state.liquid_balance()
+            || withdrawal > state.liquid_balance()
         {
             // Not sent: the attached cycles return to the balance.
             state.balance += call.cycles;
             return Ok(2);
         }
-        state.balance -= fee;
+        state.balance -= withdrawal;
         state.calls.push(call);
         Ok(0)
     });

@@ -3,7 +3,13 @@
 //! Prices are those of a 13-node application subnet (IC docs "Cycle costs"): update execution
 //! 5_000_000 per message plus 1 per instruction, ingress reception 1_200_000 plus 2_000 per byte
 //! (method name and argument), storage 127_000 per GiB per second, inter-canister calls
-//! 260_000 plus 1_000 per byte ([`crate::exec::cost_call`], charged when a call is sent).
+//! 260_000 plus 1_000 per request byte ([`crate::exec::call_base_fee`], charged when a call is
+//! sent) plus 1_000 per response byte ([`crate::exec::response_transmission_fee`]).
+//!
+//! Call reservation (interface spec `ic0.cost_call`): `call_perform` also withholds
+//! [`crate::exec::MAX_CYCLES_PER_RESPONSE`] (a 2 MiB response plus its callback at the instruction
+//! limit) until the response is processed; it then comes back and the response pays its actual
+//! bytes and execution (the base fee alone if its callback cannot run).
 //!
 //! Who pays what, and when:
 //! - ingress: the receiver (for a management canister method, the canister it is about) pays the
@@ -13,7 +19,7 @@
 //!   plus the cost of the message's whole instruction limit (the replica's prepayment), otherwise
 //!   a call is rejected with `IC0207` and a timer or heartbeat does not run; afterwards it pays
 //!   the base fee plus the instructions used (trapped executions too). Responses always run (their
-//!   execution was prepaid when the call was made). During the execution `canister_cycle_balance`
+//!   execution is covered by the call's reservation). During the execution `canister_cycle_balance`
 //!   excludes the prepayment and `call_perform` returns 2 rather than go below the freezing limit;
 //! - `install_code`: the same with the install instruction limit (300 B); the error text is the
 //!   replica's "Canister installation failed with `...`";

@@ -9,7 +9,7 @@ use super::ids;
 use super::management::ManagementCall;
 use super::state::{CallOrigin, PendingCall};
 use super::Sim;
-use crate::exec::{cost_call, CallResponse, OutgoingCall};
+use crate::exec::{call_base_fee, CallResponse, OutgoingCall, MAX_CYCLES_PER_RESPONSE};
 use crate::types::{limits, CanisterRunStatus, Principal, Reject};
 use crate::{IngressStatus, MessageId, TraceKind};
 
@@ -151,9 +151,12 @@ impl Sim {
                 .map(|seconds| self.time_nanos + u64::from(seconds) * 1_000_000_000);
             let canister = self.canisters.get_mut(&caller).expect("caller exists");
             let caller_subnet = canister.subnet;
-            // The exec layer charged the same: attached cycles plus the call fee (burned below).
-            let fee = cost_call(call.method.len() as u64, call.payload.len() as u64);
+            // The exec layer withdrew the same: attached cycles, the base fee (burned below) and
+            // the response reservation (held in the pending call until the response).
+            let fee = call_base_fee(call.method.len() as u64, call.payload.len() as u64);
             canister.cycles = canister.cycles.saturating_sub(call.cycles);
+            let reserved_for_response = MAX_CYCLES_PER_RESPONSE.min(canister.cycles);
+            canister.cycles -= reserved_for_response;
             *canister
                 .outstanding_by_callee
                 .entry(call.callee)
@@ -175,6 +178,7 @@ impl Sim {
                     target,
                     bounded_wait: deadline_nanos.is_some(),
                     callback: call.callback,
+                    reserved_for_response,
                     answered: false,
                 },
             );

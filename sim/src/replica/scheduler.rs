@@ -10,7 +10,9 @@ use super::messaging::Message;
 use super::state::{CallContext, CallOrigin, CanisterState};
 use super::trace::Replication;
 use super::Sim;
-use crate::exec::{CallResponse, ExecEnv, ExecKind, ExecOutcome, ExecResponse};
+use crate::exec::{
+    response_transmission_fee, CallResponse, ExecEnv, ExecKind, ExecOutcome, ExecResponse,
+};
 use crate::types::{limits, CanisterRunStatus, Principal, Reject};
 use candid::Nat;
 use sha2::{Digest, Sha256};
@@ -211,7 +213,13 @@ impl Sim {
         let Some(state) = self.canisters.get_mut(&canister) else {
             return;
         };
-        state.cycles = state.cycles.saturating_add(refund);
+        // Interface spec `ic0.cost_call`: the reservation comes back and the response pays what it
+        // actually cost: its transmission here, its execution (or, if the callback cannot run,
+        // the base fee: dfinity/ic `settle_prepayment_for_unexecuted_response`) below.
+        state.cycles = state
+            .cycles
+            .saturating_add(refund)
+            .saturating_add(call.reserved_for_response);
         if let Some(n) = state.outstanding_by_callee.get_mut(&call.callee) {
             *n -= 1;
             if *n == 0 {
@@ -219,12 +227,17 @@ impl Sim {
             }
         }
         let installed = state.instance.is_some();
-        let Some(context) = state.contexts.get_mut(&call.context) else {
-            return;
+        let callback_runs = match state.contexts.get_mut(&call.context) {
+            Some(context) => {
+                context.outstanding_calls -= 1;
+                installed && !context.deleted
+            }
+            None => false,
         };
-        context.outstanding_calls -= 1;
-        if context.deleted || !installed {
+        self.burn_cycles(canister, response_transmission_fee(&response));
+        if !callback_runs {
             // Uninstalled: the refund is credited, the callback does not run.
+            self.charge_execution(canister, 0);
             self.close_context_if_done(canister, call.context, None);
             return;
         }
@@ -296,12 +309,9 @@ impl Sim {
         arg: Vec<u8>,
         cycles_refunded: u128,
     ) {
-        // Responses were prepaid when their call was made; everything else prepays its limit,
-        // which `canister_cycle_balance` does not show.
-        let prepayment = match kind {
-            ExecKind::Response { .. } => 0,
-            _ => self.execution_prepayment(limits::MAX_INSTRUCTIONS_PER_UPDATE),
-        };
+        // Every execution prepays its instruction limit, which `canister_cycle_balance` does not
+        // show (a response's prepayment comes out of the reservation its call made).
+        let prepayment = self.execution_prepayment(limits::MAX_INSTRUCTIONS_PER_UPDATE);
         let state = &self.canisters[&canister];
         let call_context = &state.contexts[&context];
         let mut env = self.exec_env(

@@ -79,6 +79,9 @@ pub(crate) struct PendingCall {
     /// Made with `call_with_best_effort_response` (only such calls may end in `SYS_UNKNOWN`).
     pub bounded_wait: bool,
     pub callback: exec::Callback,
+    /// Withdrawn at `call_perform` for the largest possible response; returned when the
+    /// response is processed, which then pays its actual transmission and execution.
+    pub reserved_for_response: u128,
     /// A response (real or the deadline's `SYS_UNKNOWN`) is already on its way into the
     /// originator's input queue; any later one is dropped.
     pub answered: bool,
