@@ -15,7 +15,7 @@ fn rollout_of_children_all_on_the_release_completes_at_once() {
 
     assert_eq!(*rollout.phase(), RolloutPhase::Completed);
     assert_eq!(rollout.summary().current_wave, None);
-    assert!(rollout.next_actions(START).actions.is_empty());
+    assert!(rollout.next_actions(START, u32::MAX).actions.is_empty());
 }
 
 #[test]
@@ -28,7 +28,7 @@ fn waves_run_canary_then_percent_then_the_rest_each_after_the_bake_time() {
     policy.bake_nanos = 1_000;
     let mut h = Harness::new(plan(10, policy));
 
-    let first = h.rollout.next_actions(START);
+    let first = h.rollout.next_actions(START, u32::MAX);
     assert_eq!(first.actions.len(), 1, "only the canary starts");
     h.in_flight.extend(first.actions.clone());
     h.issued.extend(first.actions);
@@ -65,11 +65,11 @@ fn next_due_names_the_end_of_the_bake_time() {
     }
     let canary_done = h.rollout.summary().waves[0].finished_at.unwrap();
 
-    let dispatch = h.rollout.next_actions(h.now);
+    let dispatch = h.rollout.next_actions(h.now, u32::MAX);
     assert!(dispatch.actions.is_empty());
     assert_eq!(dispatch.next_due, Some(canary_done + 500));
     assert_eq!(
-        h.rollout.next_actions(canary_done + 500).actions[0].kind,
+        h.rollout.next_actions(canary_done + 500, u32::MAX).actions[0].kind,
         ActionKind::Stop
     );
 }
@@ -80,7 +80,7 @@ fn no_more_children_are_active_than_the_concurrency_limit() {
     policy.max_concurrency = 2;
     let mut h = Harness::new(plan(5, policy));
 
-    assert_eq!(h.rollout.next_actions(START).actions.len(), 2);
+    assert_eq!(h.rollout.next_actions(START, u32::MAX).actions.len(), 2);
     assert_eq!(h.rollout.summary().counts.active, 2);
 }
 
@@ -319,4 +319,123 @@ fn events_tell_the_story_once() {
     }));
     assert_eq!(kinds.last(), Some(&EventKind::Completed));
     assert!(h.rollout.drain_events().is_empty());
+}
+
+#[test]
+fn a_dispatch_limit_holds_back_exactly_the_ready_actions_it_does_not_issue() {
+    let mut policy = policy();
+    policy.max_concurrency = 5;
+    let mut rollout = Rollout::new(plan(6, policy), START).unwrap();
+
+    let first = rollout.next_actions(START, 2);
+    assert_eq!((first.actions.len(), first.held_back), (2, 3));
+    let held: Vec<ChildState> = (2..5)
+        .map(|n| rollout.child(&id(n)).unwrap().state())
+        .collect();
+    assert!(held.iter().all(|state| *state
+        == ChildState::Active {
+            path: Path::Upgrade,
+            step: Step::Stop
+        }));
+    assert!((2..5).all(|n| rollout.child(&id(n)).unwrap().history().is_empty()));
+    assert_eq!(rollout.summary().in_flight, 2);
+
+    // Nothing issued, nothing lost: the two in flight are busy, not held back.
+    let none = rollout.next_actions(START, 0);
+    assert_eq!((none.actions.len(), none.held_back), (0, 3));
+
+    let rest = rollout.next_actions(START, u32::MAX);
+    let children: Vec<ChildId> = rest.actions.iter().map(|a| a.child.clone()).collect();
+    assert_eq!(children, vec![id(2), id(3), id(4)]);
+    assert_eq!(rest.held_back, 0);
+    assert!(rest.actions.iter().all(|a| a.kind == ActionKind::Stop));
+}
+
+#[test]
+fn held_back_children_go_first_in_the_order_they_waited() {
+    let mut policy = policy();
+    policy.max_concurrency = 3;
+    let mut h = Harness::new(plan(3, policy));
+    h.max_new = 1;
+    h.dispatch().unwrap();
+    assert_eq!(h.in_flight[0].child, id(0));
+
+    // Child 0 is ready again at once, but children 1 and 2 have waited longer.
+    let mut served = Vec::new();
+    for _ in 0..3 {
+        h.answer(0, Fate::Ok).unwrap();
+        h.dispatch().unwrap();
+        served.push(h.in_flight[0].child.clone());
+    }
+    assert_eq!(served, vec![id(1), id(2), id(0)]);
+
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+    assert_eq!(h.rollout.summary().counts.upgraded, 3);
+}
+
+#[test]
+fn pause_for_cycles_says_what_was_missing_and_resume_goes_on() {
+    let mut policy = policy();
+    policy.max_concurrency = 1;
+    let mut h = Harness::new(plan(2, policy));
+    h.dispatch().unwrap();
+    h.rollout.drain_events();
+    let balance = u128::from(u64::MAX) + 1;
+    let required = balance * 3;
+
+    h.rollout
+        .pause_for_cycles(balance, required, h.now)
+        .unwrap();
+    let paused = RolloutPhase::Paused(PauseReason::InsufficientCycles { balance, required });
+    assert_eq!(*h.rollout.phase(), paused);
+    assert_eq!(
+        h.rollout.drain_events(),
+        vec![Event {
+            at: h.now,
+            kind: EventKind::Paused {
+                reason: PauseReason::InsufficientCycles { balance, required }
+            }
+        }]
+    );
+    // The reason survives the deployer's upgrade (CBOR) even above 64 bits.
+    h.upgrade_deployer(|_| true).unwrap();
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+    assert_eq!(h.verdict(&id(0)), Verdict::Upgraded);
+    assert!(h.steps(&id(1)).is_empty());
+    assert_eq!(*h.rollout.phase(), paused);
+
+    h.command(Command::Resume).unwrap();
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+    assert_eq!(*h.rollout.phase(), RolloutPhase::Completed);
+    assert_eq!(h.rollout.summary().counts.upgraded, 2);
+}
+
+#[test]
+fn pause_for_cycles_keeps_the_first_reason_of_a_paused_rollout() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.command(Command::Pause).unwrap();
+
+    assert_eq!(
+        h.rollout.pause_for_cycles(1, 2, h.now),
+        Err(ControlError::NotAllowed {
+            command: Command::Pause,
+            phase: RolloutPhase::Paused(PauseReason::Operator)
+        })
+    );
+    assert_eq!(
+        *h.rollout.phase(),
+        RolloutPhase::Paused(PauseReason::Operator)
+    );
+}
+
+/// `PauseReason` reaches clients as Candid `nat` fields (the did file test checks the type):
+/// balances above 64 bits must survive.
+#[test]
+fn insufficient_cycles_round_trips_through_candid_as_nat() {
+    let reason = PauseReason::InsufficientCycles {
+        balance: u128::MAX,
+        required: 7,
+    };
+    let bytes = candid::encode_one(&reason).unwrap();
+    assert_eq!(candid::decode_one::<PauseReason>(&bytes).unwrap(), reason);
 }

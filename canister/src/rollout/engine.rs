@@ -19,6 +19,11 @@ use super::status::{
 pub struct Dispatch {
     /// Actions now in flight: persist the rollout, then make one call per action.
     pub actions: Vec<Action>,
+    /// Actions that were ready but not issued because the call's `max_new` was reached. Their
+    /// children keep their state and are served first, longest-waiting first, by the next
+    /// call with room. They are not reflected in `next_due`: when this is not 0, call
+    /// `next_actions` again as soon as there is room (for instance after the next outcome).
+    pub held_back: u32,
     /// The earliest time a backoff or a bake ends; `None` when only outcomes can move the
     /// rollout on.
     pub next_due: Option<Nanos>,
@@ -98,6 +103,11 @@ pub struct Rollout {
     active: BTreeSet<u32>,
     rollback_queue: VecDeque<u32>,
     in_flight: BTreeMap<ActionId, InFlight>,
+    /// Active children whose ready action the last dispatch held back for its limit,
+    /// longest-waiting first: the next dispatch serves them before any other child.
+    /// Defaulted so that rollouts persisted before dispatch limits existed still load.
+    #[serde(default)]
+    held_back: Vec<u32>,
     next_action_id: u64,
     started_at: Nanos,
     finished_at: Option<Nanos>,
@@ -159,6 +169,7 @@ impl Rollout {
             active: BTreeSet::new(),
             rollback_queue: VecDeque::new(),
             in_flight: BTreeMap::new(),
+            held_back: Vec::new(),
             next_action_id: 0,
             started_at: now,
             finished_at: None,
@@ -171,10 +182,12 @@ impl Rollout {
         Ok(rollout)
     }
 
-    /// Starts due waves and children and returns every action that can be issued at `now`.
-    /// The returned actions are in flight from now on: the driver persists the rollout before
-    /// making their calls, and feeds each outcome back through [`Rollout::on_outcome`].
-    pub fn next_actions(&mut self, now: Nanos) -> Dispatch {
+    /// Starts due waves and children and returns the actions that can be issued at `now`, at
+    /// most `max_new` of them (`u32::MAX`: no limit). The returned actions are in flight from
+    /// now on: the driver persists the rollout before making their calls, and feeds each
+    /// outcome back through [`Rollout::on_outcome`]. Children whose action did not fit keep
+    /// their state and are counted in [`Dispatch::held_back`].
+    pub fn next_actions(&mut self, now: Nanos, max_new: u32) -> Dispatch {
         loop {
             self.settle(now);
             let progress = (self.current_wave, self.cursor, self.rollback_queue.len());
@@ -185,10 +198,21 @@ impl Rollout {
             }
         }
         let mut actions = Vec::new();
+        let mut held_back = Vec::new();
         let mut next_due = self.next_wave_at();
-        for index in self.active.iter().copied().collect::<Vec<_>>() {
+        for index in self.dispatch_order() {
+            let room = actions.len() < max_new as usize;
             let (mut ctx, children) = self.parts(now);
-            match children[index as usize].poll(&mut ctx) {
+            let child = &mut children[index as usize];
+            // Polling issues the action, so without room a copy tells whether the child is
+            // ready while the child itself stays as it is.
+            let poll = if room {
+                child.poll(&mut ctx)
+            } else {
+                child.clone().poll(&mut ctx)
+            };
+            match poll {
+                Poll::Emit { .. } if !room => held_back.push(index),
                 Poll::Emit {
                     kind,
                     path,
@@ -215,7 +239,30 @@ impl Rollout {
                 Poll::Busy => {}
             }
         }
-        Dispatch { actions, next_due }
+        let held_back_count = held_back.len() as u32;
+        self.held_back = held_back;
+        Dispatch {
+            actions,
+            held_back: held_back_count,
+            next_due,
+        }
+    }
+
+    /// The active children in the order a dispatch serves them: those held back last time
+    /// (longest-waiting first), then the others in selection order.
+    fn dispatch_order(&self) -> Vec<u32> {
+        let waiting: BTreeSet<u32> = self.held_back.iter().copied().collect();
+        let held_back = self
+            .held_back
+            .iter()
+            .copied()
+            .filter(|index| self.active.contains(index));
+        let others = self
+            .active
+            .iter()
+            .copied()
+            .filter(|index| !waiting.contains(index));
+        held_back.chain(others).collect()
     }
 
     /// Feeds back how an in-flight action ended. A refused outcome leaves the rollout as it
@@ -261,9 +308,21 @@ impl Rollout {
 
     /// No new child starts; children already started finish their pipeline.
     pub fn pause(&mut self, now: Nanos) -> Result<(), ControlError> {
-        self.require(Command::Pause, |phase| *phase == RolloutPhase::Running)?;
-        self.set_paused(PauseReason::Operator, now);
-        Ok(())
+        self.pause_for(PauseReason::Operator, now)
+    }
+
+    /// The driver's pause when the deployer's cycle `balance` cannot pay the `required`
+    /// cycles of the next steps (see [`super::cycles_needed`]): as [`Rollout::pause`], with
+    /// [`PauseReason::InsufficientCycles`]. Refused (as a `Pause`) unless running, so a
+    /// rollout already paused keeps its first reason. The operator tops the deployer up and
+    /// resumes it.
+    pub fn pause_for_cycles(
+        &mut self,
+        balance: u128,
+        required: u128,
+        now: Nanos,
+    ) -> Result<(), ControlError> {
+        self.pause_for(PauseReason::InsufficientCycles { balance, required }, now)
     }
 
     pub fn resume(&mut self, now: Nanos) -> Result<(), ControlError> {
@@ -448,6 +507,12 @@ impl Rollout {
             RolloutPhase::RollingBack => Some(Control::RollBackAll),
             _ => None,
         }
+    }
+
+    fn pause_for(&mut self, reason: PauseReason, now: Nanos) -> Result<(), ControlError> {
+        self.require(Command::Pause, |phase| *phase == RolloutPhase::Running)?;
+        self.set_paused(reason, now);
+        Ok(())
     }
 
     fn set_paused(&mut self, reason: PauseReason, now: Nanos) {

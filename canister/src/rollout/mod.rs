@@ -6,10 +6,17 @@
 //!
 //! 1. [`Rollout::new`] from a validated [`Plan`] (children already on the release are
 //!    `Skipped(AlreadyOnRelease)` and never touched).
-//! 2. [`Rollout::next_actions`]`(now)` returns the actions now in flight and the earliest time
-//!    something else becomes due (arm the timer for it). Persist the rollout (it is serde,
+//! 2. [`Rollout::next_actions`]`(now, max_new)` returns the actions now in flight, at most
+//!    `max_new` of them (room left in the output queue to the management canister, which
+//!    holds 500 messages), and the earliest time something else becomes due (arm the timer
+//!    for it). Actions that did not fit are counted in [`Dispatch::held_back`]: call again
+//!    once there is room; their children go first then. The limit is an input like `now`: a
+//!    journal replaying this call must pass the same one. Persist the rollout (it is serde,
 //!    store it as CBOR) *before* making the calls, in the same message, so a journal never
 //!    lacks an action whose call was made.
+//!    [`cycles_needed`] estimates what the calls cost; when the balance cannot pay for the
+//!    next steps, [`Rollout::pause_for_cycles`] stops new children from starting (issued
+//!    actions stay in flight: make their calls, or feed back the reject of each that fails).
 //! 3. Map each [`Action`] to its call ([`ActionKind`] documents call and reply) and feed the
 //!    result back with [`Rollout::on_outcome`]; persist again; call `next_actions` again.
 //! 4. After the deployer's own upgrade: load the rollout, call
@@ -34,6 +41,7 @@
 //! | Phase        | Event                                        | Next phase   |
 //! |--------------|----------------------------------------------|--------------|
 //! | Running      | `pause`                                      | Paused(Operator) |
+//! | Running      | `pause_for_cycles` (the balance cannot pay)  | Paused(InsufficientCycles) |
 //! | Running      | a wave's failures exceed its budget          | Paused(FailureBudgetExceeded) |
 //! | Running      | the last wave finished                       | Completed    |
 //! | Paused       | `resume`                                     | Running      |
@@ -107,6 +115,7 @@
 //! per child.
 
 mod action;
+mod budget;
 mod child;
 mod engine;
 mod plan;
@@ -116,6 +125,7 @@ pub use action::{
     classify, reject_code, Action, ActionId, ActionKind, Observation, Outcome, OutcomeError, Path,
     RejectClass, Reply, RunStatus, Step,
 };
+pub use budget::{cycles_needed, CallCosts, INLINE_MODULE_ESTIMATE_BYTES};
 pub use child::{Child, ChildState, Failure, FailureKind, RollbackCause, SkipReason, Verdict};
 pub use engine::{Command, ControlError, Dispatch, Rollout};
 pub use plan::{

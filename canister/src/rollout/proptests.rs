@@ -1,8 +1,11 @@
 //! Property tests: random fleets, policies and scripts of outcomes, completions in random
-//! order, operator commands and deployer upgrades. The harness checks after every step that no
-//! child has two actions in flight, no install lacks its snapshot, the concurrency limit holds
-//! and waves never overlap; after driving the rollout to its end, every child runs the
-//! release or its previous module (or is stopped because the policy said so, with the reason).
+//! order, operator commands, cycle pauses, deployer upgrades, and a random dispatch limit per
+//! call (0 and 1 included). The harness checks after every step that no child has two actions
+//! in flight, no install lacks its snapshot, the concurrency limit holds for active children
+//! and for actions in flight, a dispatch issues no more than its limit (and holds back only
+//! when it reached it), and waves never overlap; after driving the rollout to its end (still
+//! under a limit), every child runs the release or its previous module (or is stopped because
+//! the policy said so, with the reason).
 //!
 //! `PROPTEST_CASES` sets the number of cases (256 by default).
 
@@ -24,6 +27,8 @@ enum Op {
     },
     Tick(Nanos),
     Command(Command),
+    /// The driver finds the balance too low for the next steps.
+    PauseForCycles,
     /// In-flight calls take effect where `applied` has a bit set, then their replies are lost.
     UpgradeDeployer {
         applied: u32,
@@ -48,7 +53,18 @@ fn op() -> impl Strategy<Value = Op> {
         4 => Just(Op::Command(Command::Resume)),
         1 => Just(Op::Command(Command::Abort)),
         1 => Just(Op::Command(Command::RollBackAll)),
+        1 => Just(Op::PauseForCycles),
         3 => any::<u32>().prop_map(|applied| Op::UpgradeDeployer { applied }),
+    ]
+}
+
+/// The `max_new` of one dispatch: often none or one, sometimes a few, sometimes no limit.
+fn dispatch_limit() -> impl Strategy<Value = u32> {
+    prop_oneof![
+        2 => Just(0u32),
+        3 => Just(1u32),
+        2 => 2..4u32,
+        2 => Just(u32::MAX),
     ]
 }
 
@@ -152,9 +168,10 @@ fn plan() -> impl Strategy<Value = Plan> {
     )
 }
 
-/// Runs `ops`, then answers everything with success until the rollout settles, and checks
+/// Runs `ops`, each followed by a dispatch under its limit, then answers everything with
+/// success until the rollout settles, dispatching under `final_limit` (at least 1), and checks
 /// the end state against the world.
-fn run(plan: Plan, ops: Vec<Op>) -> Result<(), String> {
+fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> {
     let initial: Vec<(ChildId, SimChild)> = {
         let world = super::world::World::new(&plan);
         world.children.into_iter().collect()
@@ -166,7 +183,7 @@ fn run(plan: Plan, ops: Vec<Op>) -> Result<(), String> {
         .collect();
     let mut h = Harness::new(plan);
     h.dispatch()?;
-    for op in ops {
+    for (op, max_new) in ops {
         match op {
             Op::Answer { pick, fate } => {
                 if !h.in_flight.is_empty() {
@@ -178,11 +195,25 @@ fn run(plan: Plan, ops: Vec<Op>) -> Result<(), String> {
                 // Commands refused in the current phase are part of the script, not a failure.
                 let _refused = h.command(command);
             }
+            Op::PauseForCycles => {
+                // Refused unless running, like an operator pause.
+                let _refused = h.rollout.pause_for_cycles(1, 2, h.now);
+            }
             Op::UpgradeDeployer { applied } => {
                 h.upgrade_deployer(|n| applied >> (n % 32) & 1 == 1)?;
             }
         }
+        h.max_new = max_new;
         h.dispatch()?;
+    }
+    h.max_new = final_limit;
+    // A rollout paused for cycles is resumed once the deployer is topped up.
+    if matches!(
+        h.rollout.phase(),
+        RolloutPhase::Paused(PauseReason::InsufficientCycles { .. })
+    ) {
+        h.command(Command::Resume)
+            .map_err(|error| error.to_string())?;
     }
     h.run(100_000, |_| Fate::Ok)?;
 
@@ -244,9 +275,10 @@ proptest! {
     #[test]
     fn rollout_keeps_its_invariants_under_random_outcomes(
         plan in plan(),
-        ops in prop::collection::vec(op(), 0..80),
+        ops in prop::collection::vec((op(), dispatch_limit()), 0..80),
+        final_limit in prop_oneof![Just(1u32), 2..4u32, Just(u32::MAX)],
     ) {
-        let result = run(plan, ops);
+        let result = run(plan, ops, final_limit);
         prop_assert!(result.is_ok(), "{}", result.unwrap_err());
     }
 }

@@ -35,6 +35,13 @@ pub enum PauseReason {
         failures: u32,
         tolerated: u32,
     },
+    /// The deployer's cycle balance cannot pay for the next steps: `required` cycles were
+    /// needed, `balance` were there. The operator tops the deployer up (`deposit_cycles`),
+    /// then calls `resume_rollout`.
+    InsufficientCycles {
+        balance: u128,
+        required: u128,
+    },
 }
 
 /// How a call ended, as a history line shows it.

@@ -242,6 +242,8 @@ pub struct Harness {
     pub issued: Vec<Action>,
     /// Waves stop mattering once the whole rollout is rolled back.
     pub rollback_all_requested: bool,
+    /// The most actions one dispatch may issue (`u32::MAX` by default: no limit).
+    pub max_new: u32,
 }
 
 pub const START: Nanos = 1_700_000_000_000_000_000;
@@ -257,6 +259,7 @@ impl Harness {
             in_flight: Vec::new(),
             issued: Vec::new(),
             rollback_all_requested: false,
+            max_new: u32::MAX,
         }
     }
 
@@ -310,7 +313,14 @@ impl Harness {
 
     /// Asks the engine for actions, checks them, and returns when to ask again.
     pub fn dispatch(&mut self) -> Result<Option<Nanos>, String> {
-        let dispatch = self.rollout.next_actions(self.now);
+        let dispatch = self.rollout.next_actions(self.now, self.max_new);
+        let issued = dispatch.actions.len() as u32;
+        if issued > self.max_new || (dispatch.held_back > 0 && issued < self.max_new) {
+            return Err(format!(
+                "{issued} actions issued and {} held back with a limit of {}",
+                dispatch.held_back, self.max_new
+            ));
+        }
         for action in dispatch.actions {
             self.check_issue(&action)?;
             self.in_flight.push(action.clone());
@@ -419,6 +429,12 @@ impl Harness {
             return Err(format!(
                 "{} children active, limit {limit}",
                 summary.counts.active
+            ));
+        }
+        if self.in_flight.len() > limit as usize {
+            return Err(format!(
+                "{} actions in flight, concurrency {limit}",
+                self.in_flight.len()
             ));
         }
         let in_flight_children: std::collections::BTreeSet<&ChildId> =
