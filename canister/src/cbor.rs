@@ -5,6 +5,7 @@
 //! cheaper in instructions than Candid for the small records stored here.
 
 use std::borrow::Cow;
+use std::marker::PhantomData;
 
 use ic_stable_structures::storable::{Bound, Storable};
 use serde::{de::DeserializeOwned, Serialize};
@@ -38,4 +39,46 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     // Writing into a Vec cannot fail, and the stored types serialize without custom logic.
     ciborium::into_writer(value, &mut bytes).expect("CBOR encoding into memory cannot fail");
     bytes
+}
+
+/// The CBOR bytes of a `T`, decoded only on request. For large values replaced whole (a
+/// rollout's checkpoint): a map's `insert` returns the value it replaces, and with [`Cbor`]
+/// it would decode that old value only to drop it. The stored bytes are the same as
+/// [`Cbor`]'s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CborBytes<T> {
+    bytes: Vec<u8>,
+    value: PhantomData<T>,
+}
+
+impl<T: Serialize + DeserializeOwned> CborBytes<T> {
+    pub fn encode(value: &T) -> Self {
+        Self {
+            bytes: encode(value),
+            value: PhantomData,
+        }
+    }
+
+    pub fn decode(&self) -> T {
+        Cbor::<T>::from_bytes(Cow::Borrowed(&self.bytes)).0
+    }
+}
+
+impl<T> Storable for CborBytes<T> {
+    fn to_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.bytes)
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    fn from_bytes(bytes: Cow<[u8]>) -> Self {
+        Self {
+            bytes: bytes.into_owned(),
+            value: PhantomData,
+        }
+    }
+
+    const BOUND: Bound = Bound::Unbounded;
 }

@@ -17,8 +17,8 @@
 //! | 4  | map [`UPLOADS_MEMORY_ID`]          | upload id (u64 BE)   | CBOR `UploadRecord`       |
 //! | 5  | map [`FLEET_CHILDREN_MEMORY_ID`]   | child principal bytes| CBOR `ChildRecord`        |
 //! | 6  | map [`ROLLOUTS_MEMORY_ID`]         | rollout id (u64 BE)  | CBOR `RolloutRecord`      |
-//! | 7  | map [`JOURNAL_MEMORY_ID`]          | (rollout, seq) u64 BE| CBOR `JournalEntry`       |
-//! | 8  | map [`EVENTS_MEMORY_ID`]           | sequence (u64 BE)    | CBOR `LoggedEvent`        |
+//! | 7  | log index [`JOURNAL_MEMORY_ID`]    | line (log index)     | end offsets into 17       |
+//! | 8  | log index [`EVENTS_MEMORY_ID`]     | sequence (log index) | end offsets into 18       |
 //! | 9  | map [`CHUNK_INDEX_MEMORY_ID`]      | chunk SHA-256        | CBOR `ChunkEntry`         |
 //! | 10 | map [`FREE_BLOCKS_MEMORY_ID`]      | first block (u32 BE) | run length (u32 BE)       |
 //! | 11 | map [`RELEASE_NAMES_MEMORY_ID`]    | `NameVersionKey`     | module SHA-256            |
@@ -27,8 +27,12 @@
 //! | 14 | map [`FLEET_INDEX_MEMORY_ID`]      | tag, digest, child   | `()`                      |
 //! | 15 | map [`FLEET_SUBNETS_MEMORY_ID`]    | subnet index (u32 BE)| subnet principal bytes    |
 //! | 16 | map [`STORE_CANISTERS_MEMORY_ID`]  | subnet principal     | store canister principal  |
+//! | 17 | log data [`JOURNAL_DATA_MEMORY_ID`]| -                    | CBOR `JournalLine`s       |
+//! | 18 | log data [`EVENTS_DATA_MEMORY_ID`] | -                    | CBOR `LoggedEvent`s       |
+//! | 19 | map [`ACTIVE_ROLLOUTS_MEMORY_ID`]  | rollout id (u64 BE)  | `()`                      |
 //!
-//! A cell is a `StableCell`, a map a `StableBTreeMap`; SHA-256 keys and values are the 32 raw
+//! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
+//! index memory of entry end offsets and a data memory of entries, appended in place); SHA-256 keys and values are the 32 raw
 //! bytes. `ReleaseRecord` holds the release's metadata and its chunk hashes in order,
 //! `UploadRecord` an open upload (with the blocks of each received chunk) or its tombstone,
 //! `ChunkEntry` a chunk's length, reference count and block runs, `RegistryConfig` the upload
@@ -46,9 +50,11 @@
 //! The fleet registry's three maps (5, 14, 15) are drawn in [`crate::fleet`]. A rollout is a
 //! checkpoint (6: its engine state, `crate::rollout::Rollout`, children with their step
 //! histories included, plus its creator, claims and the first journal entry not folded in) and
-//! a write-ahead journal (7: one entry per dispatch, outcome or command, written before the
-//! calls are made and when each outcome arrives), see [`crate::rollouts`]. The event log (8) is
-//! append-only; each `LoggedEvent` names its rollout.
+//! a write-ahead journal shared by all rollouts (7 and 17: one line per dispatch, outcome or
+//! command, written before the calls are made and when each outcome arrives, emptied when it is
+//! folded into the checkpoints), and the ids of the active rollouts (19), so that an upgrade
+//! reads only those; see [`crate::rollouts`]. The event log (8 and 18) is append-only; each
+//! `LoggedEvent` names its rollout.
 //!
 //! Reserved ids get a constant and a getter when the feature that owns them lands; they are
 //! listed here so that no other feature takes them.
@@ -58,7 +64,8 @@
 //!
 //! # Schema versions
 //!
-//! [`SCHEMA_VERSION`] names this layout. `post_upgrade` reads the header first and refuses to
+//! [`SCHEMA_VERSION`] names this layout. Schema 1 is the layout of the first release; until
+//! that release is published it is still amended in place (no deployer runs it yet). `post_upgrade` reads the header first and refuses to
 //! run on memory it does not understand: memory written by a newer schema (a downgrade), or not
 //! written by the deployer at all. A change that old code would misread (a new meaning for an
 //! id, a key encoding, a value that old code cannot decode) bumps the version and adds its
@@ -102,10 +109,17 @@ pub const REGISTRY_CONFIG_MEMORY_ID: MemoryId = MemoryId::new(13);
 pub const FLEET_CHILDREN_MEMORY_ID: MemoryId = MemoryId::new(5);
 /// Rollouts by id: the journal of each rollout, see [`crate::rollouts::Rollouts`].
 pub const ROLLOUTS_MEMORY_ID: MemoryId = MemoryId::new(6);
-/// Each rollout's write-ahead journal since its checkpoint, see [`crate::rollouts`].
+/// The write-ahead journal's index: the rollouts' changes since their checkpoints, see
+/// [`crate::rollouts`].
 pub const JOURNAL_MEMORY_ID: MemoryId = MemoryId::new(7);
-/// The deployer's event log by sequence, see [`crate::rollouts::Rollouts`].
+/// The deployer's event log's index, see [`crate::rollouts::Rollouts`].
 pub const EVENTS_MEMORY_ID: MemoryId = MemoryId::new(8);
+/// The journal's lines.
+pub const JOURNAL_DATA_MEMORY_ID: MemoryId = MemoryId::new(17);
+/// The event log's events.
+pub const EVENTS_DATA_MEMORY_ID: MemoryId = MemoryId::new(18);
+/// The ids of the rollouts in progress.
+pub const ACTIVE_ROLLOUTS_MEMORY_ID: MemoryId = MemoryId::new(19);
 /// The fleet registry's label and module index.
 pub const FLEET_INDEX_MEMORY_ID: MemoryId = MemoryId::new(14);
 /// The fleet registry's subnet numbering.
@@ -114,7 +128,7 @@ pub const FLEET_SUBNETS_MEMORY_ID: MemoryId = MemoryId::new(15);
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 17] = [
+const USED_MEMORY_IDS: [MemoryId; 20] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -132,6 +146,9 @@ const USED_MEMORY_IDS: [MemoryId; 17] = [
     FLEET_INDEX_MEMORY_ID,
     FLEET_SUBNETS_MEMORY_ID,
     STORE_CANISTERS_MEMORY_ID,
+    JOURNAL_DATA_MEMORY_ID,
+    EVENTS_DATA_MEMORY_ID,
+    ACTIVE_ROLLOUTS_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -245,6 +262,18 @@ impl<M: Memory> Memories<M> {
 
     pub fn events(&self) -> VirtualMemory<M> {
         self.manager.get(EVENTS_MEMORY_ID)
+    }
+
+    pub fn journal_data(&self) -> VirtualMemory<M> {
+        self.manager.get(JOURNAL_DATA_MEMORY_ID)
+    }
+
+    pub fn events_data(&self) -> VirtualMemory<M> {
+        self.manager.get(EVENTS_DATA_MEMORY_ID)
+    }
+
+    pub fn active_rollouts(&self) -> VirtualMemory<M> {
+        self.manager.get(ACTIVE_ROLLOUTS_MEMORY_ID)
     }
 
     pub fn store_canisters(&self) -> VirtualMemory<M> {

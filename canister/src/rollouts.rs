@@ -8,19 +8,28 @@
 //!
 //! A rollout is a checkpoint and a write-ahead journal. The checkpoint is one CBOR
 //! [`RolloutRecord`] under the rollout id (memory 6): the engine state, whose children carry
-//! their step histories, who started it, and `next_entry`, the first journal entry it does not
-//! include. The journal (memory 7) holds one small CBOR [`JournalEntry`] per change under
-//! `(rollout id, sequence)`: written by [`Rollouts::dispatch`] after the engine issued a batch
-//! of actions and *before* their calls are made, and by [`Rollouts::record_outcome`] when each
-//! outcome arrives. The engine is deterministic, so the checkpoint with its later entries
-//! replayed is the rollout. Every [`CHECKPOINT_EVERY`] entries (or four per child, if more), and whenever the rollout becomes
-//! active or inactive, the whole state is written again and the folded entries are removed:
-//! a step costs one small entry, not a rewrite of the rollout.
+//! their step histories, who started it, and `next_entry`, the first journal line it does not
+//! include. The journal (memories 7 and 17) is one append-only log shared by every rollout: a
+//! small CBOR [`JournalLine`] per change, naming its rollout, appended by [`Rollouts::dispatch`]
+//! after the engine issued a batch of actions and *before* their calls are made, and by
+//! [`Rollouts::record_outcome`] when each outcome arrives. The engine is deterministic, so the
+//! checkpoint with its later lines replayed is the rollout. A step costs one append, not a
+//! rewrite of the rollout.
+//!
+//! The journal is folded when it holds [`CHECKPOINT_EVERY`] lines, or four per child of the
+//! rollouts in progress if more: every rollout with unfolded lines writes its checkpoint, and
+//! the log starts again empty. Folding costs one write per rollout in progress (linear in their
+//! children) and no deletion per line, and the threshold grows with the children, so its cost
+//! per step stays flat as rollouts grow. A rollout also writes its checkpoint whenever it
+//! becomes active or inactive, and the ids of the active ones are kept apart (memory 19), so
+//! that the deployer's upgrade reads only those.
 //!
 //! While the deployer runs, the rollouts it touched stay on the heap (rebuilt from stable
-//! memory on demand). After its own upgrade, [`Rollouts::recover`] journals that every action
+//! memory on demand); every active rollout is among them, which is what lets folding reach
+//! every unfolded line. After its own upgrade, [`Rollouts::recover`] journals that every action
 //! in flight is unknown, so the engine reads each such child before going on. Every engine
-//! event is appended to the log (memory 8) under the next sequence number, with its rollout id.
+//! event is appended to the event log (memories 8 and 18), whose index is its sequence number,
+//! with its rollout id.
 //!
 //! # Claims and observations
 //!
@@ -32,7 +41,7 @@
 use std::collections::BTreeMap;
 
 use candid::{Deserialize, Principal};
-use ic_stable_structures::{Memory, StableBTreeMap};
+use ic_stable_structures::{Log, Memory, StableBTreeMap};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
 
@@ -43,26 +52,74 @@ pub use api::{
     PolicyArg, RolloutEvent, RolloutInfo, RolloutPage, StartRolloutArg,
 };
 
-use crate::cbor::Cbor;
+use crate::cbor::{Cbor, CborBytes};
 use crate::chunk_store::Sha256Hash;
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::registry::Registry;
 use crate::releases::{Release, ReleaseReference, ReleaseReferences};
 use crate::rollout::{
-    Action, ActionId, Command, ControlError, Delivery, Event, EventKind, ModuleHash, Nanos,
-    Outcome, Plan, Release as EngineRelease, Rollout, StepRecord, Summary, Verdict,
+    Action, ActionId, CallCosts, Command, ControlError, Delivery, Event, EventKind, ModuleHash,
+    Nanos, Outcome, Plan, Release as EngineRelease, Rollout, StepRecord, Summary, Verdict,
+    INLINE_MODULE_ESTIMATE_BYTES,
 };
 
 /// The largest module installed with a single `install_code`: a larger one (or one of several
 /// chunks) goes through a chunk store, so that no message approaches the 2 MiB limit.
 pub const MAX_INLINE_MODULE_BYTES: u64 = 1_900 * 1024;
-/// Journal entries a rollout accumulates before its engine state is written whole again (a
-/// checkpoint) and the entries it folds in are removed: at least this many, and four per
-/// child, so that a checkpoint's cost (linear in the children) spreads over as many steps and
-/// the cost per child stays flat as rollouts grow.
+/// Journal lines the log holds before it is folded into the checkpoints of the rollouts in
+/// progress and starts again: at least this many, and four per child of those rollouts, so
+/// that a fold's cost (linear in the children) spreads over as many steps and the cost per
+/// child stays flat as rollouts grow.
 pub const CHECKPOINT_EVERY: u64 = 64;
 const CHECKPOINT_ENTRIES_PER_CHILD: u64 = 4;
+/// The IC queues at most 500 messages from one canister to another (the management canister
+/// included) before refusing calls. Rollouts keep this many calls in flight at most, leaving
+/// [`MAX_UPLOADS_IN_FLIGHT`] for chunk uploads.
+pub const MAX_ROLLOUT_CALLS_IN_FLIGHT: u32 = 400;
+/// When a rollout's actions were all held back for other rollouts' calls, it asks again after
+/// this long.
+pub const HELD_BACK_RETRY_NANOS: Nanos = 1_000_000_000;
+/// Chunk uploads into stores in flight at once, all stores together: the driver uploads into
+/// one store at a time, at most a release's chunks.
+pub const MAX_UPLOADS_IN_FLIGHT: u32 = crate::uploads::MAX_CHUNKS;
+/// Cycles the deployer keeps beyond its freezing threshold for its own operation (operator
+/// calls, its upgrade) when deciding what a rollout can spend.
+pub const CYCLES_KEPT_BACK: u128 = 100_000_000_000;
+
+/// What the deployer can spend on a dispatch: its liquid cycle balance (above the freezing
+/// threshold) and the price of a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Funds {
+    pub liquid_balance: u128,
+    pub costs: CallCosts,
+}
+
+impl Funds {
+    /// The most one action can cost: an inline install at the largest message size.
+    fn per_action(&self) -> u128 {
+        let payload = u128::from(INLINE_MODULE_ESTIMATE_BYTES);
+        self.costs
+            .per_call
+            .saturating_add(self.costs.reserved_per_call)
+            .saturating_add(self.costs.per_payload_byte.saturating_mul(payload))
+    }
+
+    /// The liquid balance that pays for `actions` and keeps [`CYCLES_KEPT_BACK`].
+    fn balance_needed(&self, actions: u32) -> u128 {
+        self.per_action()
+            .saturating_mul(u128::from(actions))
+            .saturating_add(CYCLES_KEPT_BACK)
+    }
+
+    /// How many actions the balance pays for, at the most one can cost.
+    fn affordable_actions(&self) -> u32 {
+        let spendable = self.liquid_balance.saturating_sub(CYCLES_KEPT_BACK);
+        let actions = spendable / self.per_action().max(1);
+        u32::try_from(actions).unwrap_or(u32::MAX)
+    }
+}
+
 /// Default and most rollouts per `list_rollouts` page.
 pub const MAX_ROLLOUT_PAGE: u32 = 20;
 /// Default and most steps per `child_history` page.
@@ -81,7 +138,8 @@ pub struct RolloutRecord {
     pub children: Vec<Principal>,
     /// Whether the claims are held: from the start (or a rollback) to a final phase.
     pub claimed: bool,
-    /// The first journal entry not applied to `engine`.
+    /// The first journal line (log index) not applied to `engine`; lines of other rollouts
+    /// are skipped.
     pub next_entry: u64,
     /// The engine state as of the checkpoint.
     pub engine: Rollout,
@@ -108,13 +166,22 @@ pub enum ChunkStore {
     Canister(Principal),
 }
 
+/// A line of the journal: one change to one rollout. The serde names are stored.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct JournalLine {
+    pub rollout_id: u64,
+    pub entry: JournalEntry,
+}
+
 /// One change to a rollout's engine, in the order it was applied. The engine is
 /// deterministic, so replaying the entries after a checkpoint on that checkpoint reproduces it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub enum JournalEntry {
-    /// `next_actions(at)`: the actions it issued are in flight from then on.
+    /// `next_actions(at, max_new)`: the actions it issued are in flight from then on.
     Dispatched {
         at: Nanos,
+        #[serde(default = "unlimited", skip_serializing_if = "is_unlimited")]
+        max_new: u32,
     },
     Outcome {
         action: ActionId,
@@ -129,13 +196,27 @@ pub enum JournalEntry {
     LostInFlight {
         at: Nanos,
     },
+    /// `pause_for_cycles(balance, required, at)`: the deployer could not pay for the next steps.
+    PausedForCycles {
+        balance: u128,
+        required: u128,
+        at: Nanos,
+    },
+}
+
+fn unlimited() -> u32 {
+    u32::MAX
+}
+
+fn is_unlimited(max_new: &u32) -> bool {
+    *max_new == u32::MAX
 }
 
 impl JournalEntry {
     fn apply(&self, engine: &mut Rollout) {
         match self {
-            Self::Dispatched { at } => {
-                engine.next_actions(*at);
+            Self::Dispatched { at, max_new } => {
+                engine.next_actions(*at, *max_new);
             }
             Self::Outcome {
                 action,
@@ -156,24 +237,37 @@ impl JournalEntry {
             Self::LostInFlight { at } => {
                 engine.mark_in_flight_unknown(*at);
             }
+            Self::PausedForCycles {
+                balance,
+                required,
+                at,
+            } => engine
+                .pause_for_cycles(*balance, *required, *at)
+                .expect("a journaled pause was accepted when it was recorded"),
         }
     }
 }
 
 /// A rollout as the heap holds it while the deployer runs: the record with the journal
-/// entries after its checkpoint applied, and where the journal continues.
+/// lines after its checkpoint applied.
 struct Live {
     record: RolloutRecord,
-    next_seq: u64,
+    /// Its journal lines not folded into the stored checkpoint.
+    unfolded: u64,
     /// Whether the stored checkpoint shows the rollout active; `None` before the first one.
     stored_active: Option<bool>,
 }
 
-/// Rollouts, their journals, the event log and the chunk store canisters.
+type StableLog<T, M> = Log<Cbor<T>, M, M>;
+
+/// Rollouts, their journal, the event log and the chunk store canisters.
 pub struct Rollouts<M: Memory> {
-    rollouts: StableBTreeMap<u64, Cbor<RolloutRecord>, M>,
-    journal: StableBTreeMap<(u64, u64), Cbor<JournalEntry>, M>,
-    events: StableBTreeMap<u64, Cbor<LoggedEvent>, M>,
+    rollouts: StableBTreeMap<u64, CborBytes<RolloutRecord>, M>,
+    /// The ids of the rollouts whose stored checkpoint is active.
+    active: StableBTreeMap<u64, (), M>,
+    /// `None` only while folding swaps in a fresh log.
+    journal: Option<StableLog<JournalLine, M>>,
+    events: StableLog<LoggedEvent, M>,
     stores: StableBTreeMap<Principal, Principal, M>,
     /// Rollouts touched since the deployer started, so that a step costs its own journal entry,
     /// not a decode and an encode of the whole rollout. Rebuilt from stable memory on demand.
@@ -181,14 +275,30 @@ pub struct Rollouts<M: Memory> {
 }
 
 impl<M: Memory> Rollouts<M> {
-    pub fn init(rollouts: M, journal: M, events: M, stores: M) -> Self {
+    pub fn init(memories: RolloutMemories<M>) -> Self {
+        let RolloutMemories {
+            rollouts,
+            active,
+            journal_index,
+            journal_data,
+            events_index,
+            events_data,
+            stores,
+        } = memories;
         Self {
             rollouts: StableBTreeMap::init(rollouts),
-            journal: StableBTreeMap::init(journal),
-            events: StableBTreeMap::init(events),
+            active: StableBTreeMap::init(active),
+            journal: Some(Log::init(journal_index, journal_data)),
+            events: Log::init(events_index, events_data),
             stores: StableBTreeMap::init(stores),
             live: BTreeMap::new(),
         }
+    }
+
+    fn journal(&self) -> &StableLog<JournalLine, M> {
+        self.journal
+            .as_ref()
+            .expect("the journal is only absent while folding")
     }
 
     /// Records `store` as the chunk store for children on `subnet`; replaces an earlier one.
@@ -217,6 +327,11 @@ impl<M: Memory> Rollouts<M> {
     ) -> Result<u64, Error> {
         let release = registry.get_release(&arg.release)?;
         let selected: Vec<_> = fleet.select(&arg.selector).map_err(fleet_error)?.collect();
+        let selected = match arg.selector {
+            // The operator's order is the rollout's order.
+            fleet::Selector::Explicit(_) => selected,
+            _ => interleave_subnets(selected, |(_, record)| record.subnet),
+        };
         let delivery = delivery_of(&release);
         if delivery == Delivery::ChunkStore {
             for (_, record) in &selected {
@@ -244,7 +359,7 @@ impl<M: Memory> Rollouts<M> {
         let engine = Rollout::new(plan, now).map_err(|error| ErrorKind::InvalidRolloutPlan {
             reason: error.to_string(),
         })?;
-        let rollout_id = self.rollouts.last_key_value().map_or(0, |(id, _)| id + 1);
+        let rollout_id = self.rollouts.keys().next_back().map_or(0, |id| id + 1);
         let children: Vec<Principal> = selected.into_iter().map(|(id, _)| id).collect();
         fleet.claim(&children, rollout_id).map_err(fleet_error)?;
         let record = RolloutRecord {
@@ -259,7 +374,7 @@ impl<M: Memory> Rollouts<M> {
             rollout_id,
             Live {
                 record,
-                next_seq: 0,
+                unfolded: 0,
                 stored_active: None,
             },
         );
@@ -267,27 +382,60 @@ impl<M: Memory> Rollouts<M> {
         Ok(rollout_id)
     }
 
-    /// Issues the actions now due, journals them before their calls are made, and returns them
-    /// with the time to call again.
+    /// Issues the actions now due, as many as the management canister's queue has room for and
+    /// `funds` can pay, journals them before their calls are made, and returns them with the
+    /// time to call again. Actions held back for the queue go out as calls return. A rollout
+    /// that cannot pay for its next step, with none of its calls left to return cycles, is
+    /// paused for cycles: it never fails half-way for want of them.
     pub fn dispatch(
         &mut self,
         rollout_id: u64,
         fleet: &mut Fleet<M>,
         now: Nanos,
+        funds: &Funds,
     ) -> Option<(Vec<Action>, Option<Nanos>)> {
+        let in_flight = self.calls_in_flight();
         let live = self.live_mut(rollout_id).ok()?;
         if !live.record.is_active() {
             // A late timer of a finished rollout: nothing can be due, nothing to journal.
             self.live.remove(&rollout_id);
             return None;
         }
-        let dispatch = live.record.engine.next_actions(now);
-        self.commit(
-            rollout_id,
-            Some(JournalEntry::Dispatched { at: now }),
-            fleet,
-        );
-        Some((dispatch.actions, dispatch.next_due))
+        let engine = &mut live.record.engine;
+        let queue_room = MAX_ROLLOUT_CALLS_IN_FLIGHT.saturating_sub(in_flight);
+        let affordable = funds.affordable_actions();
+        let max_new = queue_room.min(affordable);
+        let own_in_flight = engine.in_flight().count();
+        let dispatch = engine.next_actions(now, max_new);
+        let starved = dispatch.held_back > 0 && affordable < queue_room;
+        let mut entries = vec![JournalEntry::Dispatched { at: now, max_new }];
+        if starved && own_in_flight + dispatch.actions.len() == 0 {
+            let required = funds.balance_needed(dispatch.held_back);
+            let balance = funds.liquid_balance;
+            if engine.pause_for_cycles(balance, required, now).is_ok() {
+                entries.push(JournalEntry::PausedForCycles {
+                    balance,
+                    required,
+                    at: now,
+                });
+            }
+        }
+        // Held back with no call of its own to bring it back: ask again shortly.
+        let idle = own_in_flight + dispatch.actions.len() == 0 && dispatch.held_back > 0;
+        let retry = idle.then_some(now + HELD_BACK_RETRY_NANOS);
+        let next_due = [dispatch.next_due, retry].into_iter().flatten().min();
+        for entry in entries {
+            self.commit(rollout_id, Some(entry), fleet);
+        }
+        Some((dispatch.actions, next_due))
+    }
+
+    /// Calls of every live rollout awaiting their outcome (every active rollout is live).
+    fn calls_in_flight(&self) -> u32 {
+        self.live
+            .values()
+            .map(|live| live.record.engine.in_flight().count() as u32)
+            .sum()
     }
 
     /// Feeds back an outcome and journals it. An outcome the engine does not expect (its action
@@ -321,14 +469,7 @@ impl<M: Memory> Rollouts<M> {
     /// After the deployer's upgrade: the calls in flight lost their callbacks. Returns the
     /// rollouts that still have work, to drive again.
     pub fn recover(&mut self, fleet: &mut Fleet<M>, now: Nanos) -> Vec<u64> {
-        // A checkpoint is written whenever a rollout becomes active or inactive, so the stored
-        // records tell which are active.
-        let active: Vec<u64> = self
-            .rollouts
-            .iter()
-            .filter(|entry| entry.value().0.is_active())
-            .map(|entry| *entry.key())
-            .collect();
+        let active: Vec<u64> = self.active.keys().collect();
         for &rollout_id in &active {
             let live = self.live_mut(rollout_id).expect("listed above");
             live.record.engine.mark_in_flight_unknown(now);
@@ -443,15 +584,15 @@ impl<M: Memory> Rollouts<M> {
     pub fn events(&self, arg: &ListEventsArg) -> EventPage {
         let limit = arg.limit.unwrap_or(MAX_EVENT_PAGE).clamp(1, MAX_EVENT_PAGE) as usize;
         let mut events = Vec::new();
-        for (scanned, entry) in (0u64..).zip(self.events.range(arg.from.unwrap_or(0)..)) {
-            let sequence = *entry.key();
+        let from = arg.from.unwrap_or(0);
+        for (scanned, sequence) in (0u64..).zip(from..self.events.len()) {
             if events.len() == limit || scanned == EVENT_SCAN_BUDGET {
                 return EventPage {
                     events,
                     next: Some(sequence),
                 };
             }
-            let Cbor(logged) = entry.value();
+            let Cbor(logged) = self.events.get(sequence).expect("below the log's length");
             if arg.rollout_id.is_none_or(|id| id == logged.rollout_id) {
                 events.push(RolloutEvent {
                     sequence,
@@ -466,9 +607,13 @@ impl<M: Memory> Rollouts<M> {
 
     /// The release a rollout installs (it never changes, so the checkpoint tells).
     pub fn release_of(&self, rollout_id: u64) -> Option<EngineRelease> {
-        self.rollouts
-            .get(&rollout_id)
-            .map(|Cbor(record)| record.engine.release().clone())
+        match self.live.get(&rollout_id) {
+            Some(live) => Some(live.record.engine.release().clone()),
+            None => self
+                .rollouts
+                .get(&rollout_id)
+                .map(|stored| stored.decode().engine.release().clone()),
+        }
     }
 
     /// Runs `f` on the rollout as it stands: the heap's copy, or its checkpoint with the
@@ -492,89 +637,121 @@ impl<M: Memory> Rollouts<M> {
         Ok(self.live.get_mut(&rollout_id).expect("inserted above"))
     }
 
-    /// The checkpoint with every later journal entry applied. Their events were logged when
-    /// the entries were first applied, so they are dropped here.
+    /// The checkpoint with every later journal line of the rollout applied. Their events were
+    /// logged when the lines were first applied, so they are dropped here.
     fn load(&self, rollout_id: u64) -> Result<Live, Error> {
-        let Cbor(mut record) = self
+        let mut record = self
             .rollouts
             .get(&rollout_id)
-            .ok_or(ErrorKind::RolloutNotFound { rollout_id })?;
+            .ok_or(ErrorKind::RolloutNotFound { rollout_id })?
+            .decode();
         let stored_active = Some(record.is_active());
-        let mut next_seq = record.next_entry;
-        for entry in self
-            .journal
-            .range((rollout_id, record.next_entry)..=(rollout_id, u64::MAX))
-        {
-            entry.value().0.apply(&mut record.engine);
-            next_seq = entry.key().1 + 1;
+        let journal = self.journal();
+        let mut unfolded = 0;
+        for index in record.next_entry..journal.len() {
+            let Cbor(line) = journal.get(index).expect("below the log's length");
+            if line.rollout_id == rollout_id {
+                line.entry.apply(&mut record.engine);
+                unfolded += 1;
+            }
         }
         record.engine.drain_events();
         Ok(Live {
             record,
-            next_seq,
+            unfolded,
             stored_active,
         })
     }
 
-    /// Appends `entry` to the rollout's journal, logs the engine's new events, tells the
-    /// registry what they show, frees the claims of a rollout that reached a final phase, and
-    /// writes a checkpoint when the journal grew long or the rollout became active or inactive.
+    /// Appends `entry` to the journal, logs the engine's new events, tells the registry what
+    /// they show, frees the claims of a rollout that reached a final phase, writes its
+    /// checkpoint when it became active or inactive, and folds the journal when it grew long.
     fn commit(&mut self, rollout_id: u64, entry: Option<JournalEntry>, fleet: &mut Fleet<M>) {
+        let journal = self.journal.as_ref().expect("not folding");
         let live = self.live.get_mut(&rollout_id).expect("the rollout is live");
         if let Some(entry) = entry {
-            self.journal
-                .insert((rollout_id, live.next_seq), Cbor(entry));
-            live.next_seq += 1;
+            append(journal, JournalLine { rollout_id, entry });
+            live.unfolded += 1;
         }
         let record = &mut live.record;
         let release = record.engine.release().module_hash;
         for event in record.engine.drain_events() {
             observe(fleet, &record.engine, release, &event);
-            let sequence = self.events.last_key_value().map_or(0, |(seq, _)| seq + 1);
-            self.events
-                .insert(sequence, Cbor(LoggedEvent { rollout_id, event }));
+            append(&self.events, LoggedEvent { rollout_id, event });
         }
         let active = record.is_active();
         if record.claimed && !active {
             fleet.release_claim(&record.children, rollout_id);
             record.claimed = false;
         }
-        let journaled = live.next_seq - record.next_entry;
-        let checkpoint_every =
-            CHECKPOINT_EVERY.max(CHECKPOINT_ENTRIES_PER_CHILD * record.children.len() as u64);
-        if journaled >= checkpoint_every || live.stored_active != Some(active) {
-            record.next_entry = live.next_seq;
-            self.rollouts.insert(rollout_id, Cbor(record.clone()));
-            let folded: Vec<(u64, u64)> = self
-                .journal
-                .range((rollout_id, 0)..(rollout_id, record.next_entry))
-                .map(|entry| *entry.key())
-                .collect();
-            for key in folded {
-                self.journal.remove(&key);
+        if live.stored_active != Some(active) {
+            record.next_entry = journal.len();
+            self.rollouts.insert(rollout_id, CborBytes::encode(record));
+            if active {
+                self.active.insert(rollout_id, ());
+            } else {
+                self.active.remove(&rollout_id);
             }
             live.stored_active = Some(active);
+            live.unfolded = 0;
         }
         if !active {
             // Final and checkpointed: the heap copy is no longer needed.
             self.live.remove(&rollout_id);
         }
+        self.fold_if_long();
+    }
+
+    /// Folds a long journal: every rollout with unfolded lines writes its checkpoint, and the
+    /// log starts again empty. Every active rollout is live, so no line is lost.
+    fn fold_if_long(&mut self) {
+        let children: u64 = self
+            .live
+            .values()
+            .map(|live| live.record.children.len() as u64)
+            .sum();
+        let journal = self.journal.take().expect("not folding");
+        if journal.len() < CHECKPOINT_EVERY.max(CHECKPOINT_ENTRIES_PER_CHILD * children) {
+            self.journal = Some(journal);
+            return;
+        }
+        for (&rollout_id, live) in self.live.iter_mut().filter(|(_, live)| live.unfolded > 0) {
+            live.record.next_entry = 0;
+            live.unfolded = 0;
+            self.rollouts
+                .insert(rollout_id, CborBytes::encode(&live.record));
+        }
+        let (index, data) = journal.into_memories();
+        self.journal = Some(Log::new(index, data));
     }
 }
 
-/// Active rollouts reference the release they install. A checkpoint is written whenever a
-/// rollout becomes active or inactive, so the stored records tell.
+/// The stable memories of [`Rollouts`], see [`crate::memory`].
+pub struct RolloutMemories<M: Memory> {
+    pub rollouts: M,
+    pub active: M,
+    pub journal_index: M,
+    pub journal_data: M,
+    pub events_index: M,
+    pub events_data: M,
+    pub stores: M,
+}
+
+fn append<T: Serialize + serde::de::DeserializeOwned, M: Memory>(log: &StableLog<T, M>, item: T) {
+    log.append(&Cbor(item))
+        .expect("stable memory grows while the subnet has room");
+}
+
+/// Active rollouts reference the release they install.
 impl<M: Memory> ReleaseReferences for Rollouts<M> {
     fn references(&self, sha256: &Sha256Hash) -> Vec<ReleaseReference> {
-        self.rollouts
-            .iter()
-            .filter(|entry| {
-                let Cbor(record) = entry.value();
-                record.is_active() && record.engine.release().module_hash.0 == *sha256
+        self.active
+            .keys()
+            .filter(|rollout_id| {
+                self.release_of(*rollout_id)
+                    .is_some_and(|release| release.module_hash.0 == *sha256)
             })
-            .map(|entry| ReleaseReference::Rollout {
-                rollout_id: *entry.key(),
-            })
+            .map(|rollout_id| ReleaseReference::Rollout { rollout_id })
             .collect()
     }
 }
@@ -615,6 +792,24 @@ fn info(rollout_id: u64, record: &RolloutRecord) -> RolloutInfo {
         policy: record.engine.policy().clone(),
         summary: record.engine.summary(),
     }
+}
+
+/// Takes the children one subnet after another (round robin), keeping each subnet's order, so
+/// that every wave, and every batch the concurrency admits, spreads over the subnets: each
+/// subnet runs its own management messages (snapshots, installs) in parallel with the others.
+fn interleave_subnets<T, K: Ord + Copy>(items: Vec<T>, subnet: impl Fn(&T) -> K) -> Vec<T> {
+    let mut queues: BTreeMap<K, std::collections::VecDeque<T>> = BTreeMap::new();
+    for item in items {
+        queues.entry(subnet(&item)).or_default().push_back(item);
+    }
+    let mut interleaved = Vec::new();
+    while !queues.is_empty() {
+        queues.retain(|_, queue| {
+            interleaved.extend(queue.pop_front());
+            !queue.is_empty()
+        });
+    }
+    interleaved
 }
 
 /// Small single-chunk modules travel inline; everything else through a chunk store.

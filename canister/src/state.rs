@@ -14,7 +14,7 @@ use crate::fleet::Fleet;
 use crate::memory::{LayoutError, Memories};
 use crate::registry::{Registry, StorageStats};
 use crate::roles::{Role, Roles};
-use crate::rollouts::Rollouts;
+use crate::rollouts::{RolloutMemories, Rollouts};
 
 /// The install argument.
 #[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -93,12 +93,15 @@ impl<M: Memory> State<M> {
                 memories.fleet_index(),
                 memories.fleet_subnets(),
             ),
-            rollouts: Rollouts::init(
-                memories.rollouts(),
-                memories.journal(),
-                memories.events(),
-                memories.store_canisters(),
-            ),
+            rollouts: Rollouts::init(RolloutMemories {
+                rollouts: memories.rollouts(),
+                active: memories.active_rollouts(),
+                journal_index: memories.journal(),
+                journal_data: memories.journal_data(),
+                events_index: memories.events(),
+                events_data: memories.events_data(),
+                stores: memories.store_canisters(),
+            }),
             memories,
         }
     }

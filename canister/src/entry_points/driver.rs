@@ -10,16 +10,19 @@
 //!
 //! Chunked releases: before the first chunked install on a subnet, the release's chunks are
 //! uploaded into that subnet's store, each chunk once (those `stored_chunks` lists are
-//! skipped). Installs issued while the upload runs wait for it, parked on the heap. The heap
+//! skipped), one store at a time. Installs issued while the upload runs wait for it, parked on the heap. The heap
 //! knows which stores are ready; after an upgrade it is empty, and the first install per store
 //! reads `stored_chunks` again.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use candid::Principal;
-use ic_cdk::api::{canister_status, subnet_self, time, CanisterStatusCode};
+use ic_cdk::api::{
+    canister_liquid_cycle_balance, canister_status, cost_call, subnet_self, time,
+    CanisterStatusCode,
+};
 use ic_cdk::futures::spawn;
 use ic_cdk_timers::TimerId;
 
@@ -27,8 +30,10 @@ use super::effects::{self, CallError, Install};
 use super::{mutate_state, read_state};
 use crate::chunk_store::Sha256Hash;
 use crate::releases::{ReleaseChunkArg, ReleaseSelector};
-use crate::rollout::{reject_code, Action, ActionKind, ModuleHash, Outcome, SubnetIndex};
-use crate::rollouts::ChunkStore;
+use crate::rollout::{
+    reject_code, Action, ActionKind, CallCosts, ModuleHash, Outcome, SubnetIndex,
+};
+use crate::rollouts::{ChunkStore, Funds};
 
 /// A store and the release whose chunks it holds (or is receiving).
 type StoreKey = (Principal, ModuleHash);
@@ -43,6 +48,11 @@ thread_local! {
     /// Per rollout: the time its pending timer fires, and the timer.
     static TIMERS: RefCell<BTreeMap<u64, (u64, TimerId)>> = const { RefCell::new(BTreeMap::new()) };
     static STORES: RefCell<BTreeMap<StoreKey, StoreState>> = const { RefCell::new(BTreeMap::new()) };
+    /// Stores waiting for their upload. Uploads run one store at a time, and a release has
+    /// at most 100 chunks, so uploads never hold more than `MAX_UPLOADS_IN_FLIGHT` places of
+    /// the management canister's queue; rollouts keep the rest.
+    static UPLOAD_QUEUE: RefCell<VecDeque<StoreKey>> = const { RefCell::new(VecDeque::new()) };
+    static UPLOADING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Makes sure the rollout is driven at `deadline` or earlier.
@@ -74,9 +84,12 @@ pub fn recover() {
 
 fn drive(rollout_id: u64) {
     let now = time();
-    let Some((actions, next_due)) =
-        mutate_state(|state| state.rollouts.dispatch(rollout_id, &mut state.fleet, now))
-    else {
+    let funds = funds();
+    let Some((actions, next_due)) = mutate_state(|state| {
+        state
+            .rollouts
+            .dispatch(rollout_id, &mut state.fleet, now, &funds)
+    }) else {
         return;
     };
     for action in actions {
@@ -84,6 +97,20 @@ fn drive(rollout_id: u64) {
     }
     if let Some(due) = next_due {
         drive_no_later_than(rollout_id, due);
+    }
+}
+
+/// The deployer's spendable cycles and the IC's price of a call (`ic0.cost_call`, which
+/// includes what a call holds back for its reply).
+fn funds() -> Funds {
+    let per_call = cost_call(0, 0);
+    Funds {
+        liquid_balance: canister_liquid_cycle_balance(),
+        costs: CallCosts {
+            per_call,
+            per_payload_byte: cost_call(0, 1).saturating_sub(per_call),
+            reserved_per_call: 0,
+        },
     }
 }
 
@@ -139,7 +166,7 @@ fn start(rollout_id: u64, action: Action) {
                         key,
                         StoreState::Uploading(vec![(rollout_id, action.clone())]),
                     );
-                    spawn(upload_release(key));
+                    enqueue_upload(key);
                     false
                 }
             });
@@ -179,6 +206,21 @@ fn journal_outcome(rollout_id: u64, action: Action, outcome: Outcome) {
             .rollouts
             .record_outcome(rollout_id, action.id, outcome, &mut state.fleet, now)
     });
+}
+
+/// Queues the upload of a release into a store; one upload runs at a time.
+fn enqueue_upload(key: StoreKey) {
+    UPLOAD_QUEUE.with_borrow_mut(|queue| queue.push_back(key));
+    if !UPLOADING.replace(true) {
+        spawn(run_uploads());
+    }
+}
+
+async fn run_uploads() {
+    while let Some(key) = UPLOAD_QUEUE.with_borrow_mut(|queue| queue.pop_front()) {
+        upload_release(key).await;
+    }
+    UPLOADING.set(false);
 }
 
 /// Uploads the release's chunks that the store lacks, then starts the installs that waited.

@@ -27,7 +27,7 @@ use ic_stable_structures::storable::{Bound as StorableBound, Storable};
 use ic_stable_structures::{Memory, StableBTreeMap};
 
 use super::record::ChildRecord;
-use crate::cbor::Cbor;
+use crate::cbor::CborBytes;
 use crate::chunk_store::sha256;
 use crate::rollout::{ChildId, ModuleHash, MAX_CHILD_ID_BYTES};
 
@@ -42,7 +42,7 @@ const MAX_INDEX_KEY_BYTES: usize = PREFIX_BYTES + MAX_CHILD_ID_BYTES;
 /// The fixed-length head of an index entry: tag and digest.
 pub(super) type PostingPrefix = [u8; PREFIX_BYTES];
 
-pub(super) type Children<M> = StableBTreeMap<ChildId, Cbor<ChildRecord>, M>;
+pub(super) type Children<M> = StableBTreeMap<ChildId, CborBytes<ChildRecord>, M>;
 pub(super) type Index<M> = StableBTreeMap<IndexKey, (), M>;
 
 /// A child id is stored as its principal bytes, so map order is byte order.

@@ -54,7 +54,7 @@ mod record;
 use candid::Principal;
 use ic_stable_structures::{Memory, StableBTreeMap};
 
-use crate::cbor::Cbor;
+use crate::cbor::CborBytes;
 use crate::rollout::{
     ChildId, ModuleHash, Nanos, SnapshotId, SubnetIndex, MAX_SNAPSHOTS_PER_CANISTER,
 };
@@ -97,7 +97,7 @@ impl<M: Memory> Fleet<M> {
     pub fn get(&self, canister_id: &Principal) -> Option<ChildRecord> {
         self.children
             .get(&child_id(canister_id))
-            .map(|Cbor(record)| record)
+            .map(|stored| stored.decode())
     }
 
     /// The child as replies show it.
@@ -123,7 +123,7 @@ impl<M: Memory> Fleet<M> {
     ) -> Result<(), FleetError> {
         let labels = labels::validate(labels)?;
         let id = child_id(&canister_id);
-        if let Some(Cbor(existing)) = self.children.get(&id) {
+        if let Some(existing) = self.children.get(&id).map(|stored| stored.decode()) {
             return Err(FleetError::AlreadyAdopted {
                 canister_id,
                 adopted_at: existing.adopted_at,
@@ -148,7 +148,7 @@ impl<M: Memory> Fleet<M> {
             snapshots: Vec::new(),
             rollout_id: None,
         };
-        self.children.insert(id, Cbor(record));
+        self.children.insert(id, CborBytes::encode(&record));
         Ok(())
     }
 
@@ -180,7 +180,7 @@ impl<M: Memory> Fleet<M> {
             self.index
                 .insert(IndexKey::new(&label_prefix(&key, &value), &id), ());
         }
-        self.children.insert(id, Cbor(record));
+        self.children.insert(id, CborBytes::encode(&record));
         Ok(())
     }
 
@@ -192,7 +192,7 @@ impl<M: Memory> Fleet<M> {
         };
         self.index
             .remove(&IndexKey::new(&label_prefix(key, &value), &id));
-        self.children.insert(id, Cbor(record));
+        self.children.insert(id, CborBytes::encode(&record));
         Ok(true)
     }
 
@@ -236,7 +236,7 @@ impl<M: Memory> Fleet<M> {
             record.module_hash = module_hash;
         }
         record.last_checked_at = now;
-        self.children.insert(id, Cbor(record));
+        self.children.insert(id, CborBytes::encode(&record));
         Ok(())
     }
 
@@ -259,7 +259,7 @@ impl<M: Memory> Fleet<M> {
             });
         }
         record.snapshots.push(snapshot);
-        self.children.insert(id, Cbor(record));
+        self.children.insert(id, CborBytes::encode(&record));
         Ok(())
     }
 
@@ -276,7 +276,7 @@ impl<M: Memory> Fleet<M> {
         if record.snapshots.len() == before {
             return Ok(false);
         }
-        self.children.insert(id, Cbor(record));
+        self.children.insert(id, CborBytes::encode(&record));
         Ok(true)
     }
 
@@ -330,21 +330,21 @@ impl<M: Memory> Fleet<M> {
     /// `from` (or by `to` already, which changes nothing); whether it was written.
     fn set_claim(&mut self, canister_id: &Principal, from: Option<u64>, to: Option<u64>) -> bool {
         let id = child_id(canister_id);
-        let Some(Cbor(mut record)) = self.children.get(&id) else {
+        let Some(mut record) = self.children.get(&id).map(|stored| stored.decode()) else {
             return false;
         };
         if record.rollout_id != from {
             return false;
         }
         record.rollout_id = to;
-        self.children.insert(id, Cbor(record));
+        self.children.insert(id, CborBytes::encode(&record));
         true
     }
 
     fn child(&self, canister_id: &Principal) -> Result<(ChildId, ChildRecord), FleetError> {
         let id = child_id(canister_id);
-        match self.children.get(&id) {
-            Some(Cbor(record)) => Ok((id, record)),
+        match self.children.get(&id).map(|stored| stored.decode()) {
+            Some(record) => Ok((id, record)),
             None => Err(FleetError::NotAdopted {
                 canister_id: *canister_id,
             }),
@@ -353,8 +353,10 @@ impl<M: Memory> Fleet<M> {
 
     /// The record of a child the index or a check has just shown to exist.
     fn stored(&self, id: &ChildId) -> ChildRecord {
-        let Cbor(record) = self.children.get(id).expect("an indexed child is stored");
-        record
+        self.children
+            .get(id)
+            .expect("an indexed child is stored")
+            .decode()
     }
 
     fn info_of(&self, id: &ChildId, record: &ChildRecord) -> ChildInfo {

@@ -52,7 +52,7 @@ fn adopt(fleet: &mut Fleet<VectorMemory>, n: u64, pairs: &[(&str, &str)]) {
 pub(super) fn assert_indexes_agree<M: Memory>(fleet: &Fleet<M>) {
     let mut expected = BTreeSet::new();
     for entry in fleet.children.iter() {
-        let (id, Cbor(record)) = (entry.key().clone(), entry.value());
+        let (id, record) = (entry.key().clone(), entry.value().decode());
         for (key, value) in &record.labels {
             expected.insert(IndexKey::new(&label_prefix(key, value), &id));
         }
@@ -896,7 +896,7 @@ fn stored_bytes_are_pinned() {
         rollout_id: Some(6),
     };
     assert_eq!(
-        hex(&Cbor(record).into_bytes()),
+        hex(&crate::cbor::CborBytes::encode(&record).into_bytes()),
         GOLDEN_RECORD_CBOR,
         "the stored ChildRecord encoding changed"
     );

@@ -6,7 +6,9 @@ use super::*;
 use crate::chunk_store::sha256;
 use crate::fleet::{FleetError, Selector};
 use crate::releases::ReleaseSelector;
-use crate::rollout::{ActionKind, Observation, Reply, RunStatus, SnapshotId};
+use crate::rollout::{
+    ActionKind, Observation, PauseReason, Reply, RolloutPhase, RunStatus, SnapshotId,
+};
 use crate::state::{InitArg, State};
 use crate::uploads::{UploadChunkArg, UploadOpenArg};
 
@@ -20,12 +22,12 @@ fn subnet() -> Principal {
     Principal::from_slice(&[2; 29])
 }
 
-fn child(n: u8) -> Principal {
-    Principal::from_slice(&[10, n])
+fn child(n: u16) -> Principal {
+    Principal::from_slice(&[10, (n >> 8) as u8, n as u8])
 }
 
 /// A deployer state with `children` adopted (running module `[7; 32]`) and one small release.
-fn setup(children: u8) -> (State<VectorMemory>, Release) {
+fn setup(children: u16) -> (State<VectorMemory>, Release) {
     let mut state = State::init(VectorMemory::default(), InitArg::default(), admin()).unwrap();
     for n in 0..children {
         state
@@ -96,6 +98,18 @@ fn start(
     rollouts.start(fleet, registry, arg, subnet(), admin(), T0)
 }
 
+/// A cycle balance of `liquid_balance` at the IC's 13-node prices.
+fn funds(liquid_balance: u128) -> Funds {
+    Funds {
+        liquid_balance,
+        costs: CallCosts {
+            per_call: 42_102_412_000,
+            per_payload_byte: 1_000,
+            reserved_per_call: 0,
+        },
+    }
+}
+
 /// Answers every action as a healthy child would until the rollout issues nothing more.
 fn run_to_end(state: &mut State<VectorMemory>, rollout_id: u64) {
     run_steps(state, rollout_id, T0, u32::MAX);
@@ -108,8 +122,11 @@ fn run_steps(state: &mut State<VectorMemory>, rollout_id: u64, mut now: u64, ste
     for _ in 0..steps {
         now += 1;
         // `None` once the rollout finished.
-        let Some((actions, next_due)) = state.rollouts.dispatch(rollout_id, &mut state.fleet, now)
-        else {
+        let dispatched =
+            state
+                .rollouts
+                .dispatch(rollout_id, &mut state.fleet, now, &funds(u128::MAX));
+        let Some((actions, next_due)) = dispatched else {
             break;
         };
         if actions.is_empty() && next_due.is_none() {
@@ -233,32 +250,32 @@ fn an_unknown_rollout_and_a_command_out_of_phase_are_typed_errors() {
 fn the_checkpoint_with_its_journal_replayed_is_the_live_rollout() {
     let (mut state, release) = setup(40);
     let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    let fold_at = CHECKPOINT_EVERY.max(CHECKPOINT_ENTRIES_PER_CHILD * 40);
     let mut now = T0;
     let mut batch = 0;
-    let mut entries = 0;
+    let mut longest = 0;
+    let mut folds = 0;
     while state.rollouts.live.contains_key(&rollout_id) {
         batch += 1;
-        entries = state.rollouts.live[&rollout_id].next_seq;
-        let live = &state.rollouts.live[&rollout_id].record;
-        let replayed = state.rollouts.load(rollout_id).unwrap().record;
-        assert_eq!(&replayed.engine, &live.engine, "after batch {batch}");
-        let stored = state.rollouts.rollouts.get(&rollout_id).unwrap().0;
-        let pending = state.rollouts.live[&rollout_id].next_seq - stored.next_entry;
-        assert!(
-            pending < CHECKPOINT_EVERY.max(CHECKPOINT_ENTRIES_PER_CHILD * 40),
-            "{pending} entries since the checkpoint"
-        );
+        let live = &state.rollouts.live[&rollout_id];
+        let replayed = state.rollouts.load(rollout_id).unwrap();
         assert_eq!(
-            state.rollouts.journal.len(),
-            pending,
-            "folded entries are removed"
+            &replayed.record.engine, &live.record.engine,
+            "after batch {batch}"
         );
+        assert_eq!(replayed.unfolded, live.unfolded, "after batch {batch}");
+        let journaled = state.rollouts.journal().len();
+        assert!(
+            journaled < fold_at,
+            "{journaled} lines: folded at {fold_at}"
+        );
+        if journaled < longest {
+            folds += 1;
+        }
+        longest = journaled;
         now = run_steps(&mut state, rollout_id, now, 1);
     }
-    assert!(
-        entries > CHECKPOINT_ENTRIES_PER_CHILD * 40,
-        "{entries} entries: at least one periodic checkpoint"
-    );
+    assert!(folds >= 1, "the journal was folded at least once");
     assert_eq!(
         state
             .rollouts
@@ -271,12 +288,54 @@ fn the_checkpoint_with_its_journal_replayed_is_the_live_rollout() {
     );
 }
 
+/// Two rollouts share the journal: folding writes both checkpoints, and each replays only its
+/// own lines.
+#[test]
+fn rollouts_sharing_the_journal_each_replay_their_own_lines() {
+    let (mut state, release) = setup(40);
+    let first = start(
+        &mut state,
+        &release,
+        Selector::Explicit((0..20).map(child).collect()),
+    );
+    let second = start(
+        &mut state,
+        &release,
+        Selector::Explicit((20..40).map(child).collect()),
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    let mut now = T0;
+    while state.rollouts.live.contains_key(&first) || state.rollouts.live.contains_key(&second) {
+        for rollout_id in [first, second] {
+            if let Some(live) = state.rollouts.live.get(&rollout_id) {
+                let replayed = state.rollouts.load(rollout_id).unwrap();
+                assert_eq!(replayed.record.engine, live.record.engine);
+                now = run_steps(&mut state, rollout_id, now, 1);
+            }
+        }
+    }
+    for rollout_id in [first, second] {
+        let info = state.rollouts.info(rollout_id).unwrap();
+        assert_eq!(info.summary.counts.upgraded, 20, "rollout {rollout_id}");
+    }
+    assert_eq!(state.rollouts.active.len(), 0, "no rollout is left active");
+}
+
 /// The journal's entries are stored: their CBOR bytes must not change by accident.
 #[test]
 fn journal_entry_encoding_is_pinned() {
     use ic_stable_structures::Storable;
     let entries = [
-        JournalEntry::Dispatched { at: 5 },
+        JournalEntry::Dispatched {
+            at: 5,
+            max_new: u32::MAX,
+        },
+        JournalEntry::Dispatched { at: 5, max_new: 3 },
+        JournalEntry::PausedForCycles {
+            balance: 1,
+            required: 2,
+            at: 9,
+        },
         JournalEntry::Command {
             command: Command::Pause,
             at: 6,
@@ -294,12 +353,127 @@ fn journal_entry_encoding_is_pinned() {
     assert_eq!(
         hex,
         [
-            // {"Dispatched": {"at": 5}}
+            // {"Dispatched": {"at": 5}}: no limit, as before limits were journaled
             "a16a44697370617463686564a162617405",
+            // {"Dispatched": {"at": 5, "max_new": 3}}
+            "a16a44697370617463686564a262617405676d61785f6e657703",
+            // {"PausedForCycles": {"balance": 1, "required": 2, "at": 9}}
+            "a16f506175736564466f724379636c6573a36762616c616e6365016872657175697265640262617409",
             // {"Command": {"command": "Pause", "at": 6}}
             "a167436f6d6d616e64a267636f6d6d616e6465506175736562617406",
             // {"Outcome": {"action": 7, "outcome": "Unknown", "at": 8}}
             "a1674f7574636f6d65a366616374696f6e07676f7574636f6d6567556e6b6e6f776e62617408",
         ]
     );
+}
+
+/// Rollouts together never keep more calls in flight than the management canister's queue
+/// leaves them, however many children their concurrency would start.
+#[test]
+fn calls_in_flight_stay_within_the_management_queue() {
+    let (mut state, release) = setup(500);
+    let policy = |concurrency| PolicyArg {
+        max_concurrency: Some(concurrency),
+        waves: Some(crate::rollout::WavePlan {
+            canary: 0,
+            then: vec![],
+        }),
+        ..PolicyArg::default()
+    };
+    let mut rollouts = Vec::new();
+    for range in [0..250u16, 250..500] {
+        let arg = StartRolloutArg {
+            release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
+            selector: Selector::Explicit(range.map(child).collect()),
+            policy: Some(policy(300)),
+        };
+        let started = state.rollouts.start(
+            &mut state.fleet,
+            &state.registry,
+            arg,
+            subnet(),
+            admin(),
+            T0,
+        );
+        rollouts.push(started.unwrap());
+    }
+    let mut issued = 0;
+    for &rollout_id in &rollouts {
+        let (actions, _) = state
+            .rollouts
+            .dispatch(rollout_id, &mut state.fleet, T0, &funds(u128::MAX))
+            .unwrap();
+        issued += actions.len() as u32;
+    }
+    assert_eq!(issued, MAX_ROLLOUT_CALLS_IN_FLIGHT);
+    assert_eq!(
+        state.rollouts.calls_in_flight(),
+        MAX_ROLLOUT_CALLS_IN_FLIGHT
+    );
+    // One call of the first rollout returns: the second, held back, gets exactly its place.
+    let returned = state.rollouts.live[&rollouts[0]]
+        .record
+        .engine
+        .in_flight()
+        .next()
+        .unwrap()
+        .id;
+    let reply = Outcome::Ok(Reply::Done);
+    let fleet = &mut state.fleet;
+    state
+        .rollouts
+        .record_outcome(rollouts[0], returned, reply, fleet, T0 + 1);
+    let (actions, _) = state
+        .rollouts
+        .dispatch(rollouts[1], &mut state.fleet, T0 + 1, &funds(u128::MAX))
+        .unwrap();
+    assert_eq!(actions.len(), 1);
+}
+
+/// A deployer that cannot pay for a child's next call pauses the rollout before calling
+/// anything, with the balance and what the held-back steps need; the pause is journaled, and
+/// after a top-up the rollout resumes and completes.
+#[test]
+fn a_rollout_the_deployer_cannot_pay_for_pauses_with_the_cycles_it_needs() {
+    let (mut state, release) = setup(3);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    let poor = funds(CYCLES_KEPT_BACK + 1_000);
+    let (actions, _) = state
+        .rollouts
+        .dispatch(rollout_id, &mut state.fleet, T0 + 1, &poor)
+        .unwrap();
+    assert!(actions.is_empty(), "nothing is called: {actions:?}");
+    let info = state.rollouts.info(rollout_id).unwrap();
+    let RolloutPhase::Paused(PauseReason::InsufficientCycles { balance, required }) =
+        info.summary.phase
+    else {
+        panic!("expected a pause for cycles, got {:?}", info.summary.phase);
+    };
+    assert_eq!(balance, poor.liquid_balance);
+    assert!(required > poor.liquid_balance, "{required} cycles needed");
+    assert_eq!(
+        state.fleet.get(&child(0)).unwrap().rollout_id,
+        Some(rollout_id),
+        "the children stay claimed while paused"
+    );
+    let replayed = state.rollouts.load(rollout_id).unwrap();
+    assert_eq!(
+        replayed.record.engine, state.rollouts.live[&rollout_id].record.engine,
+        "the pause is journaled"
+    );
+    state
+        .rollouts
+        .control(rollout_id, Command::Resume, &mut state.fleet, T0 + 2)
+        .unwrap();
+    run_steps(&mut state, rollout_id, T0 + 2, u32::MAX);
+    let info = state.rollouts.info(rollout_id).unwrap();
+    assert_eq!(info.summary.counts.upgraded, 3);
+}
+
+#[test]
+fn children_are_taken_round_robin_over_their_subnets() {
+    let items = vec![(0, 'a'), (0, 'b'), (0, 'c'), (1, 'd'), (2, 'e'), (2, 'f')];
+    let interleaved = interleave_subnets(items, |(subnet, _)| *subnet);
+    let order: String = interleaved.iter().map(|(_, name)| name).collect();
+    assert_eq!(order, "adebfc");
 }
