@@ -6,7 +6,7 @@ mod rollout_support;
 mod support;
 
 use deployer::fleet::Selector;
-use deployer::rollout::{RolloutPhase, Step, WaveSize};
+use deployer::rollout::{PauseReason, RolloutPhase, Step, WaveSize};
 use deployer::rollouts::{ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, RolloutInfo};
 use deployer::{Error, ErrorKind};
 use ic_sim::{artifacts, CanisterRunStatus};
@@ -193,4 +193,42 @@ fn a_release_in_use_by_an_active_rollout_cannot_be_deleted() {
         (release.summary.sha256.clone(),),
     );
     assert_eq!(deleted, Ok(()), "a finished rollout no longer holds it");
+}
+
+/// A deployer that cannot pay for the next calls (each holds back cycles for its reply) pauses
+/// the rollout before touching a child, says how many cycles it has and needs, and after a
+/// top-up and `resume_rollout` upgrades every child.
+#[test]
+fn a_deployer_short_of_cycles_pauses_before_any_call_and_resumes_after_a_top_up() {
+    let (mut fleet, children, release) = fleet_of(3);
+    // Enough to take the operator's call, not to pay for a management call besides.
+    fleet.sim.set_cycles(fleet.deployer, 200_000_000_000);
+    let calls_before: Vec<usize> = children
+        .iter()
+        .map(|&child| fleet.management_calls(child).len())
+        .collect();
+    let id = fleet
+        .start(&release, Selector::All, policy(1, vec![], 3))
+        .unwrap()
+        .rollout_id;
+    let paused = fleet.run_until(id, 50, |info| {
+        matches!(info.summary.phase, RolloutPhase::Paused(_))
+    });
+    let RolloutPhase::Paused(PauseReason::InsufficientCycles { balance, required }) =
+        paused.summary.phase
+    else {
+        panic!("expected a pause for cycles: {:?}", paused.summary.phase);
+    };
+    assert!(balance < required, "{balance} < {required}");
+    for (&child, before) in children.iter().zip(calls_before) {
+        let calls = fleet.management_calls(child);
+        assert_eq!(calls.len(), before, "no call reached {child}: {calls:?}");
+    }
+    fleet.sim.add_cycles(fleet.deployer, 10_000_000_000_000);
+    control(&mut fleet, "resume_rollout", id).unwrap();
+    let done = fleet.run_to_end(id, 500);
+    assert_eq!(done.summary.counts.upgraded, 3);
+    for &child in &children {
+        assert_eq!(fleet.version(child), "v2");
+    }
 }

@@ -7,38 +7,56 @@ use deployer::fleet::{ChildInfo, Selector};
 use deployer::rollout::{WavePlan, WaveSize};
 use deployer::rollouts::{AdoptChildrenArg, PolicyArg, RolloutInfo, StartRolloutArg};
 use deployer::{Error, Release, ReleaseSelector};
-use ic_sim::{artifacts, InstallMode, SimConfig, TraceKind};
+use ic_sim::{artifacts, InstallMode, MessageId, SimConfig, TraceKind};
 
-/// A deployer on subnet 0 of two subnets, with `per_subnet` children running child_v1 on
-/// each, adopted, and a registered chunk store on subnet 1.
-fn fleet(per_subnet: usize) -> Deployer {
+/// A deployer on subnet 0 of `subnets` subnets, with `children` children running child_v1
+/// spread as evenly as possible over them (the first subnets take the remainder), adopted, and
+/// a registered chunk store on every other subnet (the deployer serves its own).
+pub(super) fn fleet(subnets: usize, children: usize) -> Deployer {
     let mut deployer = Deployer::install_on(SimConfig {
-        subnets: 2,
+        subnets,
         ..SimConfig::default()
     });
     let child_v1 = artifacts::wasm("child_v1");
-    for subnet in 0..2 {
-        let children: Vec<Principal> = (0..per_subnet)
-            .map(|_| {
-                let child = deployer
-                    .sim
-                    .create_canister(subnet, vec![super::controller(), deployer.canister]);
-                let arg = candid::encode_one(None::<String>).unwrap();
-                deployer
-                    .sim
-                    .install_code(
-                        super::controller(),
-                        child,
-                        &child_v1,
-                        arg,
-                        InstallMode::Install,
-                    )
-                    .expect("install child_v1");
-                child
-            })
+    let arg = candid::encode_one(None::<String>).unwrap();
+    // Every install is sent before any is awaited: they run side by side in a few rounds,
+    // where one at a time takes a round each.
+    let installs: Vec<(usize, Principal, MessageId)> = (0..subnets)
+        .flat_map(|subnet| {
+            let on_subnet = children / subnets + usize::from(subnet < children % subnets);
+            std::iter::repeat_n(subnet, on_subnet)
+        })
+        .map(|subnet| {
+            let child = deployer
+                .sim
+                .create_canister(subnet, vec![super::controller(), deployer.canister]);
+            let install = InstallMode::Install.install_code_payload(child, &child_v1, arg.clone());
+            let sent = deployer
+                .sim
+                .submit_update(
+                    super::controller(),
+                    Principal::management_canister(),
+                    "install_code",
+                    install,
+                )
+                .expect("submit install_code");
+            (subnet, child, sent)
+        })
+        .collect();
+    for &(_, _, sent) in &installs {
+        deployer
+            .sim
+            .await_ingress(sent, 100)
+            .expect("install child_v1");
+    }
+    for subnet in 0..subnets {
+        let on_subnet: Vec<Principal> = installs
+            .iter()
+            .filter(|(on, _, _)| *on == subnet)
+            .map(|&(_, child, _)| child)
             .collect();
         let subnet_id = deployer.sim.subnet_id(subnet);
-        for batch in children.chunks(100) {
+        for batch in on_subnet.chunks(100) {
             let arg = AdoptChildrenArg {
                 canister_ids: batch.to_vec(),
                 subnet: Some(subnet_id),
@@ -51,18 +69,27 @@ fn fleet(per_subnet: usize) -> Deployer {
             }
         }
     }
-    let store = deployer.sim.create_canister(1, vec![deployer.canister]);
-    let subnet_id = deployer.sim.subnet_id(1);
-    let registered: Result<(), Error> = deployer.call("register_chunk_store", (subnet_id, store));
-    registered.expect("register_chunk_store");
+    for subnet in 1..subnets {
+        let store = deployer
+            .sim
+            .create_canister(subnet, vec![deployer.canister]);
+        let subnet_id = deployer.sim.subnet_id(subnet);
+        let registered: Result<(), Error> =
+            deployer.call("register_chunk_store", (subnet_id, store));
+        registered.expect("register_chunk_store");
+    }
     deployer
 }
 
+/// Rounds after which a rollout counts as stuck: far beyond any scenario's.
+const STUCK_AFTER_ROUNDS: u64 = 20_000;
+
 /// Starts a rollout of `release` to every child and ticks until it finished; returns the
 /// figures of that span, with the deployer's own instructions per upgraded child.
-fn roll_out(deployer: &mut Deployer, release: &Release, policy: PolicyArg) -> Figures {
+pub(super) fn roll_out(deployer: &mut Deployer, release: &Release, policy: PolicyArg) -> Figures {
     let before = deployer.sim.stats();
     let trace_from = deployer.sim.trace().len();
+    let start_round = deployer.sim.round();
     let arg = StartRolloutArg {
         release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
         selector: Selector::All,
@@ -85,12 +112,30 @@ fn roll_out(deployer: &mut Deployer, release: &Release, policy: PolicyArg) -> Fi
         if summary.finished_at.is_some() {
             break u64::from(summary.counts.upgraded);
         }
+        assert!(
+            deployer.sim.round() - start_round < STUCK_AFTER_ROUNDS,
+            "rollout {rollout_id} unfinished after {STUCK_AFTER_ROUNDS} rounds: {summary:?}"
+        );
         deployer.sim.tick();
     };
     let mut figures = delta(&before, &deployer.sim.stats());
-    // Replicated executions only: the queries polling the rollout (and inspect_message) run on
-    // one node and are the dashboard's cost, not the rollout's.
-    let deployer_instructions: u64 = deployer.sim.trace()[trace_from..]
+    let deployer_instructions: u64 = replicated_executions(deployer, trace_from).sum();
+    figures.insert("children_upgraded".to_string(), upgraded);
+    figures.insert(
+        "deployer_instructions_per_child".to_string(),
+        deployer_instructions / upgraded,
+    );
+    figures
+}
+
+/// The instructions of each of the deployer's replicated executions since trace position
+/// `trace_from`. The queries polling the rollout (and inspect_message) run on one node and are
+/// the dashboard's cost, not the rollout's.
+pub(super) fn replicated_executions(
+    deployer: &Deployer,
+    trace_from: usize,
+) -> impl Iterator<Item = u64> + '_ {
+    deployer.sim.trace()[trace_from..]
         .iter()
         .filter_map(|event| match &event.kind {
             TraceKind::Execution {
@@ -106,16 +151,9 @@ fn roll_out(deployer: &mut Deployer, release: &Release, policy: PolicyArg) -> Fi
             }
             _ => None,
         })
-        .sum();
-    figures.insert("children_upgraded".to_string(), upgraded);
-    figures.insert(
-        "deployer_instructions_per_child".to_string(),
-        deployer_instructions / upgraded,
-    );
-    figures
 }
 
-fn policy(canary: u32, then: Vec<WaveSize>, concurrency: u32) -> PolicyArg {
+pub(super) fn policy(canary: u32, then: Vec<WaveSize>, concurrency: u32) -> PolicyArg {
     PolicyArg {
         waves: Some(WavePlan { canary, then }),
         max_concurrency: Some(concurrency),
@@ -126,7 +164,7 @@ fn policy(canary: u32, then: Vec<WaveSize>, concurrency: u32) -> PolicyArg {
 
 /// 200 children on two subnets, canary 5, then 25 percent, then the rest, 50 at a time.
 pub fn two_hundred_children() -> Figures {
-    let mut deployer = fleet(100);
+    let mut deployer = fleet(2, 200);
     let release = deployer.upload(&artifacts::wasm("child_v2"));
     roll_out(
         &mut deployer,
@@ -138,7 +176,7 @@ pub fn two_hundred_children() -> Figures {
 /// A 20 MiB release (21 chunks) to 4 children on each of two subnets through the chunk
 /// stores: `bytes_moved` is about two copies of the module, one per subnet.
 pub fn chunked_20_mib() -> Figures {
-    let mut deployer = fleet(4);
+    let mut deployer = fleet(2, 8);
     let release = deployer.upload(&large_child());
     let mut figures = roll_out(&mut deployer, &release, policy(1, vec![], 4));
     figures.insert("module_bytes".to_string(), release.summary.size);
@@ -146,7 +184,7 @@ pub fn chunked_20_mib() -> Figures {
 }
 
 /// child_v2 with 20 MiB of incompressible custom section appended: a real child, 21 chunks.
-fn large_child() -> Vec<u8> {
+pub(super) fn large_child() -> Vec<u8> {
     use std::io::Read;
     let mut wasm = Vec::new();
     flate2::read::GzDecoder::new(&artifacts::wasm("child_v2")[..])

@@ -394,6 +394,14 @@ impl Sim {
             .unwrap_or_else(|| panic!("add_cycles: no canister {canister}"));
         state.cycles = state.cycles.saturating_add(cycles);
     }
+    /// Test control with no IC counterpart: sets a canister's balance, standing in for a
+    /// canister that spent its cycles.
+    pub fn set_cycles(&mut self, canister: Principal, cycles: u128) {
+        self.canisters
+            .get_mut(&canister)
+            .unwrap_or_else(|| panic!("set_cycles: no canister {canister}"))
+            .cycles = cycles;
+    }
     /// `install_code` sent as ingress by `sender`, run to completion.
     pub fn install_code(
         &mut self,

@@ -1,0 +1,136 @@
+//! Rollouts at fleet scale on three subnets: 1,000 children against the rounds the simulator's
+//! scheduling model says such a rollout needs at least, and a 20 MiB release whose module
+//! crosses once per subnet's chunk store, never once per child.
+
+use super::rollouts::{fleet, large_child, policy, replicated_executions, roll_out};
+use super::{Deployer, Figures};
+use candid::Principal;
+use ic_sim::{artifacts, TraceKind, Workload};
+use std::collections::BTreeMap;
+
+const SUBNETS: usize = 3;
+
+/// 1,000 children (334/333/333) on three subnets: a canary of 10, then the rest, 100 at a time.
+/// `lower_bound_rounds` is the scheduling model's bound for the work the trace shows.
+pub fn thousand_children() -> Figures {
+    const CHILDREN: u64 = 1_000;
+    const CONCURRENCY: u32 = 100;
+    let mut deployer = fleet(SUBNETS, CHILDREN as usize);
+    let release = deployer.upload(&artifacts::wasm("child_v2"));
+    let trace_from = deployer.sim.trace().len();
+    let mut figures = roll_out(&mut deployer, &release, policy(10, vec![], CONCURRENCY));
+    assert_eq!(
+        figures["children_upgraded"], CHILDREN,
+        "every child upgraded"
+    );
+    let workload = measured_workload(
+        &deployer,
+        trace_from,
+        CHILDREN,
+        u64::from(CONCURRENCY),
+        figures["deployer_instructions_per_child"],
+    );
+    let bound = deployer
+        .sim
+        .scheduling_model()
+        .lower_bound_rounds(&workload)
+        .rounds();
+    figures.insert("lower_bound_rounds".to_string(), bound);
+    figures.insert(
+        "rounds_percent_of_lower_bound".to_string(),
+        figures["rounds"] * 100 / bound,
+    );
+    figures
+}
+
+/// The rollout since trace position `trace_from` as the scheduling model's [`Workload`]: each
+/// child's chain of management calls (one round trip each, the next call waits for the
+/// answer), the calls that count against its subnet's message budget (snapshots at their fixed
+/// count, upgrades at the instructions they ran), and the deployer's executions.
+fn measured_workload(
+    deployer: &Deployer,
+    trace_from: usize,
+    operations: u64,
+    concurrency: u64,
+    coordinator_instructions_per_operation: u64,
+) -> Workload {
+    let sim = &deployer.sim;
+    let model = sim.scheduling_model();
+    let mut calls_per_child: BTreeMap<Principal, u64> = BTreeMap::new();
+    let mut snapshots = 0;
+    let mut upgrades = Vec::new();
+    for event in &sim.trace()[trace_from..] {
+        match &event.kind {
+            TraceKind::Management {
+                caller,
+                method,
+                target: Some(child),
+                ..
+            } if *caller == deployer.canister => {
+                *calls_per_child.entry(*child).or_default() += 1;
+                snapshots += u64::from(method == "take_canister_snapshot");
+            }
+            TraceKind::Execution {
+                entry,
+                instructions,
+                ..
+            } if entry == "upgrade" => upgrades.push(*instructions),
+            _ => {}
+        }
+    }
+    let deployer_subnet = sim
+        .subnet_of(deployer.canister)
+        .expect("the deployer exists");
+    let chain_rounds: u64 = calls_per_child
+        .iter()
+        .map(|(child, calls)| {
+            let subnet = sim.subnet_of(*child).expect("a child exists");
+            calls * sim.round_trip_rounds(deployer_subnet, subnet)
+        })
+        .sum();
+    let upgrade_instructions = upgrades.iter().sum::<u64>() / upgrades.len().max(1) as u64;
+    // Whole messages per operation, rounded down, so the bound stays a lower bound.
+    let management_instructions_per_operation = std::iter::repeat_n(
+        model.snapshot_instructions,
+        (snapshots / operations) as usize,
+    )
+    .chain(std::iter::repeat_n(
+        upgrade_instructions,
+        upgrades.len() / operations as usize,
+    ))
+    .collect();
+    Workload {
+        operations,
+        subnets: SUBNETS as u64,
+        concurrency,
+        // The mean chain, rounded down: children on the deployer's subnet have shorter trips.
+        rounds_per_operation: chain_rounds / operations,
+        management_instructions_per_operation,
+        coordinator_instructions_per_operation,
+        coordinator_executions_per_operation: replicated_executions(deployer, trace_from).count()
+            as u64
+            / operations,
+    }
+}
+
+/// A 20 MiB release (21 chunks) to 2 children on each of three subnets through the chunk
+/// stores: the module should cross once per subnet (`bytes_moved_per_module_byte_percent`
+/// about 300 plus framing), never once per child.
+pub fn chunked_20_mib() -> Figures {
+    const CHILDREN: u32 = 2 * SUBNETS as u32;
+    let mut deployer = fleet(SUBNETS, CHILDREN as usize);
+    let release = deployer.upload(&large_child());
+    let mut figures = roll_out(&mut deployer, &release, policy(1, vec![], CHILDREN));
+    assert_eq!(
+        figures["children_upgraded"],
+        u64::from(CHILDREN),
+        "every child upgraded"
+    );
+    let module_bytes = release.summary.size;
+    figures.insert("module_bytes".to_string(), module_bytes);
+    figures.insert(
+        "bytes_moved_per_module_byte_percent".to_string(),
+        figures["bytes_moved"] * 100 / module_bytes,
+    );
+    figures
+}
