@@ -18,6 +18,7 @@ pub mod roles;
 pub mod rollout;
 pub mod rollouts;
 pub mod state;
+pub mod status_reply;
 pub mod uploads;
 pub mod version;
 pub mod wasm_check;

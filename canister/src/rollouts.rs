@@ -80,8 +80,8 @@ pub const MAX_ROLLOUT_CALLS_IN_FLIGHT: u32 = 400;
 /// When a rollout's actions were all held back for other rollouts' calls, it asks again after
 /// this long.
 pub const HELD_BACK_RETRY_NANOS: Nanos = 1_000_000_000;
-/// Chunk uploads into stores in flight at once, all stores together: the driver uploads into
-/// one store at a time, at most a release's chunks.
+/// Chunk uploads into stores in flight at once, all stores together; at least a release's
+/// chunks, so that any release can be uploaded.
 pub const MAX_UPLOADS_IN_FLIGHT: u32 = crate::uploads::MAX_CHUNKS;
 /// Cycles the deployer keeps beyond its freezing threshold for its own operation (operator
 /// calls, its upgrade) when deciding what a rollout can spend.
@@ -332,16 +332,17 @@ impl<M: Memory> Rollouts<M> {
             fleet::Selector::Explicit(_) => selected,
             _ => interleave_subnets(selected, |(_, record)| record.subnet),
         };
-        let delivery = delivery_of(&release);
-        if delivery == Delivery::ChunkStore {
-            for (_, record) in &selected {
-                let subnet = fleet
+        let without_store = selected
+            .iter()
+            .map(|(_, record)| {
+                fleet
                     .subnet(record.subnet)
-                    .expect("a child's subnet is numbered");
-                if self.store_for(subnet, own_subnet).is_none() {
-                    return Err(ErrorKind::NoChunkStore { subnet }.into());
-                }
-            }
+                    .expect("a child's subnet is numbered")
+            })
+            .find(|&subnet| self.store_for(subnet, own_subnet).is_none());
+        let delivery = delivery_of(&release, without_store.is_none());
+        if let (Delivery::ChunkStore, Some(subnet)) = (delivery, without_store) {
+            return Err(ErrorKind::NoChunkStore { subnet }.into());
         }
         let plan = Plan {
             release: EngineRelease {
@@ -428,6 +429,17 @@ impl<M: Memory> Rollouts<M> {
             self.commit(rollout_id, Some(entry), fleet);
         }
         Some((dispatch.actions, next_due))
+    }
+
+    /// The releases that active rollouts install through chunk stores: chunks a store must keep.
+    pub fn chunked_releases_in_use(&self) -> Vec<ModuleHash> {
+        self.live
+            .values()
+            .filter(|live| live.record.is_active())
+            .map(|live| live.record.engine.release())
+            .filter(|release| release.delivery == Delivery::ChunkStore)
+            .map(|release| release.module_hash)
+            .collect()
     }
 
     /// Calls of every live rollout awaiting their outcome (every active rollout is live).
@@ -812,9 +824,15 @@ fn interleave_subnets<T, K: Ord + Copy>(items: Vec<T>, subnet: impl Fn(&T) -> K)
     interleaved
 }
 
-/// Small single-chunk modules travel inline; everything else through a chunk store.
-pub fn delivery_of(release: &Release) -> Delivery {
-    if release.summary.chunk_count == 1 && release.summary.size <= MAX_INLINE_MODULE_BYTES {
+/// Through the chunk stores whenever every child's subnet has one: the module then crosses
+/// once per subnet, and each install carries only chunk hashes (an inline install copies the
+/// whole module into every message, which costs the deployer instructions and the subnets
+/// bandwidth per child). Without stores, small single-chunk modules travel inline; larger ones
+/// need the stores.
+pub fn delivery_of(release: &Release, stores_everywhere: bool) -> Delivery {
+    let fits_inline =
+        release.summary.chunk_count == 1 && release.summary.size <= MAX_INLINE_MODULE_BYTES;
+    if fits_inline && !stores_everywhere {
         Delivery::InstallCode
     } else {
         Delivery::ChunkStore

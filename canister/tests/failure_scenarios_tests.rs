@@ -13,14 +13,15 @@ mod support;
 
 use candid::Principal;
 use deployer::rollout::{
-    EventKind, FailureBudget, FailureKind, OnFailure, PauseReason, RollbackCause, RolloutPhase,
-    Step, Verdict,
+    EventKind, FailureBudget, FailureKind, OnFailure, Path, PauseReason, RollbackCause,
+    RolloutPhase, Step, Verdict,
 };
 use deployer::rollouts::RolloutInfo;
 use deployer::Error;
 use failure_support::*;
 use ic_sim::scenario::IcEnvExt;
 use ic_sim::{CanisterRunStatus, Fault, FaultCount, RandomFaults, RejectCode};
+use rollout_support::INSTALL_METHOD;
 use support::operator;
 
 const ROUNDS: u64 = 2_000;
@@ -40,7 +41,7 @@ fn install_calls(scenario: &Scenario, index: usize) -> usize {
         .fleet
         .management_calls(scenario.before[index].child)
         .iter()
-        .filter(|(method, _)| method == "install_code")
+        .filter(|(method, _)| method == INSTALL_METHOD)
         .count()
 }
 
@@ -133,7 +134,7 @@ fn transient_reject_is_retried_with_backoff() {
     let mut scenario = Scenario::new(3, "child_v2");
     let target = scenario.before[1].child;
     scenario.fleet.sim.inject(reject(
-        "install_code",
+        INSTALL_METHOD,
         target,
         RejectCode::SysTransient,
         FaultCount::Times(2),
@@ -229,6 +230,111 @@ fn permanent_reject_fails_the_child() {
     assert!(steps(&history).contains(&(Step::LoadSnapshot, 1)));
 }
 
+/// The starts (path, attempt, issued at, finished at) in a child's history.
+fn starts(history: &deployer::rollouts::ChildHistory) -> Vec<(Path, u32, u64, Option<u64>)> {
+    history
+        .steps
+        .iter()
+        .filter(|record| record.step == Step::Start)
+        .map(|record| {
+            (
+                record.path,
+                record.attempt,
+                record.issued_at,
+                record.finished_at,
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn start_refused_after_a_failed_install_is_retried_until_the_child_runs() {
+    let mut scenario = Scenario::new(3, "child_trap_post_upgrade");
+    let target = scenario.before[0].child;
+    // The install traps (IC interface spec, "IC method `install_code`": atomic), so the child
+    // is stopped on its old module; its first two starts are refused for good.
+    scenario.fleet.sim.inject(reject(
+        "start_canister",
+        target,
+        RejectCode::CanisterError,
+        FaultCount::Times(2),
+    ));
+    let id = scenario.start_all(failure_policy(
+        OnFailure::RollBack,
+        FailureBudget::Percent(100),
+        3,
+    ));
+    let done = scenario.fleet.run_to_end(id, ROUNDS);
+
+    assert_eq!(done.summary.counts.failed, 3, "{:?}", done.summary.counts);
+    for index in 0..3 {
+        scenario.assert_restored(index);
+    }
+    match scenario.verdict(id, 0) {
+        Verdict::Failed(failure) => assert_eq!(failure.step, Step::Install),
+        other => panic!("{other:?}"),
+    }
+    let starts = starts(&scenario.history(id, 0));
+    let attempts: Vec<(Path, u32)> = starts.iter().map(|s| (s.0, s.1)).collect();
+    assert_eq!(
+        attempts,
+        [(Path::Restart, 1), (Path::Restart, 2), (Path::Restart, 3)]
+    );
+    // Backoff: 1 s after the first refusal, 2 s after the second.
+    let gap = |a: usize| starts[a + 1].2 - starts[a].3.unwrap();
+    assert!(gap(0) >= 1_000_000_000, "{}", gap(0));
+    assert!(gap(1) >= 2_000_000_000, "{}", gap(1));
+}
+
+#[test]
+fn start_refused_for_good_after_a_stuck_stop_leaves_the_child_for_an_operator() {
+    let mut scenario = Scenario::new(3, "child_v2");
+    let target = scenario.before[0].child;
+    // IC interface spec, "IC method `stop_canister`": the stop times out with the child still
+    // stopping; every start is then refused (as when the deployer lost controllership).
+    scenario.fleet.sim.inject(Fault::HangStop {
+        canister: target,
+        rounds: Some(400),
+    });
+    scenario.fleet.sim.inject(reject(
+        "start_canister",
+        target,
+        RejectCode::CanisterError,
+        FaultCount::Always,
+    ));
+    let id = scenario.start_all(failure_policy(
+        OnFailure::RollBack,
+        FailureBudget::Percent(100),
+        3,
+    ));
+    let done = scenario.fleet.run_to_end(id, ROUNDS);
+
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(done.summary.counts.needs_attention, 1);
+    assert_eq!(done.summary.counts.upgraded, 2);
+    scenario.assert_upgraded(1);
+    scenario.assert_upgraded(2);
+    match scenario.verdict(id, 0) {
+        Verdict::NeedsAttention { problem, original } => {
+            assert_eq!((problem.step, problem.attempts), (Step::Start, 4));
+            assert!(
+                matches!(problem.kind, FailureKind::StartRefused { code: 5, .. }),
+                "{problem:?}"
+            );
+            let stuck = original.expect("the stuck stop is kept");
+            assert_eq!(
+                (stuck.step, stuck.kind),
+                (Step::Stop, FailureKind::StopStuck)
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let view = scenario.fleet.sim.canister(target).unwrap();
+    assert_ne!(view.status, CanisterRunStatus::Running, "{view:?}");
+    assert_eq!(view.module_hash, Some(scenario.before[0].module_hash));
+    assert_eq!(starts(&scenario.history(id, 0)).len(), 4);
+}
+
 #[test]
 fn stuck_stop_is_restarted_and_recorded() {
     let mut scenario = Scenario::new(3, "child_v2");
@@ -276,7 +382,7 @@ fn unknown_install_outcome_is_reconciled() {
     let target = scenario.before[2].child;
     scenario.fleet.sim.inject(Fault::DropResponse {
         callee: Principal::management_canister(),
-        method: Some("install_code".to_string()),
+        method: Some(INSTALL_METHOD.to_string()),
         target: Some(target),
         count: FaultCount::Times(1),
     });
@@ -322,7 +428,7 @@ fn failure_budget_pauses_the_rollout() {
     let mut scenario = Scenario::new(4, "child_v2");
     let canary = scenario.before[0].child;
     scenario.fleet.sim.inject(reject(
-        "install_code",
+        INSTALL_METHOD,
         canary,
         RejectCode::CanisterError,
         FaultCount::Times(1),
@@ -465,7 +571,7 @@ fn campaign_run(seed: u64) {
     let mut scenario = Scenario::on(seeded_fleet(seed), count, release);
     if rng.one_in(3) {
         let victim = scenario.before[rng.between(0, count as u64 - 1) as usize].child;
-        let method = ["install_code", "start_canister", "take_canister_snapshot"]
+        let method = [INSTALL_METHOD, "start_canister", "take_canister_snapshot"]
             [rng.between(0, 2) as usize];
         scenario.fleet.sim.inject(reject(
             method,
@@ -514,8 +620,9 @@ fn campaign_run(seed: u64) {
 }
 
 /// Every child runs the release or its previous module with its state, unless the policy left
-/// it stopped (or a permanent reject of its start left it stopped) and its verdict says so; the
-/// summary, the child histories and the journal agree with each other and with the simulator.
+/// it stopped and its verdict says so (a start refused once is tried again, so the campaign's
+/// one injected refusal never leaves a child stopped); the summary, the child histories and
+/// the journal agree with each other and with the simulator.
 fn check_end_state(scenario: &mut Scenario, id: u64, done: &RolloutInfo, on_failure: OnFailure) {
     let journal = events(&mut scenario.fleet, id);
     let release_hash = scenario.release_hash();
@@ -535,12 +642,6 @@ fn check_end_state(scenario: &mut Scenario, id: u64, done: &RolloutInfo, on_fail
                 assert_eq!(on_failure, OnFailure::LeaveStopped, "{context}");
                 assert_eq!(view.status, CanisterRunStatus::Stopped, "{context}");
             }
-            // A start is the engine's only way to run a child that is not running; a permanent
-            // reject of it leaves the child as it is (stopped, or still stopping after a stuck
-            // stop) for a human.
-            Verdict::NeedsAttention { problem, .. }
-                if problem.step == Step::Start
-                    && matches!(problem.kind, FailureKind::Rejected { .. }) => {}
             _ => {
                 assert_eq!(view.status, CanisterRunStatus::Running, "{context}");
                 assert_eq!(

@@ -134,7 +134,7 @@ fn upgrade_at(method: &str, moment: Moment) {
         let installs = fleet
             .management_calls(*child)
             .iter()
-            .filter(|(called, ok)| called == "install_code" && *ok)
+            .filter(|(called, ok)| called == INSTALL_METHOD && *ok)
             .count();
         assert_eq!(
             installs, 1,
@@ -167,12 +167,12 @@ fn upgraded_after_a_snapshot_was_taken() {
 
 #[test]
 fn upgraded_while_an_install_is_sent() {
-    upgrade_at("install_code", Moment::Sent);
+    upgrade_at(INSTALL_METHOD, Moment::Sent);
 }
 
 #[test]
 fn upgraded_after_an_install_executed() {
-    upgrade_at("install_code", Moment::Executed);
+    upgrade_at(INSTALL_METHOD, Moment::Executed);
 }
 
 #[test]
@@ -257,7 +257,7 @@ fn stopped_upgraded_and_started_mid_rollout_the_deployer_finishes_it() {
         let installs = fleet
             .management_calls(child)
             .iter()
-            .filter(|(called, ok)| called == "install_code" && *ok)
+            .filter(|(called, ok)| called == INSTALL_METHOD && *ok)
             .count();
         assert_eq!(installs, 1, "{child} installed exactly once");
     }

@@ -10,7 +10,7 @@
 //!
 //! Chunked releases: before the first chunked install on a subnet, the release's chunks are
 //! uploaded into that subnet's store, each chunk once (those `stored_chunks` lists are
-//! skipped), one store at a time. Installs issued while the upload runs wait for it, parked on the heap. The heap
+//! skipped), as many stores at once as [`MAX_UPLOADS_IN_FLIGHT`] allows. Installs issued while the upload runs wait for it, parked on the heap. The heap
 //! knows which stores are ready; after an upgrade it is empty, and the first install per store
 //! reads `stored_chunks` again.
 
@@ -33,7 +33,8 @@ use crate::releases::{ReleaseChunkArg, ReleaseSelector};
 use crate::rollout::{
     reject_code, Action, ActionKind, CallCosts, ModuleHash, Outcome, SubnetIndex,
 };
-use crate::rollouts::{ChunkStore, Funds};
+use crate::rollouts::{ChunkStore, Funds, MAX_UPLOADS_IN_FLIGHT};
+use crate::uploads::MAX_CHUNKS;
 
 /// A store and the release whose chunks it holds (or is receiving).
 type StoreKey = (Principal, ModuleHash);
@@ -48,11 +49,13 @@ thread_local! {
     /// Per rollout: the time its pending timer fires, and the timer.
     static TIMERS: RefCell<BTreeMap<u64, (u64, TimerId)>> = const { RefCell::new(BTreeMap::new()) };
     static STORES: RefCell<BTreeMap<StoreKey, StoreState>> = const { RefCell::new(BTreeMap::new()) };
-    /// Stores waiting for their upload. Uploads run one store at a time, and a release has
-    /// at most 100 chunks, so uploads never hold more than `MAX_UPLOADS_IN_FLIGHT` places of
-    /// the management canister's queue; rollouts keep the rest.
+    /// Stores waiting for their upload, oldest first.
     static UPLOAD_QUEUE: RefCell<VecDeque<StoreKey>> = const { RefCell::new(VecDeque::new()) };
-    static UPLOADING: Cell<bool> = const { Cell::new(false) };
+    /// Places of the management canister's queue left to uploads: an upload takes one per
+    /// chunk of its release while it runs, so uploads never hold more than
+    /// `MAX_UPLOADS_IN_FLIGHT` of them (a release has at most that many chunks); rollouts keep
+    /// the rest.
+    static UPLOAD_PLACES: Cell<u32> = const { Cell::new(MAX_UPLOADS_IN_FLIGHT) };
 }
 
 /// Makes sure the rollout is driven at `deadline` or earlier.
@@ -208,19 +211,27 @@ fn journal_outcome(rollout_id: u64, action: Action, outcome: Outcome) {
     });
 }
 
-/// Queues the upload of a release into a store; one upload runs at a time.
+/// Queues the upload of a release into a store.
 fn enqueue_upload(key: StoreKey) {
     UPLOAD_QUEUE.with_borrow_mut(|queue| queue.push_back(key));
-    if !UPLOADING.replace(true) {
-        spawn(run_uploads());
-    }
+    start_uploads();
 }
 
-async fn run_uploads() {
-    while let Some(key) = UPLOAD_QUEUE.with_borrow_mut(|queue| queue.pop_front()) {
-        upload_release(key).await;
+/// Starts queued uploads, oldest first, while the places they take are free.
+fn start_uploads() {
+    while let Some(key) = UPLOAD_QUEUE.with_borrow(|queue| queue.front().copied()) {
+        let places = chunk_hashes(key.1).len() as u32;
+        if places > UPLOAD_PLACES.get() {
+            return;
+        }
+        UPLOAD_QUEUE.with_borrow_mut(|queue| queue.pop_front());
+        UPLOAD_PLACES.set(UPLOAD_PLACES.get() - places);
+        spawn(async move {
+            upload_release(key).await;
+            UPLOAD_PLACES.set(UPLOAD_PLACES.get() + places);
+            start_uploads();
+        });
     }
-    UPLOADING.set(false);
 }
 
 /// Uploads the release's chunks that the store lacks, then starts the installs that waited.
@@ -252,13 +263,40 @@ async fn upload_release(key: StoreKey) {
     }
 }
 
+/// A chunk store holds at most 100 chunks (IC interface specification, "IC method
+/// upload_chunk"). A store without room for the release is cleared first, unless a chunk it
+/// holds may still serve another rollout: then the installs wait and retry.
 async fn upload_missing_chunks(store: Principal, release: ModuleHash) -> Result<(), CallError> {
-    let stored = effects::stored_chunks(store).await?;
-    let missing: Vec<u32> = chunk_hashes(release)
+    let hashes = chunk_hashes(release);
+    let mut stored = effects::stored_chunks(store).await?;
+    let is_missing = |hash: &Sha256Hash, stored: &[Vec<u8>]| {
+        !stored.iter().any(|held| held.as_slice() == hash.as_slice())
+    };
+    let missing = hashes
         .iter()
-        .enumerate()
-        .filter(|(_, hash)| !stored.iter().any(|held| held.as_slice() == hash.as_slice()))
-        .map(|(index, _)| index as u32)
+        .filter(|hash| is_missing(hash, &stored))
+        .count();
+    if stored.len() + missing > MAX_CHUNKS as usize {
+        let in_use = read_state(|state| state.rollouts.chunked_releases_in_use());
+        if in_use.iter().any(|other| *other != release) {
+            return Err(CallError {
+                code: reject_code::SYS_TRANSIENT,
+                message: format!(
+                    "chunk store {store} is full and holds chunks of another release being \
+                     rolled out; it is cleared once that rollout ends"
+                ),
+            });
+        }
+        effects::clear_chunk_store(store).await?;
+        STORES.with_borrow_mut(|stores| {
+            stores.retain(|(held_by, held), _| *held_by != store || *held == release)
+        });
+        stored.clear();
+    }
+    let missing: Vec<u32> = (0u32..)
+        .zip(&hashes)
+        .filter(|(_, hash)| is_missing(hash, &stored))
+        .map(|(index, _)| index)
         .collect();
     let uploads = missing.into_iter().map(|index| {
         let chunk = read_state(|state| {

@@ -13,10 +13,9 @@ use candid::{CandidType, Principal};
 use ic_cdk::api::canister_self;
 use ic_cdk::call::{Call, CallFailed};
 use ic_management_canister_types::{
-    CanisterIdRecord, CanisterInstallMode, CanisterStatusResult, CanisterStatusType, ChunkHash,
-    InstallChunkedCodeArgs, InstallCodeArgs, LoadCanisterSnapshotArgs, Snapshot,
-    TakeCanisterSnapshotArgs, UpgradeFlags, UploadChunkArgs,
-    WasmMemoryPersistence as IcPersistence,
+    CanisterIdRecord, CanisterInstallMode, CanisterStatusResult, ChunkHash, InstallChunkedCodeArgs,
+    InstallCodeArgs, LoadCanisterSnapshotArgs, Snapshot, TakeCanisterSnapshotArgs, UpgradeFlags,
+    UploadChunkArgs, WasmMemoryPersistence as IcPersistence,
 };
 use serde::de::DeserializeOwned;
 
@@ -25,6 +24,7 @@ use crate::rollout::{
     reject_code, Action, ActionKind, InstallOptions, Observation, Outcome, Reply, RunStatus,
     SnapshotId, WasmMemoryPersistence,
 };
+use crate::status_reply::{self, StatusCode};
 
 /// How a call was refused: its reject code and message (interface specification, "Reject
 /// codes"). A call that could not even be made counts as `SYS_TRANSIENT`: nothing happened.
@@ -142,6 +142,15 @@ pub async fn stored_chunks(store: Principal) -> Result<Vec<Vec<u8>>, CallError> 
     Ok(chunks.into_iter().map(|chunk| chunk.hash).collect())
 }
 
+/// Empties `store`'s chunk store.
+pub async fn clear_chunk_store(store: Principal) -> Result<(), CallError> {
+    management(
+        "clear_chunk_store",
+        (CanisterIdRecord { canister_id: store },),
+    )
+    .await
+}
+
 pub async fn upload_chunk(store: Principal, chunk: Vec<u8>) -> Result<(), CallError> {
     let arg = UploadChunkArgs {
         canister_id: store,
@@ -157,21 +166,19 @@ pub fn controls(status: &CanisterStatusResult) -> bool {
     status.settings.controllers.contains(&canister_self())
 }
 
-/// The two fields of a `canister_status` reply the engine reads. Candid record subtyping lets
-/// the reply decode into it, skipping the rest: a full `CanisterStatusResult` costs the
-/// deployer about half a million instructions per child to decode.
-#[derive(CandidType, serde::Deserialize)]
-struct RunStatusAndModule {
-    status: CanisterStatusType,
-    module_hash: Option<Vec<u8>>,
-}
-
+/// Reads the child's run status and module hash. Only those two fields of the
+/// `canister_status` reply are decoded ([`status_reply`]): the whole reply through the `candid`
+/// crate costs about half a million instructions, once per upgraded child.
 async fn observe(child: Principal, list_snapshots: bool) -> Result<Reply, CallError> {
-    let status: RunStatusAndModule = management(
-        "canister_status",
-        (CanisterIdRecord { canister_id: child },),
-    )
-    .await?;
+    let method = "canister_status";
+    let reply = Call::bounded_wait(Principal::management_canister(), method)
+        .with_arg(CanisterIdRecord { canister_id: child })
+        .await
+        .map_err(call_error)?;
+    let status = status_reply::decode_status_and_module(&reply).map_err(|error| CallError {
+        code: reject_code::SYS_UNKNOWN,
+        message: format!("the reply of {method} does not decode: {error}"),
+    })?;
     let snapshots = if list_snapshots {
         let listed: Vec<Snapshot> = management(
             "list_canister_snapshots",
@@ -189,9 +196,9 @@ async fn observe(child: Principal, list_snapshots: bool) -> Result<Reply, CallEr
     };
     Ok(Reply::Status(Observation {
         status: match status.status {
-            CanisterStatusType::Running => RunStatus::Running,
-            CanisterStatusType::Stopping => RunStatus::Stopping,
-            CanisterStatusType::Stopped => RunStatus::Stopped,
+            StatusCode::Running => RunStatus::Running,
+            StatusCode::Stopping => RunStatus::Stopping,
+            StatusCode::Stopped => RunStatus::Stopped,
         },
         module_hash: status
             .module_hash

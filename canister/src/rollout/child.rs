@@ -50,6 +50,14 @@ pub enum FailureKind {
     },
     /// The stop timed out with the child still stopping (it waits on an open call).
     StopStuck,
+    /// A start meant to run the child again (after a failed install, a stuck stop, or on a
+    /// rollback) was refused with a permanent code on every attempt the retry policy allows;
+    /// the last refusal. The child stays as the starts found it, stopped (or still stopping
+    /// after a stuck stop), until an operator starts it.
+    StartRefused {
+        code: u32,
+        message: String,
+    },
     ModuleMismatch {
         expected: Option<ModuleHash>,
         found: Option<ModuleHash>,
@@ -84,7 +92,8 @@ pub enum Verdict {
     /// Stopped on purpose (policy `LeaveStopped`) so a human can look at it.
     LeftStopped(Failure),
     /// A recovery step failed: `problem` says which. The engine started the child again where
-    /// it could; `original` is the failure that led to the recovery.
+    /// it could (`problem` is `StartRefused` where it could not); `original` is what went
+    /// wrong first and led to the recovery.
     NeedsAttention {
         problem: Failure,
         original: Option<Failure>,
@@ -97,12 +106,12 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// Whether the child counts against its wave's failure budget.
-    fn failure(&self) -> Option<&Failure> {
+    /// The failure that went wrong first on the way to this verdict, if any.
+    fn first_failure(&self) -> Option<&Failure> {
         match self {
             Self::Failed(failure) | Self::LeftStopped(failure) => Some(failure),
             Self::RolledBack(RollbackCause::Failure(failure)) => Some(failure),
-            Self::NeedsAttention { problem, .. } => Some(problem),
+            Self::NeedsAttention { problem, original } => original.as_ref().or(Some(problem)),
             _ => None,
         }
     }
@@ -179,6 +188,10 @@ struct Work {
     /// The pipeline step; a reconcile settles this step's outcome.
     step: Step,
     attempt: u32,
+    /// Permanent refusals of this step so far: only a start that runs the child again is
+    /// tried again after one. Defaulted so that rollouts persisted before it existed load.
+    #[serde(default)]
+    refusals: u32,
     reconciling: Option<Reconciling>,
     in_flight: Option<ActionId>,
     not_before: Nanos,
@@ -444,6 +457,7 @@ impl Child {
             goal,
             step,
             attempt: 1,
+            refusals: 0,
             reconciling: None,
             in_flight: None,
             not_before,

@@ -66,8 +66,9 @@
 //! Rejects are classified by code ([`classify`]): 2 transient; 1, 3, 4, 5 permanent;
 //! 6 (`SYS_UNKNOWN`), [`Outcome::Unknown`] and undefined codes unknown. "Retry" waits
 //! `base * 2^(attempt-1)` (at most `max_backoff`) and gives up after `max_attempts`, except a
-//! Start, which is retried until it succeeds or is rejected permanently (giving up would
-//! leave the child stopped). Reconcile reads (`canister_status`, plus
+//! Start, which is retried without limit while it fails transiently (giving up would leave the
+//! child stopped); a Start that brings the child back (Restart, RollBack) is also retried after
+//! permanent refusals, up to `max_attempts` of them. Reconcile reads (`canister_status`, plus
 //! `list_canister_snapshots` for a snapshot step) are retried the same way, without limit.
 //!
 //! | Step          | Ok                              | Transient       | Permanent | Unknown   |
@@ -75,7 +76,7 @@
 //! | Stop          | next step                       | Reconcile       | Reconcile | Reconcile |
 //! | TakeSnapshot  | record id (owned by deployer); next | retry       | fail      | Reconcile |
 //! | Install       | installed; Start                | retry           | fail      | Reconcile |
-//! | Start         | next step / end of path         | retry (no cap)  | fail      | retry (no cap) |
+//! | Start         | next step / end of path         | retry (no cap)  | Upgrade: fail; Restart, RollBack: retry up to `max_attempts` refusals, then fail `StartRefused` | retry (no cap) |
 //! | Verify        | hash and `running` as expected → next, else fail | retry | fail | retry |
 //! | HealthCheck   | Upgraded                        | retry           | fail      | retry     |
 //! | LoadSnapshot  | Start                           | retry           | fail      | retry (loading is idempotent) |
@@ -99,7 +100,7 @@
 //! | Upgrade              | installed, policy LeaveStopped             | Park → LeftStopped |
 //! | Upgrade              | not installed, LeaveStopped, known stopped | LeftStopped |
 //! | Upgrade              | not installed, otherwise                   | Restart (unless known running) → Failed |
-//! | RollBack, Park, Restart | a Start failed for good                 | NeedsAttention |
+//! | RollBack, Park, Restart | a Start refused `max_attempts` times    | NeedsAttention (`StartRefused`: the child stays stopped until an operator starts it) |
 //! | RollBack, Park       | any other failure                          | Restart (unless known running) → NeedsAttention |
 //!
 //! Control reaches an active child at its next decision point (no action in flight, no

@@ -378,6 +378,191 @@ fn stuck_stop_without_attempts_left_fails_the_child_running() {
     assert_eq!(h.world.child(&id(0)).status, RunStatus::Running);
 }
 
+/// `start_canister` refused for good, as the IC refuses it once the deployer is no longer a
+/// controller of the child (interface spec, "IC method `start_canister`": controllers only).
+fn start_refusal() -> Outcome {
+    Outcome::Rejected {
+        code: reject_code::CANISTER_ERROR,
+        message: "Only the controllers of the canister can start it".into(),
+    }
+}
+
+/// Dispatches, moving the clock to the next due time while nothing is in flight, and returns
+/// the one action then in flight.
+fn next_action(h: &mut Harness) -> Action {
+    loop {
+        let due = h.dispatch().unwrap();
+        match h.in_flight.as_slice() {
+            [action] => return action.clone(),
+            [] => h.now = due.expect("the rollout waits for an action"),
+            more => panic!("one child, {} actions in flight", more.len()),
+        }
+    }
+}
+
+/// Answers stop and snapshot, then the install with a trap: the child is stopped on its
+/// previous module and must be started again. Returns the install's failure.
+fn fail_the_install(h: &mut Harness) -> Failure {
+    for _ in [Step::Stop, Step::TakeSnapshot] {
+        next_action(h);
+        h.answer(0, Fate::Ok).unwrap();
+    }
+    assert!(is(Step::Install)(&next_action(h)));
+    h.answer(0, Fate::Permanent).unwrap();
+    Failure {
+        step: Step::Install,
+        attempts: 1,
+        kind: FailureKind::Rejected {
+            code: reject_code::CANISTER_ERROR,
+            message: "injected permanent failure".into(),
+        },
+    }
+}
+
+/// Refuses `times` starts of the child, each the next action, and returns when each was issued.
+fn refuse_starts(h: &mut Harness, times: usize) -> Vec<Nanos> {
+    (0..times)
+        .map(|_| {
+            let start = next_action(h);
+            assert_eq!(
+                (start.path, start.kind.clone()),
+                (Path::Restart, ActionKind::Start)
+            );
+            h.answer_raw(0, start_refusal()).unwrap();
+            h.now
+        })
+        .collect()
+}
+
+#[test]
+fn start_refused_after_a_failed_install_is_retried_with_backoff_and_the_child_runs() {
+    let mut h = Harness::new(plan(1, policy()));
+    let install_failure = fail_the_install(&mut h);
+    let refused_at = refuse_starts(&mut h, 2);
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    let starts: Vec<(u32, Nanos)> = h
+        .rollout
+        .child(&id(0))
+        .unwrap()
+        .history()
+        .iter()
+        .filter(|record| record.step == Step::Start)
+        .map(|record| (record.attempt, record.issued_at))
+        .collect();
+    let first = refused_at[0];
+    assert_eq!(starts, vec![(1, first), (2, first + 10), (3, first + 30)]);
+    assert_eq!(h.verdict(&id(0)), Verdict::Failed(install_failure));
+    let child = h.world.child(&id(0));
+    assert_eq!(
+        (child.status, child.module),
+        (RunStatus::Running, Some(PREVIOUS))
+    );
+}
+
+#[test]
+fn start_refused_on_every_attempt_leaves_the_child_stopped_for_an_operator_saying_why() {
+    let mut h = Harness::new(plan(1, policy()));
+    let install_failure = fail_the_install(&mut h);
+    refuse_starts(&mut h, 3);
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    let problem = Failure {
+        step: Step::Start,
+        attempts: 3,
+        kind: FailureKind::StartRefused {
+            code: reject_code::CANISTER_ERROR,
+            message: "Only the controllers of the canister can start it".into(),
+        },
+    };
+    assert_eq!(
+        h.verdict(&id(0)),
+        Verdict::NeedsAttention {
+            problem,
+            original: Some(install_failure)
+        }
+    );
+    assert_eq!(
+        h.steps(&id(0)).len(),
+        3 + 3,
+        "no step after the third refusal"
+    );
+    assert_eq!(h.world.child(&id(0)).status, RunStatus::Stopped);
+}
+
+#[test]
+fn stuck_stop_then_refused_starts_keep_the_stuck_stop_as_the_original_cause() {
+    let mut h = Harness::new(plan(1, policy()));
+    next_action(&mut h);
+    h.answer(0, Fate::StopHangs).unwrap();
+    assert!(is(Step::Reconcile)(&next_action(&mut h)));
+    h.answer(0, Fate::Ok).unwrap(); // shows the child stopping
+    refuse_starts(&mut h, 3);
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    let Verdict::NeedsAttention { problem, original } = h.verdict(&id(0)) else {
+        panic!("expected a child needing attention")
+    };
+    assert_eq!(
+        original,
+        Some(Failure {
+            step: Step::Stop,
+            attempts: 1,
+            kind: FailureKind::StopStuck
+        })
+    );
+    assert_eq!(
+        (problem.step, problem.attempts),
+        (Step::Start, 3),
+        "{problem:?}"
+    );
+    assert!(matches!(problem.kind, FailureKind::StartRefused { .. }));
+    assert_eq!(h.world.child(&id(0)).status, RunStatus::Stopping);
+}
+
+#[test]
+fn refused_release_start_fails_the_upgrade_at_once_and_the_rollbacks_start_is_retried() {
+    let mut h = Harness::new(plan(1, policy()));
+    for _ in [Step::Stop, Step::TakeSnapshot, Step::Install] {
+        next_action(&mut h);
+        h.answer(0, Fate::Ok).unwrap();
+    }
+    assert_eq!(next_action(&mut h).path, Path::Upgrade);
+    h.answer_raw(0, start_refusal()).unwrap(); // the release's start
+    for _ in [Step::Stop, Step::LoadSnapshot] {
+        next_action(&mut h);
+        h.answer(0, Fate::Ok).unwrap();
+    }
+    let start = next_action(&mut h);
+    assert_eq!(
+        (start.path, start.kind),
+        (Path::RollBack, ActionKind::Start)
+    );
+    h.answer_raw(0, start_refusal()).unwrap();
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    let mut expected = upgrade_steps(false);
+    expected.truncate(4);
+    expected.extend([
+        (Path::RollBack, Step::Stop),
+        (Path::RollBack, Step::LoadSnapshot),
+        (Path::RollBack, Step::Start),
+        (Path::RollBack, Step::Start),
+        (Path::RollBack, Step::Verify),
+    ]);
+    assert_eq!(h.steps(&id(0)), expected);
+    let Verdict::RolledBack(RollbackCause::Failure(failure)) = h.verdict(&id(0)) else {
+        panic!("expected a rollback")
+    };
+    assert_eq!((failure.step, failure.attempts), (Step::Start, 1));
+    assert!(matches!(failure.kind, FailureKind::Rejected { .. }));
+    let child = h.world.child(&id(0));
+    assert_eq!(
+        (child.status, child.module),
+        (RunStatus::Running, Some(PREVIOUS))
+    );
+}
+
 #[test]
 fn snapshot_at_the_limit_replaces_the_oldest_snapshot_the_deployer_made() {
     let mut plan = plan(1, policy());

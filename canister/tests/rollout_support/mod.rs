@@ -15,6 +15,11 @@ use serde::de::DeserializeOwned;
 
 use crate::support::{admin, open_arg, operator, upgrade_deployer, MIB};
 
+/// The management method the deployer installs children with: every child's subnet has a
+/// chunk store in these fleets (the deployer serves its own subnet), so releases go through
+/// the stores, one upload per subnet, and each install carries only chunk hashes.
+pub const INSTALL_METHOD: &str = "install_chunked_code";
+
 pub struct Fleet {
     pub sim: Sim,
     pub deployer: Principal,

@@ -188,6 +188,7 @@ impl Child {
         if let Some(step) = next {
             work.step = step;
             work.attempt = 1;
+            work.refusals = 0;
             work.not_before = ctx.now;
             return Transition::default();
         }
@@ -203,6 +204,7 @@ impl Child {
                     goal: *resume,
                     step: Step::Stop,
                     attempt,
+                    refusals: 0,
                     reconciling: None,
                     in_flight: None,
                     not_before: at,
@@ -261,15 +263,40 @@ impl Child {
         self.step_did_not_happen(failure, ctx)
     }
 
-    /// The step did not take effect: a permanent reject fails it, anything else is retried.
+    /// The step did not take effect: a permanent reject fails it (a start that runs the child
+    /// again only once refused too often), anything else is retried.
     fn step_did_not_happen(&mut self, failure: CallFailure, ctx: &mut Ctx) -> Transition {
         match failure.class {
+            RejectClass::Permanent if self.restarts_the_child() => self.start_refused(failure, ctx),
             RejectClass::Permanent => {
                 let CallFailure { code, message, .. } = failure;
                 self.fail(FailureKind::Rejected { code, message }, ctx)
             }
             RejectClass::Transient | RejectClass::Unknown => self.retry(failure, ctx),
         }
+    }
+
+    /// Whether the current step is a start that brings the child back after a failure: giving
+    /// it up leaves the child stopped, an outage the policy did not ask for. (The upgrade's own
+    /// start failing is a failed upgrade, handled as the policy says.)
+    fn restarts_the_child(&mut self) -> bool {
+        let work = self.work();
+        work.step == Step::Start && matches!(work.goal, Goal::Restart(_) | Goal::RollBack { .. })
+    }
+
+    /// A start that brings the child back was refused with a permanent code. The cause (say,
+    /// the deployer removed from the controllers) may be fixed meanwhile, so it is tried again
+    /// with backoff until it has been refused `max_attempts` times; then the child is left for
+    /// an operator to start, and the verdict says so.
+    fn start_refused(&mut self, failure: CallFailure, ctx: &mut Ctx) -> Transition {
+        let max_attempts = ctx.policy.retry.max_attempts;
+        let work = self.work();
+        work.refusals += 1;
+        if work.refusals >= max_attempts {
+            let CallFailure { code, message, .. } = failure;
+            return self.fail(FailureKind::StartRefused { code, message }, ctx);
+        }
+        self.retry(failure, ctx)
     }
 
     /// Tries the step again after a backoff. Starts are never given up on while they fail
@@ -390,7 +417,7 @@ impl Child {
         )
     }
 
-    /// The failure that sent the child down its current recovery path.
+    /// What went wrong first and sent the child down its current recovery path.
     fn recovery_cause(&mut self) -> Option<Failure> {
         fn of_goal(goal: &Goal) -> Option<Failure> {
             match goal {
@@ -399,8 +426,16 @@ impl Child {
                     ..
                 }
                 | Goal::Park(failure) => Some(failure.clone()),
-                Goal::Restart(AfterRestart::Finish(verdict)) => verdict.failure().cloned(),
-                Goal::Restart(AfterRestart::RetryStop { resume, .. }) => of_goal(resume),
+                Goal::Restart(AfterRestart::Finish(verdict)) => verdict.first_failure().cloned(),
+                // The restart follows the stuck stop (the attempt before the one to resume
+                // with), unless the path it interrupted was itself a recovery.
+                Goal::Restart(AfterRestart::RetryStop { resume, attempt }) => {
+                    of_goal(resume).or(Some(Failure {
+                        step: Step::Stop,
+                        attempts: attempt - 1,
+                        kind: FailureKind::StopStuck,
+                    }))
+                }
                 _ => None,
             }
         }
@@ -420,7 +455,7 @@ impl Child {
         let mut transition = self.count_failure(&failure, ctx);
         transition |= match (is_upgrade, self.installed) {
             (false, _) => {
-                // A start that failed for good is not tried once more.
+                // A start that failed for good (refused too often) is not tried once more.
                 let start_failed = failure.step == Step::Start;
                 let verdict = Verdict::NeedsAttention {
                     problem: failure,
