@@ -233,3 +233,29 @@ fn a_label_selection_upgrades_only_the_labelled_children_and_listings_follow() {
         "the registry records the module each now runs"
     );
 }
+
+/// A chunk store holds at most 100 chunks: a release that does not fit beside the chunks an
+/// earlier rollout left in the deployer's own store has the store cleared first, once.
+#[test]
+fn a_full_chunk_store_is_cleared_for_the_next_release() {
+    let mut fleet = Fleet::new(1);
+    let children = fleet.create_children(0, 2);
+    fleet.adopt_all(std::slice::from_ref(&children));
+    for (name, version) in [("child_v2", "2"), ("child_v3", "3")] {
+        let module = artifacts::wasm(name);
+        let release = fleet.release_in_chunks(&module, version, module.len().div_ceil(60));
+        assert_eq!(release.summary.chunk_count, 60);
+        let started = fleet.start(&release, Selector::All, policy(1, vec![], 2));
+        let done = fleet.run_to_end(started.unwrap().rollout_id, 1_000);
+        assert_eq!(done.summary.counts.upgraded, 2, "release {version}");
+    }
+    let clears = fleet
+        .management_calls(fleet.deployer)
+        .into_iter()
+        .filter(|(method, ok)| method == "clear_chunk_store" && *ok)
+        .count();
+    assert_eq!(clears, 1);
+    for &child in &children {
+        assert_eq!(fleet.version(child), "v3");
+    }
+}

@@ -163,13 +163,23 @@ impl Fleet {
 
     /// Uploads `module` as a release through the deployer's upload methods.
     pub fn release(&mut self, module: &[u8], version: &str) -> Release {
+        self.release_in_chunks(module, version, MIB)
+    }
+
+    /// Uploads `module` as a release of chunks of `chunk_size` bytes.
+    pub fn release_in_chunks(
+        &mut self,
+        module: &[u8],
+        version: &str,
+        chunk_size: usize,
+    ) -> Release {
         let status: Result<deployer::UploadStatus, Error> = self.call(
             operator(),
             "upload_open",
-            (open_arg(module, Some(MIB), "child", version),),
+            (open_arg(module, Some(chunk_size), "child", version),),
         );
         let status = status.expect("open");
-        for (index, chunk) in module.chunks(MIB).enumerate() {
+        for (index, chunk) in module.chunks(chunk_size).enumerate() {
             let sent: Result<deployer::UploadStatus, Error> = self.call(
                 operator(),
                 "upload_chunk",
