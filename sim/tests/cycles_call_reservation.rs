@@ -12,8 +12,6 @@
 
 mod replica_support;
 
-use candid::Nat;
-use ic_management_canister_types::{CanisterSettings, UpdateSettingsArgs};
 use ic_sim::exec::MAX_CYCLES_PER_RESPONSE;
 use ic_sim::exec::{call_base_fee, cost_call, response_transmission_fee, CallResponse};
 use ic_sim::{CycleCosts, IngressStatus, Principal, RejectCode, Sim, SimConfig};
@@ -57,6 +55,36 @@ fn big_reply_call(callee: Principal) -> Call {
     Call::new(callee, "big_reply", REPLY_BYTES.to_le_bytes().to_vec())
 }
 
+/// A forwarder on subnet 0 that has made `big_reply_call` to an echo canister on subnet 1
+/// (`latency_rounds` away) and not yet heard back; `before` is the forwarder before it all.
+struct BigReplyCall {
+    sim: Sim,
+    caller: Principal,
+    call: Call,
+    before: ic_sim::CanisterView,
+    id: ic_sim::MessageId,
+}
+
+fn big_reply_call_sent(latency_rounds: u64) -> BigReplyCall {
+    let mut sim = sim_across_subnets(latency_rounds);
+    let callee = install_on(&mut sim, 1, &echo_wasm(), Vec::new());
+    let caller = forwarder(&mut sim, 0);
+    let call = big_reply_call(callee);
+    let before = sim.canister(caller).unwrap();
+    let id = sim
+        .submit_update(user(), caller, "forward", call.encode())
+        .unwrap();
+    sim.tick();
+    sim.tick();
+    BigReplyCall {
+        sim,
+        caller,
+        call,
+        before,
+        id,
+    }
+}
+
 // Spec "Cycle cost calculation": `ic0.cost_call` is the base fee (260_000 + 1_000 per byte of
 // method name and argument) plus the reservation for the largest response: 2 MiB transmitted
 // (2_097_152_000) and its callback executed at the 40 B instruction limit (40_005_000_000).
@@ -71,16 +99,13 @@ fn cost_call_is_the_base_fee_plus_the_response_reservation() {
 // plus the reservation; only the base fee is burned, the reservation is held.
 #[test]
 fn call_perform_withdraws_the_base_fee_and_the_reservation() {
-    let mut sim = sim_across_subnets(20);
-    let callee = install_on(&mut sim, 1, &echo_wasm(), Vec::new());
-    let caller = forwarder(&mut sim, 0);
-    let call = big_reply_call(callee);
-    let before = sim.canister(caller).unwrap();
-    let id = sim
-        .submit_update(user(), caller, "forward", call.encode())
-        .unwrap();
-    sim.tick();
-    sim.tick();
+    let BigReplyCall {
+        mut sim,
+        caller,
+        call,
+        before,
+        id,
+    } = big_reply_call_sent(20);
     assert!(
         matches!(sim.ingress_status(id), IngressStatus::Processing),
         "the call is still in flight"
@@ -107,16 +132,13 @@ fn call_perform_withdraws_the_base_fee_and_the_reservation() {
 // the callback's actual execution.
 #[test]
 fn after_the_reply_the_call_costs_base_fee_actual_bytes_and_callback_execution() {
-    let mut sim = sim_across_subnets(5);
-    let callee = install_on(&mut sim, 1, &echo_wasm(), Vec::new());
-    let caller = forwarder(&mut sim, 0);
-    let call = big_reply_call(callee);
-    let before = sim.canister(caller).unwrap();
-    let id = sim
-        .submit_update(user(), caller, "forward", call.encode())
-        .unwrap();
-    sim.tick();
-    sim.tick();
+    let BigReplyCall {
+        mut sim,
+        caller,
+        call,
+        before,
+        id,
+    } = big_reply_call_sent(5);
     let forward_instructions = sim.last_instructions(caller);
     let answer = Forwarded::parse(&sim.await_ingress(id, 100).unwrap());
     let callback_instructions = sim.last_instructions(caller);
@@ -236,16 +258,4 @@ fn the_reservation_is_refunded_when_a_bounded_wait_call_times_out() {
         after.cycles,
         "the late reply neither refunds nor charges again"
     );
-}
-
-fn set_freezing_threshold(sim: &mut Sim, canister: Principal, seconds: u64) {
-    let args = UpdateSettingsArgs {
-        canister_id: canister,
-        settings: CanisterSettings {
-            freezing_threshold: Some(Nat::from(seconds)),
-            ..CanisterSettings::default()
-        },
-        sender_canister_version: None,
-    };
-    management_ingress(sim, user(), "update_settings", &args).unwrap();
 }

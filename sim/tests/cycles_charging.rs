@@ -55,18 +55,6 @@ fn charged_executions(sim: &Sim, canister: ic_sim::Principal, from: usize) -> Ve
         .collect()
 }
 
-fn set_freezing_threshold(sim: &mut Sim, canister: ic_sim::Principal, seconds: u64) {
-    let args = UpdateSettingsArgs {
-        canister_id: canister,
-        settings: CanisterSettings {
-            freezing_threshold: Some(Nat::from(seconds)),
-            ..CanisterSettings::default()
-        },
-        sender_canister_version: None,
-    };
-    management_ingress(sim, user(), "update_settings", &args).unwrap();
-}
-
 fn status_query(sim: &mut Sim, canister: ic_sim::Principal) -> CanisterStatusResult {
     decode(
         &sim.query_call(

@@ -446,3 +446,16 @@ pub fn id_record(canister: Principal) -> ic_management_canister_types::CanisterI
         canister_id: canister,
     }
 }
+
+/// Sets a canister's freezing threshold (`update_settings`), as its controller `user()`.
+pub fn set_freezing_threshold(sim: &mut Sim, canister: Principal, seconds: u64) {
+    let args = ic_management_canister_types::UpdateSettingsArgs {
+        canister_id: canister,
+        settings: ic_management_canister_types::CanisterSettings {
+            freezing_threshold: Some(candid::Nat::from(seconds)),
+            ..Default::default()
+        },
+        sender_canister_version: None,
+    };
+    management_ingress(sim, user(), "update_settings", &args).unwrap();
+}
