@@ -100,7 +100,7 @@ fn cost_call_is_the_base_fee_plus_the_response_reservation() {
 #[test]
 fn call_perform_withdraws_the_base_fee_and_the_reservation() {
     let BigReplyCall {
-        mut sim,
+        sim,
         caller,
         call,
         before,
