@@ -254,6 +254,9 @@ struct Live {
     record: RolloutRecord,
     /// Its journal lines not folded into the stored checkpoint.
     unfolded: u64,
+    /// The stored checkpoint's `next_entry`: a fold must move it to the new log's start even
+    /// when the rollout wrote nothing since.
+    stored_next_entry: u64,
     /// Whether the stored checkpoint shows the rollout active; `None` before the first one.
     stored_active: Option<bool>,
 }
@@ -376,6 +379,7 @@ impl<M: Memory> Rollouts<M> {
             Live {
                 record,
                 unfolded: 0,
+                stored_next_entry: 0,
                 stored_active: None,
             },
         );
@@ -658,6 +662,7 @@ impl<M: Memory> Rollouts<M> {
             .ok_or(ErrorKind::RolloutNotFound { rollout_id })?
             .decode();
         let stored_active = Some(record.is_active());
+        let stored_next_entry = record.next_entry;
         let journal = self.journal();
         let mut unfolded = 0;
         for index in record.next_entry..journal.len() {
@@ -671,6 +676,7 @@ impl<M: Memory> Rollouts<M> {
         Ok(Live {
             record,
             unfolded,
+            stored_next_entry,
             stored_active,
         })
     }
@@ -705,6 +711,7 @@ impl<M: Memory> Rollouts<M> {
                 self.active.remove(&rollout_id);
             }
             live.stored_active = Some(active);
+            live.stored_next_entry = record.next_entry;
             live.unfolded = 0;
         }
         if !active {
@@ -714,8 +721,10 @@ impl<M: Memory> Rollouts<M> {
         self.fold_if_long();
     }
 
-    /// Folds a long journal: every rollout with unfolded lines writes its checkpoint, and the
-    /// log starts again empty. Every active rollout is live, so no line is lost.
+    /// Folds a long journal: every live rollout whose checkpoint does not start at the new log's
+    /// start (it has unfolded lines, or its checkpoint points into the old log) writes its
+    /// checkpoint, and the log starts again empty. Every active rollout is live, so no line is
+    /// lost.
     fn fold_if_long(&mut self) {
         let children: u64 = self
             .live
@@ -727,8 +736,13 @@ impl<M: Memory> Rollouts<M> {
             self.journal = Some(journal);
             return;
         }
-        for (&rollout_id, live) in self.live.iter_mut().filter(|(_, live)| live.unfolded > 0) {
+        // Inactive rollouts write no lines (a command that would activate one checkpoints it).
+        let stale = |live: &&mut Live| {
+            live.record.is_active() && (live.unfolded > 0 || live.stored_next_entry != 0)
+        };
+        for (&rollout_id, live) in self.live.iter_mut().filter(|(_, live)| stale(live)) {
             live.record.next_entry = 0;
+            live.stored_next_entry = 0;
             live.unfolded = 0;
             self.rollouts
                 .insert(rollout_id, CborBytes::encode(&live.record));

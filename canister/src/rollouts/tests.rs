@@ -477,3 +477,36 @@ fn children_are_taken_round_robin_over_their_subnets() {
     let order: String = interleaved.iter().map(|(_, name)| name).collect();
     assert_eq!(order, "adebfc");
 }
+
+/// A rollout that wrote nothing while the journal was folded (started, not yet driven) still
+/// replays the lines it writes afterwards: folding moved its checkpoint to the new log.
+#[test]
+fn a_rollout_idle_across_a_fold_replays_its_later_lines() {
+    let (mut state, release) = setup(60);
+    let busy = start(
+        &mut state,
+        &release,
+        Selector::Explicit((1..60).map(child).collect()),
+    );
+    let busy = busy.unwrap();
+    let mut now = T0;
+    while state.rollouts.journal().len() < 150 {
+        now = run_steps(&mut state, busy, now, 1);
+    }
+    let idle = start(&mut state, &release, Selector::Explicit(vec![child(0)])).unwrap();
+    let mut journaled = state.rollouts.journal().len();
+    loop {
+        now = run_steps(&mut state, busy, now, 1);
+        let after = state.rollouts.journal().len();
+        if after < journaled {
+            break;
+        }
+        journaled = after;
+    }
+    run_steps(&mut state, idle, now, 2);
+    let replayed = state.rollouts.load(idle).unwrap();
+    assert_eq!(
+        replayed.record.engine,
+        state.rollouts.live[&idle].record.engine
+    );
+}
