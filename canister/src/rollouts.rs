@@ -782,31 +782,30 @@ impl<M: Memory> ReleaseReferences for Rollouts<M> {
     }
 }
 
-/// Records in the registry what an event shows about a child. The registry refuses only
-/// children it does not hold, and a claimed child cannot leave it, so a refusal is ignored.
+/// Records in the registry what a finished child shows: one write per child and rollout (its
+/// snapshots taken and replaced along the way included), not one per event. The registry
+/// refuses only children it does not hold, and a claimed child cannot leave it, so a refusal
+/// is ignored.
 fn observe<M: Memory>(fleet: &mut Fleet<M>, engine: &Rollout, release: ModuleHash, event: &Event) {
-    match &event.kind {
-        EventKind::SnapshotTaken {
-            child,
-            snapshot,
-            replaced,
-        } => {
-            let canister_id = fleet::canister_id(child);
-            if let Some(replaced) = replaced {
-                let _ = fleet.forget_snapshot(&canister_id, replaced);
-            }
-            let _ = fleet.record_snapshot(&canister_id, snapshot.clone());
-        }
-        EventKind::ChildFinished { child, verdict } => {
-            let module = match verdict {
-                Verdict::Upgraded => Some(release),
-                Verdict::RolledBack(_) => engine.child(child).and_then(|c| c.previous_module()),
-                _ => return,
-            };
-            let _ = fleet.record_module(&fleet::canister_id(child), module, event.at);
-        }
-        _ => {}
-    }
+    let EventKind::ChildFinished { child, verdict } = &event.kind else {
+        return;
+    };
+    let Some(state) = engine.child(child) else {
+        return;
+    };
+    let module = match verdict {
+        Verdict::Upgraded => Some(Some(release)),
+        Verdict::RolledBack(_) => Some(state.previous_module()),
+        _ => None,
+    };
+    let snapshots = state
+        .snapshots()
+        .iter()
+        .filter(|snapshot| snapshot.made_by_deployer)
+        .map(|snapshot| snapshot.id.clone())
+        .collect();
+    let canister_id = fleet::canister_id(child);
+    let _ = fleet.record_child_end(&canister_id, module, snapshots, event.at);
 }
 
 fn info(rollout_id: u64, record: &RolloutRecord) -> RolloutInfo {

@@ -21,11 +21,10 @@
 //!   it fails, claiming nothing, if another active rollout holds one of them. When the rollout
 //!   ends (completed, aborted, rolled back), [`Fleet::release_claim`] the same children.
 //!   A claimed child cannot be released from the fleet.
-//! - **Observations.** Whenever the deployer reads a child's module hash (after an install, a
-//!   reconcile, a verification), [`Fleet::record_module`]. Whenever it takes a snapshot,
-//!   [`Fleet::record_snapshot`]; when it replaces or deletes one, [`Fleet::forget_snapshot`].
-//!   [`ChildRecord::spec`] then marks which of the child's snapshots are the deployer's, and the
-//!   engine replaces only those.
+//! - **Observations.** When a rollout is done with a child, [`Fleet::record_child_end`] records
+//!   in one write the module it left the child running and the snapshots the deployer owns of
+//!   it (taken, and replaced ones forgotten). [`ChildRecord::spec`] then marks which of the
+//!   child's snapshots are the deployer's, and the engine replaces only those.
 //!
 //! # Storage
 //!
@@ -217,67 +216,40 @@ impl<M: Memory> Fleet<M> {
         Ok(record)
     }
 
-    /// Records the module hash read from the child at `now` (`None`: no module installed).
-    pub fn record_module(
+    /// Records what a rollout left a child with, in one write: the module it runs, if the
+    /// rollout knows it (`Some(None)`: no module installed), as read at `now`; and the
+    /// snapshots the deployer now owns of it, oldest first. Refused, recording nothing, when
+    /// that is more snapshots than the IC lets a canister hold.
+    pub fn record_child_end(
         &mut self,
         canister_id: &Principal,
-        module_hash: Option<ModuleHash>,
+        module_hash: Option<Option<ModuleHash>>,
+        snapshots: Vec<SnapshotId>,
         now: Nanos,
     ) -> Result<(), FleetError> {
         let (id, mut record) = self.child(canister_id)?;
-        if record.module_hash != module_hash {
-            if let Some(old) = &record.module_hash {
-                self.index.remove(&IndexKey::new(&module_prefix(old), &id));
-            }
-            if let Some(new) = &module_hash {
-                self.index
-                    .insert(IndexKey::new(&module_prefix(new), &id), ());
-            }
-            record.module_hash = module_hash;
-        }
-        record.last_checked_at = now;
-        self.children.insert(id, CborBytes::encode(&record));
-        Ok(())
-    }
-
-    /// Records a snapshot the deployer took of the child, as its newest. Recording it again
-    /// changes nothing. Refused when the deployer already records as many snapshots as the IC
-    /// lets a canister hold: the driver forgot one it replaced or deleted.
-    pub fn record_snapshot(
-        &mut self,
-        canister_id: &Principal,
-        snapshot: SnapshotId,
-    ) -> Result<(), FleetError> {
-        let (id, mut record) = self.child(canister_id)?;
-        if record.snapshots.contains(&snapshot) {
-            return Ok(());
-        }
-        if record.snapshots.len() >= MAX_SNAPSHOTS_PER_CANISTER {
+        if snapshots.len() > MAX_SNAPSHOTS_PER_CANISTER {
             return Err(FleetError::SnapshotLimit {
                 canister_id: *canister_id,
                 max: MAX_SNAPSHOTS_PER_CANISTER as u64,
             });
         }
-        record.snapshots.push(snapshot);
-        self.children.insert(id, CborBytes::encode(&record));
-        Ok(())
-    }
-
-    /// Forgets a snapshot of the child that was replaced or deleted; `false` if it was not
-    /// recorded.
-    pub fn forget_snapshot(
-        &mut self,
-        canister_id: &Principal,
-        snapshot: &SnapshotId,
-    ) -> Result<bool, FleetError> {
-        let (id, mut record) = self.child(canister_id)?;
-        let before = record.snapshots.len();
-        record.snapshots.retain(|held| held != snapshot);
-        if record.snapshots.len() == before {
-            return Ok(false);
+        record.snapshots = snapshots;
+        if let Some(module_hash) = module_hash {
+            if record.module_hash != module_hash {
+                if let Some(old) = &record.module_hash {
+                    self.index.remove(&IndexKey::new(&module_prefix(old), &id));
+                }
+                if let Some(new) = &module_hash {
+                    self.index
+                        .insert(IndexKey::new(&module_prefix(new), &id), ());
+                }
+                record.module_hash = module_hash;
+            }
+            record.last_checked_at = now;
         }
         self.children.insert(id, CborBytes::encode(&record));
-        Ok(true)
+        Ok(())
     }
 
     /// Marks every named child as held by `rollout_id`, or none of them: fails if one is not a

@@ -274,7 +274,7 @@ fn apply<M: Memory>(fleet: &mut Fleet<M>, op: &Op, now: Nanos) -> Outcome {
         }
         Op::Release { child: n } => fleet.release(&child(*n)).map(|_| 0),
         Op::RecordModule { child: n, module } => fleet
-            .record_module(&child(*n), module.map(|m| MODULES[m]), now)
+            .record_child_end(&child(*n), Some(module.map(|m| MODULES[m])), vec![], now)
             .map(|()| 0),
         Op::Claim { children, rollout } => {
             let ids: Vec<Principal> = children.iter().map(|n| child(*n)).collect();

@@ -374,15 +374,7 @@ fn operations_on_a_canister_that_is_not_a_child_report_it() {
     assert_eq!(fleet.remove_label(&stranger, "a"), Err(not_adopted.clone()));
     assert_eq!(fleet.release(&stranger), Err(not_adopted.clone()));
     assert_eq!(
-        fleet.record_module(&stranger, Some(V1), 5),
-        Err(not_adopted.clone())
-    );
-    assert_eq!(
-        fleet.record_snapshot(&stranger, snapshot.clone()),
-        Err(not_adopted.clone())
-    );
-    assert_eq!(
-        fleet.forget_snapshot(&stranger, &snapshot),
+        fleet.record_child_end(&stranger, Some(Some(V1)), vec![snapshot], 5),
         Err(not_adopted)
     );
     assert_eq!(fleet.len(), 1);
@@ -428,12 +420,17 @@ fn a_claimed_child_cannot_be_released_until_its_rollout_lets_go() {
 }
 
 #[test]
-fn record_module_moves_the_child_between_module_filters() {
+fn a_recorded_module_moves_the_child_between_module_filters() {
     let mut fleet = empty_fleet();
     adopt(&mut fleet, 1, &[]);
     adopt(&mut fleet, 2, &[]);
+    let record_module = |fleet: &mut Fleet<_>, n, module, now| {
+        fleet
+            .record_child_end(&canister(n), Some(module), vec![], now)
+            .unwrap()
+    };
 
-    fleet.record_module(&canister(1), Some(V2), 50).unwrap();
+    record_module(&mut fleet, 1, Some(V2), 50);
 
     assert_eq!(list_all_ids(&fleet, by_module(V1)), vec![canister(2)]);
     assert_eq!(list_all_ids(&fleet, by_module(V2)), vec![canister(1)]);
@@ -442,44 +439,46 @@ fn record_module_moves_the_child_between_module_filters() {
     assert_indexes_agree(&fleet);
 
     // An uninstalled child runs no module: it leaves every module filter.
-    fleet.record_module(&canister(1), None, 60).unwrap();
+    record_module(&mut fleet, 1, None, 60);
     assert_eq!(list_all_ids(&fleet, by_module(V2)), vec![]);
     assert_eq!(fleet.get(&canister(1)).unwrap().last_checked_at, 60);
     assert_indexes_agree(&fleet);
 
     // The same hash again only updates the check time.
-    fleet.record_module(&canister(2), Some(V1), 70).unwrap();
+    record_module(&mut fleet, 2, Some(V1), 70);
     assert_eq!(fleet.get(&canister(2)).unwrap().last_checked_at, 70);
     assert_indexes_agree(&fleet);
 }
 
 #[test]
-fn snapshots_are_recorded_oldest_first_up_to_the_ic_limit() {
+fn a_childs_snapshots_are_recorded_as_given_up_to_the_ic_limit() {
     let mut fleet = empty_fleet();
     adopt(&mut fleet, 1, &[]);
-    let snapshot = |n: u8| SnapshotId(vec![n; 3]);
-    for n in 0..MAX_SNAPSHOTS_PER_CANISTER as u8 {
-        fleet.record_snapshot(&canister(1), snapshot(n)).unwrap();
-    }
-    // Recording one again (a retried step) changes nothing, even at the limit.
-    fleet.record_snapshot(&canister(1), snapshot(0)).unwrap();
+    let adopted_at = fleet.get(&canister(1)).unwrap().last_checked_at;
+    let snapshots = |range: std::ops::Range<u8>| -> Vec<SnapshotId> {
+        range.map(|n| SnapshotId(vec![n; 3])).collect()
+    };
+    let at_limit = snapshots(0..MAX_SNAPSHOTS_PER_CANISTER as u8);
+    fleet
+        .record_child_end(&canister(1), None, at_limit.clone(), 40)
+        .unwrap();
     assert_eq!(
-        fleet.record_snapshot(&canister(1), snapshot(99)),
+        fleet.record_child_end(
+            &canister(1),
+            Some(Some(V2)),
+            snapshots(0..MAX_SNAPSHOTS_PER_CANISTER as u8 + 1),
+            50,
+        ),
         Err(FleetError::SnapshotLimit {
             canister_id: canister(1),
             max: MAX_SNAPSHOTS_PER_CANISTER as u64,
         })
     );
-
-    assert_eq!(fleet.forget_snapshot(&canister(1), &snapshot(0)), Ok(true));
-    assert_eq!(fleet.forget_snapshot(&canister(1), &snapshot(0)), Ok(false));
-    fleet.record_snapshot(&canister(1), snapshot(99)).unwrap();
-
-    let expected: Vec<SnapshotId> = (1..MAX_SNAPSHOTS_PER_CANISTER as u8)
-        .chain([99])
-        .map(snapshot)
-        .collect();
-    assert_eq!(fleet.get(&canister(1)).unwrap().snapshots, expected);
+    let record = fleet.get(&canister(1)).unwrap();
+    assert_eq!(record.snapshots, at_limit, "a refusal records nothing");
+    assert_eq!(record.module_hash, Some(V1));
+    // Without a module reading, only the snapshots change.
+    assert_eq!(record.last_checked_at, adopted_at);
 }
 
 #[test]
@@ -492,7 +491,7 @@ fn spec_marks_only_the_deployers_snapshots_as_its_own() {
         .adopt(canister(2), subnet(2), None, &[], 0, admin())
         .unwrap();
     fleet
-        .record_snapshot(&canister(2), SnapshotId(vec![2]))
+        .record_child_end(&canister(2), None, vec![SnapshotId(vec![2])], 0)
         .unwrap();
     let held = vec![SnapshotId(vec![1]), SnapshotId(vec![2])];
 
