@@ -425,9 +425,10 @@ impl<M: Memory> Rollouts<M> {
                 });
             }
         }
-        // Held back with no call of its own to bring it back: ask again shortly.
+        // Held back for other rollouts' calls, with no call of its own to bring it back: ask
+        // again shortly. Held back for cycles, it is paused: the operator's resume drives it.
         let idle = own_in_flight + dispatch.actions.len() == 0 && dispatch.held_back > 0;
-        let retry = idle.then_some(now + HELD_BACK_RETRY_NANOS);
+        let retry = (idle && !starved).then_some(now + HELD_BACK_RETRY_NANOS);
         let next_due = [dispatch.next_due, retry].into_iter().flatten().min();
         for entry in entries {
             self.commit(rollout_id, Some(entry), fleet);

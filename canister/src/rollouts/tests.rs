@@ -438,11 +438,12 @@ fn a_rollout_the_deployer_cannot_pay_for_pauses_with_the_cycles_it_needs() {
     let (mut state, release) = setup(3);
     let rollout_id = start(&mut state, &release, Selector::All).unwrap();
     let poor = funds(CYCLES_KEPT_BACK + 1_000);
-    let (actions, _) = state
+    let (actions, next_due) = state
         .rollouts
         .dispatch(rollout_id, &mut state.fleet, T0 + 1, &poor)
         .unwrap();
     assert!(actions.is_empty(), "nothing is called: {actions:?}");
+    assert_eq!(next_due, None, "a paused rollout waits for the operator");
     let info = state.rollouts.info(rollout_id).unwrap();
     let RolloutPhase::Paused(PauseReason::InsufficientCycles { balance, required }) =
         info.summary.phase
