@@ -32,11 +32,11 @@
 //! | 19 | map [`ACTIVE_ROLLOUTS_MEMORY_ID`]  | rollout id (u64 BE)  | `()`                      |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
-//! index memory of entry end offsets and a data memory of entries, appended in place); SHA-256 keys and values are the 32 raw
-//! bytes. `ReleaseRecord` holds the release's metadata and its chunk hashes in order,
-//! `UploadRecord` an open upload (with the blocks of each received chunk) or its tombstone,
-//! `ChunkEntry` a chunk's length, reference count and block runs, `RegistryConfig` the upload
-//! settings and the id counters. Golden-byte tests (here, in `chunk_store` and in `uploads`)
+//! index memory of entry end offsets and a data memory of entries, appended in place);
+//! SHA-256 keys and values are the 32 raw bytes. `ReleaseRecord` holds the release's metadata
+//! and its chunk hashes in order, `UploadRecord` an open upload (with the blocks of each
+//! received chunk) or its tombstone, `ChunkEntry` a chunk's length, reference count and block
+//! runs, `RegistryConfig` the upload settings and the id counters. Golden-byte tests (here, in `chunk_store` and in `uploads`)
 //! pin each encoding.
 //!
 //! Chunk bytes live outside any map, in memory 3 cut into 64 KiB blocks (one Wasm page, so the
@@ -65,11 +65,11 @@
 //! # Schema versions
 //!
 //! [`SCHEMA_VERSION`] names this layout. Schema 1 is the layout of the first release; until
-//! that release is published it is still amended in place (no deployer runs it yet). `post_upgrade` reads the header first and refuses to
-//! run on memory it does not understand: memory written by a newer schema (a downgrade), or not
-//! written by the deployer at all. A change that old code would misread (a new meaning for an
-//! id, a key encoding, a value that old code cannot decode) bumps the version and adds its
-//! migration to [`Memories::open`].
+//! that release is published it is still amended in place (no deployer runs it yet).
+//! `post_upgrade` reads the header first and refuses to run on memory it does not understand:
+//! memory written by a newer schema (a downgrade), or not written by the deployer at all. A
+//! change that old code would misread (a new meaning for an id, a key encoding, a value that
+//! old code cannot decode) bumps the version and adds its migration to [`Memories::open`].
 
 use std::borrow::Cow;
 use std::fmt;

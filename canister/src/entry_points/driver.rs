@@ -10,9 +10,9 @@
 //!
 //! Chunked releases: before the first chunked install on a subnet, the release's chunks are
 //! uploaded into that subnet's store, each chunk once (those `stored_chunks` lists are
-//! skipped), as many stores at once as [`MAX_UPLOADS_IN_FLIGHT`] allows. Installs issued while the upload runs wait for it, parked on the heap. The heap
-//! knows which stores are ready; after an upgrade it is empty, and the first install per store
-//! reads `stored_chunks` again.
+//! skipped), as many stores at once as [`MAX_UPLOADS_IN_FLIGHT`] allows. Installs issued while
+//! the upload runs wait for it, parked on the heap. The heap knows which stores are ready;
+//! after an upgrade it is empty, and the first install per store reads `stored_chunks` again.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
