@@ -55,8 +55,8 @@ fn big_reply_call(callee: Principal) -> Call {
     Call::new(callee, "big_reply", REPLY_BYTES.to_le_bytes().to_vec())
 }
 
-/// A forwarder on subnet 0 that has made `big_reply_call` to an echo canister on subnet 1
-/// (`latency_rounds` away) and not yet heard back; `before` is the forwarder before it all.
+/// A forwarder on subnet 0 that has made `big_reply_call` (bounded-wait when `timeout_seconds`
+/// is not 0) to an echo canister on subnet 1 (`latency_rounds` away) and not yet heard back; `before` is the forwarder before it all.
 struct BigReplyCall {
     sim: Sim,
     caller: Principal,
@@ -65,11 +65,12 @@ struct BigReplyCall {
     id: ic_sim::MessageId,
 }
 
-fn big_reply_call_sent(latency_rounds: u64) -> BigReplyCall {
+fn big_reply_call_sent(latency_rounds: u64, timeout_seconds: u32) -> BigReplyCall {
     let mut sim = sim_across_subnets(latency_rounds);
     let callee = install_on(&mut sim, 1, &echo_wasm(), Vec::new());
     let caller = forwarder(&mut sim, 0);
-    let call = big_reply_call(callee);
+    let mut call = big_reply_call(callee);
+    call.timeout_seconds = timeout_seconds;
     let before = sim.canister(caller).unwrap();
     let id = sim
         .submit_update(user(), caller, "forward", call.encode())
@@ -105,7 +106,7 @@ fn call_perform_withdraws_the_base_fee_and_the_reservation() {
         call,
         before,
         id,
-    } = big_reply_call_sent(20);
+    } = big_reply_call_sent(20, 0);
     assert!(
         matches!(sim.ingress_status(id), IngressStatus::Processing),
         "the call is still in flight"
@@ -138,7 +139,7 @@ fn after_the_reply_the_call_costs_base_fee_actual_bytes_and_callback_execution()
         call,
         before,
         id,
-    } = big_reply_call_sent(5);
+    } = big_reply_call_sent(5, 0);
     let forward_instructions = sim.last_instructions(caller);
     let answer = Forwarded::parse(&sim.await_ingress(id, 100).unwrap());
     let callback_instructions = sim.last_instructions(caller);
@@ -215,17 +216,13 @@ fn call_perform_refuses_a_call_whose_reservation_the_liquid_balance_cannot_cover
 // late real reply (dropped) refunds nothing twice.
 #[test]
 fn the_reservation_is_refunded_when_a_bounded_wait_call_times_out() {
-    let mut sim = sim_across_subnets(400);
-    let callee = install_on(&mut sim, 1, &echo_wasm(), Vec::new());
-    let caller = forwarder(&mut sim, 0);
-    let mut call = big_reply_call(callee);
-    call.timeout_seconds = 10;
-    let before = sim.canister(caller).unwrap();
-    let id = sim
-        .submit_update(user(), caller, "forward", call.encode())
-        .unwrap();
-    sim.tick();
-    sim.tick();
+    let BigReplyCall {
+        mut sim,
+        caller,
+        call,
+        before,
+        id,
+    } = big_reply_call_sent(400, 10);
     let forward_instructions = sim.last_instructions(caller);
     assert_eq!(
         held_since(&sim, caller, &before),

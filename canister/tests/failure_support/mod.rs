@@ -78,29 +78,17 @@ impl Scenario {
 
     /// The child runs its previous module with the state it had before the rollout.
     pub fn assert_restored(&mut self, index: usize) {
-        let before = self.before[index].clone();
-        let view = self.fleet.sim.canister(before.child).unwrap();
-        assert_eq!(
-            view.status,
-            CanisterRunStatus::Running,
-            "{} runs",
-            before.child
-        );
-        assert_eq!(
-            view.module_hash,
-            Some(before.module_hash),
-            "previous module"
-        );
-        assert_eq!(self.fleet.version(before.child), "v1");
-        assert_eq!(
-            self.fleet.counter(before.child),
-            before.counter,
-            "state kept"
-        );
+        let previous = self.before[index].module_hash;
+        self.assert_running(index, previous, "v1", "previous module");
     }
 
     /// The child runs the release with the state it had before the rollout.
     pub fn assert_upgraded(&mut self, index: usize) {
+        let release = self.release_hash();
+        self.assert_running(index, release, "v2", "release module");
+    }
+
+    fn assert_running(&mut self, index: usize, module: [u8; 32], version: &str, which: &str) {
         let before = self.before[index].clone();
         let view = self.fleet.sim.canister(before.child).unwrap();
         assert_eq!(
@@ -109,12 +97,8 @@ impl Scenario {
             "{} runs",
             before.child
         );
-        assert_eq!(
-            view.module_hash,
-            Some(self.release_hash()),
-            "release module"
-        );
-        assert_eq!(self.fleet.version(before.child), "v2");
+        assert_eq!(view.module_hash, Some(module), "{which}");
+        assert_eq!(self.fleet.version(before.child), version);
         assert_eq!(
             self.fleet.counter(before.child),
             before.counter,
