@@ -399,10 +399,14 @@ impl<M: Memory> Rollouts<M> {
         now: Nanos,
         funds: &Funds,
     ) -> Option<(Vec<Action>, Option<Nanos>)> {
+        // A late timer or callback of a finished rollout: nothing can be due, nothing to
+        // journal, and no reason to decode its checkpoint.
+        if !self.live.contains_key(&rollout_id) && !self.active.contains_key(&rollout_id) {
+            return None;
+        }
         let in_flight = self.calls_in_flight();
-        let live = self.live_mut(rollout_id).ok()?;
+        let live = self.live_mut(rollout_id, fleet).ok()?;
         if !live.record.is_active() {
-            // A late timer of a finished rollout: nothing can be due, nothing to journal.
             self.live.remove(&rollout_id);
             return None;
         }
@@ -410,7 +414,7 @@ impl<M: Memory> Rollouts<M> {
         let queue_room = MAX_ROLLOUT_CALLS_IN_FLIGHT.saturating_sub(in_flight);
         let affordable = funds.affordable_actions();
         let max_new = queue_room.min(affordable);
-        let own_in_flight = engine.in_flight().count();
+        let own_in_flight = engine.in_flight().len();
         let dispatch = engine.next_actions(now, max_new);
         let starved = dispatch.held_back > 0 && affordable < queue_room;
         let mut entries = vec![JournalEntry::Dispatched { at: now, max_new }];
@@ -451,7 +455,7 @@ impl<M: Memory> Rollouts<M> {
     fn calls_in_flight(&self) -> u32 {
         self.live
             .values()
-            .map(|live| live.record.engine.in_flight().count() as u32)
+            .map(|live| live.record.engine.in_flight().len() as u32)
             .sum()
     }
 
@@ -465,7 +469,7 @@ impl<M: Memory> Rollouts<M> {
         fleet: &mut Fleet<M>,
         now: Nanos,
     ) {
-        let Ok(live) = self.live_mut(rollout_id) else {
+        let Ok(live) = self.live_mut(rollout_id, fleet) else {
             return;
         };
         if live
@@ -488,7 +492,7 @@ impl<M: Memory> Rollouts<M> {
     pub fn recover(&mut self, fleet: &mut Fleet<M>, now: Nanos) -> Vec<u64> {
         let active: Vec<u64> = self.active.keys().collect();
         for &rollout_id in &active {
-            let live = self.live_mut(rollout_id).expect("listed above");
+            let live = self.live_mut(rollout_id, fleet).expect("listed above");
             live.record.engine.mark_in_flight_unknown(now);
             self.commit(
                 rollout_id,
@@ -507,7 +511,7 @@ impl<M: Memory> Rollouts<M> {
         fleet: &mut Fleet<M>,
         now: Nanos,
     ) -> Result<Summary, Error> {
-        let live = self.live_mut(rollout_id)?;
+        let live = self.live_mut(rollout_id, fleet)?;
         let record = &mut live.record;
         let claim = command == Command::RollBackAll && !record.claimed;
         if claim {
@@ -646,9 +650,14 @@ impl<M: Memory> Rollouts<M> {
         }
     }
 
-    fn live_mut(&mut self, rollout_id: u64) -> Result<&mut Live, Error> {
+    /// The rollout on the heap, loaded from stable memory if it is not there yet. Loading an
+    /// active rollout (after an upgrade) restores its claims, which live on the heap.
+    fn live_mut(&mut self, rollout_id: u64, fleet: &mut Fleet<M>) -> Result<&mut Live, Error> {
         if !self.live.contains_key(&rollout_id) {
             let live = self.load(rollout_id)?;
+            if live.record.claimed {
+                fleet.restore_claim(&live.record.children, rollout_id);
+            }
             self.live.insert(rollout_id, live);
         }
         Ok(self.live.get_mut(&rollout_id).expect("inserted above"))

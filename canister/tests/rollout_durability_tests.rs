@@ -262,3 +262,55 @@ fn stopped_upgraded_and_started_mid_rollout_the_deployer_finishes_it() {
         assert_eq!(installs, 1, "{child} installed exactly once");
     }
 }
+
+/// Claims live on the heap and are restored from the stored rollouts by `post_upgrade`: after
+/// the deployer's upgrade mid-rollout its children still show the rollout that holds them,
+/// cannot be released from the fleet nor taken by another rollout, and are free once it ends.
+#[test]
+fn a_rollout_keeps_its_children_claimed_across_the_deployer_upgrade() {
+    use deployer::fleet::{ChildInfo, FleetError};
+    use deployer::ErrorKind;
+    let mut fleet = Fleet::new(1);
+    let children = fleet.create_children(0, 3);
+    fleet.adopt_all(std::slice::from_ref(&children));
+    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+    let id = fleet
+        .start(&release, Selector::All, policy(1, vec![], 1))
+        .expect("start")
+        .rollout_id;
+    fleet.run_until(id, 500, |info| info.summary.counts.upgraded >= 1);
+
+    fleet.upgrade_deployer();
+
+    for &child in &children {
+        let info: Result<ChildInfo, Error> = fleet.query("get_child", (child,));
+        assert_eq!(info.unwrap().rollout_id, Some(id), "{child} is still held");
+    }
+    let released: Result<ChildInfo, Error> =
+        fleet.call(support::admin(), "release_child", (children[2],));
+    assert_eq!(
+        released.map_err(|error| error.kind().clone()),
+        Err(ErrorKind::Fleet(FleetError::Claimed {
+            canister_id: children[2],
+            rollout_id: id,
+        }))
+    );
+    let second = fleet.start(&release, Selector::All, policy(1, vec![], 1));
+    assert!(
+        matches!(
+            second.map_err(|error| error.kind().clone()),
+            Err(ErrorKind::Fleet(FleetError::ClaimConflict { total: 3, .. }))
+        ),
+        "another rollout cannot take them"
+    );
+
+    let done = fleet.run_to_end(id, 1_000);
+    assert_eq!(done.summary.counts.upgraded, 3);
+    let released: Result<ChildInfo, Error> =
+        fleet.call(support::admin(), "release_child", (children[2],));
+    assert_eq!(
+        released.unwrap().rollout_id,
+        None,
+        "free once the rollout ended"
+    );
+}

@@ -20,7 +20,10 @@
 //! - **Claims.** Before creating a rollout, [`Fleet::claim`] its children under the rollout id:
 //!   it fails, claiming nothing, if another active rollout holds one of them. When the rollout
 //!   ends (completed, aborted, rolled back), [`Fleet::release_claim`] the same children.
-//!   A claimed child cannot be released from the fleet.
+//!   A claimed child cannot be released from the fleet. Claims live on the heap: they are the
+//!   children of the active rollouts, which are stored with the rollouts, so after an upgrade
+//!   the rollouts [`Fleet::restore_claim`] theirs as they are reloaded (before any message but
+//!   `post_upgrade` runs). Taking or freeing a claim then writes no stable memory.
 //! - **Observations.** When a rollout is done with a child, [`Fleet::record_child_end`] records
 //!   in one write the module it left the child running and the snapshots the deployer owns of
 //!   it (taken, and replaced ones forgotten). [`ChildRecord::spec`] then marks which of the
@@ -50,6 +53,8 @@ mod labels;
 mod listing;
 mod record;
 
+use std::collections::BTreeMap;
+
 use candid::Principal;
 use ic_stable_structures::{Memory, StableBTreeMap};
 
@@ -73,6 +78,8 @@ pub struct Fleet<M: Memory> {
     children: Children<M>,
     index: Index<M>,
     subnets: StableBTreeMap<u32, Principal, M>,
+    /// The active rollout holding each claimed child (see the module docs).
+    claims: BTreeMap<ChildId, u64>,
 }
 
 impl<M: Memory> Fleet<M> {
@@ -82,6 +89,7 @@ impl<M: Memory> Fleet<M> {
             children: StableBTreeMap::init(children),
             index: StableBTreeMap::init(index),
             subnets: StableBTreeMap::init(subnets),
+            claims: BTreeMap::new(),
         }
     }
 
@@ -145,7 +153,6 @@ impl<M: Memory> Fleet<M> {
             adopted_by: by,
             last_checked_at: now,
             snapshots: Vec::new(),
-            rollout_id: None,
         };
         self.children.insert(id, CborBytes::encode(&record));
         Ok(())
@@ -199,7 +206,7 @@ impl<M: Memory> Fleet<M> {
     /// rollout holds it. Returns what was recorded of it.
     pub fn release(&mut self, canister_id: &Principal) -> Result<ChildRecord, FleetError> {
         let (id, record) = self.child(canister_id)?;
-        if let Some(rollout_id) = record.rollout_id {
+        if let Some(&rollout_id) = self.claims.get(&id) {
             return Err(FleetError::Claimed {
                 canister_id: *canister_id,
                 rollout_id,
@@ -252,6 +259,11 @@ impl<M: Memory> Fleet<M> {
         Ok(())
     }
 
+    /// The active rollout that holds the child, if any.
+    pub fn claim_of(&self, canister_id: &Principal) -> Option<u64> {
+        self.claims.get(&child_id(canister_id)).copied()
+    }
+
     /// Marks every named child as held by `rollout_id`, or none of them: fails if one is not a
     /// child, or is held by another rollout. Children it already holds stay held, so a retried
     /// claim succeeds.
@@ -259,16 +271,14 @@ impl<M: Memory> Fleet<M> {
         let mut unknown = Listed::default();
         let mut conflicts = Listed::default();
         for canister_id in canister_ids {
-            match self.get(canister_id) {
-                None => unknown.push(*canister_id),
-                Some(ChildRecord {
-                    rollout_id: Some(holder),
-                    ..
-                }) if holder != rollout_id => conflicts.push(ChildClaim {
+            let id = child_id(canister_id);
+            if !self.children.contains_key(&id) {
+                unknown.push(*canister_id);
+            } else if let Some(&holder) = self.claims.get(&id).filter(|&&h| h != rollout_id) {
+                conflicts.push(ChildClaim {
                     canister_id: *canister_id,
                     rollout_id: holder,
-                }),
-                Some(_) => {}
+                });
             }
         }
         if !unknown.is_empty() {
@@ -283,34 +293,30 @@ impl<M: Memory> Fleet<M> {
                 total: conflicts.total,
             });
         }
-        for canister_id in canister_ids {
-            self.set_claim(canister_id, None, Some(rollout_id));
-        }
+        self.restore_claim(canister_ids, rollout_id);
         Ok(())
+    }
+
+    /// Marks the named children as held by `rollout_id` without checking them: for the claims
+    /// of a stored active rollout, checked when they were first taken, as it is reloaded.
+    pub fn restore_claim(&mut self, canister_ids: &[Principal], rollout_id: u64) {
+        for canister_id in canister_ids {
+            self.claims.insert(child_id(canister_id), rollout_id);
+        }
     }
 
     /// Frees the named children that `rollout_id` holds; others are left as they are. Returns
     /// how many were freed.
     pub fn release_claim(&mut self, canister_ids: &[Principal], rollout_id: u64) -> u64 {
-        canister_ids
-            .iter()
-            .filter(|canister_id| self.set_claim(canister_id, Some(rollout_id), None))
-            .count() as u64
-    }
-
-    /// Moves the child's claim from `from` to `to` if the child exists and is claimed by
-    /// `from` (or by `to` already, which changes nothing); whether it was written.
-    fn set_claim(&mut self, canister_id: &Principal, from: Option<u64>, to: Option<u64>) -> bool {
-        let id = child_id(canister_id);
-        let Some(mut record) = self.children.get(&id).map(|stored| stored.decode()) else {
-            return false;
-        };
-        if record.rollout_id != from {
-            return false;
+        let mut freed = 0;
+        for canister_id in canister_ids {
+            let id = child_id(canister_id);
+            if self.claims.get(&id) == Some(&rollout_id) {
+                self.claims.remove(&id);
+                freed += 1;
+            }
         }
-        record.rollout_id = to;
-        self.children.insert(id, CborBytes::encode(&record));
-        true
+        freed
     }
 
     fn child(&self, canister_id: &Principal) -> Result<(ChildId, ChildRecord), FleetError> {
@@ -335,7 +341,7 @@ impl<M: Memory> Fleet<M> {
         let subnet = self
             .subnet(record.subnet)
             .expect("a child's subnet is numbered");
-        record.info(canister_id(id), subnet)
+        record.info(canister_id(id), subnet, self.claims.get(id).copied())
     }
 
     /// The subnet's number, numbering it if it is new. Scans the numbered subnets: the IC has a

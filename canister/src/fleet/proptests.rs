@@ -293,7 +293,7 @@ fn assert_same_children<M: Memory>(fleet: &Fleet<M>, model: &Model) {
         let record = fleet.get(&Principal::from_slice(id)).expect("adopted");
         assert_eq!(record.labels, expected.labels);
         assert_eq!(record.module_hash, expected.module);
-        assert_eq!(record.rollout_id, expected.rollout);
+        assert_eq!(fleet.claim_of(&Principal::from_slice(id)), expected.rollout);
         assert_eq!(fleet.subnet(record.subnet), Some(expected.subnet));
     }
 }

@@ -27,8 +27,6 @@ pub struct ChildRecord {
     /// The snapshots the deployer took of the child and has not seen deleted, oldest first.
     /// Only these may ever be replaced or deleted by the deployer.
     pub snapshots: Vec<SnapshotId>,
-    /// The active rollout that holds the child; no other rollout may touch it meanwhile.
-    pub rollout_id: Option<u64>,
 }
 
 impl ChildRecord {
@@ -51,8 +49,14 @@ impl ChildRecord {
         }
     }
 
-    /// The child as replies show it; `subnet` is the principal behind [`ChildRecord::subnet`].
-    pub fn info(&self, canister_id: Principal, subnet: Principal) -> ChildInfo {
+    /// The child as replies show it; `subnet` is the principal behind [`ChildRecord::subnet`],
+    /// `rollout_id` the rollout that holds the child.
+    pub fn info(
+        &self,
+        canister_id: Principal,
+        subnet: Principal,
+        rollout_id: Option<u64>,
+    ) -> ChildInfo {
         ChildInfo {
             canister_id,
             subnet,
@@ -66,7 +70,7 @@ impl ChildRecord {
                 .iter()
                 .map(|id| ByteBuf::from(id.0.clone()))
                 .collect(),
-            rollout_id: self.rollout_id,
+            rollout_id,
         }
     }
 }

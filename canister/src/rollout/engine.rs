@@ -417,7 +417,7 @@ impl Rollout {
     }
 
     /// The actions issued and not yet answered.
-    pub fn in_flight(&self) -> impl Iterator<Item = &Action> {
+    pub fn in_flight(&self) -> impl ExactSizeIterator<Item = &Action> {
         self.in_flight.values().map(|entry| &entry.action)
     }
 

@@ -186,7 +186,7 @@ fn an_active_rollout_holds_its_children_and_its_release_until_it_completes() {
     assert!(state.rollouts.references(&sha256).is_empty());
     for n in 0..3 {
         let record = state.fleet.get(&child(n)).unwrap();
-        assert_eq!(record.rollout_id, None, "the claim ended");
+        assert_eq!(state.fleet.claim_of(&child(n)), None, "the claim ended");
         assert_eq!(record.module_hash.map(|h| h.0), Some(sha256));
         assert_eq!(record.snapshots.len(), 1, "the snapshot is the deployer's");
     }
@@ -453,7 +453,7 @@ fn a_rollout_the_deployer_cannot_pay_for_pauses_with_the_cycles_it_needs() {
     assert_eq!(balance, poor.liquid_balance);
     assert!(required > poor.liquid_balance, "{required} cycles needed");
     assert_eq!(
-        state.fleet.get(&child(0)).unwrap().rollout_id,
+        state.fleet.claim_of(&child(0)),
         Some(rollout_id),
         "the children stay claimed while paused"
     );
