@@ -16,6 +16,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
 use std::time::Duration;
 
 use candid::Principal;
@@ -40,7 +41,9 @@ use crate::uploads::MAX_CHUNKS;
 type StoreKey = (Principal, ModuleHash);
 
 enum StoreState {
-    Ready,
+    /// The store holds these chunks of the release, in order: what its installs name, kept
+    /// here so that an install does not decode the release record again.
+    Ready(Rc<[Sha256Hash]>),
     /// The upload runs; these installs wait for it.
     Uploading(Vec<(u64, Action)>),
 }
@@ -159,10 +162,10 @@ fn start(rollout_id: u64, action: Action) {
                 }
             };
             let ready = STORES.with_borrow_mut(|stores| match stores.get_mut(&key) {
-                Some(StoreState::Ready) => true,
+                Some(StoreState::Ready(chunk_hashes)) => Some(chunk_hashes.clone()),
                 Some(StoreState::Uploading(waiting)) => {
                     waiting.push((rollout_id, action.clone()));
-                    false
+                    None
                 }
                 None => {
                     stores.insert(
@@ -170,11 +173,11 @@ fn start(rollout_id: u64, action: Action) {
                         StoreState::Uploading(vec![(rollout_id, action.clone())]),
                     );
                     enqueue_upload(key);
-                    false
+                    None
                 }
             });
-            if ready {
-                let install = chunked(key);
+            if let Some(chunk_hashes) = ready {
+                let install = chunked(key.0, &chunk_hashes);
                 spawn(perform(rollout_id, action, Some(install)));
             }
         }
@@ -237,20 +240,25 @@ fn start_uploads() {
 /// Uploads the release's chunks that the store lacks, then starts the installs that waited.
 async fn upload_release(key: StoreKey) {
     let (store, release) = key;
-    let result = upload_missing_chunks(store, release).await;
+    let chunk_hashes: Rc<[Sha256Hash]> = chunk_hashes(release).into();
+    let result = upload_missing_chunks(store, release, &chunk_hashes).await;
     let waiting = STORES.with_borrow_mut(|stores| {
         let waiting = match stores.remove(&key) {
             Some(StoreState::Uploading(waiting)) => waiting,
             _ => Vec::new(),
         };
         if result.is_ok() {
-            stores.insert(key, StoreState::Ready);
+            stores.insert(key, StoreState::Ready(chunk_hashes.clone()));
         }
         waiting
     });
     for (rollout_id, action) in waiting {
         match &result {
-            Ok(()) => spawn(perform(rollout_id, action, Some(chunked(key)))),
+            Ok(()) => spawn(perform(
+                rollout_id,
+                action,
+                Some(chunked(store, &chunk_hashes)),
+            )),
             Err(CallError { code, message }) => settle(
                 rollout_id,
                 action,
@@ -266,8 +274,11 @@ async fn upload_release(key: StoreKey) {
 /// A chunk store holds at most 100 chunks (IC interface specification, "IC method
 /// upload_chunk"). A store without room for the release is cleared first, unless a chunk it
 /// holds may still serve another rollout: then the installs wait and retry.
-async fn upload_missing_chunks(store: Principal, release: ModuleHash) -> Result<(), CallError> {
-    let hashes = chunk_hashes(release);
+async fn upload_missing_chunks(
+    store: Principal,
+    release: ModuleHash,
+    hashes: &[Sha256Hash],
+) -> Result<(), CallError> {
     let mut stored = effects::stored_chunks(store).await?;
     let is_missing = |hash: &Sha256Hash, stored: &[Vec<u8>]| {
         !stored.iter().any(|held| held.as_slice() == hash.as_slice())
@@ -294,7 +305,7 @@ async fn upload_missing_chunks(store: Principal, release: ModuleHash) -> Result<
         stored.clear();
     }
     let missing: Vec<u32> = (0u32..)
-        .zip(&hashes)
+        .zip(hashes)
         .filter(|(_, hash)| is_missing(hash, &stored))
         .map(|(index, _)| index)
         .collect();
@@ -314,10 +325,10 @@ async fn upload_missing_chunks(store: Principal, release: ModuleHash) -> Result<
         .collect()
 }
 
-fn chunked((store, release): StoreKey) -> Install {
+fn chunked(store: Principal, chunk_hashes: &[Sha256Hash]) -> Install {
     Install::Chunked {
         store,
-        chunk_hashes: chunk_hashes(release),
+        chunk_hashes: chunk_hashes.to_vec(),
     }
 }
 

@@ -104,19 +104,26 @@ impl<M: Memory> Fleet<M> {
     pub fn select(
         &self,
         selector: &Selector,
-    ) -> Result<impl Iterator<Item = (Principal, ChildRecord)> + '_, FleetError> {
+    ) -> Result<Box<dyn Iterator<Item = (Principal, ChildRecord)> + '_>, FleetError> {
         let ids: Box<dyn Iterator<Item = ChildId> + '_> = match selector {
-            Selector::All => Box::new(self.matches(Vec::new(), None)),
+            // One walk over the records: no lookup per child.
+            Selector::All => {
+                let all = self.children.iter().map(|entry| {
+                    let (id, stored) = entry.into_pair();
+                    (canister_id(&id), stored.decode())
+                });
+                return Ok(Box::new(all));
+            }
             Selector::Labels(labels) => {
                 let postings = label_postings(labels)?;
                 Box::new(self.matches(postings, None))
             }
             Selector::Explicit(canister_ids) => Box::new(self.explicit(canister_ids)?.into_iter()),
         };
-        Ok(ids.map(|id| {
+        Ok(Box::new(ids.map(|id| {
             let record = self.stored(&id);
             (canister_id(&id), record)
-        }))
+        })))
     }
 
     pub(super) fn scan_ids(

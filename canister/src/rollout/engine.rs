@@ -251,18 +251,26 @@ impl Rollout {
     /// The active children in the order a dispatch serves them: those held back last time
     /// (longest-waiting first), then the others in selection order.
     fn dispatch_order(&self) -> Vec<u32> {
-        let waiting: BTreeSet<u32> = self.held_back.iter().copied().collect();
-        let held_back = self
-            .held_back
-            .iter()
-            .copied()
-            .filter(|index| self.active.contains(index));
-        let others = self
-            .active
-            .iter()
-            .copied()
-            .filter(|index| !waiting.contains(index));
-        held_back.chain(others).collect()
+        let mut order = Vec::with_capacity(self.active.len());
+        order.extend(
+            self.held_back
+                .iter()
+                .copied()
+                .filter(|index| self.active.contains(index)),
+        );
+        // Runs once per outcome: without children held back (the usual case), no set is built.
+        if order.is_empty() {
+            order.extend(self.active.iter().copied());
+        } else {
+            let waiting: BTreeSet<u32> = order.iter().copied().collect();
+            order.extend(
+                self.active
+                    .iter()
+                    .copied()
+                    .filter(|index| !waiting.contains(index)),
+            );
+        }
+        order
     }
 
     /// Feeds back how an in-flight action ended. A refused outcome leaves the rollout as it
