@@ -2,12 +2,14 @@
 //!
 //! `bench --write` runs every scenario and writes `bench/report.json`; `bench --check` runs them and
 //! fails when the committed report is stale (a scenario added, removed, or a figure off by more
-//! than the tolerance either way) or a figure regressed. Every figure is "lower is better".
+//! than the tolerance either way), a figure regressed, or a figure misses a target an issue set
+//! (`report::TARGETS`; `--write` fails on those too, after writing). Every figure is "lower is
+//! better".
 
 mod report;
 mod scenarios;
 
-use report::{compare, Report, Verdict};
+use report::{compare, missed_targets, Report, Verdict, TARGETS};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -27,10 +29,18 @@ fn main() -> ExitCode {
         println!("{name}: {}", line.join(" "));
     }
     let path = report_path();
+    let missed = missed_targets(&measured, TARGETS);
     if mode == "--write" {
         std::fs::write(&path, measured.to_json()).expect("write bench report");
         println!("wrote {}", path.display());
-        return ExitCode::SUCCESS;
+        for problem in &missed {
+            eprintln!("bench: {}", problem.what);
+        }
+        return if missed.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
     }
     let committed = match std::fs::read_to_string(&path).map(|text| Report::from_json(&text)) {
         Ok(Ok(report)) => report,
@@ -46,7 +56,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let problems = compare(&committed, &measured);
+    let mut problems = compare(&committed, &measured);
+    problems.extend(missed);
     if problems.is_empty() {
         println!(
             "bench: report is current ({} scenarios)",
@@ -56,6 +67,7 @@ fn main() -> ExitCode {
     }
     for problem in &problems {
         let hint = match problem.verdict {
+            Verdict::MissedTarget => "it misses its target: fix it",
             Verdict::Regressed => "a regression: fix it, or justify it and rewrite the report",
             Verdict::Stale => {
                 "the report is stale: run `cargo run -p bench -- --write` and commit it"

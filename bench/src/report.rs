@@ -24,8 +24,48 @@ impl Report {
     }
 }
 
+/// A ceiling an issue set on a figure.
+pub struct Target {
+    pub scenario: &'static str,
+    pub figure: &'static str,
+    pub max: u64,
+    pub source: &'static str,
+}
+
+/// The targets `--check` enforces on every measurement, whatever the committed report says.
+/// Percentages are rounded down, so 125 allows anything below 126 %.
+pub const TARGETS: &[Target] = &[
+    Target {
+        scenario: "fleet_rollout_1000_children_3_subnets",
+        figure: "deployer_instructions_per_child",
+        max: 2_000_000,
+        source: "issue 6: at most 2 M deployer instructions per child at 1,000 children",
+    },
+    Target {
+        scenario: "fleet_rollout_1000_children_3_subnets",
+        figure: "rounds_percent_of_lower_bound",
+        max: 125,
+        source: "issue 6: rounds within 1.25x of the scheduling model's lower bound",
+    },
+    Target {
+        scenario: "fleet_rollout_20_mib_3_subnets",
+        figure: "bytes_moved_per_module_byte_percent",
+        max: 300,
+        source: "issue 6: a 20 MiB release across three subnets moves 3x its size plus framing",
+    },
+    Target {
+        scenario: "deployer_self_upgrade_1_gib",
+        figure: "percent_of_empty_upgrade",
+        max: 100,
+        source:
+            "the brief: the deployer's upgrade costs the same with 1 GiB stored as with nothing",
+    },
+];
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
+    /// Above a target an issue set ([`TARGETS`]).
+    MissedTarget,
     /// Worse than committed by more than the tolerance.
     Regressed,
     /// The report no longer describes what is measured (better beyond tolerance, or scenarios or
@@ -91,6 +131,34 @@ pub fn compare(committed: &Report, measured: &Report) -> Vec<Problem> {
     problems
 }
 
+/// The measured figures above their targets, and targets whose figure is not measured.
+pub fn missed_targets(measured: &Report, targets: &[Target]) -> Vec<Problem> {
+    targets
+        .iter()
+        .filter_map(|target| {
+            let value = measured
+                .scenarios
+                .get(target.scenario)
+                .and_then(|figures| figures.get(target.figure));
+            let what = match value {
+                Some(&value) if value <= target.max => return None,
+                Some(value) => format!(
+                    "`{}.{}` is {value}, above its target of {} ({})",
+                    target.scenario, target.figure, target.max, target.source
+                ),
+                None => format!(
+                    "`{}.{}` has a target but is not measured",
+                    target.scenario, target.figure
+                ),
+            };
+            Some(Problem {
+                what,
+                verdict: Verdict::MissedTarget,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +202,30 @@ mod tests {
         let problems = compare(&committed, &report(&[("new", "rounds", 1)]));
         assert_eq!(problems.len(), 2);
         assert!(problems.iter().all(|p| p.verdict == Verdict::Stale));
+    }
+
+    #[test]
+    fn a_figure_above_its_target_or_missing_is_a_problem() {
+        let targets = [Target {
+            scenario: "a",
+            figure: "per_child",
+            max: 2_000,
+            source: "an issue",
+        }];
+        assert!(missed_targets(&report(&[("a", "per_child", 2_000)]), &targets).is_empty());
+        let above = missed_targets(&report(&[("a", "per_child", 2_001)]), &targets);
+        assert_eq!(above.len(), 1);
+        assert_eq!(above[0].verdict, Verdict::MissedTarget);
+        assert!(above[0].what.contains("an issue"), "{}", above[0].what);
+        let missing = missed_targets(&report(&[("a", "other", 1)]), &targets);
+        assert_eq!(missing[0].verdict, Verdict::MissedTarget);
+    }
+
+    #[test]
+    fn the_committed_report_meets_every_target() {
+        let text = std::fs::read_to_string(crate::report_path()).expect("bench/report.json");
+        let committed = Report::from_json(&text).expect("a report");
+        assert_eq!(missed_targets(&committed, TARGETS), vec![]);
     }
 
     #[test]
