@@ -6,8 +6,9 @@ use candid::Principal;
 use deployer::fleet::{ChildInfo, Selector};
 use deployer::rollout::{WavePlan, WaveSize};
 use deployer::rollouts::{AdoptChildrenArg, PolicyArg, RolloutInfo, StartRolloutArg};
-use deployer::{Error, Release, ReleaseSelector};
+use deployer::{Error, Release, ReleaseSelector, StorageStats};
 use ic_sim::{artifacts, InstallMode, MessageId, SimConfig, TraceKind};
+use std::collections::BTreeMap;
 
 /// A deployer on subnet 0 of `subnets` subnets, with `children` children running child_v1
 /// spread as evenly as possible over them (the first subnets take the remainder), adopted, and
@@ -87,6 +88,7 @@ const STUCK_AFTER_ROUNDS: u64 = 20_000;
 /// Starts a rollout of `release` to every child and ticks until it finished; returns the
 /// figures of that span, with the deployer's own instructions per upgraded child.
 pub(super) fn roll_out(deployer: &mut Deployer, release: &Release, policy: PolicyArg) -> Figures {
+    let memory_before = deployer_memory(deployer);
     let before = deployer.sim.stats();
     let trace_from = deployer.sim.trace().len();
     let start_round = deployer.sim.round();
@@ -125,7 +127,81 @@ pub(super) fn roll_out(deployer: &mut Deployer, release: &Release, policy: Polic
         "deployer_instructions_per_child".to_string(),
         deployer_instructions / upgraded,
     );
+    let (stable_after, heap_after) = deployer_memory(deployer);
+    let (stable_before, heap_before) = memory_before;
+    figures.insert(
+        "deployer_stable_bytes_per_child".to_string(),
+        (stable_after - stable_before) / upgraded,
+    );
+    figures.insert(
+        "deployer_heap_bytes_per_child".to_string(),
+        (heap_after - heap_before) / upgraded,
+    );
+    let downtime = child_downtime_rounds(deployer, trace_from);
+    figures.insert(
+        "child_downtime_rounds_median".to_string(),
+        downtime[downtime.len() / 2],
+    );
+    figures.insert(
+        "child_downtime_rounds_max".to_string(),
+        *downtime.last().expect("children were stopped"),
+    );
     figures
+}
+
+/// The deployer's stable memory (as its `storage_stats` counts it, page by page) and Wasm
+/// memory, in bytes. Wasm memory never shrinks, so after a rollout it is the rollout's peak.
+fn deployer_memory(deployer: &mut Deployer) -> (u64, u64) {
+    let reply = deployer
+        .sim
+        .query_call(
+            super::controller(),
+            deployer.canister,
+            "storage_stats",
+            candid::encode_args(()).unwrap(),
+        )
+        .expect("storage_stats");
+    let stats: StorageStats = candid::decode_one(&reply).expect("storage_stats reply");
+    let heap = deployer
+        .sim
+        .canister(deployer.canister)
+        .expect("the deployer exists")
+        .wasm_memory_size;
+    (stats.stable_memory_bytes, heap)
+}
+
+/// For each child the deployer stopped since trace position `trace_from`: the rounds from its
+/// stop to its start (the time it could not serve its users), sorted.
+fn child_downtime_rounds(deployer: &Deployer, trace_from: usize) -> Vec<u64> {
+    let mut stopped_at: BTreeMap<Principal, u64> = BTreeMap::new();
+    let mut downtime = Vec::new();
+    for event in &deployer.sim.trace()[trace_from..] {
+        let TraceKind::Management {
+            caller,
+            method,
+            target: Some(child),
+            ok: true,
+        } = &event.kind
+        else {
+            continue;
+        };
+        if *caller != deployer.canister {
+            continue;
+        }
+        match method.as_str() {
+            "stop_canister" => {
+                stopped_at.insert(*child, event.round);
+            }
+            "start_canister" => {
+                if let Some(stopped) = stopped_at.remove(child) {
+                    downtime.push(event.round - stopped);
+                }
+            }
+            _ => {}
+        }
+    }
+    downtime.sort_unstable();
+    downtime
 }
 
 /// The instructions of each of the deployer's replicated executions since trace position
