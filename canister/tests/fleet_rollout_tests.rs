@@ -259,3 +259,54 @@ fn a_full_chunk_store_is_cleared_for_the_next_release() {
         assert_eq!(fleet.version(child), "v3");
     }
 }
+
+/// `max_stopped_per_subnet` is an availability budget: with 8 children on one subnet and a
+/// concurrency of 8, the simulator never sees more than 2 of them stopped at once (from the
+/// stop it executed to the start that ran the child again), and every child is upgraded.
+#[test]
+fn a_subnet_never_has_more_children_stopped_than_the_policy_allows() {
+    let mut fleet = Fleet::new(1);
+    let children = fleet.create_children(0, 8);
+    fleet.adopt_all(std::slice::from_ref(&children));
+    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+    let from = fleet.sim.trace().len();
+    let mut policy = policy(8, vec![], 8);
+    policy.max_stopped_per_subnet = Some(2);
+    let id = fleet
+        .start(&release, Selector::All, policy)
+        .expect("start")
+        .rollout_id;
+
+    let done = fleet.run_to_end(id, 2_000);
+
+    assert_eq!(done.summary.counts.upgraded, 8);
+    let mut stopped = std::collections::BTreeSet::new();
+    let mut most_stopped = 0;
+    for event in &fleet.sim.trace()[from..] {
+        if let ic_sim::TraceKind::Management {
+            method,
+            target: Some(child),
+            ok: true,
+            ..
+        } = &event.kind
+        {
+            match method.as_str() {
+                "stop_canister" => {
+                    stopped.insert(*child);
+                }
+                "start_canister" => {
+                    stopped.remove(child);
+                }
+                _ => {}
+            }
+            most_stopped = most_stopped.max(stopped.len());
+        }
+    }
+    assert_eq!(
+        most_stopped, 2,
+        "at most 2 stopped, and the budget was used"
+    );
+    for &child in &children {
+        assert_eq!(fleet.version(child), "v2");
+    }
+}

@@ -495,6 +495,23 @@ impl Child {
         }
     }
 
+    /// Active and not known to run: the deployer stopped it (or sent the stop) and has not
+    /// seen it running since. Counts against `max_stopped_per_subnet`.
+    pub(super) fn is_held_stopped(&self) -> bool {
+        matches!(self.stage, Stage::Working(_)) && self.run_hint != RunHint::Running
+    }
+
+    /// Its next action, due now or after a backoff, is the stop that takes it out of service.
+    pub(super) fn next_stops_it(&self) -> bool {
+        let Stage::Working(work) = &self.stage else {
+            return false;
+        };
+        work.step == Step::Stop
+            && work.in_flight.is_none()
+            && work.reconciling.is_none()
+            && self.run_hint == RunHint::Running
+    }
+
     /// Ends with `verdict` once the child runs: at once if it is known to run, after a start
     /// otherwise.
     fn bring_back(&mut self, verdict: Verdict, ctx: &mut Ctx) -> Transition {

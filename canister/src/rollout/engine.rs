@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::action::{Action, ActionId, Outcome, OutcomeError};
 use super::child::{Child, ChildState, Control, Ctx, Poll, Transition, Verdict};
-use super::plan::{ChildId, Nanos, Plan, PlanError, Policy, Release};
+use super::plan::{ChildId, Nanos, Plan, PlanError, Policy, Release, SubnetIndex};
 use super::status::{
     Event, EventKind, PauseReason, RolloutPhase, StateCounts, Summary, WaveSummary,
 };
@@ -200,7 +200,20 @@ impl Rollout {
         let mut actions = Vec::new();
         let mut held_back = Vec::new();
         let mut next_due = self.next_wave_at();
+        let mut stopped = self.held_stopped_per_subnet();
         for index in self.dispatch_order() {
+            let child = &self.children[index as usize];
+            let stops = child.next_stops_it();
+            if let Some((limit, stopped)) = stopped.as_ref().filter(|_| stops) {
+                // Its subnet holds as many children stopped as allowed: the stop waits for
+                // one of them to run again, whose outcome dispatches again.
+                if stopped
+                    .get(&child.subnet())
+                    .is_some_and(|count| count >= limit)
+                {
+                    continue;
+                }
+            }
             let room = actions.len() < max_new as usize;
             let (mut ctx, children) = self.parts(now);
             let child = &mut children[index as usize];
@@ -226,6 +239,11 @@ impl Rollout {
                         kind,
                     };
                     self.next_action_id += 1;
+                    if let Some((_, stopped)) = stopped.as_mut().filter(|_| stops) {
+                        *stopped
+                            .entry(self.children[index as usize].subnet())
+                            .or_default() += 1;
+                    }
                     self.in_flight.insert(
                         action.id,
                         InFlight {
@@ -246,6 +264,20 @@ impl Rollout {
             held_back: held_back_count,
             next_due,
         }
+    }
+
+    /// With a `max_stopped_per_subnet` limit: the limit, and the active children per subnet
+    /// that the deployer holds stopped. Without one, nothing is counted.
+    fn held_stopped_per_subnet(&self) -> Option<(u32, BTreeMap<SubnetIndex, u32>)> {
+        let limit = self.policy.max_stopped_per_subnet?;
+        let mut stopped = BTreeMap::new();
+        for &index in &self.active {
+            let child = &self.children[index as usize];
+            if child.is_held_stopped() {
+                *stopped.entry(child.subnet()).or_default() += 1;
+            }
+        }
+        Some((limit, stopped))
     }
 
     /// The active children in the order a dispatch serves them: those held back last time

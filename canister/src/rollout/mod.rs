@@ -30,6 +30,10 @@
 //! - At most one action in flight per child.
 //! - At most `max_concurrency` children *active* (between their first step and their final
 //!   state, backoffs included).
+//! - With `max_stopped_per_subnet`: at most that many active children of one subnet that the
+//!   engine does not know to run (from the stop it issues to the start it sees succeed); the
+//!   stop that would take one more out of service waits, outside `max_new` and `held_back`,
+//!   until one of them runs again (its outcome is what triggers the next dispatch).
 //! - Waves in order: a wave starts once the previous one has no active or queued child left
 //!   and `bake_nanos` have passed since it finished. Waves never overlap.
 //! - No child starts while the rollout is paused, aborted, completed, or over the failure

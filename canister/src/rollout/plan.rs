@@ -251,6 +251,13 @@ pub struct Policy {
     pub waves: WavePlan,
     /// Children between their first step and their final state at any one time.
     pub max_concurrency: u32,
+    /// Children of one subnet the deployer holds stopped at any one time: from the stop it
+    /// sends to the start that runs them again. A child's stop waits while its subnet is at
+    /// the limit. `None`: only `max_concurrency` bounds them. A subnet takes snapshots a few at
+    /// a time, so children stopped beyond what it can serve only wait there, unavailable; this
+    /// bounds that downtime. Stored only when set, so rollouts stored before it existed load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stopped_per_subnet: Option<u32>,
     /// Wait between the end of one wave and the start of the next.
     pub bake_nanos: Nanos,
     pub snapshot_before_install: bool,
@@ -271,6 +278,7 @@ impl Default for Policy {
                 then: vec![WaveSize::Percent(25)],
             },
             max_concurrency: 10,
+            max_stopped_per_subnet: None,
             bake_nanos: 60 * SECOND,
             snapshot_before_install: true,
             install: InstallOptions::default(),
@@ -300,6 +308,7 @@ pub enum PlanError {
     NoChildren,
     DuplicateChild(ChildId),
     ZeroConcurrency,
+    ZeroStoppedPerSubnet,
     ZeroMaxAttempts,
     /// The base backoff is longer than the maximum.
     BackoffBaseAboveMax,
@@ -324,6 +333,10 @@ impl fmt::Display for PlanError {
                 )
             }
             Self::ZeroConcurrency => write!(f, "max_concurrency is 0: allow at least 1 child"),
+            Self::ZeroStoppedPerSubnet => write!(
+                f,
+                "max_stopped_per_subnet is 0: allow at least 1 stopped child, or leave it out"
+            ),
             Self::ZeroMaxAttempts => write!(f, "retry.max_attempts is 0: allow at least 1 attempt"),
             Self::BackoffBaseAboveMax => {
                 write!(
@@ -361,6 +374,9 @@ impl Plan {
         let policy = &self.policy;
         if policy.max_concurrency == 0 {
             return Err(PlanError::ZeroConcurrency);
+        }
+        if policy.max_stopped_per_subnet == Some(0) {
+            return Err(PlanError::ZeroStoppedPerSubnet);
         }
         if policy.retry.max_attempts == 0 {
             return Err(PlanError::ZeroMaxAttempts);

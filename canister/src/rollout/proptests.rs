@@ -94,6 +94,7 @@ fn policy() -> impl Strategy<Value = Policy> {
         1..10u64,
         budget,
         any::<bool>(),
+        prop_oneof![Just(None), (1..3u32).prop_map(Some)],
     )
         .prop_map(
             |(
@@ -106,10 +107,12 @@ fn policy() -> impl Strategy<Value = Policy> {
                 base,
                 budget,
                 health,
+                max_stopped_per_subnet,
             )| {
                 Policy {
                     waves,
                     max_concurrency,
+                    max_stopped_per_subnet,
                     bake_nanos,
                     snapshot_before_install: snapshots,
                     install: InstallOptions::default(),

@@ -836,3 +836,54 @@ fn history_records_each_attempt_with_its_times_and_result() {
     assert_eq!(installs[1].result, Some(CallResult::Replied));
     assert!(history.iter().all(|r| r.finished_at >= Some(r.issued_at)));
 }
+
+#[test]
+fn a_subnet_holds_no_more_children_stopped_than_the_policy_allows() {
+    let mut policy = policy();
+    policy.max_concurrency = 6;
+    policy.max_stopped_per_subnet = Some(2);
+    let mut plan = plan(6, policy);
+    for (n, child) in plan.children.iter_mut().enumerate() {
+        child.subnet = SubnetIndex(u32::from(n >= 4));
+    }
+    let mut h = Harness::new(plan);
+
+    h.dispatch().unwrap();
+    let stopped: Vec<u32> = h
+        .in_flight
+        .iter()
+        .map(|action| action.child.as_bytes()[3].into())
+        .collect();
+    assert_eq!(stopped, [0, 1, 4, 5], "two stops per subnet, the rest wait");
+    assert!(h.in_flight.iter().all(is(Step::Stop)));
+    // The first child of subnet 0 runs again only at its start: until then, no third stop.
+    while h.steps(&id(0)).last() != Some(&(Path::Upgrade, Step::Start)) {
+        let position = h.position(&id(0));
+        h.answer(position, Fate::Ok).unwrap();
+        h.dispatch().unwrap();
+        assert!(
+            h.steps(&id(2)).is_empty(),
+            "child 2 waits for a stopped child to run"
+        );
+    }
+    let position = h.position(&id(0));
+    h.answer(position, Fate::Ok).unwrap();
+    h.dispatch().unwrap();
+    assert_eq!(h.steps(&id(2)), [(Path::Upgrade, Step::Stop)]);
+    assert!(h.steps(&id(3)).is_empty());
+
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+    for n in 0..6 {
+        assert_eq!(h.verdict(&id(n)), Verdict::Upgraded);
+    }
+}
+
+#[test]
+fn a_zero_stopped_per_subnet_limit_is_refused() {
+    let mut policy = policy();
+    policy.max_stopped_per_subnet = Some(0);
+    assert_eq!(
+        Rollout::new(plan(1, policy), START),
+        Err(PlanError::ZeroStoppedPerSubnet)
+    );
+}

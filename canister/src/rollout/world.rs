@@ -437,6 +437,20 @@ impl Harness {
                 self.in_flight.len()
             ));
         }
+        if let Some(limit) = self.rollout.policy().max_stopped_per_subnet {
+            let mut stopped: BTreeMap<SubnetIndex, u32> = BTreeMap::new();
+            for child in self.rollout.children() {
+                let active = matches!(child.state(), ChildState::Active { .. });
+                if active && self.world.child(child.id()).status != RunStatus::Running {
+                    *stopped.entry(child.subnet()).or_default() += 1;
+                }
+            }
+            if let Some((subnet, count)) = stopped.iter().find(|(_, &count)| count > limit) {
+                return Err(format!(
+                    "{count} children of subnet {subnet:?} stopped, limit {limit}"
+                ));
+            }
+        }
         let in_flight_children: std::collections::BTreeSet<&ChildId> =
             self.in_flight.iter().map(|action| &action.child).collect();
         if in_flight_children.len() != self.in_flight.len() {
@@ -498,6 +512,7 @@ pub fn policy() -> Policy {
             then: vec![],
         },
         max_concurrency: 10,
+        max_stopped_per_subnet: None,
         bake_nanos: 0,
         snapshot_before_install: true,
         install: InstallOptions::default(),

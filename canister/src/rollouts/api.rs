@@ -17,6 +17,8 @@ use crate::rollout::{
 pub struct PolicyArg {
     pub waves: Option<WavePlan>,
     pub max_concurrency: Option<u32>,
+    /// Left out: no limit per subnet.
+    pub max_stopped_per_subnet: Option<u32>,
     pub bake_nanos: Option<u64>,
     pub snapshot_before_install: Option<bool>,
     pub install: Option<InstallOptions>,
@@ -32,6 +34,7 @@ impl PolicyArg {
         Policy {
             waves: self.waves.unwrap_or(default.waves),
             max_concurrency: self.max_concurrency.unwrap_or(default.max_concurrency),
+            max_stopped_per_subnet: self.max_stopped_per_subnet,
             bake_nanos: self.bake_nanos.unwrap_or(default.bake_nanos),
             snapshot_before_install: self
                 .snapshot_before_install
