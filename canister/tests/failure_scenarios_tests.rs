@@ -16,7 +16,7 @@ use deployer::rollout::{
     EventKind, FailureBudget, FailureKind, OnFailure, Path, PauseReason, RollbackCause,
     RolloutPhase, Step, Verdict,
 };
-use deployer::rollouts::RolloutInfo;
+use deployer::rollouts::{PolicyArg, RolloutInfo};
 use deployer::Error;
 use failure_support::*;
 use ic_sim::scenario::IcEnvExt;
@@ -568,6 +568,7 @@ fn campaign_run(seed: u64) {
         FailureBudget::Percent(rng.between(0, 100) as u8)
     };
     let concurrency = rng.between(1, 3) as u32;
+    let max_stopped_per_subnet = rng.one_in(3).then(|| rng.between(1, 2) as u32);
     let mut scenario = Scenario::on(seeded_fleet(seed), count, release);
     if rng.one_in(3) {
         let victim = scenario.before[rng.between(0, count as u64 - 1) as usize].child;
@@ -589,7 +590,10 @@ fn campaign_run(seed: u64) {
         hang_stop: 0.05,
         hang_stop_rounds: 350,
     });
-    let id = scenario.start_all(failure_policy(on_failure, budget, concurrency));
+    let id = scenario.start_all(PolicyArg {
+        max_stopped_per_subnet,
+        ..failure_policy(on_failure, budget, concurrency)
+    });
     if rng.one_in(4) {
         let round = scenario.fleet.sim.round() + rng.between(1, 40);
         let deployer = scenario.fleet.deployer;
