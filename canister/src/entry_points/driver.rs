@@ -309,7 +309,9 @@ async fn upload_missing_chunks(
         .filter(|(_, hash)| is_missing(hash, &stored))
         .map(|(index, _)| index)
         .collect();
-    let uploads = missing.into_iter().map(|index| {
+    // Each chunk is read when its call is made, and freed once sent: the heap holds a chunk or
+    // two at a time, not every chunk of every upload in flight.
+    let uploads = missing.into_iter().map(|index| async move {
         let chunk = read_state(|state| {
             state.registry.release_chunk(&ReleaseChunkArg {
                 sha256: serde_bytes::ByteBuf::from(release.0.to_vec()),
@@ -317,7 +319,7 @@ async fn upload_missing_chunks(
             })
         })
         .expect("a release in use is never deleted");
-        effects::upload_chunk(store, chunk)
+        effects::upload_chunk(store, chunk).await
     });
     futures_util::future::join_all(uploads)
         .await

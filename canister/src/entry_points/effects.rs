@@ -224,10 +224,11 @@ async fn management<R: CandidType + DeserializeOwned>(
     method: &str,
     args: impl ArgumentEncoder,
 ) -> Result<R, CallError> {
-    let response = Call::bounded_wait(Principal::management_canister(), method)
-        .with_args(&args)
-        .await
-        .map_err(call_error)?;
+    let call = Call::bounded_wait(Principal::management_canister(), method).with_args(&args);
+    // The call owns the encoded bytes and frees them once sent; freeing the arguments here too
+    // keeps a module or chunk off the heap while its call is in flight.
+    drop(args);
+    let response = call.await.map_err(call_error)?;
     response.candid::<R>().map_err(|error| CallError {
         code: reject_code::SYS_UNKNOWN,
         message: format!("the reply of {method} does not decode: {error}"),
