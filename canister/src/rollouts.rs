@@ -512,27 +512,12 @@ impl<M: Memory> Rollouts<M> {
         now: Nanos,
     ) -> Result<Summary, Error> {
         let live = self.live_mut(rollout_id, fleet)?;
-        let record = &mut live.record;
-        let claim = command == Command::RollBackAll && !record.claimed;
-        if claim {
-            fleet
-                .claim(&record.children, rollout_id)
-                .map_err(fleet_error)?;
+        let applied = apply_command(&mut live.record, rollout_id, command, fleet, now);
+        if applied.is_err() && !live.record.is_active() {
+            // Refused on a finished rollout: nothing keeps it on the heap.
+            self.live.remove(&rollout_id);
         }
-        let applied = match command {
-            Command::Pause => record.engine.pause(now),
-            Command::Resume => record.engine.resume(now),
-            Command::Abort => record.engine.abort(now),
-            Command::RollBackAll => record.engine.rollback_all(now),
-        };
-        if let Err(error) = applied {
-            if claim {
-                fleet.release_claim(&record.children, rollout_id);
-            }
-            return Err(control_error(rollout_id, command, error));
-        }
-        record.claimed |= claim;
-        let summary = record.engine.summary();
+        let summary = applied?;
         self.commit(
             rollout_id,
             Some(JournalEntry::Command { command, at: now }),
@@ -760,6 +745,37 @@ impl<M: Memory> Rollouts<M> {
         let (index, data) = journal.into_memories();
         self.journal = Some(Log::new(index, data));
     }
+}
+
+/// Applies an operator's command to the rollout, claiming its children again for a rollback of
+/// a finished one; on a refusal the rollout and the claims are as they were.
+fn apply_command<M: Memory>(
+    record: &mut RolloutRecord,
+    rollout_id: u64,
+    command: Command,
+    fleet: &mut Fleet<M>,
+    now: Nanos,
+) -> Result<Summary, Error> {
+    let claim = command == Command::RollBackAll && !record.claimed;
+    if claim {
+        fleet
+            .claim(&record.children, rollout_id)
+            .map_err(fleet_error)?;
+    }
+    let applied = match command {
+        Command::Pause => record.engine.pause(now),
+        Command::Resume => record.engine.resume(now),
+        Command::Abort => record.engine.abort(now),
+        Command::RollBackAll => record.engine.rollback_all(now),
+    };
+    if let Err(error) = applied {
+        if claim {
+            fleet.release_claim(&record.children, rollout_id);
+        }
+        return Err(control_error(rollout_id, command, error));
+    }
+    record.claimed |= claim;
+    Ok(record.engine.summary())
 }
 
 /// The stable memories of [`Rollouts`], see [`crate::memory`].

@@ -274,7 +274,11 @@ impl<M: Memory> Fleet<M> {
             let id = child_id(canister_id);
             if !self.children.contains_key(&id) {
                 unknown.push(*canister_id);
-            } else if let Some(&holder) = self.claims.get(&id).filter(|&&h| h != rollout_id) {
+            } else if let Some(&holder) = self
+                .claims
+                .get(&id)
+                .filter(|&&held_by| held_by != rollout_id)
+            {
                 conflicts.push(ChildClaim {
                     canister_id: *canister_id,
                     rollout_id: holder,

@@ -247,6 +247,24 @@ fn an_unknown_rollout_and_a_command_out_of_phase_are_typed_errors() {
 }
 
 #[test]
+fn a_command_refused_on_a_finished_rollout_leaves_it_off_the_heap() {
+    let (mut state, release) = setup(1);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    run_to_end(&mut state, rollout_id);
+    assert!(!state.rollouts.live.contains_key(&rollout_id));
+
+    let refused = state
+        .rollouts
+        .control(rollout_id, Command::Pause, &mut state.fleet, T0);
+
+    assert!(refused.is_err(), "a completed rollout cannot pause");
+    assert!(
+        !state.rollouts.live.contains_key(&rollout_id),
+        "loaded to check the command, then dropped"
+    );
+}
+
+#[test]
 fn the_checkpoint_with_its_journal_replayed_is_the_live_rollout() {
     let (mut state, release) = setup(40);
     let rollout_id = start(&mut state, &release, Selector::All).unwrap();
