@@ -253,9 +253,11 @@ pub struct Policy {
     pub max_concurrency: u32,
     /// Children of one subnet the deployer holds stopped at any one time: from the stop it
     /// sends to the start that runs them again. A child's stop waits while its subnet is at
-    /// the limit. `None`: only `max_concurrency` bounds them. A subnet takes snapshots a few at
-    /// a time, so children stopped beyond what it can serve only wait there, unavailable; this
-    /// bounds that downtime. Stored only when set, so rollouts stored before it existed load.
+    /// the limit. A child left stopped for a human (`LeaveStopped`) has finished and no longer
+    /// counts. `None`: only `max_concurrency` bounds them. It bounds how much of each subnet's
+    /// share of the fleet is out of service at once, at the cost of throughput (each stopped
+    /// child needs four round trips before it runs again). Stored only when set, so rollouts
+    /// stored before it existed load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_stopped_per_subnet: Option<u32>,
     /// Wait between the end of one wave and the start of the next.
