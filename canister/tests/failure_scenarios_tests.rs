@@ -26,14 +26,35 @@ use support::operator;
 
 const ROUNDS: u64 = 2_000;
 
-fn reject(method: &str, child: Principal, code: RejectCode, count: FaultCount) -> Fault {
-    Fault::RejectManagement {
+/// Starts a rollout of the scenario's release to every child under [`failure_policy`] and runs
+/// it to its end.
+fn run_all(
+    scenario: &mut Scenario,
+    on_failure: OnFailure,
+    failure_budget: FailureBudget,
+    concurrency: u32,
+) -> (u64, RolloutInfo) {
+    let id = scenario.start_all(failure_policy(on_failure, failure_budget, concurrency));
+    (id, scenario.fleet.run_to_end(id, ROUNDS))
+}
+
+/// Makes the management canister reject `method` on the scenario's child `index` with `code`,
+/// `count` times.
+fn reject(
+    scenario: &mut Scenario,
+    index: usize,
+    method: &str,
+    code: RejectCode,
+    count: FaultCount,
+) {
+    let child = scenario.before[index].child;
+    scenario.fleet.sim.inject(Fault::RejectManagement {
         method: method.to_string(),
         targets: vec![child],
         code,
         message: format!("injected {method} reject"),
         count,
-    }
+    });
 }
 
 fn install_calls(scenario: &Scenario, index: usize) -> usize {
@@ -48,12 +69,12 @@ fn install_calls(scenario: &Scenario, index: usize) -> usize {
 #[test]
 fn post_upgrade_trap_is_rolled_back_from_snapshot() {
     let mut scenario = Scenario::new(3, "child_trap_post_upgrade");
-    let id = scenario.start_all(failure_policy(
+    let (id, done) = run_all(
+        &mut scenario,
         OnFailure::RollBack,
         FailureBudget::Percent(100),
         3,
-    ));
-    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    );
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     assert_eq!(done.summary.counts.failed, 3, "{:?}", done.summary.counts);
@@ -89,12 +110,12 @@ fn post_upgrade_trap_is_rolled_back_from_snapshot() {
 #[test]
 fn post_upgrade_trap_left_stopped_when_policy_says_so() {
     let mut scenario = Scenario::new(3, "child_trap_post_upgrade");
-    let id = scenario.start_all(failure_policy(
+    let (id, done) = run_all(
+        &mut scenario,
         OnFailure::LeaveStopped,
         FailureBudget::Percent(100),
         3,
-    ));
-    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    );
 
     assert_eq!(
         done.summary.counts.left_stopped, 3,
@@ -132,19 +153,19 @@ fn post_upgrade_trap_left_stopped_when_policy_says_so() {
 #[test]
 fn transient_reject_is_retried_with_backoff() {
     let mut scenario = Scenario::new(3, "child_v2");
-    let target = scenario.before[1].child;
-    scenario.fleet.sim.inject(reject(
+    reject(
+        &mut scenario,
+        1,
         INSTALL_METHOD,
-        target,
         RejectCode::SysTransient,
         FaultCount::Times(2),
-    ));
-    let id = scenario.start_all(failure_policy(
+    );
+    let (id, done) = run_all(
+        &mut scenario,
         OnFailure::RollBack,
         FailureBudget::Count(0),
         3,
-    ));
-    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    );
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     assert_eq!(done.summary.counts.upgraded, 3);
@@ -188,21 +209,21 @@ fn transient_reject_is_retried_with_backoff() {
 #[test]
 fn permanent_reject_fails_the_child() {
     let mut scenario = Scenario::new(3, "child_v2");
-    let target = scenario.before[0].child;
     // The first start after the install is refused for good: the child is installed but not
     // running the release, so it is rolled back from its snapshot (the fault is used up by then).
-    scenario.fleet.sim.inject(reject(
+    reject(
+        &mut scenario,
+        0,
         "start_canister",
-        target,
         RejectCode::CanisterError,
         FaultCount::Times(1),
-    ));
-    let id = scenario.start_all(failure_policy(
+    );
+    let (id, done) = run_all(
+        &mut scenario,
         OnFailure::RollBack,
         FailureBudget::Count(1),
         3,
-    ));
-    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    );
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     assert_eq!(
@@ -250,21 +271,21 @@ fn starts(history: &deployer::rollouts::ChildHistory) -> Vec<(Path, u32, u64, Op
 #[test]
 fn start_refused_after_a_failed_install_is_retried_until_the_child_runs() {
     let mut scenario = Scenario::new(3, "child_trap_post_upgrade");
-    let target = scenario.before[0].child;
     // The install traps (IC interface spec, "IC method `install_code`": atomic), so the child
     // is stopped on its old module; its first two starts are refused for good.
-    scenario.fleet.sim.inject(reject(
+    reject(
+        &mut scenario,
+        0,
         "start_canister",
-        target,
         RejectCode::CanisterError,
         FaultCount::Times(2),
-    ));
-    let id = scenario.start_all(failure_policy(
+    );
+    let (id, done) = run_all(
+        &mut scenario,
         OnFailure::RollBack,
         FailureBudget::Percent(100),
         3,
-    ));
-    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    );
 
     assert_eq!(done.summary.counts.failed, 3, "{:?}", done.summary.counts);
     for index in 0..3 {
@@ -296,18 +317,19 @@ fn start_refused_for_good_after_a_stuck_stop_leaves_the_child_for_an_operator() 
         canister: target,
         rounds: Some(400),
     });
-    scenario.fleet.sim.inject(reject(
+    reject(
+        &mut scenario,
+        0,
         "start_canister",
-        target,
         RejectCode::CanisterError,
         FaultCount::Always,
-    ));
-    let id = scenario.start_all(failure_policy(
+    );
+    let (id, done) = run_all(
+        &mut scenario,
         OnFailure::RollBack,
         FailureBudget::Percent(100),
         3,
-    ));
-    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    );
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     assert_eq!(done.summary.counts.needs_attention, 1);
@@ -344,12 +366,12 @@ fn stuck_stop_is_restarted_and_recorded() {
         canister: target,
         rounds: Some(400),
     });
-    let id = scenario.start_all(failure_policy(
+    let (id, done) = run_all(
+        &mut scenario,
         OnFailure::RollBack,
         FailureBudget::Count(0),
         3,
-    ));
-    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    );
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     assert_eq!(done.summary.counts.upgraded, 3);
@@ -386,12 +408,12 @@ fn unknown_install_outcome_is_reconciled() {
         target: Some(target),
         count: FaultCount::Times(1),
     });
-    let id = scenario.start_all(failure_policy(
+    let (id, done) = run_all(
+        &mut scenario,
         OnFailure::RollBack,
         FailureBudget::Count(0),
         3,
-    ));
-    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    );
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     assert_eq!(done.summary.counts.upgraded, 3);
@@ -426,13 +448,13 @@ fn unknown_install_outcome_is_reconciled() {
 #[test]
 fn failure_budget_pauses_the_rollout() {
     let mut scenario = Scenario::new(4, "child_v2");
-    let canary = scenario.before[0].child;
-    scenario.fleet.sim.inject(reject(
+    reject(
+        &mut scenario,
+        0,
         INSTALL_METHOD,
-        canary,
         RejectCode::CanisterError,
         FaultCount::Times(1),
-    ));
+    );
     let id = scenario.start_all(failure_policy(
         OnFailure::RollBack,
         FailureBudget::Count(0),
@@ -482,12 +504,12 @@ fn failure_budget_pauses_the_rollout() {
 #[test]
 fn whole_rollout_rollback_restores_every_child() {
     let mut scenario = Scenario::new(4, "child_v2");
-    let id = scenario.start_all(failure_policy(
+    let (id, done) = run_all(
+        &mut scenario,
         OnFailure::RollBack,
         FailureBudget::Count(0),
         2,
-    ));
-    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    );
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     // State changes after the upgrade are not in the snapshots and are undone by the rollback.
     for before in scenario.before.clone() {
@@ -571,15 +593,16 @@ fn campaign_run(seed: u64) {
     let max_stopped_per_subnet = rng.one_in(3).then(|| rng.between(1, 2) as u32);
     let mut scenario = Scenario::on(seeded_fleet(seed), count, release);
     if rng.one_in(3) {
-        let victim = scenario.before[rng.between(0, count as u64 - 1) as usize].child;
+        let victim = rng.between(0, count as u64 - 1) as usize;
         let method = [INSTALL_METHOD, "start_canister", "take_canister_snapshot"]
             [rng.between(0, 2) as usize];
-        scenario.fleet.sim.inject(reject(
-            method,
+        reject(
+            &mut scenario,
             victim,
+            method,
             RejectCode::CanisterError,
             FaultCount::Times(1),
-        ));
+        );
     }
     scenario.fleet.sim.set_random_faults(RandomFaults {
         reject_management: 0.05,
