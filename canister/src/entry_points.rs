@@ -14,12 +14,12 @@ use ic_stable_structures::DefaultMemoryImpl;
 use serde_bytes::ByteBuf;
 
 use crate::access::{self, Method};
+use crate::engine::{Command, ModuleHash};
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{ChildInfo, ChildPage, FleetError, Label, ListChildrenArg};
 use crate::registry::StorageStats;
 use crate::releases::{ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector};
 use crate::roles::{Role, RoleAssignment};
-use crate::rollout::{Command, ModuleHash};
 use crate::rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
     RolloutInfo, RolloutPage, StartRolloutArg,

@@ -14,10 +14,10 @@ use candid::{CandidType, Deserialize, Principal};
 use serde_bytes::ByteBuf;
 
 use crate::chunk_store::hex;
+use crate::engine::{Command, RolloutPhase};
 use crate::fleet::FleetError;
 use crate::releases::{ReleaseReference, ReleaseSelector};
 use crate::roles::Role;
-use crate::rollout::{Command, RolloutPhase};
 use crate::uploads::UploadSetting;
 
 /// Why a request was refused. Match on this, not on [`Error::message`].

@@ -9,13 +9,13 @@
 pub mod access;
 mod cbor;
 pub mod chunk_store;
+pub mod engine;
 pub mod error;
 pub mod fleet;
 pub mod memory;
 pub mod registry;
 pub mod releases;
 pub mod roles;
-pub mod rollout;
 pub mod rollouts;
 pub mod state;
 pub mod status_reply;
@@ -26,13 +26,26 @@ pub mod wasm_check;
 #[cfg(any(target_family = "wasm", test))]
 mod entry_points;
 
+// The wire surface: every type of `candid/deployer.did`, at the crate root, so that callers (the
+// client, the tests, the bench, the demo) name the interface and not the rooms that implement it.
+pub use engine::{
+    CallResult, ChildState, Command, EventKind, Failure, FailureBudget, FailureKind,
+    InstallOptions, OnFailure, Path, PauseReason, Policy, RetryPolicy, RollbackCause, RolloutPhase,
+    RunStatus, SkipReason, StateCounts, Step, StepRecord, Summary, Verdict, Verification,
+    WasmMemoryPersistence, WavePlan, WaveSize, WaveSummary,
+};
 pub use error::{Error, ErrorKind, Quota, TextField};
+pub use fleet::{ChildClaim, ChildInfo, ChildPage, FleetError, Label, ListChildrenArg, Selector};
 pub use registry::StorageStats;
 pub use releases::{
     ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseReference, ReleaseSelector,
     ReleaseSummary,
 };
 pub use roles::{Role, RoleAssignment};
+pub use rollouts::{
+    AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
+    PolicyArg, RolloutEvent, RolloutInfo, RolloutPage, StartRolloutArg,
+};
 pub use state::{InitArg, UpgradeArg};
 pub use uploads::{
     UploadChunkArg, UploadOpenArg, UploadSetting, UploadSettings, UploadSettingsUpdate,

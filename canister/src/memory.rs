@@ -48,7 +48,7 @@
 //! version`, UTF-8, at most 129 bytes.
 //!
 //! The fleet registry's three maps (5, 14, 15) are drawn in [`crate::fleet`]. A rollout is a
-//! checkpoint (6: its engine state, `crate::rollout::Rollout`, children with their step
+//! checkpoint (6: its engine state, `crate::engine::Rollout`, children with their step
 //! histories included, plus its creator, claims and the first journal entry not folded in) and
 //! a write-ahead journal shared by all rollouts (7 and 17: one line per dispatch, outcome or
 //! command, written before the calls are made and when each outcome arrives, emptied when it is

@@ -54,15 +54,15 @@ pub use api::{
 
 use crate::cbor::{Cbor, CborBytes};
 use crate::chunk_store::Sha256Hash;
+use crate::engine::{
+    Action, ActionId, CallCosts, Command, ControlError, Delivery, Event, EventKind, ModuleHash,
+    Nanos, Outcome, Plan, Rollout, StepRecord, Summary, TargetRelease, Verdict,
+    INLINE_MODULE_ESTIMATE_BYTES,
+};
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::registry::Registry;
 use crate::releases::{Release, ReleaseReference, ReleaseReferences};
-use crate::rollout::{
-    Action, ActionId, CallCosts, Command, ControlError, Delivery, Event, EventKind, ModuleHash,
-    Nanos, Outcome, Plan, Release as EngineRelease, Rollout, StepRecord, Summary, Verdict,
-    INLINE_MODULE_ESTIMATE_BYTES,
-};
 
 /// The largest module installed with a single `install_code`: a larger one (or one of several
 /// chunks) goes through a chunk store, so that no message approaches the 2 MiB limit.
@@ -348,7 +348,7 @@ impl<M: Memory> Rollouts<M> {
             return Err(ErrorKind::NoChunkStore { subnet }.into());
         }
         let plan = Plan {
-            release: EngineRelease {
+            release: TargetRelease {
                 module_hash: module_hash_of(&release),
                 delivery,
             },
@@ -612,7 +612,7 @@ impl<M: Memory> Rollouts<M> {
     }
 
     /// The release a rollout installs (it never changes, so the checkpoint tells).
-    pub fn release_of(&self, rollout_id: u64) -> Option<EngineRelease> {
+    pub fn release_of(&self, rollout_id: u64) -> Option<TargetRelease> {
         match self.live.get(&rollout_id) {
             Some(live) => Some(live.record.engine.release().clone()),
             None => self

@@ -30,10 +30,8 @@ use ic_cdk_timers::TimerId;
 use super::effects::{self, CallError, Install};
 use super::{mutate_state, read_state};
 use crate::chunk_store::Sha256Hash;
+use crate::engine::{reject_code, Action, ActionKind, CallCosts, ModuleHash, Outcome, SubnetIndex};
 use crate::releases::{ReleaseChunkArg, ReleaseSelector};
-use crate::rollout::{
-    reject_code, Action, ActionKind, CallCosts, ModuleHash, Outcome, SubnetIndex,
-};
 use crate::rollouts::{ChunkStore, Funds, MAX_UPLOADS_IN_FLIGHT};
 use crate::uploads::MAX_CHUNKS;
 

@@ -20,7 +20,7 @@ use ic_management_canister_types::{
 use serde::de::DeserializeOwned;
 
 use crate::chunk_store::Sha256Hash;
-use crate::rollout::{
+use crate::engine::{
     reject_code, Action, ActionKind, InstallOptions, Observation, Outcome, Reply, RunStatus,
     SnapshotId, WasmMemoryPersistence,
 };
@@ -203,7 +203,7 @@ async fn observe(child: Principal, list_snapshots: bool) -> Result<Reply, CallEr
         module_hash: status
             .module_hash
             .and_then(|hash| <[u8; 32]>::try_from(hash).ok())
-            .map(crate::rollout::ModuleHash),
+            .map(crate::engine::ModuleHash),
         snapshots,
     }))
 }

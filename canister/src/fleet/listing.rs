@@ -15,7 +15,7 @@ use super::index::{label_prefix, module_prefix, Matches, Posting, Scan};
 use super::labels::{self, Label};
 use super::record::{ChildInfo, ChildRecord};
 use super::{canister_id, child_id, Fleet};
-use crate::rollout::{ChildId, ModuleHash};
+use crate::engine::{ChildId, ModuleHash};
 
 /// Most children per `list_children` page, and the default: a child with every label at its
 /// largest and ten snapshots is about 4 KiB of Candid, so a page stays under 1 MiB.

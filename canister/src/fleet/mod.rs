@@ -59,7 +59,7 @@ use candid::Principal;
 use ic_stable_structures::{Memory, StableBTreeMap};
 
 use crate::cbor::CborBytes;
-use crate::rollout::{
+use crate::engine::{
     ChildId, ModuleHash, Nanos, SnapshotId, SubnetIndex, MAX_SNAPSHOTS_PER_CANISTER,
 };
 use index::{label_prefix, module_prefix, Children, Index, IndexKey};

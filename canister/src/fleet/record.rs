@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_bytes::ByteBuf;
 
 use super::labels::{self, Label, Labels};
-use crate::rollout::{
+use crate::engine::{
     ChildId, ChildSpec, ExistingSnapshot, ModuleHash, Nanos, SnapshotId, SubnetIndex,
 };
 

@@ -4,12 +4,12 @@
 use candid::{CandidType, Deserialize, Principal};
 use serde_bytes::ByteBuf;
 
-use crate::fleet::{Label, Selector};
-use crate::releases::ReleaseSelector;
-use crate::rollout::{
+use crate::engine::{
     ChildState, EventKind, FailureBudget, InstallOptions, OnFailure, Policy, RetryPolicy,
     StepRecord, Summary, Verification, WavePlan,
 };
+use crate::fleet::{Label, Selector};
+use crate::releases::ReleaseSelector;
 
 /// How `start_rollout` sees the policy: every field may be left out for its default
 /// ([`Policy::default`]).

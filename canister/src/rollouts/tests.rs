@@ -4,11 +4,11 @@ use serde_bytes::ByteBuf;
 
 use super::*;
 use crate::chunk_store::sha256;
-use crate::fleet::{FleetError, Selector};
-use crate::releases::ReleaseSelector;
-use crate::rollout::{
+use crate::engine::{
     ActionKind, Observation, PauseReason, Reply, RolloutPhase, RunStatus, SnapshotId,
 };
+use crate::fleet::{FleetError, Selector};
+use crate::releases::ReleaseSelector;
 use crate::state::{InitArg, State};
 use crate::uploads::{UploadChunkArg, UploadOpenArg};
 
@@ -241,7 +241,7 @@ fn an_unknown_rollout_and_a_command_out_of_phase_are_typed_errors() {
         &ErrorKind::RolloutCommandRefused {
             rollout_id,
             command: Command::Resume,
-            phase: crate::rollout::RolloutPhase::Running,
+            phase: crate::engine::RolloutPhase::Running,
         }
     );
 }
@@ -392,7 +392,7 @@ fn calls_in_flight_stay_within_the_management_queue() {
     let (mut state, release) = setup(500);
     let policy = |concurrency| PolicyArg {
         max_concurrency: Some(concurrency),
-        waves: Some(crate::rollout::WavePlan {
+        waves: Some(crate::engine::WavePlan {
             canary: 0,
             then: vec![],
         }),

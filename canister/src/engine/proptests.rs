@@ -143,7 +143,7 @@ fn plan() -> impl Strategy<Value = Plan> {
     );
     (prop::collection::vec(child, 1..10), policy(), any::<bool>()).prop_map(
         |(children, policy, chunked)| Plan {
-            release: Release {
+            release: TargetRelease {
                 module_hash: RELEASE,
                 delivery: if chunked {
                     Delivery::ChunkStore

@@ -539,7 +539,7 @@ pub fn spec(n: u32) -> ChildSpec {
 /// `children` children on [`PREVIOUS`], on subnet 0, without snapshots, to get [`RELEASE`].
 pub fn plan(children: u32, policy: Policy) -> Plan {
     Plan {
-        release: Release {
+        release: TargetRelease {
             module_hash: RELEASE,
             delivery: Delivery::InstallCode,
         },

@@ -115,8 +115,10 @@ pub enum Delivery {
     ChunkStore,
 }
 
+/// The release a rollout installs, as the engine needs it: the module's hash and how it travels.
+/// Not the release catalog's [`crate::releases::Release`], which is its Candid description.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Release {
+pub struct TargetRelease {
     pub module_hash: ModuleHash,
     pub delivery: Delivery,
 }
@@ -299,7 +301,7 @@ impl Default for Policy {
 /// Everything a rollout is created from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
-    pub release: Release,
+    pub release: TargetRelease,
     pub children: Vec<ChildSpec>,
     pub policy: Policy,
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::action::{Action, ActionId, Outcome, OutcomeError};
 use super::child::{Child, ChildState, Control, Ctx, Poll, Transition, Verdict};
-use super::plan::{ChildId, Nanos, Plan, PlanError, Policy, Release, SubnetIndex};
+use super::plan::{ChildId, Nanos, Plan, PlanError, Policy, SubnetIndex, TargetRelease};
 use super::status::{
     Event, EventKind, PauseReason, RolloutPhase, StateCounts, Summary, WaveSummary,
 };
@@ -88,7 +88,7 @@ struct InFlight {
 /// A fleet rollout: a pure state machine fed with time and outcomes. See the module docs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rollout {
-    release: Release,
+    release: TargetRelease,
     policy: Policy,
     phase: RolloutPhase,
     children: Vec<Child>,
@@ -437,7 +437,7 @@ impl Rollout {
         &self.phase
     }
 
-    pub fn release(&self) -> &Release {
+    pub fn release(&self) -> &TargetRelease {
         &self.release
     }
 

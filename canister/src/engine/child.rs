@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::action::{ActionId, ActionKind, Path, RejectClass, RunStatus, Step};
 use super::plan::{
-    ChildId, ChildSpec, ExistingSnapshot, ModuleHash, Nanos, Policy, Release, SnapshotId,
-    SubnetIndex, MAX_SNAPSHOTS_PER_CANISTER,
+    ChildId, ChildSpec, ExistingSnapshot, ModuleHash, Nanos, Policy, SnapshotId, SubnetIndex,
+    TargetRelease, MAX_SNAPSHOTS_PER_CANISTER,
 };
 use super::status::{Event, EventKind, StepRecord};
 
@@ -217,7 +217,7 @@ pub(super) enum Control {
 
 pub(super) struct Ctx<'a> {
     pub policy: &'a Policy,
-    pub release: &'a Release,
+    pub release: &'a TargetRelease,
     pub now: Nanos,
     /// The id the next emitted action takes.
     pub next_action: ActionId,
@@ -278,7 +278,7 @@ pub struct Child {
 }
 
 impl Child {
-    pub(super) fn new(spec: ChildSpec, release: &Release) -> Self {
+    pub(super) fn new(spec: ChildSpec, release: &TargetRelease) -> Self {
         let stage = if spec.module_hash == Some(release.module_hash) {
             Stage::Finished(Verdict::Skipped(SkipReason::AlreadyOnRelease))
         } else {

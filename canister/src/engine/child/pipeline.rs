@@ -17,7 +17,7 @@ use super::{
 
 impl Child {
     /// The next action of an active child, unless one is in flight or a backoff runs.
-    pub(in crate::rollout) fn poll(&mut self, ctx: &mut Ctx) -> Poll {
+    pub(in crate::engine) fn poll(&mut self, ctx: &mut Ctx) -> Poll {
         let Stage::Working(work) = &mut self.stage else {
             return Poll::Busy;
         };
@@ -89,7 +89,7 @@ impl Child {
 
     /// Feeds back the outcome of this child's in-flight `action`. Refuses, unchanged, a reply
     /// that does not fit the action.
-    pub(in crate::rollout) fn apply_outcome(
+    pub(in crate::engine) fn apply_outcome(
         &mut self,
         action: &Action,
         outcome: Outcome,

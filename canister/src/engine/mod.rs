@@ -122,8 +122,8 @@
 mod action;
 mod budget;
 mod child;
-mod engine;
 mod plan;
+mod rollout;
 mod status;
 
 pub use action::{
@@ -132,13 +132,13 @@ pub use action::{
 };
 pub use budget::{cycles_needed, CallCosts, INLINE_MODULE_ESTIMATE_BYTES};
 pub use child::{Child, ChildState, Failure, FailureKind, RollbackCause, SkipReason, Verdict};
-pub use engine::{Command, ControlError, Dispatch, Rollout};
 pub use plan::{
     ChildId, ChildIdTooLong, ChildSpec, Delivery, ExistingSnapshot, FailureBudget, InstallOptions,
-    ModuleHash, Nanos, OnFailure, Plan, PlanError, Policy, Release, RetryPolicy, SnapshotId,
-    SubnetIndex, Verification, WasmMemoryPersistence, WavePlan, WaveSize, MAX_CHILD_ID_BYTES,
+    ModuleHash, Nanos, OnFailure, Plan, PlanError, Policy, RetryPolicy, SnapshotId, SubnetIndex,
+    TargetRelease, Verification, WasmMemoryPersistence, WavePlan, WaveSize, MAX_CHILD_ID_BYTES,
     MAX_SNAPSHOTS_PER_CANISTER,
 };
+pub use rollout::{Command, ControlError, Dispatch, Rollout};
 pub use status::{
     CallResult, Event, EventKind, PauseReason, RolloutPhase, StateCounts, StepRecord, Summary,
     WaveSummary,
