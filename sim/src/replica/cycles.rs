@@ -37,7 +37,7 @@
 //! seconds (default 2_592_000 s = 30 days). A canister whose balance is below it is frozen.
 
 use super::errors;
-use super::state::CanisterState;
+use super::state::{nat_to_u64, CanisterState};
 use super::Sim;
 use crate::types::{limits, Principal, Reject};
 
@@ -113,16 +113,46 @@ fn idle_charge_units(costs: &CycleCosts, resources: ResourceUse, nanos: u64) -> 
     costs.idle_burn_per_second_scaled(resources) * u128::from(nanos)
 }
 
+/// What `state`'s idle burn rate is computed from.
+fn resource_use(state: &CanisterState) -> ResourceUse {
+    ResourceUse {
+        memory_bytes: state
+            .memory_size()
+            .max(nat_to_u64(&state.settings.memory_allocation)),
+        compute_allocation_percent: nat_to_u64(&state.settings.compute_allocation),
+    }
+}
+
+/// The only ways other modules change a balance (besides [`Sim::burn_cycles`]).
+impl CanisterState {
+    /// Adds `amount` (saturating): refunds, accepted and deposited cycles.
+    pub(crate) fn credit_cycles(&mut self, amount: u128) {
+        self.cycles = self.cycles.saturating_add(amount);
+    }
+
+    /// Takes `amount` (at most the balance) without counting it as burned: cycles attached to a
+    /// call or reserved for its response, and what canister code burned itself.
+    pub(crate) fn debit_cycles(&mut self, amount: u128) {
+        self.cycles = self.cycles.saturating_sub(amount);
+    }
+
+    /// Sets the balance: the test control `Sim::set_cycles`, and 0 for a canister that could not
+    /// pay for its storage.
+    pub(crate) fn set_cycle_balance(&mut self, cycles: u128) {
+        self.cycles = cycles;
+    }
+}
+
 impl Sim {
     /// The cycles below which `state` is frozen (0 when charging is off).
     pub(crate) fn freezing_limit_of(&self, state: &CanisterState) -> u128 {
         if !self.config.charge_cycles {
             return 0;
         }
-        let threshold = super::scheduler::nat_to_u64(&state.settings.freezing_threshold);
+        let threshold = nat_to_u64(&state.settings.freezing_threshold);
         self.config
             .cycle_costs
-            .freezing_limit(state.resource_use(), threshold)
+            .freezing_limit(resource_use(state), threshold)
     }
 
     /// `idle_cycles_burned_per_day` of `state` (0 when charging is off).
@@ -132,7 +162,7 @@ impl Sim {
         }
         self.config
             .cycle_costs
-            .idle_cycles_burned_per_day(state.resource_use())
+            .idle_cycles_burned_per_day(resource_use(state))
     }
 
     /// True when `state`'s balance is below its freezing limit.
@@ -235,7 +265,7 @@ impl Sim {
         for (id, state) in self.canisters.iter_mut() {
             let elapsed = now.saturating_sub(state.storage_paid_until_nanos);
             state.storage_paid_until_nanos = now;
-            let units = idle_charge_units(&self.config.cycle_costs, state.resource_use(), elapsed)
+            let units = idle_charge_units(&self.config.cycle_costs, resource_use(state), elapsed)
                 + state.storage_charge_remainder;
             state.storage_charge_remainder = units % unit;
             let cost = units / unit;
@@ -249,6 +279,9 @@ impl Sim {
         }
         for canister in out_of_cycles {
             self.uninstall_out_of_cycles(canister);
+            if let Some(state) = self.canisters.get_mut(&canister) {
+                state.set_cycle_balance(0);
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use super::errors::{self, MethodKind};
 use super::management::{self, IngressAccess};
-use super::messaging::Message;
+use super::state::Message;
 use super::trace::Replication;
 use super::Sim;
 use crate::exec::{ExecKind, ExecResponse, SystemEntry};

@@ -1,62 +1,19 @@
 //! Messages between canisters, users and the management canister: sending with per-route latency
-//! and payload limits, induction into input queues at the delivery round, and answers to callers.
+//! and payload limits, induction into input queues at the delivery round, and answers to callers;
+//! and the call contexts those answers come from (opened, answered, closed), with the calls made
+//! from them.
 //!
 //! IC interface specification, "Abstract behavior" (message routing) and the resource limits page:
 //! 2 MiB ingress and cross-subnet payloads, 10 MiB same-subnet requests, 2 MiB replies.
 
 use super::errors;
 use super::ids;
-use super::management::ManagementCall;
-use super::state::{CallOrigin, PendingCall};
+use super::management::{self, ManagementCall};
+use super::state::{CallContext, CallOrigin, Message, PendingCall};
 use super::Sim;
 use crate::exec::{call_base_fee, CallResponse, OutgoingCall, MAX_CYCLES_PER_RESPONSE};
 use crate::types::{limits, CanisterRunStatus, Principal, Reject};
-use crate::{IngressStatus, MessageId, TraceKind};
-
-/// A message in flight or in an input queue.
-#[derive(Clone, Debug)]
-pub(crate) enum Message {
-    Ingress {
-        id: MessageId,
-        sender: Principal,
-        receiver: Principal,
-        method: String,
-        payload: Vec<u8>,
-    },
-    Request {
-        caller: Principal,
-        callee: Principal,
-        method: String,
-        payload: Vec<u8>,
-        cycles: u128,
-        call_id: u64,
-        deadline_nanos: u64,
-    },
-    Response {
-        originator: Principal,
-        respondent: Principal,
-        call_id: u64,
-        response: CallResponse,
-        refund: u128,
-    },
-}
-
-impl Message {
-    /// Sender and receiver.
-    fn route(&self) -> (Principal, Principal) {
-        match self {
-            Message::Ingress {
-                sender, receiver, ..
-            } => (*sender, *receiver),
-            Message::Request { caller, callee, .. } => (*caller, *callee),
-            Message::Response {
-                originator,
-                respondent,
-                ..
-            } => (*respondent, *originator),
-        }
-    }
-}
+use crate::{IngressStatus, TraceKind};
 
 /// A message on its way to `subnet`, inducted at the start of round `deliver_round`.
 pub(crate) struct InFlight {
@@ -107,7 +64,7 @@ impl Sim {
     /// effective canister id (if the method names one).
     fn call_target(&self, callee: Principal, method: &str, payload: &[u8]) -> Option<Principal> {
         if callee == Principal::management_canister() {
-            super::management::effective_canister_id(method, payload)
+            management::effective_canister_id(method, payload)
         } else {
             Some(callee)
         }
@@ -154,9 +111,9 @@ impl Sim {
             // The exec layer withdrew the same: attached cycles, the base fee (burned below) and
             // the response reservation (held in the pending call until the response).
             let fee = call_base_fee(call.method.len() as u64, call.payload.len() as u64);
-            canister.cycles = canister.cycles.saturating_sub(call.cycles);
+            canister.debit_cycles(call.cycles);
             let reserved_for_response = MAX_CYCLES_PER_RESPONSE.min(canister.cycles);
-            canister.cycles -= reserved_for_response;
+            canister.debit_cycles(reserved_for_response);
             *canister
                 .outstanding_by_callee
                 .entry(call.callee)
@@ -445,5 +402,157 @@ impl Sim {
         if let Some(c) = self.canisters.get_mut(&canister) {
             c.input.push_back(message);
         }
+    }
+
+    /// Takes the next inducted message of `canister`'s input queue.
+    pub(crate) fn pop_input(&mut self, canister: Principal) -> Option<Message> {
+        self.canisters
+            .get_mut(&canister)
+            .and_then(|c| c.input.pop_front())
+    }
+
+    // ---- Call contexts. ----
+
+    pub(crate) fn open_context(&mut self, canister: Principal, context: CallContext) -> u64 {
+        let id = self.next_context_id;
+        self.next_context_id += 1;
+        self.canisters
+            .get_mut(&canister)
+            .expect("canister exists")
+            .contexts
+            .insert(id, context);
+        id
+    }
+
+    /// Answers call context `context` of `canister` (once) and refunds its unaccepted cycles.
+    pub(crate) fn respond_context(
+        &mut self,
+        canister: Principal,
+        context: u64,
+        result: Result<Vec<u8>, Reject>,
+    ) {
+        let Some(state) = self.canisters.get_mut(&canister) else {
+            return;
+        };
+        let subnet = state.subnet;
+        let Some(call_context) = state.contexts.get_mut(&context) else {
+            return;
+        };
+        if call_context.responded {
+            return;
+        }
+        call_context.responded = true;
+        let refund = std::mem::take(&mut call_context.cycles_available);
+        let origin = call_context.origin.clone();
+        self.answer(canister, subnet, &origin, result, refund);
+    }
+
+    /// A context with no outstanding calls is closed; if it was never answered the system
+    /// answers it: with the trap of its last execution, or "did not reply".
+    pub(crate) fn close_context_if_done(
+        &mut self,
+        canister: Principal,
+        context: u64,
+        trap: Option<&str>,
+    ) {
+        let Some(call_context) = self
+            .canisters
+            .get(&canister)
+            .and_then(|s| s.contexts.get(&context))
+        else {
+            return;
+        };
+        if call_context.outstanding_calls > 0 {
+            return;
+        }
+        if !call_context.responded && call_context.origin != CallOrigin::System {
+            let reject = match trap {
+                Some(trap) => errors::trapped(canister, trap),
+                None => errors::did_not_reply(canister),
+            };
+            self.respond_context(canister, context, Err(reject));
+        }
+        if let Some(state) = self.canisters.get_mut(&canister) {
+            state.contexts.remove(&context);
+        }
+    }
+
+    /// Counts an execution's instructions against its call context
+    /// (`ExecEnv::call_context_instructions` of the context's next execution).
+    pub(crate) fn count_context_instructions(
+        &mut self,
+        canister: Principal,
+        context: u64,
+        instructions: u64,
+    ) {
+        if let Some(call_context) = self
+            .canisters
+            .get_mut(&canister)
+            .and_then(|s| s.contexts.get_mut(&context))
+        {
+            call_context.instructions += instructions;
+        }
+    }
+
+    /// `ic0.msg_cycles_accept`: `accepted` cycles move from the call context to the balance.
+    pub(crate) fn accept_cycles(&mut self, canister: Principal, context: u64, accepted: u128) {
+        let state = self.canisters.get_mut(&canister).expect("canister exists");
+        state.credit_cycles(accepted);
+        if let Some(call_context) = state.contexts.get_mut(&context) {
+            call_context.cycles_available = call_context.cycles_available.saturating_sub(accepted);
+        }
+    }
+
+    /// `uninstall_code`: every open call context of `canister` is rejected and its callbacks
+    /// will not run.
+    pub(crate) fn reject_open_contexts(&mut self, canister: Principal) {
+        let state = self
+            .canisters
+            .get_mut(&canister)
+            .expect("checked by caller");
+        let contexts: Vec<u64> = state.contexts.keys().copied().collect();
+        for context in &contexts {
+            if let Some(c) = state.contexts.get_mut(context) {
+                c.deleted = true;
+            }
+        }
+        for context in contexts {
+            self.respond_context(canister, context, Err(errors::uninstalled()));
+            self.close_context_if_done(canister, context, None);
+        }
+    }
+
+    /// A response for `canister` is about to execute: its pending call is done, the refund and
+    /// the call's response reservation come back, the call no longer counts towards its callee's
+    /// queue or its context. Returns the call and whether its callback runs (the canister still
+    /// has code and the context was not deleted). `None` for an unknown call or canister.
+    pub(crate) fn settle_response(
+        &mut self,
+        canister: Principal,
+        call_id: u64,
+        refund: u128,
+    ) -> Option<(PendingCall, bool)> {
+        let call = self.calls.remove(&call_id)?;
+        let state = self.canisters.get_mut(&canister)?;
+        // Interface spec `ic0.cost_call`: the reservation comes back and the response pays what it
+        // actually cost: its transmission, its execution (or, if the callback cannot run, the base
+        // fee: dfinity/ic `settle_prepayment_for_unexecuted_response`), both in `execution`.
+        state.credit_cycles(refund);
+        state.credit_cycles(call.reserved_for_response);
+        if let Some(n) = state.outstanding_by_callee.get_mut(&call.callee) {
+            *n -= 1;
+            if *n == 0 {
+                state.outstanding_by_callee.remove(&call.callee);
+            }
+        }
+        let installed = state.instance.is_some();
+        let callback_runs = match state.contexts.get_mut(&call.context) {
+            Some(context) => {
+                context.outstanding_calls -= 1;
+                installed && !context.deleted
+            }
+            None => false,
+        };
+        Some((call, callback_runs))
     }
 }

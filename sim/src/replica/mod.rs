@@ -2,33 +2,41 @@
 //!
 //! Public API: [`Sim`]. The parts:
 //! - `ids`: canister and subnet ids, routing by id range;
-//! - `state`: a canister's replicated state, call contexts, outstanding calls, history;
-//! - `messaging`: messages in flight, latency, payload limits, induction, answers;
-//! - `scheduler`: rounds and what an execution's outcome does;
+//! - `state`: a canister's replicated state (data only; its field groups name their owners),
+//!   call contexts, messages, chunk store, snapshots, outstanding calls, history;
+//! - `rounds`: one round's order of work within the scheduling model's instruction budgets, and
+//!   the model's lower bound on rounds;
+//! - `execution`: running one message in its call context and applying the outcome;
+//! - `messaging`: messages in flight, latency, payload limits, induction, answers, call contexts;
 //! - `ingress`: the ingress filter, `canister_inspect_message`, queries;
 //! - `management`: the management canister's dispatch table, chunk store and snapshots;
 //! - `faults`: injected and seeded random faults, hooks run at a chosen round;
 //! - `timers`: global timer, heartbeat, bounded-wait deadlines;
-//! - `cycles`: fees, storage charges and the freezing threshold;
-//! - `schedule`: the round scheduling model (instruction budgets) and its lower bound on rounds;
+//! - `cycles`: fees, storage charges, the freezing threshold, and every change to a balance;
 //! - `trace`: trace events and stats; `errors`: every reject with its code and text.
+//!
+//! Imports among the parts form a DAG: `errors`, `ids`, `state` and `trace` import no other part;
+//! `cycles` and `timers` import `errors` and `state`; `execution` adds `trace`, `management` adds
+//! `trace` and `ids`; `messaging`, `ingress`, `rounds` and `faults` import `management` and what
+//! it stands on. Every part adds `impl Sim` blocks, so every part imports [`Sim`] from here, and
+//! this file names the types its fields hold.
 
 mod cycles;
 mod errors;
+mod execution;
 mod faults;
 mod ids;
 mod ingress;
 mod management;
 mod messaging;
-mod schedule;
-mod scheduler;
+mod rounds;
 mod state;
 mod timers;
 mod trace;
 
 pub use cycles::{CycleCosts, ResourceUse};
 pub use faults::{Fault, FaultCount, FaultEvent, FaultId, FaultSource, RandomFaults};
-pub use schedule::{RoundsLowerBound, SchedulingConfig, Workload};
+pub use rounds::{RoundsLowerBound, SchedulingConfig, Workload};
 
 use crate::types::{CanisterRunStatus, Principal, Reject};
 use ic_management_canister_types::{
@@ -38,6 +46,7 @@ use ic_management_canister_types::{
 use management::ManagementCall;
 use messaging::InFlight;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use state::{CanisterState, PendingCall};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -208,14 +217,22 @@ pub enum TraceKind {
 }
 
 /// The simulated IC. Deterministic: every map is ordered, every random choice comes from `seed`.
+///
+/// Owners, as on `state::CanisterState`: the module that writes a field group.
 pub struct Sim {
     config: SimConfig,
+    // Time: `rounds` (`Sim::advance_time` too).
     round: u64,
     time_nanos: u64,
+    // Subnets: `management` (members, id ranges); their management queues are filled by
+    // `messaging` and run by `rounds`, which also holds long installs' answers.
     subnets: Vec<SubnetState>,
+    // Canisters: `management` adds and removes them; the owners of their parts are named on
+    // `CanisterState`.
     canisters: BTreeMap<Principal, CanisterState>,
     /// Every id ever given out: deleted canisters' ids are never reused.
     used_canister_ids: BTreeSet<Principal>,
+    // Messages and calls: `messaging` (`timers` answers calls whose deadline passed).
     /// Messages keyed by (delivery round, send order).
     in_flight: BTreeMap<(u64, u64), InFlight>,
     next_seq: u64,
@@ -225,12 +242,15 @@ pub struct Sim {
     call_deadlines: BTreeSet<(u64, u64)>,
     next_call_id: u64,
     next_context_id: u64,
+    // Ingress: `ingress` accepts messages, `messaging` records their answers.
     ingress: BTreeMap<MessageId, IngressStatus>,
     next_message_id: u64,
-    /// `raw_rand` values drawn so far.
+    // `management`: `raw_rand` values drawn so far.
     random_draws: u64,
     root_key: Vec<u8>,
+    // `trace`.
     recorder: trace::Recorder,
+    // `faults`.
     faults: faults::Faults,
 }
 
@@ -247,7 +267,7 @@ struct SubnetState {
     /// no other install starts meanwhile.
     long_install_until_round: u64,
     /// Answers of long installs, sent at the end of the round they finish in.
-    held_answers: Vec<schedule::HeldAnswer>,
+    held_answers: Vec<rounds::HeldAnswer>,
 }
 
 impl SubnetState {
@@ -278,6 +298,26 @@ impl SubnetState {
         self.same_subnet_callees
             .push(Principal::management_canister());
     }
+}
+
+/// DER prefix of a BLS12-381 G2 public key, as in the IC's root key.
+const ROOT_KEY_DER_PREFIX: [u8; 37] = [
+    0x30, 0x81, 0x82, 0x30, 0x1d, 0x06, 0x0d, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xdc, 0x7c, 0x05,
+    0x03, 0x01, 0x02, 0x01, 0x06, 0x0c, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xdc, 0x7c, 0x05, 0x03,
+    0x02, 0x01, 0x03, 0x61, 0x00,
+];
+
+/// The simulated IC's root key: the IC's DER framing around 96 deterministic bytes (nothing is
+/// signed with it; canisters only read it).
+fn root_key() -> Vec<u8> {
+    let mut key = ROOT_KEY_DER_PREFIX.to_vec();
+    let mut block = Sha256::digest(b"ic-sim root key").to_vec();
+    while key.len() < ROOT_KEY_DER_PREFIX.len() + 96 {
+        key.extend_from_slice(&block);
+        block = Sha256::digest(&block).to_vec();
+    }
+    key.truncate(ROOT_KEY_DER_PREFIX.len() + 96);
+    key
 }
 
 /// Rounds `update_call` and `install_code` wait at most (the default stop timeout is 300 rounds).
@@ -346,7 +386,7 @@ impl Sim {
             ingress: BTreeMap::new(),
             next_message_id: 0,
             random_draws: 0,
-            root_key: scheduler::root_key(),
+            root_key: root_key(),
             recorder: trace::Recorder::default(),
             faults: faults::Faults::default(),
         }
@@ -392,7 +432,7 @@ impl Sim {
             .canisters
             .get_mut(&canister)
             .unwrap_or_else(|| panic!("add_cycles: no canister {canister}"));
-        state.cycles = state.cycles.saturating_add(cycles);
+        state.credit_cycles(cycles);
     }
     /// Test control with no IC counterpart: sets a canister's balance, standing in for a
     /// canister that spent its cycles.
@@ -400,7 +440,7 @@ impl Sim {
         self.canisters
             .get_mut(&canister)
             .unwrap_or_else(|| panic!("set_cycles: no canister {canister}"))
-            .cycles = cycles;
+            .set_cycle_balance(cycles);
     }
     /// `install_code` sent as ingress by `sender`, run to completion.
     pub fn install_code(

@@ -1,10 +1,9 @@
-//! The replicated state of one canister, its call contexts and the calls it has outstanding.
+//! The replicated state of one canister (`CanisterState`) and the data it is made of: call
+//! contexts, inducted messages, chunk store, snapshots, history; and the calls canisters have
+//! outstanding. Data and read-only views: the modules that own each part (named on
+//! `CanisterState`) change it.
 
-use super::cycles::ResourceUse;
-use super::management::{CanisterSnapshot, ChunkStore};
-use super::messaging::Message;
-use super::scheduler::nat_to_u64;
-use crate::exec::{self, CanisterInstance};
+use crate::exec::{self, CallResponse, CanisterInstance, InstanceSnapshot};
 use crate::types::{limits, CanisterRunStatus, Principal};
 use crate::MessageId;
 use candid::Nat;
@@ -12,7 +11,63 @@ use ic_management_canister_types::{
     Change, ChangeDetails, ChangeOrigin, DefiniteCanisterSettings, LogVisibility,
     SnapshotVisibility, StatusVisibility,
 };
+use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
+
+/// A Candid `Nat` (a setting, an amount of cycles) as a `u64`, saturating.
+pub(crate) fn nat_to_u64(n: &Nat) -> u64 {
+    u64::try_from(&n.0).unwrap_or(u64::MAX)
+}
+
+/// A Candid `Nat` as a `u128`, saturating.
+pub(crate) fn nat_to_u128(n: &Nat) -> u128 {
+    u128::try_from(&n.0).unwrap_or(u128::MAX)
+}
+
+/// A message in flight or in an input queue.
+#[derive(Clone, Debug)]
+pub(crate) enum Message {
+    Ingress {
+        id: MessageId,
+        sender: Principal,
+        receiver: Principal,
+        method: String,
+        payload: Vec<u8>,
+    },
+    Request {
+        caller: Principal,
+        callee: Principal,
+        method: String,
+        payload: Vec<u8>,
+        cycles: u128,
+        call_id: u64,
+        deadline_nanos: u64,
+    },
+    Response {
+        originator: Principal,
+        respondent: Principal,
+        call_id: u64,
+        response: CallResponse,
+        refund: u128,
+    },
+}
+
+impl Message {
+    /// Sender and receiver.
+    pub(crate) fn route(&self) -> (Principal, Principal) {
+        match self {
+            Message::Ingress {
+                sender, receiver, ..
+            } => (*sender, *receiver),
+            Message::Request { caller, callee, .. } => (*caller, *callee),
+            Message::Response {
+                originator,
+                respondent,
+                ..
+            } => (*respondent, *originator),
+        }
+    }
+}
 
 /// Who is waiting for the answer to a call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +152,80 @@ pub(crate) struct PendingStop {
     pub timeout_at_nanos: u64,
 }
 
+/// A canister's chunk store: chunks of at most 1 MiB by their SHA-256, at most
+/// `CHUNK_STORE_CAPACITY` of them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ChunkStore {
+    chunks: BTreeMap<[u8; 32], Vec<u8>>,
+}
+
+impl ChunkStore {
+    /// Stores `chunk` and returns its hash. A chunk that is already stored is not stored again and
+    /// needs no space, so re-uploading it succeeds even when the store is full (replica
+    /// `WasmChunkStore`).
+    pub(crate) fn insert(&mut self, chunk: Vec<u8>) -> Result<[u8; 32], String> {
+        let hash: [u8; 32] = Sha256::digest(&chunk).into();
+        if self.chunks.contains_key(&hash) {
+            return Ok(hash);
+        }
+        if chunk.len() > limits::MAX_CHUNK_SIZE {
+            return Err(format!(
+                "Wasm chunk size {} exceeds the maximum chunk size of {}",
+                chunk.len(),
+                limits::MAX_CHUNK_SIZE
+            ));
+        }
+        if self.chunks.len() >= limits::CHUNK_STORE_CAPACITY {
+            return Err(format!(
+                "Wasm chunk store has already reached maximum capacity of {} bytes or the maximum number of entries, {}",
+                limits::CHUNK_STORE_CAPACITY * limits::MAX_CHUNK_SIZE,
+                limits::CHUNK_STORE_CAPACITY
+            ));
+        }
+        self.chunks.insert(hash, chunk);
+        Ok(hash)
+    }
+
+    pub(crate) fn get(&self, hash: &[u8]) -> Option<&[u8]> {
+        let hash: [u8; 32] = hash.try_into().ok()?;
+        self.chunks.get(&hash).map(Vec::as_slice)
+    }
+
+    /// The hashes of the stored chunks, in hash order.
+    pub(crate) fn hashes(&self) -> impl Iterator<Item = &[u8; 32]> {
+        self.chunks.keys()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Memory the store is charged for: every chunk counts as a full 1 MiB.
+    pub(crate) fn billed_size(&self) -> u64 {
+        (self.chunks.len() * limits::MAX_CHUNK_SIZE) as u64
+    }
+}
+
+/// What `take_canister_snapshot` keeps: Wasm module, heap, globals, stable memory, certified
+/// data and chunk store.
+pub(crate) struct CanisterSnapshot {
+    pub instance: InstanceSnapshot,
+    pub certified_data: Vec<u8>,
+    pub chunk_store: ChunkStore,
+    pub taken_at_nanos: u64,
+    /// The canister's version when the snapshot was taken (for the `load_snapshot` history entry).
+    pub canister_version: u64,
+}
+
+impl CanisterSnapshot {
+    /// Bytes the snapshot adds to its canister's memory (`memory_metrics.snapshots_size`).
+    pub(crate) fn total_size(&self) -> u64 {
+        self.instance.total_size()
+            + self.chunk_store.billed_size()
+            + self.certified_data.len() as u64
+    }
+}
+
 /// Canister history (management canister `canister_info`): the system keeps at least the 20
 /// most recent changes; the total count never decreases.
 #[derive(Clone, Debug, Default)]
@@ -156,50 +285,73 @@ pub(crate) fn default_settings(controllers: Vec<Principal>) -> DefiniteCanisterS
     }
 }
 
+/// The replicated state of one canister. Every field group has one owner, the module that writes
+/// it; other modules read it, and change it only through the owner's functions.
 pub(crate) struct CanisterState {
+    // Identity: set by `management` when it creates the canister, never changed.
     pub id: Principal,
     pub subnet: usize,
+
+    // Lifecycle and code: `management` owns these (create, install, uninstall, start, stop,
+    // settings, chunk store, snapshots). Executions run `instance` in place, and `execution`
+    // bumps `version` after an execution that changes state.
     pub status: CanisterRunStatus,
     /// `None` while the canister is empty.
     pub instance: Option<CanisterInstance>,
     pub settings: DefiniteCanisterSettings,
-    pub cycles: u128,
     pub version: u64,
-    pub global_timer: u64,
-    pub certified_data: Vec<u8>,
+    pub history: History,
+    /// `stop_canister` calls waiting for the canister to reach `stopped`.
+    pub pending_stops: Vec<PendingStop>,
     pub chunk_store: ChunkStore,
     /// Snapshots by their per-canister index.
     pub snapshots: BTreeMap<u64, CanisterSnapshot>,
     pub next_snapshot_index: u64,
-    pub history: History,
+
+    // What executions leave behind: `execution` writes them from an execution's outcome;
+    // `management` resets them when the code changes, `timers` deactivates the timer as it fires.
+    pub global_timer: u64,
+    pub certified_data: Vec<u8>,
+
+    // Queues and call contexts: `messaging` owns them (induction fills `input`, the round takes
+    // from its front through `Sim::pop_input`; contexts are opened, answered and closed there).
     /// Inducted messages (requests, ingress, responses), FIFO.
     pub input: VecDeque<Message>,
     pub contexts: BTreeMap<u64, CallContext>,
     /// Outstanding calls per callee: the queue between this canister and the callee holds at most
     /// `QUEUE_CAPACITY` of them.
     pub outstanding_by_callee: BTreeMap<Principal, usize>,
-    pub pending_stops: Vec<PendingStop>,
-    pub logs: Vec<String>,
-    pub last_instructions: u64,
+
+    // Cycles: `cycles` owns them. Other modules move the balance only through
+    // `credit_cycles`, `debit_cycles`, `set_cycle_balance` and `Sim::burn_cycles`.
+    pub cycles: u128,
     /// Cycles this canister paid for executions, ingress, calls and storage.
     pub cycles_burned: u128,
     /// Storage is paid up to this time.
     pub storage_paid_until_nanos: u64,
     /// Fraction of a cycle of storage owed, in units of 1 / (GiB x 1e9) cycles.
     pub storage_charge_remainder: u128,
+
+    // Scheduling: `rounds` owns these.
     /// A long (multi-slice) execution occupies the canister up to and including this round.
     pub busy_until_round: u64,
     /// Install instructions not yet paid off by the install rate limit; `install_code` is
     /// refused while positive.
     pub install_debit: u64,
+
+    // Observation: `trace` owns these (`Sim::record_execution`).
+    pub logs: Vec<String>,
+    pub last_instructions: u64,
 }
 
 impl CanisterState {
+    /// A new, empty, running canister; its storage is paid up to `now_nanos`.
     pub(crate) fn new(
         id: Principal,
         subnet: usize,
         settings: DefiniteCanisterSettings,
         cycles: u128,
+        now_nanos: u64,
     ) -> Self {
         CanisterState {
             id,
@@ -207,25 +359,25 @@ impl CanisterState {
             status: CanisterRunStatus::Running,
             instance: None,
             settings,
-            cycles,
             version: 0,
-            global_timer: 0,
-            certified_data: Vec::new(),
+            history: History::default(),
+            pending_stops: Vec::new(),
             chunk_store: ChunkStore::default(),
             snapshots: BTreeMap::new(),
             next_snapshot_index: 0,
-            history: History::default(),
+            global_timer: 0,
+            certified_data: Vec::new(),
             input: VecDeque::new(),
             contexts: BTreeMap::new(),
             outstanding_by_callee: BTreeMap::new(),
-            pending_stops: Vec::new(),
-            logs: Vec::new(),
-            last_instructions: 0,
+            cycles,
             cycles_burned: 0,
-            storage_paid_until_nanos: 0,
+            storage_paid_until_nanos: now_nanos,
             storage_charge_remainder: 0,
             busy_until_round: 0,
             install_debit: 0,
+            logs: Vec::new(),
+            last_instructions: 0,
         }
     }
 
@@ -256,16 +408,6 @@ impl CanisterState {
             i.wasm_memory_size() + i.stable_memory_size() + i.module().wasm_binary_size() as u64
         });
         code_and_memory + self.chunk_store.billed_size() + self.snapshots_size()
-    }
-
-    /// What the canister's idle burn rate is computed from.
-    pub(crate) fn resource_use(&self) -> ResourceUse {
-        ResourceUse {
-            memory_bytes: self
-                .memory_size()
-                .max(nat_to_u64(&self.settings.memory_allocation)),
-            compute_allocation_percent: nat_to_u64(&self.settings.compute_allocation),
-        }
     }
 
     pub(crate) fn snapshots_size(&self) -> u64 {

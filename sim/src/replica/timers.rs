@@ -6,8 +6,7 @@
 //! the caller gets `SYS_UNKNOWN` once the deadline has passed without a response.
 
 use super::errors;
-use super::messaging::Message;
-use super::state::{CallContext, CallOrigin};
+use super::state::{CallContext, CallOrigin, Message};
 use super::Sim;
 use crate::exec::{CallResponse, ExecKind, SystemEntry};
 use crate::types::Principal;

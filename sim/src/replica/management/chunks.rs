@@ -4,62 +4,13 @@
 
 use super::{change_origin, decode, empty_reply, encode, install_mode, Answer, ManagementCall};
 use crate::replica::errors;
+use crate::replica::state::ChunkStore;
 use crate::replica::Sim;
-use crate::types::{limits, Reject};
+use crate::types::Reject;
 use ic_management_canister_types::{
     ChunkHash, ClearChunkStoreArgs, InstallChunkedCodeArgs, StoredChunksArgs, UploadChunkArgs,
 };
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
-
-/// A canister's chunk store: chunks of at most 1 MiB by their SHA-256, at most
-/// `CHUNK_STORE_CAPACITY` of them.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct ChunkStore {
-    chunks: BTreeMap<[u8; 32], Vec<u8>>,
-}
-
-impl ChunkStore {
-    /// Stores `chunk` and returns its hash. A chunk that is already stored is not stored again and
-    /// needs no space, so re-uploading it succeeds even when the store is full (replica
-    /// `WasmChunkStore`).
-    fn insert(&mut self, chunk: Vec<u8>) -> Result<[u8; 32], String> {
-        let hash: [u8; 32] = Sha256::digest(&chunk).into();
-        if self.chunks.contains_key(&hash) {
-            return Ok(hash);
-        }
-        if chunk.len() > limits::MAX_CHUNK_SIZE {
-            return Err(format!(
-                "Wasm chunk size {} exceeds the maximum chunk size of {}",
-                chunk.len(),
-                limits::MAX_CHUNK_SIZE
-            ));
-        }
-        if self.chunks.len() >= limits::CHUNK_STORE_CAPACITY {
-            return Err(format!(
-                "Wasm chunk store has already reached maximum capacity of {} bytes or the maximum number of entries, {}",
-                limits::CHUNK_STORE_CAPACITY * limits::MAX_CHUNK_SIZE,
-                limits::CHUNK_STORE_CAPACITY
-            ));
-        }
-        self.chunks.insert(hash, chunk);
-        Ok(hash)
-    }
-
-    fn get(&self, hash: &[u8]) -> Option<&[u8]> {
-        let hash: [u8; 32] = hash.try_into().ok()?;
-        self.chunks.get(&hash).map(Vec::as_slice)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.chunks.len()
-    }
-
-    /// Memory the store is charged for: every chunk counts as a full 1 MiB.
-    pub(crate) fn billed_size(&self) -> u64 {
-        (self.chunks.len() * limits::MAX_CHUNK_SIZE) as u64
-    }
-}
 
 pub(super) fn upload_chunk(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
     let args: UploadChunkArgs = decode(call)?;
@@ -89,8 +40,7 @@ pub(super) fn stored_chunks(sim: &mut Sim, call: &mut ManagementCall) -> Result<
     sim.controlled_or_self(args.canister_id, call.caller)?;
     let hashes: Vec<ChunkHash> = sim.canisters[&args.canister_id]
         .chunk_store
-        .chunks
-        .keys()
+        .hashes()
         .map(|hash| ChunkHash {
             hash: hash.to_vec(),
         })

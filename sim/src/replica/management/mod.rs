@@ -8,13 +8,12 @@
 mod chunks;
 mod snapshots;
 
-pub(crate) use chunks::ChunkStore;
-pub(crate) use snapshots::CanisterSnapshot;
-
 use super::errors;
 use super::ids;
-use super::scheduler::nat_to_u128;
-use super::state::{default_settings, CallOrigin, CanisterState, PendingStop};
+use super::state::{
+    default_settings, nat_to_u128, CallOrigin, CanisterState, ChunkStore, PendingStop,
+};
+use super::trace::Replication;
 use super::Sim;
 use crate::exec::{
     CanisterInstance, CompiledModule, ExecOutcome, UpgradeOptions, CREATE_CANISTER_FEE,
@@ -457,8 +456,7 @@ impl Sim {
         };
         let mut definite = default_settings(vec![default_controller]);
         apply_settings(&mut definite, settings);
-        let mut state = CanisterState::new(id, subnet, definite, cycles);
-        state.storage_paid_until_nanos = self.time_nanos;
+        let mut state = CanisterState::new(id, subnet, definite, cycles, self.time_nanos);
         let controllers = state.settings.controllers.clone();
         state.history.push(
             self.time_nanos,
@@ -560,7 +558,7 @@ impl Sim {
             canister,
             label.to_string(),
             &outcome,
-            super::trace::Replication::Replicated,
+            Replication::Replicated,
         );
         self.charge_execution(canister, outcome.instructions);
         if let Some(trap) = &outcome.trap {
@@ -584,7 +582,7 @@ impl Sim {
         if let Some(data) = outcome.certified_data {
             state.certified_data = data;
         }
-        state.cycles = state.cycles.saturating_sub(outcome.cycles_burned);
+        state.debit_cycles(outcome.cycles_burned);
         state.version += 1;
         state.history.push(
             time,
@@ -613,20 +611,11 @@ impl Sim {
         state
             .history
             .push(time, state.version, origin, ChangeDetails::CodeUninstall);
-        let contexts: Vec<u64> = state.contexts.keys().copied().collect();
-        for context in &contexts {
-            if let Some(c) = state.contexts.get_mut(context) {
-                c.deleted = true;
-            }
-        }
-        for context in contexts {
-            self.respond_context(canister, context, Err(errors::uninstalled()));
-            self.close_context_if_done(canister, context, None);
-        }
+        self.reject_open_contexts(canister);
     }
 
     /// A canister that cannot pay for its storage: the IC uninstalls it; its chunk store and
-    /// snapshots go too, and it keeps 0 cycles.
+    /// snapshots go too (and `cycles` leaves it 0 cycles).
     pub(crate) fn uninstall_out_of_cycles(&mut self, canister: Principal) {
         let origin = ChangeOrigin::FromUser(FromUserRecord {
             user_id: Principal::management_canister(),
@@ -634,7 +623,6 @@ impl Sim {
         self.uninstall(canister, origin);
         if let Some(state) = self.canisters.get_mut(&canister) {
             state.snapshots.clear();
-            state.cycles = 0;
         }
     }
 
@@ -827,7 +815,7 @@ fn provisional_create_canister_with_cycles(
 fn provisional_top_up_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
     let args: ProvisionalTopUpCanisterArgs = decode(call)?;
     let state = sim.canister_mut(args.canister_id)?;
-    state.cycles = state.cycles.saturating_add(nat_to_u128(&args.amount));
+    state.credit_cycles(nat_to_u128(&args.amount));
     Ok(empty_reply())
 }
 
@@ -1016,7 +1004,7 @@ fn deposit_cycles(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Re
     let args: CanisterIdRecord = decode(call)?;
     let cycles = call.cycles;
     let state = sim.canister_mut(args.canister_id)?;
-    state.cycles = state.cycles.saturating_add(cycles);
+    state.credit_cycles(cycles);
     call.cycles = 0;
     Ok(empty_reply())
 }

@@ -6,10 +6,10 @@
 //! canister is deleted. Its id is the owner's canister id followed by the owner's snapshot counter
 //! (big-endian u64), so the owner follows from the id alone (the spec only calls it an opaque blob).
 
-use super::chunks::ChunkStore;
 use super::{change_origin, decode, empty_reply, encode, Answer, ManagementCall};
-use crate::exec::{CanisterInstance, InstanceSnapshot};
+use crate::exec::CanisterInstance;
 use crate::replica::errors;
+use crate::replica::state::CanisterSnapshot;
 use crate::replica::Sim;
 use crate::types::{limits, CanisterRunStatus, Principal, Reject};
 use candid::Reserved;
@@ -17,26 +17,6 @@ use ic_management_canister_types::{
     CanisterIdRecord, ChangeDetails, DeleteCanisterSnapshotArgs, LoadCanisterSnapshotArgs,
     LoadSnapshotRecord, Snapshot, SnapshotSource, SnapshotVisibility, TakeCanisterSnapshotArgs,
 };
-
-/// What `take_canister_snapshot` keeps: Wasm module, heap, globals, stable memory, certified
-/// data and chunk store.
-pub(crate) struct CanisterSnapshot {
-    instance: InstanceSnapshot,
-    certified_data: Vec<u8>,
-    chunk_store: ChunkStore,
-    taken_at_nanos: u64,
-    /// The canister's version when the snapshot was taken (for the `load_snapshot` history entry).
-    canister_version: u64,
-}
-
-impl CanisterSnapshot {
-    /// Bytes the snapshot adds to its canister's memory (`memory_metrics.snapshots_size`).
-    pub(crate) fn total_size(&self) -> u64 {
-        self.instance.total_size()
-            + self.chunk_store.billed_size()
-            + self.certified_data.len() as u64
-    }
-}
 
 fn snapshot_id(owner: Principal, index: u64) -> Vec<u8> {
     let mut id = owner.as_slice().to_vec();

@@ -1,54 +1,22 @@
-//! Rounds: what runs when, and what an execution's outcome does to the replicated state.
+//! Executions: running one message (ingress, request, response, timer, heartbeat) in its call
+//! context, and applying what the execution did to the replicated state.
 //!
-//! One round, on every subnet in order: the management canister's queue first, then the canisters
-//! (its due global timer, its heartbeat, then its inducted messages FIFO) within the round's
-//! instruction budgets (the `schedule` module), then the checks of canisters that are stopping.
-//! Every message runs in exactly one execution.
+//! What runs when is decided by the `rounds` module; call contexts, calls and answers belong to
+//! the `messaging` module; fees to the `cycles` module.
 
 use super::errors::{self, MethodKind};
-use super::messaging::Message;
-use super::state::{CallContext, CallOrigin, CanisterState};
+use super::state::{nat_to_u64, CallContext, CallOrigin, CanisterState, Message};
 use super::trace::Replication;
 use super::Sim;
 use crate::exec::{
     response_transmission_fee, CallResponse, ExecEnv, ExecKind, ExecOutcome, ExecResponse,
 };
 use crate::types::{limits, CanisterRunStatus, Principal, Reject};
-use candid::Nat;
-use sha2::{Digest, Sha256};
-
-/// DER prefix of a BLS12-381 G2 public key, as in the IC's root key.
-const ROOT_KEY_DER_PREFIX: [u8; 37] = [
-    0x30, 0x81, 0x82, 0x30, 0x1d, 0x06, 0x0d, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xdc, 0x7c, 0x05,
-    0x03, 0x01, 0x02, 0x01, 0x06, 0x0c, 0x2b, 0x06, 0x01, 0x04, 0x01, 0x82, 0xdc, 0x7c, 0x05, 0x03,
-    0x02, 0x01, 0x03, 0x61, 0x00,
-];
-
-/// The simulated IC's root key: the IC's DER framing around 96 deterministic bytes (nothing is
-/// signed with it; canisters only read it).
-pub(crate) fn root_key() -> Vec<u8> {
-    let mut key = ROOT_KEY_DER_PREFIX.to_vec();
-    let mut block = Sha256::digest(b"ic-sim root key").to_vec();
-    while key.len() < ROOT_KEY_DER_PREFIX.len() + 96 {
-        key.extend_from_slice(&block);
-        block = Sha256::digest(&block).to_vec();
-    }
-    key.truncate(ROOT_KEY_DER_PREFIX.len() + 96);
-    key
-}
-
-pub(crate) fn nat_to_u64(n: &Nat) -> u64 {
-    u64::try_from(&n.0).unwrap_or(u64::MAX)
-}
-
-pub(crate) fn nat_to_u128(n: &Nat) -> u128 {
-    u128::try_from(&n.0).unwrap_or(u128::MAX)
-}
 
 /// Burned cycles, timer and certified data: what a successful execution, or the cleanup closure
 /// of a trapped callback, leaves behind.
 fn apply_persistent_effects(state: &mut CanisterState, outcome: &ExecOutcome) {
-    state.cycles = state.cycles.saturating_sub(outcome.cycles_burned);
+    state.debit_cycles(outcome.cycles_burned);
     if let Some(timer) = outcome.global_timer {
         state.global_timer = timer;
     }
@@ -70,26 +38,6 @@ fn entry_label(kind: &ExecKind) -> String {
 }
 
 impl Sim {
-    /// One round: storage charges, expiries, induction, then on every subnet its management
-    /// messages and its canisters within the round's budgets (see the `schedule` module), then its
-    /// stopping canisters and the answers of long installs that finished.
-    pub(crate) fn execute_round(&mut self) {
-        self.round += 1;
-        self.time_nanos += self.config.round_duration_nanos;
-        self.recorder.stats.rounds += 1;
-        self.charge_storage();
-        self.expire_faults();
-        self.expire_bounded_wait_calls();
-        self.induct_due_messages();
-        for subnet in 0..self.subnets.len() {
-            self.run_management_queue(subnet);
-            self.run_canisters(subnet);
-            self.advance_stopping_canisters(subnet);
-            self.release_held_answers(subnet);
-            self.pay_off_install_debits(subnet);
-        }
-    }
-
     pub(crate) fn execute_message(&mut self, canister: Principal, message: Message) {
         match message {
             Message::Ingress {
@@ -207,32 +155,8 @@ impl Sim {
         response: CallResponse,
         refund: u128,
     ) {
-        let Some(call) = self.calls.remove(&call_id) else {
+        let Some((call, callback_runs)) = self.settle_response(canister, call_id, refund) else {
             return;
-        };
-        let Some(state) = self.canisters.get_mut(&canister) else {
-            return;
-        };
-        // Interface spec `ic0.cost_call`: the reservation comes back and the response pays what it
-        // actually cost: its transmission here, its execution (or, if the callback cannot run,
-        // the base fee: dfinity/ic `settle_prepayment_for_unexecuted_response`) below.
-        state.cycles = state
-            .cycles
-            .saturating_add(refund)
-            .saturating_add(call.reserved_for_response);
-        if let Some(n) = state.outstanding_by_callee.get_mut(&call.callee) {
-            *n -= 1;
-            if *n == 0 {
-                state.outstanding_by_callee.remove(&call.callee);
-            }
-        }
-        let installed = state.instance.is_some();
-        let callback_runs = match state.contexts.get_mut(&call.context) {
-            Some(context) => {
-                context.outstanding_calls -= 1;
-                installed && !context.deleted
-            }
-            None => false,
         };
         self.burn_cycles(canister, response_transmission_fee(&response));
         if !callback_runs {
@@ -250,17 +174,6 @@ impl Sim {
             response,
         };
         self.run_in_context(canister, call.context, kind, arg, refund);
-    }
-
-    pub(crate) fn open_context(&mut self, canister: Principal, context: CallContext) -> u64 {
-        let id = self.next_context_id;
-        self.next_context_id += 1;
-        self.canisters
-            .get_mut(&canister)
-            .expect("canister exists")
-            .contexts
-            .insert(id, context);
-        id
     }
 
     /// The parts of an execution's environment that come from the canister's state.
@@ -355,10 +268,8 @@ impl Sim {
         outcome: ExecOutcome,
         changes_state: bool,
     ) {
+        self.count_context_instructions(canister, context, outcome.instructions);
         let state = self.canisters.get_mut(&canister).expect("canister exists");
-        if let Some(call_context) = state.contexts.get_mut(&context) {
-            call_context.instructions += outcome.instructions;
-        }
         if outcome.trap.is_some() {
             if outcome.cleanup.is_some() {
                 apply_persistent_effects(state, &outcome);
@@ -367,15 +278,10 @@ impl Sim {
             return;
         }
         apply_persistent_effects(state, &outcome);
-        state.cycles = state.cycles.saturating_add(outcome.cycles_accepted);
-        if let Some(call_context) = state.contexts.get_mut(&context) {
-            call_context.cycles_available = call_context
-                .cycles_available
-                .saturating_sub(outcome.cycles_accepted);
-        }
         if changes_state {
             state.version += 1;
         }
+        self.accept_cycles(canister, context, outcome.cycles_accepted);
         self.send_calls(canister, context, outcome.calls);
         if let Some(response) = outcome.response {
             // The exec layer enforces the 2 MiB reply limit (`msg_reply_data_append` traps).
@@ -386,58 +292,5 @@ impl Sim {
             self.respond_context(canister, context, result);
         }
         self.close_context_if_done(canister, context, None);
-    }
-
-    /// Answers call context `context` of `canister` (once) and refunds its unaccepted cycles.
-    pub(crate) fn respond_context(
-        &mut self,
-        canister: Principal,
-        context: u64,
-        result: Result<Vec<u8>, Reject>,
-    ) {
-        let Some(state) = self.canisters.get_mut(&canister) else {
-            return;
-        };
-        let subnet = state.subnet;
-        let Some(call_context) = state.contexts.get_mut(&context) else {
-            return;
-        };
-        if call_context.responded {
-            return;
-        }
-        call_context.responded = true;
-        let refund = std::mem::take(&mut call_context.cycles_available);
-        let origin = call_context.origin.clone();
-        self.answer(canister, subnet, &origin, result, refund);
-    }
-
-    /// A context with no outstanding calls is closed; if it was never answered the system
-    /// answers it: with the trap of its last execution, or "did not reply".
-    pub(crate) fn close_context_if_done(
-        &mut self,
-        canister: Principal,
-        context: u64,
-        trap: Option<&str>,
-    ) {
-        let Some(call_context) = self
-            .canisters
-            .get(&canister)
-            .and_then(|s| s.contexts.get(&context))
-        else {
-            return;
-        };
-        if call_context.outstanding_calls > 0 {
-            return;
-        }
-        if !call_context.responded && call_context.origin != CallOrigin::System {
-            let reject = match trap {
-                Some(trap) => errors::trapped(canister, trap),
-                None => errors::did_not_reply(canister),
-            };
-            self.respond_context(canister, context, Err(reject));
-        }
-        if let Some(state) = self.canisters.get_mut(&canister) {
-            state.contexts.remove(&context);
-        }
     }
 }

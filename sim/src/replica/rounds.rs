@@ -1,4 +1,6 @@
-//! The round scheduling model: how much a subnet executes per round, and in which order.
+//! Rounds: what one round runs on every subnet and in which order, within the instruction budgets
+//! of the scheduling model; and the lower bound on rounds that model implies. (Running one message
+//! is the `execution` module's.)
 //!
 //! Figures from the replica's `subnet_config.rs` and scheduler (ic-interface-notes §4.2); every one
 //! is a [`SchedulingConfig`] field.
@@ -220,7 +222,7 @@ fn slices(instructions: u64, slice: u64) -> u64 {
 }
 
 impl Sim {
-    /// The scheduling model in force (see the `schedule` module documentation).
+    /// The scheduling model in force (see the `rounds` module documentation).
     pub fn scheduling_model(&self) -> &SchedulingConfig {
         &self.config.scheduling
     }
@@ -230,6 +232,26 @@ impl Sim {
     /// A chain of dependent calls takes at least the sum of its round trips.
     pub fn round_trip_rounds(&self, from_subnet: usize, to_subnet: usize) -> u64 {
         self.latency_rounds(from_subnet, to_subnet) + self.latency_rounds(to_subnet, from_subnet)
+    }
+
+    /// One round: storage charges, expiries, induction, then on every subnet its management
+    /// messages and its canisters within the round's budgets (see the module documentation), then its
+    /// stopping canisters and the answers of long installs that finished.
+    pub(crate) fn execute_round(&mut self) {
+        self.round += 1;
+        self.time_nanos += self.config.round_duration_nanos;
+        self.recorder.stats.rounds += 1;
+        self.charge_storage();
+        self.expire_faults();
+        self.expire_bounded_wait_calls();
+        self.induct_due_messages();
+        for subnet in 0..self.subnets.len() {
+            self.run_management_queue(subnet);
+            self.run_canisters(subnet);
+            self.advance_stopping_canisters(subnet);
+            self.release_held_answers(subnet);
+            self.pay_off_install_debits(subnet);
+        }
     }
 
     fn busy(&self, canister: Option<Principal>) -> bool {
@@ -384,11 +406,7 @@ impl Sim {
             if i128::from(used(self)) >= canister_budget || self.busy(Some(canister)) {
                 break;
             }
-            let Some(message) = self
-                .canisters
-                .get_mut(&canister)
-                .and_then(|c| c.input.pop_front())
-            else {
+            let Some(message) = self.pop_input(canister) else {
                 break;
             };
             let before = self.recorder.stats.instructions;
