@@ -17,7 +17,7 @@ use crate::access::{self, Method};
 use crate::engine::{Command, ModuleHash};
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{ChildInfo, ChildPage, FleetError, Label, ListChildrenArg};
-use crate::registry::StorageStats;
+use crate::release_store::StorageStats;
 use crate::releases::{ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector};
 use crate::roles::{Role, RoleAssignment};
 use crate::rollouts::{
@@ -127,7 +127,7 @@ fn version() -> VersionInfo {
 #[update]
 fn upload_open(arg: UploadOpenArg) -> Result<UploadStatus, Error> {
     let status = authorized(Method::UploadOpen, |state, caller| {
-        state.registry.open_upload(arg, caller, time())
+        state.release_store.open_upload(arg, caller, time())
     })?;
     sweep_no_later_than(status.expires_at);
     Ok(status)
@@ -137,7 +137,7 @@ fn upload_open(arg: UploadOpenArg) -> Result<UploadStatus, Error> {
 fn upload_chunk(arg: UploadChunkArg) -> Result<UploadStatus, Error> {
     // A chunk only moves its upload's expiry later, so the pending sweep stays early enough.
     authorized(Method::UploadChunk, |state, _| {
-        state.registry.put_chunk(arg, time())
+        state.release_store.put_chunk(arg, time())
     })
 }
 
@@ -146,14 +146,14 @@ fn upload_status(upload_id: u64) -> Result<UploadStatus, Error> {
     let caller = msg_caller();
     read_state(|state| {
         access::authorize(&state.roles, caller, Method::UploadStatus)?;
-        state.registry.upload_status(upload_id, time())
+        state.release_store.upload_status(upload_id, time())
     })
 }
 
 #[update]
 fn upload_commit(upload_id: u64) -> Result<Release, Error> {
     let release = authorized(Method::UploadCommit, |state, caller| {
-        state.registry.commit_upload(upload_id, caller, time())
+        state.release_store.commit_upload(upload_id, caller, time())
     })?;
     sweep_no_later_than(time() + TOMBSTONE_RETENTION_NANOS);
     Ok(release)
@@ -162,42 +162,42 @@ fn upload_commit(upload_id: u64) -> Result<Release, Error> {
 #[update]
 fn upload_abort(upload_id: u64) -> Result<(), Error> {
     authorized(Method::UploadAbort, |state, _| {
-        state.registry.abort_upload(upload_id, time())
+        state.release_store.abort_upload(upload_id, time())
     })
 }
 
 #[query]
 fn upload_settings() -> UploadSettings {
-    read_state(|state| state.registry.upload_settings())
+    read_state(|state| state.release_store.upload_settings())
 }
 
 #[update]
 fn set_upload_settings(update: UploadSettingsUpdate) -> Result<UploadSettings, Error> {
     authorized(Method::SetUploadSettings, |state, _| {
-        state.registry.update_upload_settings(&update)
+        state.release_store.update_upload_settings(&update)
     })
 }
 
 #[query]
 fn list_releases(arg: ListReleasesArg) -> ReleasePage {
-    read_state(|state| state.registry.list_releases(&arg))
+    read_state(|state| state.release_store.list_releases(&arg))
 }
 
 #[query]
 fn get_release(selector: ReleaseSelector) -> Result<Release, Error> {
-    read_state(|state| state.registry.get_release(&selector))
+    read_state(|state| state.release_store.get_release(&selector))
 }
 
 /// One chunk per reply: at most 1 MiB, under the reply size limit.
 #[query]
 fn release_chunk(arg: ReleaseChunkArg) -> Result<ByteBuf, Error> {
-    read_state(|state| state.registry.release_chunk(&arg).map(ByteBuf::from))
+    read_state(|state| state.release_store.release_chunk(&arg).map(ByteBuf::from))
 }
 
 #[update]
 fn delete_release(sha256: ByteBuf) -> Result<(), Error> {
     authorized(Method::DeleteRelease, |state, _| {
-        state.registry.delete_release(&sha256, &state.rollouts)
+        state.release_store.delete_release(&sha256, &state.rollouts)
     })
 }
 
@@ -218,14 +218,14 @@ fn sweep_no_later_than(deadline: u64) {
     let delay = Duration::from_nanos(deadline.saturating_sub(time()));
     let timer = ic_cdk_timers::set_timer(delay, async {
         SWEEP.set(None);
-        mutate_state(|state| state.registry.sweep(time()));
+        mutate_state(|state| state.release_store.sweep(time()));
         schedule_next_sweep();
     });
     SWEEP.set(Some((deadline, timer)));
 }
 
 fn schedule_next_sweep() {
-    if let Some(deadline) = read_state(|state| state.registry.next_deadline()) {
+    if let Some(deadline) = read_state(|state| state.release_store.next_deadline()) {
         sweep_no_later_than(deadline);
     }
 }
@@ -333,12 +333,12 @@ fn start_rollout(arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
     let own_subnet = subnet_self();
     let rollout_id = authorized(Method::StartRollout, |state, caller| {
         let State {
-            registry,
+            release_store,
             fleet,
             rollouts,
             ..
         } = state;
-        rollouts.start(fleet, registry, arg, own_subnet, caller, now)
+        rollouts.start(fleet, release_store, arg, own_subnet, caller, now)
     })?;
     driver::drive_no_later_than(rollout_id, now);
     read_state(|state| state.rollouts.info(rollout_id))

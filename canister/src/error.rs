@@ -13,9 +13,9 @@ use std::fmt;
 use candid::{CandidType, Deserialize, Principal};
 use serde_bytes::ByteBuf;
 
-use crate::chunk_store::hex;
 use crate::engine::{Command, RolloutPhase};
 use crate::fleet::FleetError;
+use crate::hash::hex;
 use crate::releases::{ReleaseReference, ReleaseSelector};
 use crate::roles::Role;
 use crate::uploads::UploadSetting;

@@ -7,13 +7,14 @@
 //! dependents, which use the Candid types re-exported here.
 
 pub mod access;
+pub mod block_store;
 mod cbor;
-pub mod chunk_store;
 pub mod engine;
 pub mod error;
 pub mod fleet;
+pub mod hash;
 pub mod memory;
-pub mod registry;
+pub mod release_store;
 pub mod releases;
 pub mod roles;
 pub mod rollouts;
@@ -29,14 +30,14 @@ mod entry_points;
 // The wire surface: every type of `candid/deployer.did`, at the crate root, so that callers (the
 // client, the tests, the bench, the demo) name the interface and not the rooms that implement it.
 pub use engine::{
-    CallResult, ChildState, Command, EventKind, Failure, FailureBudget, FailureKind,
+    CallResult, ChildId, ChildState, Command, EventKind, Failure, FailureBudget, FailureKind,
     InstallOptions, OnFailure, Path, PauseReason, Policy, RetryPolicy, RollbackCause, RolloutPhase,
     RunStatus, SkipReason, StateCounts, Step, StepRecord, Summary, Verdict, Verification,
     WasmMemoryPersistence, WavePlan, WaveSize, WaveSummary,
 };
 pub use error::{Error, ErrorKind, Quota, TextField};
 pub use fleet::{ChildClaim, ChildInfo, ChildPage, FleetError, Label, ListChildrenArg, Selector};
-pub use registry::StorageStats;
+pub use release_store::StorageStats;
 pub use releases::{
     ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseReference, ReleaseSelector,
     ReleaseSummary,

@@ -23,7 +23,7 @@
 //! | 10 | map [`FREE_BLOCKS_MEMORY_ID`]      | first block (u32 BE) | run length (u32 BE)       |
 //! | 11 | map [`RELEASE_NAMES_MEMORY_ID`]    | `NameVersionKey`     | module SHA-256            |
 //! | 12 | map [`RELEASE_SEQUENCE_MEMORY_ID`] | sequence (u64 BE)    | module SHA-256            |
-//! | 13 | cell [`REGISTRY_CONFIG_MEMORY_ID`] | -                    | CBOR `RegistryConfig`     |
+//! | 13 | cell [`RELEASE_STORE_CONFIG_MEMORY_ID`] | -                    | CBOR `ReleaseStoreConfig`     |
 //! | 14 | map [`FLEET_INDEX_MEMORY_ID`]      | tag, digest, child   | `()`                      |
 //! | 15 | map [`FLEET_SUBNETS_MEMORY_ID`]    | subnet index (u32 BE)| subnet principal bytes    |
 //! | 16 | map [`STORE_CANISTERS_MEMORY_ID`]  | subnet principal     | store canister principal  |
@@ -36,7 +36,7 @@
 //! SHA-256 keys and values are the 32 raw bytes. `ReleaseRecord` holds the release's metadata
 //! and its chunk hashes in order, `UploadRecord` an open upload (with the blocks of each
 //! received chunk) or its tombstone, `ChunkEntry` a chunk's length, reference count and block
-//! runs, `RegistryConfig` the upload settings and the id counters. Golden-byte tests (here, in `chunk_store` and in `uploads`)
+//! runs, `ReleaseStoreConfig` the upload settings and the id counters. Golden-byte tests (here, in `block_store` and in `uploads`)
 //! pin each encoding.
 //!
 //! Chunk bytes live outside any map, in memory 3 cut into 64 KiB blocks (one Wasm page, so the
@@ -90,11 +90,11 @@ pub const HEADER_MEMORY_ID: MemoryId = MemoryId::new(0);
 pub const ROLES_MEMORY_ID: MemoryId = MemoryId::new(1);
 /// Releases by module hash, see [`crate::releases::ReleaseCatalog`].
 pub const RELEASES_MEMORY_ID: MemoryId = MemoryId::new(2);
-/// The bytes of every stored chunk, see [`crate::chunk_store::ChunkStore`].
+/// The bytes of every stored chunk, see [`crate::block_store::BlockStore`].
 pub const CHUNK_BLOCKS_MEMORY_ID: MemoryId = MemoryId::new(3);
 /// Upload sessions and their tombstones, see [`crate::uploads::UploadSessions`].
 pub const UPLOADS_MEMORY_ID: MemoryId = MemoryId::new(4);
-/// Chunk hash to length, reference count and blocks, see [`crate::chunk_store::ChunkStore`].
+/// Chunk hash to length, reference count and blocks, see [`crate::block_store::BlockStore`].
 pub const CHUNK_INDEX_MEMORY_ID: MemoryId = MemoryId::new(9);
 /// Runs of free chunk blocks, reused before memory 3 grows.
 pub const FREE_BLOCKS_MEMORY_ID: MemoryId = MemoryId::new(10);
@@ -102,8 +102,8 @@ pub const FREE_BLOCKS_MEMORY_ID: MemoryId = MemoryId::new(10);
 pub const RELEASE_NAMES_MEMORY_ID: MemoryId = MemoryId::new(11);
 /// Release creation sequence to module hash: newest-first listing.
 pub const RELEASE_SEQUENCE_MEMORY_ID: MemoryId = MemoryId::new(12);
-/// Upload settings and the id counters, see [`crate::registry::RegistryConfig`].
-pub const REGISTRY_CONFIG_MEMORY_ID: MemoryId = MemoryId::new(13);
+/// Upload settings and the id counters, see [`crate::release_store::ReleaseStoreConfig`].
+pub const RELEASE_STORE_CONFIG_MEMORY_ID: MemoryId = MemoryId::new(13);
 
 /// Fleet children by canister id, see [`crate::fleet::Fleet`].
 pub const FLEET_CHILDREN_MEMORY_ID: MemoryId = MemoryId::new(5);
@@ -138,7 +138,7 @@ const USED_MEMORY_IDS: [MemoryId; 20] = [
     FREE_BLOCKS_MEMORY_ID,
     RELEASE_NAMES_MEMORY_ID,
     RELEASE_SEQUENCE_MEMORY_ID,
-    REGISTRY_CONFIG_MEMORY_ID,
+    RELEASE_STORE_CONFIG_MEMORY_ID,
     FLEET_CHILDREN_MEMORY_ID,
     ROLLOUTS_MEMORY_ID,
     JOURNAL_MEMORY_ID,
@@ -236,8 +236,8 @@ impl<M: Memory> Memories<M> {
         self.manager.get(RELEASE_SEQUENCE_MEMORY_ID)
     }
 
-    pub fn registry_config(&self) -> VirtualMemory<M> {
-        self.manager.get(REGISTRY_CONFIG_MEMORY_ID)
+    pub fn release_store_config(&self) -> VirtualMemory<M> {
+        self.manager.get(RELEASE_STORE_CONFIG_MEMORY_ID)
     }
 
     pub fn fleet_children(&self) -> VirtualMemory<M> {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_bytes::{ByteArray, ByteBuf};
 
 use crate::cbor::Cbor;
-use crate::chunk_store::Sha256Hash;
+use crate::hash::Sha256Hash;
 use crate::uploads::{MAX_NAME_BYTES, MAX_VERSION_BYTES};
 use crate::wasm_check::ModuleEncoding;
 

@@ -35,7 +35,7 @@
 //!
 //! A rollout claims its children in the fleet registry when it starts and frees them when it
 //! reaches a final state; a rollback of a finished rollout claims them again. What the engine
-//! learns about a child reaches the registry through its events: snapshots taken and replaced,
+//! learns about a child reaches the fleet registry through its events: snapshots taken and replaced,
 //! the module a finished child runs.
 
 use std::collections::BTreeMap;
@@ -53,7 +53,6 @@ pub use api::{
 };
 
 use crate::cbor::{Cbor, CborBytes};
-use crate::chunk_store::Sha256Hash;
 use crate::engine::{
     Action, ActionId, CallCosts, Command, ControlError, Delivery, Event, EventKind, ModuleHash,
     Nanos, Outcome, Plan, Rollout, StepRecord, Summary, TargetRelease, Verdict,
@@ -61,7 +60,8 @@ use crate::engine::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
-use crate::registry::Registry;
+use crate::hash::Sha256Hash;
+use crate::release_store::ReleaseStore;
 use crate::releases::{Release, ReleaseReference, ReleaseReferences};
 
 /// The largest module installed with a single `install_code`: a larger one (or one of several
@@ -160,7 +160,7 @@ pub struct LoggedEvent {
 
 /// Where a subnet's children get chunked modules from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ChunkStore {
+pub enum SubnetStore {
     /// The deployer shares the subnet and is the store itself.
     Deployer,
     Canister(Principal),
@@ -310,11 +310,11 @@ impl<M: Memory> Rollouts<M> {
     }
 
     /// The store serving `subnet`, the deployer's own subnet being `own_subnet`.
-    pub fn store_for(&self, subnet: Principal, own_subnet: Principal) -> Option<ChunkStore> {
+    pub fn store_for(&self, subnet: Principal, own_subnet: Principal) -> Option<SubnetStore> {
         if subnet == own_subnet {
-            return Some(ChunkStore::Deployer);
+            return Some(SubnetStore::Deployer);
         }
-        self.stores.get(&subnet).map(ChunkStore::Canister)
+        self.stores.get(&subnet).map(SubnetStore::Canister)
     }
 
     /// Plans a rollout of the selected children, claims them and stores it. Nothing is stored
@@ -322,13 +322,13 @@ impl<M: Memory> Rollouts<M> {
     pub fn start(
         &mut self,
         fleet: &mut Fleet<M>,
-        registry: &Registry<M>,
+        release_store: &ReleaseStore<M>,
         arg: StartRolloutArg,
         own_subnet: Principal,
         caller: Principal,
         now: Nanos,
     ) -> Result<u64, Error> {
-        let release = registry.get_release(&arg.release)?;
+        let release = release_store.get_release(&arg.release)?;
         let selected: Vec<_> = fleet.select(&arg.selector).map_err(fleet_error)?.collect();
         let selected = match arg.selector {
             // The operator's order is the rollout's order.
@@ -676,7 +676,7 @@ impl<M: Memory> Rollouts<M> {
         })
     }
 
-    /// Appends `entry` to the journal, logs the engine's new events, tells the registry what
+    /// Appends `entry` to the journal, logs the engine's new events, tells the fleet registry what
     /// they show, frees the claims of a rollout that reached a final phase, writes its
     /// checkpoint when it became active or inactive, and folds the journal when it grew long.
     fn commit(&mut self, rollout_id: u64, entry: Option<JournalEntry>, fleet: &mut Fleet<M>) {
@@ -808,7 +808,7 @@ impl<M: Memory> ReleaseReferences for Rollouts<M> {
     }
 }
 
-/// Records in the registry what a finished child shows: one write per child and rollout (its
+/// Records in the fleet registry what a finished child shows: one write per child and rollout (its
 /// snapshots taken and replaced along the way included), not one per event. The registry
 /// refuses only children it does not hold, and a claimed child cannot leave it, so a refusal
 /// is ignored.

@@ -12,7 +12,7 @@ use ic_stable_structures::Memory;
 use crate::error::Error;
 use crate::fleet::Fleet;
 use crate::memory::{LayoutError, Memories};
-use crate::registry::{Registry, StorageStats};
+use crate::release_store::{ReleaseStore, StorageStats};
 use crate::roles::{Role, Roles};
 use crate::rollouts::{RolloutMemories, Rollouts};
 
@@ -56,7 +56,7 @@ impl std::error::Error for InitError {}
 pub struct State<M: Memory> {
     memories: Memories<M>,
     pub roles: Roles<VirtualMemory<M>>,
-    pub registry: Registry<VirtualMemory<M>>,
+    pub release_store: ReleaseStore<VirtualMemory<M>>,
     pub fleet: Fleet<VirtualMemory<M>>,
     pub rollouts: Rollouts<VirtualMemory<M>>,
 }
@@ -87,7 +87,7 @@ impl<M: Memory> State<M> {
     fn with_memories(memories: Memories<M>) -> Self {
         Self {
             roles: Roles::init(memories.roles()),
-            registry: Registry::open(&memories),
+            release_store: ReleaseStore::open(&memories),
             fleet: Fleet::init(
                 memories.fleet_children(),
                 memories.fleet_index(),
@@ -109,7 +109,7 @@ impl<M: Memory> State<M> {
     pub fn storage_stats(&self, now: u64) -> StorageStats {
         StorageStats {
             stable_memory_bytes: self.memories.claimed_bytes(),
-            ..self.registry.storage_stats(now)
+            ..self.release_store.storage_stats(now)
         }
     }
 }

@@ -17,9 +17,10 @@ use ic_stable_structures::{Memory, StableBTreeMap};
 use serde::Serialize;
 use serde_bytes::{ByteArray, ByteBuf};
 
+use crate::block_store::Extent;
 use crate::cbor::Cbor;
-use crate::chunk_store::{Extent, Sha256Hash};
 use crate::error::{ErrorKind, TextField};
+use crate::hash::Sha256Hash;
 use crate::wasm_check::MAX_MODULE_BYTES;
 
 /// The largest chunk: the management canister's `upload_chunk` limit, so a release's chunks can
@@ -158,7 +159,7 @@ impl OpenUpload {
     }
 }
 
-/// Limits on uploads, set by admins. Stored in the registry config (CBOR, by field name).
+/// Limits on uploads, set by admins. Stored in the release store's config (CBOR, by field name).
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct UploadSettings {
     /// An upload expires this long after its last chunk (or its last open).

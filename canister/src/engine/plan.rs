@@ -102,7 +102,7 @@ impl std::error::Error for ChildIdTooLong {}
 )]
 pub struct SnapshotId(#[serde(with = "serde_bytes")] pub Vec<u8>);
 
-/// Which subnet a child lives on, as the deployer's registry numbers them. A chunked install
+/// Which subnet a child lives on, as the fleet registry numbers them. A chunked install
 /// needs a chunk store on the child's own subnet, so the install action names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct SubnetIndex(pub u32);

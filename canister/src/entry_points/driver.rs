@@ -29,10 +29,10 @@ use ic_cdk_timers::TimerId;
 
 use super::effects::{self, CallError, Install};
 use super::{mutate_state, read_state};
-use crate::chunk_store::Sha256Hash;
 use crate::engine::{reject_code, Action, ActionKind, CallCosts, ModuleHash, Outcome, SubnetIndex};
+use crate::hash::Sha256Hash;
 use crate::releases::{ReleaseChunkArg, ReleaseSelector};
-use crate::rollouts::{ChunkStore, Funds, MAX_UPLOADS_IN_FLIGHT};
+use crate::rollouts::{Funds, SubnetStore, MAX_UPLOADS_IN_FLIGHT};
 use crate::uploads::MAX_CHUNKS;
 
 /// A store and the release whose chunks it holds (or is receiving).
@@ -123,7 +123,7 @@ fn start(rollout_id: u64, action: Action) {
     match &action.kind {
         ActionKind::InstallCode { module_hash, .. } => {
             let module = read_state(|state| {
-                state.registry.release_chunk(&ReleaseChunkArg {
+                state.release_store.release_chunk(&ReleaseChunkArg {
                     sha256: serde_bytes::ByteBuf::from(module_hash.0.to_vec()),
                     index: 0,
                 })
@@ -311,7 +311,7 @@ async fn upload_missing_chunks(
     // two at a time, not every chunk of every upload in flight.
     let uploads = missing.into_iter().map(|index| async move {
         let chunk = read_state(|state| {
-            state.registry.release_chunk(&ReleaseChunkArg {
+            state.release_store.release_chunk(&ReleaseChunkArg {
                 sha256: serde_bytes::ByteBuf::from(release.0.to_vec()),
                 index,
             })
@@ -335,7 +335,7 @@ fn chunked(store: Principal, chunk_hashes: &[Sha256Hash]) -> Install {
 fn chunk_hashes(release: ModuleHash) -> Vec<Sha256Hash> {
     let release = read_state(|state| {
         state
-            .registry
+            .release_store
             .get_release(&ReleaseSelector::Sha256(serde_bytes::ByteBuf::from(
                 release.0.to_vec(),
             )))
@@ -357,8 +357,8 @@ fn store_of(subnet: SubnetIndex) -> Option<Principal> {
     read_state(|state| {
         let subnet = state.fleet.subnet(subnet)?;
         match state.rollouts.store_for(subnet, subnet_self())? {
-            ChunkStore::Deployer => Some(ic_cdk::api::canister_self()),
-            ChunkStore::Canister(store) => Some(store),
+            SubnetStore::Deployer => Some(ic_cdk::api::canister_self()),
+            SubnetStore::Canister(store) => Some(store),
         }
     })
 }

@@ -19,11 +19,11 @@ use ic_management_canister_types::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::chunk_store::Sha256Hash;
 use crate::engine::{
     reject_code, Action, ActionKind, InstallOptions, Observation, Outcome, Reply, RunStatus,
     SnapshotId, WasmMemoryPersistence,
 };
+use crate::hash::Sha256Hash;
 use crate::status_reply::{self, StatusCode};
 
 /// How a call was refused: its reject code and message (interface specification, "Reject

@@ -28,8 +28,8 @@ use ic_stable_structures::{Memory, StableBTreeMap};
 
 use super::record::ChildRecord;
 use crate::cbor::CborBytes;
-use crate::chunk_store::sha256;
 use crate::engine::{ChildId, ModuleHash, MAX_CHILD_ID_BYTES};
+use crate::hash::sha256;
 
 const LABEL_TAG: u8 = 0;
 const MODULE_TAG: u8 = 1;

@@ -863,10 +863,7 @@ fn stored_bytes_are_pinned() {
     // Label entry: tag 0, then SHA-256(01 'k' 02 'v' 'v') cut to 16 bytes.
     assert_eq!(
         hex(IndexKey::new(&label_prefix("k", "vv"), &child).as_bytes()),
-        format!(
-            "00{}abcd",
-            &hex(&crate::chunk_store::sha256(b"\x01k\x02vv"))[..32]
-        )
+        format!("00{}abcd", &hex(&crate::hash::sha256(b"\x01k\x02vv"))[..32])
     );
     assert_eq!(
         hex(&label_prefix("k", "vv")),
@@ -909,5 +906,5 @@ const GOLDEN_RECORD_CBOR: &str = concat!(
 );
 
 fn hex(bytes: &[u8]) -> String {
-    crate::chunk_store::hex(bytes)
+    crate::hash::hex(bytes)
 }

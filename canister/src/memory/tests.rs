@@ -4,8 +4,8 @@ use serde_bytes::ByteArray;
 
 use super::*;
 use crate::cbor::Cbor;
-use crate::chunk_store::hex;
-use crate::registry::RegistryConfig;
+use crate::hash::hex;
+use crate::release_store::ReleaseStoreConfig;
 use crate::releases::ReleaseRecord;
 use crate::roles::{Role, RoleSet};
 use crate::wasm_check::ModuleEncoding;
@@ -136,10 +136,10 @@ fn an_older_schema_without_migration_is_refused() {
     );
 }
 
-/// Golden bytes of the registry config cell, as a fresh install writes it.
+/// Golden bytes of the release store config cell, as a fresh install writes it.
 #[test]
-fn registry_config_encoding_is_pinned() {
-    let config = Cbor(RegistryConfig::default());
+fn release_store_config_encoding_is_pinned() {
+    let config = Cbor(ReleaseStoreConfig::default());
     assert_eq!(
         hex(&config.into_bytes()),
         concat!(

@@ -3,11 +3,11 @@ use ic_stable_structures::VectorMemory;
 use serde_bytes::ByteBuf;
 
 use super::*;
-use crate::chunk_store::sha256;
 use crate::engine::{
     ActionKind, Observation, PauseReason, Reply, RolloutPhase, RunStatus, SnapshotId,
 };
 use crate::fleet::{FleetError, Selector};
+use crate::hash::sha256;
 use crate::releases::ReleaseSelector;
 use crate::state::{InitArg, State};
 use crate::uploads::{UploadChunkArg, UploadOpenArg};
@@ -44,7 +44,7 @@ fn setup(children: u16) -> (State<VectorMemory>, Release) {
     }
     let module = b"\0asm\x01\x00\x00\x00".to_vec();
     let upload = state
-        .registry
+        .release_store
         .open_upload(
             UploadOpenArg {
                 sha256: ByteBuf::from(sha256(&module).to_vec()),
@@ -59,7 +59,7 @@ fn setup(children: u16) -> (State<VectorMemory>, Release) {
         )
         .unwrap();
     state
-        .registry
+        .release_store
         .put_chunk(
             UploadChunkArg {
                 upload_id: upload.upload_id,
@@ -70,7 +70,7 @@ fn setup(children: u16) -> (State<VectorMemory>, Release) {
         )
         .unwrap();
     let release = state
-        .registry
+        .release_store
         .commit_upload(upload.upload_id, admin(), T0)
         .unwrap();
     (state, release)
@@ -82,7 +82,7 @@ fn start(
     selector: Selector,
 ) -> Result<u64, Error> {
     let State {
-        registry,
+        release_store,
         fleet,
         rollouts,
         ..
@@ -95,7 +95,7 @@ fn start(
             ..PolicyArg::default()
         }),
     };
-    rollouts.start(fleet, registry, arg, subnet(), admin(), T0)
+    rollouts.start(fleet, release_store, arg, subnet(), admin(), T0)
 }
 
 /// A cycle balance of `liquid_balance` at the IC's 13-node prices.
@@ -366,7 +366,7 @@ fn journal_entry_encoding_is_pinned() {
     ];
     let hex: Vec<String> = entries
         .into_iter()
-        .map(|entry| crate::chunk_store::hex(&Cbor(entry).into_bytes()))
+        .map(|entry| crate::hash::hex(&Cbor(entry).into_bytes()))
         .collect();
     assert_eq!(
         hex,
@@ -407,7 +407,7 @@ fn calls_in_flight_stay_within_the_management_queue() {
         };
         let started = state.rollouts.start(
             &mut state.fleet,
-            &state.registry,
+            &state.release_store,
             arg,
             subnet(),
             admin(),

@@ -86,7 +86,7 @@ fn upgrade_keeps_releases_and_open_uploads() {
     use serde_bytes::ByteBuf;
 
     let open_arg = |module: &[u8], version: &str| UploadOpenArg {
-        sha256: ByteBuf::from(crate::chunk_store::sha256(module).to_vec()),
+        sha256: ByteBuf::from(crate::hash::sha256(module).to_vec()),
         size: module.len() as u64,
         chunk_size: Some(4),
         name: "app".to_string(),
@@ -102,37 +102,44 @@ fn upgrade_keeps_releases_and_open_uploads() {
     let mut state = State::init(memory.clone(), InitArg::default(), principal(1)).unwrap();
     let released = b"\0asm\x01\x00\x00\x00".to_vec();
     let first = state
-        .registry
+        .release_store
         .open_upload(open_arg(&released, "1"), principal(1), 0)
         .unwrap();
     for index in 0..2 {
         let arg = chunk(first.upload_id, index, &released);
-        state.registry.put_chunk(arg, 0).unwrap();
+        state.release_store.put_chunk(arg, 0).unwrap();
     }
     state
-        .registry
+        .release_store
         .commit_upload(first.upload_id, principal(1), 0)
         .unwrap();
     let pending = b"\0asm\x01\x00\x00\x00\x00\x01\x00".to_vec();
     let second = state
-        .registry
+        .release_store
         .open_upload(open_arg(&pending, "2"), principal(1), 0)
         .unwrap();
     let arg = chunk(second.upload_id, 1, &pending);
-    state.registry.put_chunk(arg, 1).unwrap();
-    let releases = state.registry.list_releases(&ListReleasesArg::default());
-    let status = state.registry.upload_status(second.upload_id, 2).unwrap();
+    state.release_store.put_chunk(arg, 1).unwrap();
+    let releases = state
+        .release_store
+        .list_releases(&ListReleasesArg::default());
+    let status = state
+        .release_store
+        .upload_status(second.upload_id, 2)
+        .unwrap();
     let stats = state.storage_stats(2);
     assert_eq!((stats.releases, stats.open_uploads), (1, 1));
     drop(state);
 
     let upgraded = State::post_upgrade(memory).unwrap();
     assert_eq!(
-        upgraded.registry.list_releases(&ListReleasesArg::default()),
+        upgraded
+            .release_store
+            .list_releases(&ListReleasesArg::default()),
         releases
     );
     assert_eq!(
-        upgraded.registry.upload_status(second.upload_id, 2),
+        upgraded.release_store.upload_status(second.upload_id, 2),
         Ok(status)
     );
     assert_eq!(upgraded.storage_stats(2), stats);

@@ -1,9 +1,10 @@
 use ic_stable_structures::{Storable, VectorMemory};
 
 use super::*;
+use crate::hash::sha256;
 
-fn store() -> ChunkStore<VectorMemory> {
-    ChunkStore::init(
+fn store() -> BlockStore<VectorMemory> {
+    BlockStore::init(
         VectorMemory::default(),
         VectorMemory::default(),
         VectorMemory::default(),

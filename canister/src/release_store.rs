@@ -1,4 +1,5 @@
-//! The release registry: upload sessions, the chunk store and the release catalog, and the
+//! The release store: upload sessions ([`crate::uploads`]), the block store that holds chunk
+//! bytes ([`crate::block_store`]) and the release catalog ([`crate::releases`]), and the
 //! operations that span them (open, chunk, commit, abort, expire, delete).
 //!
 //! Every operation takes `now` (nanoseconds since the epoch) and is decided by it alone: an
@@ -13,9 +14,10 @@ use serde::Serialize;
 use serde_bytes::{ByteArray, ByteBuf};
 use sha2::{Digest, Sha256};
 
+use crate::block_store::{BlockStore, Extent};
 use crate::cbor::Cbor;
-use crate::chunk_store::{sha256, ChunkStore, Extent, Sha256Hash};
 use crate::error::{Error, ErrorKind, Quota};
+use crate::hash::{sha256, Sha256Hash};
 use crate::memory::Memories;
 use crate::releases::{
     ListReleasesArg, Release, ReleaseCatalog, ReleaseChunkArg, ReleasePage, ReleaseRecord,
@@ -28,16 +30,16 @@ use crate::uploads::{
 };
 use crate::wasm_check::{ModuleError, ModuleInspector, MAX_MODULE_BYTES};
 
-/// The registry's settings and counters, in one CBOR cell.
+/// The release store's settings and counters, in one CBOR cell.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-pub struct RegistryConfig {
+pub struct ReleaseStoreConfig {
     pub upload_settings: UploadSettings,
     /// Upload ids are never reused, so a stale id can only be unknown, never someone else's.
     pub next_upload_id: u64,
     pub next_release_sequence: u64,
 }
 
-impl Default for RegistryConfig {
+impl Default for ReleaseStoreConfig {
     fn default() -> Self {
         Self {
             upload_settings: UploadSettings::default(),
@@ -47,7 +49,7 @@ impl Default for RegistryConfig {
     }
 }
 
-/// Reply of `storage_stats`: what the registry holds and the stable memory it takes.
+/// Reply of `storage_stats`: what the release store holds and the stable memory it takes.
 #[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct StorageStats {
     /// Stable memory claimed by all of the deployer's structures.
@@ -66,20 +68,24 @@ pub struct StorageStats {
     pub free_block_bytes: u64,
 }
 
-pub struct Registry<M: Memory> {
-    config: StableCell<Cbor<RegistryConfig>, M>,
+pub struct ReleaseStore<M: Memory> {
+    config: StableCell<Cbor<ReleaseStoreConfig>, M>,
     uploads: UploadSessions<M>,
-    chunks: ChunkStore<M>,
+    chunks: BlockStore<M>,
     releases: ReleaseCatalog<M>,
 }
 
-impl<M: Memory> Registry<VirtualMemory<M>> {
-    /// Opens the registry's structures in their memories, creating empty ones on a fresh install.
+impl<M: Memory> ReleaseStore<VirtualMemory<M>> {
+    /// Opens the release store's structures in their memories, creating empty ones on a fresh
+    /// install.
     pub fn open(memories: &Memories<M>) -> Self {
         Self {
-            config: StableCell::init(memories.registry_config(), Cbor(RegistryConfig::default())),
+            config: StableCell::init(
+                memories.release_store_config(),
+                Cbor(ReleaseStoreConfig::default()),
+            ),
             uploads: UploadSessions::init(memories.uploads()),
-            chunks: ChunkStore::init(
+            chunks: BlockStore::init(
                 memories.chunk_blocks(),
                 memories.free_blocks(),
                 memories.chunk_index(),
@@ -93,7 +99,7 @@ impl<M: Memory> Registry<VirtualMemory<M>> {
     }
 }
 
-impl<M: Memory> Registry<M> {
+impl<M: Memory> ReleaseStore<M> {
     pub fn upload_settings(&self) -> UploadSettings {
         self.config.get().0.upload_settings.clone()
     }
@@ -511,7 +517,7 @@ impl<M: Memory> Registry<M> {
         Ok(self.release_record(sha256)?.release())
     }
 
-    fn update_config(&mut self, change: impl FnOnce(&mut RegistryConfig)) {
+    fn update_config(&mut self, change: impl FnOnce(&mut ReleaseStoreConfig)) {
         let mut config = self.config.get().0.clone();
         change(&mut config);
         self.config.set(Cbor(config));

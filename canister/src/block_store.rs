@@ -1,31 +1,26 @@
-//! Content-addressed chunk storage: each distinct chunk's bytes are kept once, however many
-//! uploads and releases use them.
+//! The block store: the release store's content-addressed chunk bytes in stable memory. Each
+//! distinct chunk's bytes are kept once, however many uploads and releases use them. (Not an IC
+//! chunk store: those are the per-subnet canisters of [`crate::rollouts::SubnetStore`], which
+//! rollouts upload release chunks into.)
 //!
 //! Bytes live in whole 64 KiB blocks of their own memory (see [`crate::memory`] for why not in a
 //! map). A chunk's bytes are an [`Extent`]: its length and the runs of blocks holding it. An
 //! upload owns the extents of the chunks it has received ("staged"); at commit it hands each one
-//! to the index ([`ChunkStore::adopt`]), keyed by the chunk's SHA-256 with a reference count, so
+//! to the index ([`BlockStore::adopt`]), keyed by the chunk's SHA-256 with a reference count, so
 //! committing moves no bytes. Freed blocks are merged into free runs and reused before the
 //! memory grows.
-
-use sha2::{Digest, Sha256};
 
 use candid::Deserialize;
 use ic_stable_structures::{Memory, StableBTreeMap};
 use serde::Serialize;
 
 use crate::cbor::Cbor;
+use crate::hash::{hex, Sha256Hash};
 use crate::memory::WASM_PAGE_BYTES;
 
 /// The allocation unit of chunk bytes: one Wasm page, so the blocks memory's size in pages is
 /// the number of blocks ever allocated.
 pub const BLOCK_BYTES: u64 = WASM_PAGE_BYTES;
-
-pub type Sha256Hash = [u8; 32];
-
-pub fn sha256(bytes: &[u8]) -> Sha256Hash {
-    Sha256::digest(bytes).into()
-}
 
 /// Consecutive blocks `first .. first + count`.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,7 +46,7 @@ struct ChunkEntry {
 
 /// Totals for `storage_stats`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ChunkStoreStats {
+pub struct BlockStoreStats {
     /// Distinct chunks in the index.
     pub chunks: u64,
     /// Their bytes, each counted once.
@@ -62,14 +57,15 @@ pub struct ChunkStoreStats {
     pub free_block_bytes: u64,
 }
 
-pub struct ChunkStore<M: Memory> {
+/// Chunk bytes in blocks, their free runs and the index of committed chunks.
+pub struct BlockStore<M: Memory> {
     blocks: M,
     /// First block of a free run to its length in blocks.
     free_runs: StableBTreeMap<u32, u32, M>,
     index: StableBTreeMap<Sha256Hash, Cbor<ChunkEntry>, M>,
 }
 
-impl<M: Memory> ChunkStore<M> {
+impl<M: Memory> BlockStore<M> {
     /// Opens the store kept in the three memories, creating empty structures in empty ones.
     pub fn init(blocks: M, free_runs: M, index: M) -> Self {
         Self {
@@ -160,14 +156,14 @@ impl<M: Memory> ChunkStore<M> {
         self.index.get(hash).map_or(0, |Cbor(entry)| entry.refs)
     }
 
-    pub fn stats(&self) -> ChunkStoreStats {
+    pub fn stats(&self) -> BlockStoreStats {
         let (chunks, indexed_bytes) = self
             .index
             .values()
             .fold((0, 0), |(chunks, bytes), Cbor(entry)| {
                 (chunks + 1, bytes + u64::from(entry.extent.len))
             });
-        ChunkStoreStats {
+        BlockStoreStats {
             chunks,
             indexed_bytes,
             block_bytes: self.blocks.size() * WASM_PAGE_BYTES,
@@ -253,10 +249,6 @@ fn block_offset(block: u32) -> u64 {
 
 fn run_bytes(run: &BlockRun) -> usize {
     run.count as usize * BLOCK_BYTES as usize
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]

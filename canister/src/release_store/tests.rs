@@ -3,18 +3,18 @@ use std::fmt;
 use ic_stable_structures::VectorMemory;
 
 use super::*;
-use crate::chunk_store::BLOCK_BYTES;
+use crate::block_store::BLOCK_BYTES;
 use crate::releases::{NoReferences, ReleaseReference};
 use crate::uploads::NANOS_PER_SECOND;
 use crate::wasm_check::ModuleEncoding;
 
-type TestRegistry = Registry<VirtualMemory<VectorMemory>>;
+type TestStore = ReleaseStore<VirtualMemory<VectorMemory>>;
 
 const T0: u64 = 1_000 * NANOS_PER_SECOND;
 const DAY: u64 = 24 * 3600 * NANOS_PER_SECOND;
 
-fn registry() -> TestRegistry {
-    Registry::open(&Memories::format(VectorMemory::default()))
+fn store() -> TestStore {
+    ReleaseStore::open(&Memories::format(VectorMemory::default()))
 }
 
 fn operator() -> Principal {
@@ -51,25 +51,25 @@ fn chunk(upload_id: u64, index: u32, bytes: &[u8]) -> UploadChunkArg {
     }
 }
 
-fn open(registry: &mut TestRegistry, module: &[u8], chunk_size: u32, version: &str) -> u64 {
-    registry
+fn open(store: &mut TestStore, module: &[u8], chunk_size: u32, version: &str) -> u64 {
+    store
         .open_upload(open_arg(module, chunk_size, version), operator(), T0)
         .expect("open")
         .upload_id
 }
 
-fn send_all(registry: &mut TestRegistry, upload_id: u64, module: &[u8], chunk_size: u32) {
+fn send_all(store: &mut TestStore, upload_id: u64, module: &[u8], chunk_size: u32) {
     for (index, bytes) in module.chunks(chunk_size as usize).enumerate() {
-        registry
+        store
             .put_chunk(chunk(upload_id, index as u32, bytes), T0)
             .expect("chunk");
     }
 }
 
-fn upload(registry: &mut TestRegistry, module: &[u8], chunk_size: u32, version: &str) -> Release {
-    let upload_id = open(registry, module, chunk_size, version);
-    send_all(registry, upload_id, module, chunk_size);
-    registry
+fn upload(store: &mut TestStore, module: &[u8], chunk_size: u32, version: &str) -> Release {
+    let upload_id = open(store, module, chunk_size, version);
+    send_all(store, upload_id, module, chunk_size);
+    store
         .commit_upload(upload_id, operator(), T0)
         .expect("commit")
 }
@@ -80,9 +80,9 @@ fn kind<T: fmt::Debug>(result: Result<T, Error>) -> ErrorKind {
 
 #[test]
 fn opening_declares_the_chunks_to_come() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let status = registry
+    let status = store
         .open_upload(open_arg(&module, 20, "1"), operator(), T0)
         .unwrap();
     assert_eq!(status.upload_id, 1);
@@ -95,11 +95,11 @@ fn opening_declares_the_chunks_to_come() {
 
 #[test]
 fn chunks_arrive_in_any_order_and_the_status_names_the_missing_ones() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let id = open(&mut registry, &module, 20, "1");
-    registry.put_chunk(chunk(id, 2, &module[40..]), T0).unwrap();
-    let status = registry
+    let id = open(&mut store, &module, 20, "1");
+    store.put_chunk(chunk(id, 2, &module[40..]), T0).unwrap();
+    let status = store
         .put_chunk(chunk(id, 0, &module[..20]), T0 + 5)
         .unwrap();
     assert_eq!(status.missing_chunks, vec![1]);
@@ -109,56 +109,54 @@ fn chunks_arrive_in_any_order_and_the_status_names_the_missing_ones() {
         T0 + 5 + DAY,
         "a chunk extends the expiry"
     );
-    assert_eq!(registry.upload_status(id, T0 + 6).unwrap(), status);
+    assert_eq!(store.upload_status(id, T0 + 6).unwrap(), status);
 }
 
 #[test]
 fn a_resent_chunk_is_accepted_and_stored_once() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let id = open(&mut registry, &module, 20, "1");
-    registry.put_chunk(chunk(id, 0, &module[..20]), T0).unwrap();
-    let blocks = registry.storage_stats(T0).block_bytes;
-    let status = registry.put_chunk(chunk(id, 0, &module[..20]), T0).unwrap();
+    let id = open(&mut store, &module, 20, "1");
+    store.put_chunk(chunk(id, 0, &module[..20]), T0).unwrap();
+    let blocks = store.storage_stats(T0).block_bytes;
+    let status = store.put_chunk(chunk(id, 0, &module[..20]), T0).unwrap();
     assert_eq!(status.bytes_received, 20);
-    assert_eq!(registry.storage_stats(T0).block_bytes, blocks);
+    assert_eq!(store.storage_stats(T0).block_bytes, blocks);
 }
 
 #[test]
 fn different_bytes_for_a_received_chunk_conflict_and_change_nothing() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let id = open(&mut registry, &module, 20, "1");
-    registry
-        .put_chunk(chunk(id, 1, &module[20..40]), T0)
-        .unwrap();
-    let before = registry.upload_status(id, T0).unwrap();
+    let id = open(&mut store, &module, 20, "1");
+    store.put_chunk(chunk(id, 1, &module[20..40]), T0).unwrap();
+    let before = store.upload_status(id, T0).unwrap();
     let other = [0u8; 20];
     assert_eq!(
-        kind(registry.put_chunk(chunk(id, 1, &other), T0 + 1)),
+        kind(store.put_chunk(chunk(id, 1, &other), T0 + 1)),
         ErrorKind::ChunkConflict {
             index: 1,
             stored_sha256: ByteBuf::from(sha256(&module[20..40]).to_vec()),
             sent_sha256: ByteBuf::from(sha256(&other).to_vec()),
         }
     );
-    assert_eq!(registry.upload_status(id, T0 + 1).unwrap(), before);
+    assert_eq!(store.upload_status(id, T0 + 1).unwrap(), before);
 }
 
 #[test]
 fn chunks_of_the_wrong_index_or_size_are_refused() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let id = open(&mut registry, &module, 20, "1");
+    let id = open(&mut store, &module, 20, "1");
     assert_eq!(
-        kind(registry.put_chunk(chunk(id, 3, &module[..10]), T0)),
+        kind(store.put_chunk(chunk(id, 3, &module[..10]), T0)),
         ErrorKind::ChunkIndexOutOfRange {
             index: 3,
             chunk_count: 3
         }
     );
     assert_eq!(
-        kind(registry.put_chunk(chunk(id, 2, &module[..20]), T0)),
+        kind(store.put_chunk(chunk(id, 2, &module[..20]), T0)),
         ErrorKind::ChunkSizeMismatch {
             index: 2,
             size: 20,
@@ -167,29 +165,27 @@ fn chunks_of_the_wrong_index_or_size_are_refused() {
     );
     let huge = vec![0; MAX_CHUNK_BYTES as usize + 1];
     assert_eq!(
-        kind(registry.put_chunk(chunk(id, 0, &huge), T0)),
+        kind(store.put_chunk(chunk(id, 0, &huge), T0)),
         ErrorKind::ChunkTooLarge {
             size: huge.len() as u64,
             max: MAX_CHUNK_BYTES
         }
     );
     assert_eq!(
-        kind(registry.put_chunk(chunk(99, 0, &module[..20]), T0)),
+        kind(store.put_chunk(chunk(99, 0, &module[..20]), T0)),
         ErrorKind::UnknownUpload { upload_id: 99 }
     );
 }
 
 #[test]
 fn opening_the_same_module_again_resumes_its_upload() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let id = open(&mut registry, &module, 20, "1");
-    registry
-        .put_chunk(chunk(id, 1, &module[20..40]), T0)
-        .unwrap();
+    let id = open(&mut store, &module, 20, "1");
+    store.put_chunk(chunk(id, 1, &module[20..40]), T0).unwrap();
     let mut again = open_arg(&module, 10, "other");
     again.notes = None;
-    let status = registry.open_upload(again, operator(), T0 + 9).unwrap();
+    let status = store.open_upload(again, operator(), T0 + 9).unwrap();
     assert_eq!(status.upload_id, id);
     assert_eq!(status.chunk_size, 20, "the upload keeps its chunk size");
     assert_eq!(status.missing_chunks, vec![0, 2]);
@@ -198,13 +194,13 @@ fn opening_the_same_module_again_resumes_its_upload() {
 
 #[test]
 fn commit_makes_a_release_without_moving_bytes() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let id = open(&mut registry, &module, 20, "1");
-    send_all(&mut registry, id, &module, 20);
-    let blocks = registry.storage_stats(T0).block_bytes;
+    let id = open(&mut store, &module, 20, "1");
+    send_all(&mut store, id, &module, 20);
+    let blocks = store.storage_stats(T0).block_bytes;
 
-    let release = registry.commit_upload(id, operator(), T0 + 1).unwrap();
+    let release = store.commit_upload(id, operator(), T0 + 1).unwrap();
     let summary = &release.summary;
     assert_eq!(summary.sha256.as_slice(), sha256(&module));
     assert_eq!(
@@ -226,7 +222,7 @@ fn commit_makes_a_release_without_moving_bytes() {
         .collect();
     assert_eq!(release.chunk_sha256, expected_chunks);
 
-    let stats = registry.storage_stats(T0 + 1);
+    let stats = store.storage_stats(T0 + 1);
     assert_eq!(stats.block_bytes, blocks, "commit allocates nothing");
     assert_eq!((stats.releases, stats.release_bytes), (1, 50));
     assert_eq!((stats.open_uploads, stats.staged_bytes), (0, 0));
@@ -236,27 +232,27 @@ fn commit_makes_a_release_without_moving_bytes() {
             sha256: summary.sha256.clone(),
             index: index as u32,
         };
-        assert_eq!(registry.release_chunk(&arg).unwrap(), bytes);
+        assert_eq!(store.release_chunk(&arg).unwrap(), bytes);
     }
 }
 
 #[test]
 fn committing_again_returns_the_same_release() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let id = open(&mut registry, &module, 20, "1");
-    send_all(&mut registry, id, &module, 20);
-    let release = registry.commit_upload(id, operator(), T0).unwrap();
-    assert_eq!(registry.commit_upload(id, operator(), T0 + 1), Ok(release));
+    let id = open(&mut store, &module, 20, "1");
+    send_all(&mut store, id, &module, 20);
+    let release = store.commit_upload(id, operator(), T0).unwrap();
+    assert_eq!(store.commit_upload(id, operator(), T0 + 1), Ok(release));
     assert_eq!(
-        kind(registry.upload_status(id, T0 + 1)),
+        kind(store.upload_status(id, T0 + 1)),
         ErrorKind::UploadCommitted {
             upload_id: id,
             release_sha256: ByteBuf::from(sha256(&module).to_vec()),
         }
     );
     assert_eq!(
-        kind(registry.commit_upload(id, operator(), T0 + 8 * DAY)),
+        kind(store.commit_upload(id, operator(), T0 + 8 * DAY)),
         ErrorKind::UnknownUpload { upload_id: id },
         "the tombstone is gone after a week"
     );
@@ -264,16 +260,16 @@ fn committing_again_returns_the_same_release() {
 
 #[test]
 fn the_same_module_uploaded_twice_is_one_release() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let first = upload(&mut registry, &module, 20, "1");
-    let blocks = registry.storage_stats(T0).block_bytes;
-    let second = upload(&mut registry, &module, 25, "2");
+    let first = upload(&mut store, &module, 20, "1");
+    let blocks = store.storage_stats(T0).block_bytes;
+    let second = upload(&mut store, &module, 25, "2");
     assert_eq!(
         second, first,
         "the existing release, under its own name and version"
     );
-    let stats = registry.storage_stats(T0);
+    let stats = store.storage_stats(T0);
     assert_eq!(stats.releases, 1);
     assert_eq!(
         stats.free_block_bytes,
@@ -284,38 +280,36 @@ fn the_same_module_uploaded_twice_is_one_release() {
 
 #[test]
 fn releases_sharing_a_chunk_store_it_once() {
-    let mut registry = registry();
+    let mut store = store();
     let shared = wasm(40, 1);
     let mut other = shared.clone();
     other[39] ^= 1; // same first chunk of 20 bytes, different second chunk
-    upload(&mut registry, &shared, 20, "1");
-    let second = upload(&mut registry, &other, 20, "2");
-    let stats = registry.storage_stats(T0);
+    upload(&mut store, &shared, 20, "1");
+    let second = upload(&mut store, &other, 20, "2");
+    let stats = store.storage_stats(T0);
     assert_eq!((stats.releases, stats.release_bytes), (2, 80));
     assert_eq!((stats.chunks, stats.chunk_bytes), (3, 60));
 
-    registry
+    store
         .delete_release(&second.summary.sha256, &NoReferences)
         .unwrap();
-    let stats = registry.storage_stats(T0);
+    let stats = store.storage_stats(T0);
     assert_eq!((stats.chunks, stats.chunk_bytes), (2, 40));
     let first_chunk = ReleaseChunkArg {
         sha256: ByteBuf::from(sha256(&shared).to_vec()),
         index: 0,
     };
-    assert_eq!(registry.release_chunk(&first_chunk).unwrap(), &shared[..20]);
+    assert_eq!(store.release_chunk(&first_chunk).unwrap(), &shared[..20]);
 }
 
 #[test]
 fn commit_refuses_incomplete_wrong_and_invalid_modules_and_keeps_the_upload() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let id = open(&mut registry, &module, 20, "1");
-    registry
-        .put_chunk(chunk(id, 1, &module[20..40]), T0)
-        .unwrap();
+    let id = open(&mut store, &module, 20, "1");
+    store.put_chunk(chunk(id, 1, &module[20..40]), T0).unwrap();
     assert_eq!(
-        kind(registry.commit_upload(id, operator(), T0)),
+        kind(store.commit_upload(id, operator(), T0)),
         ErrorKind::MissingChunks {
             missing: vec![0, 2]
         }
@@ -323,33 +317,33 @@ fn commit_refuses_incomplete_wrong_and_invalid_modules_and_keeps_the_upload() {
 
     let mut declared = open_arg(&module, 20, "2");
     declared.sha256 = ByteBuf::from(vec![7; 32]);
-    let wrong = registry.open_upload(declared, operator(), T0).unwrap();
-    send_all(&mut registry, wrong.upload_id, &module, 20);
+    let wrong = store.open_upload(declared, operator(), T0).unwrap();
+    send_all(&mut store, wrong.upload_id, &module, 20);
     assert_eq!(
-        kind(registry.commit_upload(wrong.upload_id, operator(), T0)),
+        kind(store.commit_upload(wrong.upload_id, operator(), T0)),
         ErrorKind::HashMismatch {
             expected: ByteBuf::from(vec![7; 32]),
             actual: ByteBuf::from(sha256(&module).to_vec()),
         }
     );
-    assert!(registry.upload_status(wrong.upload_id, T0).is_ok());
+    assert!(store.upload_status(wrong.upload_id, T0).is_ok());
 
     let not_wasm = b"this is not a wasm module".to_vec();
-    let id = open(&mut registry, &not_wasm, 10, "3");
-    send_all(&mut registry, id, &not_wasm, 10);
+    let id = open(&mut store, &not_wasm, 10, "3");
+    send_all(&mut store, id, &not_wasm, 10);
     assert!(matches!(
-        kind(registry.commit_upload(id, operator(), T0)),
+        kind(store.commit_upload(id, operator(), T0)),
         ErrorKind::InvalidWasm { .. }
     ));
-    assert_eq!(registry.upload_status(id, T0).unwrap().bytes_received, 25);
-    assert_eq!(registry.storage_stats(T0).releases, 0);
+    assert_eq!(store.upload_status(id, T0).unwrap().bytes_received, 25);
+    assert_eq!(store.storage_stats(T0).releases, 0);
 }
 
 #[test]
 fn a_name_and_version_names_one_module() {
-    let mut registry = registry();
+    let mut store = store();
     let first = wasm(50, 1);
-    let taken = upload(&mut registry, &first, 20, "1");
+    let taken = upload(&mut store, &first, 20, "1");
     let second = wasm(50, 2);
     let expected = ErrorKind::ReleaseVersionTaken {
         name: "app".to_string(),
@@ -357,19 +351,19 @@ fn a_name_and_version_names_one_module() {
         sha256: taken.summary.sha256.clone(),
     };
     assert_eq!(
-        kind(registry.open_upload(open_arg(&second, 20, "1"), operator(), T0)),
+        kind(store.open_upload(open_arg(&second, 20, "1"), operator(), T0)),
         expected
     );
 
     // Two uploads racing for one version: the first commit wins.
-    let a = open(&mut registry, &second, 20, "2");
+    let a = open(&mut store, &second, 20, "2");
     let third = wasm(50, 3);
-    let b = open(&mut registry, &third, 20, "2");
-    send_all(&mut registry, a, &second, 20);
-    send_all(&mut registry, b, &third, 20);
-    let won = registry.commit_upload(a, operator(), T0).unwrap();
+    let b = open(&mut store, &third, 20, "2");
+    send_all(&mut store, a, &second, 20);
+    send_all(&mut store, b, &third, 20);
+    let won = store.commit_upload(a, operator(), T0).unwrap();
     assert_eq!(
-        kind(registry.commit_upload(b, operator(), T0)),
+        kind(store.commit_upload(b, operator(), T0)),
         ErrorKind::ReleaseVersionTaken {
             name: "app".to_string(),
             version: "2".to_string(),
@@ -380,99 +374,96 @@ fn a_name_and_version_names_one_module() {
 
 #[test]
 fn an_idle_upload_expires_and_its_space_is_reused() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let id = open(&mut registry, &module, 20, "1");
-    send_all(&mut registry, id, &module, 20);
-    let blocks = registry.storage_stats(T0).block_bytes;
+    let id = open(&mut store, &module, 20, "1");
+    send_all(&mut store, id, &module, 20);
+    let blocks = store.storage_stats(T0).block_bytes;
     let expired = ErrorKind::UploadExpired {
         upload_id: id,
         expired_at: T0 + DAY,
     };
     assert_eq!(
-        kind(registry.upload_status(id, T0 + DAY)),
+        kind(store.upload_status(id, T0 + DAY)),
         expired,
         "expired by time alone, before any sweep"
     );
-    assert_eq!(
-        kind(registry.commit_upload(id, operator(), T0 + DAY)),
-        expired
-    );
-    assert_eq!(registry.storage_stats(T0 + DAY).free_block_bytes, blocks);
+    assert_eq!(kind(store.commit_upload(id, operator(), T0 + DAY)), expired);
+    assert_eq!(store.storage_stats(T0 + DAY).free_block_bytes, blocks);
 
     let other = wasm(50, 2);
-    let reopened = registry
+    let reopened = store
         .open_upload(open_arg(&other, 20, "1"), operator(), T0 + DAY)
         .unwrap();
-    send_all(&mut registry, reopened.upload_id, &other, 20);
-    assert_eq!(registry.storage_stats(T0 + DAY).block_bytes, blocks);
+    send_all(&mut store, reopened.upload_id, &other, 20);
+    assert_eq!(store.storage_stats(T0 + DAY).block_bytes, blocks);
     assert_eq!(
-        kind(registry.put_chunk(chunk(id, 0, &module[..20]), T0 + 2 * DAY)),
+        kind(store.put_chunk(chunk(id, 0, &module[..20]), T0 + 2 * DAY)),
         expired,
         "the tombstone still answers"
     );
     assert_eq!(
-        kind(registry.abort_upload(id, T0 + DAY + TOMBSTONE_RETENTION_NANOS)),
+        kind(store.abort_upload(id, T0 + DAY + TOMBSTONE_RETENTION_NANOS)),
         ErrorKind::UnknownUpload { upload_id: id }
     );
 }
 
 #[test]
 fn the_sweep_expires_uploads_and_purges_tombstones_when_due() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let id = open(&mut registry, &module, 20, "1");
-    registry.put_chunk(chunk(id, 0, &module[..20]), T0).unwrap();
-    assert_eq!(registry.next_deadline(), Some(T0 + DAY));
+    let id = open(&mut store, &module, 20, "1");
+    store.put_chunk(chunk(id, 0, &module[..20]), T0).unwrap();
+    assert_eq!(store.next_deadline(), Some(T0 + DAY));
 
-    registry.sweep(T0 + DAY - 1);
-    assert_eq!(registry.storage_stats(T0).staged_bytes, 20);
-    registry.sweep(T0 + DAY);
+    store.sweep(T0 + DAY - 1);
+    assert_eq!(store.storage_stats(T0).staged_bytes, 20);
+    store.sweep(T0 + DAY);
     assert_eq!(
-        registry.uploads.get(id),
+        store.uploads.get(id),
         Some(UploadRecord::Expired {
             expired_at: T0 + DAY
         })
     );
     assert_eq!(
-        registry.next_deadline(),
+        store.next_deadline(),
         Some(T0 + DAY + TOMBSTONE_RETENTION_NANOS)
     );
-    registry.sweep(T0 + DAY + TOMBSTONE_RETENTION_NANOS);
-    assert_eq!(registry.uploads.get(id), None);
-    assert_eq!(registry.next_deadline(), None);
+    store.sweep(T0 + DAY + TOMBSTONE_RETENTION_NANOS);
+    assert_eq!(store.uploads.get(id), None);
+    assert_eq!(store.next_deadline(), None);
 }
 
 #[test]
 fn abort_discards_the_upload_and_frees_its_chunks() {
-    let mut registry = registry();
+    let mut store = store();
     let module = wasm(50, 1);
-    let id = open(&mut registry, &module, 20, "1");
-    send_all(&mut registry, id, &module, 20);
-    registry.abort_upload(id, T0).unwrap();
-    let stats = registry.storage_stats(T0);
+    let id = open(&mut store, &module, 20, "1");
+    send_all(&mut store, id, &module, 20);
+    store.abort_upload(id, T0).unwrap();
+    let stats = store.storage_stats(T0);
     assert_eq!(stats.free_block_bytes, stats.block_bytes);
     assert_eq!(stats.block_bytes, 3 * BLOCK_BYTES);
     assert_eq!(
-        kind(registry.upload_status(id, T0)),
+        kind(store.upload_status(id, T0)),
         ErrorKind::UnknownUpload { upload_id: id }
     );
 }
 
 #[test]
 fn quotas_bound_open_uploads_and_their_declared_bytes() {
-    let mut registry = registry();
-    registry
+    let mut store = store();
+    store
         .update_upload_settings(&UploadSettingsUpdate {
             max_open_uploads: Some(2),
             max_staged_bytes: Some(u64::from(MAX_CHUNK_BYTES)),
             ..Default::default()
         })
         .unwrap();
-    open(&mut registry, &wasm(50, 1), 20, "1");
-    open(&mut registry, &wasm(50, 2), 20, "2");
+    open(&mut store, &wasm(50, 1), 20, "1");
+    open(&mut store, &wasm(50, 2), 20, "2");
     assert_eq!(
-        kind(registry.open_upload(open_arg(&wasm(50, 3), 20, "3"), operator(), T0)),
+        kind(store.open_upload(open_arg(&wasm(50, 3), 20, "3"), operator(), T0)),
         ErrorKind::QuotaExceeded {
             quota: Quota::OpenUploads,
             limit: 2,
@@ -481,7 +472,7 @@ fn quotas_bound_open_uploads_and_their_declared_bytes() {
         }
     );
 
-    registry
+    store
         .update_upload_settings(&UploadSettingsUpdate {
             max_open_uploads: Some(10),
             ..Default::default()
@@ -491,7 +482,7 @@ fn quotas_bound_open_uploads_and_their_declared_bytes() {
     big.size = u64::from(MAX_CHUNK_BYTES) - 99;
     big.chunk_size = None;
     assert_eq!(
-        kind(registry.open_upload(big, operator(), T0)),
+        kind(store.open_upload(big, operator(), T0)),
         ErrorKind::QuotaExceeded {
             quota: Quota::StagedBytes,
             limit: u64::from(MAX_CHUNK_BYTES),
@@ -503,29 +494,29 @@ fn quotas_bound_open_uploads_and_their_declared_bytes() {
 
 #[test]
 fn expired_uploads_do_not_count_against_the_quota() {
-    let mut registry = registry();
-    registry
+    let mut store = store();
+    store
         .update_upload_settings(&UploadSettingsUpdate {
             max_open_uploads: Some(1),
             ..Default::default()
         })
         .unwrap();
-    open(&mut registry, &wasm(50, 1), 20, "1");
-    let later = registry.open_upload(open_arg(&wasm(50, 2), 20, "2"), operator(), T0 + DAY);
+    open(&mut store, &wasm(50, 1), 20, "1");
+    let later = store.open_upload(open_arg(&wasm(50, 2), 20, "2"), operator(), T0 + DAY);
     assert_eq!(later.unwrap().upload_id, 2);
 }
 
 #[test]
 fn releases_are_found_by_name_and_listed_newest_first() {
-    let mut registry = registry();
-    let first = upload(&mut registry, &wasm(50, 1), 20, "1");
-    let second = upload(&mut registry, &wasm(50, 2), 20, "2");
+    let mut store = store();
+    let first = upload(&mut store, &wasm(50, 1), 20, "1");
+    let second = upload(&mut store, &wasm(50, 2), 20, "2");
     let by_name = ReleaseSelector::NameVersion {
         name: "app".to_string(),
         version: "1".to_string(),
     };
-    assert_eq!(registry.get_release(&by_name), Ok(first.clone()));
-    let page = registry.list_releases(&ListReleasesArg::default());
+    assert_eq!(store.get_release(&by_name), Ok(first.clone()));
+    let page = store.list_releases(&ListReleasesArg::default());
     assert_eq!(page.releases, vec![second.summary, first.summary]);
 
     let missing = ReleaseSelector::NameVersion {
@@ -533,25 +524,25 @@ fn releases_are_found_by_name_and_listed_newest_first() {
         version: "9".to_string(),
     };
     assert_eq!(
-        kind(registry.get_release(&missing)),
+        kind(store.get_release(&missing)),
         ErrorKind::ReleaseNotFound { release: missing }
     );
     assert_eq!(
-        kind(registry.get_release(&ReleaseSelector::Sha256(ByteBuf::from(vec![1; 3])))),
+        kind(store.get_release(&ReleaseSelector::Sha256(ByteBuf::from(vec![1; 3])))),
         ErrorKind::InvalidSha256 { length: 3 }
     );
 }
 
 #[test]
 fn a_chunk_outside_the_release_is_refused() {
-    let mut registry = registry();
-    let release = upload(&mut registry, &wasm(50, 1), 20, "1");
+    let mut store = store();
+    let release = upload(&mut store, &wasm(50, 1), 20, "1");
     let arg = ReleaseChunkArg {
         sha256: release.summary.sha256,
         index: 3,
     };
     assert_eq!(
-        kind(registry.release_chunk(&arg)),
+        kind(store.release_chunk(&arg)),
         ErrorKind::ChunkIndexOutOfRange {
             index: 3,
             chunk_count: 3
@@ -569,29 +560,29 @@ impl ReleaseReferences for ReferencedByRollout {
 
 #[test]
 fn a_referenced_release_cannot_be_deleted() {
-    let mut registry = registry();
-    let release = upload(&mut registry, &wasm(50, 1), 20, "1");
+    let mut store = store();
+    let release = upload(&mut store, &wasm(50, 1), 20, "1");
     let sha256 = release.summary.sha256.clone();
     assert_eq!(
-        kind(registry.delete_release(&sha256, &ReferencedByRollout(4))),
+        kind(store.delete_release(&sha256, &ReferencedByRollout(4))),
         ErrorKind::ReleaseInUse {
             sha256: sha256.clone(),
             references: vec![ReleaseReference::Rollout { rollout_id: 4 }],
         }
     );
     assert_eq!(
-        registry.get_release(&ReleaseSelector::Sha256(sha256.clone())),
+        store.get_release(&ReleaseSelector::Sha256(sha256.clone())),
         Ok(release)
     );
 
-    registry.delete_release(&sha256, &NoReferences).unwrap();
+    store.delete_release(&sha256, &NoReferences).unwrap();
     assert_eq!(
-        kind(registry.delete_release(&sha256, &NoReferences)),
+        kind(store.delete_release(&sha256, &NoReferences)),
         ErrorKind::ReleaseNotFound {
             release: ReleaseSelector::Sha256(sha256)
         }
     );
-    let stats = registry.storage_stats(T0);
+    let stats = store.storage_stats(T0);
     assert_eq!((stats.releases, stats.chunks), (0, 0));
     assert_eq!(stats.free_block_bytes, stats.block_bytes);
 }
@@ -603,27 +594,27 @@ fn gzipped_modules_are_released_with_their_decompressed_facts() {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     encoder.write_all(&wasm).unwrap();
     let gz = encoder.finish().unwrap();
-    let release = upload(&mut registry(), &gz, 16, "1");
+    let release = upload(&mut store(), &gz, 16, "1");
     assert_eq!(release.summary.encoding, ModuleEncoding::Gzip);
     assert_eq!(release.summary.size, gz.len() as u64);
     assert_eq!(release.summary.uncompressed_size, 120);
 }
 
 #[test]
-fn settings_survive_reopening_the_registry() {
+fn settings_survive_reopening_the_release_store() {
     let memory = VectorMemory::default();
     let memories = Memories::format(memory.clone());
-    let mut registry = Registry::open(&memories);
-    let settings = registry
+    let mut store = ReleaseStore::open(&memories);
+    let settings = store
         .update_upload_settings(&UploadSettingsUpdate {
             upload_ttl_seconds: Some(600),
             ..Default::default()
         })
         .unwrap();
-    upload(&mut registry, &wasm(50, 1), 20, "1");
-    drop(registry);
+    upload(&mut store, &wasm(50, 1), 20, "1");
+    drop(store);
 
-    let mut reopened = Registry::open(&Memories::open(memory).unwrap());
+    let mut reopened = ReleaseStore::open(&Memories::open(memory).unwrap());
     assert_eq!(reopened.upload_settings(), settings);
     let status = reopened
         .open_upload(open_arg(&wasm(50, 2), 20, "2"), operator(), T0)
