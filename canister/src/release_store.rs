@@ -20,8 +20,8 @@ use crate::error::{Error, ErrorKind, Quota};
 use crate::hash::{sha256, Sha256Hash};
 use crate::memory::Memories;
 use crate::releases::{
-    ListReleasesArg, Release, ReleaseCatalog, ReleaseChunkArg, ReleasePage, ReleaseRecord,
-    ReleaseReferences, ReleaseSelector,
+    ListReleasesArg, Release, ReleaseCatalog, ReleaseChunkArg, ReleaseModule, ReleasePage,
+    ReleaseRecord, ReleaseReferences, ReleaseSelector,
 };
 use crate::uploads::{
     parse_sha256, validate_open, OpenUpload, UploadChunkArg, UploadOpenArg, UploadRecord,
@@ -342,26 +342,30 @@ impl<M: Memory> ReleaseStore<M> {
     }
 
     pub fn get_release(&self, selector: &ReleaseSelector) -> Result<Release, Error> {
-        match selector {
-            ReleaseSelector::Sha256(sha256) => self.release_by_sha256(&parse_sha256(sha256)?),
-            ReleaseSelector::NameVersion { name, version } => {
-                let sha256 = self.releases.find(name, version).ok_or_else(|| {
-                    ErrorKind::ReleaseNotFound {
-                        release: selector.clone(),
-                    }
-                })?;
-                self.release_by_sha256(&sha256)
-            }
-        }
+        self.release_by_sha256(&self.resolve(selector)?)
     }
 
     /// The bytes of chunk `index` of a release.
     pub fn release_chunk(&self, arg: &ReleaseChunkArg) -> Result<Vec<u8>, Error> {
-        let sha256 = parse_sha256(&arg.sha256)?;
-        let record = self.release_record(&sha256)?;
-        let chunk = record.chunk_sha256.get(arg.index as usize).ok_or({
+        self.module_chunk(&parse_sha256(&arg.sha256)?, arg.index)
+    }
+
+    /// The module of the release `selector` names, in typed values: what a rollout installs.
+    pub fn release_module(&self, selector: &ReleaseSelector) -> Result<ReleaseModule, Error> {
+        self.module_by_sha256(&self.resolve(selector)?)
+    }
+
+    /// The module of the release with module hash `sha256`, in typed values.
+    pub fn module_by_sha256(&self, sha256: &Sha256Hash) -> Result<ReleaseModule, Error> {
+        Ok(self.release_record(sha256)?.module())
+    }
+
+    /// The bytes of chunk `index` of the release with module hash `sha256`.
+    pub fn module_chunk(&self, sha256: &Sha256Hash, index: u32) -> Result<Vec<u8>, Error> {
+        let record = self.release_record(sha256)?;
+        let chunk = record.chunk_sha256.get(index as usize).ok_or({
             ErrorKind::ChunkIndexOutOfRange {
-                index: arg.index,
+                index,
                 chunk_count: record.chunk_sha256.len() as u32,
             }
         })?;
@@ -515,6 +519,21 @@ impl<M: Memory> ReleaseStore<M> {
 
     fn release_by_sha256(&self, sha256: &Sha256Hash) -> Result<Release, Error> {
         Ok(self.release_record(sha256)?.release())
+    }
+
+    /// The module hash `selector` names: parsed from it, or looked up by (name, version).
+    fn resolve(&self, selector: &ReleaseSelector) -> Result<Sha256Hash, Error> {
+        match selector {
+            ReleaseSelector::Sha256(sha256) => Ok(parse_sha256(sha256)?),
+            ReleaseSelector::NameVersion { name, version } => {
+                let sha256 = self.releases.find(name, version).ok_or_else(|| {
+                    ErrorKind::ReleaseNotFound {
+                        release: selector.clone(),
+                    }
+                })?;
+                Ok(sha256)
+            }
+        }
     }
 
     fn update_config(&mut self, change: impl FnOnce(&mut ReleaseStoreConfig)) {

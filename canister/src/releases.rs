@@ -55,6 +55,17 @@ pub struct Release {
     pub candid_service: Option<String>,
 }
 
+/// A release's module as the deployer itself reads it to install it, in typed values: the wire
+/// [`Release`] (hashes as `ByteBuf`) is only for the Candid entry points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseModule {
+    pub sha256: Sha256Hash,
+    /// Module size as stored (compressed, for gzip).
+    pub size: u64,
+    /// SHA-256 of each chunk, in order.
+    pub chunk_sha256: Vec<Sha256Hash>,
+}
+
 /// Names a release.
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum ReleaseSelector {
@@ -141,6 +152,14 @@ impl ReleaseRecord {
             created_at: self.created_at,
             created_by: self.created_by,
             sequence: self.sequence,
+        }
+    }
+
+    pub fn module(&self) -> ReleaseModule {
+        ReleaseModule {
+            sha256: self.sha256.into_array(),
+            size: self.size,
+            chunk_sha256: self.chunk_sha256.iter().map(|hash| **hash).collect(),
         }
     }
 

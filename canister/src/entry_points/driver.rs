@@ -31,7 +31,6 @@ use super::effects::{self, CallError, Install};
 use super::{mutate_state, read_state};
 use crate::engine::{reject_code, Action, ActionKind, CallCosts, ModuleHash, Outcome, SubnetIndex};
 use crate::hash::Sha256Hash;
-use crate::releases::{ReleaseChunkArg, ReleaseSelector};
 use crate::rollouts::{Funds, SubnetStore, MAX_UPLOADS_IN_FLIGHT};
 use crate::uploads::MAX_CHUNKS;
 
@@ -122,12 +121,7 @@ fn funds() -> Funds {
 fn start(rollout_id: u64, action: Action) {
     match &action.kind {
         ActionKind::InstallCode { module_hash, .. } => {
-            let module = read_state(|state| {
-                state.release_store.release_chunk(&ReleaseChunkArg {
-                    sha256: serde_bytes::ByteBuf::from(module_hash.0.to_vec()),
-                    index: 0,
-                })
-            });
+            let module = read_state(|state| state.release_store.module_chunk(&module_hash.0, 0));
             match module {
                 Ok(module) => spawn(perform(rollout_id, action, Some(Install::Inline(module)))),
                 Err(error) => settle(
@@ -310,13 +304,8 @@ async fn upload_missing_chunks(
     // Each chunk is read when its call is made, and freed once sent: the heap holds a chunk or
     // two at a time, not every chunk of every upload in flight.
     let uploads = missing.into_iter().map(|index| async move {
-        let chunk = read_state(|state| {
-            state.release_store.release_chunk(&ReleaseChunkArg {
-                sha256: serde_bytes::ByteBuf::from(release.0.to_vec()),
-                index,
-            })
-        })
-        .expect("a release in use is never deleted");
+        let chunk = read_state(|state| state.release_store.module_chunk(&release.0, index))
+            .expect("a release in use is never deleted");
         effects::upload_chunk(store, chunk).await
     });
     futures_util::future::join_all(uploads)
@@ -333,23 +322,9 @@ fn chunked(store: Principal, chunk_hashes: &[Sha256Hash]) -> Install {
 }
 
 fn chunk_hashes(release: ModuleHash) -> Vec<Sha256Hash> {
-    let release = read_state(|state| {
-        state
-            .release_store
-            .get_release(&ReleaseSelector::Sha256(serde_bytes::ByteBuf::from(
-                release.0.to_vec(),
-            )))
-    })
-    .expect("a release in use is never deleted");
-    release
+    read_state(|state| state.release_store.module_by_sha256(&release.0))
+        .expect("a release in use is never deleted")
         .chunk_sha256
-        .iter()
-        .map(|hash| {
-            hash.as_slice()
-                .try_into()
-                .expect("chunk hashes are 32 bytes")
-        })
-        .collect()
 }
 
 /// The canister whose chunk store serves children on `subnet`.

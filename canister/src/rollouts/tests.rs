@@ -2,13 +2,17 @@ use candid::Principal;
 use ic_stable_structures::VectorMemory;
 use serde_bytes::ByteBuf;
 
+use super::journal::CHECKPOINT_ENTRIES_PER_CHILD;
+use super::planning::interleave_subnets;
 use super::*;
+use crate::cbor::Cbor;
 use crate::engine::{
-    ActionKind, Observation, PauseReason, Reply, RolloutPhase, RunStatus, SnapshotId,
+    ActionKind, CallCosts, EventKind, Observation, PauseReason, Reply, RolloutPhase, RunStatus,
+    SnapshotId,
 };
 use crate::fleet::{FleetError, Selector};
 use crate::hash::sha256;
-use crate::releases::ReleaseSelector;
+use crate::releases::{Release, ReleaseReference, ReleaseReferences, ReleaseSelector};
 use crate::state::{InitArg, State};
 use crate::uploads::{UploadChunkArg, UploadOpenArg};
 

@@ -1,0 +1,343 @@
+//! The checkpoints, the write-ahead journal and the event log of the rollouts.
+//!
+//! A rollout is a checkpoint and a write-ahead journal. The checkpoint is one CBOR
+//! [`RolloutRecord`] under the rollout id (memory 6): the engine state, whose children carry
+//! their step histories, who started it, and `next_entry`, the first journal line it does not
+//! include. The journal (memories 7 and 17) is one append-only log shared by every rollout: a
+//! small CBOR [`JournalLine`] per change, naming its rollout, appended by [`Rollouts::dispatch`]
+//! after the engine issued a batch of actions and *before* their calls are made, and by
+//! [`Rollouts::record_outcome`] when each outcome arrives. The engine is deterministic, so the
+//! checkpoint with its later lines replayed is the rollout. A step costs one append, not a
+//! rewrite of the rollout.
+//!
+//! The journal is folded when it holds [`CHECKPOINT_EVERY`] lines, or four per child of the
+//! rollouts in progress if more: every rollout with unfolded lines writes its checkpoint, and
+//! the log starts again empty. Folding costs one write per rollout in progress (linear in their
+//! children) and no deletion per line, and the threshold grows with the children, so its cost
+//! per step stays flat as rollouts grow. A rollout also writes its checkpoint whenever it
+//! becomes active or inactive, and the ids of the active ones are kept apart (memory 19), so
+//! that the deployer's upgrade reads only those.
+//!
+//! While the deployer runs, the rollouts it touched stay on the heap (rebuilt from stable
+//! memory on demand); every active rollout is among them, which is what lets folding reach
+//! every unfolded line. After its own upgrade, [`Rollouts::recover`] journals that every action
+//! in flight is unknown, so the engine reads each such child before going on. Every engine
+//! event is appended to the event log (memories 8 and 18), whose index is its sequence number,
+//! with its rollout id.
+
+use candid::{Deserialize, Principal};
+use ic_stable_structures::{Log, Memory};
+use serde::Serialize;
+
+use super::Rollouts;
+use crate::cbor::{Cbor, CborBytes};
+use crate::engine::{
+    ActionId, Command, Event, EventKind, ModuleHash, Nanos, Outcome, Rollout, Verdict,
+};
+use crate::error::{Error, ErrorKind};
+use crate::fleet::{self, Fleet};
+
+/// Journal lines the log holds before it is folded into the checkpoints of the rollouts in
+/// progress and starts again: at least this many, and four per child of those rollouts, so
+/// that a fold's cost (linear in the children) spreads over as many steps and the cost per
+/// child stays flat as rollouts grow.
+pub const CHECKPOINT_EVERY: u64 = 64;
+pub(super) const CHECKPOINT_ENTRIES_PER_CHILD: u64 = 4;
+
+/// One rollout as stored. The serde names are stored: renaming a field is a schema change.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct RolloutRecord {
+    pub created_by: Principal,
+    pub created_at: Nanos,
+    /// The children the rollout claimed, in selection order.
+    pub children: Vec<Principal>,
+    /// Whether the claims are held: from the start (or a rollback) to a final phase.
+    pub claimed: bool,
+    /// The first journal line (log index) not applied to `engine`; lines of other rollouts
+    /// are skipped.
+    pub next_entry: u64,
+    /// The engine state as of the checkpoint.
+    pub engine: Rollout,
+}
+
+impl RolloutRecord {
+    pub(super) fn is_active(&self) -> bool {
+        self.engine.finished_at().is_none()
+    }
+}
+
+/// An event of the log, as stored.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct LoggedEvent {
+    pub rollout_id: u64,
+    pub event: Event,
+}
+
+/// A line of the journal: one change to one rollout. The serde names are stored.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct JournalLine {
+    pub rollout_id: u64,
+    pub entry: JournalEntry,
+}
+
+/// One change to a rollout's engine, in the order it was applied. The engine is
+/// deterministic, so replaying the entries after a checkpoint on that checkpoint reproduces it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub enum JournalEntry {
+    /// `next_actions(at, max_new)`: the actions it issued are in flight from then on.
+    Dispatched {
+        at: Nanos,
+        #[serde(default = "unlimited", skip_serializing_if = "is_unlimited")]
+        max_new: u32,
+    },
+    Outcome {
+        action: ActionId,
+        outcome: Outcome,
+        at: Nanos,
+    },
+    Command {
+        command: Command,
+        at: Nanos,
+    },
+    /// `mark_in_flight_unknown(at)` after the deployer's upgrade.
+    LostInFlight {
+        at: Nanos,
+    },
+    /// `pause_for_cycles(balance, required, at)`: the deployer could not pay for the next steps.
+    PausedForCycles {
+        balance: u128,
+        required: u128,
+        at: Nanos,
+    },
+}
+
+fn unlimited() -> u32 {
+    u32::MAX
+}
+
+fn is_unlimited(max_new: &u32) -> bool {
+    *max_new == u32::MAX
+}
+
+impl JournalEntry {
+    fn apply(&self, engine: &mut Rollout) {
+        match self {
+            Self::Dispatched { at, max_new } => {
+                engine.next_actions(*at, *max_new);
+            }
+            Self::Outcome {
+                action,
+                outcome,
+                at,
+            } => engine
+                .on_outcome(*action, outcome.clone(), *at)
+                .expect("a journaled outcome was accepted when it was recorded"),
+            Self::Command { command, at } => {
+                let applied = match command {
+                    Command::Pause => engine.pause(*at),
+                    Command::Resume => engine.resume(*at),
+                    Command::Abort => engine.abort(*at),
+                    Command::RollBackAll => engine.rollback_all(*at),
+                };
+                applied.expect("a journaled command was accepted when it was recorded");
+            }
+            Self::LostInFlight { at } => {
+                engine.mark_in_flight_unknown(*at);
+            }
+            Self::PausedForCycles {
+                balance,
+                required,
+                at,
+            } => engine
+                .pause_for_cycles(*balance, *required, *at)
+                .expect("a journaled pause was accepted when it was recorded"),
+        }
+    }
+}
+
+/// A rollout as the heap holds it while the deployer runs: the record with the journal
+/// lines after its checkpoint applied.
+pub(super) struct Live {
+    pub(super) record: RolloutRecord,
+    /// Its journal lines not folded into the stored checkpoint.
+    pub(super) unfolded: u64,
+    /// The stored checkpoint's `next_entry`: a fold must move it to the new log's start even
+    /// when the rollout wrote nothing since.
+    pub(super) stored_next_entry: u64,
+    /// Whether the stored checkpoint shows the rollout active; `None` before the first one.
+    pub(super) stored_active: Option<bool>,
+}
+
+pub(super) type StableLog<T, M> = Log<Cbor<T>, M, M>;
+
+impl<M: Memory> Rollouts<M> {
+    pub(super) fn journal(&self) -> &StableLog<JournalLine, M> {
+        self.journal
+            .as_ref()
+            .expect("the journal is only absent while folding")
+    }
+
+    /// Runs `f` on the rollout as it stands: the heap's copy, or its checkpoint with the
+    /// journal replayed.
+    pub(super) fn with_current<R>(
+        &self,
+        rollout_id: u64,
+        f: impl FnOnce(&RolloutRecord) -> R,
+    ) -> Result<R, Error> {
+        match self.live.get(&rollout_id) {
+            Some(live) => Ok(f(&live.record)),
+            None => self.load(rollout_id).map(|live| f(&live.record)),
+        }
+    }
+
+    /// The rollout on the heap, loaded from stable memory if it is not there yet. Loading an
+    /// active rollout (after an upgrade) restores its claims, which live on the heap.
+    pub(super) fn live_mut(
+        &mut self,
+        rollout_id: u64,
+        fleet: &mut Fleet<M>,
+    ) -> Result<&mut Live, Error> {
+        if !self.live.contains_key(&rollout_id) {
+            let live = self.load(rollout_id)?;
+            if live.record.claimed {
+                fleet.restore_claim(&live.record.children, rollout_id);
+            }
+            self.live.insert(rollout_id, live);
+        }
+        Ok(self.live.get_mut(&rollout_id).expect("inserted above"))
+    }
+
+    /// The checkpoint with every later journal line of the rollout applied. Their events were
+    /// logged when the lines were first applied, so they are dropped here.
+    pub(super) fn load(&self, rollout_id: u64) -> Result<Live, Error> {
+        let mut record = self
+            .rollouts
+            .get(&rollout_id)
+            .ok_or(ErrorKind::RolloutNotFound { rollout_id })?
+            .decode();
+        let stored_active = Some(record.is_active());
+        let stored_next_entry = record.next_entry;
+        let journal = self.journal();
+        let mut unfolded = 0;
+        for index in record.next_entry..journal.len() {
+            let Cbor(line) = journal.get(index).expect("below the log's length");
+            if line.rollout_id == rollout_id {
+                line.entry.apply(&mut record.engine);
+                unfolded += 1;
+            }
+        }
+        record.engine.drain_events();
+        Ok(Live {
+            record,
+            unfolded,
+            stored_next_entry,
+            stored_active,
+        })
+    }
+
+    /// Appends `entry` to the journal, logs the engine's new events, tells the fleet registry what
+    /// they show, frees the claims of a rollout that reached a final phase, writes its
+    /// checkpoint when it became active or inactive, and folds the journal when it grew long.
+    pub(super) fn commit(
+        &mut self,
+        rollout_id: u64,
+        entry: Option<JournalEntry>,
+        fleet: &mut Fleet<M>,
+    ) {
+        let journal = self.journal.as_ref().expect("not folding");
+        let live = self.live.get_mut(&rollout_id).expect("the rollout is live");
+        if let Some(entry) = entry {
+            append(journal, JournalLine { rollout_id, entry });
+            live.unfolded += 1;
+        }
+        let record = &mut live.record;
+        let release = record.engine.release().module_hash;
+        for event in record.engine.drain_events() {
+            observe(fleet, &record.engine, release, &event);
+            append(&self.events, LoggedEvent { rollout_id, event });
+        }
+        let active = record.is_active();
+        if record.claimed && !active {
+            fleet.release_claim(&record.children, rollout_id);
+            record.claimed = false;
+        }
+        if live.stored_active != Some(active) {
+            record.next_entry = journal.len();
+            self.rollouts.insert(rollout_id, CborBytes::encode(record));
+            if active {
+                self.active.insert(rollout_id, ());
+            } else {
+                self.active.remove(&rollout_id);
+            }
+            live.stored_active = Some(active);
+            live.stored_next_entry = record.next_entry;
+            live.unfolded = 0;
+        }
+        if !active {
+            // Final and checkpointed: the heap copy is no longer needed.
+            self.live.remove(&rollout_id);
+        }
+        self.fold_if_long();
+    }
+
+    /// Folds a long journal: every live rollout whose checkpoint does not start at the new log's
+    /// start (it has unfolded lines, or its checkpoint points into the old log) writes its
+    /// checkpoint, and the log starts again empty. Every active rollout is live, so no line is
+    /// lost.
+    fn fold_if_long(&mut self) {
+        let children: u64 = self
+            .live
+            .values()
+            .map(|live| live.record.children.len() as u64)
+            .sum();
+        let journal = self.journal.take().expect("not folding");
+        if journal.len() < CHECKPOINT_EVERY.max(CHECKPOINT_ENTRIES_PER_CHILD * children) {
+            self.journal = Some(journal);
+            return;
+        }
+        // Inactive rollouts write no lines (a command that would activate one checkpoints it).
+        let stale = |live: &&mut Live| {
+            live.record.is_active() && (live.unfolded > 0 || live.stored_next_entry != 0)
+        };
+        for (&rollout_id, live) in self.live.iter_mut().filter(|(_, live)| stale(live)) {
+            live.record.next_entry = 0;
+            live.stored_next_entry = 0;
+            live.unfolded = 0;
+            self.rollouts
+                .insert(rollout_id, CborBytes::encode(&live.record));
+        }
+        let (index, data) = journal.into_memories();
+        self.journal = Some(Log::new(index, data));
+    }
+}
+
+fn append<T: Serialize + serde::de::DeserializeOwned, M: Memory>(log: &StableLog<T, M>, item: T) {
+    log.append(&Cbor(item))
+        .expect("stable memory grows while the subnet has room");
+}
+
+/// Records in the fleet registry what a finished child shows: one write per child and rollout (its
+/// snapshots taken and replaced along the way included), not one per event. The registry
+/// refuses only children it does not hold, and a claimed child cannot leave it, so a refusal
+/// is ignored.
+fn observe<M: Memory>(fleet: &mut Fleet<M>, engine: &Rollout, release: ModuleHash, event: &Event) {
+    let EventKind::ChildFinished { child, verdict } = &event.kind else {
+        return;
+    };
+    let Some(state) = engine.child(child) else {
+        return;
+    };
+    let module = match verdict {
+        Verdict::Upgraded => Some(Some(release)),
+        Verdict::RolledBack(_) => Some(state.previous_module()),
+        _ => None,
+    };
+    let snapshots = state
+        .snapshots()
+        .iter()
+        .filter(|snapshot| snapshot.made_by_deployer)
+        .map(|snapshot| snapshot.id.clone())
+        .collect();
+    let canister_id = fleet::canister_id(child);
+    let _ = fleet.record_child_end(&canister_id, module, snapshots, event.at);
+}

@@ -1,0 +1,332 @@
+//! Rollouts as the deployer keeps them, behind one facade, [`Rollouts`]: it plans a rollout
+//! from the release store and the fleet registry, stores it, issues its actions as far as the
+//! management canister's queue and the cycle balance admit, journals every change, and answers
+//! dashboards.
+//!
+//! Plain Rust over stable memory, like the engine it stores (`crate::engine`): the driver
+//! (`crate::rollout_driver`) makes the calls and passes their outcomes and the time in.
+//!
+//! | module      | job                                                                     |
+//! |-------------|-------------------------------------------------------------------------|
+//! | `mod.rs`    | [`Rollouts`]: start, dispatch, record an outcome, recover, control      |
+//! | `journal`   | checkpoints, write-ahead journal, event log (memories 6, 7, 8, 17-19)   |
+//! | `admission` | what a dispatch may issue: room in the management queue, [`Funds`]      |
+//! | `planning`  | a rollout's engine plan, from the release store and the fleet registry  |
+//! | `stores`    | the IC chunk store serving each subnet, [`SubnetStore`] (memory 16)     |
+//! | `queries`   | what dashboards read: rollout info and pages, child histories, events   |
+//! | `api`       | the Candid shapes of the rollout endpoints                              |
+//!
+//! # Claims and observations
+//!
+//! A rollout claims its children in the fleet registry when it starts and frees them when it
+//! reaches a final state; a rollback of a finished rollout claims them again. What the engine
+//! learns about a child reaches the fleet registry through its events (`journal`): snapshots
+//! taken and replaced, the module a finished child runs.
+
+use std::collections::BTreeMap;
+
+use candid::Principal;
+use ic_stable_structures::{Log, Memory, StableBTreeMap};
+
+mod admission;
+mod api;
+mod journal;
+mod planning;
+mod queries;
+mod stores;
+
+pub use admission::{
+    Funds, CYCLES_KEPT_BACK, HELD_BACK_RETRY_NANOS, MAX_ROLLOUT_CALLS_IN_FLIGHT,
+    MAX_UPLOADS_IN_FLIGHT,
+};
+pub use api::{
+    AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
+    PolicyArg, RolloutEvent, RolloutInfo, RolloutPage, StartRolloutArg,
+};
+pub use journal::{JournalEntry, JournalLine, LoggedEvent, RolloutRecord, CHECKPOINT_EVERY};
+pub use planning::{delivery_of, MAX_INLINE_MODULE_BYTES};
+pub use queries::{EVENT_SCAN_BUDGET, MAX_EVENT_PAGE, MAX_HISTORY_PAGE, MAX_ROLLOUT_PAGE};
+pub use stores::SubnetStore;
+
+use crate::cbor::CborBytes;
+use crate::engine::{
+    Action, ActionId, Command, ControlError, Delivery, ModuleHash, Nanos, Outcome, Rollout, Summary,
+};
+use crate::error::{Error, ErrorKind};
+use crate::fleet::{self, Fleet};
+use crate::release_store::ReleaseStore;
+use journal::{Live, StableLog};
+
+/// Rollouts, their journal, the event log and the chunk store canisters.
+pub struct Rollouts<M: Memory> {
+    rollouts: StableBTreeMap<u64, CborBytes<RolloutRecord>, M>,
+    /// The ids of the rollouts whose stored checkpoint is active.
+    active: StableBTreeMap<u64, (), M>,
+    /// `None` only while folding swaps in a fresh log.
+    journal: Option<StableLog<JournalLine, M>>,
+    events: StableLog<LoggedEvent, M>,
+    stores: StableBTreeMap<Principal, Principal, M>,
+    /// Rollouts touched since the deployer started, so that a step costs its own journal entry,
+    /// not a decode and an encode of the whole rollout. Rebuilt from stable memory on demand.
+    live: BTreeMap<u64, Live>,
+}
+
+impl<M: Memory> Rollouts<M> {
+    pub fn init(memories: RolloutMemories<M>) -> Self {
+        let RolloutMemories {
+            rollouts,
+            active,
+            journal_index,
+            journal_data,
+            events_index,
+            events_data,
+            stores,
+        } = memories;
+        Self {
+            rollouts: StableBTreeMap::init(rollouts),
+            active: StableBTreeMap::init(active),
+            journal: Some(Log::init(journal_index, journal_data)),
+            events: Log::init(events_index, events_data),
+            stores: StableBTreeMap::init(stores),
+            live: BTreeMap::new(),
+        }
+    }
+
+    /// Plans a rollout of the selected children, claims them and stores it. Nothing is stored
+    /// when it is refused. Returns its id.
+    pub fn start(
+        &mut self,
+        fleet: &mut Fleet<M>,
+        release_store: &ReleaseStore<M>,
+        arg: StartRolloutArg,
+        own_subnet: Principal,
+        caller: Principal,
+        now: Nanos,
+    ) -> Result<u64, Error> {
+        let (plan, children) = self.plan(fleet, release_store, arg, own_subnet)?;
+        let engine = Rollout::new(plan, now).map_err(|error| ErrorKind::InvalidRolloutPlan {
+            reason: error.to_string(),
+        })?;
+        let rollout_id = self.rollouts.keys().next_back().map_or(0, |id| id + 1);
+        fleet.claim(&children, rollout_id).map_err(fleet_error)?;
+        let record = RolloutRecord {
+            created_by: caller,
+            created_at: now,
+            children,
+            claimed: true,
+            next_entry: 0,
+            engine,
+        };
+        self.live.insert(
+            rollout_id,
+            Live {
+                record,
+                unfolded: 0,
+                stored_next_entry: 0,
+                stored_active: None,
+            },
+        );
+        self.commit(rollout_id, None, fleet);
+        Ok(rollout_id)
+    }
+
+    /// Issues the actions now due, as many as the management canister's queue has room for and
+    /// `funds` can pay, journals them before their calls are made, and returns them with the
+    /// time to call again. Actions held back for the queue go out as calls return. A rollout
+    /// that cannot pay for its next step, with none of its calls left to return cycles, is
+    /// paused for cycles: it never fails half-way for want of them.
+    pub fn dispatch(
+        &mut self,
+        rollout_id: u64,
+        fleet: &mut Fleet<M>,
+        now: Nanos,
+        funds: &Funds,
+    ) -> Option<(Vec<Action>, Option<Nanos>)> {
+        // A late timer or callback of a finished rollout: nothing can be due, nothing to
+        // journal, and no reason to decode its checkpoint.
+        if !self.live.contains_key(&rollout_id) && !self.active.contains_key(&rollout_id) {
+            return None;
+        }
+        let in_flight = self.calls_in_flight();
+        let live = self.live_mut(rollout_id, fleet).ok()?;
+        if !live.record.is_active() {
+            self.live.remove(&rollout_id);
+            return None;
+        }
+        let engine = &mut live.record.engine;
+        let queue_room = MAX_ROLLOUT_CALLS_IN_FLIGHT.saturating_sub(in_flight);
+        let affordable = funds.affordable_actions();
+        let max_new = queue_room.min(affordable);
+        let own_in_flight = engine.in_flight().len();
+        let dispatch = engine.next_actions(now, max_new);
+        let starved = dispatch.held_back > 0 && affordable < queue_room;
+        let mut entries = vec![JournalEntry::Dispatched { at: now, max_new }];
+        if starved && own_in_flight + dispatch.actions.len() == 0 {
+            let required = funds.balance_needed(dispatch.held_back);
+            let balance = funds.liquid_balance;
+            if engine.pause_for_cycles(balance, required, now).is_ok() {
+                entries.push(JournalEntry::PausedForCycles {
+                    balance,
+                    required,
+                    at: now,
+                });
+            }
+        }
+        // Held back for other rollouts' calls, with no call of its own to bring it back: ask
+        // again shortly. Held back for cycles, it is paused: the operator's resume drives it.
+        let idle = own_in_flight + dispatch.actions.len() == 0 && dispatch.held_back > 0;
+        let retry = (idle && !starved).then_some(now + HELD_BACK_RETRY_NANOS);
+        let next_due = [dispatch.next_due, retry].into_iter().flatten().min();
+        for entry in entries {
+            self.commit(rollout_id, Some(entry), fleet);
+        }
+        Some((dispatch.actions, next_due))
+    }
+
+    /// The releases that active rollouts install through chunk stores: chunks a store must keep.
+    pub fn chunked_releases_in_use(&self) -> Vec<ModuleHash> {
+        self.live
+            .values()
+            .filter(|live| live.record.is_active())
+            .map(|live| live.record.engine.release())
+            .filter(|release| release.delivery == Delivery::ChunkStore)
+            .map(|release| release.module_hash)
+            .collect()
+    }
+
+    /// Calls of every live rollout awaiting their outcome (every active rollout is live).
+    fn calls_in_flight(&self) -> u32 {
+        self.live
+            .values()
+            .map(|live| live.record.engine.in_flight().len() as u32)
+            .sum()
+    }
+
+    /// Feeds back an outcome and journals it. An outcome the engine does not expect (its action
+    /// was already settled as unknown after an upgrade) is dropped.
+    pub fn record_outcome(
+        &mut self,
+        rollout_id: u64,
+        action: ActionId,
+        outcome: Outcome,
+        fleet: &mut Fleet<M>,
+        now: Nanos,
+    ) {
+        let Ok(live) = self.live_mut(rollout_id, fleet) else {
+            return;
+        };
+        if live
+            .record
+            .engine
+            .on_outcome(action, outcome.clone(), now)
+            .is_ok()
+        {
+            let entry = JournalEntry::Outcome {
+                action,
+                outcome,
+                at: now,
+            };
+            self.commit(rollout_id, Some(entry), fleet);
+        }
+    }
+
+    /// After the deployer's upgrade: the calls in flight lost their callbacks. Returns the
+    /// rollouts that still have work, to drive again.
+    pub fn recover(&mut self, fleet: &mut Fleet<M>, now: Nanos) -> Vec<u64> {
+        let active: Vec<u64> = self.active.keys().collect();
+        for &rollout_id in &active {
+            let live = self.live_mut(rollout_id, fleet).expect("listed above");
+            live.record.engine.mark_in_flight_unknown(now);
+            self.commit(
+                rollout_id,
+                Some(JournalEntry::LostInFlight { at: now }),
+                fleet,
+            );
+        }
+        active
+    }
+
+    /// Applies an operator's command.
+    pub fn control(
+        &mut self,
+        rollout_id: u64,
+        command: Command,
+        fleet: &mut Fleet<M>,
+        now: Nanos,
+    ) -> Result<Summary, Error> {
+        let live = self.live_mut(rollout_id, fleet)?;
+        let applied = apply_command(&mut live.record, rollout_id, command, fleet, now);
+        if applied.is_err() && !live.record.is_active() {
+            // Refused on a finished rollout: nothing keeps it on the heap.
+            self.live.remove(&rollout_id);
+        }
+        let summary = applied?;
+        self.commit(
+            rollout_id,
+            Some(JournalEntry::Command { command, at: now }),
+            fleet,
+        );
+        Ok(summary)
+    }
+}
+
+/// Applies an operator's command to the rollout, claiming its children again for a rollback of
+/// a finished one; on a refusal the rollout and the claims are as they were.
+fn apply_command<M: Memory>(
+    record: &mut RolloutRecord,
+    rollout_id: u64,
+    command: Command,
+    fleet: &mut Fleet<M>,
+    now: Nanos,
+) -> Result<Summary, Error> {
+    let claim = command == Command::RollBackAll && !record.claimed;
+    if claim {
+        fleet
+            .claim(&record.children, rollout_id)
+            .map_err(fleet_error)?;
+    }
+    let applied = match command {
+        Command::Pause => record.engine.pause(now),
+        Command::Resume => record.engine.resume(now),
+        Command::Abort => record.engine.abort(now),
+        Command::RollBackAll => record.engine.rollback_all(now),
+    };
+    if let Err(error) = applied {
+        if claim {
+            fleet.release_claim(&record.children, rollout_id);
+        }
+        return Err(control_error(rollout_id, command, error));
+    }
+    record.claimed |= claim;
+    Ok(record.engine.summary())
+}
+
+/// The stable memories of [`Rollouts`], see [`crate::memory`].
+pub struct RolloutMemories<M: Memory> {
+    pub rollouts: M,
+    pub active: M,
+    pub journal_index: M,
+    pub journal_data: M,
+    pub events_index: M,
+    pub events_data: M,
+    pub stores: M,
+}
+
+fn fleet_error(error: fleet::FleetError) -> Error {
+    ErrorKind::Fleet(error).into()
+}
+
+fn control_error(rollout_id: u64, command: Command, error: ControlError) -> Error {
+    match error {
+        ControlError::NotAllowed { phase, .. } => ErrorKind::RolloutCommandRefused {
+            rollout_id,
+            command,
+            phase,
+        },
+        ControlError::NoSnapshots => ErrorKind::NothingToRollBack { rollout_id },
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,101 @@
+//! Planning a rollout: the release as the engine installs it, from the release store, and the
+//! selected children, from the fleet registry, in rollout order, with the policy.
+
+use std::collections::BTreeMap;
+
+use candid::Principal;
+use ic_stable_structures::Memory;
+
+use super::{fleet_error, Rollouts, StartRolloutArg};
+use crate::engine::{Delivery, ModuleHash, Plan, TargetRelease};
+use crate::error::{Error, ErrorKind};
+use crate::fleet::{self, Fleet};
+use crate::release_store::ReleaseStore;
+use crate::releases::ReleaseModule;
+
+/// The largest module installed with a single `install_code`: a larger one (or one of several
+/// chunks) goes through a chunk store, so that no message approaches the 2 MiB limit.
+pub const MAX_INLINE_MODULE_BYTES: u64 = 1_900 * 1024;
+
+impl<M: Memory> Rollouts<M> {
+    /// Plans a rollout of the selected children: the release, how its module reaches them
+    /// (refused when it needs a chunk store a subnet lacks), the children in rollout order and
+    /// the policy. Returns the plan and the children it names, in order.
+    pub(super) fn plan(
+        &self,
+        fleet: &Fleet<M>,
+        release_store: &ReleaseStore<M>,
+        arg: StartRolloutArg,
+        own_subnet: Principal,
+    ) -> Result<(Plan, Vec<Principal>), Error> {
+        let release = release_store.release_module(&arg.release)?;
+        let selected: Vec<_> = fleet.select(&arg.selector).map_err(fleet_error)?.collect();
+        let selected = match arg.selector {
+            // The operator's order is the rollout's order.
+            fleet::Selector::Explicit(_) => selected,
+            _ => interleave_subnets(selected, |(_, record)| record.subnet),
+        };
+        let without_store = selected
+            .iter()
+            .map(|(_, record)| {
+                fleet
+                    .subnet(record.subnet)
+                    .expect("a child's subnet is numbered")
+            })
+            .find(|&subnet| self.store_for(subnet, own_subnet).is_none());
+        let delivery = delivery_of(&release, without_store.is_none());
+        if let (Delivery::ChunkStore, Some(subnet)) = (delivery, without_store) {
+            return Err(ErrorKind::NoChunkStore { subnet }.into());
+        }
+        let plan = Plan {
+            release: TargetRelease {
+                module_hash: ModuleHash(release.sha256),
+                delivery,
+            },
+            children: selected
+                .iter()
+                .map(|(canister_id, record)| {
+                    record.spec(fleet::child_id(canister_id), record.snapshots.clone())
+                })
+                .collect(),
+            policy: arg.policy.unwrap_or_default().into_policy(),
+        };
+        let children = selected.into_iter().map(|(id, _)| id).collect();
+        Ok((plan, children))
+    }
+}
+
+/// Takes the children one subnet after another (round robin), keeping each subnet's order, so
+/// that every wave, and every batch the concurrency admits, spreads over the subnets: each
+/// subnet runs its own management messages (snapshots, installs) in parallel with the others.
+pub(super) fn interleave_subnets<T, K: Ord + Copy>(
+    items: Vec<T>,
+    subnet: impl Fn(&T) -> K,
+) -> Vec<T> {
+    let mut queues: BTreeMap<K, std::collections::VecDeque<T>> = BTreeMap::new();
+    for item in items {
+        queues.entry(subnet(&item)).or_default().push_back(item);
+    }
+    let mut interleaved = Vec::new();
+    while !queues.is_empty() {
+        queues.retain(|_, queue| {
+            interleaved.extend(queue.pop_front());
+            !queue.is_empty()
+        });
+    }
+    interleaved
+}
+
+/// Through the chunk stores whenever every child's subnet has one: the module then crosses
+/// once per subnet, and each install carries only chunk hashes (an inline install copies the
+/// whole module into every message, which costs the deployer instructions and the subnets
+/// bandwidth per child). Without stores, small single-chunk modules travel inline; larger ones
+/// need the stores.
+pub fn delivery_of(release: &ReleaseModule, stores_everywhere: bool) -> Delivery {
+    let fits_inline = release.chunk_sha256.len() == 1 && release.size <= MAX_INLINE_MODULE_BYTES;
+    if fits_inline && !stores_everywhere {
+        Delivery::InstallCode
+    } else {
+        Delivery::ChunkStore
+    }
+}

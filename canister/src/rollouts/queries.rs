@@ -1,0 +1,149 @@
+//! What dashboards read: a rollout's info, the page of rollouts, a child's step history, the
+//! event log; and which releases active rollouts reference.
+
+use ic_stable_structures::Memory;
+use serde_bytes::ByteBuf;
+
+use super::journal::RolloutRecord;
+use super::{
+    ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg, RolloutEvent,
+    RolloutInfo, RolloutPage, Rollouts,
+};
+use crate::cbor::Cbor;
+use crate::engine::{StepRecord, TargetRelease};
+use crate::error::{Error, ErrorKind};
+use crate::fleet;
+use crate::hash::Sha256Hash;
+use crate::releases::{ReleaseReference, ReleaseReferences};
+
+/// Default and most rollouts per `list_rollouts` page.
+pub const MAX_ROLLOUT_PAGE: u32 = 20;
+/// Default and most steps per `child_history` page.
+pub const MAX_HISTORY_PAGE: u32 = 500;
+/// Default and most events per `list_events` page.
+pub const MAX_EVENT_PAGE: u32 = 500;
+/// Most log entries one `list_events` page reads while filtering by rollout.
+pub const EVENT_SCAN_BUDGET: u64 = 20_000;
+
+impl<M: Memory> Rollouts<M> {
+    pub fn info(&self, rollout_id: u64) -> Result<RolloutInfo, Error> {
+        self.with_current(rollout_id, |record| info(rollout_id, record))
+    }
+
+    pub fn list(&self, arg: &ListRolloutsArg) -> RolloutPage {
+        let limit = arg
+            .limit
+            .unwrap_or(MAX_ROLLOUT_PAGE)
+            .clamp(1, MAX_ROLLOUT_PAGE) as usize;
+        let end = arg.before.unwrap_or(u64::MAX);
+        let ids: Vec<u64> = self
+            .rollouts
+            .range(..end)
+            .rev()
+            .take(limit + 1)
+            .map(|entry| *entry.key())
+            .collect();
+        let mut rollouts: Vec<RolloutInfo> = ids
+            .into_iter()
+            .map(|id| self.info(id).expect("listed above"))
+            .collect();
+        let next_before = (rollouts.len() > limit).then(|| {
+            rollouts.truncate(limit);
+            rollouts.last().expect("a full page").rollout_id
+        });
+        RolloutPage {
+            rollouts,
+            next_before,
+        }
+    }
+
+    pub fn child_history(&self, arg: &ChildHistoryArg) -> Result<ChildHistory, Error> {
+        self.with_current(arg.rollout_id, |record| {
+            let child = record
+                .engine
+                .child(&fleet::child_id(&arg.canister_id))
+                .ok_or(ErrorKind::NotInRollout {
+                    rollout_id: arg.rollout_id,
+                    canister_id: arg.canister_id,
+                })?;
+            let limit = arg
+                .limit
+                .unwrap_or(MAX_HISTORY_PAGE)
+                .clamp(1, MAX_HISTORY_PAGE) as usize;
+            let from = arg.from.unwrap_or(0) as usize;
+            let history = child.history();
+            let steps: Vec<StepRecord> = history.iter().skip(from).take(limit).cloned().collect();
+            let end = from + steps.len();
+            Ok(ChildHistory {
+                canister_id: arg.canister_id,
+                wave: child.wave(),
+                state: child.state(),
+                snapshot: child
+                    .rollout_snapshot()
+                    .map(|snapshot| ByteBuf::from(snapshot.0.clone())),
+                steps,
+                next: (end < history.len()).then_some(end as u32),
+            })
+        })?
+    }
+
+    pub fn events(&self, arg: &ListEventsArg) -> EventPage {
+        let limit = arg.limit.unwrap_or(MAX_EVENT_PAGE).clamp(1, MAX_EVENT_PAGE) as usize;
+        let mut events = Vec::new();
+        let from = arg.from.unwrap_or(0);
+        for (scanned, sequence) in (0u64..).zip(from..self.events.len()) {
+            if events.len() == limit || scanned == EVENT_SCAN_BUDGET {
+                return EventPage {
+                    events,
+                    next: Some(sequence),
+                };
+            }
+            let Cbor(logged) = self.events.get(sequence).expect("below the log's length");
+            if arg.rollout_id.is_none_or(|id| id == logged.rollout_id) {
+                events.push(RolloutEvent {
+                    sequence,
+                    rollout_id: logged.rollout_id,
+                    at: logged.event.at,
+                    kind: logged.event.kind,
+                });
+            }
+        }
+        EventPage { events, next: None }
+    }
+
+    /// The release a rollout installs (it never changes, so the checkpoint tells).
+    pub fn release_of(&self, rollout_id: u64) -> Option<TargetRelease> {
+        match self.live.get(&rollout_id) {
+            Some(live) => Some(live.record.engine.release().clone()),
+            None => self
+                .rollouts
+                .get(&rollout_id)
+                .map(|stored| stored.decode().engine.release().clone()),
+        }
+    }
+}
+
+/// Active rollouts reference the release they install.
+impl<M: Memory> ReleaseReferences for Rollouts<M> {
+    fn references(&self, sha256: &Sha256Hash) -> Vec<ReleaseReference> {
+        self.active
+            .keys()
+            .filter(|rollout_id| {
+                self.release_of(*rollout_id)
+                    .is_some_and(|release| release.module_hash.0 == *sha256)
+            })
+            .map(|rollout_id| ReleaseReference::Rollout { rollout_id })
+            .collect()
+    }
+}
+
+fn info(rollout_id: u64, record: &RolloutRecord) -> RolloutInfo {
+    RolloutInfo {
+        rollout_id,
+        release_sha256: ByteBuf::from(record.engine.release().module_hash.0.to_vec()),
+        created_by: record.created_by,
+        created_at: record.created_at,
+        policy: record.engine.policy().clone(),
+        summary: record.engine.summary(),
+    }
+}
