@@ -1,6 +1,7 @@
 //! The canister surface: each method takes the caller and the time from the IC, authorizes the
 //! caller against the method's role (see [`crate::access`]), and hands the work to the plain
-//! modules.
+//! modules. A rollout, once started, resumed or recovered here, is driven by
+//! `crate::rollout_driver`.
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;
@@ -20,6 +21,7 @@ use crate::fleet::{ChildInfo, ChildPage, FleetError, Label, ListChildrenArg};
 use crate::release_store::StorageStats;
 use crate::releases::{ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector};
 use crate::roles::{Role, RoleAssignment};
+use crate::rollout_driver::{self, effects};
 use crate::rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
     RolloutInfo, RolloutPage, StartRolloutArg,
@@ -31,9 +33,6 @@ use crate::uploads::{
 };
 use crate::version::VersionInfo;
 
-mod driver;
-mod effects;
-
 thread_local! {
     /// Set by `init` or `post_upgrade`, which the IC runs before any other method.
     static STATE: RefCell<Option<State<DefaultMemoryImpl>>> = const { RefCell::new(None) };
@@ -42,11 +41,11 @@ thread_local! {
     static SWEEP: Cell<Option<(u64, TimerId)>> = const { Cell::new(None) };
 }
 
-fn read_state<R>(f: impl FnOnce(&State<DefaultMemoryImpl>) -> R) -> R {
+pub(crate) fn read_state<R>(f: impl FnOnce(&State<DefaultMemoryImpl>) -> R) -> R {
     STATE.with_borrow(|state| f(state.as_ref().expect("state is set by init/post_upgrade")))
 }
 
-fn mutate_state<R>(f: impl FnOnce(&mut State<DefaultMemoryImpl>) -> R) -> R {
+pub(crate) fn mutate_state<R>(f: impl FnOnce(&mut State<DefaultMemoryImpl>) -> R) -> R {
     STATE.with_borrow_mut(|state| f(state.as_mut().expect("state is set by init/post_upgrade")))
 }
 
@@ -79,7 +78,7 @@ fn post_upgrade(_arg: Option<UpgradeArg>) {
         Err(error) => trap(format!("deployer upgrade refused: {error}")),
     }
     schedule_next_sweep();
-    driver::recover();
+    rollout_driver::recover();
 }
 
 /// Refuses ingress that would be refused anyway, before the deployer pays for executing it.
@@ -340,7 +339,7 @@ fn start_rollout(arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
         } = state;
         rollouts.start(fleet, release_store, arg, own_subnet, caller, now)
     })?;
-    driver::drive_no_later_than(rollout_id, now);
+    rollout_driver::drive_no_later_than(rollout_id, now);
     read_state(|state| state.rollouts.info(rollout_id))
 }
 
@@ -391,7 +390,7 @@ fn control(method: Method, rollout_id: u64, command: Command) -> Result<RolloutI
             .rollouts
             .control(rollout_id, command, &mut state.fleet, now)
     })?;
-    driver::drive_no_later_than(rollout_id, now);
+    rollout_driver::drive_no_later_than(rollout_id, now);
     read_state(|state| state.rollouts.info(rollout_id))
 }
 

@@ -1,10 +1,29 @@
 //! The deployer canister: holds releases and upgrades fleets of child canisters.
 //!
-//! Every module except `entry_points` is plain Rust that never calls the IC: the caller, the
-//! installer and stable memory reach it as arguments, so it is unit-tested natively. The
-//! `entry_points` module is the canister surface; it is compiled for the Wasm target (and for
-//! this crate's unit tests, which check it against `candid/deployer.did`), never for native
-//! dependents, which use the Candid types re-exported here.
+//! Every module except `entry_points` and `rollout_driver` is plain Rust that never calls the
+//! IC: the caller, the installer and stable memory reach it as arguments, so it is unit-tested
+//! natively. Those two are the canister side; they are compiled for the Wasm target (and for
+//! this crate's unit tests, which check the entry points against `candid/deployer.did`), never
+//! for native dependents, which use the Candid types re-exported here.
+//!
+//! | module                 | what it is                                                      |
+//! |------------------------|-----------------------------------------------------------------|
+//! | `entry_points`         | the Candid methods: authorize the caller, hand the work on      |
+//! | `rollout_driver`       | runs rollouts against the IC; `effects` is its management seam  |
+//! | [`state`]              | the whole state; fresh install or upgrade                       |
+//! | [`memory`]             | the stable memory layout: which structure owns which memory     |
+//! | [`access`], [`roles`]  | who may call which method                                       |
+//! | [`release_store`]      | releases: upload sessions, chunk bytes and catalog, together    |
+//! | [`uploads`]            | upload sessions and their limits                                |
+//! | [`block_store`]        | chunk bytes of uploads and releases, in stable-memory blocks    |
+//! | [`releases`]           | the release catalog and its Candid shapes                       |
+//! | [`wasm_check`]         | what a committed module must be                                 |
+//! | [`hash`]               | SHA-256 and hex                                                 |
+//! | [`fleet`]              | the fleet registry: children, labels, subnets, claims           |
+//! | [`engine`]             | the rollout engine: a pure state machine per rollout            |
+//! | [`rollouts`]           | rollouts as stored: planning, journal, admission, stores, reads |
+//! | [`status_reply`]       | the two fields of a `canister_status` reply the driver reads    |
+//! | [`error`], [`version`] | the error every method returns; the build's version             |
 
 pub mod access;
 pub mod block_store;
@@ -26,6 +45,8 @@ pub mod wasm_check;
 
 #[cfg(any(target_family = "wasm", test))]
 mod entry_points;
+#[cfg(any(target_family = "wasm", test))]
+mod rollout_driver;
 
 // The wire surface: every type of `candid/deployer.did`, at the crate root, so that callers (the
 // client, the tests, the bench, the demo) name the interface and not the rooms that implement it.

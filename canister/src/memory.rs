@@ -8,36 +8,38 @@
 //! owned by exactly one structure. Two structures must never share a memory id: they would
 //! overwrite each other's bytes.
 //!
-//! | id | structure                          | key                  | value                     |
-//! |----|------------------------------------|----------------------|---------------------------|
-//! | 0  | cell [`HEADER_MEMORY_ID`]          | -                    | [`Header`]: magic, schema |
-//! | 1  | map [`ROLES_MEMORY_ID`]            | principal bytes      | CBOR array of role names  |
-//! | 2  | map [`RELEASES_MEMORY_ID`]         | module SHA-256       | CBOR `ReleaseRecord`      |
-//! | 3  | blocks [`CHUNK_BLOCKS_MEMORY_ID`]  | block n: n × 64 KiB  | chunk bytes, see below    |
-//! | 4  | map [`UPLOADS_MEMORY_ID`]          | upload id (u64 BE)   | CBOR `UploadRecord`       |
-//! | 5  | map [`FLEET_CHILDREN_MEMORY_ID`]   | child principal bytes| CBOR `ChildRecord`        |
-//! | 6  | map [`ROLLOUTS_MEMORY_ID`]         | rollout id (u64 BE)  | CBOR `RolloutRecord`      |
-//! | 7  | log index [`JOURNAL_MEMORY_ID`]    | line (log index)     | end offsets into 17       |
-//! | 8  | log index [`EVENTS_MEMORY_ID`]     | sequence (log index) | end offsets into 18       |
-//! | 9  | map [`CHUNK_INDEX_MEMORY_ID`]      | chunk SHA-256        | CBOR `ChunkEntry`         |
-//! | 10 | map [`FREE_BLOCKS_MEMORY_ID`]      | first block (u32 BE) | run length (u32 BE)       |
-//! | 11 | map [`RELEASE_NAMES_MEMORY_ID`]    | `NameVersionKey`     | module SHA-256            |
-//! | 12 | map [`RELEASE_SEQUENCE_MEMORY_ID`] | sequence (u64 BE)    | module SHA-256            |
-//! | 13 | cell [`RELEASE_STORE_CONFIG_MEMORY_ID`] | -                    | CBOR `ReleaseStoreConfig`     |
-//! | 14 | map [`FLEET_INDEX_MEMORY_ID`]      | tag, digest, child   | `()`                      |
-//! | 15 | map [`FLEET_SUBNETS_MEMORY_ID`]    | subnet index (u32 BE)| subnet principal bytes    |
-//! | 16 | map [`STORE_CANISTERS_MEMORY_ID`]  | subnet principal     | store canister principal  |
-//! | 17 | log data [`JOURNAL_DATA_MEMORY_ID`]| -                    | CBOR `JournalLine`s       |
-//! | 18 | log data [`EVENTS_DATA_MEMORY_ID`] | -                    | CBOR `LoggedEvent`s       |
-//! | 19 | map [`ACTIVE_ROLLOUTS_MEMORY_ID`]  | rollout id (u64 BE)  | `()`                      |
+//! | id | structure                               | owner               | key                   | value                     |
+//! |----|-----------------------------------------|---------------------|-----------------------|---------------------------|
+//! | 0  | cell [`HEADER_MEMORY_ID`]               | `memory`            | -                     | [`Header`]: magic, schema |
+//! | 1  | map [`ROLES_MEMORY_ID`]                 | `roles`             | principal bytes       | CBOR array of role names  |
+//! | 2  | map [`RELEASES_MEMORY_ID`]              | `releases`          | module SHA-256        | CBOR `ReleaseRecord`      |
+//! | 3  | blocks [`CHUNK_BLOCKS_MEMORY_ID`]       | `block_store`       | block n: n × 64 KiB   | chunk bytes, see below    |
+//! | 4  | map [`UPLOADS_MEMORY_ID`]               | `uploads`           | upload id (u64 BE)    | CBOR `UploadRecord`       |
+//! | 5  | map [`FLEET_CHILDREN_MEMORY_ID`]        | `fleet`             | child principal bytes | CBOR `ChildRecord`        |
+//! | 6  | map [`ROLLOUTS_MEMORY_ID`]              | `rollouts::journal` | rollout id (u64 BE)   | CBOR `RolloutRecord`      |
+//! | 7  | log index [`JOURNAL_MEMORY_ID`]         | `rollouts::journal` | line (log index)      | end offsets into 17       |
+//! | 8  | log index [`EVENTS_MEMORY_ID`]          | `rollouts::journal` | sequence (log index)  | end offsets into 18       |
+//! | 9  | map [`CHUNK_INDEX_MEMORY_ID`]           | `block_store`       | chunk SHA-256         | CBOR `ChunkEntry`         |
+//! | 10 | map [`FREE_BLOCKS_MEMORY_ID`]           | `block_store`       | first block (u32 BE)  | run length (u32 BE)       |
+//! | 11 | map [`RELEASE_NAMES_MEMORY_ID`]         | `releases`          | `NameVersionKey`      | module SHA-256            |
+//! | 12 | map [`RELEASE_SEQUENCE_MEMORY_ID`]      | `releases`          | sequence (u64 BE)     | module SHA-256            |
+//! | 13 | cell [`RELEASE_STORE_CONFIG_MEMORY_ID`] | `release_store`     | -                     | CBOR `ReleaseStoreConfig` |
+//! | 14 | map [`FLEET_INDEX_MEMORY_ID`]           | `fleet`             | tag, digest, child    | `()`                      |
+//! | 15 | map [`FLEET_SUBNETS_MEMORY_ID`]         | `fleet`             | subnet index (u32 BE) | subnet principal bytes    |
+//! | 16 | map [`STORE_CANISTERS_MEMORY_ID`]       | `rollouts::stores`  | subnet principal      | store canister principal  |
+//! | 17 | log data [`JOURNAL_DATA_MEMORY_ID`]     | `rollouts::journal` | -                     | CBOR `JournalLine`s       |
+//! | 18 | log data [`EVENTS_DATA_MEMORY_ID`]      | `rollouts::journal` | -                     | CBOR `LoggedEvent`s       |
+//! | 19 | map [`ACTIVE_ROLLOUTS_MEMORY_ID`]       | `rollouts::journal` | rollout id (u64 BE)   | `()`                      |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
 //! SHA-256 keys and values are the 32 raw bytes. `ReleaseRecord` holds the release's metadata
 //! and its chunk hashes in order, `UploadRecord` an open upload (with the blocks of each
 //! received chunk) or its tombstone, `ChunkEntry` a chunk's length, reference count and block
-//! runs, `ReleaseStoreConfig` the upload settings and the id counters. Golden-byte tests (here, in `block_store` and in `uploads`)
-//! pin each encoding.
+//! runs, `ReleaseStoreConfig` the upload settings and the id counters. Golden-byte tests (here,
+//! in `block_store` and in `uploads`) pin each encoding. The owner column names the module that
+//! reads and writes the memory; `releases`, `uploads` and `block_store` are opened together by
+//! [`crate::release_store::ReleaseStore`], the `rollouts` ones by [`crate::rollouts::Rollouts`].
 //!
 //! Chunk bytes live outside any map, in memory 3 cut into 64 KiB blocks (one Wasm page, so the
 //! memory's size in pages is the number of blocks ever allocated). A chunk occupies whole blocks,
@@ -124,7 +126,8 @@ pub const ACTIVE_ROLLOUTS_MEMORY_ID: MemoryId = MemoryId::new(19);
 pub const FLEET_INDEX_MEMORY_ID: MemoryId = MemoryId::new(14);
 /// The fleet registry's subnet numbering.
 pub const FLEET_SUBNETS_MEMORY_ID: MemoryId = MemoryId::new(15);
-/// The chunk store canister registered for each subnet other than the deployer's own.
+/// The chunk store canister registered for each subnet other than the deployer's own, see
+/// [`crate::rollouts::SubnetStore`].
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].

@@ -3,7 +3,7 @@
 //! A release is created only by committing an upload and never changes afterwards; it can be
 //! deleted once nothing references it. Three tables hold the catalog: the records by module hash,
 //! a unique index by (name, version), and an index by creation sequence for newest-first listing.
-//! The bytes are not here: a release names its chunks by hash, in order, and the chunk store
+//! The bytes are not here: a release names its chunks by hash, in order, and the block store
 //! holds them.
 
 use std::borrow::Cow;

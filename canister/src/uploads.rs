@@ -2,7 +2,7 @@
 //!
 //! An upload is declared up front (SHA-256, size, chunk size), so every chunk's expected length
 //! is known and the status can name exactly the chunks still missing. Chunks arrive by index in
-//! any order; each one is staged in the chunk store and the upload keeps its [`Extent`]. Nothing
+//! any order; each one is staged in the block store and the upload keeps its [`Extent`]. Nothing
 //! is hashed on the way in: SHA-256 costs about 45 instructions per byte in Wasm, more than the
 //! ingestion budget, so commit hashes every chunk once (the per-chunk hashes of the release) while
 //! it also hashes the whole module.

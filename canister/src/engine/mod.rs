@@ -1,6 +1,18 @@
 //! The rollout engine: a plain state machine, driven by time and outcomes, that decides which
 //! management step each child takes next. It performs no IC calls and touches no stable
-//! memory, so any sequence of outcomes can be fed to it in a test.
+//! memory, so any sequence of outcomes can be fed to it in a test. [`crate::rollouts`] stores
+//! and journals it; the driver (`crate::rollout_driver`) makes its calls.
+//!
+//! | file                            | what it holds                                                   |
+//! |---------------------------------|-----------------------------------------------------------------|
+//! | `rollout.rs`                    | [`Rollout`], the whole rollout: waves, concurrency, control     |
+//! | `child.rs`, `child/pipeline.rs` | [`Child`], one child's path: its steps and where they lead      |
+//! | `plan.rs`                       | [`Plan`], [`Policy`], [`TargetRelease`]: what it is asked to do |
+//! | `action.rs`                     | [`Action`], [`Outcome`]: the calls it asks for, their results   |
+//! | `status.rs`                     | phases, [`Summary`], step histories, [`Event`]s                 |
+//! | `budget.rs`                     | [`cycles_needed`]: what the calls of a dispatch cost            |
+//! | `tests.rs`, `control_tests.rs`  | scenario tests, on `world.rs`'s model of the children           |
+//! | `proptests.rs`                  | property tests, on the same model                               |
 //!
 //! # The driver's contract
 //!

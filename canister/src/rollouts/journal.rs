@@ -316,10 +316,10 @@ fn append<T: Serialize + serde::de::DeserializeOwned, M: Memory>(log: &StableLog
         .expect("stable memory grows while the subnet has room");
 }
 
-/// Records in the fleet registry what a finished child shows: one write per child and rollout (its
-/// snapshots taken and replaced along the way included), not one per event. The registry
-/// refuses only children it does not hold, and a claimed child cannot leave it, so a refusal
-/// is ignored.
+/// Records in the fleet registry what a finished child shows: one write per child and rollout
+/// (its snapshots taken and replaced along the way included), not one per event. The fleet
+/// registry refuses only children it does not hold, and a claimed child cannot leave it, so a
+/// refusal is ignored.
 fn observe<M: Memory>(fleet: &mut Fleet<M>, engine: &Rollout, release: ModuleHash, event: &Event) {
     let EventKind::ChildFinished { child, verdict } = &event.kind else {
         return;

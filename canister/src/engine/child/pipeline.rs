@@ -1,6 +1,6 @@
 //! The steps themselves: the action a child's current step takes, what each outcome means
 //! for it, how an unknown outcome is settled by reading the child, and where a failure leads.
-//! The tables in the rollout module docs describe exactly this code.
+//! The tables in the engine module docs describe exactly this code.
 
 use super::super::action::{
     classify, reject_code, Action, ActionKind, Observation, Outcome, OutcomeError, RejectClass,

@@ -1,3 +1,8 @@
+//! The rollout driver: the canister side of rollouts, compiled for the Wasm target (and this
+//! crate's unit tests) like [`crate::entry_points`], whose methods start and steer it. It runs
+//! [`crate::rollouts::Rollouts`] against the IC; `effects` is its one seam to the management
+//! canister.
+//!
 //! Drives rollouts: the engine issues the actions now due, the journal is written, and one task
 //! per action makes its call. Each outcome is journaled as it arrives, in the callback, and the
 //! rollout is driven again right there, so the next step of a child costs no extra message.
@@ -27,12 +32,14 @@ use ic_cdk::api::{
 use ic_cdk::futures::spawn;
 use ic_cdk_timers::TimerId;
 
-use super::effects::{self, CallError, Install};
-use super::{mutate_state, read_state};
 use crate::engine::{reject_code, Action, ActionKind, CallCosts, ModuleHash, Outcome, SubnetIndex};
+use crate::entry_points::{mutate_state, read_state};
 use crate::hash::Sha256Hash;
 use crate::rollouts::{Funds, SubnetStore, MAX_UPLOADS_IN_FLIGHT};
 use crate::uploads::MAX_CHUNKS;
+use effects::{CallError, Install};
+
+pub mod effects;
 
 /// A store and the release whose chunks it holds (or is receiving).
 type StoreKey = (Principal, ModuleHash);

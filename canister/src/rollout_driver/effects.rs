@@ -1,6 +1,7 @@
 //! The one seam between the rollout engine and the IC: each [`ActionKind`] becomes one call to
 //! the management canister (or, for a health check, to the child), and its result an engine
-//! [`Outcome`].
+//! [`Outcome`]. The entry points use it too, to read the status of a canister being adopted as a
+//! child or registered as a chunk store.
 //!
 //! Every call is bounded-wait (`Call::bounded_wait`, 300 s): the deployer then never waits on a
 //! call forever, so it can always be stopped and upgraded. A bounded-wait call may end in
