@@ -12,17 +12,17 @@ mod rollout_support;
 mod support;
 
 use candid::Principal;
-use deployer::rollout::{
+use deployer::Error;
+use deployer::{
     EventKind, FailureBudget, FailureKind, OnFailure, Path, PauseReason, RollbackCause,
     RolloutPhase, Step, Verdict,
 };
-use deployer::rollouts::{PolicyArg, RolloutInfo};
-use deployer::Error;
+use deployer::{PolicyArg, RolloutInfo};
 use failure_support::*;
 use ic_sim::scenario::IcEnvExt;
 use ic_sim::{CanisterRunStatus, Fault, FaultCount, RandomFaults, RejectCode};
-use rollout_support::INSTALL_METHOD;
-use support::operator;
+use rollout_support::{counter_of, INSTALL_METHOD};
+use support::{operator, Answer};
 
 const ROUNDS: u64 = 2_000;
 
@@ -35,7 +35,7 @@ fn run_all(
     concurrency: u32,
 ) -> (u64, RolloutInfo) {
     let id = scenario.start_all(failure_policy(on_failure, failure_budget, concurrency));
-    (id, scenario.fleet.run_to_end(id, ROUNDS))
+    (id, scenario.fleet.run_to_end(operator(), id, ROUNDS))
 }
 
 /// Makes the management canister reject `method` on the scenario's child `index` with `code`,
@@ -48,7 +48,7 @@ fn reject(
     count: FaultCount,
 ) {
     let child = scenario.before[index].child;
-    scenario.fleet.sim.inject(Fault::RejectManagement {
+    scenario.fleet.env.inject(Fault::RejectManagement {
         method: method.to_string(),
         targets: vec![child],
         code,
@@ -124,7 +124,7 @@ fn post_upgrade_trap_left_stopped_when_policy_says_so() {
     );
     for index in 0..3 {
         let before = scenario.before[index].clone();
-        let view = scenario.fleet.sim.canister(before.child).unwrap();
+        let view = scenario.fleet.env.canister(before.child).unwrap();
         assert_eq!(view.status, CanisterRunStatus::Stopped, "left for a human");
         assert_eq!(
             view.module_hash,
@@ -252,7 +252,7 @@ fn permanent_reject_fails_the_child() {
 }
 
 /// The starts (path, attempt, issued at, finished at) in a child's history.
-fn starts(history: &deployer::rollouts::ChildHistory) -> Vec<(Path, u32, u64, Option<u64>)> {
+fn starts(history: &deployer::ChildHistory) -> Vec<(Path, u32, u64, Option<u64>)> {
     history
         .steps
         .iter()
@@ -313,7 +313,7 @@ fn start_refused_for_good_after_a_stuck_stop_leaves_the_child_for_an_operator() 
     let target = scenario.before[0].child;
     // IC interface spec, "IC method `stop_canister`": the stop times out with the child still
     // stopping; every start is then refused (as when the deployer lost controllership).
-    scenario.fleet.sim.inject(Fault::HangStop {
+    scenario.fleet.env.inject(Fault::HangStop {
         canister: target,
         rounds: Some(400),
     });
@@ -351,7 +351,7 @@ fn start_refused_for_good_after_a_stuck_stop_leaves_the_child_for_an_operator() 
         }
         other => panic!("{other:?}"),
     }
-    let view = scenario.fleet.sim.canister(target).unwrap();
+    let view = scenario.fleet.env.canister(target).unwrap();
     assert_ne!(view.status, CanisterRunStatus::Running, "{view:?}");
     assert_eq!(view.module_hash, Some(scenario.before[0].module_hash));
     assert_eq!(starts(&scenario.history(id, 0)).len(), 4);
@@ -362,7 +362,7 @@ fn stuck_stop_is_restarted_and_recorded() {
     let mut scenario = Scenario::new(3, "child_v2");
     let target = scenario.before[0].child;
     // Longer than one stop timeout (300 rounds), shorter than two.
-    scenario.fleet.sim.inject(Fault::HangStop {
+    scenario.fleet.env.inject(Fault::HangStop {
         canister: target,
         rounds: Some(400),
     });
@@ -402,7 +402,7 @@ fn stuck_stop_is_restarted_and_recorded() {
 fn unknown_install_outcome_is_reconciled() {
     let mut scenario = Scenario::new(3, "child_v2");
     let target = scenario.before[2].child;
-    scenario.fleet.sim.inject(Fault::DropResponse {
+    scenario.fleet.env.inject(Fault::DropResponse {
         callee: Principal::management_canister(),
         method: Some(INSTALL_METHOD.to_string()),
         target: Some(target),
@@ -434,7 +434,7 @@ fn unknown_install_outcome_is_reconciled() {
     );
     assert_eq!(
         history.steps[install].result,
-        Some(deployer::rollout::CallResult::Unknown)
+        Some(deployer::CallResult::Unknown)
     );
     assert!(events(&mut scenario.fleet, id).iter().any(|event| matches!(
         event,
@@ -460,7 +460,7 @@ fn failure_budget_pauses_the_rollout() {
         FailureBudget::Count(0),
         3,
     ));
-    let paused = scenario.fleet.run_until(id, ROUNDS, |info| {
+    let paused = scenario.fleet.run_until(operator(), id, ROUNDS, |info| {
         info.summary.counts.active == 0 && matches!(info.summary.phase, RolloutPhase::Paused(_))
     });
     assert_eq!(
@@ -471,8 +471,8 @@ fn failure_budget_pauses_the_rollout() {
             wave: 0,
         })
     );
-    scenario.fleet.sim.run_until_idle(200);
-    let held = scenario.fleet.rollout(id);
+    scenario.fleet.env.run_until_idle(200);
+    let held = scenario.fleet.get_rollout_ok(operator(), id);
     assert_eq!(
         held.summary.counts.queued, 3,
         "no child after the canary started"
@@ -482,16 +482,16 @@ fn failure_budget_pauses_the_rollout() {
     }
     assert!(matches!(
         scenario.verdict(id, 0),
-        Verdict::Failed(deployer::rollout::Failure {
+        Verdict::Failed(deployer::Failure {
             step: Step::Install,
             ..
         })
     ));
 
     let resumed: Result<RolloutInfo, Error> =
-        scenario.fleet.call(operator(), "resume_rollout", (id,));
+        scenario.fleet.resume_rollout(operator(), id).answer();
     assert_eq!(resumed.unwrap().summary.phase, RolloutPhase::Running);
-    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    let done = scenario.fleet.run_to_end(operator(), id, ROUNDS);
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     assert_eq!(done.summary.counts.upgraded, 3);
     assert_eq!(done.summary.counts.failed, 1);
@@ -515,15 +515,15 @@ fn whole_rollout_rollback_restores_every_child() {
     for before in scenario.before.clone() {
         let _: (u64,) = scenario
             .fleet
-            .sim
+            .env
             .update(support::admin(), before.child, "increment", ())
             .expect("increment");
     }
 
     let rolling: Result<RolloutInfo, Error> =
-        scenario.fleet.call(operator(), "rollback_rollout", (id,));
+        scenario.fleet.rollback_rollout(operator(), id).answer();
     assert_eq!(rolling.unwrap().summary.phase, RolloutPhase::RollingBack);
-    let done = scenario.fleet.run_to_end(id, ROUNDS);
+    let done = scenario.fleet.run_to_end(operator(), id, ROUNDS);
 
     assert_eq!(done.summary.phase, RolloutPhase::RolledBack);
     assert_eq!(done.summary.counts.rolled_back, 4);
@@ -604,7 +604,7 @@ fn campaign_run(seed: u64) {
             FaultCount::Times(1),
         );
     }
-    scenario.fleet.sim.set_random_faults(RandomFaults {
+    scenario.fleet.env.set_random_faults(RandomFaults {
         reject_management: 0.05,
         reject_methods: Vec::new(),
         drop_response: 0.05,
@@ -618,16 +618,16 @@ fn campaign_run(seed: u64) {
         ..failure_policy(on_failure, budget, concurrency)
     });
     if rng.one_in(4) {
-        let round = scenario.fleet.sim.round() + rng.between(1, 40);
-        let deployer = scenario.fleet.deployer;
+        let round = scenario.fleet.env.round() + rng.between(1, 40);
+        let deployer = scenario.fleet.canister;
         scenario
             .fleet
-            .sim
+            .env
             .at_round(round, move |sim| upgrade_deployer(sim, deployer));
     }
     // An operator resumes each pause of the failure budget once its wave has settled.
     let done = loop {
-        let info = scenario.fleet.run_until(id, 20_000, |info| {
+        let info = scenario.fleet.run_until(operator(), id, 20_000, |info| {
             info.summary.finished_at.is_some()
                 || (matches!(info.summary.phase, RolloutPhase::Paused(_))
                     && info.summary.counts.active == 0)
@@ -636,12 +636,12 @@ fn campaign_run(seed: u64) {
             break info;
         }
         let resumed: Result<RolloutInfo, Error> =
-            scenario.fleet.call(operator(), "resume_rollout", (id,));
+            scenario.fleet.resume_rollout(operator(), id).answer();
         resumed.expect("resume");
     };
     scenario
         .fleet
-        .sim
+        .env
         .set_random_faults(RandomFaults::default());
     check_end_state(&mut scenario, id, &done, on_failure);
 }
@@ -653,11 +653,11 @@ fn campaign_run(seed: u64) {
 fn check_end_state(scenario: &mut Scenario, id: u64, done: &RolloutInfo, on_failure: OnFailure) {
     let journal = events(&mut scenario.fleet, id);
     let release_hash = scenario.release_hash();
-    let mut tally = deployer::rollout::StateCounts::default();
+    let mut tally = deployer::StateCounts::default();
     for index in 0..scenario.before.len() {
         let before = scenario.before[index].clone();
         let verdict = scenario.verdict(id, index);
-        let view = scenario.fleet.sim.canister(before.child).unwrap();
+        let view = scenario.fleet.env.canister(before.child).unwrap();
         let context = format!("child {index}: {verdict:?}, {view:?}");
         let on_release = view.module_hash == Some(release_hash);
         assert!(
@@ -672,7 +672,7 @@ fn check_end_state(scenario: &mut Scenario, id: u64, done: &RolloutInfo, on_fail
             _ => {
                 assert_eq!(view.status, CanisterRunStatus::Running, "{context}");
                 assert_eq!(
-                    scenario.fleet.counter(before.child),
+                    counter_of(&mut scenario.fleet, before.child),
                     before.counter,
                     "state equals the snapshot's: {context}"
                 );
@@ -739,6 +739,6 @@ fn upgrade_deployer(sim: &mut ic_sim::Sim, deployer: Principal) {
     }
 }
 
-fn child_is(id: &deployer::rollout::ChildId, child: Principal) -> bool {
+fn child_is(id: &deployer::ChildId, child: Principal) -> bool {
     <serde_bytes::ByteBuf as From<_>>::from(id.clone()).as_slice() == child.as_slice()
 }

@@ -7,8 +7,8 @@
 mod rollout_support;
 mod support;
 
-use deployer::fleet::Selector;
-use deployer::rollout::{RolloutPhase, WaveSize};
+use deployer::Selector;
+use deployer::{RolloutPhase, WaveSize};
 use ic_sim::artifacts;
 use rollout_support::*;
 
@@ -25,48 +25,59 @@ fn upgrade_calls(install: &str) -> [&str; 4] {
 
 #[test]
 fn a_small_rollout_upgrades_every_child_in_order_and_keeps_its_counter() {
-    let mut fleet = Fleet::new(1);
-    let children = fleet.create_children(0, 6);
-    let counters: Vec<u64> = children.iter().map(|&c| fleet.counter(c)).collect();
-    fleet.adopt_all(std::slice::from_ref(&children));
-    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 6);
+    let counters = counters_of(&mut fleet, &children);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
 
     let started = fleet
-        .start(
+        .start_rollout_of(
+            operator(),
             &release,
             Selector::All,
             policy(1, vec![WaveSize::Percent(50)], 2),
         )
+        .answer()
         .expect("start");
-    let done = fleet.run_to_end(started.rollout_id, 500);
+    let done = fleet.run_to_end(operator(), started.rollout_id, 500);
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     assert_eq!(done.summary.counts.upgraded, 6);
     for (child, counter) in children.iter().zip(counters) {
-        assert_eq!(fleet.version(*child), "v2");
-        assert_eq!(fleet.counter(*child), counter, "the counter survived");
+        assert_eq!(version_of(&mut fleet, *child), "v2");
+        assert_eq!(
+            counter_of(&mut fleet, *child),
+            counter,
+            "the counter survived"
+        );
         assert_eq!(fleet.effects_on(*child), upgrade_calls(INSTALL_METHOD));
     }
 }
 
 #[test]
 fn two_hundred_children_on_two_subnets_are_upgraded_in_three_waves() {
-    let mut fleet = Fleet::new(2);
-    let subnet_children = vec![fleet.create_children(0, 100), fleet.create_children(1, 100)];
+    let mut fleet = fleet(2);
+    let subnet_children = vec![
+        create_children(&mut fleet, 0, 100),
+        create_children(&mut fleet, 1, 100),
+    ];
     let children: Vec<_> = subnet_children.concat();
-    let counters: Vec<u64> = children.iter().map(|&c| fleet.counter(c)).collect();
-    fleet.adopt_all(&subnet_children);
-    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
-    let rounds_before = fleet.sim.round();
+    let counters = counters_of(&mut fleet, &children);
+    fleet.adopt_all(admin(), &subnet_children);
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
+    let rounds_before = fleet.env.round();
 
     let started = fleet
-        .start(
+        .start_rollout_of(
+            operator(),
             &release,
             Selector::All,
             policy(5, vec![WaveSize::Percent(25)], 50),
         )
+        .answer()
         .expect("start");
-    let done = fleet.run_to_end(started.rollout_id, 2_000);
+    let done = fleet.run_to_end(operator(), started.rollout_id, 2_000);
 
     let waves: Vec<u32> = done.summary.waves.iter().map(|wave| wave.size).collect();
     assert_eq!(waves, [5, 50, 145]);
@@ -79,15 +90,19 @@ fn two_hundred_children_on_two_subnets_are_upgraded_in_three_waves() {
         );
     }
     for (child, counter) in children.iter().zip(counters) {
-        assert_eq!(fleet.version(*child), "v2");
-        assert_eq!(fleet.counter(*child), counter, "the counter survived");
+        assert_eq!(version_of(&mut fleet, *child), "v2");
+        assert_eq!(
+            counter_of(&mut fleet, *child),
+            counter,
+            "the counter survived"
+        );
         // Subnet 1 has no chunk store: the small release travels inline.
         let calls = fleet.effects_on(*child);
         assert_eq!(calls, upgrade_calls("install_code"), "calls on {child}");
-        let view = fleet.sim.canister(*child).unwrap();
+        let view = fleet.env.canister(*child).unwrap();
         assert_eq!(view.snapshots, 1, "the deployer's pre-install snapshot");
-        let info: Result<deployer::fleet::ChildInfo, deployer::Error> =
-            fleet.query("get_child", (*child,));
+        let info: Result<deployer::ChildInfo, deployer::Error> =
+            fleet.get_child(operator(), *child).answer();
         let info = info.unwrap();
         assert_eq!(info.snapshots.len(), 1, "the registry knows the snapshot");
         assert_eq!(
@@ -98,54 +113,36 @@ fn two_hundred_children_on_two_subnets_are_upgraded_in_three_waves() {
     }
     eprintln!(
         "200 children, 2 subnets, concurrency 50: {} rounds",
-        fleet.sim.round() - rounds_before
+        fleet.env.round() - rounds_before
     );
 }
 
-/// child_v2 with a 20 MiB custom section appended: a real child module, 20 chunks.
+/// child_v2 with a 20 MiB custom section appended: a real child module, 21 chunks.
 fn child_of_20_mib() -> Vec<u8> {
-    use std::io::Read;
-    let mut wasm = Vec::new();
-    flate2::read::GzDecoder::new(&artifacts::wasm("child_v2")[..])
-        .read_to_end(&mut wasm)
-        .unwrap();
-    let payload = support::pseudo_random_bytes(20 * support::MIB, 20);
-    let name = b"payload";
-    let mut body = vec![name.len() as u8];
-    body.extend_from_slice(name);
-    body.extend_from_slice(&payload);
-    wasm.push(0);
-    let mut size = body.len();
-    loop {
-        let byte = (size & 0x7f) as u8;
-        size >>= 7;
-        if size == 0 {
-            wasm.push(byte);
-            break;
-        }
-        wasm.push(byte | 0x80);
-    }
-    wasm.extend_from_slice(&body);
-    wasm
+    deployer_client::modules::grown(&artifacts::wasm("child_v2"), 20 * support::MIB, 20)
 }
 
 #[test]
 fn a_20_mib_release_is_uploaded_once_per_subnet_and_installed_from_the_chunk_store() {
-    let mut fleet = Fleet::new(2);
-    let subnet_children = vec![fleet.create_children(0, 8), fleet.create_children(1, 8)];
+    let mut fleet = fleet(2);
+    let subnet_children = vec![
+        create_children(&mut fleet, 0, 8),
+        create_children(&mut fleet, 1, 8),
+    ];
     let children: Vec<_> = subnet_children.concat();
-    let counters: Vec<u64> = children.iter().map(|&c| fleet.counter(c)).collect();
-    fleet.adopt_all(&subnet_children);
-    let store = fleet.register_store(1);
+    let counters = counters_of(&mut fleet, &children);
+    fleet.adopt_all(admin(), &subnet_children);
+    let store = fleet.register_store(admin(), 1);
     let module = child_of_20_mib();
-    let release = fleet.release(&module, "2-large");
+    let release = release(&mut fleet, &module, "2-large");
     assert_eq!(release.summary.chunk_count, 21);
-    let bytes_before = fleet.sim.stats().bytes_moved;
+    let bytes_before = fleet.env.stats().bytes_moved;
 
     let started = fleet
-        .start(&release, Selector::All, policy(2, vec![], 8))
+        .start_rollout_of(operator(), &release, Selector::All, policy(2, vec![], 8))
+        .answer()
         .expect("start");
-    let done = fleet.run_to_end(started.rollout_id, 2_000);
+    let done = fleet.run_to_end(operator(), started.rollout_id, 2_000);
 
     assert_eq!(done.summary.counts.upgraded, 16);
     let chunked_calls = [
@@ -155,11 +152,11 @@ fn a_20_mib_release_is_uploaded_once_per_subnet_and_installed_from_the_chunk_sto
         "start_canister",
     ];
     for (child, counter) in children.iter().zip(counters) {
-        assert_eq!(fleet.version(*child), "v2");
-        assert_eq!(fleet.counter(*child), counter);
+        assert_eq!(version_of(&mut fleet, *child), "v2");
+        assert_eq!(counter_of(&mut fleet, *child), counter);
         assert_eq!(fleet.effects_on(*child), chunked_calls, "calls on {child}");
     }
-    for chunk_store in [fleet.deployer, store] {
+    for chunk_store in [fleet.canister, store] {
         let uploads = fleet
             .management_calls(chunk_store)
             .iter()
@@ -167,7 +164,7 @@ fn a_20_mib_release_is_uploaded_once_per_subnet_and_installed_from_the_chunk_sto
             .count();
         assert_eq!(uploads, 21, "each chunk once into {chunk_store}");
     }
-    let moved = fleet.sim.stats().bytes_moved - bytes_before;
+    let moved = fleet.env.stats().bytes_moved - bytes_before;
     let module_bytes = module.len() as u64;
     assert!(
         moved > 2 * module_bytes && moved < 2 * module_bytes + module_bytes / 4,
@@ -178,47 +175,49 @@ fn a_20_mib_release_is_uploaded_once_per_subnet_and_installed_from_the_chunk_sto
 
 #[test]
 fn a_label_selection_upgrades_only_the_labelled_children_and_listings_follow() {
-    use deployer::fleet::{ChildInfo, ChildPage, Label, ListChildrenArg};
     use deployer::Error;
-    let mut fleet = Fleet::new(1);
-    let children = fleet.create_children(0, 4);
-    fleet.adopt_all(std::slice::from_ref(&children));
+    use deployer::{ChildInfo, ChildPage, Label, ListChildrenArg};
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 4);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
     let canary = Label::new("tier", "canary");
     for &child in &children[..2] {
-        let labelled: Result<ChildInfo, Error> = fleet.call(
-            support::operator(),
-            "set_labels",
-            (child, vec![canary.clone()]),
-        );
+        let labelled: Result<ChildInfo, Error> = fleet
+            .set_labels(support::operator(), child, vec![canary.clone()])
+            .answer();
         assert_eq!(labelled.unwrap().labels, vec![canary.clone()]);
     }
-    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
 
     let id = fleet
-        .start(
+        .start_rollout_of(
+            operator(),
             &release,
             Selector::Labels(vec![canary.clone()]),
             policy(1, vec![], 2),
         )
+        .answer()
         .unwrap()
         .rollout_id;
-    let done = fleet.run_to_end(id, 500);
+    let done = fleet.run_to_end(operator(), id, 500);
 
     assert_eq!(done.summary.counts.upgraded, 2);
     for &child in &children[..2] {
-        assert_eq!(fleet.version(child), "v2");
+        assert_eq!(version_of(&mut fleet, child), "v2");
     }
     for &child in &children[2..] {
-        assert_eq!(fleet.version(child), "v1");
+        assert_eq!(version_of(&mut fleet, child), "v1");
         assert!(fleet.effects_on(child).is_empty(), "{child} never touched");
     }
-    let on_release: Result<ChildPage, Error> = fleet.query(
-        "list_children",
-        (ListChildrenArg {
-            module_hash: Some(release.summary.sha256.clone()),
-            ..ListChildrenArg::default()
-        },),
-    );
+    let on_release: Result<ChildPage, Error> = fleet
+        .list_children(
+            operator(),
+            ListChildrenArg {
+                module_hash: Some(release.summary.sha256.clone()),
+                ..ListChildrenArg::default()
+            },
+        )
+        .answer();
     let mut listed: Vec<_> = on_release
         .unwrap()
         .children
@@ -238,25 +237,33 @@ fn a_label_selection_upgrades_only_the_labelled_children_and_listings_follow() {
 /// earlier rollout left in the deployer's own store has the store cleared first, once.
 #[test]
 fn a_full_chunk_store_is_cleared_for_the_next_release() {
-    let mut fleet = Fleet::new(1);
-    let children = fleet.create_children(0, 2);
-    fleet.adopt_all(std::slice::from_ref(&children));
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 2);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
     for (name, version) in [("child_v2", "2"), ("child_v3", "3")] {
         let module = artifacts::wasm(name);
-        let release = fleet.release_in_chunks(&module, version, module.len().div_ceil(60));
+        let release = fleet.upload_ok(
+            operator(),
+            &module,
+            module.len().div_ceil(60),
+            "child",
+            version,
+        );
         assert_eq!(release.summary.chunk_count, 60);
-        let started = fleet.start(&release, Selector::All, policy(1, vec![], 2));
-        let done = fleet.run_to_end(started.unwrap().rollout_id, 1_000);
+        let started = fleet
+            .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 2))
+            .answer();
+        let done = fleet.run_to_end(operator(), started.unwrap().rollout_id, 1_000);
         assert_eq!(done.summary.counts.upgraded, 2, "release {version}");
     }
     let clears = fleet
-        .management_calls(fleet.deployer)
+        .management_calls(fleet.canister)
         .into_iter()
         .filter(|(method, ok)| method == "clear_chunk_store" && *ok)
         .count();
     assert_eq!(clears, 1);
     for &child in &children {
-        assert_eq!(fleet.version(child), "v3");
+        assert_eq!(version_of(&mut fleet, child), "v3");
     }
 }
 
@@ -265,24 +272,25 @@ fn a_full_chunk_store_is_cleared_for_the_next_release() {
 /// stop it executed to the start that ran the child again), and every child is upgraded.
 #[test]
 fn a_subnet_never_has_more_children_stopped_than_the_policy_allows() {
-    let mut fleet = Fleet::new(1);
-    let children = fleet.create_children(0, 8);
-    fleet.adopt_all(std::slice::from_ref(&children));
-    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
-    let from = fleet.sim.trace().len();
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 8);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
+    let from = fleet.env.trace().len();
     let mut policy = policy(8, vec![], 8);
     policy.max_stopped_per_subnet = Some(2);
     let id = fleet
-        .start(&release, Selector::All, policy)
+        .start_rollout_of(operator(), &release, Selector::All, policy)
+        .answer()
         .expect("start")
         .rollout_id;
 
-    let done = fleet.run_to_end(id, 2_000);
+    let done = fleet.run_to_end(operator(), id, 2_000);
 
     assert_eq!(done.summary.counts.upgraded, 8);
     let mut stopped = std::collections::BTreeSet::new();
     let mut most_stopped = 0;
-    for event in &fleet.sim.trace()[from..] {
+    for event in &fleet.env.trace()[from..] {
         if let ic_sim::TraceKind::Management {
             method,
             target: Some(child),
@@ -307,6 +315,6 @@ fn a_subnet_never_has_more_children_stopped_than_the_policy_allows() {
         "at most 2 stopped, and the budget was used"
     );
     for &child in &children {
-        assert_eq!(fleet.version(child), "v2");
+        assert_eq!(version_of(&mut fleet, child), "v2");
     }
 }

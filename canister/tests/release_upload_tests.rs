@@ -14,10 +14,11 @@ const MAX_INGRESS_BYTES: usize = 2 * MIB;
 
 #[test]
 fn a_100_mib_module_goes_up_in_1_mib_ingress_chunks_and_comes_back_byte_identical() {
-    let mut deployer = Deployer::install();
+    let mut deployer = install();
     let module = wasm_module(100 * MIB, 100);
     let status = deployer
-        .open(&open_arg(&module, None, "big", "1.0.0"))
+        .upload_open(operator(), open_arg(&module, None, "big", "1.0.0"))
+        .answer()
         .expect("open");
     assert_eq!((status.chunk_size, status.chunk_count), (MIB as u32, 100));
     for (index, chunk) in module.chunks(MIB).enumerate() {
@@ -27,16 +28,26 @@ fn a_100_mib_module_goes_up_in_1_mib_ingress_chunks_and_comes_back_byte_identica
             "chunk {index} fits in one ingress message"
         );
         deployer
-            .chunk(status.upload_id, index as u32, chunk)
+            .upload_chunk(operator(), chunk_arg(status.upload_id, index as u32, chunk))
+            .answer()
             .expect("chunk");
     }
-    let release = deployer.commit(status.upload_id).expect("commit");
+    let release = deployer
+        .upload_commit(operator(), status.upload_id)
+        .answer()
+        .expect("commit");
 
-    let listed = deployer.list(None, None);
+    let listed = deployer.list_releases_ok(
+        stranger(),
+        deployer::ListReleasesArg {
+            before: None,
+            limit: None,
+        },
+    );
     assert_eq!(listed.releases, vec![release.summary.clone()]);
     assert_eq!(release.summary.size, 100 * MIB as u64);
     assert_eq!(release.summary.encoding, ModuleEncoding::Wasm);
-    let downloaded = deployer.download(&release);
+    let downloaded = deployer.download(stranger(), &release).expect("download");
     assert!(
         downloaded == module,
         "the downloaded module is the uploaded one"
@@ -55,22 +66,29 @@ fn a_100_mib_module_goes_up_in_1_mib_ingress_chunks_and_comes_back_byte_identica
 
 #[test]
 fn an_interrupted_upload_resumes_with_exactly_the_missing_chunks() {
-    let mut deployer = Deployer::install();
+    let mut deployer = install();
     let chunk_size = 256 * 1024;
     let module = wasm_module(5 * MIB + 777, 5);
     let arg = open_arg(&module, Some(chunk_size), "app", "2.0.0");
-    let first = deployer.open(&arg).expect("open");
+    let first = deployer
+        .upload_open(operator(), arg.clone())
+        .answer()
+        .expect("open");
     let skipped = [2, 5, 6, 20];
     for (index, chunk) in module.chunks(chunk_size).enumerate() {
         if !skipped.contains(&index) {
             deployer
-                .chunk(first.upload_id, index as u32, chunk)
+                .upload_chunk(operator(), chunk_arg(first.upload_id, index as u32, chunk))
+                .answer()
                 .expect("chunk");
         }
     }
 
     // The client restarts and knows only the module: it opens again.
-    let resumed = deployer.open(&arg).expect("reopen");
+    let resumed = deployer
+        .upload_open(operator(), arg.clone())
+        .answer()
+        .expect("reopen");
     assert_eq!(resumed.upload_id, first.upload_id);
     assert_eq!(resumed.missing_chunks, vec![2, 5, 6, 20]);
     let missing_bytes: u64 = skipped
@@ -82,49 +100,78 @@ fn an_interrupted_upload_resumes_with_exactly_the_missing_chunks() {
     for index in resumed.missing_chunks {
         let chunk = module.chunks(chunk_size).nth(index as usize).unwrap();
         deployer
-            .chunk(first.upload_id, index, chunk)
+            .upload_chunk(operator(), chunk_arg(first.upload_id, index, chunk))
+            .answer()
             .expect("missing chunk");
     }
-    let release = deployer.commit(first.upload_id).expect("commit");
-    assert!(deployer.download(&release) == module);
+    let release = deployer
+        .upload_commit(operator(), first.upload_id)
+        .answer()
+        .expect("commit");
+    assert!(deployer.download(stranger(), &release).expect("download") == module);
 }
 
 #[test]
 fn an_upload_survives_a_deployer_upgrade_in_the_middle() {
-    let mut deployer = Deployer::install();
-    let earlier = deployer.upload(&wasm_module(300_000, 1), MIB, "app", "1");
+    let mut deployer = install();
+    let earlier = deployer.upload_ok(operator(), &wasm_module(300_000, 1), MIB, "app", "1");
     let module = wasm_module(3 * MIB + 5, 2);
     let status = deployer
-        .open(&open_arg(&module, None, "app", "2"))
+        .upload_open(operator(), open_arg(&module, None, "app", "2"))
+        .answer()
         .expect("open");
     deployer
-        .chunk(status.upload_id, 1, &module[MIB..2 * MIB])
+        .upload_chunk(
+            operator(),
+            chunk_arg(status.upload_id, 1, &module[MIB..2 * MIB]),
+        )
+        .answer()
         .expect("chunk 1");
-    let before = deployer.status(status.upload_id).expect("status");
+    let before = deployer
+        .upload_status(operator(), status.upload_id)
+        .answer()
+        .expect("status");
 
-    deployer.upgrade();
+    upgrade(&mut deployer);
 
-    assert_eq!(deployer.status(status.upload_id), Ok(before));
+    assert_eq!(
+        deployer
+            .upload_status(operator(), status.upload_id)
+            .answer(),
+        Ok(before)
+    );
     for index in [0, 2, 3] {
         let chunk = module.chunks(MIB).nth(index).unwrap();
         deployer
-            .chunk(status.upload_id, index as u32, chunk)
+            .upload_chunk(operator(), chunk_arg(status.upload_id, index as u32, chunk))
+            .answer()
             .expect("chunk after the upgrade");
     }
-    let release = deployer.commit(status.upload_id).expect("commit");
-    assert!(deployer.download(&release) == module);
+    let release = deployer
+        .upload_commit(operator(), status.upload_id)
+        .answer()
+        .expect("commit");
+    assert!(deployer.download(stranger(), &release).expect("download") == module);
     assert_eq!(
-        deployer.list(None, None).releases,
+        deployer
+            .list_releases_ok(
+                stranger(),
+                deployer::ListReleasesArg {
+                    before: None,
+                    limit: None
+                }
+            )
+            .releases,
         vec![release.summary, earlier.summary]
     );
 }
 
 #[test]
 fn the_large_child_gzip_module_is_released_with_its_candid_interface() {
-    let mut deployer = Deployer::install();
+    let mut deployer = install();
     let module = ic_sim::artifacts::wasm("child_large");
     assert!(module.len() > MAX_INGRESS_BYTES);
-    let release = deployer.upload(&module, MIB, "child", "large");
+    let release = deployer.upload_ok(operator(), &module, MIB, "child", "large");
     assert_eq!(release.summary.encoding, ModuleEncoding::Gzip);
     assert!(release.summary.uncompressed_size > release.summary.size);
     let candid = release
@@ -135,30 +182,32 @@ fn the_large_child_gzip_module_is_released_with_its_candid_interface() {
         candid.contains("large_digest : () -> (nat64) query"),
         "{candid}"
     );
-    assert!(deployer.download(&release) == module);
+    assert!(deployer.download(stranger(), &release).expect("download") == module);
 }
 
 #[test]
 fn an_idle_upload_expires_by_timer_and_its_space_is_reused() {
-    let mut deployer = Deployer::install();
+    let mut deployer = install();
     let module = wasm_module(3 * MIB, 3);
     let opened = deployer
-        .open(&open_arg(&module, None, "app", "1"))
+        .upload_open(operator(), open_arg(&module, None, "app", "1"))
+        .answer()
         .expect("open");
     let mut status = opened;
     for (index, chunk) in module.chunks(MIB).enumerate() {
         status = deployer
-            .chunk(status.upload_id, index as u32, chunk)
+            .upload_chunk(operator(), chunk_arg(status.upload_id, index as u32, chunk))
+            .answer()
             .expect("chunk");
     }
-    let staged = deployer.storage_stats();
+    let staged = deployer.storage_stats_ok(stranger());
     assert_eq!(staged.staged_bytes, module.len() as u64);
 
     deployer.env.advance_time(25 * HOUR_NANOS);
     deployer.env.tick();
     deployer.env.tick();
 
-    let swept = deployer.storage_stats();
+    let swept = deployer.storage_stats_ok(stranger());
     assert_eq!((swept.open_uploads, swept.staged_bytes), (0, 0));
     assert_eq!(
         swept.free_block_bytes, swept.block_bytes,
@@ -166,7 +215,8 @@ fn an_idle_upload_expires_by_timer_and_its_space_is_reused() {
     );
     assert_eq!(
         deployer
-            .status(status.upload_id)
+            .upload_status(operator(), status.upload_id)
+            .answer()
             .map_err(|e| e.kind().clone()),
         Err(ErrorKind::UploadExpired {
             upload_id: status.upload_id,
@@ -175,24 +225,21 @@ fn an_idle_upload_expires_by_timer_and_its_space_is_reused() {
     );
 
     let next = wasm_module(3 * MIB, 4);
-    deployer.upload(&next, MIB, "app", "1");
-    let reused = deployer.storage_stats();
+    deployer.upload_ok(operator(), &next, MIB, "app", "1");
+    let reused = deployer.storage_stats_ok(stranger());
     assert_eq!(reused.block_bytes, swept.block_bytes, "no new blocks");
     assert_eq!(reused.free_block_bytes, 0);
 }
 
 #[test]
 fn inspect_message_refuses_strangers_and_oversized_chunks_before_execution() {
-    let mut deployer = Deployer::install();
+    let mut deployer = install();
     let module = wasm_module(2 * MIB, 6);
     let arg = open_arg(&module, None, "app", "1");
     let refused = deployer
-        .try_call::<_, Result<deployer::UploadStatus, deployer::Error>>(
-            stranger(),
-            "upload_open",
-            (&arg,),
-        )
-        .expect_err("a stranger's upload is refused at the ingress filter");
+        .upload_open(stranger(), arg.clone())
+        .expect_err("a stranger's upload is refused at the ingress filter")
+        .reject();
     // The deployer traps in `canister_inspect_message` to say why: a trap there is reported as
     // a canister error, and the message is never executed.
     assert_eq!(refused.code, RejectCode::CanisterError);
@@ -200,18 +247,18 @@ fn inspect_message_refuses_strangers_and_oversized_chunks_before_execution() {
         .message
         .contains("upload_open requires the Operator role"));
 
-    let status = deployer.open(&arg).expect("open");
+    let status = deployer
+        .upload_open(operator(), arg.clone())
+        .answer()
+        .expect("open");
     let oversized = vec![0; MIB + 2048];
     let refused = deployer
-        .try_call::<_, Result<deployer::UploadStatus, deployer::Error>>(
-            operator(),
-            "upload_chunk",
-            (chunk_arg(status.upload_id, 0, &oversized),),
-        )
-        .expect_err("an oversized chunk is refused at the ingress filter");
+        .upload_chunk(operator(), chunk_arg(status.upload_id, 0, &oversized))
+        .expect_err("an oversized chunk is refused at the ingress filter")
+        .reject();
     assert!(refused.message.contains("argument of upload_chunk"));
     assert_eq!(
-        deployer.storage_stats().block_bytes,
+        deployer.storage_stats_ok(stranger()).block_bytes,
         0,
         "nothing was executed"
     );
@@ -219,10 +266,11 @@ fn inspect_message_refuses_strangers_and_oversized_chunks_before_execution() {
 
 #[test]
 fn releases_page_newest_first_and_are_found_by_name() {
-    let mut deployer = Deployer::install();
+    let mut deployer = install();
     let releases: Vec<_> = (0..5)
         .map(|n| {
-            deployer.upload(
+            deployer.upload_ok(
+                operator(),
                 &wasm_module(1000 + n, n as u64),
                 512,
                 "app",
@@ -230,9 +278,27 @@ fn releases_page_newest_first_and_are_found_by_name() {
             )
         })
         .collect();
-    let first = deployer.list(None, Some(2));
-    let second = deployer.list(first.next_before, Some(2));
-    let last = deployer.list(second.next_before, Some(2));
+    let first = deployer.list_releases_ok(
+        stranger(),
+        deployer::ListReleasesArg {
+            before: None,
+            limit: Some(2),
+        },
+    );
+    let second = deployer.list_releases_ok(
+        stranger(),
+        deployer::ListReleasesArg {
+            before: first.next_before,
+            limit: Some(2),
+        },
+    );
+    let last = deployer.list_releases_ok(
+        stranger(),
+        deployer::ListReleasesArg {
+            before: second.next_before,
+            limit: Some(2),
+        },
+    );
     let listed: Vec<_> = [first.releases, second.releases, last.releases].concat();
     let newest_first: Vec<_> = releases.iter().rev().map(|r| r.summary.clone()).collect();
     assert_eq!(listed, newest_first);
@@ -241,42 +307,57 @@ fn releases_page_newest_first_and_are_found_by_name() {
         name: "app".to_string(),
         version: "1.3".to_string(),
     };
-    assert_eq!(deployer.get(by_name), Ok(releases[3].clone()));
+    assert_eq!(
+        deployer.get_release(stranger(), by_name).answer(),
+        Ok(releases[3].clone())
+    );
 }
 
 #[test]
 fn deleting_a_release_frees_the_chunks_no_other_release_uses() {
-    let mut deployer = Deployer::install();
-    let kept = deployer.upload(&wasm_module(2 * MIB, 7), MIB, "app", "1");
-    let gone = deployer.upload(&wasm_module(2 * MIB, 8), MIB, "app", "2");
-    deployer.delete(&gone.summary.sha256).expect("delete");
+    let mut deployer = install();
+    let kept = deployer.upload_ok(operator(), &wasm_module(2 * MIB, 7), MIB, "app", "1");
+    let gone = deployer.upload_ok(operator(), &wasm_module(2 * MIB, 8), MIB, "app", "2");
+    deployer
+        .delete_release(operator(), gone.summary.sha256.clone())
+        .answer()
+        .expect("delete");
     assert_eq!(
         deployer
-            .get(ReleaseSelector::Sha256(gone.summary.sha256.clone()))
+            .get_release(
+                stranger(),
+                ReleaseSelector::Sha256(gone.summary.sha256.clone())
+            )
+            .answer()
             .map_err(|e| e.kind().clone()),
         Err(ErrorKind::ReleaseNotFound {
             release: ReleaseSelector::Sha256(gone.summary.sha256),
         })
     );
-    let stats = deployer.storage_stats();
+    let stats = deployer.storage_stats_ok(stranger());
     assert_eq!((stats.releases, stats.chunk_bytes), (1, 2 * MIB as u64));
     assert_eq!(stats.free_block_bytes, 2 * MIB as u64);
-    assert!(deployer.download(&kept) == wasm_module(2 * MIB, 7));
+    assert!(deployer.download(stranger(), &kept).expect("download") == wasm_module(2 * MIB, 7));
 }
 
 #[test]
 fn settings_changes_apply_to_new_uploads() {
-    let mut deployer = Deployer::install();
+    let mut deployer = install();
     let settings = deployer
-        .set_settings(UploadSettingsUpdate {
-            upload_ttl_seconds: Some(3600),
-            ..Default::default()
-        })
+        .set_upload_settings(
+            admin(),
+            UploadSettingsUpdate {
+                upload_ttl_seconds: Some(3600),
+                ..Default::default()
+            },
+        )
+        .answer()
         .expect("settings");
     assert_eq!(settings.upload_ttl_seconds, 3600);
     let module = wasm_module(1000, 9);
     let status = deployer
-        .open(&open_arg(&module, None, "app", "1"))
+        .upload_open(operator(), open_arg(&module, None, "app", "1"))
+        .answer()
         .expect("open");
     assert_eq!(status.expires_at - status.opened_at, 3600 * 1_000_000_000);
 }

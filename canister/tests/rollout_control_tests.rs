@@ -5,24 +5,20 @@
 mod rollout_support;
 mod support;
 
-use deployer::fleet::Selector;
-use deployer::rollout::{PauseReason, RolloutPhase, Step, WaveSize};
-use deployer::rollouts::{ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, RolloutInfo};
+use deployer::Selector;
+use deployer::{ChildHistory, ChildHistoryArg, EventPage, ListEventsArg};
 use deployer::{Error, ErrorKind};
+use deployer::{PauseReason, RolloutPhase, Step, WaveSize};
 use ic_sim::{artifacts, CanisterRunStatus};
 use rollout_support::*;
 use support::operator;
 
-fn control(fleet: &mut Fleet, method: &str, rollout_id: u64) -> Result<RolloutInfo, Error> {
-    fleet.call(operator(), method, (rollout_id,))
-}
-
 /// A fleet of `count` children on one subnet, adopted, with child_v2 released.
 fn fleet_of(count: usize) -> (Fleet, Vec<candid::Principal>, deployer::Release) {
-    let mut fleet = Fleet::new(1);
-    let children = fleet.create_children(0, count);
-    fleet.adopt_all(std::slice::from_ref(&children));
-    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, count);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
     (fleet, children, release)
 }
 
@@ -30,40 +26,41 @@ fn fleet_of(count: usize) -> (Fleet, Vec<candid::Principal>, deployer::Release) 
 fn a_paused_rollout_starts_no_child_until_resumed() {
     let (mut fleet, children, release) = fleet_of(8);
     let started = fleet
-        .start(&release, Selector::All, policy(2, vec![], 2))
+        .start_rollout_of(operator(), &release, Selector::All, policy(2, vec![], 2))
+        .answer()
         .unwrap();
     let id = started.rollout_id;
     // Mid-wave: the canary is done, the second wave has children in flight.
-    fleet.run_until(id, 500, |info| {
+    fleet.run_until(operator(), id, 500, |info| {
         info.summary.counts.upgraded >= 3 && info.summary.counts.active > 0
     });
-    let paused = control(&mut fleet, "pause_rollout", id).unwrap();
+    let paused = fleet.pause_rollout(operator(), id).answer().unwrap();
     assert_eq!(
         paused.summary.phase,
-        RolloutPhase::Paused(deployer::rollout::PauseReason::Operator)
+        RolloutPhase::Paused(deployer::PauseReason::Operator)
     );
 
-    fleet.sim.run_until_idle(500);
-    let held = fleet.rollout(id);
+    fleet.env.run_until_idle(500);
+    let held = fleet.get_rollout_ok(operator(), id);
     assert_eq!(held.summary.counts.active, 0, "children in flight finished");
     assert_eq!(held.summary.in_flight, 0);
     let upgraded = held.summary.counts.upgraded;
     assert!(upgraded < 8, "no new child started while paused");
     let running_v2 = children
         .iter()
-        .filter(|&&c| fleet.version(c) == "v2")
+        .filter(|&&c| version_of(&mut fleet, c) == "v2")
         .count();
     assert_eq!(running_v2 as u32, upgraded);
     for &child in &children {
         assert_eq!(
-            fleet.sim.canister(child).unwrap().status,
+            fleet.env.canister(child).unwrap().status,
             CanisterRunStatus::Running
         );
     }
 
-    let resumed = control(&mut fleet, "resume_rollout", id).unwrap();
+    let resumed = fleet.resume_rollout(operator(), id).answer().unwrap();
     assert_eq!(resumed.summary.phase, RolloutPhase::Running);
-    let done = fleet.run_to_end(id, 1_000);
+    let done = fleet.run_to_end(operator(), id, 1_000);
     assert_eq!(done.summary.counts.upgraded, 8);
 }
 
@@ -71,17 +68,18 @@ fn a_paused_rollout_starts_no_child_until_resumed() {
 fn an_abort_mid_wave_leaves_every_child_running() {
     let (mut fleet, children, release) = fleet_of(8);
     let started = fleet
-        .start(&release, Selector::All, policy(2, vec![], 3))
+        .start_rollout_of(operator(), &release, Selector::All, policy(2, vec![], 3))
+        .answer()
         .unwrap();
     let id = started.rollout_id;
     // Abort while a child is stopped: between its stop and its start.
-    fleet.run_until(id, 500, |info| {
+    fleet.run_until(operator(), id, 500, |info| {
         info.summary.counts.upgraded >= 2 && info.summary.counts.active > 0
     });
-    let aborted = control(&mut fleet, "abort_rollout", id).unwrap();
+    let aborted = fleet.abort_rollout(operator(), id).answer().unwrap();
     assert_eq!(aborted.summary.phase, RolloutPhase::Aborted);
 
-    let done = fleet.run_to_end(id, 1_000);
+    let done = fleet.run_to_end(operator(), id, 1_000);
     assert_eq!(done.summary.phase, RolloutPhase::Aborted);
     let counts = done.summary.counts;
     assert_eq!(
@@ -92,18 +90,20 @@ fn an_abort_mid_wave_leaves_every_child_running() {
     assert!(counts.not_started > 0, "queued children never started");
     for &child in &children {
         assert_eq!(
-            fleet.sim.canister(child).unwrap().status,
+            fleet.env.canister(child).unwrap().status,
             CanisterRunStatus::Running,
             "{child} runs"
         );
     }
     assert_eq!(
-        control(&mut fleet, "resume_rollout", id)
+        fleet
+            .resume_rollout(operator(), id)
+            .answer()
             .unwrap_err()
             .kind(),
         &ErrorKind::RolloutCommandRefused {
             rollout_id: id,
-            command: deployer::rollout::Command::Resume,
+            command: deployer::Command::Resume,
             phase: RolloutPhase::Aborted,
         }
     );
@@ -113,35 +113,38 @@ fn an_abort_mid_wave_leaves_every_child_running() {
 fn a_completed_rollout_is_rolled_back_to_the_snapshots_it_took() {
     let (mut fleet, children, release) = fleet_of(3);
     let id = fleet
-        .start(&release, Selector::All, policy(1, vec![], 3))
+        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 3))
+        .answer()
         .unwrap()
         .rollout_id;
-    fleet.run_to_end(id, 500);
-    let counters: Vec<u64> = children.iter().map(|&c| fleet.counter(c)).collect();
+    fleet.run_to_end(operator(), id, 500);
+    let counters = counters_of(&mut fleet, &children);
 
-    let rolling = control(&mut fleet, "rollback_rollout", id).unwrap();
+    let rolling = fleet.rollback_rollout(operator(), id).answer().unwrap();
     assert_eq!(rolling.summary.phase, RolloutPhase::RollingBack);
-    let done = fleet.run_to_end(id, 1_000);
+    let done = fleet.run_to_end(operator(), id, 1_000);
 
     assert_eq!(done.summary.phase, RolloutPhase::RolledBack);
     assert_eq!(done.summary.counts.rolled_back, 3);
     for (&child, counter) in children.iter().zip(counters) {
-        assert_eq!(fleet.version(child), "v1");
-        assert_eq!(fleet.counter(child), counter);
+        assert_eq!(version_of(&mut fleet, child), "v1");
+        assert_eq!(counter_of(&mut fleet, child), counter);
         assert_eq!(
-            fleet.sim.canister(child).unwrap().status,
+            fleet.env.canister(child).unwrap().status,
             CanisterRunStatus::Running
         );
     }
-    let history: Result<ChildHistory, Error> = fleet.query(
-        "child_history",
-        (ChildHistoryArg {
-            rollout_id: id,
-            canister_id: children[0],
-            from: None,
-            limit: None,
-        },),
-    );
+    let history: Result<ChildHistory, Error> = fleet
+        .child_history(
+            operator(),
+            ChildHistoryArg {
+                rollout_id: id,
+                canister_id: children[0],
+                from: None,
+                limit: None,
+            },
+        )
+        .answer();
     let steps: Vec<Step> = history
         .unwrap()
         .steps
@@ -149,36 +152,36 @@ fn a_completed_rollout_is_rolled_back_to_the_snapshots_it_took() {
         .map(|record| record.step)
         .collect();
     assert!(steps.contains(&Step::LoadSnapshot), "{steps:?}");
-    let events: EventPage = fleet.query(
-        "list_events",
-        (ListEventsArg {
+    let events: EventPage = fleet.list_events_ok(
+        operator(),
+        ListEventsArg {
             rollout_id: Some(id),
             from: None,
             limit: None,
-        },),
+        },
     );
     assert!(events
         .events
         .iter()
-        .any(|event| matches!(event.kind, deployer::rollout::EventKind::RolledBack)));
+        .any(|event| matches!(event.kind, deployer::EventKind::RolledBack)));
 }
 
 #[test]
 fn a_release_in_use_by_an_active_rollout_cannot_be_deleted() {
     let (mut fleet, _, release) = fleet_of(2);
     let id = fleet
-        .start(
+        .start_rollout_of(
+            operator(),
             &release,
             Selector::All,
             policy(1, vec![WaveSize::Count(1)], 1),
         )
+        .answer()
         .unwrap()
         .rollout_id;
-    let refused: Result<(), Error> = fleet.call(
-        operator(),
-        "delete_release",
-        (release.summary.sha256.clone(),),
-    );
+    let refused: Result<(), Error> = fleet
+        .delete_release(operator(), release.summary.sha256.clone())
+        .answer();
     assert_eq!(
         refused.unwrap_err().kind(),
         &ErrorKind::ReleaseInUse {
@@ -186,12 +189,10 @@ fn a_release_in_use_by_an_active_rollout_cannot_be_deleted() {
             references: vec![deployer::ReleaseReference::Rollout { rollout_id: id }],
         }
     );
-    fleet.run_to_end(id, 500);
-    let deleted: Result<(), Error> = fleet.call(
-        operator(),
-        "delete_release",
-        (release.summary.sha256.clone(),),
-    );
+    fleet.run_to_end(operator(), id, 500);
+    let deleted: Result<(), Error> = fleet
+        .delete_release(operator(), release.summary.sha256.clone())
+        .answer();
     assert_eq!(deleted, Ok(()), "a finished rollout no longer holds it");
 }
 
@@ -202,16 +203,17 @@ fn a_release_in_use_by_an_active_rollout_cannot_be_deleted() {
 fn a_deployer_short_of_cycles_pauses_before_any_call_and_resumes_after_a_top_up() {
     let (mut fleet, children, release) = fleet_of(3);
     // Enough to take the operator's call, not to pay for a management call besides.
-    fleet.sim.set_cycles(fleet.deployer, 200_000_000_000);
+    fleet.env.set_cycles(fleet.canister, 200_000_000_000);
     let calls_before: Vec<usize> = children
         .iter()
         .map(|&child| fleet.management_calls(child).len())
         .collect();
     let id = fleet
-        .start(&release, Selector::All, policy(1, vec![], 3))
+        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 3))
+        .answer()
         .unwrap()
         .rollout_id;
-    let paused = fleet.run_until(id, 50, |info| {
+    let paused = fleet.run_until(operator(), id, 50, |info| {
         matches!(info.summary.phase, RolloutPhase::Paused(_))
     });
     let RolloutPhase::Paused(PauseReason::InsufficientCycles { balance, required }) =
@@ -224,11 +226,11 @@ fn a_deployer_short_of_cycles_pauses_before_any_call_and_resumes_after_a_top_up(
         let calls = fleet.management_calls(child);
         assert_eq!(calls.len(), before, "no call reached {child}: {calls:?}");
     }
-    fleet.sim.add_cycles(fleet.deployer, 10_000_000_000_000);
-    control(&mut fleet, "resume_rollout", id).unwrap();
-    let done = fleet.run_to_end(id, 500);
+    fleet.env.add_cycles(fleet.canister, 10_000_000_000_000);
+    fleet.resume_rollout(operator(), id).answer().unwrap();
+    let done = fleet.run_to_end(operator(), id, 500);
     assert_eq!(done.summary.counts.upgraded, 3);
     for &child in &children {
-        assert_eq!(fleet.version(child), "v2");
+        assert_eq!(version_of(&mut fleet, child), "v2");
     }
 }

@@ -9,10 +9,10 @@ mod rollout_support;
 mod support;
 
 use candid::Principal;
-use deployer::fleet::Selector;
-use deployer::rollout::{CallResult, RolloutPhase, WaveSize};
-use deployer::rollouts::{ChildHistory, ChildHistoryArg};
 use deployer::Error;
+use deployer::Selector;
+use deployer::{CallResult, RolloutPhase, WaveSize};
+use deployer::{ChildHistory, ChildHistoryArg};
 use ic_sim::{artifacts, TraceKind};
 use rollout_support::*;
 
@@ -28,20 +28,22 @@ enum Moment {
 /// Ticks until the deployer's first `method` call reached `moment`, upgrades the deployer, and
 /// checks the rollout still upgrades both children exactly once.
 fn upgrade_at(method: &str, moment: Moment) {
-    let mut fleet = Fleet::new(1);
-    let children = fleet.create_children(0, 2);
-    let counters: Vec<u64> = children.iter().map(|&c| fleet.counter(c)).collect();
-    fleet.adopt_all(std::slice::from_ref(&children));
-    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
-    let from = fleet.sim.trace().len();
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 2);
+    let counters = counters_of(&mut fleet, &children);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
+    let from = fleet.env.trace().len();
     let started = fleet
-        .start(
+        .start_rollout_of(
+            operator(),
             &release,
             Selector::All,
             policy(1, vec![WaveSize::Count(1)], 1),
         )
+        .answer()
         .expect("start");
-    let deployer = fleet.deployer;
+    let deployer = fleet.canister;
     let reached = |kind: &TraceKind| match (moment, kind) {
         (
             Moment::Sent,
@@ -63,7 +65,7 @@ fn upgrade_at(method: &str, moment: Moment) {
         _ => false,
     };
     let mut rounds = 0;
-    while !fleet.sim.trace()[from..]
+    while !fleet.env.trace()[from..]
         .iter()
         .any(|event| reached(&event.kind))
     {
@@ -71,12 +73,12 @@ fn upgrade_at(method: &str, moment: Moment) {
             rounds < 500,
             "the deployer never reached {method} ({moment:?})"
         );
-        fleet.sim.tick();
+        fleet.env.tick();
         rounds += 1;
     }
 
-    fleet.upgrade_deployer();
-    let done = fleet.run_to_end(started.rollout_id, 1_000);
+    upgrade(&mut fleet);
+    let done = fleet.run_to_end(operator(), started.rollout_id, 1_000);
 
     assert_eq!(
         done.summary.phase,
@@ -87,15 +89,17 @@ fn upgrade_at(method: &str, moment: Moment) {
     let lost: usize = children
         .iter()
         .map(|&child| {
-            let history: Result<ChildHistory, Error> = fleet.query(
-                "child_history",
-                (ChildHistoryArg {
-                    rollout_id: started.rollout_id,
-                    canister_id: child,
-                    from: None,
-                    limit: None,
-                },),
-            );
+            let history: Result<ChildHistory, Error> = fleet
+                .child_history(
+                    operator(),
+                    ChildHistoryArg {
+                        rollout_id: started.rollout_id,
+                        canister_id: child,
+                        from: None,
+                        limit: None,
+                    },
+                )
+                .answer();
             history
                 .unwrap()
                 .steps
@@ -109,7 +113,7 @@ fn upgrade_at(method: &str, moment: Moment) {
         "the call in flight is journaled as unknown ({method} {moment:?})"
     );
     let trapped: Vec<String> = fleet
-        .sim
+        .env
         .trace()
         .iter()
         .filter_map(|event| match &event.kind {
@@ -129,8 +133,8 @@ fn upgrade_at(method: &str, moment: Moment) {
         "{trapped:?}"
     );
     for (child, counter) in children.iter().zip(counters) {
-        assert_eq!(fleet.version(*child), "v2");
-        assert_eq!(fleet.counter(*child), counter);
+        assert_eq!(version_of(&mut fleet, *child), "v2");
+        assert_eq!(counter_of(&mut fleet, *child), counter);
         let installs = fleet
             .management_calls(*child)
             .iter()
@@ -140,7 +144,7 @@ fn upgrade_at(method: &str, moment: Moment) {
             installs, 1,
             "{child} installed exactly once ({method} {moment:?})"
         );
-        let status = fleet.sim.canister(*child).unwrap().status;
+        let status = fleet.env.canister(*child).unwrap().status;
         assert_eq!(status, ic_sim::CanisterRunStatus::Running);
     }
 }
@@ -205,54 +209,55 @@ fn stopped_upgraded_and_started_mid_rollout_the_deployer_finishes_it() {
     struct CanisterIdRecord {
         canister_id: Principal,
     }
-    let mut fleet = Fleet::new(1);
-    let children = fleet.create_children(0, 4);
-    fleet.adopt_all(std::slice::from_ref(&children));
-    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 4);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
     let id = fleet
-        .start(&release, Selector::All, policy(1, vec![], 2))
+        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 2))
+        .answer()
         .expect("start")
         .rollout_id;
-    fleet.run_until(id, 500, |info| {
+    fleet.run_until(operator(), id, 500, |info| {
         info.summary.counts.upgraded >= 1 && info.summary.in_flight > 0
     });
     let deployer = CanisterIdRecord {
-        canister_id: fleet.deployer,
+        canister_id: fleet.canister,
     };
-    let stopped: Result<(), _> = fleet.sim.update(
+    let stopped: Result<(), _> = fleet.env.update(
         support::admin(),
         Principal::management_canister(),
         "stop_canister",
         (&deployer,),
     );
     stopped.expect("the deployer stops mid-rollout");
-    let view = fleet.sim.canister(fleet.deployer).unwrap();
+    let view = fleet.env.canister(fleet.canister).unwrap();
     assert_eq!(view.status, ic_sim::CanisterRunStatus::Stopped);
     assert_eq!(view.open_call_contexts, 0, "its calls finished");
     // A child between its stop and its start stays stopped until the deployer runs again.
     let upgraded_before = children
         .iter()
         .filter(|&&child| {
-            let hash = fleet.sim.canister(child).unwrap().module_hash;
+            let hash = fleet.env.canister(child).unwrap().module_hash;
             hash.map(|h| h.to_vec()) == Some(release.summary.sha256.to_vec())
         })
         .count();
     assert!(upgraded_before < 4, "stopped mid-rollout");
 
-    fleet.upgrade_deployer();
-    let started: Result<(), _> = fleet.sim.update(
+    upgrade(&mut fleet);
+    let started: Result<(), _> = fleet.env.update(
         support::admin(),
         Principal::management_canister(),
         "start_canister",
         (&deployer,),
     );
     started.expect("start the deployer");
-    let done = fleet.run_to_end(id, 1_000);
+    let done = fleet.run_to_end(operator(), id, 1_000);
 
     assert_eq!(done.summary.counts.upgraded, 4);
     for &child in &children {
-        assert_eq!(fleet.version(child), "v2");
-        let status = fleet.sim.canister(child).unwrap().status;
+        assert_eq!(version_of(&mut fleet, child), "v2");
+        let status = fleet.env.canister(child).unwrap().status;
         assert_eq!(status, ic_sim::CanisterRunStatus::Running);
         let installs = fleet
             .management_calls(child)
@@ -268,26 +273,29 @@ fn stopped_upgraded_and_started_mid_rollout_the_deployer_finishes_it() {
 /// cannot be released from the fleet nor taken by another rollout, and are free once it ends.
 #[test]
 fn a_rollout_keeps_its_children_claimed_across_the_deployer_upgrade() {
-    use deployer::fleet::{ChildInfo, FleetError};
     use deployer::ErrorKind;
-    let mut fleet = Fleet::new(1);
-    let children = fleet.create_children(0, 3);
-    fleet.adopt_all(std::slice::from_ref(&children));
-    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+    use deployer::{ChildInfo, FleetError};
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 3);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
     let id = fleet
-        .start(&release, Selector::All, policy(1, vec![], 1))
+        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 1))
+        .answer()
         .expect("start")
         .rollout_id;
-    fleet.run_until(id, 500, |info| info.summary.counts.upgraded >= 1);
+    fleet.run_until(operator(), id, 500, |info| {
+        info.summary.counts.upgraded >= 1
+    });
 
-    fleet.upgrade_deployer();
+    upgrade(&mut fleet);
 
     for &child in &children {
-        let info: Result<ChildInfo, Error> = fleet.query("get_child", (child,));
+        let info: Result<ChildInfo, Error> = fleet.get_child(operator(), child).answer();
         assert_eq!(info.unwrap().rollout_id, Some(id), "{child} is still held");
     }
     let released: Result<ChildInfo, Error> =
-        fleet.call(support::admin(), "release_child", (children[2],));
+        fleet.release_child(support::admin(), children[2]).answer();
     assert_eq!(
         released.map_err(|error| error.kind().clone()),
         Err(ErrorKind::Fleet(FleetError::Claimed {
@@ -295,7 +303,9 @@ fn a_rollout_keeps_its_children_claimed_across_the_deployer_upgrade() {
             rollout_id: id,
         }))
     );
-    let second = fleet.start(&release, Selector::All, policy(1, vec![], 1));
+    let second = fleet
+        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 1))
+        .answer();
     assert!(
         matches!(
             second.map_err(|error| error.kind().clone()),
@@ -304,10 +314,10 @@ fn a_rollout_keeps_its_children_claimed_across_the_deployer_upgrade() {
         "another rollout cannot take them"
     );
 
-    let done = fleet.run_to_end(id, 1_000);
+    let done = fleet.run_to_end(operator(), id, 1_000);
     assert_eq!(done.summary.counts.upgraded, 3);
     let released: Result<ChildInfo, Error> =
-        fleet.call(support::admin(), "release_child", (children[2],));
+        fleet.release_child(support::admin(), children[2]).answer();
     assert_eq!(
         released.unwrap().rollout_id,
         None,

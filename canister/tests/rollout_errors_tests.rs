@@ -5,9 +5,9 @@ mod rollout_support;
 mod support;
 
 use candid::Principal;
-use deployer::fleet::{ChildInfo, FleetError, Selector};
-use deployer::rollout::{Command, OnFailure, RolloutPhase};
-use deployer::rollouts::{ChildHistory, ChildHistoryArg, PolicyArg, RolloutInfo};
+use deployer::{ChildHistory, ChildHistoryArg, PolicyArg, RolloutInfo};
+use deployer::{ChildInfo, FleetError, Selector};
+use deployer::{Command, OnFailure, RolloutPhase};
 use deployer::{Error, ErrorKind};
 use ic_sim::artifacts;
 use rollout_support::*;
@@ -19,19 +19,26 @@ fn kind<T: std::fmt::Debug>(result: Result<T, Error>) -> ErrorKind {
 
 #[test]
 fn adoption_refuses_strangers_unknown_canisters_and_repeats() {
-    let mut fleet = Fleet::new(1);
-    let child = fleet.create_children(0, 1)[0];
-    let foreign = fleet.sim.create_canister(0, vec![admin()]);
+    let mut fleet = fleet(1);
+    let child = create_children(&mut fleet, 0, 1)[0];
+    let foreign = fleet.env.create_canister(0, vec![admin()]);
     let missing = Principal::from_slice(&[0xee; 10]);
 
     // The deployer reads its own status (a canister may), but does not control itself.
-    let itself = fleet.deployer;
-    let results = fleet.adopt(&[child, foreign, missing, itself, child], None, &[]);
+    let itself = fleet.canister;
+    let results = fleet.adopt_children_ok(
+        admin(),
+        deployer::AdoptChildrenArg {
+            canister_ids: [child, foreign, missing, itself, child].to_vec(),
+            subnet: None,
+            labels: [].to_vec(),
+        },
+    );
 
     let adopted: &ChildInfo = results[0].as_ref().expect("adopted");
     assert_eq!(
         adopted.subnet,
-        fleet.sim.subnet_id(0),
+        fleet.env.subnet_id(0),
         "the deployer's own subnet"
     );
     // Only controllers may read a canister's status (interface specification,
@@ -58,13 +65,14 @@ fn adoption_refuses_strangers_unknown_canisters_and_repeats() {
 
 #[test]
 fn a_chunk_store_must_be_empty_and_registered_for_a_chunked_release() {
-    let mut fleet = Fleet::new(2);
-    let children = fleet.create_children(1, 1);
-    fleet.adopt_all(&[vec![], children]);
-    let occupied = fleet.create_children(1, 1)[0];
-    let subnet = fleet.sim.subnet_id(1);
-    let refused: Result<(), Error> =
-        fleet.call(admin(), "register_chunk_store", (subnet, occupied));
+    let mut fleet = fleet(2);
+    let children = create_children(&mut fleet, 1, 1);
+    fleet.adopt_all(admin(), &[vec![], children]);
+    let occupied = create_children(&mut fleet, 1, 1)[0];
+    let subnet = fleet.env.subnet_id(1);
+    let refused: Result<(), Error> = fleet
+        .register_chunk_store(admin(), subnet, occupied)
+        .answer();
     assert_eq!(
         kind(refused),
         ErrorKind::StoreNotEmpty {
@@ -72,30 +80,34 @@ fn a_chunk_store_must_be_empty_and_registered_for_a_chunked_release() {
         }
     );
 
-    let large = fleet.release(&artifacts::wasm("child_large"), "large");
+    let large = release(&mut fleet, &artifacts::wasm("child_large"), "large");
     assert!(large.summary.chunk_count > 1);
     assert_eq!(
-        kind(fleet.start(&large, Selector::All, PolicyArg::default())),
+        kind(
+            fleet
+                .start_rollout_of(operator(), &large, Selector::All, PolicyArg::default())
+                .answer()
+        ),
         ErrorKind::NoChunkStore { subnet }
     );
 }
 
 #[test]
 fn rollouts_refuse_bad_plans_unknown_ids_and_commands_out_of_phase() {
-    let mut fleet = Fleet::new(1);
-    let children = fleet.create_children(0, 2);
-    fleet.adopt_all(std::slice::from_ref(&children));
-    let release = fleet.release(&artifacts::wasm("child_v2"), "2");
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 2);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
 
     let zero = PolicyArg {
         max_concurrency: Some(0),
         ..PolicyArg::default()
     };
     assert!(matches!(
-        kind(fleet.start(&release, Selector::All, zero)),
+        kind(fleet.start_rollout_of(operator(), &release, Selector::All, zero).answer()),
         ErrorKind::InvalidRolloutPlan { reason } if reason.contains("max_concurrency")
     ));
-    let unknown: Result<RolloutInfo, Error> = fleet.query("get_rollout", (7u64,));
+    let unknown: Result<RolloutInfo, Error> = fleet.get_rollout(operator(), 7u64).answer();
     assert_eq!(kind(unknown), ErrorKind::RolloutNotFound { rollout_id: 7 });
 
     let no_snapshots = PolicyArg {
@@ -104,14 +116,16 @@ fn rollouts_refuse_bad_plans_unknown_ids_and_commands_out_of_phase() {
         ..policy(1, vec![], 1)
     };
     let id = fleet
-        .start(
+        .start_rollout_of(
+            operator(),
             &release,
             Selector::Explicit(vec![children[0]]),
             no_snapshots,
         )
+        .answer()
         .unwrap()
         .rollout_id;
-    let resumed: Result<RolloutInfo, Error> = fleet.call(operator(), "resume_rollout", (id,));
+    let resumed: Result<RolloutInfo, Error> = fleet.resume_rollout(operator(), id).answer();
     assert_eq!(
         kind(resumed),
         ErrorKind::RolloutCommandRefused {
@@ -120,20 +134,22 @@ fn rollouts_refuse_bad_plans_unknown_ids_and_commands_out_of_phase() {
             phase: RolloutPhase::Running,
         }
     );
-    let rolled_back: Result<RolloutInfo, Error> = fleet.call(operator(), "rollback_rollout", (id,));
+    let rolled_back: Result<RolloutInfo, Error> = fleet.rollback_rollout(operator(), id).answer();
     assert_eq!(
         kind(rolled_back),
         ErrorKind::NothingToRollBack { rollout_id: id }
     );
-    let history: Result<ChildHistory, Error> = fleet.query(
-        "child_history",
-        (ChildHistoryArg {
-            rollout_id: id,
-            canister_id: children[1],
-            from: None,
-            limit: None,
-        },),
-    );
+    let history: Result<ChildHistory, Error> = fleet
+        .child_history(
+            operator(),
+            ChildHistoryArg {
+                rollout_id: id,
+                canister_id: children[1],
+                from: None,
+                limit: None,
+            },
+        )
+        .answer();
     assert_eq!(
         kind(history),
         ErrorKind::NotInRollout {
@@ -141,7 +157,9 @@ fn rollouts_refuse_bad_plans_unknown_ids_and_commands_out_of_phase() {
             canister_id: children[1],
         }
     );
-    let claimed = fleet.start(&release, Selector::All, PolicyArg::default());
+    let claimed = fleet
+        .start_rollout_of(operator(), &release, Selector::All, PolicyArg::default())
+        .answer();
     assert!(matches!(
         kind(claimed),
         ErrorKind::Fleet(FleetError::ClaimConflict { total: 1, .. })

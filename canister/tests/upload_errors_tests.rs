@@ -51,11 +51,17 @@ impl Catalogue {
     fn stored(&mut self) -> Stored {
         let uploads = self.uploads.clone();
         Stored {
-            stats: self.deployer.storage_stats(),
-            releases: self.deployer.list(None, Some(100)),
+            stats: self.deployer.storage_stats_ok(stranger()),
+            releases: self.deployer.list_releases_ok(
+                stranger(),
+                deployer::ListReleasesArg {
+                    before: None,
+                    limit: Some(100),
+                },
+            ),
             uploads: uploads
                 .into_iter()
-                .map(|id| self.deployer.status(id))
+                .map(|id| self.deployer.upload_status(operator(), id).answer())
                 .collect(),
         }
     }
@@ -103,20 +109,27 @@ fn blob(bytes: &[u8]) -> ByteBuf {
 #[test]
 fn every_error_variant_reaches_the_client_and_changes_nothing() {
     let mut c = Catalogue {
-        deployer: Deployer::install(),
+        deployer: install(),
         uploads: Vec::new(),
         seen: BTreeSet::new(),
     };
     let module = wasm_module(100, 1);
-    let released = c.deployer.upload(&module, 40, "app", "1");
+    let released = c.deployer.upload_ok(operator(), &module, 40, "app", "1");
     let open = c
         .deployer
-        .open(&open_arg(&wasm_module(100, 2), Some(40), "app", "2"))
+        .upload_open(
+            operator(),
+            open_arg(&wasm_module(100, 2), Some(40), "app", "2"),
+        )
+        .answer()
         .unwrap();
     let id = open.upload_id;
     c.uploads.push(id);
     let other = wasm_module(100, 2);
-    c.deployer.chunk(id, 0, &other[..40]).unwrap();
+    c.deployer
+        .upload_chunk(operator(), chunk_arg(id, 0, &other[..40]))
+        .answer()
+        .unwrap();
 
     // Roles.
     c.refused(
@@ -124,23 +137,22 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             caller: stranger(),
             required: Role::Operator,
         },
-        |d| d.query::<_, Result<UploadStatus, Error>>(stranger(), "upload_status", (id,)),
+        |d| d.upload_status(stranger(), id).answer(),
     );
     c.refused(ErrorKind::LastAdmin { admin: admin() }, |d| {
-        d.call::<_, Result<(), Error>>(admin(), "remove_role", (admin(), Role::Admin))
+        d.remove_role(admin(), admin(), Role::Admin).answer()
     });
     c.refused(ErrorKind::AnonymousPrincipal, |d| {
-        d.call::<_, Result<(), Error>>(
-            admin(),
-            "add_role",
-            (Principal::anonymous(), Role::Operator),
-        )
+        d.add_role(admin(), Principal::anonymous(), Role::Operator)
+            .answer()
     });
 
     // Opening.
     let mut arg = open_arg(&module, None, "app", "3");
     arg.sha256 = blob(&[1; 31]);
-    c.refused(ErrorKind::InvalidSha256 { length: 31 }, |d| d.open(&arg));
+    c.refused(ErrorKind::InvalidSha256 { length: 31 }, |d| {
+        d.upload_open(operator(), arg.clone()).answer()
+    });
     let arg = open_arg(&module, None, "", "3");
     c.refused(
         ErrorKind::InvalidTextLength {
@@ -149,7 +161,7 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             min: 1,
             max: 64,
         },
-        |d| d.open(&arg),
+        |d| d.upload_open(operator(), arg.clone()).answer(),
     );
     let arg = open_arg(&module, Some(0), "app", "3");
     c.refused(
@@ -157,7 +169,7 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             chunk_size: 0,
             max: MIB as u32,
         },
-        |d| d.open(&arg),
+        |d| d.upload_open(operator(), arg.clone()).answer(),
     );
     let arg = open_arg(&wasm_module(1000, 3), Some(5), "app", "3");
     c.refused(
@@ -166,7 +178,7 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             max: 100,
             min_chunk_size: 10,
         },
-        |d| d.open(&arg),
+        |d| d.upload_open(operator(), arg.clone()).answer(),
     );
     let mut arg = open_arg(&module, None, "app", "3");
     arg.size = 100 * MIB as u64 + 1;
@@ -175,7 +187,7 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             size: 100 * MIB as u64 + 1,
             max: 100 * MIB as u64,
         },
-        |d| d.open(&arg),
+        |d| d.upload_open(operator(), arg.clone()).answer(),
     );
     let arg = open_arg(&wasm_module(100, 4), Some(40), "app", "1");
     c.refused(
@@ -184,7 +196,7 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             version: "1".to_string(),
             sha256: released.summary.sha256.clone(),
         },
-        |d| d.open(&arg),
+        |d| d.upload_open(operator(), arg.clone()).answer(),
     );
     c.refused(
         ErrorKind::SettingOutOfRange {
@@ -194,17 +206,25 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             max: 1000,
         },
         |d| {
-            d.set_settings(UploadSettingsUpdate {
-                max_open_uploads: Some(0),
-                ..Default::default()
-            })
+            d.set_upload_settings(
+                admin(),
+                UploadSettingsUpdate {
+                    max_open_uploads: Some(0),
+                    ..Default::default()
+                },
+            )
+            .answer()
         },
     );
     c.deployer
-        .set_settings(UploadSettingsUpdate {
-            max_open_uploads: Some(1),
-            ..Default::default()
-        })
+        .set_upload_settings(
+            admin(),
+            UploadSettingsUpdate {
+                max_open_uploads: Some(1),
+                ..Default::default()
+            },
+        )
+        .answer()
         .unwrap();
     let arg = open_arg(&wasm_module(100, 5), Some(40), "app", "5");
     c.refused(
@@ -214,7 +234,7 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             in_use: 1,
             requested: 1,
         },
-        |d| d.open(&arg),
+        |d| d.upload_open(operator(), arg.clone()).answer(),
     );
 
     // Chunks.
@@ -223,7 +243,10 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             index: 3,
             chunk_count: 3,
         },
-        |d| d.chunk(id, 3, &other[..20]),
+        |d| {
+            d.upload_chunk(operator(), chunk_arg(id, 3, &other[..20]))
+                .answer()
+        },
     );
     // Inside the ingress filter's framing allowance, beyond any chunk.
     let oversized = vec![0; MIB + 1];
@@ -232,7 +255,10 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             size: MIB as u64 + 1,
             max: MIB as u32,
         },
-        |d| d.chunk(id, 0, &oversized),
+        |d| {
+            d.upload_chunk(operator(), chunk_arg(id, 0, &oversized))
+                .answer()
+        },
     );
     c.refused(
         ErrorKind::ChunkSizeMismatch {
@@ -240,7 +266,10 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             size: 40,
             expected: 20,
         },
-        |d| d.chunk(id, 2, &other[..40]),
+        |d| {
+            d.upload_chunk(operator(), chunk_arg(id, 2, &other[..40]))
+                .answer()
+        },
     );
     let conflicting = [0u8; 40];
     c.refused(
@@ -249,10 +278,13 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             stored_sha256: blob(&sha256(&other[..40])),
             sent_sha256: blob(&sha256(&conflicting)),
         },
-        |d| d.chunk(id, 0, &conflicting),
+        |d| {
+            d.upload_chunk(operator(), chunk_arg(id, 0, &conflicting))
+                .answer()
+        },
     );
     c.refused(ErrorKind::UnknownUpload { upload_id: 999 }, |d| {
-        d.status(999)
+        d.upload_status(operator(), 999).answer()
     });
 
     // Commit.
@@ -260,15 +292,19 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
         ErrorKind::MissingChunks {
             missing: vec![1, 2],
         },
-        |d| d.commit(id),
+        |d| d.upload_commit(operator(), id).answer(),
     );
-    c.deployer.abort(id).unwrap();
+    c.deployer.upload_abort(operator(), id).answer().unwrap();
     c.uploads.clear();
     c.deployer
-        .set_settings(UploadSettingsUpdate {
-            max_open_uploads: Some(10),
-            ..Default::default()
-        })
+        .set_upload_settings(
+            admin(),
+            UploadSettingsUpdate {
+                max_open_uploads: Some(10),
+                ..Default::default()
+            },
+        )
+        .answer()
         .unwrap();
     let mut declared = open_arg(&other, Some(40), "app", "2");
     declared.sha256 = blob(&[0xee; 32]);
@@ -278,7 +314,7 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
             expected: blob(&[0xee; 32]),
             actual: blob(&sha256(&other)),
         },
-        |d| d.commit(wrong_hash),
+        |d| d.upload_commit(operator(), wrong_hash).answer(),
     );
     let not_wasm = b"#!/bin/sh\necho this is a shell script, not Wasm\n".to_vec();
     let script = send_everything(
@@ -292,7 +328,7 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
                 "the module starts with [23, 21, 2f, 62], neither the Wasm magic \\0asm nor gzip"
                     .to_string(),
         },
-        |d| d.commit(script),
+        |d| d.upload_commit(operator(), script).answer(),
     );
     let bomb = gzip_bomb();
     let bomb_upload = send_everything(&mut c, &open_arg(&bomb, None, "bomb", "1"), &bomb);
@@ -300,27 +336,33 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
         ErrorKind::UncompressedModuleTooLarge {
             max: 100 * MIB as u64,
         },
-        |d| d.commit(bomb_upload),
+        |d| d.upload_commit(operator(), bomb_upload).answer(),
     );
 
     // Closed uploads.
-    let committed = c.deployer.upload(&wasm_module(100, 6), 40, "app", "6");
+    let committed = c
+        .deployer
+        .upload_ok(operator(), &wasm_module(100, 6), 40, "app", "6");
     let upload_of_committed = bomb_upload + 1; // ids are given out in order
     c.refused(
         ErrorKind::UploadCommitted {
             upload_id: upload_of_committed,
             release_sha256: committed.summary.sha256.clone(),
         },
-        |d| d.status(upload_of_committed),
+        |d| d.upload_status(operator(), upload_of_committed).answer(),
     );
-    let status_before_expiry = c.deployer.status(script).unwrap();
+    let status_before_expiry = c
+        .deployer
+        .upload_status(operator(), script)
+        .answer()
+        .unwrap();
     c.deployer.env.advance_time(25 * HOUR_NANOS);
     c.refused(
         ErrorKind::UploadExpired {
             upload_id: script,
             expired_at: status_before_expiry.expires_at,
         },
-        |d| d.status(script),
+        |d| d.upload_status(operator(), script).answer(),
     );
 
     // Releases.
@@ -329,14 +371,23 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
         ErrorKind::ReleaseNotFound {
             release: unknown.clone(),
         },
-        |d| d.get(unknown.clone()),
+        |d| d.get_release(stranger(), unknown.clone()).answer(),
     );
     c.refused(
         ErrorKind::ChunkIndexOutOfRange {
             index: 9,
             chunk_count: 3,
         },
-        |d| d.release_chunk(&released.summary.sha256, 9),
+        |d| {
+            d.release_chunk(
+                stranger(),
+                deployer::ReleaseChunkArg {
+                    sha256: released.summary.sha256.clone(),
+                    index: 9,
+                },
+            )
+            .answer()
+        },
     );
 
     let elsewhere: BTreeSet<String> = PRODUCED_BY_ROLLOUT_TESTS
@@ -355,11 +406,16 @@ fn every_error_variant_reaches_the_client_and_changes_nothing() {
 
 /// Opens an upload of `module` and sends all of it; returns the upload id.
 fn send_everything(c: &mut Catalogue, arg: &deployer::UploadOpenArg, module: &[u8]) -> u64 {
-    let status = c.deployer.open(arg).expect("open");
+    let status = c
+        .deployer
+        .upload_open(operator(), arg.clone())
+        .answer()
+        .expect("open");
     let chunk_size = status.chunk_size as usize;
     for (index, chunk) in module.chunks(chunk_size).enumerate() {
         c.deployer
-            .chunk(status.upload_id, index as u32, chunk)
+            .upload_chunk(operator(), chunk_arg(status.upload_id, index as u32, chunk))
+            .answer()
             .expect("chunk");
     }
     c.uploads.push(status.upload_id);

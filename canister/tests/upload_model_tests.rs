@@ -330,7 +330,7 @@ impl Harness<'_> {
             Op::Status { upload } => {
                 let upload_id = self.upload_id(upload);
                 let now = self.deployer.env.time_nanos();
-                let actual = kinds(self.deployer.status(upload_id));
+                let actual = kinds(self.deployer.upload_status(operator(), upload_id).answer());
                 let expected = match self.model.live(upload_id, Window { from: now, to: now }) {
                     Live::Open(_) => Ok(self.model.status(upload_id, self.pool)),
                     Live::Closed(error) => Err(error),
@@ -341,7 +341,8 @@ impl Harness<'_> {
             Op::Commit { upload } => self.commit(self.upload_id(upload)),
             Op::Abort { upload } => {
                 let upload_id = self.upload_id(upload);
-                let (actual, at) = self.window_of(|d| kinds(d.abort(upload_id)));
+                let (actual, at) =
+                    self.window_of(|d| kinds(d.upload_abort(operator(), upload_id).answer()));
                 let expected = match self.model.live(upload_id, at) {
                     Live::Open(_) => {
                         self.model.uploads.remove(&upload_id);
@@ -358,7 +359,11 @@ impl Harness<'_> {
                     .get(release % (released.len() + 1))
                     .copied()
                     .unwrap_or([0x42; 32]);
-                let actual = kinds(self.deployer.delete(&sha256));
+                let actual = kinds(
+                    self.deployer
+                        .delete_release(operator(), ByteBuf::from(sha256.to_vec()))
+                        .answer(),
+                );
                 let expected = match self.model.releases.remove(&sha256) {
                     Some(_) => Ok(()),
                     None => Err(ErrorKind::ReleaseNotFound {
@@ -369,7 +374,13 @@ impl Harness<'_> {
                 Ok(())
             }
             Op::List => {
-                let page = self.deployer.list(None, Some(100));
+                let page = self.deployer.list_releases_ok(
+                    stranger(),
+                    deployer::ListReleasesArg {
+                        before: None,
+                        limit: Some(100),
+                    },
+                );
                 let mut expected: Vec<ReleaseSummary> = self
                     .model
                     .releases
@@ -387,7 +398,7 @@ impl Harness<'_> {
                 Ok(())
             }
             Op::Upgrade => {
-                self.deployer.upgrade();
+                upgrade(self.deployer);
                 Ok(())
             }
         }
@@ -402,7 +413,8 @@ impl Harness<'_> {
         let module = &self.pool[entry];
         let mut arg = open_arg(&module.bytes, Some(chunk_size as usize), "app", &version);
         arg.sha256 = ByteBuf::from(module.declared.to_vec());
-        let (actual, at) = self.window_of(|d| kinds(d.open(&arg)));
+        let (actual, at) =
+            self.window_of(|d| kinds(d.upload_open(operator(), arg.clone()).answer()));
         let resumed = self
             .model
             .open_uploads(at)
@@ -500,7 +512,12 @@ impl Harness<'_> {
             }
             None => (index, vec![1, 2, 3]),
         };
-        let (actual, at) = self.window_of(|d| kinds(d.chunk(upload_id, index, &bytes)));
+        let (actual, at) = self.window_of(|d| {
+            kinds(
+                d.upload_chunk(operator(), chunk_arg(upload_id, index, &bytes))
+                    .answer(),
+            )
+        });
         let expected = self.model_chunk(upload_id, index, bytes, at, actual.as_ref().ok());
         prop_assert_eq!(actual, expected);
         Ok(())
@@ -561,7 +578,8 @@ impl Harness<'_> {
     }
 
     fn commit(&mut self, upload_id: u64) -> Result<(), TestCaseError> {
-        let (actual, at) = self.window_of(|d| kinds(d.commit(upload_id)));
+        let (actual, at) =
+            self.window_of(|d| kinds(d.upload_commit(operator(), upload_id).answer()));
         let expected = self.model_commit(upload_id, at, actual.as_ref().ok());
         prop_assert_eq!(actual, expected);
         Ok(())
@@ -680,7 +698,7 @@ impl Harness<'_> {
     /// The storage totals the model implies: releases, distinct chunks, open uploads.
     fn check_storage(&mut self) -> Result<(), TestCaseError> {
         let now = self.deployer.env.time_nanos();
-        let stats = self.deployer.storage_stats();
+        let stats = self.deployer.storage_stats_ok(stranger());
         let releases = &self.model.releases;
         let release_bytes: u64 = releases.values().map(|r| r.summary.size).sum();
         let chunks: BTreeSet<Vec<u8>> = releases
@@ -738,7 +756,7 @@ fn cases() -> u32 {
 fn the_deployer_agrees_with_the_model_on_random_upload_sequences() {
     let pool = pool();
     // One IC for every case: it compiles the deployer Wasm once; each case gets a new deployer.
-    let deployer = RefCell::new(Deployer::install());
+    let deployer = RefCell::new(install());
     let config = Config {
         cases: cases(),
         max_shrink_iters: 200,
@@ -749,12 +767,16 @@ fn the_deployer_agrees_with_the_model_on_random_upload_sequences() {
     TestRunner::new(config)
         .run(&ops, |ops| {
             let mut deployer = deployer.borrow_mut();
-            deployer.install_fresh();
+            reinstall(&mut deployer);
             deployer
-                .set_settings(UploadSettingsUpdate {
-                    max_open_uploads: Some(MAX_OPEN_UPLOADS),
-                    ..Default::default()
-                })
+                .set_upload_settings(
+                    admin(),
+                    UploadSettingsUpdate {
+                        max_open_uploads: Some(MAX_OPEN_UPLOADS),
+                        ..Default::default()
+                    },
+                )
+                .answer()
                 .expect("settings");
             let mut harness = Harness {
                 deployer: &mut deployer,

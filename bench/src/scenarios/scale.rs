@@ -2,9 +2,10 @@
 //! scheduling model says such a rollout needs at least, and a 20 MiB release whose module
 //! crosses once per subnet's chunk store, never once per child.
 
-use super::rollouts::{fleet, large_child, policy, replicated_executions, roll_out};
-use super::{Deployer, Figures};
+use super::rollouts::{fleet, large_child, roll_out};
+use super::{upload, Deployer, Figures};
 use candid::Principal;
+use deployer_client::staged_policy as policy;
 use ic_sim::{artifacts, TraceKind, Workload};
 use std::collections::BTreeMap;
 
@@ -16,8 +17,8 @@ pub fn thousand_children() -> Figures {
     const CHILDREN: u64 = 1_000;
     const CONCURRENCY: u32 = 100;
     let mut deployer = fleet(SUBNETS, CHILDREN as usize);
-    let release = deployer.upload(&artifacts::wasm("child_v2"));
-    let trace_from = deployer.sim.trace().len();
+    let release = upload(&mut deployer, &artifacts::wasm("child_v2"));
+    let trace_from = deployer.env.trace().len();
     let mut figures = roll_out(&mut deployer, &release, policy(10, vec![], CONCURRENCY));
     assert_eq!(
         figures["children_upgraded"], CHILDREN,
@@ -31,7 +32,7 @@ pub fn thousand_children() -> Figures {
         figures["deployer_instructions_per_child"],
     );
     let bound = deployer
-        .sim
+        .env
         .scheduling_model()
         .lower_bound_rounds(&workload)
         .rounds();
@@ -54,7 +55,7 @@ fn measured_workload(
     concurrency: u64,
     coordinator_instructions_per_operation: u64,
 ) -> Workload {
-    let sim = &deployer.sim;
+    let sim = &deployer.env;
     let model = sim.scheduling_model();
     let mut calls_per_child: BTreeMap<Principal, u64> = BTreeMap::new();
     let mut snapshots = 0;
@@ -107,7 +108,7 @@ fn measured_workload(
         rounds_per_operation: chain_rounds / operations,
         management_instructions_per_operation,
         coordinator_instructions_per_operation,
-        coordinator_executions_per_operation: replicated_executions(deployer, trace_from).count()
+        coordinator_executions_per_operation: deployer.replicated_executions(trace_from).count()
             as u64
             / operations,
     }
@@ -119,7 +120,7 @@ fn measured_workload(
 pub fn chunked_20_mib() -> Figures {
     const CHILDREN: u32 = 2 * SUBNETS as u32;
     let mut deployer = fleet(SUBNETS, CHILDREN as usize);
-    let release = deployer.upload(&large_child());
+    let release = upload(&mut deployer, &large_child());
     let mut figures = roll_out(&mut deployer, &release, policy(1, vec![], CHILDREN));
     assert_eq!(
         figures["children_upgraded"],

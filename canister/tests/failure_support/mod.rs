@@ -4,15 +4,17 @@
 #![allow(dead_code)]
 
 use candid::Principal;
-use deployer::rollout::{
+use deployer::{ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, PolicyArg};
+use deployer::{
     ChildState, EventKind, FailureBudget, OnFailure, RetryPolicy, Step, Verdict, WaveSize,
 };
-use deployer::rollouts::{ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, PolicyArg};
 use deployer::{Error, Release};
-use ic_sim::{artifacts, CanisterRunStatus, InstallMode, Sim, SimConfig};
+use ic_sim::{artifacts, CanisterRunStatus, SimConfig};
 
-use crate::rollout_support::{policy, Fleet};
-use crate::support::{admin, operator};
+use crate::rollout_support::{
+    counter_of, create_children, fleet, fleet_with, policy, release, version_of, Fleet,
+};
+use crate::support::{admin, operator, Answer};
 
 /// One child as it was before the rollout touched it.
 #[derive(Clone, Debug)]
@@ -32,20 +34,20 @@ impl Scenario {
     /// `count` children on child_v1 with distinct counters, adopted, and `release_wasm`
     /// (an artifact name) uploaded as the release.
     pub fn new(count: usize, release_wasm: &str) -> Self {
-        Self::on(Fleet::new(1), count, release_wasm)
+        Self::on(fleet(1), count, release_wasm)
     }
 
     /// As [`Scenario::new`], on `fleet`.
     pub fn on(mut fleet: Fleet, count: usize, release_wasm: &str) -> Self {
-        let children = fleet.create_children(0, count);
-        fleet.adopt_all(std::slice::from_ref(&children));
-        let release = fleet.release(&artifacts::wasm(release_wasm), "2");
+        let children = create_children(&mut fleet, 0, count);
+        fleet.adopt_all(admin(), std::slice::from_ref(&children));
+        let release = release(&mut fleet, &artifacts::wasm(release_wasm), "2");
         let before = children
             .iter()
             .map(|&child| Before {
                 child,
                 module_hash: module_hash(&fleet, child),
-                counter: fleet.counter(child),
+                counter: counter_of(&mut fleet, child),
             })
             .collect();
         Self {
@@ -58,7 +60,8 @@ impl Scenario {
     /// Starts a rollout of the scenario's release to every child under `policy`; returns its id.
     pub fn start_all(&mut self, policy: PolicyArg) -> u64 {
         self.fleet
-            .start(&self.release, deployer::fleet::Selector::All, policy)
+            .start_rollout_of(operator(), &self.release, deployer::Selector::All, policy)
+            .answer()
             .expect("start")
             .rollout_id
     }
@@ -90,7 +93,7 @@ impl Scenario {
 
     fn assert_running(&mut self, index: usize, module: [u8; 32], version: &str, which: &str) {
         let before = self.before[index].clone();
-        let view = self.fleet.sim.canister(before.child).unwrap();
+        let view = self.fleet.env.canister(before.child).unwrap();
         assert_eq!(
             view.status,
             CanisterRunStatus::Running,
@@ -98,9 +101,9 @@ impl Scenario {
             before.child
         );
         assert_eq!(view.module_hash, Some(module), "{which}");
-        assert_eq!(self.fleet.version(before.child), version);
+        assert_eq!(version_of(&mut self.fleet, before.child), version);
         assert_eq!(
-            self.fleet.counter(before.child),
+            counter_of(&mut self.fleet, before.child),
             before.counter,
             "state kept"
         );
@@ -121,7 +124,7 @@ impl Scenario {
 
 pub fn module_hash(fleet: &Fleet, child: Principal) -> [u8; 32] {
     fleet
-        .sim
+        .env
         .canister(child)
         .unwrap()
         .module_hash
@@ -129,15 +132,17 @@ pub fn module_hash(fleet: &Fleet, child: Principal) -> [u8; 32] {
 }
 
 pub fn history(fleet: &mut Fleet, rollout_id: u64, child: Principal) -> ChildHistory {
-    let history: Result<ChildHistory, Error> = fleet.query(
-        "child_history",
-        (ChildHistoryArg {
-            rollout_id,
-            canister_id: child,
-            from: None,
-            limit: Some(1_000),
-        },),
-    );
+    let history: Result<ChildHistory, Error> = fleet
+        .child_history(
+            operator(),
+            ChildHistoryArg {
+                rollout_id,
+                canister_id: child,
+                from: None,
+                limit: Some(1_000),
+            },
+        )
+        .answer();
     let history = history.expect("child_history");
     assert_eq!(history.next, None, "the whole history fits one page");
     history
@@ -157,13 +162,13 @@ pub fn events(fleet: &mut Fleet, rollout_id: u64) -> Vec<EventKind> {
     let mut kinds = Vec::new();
     let mut from = None;
     loop {
-        let page: EventPage = fleet.query(
-            "list_events",
-            (ListEventsArg {
+        let page: EventPage = fleet.list_events_ok(
+            operator(),
+            ListEventsArg {
                 rollout_id: Some(rollout_id),
                 from,
                 limit: None,
-            },),
+            },
         );
         kinds.extend(page.events.into_iter().map(|event| event.kind));
         match page.next {
@@ -195,28 +200,10 @@ pub fn failure_policy(
 /// The deployer on a one-subnet simulator seeded with `seed`, which also seeds its random
 /// faults. (`Fleet::new` always uses the default seed.)
 pub fn seeded_fleet(seed: u64) -> Fleet {
-    let mut sim = Sim::new(SimConfig {
+    fleet_with(SimConfig {
         seed,
         ..SimConfig::default()
-    });
-    let deployer = sim.create_canister(0, vec![admin()]);
-    let init = candid::encode_one(deployer::InitArg {
-        admins: Some(vec![admin()]),
     })
-    .unwrap();
-    sim.install_code(
-        admin(),
-        deployer,
-        &artifacts::wasm("deployer"),
-        init,
-        InstallMode::Install,
-    )
-    .expect("install the deployer");
-    let mut fleet = Fleet { sim, deployer };
-    let granted: Result<(), Error> =
-        fleet.call(admin(), "add_role", (operator(), deployer::Role::Operator));
-    granted.expect("grant Operator");
-    fleet
 }
 
 /// SplitMix64: the campaign's choices of fleet and policy, reproducible from the seed.

@@ -3,28 +3,20 @@
 //!
 //! Everything runs the real compiled Wasm of `artifacts/` on the simulated IC; nothing is mocked.
 
-use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
-use deployer::chunk_store::sha256;
-use deployer::fleet::{ChildInfo, Label, Selector};
-use deployer::rollout::{
-    CallResult, ChildState, FailureBudget, RollbackCause, StepRecord, Verdict, WavePlan, WaveSize,
-};
-use deployer::rollouts::{
-    AdoptChildrenArg, ChildHistory, ChildHistoryArg, PolicyArg, RolloutInfo, StartRolloutArg,
-};
 use deployer::{
-    Error, InitArg, ListReleasesArg, Release, ReleasePage, ReleaseSelector, UploadChunkArg,
-    UploadOpenArg, UploadStatus,
+    AdoptChildrenArg, CallResult, ChildHistoryArg, ChildState, FailureBudget, InitArg, Label,
+    ListReleasesArg, PolicyArg, Release, RollbackCause, Selector, StepRecord, Verdict, WavePlan,
+    WaveSize,
 };
+use deployer_client::fleet::{child_counter, child_version};
+use deployer_client::{chunk_arg, open_arg, MIB};
 use ic_sim::scenario::IcEnvExt;
 use ic_sim::{
     artifacts, CanisterRunStatus, Fault, FaultCount, InstallMode, RejectCode, Sim, SimConfig,
 };
-use serde_bytes::ByteBuf;
 
-/// The chunk size of the upload: the deployer's maximum, half the ingress limit.
-const CHUNK_BYTES: usize = 1024 * 1024;
+type Deployer = deployer_client::Deployer<Sim>;
 
 fn operator() -> Principal {
     Principal::from_slice(&[0xde, 0x40])
@@ -35,61 +27,22 @@ fn short_hash(hash: Option<[u8; 32]>) -> String {
         .unwrap_or_else(|| "empty".into())
 }
 
-/// A query without arguments that answers one value.
-fn query<R: CandidType + for<'de> candid::Deserialize<'de>>(
-    sim: &mut Sim,
-    canister: Principal,
-    method: &str,
-) -> R {
-    let (value,): (R,) = sim
-        .query(operator(), canister, method, ())
-        .unwrap_or_else(|e| panic!("{method}: {e}"));
-    value
-}
-
-/// An update call to the deployer that answers `Result<R, Error>`; an error ends the demo.
-fn deployer_call<A: ArgumentEncoder, R: CandidType + for<'de> candid::Deserialize<'de>>(
-    sim: &mut Sim,
-    deployer: Principal,
-    method: &str,
-    args: A,
-) -> R {
-    let (result,): (Result<R, Error>,) = sim
-        .update(operator(), deployer, method, args)
-        .unwrap_or_else(|e| panic!("{method}: {e}"));
-    result.unwrap_or_else(|error| panic!("{method}: {error}"))
-}
-
 /// Uploads `module` as release `name` `version` in 1 MiB chunks and narrates the progress.
-fn upload_release(
-    sim: &mut Sim,
-    deployer: Principal,
-    name: &str,
-    version: &str,
-    module: &[u8],
-) -> Release {
-    let open = UploadOpenArg {
-        sha256: ByteBuf::from(sha256(module).to_vec()),
-        size: module.len() as u64,
-        chunk_size: Some(CHUNK_BYTES as u32),
-        name: name.to_string(),
-        version: version.to_string(),
+fn upload_release(deployer: &mut Deployer, name: &str, version: &str, module: &[u8]) -> Release {
+    let open = deployer::UploadOpenArg {
         notes: Some("uploaded by the demo".to_string()),
+        ..open_arg(module, Some(MIB), name, version)
     };
-    let status: UploadStatus = deployer_call(sim, deployer, "upload_open", (open,));
+    let status = deployer.upload_open_ok(operator(), open);
     println!(
         "   - upload_open: upload {} expects {} chunks of up to {} KiB",
         status.upload_id,
         status.chunk_count,
         status.chunk_size / 1024
     );
-    for (index, bytes) in module.chunks(CHUNK_BYTES).enumerate() {
-        let chunk = UploadChunkArg {
-            upload_id: status.upload_id,
-            index: index as u32,
-            bytes: ByteBuf::from(bytes.to_vec()),
-        };
-        let progress: UploadStatus = deployer_call(sim, deployer, "upload_chunk", (chunk,));
+    for (index, bytes) in module.chunks(MIB).enumerate() {
+        let progress =
+            deployer.upload_chunk_ok(operator(), chunk_arg(status.upload_id, index as u32, bytes));
         println!(
             "   - upload_chunk {index}: {:>9} of {} bytes received ({:>3}%), missing {:?}",
             progress.bytes_received,
@@ -98,7 +51,7 @@ fn upload_release(
             progress.missing_chunks
         );
     }
-    let release: Release = deployer_call(sim, deployer, "upload_commit", (status.upload_id,));
+    let release = deployer.upload_commit_ok(operator(), status.upload_id);
     let summary = &release.summary;
     println!(
         "   - upload_commit: release {} {} = module {}, {:?}, {} bytes ({} uncompressed), \
@@ -141,8 +94,8 @@ fn print_fleet(sim: &mut Sim, children: &[Principal]) {
     );
     for &child in children {
         let view = sim.canister(child).expect("child exists");
-        let version: String = query(sim, child, "version");
-        let counter: u64 = query(sim, child, "counter");
+        let version = child_version(sim, operator(), child);
+        let counter = child_counter(sim, operator(), child);
         let status = match view.status {
             CanisterRunStatus::Running => "running",
             CanisterRunStatus::Stopping => "stopping",
@@ -177,17 +130,14 @@ fn describe_step(record: &StepRecord) -> String {
 }
 
 /// Prints what the deployer recorded for `child` in the rollout: its verdict and every step.
-fn print_child_history(sim: &mut Sim, deployer: Principal, rollout_id: u64, child: Principal) {
+fn print_child_history(deployer: &mut Deployer, rollout_id: u64, child: Principal) {
     let arg = ChildHistoryArg {
         rollout_id,
         canister_id: child,
         from: None,
         limit: None,
     };
-    let (history,): (Result<ChildHistory, Error>,) = sim
-        .query(operator(), deployer, "child_history", (arg,))
-        .expect("child_history");
-    let history = history.expect("child_history");
+    let history = deployer.child_history_ok(operator(), arg);
     let verdict = match &history.state {
         ChildState::Finished(Verdict::RolledBack(RollbackCause::Failure(failure))) => format!(
             "rolled back because its {:?} failed after {} attempt(s): {:?}",
@@ -209,50 +159,37 @@ fn print_child_history(sim: &mut Sim, deployer: Principal, rollout_id: u64, chil
 /// waves (one canary, then half of the rest, then the rest; two children at a time), printing
 /// a progress line per round. The first start of `refused` after its install is refused, so the
 /// deployer rolls that child back from the snapshot it took before the install.
-fn staged_rollout(sim: &mut Sim, deployer: Principal, first: &[Principal], refused: Principal) {
+fn staged_rollout(deployer: &mut Deployer, first: &[Principal], refused: Principal) {
     let mut children = first.to_vec();
-    for _ in 0..5 {
-        let child = sim.create_canister(0, vec![operator(), deployer]);
-        sim.install_code(
-            operator(),
-            child,
-            &artifacts::wasm("child_v1"),
-            candid::encode_args(()).unwrap(),
-            InstallMode::Install,
-        )
-        .expect("install child");
-        children.push(child);
-    }
+    children.extend(deployer.create_children(operator(), &[5]).concat());
     let adopt = AdoptChildrenArg {
         canister_ids: children.clone(),
         subnet: None,
         labels: vec![Label::new("tier", "demo")],
     };
-    let adopted: Vec<Result<ChildInfo, Error>> =
-        deployer_call(sim, deployer, "adopt_children", (adopt,));
+    let adopted = deployer.adopt_children_ok(operator(), adopt);
     let adopted = adopted.iter().filter(|result| result.is_ok()).count();
     println!(
         "\n6. A staged rollout by the deployer: {adopted} children adopted (the deployer read each \
          one's status: it is a controller), child_v3 released:"
     );
     let v3 = artifacts::wasm("child_v3");
-    let release = upload_release(sim, deployer, "child", "v3", &v3);
-    let arg = StartRolloutArg {
-        release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
-        selector: Selector::Labels(vec![Label::new("tier", "demo")]),
-        policy: Some(PolicyArg {
-            waves: Some(WavePlan {
-                canary: 1,
-                then: vec![WaveSize::Percent(50)],
-            }),
-            max_concurrency: Some(2),
-            bake_nanos: Some(2_000_000_000),
-            // The injected failure below is tolerated, so the rollout goes on after it.
-            failure_budget: Some(FailureBudget::Count(1)),
-            ..PolicyArg::default()
+    let release = upload_release(deployer, "child", "v3", &v3);
+    let policy = PolicyArg {
+        waves: Some(WavePlan {
+            canary: 1,
+            then: vec![WaveSize::Percent(50)],
         }),
+        max_concurrency: Some(2),
+        bake_nanos: Some(2_000_000_000),
+        // The injected failure below is tolerated, so the rollout goes on after it.
+        failure_budget: Some(FailureBudget::Count(1)),
+        ..PolicyArg::default()
     };
-    let started: RolloutInfo = deployer_call(sim, deployer, "start_rollout", (arg,));
+    let selector = Selector::Labels(vec![Label::new("tier", "demo")]);
+    let started = deployer
+        .start_rollout_of(operator(), &release, selector, policy)
+        .expect("start_rollout");
     let sizes: Vec<u32> = started.summary.waves.iter().map(|wave| wave.size).collect();
     println!(
         "   - start_rollout: rollout {} in waves of {sizes:?}, 2 children at a time, 2 s bake, \
@@ -261,7 +198,7 @@ fn staged_rollout(sim: &mut Sim, deployer: Principal, first: &[Principal], refus
     );
     // A permanent reject (not retried): the child is installed but cannot run the release, so
     // the deployer's policy (on failure: roll back) restores it from its pre-install snapshot.
-    sim.inject(Fault::RejectManagement {
+    deployer.env.inject(Fault::RejectManagement {
         method: "start_canister".into(),
         targets: vec![refused],
         code: RejectCode::CanisterError,
@@ -273,21 +210,12 @@ fn staged_rollout(sim: &mut Sim, deployer: Principal, first: &[Principal], refus
         refused.to_text()
     );
     let info = loop {
-        sim.tick();
-        let reply = sim
-            .query_call(
-                operator(),
-                deployer,
-                "get_rollout",
-                candid::encode_one(started.rollout_id).unwrap(),
-            )
-            .expect("get_rollout");
-        let info: Result<RolloutInfo, Error> = candid::decode_one(&reply).expect("reply");
-        let info = info.expect("get_rollout");
+        deployer.env.tick();
+        let info = deployer.get_rollout_ok(operator(), started.rollout_id);
         let summary = &info.summary;
         println!(
             "     round {:>3}: {:<9} wave {} | upgraded {}/{} rolled back {} active {} in flight {}",
-            sim.round(),
+            deployer.env.round(),
             format!("{:?}", summary.phase),
             summary.current_wave.map_or(0, |wave| wave + 1),
             summary.counts.upgraded,
@@ -311,38 +239,29 @@ fn staged_rollout(sim: &mut Sim, deployer: Principal, first: &[Principal], refus
         summary.counts.failed,
         summary.counts.skipped
     );
-    print_fleet(sim, &children);
+    print_fleet(&mut deployer.env, &children);
     println!(
         "\n7. The injected failure: the deployer loaded {}'s pre-install snapshot, started it \
          and verified its previous module:",
         refused.to_text()
     );
-    print_child_history(sim, deployer, started.rollout_id, refused);
+    print_child_history(deployer, started.rollout_id, refused);
     println!("   - the child now: back on the module and counter it had in step 5");
-    print_fleet(sim, &[refused]);
+    print_fleet(&mut deployer.env, &[refused]);
 }
 
 fn main() {
-    let mut sim = Sim::new(SimConfig {
+    let sim = Sim::new(SimConfig {
         seed: 7,
         ..SimConfig::default()
     });
     println!("Deployer demo on the IC simulator (seed 7, one subnet, real canister Wasm)\n");
 
-    let deployer = sim.create_canister(0, vec![operator()]);
-    let init = candid::encode_one(InitArg { admins: None }).unwrap();
-    sim.install_code(
-        operator(),
-        deployer,
-        &artifacts::wasm("deployer"),
-        init,
-        InstallMode::Install,
-    )
-    .expect("install deployer");
-    let view = sim.canister(deployer).unwrap();
+    let mut deployer = Deployer::install(sim, operator(), InitArg { admins: None });
+    let view = deployer.env.canister(deployer.canister).unwrap();
     println!(
         "1. Installed the deployer {} (module {}, {} KiB of Wasm heap).",
-        deployer.to_text(),
+        deployer.canister.to_text(),
         short_hash(view.module_hash),
         view.wasm_memory_size / 1024
     );
@@ -353,12 +272,8 @@ fn main() {
          message holds) as a release:",
         large.len()
     );
-    upload_release(&mut sim, deployer, "child", "large", &large);
-    let query_arg = candid::encode_one(ListReleasesArg::default()).unwrap();
-    let reply = sim
-        .query_call(operator(), deployer, "list_releases", query_arg)
-        .expect("list_releases");
-    let page: ReleasePage = candid::decode_one(&reply).expect("list_releases reply");
+    upload_release(&mut deployer, "child", "large", &large);
+    let page = deployer.list_releases_ok(operator(), ListReleasesArg::default());
     let listed: Vec<String> = page
         .releases
         .iter()
@@ -366,34 +281,23 @@ fn main() {
         .collect();
     println!("   - list_releases: {listed:?}\n");
 
-    let children: Vec<Principal> = (0..3)
-        .map(|_| {
-            let child = sim.create_canister(0, vec![operator(), deployer]);
-            sim.install_code(
-                operator(),
-                child,
-                &artifacts::wasm("child_v1"),
-                candid::encode_args(()).unwrap(),
-                InstallMode::Install,
-            )
-            .expect("install child");
-            child
-        })
-        .collect();
+    let children = deployer.create_children(operator(), &[3]).concat();
     for (i, &child) in children.iter().enumerate() {
         for _ in 0..=i {
-            let _: (u64,) = sim
+            let _: (u64,) = deployer
+                .env
                 .update(operator(), child, "increment", ())
                 .expect("increment");
         }
     }
     println!("3. Installed three children running v1 and gave each some state (its counter):");
-    print_fleet(&mut sim, &children);
+    print_fleet(&mut deployer.env, &children);
 
     let target = children[1];
+    let sim = &mut deployer.env;
     println!("\n4. Upgrading {} to v2, the safe way:", target.to_text());
     let start_round = sim.round();
-    mgmt(&mut sim, "stop_canister", target);
+    mgmt(sim, "stop_canister", target);
     println!(
         "   - stop_canister: the child is {:?} (round {})",
         sim.canister(target).unwrap().status,
@@ -414,7 +318,7 @@ fn main() {
         "   - install_code (upgrade): module is now {}",
         short_hash(sim.canister(target).unwrap().module_hash)
     );
-    mgmt(&mut sim, "start_canister", target);
+    mgmt(sim, "start_canister", target);
     println!(
         "   - start_canister: the child is {:?} again, {} rounds after the stop",
         sim.canister(target).unwrap().status,
@@ -422,12 +326,12 @@ fn main() {
     );
 
     println!("\n5. The fleet now; the upgraded child kept its counter in stable memory:");
-    print_fleet(&mut sim, &children);
+    print_fleet(sim, &children);
 
     // The child upgraded by hand in step 4: rolled back, it must be on v2 again, not v1.
-    staged_rollout(&mut sim, deployer, &children, target);
+    staged_rollout(&mut deployer, &children, target);
 
-    let stats = sim.stats();
+    let stats = deployer.env.stats();
     println!(
         "\nSimulator totals: {} rounds, {} messages, {} instructions, {} bytes moved.",
         stats.rounds, stats.messages, stats.instructions, stats.bytes_moved

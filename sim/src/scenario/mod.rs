@@ -85,6 +85,66 @@ pub trait IcEnv {
     }
 }
 
+/// A boxed backend (what [`from_env`] gives) is a backend.
+impl<T: IcEnv + ?Sized> IcEnv for Box<T> {
+    fn backend(&self) -> &'static str {
+        (**self).backend()
+    }
+    fn subnet_count(&self) -> usize {
+        (**self).subnet_count()
+    }
+    fn create_canister(&mut self, subnet: usize, controllers: Vec<Principal>) -> Principal {
+        (**self).create_canister(subnet, controllers)
+    }
+    fn install_code(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        wasm: &[u8],
+        arg: Vec<u8>,
+        mode: InstallMode,
+    ) -> Result<(), Reject> {
+        (**self).install_code(sender, canister, wasm, arg, mode)
+    }
+    fn submit_update_raw(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<PendingCall, Reject> {
+        (**self).submit_update_raw(sender, canister, method, arg)
+    }
+    fn await_update_raw(&mut self, call: PendingCall) -> Result<Vec<u8>, Reject> {
+        (**self).await_update_raw(call)
+    }
+    fn query_raw(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, Reject> {
+        (**self).query_raw(sender, canister, method, arg)
+    }
+    fn tick(&mut self) {
+        (**self).tick()
+    }
+    fn advance_time(&mut self, nanos: u64) {
+        (**self).advance_time(nanos)
+    }
+    fn time_nanos(&self) -> u64 {
+        (**self).time_nanos()
+    }
+    fn canister_status(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+    ) -> Result<StatusView, Reject> {
+        (**self).canister_status(sender, canister)
+    }
+}
+
 /// Candid conveniences over [`IcEnv`]. A reply that does not decode as `R` is a test failure
 /// (panic), not a reject: it means the interface and the scenario disagree.
 pub trait IcEnvExt: IcEnv {

@@ -1,0 +1,167 @@
+//! One typed method per endpoint of `candid/deployer.did`, written once in [`endpoints!`]: the
+//! plain form (`Result<T, CallError>`) and the `_ok` form that expects success. [`ENDPOINTS`]
+//! lists them with their Candid types, so a test can hold the list against the `.did` file.
+
+use candid::types::internal::TypeContainer;
+use candid::types::{Type, TypeEnv};
+use candid::Principal;
+use deployer::{
+    AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChildInfo, ChildPage, Error, EventPage, Label,
+    ListChildrenArg, ListEventsArg, ListReleasesArg, ListRolloutsArg, Release, ReleaseChunkArg,
+    ReleasePage, ReleaseSelector, Role, RoleAssignment, RolloutInfo, RolloutPage, StartRolloutArg,
+    StorageStats, UploadChunkArg, UploadOpenArg, UploadSettings, UploadSettingsUpdate,
+    UploadStatus, VersionInfo,
+};
+use ic_sim::scenario::IcEnv;
+use serde_bytes::ByteBuf;
+
+use crate::{CallError, Deployer};
+
+/// A reply as the deployer sends it, turned into what the caller wants: `Result<T, Error>` for
+/// the methods that can fail, the value itself for the reads that cannot.
+pub trait Reply {
+    type Value;
+    fn into_call_result(self) -> Result<Self::Value, CallError>;
+}
+
+impl<T> Reply for Result<T, Error> {
+    type Value = T;
+    fn into_call_result(self) -> Result<T, CallError> {
+        self.map_err(CallError::Deployer)
+    }
+}
+
+macro_rules! infallible_replies {
+    ($($reply:ty),* $(,)?) => {$(
+        impl Reply for $reply {
+            type Value = $reply;
+            fn into_call_result(self) -> Result<$reply, CallError> {
+                Ok(self)
+            }
+        }
+    )*};
+}
+
+infallible_replies!(
+    Vec<RoleAssignment>,
+    Vec<Role>,
+    VersionInfo,
+    UploadSettings,
+    ReleasePage,
+    StorageStats,
+    RolloutPage,
+    EventPage,
+);
+
+/// One endpoint as the client calls it: its name, whether it is a query, and the Candid types
+/// of its arguments and reply (in a type environment of their own).
+pub struct Endpoint {
+    pub name: &'static str,
+    pub query: bool,
+    pub types: fn() -> (TypeEnv, Vec<Type>, Type),
+}
+
+fn types_of(
+    add: impl FnOnce(&mut TypeContainer) -> (Vec<Type>, Type),
+) -> (TypeEnv, Vec<Type>, Type) {
+    let mut container = TypeContainer::new();
+    let (args, reply) = add(&mut container);
+    (container.env, args, reply)
+}
+
+macro_rules! mode_is_query {
+    (update) => {
+        false
+    };
+    (query) => {
+        true
+    };
+}
+
+macro_rules! endpoints {
+    ($(
+        $(#[doc = $doc:literal])*
+        $mode:ident $name:ident, $name_ok:ident ( $($arg:ident : $ty:ty),* ) -> $reply:ty ;
+    )*) => {
+        /// Every endpoint the client wraps, in the `.did` file's order.
+        pub const ENDPOINTS: &[Endpoint] = &[$(
+            Endpoint {
+                name: stringify!($name),
+                query: mode_is_query!($mode),
+                types: || types_of(|container| {
+                    (vec![$(container.add::<$ty>()),*], container.add::<$reply>())
+                }),
+            },
+        )*];
+
+        impl<E: IcEnv> Deployer<E> {
+            $(
+                $(#[doc = $doc])*
+                pub fn $name(
+                    &mut self,
+                    sender: Principal,
+                    $($arg: $ty),*
+                ) -> Result<<$reply as Reply>::Value, CallError> {
+                    let (reply,): ($reply,) = self
+                        .call(mode_is_query!($mode), sender, stringify!($name), ($($arg,)*))
+                        .map_err(CallError::Rejected)?;
+                    reply.into_call_result()
+                }
+
+                #[doc = concat!("[`Deployer::", stringify!($name), "`], expected to succeed.")]
+                #[track_caller]
+                pub fn $name_ok(
+                    &mut self,
+                    sender: Principal,
+                    $($arg: $ty),*
+                ) -> <$reply as Reply>::Value {
+                    match self.$name(sender, $($arg),*) {
+                        Ok(value) => value,
+                        Err(error) => panic!("{}: {error}", stringify!($name)),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+// Keep in the order of `candid/deployer.did`; its comments say what each method does.
+endpoints! {
+    update add_role, add_role_ok(principal: Principal, role: Role) -> Result<(), Error>;
+    update remove_role, remove_role_ok(principal: Principal, role: Role) -> Result<(), Error>;
+    query list_roles, list_roles_ok() -> Vec<RoleAssignment>;
+    query my_roles, my_roles_ok() -> Vec<Role>;
+    query version, version_ok() -> VersionInfo;
+
+    update upload_open, upload_open_ok(arg: UploadOpenArg) -> Result<UploadStatus, Error>;
+    update upload_chunk, upload_chunk_ok(arg: UploadChunkArg) -> Result<UploadStatus, Error>;
+    query upload_status, upload_status_ok(upload_id: u64) -> Result<UploadStatus, Error>;
+    update upload_commit, upload_commit_ok(upload_id: u64) -> Result<Release, Error>;
+    update upload_abort, upload_abort_ok(upload_id: u64) -> Result<(), Error>;
+    query upload_settings, upload_settings_ok() -> UploadSettings;
+    update set_upload_settings, set_upload_settings_ok(update: UploadSettingsUpdate) -> Result<UploadSettings, Error>;
+
+    query list_releases, list_releases_ok(arg: ListReleasesArg) -> ReleasePage;
+    query get_release, get_release_ok(selector: ReleaseSelector) -> Result<Release, Error>;
+    query release_chunk, release_chunk_ok(arg: ReleaseChunkArg) -> Result<ByteBuf, Error>;
+    update delete_release, delete_release_ok(sha256: ByteBuf) -> Result<(), Error>;
+    query storage_stats, storage_stats_ok() -> StorageStats;
+
+    update adopt_children, adopt_children_ok(arg: AdoptChildrenArg) -> Result<Vec<Result<ChildInfo, Error>>, Error>;
+    update release_child, release_child_ok(canister_id: Principal) -> Result<ChildInfo, Error>;
+    update set_labels, set_labels_ok(canister_id: Principal, labels: Vec<Label>) -> Result<ChildInfo, Error>;
+    update remove_label, remove_label_ok(canister_id: Principal, key: String) -> Result<bool, Error>;
+    query get_child, get_child_ok(canister_id: Principal) -> Result<ChildInfo, Error>;
+    query list_children, list_children_ok(arg: ListChildrenArg) -> Result<ChildPage, Error>;
+    update register_chunk_store, register_chunk_store_ok(subnet: Principal, canister_id: Principal) -> Result<(), Error>;
+
+    update start_rollout, start_rollout_ok(arg: StartRolloutArg) -> Result<RolloutInfo, Error>;
+    update pause_rollout, pause_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
+    update resume_rollout, resume_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
+    update abort_rollout, abort_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
+    update rollback_rollout, rollback_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
+    query get_rollout, get_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
+    query list_rollouts, list_rollouts_ok(arg: ListRolloutsArg) -> RolloutPage;
+    query child_history, child_history_ok(arg: ChildHistoryArg) -> Result<ChildHistory, Error>;
+    query list_events, list_events_ok(arg: ListEventsArg) -> EventPage;
+}

@@ -1,0 +1,283 @@
+//! The typed client of the deployer canister: the one place that knows how its endpoints are
+//! called. The scenario tests, the bench and the demo stand on it; a new endpoint of
+//! `candid/deployer.did` is wrapped here once (a test fails while one is missing).
+//!
+//! - [`Deployer`]: a deployer on an IC reached through the scenario interface
+//!   ([`ic_sim::scenario::IcEnv`]: the simulator, PocketIC, and any future backend such as an
+//!   agent). Every endpoint has a plain method that returns `Result<T, CallError>` (the IC's
+//!   reject or the deployer's typed [`deployer::Error`]) and an `_ok` method that expects success,
+//!   for tests and set-up code. Both take the caller explicitly, as every IC message has one.
+//! - [`modules`]: the one deterministic generator of Wasm modules, and the module builders.
+//! - [`fleet`]: on the simulator, children created and adopted, chunk stores registered, and the
+//!   rollout driven to its end.
+//! - [`trace`]: what the simulator's trace says the deployer did.
+
+mod endpoints;
+pub mod fleet;
+pub mod modules;
+pub mod trace;
+
+pub use endpoints::{Endpoint, ENDPOINTS};
+
+use candid::utils::{ArgumentDecoder, ArgumentEncoder};
+use candid::Principal;
+use deployer::{Error, InitArg, PolicyArg, Release, RolloutInfo, WavePlan, WaveSize};
+use ic_sim::scenario::IcEnv;
+use ic_sim::{artifacts, InstallMode, Reject};
+use serde_bytes::ByteBuf;
+
+/// The largest chunk the deployer takes: 1 MiB, half the ingress limit.
+pub const MIB: usize = 1024 * 1024;
+
+/// Why a call did not give the reply it was made for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// The IC refused or rejected the message (the deployer's `canister_inspect_message`, a trap,
+    /// a stopped canister); the method did not run to its reply.
+    Rejected(Reject),
+    /// The method ran and answered with the deployer's typed error.
+    Deployer(Error),
+}
+
+impl CallError {
+    /// The deployer's error; a reject is a test failure here.
+    #[track_caller]
+    pub fn deployer_error(self) -> Error {
+        match self {
+            CallError::Deployer(error) => error,
+            CallError::Rejected(reject) => panic!("expected the deployer's error, got {reject}"),
+        }
+    }
+
+    /// The IC's reject; a deployer error is a test failure here.
+    #[track_caller]
+    pub fn reject(self) -> Reject {
+        match self {
+            CallError::Rejected(reject) => reject,
+            CallError::Deployer(error) => panic!("expected a reject, got the deployer's {error}"),
+        }
+    }
+}
+
+/// The deployer's answer to a call that reached it: its value or its typed error, with the IC's
+/// reject as a test failure. For tests that hold the deployer's errors against expectations.
+pub trait Answer<T> {
+    fn answer(self) -> Result<T, Error>;
+}
+
+impl<T> Answer<T> for Result<T, CallError> {
+    #[track_caller]
+    fn answer(self) -> Result<T, Error> {
+        self.map_err(CallError::deployer_error)
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Rejected(reject) => write!(f, "{reject}"),
+            CallError::Deployer(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+/// The deployer `canister` on the IC `env`.
+pub struct Deployer<E: IcEnv> {
+    pub env: E,
+    pub canister: Principal,
+}
+
+impl<E: IcEnv> Deployer<E> {
+    /// Creates a canister on subnet 0 controlled by `controller` and installs the deployer's
+    /// Wasm (`artifacts/deployer.wasm.gz`) with `init`.
+    pub fn install(mut env: E, controller: Principal, init: InitArg) -> Self {
+        let canister = env.create_canister(0, vec![controller]);
+        let mut deployer = Self { env, canister };
+        deployer.install_code(controller, init);
+        deployer
+    }
+
+    /// Replaces `canister` by a newly created and installed deployer on the same IC.
+    pub fn reinstall_fresh(&mut self, controller: Principal, init: InitArg) {
+        self.canister = self.env.create_canister(0, vec![controller]);
+        self.install_code(controller, init);
+    }
+
+    fn install_code(&mut self, controller: Principal, init: InitArg) {
+        let arg = candid::encode_one(init).expect("encode InitArg");
+        self.env
+            .install_code(
+                controller,
+                self.canister,
+                &artifacts::wasm("deployer"),
+                arg,
+                InstallMode::Install,
+            )
+            .expect("install the deployer");
+    }
+
+    /// Upgrades the deployer to its own Wasm with no argument, as a new release of the deployer
+    /// would, and returns the IC's answer.
+    pub fn upgrade(&mut self, controller: Principal) -> Result<(), Reject> {
+        self.env.install_code(
+            controller,
+            self.canister,
+            &artifacts::wasm("deployer"),
+            candid::encode_args(()).expect("encode no arguments"),
+            InstallMode::Upgrade {
+                skip_pre_upgrade: false,
+                keep_wasm_memory: false,
+            },
+        )
+    }
+
+    /// A call by name: an update as ingress, or a query.
+    fn call<A: ArgumentEncoder, R: for<'a> ArgumentDecoder<'a>>(
+        &mut self,
+        query: bool,
+        sender: Principal,
+        method: &str,
+        args: A,
+    ) -> Result<R, Reject> {
+        let arg = candid::encode_args(args).expect("encode Candid arguments");
+        let reply = if query {
+            self.env.query_raw(sender, self.canister, method, arg)?
+        } else {
+            self.env.update_raw(sender, self.canister, method, arg)?
+        };
+        Ok(candid::decode_args(&reply)
+            .unwrap_or_else(|error| panic!("the reply of `{method}` does not decode: {error}")))
+    }
+
+    /// Opens an upload of `module` in chunks of `chunk_size`, sends every chunk in order and
+    /// commits.
+    pub fn upload(
+        &mut self,
+        sender: Principal,
+        module: &[u8],
+        chunk_size: usize,
+        name: &str,
+        version: &str,
+    ) -> Result<Release, CallError> {
+        let status = self.upload_open(sender, open_arg(module, Some(chunk_size), name, version))?;
+        for (index, bytes) in module.chunks(chunk_size).enumerate() {
+            self.upload_chunk(sender, chunk_arg(status.upload_id, index as u32, bytes))?;
+        }
+        self.upload_commit(sender, status.upload_id)
+    }
+
+    /// [`Deployer::upload`], expected to succeed.
+    pub fn upload_ok(
+        &mut self,
+        sender: Principal,
+        module: &[u8],
+        chunk_size: usize,
+        name: &str,
+        version: &str,
+    ) -> Release {
+        self.upload(sender, module, chunk_size, name, version)
+            .unwrap_or_else(|error| panic!("upload {name} {version}: {error}"))
+    }
+
+    /// Every chunk of `release`, joined.
+    pub fn download(&mut self, sender: Principal, release: &Release) -> Result<Vec<u8>, CallError> {
+        let mut module = Vec::with_capacity(release.summary.size as usize);
+        for index in 0..release.summary.chunk_count {
+            let arg = deployer::ReleaseChunkArg {
+                sha256: release.summary.sha256.clone(),
+                index,
+            };
+            module.extend_from_slice(&self.release_chunk(sender, arg)?);
+        }
+        Ok(module)
+    }
+
+    /// Starts a rollout of `release` (by its hash) to the children `selector` picks.
+    pub fn start_rollout_of(
+        &mut self,
+        sender: Principal,
+        release: &Release,
+        selector: deployer::Selector,
+        policy: PolicyArg,
+    ) -> Result<RolloutInfo, CallError> {
+        self.start_rollout(
+            sender,
+            deployer::StartRolloutArg {
+                release: deployer::ReleaseSelector::Sha256(release.summary.sha256.clone()),
+                selector,
+                policy: Some(policy),
+            },
+        )
+    }
+
+    /// Reads the rollout every round (as `sender`) and executes rounds until `done` holds for it;
+    /// more than `max_rounds` rounds is a test failure.
+    pub fn run_until(
+        &mut self,
+        sender: Principal,
+        rollout_id: u64,
+        max_rounds: u64,
+        mut done: impl FnMut(&RolloutInfo) -> bool,
+    ) -> RolloutInfo {
+        for _ in 0..max_rounds {
+            let info = self.get_rollout_ok(sender, rollout_id);
+            if done(&info) {
+                return info;
+            }
+            self.env.tick();
+        }
+        panic!(
+            "rollout {rollout_id}: the condition did not hold in {max_rounds} rounds: {:?}",
+            self.get_rollout_ok(sender, rollout_id).summary
+        );
+    }
+
+    /// Executes rounds until the rollout reached a final phase.
+    pub fn run_to_end(
+        &mut self,
+        sender: Principal,
+        rollout_id: u64,
+        max_rounds: u64,
+    ) -> RolloutInfo {
+        self.run_until(sender, rollout_id, max_rounds, |info| {
+            info.summary.finished_at.is_some()
+        })
+    }
+}
+
+/// The argument that opens an upload of `module`.
+pub fn open_arg(
+    module: &[u8],
+    chunk_size: Option<usize>,
+    name: &str,
+    version: &str,
+) -> deployer::UploadOpenArg {
+    deployer::UploadOpenArg {
+        sha256: ByteBuf::from(modules::sha256(module).to_vec()),
+        size: module.len() as u64,
+        chunk_size: chunk_size.map(|size| size as u32),
+        name: name.to_string(),
+        version: version.to_string(),
+        notes: None,
+    }
+}
+
+/// The argument that sends chunk `index` of upload `upload_id`.
+pub fn chunk_arg(upload_id: u64, index: u32, bytes: &[u8]) -> deployer::UploadChunkArg {
+    deployer::UploadChunkArg {
+        upload_id,
+        index,
+        bytes: ByteBuf::from(bytes.to_vec()),
+    }
+}
+
+/// A canary of `canary` children, then the waves `then`, then everything else; `concurrency`
+/// children at a time; no bake time.
+pub fn staged_policy(canary: u32, then: Vec<WaveSize>, concurrency: u32) -> PolicyArg {
+    PolicyArg {
+        waves: Some(WavePlan { canary, then }),
+        max_concurrency: Some(concurrency),
+        bake_nanos: Some(0),
+        ..PolicyArg::default()
+    }
+}
