@@ -7,7 +7,11 @@
 # Names: deployer, child_v1, child_v2, child_v3, child_trap_post_upgrade, child_trap_pre_upgrade,
 # child_hold_call, child_large, probe. Each is `cargo build --release --target wasm32-unknown-unknown`
 # (child variants via `--no-default-features --features <variant>`), then packaged by scripts/package
-# (Candid metadata, shrink, deterministic gzip).
+# (Candid metadata, shrink, deterministic gzip), which fails unless the module's exports are the
+# `.did`'s methods plus the lifecycle entry points its `.hidden` file lists.
+#
+# Installs the toolchain's wasm32 target first when it is missing (a toolchain installed from
+# rust-toolchain.toml by an older rustup, or by hand, may lack it).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +27,11 @@ else
     names=("${ALL_NAMES[@]}")
 fi
 
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$WASM_TARGET"; then
+    echo "build.sh: installing the $WASM_TARGET target of the pinned toolchain" >&2
+    rustup target add "$WASM_TARGET"
+fi
+
 # Shared target dir (honours CARGO_TARGET_DIR and cargo config).
 target_dir="$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
@@ -33,21 +42,26 @@ mkdir -p artifacts
 cargo build --quiet -p wasm-package
 packager="$target_dir/debug/wasm-package"
 
-# build_canister NAME CRATE DID [CARGO_FEATURE_ARGS...]
+# build_canister NAME CRATE DID HIDDEN [CARGO_FEATURE_ARGS...]
 # Packages right after its own cargo build, before the next child variant overwrites <crate>.wasm.
 build_canister() {
-    local name="$1" crate="$2" did="$3"
-    shift 3
+    local name="$1" crate="$2" did="$3" hidden="$4"
+    shift 4
     cargo build --quiet --release --target "$WASM_TARGET" -p "$crate" "$@"
-    "$packager" "$target_dir/$WASM_TARGET/release/$crate.wasm" "$did" "artifacts/$name.wasm.gz"
+    "$packager" "$target_dir/$WASM_TARGET/release/$crate.wasm" "$did" "$hidden" "artifacts/$name.wasm.gz"
 }
 
 for name in "${names[@]}"; do
     case "$name" in
-        deployer) build_canister deployer deployer candid/deployer.did ;;
-        probe) build_canister probe probe fixtures/probe/probe.did ;;
-        child_v1 | child_v2 | child_v3 | child_trap_post_upgrade | child_trap_pre_upgrade | child_hold_call | child_large)
-            build_canister "$name" child fixtures/child/child.did --no-default-features --features "${name#child_}"
+        deployer) build_canister deployer deployer candid/deployer.did candid/deployer.hidden ;;
+        probe) build_canister probe probe fixtures/probe/probe.did fixtures/probe/probe.hidden ;;
+        child_trap_pre_upgrade)
+            build_canister "$name" child fixtures/child/child.did fixtures/child/child_trap_pre_upgrade.hidden \
+                --no-default-features --features trap_pre_upgrade
+            ;;
+        child_v1 | child_v2 | child_v3 | child_trap_post_upgrade | child_hold_call | child_large)
+            build_canister "$name" child fixtures/child/child.did fixtures/child/child.hidden \
+                --no-default-features --features "${name#child_}"
             ;;
         *)
             echo "build.sh: unknown artifact '$name' (known: ${ALL_NAMES[*]})" >&2

@@ -152,7 +152,9 @@ fn purge_tombstones(deployer: &mut Deployer) {
 /// Upgrades the deployer to its own Wasm and returns what that cost.
 fn upgrade(deployer: &mut Deployer) -> Figures {
     let before = deployer.env.stats();
-    deployer.upgrade(controller()).expect("deployer upgrade");
+    deployer
+        .upgrade(controller(), None)
+        .expect("deployer upgrade");
     delta(&before, &deployer.env.stats())
 }
 

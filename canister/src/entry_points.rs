@@ -9,7 +9,7 @@ use std::time::Duration;
 use candid::Principal;
 use futures_util::future::join_all;
 use ic_cdk::api::{accept_message, msg_caller, msg_method_name, subnet_self, time};
-use ic_cdk::{init, inspect_message, post_upgrade, query, trap, update};
+use ic_cdk::{init, inspect_message, post_upgrade, pre_upgrade, query, trap, update};
 use ic_cdk_timers::TimerId;
 use ic_stable_structures::DefaultMemoryImpl;
 use serde_bytes::ByteBuf;
@@ -26,7 +26,7 @@ use crate::rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
     RolloutInfo, RolloutPage, StartRolloutArg,
 };
-use crate::state::{InitArg, State, UpgradeArg};
+use crate::state::{upgrade_refusal, InitArg, State, UpgradeArg};
 use crate::uploads::{
     UploadChunkArg, UploadOpenArg, UploadSettings, UploadSettingsUpdate, UploadStatus,
     TOMBSTONE_RETENTION_NANOS,
@@ -69,11 +69,19 @@ fn init(arg: InitArg) {
     }
 }
 
-/// There is deliberately no `pre_upgrade`: all state is already in stable structures. The
-/// argument is declared so that Candid checks its shape; it carries nothing yet.
+/// Serializes nothing (all state is in stable structures): it only refuses an upgrade that
+/// would hand the answers of outstanding calls to the new module.
+#[pre_upgrade]
+fn pre_upgrade() {
+    let stopped = ic_cdk::api::canister_status() == ic_cdk::api::CanisterStatusCode::Stopped;
+    if let Some(refusal) = upgrade_refusal(stopped, effects::calls_outstanding()) {
+        trap(refusal);
+    }
+}
+
 #[post_upgrade]
-fn post_upgrade(_arg: Option<UpgradeArg>) {
-    match State::post_upgrade(DefaultMemoryImpl::default()) {
+fn post_upgrade(arg: Option<UpgradeArg>) {
+    match State::post_upgrade(DefaultMemoryImpl::default(), arg.unwrap_or_default()) {
         Ok(state) => STATE.set(Some(state)),
         Err(error) => trap(format!("deployer upgrade refused: {error}")),
     }

@@ -23,10 +23,30 @@ pub struct InitArg {
     pub admins: Option<Vec<Principal>>,
 }
 
-/// The upgrade argument, passed as `opt UpgradeArg`. Empty for now: it exists so that later
-/// upgrade-time settings are optional fields here, and upgrading with no argument keeps working.
+/// The upgrade argument, passed as `opt UpgradeArg`; upgrading with no argument keeps working.
 #[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-pub struct UpgradeArg {}
+pub struct UpgradeArg {
+    /// Principals granted Admin by the upgrade: how the deployer's controllers recover it when
+    /// every admin key is lost, without shipping new code.
+    pub add_admins: Option<Vec<Principal>>,
+}
+
+/// Why the deployer refuses to be upgraded now, if it does: never while calls it made may still
+/// be answered, because the IC would deliver those answers to the new module's callbacks
+/// (interface specification, "IC method `install_code`": a canister that cannot make sense of
+/// its old callbacks must be stopped first). A stopped deployer has none (stopping waits for
+/// every call context to close); a running one is let through only when it counts none.
+pub fn upgrade_refusal(stopped: bool, calls_outstanding: u64) -> Option<String> {
+    (!stopped && calls_outstanding > 0).then(|| {
+        format!(
+            "deployer upgrade refused: {calls_outstanding} of its calls are still outstanding, \
+             and their answers would reach the new module's callbacks. Stop the deployer first \
+             (`dfx canister stop` or `icp canister stop`): stopping lets the calls finish and \
+             pauses nothing that matters, rollouts go on from their journal once it is started \
+             again after the upgrade"
+        )
+    })
+}
 
 /// Why a fresh install was refused. The canister traps with the message, which the installer
 /// sees as the install error.
@@ -52,6 +72,26 @@ impl fmt::Display for InitError {
 }
 
 impl std::error::Error for InitError {}
+
+/// Why an upgrade was refused in `post_upgrade`: the IC then keeps the previous module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UpgradeError {
+    /// Stable memory holds a layout this build cannot read.
+    Layout(LayoutError),
+    /// A principal of `add_admins` could not be granted the role.
+    Admin(Error),
+}
+
+impl fmt::Display for UpgradeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Layout(error) => write!(f, "{error}"),
+            Self::Admin(error) => write!(f, "cannot make an admin of `add_admins`: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for UpgradeError {}
 
 pub struct State<M: Memory> {
     memories: Memories<M>,
@@ -80,8 +120,15 @@ impl<M: Memory> State<M> {
 
     /// Upgrade: reopens the state the previous installation left in stable memory. Reads only
     /// the structures' headers, so its cost does not depend on how much is stored.
-    pub fn post_upgrade(memory: M) -> Result<Self, LayoutError> {
-        Ok(Self::with_memories(Memories::open(memory)?))
+    pub fn post_upgrade(memory: M, arg: UpgradeArg) -> Result<Self, UpgradeError> {
+        let mut state = Self::with_memories(Memories::open(memory).map_err(UpgradeError::Layout)?);
+        for admin in arg.add_admins.unwrap_or_default() {
+            state
+                .roles
+                .grant(admin, Role::Admin)
+                .map_err(UpgradeError::Admin)?;
+        }
+        Ok(state)
     }
 
     fn with_memories(memories: Memories<M>) -> Self {

@@ -717,22 +717,31 @@ fn check_end_state(scenario: &mut Scenario, id: u64, done: &RolloutInfo, on_fail
 }
 
 /// The deployer's own upgrade to its same Wasm, as a new deployer release would do
-/// mid-rollout; retried, as its operator would, while random faults reject it transiently.
+/// mid-rollout: stopped (its outstanding calls finish), upgraded, started; each step retried,
+/// as its operator would, while random faults reject it transiently.
 fn upgrade_deployer(sim: &mut ic_sim::Sim, deployer: Principal) {
+    use ic_sim::scenario::IcEnv;
     let wasm = ic_sim::artifacts::wasm("deployer");
+    let admin = support::admin();
+    retrying(sim, |sim| IcEnv::stop_canister(sim, admin, deployer));
+    retrying(sim, |sim| {
+        let upgrade = ic_sim::InstallMode::Upgrade {
+            skip_pre_upgrade: false,
+            keep_wasm_memory: false,
+        };
+        let arg = candid::encode_args(()).unwrap();
+        sim.install_code(admin, deployer, &wasm, arg, upgrade)
+    });
+    retrying(sim, |sim| IcEnv::start_canister(sim, admin, deployer));
+}
+
+fn retrying(
+    sim: &mut ic_sim::Sim,
+    mut step: impl FnMut(&mut ic_sim::Sim) -> Result<(), ic_sim::Reject>,
+) {
     loop {
-        let upgraded = sim.install_code(
-            support::admin(),
-            deployer,
-            &wasm,
-            candid::encode_args(()).unwrap(),
-            ic_sim::InstallMode::Upgrade {
-                skip_pre_upgrade: false,
-                keep_wasm_memory: false,
-            },
-        );
-        match upgraded {
-            Ok(_) => return,
+        match step(sim) {
+            Ok(()) => return,
             Err(reject) if reject.code == RejectCode::SysTransient => continue,
             Err(reject) => panic!("upgrade the deployer: {reject:?}"),
         }

@@ -21,7 +21,7 @@ pub use endpoints::{Endpoint, ENDPOINTS};
 
 use candid::utils::{ArgumentDecoder, ArgumentEncoder};
 use candid::Principal;
-use deployer::{Error, InitArg, PolicyArg, Release, RolloutInfo, WavePlan, WaveSize};
+use deployer::{Error, InitArg, PolicyArg, Release, RolloutInfo, UpgradeArg, WavePlan, WaveSize};
 use ic_sim::scenario::IcEnv;
 use ic_sim::{artifacts, InstallMode, Reject};
 use serde_bytes::ByteBuf;
@@ -116,19 +116,41 @@ impl<E: IcEnv> Deployer<E> {
             .expect("install the deployer");
     }
 
-    /// Upgrades the deployer to its own Wasm with no argument, as a new release of the deployer
-    /// would, and returns the IC's answer.
-    pub fn upgrade(&mut self, controller: Principal) -> Result<(), Reject> {
+    /// Upgrades the deployer to its own Wasm, as a new release of it would, with `arg` (none
+    /// at all when `None`). The deployer refuses while its calls are outstanding: see
+    /// [`Deployer::upgrade_stopped`].
+    pub fn upgrade(
+        &mut self,
+        controller: Principal,
+        arg: Option<UpgradeArg>,
+    ) -> Result<(), Reject> {
+        let arg = match arg {
+            Some(arg) => candid::encode_one(Some(arg)),
+            None => candid::encode_args(()),
+        };
         self.env.install_code(
             controller,
             self.canister,
             &artifacts::wasm("deployer"),
-            candid::encode_args(()).expect("encode no arguments"),
+            arg.expect("encode the upgrade argument"),
             InstallMode::Upgrade {
                 skip_pre_upgrade: false,
                 keep_wasm_memory: false,
             },
         )
+    }
+
+    /// The safe upgrade, whatever the deployer is doing: stop it (its outstanding calls finish,
+    /// its rollouts wait), upgrade it, start it again (its rollouts go on).
+    pub fn upgrade_stopped(
+        &mut self,
+        controller: Principal,
+        arg: Option<UpgradeArg>,
+    ) -> Result<(), Reject> {
+        self.env.stop_canister(controller, self.canister)?;
+        let upgraded = self.upgrade(controller, arg);
+        self.env.start_canister(controller, self.canister)?;
+        upgraded
     }
 
     /// A call by name: an update as ingress, or a query.

@@ -95,3 +95,22 @@ fn assert_rust_type_equals_did_type<T: CandidType>(name: &str) {
     equal(&mut Default::default(), &env, &did_type, &rust_type)
         .unwrap_or_else(|error| panic!("type {name} in the did file differs from Rust: {error:?}"));
 }
+
+/// `dfx deploy` in the project deploys the deployer alone (the test fixtures have their own
+/// `fixtures/dfx.json`), with an init argument of the `.did`'s init type, so it needs no
+/// terminal to ask for one.
+#[test]
+fn dfx_json_deploys_the_deployer_alone_with_a_typed_init_argument() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("dfx.json")).expect("dfx.json");
+    let config: serde_json::Value = serde_json::from_str(&text).expect("dfx.json is JSON");
+    let canisters = config["canisters"].as_object().expect("a canisters map");
+    assert_eq!(canisters.keys().collect::<Vec<_>>(), vec!["deployer"]);
+    let init_arg = canisters["deployer"]["init_arg"]
+        .as_str()
+        .expect("an init_arg");
+    let args = candid_parser::parse_idl_args(init_arg).expect("init_arg is Candid");
+    let bytes = args.to_bytes().expect("init_arg encodes");
+    let (arg,) = candid::decode_args::<(InitArg,)>(&bytes).expect("init_arg is an InitArg");
+    assert_eq!(arg, InitArg::default());
+}

@@ -9,6 +9,9 @@
 //! child (IC interface specification, "Bounded-wait calls"). A reply that does not decode is
 //! unknown too: the call took effect, but what it returned is lost.
 
+use std::cell::Cell;
+use std::future::IntoFuture;
+
 use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
 use ic_cdk::api::canister_self;
@@ -26,6 +29,32 @@ use crate::engine::{
 };
 use crate::hash::Sha256Hash;
 use crate::status_reply::{self, StatusCode};
+
+thread_local! {
+    /// Calls made and not yet answered: the deployer refuses its own upgrade while any may be
+    /// answered (`state::upgrade_refusal`). A callback that traps after its call was counted
+    /// out undoes that count with the rest of its changes, so the count may stay high, never
+    /// low: then the deployer must be stopped to be upgraded, which is always safe.
+    static CALLS_OUTSTANDING: Cell<u64> = const { Cell::new(0) };
+}
+
+pub fn calls_outstanding() -> u64 {
+    CALLS_OUTSTANDING.get()
+}
+
+/// Awaits a call, counted as outstanding until it is answered (or until ic-cdk drops the
+/// future in the cleanup of a trapped callback).
+async fn counted<F: IntoFuture>(call: F) -> F::Output {
+    struct Outstanding;
+    impl Drop for Outstanding {
+        fn drop(&mut self) {
+            CALLS_OUTSTANDING.set(CALLS_OUTSTANDING.get().saturating_sub(1));
+        }
+    }
+    CALLS_OUTSTANDING.set(CALLS_OUTSTANDING.get() + 1);
+    let _outstanding = Outstanding;
+    call.await
+}
 
 /// How a call was refused: its reject code and message (interface specification, "Reject
 /// codes"). A call that could not even be made counts as `SYS_TRANSIENT`: nothing happened.
@@ -118,7 +147,7 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
         ActionKind::Reconcile { list_snapshots } => outcome(observe(child, *list_snapshots).await),
         ActionKind::HealthCheck { method } => {
             let call = Call::bounded_wait(child, method).with_args(&());
-            done(call.await.map(|_| ()).map_err(call_error))
+            done(counted(call).await.map(|_| ()).map_err(call_error))
         }
         ActionKind::LoadSnapshot { snapshot } => {
             let arg = LoadCanisterSnapshotArgs {
@@ -172,10 +201,9 @@ pub fn controls(status: &CanisterStatusResult) -> bool {
 /// crate costs about half a million instructions, once per upgraded child.
 async fn observe(child: Principal, list_snapshots: bool) -> Result<Reply, CallError> {
     let method = "canister_status";
-    let reply = Call::bounded_wait(Principal::management_canister(), method)
-        .with_arg(CanisterIdRecord { canister_id: child })
-        .await
-        .map_err(call_error)?;
+    let call = Call::bounded_wait(Principal::management_canister(), method)
+        .with_arg(CanisterIdRecord { canister_id: child });
+    let reply = counted(call).await.map_err(call_error)?;
     let status = status_reply::decode_status_and_module(&reply).map_err(|error| CallError {
         code: reject_code::SYS_UNKNOWN,
         message: format!("the reply of {method} does not decode: {error}"),
@@ -229,7 +257,7 @@ async fn management<R: CandidType + DeserializeOwned>(
     // The call owns the encoded bytes and frees them once sent; freeing the arguments here too
     // keeps a module or chunk off the heap while its call is in flight.
     drop(args);
-    let response = call.await.map_err(call_error)?;
+    let response = counted(call).await.map_err(call_error)?;
     response.candid::<R>().map_err(|error| CallError {
         code: reject_code::SYS_UNKNOWN,
         message: format!("the reply of {method} does not decode: {error}"),

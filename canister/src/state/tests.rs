@@ -67,15 +67,56 @@ fn upgrade_keeps_the_roles() {
     let before = admins(&state);
     drop(state);
 
-    let upgraded = State::post_upgrade(memory).unwrap();
+    let upgraded = State::post_upgrade(memory, UpgradeArg::default()).unwrap();
     assert_eq!(admins(&upgraded), before);
+}
+
+#[test]
+fn the_upgrade_argument_adds_admins_and_keeps_the_others() {
+    let memory = VectorMemory::default();
+    let state = State::init(memory.clone(), InitArg::default(), principal(1)).unwrap();
+    drop(state);
+    let arg = UpgradeArg {
+        add_admins: Some(vec![principal(3), principal(1)]),
+    };
+    let upgraded = State::post_upgrade(memory, arg).unwrap();
+    let principals: Vec<Principal> = admins(&upgraded)
+        .into_iter()
+        .map(|assignment| assignment.principal)
+        .collect();
+    assert_eq!(principals, vec![principal(1), principal(3)]);
+}
+
+#[test]
+fn the_upgrade_argument_cannot_make_the_anonymous_principal_an_admin() {
+    let memory = VectorMemory::default();
+    drop(State::init(memory.clone(), InitArg::default(), principal(1)).unwrap());
+    let arg = UpgradeArg {
+        add_admins: Some(vec![Principal::anonymous()]),
+    };
+    assert!(matches!(
+        State::post_upgrade(memory, arg).err(),
+        Some(UpgradeError::Admin(_))
+    ));
+}
+
+#[test]
+fn an_upgrade_is_refused_while_calls_are_outstanding_unless_the_deployer_is_stopped() {
+    assert_eq!(upgrade_refusal(false, 0), None);
+    assert_eq!(upgrade_refusal(true, 0), None);
+    // A stopped deployer has no open call context: a count left by a trapped callback (it
+    // cannot be decremented, a trap undoes the callback's changes) must not block it.
+    assert_eq!(upgrade_refusal(true, 3), None);
+    let refusal = upgrade_refusal(false, 2).expect("refused");
+    assert!(refusal.contains("2 of its calls are still outstanding"));
+    assert!(refusal.contains("Stop the deployer first"));
 }
 
 #[test]
 fn upgrade_of_a_canister_without_deployer_state_is_refused() {
     assert_eq!(
-        State::post_upgrade(VectorMemory::default()).err(),
-        Some(LayoutError::Empty)
+        State::post_upgrade(VectorMemory::default(), UpgradeArg::default()).err(),
+        Some(UpgradeError::Layout(LayoutError::Empty))
     );
 }
 
@@ -131,7 +172,7 @@ fn upgrade_keeps_releases_and_open_uploads() {
     assert_eq!((stats.releases, stats.open_uploads), (1, 1));
     drop(state);
 
-    let upgraded = State::post_upgrade(memory).unwrap();
+    let upgraded = State::post_upgrade(memory, UpgradeArg::default()).unwrap();
     assert_eq!(
         upgraded
             .release_store

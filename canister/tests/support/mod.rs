@@ -53,7 +53,10 @@ fn admin_init() -> InitArg {
     }
 }
 
-/// Upgrades the deployer to its own Wasm (what a new release of it does to its state).
+/// Upgrades the deployer to its own Wasm (what a new release of it does to its state): stopped,
+/// upgraded, started, as the deployer requires while it may have calls outstanding.
 pub fn upgrade<E: IcEnv>(deployer: &mut deployer_client::Deployer<E>) {
-    deployer.upgrade(admin()).expect("upgrade the deployer");
+    deployer
+        .upgrade_stopped(admin(), None)
+        .expect("upgrade the deployer");
 }

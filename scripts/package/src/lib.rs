@@ -1,12 +1,18 @@
 //! Turns a freshly compiled canister module into the artifact that gets installed: the Candid interface
 //! embedded as the public `candid:service` metadata section, every other non-`icp:` custom section (debug
 //! info, names, producers) removed, unused items dropped, and the result gzipped deterministically (fixed
-//! header, level 9) so the same input always yields the same bytes and module hash.
+//! header, level 9) so the same input always yields the same bytes and module hash. Packaging fails
+//! when the module's exports and its Candid interface disagree (`ic-wasm`'s `check-endpoints`:
+//! every method of the `.did` exported with its mode, nothing else exported but the lifecycle
+//! entry points a `.hidden` file beside the `.did` lists).
 
 use std::fmt;
 use std::io::Write;
 
+use std::path::Path;
+
 use flate2::{Compression, GzBuilder};
+use ic_wasm::check_endpoints::check_endpoints;
 use ic_wasm::metadata::{add_metadata, Kind};
 
 /// Metadata name under which the IC and tooling look for a canister's Candid interface.
@@ -16,6 +22,8 @@ pub const CANDID_SERVICE_METADATA: &str = "candid:service";
 pub enum PackageError {
     /// The input is neither Wasm nor gzipped Wasm, or does not parse.
     InvalidWasm(ic_wasm::Error),
+    /// The exports and the Candid interface disagree (what differs is printed on stderr).
+    ExportsMismatch(String),
     Gzip(std::io::Error),
 }
 
@@ -23,6 +31,7 @@ impl fmt::Display for PackageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PackageError::InvalidWasm(error) => write!(f, "invalid input module: {error}"),
+            PackageError::ExportsMismatch(error) => write!(f, "exports against the .did: {error}"),
             PackageError::Gzip(error) => write!(f, "gzip failed: {error}"),
         }
     }
@@ -30,8 +39,14 @@ impl fmt::Display for PackageError {
 
 impl std::error::Error for PackageError {}
 
-/// Packages `wasm` (raw or gzipped) with `candid_service` (the `.did` text) and returns the gzipped module.
-pub fn package(wasm: &[u8], candid_service: &str) -> Result<Vec<u8>, PackageError> {
+/// Packages `wasm` (raw or gzipped) with `candid_service` (the `.did` text) and returns the
+/// gzipped module, once its exports are the service's methods plus the entry points listed in
+/// the file `hidden_endpoints` (one export name a line, such as `canister_init`).
+pub fn package(
+    wasm: &[u8],
+    candid_service: &str,
+    hidden_endpoints: &Path,
+) -> Result<Vec<u8>, PackageError> {
     let mut module = ic_wasm::utils::parse_wasm(wasm, false).map_err(PackageError::InvalidWasm)?;
     ic_wasm::shrink::shrink(&mut module);
     add_metadata(
@@ -40,6 +55,9 @@ pub fn package(wasm: &[u8], candid_service: &str) -> Result<Vec<u8>, PackageErro
         CANDID_SERVICE_METADATA,
         candid_service.as_bytes().to_vec(),
     );
+    // The embedded `candid:service` is what the check reads.
+    check_endpoints(&module, None, Some(hidden_endpoints))
+        .map_err(|error| PackageError::ExportsMismatch(error.to_string()))?;
     gzip_deterministic(&module.emit_wasm()).map_err(PackageError::Gzip)
 }
 
@@ -59,6 +77,23 @@ mod tests {
     use std::io::Read;
 
     const SERVICE: &str = "service : { ping : () -> (nat64) query }";
+
+    /// A hidden-endpoints file with these lines, in a fresh temporary folder.
+    fn hidden(lines: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "wasm-package-test-{}-{}",
+            std::process::id(),
+            lines.len()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("endpoints.hidden");
+        std::fs::write(&path, lines).unwrap();
+        path
+    }
+
+    fn package_ping(wasm: &[u8]) -> Result<Vec<u8>, PackageError> {
+        package(wasm, SERVICE, &hidden(""))
+    }
 
     /// A module with one exported function and two custom sections a packaged artifact must not carry.
     fn module_with_debug_sections() -> Vec<u8> {
@@ -103,7 +138,7 @@ mod tests {
 
     #[test]
     fn packaged_module_carries_the_candid_service_as_public_metadata() {
-        let packaged = package(&module_with_debug_sections(), SERVICE).unwrap();
+        let packaged = package_ping(&module_with_debug_sections()).unwrap();
         let module = ic_wasm::utils::parse_wasm(&gunzip(&packaged), false).unwrap();
         assert_eq!(list_metadata(&module), vec!["icp:public candid:service"]);
         assert_eq!(
@@ -116,7 +151,7 @@ mod tests {
 
     #[test]
     fn packaging_strips_debug_and_producer_sections_but_keeps_exports() {
-        let packaged = package(&module_with_debug_sections(), SERVICE).unwrap();
+        let packaged = package_ping(&module_with_debug_sections()).unwrap();
         let module = ic_wasm::utils::parse_wasm(&gunzip(&packaged), true).unwrap();
         let custom_sections: Vec<&str> = module
             .customs
@@ -132,8 +167,8 @@ mod tests {
 
     #[test]
     fn packaging_is_deterministic_with_a_zero_gzip_mtime() {
-        let first = package(&module_with_debug_sections(), SERVICE).unwrap();
-        let second = package(&module_with_debug_sections(), SERVICE).unwrap();
+        let first = package_ping(&module_with_debug_sections()).unwrap();
+        let second = package_ping(&module_with_debug_sections()).unwrap();
         assert_eq!(first, second);
         assert_eq!(
             &first[..3],
@@ -145,11 +180,31 @@ mod tests {
 
     #[test]
     fn packaging_accepts_gzipped_input_and_rejects_non_wasm() {
-        let packaged = package(&module_with_debug_sections(), SERVICE).unwrap();
-        assert_eq!(package(&packaged, SERVICE).unwrap(), packaged);
+        let packaged = package_ping(&module_with_debug_sections()).unwrap();
+        assert_eq!(package_ping(&packaged).unwrap(), packaged);
         assert!(matches!(
-            package(b"not wasm", SERVICE),
+            package_ping(b"not wasm"),
             Err(PackageError::InvalidWasm(_))
+        ));
+    }
+
+    #[test]
+    fn packaging_refuses_a_module_whose_exports_disagree_with_its_did() {
+        let module = module_with_debug_sections();
+        let two_methods = "service : { ping : () -> (nat64) query; pong : () -> () }";
+        assert!(matches!(
+            package(&module, two_methods, &hidden("")),
+            Err(PackageError::ExportsMismatch(_))
+        ));
+        let as_update = "service : { ping : () -> (nat64) }";
+        assert!(matches!(
+            package(&module, as_update, &hidden("")),
+            Err(PackageError::ExportsMismatch(_))
+        ));
+        // A lifecycle entry point listed as hidden but not exported is a mismatch too.
+        assert!(matches!(
+            package(&module, SERVICE, &hidden("canister_init\n")),
+            Err(PackageError::ExportsMismatch(_))
         ));
     }
 }

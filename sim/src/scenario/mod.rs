@@ -72,6 +72,9 @@ pub trait IcEnv {
         sender: Principal,
         canister: Principal,
     ) -> Result<StatusView, Reject>;
+    /// Stops `canister` as its controller `sender`, returning once it is stopped.
+    fn stop_canister(&mut self, sender: Principal, canister: Principal) -> Result<(), Reject>;
+    fn start_canister(&mut self, sender: Principal, canister: Principal) -> Result<(), Reject>;
 
     fn update_raw(
         &mut self,
@@ -142,6 +145,12 @@ impl<T: IcEnv + ?Sized> IcEnv for Box<T> {
         canister: Principal,
     ) -> Result<StatusView, Reject> {
         (**self).canister_status(sender, canister)
+    }
+    fn stop_canister(&mut self, sender: Principal, canister: Principal) -> Result<(), Reject> {
+        (**self).stop_canister(sender, canister)
+    }
+    fn start_canister(&mut self, sender: Principal, canister: Principal) -> Result<(), Reject> {
+        (**self).start_canister(sender, canister)
     }
 }
 
@@ -275,6 +284,29 @@ impl IcEnv for Sim {
             candid::decode_one(&reply).expect("decode canister_status reply");
         Ok(status_view(status))
     }
+
+    fn stop_canister(&mut self, sender: Principal, canister: Principal) -> Result<(), Reject> {
+        management_lifecycle(self, sender, canister, "stop_canister")
+    }
+
+    fn start_canister(&mut self, sender: Principal, canister: Principal) -> Result<(), Reject> {
+        management_lifecycle(self, sender, canister, "start_canister")
+    }
+}
+
+/// A management method whose only argument is the canister's id, as ingress.
+fn management_lifecycle(
+    sim: &mut Sim,
+    sender: Principal,
+    canister: Principal,
+    method: &str,
+) -> Result<(), Reject> {
+    let arg = candid::encode_one(ic_management_canister_types::CanisterIdRecord {
+        canister_id: canister,
+    })
+    .expect("encode canister id");
+    sim.update_call(sender, Principal::management_canister(), method, arg)
+        .map(|_| ())
 }
 
 /// Rounds an awaited ingress message may take before the scenario is considered hung.

@@ -153,4 +153,16 @@ impl IcEnv for PocketIcEnv {
             })
             .map_err(reject)
     }
+
+    fn stop_canister(&mut self, sender: Principal, canister: Principal) -> Result<(), Reject> {
+        self.pic
+            .stop_canister(canister, Some(sender))
+            .map_err(reject)
+    }
+
+    fn start_canister(&mut self, sender: Principal, canister: Principal) -> Result<(), Reject> {
+        self.pic
+            .start_canister(canister, Some(sender))
+            .map_err(reject)
+    }
 }
