@@ -180,6 +180,29 @@ impl Method {
         }
     }
 
+    /// Whether the method is a query: read-only, answered by one node for free unless a
+    /// caller makes it a replicated call (an update call to it, or any call from a canister).
+    pub fn is_query(self) -> bool {
+        matches!(
+            self,
+            Method::ListRoles
+                | Method::MyRoles
+                | Method::Version
+                | Method::UploadStatus
+                | Method::UploadSettings
+                | Method::ListReleases
+                | Method::GetRelease
+                | Method::ReleaseChunk
+                | Method::StorageStats
+                | Method::GetChild
+                | Method::ListChildren
+                | Method::GetRollout
+                | Method::ListRollouts
+                | Method::ChildHistory
+                | Method::ListEvents
+        )
+    }
+
     /// The largest argument, in bytes, that can be valid.
     pub fn max_arg_bytes(self) -> usize {
         match self {
@@ -217,6 +240,10 @@ pub enum InspectRefusal {
         size: usize,
         max: usize,
     },
+    /// A query method called as a replicated call by a caller without a role.
+    PaidQuery {
+        method: Method,
+    },
 }
 
 impl fmt::Display for InspectRefusal {
@@ -234,6 +261,13 @@ impl fmt::Display for InspectRefusal {
             Self::ArgumentTooLarge { method, size, max } => write!(
                 f,
                 "the argument of {} is {size} bytes, more than the {max} it can validly be",
+                method.name()
+            ),
+            Self::PaidQuery { method } => write!(
+                f,
+                "{} is a query: call it as a query (`dfx canister call --query`, an agent's \
+                 query call). As an update or from a canister it runs replicated at the \
+                 deployer's cost, which the deployer bears only for callers holding a role",
                 method.name()
             ),
         }
@@ -255,12 +289,26 @@ pub fn inspect(
             return Err(InspectRefusal::NotAuthorized { method, required });
         }
     }
+    // `canister_inspect_message` runs only for update calls: a query method called so runs
+    // replicated.
+    replicated_execution(method, caller_roles)?;
     if arg_bytes > method.max_arg_bytes() {
         return Err(InspectRefusal::ArgumentTooLarge {
             method,
             size: arg_bytes,
             max: method.max_arg_bytes(),
         });
+    }
+    Ok(())
+}
+
+/// Whether `method` may run as a replicated call for a caller holding `caller_roles`. The
+/// deployer pays for replicated execution, so a query runs replicated only for callers holding
+/// a role; anyone else reads it as a query, for free. Canister callers never meet
+/// `canister_inspect_message`, so the queries check this themselves.
+pub fn replicated_execution(method: Method, caller_roles: &[Role]) -> Result<(), InspectRefusal> {
+    if method.is_query() && caller_roles.is_empty() {
+        return Err(InspectRefusal::PaidQuery { method });
     }
     Ok(())
 }

@@ -49,6 +49,21 @@ pub(crate) fn mutate_state<R>(f: impl FnOnce(&mut State<DefaultMemoryImpl>) -> R
     STATE.with_borrow_mut(|state| f(state.as_mut().expect("state is set by init/post_upgrade")))
 }
 
+/// Runs a query's read. Run as a replicated call (from a canister, or as an update), it runs
+/// only for callers holding a role (`access::replicated_execution`): the deployer pays for it.
+fn reading<R>(method: Method, f: impl FnOnce(&State<DefaultMemoryImpl>) -> R) -> R {
+    let caller = msg_caller();
+    read_state(|state| {
+        if ic_cdk::api::in_replicated_execution() {
+            let roles = state.roles.roles_of(caller);
+            if let Err(refusal) = access::replicated_execution(method, &roles) {
+                trap(refusal.to_string());
+            }
+        }
+        f(state)
+    })
+}
+
 /// Runs `f` on the state for an authorized caller of `method`.
 fn authorized<R>(
     method: Method,
@@ -117,18 +132,18 @@ fn remove_role(principal: Principal, role: Role) -> Result<(), Error> {
 /// Public: who holds which role is part of the deployer's governance, not a secret.
 #[query]
 fn list_roles() -> Vec<RoleAssignment> {
-    read_state(|state| state.roles.list())
+    reading(Method::ListRoles, |state| state.roles.list())
 }
 
 #[query]
 fn my_roles() -> Vec<Role> {
     let caller = msg_caller();
-    read_state(|state| state.roles.roles_of(caller))
+    reading(Method::MyRoles, |state| state.roles.roles_of(caller))
 }
 
 #[query]
 fn version() -> VersionInfo {
-    VersionInfo::of_this_build()
+    reading(Method::Version, |_| VersionInfo::of_this_build())
 }
 
 #[update]
@@ -151,7 +166,7 @@ fn upload_chunk(arg: UploadChunkArg) -> Result<UploadStatus, Error> {
 #[query]
 fn upload_status(upload_id: u64) -> Result<UploadStatus, Error> {
     let caller = msg_caller();
-    read_state(|state| {
+    reading(Method::UploadStatus, |state| {
         access::authorize(&state.roles, caller, Method::UploadStatus)?;
         state.release_store.upload_status(upload_id, time())
     })
@@ -175,7 +190,9 @@ fn upload_abort(upload_id: u64) -> Result<(), Error> {
 
 #[query]
 fn upload_settings() -> UploadSettings {
-    read_state(|state| state.release_store.upload_settings())
+    reading(Method::UploadSettings, |state| {
+        state.release_store.upload_settings()
+    })
 }
 
 #[update]
@@ -187,18 +204,24 @@ fn set_upload_settings(update: UploadSettingsUpdate) -> Result<UploadSettings, E
 
 #[query]
 fn list_releases(arg: ListReleasesArg) -> ReleasePage {
-    read_state(|state| state.release_store.list_releases(&arg))
+    reading(Method::ListReleases, |state| {
+        state.release_store.list_releases(&arg)
+    })
 }
 
 #[query]
 fn get_release(selector: ReleaseSelector) -> Result<Release, Error> {
-    read_state(|state| state.release_store.get_release(&selector))
+    reading(Method::GetRelease, |state| {
+        state.release_store.get_release(&selector)
+    })
 }
 
 /// One chunk per reply: at most 1 MiB, under the reply size limit.
 #[query]
 fn release_chunk(arg: ReleaseChunkArg) -> Result<ByteBuf, Error> {
-    read_state(|state| state.release_store.release_chunk(&arg).map(ByteBuf::from))
+    reading(Method::ReleaseChunk, |state| {
+        state.release_store.release_chunk(&arg).map(ByteBuf::from)
+    })
 }
 
 #[update]
@@ -210,7 +233,7 @@ fn delete_release(sha256: ByteBuf) -> Result<(), Error> {
 
 #[query]
 fn storage_stats() -> StorageStats {
-    read_state(|state| state.storage_stats(time()))
+    reading(Method::StorageStats, |state| state.storage_stats(time()))
 }
 
 /// Makes sure a sweep runs at `deadline` or earlier. A sweep that finds nothing due is cheap,
@@ -307,12 +330,16 @@ fn remove_label(canister_id: Principal, key: String) -> Result<bool, Error> {
 
 #[query]
 fn get_child(canister_id: Principal) -> Result<ChildInfo, Error> {
-    read_state(|state| state.fleet.info(&canister_id).map_err(fleet_error))
+    reading(Method::GetChild, |state| {
+        state.fleet.info(&canister_id).map_err(fleet_error)
+    })
 }
 
 #[query]
 fn list_children(arg: ListChildrenArg) -> Result<ChildPage, Error> {
-    read_state(|state| state.fleet.list(&arg).map_err(fleet_error))
+    reading(Method::ListChildren, |state| {
+        state.fleet.list(&arg).map_err(fleet_error)
+    })
 }
 
 /// Registers an empty canister the deployer controls as the chunk store of `subnet`, for
@@ -373,22 +400,24 @@ fn rollback_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
 
 #[query]
 fn get_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
-    read_state(|state| state.rollouts.info(rollout_id))
+    reading(Method::GetRollout, |state| state.rollouts.info(rollout_id))
 }
 
 #[query]
 fn list_rollouts(arg: ListRolloutsArg) -> RolloutPage {
-    read_state(|state| state.rollouts.list(&arg))
+    reading(Method::ListRollouts, |state| state.rollouts.list(&arg))
 }
 
 #[query]
 fn child_history(arg: ChildHistoryArg) -> Result<ChildHistory, Error> {
-    read_state(|state| state.rollouts.child_history(&arg))
+    reading(Method::ChildHistory, |state| {
+        state.rollouts.child_history(&arg)
+    })
 }
 
 #[query]
 fn list_events(arg: ListEventsArg) -> EventPage {
-    read_state(|state| state.rollouts.events(&arg))
+    reading(Method::ListEvents, |state| state.rollouts.events(&arg))
 }
 
 fn control(method: Method, rollout_id: u64, command: Command) -> Result<RolloutInfo, Error> {

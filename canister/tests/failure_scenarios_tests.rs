@@ -751,3 +751,50 @@ fn retrying(
 fn child_is(id: &deployer::ChildId, child: Principal) -> bool {
     <serde_bytes::ByteBuf as From<_>>::from(id.clone()).as_slice() == child.as_slice()
 }
+
+/// A child's reject message (up to 2 MiB on the IC) is kept cut to 1 KiB with the size it had,
+/// wherever the rollout records it: the step record, the failure of the verdict, the events.
+#[test]
+fn a_long_reject_message_is_kept_cut_with_its_size() {
+    let mut scenario = Scenario::new(1, "child_v2");
+    let child = scenario.before[0].child;
+    let long = "x".repeat(100_000);
+    scenario.fleet.env.inject(Fault::RejectManagement {
+        method: "start_canister".to_string(),
+        targets: vec![child],
+        code: RejectCode::CanisterError,
+        message: long.clone(),
+        count: FaultCount::Times(1),
+    });
+    let (id, done) = run_all(
+        &mut scenario,
+        OnFailure::RollBack,
+        FailureBudget::Count(1),
+        1,
+    );
+    assert_eq!(done.summary.counts.rolled_back, 1);
+    let kept = |message: &str| {
+        message.len() < 1_100
+            && message.starts_with(&long[..1_000])
+            && message.ends_with("[cut: the reject message had 100000 bytes]")
+    };
+    let history = scenario.history(id, 0);
+    let rejected: Vec<&str> = history
+        .steps
+        .iter()
+        .filter_map(|record| match &record.result {
+            Some(deployer::CallResult::Rejected { message, .. }) => Some(message.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert!(!rejected.is_empty() && rejected.iter().all(|message| kept(message)));
+    match scenario.verdict(id, 0) {
+        Verdict::RolledBack(RollbackCause::Failure(failure)) => match failure.kind {
+            FailureKind::Rejected { message, .. } => assert!(kept(&message)),
+            other => panic!("{other:?}"),
+        },
+        other => panic!("{other:?}"),
+    }
+    let events = events(&mut scenario.fleet, id);
+    assert!(!format!("{events:?}").contains(&long[..1_100]));
+}

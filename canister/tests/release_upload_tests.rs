@@ -361,3 +361,78 @@ fn settings_changes_apply_to_new_uploads() {
         .expect("open");
     assert_eq!(status.expires_at - status.opened_at, 3600 * 1_000_000_000);
 }
+
+/// The deployer pays for replicated execution, so its queries run replicated (as an update, or
+/// called by a canister, which never meets `canister_inspect_message`) only for callers holding
+/// a role; anyone reads them as queries.
+#[test]
+fn queries_run_replicated_only_for_callers_holding_a_role() {
+    #[derive(candid::CandidType)]
+    struct ForwardRequest {
+        callee: candid::Principal,
+        method: String,
+        arg: serde_bytes::ByteBuf,
+        cycles: candid::Nat,
+        timeout_seconds: Option<u32>,
+    }
+    #[derive(candid::CandidType, candid::Deserialize, Debug)]
+    struct ProbeCallError {
+        code: u32,
+        message: String,
+    }
+    use ic_sim::scenario::IcEnvExt;
+    let mut deployer = install();
+    let arg = candid::encode_one(deployer::ListReleasesArg::default()).unwrap();
+    deployer.list_releases_ok(stranger(), deployer::ListReleasesArg::default());
+
+    let refused = deployer
+        .env
+        .update_raw(stranger(), deployer.canister, "list_releases", arg.clone())
+        .expect_err("a stranger's update call to a query is refused at inspection");
+    assert!(
+        refused
+            .message
+            .contains("list_releases is a query: call it as a query"),
+        "{refused}"
+    );
+    deployer
+        .env
+        .update_raw(operator(), deployer.canister, "list_releases", arg.clone())
+        .expect("an operator's update call to a query runs");
+
+    let probe = deployer.env.create_canister(0, vec![admin()]);
+    deployer
+        .env
+        .install_code(
+            admin(),
+            probe,
+            &ic_sim::artifacts::wasm("probe"),
+            candid::encode_args(()).unwrap(),
+            ic_sim::InstallMode::Install,
+        )
+        .expect("install the probe");
+    let forward = |deployer: &mut Deployer| {
+        let request = ForwardRequest {
+            callee: deployer.canister,
+            method: "list_releases".to_string(),
+            arg: serde_bytes::ByteBuf::from(arg.clone()),
+            cycles: candid::Nat::from(0u32),
+            timeout_seconds: None,
+        };
+        let (answer,): (Result<serde_bytes::ByteBuf, ProbeCallError>,) = deployer
+            .env
+            .update(admin(), probe, "forward", (request,))
+            .expect("the probe answers");
+        answer
+    };
+    let refused = forward(&mut deployer).expect_err("a canister without a role is refused");
+    assert_eq!(refused.code, RejectCode::CanisterError as u32);
+    assert!(
+        refused.message.contains("list_releases is a query"),
+        "{refused:?}"
+    );
+    deployer.add_role_ok(admin(), probe, deployer::Role::Operator);
+    let reply = forward(&mut deployer).expect("a canister holding a role may pay");
+    let (page,): (deployer::ReleasePage,) = candid::decode_args(&reply).unwrap();
+    assert!(page.releases.is_empty());
+}

@@ -28,9 +28,9 @@ fn a_role_gated_method_refuses_callers_without_the_role() {
 }
 
 #[test]
-fn public_methods_accept_anyone() {
-    assert_eq!(inspect("list_releases", 10, &[]), Ok(()));
-    assert_eq!(inspect("release_chunk", 10, &[]), Ok(()));
+fn public_reads_accept_anyone_holding_a_role_as_updates() {
+    assert_eq!(inspect("list_releases", 10, &[Role::Operator]), Ok(()));
+    assert_eq!(inspect("release_chunk", 10, &[Role::Admin]), Ok(()));
 }
 
 #[test]
@@ -57,7 +57,7 @@ fn other_methods_take_small_arguments_only() {
             ..
         })
     ));
-    assert!(inspect("get_release", MAX_SMALL_ARG_BYTES + 1, &[]).is_err());
+    assert!(inspect("get_release", MAX_SMALL_ARG_BYTES + 1, &[Role::Operator]).is_err());
 }
 
 #[test]
@@ -81,4 +81,28 @@ fn refusals_name_the_method_and_the_remedy() {
         "delete_release requires the Operator role, which the caller does not hold: \
          an admin can grant it with add_role"
     );
+}
+
+#[test]
+fn a_query_runs_replicated_only_for_callers_holding_a_role() {
+    for method in Method::ALL.into_iter().filter(|method| method.is_query()) {
+        assert_eq!(
+            replicated_execution(method, &[]),
+            Err(InspectRefusal::PaidQuery { method })
+        );
+        assert_eq!(replicated_execution(method, &[Role::Operator]), Ok(()));
+        if method.required_role().is_none() {
+            assert_eq!(
+                inspect(method.name(), 10, &[]),
+                Err(InspectRefusal::PaidQuery { method })
+            );
+        }
+    }
+    assert_eq!(replicated_execution(Method::UploadOpen, &[]), Ok(()));
+    let refusal = InspectRefusal::PaidQuery {
+        method: Method::GetRollout,
+    };
+    assert!(refusal
+        .to_string()
+        .starts_with("get_rollout is a query: call it as a query"));
 }

@@ -145,6 +145,29 @@ pub enum Outcome {
     Unknown,
 }
 
+/// The longest reject message a rollout keeps, in bytes. A child (or the IC on its behalf) may
+/// reject with up to 2 MiB of text, and the message is written to the journal, the step record,
+/// the event log and the verdict: kept whole, one child could fill the deployer's replies and
+/// stable memory.
+pub const MAX_REJECT_MESSAGE_BYTES: usize = 1024;
+
+/// `message` as a rollout keeps it: whole when it fits [`MAX_REJECT_MESSAGE_BYTES`], else cut at
+/// a character boundary and followed by the size it had.
+pub fn bounded_reject_message(message: &str) -> String {
+    if message.len() <= MAX_REJECT_MESSAGE_BYTES {
+        return message.to_string();
+    }
+    let mut end = MAX_REJECT_MESSAGE_BYTES;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}… [cut: the reject message had {} bytes]",
+        &message[..end],
+        message.len()
+    )
+}
+
 /// What a reject says about retrying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RejectClass {

@@ -139,8 +139,8 @@ mod rollout;
 mod status;
 
 pub use action::{
-    classify, reject_code, Action, ActionId, ActionKind, Observation, Outcome, OutcomeError, Path,
-    RejectClass, Reply, RunStatus, Step,
+    bounded_reject_message, classify, reject_code, Action, ActionId, ActionKind, Observation,
+    Outcome, OutcomeError, Path, RejectClass, Reply, RunStatus, Step, MAX_REJECT_MESSAGE_BYTES,
 };
 pub use budget::{cycles_needed, CallCosts, INLINE_MODULE_ESTIMATE_BYTES};
 pub use child::{Child, ChildState, Failure, FailureKind, RollbackCause, SkipReason, Verdict};

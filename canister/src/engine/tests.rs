@@ -887,3 +887,22 @@ fn a_zero_stopped_per_subnet_limit_is_refused() {
         Err(PlanError::ZeroStoppedPerSubnet)
     );
 }
+
+#[test]
+fn reject_messages_are_kept_whole_up_to_the_limit_and_cut_at_a_character_after() {
+    let fits = "a".repeat(MAX_REJECT_MESSAGE_BYTES);
+    assert_eq!(bounded_reject_message(&fits), fits);
+    // A two-byte character straddles the limit: the cut falls before it.
+    let straddling = format!(
+        "{}é{}",
+        "a".repeat(MAX_REJECT_MESSAGE_BYTES - 1),
+        "b".repeat(10)
+    );
+    let kept = bounded_reject_message(&straddling);
+    assert!(kept.starts_with(&"a".repeat(MAX_REJECT_MESSAGE_BYTES - 1)));
+    assert!(!kept.contains('é'));
+    assert!(kept.ends_with(&format!(
+        "[cut: the reject message had {} bytes]",
+        straddling.len()
+    )));
+}

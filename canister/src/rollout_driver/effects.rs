@@ -24,8 +24,8 @@ use ic_management_canister_types::{
 use serde::de::DeserializeOwned;
 
 use crate::engine::{
-    reject_code, Action, ActionKind, InstallOptions, Observation, Outcome, Reply, RunStatus,
-    SnapshotId, WasmMemoryPersistence,
+    bounded_reject_message, reject_code, Action, ActionKind, InstallOptions, Observation, Outcome,
+    Reply, RunStatus, SnapshotId, WasmMemoryPersistence,
 };
 use crate::hash::Sha256Hash;
 use crate::status_reply::{self, StatusCode};
@@ -268,7 +268,7 @@ fn call_error(failed: CallFailed) -> CallError {
     match failed {
         CallFailed::CallRejected(rejected) => CallError {
             code: rejected.raw_reject_code(),
-            message: rejected.reject_message().to_string(),
+            message: bounded_reject_message(rejected.reject_message()),
         },
         other => CallError {
             code: reject_code::SYS_TRANSIENT,
