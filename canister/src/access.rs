@@ -14,11 +14,12 @@ use ic_stable_structures::Memory;
 
 use crate::error::Error;
 use crate::roles::{Role, Roles};
-use crate::uploads::MAX_CHUNK_BYTES;
 
-/// Room for the Candid framing of an `upload_chunk` argument around its chunk bytes: the
-/// header, the type table and the upload id and index (well under 100 bytes in practice).
-pub const CHUNK_FRAMING_BYTES: usize = 1024;
+/// The IC's limit on an ingress message's argument (interface specification, "Ingress
+/// messages"). `canister_inspect_message` lets an `upload_chunk` of any size up to it through,
+/// so that a chunk over [`crate::uploads::MAX_CHUNK_BYTES`] gets the `ChunkTooLarge` error the
+/// interface promises rather than a trap at the filter; only Operators pass the filter for it.
+pub const MAX_INGRESS_ARG_BYTES: usize = 2 * 1024 * 1024;
 /// The largest argument of any other method: the biggest is `upload_open`'s, whose texts are
 /// at most 4 KiB + 128 bytes.
 pub const MAX_SMALL_ARG_BYTES: usize = 16 * 1024;
@@ -206,7 +207,7 @@ impl Method {
     /// The largest argument, in bytes, that can be valid.
     pub fn max_arg_bytes(self) -> usize {
         match self {
-            Method::UploadChunk => MAX_CHUNK_BYTES as usize + CHUNK_FRAMING_BYTES,
+            Method::UploadChunk => MAX_INGRESS_ARG_BYTES,
             _ => MAX_SMALL_ARG_BYTES,
         }
     }

@@ -17,7 +17,9 @@ use serde_bytes::ByteBuf;
 use crate::access::{self, Method};
 use crate::engine::{Command, ModuleHash};
 use crate::error::{Error, ErrorKind};
-use crate::fleet::{ChildInfo, ChildPage, FleetError, Label, ListChildrenArg};
+use crate::fleet::{
+    ChildInfo, ChildPage, FleetError, Label, ListChildrenArg, MAX_ADOPTED_PER_CALL,
+};
 use crate::release_store::StorageStats;
 use crate::releases::{ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector};
 use crate::roles::{Role, RoleAssignment};
@@ -266,6 +268,12 @@ fn schedule_next_sweep() {
 async fn adopt_children(arg: AdoptChildrenArg) -> Result<Vec<Result<ChildInfo, Error>>, Error> {
     let caller = msg_caller();
     read_state(|state| access::authorize(&state.roles, caller, Method::AdoptChildren))?;
+    if arg.canister_ids.len() > MAX_ADOPTED_PER_CALL {
+        return Err(fleet_error(FleetError::TooManyToAdopt {
+            count: arg.canister_ids.len() as u64,
+            max: MAX_ADOPTED_PER_CALL as u64,
+        }));
+    }
     let subnet = arg.subnet.unwrap_or_else(subnet_self);
     let statuses = join_all(
         arg.canister_ids
@@ -274,11 +282,18 @@ async fn adopt_children(arg: AdoptChildrenArg) -> Result<Vec<Result<ChildInfo, E
     )
     .await;
     let now = time();
-    Ok(mutate_state(|state| {
-        arg.canister_ids
+    let deployer = ic_cdk::api::canister_self();
+    mutate_state(|state| {
+        // The caller's role may have been revoked while the statuses were read.
+        access::authorize(&state.roles, caller, Method::AdoptChildren)?;
+        Ok(arg
+            .canister_ids
             .iter()
             .zip(statuses)
             .map(|(&canister_id, status)| {
+                if canister_id == deployer || state.rollouts.is_store(canister_id) {
+                    return Err(fleet_error(FleetError::NotAChildCanister { canister_id }));
+                }
                 let status = status.map_err(|error| unavailable(canister_id, error))?;
                 if !effects::controls(&status) {
                     return Err(ErrorKind::NotAController { canister_id }.into());
@@ -293,8 +308,8 @@ async fn adopt_children(arg: AdoptChildrenArg) -> Result<Vec<Result<ChildInfo, E
                     .and_then(|()| state.fleet.info(&canister_id))
                     .map_err(fleet_error)
             })
-            .collect()
-    }))
+            .collect())
+    })
 }
 
 /// Forgets a child; refused while a rollout holds it.
@@ -357,8 +372,20 @@ async fn register_chunk_store(subnet: Principal, canister_id: Principal) -> Resu
     if status.module_hash.is_some() {
         return Err(ErrorKind::StoreNotEmpty { canister_id }.into());
     }
-    mutate_state(|state| state.rollouts.register_store(subnet, canister_id));
-    Ok(())
+    mutate_state(|state| {
+        // The caller's role may have been revoked while the status was read.
+        access::authorize(&state.roles, caller, Method::RegisterChunkStore)?;
+        // A child is not a store: its module is what rollouts replace.
+        if let Ok(child) = state.fleet.info(&canister_id) {
+            return Err(fleet_error(FleetError::AlreadyAdopted {
+                canister_id,
+                adopted_at: child.adopted_at,
+                adopted_by: child.adopted_by,
+            }));
+        }
+        state.rollouts.register_store(subnet, canister_id);
+        Ok(())
+    })
 }
 
 #[update]

@@ -24,7 +24,8 @@ fn adoption_refuses_strangers_unknown_canisters_and_repeats() {
     let foreign = fleet.env.create_canister(0, vec![admin()]);
     let missing = Principal::from_slice(&[0xee; 10]);
 
-    // The deployer reads its own status (a canister may), but does not control itself.
+    // The deployer and its chunk stores are never children (it could not upgrade itself in a
+    // rollout; a store's chunks are what installs read).
     let itself = fleet.canister;
     let results = fleet.adopt_children_ok(
         admin(),
@@ -53,14 +54,43 @@ fn adoption_refuses_strangers_unknown_canisters_and_repeats() {
     ));
     assert_eq!(
         kind(results[3].clone()),
-        ErrorKind::NotAController {
+        ErrorKind::Fleet(FleetError::NotAChildCanister {
             canister_id: itself
-        }
+        })
     );
     assert!(matches!(
         kind(results[4].clone()),
         ErrorKind::Fleet(FleetError::AlreadyAdopted { canister_id, .. }) if canister_id == child
     ));
+
+    let store = fleet.register_store(admin(), 0);
+    let results = fleet.adopt_children_ok(
+        admin(),
+        deployer::AdoptChildrenArg {
+            canister_ids: vec![store],
+            subnet: None,
+            labels: Vec::new(),
+        },
+    );
+    assert_eq!(
+        kind(results[0].clone()),
+        ErrorKind::Fleet(FleetError::NotAChildCanister { canister_id: store })
+    );
+
+    // One call adopts at most 100: its status reads all go out at once, within the IC's queue
+    // of 500, and its reply stays under the reply limit.
+    let many = deployer::AdoptChildrenArg {
+        canister_ids: vec![child; 101],
+        subnet: None,
+        labels: Vec::new(),
+    };
+    assert_eq!(
+        kind(fleet.adopt_children(admin(), many).answer()),
+        ErrorKind::Fleet(FleetError::TooManyToAdopt {
+            count: 101,
+            max: 100
+        })
+    );
 }
 
 #[test]

@@ -34,8 +34,8 @@ fn public_reads_accept_anyone_holding_a_role_as_updates() {
 }
 
 #[test]
-fn a_chunk_may_carry_one_mib_and_its_framing_but_no_more() {
-    let max = MAX_CHUNK_BYTES as usize + CHUNK_FRAMING_BYTES;
+fn a_chunk_argument_may_be_as_large_as_ingress_allows_and_the_method_judges_it() {
+    let max = MAX_INGRESS_ARG_BYTES;
     assert_eq!(inspect("upload_chunk", max, &[Role::Operator]), Ok(()));
     assert_eq!(
         inspect("upload_chunk", max + 1, &[Role::Operator]),

@@ -9,6 +9,10 @@ use serde::Serialize;
 /// The most canister ids an error lists; `total` says how many there were. A claim over a
 /// whole fleet could otherwise produce an error larger than the 2 MiB reply limit.
 pub const MAX_LISTED_CHILDREN: usize = 100;
+/// The most canisters one `adopt_children` call takes: each costs a `canister_status` call, all
+/// made at once, and the IC queues at most 500 calls to the management canister; and the reply
+/// (a `ChildInfo` each) must stay under the 2 MiB reply limit.
+pub const MAX_ADOPTED_PER_CALL: usize = 100;
 
 /// Why the fleet registry refused a request. Match on this, not on the message.
 #[derive(CandidType, Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
@@ -54,6 +58,10 @@ pub enum FleetError {
     },
     /// The deployer already records as many snapshots of the child as the IC lets it hold.
     SnapshotLimit { canister_id: Principal, max: u64 },
+    /// One adoption names more canisters than [`MAX_ADOPTED_PER_CALL`].
+    TooManyToAdopt { count: u64, max: u64 },
+    /// The canister is the deployer itself or a registered chunk store: never a child.
+    NotAChildCanister { canister_id: Principal },
 }
 
 /// A child and the active rollout that holds it.
@@ -152,6 +160,16 @@ impl fmt::Display for FleetError {
                 f,
                 "the deployer already records {max} snapshots of {canister_id}, the IC's limit: \
                  forget the snapshot that was replaced or deleted before recording a new one"
+            ),
+            Self::TooManyToAdopt { count, max } => write!(
+                f,
+                "{count} canisters in one adoption, more than the {max} one call takes: adopt \
+                 them in calls of at most {max}"
+            ),
+            Self::NotAChildCanister { canister_id } => write!(
+                f,
+                "{canister_id} is the deployer itself or one of its chunk stores, which it does \
+                 not upgrade as a child: adopt only the fleet's canisters"
             ),
         }
     }

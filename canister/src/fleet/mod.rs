@@ -64,7 +64,7 @@ use crate::engine::{
 };
 use index::{label_prefix, module_prefix, Children, Index, IndexKey};
 
-pub use error::{ChildClaim, FleetError, MAX_LISTED_CHILDREN};
+pub use error::{ChildClaim, FleetError, MAX_ADOPTED_PER_CALL, MAX_LISTED_CHILDREN};
 pub use labels::{Label, Labels, MAX_LABELS_PER_CHILD, MAX_LABEL_KEY_BYTES, MAX_LABEL_VALUE_BYTES};
 pub use listing::{
     ChildIdPage, ChildPage, ListChildrenArg, Selector, MAX_CHILD_PAGE, MAX_ID_PAGE, SCAN_BUDGET,

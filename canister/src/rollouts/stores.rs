@@ -21,6 +21,11 @@ impl<M: Memory> Rollouts<M> {
         self.stores.insert(subnet, store);
     }
 
+    /// Whether `canister` is registered as some subnet's chunk store.
+    pub fn is_store(&self, canister: Principal) -> bool {
+        self.stores.iter().any(|entry| entry.value() == canister)
+    }
+
     /// The store serving `subnet`, the deployer's own subnet being `own_subnet`.
     pub fn store_for(&self, subnet: Principal, own_subnet: Principal) -> Option<SubnetStore> {
         if subnet == own_subnet {
