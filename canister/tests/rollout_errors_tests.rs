@@ -137,6 +137,25 @@ fn rollouts_refuse_bad_plans_unknown_ids_and_commands_out_of_phase() {
         kind(fleet.start_rollout_of(operator(), &release, Selector::All, zero).answer()),
         ErrorKind::InvalidRolloutPlan { reason } if reason.contains("max_concurrency")
     ));
+    // A wait that would overflow the clock, and a health method name as long as a message.
+    let forever = PolicyArg {
+        bake_nanos: Some(u64::MAX),
+        ..PolicyArg::default()
+    };
+    assert!(matches!(
+        kind(fleet.start_rollout_of(operator(), &release, Selector::All, forever).answer()),
+        ErrorKind::InvalidRolloutPlan { reason } if reason.contains("bake at most")
+    ));
+    let long_name = PolicyArg {
+        verification: Some(deployer::Verification {
+            health_method: Some("m".repeat(10_000)),
+        }),
+        ..PolicyArg::default()
+    };
+    assert!(matches!(
+        kind(fleet.start_rollout_of(operator(), &release, Selector::All, long_name).answer()),
+        ErrorKind::InvalidRolloutPlan { reason } if reason.contains("health method name")
+    ));
     let unknown: Result<RolloutInfo, Error> = fleet.get_rollout(operator(), 7u64).answer();
     assert_eq!(kind(unknown), ErrorKind::RolloutNotFound { rollout_id: 7 });
 

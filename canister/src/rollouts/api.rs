@@ -28,8 +28,73 @@ pub struct PolicyArg {
     pub failure_budget: Option<FailureBudget>,
 }
 
+/// What a policy may ask for. Durations are bounded so that `now + wait` never nears
+/// `u64::MAX` and no rollout waits for months; retries are bounded and spaced so that a child
+/// that keeps failing transiently cannot keep the deployer paying in a tight loop; the texts
+/// and lists a rollout keeps (and shows in every `RolloutInfo`) are bounded so that its reads
+/// stay small.
+pub const MAX_BAKE_NANOS: u64 = 30 * DAY_NANOS;
+pub const MAX_BACKOFF_NANOS: u64 = DAY_NANOS;
+pub const MIN_BACKOFF_NANOS: u64 = 100_000_000;
+pub const MAX_ATTEMPTS: u32 = 100;
+pub const MAX_WAVES: usize = 100;
+pub const MAX_HEALTH_METHOD_BYTES: usize = 256;
+pub const MAX_INSTALL_ARG_BYTES: usize = 64 * 1024;
+const DAY_NANOS: u64 = 24 * 3600 * 1_000_000_000;
+
 impl PolicyArg {
-    pub fn into_policy(self) -> Policy {
+    /// The policy, with defaults for what was left out; `Err` says which bound a field breaks.
+    pub fn into_policy(self) -> Result<Policy, String> {
+        let policy = self.with_defaults();
+        let retry = &policy.retry;
+        if policy.bake_nanos > MAX_BAKE_NANOS {
+            return Err(format!(
+                "bake_nanos is {}: bake at most {MAX_BAKE_NANOS} ns (30 days)",
+                policy.bake_nanos
+            ));
+        }
+        if retry.max_attempts > MAX_ATTEMPTS {
+            return Err(format!(
+                "retry.max_attempts is {}: allow at most {MAX_ATTEMPTS}",
+                retry.max_attempts
+            ));
+        }
+        if retry.max_attempts > 1 && retry.base_backoff_nanos < MIN_BACKOFF_NANOS {
+            return Err(format!(
+                "retry.base_backoff_nanos is {}: retries wait at least {MIN_BACKOFF_NANOS} ns \
+                 (100 ms)",
+                retry.base_backoff_nanos
+            ));
+        }
+        if retry.max_backoff_nanos > MAX_BACKOFF_NANOS {
+            return Err(format!(
+                "retry.max_backoff_nanos is {}: wait at most {MAX_BACKOFF_NANOS} ns (1 day)",
+                retry.max_backoff_nanos
+            ));
+        }
+        if policy.waves.then.len() > MAX_WAVES {
+            return Err(format!(
+                "{} waves after the canary: plan at most {MAX_WAVES}",
+                policy.waves.then.len()
+            ));
+        }
+        let health_method = policy.verification.health_method.as_deref().unwrap_or("");
+        if health_method.len() > MAX_HEALTH_METHOD_BYTES {
+            return Err(format!(
+                "the health method name has {} bytes: at most {MAX_HEALTH_METHOD_BYTES}",
+                health_method.len()
+            ));
+        }
+        if policy.install.arg.len() > MAX_INSTALL_ARG_BYTES {
+            return Err(format!(
+                "the install argument has {} bytes: at most {MAX_INSTALL_ARG_BYTES}",
+                policy.install.arg.len()
+            ));
+        }
+        Ok(policy)
+    }
+
+    fn with_defaults(self) -> Policy {
         let default = Policy::default();
         Policy {
             waves: self.waves.unwrap_or(default.waves),

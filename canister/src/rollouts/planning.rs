@@ -28,6 +28,11 @@ impl<M: Memory> Rollouts<M> {
         arg: StartRolloutArg,
         own_subnet: Principal,
     ) -> Result<(Plan, Vec<Principal>), Error> {
+        let policy = arg
+            .policy
+            .unwrap_or_default()
+            .into_policy()
+            .map_err(|reason| ErrorKind::InvalidRolloutPlan { reason })?;
         let release = release_store.release_module(&arg.release)?;
         let selected: Vec<_> = fleet.select(&arg.selector).map_err(fleet_error)?.collect();
         let selected = match arg.selector {
@@ -58,7 +63,7 @@ impl<M: Memory> Rollouts<M> {
                     record.spec(fleet::child_id(canister_id), record.snapshots.clone())
                 })
                 .collect(),
-            policy: arg.policy.unwrap_or_default().into_policy(),
+            policy,
         };
         let children = selected.into_iter().map(|(id, _)| id).collect();
         Ok((plan, children))

@@ -533,3 +533,62 @@ fn a_rollout_idle_across_a_fold_replays_its_later_lines() {
         state.rollouts.live[&idle].record.engine
     );
 }
+
+#[test]
+fn a_policy_asks_only_for_bounded_waits_retries_and_texts() {
+    use super::api::{
+        MAX_ATTEMPTS, MAX_BACKOFF_NANOS, MAX_BAKE_NANOS, MAX_HEALTH_METHOD_BYTES,
+        MAX_INSTALL_ARG_BYTES, MAX_WAVES, MIN_BACKOFF_NANOS,
+    };
+    use crate::engine::{InstallOptions, RetryPolicy, Verification, WavePlan, WaveSize};
+    assert!(PolicyArg::default().into_policy().is_ok());
+    let retry = |max_attempts, base_backoff_nanos, max_backoff_nanos| PolicyArg {
+        retry: Some(RetryPolicy {
+            max_attempts,
+            base_backoff_nanos,
+            max_backoff_nanos,
+        }),
+        ..PolicyArg::default()
+    };
+    let refused = [
+        PolicyArg {
+            bake_nanos: Some(MAX_BAKE_NANOS + 1),
+            ..PolicyArg::default()
+        },
+        retry(MAX_ATTEMPTS + 1, MIN_BACKOFF_NANOS, MAX_BACKOFF_NANOS),
+        retry(5, 0, MAX_BACKOFF_NANOS),
+        retry(5, MIN_BACKOFF_NANOS, u64::MAX),
+        PolicyArg {
+            waves: Some(WavePlan {
+                canary: 1,
+                then: vec![WaveSize::Count(1); MAX_WAVES + 1],
+            }),
+            ..PolicyArg::default()
+        },
+        PolicyArg {
+            verification: Some(Verification {
+                health_method: Some("m".repeat(MAX_HEALTH_METHOD_BYTES + 1)),
+            }),
+            ..PolicyArg::default()
+        },
+        PolicyArg {
+            install: Some(InstallOptions {
+                arg: vec![0; MAX_INSTALL_ARG_BYTES + 1],
+                ..InstallOptions::default()
+            }),
+            ..PolicyArg::default()
+        },
+    ];
+    for policy in refused {
+        let reason = policy.clone().into_policy().expect_err("out of bounds");
+        assert!(
+            reason.contains("at most") || reason.contains("at least"),
+            "{reason}"
+        );
+    }
+    // One attempt never waits, so its backoff does not matter.
+    assert!(retry(1, 0, 0).into_policy().is_ok());
+    assert!(retry(MAX_ATTEMPTS, MIN_BACKOFF_NANOS, MAX_BACKOFF_NANOS)
+        .into_policy()
+        .is_ok());
+}
