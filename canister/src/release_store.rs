@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::block_store::{BlockStore, Extent};
 use crate::cbor::Cbor;
-use crate::error::{Error, ErrorKind, Quota};
+use crate::error::{Error, ErrorKind, Quota, TextField};
 use crate::hash::{sha256, Sha256Hash};
 use crate::memory::Memories;
 use crate::releases::{
@@ -24,9 +24,9 @@ use crate::releases::{
     ReleaseRecord, ReleaseReferences, ReleaseSelector,
 };
 use crate::uploads::{
-    parse_sha256, validate_open, OpenUpload, UploadChunkArg, UploadOpenArg, UploadRecord,
-    UploadSessions, UploadSettings, UploadSettingsUpdate, UploadStatus, MAX_CHUNK_BYTES,
-    TOMBSTONE_RETENTION_NANOS,
+    check_text, parse_sha256, validate_open, OpenUpload, UploadChunkArg, UploadOpenArg,
+    UploadRecord, UploadSessions, UploadSettings, UploadSettingsUpdate, UploadStatus,
+    MAX_CHUNK_BYTES, MAX_NAME_BYTES, MAX_VERSION_BYTES, TOMBSTONE_RETENTION_NANOS,
 };
 use crate::wasm_check::{ModuleError, ModuleInspector, MAX_MODULE_BYTES};
 
@@ -526,6 +526,9 @@ impl<M: Memory> ReleaseStore<M> {
         match selector {
             ReleaseSelector::Sha256(sha256) => Ok(parse_sha256(sha256)?),
             ReleaseSelector::NameVersion { name, version } => {
+                // No release has longer texts, and the error below echoes them.
+                check_text(TextField::Name, name, 1, MAX_NAME_BYTES)?;
+                check_text(TextField::Version, version, 1, MAX_VERSION_BYTES)?;
                 let sha256 = self.releases.find(name, version).ok_or_else(|| {
                     ErrorKind::ReleaseNotFound {
                         release: selector.clone(),

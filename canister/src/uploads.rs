@@ -295,7 +295,12 @@ pub fn parse_sha256(bytes: &[u8]) -> Result<Sha256Hash, ErrorKind> {
     })
 }
 
-fn check_text(field: TextField, text: &str, min: usize, max: usize) -> Result<(), ErrorKind> {
+pub(crate) fn check_text(
+    field: TextField,
+    text: &str,
+    min: usize,
+    max: usize,
+) -> Result<(), ErrorKind> {
     if (min..=max).contains(&text.len()) {
         Ok(())
     } else {

@@ -531,6 +531,20 @@ fn releases_are_found_by_name_and_listed_newest_first() {
         kind(store.get_release(&ReleaseSelector::Sha256(ByteBuf::from(vec![1; 3])))),
         ErrorKind::InvalidSha256 { length: 3 }
     );
+    // A name no release can have is refused by its length, not echoed back whole.
+    let too_long = ReleaseSelector::NameVersion {
+        name: "n".repeat(1 << 20),
+        version: "1".to_string(),
+    };
+    assert_eq!(
+        kind(store.get_release(&too_long)),
+        ErrorKind::InvalidTextLength {
+            field: TextField::Name,
+            length: 1 << 20,
+            min: 1,
+            max: MAX_NAME_BYTES as u64
+        }
+    );
 }
 
 #[test]
