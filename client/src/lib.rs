@@ -8,8 +8,8 @@
 //!   reject or the deployer's typed [`deployer::Error`]) and an `_ok` method that expects success,
 //!   for tests and set-up code. Both take the caller explicitly, as every IC message has one.
 //! - [`modules`]: the one deterministic generator of Wasm modules, and the module builders.
-//! - [`fleet`]: on the simulator, children created and adopted, chunk stores registered, and the
-//!   rollout driven to its end.
+//! - [`fleet`]: on the simulator, children created, given state and adopted, chunk stores
+//!   registered, and the child fixture's reads.
 //! - [`trace`]: what the simulator's trace says the deployer did.
 
 mod endpoints;
