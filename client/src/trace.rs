@@ -16,10 +16,11 @@ fn is_read(method: &str) -> bool {
 }
 
 impl Deployer<Sim> {
-    /// The management calls the deployer made on `target` since trace position `from`, in
-    /// order: the method and whether it succeeded.
-    pub fn management_calls_since(&self, from: usize, target: Principal) -> Vec<(String, bool)> {
-        self.env.trace()[from..]
+    /// The management calls the deployer made on `target`, in order: the method and whether it
+    /// succeeded.
+    pub fn management_calls(&self, target: Principal) -> Vec<(String, bool)> {
+        self.env
+            .trace()
             .iter()
             .filter_map(|event| match &event.kind {
                 TraceKind::Management {
@@ -31,11 +32,6 @@ impl Deployer<Sim> {
                 _ => None,
             })
             .collect()
-    }
-
-    /// Every management call the deployer made on `target`.
-    pub fn management_calls(&self, target: Principal) -> Vec<(String, bool)> {
-        self.management_calls_since(0, target)
     }
 
     /// The successful management calls of the deployer on `target` that change something.

@@ -84,6 +84,21 @@ fn the_access_table_lists_exactly_the_did_methods() {
     assert_eq!(table, did_methods);
 }
 
+/// `Method::is_query` decides which methods refuse paid replicated execution; it must say
+/// "query" exactly where the file does.
+#[test]
+fn the_access_table_marks_exactly_the_did_queries() {
+    let (env, service) = CandidSource::File(&did_path())
+        .load()
+        .expect("the did file parses");
+    let service = service.expect("the did file has a service");
+    for (name, function) in env.as_service(&service).expect("a service type") {
+        let method = Method::from_name(name).expect("a did method is in the table");
+        let did_query = env.as_func(function).expect("a function").is_query();
+        assert_eq!(method.is_query(), did_query, "{name}");
+    }
+}
+
 fn assert_rust_type_equals_did_type<T: CandidType>(name: &str) {
     let (mut env, _) = CandidSource::File(&did_path())
         .load()
