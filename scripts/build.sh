@@ -4,7 +4,8 @@
 #   scripts/build.sh            every artifact
 #   scripts/build.sh NAME...    only these (e.g. `scripts/build.sh child_v1 probe`; dfx.json builds one each)
 #
-# Names: deployer, child_v1, child_v2, child_v3, child_trap_post_upgrade, child_trap_pre_upgrade,
+# Names: deployer, deployer_alternate_engine (an engine that decides differently, for the
+# cross-version upgrade tests), child_v1, child_v2, child_v3, child_trap_post_upgrade, child_trap_pre_upgrade,
 # child_hold_call, child_large, probe. Each is `cargo build --release --target wasm32-unknown-unknown`
 # (child variants via `--no-default-features --features <variant>`), then packaged by scripts/package
 # (Candid metadata, shrink, deterministic gzip), which fails unless the module's exports are the
@@ -18,7 +19,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 readonly WASM_TARGET=wasm32-unknown-unknown
-readonly ALL_NAMES=(deployer child_v1 child_v2 child_v3 child_trap_post_upgrade child_trap_pre_upgrade
+readonly ALL_NAMES=(deployer deployer_alternate_engine child_v1 child_v2 child_v3 child_trap_post_upgrade child_trap_pre_upgrade
     child_hold_call child_large probe)
 
 if (($# > 0)); then
@@ -54,6 +55,10 @@ build_canister() {
 for name in "${names[@]}"; do
     case "$name" in
         deployer) build_canister deployer deployer candid/deployer.did candid/deployer.hidden ;;
+        deployer_alternate_engine)
+            build_canister "$name" deployer candid/deployer.did candid/deployer.hidden \
+                --features alternate-dispatch-order
+            ;;
         probe) build_canister probe probe fixtures/probe/probe.did fixtures/probe/probe.hidden ;;
         child_trap_pre_upgrade)
             build_canister "$name" child fixtures/child/child.did fixtures/child/child_trap_pre_upgrade.hidden \

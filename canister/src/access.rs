@@ -60,10 +60,11 @@ pub enum Method {
     ListRollouts,
     ChildHistory,
     ListEvents,
+    PrepareUpgrade,
 }
 
 impl Method {
-    pub const ALL: [Method; 33] = [
+    pub const ALL: [Method; 34] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -97,6 +98,7 @@ impl Method {
         Method::ListRollouts,
         Method::ChildHistory,
         Method::ListEvents,
+        Method::PrepareUpgrade,
     ];
 
     /// The name in the Candid interface.
@@ -135,6 +137,7 @@ impl Method {
             Method::ListRollouts => "list_rollouts",
             Method::ChildHistory => "child_history",
             Method::ListEvents => "list_events",
+            Method::PrepareUpgrade => "prepare_upgrade",
         }
     }
 
@@ -150,7 +153,8 @@ impl Method {
             | Method::SetUploadSettings
             | Method::AdoptChildren
             | Method::ReleaseChild
-            | Method::RegisterChunkStore => Some(Role::Admin),
+            | Method::RegisterChunkStore
+            | Method::PrepareUpgrade => Some(Role::Admin),
             Method::UploadOpen
             | Method::UploadChunk
             | Method::UploadStatus

@@ -26,7 +26,7 @@ use crate::roles::{Role, RoleAssignment};
 use crate::rollout_driver::{self, effects};
 use crate::rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
-    RolloutInfo, RolloutPage, StartRolloutArg,
+    PrepareUpgradeArg, RolloutInfo, RolloutPage, StartRolloutArg, UpgradeReadiness,
 };
 use crate::state::{upgrade_refusal, InitArg, State, UpgradeArg};
 use crate::uploads::{
@@ -445,6 +445,20 @@ fn child_history(arg: ChildHistoryArg) -> Result<ChildHistory, Error> {
 #[query]
 fn list_events(arg: ListEventsArg) -> EventPage {
     reading(Method::ListEvents, |state| state.rollouts.events(&arg))
+}
+
+/// Admin. Holds every rollout and folds the journal so that the deployer can be upgraded to a
+/// build whose engine decides differently, or lifts the hold.
+#[update]
+fn prepare_upgrade(arg: PrepareUpgradeArg) -> Result<UpgradeReadiness, Error> {
+    let (to_drive, readiness) = authorized(Method::PrepareUpgrade, |state, _| {
+        Ok(state.rollouts.prepare_upgrade(arg.hold))
+    })?;
+    let now = time();
+    for rollout_id in to_drive {
+        rollout_driver::drive_no_later_than(rollout_id, now);
+    }
+    Ok(readiness)
 }
 
 fn control(method: Method, rollout_id: u64, command: Command) -> Result<RolloutInfo, Error> {

@@ -66,7 +66,8 @@ pub use releases::{
 pub use roles::{Role, RoleAssignment};
 pub use rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
-    PolicyArg, RolloutEvent, RolloutInfo, RolloutPage, StartRolloutArg,
+    PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo, RolloutPage, StartRolloutArg,
+    UpgradeReadiness,
 };
 pub use state::{InitArg, UpgradeArg};
 pub use uploads::{

@@ -66,12 +66,24 @@
 //!
 //! # Schema versions
 //!
-//! [`SCHEMA_VERSION`] names this layout. Schema 1 is the layout of the first release; until
-//! that release is published it is still amended in place (no deployer runs it yet).
-//! `post_upgrade` reads the header first and refuses to run on memory it does not understand:
-//! memory written by a newer schema (a downgrade), or not written by the deployer at all. A
-//! change that old code would misread (a new meaning for an id, a key encoding, a value that
-//! old code cannot decode) bumps the version and adds its migration to [`Memories::open`].
+//! [`SCHEMA_VERSION`] names this layout. Schema 1 is the layout of release 0.1, frozen: its
+//! Wasm is kept in `fixtures/releases/deployer-0.1.wasm.gz`, and a scenario test upgrades from
+//! it in the middle of a rollout. `post_upgrade` reads the header first and refuses to run on
+//! memory it does not understand: memory written by a newer schema (a downgrade), or not
+//! written by the deployer at all. A change that old code would misread (a new meaning for an
+//! id, a key encoding, a value that old code cannot decode) bumps the version and adds its
+//! migration to [`Memories::open`]; a new memory id or a new optional field (serde default)
+//! does not.
+//!
+//! # The journal's writer
+//!
+//! The journal (memories 7 and 17) holds inputs that the engine replays, so its lines mean what
+//! they mean only to the engine that wrote them. The header records who wrote them, as a
+//! [`JournalWriter`]: the line encoding ([`JOURNAL_FORMAT`]) and the engine's decisions
+//! ([`crate::engine::ENGINE_REVISION`]). An upgrade whose build would read either differently
+//! is refused while the journal holds lines ([`JournalWriter::check`]); `prepare_upgrade` folds
+//! the journal so that any build of the schema can take over. Once the journal is accepted,
+//! `post_upgrade` records the new build as its writer.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -82,6 +94,9 @@ use ic_stable_structures::{Memory, StableCell};
 
 /// The layout version this code reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// The encoding of the journal's lines (`crate::rollouts::JournalLine` in CBOR).
+pub const JOURNAL_FORMAT: u32 = 1;
 
 /// First bytes of the header: marks memory as the deployer's, whatever its schema version.
 pub const MAGIC: [u8; 4] = *b"DPLY";
@@ -203,6 +218,25 @@ impl<M: Memory> Memories<M> {
         Ok(memories)
     }
 
+    /// Who wrote the journal's lines, as the header records it.
+    pub fn journal_writer(&self) -> JournalWriter {
+        StableCell::init(self.header(), Header::current())
+            .get()
+            .journal_writer
+            .clone()
+    }
+
+    /// Records this build as the journal's writer: after [`JournalWriter::check`] accepted the
+    /// lines the previous build left.
+    pub fn record_journal_writer(&self) {
+        let mut cell = StableCell::init(self.header(), Header::current());
+        let header = Header {
+            journal_writer: JournalWriter::current(),
+            ..cell.get().clone()
+        };
+        cell.set(header);
+    }
+
     pub fn header(&self) -> VirtualMemory<M> {
         self.manager.get(HEADER_MEMORY_ID)
     }
@@ -302,24 +336,34 @@ fn starts_with(memory: &impl Memory, magic: &[u8]) -> bool {
     prefix == magic
 }
 
-/// The first value in stable memory: who wrote it and in which schema.
+/// The first value in stable memory: who wrote it, in which schema, and who wrote the journal.
 ///
 /// Encoded by hand, not as CBOR, so that any future version can read the magic and the schema
-/// version without understanding anything else: `magic (4 bytes) | schema_version (u32, BE)`.
-/// Later fields are appended after these 8 bytes; decoders ignore what they do not know.
+/// version without understanding anything else: `magic (4 bytes) | schema_version (u32, BE) |
+/// journal format (u32, BE) | engine revision (u32, BE)`. Later fields are appended after these
+/// 16 bytes; decoders ignore what they do not know.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
     pub magic: [u8; 4],
     pub schema_version: u32,
+    pub journal_writer: JournalWriter,
 }
 
-const HEADER_LEN: usize = 8;
+/// What the journal's lines mean: their encoding and the engine that decided them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalWriter {
+    pub format: u32,
+    pub engine_revision: u32,
+}
+
+const HEADER_LEN: usize = 16;
 
 impl Header {
     pub fn current() -> Self {
         Self {
             magic: MAGIC,
             schema_version: SCHEMA_VERSION,
+            journal_writer: JournalWriter::current(),
         }
     }
 
@@ -339,6 +383,34 @@ impl Header {
     }
 }
 
+impl JournalWriter {
+    pub fn current() -> Self {
+        Self {
+            format: JOURNAL_FORMAT,
+            engine_revision: crate::engine::ENGINE_REVISION,
+        }
+    }
+
+    /// Whether this build may replay the `lines` journal lines this writer left. An empty
+    /// journal means nothing to any build.
+    pub fn check(&self, lines: u64) -> Result<(), LayoutError> {
+        if lines == 0 || *self == Self::current() {
+            return Ok(());
+        }
+        Err(if self.format > JOURNAL_FORMAT {
+            LayoutError::NewerJournal {
+                found: self.format,
+                lines,
+            }
+        } else {
+            LayoutError::JournalOfAnotherEngine {
+                found: self.clone(),
+                lines,
+            }
+        })
+    }
+}
+
 impl Storable for Header {
     fn to_bytes(&self) -> Cow<'_, [u8]> {
         Cow::Owned(self.clone().into_bytes())
@@ -348,10 +420,12 @@ impl Storable for Header {
         let mut bytes = Vec::with_capacity(HEADER_LEN);
         bytes.extend_from_slice(&self.magic);
         bytes.extend_from_slice(&self.schema_version.to_be_bytes());
+        bytes.extend_from_slice(&self.journal_writer.format.to_be_bytes());
+        bytes.extend_from_slice(&self.journal_writer.engine_revision.to_be_bytes());
         bytes
     }
 
-    /// Panics on fewer than 8 bytes: the cell's own framing was intact, so only a bug could
+    /// Panics on fewer than 16 bytes: the cell's own framing was intact, so only a bug could
     /// have stored such a header.
     fn from_bytes(bytes: Cow<[u8]>) -> Self {
         assert!(
@@ -359,10 +433,14 @@ impl Storable for Header {
             "deployer header is {} bytes, expected at least {HEADER_LEN}",
             bytes.len()
         );
-        let (magic, rest) = bytes.split_at(4);
+        let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
         Self {
-            magic: magic.try_into().expect("split at 4"),
-            schema_version: u32::from_be_bytes(rest[..4].try_into().expect("length checked")),
+            magic: bytes[..4].try_into().expect("4 bytes"),
+            schema_version: word(4),
+            journal_writer: JournalWriter {
+                format: word(8),
+                engine_revision: word(12),
+            },
         }
     }
 
@@ -380,7 +458,19 @@ pub enum LayoutError {
     NewerSchema { found: u32 },
     /// Stable memory was written by an older schema this code has no migration from.
     NoMigration { found: u32 },
+    /// The journal's lines are in an encoding newer than this build reads.
+    NewerJournal { found: u32, lines: u64 },
+    /// The journal's lines were decided by an engine that decides differently from this
+    /// build's (or encoded in an older format): replaying them could apply an outcome to
+    /// another child.
+    JournalOfAnotherEngine { found: JournalWriter, lines: u64 },
 }
+
+/// What to do when the journal blocks an upgrade: the refused upgrade changed nothing.
+const PREPARE_UPGRADE_HINT: &str = "the deployer keeps its current build (a refused upgrade \
+     changes nothing): start it, call `prepare_upgrade(record { hold = true })` as an admin \
+     until it answers `ready = true` (rollouts hold, their calls come back and the journal is \
+     folded into checkpoints), stop it, and upgrade again";
 
 impl fmt::Display for LayoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -406,6 +496,20 @@ impl fmt::Display for LayoutError {
                 "stable memory has deployer schema version {found}, and this Wasm (schema \
                  {SCHEMA_VERSION}) has no migration from it: upgrade through a release that \
                  migrates from schema {found} first"
+            ),
+            Self::NewerJournal { found, lines } => write!(
+                f,
+                "the rollout journal holds {lines} lines in format {found}, newer than format \
+                 {JOURNAL_FORMAT} that this Wasm reads: {PREPARE_UPGRADE_HINT}"
+            ),
+            Self::JournalOfAnotherEngine { found, lines } => write!(
+                f,
+                "the rollout journal holds {lines} lines decided by engine revision {} (format \
+                 {}), and this Wasm's engine (revision {}, format {JOURNAL_FORMAT}) would replay \
+                 them differently: {PREPARE_UPGRADE_HINT}",
+                found.engine_revision,
+                found.format,
+                crate::engine::ENGINE_REVISION
             ),
         }
     }

@@ -120,8 +120,15 @@ impl<M: Memory> State<M> {
 
     /// Upgrade: reopens the state the previous installation left in stable memory. Reads only
     /// the structures' headers, so its cost does not depend on how much is stored.
+    /// Refuses a journal that this build's engine would replay differently.
     pub fn post_upgrade(memory: M, arg: UpgradeArg) -> Result<Self, UpgradeError> {
         let mut state = Self::with_memories(Memories::open(memory).map_err(UpgradeError::Layout)?);
+        state
+            .memories
+            .journal_writer()
+            .check(state.rollouts.journal_lines())
+            .map_err(UpgradeError::Layout)?;
+        state.memories.record_journal_writer();
         for admin in arg.add_admins.unwrap_or_default() {
             state
                 .roles

@@ -7,10 +7,10 @@ use candid::types::{Type, TypeEnv};
 use candid::Principal;
 use deployer::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChildInfo, ChildPage, Error, EventPage, Label,
-    ListChildrenArg, ListEventsArg, ListReleasesArg, ListRolloutsArg, Release, ReleaseChunkArg,
-    ReleasePage, ReleaseSelector, Role, RoleAssignment, RolloutInfo, RolloutPage, StartRolloutArg,
-    StorageStats, UploadChunkArg, UploadOpenArg, UploadSettings, UploadSettingsUpdate,
-    UploadStatus, VersionInfo,
+    ListChildrenArg, ListEventsArg, ListReleasesArg, ListRolloutsArg, PrepareUpgradeArg, Release,
+    ReleaseChunkArg, ReleasePage, ReleaseSelector, Role, RoleAssignment, RolloutInfo, RolloutPage,
+    StartRolloutArg, StorageStats, UpgradeReadiness, UploadChunkArg, UploadOpenArg, UploadSettings,
+    UploadSettingsUpdate, UploadStatus, VersionInfo,
 };
 use ic_sim::scenario::IcEnv;
 use serde_bytes::ByteBuf;
@@ -164,4 +164,6 @@ endpoints! {
     query list_rollouts, list_rollouts_ok(arg: ListRolloutsArg) -> RolloutPage;
     query child_history, child_history_ok(arg: ChildHistoryArg) -> Result<ChildHistory, Error>;
     query list_events, list_events_ok(arg: ListEventsArg) -> EventPage;
+
+    update prepare_upgrade, prepare_upgrade_ok(arg: PrepareUpgradeArg) -> Result<UpgradeReadiness, Error>;
 }

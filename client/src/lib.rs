@@ -90,29 +90,28 @@ pub struct Deployer<E: IcEnv> {
 impl<E: IcEnv> Deployer<E> {
     /// Creates a canister on subnet 0 controlled by `controller` and installs the deployer's
     /// Wasm (`artifacts/deployer.wasm.gz`) with `init`.
-    pub fn install(mut env: E, controller: Principal, init: InitArg) -> Self {
+    pub fn install(env: E, controller: Principal, init: InitArg) -> Self {
+        Self::install_wasm(env, controller, init, &artifacts::wasm("deployer"))
+    }
+
+    /// As [`Deployer::install`], with another build of the deployer: an earlier release's.
+    pub fn install_wasm(mut env: E, controller: Principal, init: InitArg, wasm: &[u8]) -> Self {
         let canister = env.create_canister(0, vec![controller]);
         let mut deployer = Self { env, canister };
-        deployer.install_code(controller, init);
+        deployer.install_code(controller, init, wasm);
         deployer
     }
 
     /// Replaces `canister` by a newly created and installed deployer on the same IC.
     pub fn reinstall_fresh(&mut self, controller: Principal, init: InitArg) {
         self.canister = self.env.create_canister(0, vec![controller]);
-        self.install_code(controller, init);
+        self.install_code(controller, init, &artifacts::wasm("deployer"));
     }
 
-    fn install_code(&mut self, controller: Principal, init: InitArg) {
+    fn install_code(&mut self, controller: Principal, init: InitArg, wasm: &[u8]) {
         let arg = candid::encode_one(init).expect("encode InitArg");
         self.env
-            .install_code(
-                controller,
-                self.canister,
-                &artifacts::wasm("deployer"),
-                arg,
-                InstallMode::Install,
-            )
+            .install_code(controller, self.canister, wasm, arg, InstallMode::Install)
             .expect("install the deployer");
     }
 
@@ -124,6 +123,16 @@ impl<E: IcEnv> Deployer<E> {
         controller: Principal,
         arg: Option<UpgradeArg>,
     ) -> Result<(), Reject> {
+        self.upgrade_to(controller, &artifacts::wasm("deployer"), arg)
+    }
+
+    /// As [`Deployer::upgrade`], to another build of the deployer.
+    pub fn upgrade_to(
+        &mut self,
+        controller: Principal,
+        wasm: &[u8],
+        arg: Option<UpgradeArg>,
+    ) -> Result<(), Reject> {
         let arg = match arg {
             Some(arg) => candid::encode_one(Some(arg)),
             None => candid::encode_args(()),
@@ -131,7 +140,7 @@ impl<E: IcEnv> Deployer<E> {
         self.env.install_code(
             controller,
             self.canister,
-            &artifacts::wasm("deployer"),
+            wasm,
             arg.expect("encode the upgrade argument"),
             InstallMode::Upgrade {
                 skip_pre_upgrade: false,
@@ -147,8 +156,20 @@ impl<E: IcEnv> Deployer<E> {
         controller: Principal,
         arg: Option<UpgradeArg>,
     ) -> Result<(), Reject> {
+        self.upgrade_stopped_to(controller, &artifacts::wasm("deployer"), arg)
+    }
+
+    /// As [`Deployer::upgrade_stopped`], to another build of the deployer. The deployer is
+    /// started again whether the upgrade succeeded or was refused (a refused upgrade keeps the
+    /// previous build and its state).
+    pub fn upgrade_stopped_to(
+        &mut self,
+        controller: Principal,
+        wasm: &[u8],
+        arg: Option<UpgradeArg>,
+    ) -> Result<(), Reject> {
         self.env.stop_canister(controller, self.canister)?;
-        let upgraded = self.upgrade(controller, arg);
+        let upgraded = self.upgrade_to(controller, wasm, arg);
         self.env.start_canister(controller, self.canister)?;
         upgraded
     }

@@ -131,6 +131,21 @@
 //! touched (`SnapshotLimit`). Failures of the upgrade count against the wave's budget once
 //! per child.
 
+/// Names the engine's decisions: two builds with the same revision turn the same journal into
+/// the same rollouts. The journal records inputs (times, outcomes, commands) and is replayed
+/// through the engine after an upgrade, so a build whose engine decides differently must not
+/// replay another revision's lines: it refuses the upgrade until the deployer was prepared
+/// (`prepare_upgrade`, which folds the journal into checkpoints). `revision_tests` pins a
+/// fingerprint of each revision's decisions and fails when they change without a new revision.
+///
+/// The `alternate-dispatch-order` feature builds an engine that serves active children in the
+/// reverse order: a second build that decides differently, for the cross-version tests.
+pub const ENGINE_REVISION: u32 = if cfg!(feature = "alternate-dispatch-order") {
+    1_000_001
+} else {
+    1
+};
+
 mod action;
 mod budget;
 mod child;
@@ -160,6 +175,8 @@ pub use status::{
 mod control_tests;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod revision_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

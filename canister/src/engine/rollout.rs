@@ -291,16 +291,16 @@ impl Rollout {
                 .filter(|index| self.active.contains(index)),
         );
         // Runs once per outcome: without children held back (the usual case), no set is built.
-        if order.is_empty() {
-            order.extend(self.active.iter().copied());
+        let waiting: BTreeSet<u32> = order.iter().copied().collect();
+        let others = self
+            .active
+            .iter()
+            .copied()
+            .filter(|index| waiting.is_empty() || !waiting.contains(index));
+        if cfg!(feature = "alternate-dispatch-order") {
+            order.extend(others.rev());
         } else {
-            let waiting: BTreeSet<u32> = order.iter().copied().collect();
-            order.extend(
-                self.active
-                    .iter()
-                    .copied()
-                    .filter(|index| !waiting.contains(index)),
-            );
+            order.extend(others);
         }
         order
     }

@@ -14,7 +14,17 @@ use crate::wasm_check::ModuleEncoding;
 /// change, not a refactoring.
 #[test]
 fn header_encoding_is_pinned() {
-    assert_eq!(Header::current().into_bytes(), b"DPLY\x00\x00\x00\x01");
+    assert_eq!(
+        Header {
+            journal_writer: JournalWriter {
+                format: 1,
+                engine_revision: 1,
+            },
+            ..Header::current()
+        }
+        .into_bytes(),
+        b"DPLY\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x01"
+    );
 }
 
 /// Golden bytes of a roles-table value: a CBOR array of the role names.
@@ -30,12 +40,16 @@ fn role_set_encoding_is_pinned() {
 
 #[test]
 fn header_decoding_ignores_fields_appended_by_later_versions() {
-    let bytes = b"DPLY\x00\x00\x00\x07later fields";
+    let bytes = b"DPLY\x00\x00\x00\x07\x00\x00\x00\x02\x00\x00\x00\x03later fields";
     assert_eq!(
         Header::from_bytes(Cow::Borrowed(bytes)),
         Header {
             magic: MAGIC,
             schema_version: 7,
+            journal_writer: JournalWriter {
+                format: 2,
+                engine_revision: 3,
+            },
         }
     );
 }
@@ -99,7 +113,7 @@ fn memory_with_header(header: Header) -> VectorMemory {
 fn a_header_with_another_magic_is_refused() {
     let memory = memory_with_header(Header {
         magic: *b"XXXX",
-        schema_version: SCHEMA_VERSION,
+        ..Header::current()
     });
     assert_eq!(Memories::open(memory).err(), Some(LayoutError::NotDeployer));
 }
@@ -107,8 +121,8 @@ fn a_header_with_another_magic_is_refused() {
 #[test]
 fn a_newer_schema_is_refused() {
     let memory = memory_with_header(Header {
-        magic: MAGIC,
         schema_version: SCHEMA_VERSION + 1,
+        ..Header::current()
     });
     let error = Memories::open(memory).err().expect("refused");
     assert_eq!(
@@ -125,8 +139,8 @@ fn a_newer_schema_is_refused() {
 #[test]
 fn an_older_schema_without_migration_is_refused() {
     let memory = memory_with_header(Header {
-        magic: MAGIC,
         schema_version: SCHEMA_VERSION - 1,
+        ..Header::current()
     });
     assert_eq!(
         Memories::open(memory).err(),
@@ -134,6 +148,60 @@ fn an_older_schema_without_migration_is_refused() {
             found: SCHEMA_VERSION - 1
         })
     );
+}
+
+#[test]
+fn a_journal_is_replayed_only_by_the_engine_that_wrote_it() {
+    let current = JournalWriter::current();
+    assert_eq!(current.check(5), Ok(()));
+    let other_engine = JournalWriter {
+        engine_revision: current.engine_revision + 1,
+        ..current.clone()
+    };
+    let error = other_engine.check(5).expect_err("refused");
+    assert_eq!(
+        error,
+        LayoutError::JournalOfAnotherEngine {
+            found: other_engine.clone(),
+            lines: 5
+        }
+    );
+    assert!(error.to_string().contains("prepare_upgrade"), "{error}");
+    // Folded (empty), any writer's journal is accepted.
+    assert_eq!(other_engine.check(0), Ok(()));
+}
+
+#[test]
+fn a_newer_journal_format_is_refused() {
+    let newer = JournalWriter {
+        format: JOURNAL_FORMAT + 1,
+        ..JournalWriter::current()
+    };
+    let error = newer.check(3).expect_err("refused");
+    assert_eq!(
+        error,
+        LayoutError::NewerJournal {
+            found: JOURNAL_FORMAT + 1,
+            lines: 3
+        }
+    );
+    assert!(error.to_string().contains("newer than format 1"), "{error}");
+    assert_eq!(newer.check(0), Ok(()));
+}
+
+#[test]
+fn the_journal_writer_is_recorded_in_the_header() {
+    let memory = memory_with_header(Header {
+        journal_writer: JournalWriter {
+            format: 1,
+            engine_revision: 77,
+        },
+        ..Header::current()
+    });
+    let memories = Memories::open(memory).expect("opens");
+    assert_eq!(memories.journal_writer().engine_revision, 77);
+    memories.record_journal_writer();
+    assert_eq!(memories.journal_writer(), JournalWriter::current());
 }
 
 /// Golden bytes of the release store config cell, as a fresh install writes it.

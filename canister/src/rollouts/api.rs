@@ -201,3 +201,25 @@ pub struct EventPage {
     /// Pass as `from` for the next page; null once the log was read to its end.
     pub next: Option<u64>,
 }
+
+/// The argument of `prepare_upgrade`.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct PrepareUpgradeArg {
+    /// `true`: hold every rollout (no new step) and fold the journal once no call is in flight;
+    /// `false`: lift the hold, rollouts go on.
+    pub hold: bool,
+}
+
+/// Where the preparation of the deployer's upgrade stands.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct UpgradeReadiness {
+    pub holding: bool,
+    /// Steps whose calls have not come back yet.
+    pub actions_in_flight: u32,
+    /// Journal lines not folded into the rollouts' checkpoints: a build whose engine decides
+    /// differently refuses to replay them.
+    pub journal_lines: u64,
+    /// Holding, nothing in flight and the journal empty: stop the deployer and upgrade it to
+    /// any build that reads this schema.
+    pub ready: bool,
+}

@@ -20,7 +20,11 @@
 //!
 //! While the deployer runs, the rollouts it touched stay on the heap (rebuilt from stable
 //! memory on demand); every active rollout is among them, which is what lets folding reach
-//! every unfolded line. After its own upgrade, [`Rollouts::recover`] journals that every action
+//! every unfolded line. The journal's lines are inputs that mean what they mean to the engine
+//! that wrote them (`crate::memory`, "The journal's writer"): [`Rollouts::prepare_upgrade`]
+//! holds every rollout and folds the journal once no call is in flight, so that a build with
+//! another engine starts from checkpoints alone. After its own upgrade, [`Rollouts::recover`]
+//! journals that every action
 //! in flight is unknown, so the engine reads each such child before going on. Every engine
 //! event is appended to the event log (memories 8 and 18), whose index is its sequence number,
 //! with its rollout id.
@@ -277,21 +281,33 @@ impl<M: Memory> Rollouts<M> {
             // Final and checkpointed: the heap copy is no longer needed.
             self.live.remove(&rollout_id);
         }
-        self.fold_if_long();
+        if self.holding && self.calls_in_flight() == 0 {
+            // Prepared for an upgrade and nothing left to come back: leave no line that the
+            // next build's engine would have to replay.
+            self.fold();
+        } else {
+            self.fold_if_long();
+        }
     }
 
-    /// Folds a long journal: every live rollout whose checkpoint does not start at the new log's
-    /// start (it has unfolded lines, or its checkpoint points into the old log) writes its
-    /// checkpoint, and the log starts again empty. Every active rollout is live, so no line is
-    /// lost.
     fn fold_if_long(&mut self) {
         let children: u64 = self
             .live
             .values()
             .map(|live| live.record.children.len() as u64)
             .sum();
+        if self.journal().len() >= CHECKPOINT_EVERY.max(CHECKPOINT_ENTRIES_PER_CHILD * children) {
+            self.fold();
+        }
+    }
+
+    /// Folds the journal: every live rollout whose checkpoint does not start at the new log's
+    /// start (it has unfolded lines, or its checkpoint points into the old log) writes its
+    /// checkpoint, and the log starts again empty. Every active rollout is live, so no line is
+    /// lost.
+    pub(super) fn fold(&mut self) {
         let journal = self.journal.take().expect("not folding");
-        if journal.len() < CHECKPOINT_EVERY.max(CHECKPOINT_ENTRIES_PER_CHILD * children) {
+        if journal.is_empty() {
             self.journal = Some(journal);
             return;
         }

@@ -41,7 +41,8 @@ pub use admission::{
 };
 pub use api::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
-    PolicyArg, RolloutEvent, RolloutInfo, RolloutPage, StartRolloutArg,
+    PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo, RolloutPage, StartRolloutArg,
+    UpgradeReadiness,
 };
 pub use journal::{JournalEntry, JournalLine, LoggedEvent, RolloutRecord, CHECKPOINT_EVERY};
 pub use planning::{delivery_of, MAX_INLINE_MODULE_BYTES};
@@ -69,6 +70,9 @@ pub struct Rollouts<M: Memory> {
     /// Rollouts touched since the deployer started, so that a step costs its own journal entry,
     /// not a decode and an encode of the whole rollout. Rebuilt from stable memory on demand.
     live: BTreeMap<u64, Live>,
+    /// Set by [`Rollouts::prepare_upgrade`]: no rollout issues a step, and the journal is
+    /// folded once no call is in flight. On the heap only: the upgrade it prepares ends it.
+    holding: bool,
 }
 
 impl<M: Memory> Rollouts<M> {
@@ -89,7 +93,43 @@ impl<M: Memory> Rollouts<M> {
             events: Log::init(events_index, events_data),
             stores: StableBTreeMap::init(stores),
             live: BTreeMap::new(),
+            holding: false,
         }
+    }
+
+    /// Prepares the deployer for an upgrade to any build (`hold`), or takes that back. Holding,
+    /// no rollout issues a new step; the calls in flight come back and are journaled, and once
+    /// none is left the journal is folded into the checkpoints: a build whose engine decides
+    /// differently then has no line to replay. Returns the rollouts to drive again when the
+    /// hold is lifted, and where the preparation stands.
+    pub fn prepare_upgrade(&mut self, hold: bool) -> (Vec<u64>, UpgradeReadiness) {
+        let released = self.holding && !hold;
+        self.holding = hold;
+        if hold && self.calls_in_flight() == 0 {
+            self.fold();
+        }
+        let to_drive = if released {
+            self.active.keys().collect()
+        } else {
+            Vec::new()
+        };
+        (to_drive, self.upgrade_readiness())
+    }
+
+    pub fn upgrade_readiness(&self) -> UpgradeReadiness {
+        let actions_in_flight = self.calls_in_flight();
+        let journal_lines = self.journal_lines();
+        UpgradeReadiness {
+            holding: self.holding,
+            actions_in_flight,
+            journal_lines,
+            ready: self.holding && actions_in_flight == 0 && journal_lines == 0,
+        }
+    }
+
+    /// Lines in the journal: changes not yet folded into the rollouts' checkpoints.
+    pub fn journal_lines(&self) -> u64 {
+        self.journal().len()
     }
 
     /// Plans a rollout of the selected children, claims them and stores it. Nothing is stored
@@ -143,8 +183,11 @@ impl<M: Memory> Rollouts<M> {
         funds: &Funds,
     ) -> Option<(Vec<Action>, Option<Nanos>)> {
         // A late timer or callback of a finished rollout: nothing can be due, nothing to
-        // journal, and no reason to decode its checkpoint.
-        if !self.live.contains_key(&rollout_id) && !self.active.contains_key(&rollout_id) {
+        // journal, and no reason to decode its checkpoint. Held for an upgrade, nothing starts:
+        // lifting the hold drives every active rollout again.
+        if self.holding
+            || !self.live.contains_key(&rollout_id) && !self.active.contains_key(&rollout_id)
+        {
             return None;
         }
         let in_flight = self.calls_in_flight();

@@ -592,3 +592,61 @@ fn a_policy_asks_only_for_bounded_waits_retries_and_texts() {
         .into_policy()
         .is_ok());
 }
+
+/// Held for an upgrade, a rollout issues nothing; the outcomes of what it had issued are
+/// journaled, and once the last one is in, the journal is folded: nothing is left for another
+/// engine to replay. Lifting the hold hands back the rollouts to drive.
+#[test]
+fn prepare_upgrade_holds_rollouts_and_folds_the_journal_once_their_calls_are_back() {
+    let (mut state, release) = setup(6);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    let (actions, _) = state
+        .rollouts
+        .dispatch(rollout_id, &mut state.fleet, T0 + 1, &funds(u128::MAX))
+        .unwrap();
+    assert!(!actions.is_empty());
+
+    let (to_drive, readiness) = state.rollouts.prepare_upgrade(true);
+    assert!(to_drive.is_empty());
+    assert_eq!(
+        readiness,
+        UpgradeReadiness {
+            holding: true,
+            actions_in_flight: actions.len() as u32,
+            journal_lines: 1,
+            ready: false,
+        }
+    );
+    assert_eq!(
+        state
+            .rollouts
+            .dispatch(rollout_id, &mut state.fleet, T0 + 2, &funds(u128::MAX)),
+        None,
+        "held: nothing is issued"
+    );
+    for action in &actions {
+        state.rollouts.record_outcome(
+            rollout_id,
+            action.id,
+            Outcome::Ok(Reply::Done),
+            &mut state.fleet,
+            T0 + 3,
+        );
+    }
+    let readiness = state.rollouts.upgrade_readiness();
+    assert!(readiness.ready, "{readiness:?}");
+    assert_eq!(readiness.journal_lines, 0);
+    // The checkpoint alone is the rollout: no line to replay.
+    let live = &state.rollouts.live[&rollout_id].record.engine;
+    assert_eq!(
+        &state.rollouts.load(rollout_id).unwrap().record.engine,
+        live
+    );
+
+    let (to_drive, readiness) = state.rollouts.prepare_upgrade(false);
+    assert_eq!(to_drive, vec![rollout_id]);
+    assert!(!readiness.holding && !readiness.ready);
+    run_steps(&mut state, rollout_id, T0 + 4, u32::MAX);
+    let counts = state.rollouts.info(rollout_id).unwrap().summary.counts;
+    assert_eq!(counts.upgraded, 6);
+}

@@ -1,0 +1,82 @@
+//! Pins the engine's decisions to [`ENGINE_REVISION`]: a journal is replayed through the engine
+//! of the build that reads it, so a change to what the engine decides from the same inputs is a
+//! new revision (the upgrade then asks for `prepare_upgrade` instead of misreading the journal).
+//! The fingerprint is a hash of the actions and events of scenarios that exercise the dispatch
+//! order, retries, backoffs, waves, a failure with its rollback, and an operator's commands.
+
+use super::world::{failing, is, plan, policy, Fate, Harness};
+use super::*;
+use crate::hash::{hex, sha256};
+
+/// Each revision's fingerprint. A failure here means the engine now decides differently: if
+/// that is intended, give [`ENGINE_REVISION`] a new number and add its fingerprint.
+const FINGERPRINTS: [(u32, &str); 2] = [
+    (
+        1,
+        "aa39ac2ff12023a780e56b27ac58fe8a6ed3c8cf3f860f5af7d7b08d5e702a9e",
+    ),
+    (
+        1_000_001,
+        "c14e5be74fb3f7f4529f75f90ed60dd1efb0139656202b7ee8ddf2402fe58e47",
+    ),
+];
+
+fn transcript() -> String {
+    let mut out = String::new();
+    let staged = Policy {
+        max_concurrency: 3,
+        waves: WavePlan {
+            canary: 2,
+            then: vec![WaveSize::Count(4), WaveSize::Percent(100)],
+        },
+        bake_nanos: 50,
+        ..policy()
+    };
+    let mut harness = Harness::new(plan(12, staged.clone()));
+    harness
+        .run(1_000, failing(2, is(Step::Install), Fate::Transient))
+        .expect("settles");
+    record(&mut out, &mut harness);
+
+    let mut harness = Harness::new(plan(9, staged.clone()));
+    harness
+        .run(1_000, failing(1, is(Step::Verify), Fate::Permanent))
+        .expect("settles");
+    record(&mut out, &mut harness);
+
+    let mut harness = Harness::new(plan(8, staged));
+    harness.dispatch().expect("dispatch");
+    harness.answer(0, Fate::Ok).expect("answer");
+    harness.command(Command::Pause).expect("pause");
+    harness.dispatch().expect("dispatch");
+    harness.command(Command::RollBackAll).expect("rollback");
+    harness.run(1_000, |_| Fate::Ok).expect("settles");
+    record(&mut out, &mut harness);
+    out
+}
+
+fn record(out: &mut String, harness: &mut Harness) {
+    for action in &harness.issued {
+        out.push_str(&format!("{action:?}\n"));
+    }
+    for event in harness.rollout.drain_events() {
+        out.push_str(&format!("{event:?}\n"));
+    }
+    out.push_str(&format!("{:?}\n", harness.rollout.summary()));
+}
+
+#[test]
+fn the_engine_decides_as_its_revision_says() {
+    let fingerprint = hex(&sha256(transcript().as_bytes()));
+    let pinned = FINGERPRINTS
+        .iter()
+        .find(|(revision, _)| *revision == ENGINE_REVISION)
+        .map(|(_, pinned)| *pinned);
+    assert_eq!(
+        pinned,
+        Some(fingerprint.as_str()),
+        "the engine's decisions changed (fingerprint {fingerprint}): give ENGINE_REVISION a new \
+         number and pin this fingerprint for it, so that no build replays a journal another \
+         engine wrote"
+    );
+}

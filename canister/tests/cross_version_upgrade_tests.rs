@@ -1,0 +1,225 @@
+//! The deployer upgraded across builds in the middle of a rollout: from the committed release
+//! 0.1 to this build, and between two builds whose rollout engines decide differently. The
+//! journal holds inputs that the engine replays, so a build with another engine refuses to
+//! replay it and asks for `prepare_upgrade`, which holds the rollouts and folds the journal into
+//! checkpoints; after that any build of the schema takes over and finishes the rollout.
+//! IC interface specification: "IC method `install_code`" (a trap in `canister_post_upgrade`
+//! fails the upgrade and keeps the previous module and state), "IC method `stop_canister`".
+
+mod failure_support;
+mod rollout_support;
+mod support;
+
+use deployer::{
+    EventKind, FailureBudget, InitArg, OnFailure, PolicyArg, PrepareUpgradeArg, Role, RolloutPhase,
+    Step, UpgradeReadiness, WavePlan,
+};
+use failure_support::*;
+use ic_sim::{artifacts, Fault, FaultCount, RejectCode, Sim, SimConfig};
+use rollout_support::{Fleet, INSTALL_METHOD};
+use support::{admin, operator};
+
+/// The deployer as release 0.1 shipped it: its stable layout (schema 1) and journal format are
+/// the contract every later build keeps.
+fn release_0_1() -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/releases/deployer-0.1.wasm.gz"
+    );
+    std::fs::read(path).unwrap_or_else(|error| panic!("read {path}: {error}"))
+}
+
+fn fleet_running(wasm: &[u8]) -> Fleet {
+    let sim = Sim::new(SimConfig {
+        subnets: 1,
+        ..SimConfig::default()
+    });
+    let init = InitArg {
+        admins: Some(vec![admin()]),
+    };
+    let mut fleet = Fleet::install_wasm(sim, admin(), init, wasm);
+    fleet.add_role_ok(admin(), operator(), Role::Operator);
+    fleet
+}
+
+/// Every child in one wave, `concurrency` at a time, rolled back on failure.
+fn one_wave(children: u32, concurrency: u32) -> PolicyArg {
+    PolicyArg {
+        waves: Some(WavePlan {
+            canary: children,
+            then: vec![],
+        }),
+        ..failure_policy(OnFailure::RollBack, FailureBudget::Count(1), concurrency)
+    }
+}
+
+fn reject(scenario: &mut Scenario, index: usize, method: &str, code: RejectCode, times: u32) {
+    let child = scenario.before[index].child;
+    scenario.fleet.env.inject(Fault::RejectManagement {
+        method: method.to_string(),
+        targets: vec![child],
+        code,
+        message: format!("injected {method} reject"),
+        count: FaultCount::Times(times),
+    });
+}
+
+fn successful_installs(scenario: &Scenario, index: usize) -> usize {
+    scenario
+        .fleet
+        .management_calls(scenario.before[index].child)
+        .iter()
+        .filter(|(method, ok)| method == INSTALL_METHOD && *ok)
+        .count()
+}
+
+/// Release 0.1 runs a rollout through chunked installs; child 0 fails after its install and is
+/// being rolled back, child 1's install is being retried; 0.1 is stopped, upgraded to this
+/// build and started, and this build finishes the rollout from 0.1's checkpoints and journal.
+#[test]
+fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
+    let mut scenario = Scenario::on(fleet_running(&release_0_1()), 6, "child_v2");
+    reject(
+        &mut scenario,
+        0,
+        "start_canister",
+        RejectCode::CanisterError,
+        1,
+    );
+    reject(
+        &mut scenario,
+        1,
+        INSTALL_METHOD,
+        RejectCode::SysTransient,
+        2,
+    );
+    let id = scenario.start_all(one_wave(6, 6));
+    let child_0 = scenario.before[0].child;
+    let mut rounds = 0;
+    loop {
+        let failed = events(&mut scenario.fleet, id).iter().any(|event| {
+            matches!(event, EventKind::ChildFailed { child, .. } if child.as_bytes() == child_0.as_slice())
+        });
+        let counts = scenario.fleet.get_rollout_ok(operator(), id).summary.counts;
+        if failed {
+            assert_eq!(counts.rolled_back, 0, "the rollback is in progress");
+            assert!(counts.upgraded < 6, "{counts:?}");
+            break;
+        }
+        rounds += 1;
+        assert!(rounds < 500, "child 0 did not fail: {counts:?}");
+        scenario.fleet.env.tick();
+    }
+    assert!(
+        successful_installs(&scenario, 1) == 0,
+        "child 1's install is still being retried"
+    );
+
+    scenario
+        .fleet
+        .upgrade_stopped(admin(), None)
+        .expect("0.1 upgrades to this build");
+    let version = scenario.fleet.version_ok(operator());
+    assert_eq!(version.schema_version, 1);
+    let done = scenario.fleet.run_to_end(operator(), id, 2_000);
+
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(done.summary.counts.upgraded, 5, "{:?}", done.summary.counts);
+    assert_eq!(done.summary.counts.rolled_back, 1);
+    scenario.assert_restored(0);
+    for index in 1..6 {
+        scenario.assert_upgraded(index);
+        assert_eq!(successful_installs(&scenario, index), 1, "child {index}");
+    }
+    let installs: Vec<u32> = scenario
+        .history(id, 1)
+        .steps
+        .iter()
+        .filter(|record| record.step == Step::Install)
+        .map(|record| record.attempt)
+        .collect();
+    assert_eq!(
+        installs,
+        [1, 2, 3],
+        "two transient rejects, then the install"
+    );
+}
+
+/// A build whose engine serves children in another order would replay the journal's
+/// dispatches differently and apply outcomes to the wrong children: it refuses the upgrade,
+/// saying what to do. Prepared (held, calls back, journal folded), the deployer upgrades to it
+/// and the new engine finishes the rollout from the checkpoints, every child upgraded once.
+#[test]
+fn an_engine_that_decides_differently_takes_over_only_a_prepared_deployer() {
+    let mut scenario = Scenario::new(8, "child_v2");
+    let id = scenario.start_all(one_wave(8, 4));
+    scenario.fleet.run_until(operator(), id, 500, |info| {
+        info.summary.counts.upgraded >= 1 && info.summary.in_flight > 0
+    });
+    let alternate = artifacts::wasm("deployer_alternate_engine");
+
+    let refused = scenario
+        .fleet
+        .upgrade_stopped_to(admin(), &alternate, None)
+        .expect_err("refused");
+    for needle in [
+        "engine revision 1",
+        "prepare_upgrade",
+        "keeps its current build",
+    ] {
+        assert!(refused.message.contains(needle), "{}", refused.message);
+    }
+    // The refused upgrade changed nothing: the rollout goes on under the same build.
+    let before = scenario.fleet.get_rollout_ok(operator(), id).summary.counts;
+    scenario.fleet.env.tick();
+
+    let mut readiness = scenario
+        .fleet
+        .prepare_upgrade_ok(admin(), PrepareUpgradeArg { hold: true });
+    let mut rounds = 0;
+    while !readiness.ready {
+        rounds += 1;
+        assert!(rounds < 200, "not ready: {readiness:?}");
+        scenario.fleet.env.tick();
+        readiness = scenario
+            .fleet
+            .prepare_upgrade_ok(admin(), PrepareUpgradeArg { hold: true });
+    }
+    assert_eq!(
+        readiness,
+        UpgradeReadiness {
+            holding: true,
+            actions_in_flight: 0,
+            journal_lines: 0,
+            ready: true,
+        }
+    );
+    // Held: no child takes a new step.
+    let held = scenario.fleet.get_rollout_ok(operator(), id).summary;
+    for _ in 0..20 {
+        scenario.fleet.env.tick();
+    }
+    assert_eq!(
+        scenario.fleet.get_rollout_ok(operator(), id).summary,
+        held,
+        "held"
+    );
+    assert!(held.counts.upgraded < 8 && held.counts.upgraded >= before.upgraded);
+
+    scenario
+        .fleet
+        .upgrade_stopped_to(admin(), &alternate, None)
+        .expect("a prepared deployer upgrades");
+    let done = scenario.fleet.run_to_end(operator(), id, 2_000);
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(done.summary.counts.upgraded, 8, "{:?}", done.summary.counts);
+    for index in 0..8 {
+        scenario.assert_upgraded(index);
+        assert_eq!(successful_installs(&scenario, index), 1, "child {index}");
+    }
+    // The new build lifted the hold: a prepared deployer that is upgraded needs no second call.
+    let readiness = scenario
+        .fleet
+        .prepare_upgrade_ok(admin(), PrepareUpgradeArg { hold: false });
+    assert!(!readiness.holding);
+}
