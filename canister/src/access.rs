@@ -61,10 +61,11 @@ pub enum Method {
     ChildHistory,
     ListEvents,
     PrepareUpgrade,
+    ReconcileRollout,
 }
 
 impl Method {
-    pub const ALL: [Method; 34] = [
+    pub const ALL: [Method; 35] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -99,6 +100,7 @@ impl Method {
         Method::ChildHistory,
         Method::ListEvents,
         Method::PrepareUpgrade,
+        Method::ReconcileRollout,
     ];
 
     /// The name in the Candid interface.
@@ -138,6 +140,7 @@ impl Method {
             Method::ChildHistory => "child_history",
             Method::ListEvents => "list_events",
             Method::PrepareUpgrade => "prepare_upgrade",
+            Method::ReconcileRollout => "reconcile_rollout",
         }
     }
 
@@ -167,7 +170,8 @@ impl Method {
             | Method::PauseRollout
             | Method::ResumeRollout
             | Method::AbortRollout
-            | Method::RollbackRollout => Some(Role::Operator),
+            | Method::RollbackRollout
+            | Method::ReconcileRollout => Some(Role::Operator),
             Method::ListRoles
             | Method::MyRoles
             | Method::Version

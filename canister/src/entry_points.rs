@@ -84,6 +84,7 @@ fn init(arg: InitArg) {
         Ok(state) => STATE.set(Some(state)),
         Err(error) => trap(format!("deployer init refused: {error}")),
     }
+    rollout_driver::start_watchdog();
 }
 
 /// Serializes nothing (all state is in stable structures): it only refuses an upgrade that
@@ -103,6 +104,7 @@ fn post_upgrade(arg: Option<UpgradeArg>) {
         Err(error) => trap(format!("deployer upgrade refused: {error}")),
     }
     schedule_next_sweep();
+    rollout_driver::start_watchdog();
     rollout_driver::recover();
 }
 
@@ -423,6 +425,13 @@ fn abort_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
 #[update]
 fn rollback_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
     control(Method::RollbackRollout, rollout_id, Command::RollBackAll)
+}
+
+#[update]
+fn reconcile_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
+    authorized(Method::ReconcileRollout, |_, _| Ok(()))?;
+    rollout_driver::reconcile(rollout_id)?;
+    read_state(|state| state.rollouts.info(rollout_id))
 }
 
 #[query]

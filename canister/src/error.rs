@@ -136,6 +136,11 @@ pub enum ErrorKind {
     },
     /// The rollout took no snapshots, so it cannot be rolled back.
     NothingToRollBack { rollout_id: u64 },
+    /// The rollout reached a final phase: it has nothing in flight to reconcile.
+    RolloutFinished {
+        rollout_id: u64,
+        phase: RolloutPhase,
+    },
     /// The canister is not one of the rollout's children.
     NotInRollout {
         rollout_id: u64,
@@ -390,6 +395,11 @@ impl fmt::Display for ErrorKind {
                 f,
                 "rollout {rollout_id} is {phase:?}, where {command:?} does not apply: \
                  get_rollout shows its phase"
+            ),
+            Self::RolloutFinished { rollout_id, phase } => write!(
+                f,
+                "rollout {rollout_id} is {phase:?}, a final phase: it has nothing to reconcile; \
+                 rollback_rollout starts a rollback of its children"
             ),
             Self::NothingToRollBack { rollout_id } => write!(
                 f,

@@ -160,6 +160,7 @@ endpoints! {
     update resume_rollout, resume_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     update abort_rollout, abort_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     update rollback_rollout, rollback_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
+    update reconcile_rollout, reconcile_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     query get_rollout, get_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     query list_rollouts, list_rollouts_ok(arg: ListRolloutsArg) -> RolloutPage;
     query child_history, child_history_ok(arg: ChildHistoryArg) -> Result<ChildHistory, Error>;

@@ -66,10 +66,15 @@ thread_local! {
 }
 
 /// Makes sure the rollout is driven at `deadline` or earlier.
+///
+/// A pending timer whose time has passed is not trusted: its body may have trapped, which
+/// rolled back its removal from `TIMERS` while the timer itself was spent, and a rollout whose
+/// entry stays would never be driven again. It is replaced (driving twice is harmless: a
+/// dispatch with nothing due issues nothing).
 pub fn drive_no_later_than(rollout_id: u64, deadline: u64) {
     let pending = TIMERS.with_borrow(|timers| timers.get(&rollout_id).copied());
     if let Some((scheduled, timer)) = pending {
-        if scheduled <= deadline {
+        if scheduled <= deadline && scheduled >= time() {
             return;
         }
         ic_cdk_timers::clear_timer(timer);
@@ -80,6 +85,53 @@ pub fn drive_no_later_than(rollout_id: u64, deadline: u64) {
         drive(rollout_id);
     });
     TIMERS.with_borrow_mut(|timers| timers.insert(rollout_id, (deadline, timer)));
+}
+
+/// How often the watchdog looks for rollouts whose timer was spent without driving them.
+pub const WATCHDOG_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Arms the watchdog, from `init` and `post_upgrade` (an upgrade clears every timer). A timer
+/// body that traps (stable memory that cannot grow, an instruction limit) keeps its rollout's
+/// `TIMERS` entry, since the trap rolled back its removal, while the timer itself is spent:
+/// nothing would drive the rollout again. The watchdog drives such a rollout. Its cost is one
+/// small message per interval, reading only the heap's timer table.
+pub fn start_watchdog() {
+    ic_cdk_timers::set_timer_interval(WATCHDOG_INTERVAL, || async { drive_overdue(time()) });
+}
+
+/// Drives every rollout whose timer is overdue by more than the watchdog's interval.
+fn drive_overdue(now: u64) {
+    let grace = WATCHDOG_INTERVAL.as_nanos() as u64;
+    let overdue: Vec<u64> = TIMERS.with_borrow(|timers| {
+        timers
+            .iter()
+            .filter(|(_, (scheduled, _))| scheduled.saturating_add(grace) < now)
+            .map(|(&rollout_id, _)| rollout_id)
+            .collect()
+    });
+    for rollout_id in overdue {
+        drive_no_later_than(rollout_id, now);
+    }
+}
+
+/// An operator's reconciliation of a rollout: every action it has in flight is settled as
+/// unknown (the engine reads each such child before going on, and a late answer is dropped),
+/// and the rollout is driven at once. For an action whose callback trapped, which would
+/// otherwise stay in flight until the deployer's next upgrade.
+pub fn reconcile(rollout_id: u64) -> Result<(), crate::error::Error> {
+    let now = time();
+    // Installs parked behind a store's upload are in flight for the engine but not yet called:
+    // once settled as unknown they must never be called.
+    STORES.with_borrow_mut(|stores| {
+        for store in stores.values_mut() {
+            if let StoreState::Uploading(waiting) = store {
+                waiting.retain(|(waiting_rollout, _)| *waiting_rollout != rollout_id);
+            }
+        }
+    });
+    mutate_state(|state| state.rollouts.reconcile(rollout_id, &mut state.fleet, now))?;
+    drive_no_later_than(rollout_id, now);
+    Ok(())
 }
 
 /// After the deployer's upgrade: settles what was in flight and drives every unfinished

@@ -289,6 +289,30 @@ impl<M: Memory> Rollouts<M> {
         active
     }
 
+    /// Settles every action of the rollout in flight as unknown: the engine reads each such child
+    /// before going on, and an answer that still arrives is dropped. Refused on a finished
+    /// rollout.
+    pub fn reconcile(
+        &mut self,
+        rollout_id: u64,
+        fleet: &mut Fleet<M>,
+        now: Nanos,
+    ) -> Result<(), Error> {
+        let live = self.live_mut(rollout_id, fleet)?;
+        if !live.record.is_active() {
+            let phase = live.record.engine.phase().clone();
+            self.live.remove(&rollout_id);
+            return Err(ErrorKind::RolloutFinished { rollout_id, phase }.into());
+        }
+        live.record.engine.mark_in_flight_unknown(now);
+        self.commit(
+            rollout_id,
+            Some(JournalEntry::LostInFlight { at: now }),
+            fleet,
+        );
+        Ok(())
+    }
+
     /// Applies an operator's command.
     pub fn control(
         &mut self,

@@ -239,18 +239,24 @@ impl Sim {
         env.already_replied = call_context.responded;
         env.deadline_nanos = call_context.deadline_nanos;
         env.call_context_instructions = call_context.instructions;
-        let outcome = self
-            .canisters
-            .get_mut(&canister)
-            .and_then(|s| s.instance.as_mut())
-            .expect("executions run on installed canisters")
-            .execute(&kind, &env);
-        self.record_execution(
-            canister,
-            entry_label(&kind),
-            &outcome,
-            Replication::Replicated,
-        );
+        let label = entry_label(&kind);
+        let injected_trap = match kind {
+            ExecKind::Response { .. } => None,
+            _ => self.execution_fault(canister, &label),
+        };
+        let outcome = match injected_trap {
+            Some(trap) => ExecOutcome {
+                trap: Some(trap),
+                ..ExecOutcome::default()
+            },
+            None => self
+                .canisters
+                .get_mut(&canister)
+                .and_then(|s| s.instance.as_mut())
+                .expect("executions run on installed canisters")
+                .execute(&kind, &env),
+        };
+        self.record_execution(canister, label, &outcome, Replication::Replicated);
         // A replicated query's changes are discarded: it does not count as a state change.
         let changes_state = !matches!(kind, ExecKind::Query { .. });
         let instructions = outcome.instructions;

@@ -67,6 +67,16 @@ pub enum Fault {
         canister: Principal,
         rounds: Option<u64>,
     },
+    /// `canister`'s next execution of `entry` (its traced entry label: `update:<method>`,
+    /// `global_timer`, `heartbeat`) traps before running any of its code, as a trap in the
+    /// canister's own code would (out of instructions, stable memory that cannot grow, a bug):
+    /// the IC keeps nothing the execution did and rejects its call with `CANISTER_ERROR`.
+    /// Response executions never match (their cleanup closure is not modelled here).
+    TrapExecution {
+        canister: Principal,
+        entry: String,
+        count: FaultCount,
+    },
 }
 
 /// Probabilities of faults drawn from the seeded fault stream. All zero by default.
@@ -113,7 +123,13 @@ pub enum FaultEvent {
         rounds: u64,
     },
     /// Traced once per stop: when the canister would have become stopped.
-    StopHeld { canister: Principal },
+    StopHeld {
+        canister: Principal,
+    },
+    ExecutionTrapped {
+        canister: Principal,
+        entry: String,
+    },
 }
 
 type Hook = Box<dyn FnOnce(&mut Sim) + Send>;
@@ -169,7 +185,8 @@ impl Sim {
         let remaining = match &fault {
             Fault::RejectManagement { count, .. }
             | Fault::DropResponse { count, .. }
-            | Fault::Delay { count, .. } => *count,
+            | Fault::Delay { count, .. }
+            | Fault::TrapExecution { count, .. } => *count,
             Fault::HangStop { .. } => FaultCount::Always,
         };
         assert_ne!(
@@ -320,6 +337,23 @@ impl Sim {
             message,
             error_code: None,
         })
+    }
+
+    /// The trap message an injected fault gives `canister`'s execution of `entry` instead of
+    /// running it, if any.
+    pub(crate) fn execution_fault(&mut self, canister: Principal, entry: &str) -> Option<String> {
+        let (source, _) = self.faults.take(|fault| {
+            matches!(fault, Fault::TrapExecution { canister: c, entry: e, .. }
+                if *c == canister && e == entry)
+        })?;
+        self.record_fault(
+            source,
+            FaultEvent::ExecutionTrapped {
+                canister,
+                entry: entry.to_string(),
+            },
+        );
+        Some(format!("ic-sim injected fault: {entry} trapped"))
     }
 
     /// Whether an injected fault drops the response `respondent` sends for `call_id`.
