@@ -35,7 +35,7 @@ use ic_cdk_timers::TimerId;
 use crate::engine::{reject_code, Action, ActionKind, CallCosts, ModuleHash, Outcome, SubnetIndex};
 use crate::entry_points::{mutate_state, read_state};
 use crate::hash::Sha256Hash;
-use crate::rollouts::{Funds, SubnetStore, MAX_UPLOADS_IN_FLIGHT};
+use crate::rollouts::{Funds, SubnetStore, MAX_UPLOADS_IN_FLIGHT, WATCHDOG_INTERVAL_NANOS};
 use crate::uploads::MAX_CHUNKS;
 use effects::{CallError, Install};
 
@@ -87,21 +87,19 @@ pub fn drive_no_later_than(rollout_id: u64, deadline: u64) {
     TIMERS.with_borrow_mut(|timers| timers.insert(rollout_id, (deadline, timer)));
 }
 
-/// How often the watchdog looks for rollouts whose timer was spent without driving them.
-pub const WATCHDOG_INTERVAL: Duration = Duration::from_secs(60);
-
 /// Arms the watchdog, from `init` and `post_upgrade` (an upgrade clears every timer). A timer
 /// body that traps (stable memory that cannot grow, an instruction limit) keeps its rollout's
 /// `TIMERS` entry, since the trap rolled back its removal, while the timer itself is spent:
 /// nothing would drive the rollout again. The watchdog drives such a rollout. Its cost is one
 /// small message per interval, reading only the heap's timer table.
 pub fn start_watchdog() {
-    ic_cdk_timers::set_timer_interval(WATCHDOG_INTERVAL, || async { drive_overdue(time()) });
+    let interval = Duration::from_nanos(WATCHDOG_INTERVAL_NANOS);
+    ic_cdk_timers::set_timer_interval(interval, || async { drive_overdue(time()) });
 }
 
 /// Drives every rollout whose timer is overdue by more than the watchdog's interval.
 fn drive_overdue(now: u64) {
-    let grace = WATCHDOG_INTERVAL.as_nanos() as u64;
+    let grace = WATCHDOG_INTERVAL_NANOS;
     let overdue: Vec<u64> = TIMERS.with_borrow(|timers| {
         timers
             .iter()

@@ -11,6 +11,9 @@ pub const MAX_ROLLOUT_CALLS_IN_FLIGHT: u32 = 400;
 /// When a rollout's actions were all held back for other rollouts' calls, it asks again after
 /// this long.
 pub const HELD_BACK_RETRY_NANOS: Nanos = 1_000_000_000;
+/// How often the driver's watchdog looks for rollouts whose timer was spent without driving
+/// them (a timer body that trapped).
+pub const WATCHDOG_INTERVAL_NANOS: Nanos = 60_000_000_000;
 /// Chunk uploads into stores in flight at once, all stores together; at least a release's
 /// chunks, so that any release can be uploaded.
 pub const MAX_UPLOADS_IN_FLIGHT: u32 = crate::uploads::MAX_CHUNKS;

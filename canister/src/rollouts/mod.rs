@@ -37,7 +37,7 @@ mod stores;
 
 pub use admission::{
     Funds, CYCLES_KEPT_BACK, HELD_BACK_RETRY_NANOS, MAX_ROLLOUT_CALLS_IN_FLIGHT,
-    MAX_UPLOADS_IN_FLIGHT,
+    MAX_UPLOADS_IN_FLIGHT, WATCHDOG_INTERVAL_NANOS,
 };
 pub use api::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
