@@ -172,6 +172,13 @@ impl Method {
             | Method::AbortRollout
             | Method::RollbackRollout
             | Method::ReconcileRollout => Some(Role::Operator),
+            // The fleet's ids and labels, install arguments, histories: read by role holders.
+            Method::GetChild
+            | Method::ListChildren
+            | Method::GetRollout
+            | Method::ListRollouts
+            | Method::ChildHistory
+            | Method::ListEvents => Some(Role::Viewer),
             Method::ListRoles
             | Method::MyRoles
             | Method::Version
@@ -179,13 +186,7 @@ impl Method {
             | Method::ListReleases
             | Method::GetRelease
             | Method::ReleaseChunk
-            | Method::StorageStats
-            | Method::GetChild
-            | Method::ListChildren
-            | Method::GetRollout
-            | Method::ListRollouts
-            | Method::ChildHistory
-            | Method::ListEvents => None,
+            | Method::StorageStats => None,
         }
     }
 

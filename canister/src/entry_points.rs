@@ -66,6 +66,18 @@ fn reading<R>(method: Method, f: impl FnOnce(&State<DefaultMemoryImpl>) -> R) ->
     })
 }
 
+/// Runs a query's read for a caller holding the role `method` requires.
+fn viewing<R>(
+    method: Method,
+    f: impl FnOnce(&State<DefaultMemoryImpl>) -> Result<R, Error>,
+) -> Result<R, Error> {
+    let caller = msg_caller();
+    reading(method, |state| {
+        access::authorize(&state.roles, caller, method)?;
+        f(state)
+    })
+}
+
 /// Runs `f` on the state for an authorized caller of `method`.
 fn authorized<R>(
     method: Method,
@@ -347,14 +359,14 @@ fn remove_label(canister_id: Principal, key: String) -> Result<bool, Error> {
 
 #[query]
 fn get_child(canister_id: Principal) -> Result<ChildInfo, Error> {
-    reading(Method::GetChild, |state| {
+    viewing(Method::GetChild, |state| {
         state.fleet.info(&canister_id).map_err(fleet_error)
     })
 }
 
 #[query]
 fn list_children(arg: ListChildrenArg) -> Result<ChildPage, Error> {
-    reading(Method::ListChildren, |state| {
+    viewing(Method::ListChildren, |state| {
         state.fleet.list(&arg).map_err(fleet_error)
     })
 }
@@ -436,24 +448,24 @@ fn reconcile_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
 
 #[query]
 fn get_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
-    reading(Method::GetRollout, |state| state.rollouts.info(rollout_id))
+    viewing(Method::GetRollout, |state| state.rollouts.info(rollout_id))
 }
 
 #[query]
-fn list_rollouts(arg: ListRolloutsArg) -> RolloutPage {
-    reading(Method::ListRollouts, |state| state.rollouts.list(&arg))
+fn list_rollouts(arg: ListRolloutsArg) -> Result<RolloutPage, Error> {
+    viewing(Method::ListRollouts, |state| Ok(state.rollouts.list(&arg)))
 }
 
 #[query]
 fn child_history(arg: ChildHistoryArg) -> Result<ChildHistory, Error> {
-    reading(Method::ChildHistory, |state| {
+    viewing(Method::ChildHistory, |state| {
         state.rollouts.child_history(&arg)
     })
 }
 
 #[query]
-fn list_events(arg: ListEventsArg) -> EventPage {
-    reading(Method::ListEvents, |state| state.rollouts.events(&arg))
+fn list_events(arg: ListEventsArg) -> Result<EventPage, Error> {
+    viewing(Method::ListEvents, |state| Ok(state.rollouts.events(&arg)))
 }
 
 /// Admin. Holds every rollout and folds the journal so that the deployer can be upgraded to a

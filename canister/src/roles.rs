@@ -1,7 +1,10 @@
 //! Who may do what: principals and the roles they hold.
 //!
-//! A principal holds a set of roles. `Admin` grants everything `Operator` grants, so an admin
-//! never needs a second grant to operate. The deployer always keeps at least one admin: without
+//! A principal holds a set of roles. `Admin` grants everything `Operator` grants, and
+//! `Operator` everything `Viewer` grants, so an admin never needs a second grant to operate or
+//! to read. `Viewer` is the read-only role of dashboards and auditors: the fleet, the rollouts
+//! (install arguments included), child histories and events are read by role holders only,
+//! while the release catalogue and the deployer's version stay public. The deployer always keeps at least one admin: without
 //! one, nobody could grant roles again and the canister would be stuck with its controllers'
 //! reinstall as the only way out.
 
@@ -27,12 +30,18 @@ pub enum Role {
     Admin,
     /// Runs day-to-day operations such as rollouts.
     Operator,
+    /// Reads what the deployer knows of the fleet and its rollouts; changes nothing.
+    Viewer,
 }
 
 impl Role {
     /// Whether holding `self` is enough for an action that requires `required`.
     pub fn grants(self, required: Role) -> bool {
-        self == required || self == Role::Admin
+        match self {
+            Role::Admin => true,
+            Role::Operator => required != Role::Admin,
+            Role::Viewer => required == Role::Viewer,
+        }
     }
 }
 

@@ -318,3 +318,95 @@ fn a_subnet_never_has_more_children_stopped_than_the_policy_allows() {
         assert_eq!(version_of(&mut fleet, child), "v2");
     }
 }
+
+/// Who reads what: the fleet, a rollout (whose install argument may carry configuration), its
+/// children's histories and the event log need a role, anonymous callers and strangers get a
+/// typed refusal; a Viewer (a dashboard, an auditor) reads them all and can change nothing; the
+/// release catalogue and the version stay public.
+#[test]
+fn sensitive_reads_need_a_role_and_a_viewer_reads_without_changing_anything() {
+    use candid::Principal;
+    use deployer::{
+        ChildHistoryArg, Error, ErrorKind, ListChildrenArg, ListEventsArg, ListReleasesArg,
+        ListRolloutsArg, Role,
+    };
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 2);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
+    let id = fleet
+        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 2))
+        .answer()
+        .expect("start")
+        .rollout_id;
+    let viewer = Principal::from_slice(&[0x71; 29]);
+    fleet.add_role_ok(admin(), viewer, Role::Viewer);
+
+    let history = || ChildHistoryArg {
+        rollout_id: id,
+        canister_id: children[0],
+        from: None,
+        limit: None,
+    };
+    for reader in [stranger(), Principal::anonymous()] {
+        let refused = |result: Result<(), Error>| {
+            assert!(
+                matches!(
+                    result.map_err(|error| error.kind().clone()),
+                    Err(ErrorKind::NotAuthorized {
+                        required: Role::Viewer,
+                        ..
+                    })
+                ),
+                "{reader} is refused"
+            )
+        };
+        refused(fleet.get_rollout(reader, id).answer().map(drop));
+        refused(
+            fleet
+                .list_rollouts(reader, ListRolloutsArg::default())
+                .answer()
+                .map(drop),
+        );
+        refused(fleet.child_history(reader, history()).answer().map(drop));
+        refused(
+            fleet
+                .list_events(reader, ListEventsArg::default())
+                .answer()
+                .map(drop),
+        );
+        refused(fleet.get_child(reader, children[0]).answer().map(drop));
+        refused(
+            fleet
+                .list_children(reader, ListChildrenArg::default())
+                .answer()
+                .map(drop),
+        );
+        // Public: the catalogue and the version.
+        let page = fleet.list_releases_ok(reader, ListReleasesArg::default());
+        assert_eq!(page.releases.len(), 1);
+        fleet.version_ok(reader);
+    }
+
+    assert_eq!(fleet.get_rollout_ok(viewer, id).rollout_id, id);
+    assert_eq!(
+        fleet
+            .list_rollouts_ok(viewer, ListRolloutsArg::default())
+            .rollouts
+            .len(),
+        1
+    );
+    fleet.child_history_ok(viewer, history());
+    fleet.list_events_ok(viewer, ListEventsArg::default());
+    assert_eq!(
+        fleet.get_child_ok(viewer, children[1]).canister_id,
+        children[1]
+    );
+    let refusal = fleet
+        .pause_rollout(viewer, id)
+        .expect_err("a viewer changes nothing")
+        .reject()
+        .message;
+    assert!(refusal.contains("requires the Operator role"), "{refusal}");
+    fleet.run_to_end(operator(), id, 1_000);
+}

@@ -18,8 +18,8 @@ use support::*;
 
 /// Errors of the fleet and of rollouts: each is produced on the real Wasm by
 /// `rollout_errors_tests.rs`, except `ReleaseInUse` (a release an active rollout installs), which
-/// `rollout_control_tests.rs` produces.
-const PRODUCED_BY_ROLLOUT_TESTS: [&str; 11] = [
+/// `rollout_control_tests.rs` produces, and `RolloutFinished`, which `silent_stall_tests.rs` does.
+const PRODUCED_BY_ROLLOUT_TESTS: [&str; 12] = [
     "ReleaseInUse",
     "Fleet",
     "NotAController",
@@ -31,6 +31,7 @@ const PRODUCED_BY_ROLLOUT_TESTS: [&str; 11] = [
     "RolloutCommandRefused",
     "NothingToRollBack",
     "NotInRollout",
+    "RolloutFinished",
 ];
 
 /// Everything a refused request must leave as it was.

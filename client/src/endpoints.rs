@@ -49,8 +49,6 @@ infallible_replies!(
     UploadSettings,
     ReleasePage,
     StorageStats,
-    RolloutPage,
-    EventPage,
 );
 
 /// One endpoint as the client calls it: its name, whether it is a query, and the Candid types
@@ -162,9 +160,9 @@ endpoints! {
     update rollback_rollout, rollback_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     update reconcile_rollout, reconcile_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     query get_rollout, get_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
-    query list_rollouts, list_rollouts_ok(arg: ListRolloutsArg) -> RolloutPage;
+    query list_rollouts, list_rollouts_ok(arg: ListRolloutsArg) -> Result<RolloutPage, Error>;
     query child_history, child_history_ok(arg: ChildHistoryArg) -> Result<ChildHistory, Error>;
-    query list_events, list_events_ok(arg: ListEventsArg) -> EventPage;
+    query list_events, list_events_ok(arg: ListEventsArg) -> Result<EventPage, Error>;
 
     update prepare_upgrade, prepare_upgrade_ok(arg: PrepareUpgradeArg) -> Result<UpgradeReadiness, Error>;
 }

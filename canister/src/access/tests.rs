@@ -106,3 +106,37 @@ fn a_query_runs_replicated_only_for_callers_holding_a_role() {
         .to_string()
         .starts_with("get_rollout is a query: call it as a query"));
 }
+
+/// The fleet, the rollouts (install arguments included), histories and events are read by role
+/// holders only; the release catalogue and the version stay public.
+#[test]
+fn sensitive_reads_need_the_viewer_role_and_the_catalogue_stays_public() {
+    for method in [
+        Method::GetChild,
+        Method::ListChildren,
+        Method::GetRollout,
+        Method::ListRollouts,
+        Method::ChildHistory,
+        Method::ListEvents,
+    ] {
+        assert_eq!(method.required_role(), Some(Role::Viewer), "{method:?}");
+    }
+    for method in [
+        Method::Version,
+        Method::ListReleases,
+        Method::GetRelease,
+        Method::ReleaseChunk,
+        Method::StorageStats,
+    ] {
+        assert_eq!(method.required_role(), None, "{method:?}");
+    }
+    // A viewer reads (replicated too, as a dashboard canister would) but changes nothing.
+    assert_eq!(inspect("list_rollouts", 10, &[Role::Viewer]), Ok(()));
+    assert_eq!(
+        inspect("pause_rollout", 10, &[Role::Viewer]),
+        Err(InspectRefusal::NotAuthorized {
+            method: Method::PauseRollout,
+            required: Role::Operator,
+        })
+    );
+}

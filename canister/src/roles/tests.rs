@@ -22,6 +22,15 @@ fn admin_grants_operator_but_operator_does_not_grant_admin() {
 }
 
 #[test]
+fn viewer_reads_and_nothing_more_and_operators_and_admins_are_viewers() {
+    assert!(Role::Viewer.grants(Role::Viewer));
+    assert!(!Role::Viewer.grants(Role::Operator));
+    assert!(!Role::Viewer.grants(Role::Admin));
+    assert!(Role::Operator.grants(Role::Viewer));
+    assert!(Role::Admin.grants(Role::Viewer));
+}
+
+#[test]
 fn granted_roles_are_listed_per_principal_in_role_order() {
     let mut roles = roles_with_one_admin();
     roles.grant(principal(2), Role::Operator).unwrap();
