@@ -15,7 +15,7 @@ use deployer::{
     Step, UpgradeReadiness, WavePlan,
 };
 use failure_support::*;
-use ic_sim::{artifacts, Fault, FaultCount, RejectCode, Sim, SimConfig};
+use ic_sim::{artifacts, FaultCount, RejectCode, Sim, SimConfig};
 use rollout_support::{Fleet, INSTALL_METHOD};
 use support::{admin, operator};
 
@@ -53,17 +53,6 @@ fn one_wave(children: u32, concurrency: u32) -> PolicyArg {
     }
 }
 
-fn reject(scenario: &mut Scenario, index: usize, method: &str, code: RejectCode, times: u32) {
-    let child = scenario.before[index].child;
-    scenario.fleet.env.inject(Fault::RejectManagement {
-        method: method.to_string(),
-        targets: vec![child],
-        code,
-        message: format!("injected {method} reject"),
-        count: FaultCount::Times(times),
-    });
-}
-
 fn successful_installs(scenario: &Scenario, index: usize) -> usize {
     scenario
         .fleet
@@ -84,14 +73,14 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
         0,
         "start_canister",
         RejectCode::CanisterError,
-        1,
+        FaultCount::Times(1),
     );
     reject(
         &mut scenario,
         1,
         INSTALL_METHOD,
         RejectCode::SysTransient,
-        2,
+        FaultCount::Times(2),
     );
     let id = scenario.start_all(one_wave(6, 6));
     let child_0 = scenario.before[0].child;

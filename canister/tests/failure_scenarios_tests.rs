@@ -38,25 +38,6 @@ fn run_all(
     (id, scenario.fleet.run_to_end(operator(), id, ROUNDS))
 }
 
-/// Makes the management canister reject `method` on the scenario's child `index` with `code`,
-/// `count` times.
-fn reject(
-    scenario: &mut Scenario,
-    index: usize,
-    method: &str,
-    code: RejectCode,
-    count: FaultCount,
-) {
-    let child = scenario.before[index].child;
-    scenario.fleet.env.inject(Fault::RejectManagement {
-        method: method.to_string(),
-        targets: vec![child],
-        code,
-        message: format!("injected {method} reject"),
-        count,
-    });
-}
-
 fn install_calls(scenario: &Scenario, index: usize) -> usize {
     scenario
         .fleet

@@ -330,15 +330,7 @@ fn sensitive_reads_need_a_role_and_a_viewer_reads_without_changing_anything() {
         ChildHistoryArg, Error, ErrorKind, ListChildrenArg, ListEventsArg, ListReleasesArg,
         ListRolloutsArg, Role,
     };
-    let mut fleet = fleet(1);
-    let children = create_children(&mut fleet, 0, 2);
-    fleet.adopt_all(admin(), std::slice::from_ref(&children));
-    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
-    let id = fleet
-        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 2))
-        .answer()
-        .expect("start")
-        .rollout_id;
+    let (mut fleet, children, _, id) = v2_rollout(2, 2);
     let viewer = Principal::from_slice(&[0x71; 29]);
     fleet.add_role_ok(admin(), viewer, Role::Viewer);
 

@@ -223,15 +223,7 @@ fn stopped_upgraded_and_started_mid_rollout_the_deployer_finishes_it() {
     struct CanisterIdRecord {
         canister_id: Principal,
     }
-    let mut fleet = fleet(1);
-    let children = create_children(&mut fleet, 0, 4);
-    fleet.adopt_all(admin(), std::slice::from_ref(&children));
-    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
-    let id = fleet
-        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 2))
-        .answer()
-        .expect("start")
-        .rollout_id;
+    let (mut fleet, children, release, id) = v2_rollout(4, 2);
     fleet.run_until(operator(), id, 500, |info| {
         info.summary.counts.upgraded >= 1 && info.summary.in_flight > 0
     });
@@ -289,15 +281,7 @@ fn stopped_upgraded_and_started_mid_rollout_the_deployer_finishes_it() {
 fn a_rollout_keeps_its_children_claimed_across_the_deployer_upgrade() {
     use deployer::ErrorKind;
     use deployer::{ChildInfo, FleetError};
-    let mut fleet = fleet(1);
-    let children = create_children(&mut fleet, 0, 3);
-    fleet.adopt_all(admin(), std::slice::from_ref(&children));
-    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
-    let id = fleet
-        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 1))
-        .answer()
-        .expect("start")
-        .rollout_id;
+    let (mut fleet, children, release, id) = v2_rollout(3, 1);
     fleet.run_until(operator(), id, 500, |info| {
         info.summary.counts.upgraded >= 1
     });

@@ -64,15 +64,7 @@ fn a_rollout_whose_timer_body_trapped_is_driven_again() {
 /// installed once. On a finished rollout it is a typed refusal.
 #[test]
 fn reconcile_rollout_settles_the_steps_in_flight() {
-    let mut fleet = fleet(1);
-    let children = create_children(&mut fleet, 0, 4);
-    fleet.adopt_all(admin(), std::slice::from_ref(&children));
-    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
-    let id = fleet
-        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 2))
-        .answer()
-        .expect("start")
-        .rollout_id;
+    let (mut fleet, children, _, id) = v2_rollout(4, 2);
     fleet.run_until(operator(), id, 500, |info| info.summary.in_flight > 0);
 
     let refusal = fleet

@@ -9,12 +9,31 @@ use deployer::{
     ChildState, EventKind, FailureBudget, OnFailure, RetryPolicy, Step, Verdict, WaveSize,
 };
 use deployer::{Error, Release};
-use ic_sim::{artifacts, CanisterRunStatus, SimConfig};
+use ic_sim::{artifacts, CanisterRunStatus, Fault, FaultCount, RejectCode, SimConfig};
 
 use crate::rollout_support::{
     counter_of, create_children, fleet, fleet_with, policy, release, version_of, Fleet,
 };
 use crate::support::{admin, operator, Answer};
+
+/// Makes the management canister reject `method` on the scenario's child `index` with `code`,
+/// `count` times.
+pub fn reject(
+    scenario: &mut Scenario,
+    index: usize,
+    method: &str,
+    code: RejectCode,
+    count: FaultCount,
+) {
+    let child = scenario.before[index].child;
+    scenario.fleet.env.inject(Fault::RejectManagement {
+        method: method.to_string(),
+        targets: vec![child],
+        code,
+        message: format!("injected {method} reject"),
+        count,
+    });
+}
 
 /// One child as it was before the rollout touched it.
 #[derive(Clone, Debug)]

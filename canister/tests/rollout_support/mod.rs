@@ -64,3 +64,24 @@ pub fn version_of(fleet: &mut Fleet, child: Principal) -> String {
 pub fn release(fleet: &mut Fleet, module: &[u8], version: &str) -> Release {
     fleet.upload_ok(operator(), module, MIB, "child", version)
 }
+
+/// A fleet of `count` children on one subnet, adopted, and the operator's rollout of `child_v2`
+/// to all of them, one wave (after a canary of one) `concurrency` at a time: the children, the
+/// release and the rollout's id.
+pub fn v2_rollout(count: usize, concurrency: u32) -> (Fleet, Vec<Principal>, Release, u64) {
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, count);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let release = release(&mut fleet, &ic_sim::artifacts::wasm("child_v2"), "2");
+    let id = fleet
+        .start_rollout_of(
+            operator(),
+            &release,
+            deployer::Selector::All,
+            policy(1, vec![], concurrency),
+        )
+        .answer()
+        .expect("start")
+        .rollout_id;
+    (fleet, children, release, id)
+}
