@@ -163,6 +163,8 @@ pub enum Quota {
     OpenUploads,
     /// The declared sizes of the open uploads, summed.
     StagedBytes,
+    /// How many releases the deployer keeps.
+    Releases,
 }
 
 impl fmt::Display for ErrorKind {
@@ -271,6 +273,16 @@ impl fmt::Display for ErrorKind {
                 "open uploads already reserve {in_use} of {limit} staged bytes, and this one needs \
                  {requested} more: commit or abort an upload, or ask an admin to raise \
                  max_staged_bytes"
+            ),
+            Self::QuotaExceeded {
+                quota: Quota::Releases,
+                limit,
+                in_use,
+                ..
+            } => write!(
+                f,
+                "the deployer keeps {in_use} releases, its limit is {limit}: delete releases no \
+                 longer needed (delete_release), or ask an admin to raise max_releases"
             ),
             Self::ChunkIndexOutOfRange { index, chunk_count } => write!(
                 f,

@@ -138,6 +138,9 @@ impl<M: Memory> ReleaseStore<M> {
                 return Err(version_taken(&arg.name, &arg.version, released).into());
             }
         }
+        if self.releases.get(&sha256).is_none() {
+            self.check_release_quota(&settings)?;
+        }
         let (open, staged) = self
             .open_uploads()
             .fold((0, 0), |(open, staged), (_, upload)| {
@@ -271,6 +274,9 @@ impl<M: Memory> ReleaseStore<M> {
         if let Some(released) = self.releases.find(&upload.name, &upload.version) {
             return Err(version_taken(&upload.name, &upload.version, released).into());
         }
+        // Checked again: other uploads may have become releases since this one opened. The
+        // upload stays open, so deleting a release and committing again succeeds.
+        self.check_release_quota(&self.upload_settings())?;
         for (hash, extent) in verified.chunk_sha256.iter().zip(extents) {
             self.chunks.adopt(*hash, extent);
         }
@@ -498,6 +504,20 @@ impl<M: Memory> ReleaseStore<M> {
             chunk_sha256,
             facts,
         })
+    }
+
+    /// Refuses one more release than `max_releases`.
+    fn check_release_quota(&self, settings: &UploadSettings) -> Result<(), ErrorKind> {
+        let releases = self.releases.count();
+        if releases >= u64::from(settings.max_releases) {
+            return Err(ErrorKind::QuotaExceeded {
+                quota: Quota::Releases,
+                limit: u64::from(settings.max_releases),
+                in_use: releases,
+                requested: 1,
+            });
+        }
+        Ok(())
     }
 
     fn open_uploads(&self) -> impl Iterator<Item = (u64, OpenUpload)> + '_ {

@@ -229,6 +229,11 @@ impl<M: Memory> ReleaseCatalog<M> {
         self.by_sha256.get(sha256).map(|Cbor(record)| record)
     }
 
+    /// How many releases there are.
+    pub fn count(&self) -> u64 {
+        self.by_sha256.len()
+    }
+
     /// The module hash of the release named (`name`, `version`).
     pub fn find(&self, name: &str, version: &str) -> Option<Sha256Hash> {
         self.by_name.get(&NameVersionKey::new(name, version))

@@ -168,6 +168,16 @@ pub struct UploadSettings {
     pub max_open_uploads: u32,
     /// The declared sizes of all open uploads together.
     pub max_staged_bytes: u64,
+    /// How many releases the deployer keeps: what bounds its stable memory for releases and
+    /// the reads that go over them. Release 0.1 stored no such field; it reads as the default.
+    #[serde(default = "default_max_releases")]
+    pub max_releases: u32,
+}
+
+pub const DEFAULT_MAX_RELEASES: u32 = 1_000;
+
+fn default_max_releases() -> u32 {
+    DEFAULT_MAX_RELEASES
 }
 
 impl Default for UploadSettings {
@@ -176,6 +186,7 @@ impl Default for UploadSettings {
             upload_ttl_seconds: 24 * 3600,
             max_open_uploads: 10,
             max_staged_bytes: 1024 * 1024 * 1024,
+            max_releases: DEFAULT_MAX_RELEASES,
         }
     }
 }
@@ -186,6 +197,7 @@ pub struct UploadSettingsUpdate {
     pub upload_ttl_seconds: Option<u64>,
     pub max_open_uploads: Option<u32>,
     pub max_staged_bytes: Option<u64>,
+    pub max_releases: Option<u32>,
 }
 
 /// A setting, named in [`ErrorKind::SettingOutOfRange`].
@@ -194,16 +206,19 @@ pub enum UploadSetting {
     UploadTtlSeconds,
     MaxOpenUploads,
     MaxStagedBytes,
+    MaxReleases,
 }
 
 impl UploadSetting {
     /// The values an admin may choose: at least a minute to upload a chunk; at least one
-    /// upload of one full chunk; at most a month, a thousand uploads, and 256 GiB.
+    /// upload of one full chunk; at most a month, a thousand uploads, and 256 GiB; between one
+    /// and ten thousand releases.
     fn range(self) -> (u64, u64) {
         match self {
             Self::UploadTtlSeconds => (60, 30 * 24 * 3600),
             Self::MaxOpenUploads => (1, 1000),
             Self::MaxStagedBytes => (u64::from(MAX_CHUNK_BYTES), 256 * 1024 * 1024 * 1024),
+            Self::MaxReleases => (1, 10_000),
         }
     }
 
@@ -237,6 +252,10 @@ impl UploadSettings {
         if let Some(max) = update.max_staged_bytes {
             UploadSetting::MaxStagedBytes.check(max)?;
             settings.max_staged_bytes = max;
+        }
+        if let Some(max) = update.max_releases {
+            UploadSetting::MaxReleases.check(u64::from(max))?;
+            settings.max_releases = max;
         }
         Ok(settings)
     }

@@ -110,6 +110,10 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
         .expect("0.1 upgrades to this build");
     let version = scenario.fleet.version_ok(operator());
     assert_eq!(version.schema_version, 1);
+    // 0.1 stored its upload settings without the release quota, which reads as its default.
+    let settings = scenario.fleet.upload_settings_ok(operator());
+    assert_eq!(settings.max_releases, 1_000);
+    assert_eq!(scenario.fleet.storage_stats_ok(operator()).releases, 1);
     let done = scenario.fleet.run_to_end(operator(), id, 2_000);
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);

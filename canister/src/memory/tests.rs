@@ -204,6 +204,24 @@ fn the_journal_writer_is_recorded_in_the_header() {
     assert_eq!(memories.journal_writer(), JournalWriter::current());
 }
 
+/// The release store config cell as release 0.1 wrote it (schema 1): the contract every later
+/// build reads.
+const RELEASE_0_1_STORE_CONFIG: &str = concat!(
+    "a3",                                           // map(3)
+    "6f75706c6f61645f73657474696e6773",             // "upload_settings"
+    "a3",                                           // map(3)
+    "7275706c6f61645f74746c5f7365636f6e6473",       // "upload_ttl_seconds"
+    "1a00015180",                                   // 86400
+    "706d61785f6f70656e5f75706c6f616473",           // "max_open_uploads"
+    "0a",                                           // 10
+    "706d61785f7374616765645f6279746573",           // "max_staged_bytes"
+    "1a40000000",                                   // 1 GiB
+    "6e6e6578745f75706c6f61645f6964",               // "next_upload_id"
+    "01",                                           // 1
+    "756e6578745f72656c656173655f73657175656e6365", // "next_release_sequence"
+    "01",                                           // 1
+);
+
 /// Golden bytes of the release store config cell, as a fresh install writes it.
 #[test]
 fn release_store_config_encoding_is_pinned() {
@@ -213,19 +231,33 @@ fn release_store_config_encoding_is_pinned() {
         concat!(
             "a3",                                           // map(3)
             "6f75706c6f61645f73657474696e6773",             // "upload_settings"
-            "a3",                                           // map(3)
+            "a4",                                           // map(4)
             "7275706c6f61645f74746c5f7365636f6e6473",       // "upload_ttl_seconds"
             "1a00015180",                                   // 86400
             "706d61785f6f70656e5f75706c6f616473",           // "max_open_uploads"
             "0a",                                           // 10
             "706d61785f7374616765645f6279746573",           // "max_staged_bytes"
             "1a40000000",                                   // 1 GiB
+            "6c6d61785f72656c6561736573",                   // "max_releases"
+            "1903e8",                                       // 1000
             "6e6e6578745f75706c6f61645f6964",               // "next_upload_id"
             "01",                                           // 1
             "756e6578745f72656c656173655f73657175656e6365", // "next_release_sequence"
             "01",                                           // 1
         )
     );
+}
+
+/// Release 0.1 stored no `max_releases`: its config reads with the default quota.
+#[test]
+fn the_release_0_1_store_config_reads_with_the_default_release_quota() {
+    let bytes: Vec<u8> = (0..RELEASE_0_1_STORE_CONFIG.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&RELEASE_0_1_STORE_CONFIG[at..at + 2], 16).unwrap())
+        .collect();
+    let Cbor(config) = Cbor::<ReleaseStoreConfig>::from_bytes(Cow::Owned(bytes));
+    assert_eq!(config, ReleaseStoreConfig::default());
+    assert_eq!(config.upload_settings.max_releases, 1_000);
 }
 
 /// Golden bytes of a release record: field names, hashes as CBOR byte strings, the encoding

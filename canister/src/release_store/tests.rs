@@ -492,6 +492,64 @@ fn quotas_bound_open_uploads_and_their_declared_bytes() {
     );
 }
 
+/// The release quota is checked when an upload opens and again when it commits (others may have
+/// become releases meanwhile); a refused commit keeps the upload, which commits once a release
+/// was deleted. Uploading a module that already is a release makes no new one and passes.
+#[test]
+fn the_release_quota_bounds_the_releases_kept() {
+    let mut store = store();
+    store
+        .update_upload_settings(&UploadSettingsUpdate {
+            max_releases: Some(2),
+            ..Default::default()
+        })
+        .unwrap();
+    let first = upload(&mut store, &wasm(50, 1), 20, "1");
+    let waiting = open(&mut store, &wasm(50, 3), 20, "3");
+    send_all(&mut store, waiting, &wasm(50, 3), 20);
+    upload(&mut store, &wasm(50, 2), 20, "2");
+    let full = ErrorKind::QuotaExceeded {
+        quota: Quota::Releases,
+        limit: 2,
+        in_use: 2,
+        requested: 1,
+    };
+    assert_eq!(
+        kind(store.open_upload(open_arg(&wasm(50, 4), 20, "4"), operator(), T0)),
+        full
+    );
+    assert_eq!(kind(store.commit_upload(waiting, operator(), T0)), full);
+    assert!(full_error_says_what_to_do(&full));
+    // The same module again is no new release.
+    store
+        .open_upload(open_arg(&wasm(50, 1), 20, "1"), operator(), T0)
+        .expect("an existing release's module opens");
+
+    store
+        .delete_release(&first.summary.sha256, &NoReferences)
+        .unwrap();
+    store
+        .commit_upload(waiting, operator(), T0)
+        .expect("room again: the kept upload commits");
+    assert_eq!(
+        kind(store.update_upload_settings(&UploadSettingsUpdate {
+            max_releases: Some(0),
+            ..Default::default()
+        })),
+        ErrorKind::SettingOutOfRange {
+            setting: crate::uploads::UploadSetting::MaxReleases,
+            value: 0,
+            min: 1,
+            max: 10_000,
+        }
+    );
+}
+
+fn full_error_says_what_to_do(kind: &ErrorKind) -> bool {
+    let message = kind.to_string();
+    message.contains("delete_release") && message.contains("max_releases")
+}
+
 #[test]
 fn expired_uploads_do_not_count_against_the_quota() {
     let mut store = store();
