@@ -228,12 +228,19 @@ fn deployer_release_overhead() -> Figures {
     const RELEASES: u64 = 1024;
     const SIZE: usize = 12_345;
     let mut deployer = install();
+    let more_than_the_default_quota = deployer::UploadSettingsUpdate {
+        max_releases: Some(RELEASES as u32),
+        ..Default::default()
+    };
+    deployer.set_upload_settings_ok(controller(), more_than_the_default_quota);
     let before = deployer.storage_stats_ok(controller()).stable_memory_bytes;
     for seed in 0..RELEASES {
         upload(&mut deployer, &wasm_module(SIZE, seed));
     }
     purge_tombstones(&mut deployer);
     let stats = deployer.storage_stats_ok(controller());
+    // `storage_stats` reads every release record and chunk entry: bounded by the release quota.
+    let stats_instructions = deployer.env.last_instructions(deployer.canister);
     let overhead = stats.stable_memory_bytes - before - stats.release_bytes;
     let block_rounding = stats.block_bytes - stats.chunk_bytes;
     BTreeMap::from([
@@ -248,6 +255,10 @@ fn deployer_release_overhead() -> Figures {
         (
             "metadata_bytes_per_release".to_string(),
             (overhead - block_rounding) / RELEASES,
+        ),
+        (
+            "storage_stats_instructions_1024_releases".to_string(),
+            stats_instructions,
         ),
     ])
 }

@@ -30,6 +30,7 @@
 //! | 17 | log data [`JOURNAL_DATA_MEMORY_ID`]     | `rollouts::journal` | -                     | CBOR `JournalLine`s       |
 //! | 18 | log data [`EVENTS_DATA_MEMORY_ID`]      | `rollouts::journal` | -                     | CBOR `LoggedEvent`s       |
 //! | 19 | map [`ACTIVE_ROLLOUTS_MEMORY_ID`]       | `rollouts::journal` | rollout id (u64 BE)   | `()`                      |
+//! | 20 | map [`ROLLOUT_OVERVIEWS_MEMORY_ID`]     | `rollouts::journal` | rollout id (u64 BE)   | CBOR `RolloutOverview`    |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -55,7 +56,9 @@
 //! a write-ahead journal shared by all rollouts (7 and 17: one line per dispatch, outcome or
 //! command, written before the calls are made and when each outcome arrives, emptied when it is
 //! folded into the checkpoints), and the ids of the active rollouts (19), so that an upgrade
-//! reads only those; see [`crate::rollouts`]. The event log (8 and 18) is append-only; each
+//! reads only those, and each rollout's overview (20: creator, release, policy, summary), so
+//! that reading a rollout that is not on the heap does not decode its children; see
+//! [`crate::rollouts`]. The event log (8 and 18) is append-only; each
 //! `LoggedEvent` names its rollout.
 //!
 //! Reserved ids get a constant and a getter when the feature that owns them lands; they are
@@ -137,6 +140,9 @@ pub const JOURNAL_DATA_MEMORY_ID: MemoryId = MemoryId::new(17);
 pub const EVENTS_DATA_MEMORY_ID: MemoryId = MemoryId::new(18);
 /// The ids of the rollouts in progress.
 pub const ACTIVE_ROLLOUTS_MEMORY_ID: MemoryId = MemoryId::new(19);
+/// What reads show of each rollout, written with its checkpoint (added after release 0.1; a
+/// rollout 0.1 finished has none and is read from its checkpoint).
+pub const ROLLOUT_OVERVIEWS_MEMORY_ID: MemoryId = MemoryId::new(20);
 /// The fleet registry's label and module index.
 pub const FLEET_INDEX_MEMORY_ID: MemoryId = MemoryId::new(14);
 /// The fleet registry's subnet numbering.
@@ -146,7 +152,7 @@ pub const FLEET_SUBNETS_MEMORY_ID: MemoryId = MemoryId::new(15);
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 20] = [
+const USED_MEMORY_IDS: [MemoryId; 21] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -167,6 +173,7 @@ const USED_MEMORY_IDS: [MemoryId; 20] = [
     JOURNAL_DATA_MEMORY_ID,
     EVENTS_DATA_MEMORY_ID,
     ACTIVE_ROLLOUTS_MEMORY_ID,
+    ROLLOUT_OVERVIEWS_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -311,6 +318,10 @@ impl<M: Memory> Memories<M> {
 
     pub fn active_rollouts(&self) -> VirtualMemory<M> {
         self.manager.get(ACTIVE_ROLLOUTS_MEMORY_ID)
+    }
+
+    pub fn rollout_overviews(&self) -> VirtualMemory<M> {
+        self.manager.get(ROLLOUT_OVERVIEWS_MEMORY_ID)
     }
 
     pub fn store_canisters(&self) -> VirtualMemory<M> {

@@ -150,6 +150,7 @@ impl<M: Memory> State<M> {
             rollouts: Rollouts::init(RolloutMemories {
                 rollouts: memories.rollouts(),
                 active: memories.active_rollouts(),
+                overviews: memories.rollout_overviews(),
                 journal_index: memories.journal(),
                 journal_data: memories.journal_data(),
                 events_index: memories.events(),

@@ -67,6 +67,24 @@ pub(super) fn roll_out(deployer: &mut Deployer, release: &Release, policy: Polic
         "child_downtime_rounds_max".to_string(),
         *downtime.last().expect("children were stopped"),
     );
+    figures.extend(read_costs(deployer, rollout_id));
+    figures
+}
+
+/// The instructions of the reads a dashboard makes of the finished rollout (queries, as a
+/// dashboard calls them): they must not grow with its children.
+fn read_costs(deployer: &mut Deployer, rollout_id: u64) -> Figures {
+    let canister = deployer.canister;
+    let mut figures = Figures::new();
+    deployer.get_rollout_ok(controller(), rollout_id);
+    let cost = deployer.env.last_instructions(canister);
+    figures.insert("get_rollout_instructions".to_string(), cost);
+    deployer.list_rollouts_ok(controller(), deployer::ListRolloutsArg::default());
+    let cost = deployer.env.last_instructions(canister);
+    figures.insert("list_rollouts_instructions".to_string(), cost);
+    deployer.storage_stats_ok(controller());
+    let cost = deployer.env.last_instructions(canister);
+    figures.insert("storage_stats_instructions".to_string(), cost);
     figures
 }
 

@@ -24,6 +24,15 @@ pub fn thousand_children() -> Figures {
         figures["children_upgraded"], CHILDREN,
         "every child upgraded"
     );
+    // Reads of a finished rollout come from its overview: at most 1 % of the 5 B instruction
+    // limit of a query, whatever the number of children (the same figures at 200 children).
+    for read in ["get_rollout", "list_rollouts", "storage_stats"] {
+        let instructions = figures[&format!("{read}_instructions")];
+        assert!(
+            instructions < 50_000_000,
+            "{read} costs {instructions} instructions"
+        );
+    }
     let workload = measured_workload(
         &deployer,
         trace_from,

@@ -44,7 +44,9 @@ pub use api::{
     PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo, RolloutPage, StartRolloutArg,
     UpgradeReadiness,
 };
-pub use journal::{JournalEntry, JournalLine, LoggedEvent, RolloutRecord, CHECKPOINT_EVERY};
+pub use journal::{
+    JournalEntry, JournalLine, LoggedEvent, RolloutOverview, RolloutRecord, CHECKPOINT_EVERY,
+};
 pub use planning::{delivery_of, MAX_INLINE_MODULE_BYTES};
 pub use queries::{EVENT_SCAN_BUDGET, MAX_EVENT_PAGE, MAX_HISTORY_PAGE, MAX_ROLLOUT_PAGE};
 pub use stores::SubnetStore;
@@ -63,6 +65,8 @@ pub struct Rollouts<M: Memory> {
     rollouts: StableBTreeMap<u64, CborBytes<RolloutRecord>, M>,
     /// The ids of the rollouts whose stored checkpoint is active.
     active: StableBTreeMap<u64, (), M>,
+    /// Each rollout's overview, written with its checkpoint.
+    overviews: StableBTreeMap<u64, CborBytes<RolloutOverview>, M>,
     /// `None` only while folding swaps in a fresh log.
     journal: Option<StableLog<JournalLine, M>>,
     events: StableLog<LoggedEvent, M>,
@@ -80,6 +84,7 @@ impl<M: Memory> Rollouts<M> {
         let RolloutMemories {
             rollouts,
             active,
+            overviews,
             journal_index,
             journal_data,
             events_index,
@@ -89,6 +94,7 @@ impl<M: Memory> Rollouts<M> {
         Self {
             rollouts: StableBTreeMap::init(rollouts),
             active: StableBTreeMap::init(active),
+            overviews: StableBTreeMap::init(overviews),
             journal: Some(Log::init(journal_index, journal_data)),
             events: Log::init(events_index, events_data),
             stores: StableBTreeMap::init(stores),
@@ -372,6 +378,7 @@ fn apply_command<M: Memory>(
 pub struct RolloutMemories<M: Memory> {
     pub rollouts: M,
     pub active: M,
+    pub overviews: M,
     pub journal_index: M,
     pub journal_data: M,
     pub events_index: M,

@@ -4,7 +4,7 @@
 use ic_stable_structures::Memory;
 use serde_bytes::ByteBuf;
 
-use super::journal::RolloutRecord;
+use super::journal::RolloutOverview;
 use super::{
     ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg, RolloutEvent,
     RolloutInfo, RolloutPage, Rollouts,
@@ -26,8 +26,18 @@ pub const MAX_EVENT_PAGE: u32 = 500;
 pub const EVENT_SCAN_BUDGET: u64 = 20_000;
 
 impl<M: Memory> Rollouts<M> {
+    /// A rollout on the heap is summed up from its engine; any other from its stored overview,
+    /// without decoding its children (one that release 0.1 finished has none: its checkpoint).
     pub fn info(&self, rollout_id: u64) -> Result<RolloutInfo, Error> {
-        self.with_current(rollout_id, |record| info(rollout_id, record))
+        if let Some(live) = self.live.get(&rollout_id) {
+            return Ok(info(rollout_id, RolloutOverview::of(&live.record)));
+        }
+        match self.overviews.get(&rollout_id) {
+            Some(stored) => Ok(info(rollout_id, stored.decode())),
+            None => self.with_current(rollout_id, |record| {
+                info(rollout_id, RolloutOverview::of(record))
+            }),
+        }
     }
 
     pub fn list(&self, arg: &ListRolloutsArg) -> RolloutPage {
@@ -111,14 +121,19 @@ impl<M: Memory> Rollouts<M> {
         EventPage { events, next: None }
     }
 
-    /// The release a rollout installs (it never changes, so the checkpoint tells).
+    /// The release a rollout installs (it never changes, so the overview tells).
     pub fn release_of(&self, rollout_id: u64) -> Option<TargetRelease> {
         match self.live.get(&rollout_id) {
             Some(live) => Some(live.record.engine.release().clone()),
             None => self
-                .rollouts
+                .overviews
                 .get(&rollout_id)
-                .map(|stored| stored.decode().engine.release().clone()),
+                .map(|stored| stored.decode().release)
+                .or_else(|| {
+                    self.rollouts
+                        .get(&rollout_id)
+                        .map(|stored| stored.decode().engine.release().clone())
+                }),
         }
     }
 }
@@ -137,13 +152,13 @@ impl<M: Memory> ReleaseReferences for Rollouts<M> {
     }
 }
 
-fn info(rollout_id: u64, record: &RolloutRecord) -> RolloutInfo {
+fn info(rollout_id: u64, overview: RolloutOverview) -> RolloutInfo {
     RolloutInfo {
         rollout_id,
-        release_sha256: ByteBuf::from(record.engine.release().module_hash.0.to_vec()),
-        created_by: record.created_by,
-        created_at: record.created_at,
-        policy: record.engine.policy().clone(),
-        summary: record.engine.summary(),
+        release_sha256: ByteBuf::from(overview.release.module_hash.0.to_vec()),
+        created_by: overview.created_by,
+        created_at: overview.created_at,
+        policy: overview.policy,
+        summary: overview.summary,
     }
 }

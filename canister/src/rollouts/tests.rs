@@ -650,3 +650,24 @@ fn prepare_upgrade_holds_rollouts_and_folds_the_journal_once_their_calls_are_bac
     let counts = state.rollouts.info(rollout_id).unwrap().summary.counts;
     assert_eq!(counts.upgraded, 6);
 }
+
+/// A finished rollout is read from its overview: the same info as its checkpoint gives, without
+/// decoding the checkpoint (here removed to show it is not read). A rollout release 0.1 finished
+/// has no overview and is still read from its checkpoint.
+#[test]
+fn a_finished_rollout_is_read_from_its_overview_not_its_checkpoint() {
+    let (mut state, release) = setup(30);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    run_to_end(&mut state, rollout_id);
+    assert!(!state.rollouts.live.contains_key(&rollout_id));
+    let from_overview = state.rollouts.info(rollout_id).unwrap();
+    assert_eq!(from_overview.summary.counts.upgraded, 30);
+
+    let overview = state.rollouts.overviews.remove(&rollout_id).unwrap();
+    assert_eq!(state.rollouts.info(rollout_id).unwrap(), from_overview);
+    state.rollouts.overviews.insert(rollout_id, overview);
+    let page = state.rollouts.list(&ListRolloutsArg::default());
+    assert_eq!(page.rollouts, vec![from_overview.clone()]);
+    state.rollouts.rollouts.remove(&rollout_id).unwrap();
+    assert_eq!(state.rollouts.info(rollout_id).unwrap(), from_overview);
+}
