@@ -112,16 +112,20 @@ impl<M: Memory> BlockStore<M> {
 
     /// Indexes a staged extent whose bytes hash to `hash`, with one reference. If the chunk is
     /// already indexed, adds a reference to it instead and frees the duplicate's blocks.
-    pub fn adopt(&mut self, hash: Sha256Hash, extent: Extent) {
+    /// Returns the bytes newly indexed (0 for a chunk indexed before).
+    pub fn adopt(&mut self, hash: Sha256Hash, extent: Extent) -> u64 {
         match self.index.get(&hash) {
             Some(Cbor(mut entry)) => {
                 entry.refs += 1;
                 self.index.insert(hash, Cbor(entry));
                 self.discard(extent);
+                0
             }
             None => {
+                let len = u64::from(extent.len);
                 self.index
                     .insert(hash, Cbor(ChunkEntry { extent, refs: 1 }));
+                len
             }
         }
     }
@@ -130,7 +134,8 @@ impl<M: Memory> BlockStore<M> {
     ///
     /// Panics if the chunk is not indexed: references are only dropped by the releases that
     /// took them, so a missing entry is a broken invariant.
-    pub fn release(&mut self, hash: &Sha256Hash) {
+    /// Returns the bytes no longer indexed (0 while other references remain).
+    pub fn release(&mut self, hash: &Sha256Hash) -> u64 {
         let Cbor(mut entry) = self
             .index
             .get(hash)
@@ -138,9 +143,12 @@ impl<M: Memory> BlockStore<M> {
         entry.refs -= 1;
         if entry.refs == 0 {
             self.index.remove(hash);
+            let len = u64::from(entry.extent.len);
             self.discard(entry.extent);
+            len
         } else {
             self.index.insert(*hash, Cbor(entry));
+            0
         }
     }
 
@@ -156,16 +164,25 @@ impl<M: Memory> BlockStore<M> {
         self.index.get(hash).map_or(0, |Cbor(entry)| entry.refs)
     }
 
+    /// Reads every index entry: `storage_stats` keeps `indexed_bytes` as a running total and
+    /// takes the rest from [`BlockStore::sizes`].
     pub fn stats(&self) -> BlockStoreStats {
-        let (chunks, indexed_bytes) = self
+        let indexed_bytes = self
             .index
             .values()
-            .fold((0, 0), |(chunks, bytes), Cbor(entry)| {
-                (chunks + 1, bytes + u64::from(entry.extent.len))
-            });
+            .map(|Cbor(entry)| u64::from(entry.extent.len))
+            .sum();
         BlockStoreStats {
-            chunks,
             indexed_bytes,
+            ..self.sizes()
+        }
+    }
+
+    /// The counts that need no entry read: chunks, blocks and free blocks (`indexed_bytes` 0).
+    pub fn sizes(&self) -> BlockStoreStats {
+        BlockStoreStats {
+            chunks: self.index.len(),
+            indexed_bytes: 0,
             block_bytes: self.blocks.size() * WASM_PAGE_BYTES,
             free_block_bytes: self.free_runs.values().map(u64::from).sum::<u64>() * BLOCK_BYTES,
         }

@@ -37,6 +37,19 @@ pub struct ReleaseStoreConfig {
     /// Upload ids are never reused, so a stale id can only be unknown, never someone else's.
     pub next_upload_id: u64,
     pub next_release_sequence: u64,
+    /// Running totals for `storage_stats`, kept as releases come and go. Release 0.1 kept
+    /// none: [`ReleaseStore::open`] counts them once on the upgrade from it.
+    #[serde(default)]
+    pub totals: Option<StoredTotals>,
+}
+
+/// Bytes `storage_stats` would otherwise sum over every release and chunk.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoredTotals {
+    /// Module sizes of all releases.
+    pub release_bytes: u64,
+    /// Bytes of the indexed chunks, each counted once.
+    pub chunk_bytes: u64,
 }
 
 impl Default for ReleaseStoreConfig {
@@ -45,6 +58,7 @@ impl Default for ReleaseStoreConfig {
             upload_settings: UploadSettings::default(),
             next_upload_id: 1,
             next_release_sequence: 1,
+            totals: Some(StoredTotals::default()),
         }
     }
 }
@@ -78,8 +92,10 @@ pub struct ReleaseStore<M: Memory> {
 impl<M: Memory> ReleaseStore<VirtualMemory<M>> {
     /// Opens the release store's structures in their memories, creating empty ones on a fresh
     /// install.
+    /// Counts the totals once when the config has none (written by release 0.1): a scan of the
+    /// releases and chunks, bounded by the release quota.
     pub fn open(memories: &Memories<M>) -> Self {
-        Self {
+        let mut store = Self {
             config: StableCell::init(
                 memories.release_store_config(),
                 Cbor(ReleaseStoreConfig::default()),
@@ -95,7 +111,15 @@ impl<M: Memory> ReleaseStore<VirtualMemory<M>> {
                 memories.release_names(),
                 memories.release_sequence(),
             ),
+        };
+        if store.config.get().0.totals.is_none() {
+            let totals = StoredTotals {
+                release_bytes: store.releases.records().map(|record| record.size).sum(),
+                chunk_bytes: store.chunks.stats().indexed_bytes,
+            };
+            store.update_config(|config| config.totals = Some(totals));
         }
+        store
     }
 }
 
@@ -277,11 +301,17 @@ impl<M: Memory> ReleaseStore<M> {
         // Checked again: other uploads may have become releases since this one opened. The
         // upload stays open, so deleting a release and committing again succeeds.
         self.check_release_quota(&self.upload_settings())?;
+        let mut indexed = 0;
         for (hash, extent) in verified.chunk_sha256.iter().zip(extents) {
-            self.chunks.adopt(*hash, extent);
+            indexed += self.chunks.adopt(*hash, extent);
         }
         let sequence = self.config.get().0.next_release_sequence;
-        self.update_config(|config| config.next_release_sequence += 1);
+        self.update_config(|config| {
+            config.next_release_sequence += 1;
+            let totals = config.totals.get_or_insert_default();
+            totals.release_bytes += upload.size;
+            totals.chunk_bytes += indexed;
+        });
         let record = ReleaseRecord {
             sha256: upload.sha256,
             name: upload.name,
@@ -398,35 +428,37 @@ impl<M: Memory> ReleaseStore<M> {
             .into());
         }
         let record = self.releases.remove(&sha256).expect("checked above");
+        let mut unindexed = 0;
         for chunk in &record.chunk_sha256 {
-            self.chunks.release(chunk);
+            unindexed += self.chunks.release(chunk);
         }
+        self.update_config(|config| {
+            let totals = config.totals.get_or_insert_default();
+            totals.release_bytes -= record.size;
+            totals.chunk_bytes -= unindexed;
+        });
         Ok(())
     }
 
     /// Everything but `stable_memory_bytes`, which only the whole state knows.
+    /// Counts and running totals: no release or chunk is read.
     pub fn storage_stats(&self, now: u64) -> StorageStats {
-        let (releases, release_bytes) = self
-            .releases
-            .records()
-            .fold((0, 0), |(count, bytes), record| {
-                (count + 1, bytes + record.size)
-            });
+        let totals = self.config.get().0.totals.unwrap_or_default();
         let (open_uploads, staged_bytes) = self
             .open_uploads()
             .filter(|(_, upload)| !upload.is_expired(now))
             .fold((0, 0), |(count, bytes), (_, upload)| {
                 (count + 1, bytes + upload.bytes_received())
             });
-        let chunks = self.chunks.stats();
+        let chunks = self.chunks.sizes();
         StorageStats {
             stable_memory_bytes: 0,
-            releases,
-            release_bytes,
+            releases: self.releases.count(),
+            release_bytes: totals.release_bytes,
             open_uploads,
             staged_bytes,
             chunks: chunks.chunks,
-            chunk_bytes: chunks.indexed_bytes,
+            chunk_bytes: totals.chunk_bytes,
             block_bytes: chunks.block_bytes,
             free_block_bytes: chunks.free_block_bytes,
         }

@@ -113,7 +113,11 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
     // 0.1 stored its upload settings without the release quota, which reads as its default.
     let settings = scenario.fleet.upload_settings_ok(operator());
     assert_eq!(settings.max_releases, 1_000);
-    assert_eq!(scenario.fleet.storage_stats_ok(operator()).releases, 1);
+    // Nor the running totals of `storage_stats`, which this build counted once on the upgrade.
+    let stats = scenario.fleet.storage_stats_ok(operator());
+    assert_eq!(stats.releases, 1);
+    assert_eq!(stats.release_bytes, scenario.release.summary.size);
+    assert_eq!(stats.chunk_bytes, scenario.release.summary.size);
     let done = scenario.fleet.run_to_end(operator(), id, 2_000);
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);

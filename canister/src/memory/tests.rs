@@ -229,7 +229,7 @@ fn release_store_config_encoding_is_pinned() {
     assert_eq!(
         hex(&config.into_bytes()),
         concat!(
-            "a3",                                           // map(3)
+            "a4",                                           // map(4)
             "6f75706c6f61645f73657474696e6773",             // "upload_settings"
             "a4",                                           // map(4)
             "7275706c6f61645f74746c5f7365636f6e6473",       // "upload_ttl_seconds"
@@ -244,11 +244,18 @@ fn release_store_config_encoding_is_pinned() {
             "01",                                           // 1
             "756e6578745f72656c656173655f73657175656e6365", // "next_release_sequence"
             "01",                                           // 1
+            "66746f74616c73",                               // "totals"
+            "a2",                                           // map(2)
+            "6d72656c656173655f6279746573",                 // "release_bytes"
+            "00",                                           // 0
+            "6b6368756e6b5f6279746573",                     // "chunk_bytes"
+            "00",                                           // 0
         )
     );
 }
 
-/// Release 0.1 stored no `max_releases`: its config reads with the default quota.
+/// Release 0.1 stored no `max_releases` and no totals: its config reads with the default quota
+/// and without totals, which the release store then counts (`release_store::tests`).
 #[test]
 fn the_release_0_1_store_config_reads_with_the_default_release_quota() {
     let bytes: Vec<u8> = (0..RELEASE_0_1_STORE_CONFIG.len())
@@ -256,7 +263,13 @@ fn the_release_0_1_store_config_reads_with_the_default_release_quota() {
         .map(|at| u8::from_str_radix(&RELEASE_0_1_STORE_CONFIG[at..at + 2], 16).unwrap())
         .collect();
     let Cbor(config) = Cbor::<ReleaseStoreConfig>::from_bytes(Cow::Owned(bytes));
-    assert_eq!(config, ReleaseStoreConfig::default());
+    assert_eq!(
+        config,
+        ReleaseStoreConfig {
+            totals: None,
+            ..ReleaseStoreConfig::default()
+        }
+    );
     assert_eq!(config.upload_settings.max_releases, 1_000);
 }
 

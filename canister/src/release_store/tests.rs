@@ -694,3 +694,47 @@ fn settings_survive_reopening_the_release_store() {
     assert_eq!(status.upload_id, 2, "ids are never reused");
     assert_eq!(status.expires_at, T0 + 600 * NANOS_PER_SECOND);
 }
+
+/// The running totals of `storage_stats` match what a scan of the releases and chunks finds,
+/// through commits that share chunks and deletions that free them.
+#[test]
+fn storage_stats_totals_follow_commits_and_deletions() {
+    let mut store = store();
+    let scanned = |store: &TestStore| {
+        let release_bytes: u64 = store.releases.records().map(|record| record.size).sum();
+        (release_bytes, store.chunks.stats().indexed_bytes)
+    };
+    let totals = |store: &TestStore| {
+        let stats = store.storage_stats(T0);
+        (stats.release_bytes, stats.chunk_bytes)
+    };
+    let shared = wasm(100, 7);
+    let mut other = shared.clone();
+    other[90] ^= 0xff; // the first chunks are shared
+    let first = upload(&mut store, &shared, 20, "1");
+    upload(&mut store, &other, 20, "2");
+    upload(&mut store, &wasm(60, 9), 20, "3");
+    assert_eq!(totals(&store), scanned(&store));
+    assert_eq!(store.storage_stats(T0).releases, 3);
+    store
+        .delete_release(&first.summary.sha256, &NoReferences)
+        .unwrap();
+    assert_eq!(totals(&store), scanned(&store));
+    assert_eq!(store.storage_stats(T0).releases, 2);
+}
+
+/// A store whose config release 0.1 wrote (no totals) counts them when it is opened.
+#[test]
+fn totals_missing_from_a_release_0_1_config_are_counted_when_opened() {
+    let memory = VectorMemory::default();
+    let memories = Memories::format(memory.clone());
+    let mut store = ReleaseStore::open(&memories);
+    upload(&mut store, &wasm(100, 7), 20, "1");
+    upload(&mut store, &wasm(60, 9), 20, "2");
+    let expected = store.storage_stats(T0);
+    store.update_config(|config| config.totals = None);
+
+    let reopened = ReleaseStore::open(&Memories::open(memory).unwrap());
+    assert_eq!(reopened.storage_stats(T0), expected);
+    assert_eq!(expected.release_bytes, 160);
+}
