@@ -402,3 +402,56 @@ fn sensitive_reads_need_a_role_and_a_viewer_reads_without_changing_anything() {
     assert!(refusal.contains("requires the Operator role"), "{refusal}");
     fleet.run_to_end(operator(), id, 1_000);
 }
+
+/// Another controller clears a chunk store in the middle of a rollout: the next install names
+/// chunks the store no longer holds and is refused ("Error from Wasm chunk store"), without
+/// touching the child. The deployer stops taking the store as ready, uploads the chunks again
+/// and retries the install: every child is upgraded, none fails.
+/// IC interface specification: "IC method `install_chunked_code`", "`clear_chunk_store`".
+#[test]
+fn a_chunk_store_cleared_by_another_controller_is_filled_again() {
+    use candid::Principal;
+    use ic_sim::scenario::IcEnvExt;
+    #[derive(candid::CandidType)]
+    struct CanisterIdRecord {
+        canister_id: Principal,
+    }
+    let mut fleet = fleet(2);
+    let children = create_children(&mut fleet, 1, 3);
+    fleet.adopt_all(admin(), &[vec![], children.clone()]);
+    // A store the admin controls too, as another team's tooling might.
+    let store = fleet.env.create_canister(1, vec![fleet.canister, admin()]);
+    let subnet = fleet.env.subnet_id(1);
+    fleet.register_chunk_store_ok(admin(), subnet, store);
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
+    let id = fleet
+        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 1))
+        .answer()
+        .expect("start")
+        .rollout_id;
+    fleet.run_until(operator(), id, 500, |info| {
+        info.summary.counts.upgraded >= 1
+    });
+
+    let cleared: Result<(), _> = fleet.env.update(
+        admin(),
+        Principal::management_canister(),
+        "clear_chunk_store",
+        (&CanisterIdRecord { canister_id: store },),
+    );
+    cleared.expect("the admin clears the store");
+    let done = fleet.run_to_end(operator(), id, 1_000);
+
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    assert_eq!(done.summary.counts.upgraded, 3, "{:?}", done.summary.counts);
+    let refused = fleet
+        .management_calls(children[1])
+        .into_iter()
+        .chain(fleet.management_calls(children[2]))
+        .filter(|(method, ok)| method == INSTALL_METHOD && !ok)
+        .count();
+    assert_eq!(refused, 1, "one install met the emptied store");
+    for &child in &children {
+        assert_eq!(version_of(&mut fleet, child), "v2");
+    }
+}

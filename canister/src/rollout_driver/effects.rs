@@ -75,6 +75,14 @@ pub enum Install {
     },
 }
 
+/// Whether an install's outcome says that the store canister lacked a chunk the install named
+/// (interface specification, `install_chunked_code`: the chunks must be in the store's chunk
+/// store; the IC answers `CANISTER_ERROR` with "Error from Wasm chunk store").
+pub fn store_lost_chunks(outcome: &Outcome) -> bool {
+    matches!(outcome, Outcome::Rejected { code, message }
+        if *code == reject_code::CANISTER_ERROR && message.contains("Wasm chunk store"))
+}
+
 /// Makes the call `action` stands for. `install` is the module's source for an install action
 /// and ignored otherwise.
 pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {

@@ -239,12 +239,40 @@ fn start(rollout_id: u64, action: Action) {
 /// for its call contexts to close), and the timer that takes over does not run until it is
 /// started again.
 async fn perform(rollout_id: u64, action: Action, install: Option<Install>) {
-    let outcome = effects::perform(&action, install).await;
+    let store = match (&action.kind, &install) {
+        (ActionKind::InstallChunked { module_hash, .. }, Some(Install::Chunked { store, .. })) => {
+            Some((*store, *module_hash))
+        }
+        _ => None,
+    };
+    let mut outcome = effects::perform(&action, install).await;
+    if let Some(key) = store.filter(|_| effects::store_lost_chunks(&outcome)) {
+        outcome = store_emptied(key, outcome);
+    }
     journal_outcome(rollout_id, action, outcome);
     if canister_status() == CanisterStatusCode::Running {
         drive(rollout_id);
     } else {
         drive_no_later_than(rollout_id, time());
+    }
+}
+
+/// A chunked install failed because the store no longer holds the release's chunks (another
+/// controller cleared it): the child was not touched. The store is no longer taken as ready,
+/// so the next install reads `stored_chunks` and uploads what is missing, and the install is
+/// retried as after a transient reject.
+fn store_emptied(key: StoreKey, outcome: Outcome) -> Outcome {
+    STORES.with_borrow_mut(|stores| {
+        if matches!(stores.get(&key), Some(StoreState::Ready(_))) {
+            stores.remove(&key);
+        }
+    });
+    match outcome {
+        Outcome::Rejected { message, .. } => Outcome::Rejected {
+            code: reject_code::SYS_TRANSIENT,
+            message,
+        },
+        other => other,
     }
 }
 

@@ -16,7 +16,8 @@
 //! children) and no deletion per line, and the threshold grows with the children, so its cost
 //! per step stays flat as rollouts grow. A rollout also writes its checkpoint whenever it
 //! becomes active or inactive, and the ids of the active ones are kept apart (memory 19), so
-//! that the deployer's upgrade reads only those.
+//! that the deployer's upgrade reads only those. Every checkpoint write also writes the
+//! rollout's [`RolloutOverview`] (memory 20), which reads of a rollout off the heap use.
 //!
 //! While the deployer runs, the rollouts it touched stay on the heap (rebuilt from stable
 //! memory on demand); every active rollout is among them, which is what lets folding reach
