@@ -128,6 +128,8 @@ pub enum ErrorKind {
     InvalidRolloutPlan { reason: String },
     /// No rollout has this id.
     RolloutNotFound { rollout_id: u64 },
+    /// The rollout finished long ago: its overview is kept, its children's details were pruned.
+    RolloutDetailsPruned { rollout_id: u64 },
     /// The command does not apply in the rollout's phase.
     RolloutCommandRefused {
         rollout_id: u64,
@@ -398,6 +400,13 @@ impl fmt::Display for ErrorKind {
             Self::RolloutNotFound { rollout_id } => write!(
                 f,
                 "there is no rollout {rollout_id}: list_rollouts shows the rollouts"
+            ),
+            Self::RolloutDetailsPruned { rollout_id } => write!(
+                f,
+                "rollout {rollout_id} finished before the last {} finished rollouts: get_rollout \
+                 shows its summary, but its children's histories were pruned and it can no \
+                 longer be rolled back; list_events still holds its events",
+                crate::rollouts::RETAINED_FINISHED_CHECKPOINTS
             ),
             Self::RolloutCommandRefused {
                 rollout_id,

@@ -214,3 +214,47 @@ fn rollouts_refuse_bad_plans_unknown_ids_and_commands_out_of_phase() {
         ErrorKind::Fleet(FleetError::ClaimConflict { total: 1, .. })
     ));
 }
+
+/// Retention: beyond the last 100 finished rollouts, a finished rollout keeps only its overview.
+/// Its summary still reads; its children's histories and a rollback of it are refused with a
+/// typed error that says so.
+#[test]
+fn the_oldest_finished_rollouts_keep_their_overview_only() {
+    let (mut fleet, children, release, first) = v2_rollout(1, 1);
+    fleet.run_to_end(operator(), first, 1_000);
+    // Every later rollout of the same release finds the child on it and finishes at once.
+    let retained = deployer::rollouts::RETAINED_FINISHED_CHECKPOINTS;
+    let mut last = first;
+    for _ in 0..=retained {
+        let started = fleet
+            .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 1))
+            .answer()
+            .expect("start");
+        assert_eq!(started.summary.phase, RolloutPhase::Completed);
+        last = started.rollout_id;
+    }
+    assert_eq!(last, first + retained + 1);
+
+    let pruned = fleet.get_rollout_ok(operator(), first);
+    assert_eq!(pruned.summary.counts.upgraded, 1, "the overview stays");
+    let history = |rollout_id| ChildHistoryArg {
+        rollout_id,
+        canister_id: children[0],
+        from: None,
+        limit: None,
+    };
+    let details = fleet.child_history(operator(), history(first)).answer();
+    assert_eq!(
+        kind(details),
+        ErrorKind::RolloutDetailsPruned { rollout_id: first }
+    );
+    let rollback = fleet.rollback_rollout(operator(), first).answer();
+    assert_eq!(
+        kind(rollback),
+        ErrorKind::RolloutDetailsPruned { rollout_id: first }
+    );
+    // The newest finished rollouts keep their details.
+    fleet.child_history_ok(operator(), history(last));
+    let kept = fleet.child_history_ok(operator(), history(first + 2));
+    assert_eq!(kept.canister_id, children[0]);
+}

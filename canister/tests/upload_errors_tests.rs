@@ -19,7 +19,7 @@ use support::*;
 /// Errors of the fleet and of rollouts: each is produced on the real Wasm by
 /// `rollout_errors_tests.rs`, except `ReleaseInUse` (a release an active rollout installs), which
 /// `rollout_control_tests.rs` produces, and `RolloutFinished`, which `silent_stall_tests.rs` does.
-const PRODUCED_BY_ROLLOUT_TESTS: [&str; 12] = [
+const PRODUCED_BY_ROLLOUT_TESTS: [&str; 13] = [
     "ReleaseInUse",
     "Fleet",
     "NotAController",
@@ -32,6 +32,7 @@ const PRODUCED_BY_ROLLOUT_TESTS: [&str; 12] = [
     "NothingToRollBack",
     "NotInRollout",
     "RolloutFinished",
+    "RolloutDetailsPruned",
 ];
 
 /// Everything a refused request must leave as it was.

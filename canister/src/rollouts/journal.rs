@@ -48,6 +48,11 @@ use crate::fleet::{self, Fleet};
 /// that a fold's cost (linear in the children) spreads over as many steps and the cost per
 /// child stays flat as rollouts grow.
 pub const CHECKPOINT_EVERY: u64 = 64;
+
+/// Finished rollouts whose checkpoints (their children and step histories) are kept; older
+/// finished rollouts keep only their overview, so stored rollouts do not grow without bound
+/// with the fleet's size times the rollouts run.
+pub const RETAINED_FINISHED_CHECKPOINTS: u64 = 100;
 pub(super) const CHECKPOINT_ENTRIES_PER_CHILD: u64 = 4;
 
 /// One rollout as stored. The serde names are stored: renaming a field is a schema change.
@@ -254,7 +259,7 @@ impl<M: Memory> Rollouts<M> {
         let mut record = self
             .rollouts
             .get(&rollout_id)
-            .ok_or(ErrorKind::RolloutNotFound { rollout_id })?
+            .ok_or_else(|| self.missing(rollout_id))?
             .decode();
         let stored_active = Some(record.is_active());
         let stored_next_entry = record.next_entry;
@@ -317,6 +322,7 @@ impl<M: Memory> Rollouts<M> {
         if !active {
             // Final and checkpointed: the heap copy is no longer needed.
             self.live.remove(&rollout_id);
+            self.prune_finished_checkpoints();
         }
         if self.holding && self.calls_in_flight() == 0 {
             // Prepared for an upgrade and nothing left to come back: leave no line that the
@@ -324,6 +330,31 @@ impl<M: Memory> Rollouts<M> {
             self.fold();
         } else {
             self.fold_if_long();
+        }
+    }
+
+    /// Why a rollout cannot be loaded: it never existed, or its checkpoint was pruned.
+    fn missing(&self, rollout_id: u64) -> ErrorKind {
+        if self.overviews.contains_key(&rollout_id) {
+            ErrorKind::RolloutDetailsPruned { rollout_id }
+        } else {
+            ErrorKind::RolloutNotFound { rollout_id }
+        }
+    }
+
+    /// Drops the checkpoints of the oldest finished rollouts beyond
+    /// [`RETAINED_FINISHED_CHECKPOINTS`]; their overviews stay. Runs as each rollout finishes,
+    /// so it removes at most one checkpoint a time, skipping the few active rollouts.
+    fn prune_finished_checkpoints(&mut self) {
+        let finished = self.rollouts.len() - self.active.len();
+        if finished <= RETAINED_FINISHED_CHECKPOINTS {
+            return;
+        }
+        let oldest_finished = self.rollouts.keys().find(|rollout_id| {
+            !self.active.contains_key(rollout_id) && self.overviews.contains_key(rollout_id)
+        });
+        if let Some(rollout_id) = oldest_finished {
+            self.rollouts.remove(&rollout_id);
         }
     }
 

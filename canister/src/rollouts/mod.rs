@@ -46,6 +46,7 @@ pub use api::{
 };
 pub use journal::{
     JournalEntry, JournalLine, LoggedEvent, RolloutOverview, RolloutRecord, CHECKPOINT_EVERY,
+    RETAINED_FINISHED_CHECKPOINTS,
 };
 pub use planning::{delivery_of, MAX_INLINE_MODULE_BYTES};
 pub use queries::{EVENT_SCAN_BUDGET, MAX_EVENT_PAGE, MAX_HISTORY_PAGE, MAX_ROLLOUT_PAGE};
