@@ -16,7 +16,7 @@ use deployer::{
 };
 use failure_support::*;
 use ic_sim::{artifacts, FaultCount, RejectCode, Sim, SimConfig};
-use rollout_support::{Fleet, INSTALL_METHOD};
+use rollout_support::{successful_installs, Fleet, INSTALL_METHOD};
 use support::{admin, operator};
 
 /// The deployer as release 0.1 shipped it: its stable layout (schema 1) and journal format are
@@ -51,15 +51,6 @@ fn one_wave(children: u32, concurrency: u32) -> PolicyArg {
         }),
         ..failure_policy(OnFailure::RollBack, FailureBudget::Count(1), concurrency)
     }
-}
-
-fn successful_installs(scenario: &Scenario, index: usize) -> usize {
-    scenario
-        .fleet
-        .management_calls(scenario.before[index].child)
-        .iter()
-        .filter(|(method, ok)| method == INSTALL_METHOD && *ok)
-        .count()
 }
 
 /// Release 0.1 runs a rollout through chunked installs; child 0 fails after its install and is
@@ -100,7 +91,7 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
         scenario.fleet.env.tick();
     }
     assert!(
-        successful_installs(&scenario, 1) == 0,
+        successful_installs(&scenario.fleet, scenario.before[1].child) == 0,
         "child 1's install is still being retried"
     );
 
@@ -126,7 +117,11 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
     scenario.assert_restored(0);
     for index in 1..6 {
         scenario.assert_upgraded(index);
-        assert_eq!(successful_installs(&scenario, index), 1, "child {index}");
+        assert_eq!(
+            successful_installs(&scenario.fleet, scenario.before[index].child),
+            1,
+            "child {index}"
+        );
     }
     let installs: Vec<u32> = scenario
         .history(id, 1)
@@ -212,7 +207,11 @@ fn an_engine_that_decides_differently_takes_over_only_a_prepared_deployer() {
     assert_eq!(done.summary.counts.upgraded, 8, "{:?}", done.summary.counts);
     for index in 0..8 {
         scenario.assert_upgraded(index);
-        assert_eq!(successful_installs(&scenario, index), 1, "child {index}");
+        assert_eq!(
+            successful_installs(&scenario.fleet, scenario.before[index].child),
+            1,
+            "child {index}"
+        );
     }
     // The new build lifted the hold: a prepared deployer that is upgraded needs no second call.
     let readiness = scenario

@@ -15,14 +15,6 @@ use support::Answer;
 /// ic-cdk-timers' executor entry: every timer body runs in it.
 const TIMER_BODY: &str = "update:<ic-cdk internal> timer_executor";
 
-fn successful_installs(fleet: &Fleet, child: candid::Principal) -> usize {
-    fleet
-        .management_calls(child)
-        .iter()
-        .filter(|(method, ok)| method == INSTALL_METHOD && *ok)
-        .count()
-}
-
 /// The first timer body of the rollout traps, as one that ran out of instructions or stable
 /// memory would: the trap rolls back its bookkeeping while the timer is spent. The watchdog
 /// finds the overdue rollout and drives it; nothing else touches it.

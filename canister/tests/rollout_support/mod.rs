@@ -85,3 +85,12 @@ pub fn v2_rollout(count: usize, concurrency: u32) -> (Fleet, Vec<Principal>, Rel
         .rollout_id;
     (fleet, children, release, id)
 }
+
+/// Installs of `child` the management canister executed (refused ones not counted).
+pub fn successful_installs(fleet: &Fleet, child: Principal) -> usize {
+    fleet
+        .management_calls(child)
+        .iter()
+        .filter(|(method, ok)| method == INSTALL_METHOD && *ok)
+        .count()
+}
