@@ -1,11 +1,12 @@
-//! Reads the two fields the deployer needs from a management canister `canister_status` reply.
+//! Reads the fields the deployer needs from a management canister `canister_status` reply.
 //!
 //! Why it exists: decoding the whole reply with the `candid` crate costs about 490,000 Wasm
 //! instructions per child (type table construction and the subtype checker), a quarter of the
-//! per-child budget of a rollout. The deployer only needs `status` and `module_hash`, so this
-//! module walks the reply once with no type machinery: it reads the type table, finds those two
-//! fields of the single record argument by their field hashes, and skips every other field value
-//! by walking it according to its type.
+//! per-child budget of a rollout. The deployer only needs `status`, `module_hash` and what tells
+//! whether the child can pay for its upgrade (`cycles`, `idle_cycles_burned_per_day`,
+//! `settings.freezing_threshold`), so this module walks the reply once with no type machinery:
+//! it reads the type table, finds those fields by their field hashes, and skips every other field
+//! value by walking it according to its type.
 //!
 //! It follows the Candid specification (dfinity/candid `spec/Candid.md`, "Binary Format" and
 //! "Deserialisation"): magic `DIDL`, type table, argument types, values. It never panics on any
@@ -24,12 +25,24 @@ pub enum StatusCode {
     Stopped,
 }
 
-/// The two fields of a `canister_status` reply the deployer verifies after an upgrade.
+/// The fields of a `canister_status` reply the deployer reads of a child.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatusAndModule {
+pub struct ChildStatus {
     pub status: StatusCode,
     /// SHA-256 of the installed module; `None` for an empty canister or a reply without the field.
     pub module_hash: Option<Vec<u8>>,
+    /// `None` unless the reply holds all three fields, each a `nat`.
+    pub funds: Option<StatusFunds>,
+}
+
+/// What a `canister_status` reply says about the canister's cycles; values past `u128`
+/// saturate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusFunds {
+    pub cycles: u128,
+    pub idle_cycles_burned_per_day: u128,
+    /// `settings.freezing_threshold`, in seconds.
+    pub freezing_threshold: u128,
 }
 
 /// Why a reply could not be read.
@@ -86,6 +99,10 @@ const fn idl_hash(name: &str) -> u32 {
 
 const STATUS: u32 = idl_hash("status");
 const MODULE_HASH: u32 = idl_hash("module_hash");
+const CYCLES: u32 = idl_hash("cycles");
+const IDLE_CYCLES_BURNED_PER_DAY: u32 = idl_hash("idle_cycles_burned_per_day");
+const SETTINGS: u32 = idl_hash("settings");
+const FREEZING_THRESHOLD: u32 = idl_hash("freezing_threshold");
 const STATUS_CASES: [(u32, StatusCode); 3] = [
     (idl_hash("running"), StatusCode::Running),
     (idl_hash("stopping"), StatusCode::Stopping),
@@ -175,6 +192,29 @@ impl<'a> Reader<'a> {
                 }
                 return Ok(value);
             }
+        }
+    }
+
+    /// A `nat` of any size, saturated to `u128`.
+    fn nat(&mut self) -> Result<u128, DecodeError> {
+        let (mut value, mut shift) = (0u128, 0u32);
+        loop {
+            let byte = self.byte()?;
+            let bits = u128::from(byte & 0x7f);
+            if shift < 128 {
+                let shifted = bits << shift;
+                value = if shifted >> shift == bits {
+                    value | shifted
+                } else {
+                    u128::MAX
+                };
+            } else if bits != 0 {
+                value = u128::MAX;
+            }
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+            shift = shift.saturating_add(7);
         }
     }
 
@@ -409,12 +449,14 @@ fn variant_case(
         .ok_or(DecodeError::Malformed("variant index is out of range"))
 }
 
-/// Extracts `status` and `module_hash` from a Candid-encoded `canister_status` reply.
+/// Extracts `status`, `module_hash` and the funds from a Candid-encoded `canister_status` reply.
 ///
 /// The reply must hold exactly one value, a record. `status` must be a variant with at least the
 /// cases running, stopping and stopped (matched by hash, in any position); `module_hash`, when
-/// present, must be `opt blob`. Other fields may be of any type and are skipped.
-pub fn decode_status_and_module(reply: &[u8]) -> Result<StatusAndModule, DecodeError> {
+/// present, must be `opt blob`. `cycles`, `idle_cycles_burned_per_day` and
+/// `settings.freezing_threshold` are read when they are `nat`s. Other fields may be of any type
+/// and are skipped.
+pub fn decode_child_status(reply: &[u8]) -> Result<ChildStatus, DecodeError> {
     let mut reader = Reader {
         bytes: reply.strip_prefix(b"DIDL").ok_or(DecodeError::NotCandid)?,
     };
@@ -431,6 +473,7 @@ pub fn decode_status_and_module(reply: &[u8]) -> Result<StatusAndModule, DecodeE
         budget: reply.len().saturating_mul(8).saturating_add(256),
     };
     let (mut status, mut module_hash) = (None, None);
+    let (mut cycles, mut idle_burn, mut freezing_threshold) = (None, None, None);
     for &(hash, field_type) in &table.fields[fields.clone()] {
         match (hash, table.entry(field_type)) {
             (STATUS, Some(Entry::Variant(cases))) => {
@@ -456,6 +499,19 @@ pub fn decode_status_and_module(reply: &[u8]) -> Result<StatusAndModule, DecodeE
                 }
             }
             (MODULE_HASH, _) => return Err(DecodeError::Malformed("module_hash is not opt blob")),
+            (CYCLES, _) if field_type == NAT => cycles = Some(reader.nat()?),
+            (IDLE_CYCLES_BURNED_PER_DAY, _) if field_type == NAT => {
+                idle_burn = Some(reader.nat()?);
+            }
+            (SETTINGS, Some(Entry::Record(settings))) => {
+                for &(hash, setting_type) in &table.fields[settings.clone()] {
+                    if hash == FREEZING_THRESHOLD && setting_type == NAT {
+                        freezing_threshold = Some(reader.nat()?);
+                    } else {
+                        skipper.skip(&mut reader, setting_type, 2)?;
+                    }
+                }
+            }
             _ => skipper.skip(&mut reader, field_type, 1)?,
         }
     }
@@ -463,9 +519,20 @@ pub fn decode_status_and_module(reply: &[u8]) -> Result<StatusAndModule, DecodeE
         return Err(DecodeError::Malformed("trailing bytes"));
     }
     let status = status.ok_or(DecodeError::MissingStatus)?;
-    Ok(StatusAndModule {
+    let funds = match (cycles, idle_burn, freezing_threshold) {
+        (Some(cycles), Some(idle_cycles_burned_per_day), Some(freezing_threshold)) => {
+            Some(StatusFunds {
+                cycles,
+                idle_cycles_burned_per_day,
+                freezing_threshold,
+            })
+        }
+        _ => None,
+    };
+    Ok(ChildStatus {
         status,
         module_hash,
+        funds,
     })
 }
 

@@ -54,8 +54,10 @@ fn one_wave(children: u32, concurrency: u32) -> PolicyArg {
 }
 
 /// Release 0.1 runs a rollout through chunked installs; child 0 fails after its install and is
-/// being rolled back, child 1's install is being retried; 0.1 is stopped, upgraded to this
-/// build and started, and this build finishes the rollout from 0.1's checkpoints and journal.
+/// being rolled back, child 1's install is being retried. This build's engine decides otherwise
+/// than 0.1's, so the upgrade is refused until 0.1 is prepared (held, calls back, journal
+/// folded); then 0.1 is stopped, upgraded to this build and started, and this build finishes
+/// the rollout from 0.1's checkpoints.
 #[test]
 fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
     let mut scenario = Scenario::on(fleet_running(&release_0_1()), 6, "child_v2");
@@ -95,10 +97,22 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
         "child 1's install is still being retried"
     );
 
+    // 0.1's engine (revision 1) decided otherwise than this one (a cycles check before each
+    // stop): this build refuses to replay 0.1's journal until the deployer is prepared.
+    let refused = scenario
+        .fleet
+        .upgrade_stopped(admin(), None)
+        .expect_err("an unprepared 0.1 is refused");
+    assert!(
+        refused.message.contains("engine revision 1"),
+        "{}",
+        refused.message
+    );
+    hold_until_ready(&mut scenario.fleet);
     scenario
         .fleet
         .upgrade_stopped(admin(), None)
-        .expect("0.1 upgrades to this build");
+        .expect("a prepared 0.1 upgrades to this build");
     let version = scenario.fleet.version_ok(operator());
     assert_eq!(version.schema_version, 1);
     // 0.1 stored its upload settings without the release quota, which reads as its default.
@@ -155,7 +169,7 @@ fn an_engine_that_decides_differently_takes_over_only_a_prepared_deployer() {
         .upgrade_stopped_to(admin(), &alternate, None)
         .expect_err("refused");
     for needle in [
-        "engine revision 1",
+        "engine revision 2",
         "prepare_upgrade",
         "keeps its current build",
     ] {
@@ -165,18 +179,7 @@ fn an_engine_that_decides_differently_takes_over_only_a_prepared_deployer() {
     let before = scenario.fleet.get_rollout_ok(operator(), id).summary.counts;
     scenario.fleet.env.tick();
 
-    let mut readiness = scenario
-        .fleet
-        .prepare_upgrade_ok(admin(), PrepareUpgradeArg { hold: true });
-    let mut rounds = 0;
-    while !readiness.ready {
-        rounds += 1;
-        assert!(rounds < 200, "not ready: {readiness:?}");
-        scenario.fleet.env.tick();
-        readiness = scenario
-            .fleet
-            .prepare_upgrade_ok(admin(), PrepareUpgradeArg { hold: true });
-    }
+    let readiness = hold_until_ready(&mut scenario.fleet);
     assert_eq!(
         readiness,
         UpgradeReadiness {
@@ -218,4 +221,18 @@ fn an_engine_that_decides_differently_takes_over_only_a_prepared_deployer() {
         .fleet
         .prepare_upgrade_ok(admin(), PrepareUpgradeArg { hold: false });
     assert!(!readiness.holding);
+}
+
+/// Holds the deployer's rollouts for its upgrade and waits until its calls are back and its
+/// journal is folded.
+fn hold_until_ready(fleet: &mut Fleet) -> UpgradeReadiness {
+    let mut readiness = fleet.prepare_upgrade_ok(admin(), PrepareUpgradeArg { hold: true });
+    let mut rounds = 0;
+    while !readiness.ready {
+        rounds += 1;
+        assert!(rounds < 200, "not ready: {readiness:?}");
+        fleet.env.tick();
+        readiness = fleet.prepare_upgrade_ok(admin(), PrepareUpgradeArg { hold: true });
+    }
+    readiness
 }

@@ -82,7 +82,13 @@ fn post_upgrade_trap_is_rolled_back_from_snapshot() {
         let steps: Vec<Step> = steps(&history).into_iter().map(|(step, _)| step).collect();
         assert_eq!(
             steps,
-            [Step::Stop, Step::TakeSnapshot, Step::Install, Step::Start],
+            [
+                Step::CheckCycles,
+                Step::Stop,
+                Step::TakeSnapshot,
+                Step::Install,
+                Step::Start
+            ],
             "no retry of a permanent reject, then the child is started"
         );
     }

@@ -234,3 +234,59 @@ fn a_deployer_short_of_cycles_pauses_before_any_call_and_resumes_after_a_top_up(
         assert_eq!(version_of(&mut fleet, child), "v2");
     }
 }
+
+/// A deployer that runs short after it stopped a child pauses the rollout and, out of what it
+/// keeps back for itself, starts the child again at once rather than leave it stopped until a
+/// top-up: the child serves its previous module, waits in the queue, and begins anew after the
+/// resume.
+#[test]
+fn a_rollout_paused_for_cycles_starts_the_child_it_had_stopped_again() {
+    let (mut fleet, children, release) = fleet_of(1);
+    let child = children[0];
+    let id = fleet
+        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 1))
+        .answer()
+        .unwrap()
+        .rollout_id;
+    let mut rounds = 0;
+    while fleet.env.canister(child).unwrap().status != CanisterRunStatus::Stopped {
+        rounds += 1;
+        assert!(rounds < 100, "the child was never stopped");
+        fleet.env.tick();
+    }
+    // Before the stop's reply (which refunds most of the ~42 B cycles its call held back):
+    // after it, enough for a small call, not for an install on top of the 100 B kept back.
+    let freezing_limit = fleet.env.canister(fleet.canister).unwrap().freezing_limit;
+    fleet
+        .env
+        .set_cycles(fleet.canister, freezing_limit + 80_000_000_000);
+    let paused = fleet.run_until(operator(), id, 100, |info| {
+        info.summary.in_flight == 0 && info.summary.counts.queued == 1
+    });
+    assert!(
+        matches!(
+            paused.summary.phase,
+            RolloutPhase::Paused(PauseReason::InsufficientCycles { .. })
+        ),
+        "{:?}",
+        paused.summary.phase
+    );
+    assert_eq!(
+        fleet.env.canister(child).unwrap().status,
+        CanisterRunStatus::Running
+    );
+    assert_eq!(version_of(&mut fleet, child), "v1");
+    let calls = fleet.management_calls(child);
+    assert_eq!(
+        calls.last(),
+        Some(&("start_canister".to_string(), true)),
+        "{calls:?}"
+    );
+    assert!(!calls.iter().any(|(method, _)| method == INSTALL_METHOD));
+
+    fleet.env.add_cycles(fleet.canister, 10_000_000_000_000);
+    fleet.resume_rollout(operator(), id).answer().unwrap();
+    let done = fleet.run_to_end(operator(), id, 500);
+    assert_eq!(done.summary.counts.upgraded, 1);
+    assert_eq!(version_of(&mut fleet, child), "v2");
+}

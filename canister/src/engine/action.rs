@@ -26,6 +26,9 @@ pub struct ActionId(pub u64);
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, CandidType, Serialize, Deserialize,
 )]
 pub enum Step {
+    /// Reads the child's cycles before it is touched: one that could not pay for its snapshot
+    /// and install is left running rather than stopped and frozen.
+    CheckCycles,
     Stop,
     TakeSnapshot,
     Install,
@@ -63,6 +66,9 @@ pub struct Action {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ActionKind {
+    /// `canister_status`, before the child's upgrade begins; the engine compares its cycles
+    /// with what the upgrade needs. Reply: [`Reply::Status`] with `funds`.
+    CheckCycles,
     /// `stop_canister`. Reply: [`Reply::Done`].
     Stop,
     /// `take_canister_snapshot`, with `replace_snapshot` set when the child is at the limit;
@@ -97,6 +103,7 @@ pub enum ActionKind {
 impl ActionKind {
     pub fn step(&self) -> Step {
         match self {
+            Self::CheckCycles => Step::CheckCycles,
             Self::Stop => Step::Stop,
             Self::TakeSnapshot { .. } => Step::TakeSnapshot,
             Self::InstallCode { .. } | Self::InstallChunked { .. } => Step::Install,
@@ -123,6 +130,18 @@ pub struct Observation {
     pub module_hash: Option<ModuleHash>,
     /// Ids of every snapshot the child holds, when the action asked for them.
     pub snapshots: Option<Vec<SnapshotId>>,
+    /// The child's cycles, for [`ActionKind::CheckCycles`] (the driver always reads them).
+    /// Defaulted: outcomes journaled before it existed have none.
+    #[serde(default)]
+    pub funds: Option<ChildFunds>,
+}
+
+/// What `canister_status` says about a child's cycles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildFunds {
+    pub cycles: u128,
+    pub idle_cycles_burned_per_day: u128,
+    pub freezing_threshold_seconds: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 //! the method name the IC also charges for): a dispatch that fits the balance by this
 //! estimate fits it in fact.
 
-use super::action::{Action, ActionKind};
+use super::action::{Action, ActionKind, ChildFunds};
 use super::plan::MAX_CHILD_ID_BYTES;
 
 /// Cycle prices of one call, as the driver reads them (`ic0.cost_call`) or configures them.
@@ -25,6 +25,11 @@ pub struct CallCosts {
 /// bounds it by the largest message the IC delivers (2 MiB), so an inline install is never
 /// under-estimated.
 pub const INLINE_MODULE_ESTIMATE_BYTES: u64 = 2 * 1024 * 1024;
+
+/// Bounds the request of any action other than an install: a health check's method name (at
+/// most 256 bytes, a policy bound), a snapshot id (at most 64 bytes), with the call's frame.
+/// A rollout paused for cycles issues no install, so this is what each of its calls costs.
+pub const NON_INSTALL_ESTIMATE_BYTES: u64 = 1024;
 
 /// Method name, Candid header and type table, field ids, `sender_canister_version` and the
 /// target's principal of a management call; the variable parts are added per action.
@@ -47,11 +52,40 @@ pub fn cycles_needed(actions: &[Action], costs: &CallCosts) -> u128 {
     })
 }
 
+/// What the IC holds back from a canister before its install runs, on top of its freezing
+/// limit: the execution of the install's whole instruction limit (300 B instructions at 1 cycle
+/// each, plus the 5 M base fee of an execution, on a 13-node application subnet). A child below
+/// it is refused the install.
+pub const INSTALL_PREPAYMENT_CYCLES: u128 = 300_000_000_000 + 5_000_000;
+
+const SECONDS_PER_DAY: u128 = 86_400;
+
+/// The balance a child must hold before its upgrade begins, so that it is neither refused its
+/// install nor frozen by the snapshot taken before it: the install's prepayment on top of the
+/// freezing limit it will have. A snapshot holds a copy of the child's memory, and the idle burn
+/// (hence the freezing limit, burn rate x threshold) grows with memory: with a snapshot, the
+/// limit is counted twice (an upper bound: the snapshot copies no more than the child holds).
+pub fn cycles_for_upgrade(funds: &ChildFunds, snapshot: bool) -> u128 {
+    let freezing_limit = funds
+        .idle_cycles_burned_per_day
+        .saturating_mul(u128::from(funds.freezing_threshold_seconds))
+        / SECONDS_PER_DAY;
+    let limit_after = if snapshot {
+        freezing_limit.saturating_mul(2)
+    } else {
+        freezing_limit
+    };
+    limit_after.saturating_add(INSTALL_PREPAYMENT_CYCLES)
+}
+
 /// How many calls an action makes and the estimated bytes of their requests together.
 fn requests(kind: &ActionKind) -> (u128, u64) {
     let frame = CALL_FRAME_BYTES;
     match kind {
-        ActionKind::Stop | ActionKind::Start | ActionKind::ReadStatus { .. } => (1, frame),
+        ActionKind::CheckCycles
+        | ActionKind::Stop
+        | ActionKind::Start
+        | ActionKind::ReadStatus { .. } => (1, frame),
         // `canister_status`, then `list_canister_snapshots` when asked.
         ActionKind::Reconcile { list_snapshots } => match list_snapshots {
             true => (2, 2 * frame),
@@ -97,6 +131,31 @@ mod tests {
 
     fn one_call(payload: u64) -> u128 {
         101_000 + 10 * u128::from(payload)
+    }
+
+    #[test]
+    fn an_upgrade_needs_the_install_prepayment_above_the_freezing_limit_doubled_by_a_snapshot() {
+        // 1 T cycles a day with a 30-day threshold: a freezing limit of 30 T.
+        let funds = ChildFunds {
+            cycles: 0,
+            idle_cycles_burned_per_day: 1_000_000_000_000,
+            freezing_threshold_seconds: 30 * 86_400,
+        };
+        let limit = 30_000_000_000_000;
+        assert_eq!(
+            cycles_for_upgrade(&funds, false),
+            limit + INSTALL_PREPAYMENT_CYCLES
+        );
+        assert_eq!(
+            cycles_for_upgrade(&funds, true),
+            2 * limit + INSTALL_PREPAYMENT_CYCLES
+        );
+        let huge = ChildFunds {
+            idle_cycles_burned_per_day: u128::MAX,
+            ..funds
+        };
+        // Saturates rather than overflows.
+        assert!(cycles_for_upgrade(&huge, true) > u128::MAX / 86_400);
     }
 
     #[test]

@@ -77,6 +77,12 @@ pub enum FailureKind {
     SnapshotLimit,
     /// The snapshot listing could not tell whether the deployer's snapshot was taken.
     UnidentifiedSnapshot,
+    /// The child's balance could not pay for its snapshot and install without freezing it
+    /// (see `cycles_for_upgrade`): it was left running, untouched. Top it up and roll out again.
+    InsufficientCycles {
+        balance: u128,
+        required: u128,
+    },
 }
 
 /// A child's final state.
@@ -139,6 +145,8 @@ enum RunHint {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum AfterRestart {
     Finish(Verdict),
+    /// The rollout paused for cycles before the install: back to the wave's queue.
+    Requeue,
     /// The stop got stuck; once running again, stop again on `resume` after a backoff.
     RetryStop {
         resume: Box<Goal>,
@@ -213,6 +221,9 @@ enum Stage {
 pub(super) enum Control {
     Abort,
     RollBackAll,
+    /// Paused for cycles: children not yet installed go back to running and to the queue, so
+    /// none waits stopped for a top-up; installed ones finish.
+    Requeue,
 }
 
 pub(super) struct Ctx<'a> {
@@ -234,6 +245,8 @@ impl Ctx<'_> {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Transition {
     pub finished: bool,
+    /// The child went back to its wave's queue (see [`Control::Requeue`]).
+    pub requeued: bool,
     /// The child's upgrade failed just now (counted once per child against the budget).
     pub failed: bool,
 }
@@ -241,6 +254,7 @@ pub(super) struct Transition {
 impl std::ops::BitOrAssign for Transition {
     fn bitor_assign(&mut self, other: Self) {
         self.finished |= other.finished;
+        self.requeued |= other.requeued;
         self.failed |= other.failed;
     }
 }
@@ -377,8 +391,14 @@ impl Child {
             child: self.id.clone(),
             wave: self.wave.unwrap_or_default(),
         });
-        self.work_on(Goal::Upgrade, Step::Stop, ctx.now);
+        self.work_on(Goal::Upgrade, Step::CheckCycles, ctx.now);
         Transition::default()
+    }
+
+    /// A requeued child that will not begin again (an abort or a rollback of the whole
+    /// rollout came first): it runs its previous module.
+    pub(super) fn cancel_requeued(&mut self) -> Transition {
+        self.finish(Verdict::Cancelled)
     }
 
     /// Marks an upgraded child (or one left stopped after its install) for the rollback of
@@ -433,6 +453,7 @@ impl Child {
         }
         let snapshot = self.rollout_snapshot.clone();
         match (&work.goal, control, snapshot) {
+            (Goal::Upgrade, Control::Requeue, _) if !self.installed => self.requeue(ctx),
             (Goal::Upgrade, _, _) if !self.installed => self.bring_back(Verdict::Cancelled, ctx),
             (Goal::Upgrade, Control::RollBackAll, Some(snapshot)) => {
                 self.roll_back(RollbackCause::Requested, snapshot, ctx)
@@ -478,8 +499,32 @@ impl Child {
         self.stage = Stage::Finished(verdict);
         Transition {
             finished: true,
-            failed: false,
+            ..Transition::default()
         }
+    }
+
+    /// Back to the wave's queue once the child runs: at once if it is known to run, after a
+    /// start otherwise.
+    fn requeue(&mut self, ctx: &mut Ctx) -> Transition {
+        if self.run_hint != RunHint::Running {
+            return self.enter(Goal::Restart(AfterRestart::Requeue), Step::Start, ctx);
+        }
+        self.stage = Stage::Queued;
+        ctx.emit(EventKind::ChildRequeued {
+            child: self.id.clone(),
+        });
+        Transition {
+            requeued: true,
+            ..Transition::default()
+        }
+    }
+
+    /// The snapshot a new take replaces: this rollout's own, when an earlier attempt took one
+    /// (a requeued child begins anew), else the oldest the deployer made when the child is full.
+    fn snapshot_to_replace(&self) -> Option<SnapshotId> {
+        self.rollout_snapshot
+            .clone()
+            .or_else(|| replacement(&self.snapshots).ok().flatten())
     }
 
     fn count_failure(&mut self, failure: &Failure, ctx: &mut Ctx) -> Transition {
@@ -490,8 +535,8 @@ impl Child {
         let first = !self.failure_counted;
         self.failure_counted = true;
         Transition {
-            finished: false,
             failed: first,
+            ..Transition::default()
         }
     }
 

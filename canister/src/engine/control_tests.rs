@@ -70,7 +70,7 @@ fn next_due_names_the_end_of_the_bake_time() {
     assert_eq!(dispatch.next_due, Some(canary_done + 500));
     assert_eq!(
         h.rollout.next_actions(canary_done + 500, u32::MAX).actions[0].kind,
-        ActionKind::Stop
+        ActionKind::CheckCycles
     );
 }
 
@@ -138,7 +138,7 @@ fn abort_brings_started_children_back_to_running_and_starts_no_more() {
     let mut policy = policy();
     policy.max_concurrency = 2;
     let mut h = Harness::new(plan(3, policy));
-    h.dispatch().unwrap();
+    h.dispatch_past_cycles_checks().unwrap();
     h.answer(h.position(&id(0)), Fate::Ok).unwrap(); // child 0 stopped, idle
     h.command(Command::Abort).unwrap();
     h.run(ROUNDS, |_| Fate::Ok).unwrap();
@@ -153,7 +153,11 @@ fn abort_brings_started_children_back_to_running_and_starts_no_more() {
     }
     assert_eq!(
         h.steps(&id(0)),
-        vec![(Path::Upgrade, Step::Stop), (Path::Restart, Step::Start)]
+        vec![
+            (Path::Upgrade, Step::CheckCycles),
+            (Path::Upgrade, Step::Stop),
+            (Path::Restart, Step::Start)
+        ]
     );
     assert_eq!(h.verdict(&id(2)), Verdict::NotStarted);
     assert!(h.steps(&id(2)).is_empty());
@@ -199,7 +203,7 @@ fn rollback_all_restores_every_upgraded_child_from_its_snapshot() {
             (RunStatus::Running, Some(PREVIOUS), states[n as usize])
         );
         assert_eq!(
-            h.steps(&id(n))[5..],
+            h.steps(&id(n))[6..],
             [
                 (Path::RollBack, Step::Stop),
                 (Path::RollBack, Step::LoadSnapshot),
@@ -335,7 +339,7 @@ fn a_dispatch_limit_holds_back_exactly_the_ready_actions_it_does_not_issue() {
     assert!(held.iter().all(|state| *state
         == ChildState::Active {
             path: Path::Upgrade,
-            step: Step::Stop
+            step: Step::CheckCycles
         }));
     assert!((2..5).all(|n| rollout.child(&id(n)).unwrap().history().is_empty()));
     assert_eq!(rollout.summary().in_flight, 2);
@@ -348,7 +352,10 @@ fn a_dispatch_limit_holds_back_exactly_the_ready_actions_it_does_not_issue() {
     let children: Vec<ChildId> = rest.actions.iter().map(|a| a.child.clone()).collect();
     assert_eq!(children, vec![id(2), id(3), id(4)]);
     assert_eq!(rest.held_back, 0);
-    assert!(rest.actions.iter().all(|a| a.kind == ActionKind::Stop));
+    assert!(rest
+        .actions
+        .iter()
+        .all(|a| a.kind == ActionKind::CheckCycles));
 }
 
 #[test]
@@ -374,11 +381,15 @@ fn held_back_children_go_first_in_the_order_they_waited() {
 }
 
 #[test]
-fn pause_for_cycles_says_what_was_missing_and_resume_goes_on() {
+fn pause_for_cycles_says_what_was_missing_restarts_the_stopped_child_and_resume_begins_it_anew() {
     let mut policy = policy();
     policy.max_concurrency = 1;
     let mut h = Harness::new(plan(2, policy));
+    h.dispatch_past_cycles_checks().unwrap();
+    h.answer(0, Fate::Ok).unwrap(); // child 0 stopped
     h.dispatch().unwrap();
+    h.answer(0, Fate::Ok).unwrap(); // and snapshotted: its install is next
+    let first_snapshot = h.world.child(&id(0)).taken[0].clone();
     h.rollout.drain_events();
     let balance = u128::from(u64::MAX) + 1;
     let required = balance * 3;
@@ -389,25 +400,72 @@ fn pause_for_cycles_says_what_was_missing_and_resume_goes_on() {
     let paused = RolloutPhase::Paused(PauseReason::InsufficientCycles { balance, required });
     assert_eq!(*h.rollout.phase(), paused);
     assert_eq!(
-        h.rollout.drain_events(),
-        vec![Event {
+        h.rollout.drain_events()[0],
+        Event {
             at: h.now,
             kind: EventKind::Paused {
                 reason: PauseReason::InsufficientCycles { balance, required }
             }
-        }]
+        }
     );
     // The reason survives the deployer's upgrade (CBOR) even above 64 bits.
     h.upgrade_deployer(|_| true).unwrap();
     h.run(ROUNDS, |_| Fate::Ok).unwrap();
-    assert_eq!(h.verdict(&id(0)), Verdict::Upgraded);
+    // No child waits stopped for the top-up: child 0 was started again, back in the queue.
+    assert_eq!(h.world.child(&id(0)).status, RunStatus::Running);
+    assert_eq!(h.world.child(&id(0)).installs, 0);
+    assert_eq!(h.rollout.child(&id(0)).unwrap().state(), ChildState::Queued);
+    assert_eq!(h.steps(&id(0)).last(), Some(&(Path::Restart, Step::Start)));
+    assert!(h
+        .rollout
+        .drain_events()
+        .iter()
+        .any(|event| event.kind == EventKind::ChildRequeued { child: id(0) }));
     assert!(h.steps(&id(1)).is_empty());
     assert_eq!(*h.rollout.phase(), paused);
+    assert_eq!(h.rollout.summary().counts.queued, 2);
 
     h.command(Command::Resume).unwrap();
     h.run(ROUNDS, |_| Fate::Ok).unwrap();
     assert_eq!(*h.rollout.phase(), RolloutPhase::Completed);
     assert_eq!(h.rollout.summary().counts.upgraded, 2);
+    // Begun anew, child 0 replaced the snapshot of its first attempt rather than keep two.
+    let retakes: Vec<&ActionKind> = h
+        .issued
+        .iter()
+        .filter(|action| action.child == id(0) && is(Step::TakeSnapshot)(action))
+        .map(|action| &action.kind)
+        .collect();
+    assert_eq!(
+        retakes[1],
+        &ActionKind::TakeSnapshot {
+            replace: Some(first_snapshot)
+        }
+    );
+    assert_eq!(h.world.child(&id(0)).snapshots.len(), 1);
+}
+
+#[test]
+fn a_requeued_child_is_cancelled_by_an_abort_and_runs_its_previous_module() {
+    let mut policy = policy();
+    policy.max_concurrency = 1;
+    let mut h = Harness::new(plan(2, policy));
+    h.dispatch_past_cycles_checks().unwrap();
+    h.answer(0, Fate::Ok).unwrap(); // child 0 stopped
+    h.rollout.pause_for_cycles(1, 2, h.now).unwrap();
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+    assert_eq!(h.rollout.child(&id(0)).unwrap().state(), ChildState::Queued);
+
+    h.command(Command::Abort).unwrap();
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+    assert_eq!(h.verdict(&id(0)), Verdict::Cancelled);
+    assert_eq!(h.verdict(&id(1)), Verdict::NotStarted);
+    let child = h.world.child(&id(0));
+    assert_eq!(
+        (child.status, child.module),
+        (RunStatus::Running, Some(PREVIOUS))
+    );
+    assert!(h.rollout.summary().finished_at.is_some());
 }
 
 #[test]

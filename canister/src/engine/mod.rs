@@ -57,7 +57,7 @@
 //! | Phase        | Event                                        | Next phase   |
 //! |--------------|----------------------------------------------|--------------|
 //! | Running      | `pause`                                      | Paused(Operator) |
-//! | Running      | `pause_for_cycles` (the balance cannot pay)  | Paused(InsufficientCycles) |
+//! | Running      | `pause_for_cycles` (the balance cannot pay; children not yet installed are started again if stopped and requeued) | Paused(InsufficientCycles) |
 //! | Running      | a wave's failures exceed its budget          | Paused(FailureBudgetExceeded) |
 //! | Running      | the last wave finished                       | Completed    |
 //! | Paused       | `resume`                                     | Running      |
@@ -72,9 +72,9 @@
 //!
 //! | Path     | Steps                                                        | Ends in |
 //! |----------|--------------------------------------------------------------|---------|
-//! | Upgrade  | Stop → TakeSnapshot (policy) → Install → Start → Verify(release) → HealthCheck (if named) | Upgraded |
+//! | Upgrade  | CheckCycles → Stop → TakeSnapshot (policy) → Install → Start → Verify(release) → HealthCheck (if named) | Upgraded |
 //! | RollBack | Stop (unless known stopped) → LoadSnapshot → Start → Verify(previous) | RolledBack |
-//! | Restart  | Start                                                        | Failed, Cancelled, NeedsAttention, or back to Stop (stuck-stop retry) |
+//! | Restart  | Start                                                        | Failed, Cancelled, NeedsAttention, back to Stop (stuck-stop retry), or back to the wave's queue (paused for cycles) |
 //! | Park     | Stop (unless known stopped)                                  | LeftStopped |
 //!
 //! # Step outcomes
@@ -89,7 +89,8 @@
 //!
 //! | Step          | Ok                              | Transient       | Permanent | Unknown   |
 //! |---------------|---------------------------------|-----------------|-----------|-----------|
-//! | Stop          | next step                       | Reconcile       | Reconcile | Reconcile |
+//! | CheckCycles   | the balance pays for snapshot and install ([`cycles_for_upgrade`]): Stop; else fail `InsufficientCycles` (never stopped) | retry | fail | retry |
+//! | Stop          | next step                       | Reconcile       | Upgrade: fail, the child runs; other paths: Reconcile | Reconcile |
 //! | TakeSnapshot  | record id (owned by deployer); next | retry       | fail      | Reconcile |
 //! | Install       | installed; Start                | retry           | fail      | Reconcile |
 //! | Start         | next step / end of path         | retry (no cap)  | Upgrade: fail; Restart, RollBack: retry up to `max_attempts` refusals, then fail `StartRefused` | retry (no cap) |
@@ -119,6 +120,11 @@
 //! | RollBack, Park, Restart | a Start refused `max_attempts` times    | NeedsAttention (`StartRefused`: the child stays stopped until an operator starts it) |
 //! | RollBack, Park       | any other failure                          | Restart (unless known running) → NeedsAttention |
 //!
+//! A pause for cycles reaches an active child at its next decision point too: one not yet
+//! installed is started again if it may be stopped and goes back to its wave's queue (its next
+//! snapshot replaces the one its first attempt took); an abort ends a requeued child
+//! `Cancelled`.
+//!
 //! Control reaches an active child at its next decision point (no action in flight, no
 //! outcome being reconciled): under an abort or a rollback of the whole rollout, a child not
 //! yet installed takes Restart (if it may be stopped) and ends `Cancelled`; an installed child
@@ -141,9 +147,9 @@
 /// The `alternate-dispatch-order` feature builds an engine that serves active children in the
 /// reverse order: a second build that decides differently, for the cross-version tests.
 pub const ENGINE_REVISION: u32 = if cfg!(feature = "alternate-dispatch-order") {
-    1_000_001
+    1_000_002
 } else {
-    1
+    2
 };
 
 mod action;
@@ -154,10 +160,14 @@ mod rollout;
 mod status;
 
 pub use action::{
-    bounded_reject_message, classify, reject_code, Action, ActionId, ActionKind, Observation,
-    Outcome, OutcomeError, Path, RejectClass, Reply, RunStatus, Step, MAX_REJECT_MESSAGE_BYTES,
+    bounded_reject_message, classify, reject_code, Action, ActionId, ActionKind, ChildFunds,
+    Observation, Outcome, OutcomeError, Path, RejectClass, Reply, RunStatus, Step,
+    MAX_REJECT_MESSAGE_BYTES,
 };
-pub use budget::{cycles_needed, CallCosts, INLINE_MODULE_ESTIMATE_BYTES};
+pub use budget::{
+    cycles_for_upgrade, cycles_needed, CallCosts, INLINE_MODULE_ESTIMATE_BYTES,
+    INSTALL_PREPAYMENT_CYCLES, NON_INSTALL_ESTIMATE_BYTES,
+};
 pub use child::{Child, ChildState, Failure, FailureKind, RollbackCause, SkipReason, Verdict};
 pub use plan::{
     ChildId, ChildIdTooLong, ChildSpec, Delivery, ExistingSnapshot, FailureBudget, InstallOptions,

@@ -10,14 +10,17 @@ use crate::hash::{hex, sha256};
 
 /// Each revision's fingerprint. A failure here means the engine now decides differently: if
 /// that is intended, give [`ENGINE_REVISION`] a new number and add its fingerprint.
+/// Revision 1 (release 0.1) is gone from the code; revision 2 added the cycles check before a
+/// child's stop, the requeue of stopped children on a pause for cycles, and the end of an
+/// upgrade whose stop is refused for good without a start (1,000,00x: the alternate builds).
 const FINGERPRINTS: [(u32, &str); 2] = [
     (
-        1,
-        "aa39ac2ff12023a780e56b27ac58fe8a6ed3c8cf3f860f5af7d7b08d5e702a9e",
+        2,
+        "b0f9c9141d0e6f1a480f3f6f71ab421a4bf31f4fe8fd76408a92de34dc40bc02",
     ),
     (
-        1_000_001,
-        "c14e5be74fb3f7f4529f75f90ed60dd1efb0139656202b7ee8ddf2402fe58e47",
+        1_000_002,
+        "e5a7b4e909b8d7fadf45d5812955ba47e7121181364b71c8db662c7122324204",
     ),
 ];
 
@@ -50,6 +53,18 @@ fn transcript() -> String {
     harness.command(Command::Pause).expect("pause");
     harness.dispatch().expect("dispatch");
     harness.command(Command::RollBackAll).expect("rollback");
+    harness.run(1_000, |_| Fate::Ok).expect("settles");
+    record(&mut out, &mut harness);
+
+    let mut harness = Harness::new(plan(6, policy()));
+    harness.dispatch().expect("dispatch");
+    harness.answer(0, Fate::Ok).expect("answer");
+    harness.dispatch().expect("dispatch");
+    harness.answer(0, Fate::Ok).expect("answer");
+    let now = harness.now;
+    harness.rollout.pause_for_cycles(1, 2, now).expect("pause");
+    harness.run(1_000, |_| Fate::Ok).expect("settles");
+    harness.command(Command::Resume).expect("resume");
     harness.run(1_000, |_| Fate::Ok).expect("settles");
     record(&mut out, &mut harness);
     out

@@ -102,6 +102,11 @@ pub struct Rollout {
     /// Children between their first step and their final state.
     active: BTreeSet<u32>,
     rollback_queue: VecDeque<u32>,
+    /// Children of the current wave sent back to its queue by a pause for cycles (see
+    /// [`Rollout::pause_for_cycles`]), served before the wave's next ones. Defaulted so that
+    /// rollouts persisted before it existed still load.
+    #[serde(default)]
+    requeued: VecDeque<u32>,
     in_flight: BTreeMap<ActionId, InFlight>,
     /// Active children whose ready action the last dispatch held back for its limit,
     /// longest-waiting first: the next dispatch serves them before any other child.
@@ -168,6 +173,7 @@ impl Rollout {
             cursor: 0,
             active: BTreeSet::new(),
             rollback_queue: VecDeque::new(),
+            requeued: VecDeque::new(),
             in_flight: BTreeMap::new(),
             held_back: Vec::new(),
             next_action_id: 0,
@@ -190,10 +196,10 @@ impl Rollout {
     pub fn next_actions(&mut self, now: Nanos, max_new: u32) -> Dispatch {
         loop {
             self.settle(now);
-            let progress = (self.current_wave, self.cursor, self.rollback_queue.len());
+            let progress = self.queue_positions();
             self.start_due_wave(now);
             self.admit(now);
-            if progress == (self.current_wave, self.cursor, self.rollback_queue.len()) {
+            if progress == self.queue_positions() {
                 break;
             }
         }
@@ -264,6 +270,12 @@ impl Rollout {
             held_back: held_back_count,
             next_due,
         }
+    }
+
+    /// Where the queues stand: admitting a child or starting a wave moves one of them.
+    fn queue_positions(&self) -> (u32, u32, usize, usize) {
+        let queues = (self.rollback_queue.len(), self.requeued.len());
+        (self.current_wave, self.cursor, queues.0, queues.1)
     }
 
     /// With a `max_stopped_per_subnet` limit: the limit, and the active children per subnet
@@ -352,17 +364,31 @@ impl Rollout {
     }
 
     /// The driver's pause when the deployer's cycle `balance` cannot pay the `required`
-    /// cycles of the next steps (see [`super::cycles_needed`]): as [`Rollout::pause`], with
+    /// cycles of the next steps (see [`super::cycles_needed`]), with
     /// [`PauseReason::InsufficientCycles`]. Refused (as a `Pause`) unless running, so a
-    /// rollout already paused keeps its first reason. The operator tops the deployer up and
-    /// resumes it.
+    /// rollout already paused keeps its first reason. No child waits stopped for the top-up:
+    /// children not yet installed are started again (if they may be stopped) and go back to
+    /// their wave's queue, to begin anew after the resume; installed ones finish. From then on
+    /// the rollout only issues small calls (starts, reads, stops, snapshot loads), never an
+    /// install. The operator tops the deployer up and resumes it.
     pub fn pause_for_cycles(
         &mut self,
         balance: u128,
         required: u128,
         now: Nanos,
     ) -> Result<(), ControlError> {
-        self.pause_for(PauseReason::InsufficientCycles { balance, required }, now)
+        self.pause_for(PauseReason::InsufficientCycles { balance, required }, now)?;
+        self.apply_control_to_idle(Control::Requeue, now);
+        self.settle(now);
+        Ok(())
+    }
+
+    /// Paused for cycles: it issues no install until resumed.
+    pub fn is_paused_for_cycles(&self) -> bool {
+        matches!(
+            self.phase,
+            RolloutPhase::Paused(PauseReason::InsufficientCycles { .. })
+        )
     }
 
     pub fn resume(&mut self, now: Nanos) -> Result<(), ControlError> {
@@ -388,7 +414,7 @@ impl Rollout {
         })?;
         self.phase = RolloutPhase::Aborted;
         self.emit(now, EventKind::Aborted);
-        self.never_start_queued();
+        self.never_start_queued(now);
         for index in std::mem::take(&mut self.rollback_queue) {
             self.children[index as usize].withdraw_rollback();
         }
@@ -413,7 +439,7 @@ impl Rollout {
         if !self.policy.snapshot_before_install {
             return Err(ControlError::NoSnapshots);
         }
-        self.never_start_queued();
+        self.never_start_queued(now);
         for index in 0..self.children.len() as u32 {
             if self.children[index as usize].request_rollback() {
                 self.rollback_queue.push_back(index);
@@ -545,6 +571,7 @@ impl Rollout {
         match self.phase {
             RolloutPhase::Aborted => Some(Control::Abort),
             RolloutPhase::RollingBack => Some(Control::RollBackAll),
+            RolloutPhase::Paused(PauseReason::InsufficientCycles { .. }) => Some(Control::Requeue),
             _ => None,
         }
     }
@@ -560,11 +587,16 @@ impl Rollout {
         self.emit(now, EventKind::Paused { reason });
     }
 
-    fn never_start_queued(&mut self) {
+    /// Children still queued never begin; requeued ones end `Cancelled` (they had begun).
+    fn never_start_queued(&mut self, now: Nanos) {
         for &index in &self.order[self.cursor as usize..] {
             self.children[index as usize].never_start();
         }
         self.cursor = self.order.len() as u32;
+        for index in std::mem::take(&mut self.requeued) {
+            let transition = self.children[index as usize].cancel_requeued();
+            self.account(index, transition, now);
+        }
     }
 
     fn apply_control_to_idle(&mut self, control: Control, now: Nanos) {
@@ -591,6 +623,10 @@ impl Rollout {
                     self.set_paused(reason, now);
                 }
             }
+        }
+        if transition.requeued {
+            self.active.remove(&index);
+            self.requeued.push_back(index);
         }
         if transition.finished {
             self.active.remove(&index);
@@ -640,11 +676,14 @@ impl Rollout {
                     let Some(wave) = self.waves.get(self.current_wave as usize) else {
                         return;
                     };
-                    if wave.started_at.is_none() || self.cursor >= wave.end {
+                    let index = if let Some(index) = self.requeued.pop_front() {
+                        index
+                    } else if wave.started_at.is_none() || self.cursor >= wave.end {
                         return;
-                    }
-                    let index = self.order[self.cursor as usize];
-                    self.cursor += 1;
+                    } else {
+                        self.cursor += 1;
+                        self.order[self.cursor as usize - 1]
+                    };
                     self.active.insert(index);
                     let (mut ctx, children) = self.parts(now);
                     let transition = children[index as usize].begin(&mut ctx);
@@ -676,7 +715,8 @@ impl Rollout {
                     }
                     return;
                 };
-                let done = self.cursor >= wave.end && self.active.is_empty();
+                let done =
+                    self.cursor >= wave.end && self.active.is_empty() && self.requeued.is_empty();
                 if wave.started_at.is_some() && wave.finished_at.is_none() && done {
                     wave.finished_at = Some(now);
                     let wave = self.current_wave;

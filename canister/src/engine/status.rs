@@ -165,6 +165,11 @@ pub enum EventKind {
         child: ChildId,
         verdict: Verdict,
     },
+    /// The rollout paused for cycles before the child's install: it runs again and waits in
+    /// the queue of its wave, to begin its upgrade anew after the resume.
+    ChildRequeued {
+        child: ChildId,
+    },
     Paused {
         reason: PauseReason,
     },

@@ -20,20 +20,25 @@ fn upgrade_stops_snapshots_installs_starts_verifies_and_checks_health() {
     assert_eq!(h.steps(&id(0)), upgrade_steps(true));
     let kinds: Vec<&ActionKind> = h.issued.iter().map(|action| &action.kind).collect();
     assert_eq!(
-        kinds[2],
+        kinds[0],
+        &ActionKind::CheckCycles,
+        "the child's cycles are read before it is touched"
+    );
+    assert_eq!(
+        kinds[3],
         &ActionKind::InstallCode {
             module_hash: RELEASE,
             options: policy.install
         }
     );
     assert_eq!(
-        kinds[4],
+        kinds[5],
         &ActionKind::ReadStatus {
             expected_module: Some(RELEASE)
         }
     );
     assert_eq!(
-        kinds[5],
+        kinds[6],
         &ActionKind::HealthCheck {
             method: "health".into()
         }
@@ -240,6 +245,7 @@ fn wrong_module_read_back_rolls_the_child_back() {
             status: RunStatus::Running,
             module_hash: Some(foreign),
             snapshots: None,
+            funds: None,
         })),
     )
     .unwrap();
@@ -286,7 +292,7 @@ fn install_with_unknown_outcome_that_happened_is_not_repeated() {
 
     let steps = h.steps(&id(0));
     assert_eq!(
-        steps[2..5],
+        steps[3..6],
         [
             (Path::Upgrade, Step::Install),
             (Path::Upgrade, Step::Reconcile),
@@ -308,7 +314,7 @@ fn install_with_unknown_outcome_that_did_not_happen_is_retried() {
 
     let steps = h.steps(&id(0));
     assert_eq!(
-        steps[2..5],
+        steps[3..6],
         [
             (Path::Upgrade, Step::Install),
             (Path::Upgrade, Step::Reconcile),
@@ -329,7 +335,7 @@ fn stop_with_unknown_outcome_on_a_stopped_child_goes_on() {
     .unwrap();
 
     assert_eq!(
-        h.steps(&id(0))[..3],
+        h.steps(&id(0))[1..4],
         [
             (Path::Upgrade, Step::Stop),
             (Path::Upgrade, Step::Reconcile),
@@ -345,7 +351,7 @@ fn stuck_stop_starts_the_child_again_and_retries_the_stop() {
         .unwrap();
 
     assert_eq!(
-        h.steps(&id(0))[..4],
+        h.steps(&id(0))[1..5],
         [
             (Path::Upgrade, Step::Stop),
             (Path::Upgrade, Step::Reconcile),
@@ -400,10 +406,10 @@ fn next_action(h: &mut Harness) -> Action {
     }
 }
 
-/// Answers stop and snapshot, then the install with a trap: the child is stopped on its
-/// previous module and must be started again. Returns the install's failure.
+/// Answers the cycles check, stop and snapshot, then the install with a trap: the child is
+/// stopped on its previous module and must be started again. Returns the install's failure.
 fn fail_the_install(h: &mut Harness) -> Failure {
-    for _ in [Step::Stop, Step::TakeSnapshot] {
+    for _ in [Step::CheckCycles, Step::Stop, Step::TakeSnapshot] {
         next_action(h);
         h.answer(0, Fate::Ok).unwrap();
     }
@@ -484,7 +490,7 @@ fn start_refused_on_every_attempt_leaves_the_child_stopped_for_an_operator_sayin
     );
     assert_eq!(
         h.steps(&id(0)).len(),
-        3 + 3,
+        4 + 3,
         "no step after the third refusal"
     );
     assert_eq!(h.world.child(&id(0)).status, RunStatus::Stopped);
@@ -493,6 +499,8 @@ fn start_refused_on_every_attempt_leaves_the_child_stopped_for_an_operator_sayin
 #[test]
 fn stuck_stop_then_refused_starts_keep_the_stuck_stop_as_the_original_cause() {
     let mut h = Harness::new(plan(1, policy()));
+    assert!(is(Step::CheckCycles)(&next_action(&mut h)));
+    h.answer(0, Fate::Ok).unwrap();
     next_action(&mut h);
     h.answer(0, Fate::StopHangs).unwrap();
     assert!(is(Step::Reconcile)(&next_action(&mut h)));
@@ -523,7 +531,12 @@ fn stuck_stop_then_refused_starts_keep_the_stuck_stop_as_the_original_cause() {
 #[test]
 fn refused_release_start_fails_the_upgrade_at_once_and_the_rollbacks_start_is_retried() {
     let mut h = Harness::new(plan(1, policy()));
-    for _ in [Step::Stop, Step::TakeSnapshot, Step::Install] {
+    for _ in [
+        Step::CheckCycles,
+        Step::Stop,
+        Step::TakeSnapshot,
+        Step::Install,
+    ] {
         next_action(&mut h);
         h.answer(0, Fate::Ok).unwrap();
     }
@@ -542,7 +555,7 @@ fn refused_release_start_fails_the_upgrade_at_once_and_the_rollbacks_start_is_re
     h.run(ROUNDS, |_| Fate::Ok).unwrap();
 
     let mut expected = upgrade_steps(false);
-    expected.truncate(4);
+    expected.truncate(5);
     expected.extend([
         (Path::RollBack, Step::Stop),
         (Path::RollBack, Step::LoadSnapshot),
@@ -722,7 +735,7 @@ fn child_id_longer_than_a_principal_is_refused_also_when_decoded() {
 #[test]
 fn refused_outcomes_leave_the_action_in_flight() {
     let mut h = Harness::new(plan(1, policy()));
-    h.dispatch().unwrap();
+    h.dispatch_past_cycles_checks().unwrap();
     let stop = h.in_flight[0].id;
     let before = h.rollout.clone();
 
@@ -848,7 +861,7 @@ fn a_subnet_holds_no_more_children_stopped_than_the_policy_allows() {
     }
     let mut h = Harness::new(plan);
 
-    h.dispatch().unwrap();
+    h.dispatch_past_cycles_checks().unwrap();
     let stopped: Vec<u32> = h
         .in_flight
         .iter()
@@ -862,15 +875,21 @@ fn a_subnet_holds_no_more_children_stopped_than_the_policy_allows() {
         h.answer(position, Fate::Ok).unwrap();
         h.dispatch().unwrap();
         assert!(
-            h.steps(&id(2)).is_empty(),
+            !h.steps(&id(2)).contains(&(Path::Upgrade, Step::Stop)),
             "child 2 waits for a stopped child to run"
         );
     }
     let position = h.position(&id(0));
     h.answer(position, Fate::Ok).unwrap();
     h.dispatch().unwrap();
-    assert_eq!(h.steps(&id(2)), [(Path::Upgrade, Step::Stop)]);
-    assert!(h.steps(&id(3)).is_empty());
+    assert_eq!(
+        h.steps(&id(2)),
+        [
+            (Path::Upgrade, Step::CheckCycles),
+            (Path::Upgrade, Step::Stop)
+        ]
+    );
+    assert!(!h.steps(&id(3)).contains(&(Path::Upgrade, Step::Stop)));
 
     h.run(ROUNDS, |_| Fate::Ok).unwrap();
     for n in 0..6 {
@@ -905,4 +924,76 @@ fn reject_messages_are_kept_whole_up_to_the_limit_and_cut_at_a_character_after()
         "[cut: the reject message had {} bytes]",
         straddling.len()
     )));
+}
+
+#[test]
+fn a_child_that_cannot_pay_for_its_snapshot_and_install_is_left_running_untouched() {
+    let mut h = Harness::new(plan(2, policy()));
+    let funds = h.world.child(&id(0)).funds;
+    let required = cycles_for_upgrade(&funds, true);
+    // Child 0 is one cycle short; child 1 holds exactly enough.
+    h.world.children.get_mut(&id(0)).unwrap().funds.cycles = required - 1;
+    h.world.children.get_mut(&id(1)).unwrap().funds.cycles = required;
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    assert_eq!(
+        h.verdict(&id(0)),
+        Verdict::Failed(Failure {
+            step: Step::CheckCycles,
+            attempts: 1,
+            kind: FailureKind::InsufficientCycles {
+                balance: required - 1,
+                required
+            }
+        })
+    );
+    assert_eq!(h.steps(&id(0)), [(Path::Upgrade, Step::CheckCycles)]);
+    let child = h.world.child(&id(0));
+    assert_eq!(
+        (child.status, child.module, child.snapshots.len()),
+        (RunStatus::Running, Some(PREVIOUS), 0)
+    );
+    assert_eq!(h.verdict(&id(1)), Verdict::Upgraded);
+    assert_eq!(h.rollout.summary().waves[0].failures, 1);
+}
+
+#[test]
+fn without_snapshots_an_upgrade_needs_the_freezing_limit_once() {
+    let mut policy = policy();
+    policy.snapshot_before_install = false;
+    policy.on_failure = OnFailure::LeaveStopped;
+    let mut h = Harness::new(plan(1, policy));
+    let funds = h.world.child(&id(0)).funds;
+    assert!(cycles_for_upgrade(&funds, false) < cycles_for_upgrade(&funds, true));
+    h.world.children.get_mut(&id(0)).unwrap().funds.cycles = cycles_for_upgrade(&funds, false);
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+    assert_eq!(h.verdict(&id(0)), Verdict::Upgraded);
+}
+
+/// `stop_canister` refused for good, as the IC refuses it to a deployer that is no longer a
+/// controller (interface spec, "IC method `stop_canister`": controllers only): the stop did
+/// nothing, the child runs, and the verdict says so rather than "stays stopped".
+#[test]
+fn an_upgrade_stop_refused_for_good_fails_the_child_still_running_without_a_start() {
+    let mut h = Harness::new(plan(1, policy()));
+    h.run(ROUNDS, failing(1, is(Step::Stop), Fate::Permanent))
+        .unwrap();
+
+    assert_eq!(
+        h.steps(&id(0)),
+        [
+            (Path::Upgrade, Step::CheckCycles),
+            (Path::Upgrade, Step::Stop)
+        ],
+        "no read and no start after the refusal"
+    );
+    let Verdict::Failed(failure) = h.verdict(&id(0)) else {
+        panic!("expected a failed child, got {:?}", h.verdict(&id(0)))
+    };
+    assert_eq!((failure.step, failure.attempts), (Step::Stop, 1));
+    assert!(matches!(
+        failure.kind,
+        FailureKind::Rejected { code: 5, .. }
+    ));
+    assert_eq!(h.world.child(&id(0)).status, RunStatus::Running);
 }

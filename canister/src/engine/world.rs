@@ -43,7 +43,16 @@ pub struct SimChild {
     pub snapshots: Vec<SimSnapshot>,
     /// Ids of snapshots taken during this rollout.
     pub taken: Vec<SnapshotId>,
+    /// What a cycles check reads; [`AMPLE_FUNDS`] unless a test lowers it.
+    pub funds: ChildFunds,
 }
+
+/// A balance far above what any upgrade needs: a 1 T cycles/day burn, 30-day threshold.
+pub const AMPLE_FUNDS: ChildFunds = ChildFunds {
+    cycles: 1_000_000_000_000_000,
+    idle_cycles_burned_per_day: 1_000_000_000_000,
+    freezing_threshold_seconds: 30 * 86_400,
+};
 
 pub struct World {
     pub children: BTreeMap<ChildId, SimChild>,
@@ -80,6 +89,7 @@ impl World {
                     installs: 0,
                     snapshots,
                     taken: Vec::new(),
+                    funds: AMPLE_FUNDS,
                 };
                 (spec.id.clone(), child)
             })
@@ -102,6 +112,7 @@ impl World {
             action.kind,
             ActionKind::Start
                 | ActionKind::LoadSnapshot { .. }
+                | ActionKind::CheckCycles
                 | ActionKind::ReadStatus { .. }
                 | ActionKind::Reconcile { .. }
         );
@@ -217,16 +228,24 @@ impl World {
                 RunStatus::Running => Ok(Reply::Done),
                 _ => Err("IC0508: the child is not running".into()),
             },
+            ActionKind::CheckCycles => Ok(Reply::Status(Observation {
+                status: child.status,
+                module_hash: child.module,
+                snapshots: None,
+                funds: Some(child.funds),
+            })),
             ActionKind::ReadStatus { .. } => Ok(Reply::Status(Observation {
                 status: child.status,
                 module_hash: child.module,
                 snapshots: None,
+                funds: Some(child.funds),
             })),
             ActionKind::Reconcile { list_snapshots } => Ok(Reply::Status(Observation {
                 status: child.status,
                 module_hash: child.module,
                 snapshots: list_snapshots
                     .then(|| child.snapshots.iter().map(|s| s.id.clone()).collect()),
+                funds: Some(child.funds),
             })),
         }
     }
@@ -328,6 +347,21 @@ impl Harness {
         }
         self.check_invariants()?;
         Ok(dispatch.next_due)
+    }
+
+    /// Dispatches, answers every cycles check the dispatch issued (the children can pay) and
+    /// dispatches again: the children it started then stand at their stop.
+    pub fn dispatch_past_cycles_checks(&mut self) -> Result<Option<Nanos>, String> {
+        let mut next_due = self.dispatch()?;
+        while let Some(position) = self
+            .in_flight
+            .iter()
+            .position(|action| action.kind == ActionKind::CheckCycles)
+        {
+            self.answer(position, Fate::Ok)?;
+            next_due = self.dispatch()?;
+        }
+        Ok(next_due)
     }
 
     /// Answers the in-flight action at `position` with `fate`.
@@ -571,6 +605,7 @@ pub fn failing(
 
 pub fn upgrade_steps(health: bool) -> Vec<(Path, Step)> {
     let mut steps = vec![
+        (Path::Upgrade, Step::CheckCycles),
         (Path::Upgrade, Step::Stop),
         (Path::Upgrade, Step::TakeSnapshot),
         (Path::Upgrade, Step::Install),

@@ -24,8 +24,8 @@ use ic_management_canister_types::{
 use serde::de::DeserializeOwned;
 
 use crate::engine::{
-    bounded_reject_message, reject_code, Action, ActionKind, InstallOptions, Observation, Outcome,
-    Reply, RunStatus, SnapshotId, WasmMemoryPersistence,
+    bounded_reject_message, reject_code, Action, ActionKind, ChildFunds, InstallOptions,
+    Observation, Outcome, Reply, RunStatus, SnapshotId, WasmMemoryPersistence,
 };
 use crate::hash::Sha256Hash;
 use crate::status_reply::{self, StatusCode};
@@ -151,7 +151,9 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
             };
             done(result)
         }
-        ActionKind::ReadStatus { .. } => outcome(observe(child, false).await),
+        ActionKind::CheckCycles | ActionKind::ReadStatus { .. } => {
+            outcome(observe(child, false).await)
+        }
         ActionKind::Reconcile { list_snapshots } => outcome(observe(child, *list_snapshots).await),
         ActionKind::HealthCheck { method } => {
             let call = Call::bounded_wait(child, method).with_args(&());
@@ -204,15 +206,15 @@ pub fn controls(status: &CanisterStatusResult) -> bool {
     status.settings.controllers.contains(&canister_self())
 }
 
-/// Reads the child's run status and module hash. Only those two fields of the
+/// Reads the child's run status, module hash and funds. Only those fields of the
 /// `canister_status` reply are decoded ([`status_reply`]): the whole reply through the `candid`
-/// crate costs about half a million instructions, once per upgraded child.
+/// crate costs about half a million instructions, twice per upgraded child.
 async fn observe(child: Principal, list_snapshots: bool) -> Result<Reply, CallError> {
     let method = "canister_status";
     let call = Call::bounded_wait(Principal::management_canister(), method)
         .with_arg(CanisterIdRecord { canister_id: child });
     let reply = counted(call).await.map_err(call_error)?;
-    let status = status_reply::decode_status_and_module(&reply).map_err(|error| CallError {
+    let status = status_reply::decode_child_status(&reply).map_err(|error| CallError {
         code: reject_code::SYS_UNKNOWN,
         message: format!("the reply of {method} does not decode: {error}"),
     })?;
@@ -242,6 +244,11 @@ async fn observe(child: Principal, list_snapshots: bool) -> Result<Reply, CallEr
             .and_then(|hash| <[u8; 32]>::try_from(hash).ok())
             .map(crate::engine::ModuleHash),
         snapshots,
+        funds: status.funds.map(|funds| ChildFunds {
+            cycles: funds.cycles,
+            idle_cycles_burned_per_day: funds.idle_cycles_burned_per_day,
+            freezing_threshold_seconds: u64::try_from(funds.freezing_threshold).unwrap_or(u64::MAX),
+        }),
     }))
 }
 

@@ -2,7 +2,7 @@
 //! the deployer can spend ([`Funds`]). A rollout that cannot pay for its next step is paused for
 //! cycles rather than failing half-way.
 
-use crate::engine::{CallCosts, Nanos, INLINE_MODULE_ESTIMATE_BYTES};
+use crate::engine::{CallCosts, Nanos, INLINE_MODULE_ESTIMATE_BYTES, NON_INSTALL_ESTIMATE_BYTES};
 
 /// The IC queues at most 500 messages from one canister to another (the management canister
 /// included) before refusing calls. Rollouts keep this many calls in flight at most, leaving
@@ -30,9 +30,13 @@ pub struct Funds {
 }
 
 impl Funds {
-    /// The most one action can cost: an inline install at the largest message size.
-    fn per_action(&self) -> u128 {
-        let payload = u128::from(INLINE_MODULE_ESTIMATE_BYTES);
+    /// The most one action can cost: an inline install at the largest message size, or, when
+    /// no install can be among them, the largest other request.
+    fn per_action(&self, installs: bool) -> u128 {
+        let payload = u128::from(match installs {
+            true => INLINE_MODULE_ESTIMATE_BYTES,
+            false => NON_INSTALL_ESTIMATE_BYTES,
+        });
         self.costs
             .per_call
             .saturating_add(self.costs.reserved_per_call)
@@ -41,15 +45,19 @@ impl Funds {
 
     /// The liquid balance that pays for `actions` and keeps [`CYCLES_KEPT_BACK`].
     pub(super) fn balance_needed(&self, actions: u32) -> u128 {
-        self.per_action()
+        self.per_action(true)
             .saturating_mul(u128::from(actions))
             .saturating_add(CYCLES_KEPT_BACK)
     }
 
-    /// How many actions the balance pays for, at the most one can cost.
-    pub(super) fn affordable_actions(&self) -> u32 {
-        let spendable = self.liquid_balance.saturating_sub(CYCLES_KEPT_BACK);
-        let actions = spendable / self.per_action().max(1);
+    /// How many actions the balance pays for, at the most one can cost. `installs`: whether an
+    /// install may be among them. Without installs (a rollout paused for cycles bringing its
+    /// stopped children back to running) the calls may spend [`CYCLES_KEPT_BACK`] too: a child
+    /// left stopped costs more than the deployer's own reserve.
+    pub(super) fn affordable_actions(&self, installs: bool) -> u32 {
+        let kept_back = if installs { CYCLES_KEPT_BACK } else { 0 };
+        let spendable = self.liquid_balance.saturating_sub(kept_back);
+        let actions = spendable / self.per_action(installs).max(1);
         u32::try_from(actions).unwrap_or(u32::MAX)
     }
 }

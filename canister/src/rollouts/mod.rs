@@ -205,10 +205,11 @@ impl<M: Memory> Rollouts<M> {
         }
         let engine = &mut live.record.engine;
         let queue_room = MAX_ROLLOUT_CALLS_IN_FLIGHT.saturating_sub(in_flight);
-        let affordable = funds.affordable_actions();
+        // Paused for cycles, a rollout issues no install: its calls are priced as small ones.
+        let affordable = funds.affordable_actions(!engine.is_paused_for_cycles());
         let max_new = queue_room.min(affordable);
         let own_in_flight = engine.in_flight().len();
-        let dispatch = engine.next_actions(now, max_new);
+        let mut dispatch = engine.next_actions(now, max_new);
         let starved = dispatch.held_back > 0 && affordable < queue_room;
         let mut entries = vec![JournalEntry::Dispatched { at: now, max_new }];
         if starved && own_in_flight + dispatch.actions.len() == 0 {
@@ -220,6 +221,11 @@ impl<M: Memory> Rollouts<M> {
                     required,
                     at: now,
                 });
+                // The pause sends children it had stopped back to running: their starts go
+                // out now, at the price of small calls.
+                let max_new = queue_room.min(funds.affordable_actions(false));
+                dispatch = engine.next_actions(now, max_new);
+                entries.push(JournalEntry::Dispatched { at: now, max_new });
             }
         }
         // Held back for other rollouts' calls, with no call of its own to bring it back: ask

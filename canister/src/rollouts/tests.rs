@@ -119,6 +119,24 @@ fn run_to_end(state: &mut State<VectorMemory>, rollout_id: u64) {
     run_steps(state, rollout_id, T0, u32::MAX);
 }
 
+/// What a child that does everything asked answers to `action` (it runs `release` once read).
+fn success(action: &Action, release: ModuleHash) -> Outcome {
+    Outcome::Ok(match action.kind {
+        ActionKind::TakeSnapshot { .. } => Reply::Snapshot(SnapshotId(vec![action.id.0 as u8])),
+        ActionKind::CheckCycles | ActionKind::ReadStatus { .. } => Reply::Status(Observation {
+            status: RunStatus::Running,
+            module_hash: Some(release),
+            snapshots: None,
+            funds: Some(crate::engine::ChildFunds {
+                cycles: u128::MAX,
+                idle_cycles_burned_per_day: 0,
+                freezing_threshold_seconds: 0,
+            }),
+        }),
+        _ => Reply::Done,
+    })
+}
+
 /// Answers up to `steps` batches of actions, from `now` on, as a healthy child would; returns
 /// the time reached.
 fn run_steps(state: &mut State<VectorMemory>, rollout_id: u64, mut now: u64, steps: u32) -> u64 {
@@ -137,21 +155,10 @@ fn run_steps(state: &mut State<VectorMemory>, rollout_id: u64, mut now: u64, ste
             break;
         }
         for action in actions {
-            let reply = match action.kind {
-                ActionKind::TakeSnapshot { .. } => {
-                    Reply::Snapshot(SnapshotId(vec![action.id.0 as u8]))
-                }
-                ActionKind::ReadStatus { .. } => Reply::Status(Observation {
-                    status: RunStatus::Running,
-                    module_hash: Some(release),
-                    snapshots: None,
-                }),
-                _ => Reply::Done,
-            };
             state.rollouts.record_outcome(
                 rollout_id,
                 action.id,
-                Outcome::Ok(reply),
+                success(&action, release),
                 &mut state.fleet,
                 now,
             );
@@ -439,12 +446,13 @@ fn calls_in_flight_stay_within_the_management_queue() {
         .in_flight()
         .next()
         .unwrap()
-        .id;
-    let reply = Outcome::Ok(Reply::Done);
+        .clone();
+    let release = state.rollouts.release_of(rollouts[0]).unwrap().module_hash;
+    let reply = success(&returned, release);
     let fleet = &mut state.fleet;
     state
         .rollouts
-        .record_outcome(rollouts[0], returned, reply, fleet, T0 + 1);
+        .record_outcome(rollouts[0], returned.id, reply, fleet, T0 + 1);
     let (actions, _) = state
         .rollouts
         .dispatch(rollouts[1], &mut state.fleet, T0 + 1, &funds(u128::MAX))
@@ -624,11 +632,12 @@ fn prepare_upgrade_holds_rollouts_and_folds_the_journal_once_their_calls_are_bac
         None,
         "held: nothing is issued"
     );
+    let release = state.rollouts.release_of(rollout_id).unwrap().module_hash;
     for action in &actions {
         state.rollouts.record_outcome(
             rollout_id,
             action.id,
-            Outcome::Ok(Reply::Done),
+            success(action, release),
             &mut state.fleet,
             T0 + 3,
         );

@@ -156,21 +156,53 @@ fn decodes_every_status_with_and_without_module_hash() {
                 module_hash.clone(),
                 &sample_other_fields(),
             ));
-            let decoded = decode_status_and_module(&reply).expect("a real reply decodes");
-            assert_eq!(
-                decoded,
-                StatusAndModule {
-                    status: expected,
-                    module_hash
-                }
-            );
+            let decoded = decode_child_status(&reply).expect("a real reply decodes");
+            assert_eq!(decoded.status, expected);
+            assert_eq!(decoded.module_hash, module_hash);
+            assert!(decoded.funds.is_some(), "a real reply holds the funds");
         }
     }
 }
 
 #[test]
+fn reads_the_cycles_the_idle_burn_and_the_freezing_threshold() {
+    let mut result = status_result(CanisterStatusType::Running, None, &sample_other_fields());
+    result.cycles = Nat::from(123_456_789_012_345u64);
+    result.idle_cycles_burned_per_day = Nat::from(987_654u32);
+    result.settings.freezing_threshold = Nat::from(2_592_000u32);
+    let decoded = decode_child_status(&encode(&result)).expect("a real reply decodes");
+    assert_eq!(
+        decoded.funds,
+        Some(StatusFunds {
+            cycles: 123_456_789_012_345,
+            idle_cycles_burned_per_day: 987_654,
+            freezing_threshold: 2_592_000,
+        })
+    );
+    // Past u128 a balance saturates rather than wraps.
+    result.cycles = Nat::from(u128::MAX) * Nat::from(1_000u32);
+    result.settings.freezing_threshold = Nat::from(u128::MAX);
+    let decoded = decode_child_status(&encode(&result)).expect("a real reply decodes");
+    let funds = decoded.funds.expect("funds");
+    assert_eq!(
+        (funds.cycles, funds.freezing_threshold),
+        (u128::MAX, u128::MAX)
+    );
+}
+
+#[test]
 fn field_hashes_match_the_candid_crate() {
-    for name in ["status", "module_hash", "running", "stopping", "stopped"] {
+    for name in [
+        "status",
+        "module_hash",
+        "running",
+        "stopping",
+        "stopped",
+        "cycles",
+        "idle_cycles_burned_per_day",
+        "settings",
+        "freezing_threshold",
+    ] {
         assert_eq!(idl_hash(name), candid::idl_hash(name), "{name}");
     }
 }
@@ -185,7 +217,7 @@ fn truncation_at_every_offset_is_an_error() {
             DecodeError::Truncated
         };
         assert_eq!(
-            decode_status_and_module(&reply[..end]),
+            decode_child_status(&reply[..end]),
             Err(expected),
             "cut at {end}"
         );
@@ -197,16 +229,16 @@ fn trailing_bytes_are_rejected() {
     let mut reply = sample_reply();
     reply.push(0);
     assert!(matches!(
-        decode_status_and_module(&reply),
+        decode_child_status(&reply),
         Err(DecodeError::Malformed(_))
     ));
 }
 
 #[test]
 fn non_candid_input_is_rejected() {
-    assert_eq!(decode_status_and_module(b""), Err(DecodeError::NotCandid));
+    assert_eq!(decode_child_status(b""), Err(DecodeError::NotCandid));
     assert_eq!(
-        decode_status_and_module(b"DIDX\x00\x00"),
+        decode_child_status(b"DIDX\x00\x00"),
         Err(DecodeError::NotCandid)
     );
 }
@@ -216,7 +248,7 @@ fn two_arguments_are_rejected() {
     let first = status_result(CanisterStatusType::Running, None, &sample_other_fields());
     let reply = candid::encode_args((first, 1u8)).expect("encodes");
     assert_eq!(
-        decode_status_and_module(&reply),
+        decode_child_status(&reply),
         Err(DecodeError::Malformed("reply is not a single value"))
     );
 }
@@ -325,10 +357,11 @@ fn extended_reply_with_reordered_and_unknown_fields_decodes() {
         for module_hash in [None, Some(vec![1, 2, 3])] {
             let reply = encode(&extended_reply(status.clone(), module_hash.clone()));
             assert_eq!(
-                decode_status_and_module(&reply),
-                Ok(StatusAndModule {
+                decode_child_status(&reply),
+                Ok(ChildStatus {
                     status: expected,
-                    module_hash
+                    module_hash,
+                    funds: None,
                 })
             );
         }
@@ -342,7 +375,7 @@ fn unknown_status_case_is_reported_by_hash() {
     };
     let reply = encode(&extended_reply(migrating, None));
     assert_eq!(
-        decode_status_and_module(&reply),
+        decode_child_status(&reply),
         Err(DecodeError::UnknownStatus(candid::idl_hash("migrating")))
     );
 }
@@ -359,10 +392,11 @@ fn reply_without_module_hash_field_has_none() {
         status: CanisterStatusType::Stopping,
     });
     assert_eq!(
-        decode_status_and_module(&reply),
-        Ok(StatusAndModule {
+        decode_child_status(&reply),
+        Ok(ChildStatus {
             status: StatusCode::Stopping,
-            module_hash: None
+            module_hash: None,
+            funds: None,
         })
     );
 }
@@ -378,10 +412,7 @@ fn reply_without_status_field_is_missing_status() {
         module_hash: Some(vec![1]),
         cycles: Nat::from(1u8),
     });
-    assert_eq!(
-        decode_status_and_module(&reply),
-        Err(DecodeError::MissingStatus)
-    );
+    assert_eq!(decode_child_status(&reply), Err(DecodeError::MissingStatus));
 }
 
 #[test]
@@ -424,10 +455,7 @@ fn fields_of_the_wrong_type_are_malformed() {
     ];
     for reply in replies {
         assert!(
-            matches!(
-                decode_status_and_module(&reply),
-                Err(DecodeError::Malformed(_))
-            ),
+            matches!(decode_child_status(&reply), Err(DecodeError::Malformed(_))),
             "{reply:x?}"
         );
     }
@@ -494,21 +522,22 @@ fn crafted_reply(
     reply
 }
 
-fn running() -> Result<StatusAndModule, DecodeError> {
-    Ok(StatusAndModule {
+fn running() -> Result<ChildStatus, DecodeError> {
+    Ok(ChildStatus {
         status: StatusCode::Running,
         module_hash: None,
+        funds: None,
     })
 }
 
 #[test]
 fn crafted_reply_with_primitive_extra_field_decodes() {
     assert_eq!(
-        decode_status_and_module(&crafted_reply(0, &[], NAT16, &[1, 2])),
+        decode_child_status(&crafted_reply(0, &[], NAT16, &[1, 2])),
         running()
     );
     assert_eq!(
-        decode_status_and_module(&crafted_reply(0, &[], NAT16, &[1])),
+        decode_child_status(&crafted_reply(0, &[], NAT16, &[1])),
         Err(DecodeError::Truncated)
     );
 }
@@ -523,11 +552,11 @@ fn nesting_deeper_than_the_limit_is_rejected() {
     value.push(0);
     let deep = crafted_reply(1, &entries, 2, &value);
     assert_eq!(
-        decode_status_and_module(&deep),
+        decode_child_status(&deep),
         Err(DecodeError::LimitExceeded("nesting depth limit"))
     );
     let shallow = crafted_reply(1, &entries, 2, &[1, 1, 1, 0]);
-    assert_eq!(decode_status_and_module(&shallow), running());
+    assert_eq!(decode_child_status(&shallow), running());
 }
 
 #[test]
@@ -547,7 +576,7 @@ fn zero_size_values_that_double_per_level_exhaust_the_budget() {
     push_leb(&mut entries, 0);
     let reply = crafted_reply(41, &entries, 2, &[]);
     assert_eq!(
-        decode_status_and_module(&reply),
+        decode_child_status(&reply),
         Err(DecodeError::LimitExceeded("value count limit"))
     );
 }
@@ -560,7 +589,7 @@ fn huge_vectors_of_zero_size_values_are_skipped_at_once() {
     let mut value = Vec::new();
     push_leb(&mut value, u64::MAX);
     assert_eq!(
-        decode_status_and_module(&crafted_reply(1, &entries, 2, &value)),
+        decode_child_status(&crafted_reply(1, &entries, 2, &value)),
         running()
     );
 }
@@ -575,7 +604,7 @@ fn lengths_beyond_the_reply_are_truncated_without_allocating() {
         push_leb(&mut value, 1 << 40);
         let reply = crafted_reply(1, &entries, 2, &value);
         assert_eq!(
-            decode_status_and_module(&reply),
+            decode_child_status(&reply),
             Err(DecodeError::Truncated),
             "element {element}"
         );
@@ -590,7 +619,7 @@ fn future_types_are_skipped_by_their_length() {
     push_sleb(&mut entries, -25);
     entries.extend_from_slice(&[2, 0xaa, 0xbb]);
     assert_eq!(
-        decode_status_and_module(&crafted_reply(1, &entries, 2, &[3, 0, 1, 2, 3])),
+        decode_child_status(&crafted_reply(1, &entries, 2, &[3, 0, 1, 2, 3])),
         running()
     );
 }
@@ -599,14 +628,14 @@ fn future_types_are_skipped_by_their_length() {
 fn out_of_range_type_references_and_overflowing_numbers_are_malformed() {
     let dangling = crafted_reply(0, &[], 5, &[]);
     assert_eq!(
-        decode_status_and_module(&dangling),
+        decode_child_status(&dangling),
         Err(DecodeError::Malformed("type reference is out of range"))
     );
     let mut long_table_length = b"DIDL".to_vec();
     long_table_length.extend_from_slice(&[0xff; 10]);
     long_table_length.push(1);
     assert_eq!(
-        decode_status_and_module(&long_table_length),
+        decode_child_status(&long_table_length),
         Err(DecodeError::Malformed("LEB128 number exceeds 64 bits"))
     );
 }
@@ -669,16 +698,26 @@ proptest! {
         module_hash in proptest::option::of(vec(any::<u8>(), 0..64)),
         other in other_fields(),
     ) {
-        let reply = encode(&status_result(status, module_hash.clone(), &other));
-        prop_assert_eq!(decode_status_and_module(&reply), Ok(StatusAndModule { status: expected, module_hash }));
+        let result = status_result(status, module_hash.clone(), &other);
+        let reply = encode(&result);
+        let saturated = |nat: &Nat| u128::try_from(&nat.0).unwrap_or(u128::MAX);
+        let funds = Some(StatusFunds {
+            cycles: saturated(&result.cycles),
+            idle_cycles_burned_per_day: saturated(&result.idle_cycles_burned_per_day),
+            freezing_threshold: saturated(&result.settings.freezing_threshold),
+        });
+        prop_assert_eq!(
+            decode_child_status(&reply),
+            Ok(ChildStatus { status: expected, module_hash, funds })
+        );
     }
 
     #[test]
     fn random_bytes_are_rejected_without_panicking(bytes in vec(any::<u8>(), 0..200)) {
         let candid_like = [b"DIDL".as_slice(), &bytes].concat();
-        prop_assert!(decode_status_and_module(&candid_like).is_err());
+        prop_assert!(decode_child_status(&candid_like).is_err());
         if !bytes.starts_with(b"DIDL") {
-            prop_assert_eq!(decode_status_and_module(&bytes), Err(DecodeError::NotCandid));
+            prop_assert_eq!(decode_child_status(&bytes), Err(DecodeError::NotCandid));
         }
     }
 
@@ -695,11 +734,14 @@ proptest! {
             let position = index.index(reply.len());
             reply[position] = byte;
         }
-        if let Ok(decoded) = decode_status_and_module(&reply) {
+        if let Ok(decoded) = decode_child_status(&reply) {
             if let Ok(full) = candid::decode_one::<CanisterStatusResult>(&reply) {
                 let status = ALL_STATUSES.iter().find(|(full_status, _)| *full_status == full.status);
                 prop_assert_eq!(decoded.status, status.expect("a known status").1);
                 prop_assert_eq!(decoded.module_hash, full.module_hash);
+                if let Some(funds) = decoded.funds.filter(|funds| funds.cycles < u128::MAX) {
+                    prop_assert_eq!(Nat::from(funds.cycles), full.cycles.clone());
+                }
             }
         }
     }

@@ -6,19 +6,20 @@ use super::super::action::{
     classify, reject_code, Action, ActionKind, Observation, Outcome, OutcomeError, RejectClass,
     Reply, RunStatus, Step,
 };
+use super::super::budget::cycles_for_upgrade;
 use super::super::plan::{
     Delivery, ExistingSnapshot, ModuleHash, OnFailure, SnapshotId, SubnetIndex,
 };
 use super::super::status::{CallResult, EventKind, StepRecord};
 use super::{
-    replacement, AfterRestart, CallFailure, Child, Ctx, Failure, FailureKind, Goal, Poll,
-    Reconciling, RollbackCause, RunHint, Stage, Transition, Verdict, Work,
+    AfterRestart, CallFailure, Child, Ctx, Failure, FailureKind, Goal, Poll, Reconciling,
+    RollbackCause, RunHint, Stage, Transition, Verdict, Work,
 };
 
 impl Child {
     /// The next action of an active child, unless one is in flight or a backoff runs.
     pub(in crate::engine) fn poll(&mut self, ctx: &mut Ctx) -> Poll {
-        let Stage::Working(work) = &mut self.stage else {
+        let Stage::Working(work) = &self.stage else {
             return Poll::Busy;
         };
         if work.in_flight.is_some() {
@@ -27,6 +28,13 @@ impl Child {
         if work.not_before > ctx.now {
             return Poll::Wait(work.not_before);
         }
+        let replace = match work.step {
+            Step::TakeSnapshot => self.snapshot_to_replace(),
+            _ => None,
+        };
+        let Stage::Working(work) = &mut self.stage else {
+            unreachable!("the child was working a moment ago");
+        };
         let (kind, attempt) = match &work.reconciling {
             Some(reconciling) => (
                 ActionKind::Reconcile {
@@ -36,6 +44,7 @@ impl Child {
             ),
             None => {
                 let kind = match (work.step, &work.goal) {
+                    (Step::CheckCycles, _) => ActionKind::CheckCycles,
                     (Step::Stop, _) => {
                         self.run_hint = RunHint::Unsure;
                         ActionKind::Stop
@@ -43,7 +52,7 @@ impl Child {
                     (Step::TakeSnapshot, _) => ActionKind::TakeSnapshot {
                         // `begin` refused children without a replaceable snapshot; should the
                         // IC still find the child full, its reject fails the step.
-                        replace: replacement(&self.snapshots).ok().flatten(),
+                        replace,
                     },
                     (Step::Install, _) => install_action(ctx, self.subnet),
                     (Step::Start, _) => {
@@ -119,9 +128,12 @@ impl Child {
                     (Reply::Status(observation), Some(reconciling)) => {
                         self.reconciled(observation, reconciling.cause, ctx)
                     }
+                    (Reply::Status(observation), None) if step == Step::CheckCycles => {
+                        self.cycles_checked(observation, ctx)
+                    }
                     (Reply::Status(observation), None) => self.verified(observation, ctx),
                     (Reply::Snapshot(id), _) => {
-                        let replaced = replacement(&self.snapshots).ok().flatten();
+                        let replaced = self.snapshot_to_replace();
                         self.record_snapshot(id, replaced, ctx);
                         self.advance(ctx)
                     }
@@ -175,6 +187,7 @@ impl Child {
         let health_check = ctx.policy.verification.health_method.is_some();
         let work = self.work();
         let next = match (&work.goal, work.step) {
+            (Goal::Upgrade, Step::CheckCycles) => Some(Step::Stop),
             (Goal::Upgrade, Step::Stop) if snapshots => Some(Step::TakeSnapshot),
             (Goal::Upgrade, Step::Stop | Step::TakeSnapshot) => Some(Step::Install),
             (Goal::Upgrade, Step::Install) => Some(Step::Start),
@@ -198,6 +211,7 @@ impl Child {
             Goal::RollBack { cause, .. } => self.finish(Verdict::RolledBack(cause)),
             Goal::Park(failure) => self.finish(Verdict::LeftStopped(failure)),
             Goal::Restart(AfterRestart::Finish(verdict)) => self.finish(verdict),
+            Goal::Restart(AfterRestart::Requeue) => self.requeue(ctx),
             Goal::Restart(AfterRestart::RetryStop { resume, attempt }) => {
                 let at = ctx.now + ctx.policy.retry.backoff(attempt - 1);
                 self.stage = Stage::Working(Work {
@@ -220,6 +234,20 @@ impl Child {
         }
     }
 
+    /// The status read before the upgrade begins: a child that could not pay for its
+    /// snapshot and install is left as it is, running.
+    fn cycles_checked(&mut self, observation: Observation, ctx: &mut Ctx) -> Transition {
+        let Some(funds) = observation.funds else {
+            unreachable!("check_reply_fits admits a cycles check's status only with funds")
+        };
+        let required = cycles_for_upgrade(&funds, ctx.policy.snapshot_before_install);
+        if funds.cycles < required {
+            let balance = funds.cycles;
+            return self.fail(FailureKind::InsufficientCycles { balance, required }, ctx);
+        }
+        self.advance(ctx)
+    }
+
     /// A status read for verification: the expected module must run.
     fn verified(&mut self, observation: Observation, ctx: &mut Ctx) -> Transition {
         self.run_hint = hint_from(observation.status);
@@ -240,10 +268,18 @@ impl Child {
     fn step_failed(&mut self, failure: CallFailure, ctx: &mut Ctx) -> Transition {
         let step = self.work().step;
         // A stop's reject does not say whether the child is left stopping (a timed-out stop
-        // does that), and a snapshot or install with an unknown outcome may have happened:
-        // the child is read before anything else.
+        // does that), and a snapshot or install with an unknown outcome may have happened: the
+        // child is read before anything else. Except the upgrade's stop refused for good (the
+        // deployer is no controller, someone's start cancelled it): it was sent to a running
+        // child and did nothing, so the child still runs.
+        let upgrade_stop_refused = step == Step::Stop
+            && matches!(self.work().goal, Goal::Upgrade)
+            && failure.class == RejectClass::Permanent;
+        if upgrade_stop_refused {
+            self.run_hint = RunHint::Running;
+        }
         let reconcile = match step {
-            Step::Stop => true,
+            Step::Stop => !upgrade_stop_refused,
             Step::TakeSnapshot | Step::Install => failure.class == RejectClass::Unknown,
             _ => false,
         };
@@ -368,7 +404,7 @@ impl Child {
                 RunStatus::Stopping => self.stop_stuck(cause, ctx),
             },
             Step::TakeSnapshot => {
-                let replace = replacement(&self.snapshots).ok().flatten();
+                let replace = self.snapshot_to_replace();
                 let listing = observation.snapshots.unwrap_or_default();
                 match read_listing(&self.snapshots, replace.as_ref(), &listing) {
                     SnapshotReading::Taken(id) => {
@@ -552,6 +588,7 @@ fn check_reply_fits(action: &Action, outcome: &Outcome) -> Result<(), OutcomeErr
     let fits = match (&action.kind, reply) {
         (ActionKind::TakeSnapshot { .. }, Reply::Snapshot(_)) => true,
         (ActionKind::ReadStatus { .. }, Reply::Status(_)) => true,
+        (ActionKind::CheckCycles, Reply::Status(observation)) => observation.funds.is_some(),
         (ActionKind::Reconcile { list_snapshots }, Reply::Status(observation)) => {
             !list_snapshots || observation.snapshots.is_some()
         }
