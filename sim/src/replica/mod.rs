@@ -406,6 +406,38 @@ impl Sim {
     pub fn canister_ids(&self) -> Vec<Principal> {
         self.canisters.keys().copied().collect()
     }
+    /// The subnet whose canister id range contains `id`, whether or not such a canister exists
+    /// (the routing table's answer; None outside every subnet's range).
+    pub fn subnet_of_id(&self, id: Principal) -> Option<usize> {
+        self.route(&id)
+    }
+    /// The closed range of canister ids subnet `index` owns (the routing table's entry).
+    pub fn canister_id_range(&self, index: usize) -> (Principal, Principal) {
+        assert!(index < self.subnets.len(), "no subnet {index}");
+        let first = index as u64 * ids::CANISTER_IDS_PER_SUBNET;
+        (
+            ids::canister_id(first),
+            ids::canister_id(first + ids::CANISTER_IDS_PER_SUBNET - 1),
+        )
+    }
+    /// The `icp:public <name>` / `icp:private <name>` custom sections of the installed module
+    /// by name, each as (is public, content); None for an unknown or empty canister.
+    pub fn canister_metadata(
+        &self,
+        canister: Principal,
+    ) -> Option<&BTreeMap<String, (bool, Vec<u8>)>> {
+        let instance = self.canisters.get(&canister)?.instance.as_ref()?;
+        Some(instance.module().metadata())
+    }
+    /// The DER-encoded root key canisters read with `ic0.root_key_copy`.
+    pub fn root_key(&self) -> &[u8] {
+        &self.root_key
+    }
+    /// Replaces the root key canisters read: a network serving the simulator certifies with a
+    /// key of its own, and canisters must see that one.
+    pub fn set_root_key(&mut self, der: Vec<u8>) {
+        self.root_key = der;
+    }
 
     // ---- Test-side conveniences that stand for provisional/ingress management calls. ----
 
