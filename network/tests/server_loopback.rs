@@ -1,0 +1,117 @@
+//! The `local-network` binary over loopback: it starts with the deployer and fixtures
+//! installed, describes itself in the JSON file, and ic-agent (reqwest over TCP) calls it with
+//! the root key it fetched; rounds run on the server's own clock.
+
+mod support;
+
+use candid::{Decode, Encode, Principal};
+use deployer::{Role, VersionInfo};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use support::*;
+
+/// Stops the server when the test ends, however it ends.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_server(state_file: &std::path::Path) -> (Server, serde_json::Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_local-network"))
+        .args(["--port", "0", "--round-interval-ms", "20", "--controller"])
+        .arg(principal_of(&admin()).to_text())
+        .arg("--state-file")
+        .arg(state_file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start local-network");
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut printed = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("written to") {
+            break;
+        }
+    }
+    let description: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_file).expect("state file written")).unwrap();
+    for key in ["url", "root_key", "deployer"] {
+        let value = description[key].as_str().unwrap();
+        assert!(
+            printed.contains(value),
+            "{key} {value} not printed in:\n{printed}"
+        );
+    }
+    (server, description)
+}
+
+#[tokio::test]
+async fn agents_call_the_deployer_on_the_server_the_binary_starts() {
+    let state_file =
+        std::env::temp_dir().join(format!("local-network-{}.json", std::process::id()));
+    let (_server, description) = start_server(&state_file);
+    let url = description["url"].as_str().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"));
+    let deployer = Principal::from_text(description["deployer"].as_str().unwrap()).unwrap();
+    let fixture =
+        |name: &str| Principal::from_text(description["fixtures"][name].as_str().unwrap()).unwrap();
+
+    let agent = loopback_agent(url, admin()).await;
+    assert_eq!(
+        hex::encode(agent.read_root_key()),
+        description["root_key"].as_str().unwrap()
+    );
+
+    let reply = agent
+        .query(&deployer, "version")
+        .with_arg(Encode!().unwrap())
+        .call()
+        .await
+        .unwrap();
+    Decode!(&reply, VersionInfo).unwrap();
+    let viewer = principal_of(&secp256k1_identity(7));
+    let reply = agent
+        .update(&deployer, "add_role")
+        .with_arg(Encode!(&viewer, &Role::Viewer).unwrap())
+        .call_and_wait()
+        .await
+        .unwrap();
+    Decode!(&reply, Result<(), deployer::Error>)
+        .unwrap()
+        .unwrap();
+
+    let candid = agent
+        .read_state_canister_metadata(deployer, "candid:service")
+        .await
+        .unwrap();
+    assert!(String::from_utf8(candid).unwrap().contains("add_role"));
+    let controllers = agent
+        .read_state_canister_controllers(deployer)
+        .await
+        .unwrap();
+    assert!(controllers.contains(&principal_of(&admin())));
+    assert!(controllers.contains(&Principal::anonymous()));
+    // The children are the deployer's to manage.
+    for child in ["child_1", "child_2"] {
+        let controllers = agent
+            .read_state_canister_controllers(fixture(child))
+            .await
+            .unwrap();
+        assert!(controllers.contains(&deployer), "{child}: {controllers:?}");
+    }
+    let reply = agent
+        .query(&fixture("probe"), "caller")
+        .with_arg(Encode!().unwrap())
+        .call()
+        .await
+        .unwrap();
+    assert_eq!(Decode!(&reply, Principal).unwrap(), principal_of(&admin()));
+    std::fs::remove_file(state_file).unwrap();
+}
