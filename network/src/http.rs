@@ -2,12 +2,14 @@
 //! synchronous call needs, and serves it all on a socket (axum). Handlers only parse and
 //! delegate.
 
+use crate::gateway::{resolve_canister, HttpRequest};
 use crate::network::{
     ApiError, CallSubmission, LocalNetwork, ReadStateTarget, MAX_REQUEST_BODY_BYTES,
 };
 use bytes::Bytes;
 use candid::Principal;
 use http::{Method, Request, Response, StatusCode};
+use serde_bytes::ByteBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -23,11 +25,16 @@ pub enum Endpoint {
     },
     Query(Principal),
     ReadState(ReadStateTarget),
+    /// Any path outside `/api/`: a browser's request for a canister (HTTP gateway protocol).
+    Gateway,
 }
 
-/// Maps a method and path to its endpoint: 404 for paths the interface does not have (or this
-/// network does not serve), 405 for the wrong method, 400 for a malformed id.
+/// Maps a method and path to its endpoint: 404 for `/api/` paths the interface does not have
+/// (or this network does not serve), 405 for the wrong method, 400 for a malformed id.
 pub fn route(method: &Method, path: &str) -> Result<Endpoint, ApiError> {
+    if !path.starts_with("/api/") {
+        return Ok(Endpoint::Gateway);
+    }
     let not_found = || ApiError::new(404, format!("{path} is not an endpoint of this network"));
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let id = |text: &str| {
@@ -132,6 +139,7 @@ impl SharedNetwork {
         };
         let body = request.body();
         let result = match endpoint {
+            Endpoint::Gateway => self.gateway(&request).await,
             Endpoint::Status => Ok(cbor_response(StatusCode::OK, self.lock().status())),
             Endpoint::Query(ecid) => self
                 .lock()
@@ -165,11 +173,22 @@ impl SharedNetwork {
     /// "Synchronous canister calling": the certificate once the call finished, or 202 when it
     /// did not within `sync_call_rounds` rounds.
     async fn await_call(&self, request_id: [u8; 32]) -> Response<Bytes> {
+        self.await_rounds(|network| network.sync_call_reply(&request_id))
+            .await
+            .map_or_else(accepted, |reply| cbor_response(StatusCode::OK, reply))
+    }
+
+    /// Polls `answer` after every round for at most `sync_call_rounds` rounds, running them
+    /// itself or waiting for the clock's.
+    async fn await_rounds<T>(
+        &self,
+        mut answer: impl FnMut(&mut LocalNetwork) -> Option<T>,
+    ) -> Option<T> {
         let mut rounds = self.rounds.subscribe();
         let max_rounds = self.lock().sync_call_rounds();
         for waited in 0..=max_rounds {
-            if let Some(reply) = self.lock().sync_call_reply(&request_id) {
-                return cbor_response(StatusCode::OK, reply);
+            if let Some(answer) = answer(&mut self.lock()) {
+                return Some(answer);
             }
             if waited == max_rounds {
                 break;
@@ -183,7 +202,68 @@ impl SharedNetwork {
                 }
             }
         }
-        accepted()
+        None
+    }
+
+    /// The HTTP gateway protocol: `http_request`, upgraded to `http_request_update` when the
+    /// canister asks.
+    async fn gateway(&self, request: &Request<Bytes>) -> Result<Response<Bytes>, ApiError> {
+        let host = request
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or(request.uri().host());
+        let canister = resolve_canister(host, request.uri().query()).ok_or_else(|| {
+            ApiError::new(
+                400,
+                "No canister id: use the host <id>.raw.localhost:<port> or the query parameter ?canisterId=<id>",
+            )
+        })?;
+        let http_request = HttpRequest {
+            method: request.method().as_str().to_string(),
+            url: request
+                .uri()
+                .path_and_query()
+                .map_or("/".to_string(), |p| p.as_str().to_string()),
+            headers: request
+                .headers()
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.to_string(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: ByteBuf::from(request.body().to_vec()),
+            certificate_version: Some(2),
+        };
+        let queried = self.lock().http_request(canister, &http_request)?;
+        let response = match queried {
+            Some(response) => response,
+            None => {
+                let message = self
+                    .lock()
+                    .submit_http_request_update(canister, http_request)?;
+                self.await_rounds(|network| network.http_request_update_result(message))
+                    .await
+                    .ok_or_else(|| {
+                        ApiError::new(504, "http_request_update did not finish in time")
+                    })??
+            }
+        };
+        let mut builder = Response::builder().status(response.status_code);
+        for (name, value) in &response.headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(Bytes::from(response.body.into_vec()))
+            .map_err(|e| {
+                ApiError::new(
+                    502,
+                    format!("The canister's response is not valid HTTP: {e}"),
+                )
+            })
     }
 }
 

@@ -3,10 +3,11 @@
 //!
 //! Parts: [`keys`] (root, subnet and node keys from the seed), [`tree`] (certified state
 //! trees), [`envelope`] (sender authentication), [`network`] (the endpoints without an HTTP
-//! stack), [`http`] (routing, waiting for rounds, the server), [`setup`] (the demo's canisters).
+//! stack), [`gateway`] (the HTTP gateway protocol), [`http`] (routing, waiting for rounds, the server), [`setup`] (the demo's canisters).
 
 pub mod cbor;
 pub mod envelope;
+pub mod gateway;
 pub mod http;
 pub mod keys;
 pub mod network;
