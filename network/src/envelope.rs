@@ -1,6 +1,7 @@
 //! Sender authentication of requests as the IC does it: the CBOR envelope, the request id, the
-//! envelope signature (Ed25519 and ECDSA secp256k1 keys), delegation chains, the anonymous
-//! principal and `ingress_expiry`.
+//! envelope signature (Ed25519, ECDSA secp256k1 and P-256 keys), delegation chains, the anonymous
+//! principal and `ingress_expiry`. P-256 is what the JS agent's `ECDSAKeyIdentity` and
+//! ic-agent's `Prime256v1Identity` sign with.
 //!
 //! IC interface specification, https-interface: "Authentication", "Request ids",
 //! "Representation-independent hashing"; index: "Signatures", "Principals" (self-authenticating
@@ -68,7 +69,7 @@ pub enum AuthError {
         sender: Principal,
         derived: Principal,
     },
-    #[error("Invalid signature: unsupported public key (only Ed25519 and ECDSA secp256k1 DER keys are accepted): {0}")]
+    #[error("Invalid signature: unsupported public key (only Ed25519, ECDSA secp256k1 and ECDSA P-256 DER keys are accepted): {0}")]
     UnsupportedKey(String),
     #[error("Invalid signature: {0} signature could not be verified")]
     BadSignature(&'static str),
@@ -231,6 +232,12 @@ fn verify_signature(
             .then_some(())
             .ok_or(AuthError::BadSignature("ECDSA secp256k1"));
     }
+    if let Ok(key) = ic_secp256r1::PublicKey::deserialize_der(public_key_der) {
+        return key
+            .verify_signature(message, signature)
+            .then_some(())
+            .ok_or(AuthError::BadSignature("ECDSA P-256"));
+    }
     Err(AuthError::UnsupportedKey(hex::encode(public_key_der)))
 }
 
@@ -358,6 +365,22 @@ mod tests {
         assert_eq!(
             check(&encode(content, Some(der), Some(wrong), None)).unwrap_err(),
             AuthError::BadSignature("ECDSA secp256k1")
+        );
+    }
+
+    #[test]
+    fn p256_signed_requests_authenticate_their_sender() {
+        let key = ic_secp256r1::PrivateKey::generate_insecure_key_for_testing(4);
+        let der = key.public_key().serialize_der();
+        let sender = Principal::self_authenticating(&der);
+        let content = call(sender, NOW + 1);
+        let sig = key.sign_message(&request_signable(&content)).to_vec();
+        let request = check(&encode(content.clone(), Some(der.clone()), Some(sig), None)).unwrap();
+        assert_eq!(request.sender(), sender);
+        let wrong = key.sign_message(b"something else").to_vec();
+        assert_eq!(
+            check(&encode(content, Some(der), Some(wrong), None)).unwrap_err(),
+            AuthError::BadSignature("ECDSA P-256")
         );
     }
 

@@ -148,21 +148,19 @@ async fn private_metadata_is_certified_to_controllers_only() {
 }
 
 /// "Authentication": the sender is the self-authenticating principal of the key that signed,
-/// for Ed25519 and ECDSA secp256k1 keys alike, and the anonymous principal without a key.
+/// for Ed25519, ECDSA secp256k1 and P-256 keys alike, and the anonymous principal without a key.
 #[tokio::test]
 async fn identities_are_authenticated_as_their_principals() {
     let probe = fixture("probe");
-    let ed25519 = ed25519_identity(2);
-    let secp256k1 = secp256k1_identity(3);
-    for (identity, expected) in [
-        (
-            Box::new(ed25519_identity(2)) as Box<dyn ic_agent::Identity>,
-            principal_of(&ed25519),
-        ),
-        (Box::new(secp256k1_identity(3)), principal_of(&secp256k1)),
-        (Box::new(AnonymousIdentity), Principal::anonymous()),
-    ] {
-        let agent = agent(BoxedIdentity(identity)).await;
+    let signing: [fn() -> Box<dyn ic_agent::Identity>; 3] = [
+        || Box::new(ed25519_identity(2)),
+        || Box::new(secp256k1_identity(3)),
+        || Box::new(p256_identity(4)),
+    ];
+    let anonymous: fn() -> Box<dyn ic_agent::Identity> = || Box::new(AnonymousIdentity);
+    for identity in signing.iter().chain([&anonymous]) {
+        let expected = principal_of(identity().as_ref());
+        let agent = agent(BoxedIdentity(identity())).await;
         let reply = agent
             .query(&probe, "caller")
             .with_arg(no_arg())
@@ -173,30 +171,23 @@ async fn identities_are_authenticated_as_their_principals() {
     }
     // Updates too: made admins, each grants a role, which only an admin may, and reads its own.
     let admin_agent = agent(admin()).await;
-    for (identity, principal) in [
-        (
-            Box::new(ed25519) as Box<dyn ic_agent::Identity>,
-            principal_of(&ed25519_identity(2)),
-        ),
-        (Box::new(secp256k1), principal_of(&secp256k1_identity(3))),
-    ] {
-        let grant = |agent: &Agent, to: Principal, role: Role| {
-            let agent = agent.clone();
-            async move {
-                let reply = agent
-                    .update(&deployer(), "add_role")
-                    .with_arg(Encode!(&to, &role).unwrap())
-                    .call_and_wait()
-                    .await
-                    .unwrap();
-                Decode!(&reply, Result<(), deployer::Error>).unwrap()
-            }
-        };
-        grant(&admin_agent, principal, Role::Admin).await.unwrap();
-        let agent = agent(BoxedIdentity(identity)).await;
-        grant(&agent, principal_of(&ed25519_identity(20)), Role::Viewer)
+    let grant = |agent: Agent, to: Principal, role: Role| async move {
+        let reply = agent
+            .update(&deployer(), "add_role")
+            .with_arg(Encode!(&to, &role).unwrap())
+            .call_and_wait()
             .await
             .unwrap();
+        Decode!(&reply, Result<(), deployer::Error>).unwrap()
+    };
+    for identity in signing {
+        let principal = principal_of(identity().as_ref());
+        grant(admin_agent.clone(), principal, Role::Admin)
+            .await
+            .unwrap();
+        let agent = agent(BoxedIdentity(identity())).await;
+        let viewer = principal_of(&ed25519_identity(20));
+        grant(agent.clone(), viewer, Role::Viewer).await.unwrap();
         let reply = agent
             .query(&deployer(), "my_roles")
             .with_arg(no_arg())

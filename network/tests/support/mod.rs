@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use candid::Principal;
 use ic_agent::agent::HttpService;
-use ic_agent::identity::{BasicIdentity, Secp256k1Identity};
+use ic_agent::identity::{BasicIdentity, Prime256v1Identity, Secp256k1Identity};
 use ic_agent::{Agent, AgentError, Identity};
 use ic_local_network::setup::{install_deployer_and_fixtures, Controllers, Installed};
 use ic_local_network::{LocalNetwork, NetworkConfig, RoundDriver, SharedNetwork};
@@ -27,6 +27,12 @@ pub fn ed25519_identity(seed: u8) -> BasicIdentity {
 pub fn secp256k1_identity(seed: u8) -> Secp256k1Identity {
     let key = ic_secp256k1::PrivateKey::generate_from_seed(&[seed; 32]);
     Secp256k1Identity::from_pem(key.serialize_rfc5915_pem().as_bytes()).expect("secp256k1 PEM")
+}
+
+/// A P-256 identity from an `EC PRIVATE KEY` PEM (the JS agent's `ECDSAKeyIdentity` curve).
+pub fn p256_identity(seed: u64) -> Prime256v1Identity {
+    let key = ic_secp256r1::PrivateKey::generate_insecure_key_for_testing(seed);
+    Prime256v1Identity::from_pem(key.serialize_rfc5915_pem().as_bytes()).expect("P-256 PEM")
 }
 
 pub fn principal_of(identity: &dyn Identity) -> Principal {
