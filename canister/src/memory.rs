@@ -31,6 +31,7 @@
 //! | 18 | log data [`EVENTS_DATA_MEMORY_ID`]      | `rollouts::journal` | -                     | CBOR `LoggedEvent`s       |
 //! | 19 | map [`ACTIVE_ROLLOUTS_MEMORY_ID`]       | `rollouts::journal` | rollout id (u64 BE)   | `()`                      |
 //! | 20 | map [`ROLLOUT_OVERVIEWS_MEMORY_ID`]     | `rollouts::journal` | rollout id (u64 BE)   | CBOR `RolloutOverview`    |
+//! | 21 | cell [`EVENTS_BASE_MEMORY_ID`]          | `rollouts::journal` | -                     | u64 LE: first sequence    |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -58,8 +59,9 @@
 //! folded into the checkpoints), and the ids of the active rollouts (19), so that an upgrade
 //! reads only those, and each rollout's overview (20: creator, release, policy, summary), so
 //! that reading a rollout that is not on the heap does not decode its children; see
-//! [`crate::rollouts`]. The event log (8 and 18) is append-only; each
-//! `LoggedEvent` names its rollout.
+//! [`crate::rollouts`]. The event log (8 and 18) is appended to; each `LoggedEvent` names its
+//! rollout. When it reaches its retention limit it is rewritten with its newest events only,
+//! and the sequence number of its first event is kept in 21 (absent, as in release 0.1: 0).
 //!
 //! Reserved ids get a constant and a getter when the feature that owns them lands; they are
 //! listed here so that no other feature takes them.
@@ -143,6 +145,9 @@ pub const ACTIVE_ROLLOUTS_MEMORY_ID: MemoryId = MemoryId::new(19);
 /// What reads show of each rollout, written with its checkpoint (added after release 0.1; a
 /// rollout 0.1 finished has none and is read from its checkpoint).
 pub const ROLLOUT_OVERVIEWS_MEMORY_ID: MemoryId = MemoryId::new(20);
+/// The sequence number of the event log's first event, once older ones were pruned (added after
+/// release 0.1).
+pub const EVENTS_BASE_MEMORY_ID: MemoryId = MemoryId::new(21);
 /// The fleet registry's label and module index.
 pub const FLEET_INDEX_MEMORY_ID: MemoryId = MemoryId::new(14);
 /// The fleet registry's subnet numbering.
@@ -152,7 +157,7 @@ pub const FLEET_SUBNETS_MEMORY_ID: MemoryId = MemoryId::new(15);
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 21] = [
+const USED_MEMORY_IDS: [MemoryId; 22] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -174,6 +179,7 @@ const USED_MEMORY_IDS: [MemoryId; 21] = [
     EVENTS_DATA_MEMORY_ID,
     ACTIVE_ROLLOUTS_MEMORY_ID,
     ROLLOUT_OVERVIEWS_MEMORY_ID,
+    EVENTS_BASE_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -322,6 +328,10 @@ impl<M: Memory> Memories<M> {
 
     pub fn rollout_overviews(&self) -> VirtualMemory<M> {
         self.manager.get(ROLLOUT_OVERVIEWS_MEMORY_ID)
+    }
+
+    pub fn events_base(&self) -> VirtualMemory<M> {
+        self.manager.get(EVENTS_BASE_MEMORY_ID)
     }
 
     pub fn store_canisters(&self) -> VirtualMemory<M> {

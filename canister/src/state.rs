@@ -155,6 +155,7 @@ impl<M: Memory> State<M> {
                 journal_data: memories.journal_data(),
                 events_index: memories.events(),
                 events_data: memories.events_data(),
+                events_base: memories.events_base(),
                 stores: memories.store_canisters(),
             }),
             memories,

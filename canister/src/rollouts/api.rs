@@ -137,7 +137,11 @@ pub struct RolloutInfo {
     pub release_sha256: ByteBuf,
     pub created_by: Principal,
     pub created_at: u64,
+    /// `install.arg` is left empty: the argument (it may carry configuration or a secret) is
+    /// shown by its hash and size (`None` only from release 0.1, which had neither).
     pub policy: Policy,
+    pub install_arg_sha256: Option<ByteBuf>,
+    pub install_arg_size: Option<u64>,
     pub summary: Summary,
 }
 

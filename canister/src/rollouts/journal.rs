@@ -42,6 +42,7 @@ use crate::engine::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
+use crate::hash::{sha256, Sha256Hash};
 
 /// Journal lines the log holds before it is folded into the checkpoints of the rollouts in
 /// progress and starts again: at least this many, and four per child of those rollouts, so
@@ -79,23 +80,32 @@ impl RolloutRecord {
 
 /// What reads show of a rollout, stored beside its checkpoint whenever the checkpoint is written,
 /// so that reading a rollout that is not on the heap (a finished one) costs the same for 10
-/// children as for 100,000. The serde names are stored.
+/// children as for 100,000. The install argument (up to 64 KiB, perhaps configuration or a
+/// secret) stays in the checkpoint only: the overview holds the policy without it, and its hash
+/// and size. The serde names are stored.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct RolloutOverview {
     pub created_by: Principal,
     pub created_at: Nanos,
     pub release: TargetRelease,
+    /// `install.arg` left empty.
     pub policy: Policy,
+    pub install_arg_sha256: Sha256Hash,
+    pub install_arg_size: u64,
     pub summary: Summary,
 }
 
 impl RolloutOverview {
     pub(super) fn of(record: &RolloutRecord) -> Self {
+        let mut policy = record.engine.policy().clone();
+        let arg = std::mem::take(&mut policy.install.arg);
         Self {
             created_by: record.created_by,
             created_at: record.created_at,
             release: record.engine.release().clone(),
-            policy: record.engine.policy().clone(),
+            policy,
+            install_arg_sha256: sha256(&arg),
+            install_arg_size: arg.len() as u64,
             summary: record.engine.summary(),
         }
     }
@@ -298,9 +308,10 @@ impl<M: Memory> Rollouts<M> {
         }
         let record = &mut live.record;
         let release = record.engine.release().module_hash;
+        let events = self.events.as_ref().expect("not pruning");
         for event in record.engine.drain_events() {
             observe(fleet, &record.engine, release, &event);
-            append(&self.events, LoggedEvent { rollout_id, event });
+            append(events, LoggedEvent { rollout_id, event });
         }
         let active = record.is_active();
         if record.claimed && !active {
@@ -324,6 +335,7 @@ impl<M: Memory> Rollouts<M> {
             self.live.remove(&rollout_id);
             self.prune_finished_checkpoints();
         }
+        self.prune_events_if_full();
         if self.holding && self.calls_in_flight() == 0 {
             // Prepared for an upgrade and nothing left to come back: leave no line that the
             // next build's engine would have to replay.
@@ -331,6 +343,33 @@ impl<M: Memory> Rollouts<M> {
         } else {
             self.fold_if_long();
         }
+    }
+
+    /// Once the event log holds [`EventRetention::max`] events, rewrites it with its newest
+    /// [`EventRetention::keep`] (copied as raw bytes, never decoded) and records the sequence
+    /// number of its new first event. A trap midway undoes the whole message, the rewrite too.
+    fn prune_events_if_full(&mut self) {
+        let retention = self.event_retention;
+        if self.events.as_ref().expect("not pruning").len() < retention.max {
+            return;
+        }
+        let (index, data) = self.events.take().expect("not pruning").into_memories();
+        let raw: Log<Vec<u8>, M, M> = Log::init(index, data);
+        let first_kept = raw.len() - retention.keep.min(raw.len());
+        let kept: Vec<Vec<u8>> = (first_kept..raw.len())
+            .map(|index| raw.get(index).expect("below the log's length"))
+            .collect();
+        let (index, data) = raw.into_memories();
+        let rewritten: Log<Vec<u8>, M, M> = Log::new(index, data);
+        for bytes in &kept {
+            rewritten
+                .append(bytes)
+                .expect("the kept events fit where they were");
+        }
+        let (index, data) = rewritten.into_memories();
+        self.events = Some(Log::init(index, data));
+        let base = *self.events_base.get();
+        self.events_base.set(base + first_kept);
     }
 
     /// Why a rollout cannot be loaded: it never existed, or its checkpoint was pruned.
@@ -428,4 +467,20 @@ fn observe<M: Memory>(fleet: &mut Fleet<M>, engine: &Rollout, release: ModuleHas
         .collect();
     let canister_id = fleet::canister_id(child);
     let _ = fleet.record_child_end(&canister_id, module, snapshots, event.at);
+}
+
+/// How many events the log keeps: once it holds `max`, it keeps its newest `keep`. An event is
+/// about 100 to 300 bytes of CBOR, so the default log stays under about 60 MB, and a rewrite
+/// (copying `keep` events) happens once every `max - keep` events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventRetention {
+    pub max: u64,
+    pub keep: u64,
+}
+
+impl EventRetention {
+    pub const DEFAULT: Self = Self {
+        max: 200_000,
+        keep: 100_000,
+    };
 }

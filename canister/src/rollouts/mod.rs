@@ -26,7 +26,7 @@
 use std::collections::BTreeMap;
 
 use candid::Principal;
-use ic_stable_structures::{Log, Memory, StableBTreeMap};
+use ic_stable_structures::{Log, Memory, StableBTreeMap, StableCell};
 
 mod admission;
 mod api;
@@ -59,7 +59,7 @@ use crate::engine::{
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::release_store::ReleaseStore;
-use journal::{Live, StableLog};
+use journal::{EventRetention, Live, StableLog};
 
 /// Rollouts, their journal, the event log and the chunk store canisters.
 pub struct Rollouts<M: Memory> {
@@ -70,7 +70,11 @@ pub struct Rollouts<M: Memory> {
     overviews: StableBTreeMap<u64, CborBytes<RolloutOverview>, M>,
     /// `None` only while folding swaps in a fresh log.
     journal: Option<StableLog<JournalLine, M>>,
-    events: StableLog<LoggedEvent, M>,
+    /// `None` only while pruning swaps in a rewritten log.
+    events: Option<StableLog<LoggedEvent, M>>,
+    /// The sequence number of the log's first event.
+    events_base: StableCell<u64, M>,
+    event_retention: EventRetention,
     stores: StableBTreeMap<Principal, Principal, M>,
     /// Rollouts touched since the deployer started, so that a step costs its own journal entry,
     /// not a decode and an encode of the whole rollout. Rebuilt from stable memory on demand.
@@ -90,6 +94,7 @@ impl<M: Memory> Rollouts<M> {
             journal_data,
             events_index,
             events_data,
+            events_base,
             stores,
         } = memories;
         Self {
@@ -97,7 +102,9 @@ impl<M: Memory> Rollouts<M> {
             active: StableBTreeMap::init(active),
             overviews: StableBTreeMap::init(overviews),
             journal: Some(Log::init(journal_index, journal_data)),
-            events: Log::init(events_index, events_data),
+            events: Some(Log::init(events_index, events_data)),
+            events_base: StableCell::init(events_base, 0),
+            event_retention: EventRetention::DEFAULT,
             stores: StableBTreeMap::init(stores),
             live: BTreeMap::new(),
             holding: false,
@@ -390,6 +397,7 @@ pub struct RolloutMemories<M: Memory> {
     pub journal_data: M,
     pub events_index: M,
     pub events_data: M,
+    pub events_base: M,
     pub stores: M,
 }
 

@@ -100,15 +100,19 @@ impl<M: Memory> Rollouts<M> {
     pub fn events(&self, arg: &ListEventsArg) -> EventPage {
         let limit = arg.limit.unwrap_or(MAX_EVENT_PAGE).clamp(1, MAX_EVENT_PAGE) as usize;
         let mut events = Vec::new();
-        let from = arg.from.unwrap_or(0);
-        for (scanned, sequence) in (0u64..).zip(from..self.events.len()) {
+        let log = self.events.as_ref().expect("not pruning");
+        // Events before `base` were pruned: a page asked to start there starts at the oldest.
+        let base = *self.events_base.get();
+        let from = arg.from.unwrap_or(base).max(base);
+        let end = base + log.len();
+        for (scanned, sequence) in (0u64..).zip(from..end) {
             if events.len() == limit || scanned == EVENT_SCAN_BUDGET {
                 return EventPage {
                     events,
                     next: Some(sequence),
                 };
             }
-            let Cbor(logged) = self.events.get(sequence).expect("below the log's length");
+            let Cbor(logged) = log.get(sequence - base).expect("below the log's length");
             if arg.rollout_id.is_none_or(|id| id == logged.rollout_id) {
                 events.push(RolloutEvent {
                     sequence,
@@ -159,6 +163,8 @@ fn info(rollout_id: u64, overview: RolloutOverview) -> RolloutInfo {
         created_by: overview.created_by,
         created_at: overview.created_at,
         policy: overview.policy,
+        install_arg_sha256: Some(ByteBuf::from(overview.install_arg_sha256.to_vec())),
+        install_arg_size: Some(overview.install_arg_size),
         summary: overview.summary,
     }
 }

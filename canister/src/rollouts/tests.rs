@@ -32,7 +32,11 @@ fn child(n: u16) -> Principal {
 
 /// A deployer state with `children` adopted (running module `[7; 32]`) and one small release.
 fn setup(children: u16) -> (State<VectorMemory>, Release) {
-    let mut state = State::init(VectorMemory::default(), InitArg::default(), admin()).unwrap();
+    setup_on(VectorMemory::default(), children)
+}
+
+fn setup_on(memory: VectorMemory, children: u16) -> (State<VectorMemory>, Release) {
+    let mut state = State::init(memory, InitArg::default(), admin()).unwrap();
     for n in 0..children {
         state
             .fleet
@@ -679,4 +683,96 @@ fn a_finished_rollout_is_read_from_its_overview_not_its_checkpoint() {
     assert_eq!(page.rollouts, vec![from_overview.clone()]);
     state.rollouts.rollouts.remove(&rollout_id).unwrap();
     assert_eq!(state.rollouts.info(rollout_id).unwrap(), from_overview);
+}
+
+/// The install argument may carry configuration or a secret, and weighs up to 64 KiB: reads show
+/// it by hash and size, on the heap copy and on the stored overview alike.
+#[test]
+fn reads_show_the_install_argument_by_hash_and_size_only() {
+    let (mut state, release) = setup(2);
+    let secret = b"DIDL\x00\x01\x71\x06secret".to_vec();
+    let State {
+        release_store,
+        fleet,
+        rollouts,
+        ..
+    } = &mut state;
+    let arg = StartRolloutArg {
+        release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
+        selector: Selector::All,
+        policy: Some(PolicyArg {
+            install: Some(crate::engine::InstallOptions {
+                arg: secret.clone(),
+                ..crate::engine::InstallOptions::default()
+            }),
+            ..PolicyArg::default()
+        }),
+    };
+    let rollout_id = rollouts
+        .start(fleet, release_store, arg, subnet(), admin(), T0)
+        .unwrap();
+    let info = state.rollouts.info(rollout_id).unwrap();
+    assert!(info.policy.install.arg.is_empty());
+    assert_eq!(
+        info.install_arg_sha256.unwrap().as_slice(),
+        sha256(&secret).as_slice()
+    );
+    assert_eq!(info.install_arg_size, Some(secret.len() as u64));
+    // The overview written with the checkpoint does not keep a second copy either.
+    let stored = state.rollouts.overviews.get(&rollout_id).unwrap().decode();
+    assert!(stored.policy.install.arg.is_empty());
+    assert_eq!(stored.install_arg_sha256, sha256(&secret));
+    // The checkpoint keeps it: the engine installs it.
+    let record = state.rollouts.load(rollout_id).unwrap().record;
+    assert_eq!(record.engine.policy().install.arg, secret);
+}
+
+/// The event log is bounded: once it holds `max` events it keeps its newest `keep`, their
+/// sequence numbers unchanged, and a page asked from before them starts at the oldest kept.
+/// The bound survives a reopening of the stable memory (an upgrade).
+#[test]
+fn the_event_log_keeps_its_newest_events_with_their_sequence_numbers() {
+    let memory = VectorMemory::default();
+    let (mut state, release) = setup_on(memory.clone(), 6);
+    state.rollouts.event_retention = EventRetention { max: 12, keep: 5 };
+    let unbounded = {
+        let (mut reference, release) = setup(6);
+        let rollout_id = start(&mut reference, &release, Selector::All).unwrap();
+        run_to_end(&mut reference, rollout_id);
+        reference.rollouts.events(&ListEventsArg {
+            limit: Some(1_000),
+            ..ListEventsArg::default()
+        })
+    };
+    assert!(
+        unbounded.events.len() > 24,
+        "{} events",
+        unbounded.events.len()
+    );
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    run_to_end(&mut state, rollout_id);
+
+    let kept = state.rollouts.events(&ListEventsArg {
+        from: Some(0),
+        limit: Some(1_000),
+        ..ListEventsArg::default()
+    });
+    assert!(
+        (5..12).contains(&kept.events.len()),
+        "{} kept",
+        kept.events.len()
+    );
+    // The newest events, as the unbounded log numbers and tells them.
+    let newest = &unbounded.events[unbounded.events.len() - kept.events.len()..];
+    assert_eq!(kept.events, newest);
+    // Upgraded, the log and its first sequence number read the same.
+    drop(state);
+    let upgraded = State::post_upgrade(memory, crate::UpgradeArg::default()).unwrap();
+    assert_eq!(
+        upgraded.rollouts.events(&ListEventsArg {
+            limit: Some(1_000),
+            ..ListEventsArg::default()
+        }),
+        kept
+    );
 }
