@@ -869,6 +869,20 @@ mod tests {
         assert!(check_effective_canister_id(target, target, "greet", &[], false).is_ok());
     }
 
+    /// The server's clock moves the simulator's time up to the wall clock, never back.
+    #[test]
+    fn the_clock_catches_up_with_the_wall_clock_and_never_goes_back() {
+        let mut network = LocalNetwork::new(NetworkConfig::default());
+        let start = network.sim().time_nanos();
+        let round = network.sim().config().round_duration_nanos;
+        network.catch_up_with(start + 10 * round);
+        assert_eq!(network.sim().time_nanos(), start + 9 * round);
+        network.tick();
+        assert_eq!(network.sim().time_nanos(), start + 10 * round);
+        network.catch_up_with(start);
+        assert_eq!(network.sim().time_nanos(), start + 10 * round);
+    }
+
     #[test]
     fn ingress_messages_over_2_mib_are_refused_with_413() {
         let error = check_ingress_size(&[0; 32], "m", &vec![0; MAX_INGRESS_BYTES]).unwrap_err();

@@ -538,3 +538,72 @@ impl ic_agent::Identity for BoxedIdentity {
         self.0.sign_arbitrary(content)
     }
 }
+
+/// "Request: Read state": which paths may be requested where. `/request_status/<id>` only by
+/// the request's sender; `/canister/<id>/...` only at that canister's effective id;
+/// `/canister_ranges` only at the subnet endpoint; one request id per request; anything else is
+/// not a path of the state tree.
+#[tokio::test]
+async fn read_state_paths_follow_the_spec_rules() {
+    let probe = fixture("probe");
+    let sender = agent(ed25519_identity(6)).await;
+    let signed = sender
+        .update(&probe, "echo")
+        .with_arg(Encode!(&serde_bytes::ByteBuf::new()).unwrap())
+        .sign()
+        .unwrap();
+    sender
+        .update_signed(probe, signed.signed_update)
+        .await
+        .unwrap();
+    let status_path = |id: &[u8]| vec!["request_status".into(), id.into(), "status".into()];
+    let own = sender
+        .read_state_raw(vec![status_path(signed.request_id.as_slice())], probe)
+        .await
+        .unwrap();
+    assert_eq!(
+        ic_agent::lookup_value(
+            &own,
+            [
+                b"request_status".as_ref(),
+                signed.request_id.as_slice(),
+                b"status"
+            ]
+        )
+        .unwrap(),
+        b"replied"
+    );
+    let status = |result: Result<ic_agent::Certificate, AgentError>| match result {
+        Err(AgentError::HttpError(payload)) => payload.status,
+        other => panic!("expected an HTTP error, got {other:?}"),
+    };
+    let other = agent(ed25519_identity(7)).await;
+    let path = vec![status_path(signed.request_id.as_slice())];
+    assert_eq!(status(other.read_state_raw(path, probe).await), 403);
+    let two_ids = vec![status_path(&[1; 32]), status_path(&[2; 32])];
+    assert_eq!(status(other.read_state_raw(two_ids, probe).await), 400);
+    let elsewhere = vec![vec![
+        "canister".into(),
+        deployer().as_slice().into(),
+        "module_hash".into(),
+    ]];
+    assert_eq!(status(other.read_state_raw(elsewhere, probe).await), 400);
+    let ranges = vec![vec!["canister_ranges".into()]];
+    assert_eq!(status(other.read_state_raw(ranges, probe).await), 404);
+    let unknown = vec![vec!["no_such_path".into()]];
+    assert_eq!(status(other.read_state_raw(unknown, probe).await), 404);
+    // The time is always there, even for no path at all: the simulator's (other tests run
+    // rounds meanwhile, so it lies between the times read before and after).
+    let before = network().0.lock().sim().time_nanos();
+    let time = other.read_state_raw(vec![], probe).await.unwrap();
+    let after = network().0.lock().sim().time_nanos();
+    let certified = ic_agent::lookup_value(&time, [b"time".as_ref()]).unwrap();
+    let certified = certified
+        .iter()
+        .rev()
+        .fold(0u64, |n, byte| (n << 7) | u64::from(byte & 0x7f));
+    assert!(
+        (before..=after).contains(&certified),
+        "{before} {certified} {after}"
+    );
+}
