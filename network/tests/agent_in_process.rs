@@ -304,6 +304,12 @@ async fn reject_codes_reach_the_agent_as_its_errors() {
         .call()
         .await;
     assert_eq!(uncertified(query), RejectCode::DestinationInvalid);
+    let update = agent
+        .update(&nobody, "caller")
+        .with_arg(no_arg())
+        .call_and_wait()
+        .await;
+    assert_eq!(uncertified(update), RejectCode::DestinationInvalid);
 
     // CANISTER_REJECT: a snapshot of an empty canister; `canister_inspect_message` refusing.
     #[derive(CandidType, Deserialize)]
@@ -382,6 +388,25 @@ async fn management_calls_with_an_effective_canister_id_stop_and_start_a_caniste
     call("start_canister").await.unwrap();
     let status = Decode!(&call("canister_status").await.unwrap(), StatusReply).unwrap();
     assert_eq!(status.status, Status::Running);
+
+    // install_code in upgrade mode, as `icp canister install` sends it; the certified module
+    // hash follows.
+    let upgrade = ic_sim::InstallMode::Upgrade {
+        skip_pre_upgrade: false,
+        keep_wasm_memory: false,
+    };
+    let child_v2 = ic_sim::artifacts::wasm("child_v2");
+    agent
+        .update(&management, "install_code")
+        .with_effective_canister_id(child)
+        .with_arg(upgrade.install_code_payload(child, &child_v2, no_arg()))
+        .call_and_wait()
+        .await
+        .unwrap();
+    assert_eq!(
+        agent.read_state_canister_module_hash(child).await.unwrap(),
+        Sha256::digest(&child_v2).to_vec()
+    );
 
     // Sent to another effective canister id than its target: refused with 400.
     let wrong = agent
