@@ -18,7 +18,7 @@ use ic_transport_types::{
     EnvelopeContent, NodeSignature, QueryResponse, RejectResponse, ReplyResponse, RequestId,
     TransportCallResponse,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Largest HTTP request body the IC's endpoints accept (5 MiB).
 pub const MAX_REQUEST_BODY_BYTES: usize = 5 * 1024 * 1024;
@@ -122,6 +122,8 @@ pub struct LocalNetwork {
     subnet_trees: Vec<StateTree>,
     requests: BTreeMap<[u8; 32], IngressRecord>,
     delegations: Vec<Option<CachedDelegation>>,
+    /// Per subnet: (round, number of canisters) when its canisters were last read.
+    canisters_read_at: Vec<Option<(u64, usize)>>,
     sync_call_rounds: u64,
     #[cfg(feature = "test-knobs")]
     tamper: Tamper,
@@ -152,6 +154,7 @@ impl LocalNetwork {
             subnet_trees,
             requests: BTreeMap::new(),
             delegations: (0..subnets).map(|_| None).collect(),
+            canisters_read_at: vec![None; subnets],
             sync_call_rounds: config.sync_call_rounds,
             #[cfg(feature = "test-knobs")]
             tamper: Tamper::Nothing,
@@ -616,11 +619,40 @@ impl LocalNetwork {
     }
 
     /// Brings the subnet's tree up to the simulator's state: time, canisters, call answers.
+    /// Canisters change only in rounds or by being created, so their part is read again only
+    /// after either (reading 1,000 canisters costs milliseconds).
     fn refresh_tree(&mut self, subnet: usize) {
         let now = self.sim.time_nanos();
+        self.subnet_trees[subnet].set_time(now);
+        let stamp = (self.sim.round(), self.sim.canister_ids().len());
+        if self.canisters_read_at[subnet] != Some(stamp) {
+            self.refresh_canisters(subnet);
+            self.canisters_read_at[subnet] = Some(stamp);
+        }
         let tree = &mut self.subnet_trees[subnet];
-        tree.set_time(now);
-        let hosted: Vec<Principal> = self
+        let mut expired = Vec::new();
+        for (request_id, record) in self.requests.iter_mut().filter(|(_, r)| r.subnet == subnet) {
+            if !record.finished {
+                if let IngressStatus::Completed(result) = self.sim.ingress_status(record.message) {
+                    tree.set_request_status(request_id, &request_status(&result));
+                    record.finished = true;
+                }
+            }
+            // "the transition from done or received to pruned must happen no earlier than the
+            // call's ingress_expiry field".
+            if record.finished && record.ingress_expiry < now {
+                expired.push(*request_id);
+            }
+        }
+        for request_id in expired {
+            tree.remove_request(&request_id);
+            self.requests.remove(&request_id);
+        }
+    }
+
+    fn refresh_canisters(&mut self, subnet: usize) {
+        let tree = &mut self.subnet_trees[subnet];
+        let hosted: BTreeSet<Principal> = self
             .sim
             .canister_ids()
             .into_iter()
@@ -650,24 +682,6 @@ impl LocalNetwork {
                     metadata,
                 },
             );
-        }
-        let mut expired = Vec::new();
-        for (request_id, record) in self.requests.iter_mut().filter(|(_, r)| r.subnet == subnet) {
-            if !record.finished {
-                if let IngressStatus::Completed(result) = self.sim.ingress_status(record.message) {
-                    tree.set_request_status(request_id, &request_status(&result));
-                    record.finished = true;
-                }
-            }
-            // "the transition from done or received to pruned must happen no earlier than the
-            // call's ingress_expiry field".
-            if record.finished && record.ingress_expiry < now {
-                expired.push(*request_id);
-            }
-        }
-        for request_id in expired {
-            tree.remove_request(&request_id);
-            self.requests.remove(&request_id);
         }
     }
 
@@ -867,6 +881,78 @@ mod tests {
         assert!(check_effective_canister_id(other, mgmt, "create_canister", &create, true).is_ok());
         assert!(check_effective_canister_id(other, target, "greet", &[], false).is_err());
         assert!(check_effective_canister_id(target, target, "greet", &[], false).is_ok());
+    }
+
+    fn anonymous_read_state(network: &LocalNetwork, paths: Vec<Path>) -> Vec<u8> {
+        let content = EnvelopeContent::ReadState {
+            ingress_expiry: network.sim().time_nanos() + 60_000_000_000,
+            sender: Principal::anonymous(),
+            paths: paths
+                .into_iter()
+                .map(|path| path.iter().map(|label| label.as_slice().into()).collect())
+                .collect(),
+        };
+        ic_transport_types::Envelope {
+            content: std::borrow::Cow::Owned(content),
+            sender_pubkey: None,
+            sender_sig: None,
+            sender_delegation: None,
+        }
+        .encode_bytes()
+    }
+
+    fn certified_tree(response: &[u8]) -> HashTree {
+        #[derive(serde::Deserialize)]
+        struct Response {
+            #[serde(with = "serde_bytes")]
+            certificate: Vec<u8>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Tree {
+            tree: HashTree,
+        }
+        let response: Response = serde_cbor::from_slice(response).unwrap();
+        serde_cbor::from_slice::<Tree>(&response.certificate)
+            .unwrap()
+            .tree
+    }
+
+    /// Canisters read once per round stay current: one created between rounds is certified at
+    /// once.
+    #[test]
+    fn a_canister_created_between_rounds_is_certified_at_once() {
+        let mut network = LocalNetwork::new(NetworkConfig::default());
+        let first = network
+            .sim_mut()
+            .create_canister(0, vec![Principal::anonymous()]);
+        let controllers = |id: Principal| -> Path {
+            vec![
+                b"canister".to_vec(),
+                id.as_slice().to_vec(),
+                b"controllers".to_vec(),
+            ]
+        };
+        let body = anonymous_read_state(&network, vec![controllers(first)]);
+        let reply = network
+            .read_state(ReadStateTarget::Canister(first), &body)
+            .unwrap();
+        let path = [b"canister".as_ref(), first.as_slice(), b"controllers"];
+        assert!(matches!(
+            certified_tree(&reply).lookup_path(path),
+            ic_certification::LookupResult::Found(_)
+        ));
+        let second = network
+            .sim_mut()
+            .create_canister(0, vec![Principal::anonymous()]);
+        let body = anonymous_read_state(&network, vec![controllers(second)]);
+        let reply = network
+            .read_state(ReadStateTarget::Canister(second), &body)
+            .unwrap();
+        let path = [b"canister".as_ref(), second.as_slice(), b"controllers"];
+        assert!(matches!(
+            certified_tree(&reply).lookup_path(path),
+            ic_certification::LookupResult::Found(_)
+        ));
     }
 
     /// The server's clock moves the simulator's time up to the wall clock, never back.
