@@ -133,6 +133,22 @@ impl SharedNetwork {
 
     /// Answers one HTTP request.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        let api = request.uri().path().starts_with("/api/");
+        let mut response = if api && request.method() == Method::OPTIONS {
+            Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(Bytes::new())
+                .expect("valid response")
+        } else {
+            self.answer(request).await
+        };
+        if api {
+            allow_cross_origin(response.headers_mut());
+        }
+        response
+    }
+
+    async fn answer(&self, request: Request<Bytes>) -> Response<Bytes> {
         let endpoint = match route(request.method(), request.uri().path()) {
             Ok(endpoint) => endpoint,
             Err(error) => return error_response(&error),
@@ -267,6 +283,26 @@ impl SharedNetwork {
     }
 }
 
+/// Pages served by canisters call the API from another origin (as dashboards served through
+/// the gateway do); like the IC's boundary nodes, the API allows any origin.
+fn allow_cross_origin(headers: &mut http::HeaderMap) {
+    use http::header::{
+        ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    };
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_ORIGIN,
+        http::HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        http::HeaderValue::from_static("GET, POST, OPTIONS"),
+    );
+    headers.insert(
+        ACCESS_CONTROL_ALLOW_HEADERS,
+        http::HeaderValue::from_static("Content-Type"),
+    );
+}
+
 fn wall_clock_nanos() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -368,6 +404,31 @@ mod tests {
             route(&post, &format!("/api/v3/subnet/{ID}/read_state")).unwrap(),
             Endpoint::ReadState(ReadStateTarget::Subnet(id))
         );
+    }
+
+    /// Browsers preflight cross-origin API calls; every API answer allows any origin.
+    #[tokio::test]
+    async fn the_api_allows_cross_origin_calls() {
+        let shared = SharedNetwork::new(
+            LocalNetwork::new(crate::NetworkConfig::default()),
+            RoundDriver::Requests,
+        );
+        let preflight = Request::builder()
+            .method(Method::OPTIONS)
+            .uri(format!("/api/v4/canister/{ID}/call"))
+            .body(Bytes::new())
+            .unwrap();
+        let response = shared.handle(preflight).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
+        assert!(response.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST"));
+        let status = Request::get("/api/v2/status").body(Bytes::new()).unwrap();
+        let response = shared.handle(status).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["access-control-allow-origin"], "*");
     }
 
     #[test]
