@@ -421,6 +421,48 @@ async fn management_calls_with_an_effective_canister_id_stop_and_start_a_caniste
     );
 }
 
+/// "Effective canister id": canister creation may be sent to any effective canister id; the
+/// local network's provisional API creates a canister its caller controls.
+#[tokio::test]
+async fn provisional_canister_creation_is_sent_to_any_effective_canister_id() {
+    #[derive(CandidType, Deserialize)]
+    struct ProvisionalCreate {
+        amount: Option<candid::Nat>,
+        settings: Option<()>,
+        specified_id: Option<Principal>,
+        sender_canister_version: Option<u64>,
+    }
+    #[derive(CandidType, Deserialize)]
+    struct CanisterIdRecord {
+        canister_id: Principal,
+    }
+    let agent = agent(ed25519_identity(8)).await;
+    let arg = ProvisionalCreate {
+        amount: None,
+        settings: None,
+        specified_id: None,
+        sender_canister_version: None,
+    };
+    let reply = agent
+        .update(
+            &Principal::management_canister(),
+            "provisional_create_canister_with_cycles",
+        )
+        .with_effective_canister_id(deployer())
+        .with_arg(Encode!(&arg).unwrap())
+        .call_and_wait()
+        .await
+        .unwrap();
+    let created = Decode!(&reply, CanisterIdRecord).unwrap().canister_id;
+    assert_eq!(
+        agent
+            .read_state_canister_controllers(created)
+            .await
+            .unwrap(),
+        vec![principal_of(&ed25519_identity(8))]
+    );
+}
+
 /// "Authentication": a signature that does not verify, and an `ingress_expiry` in the past,
 /// are refused with 400 and a plain-text reason.
 #[tokio::test]
