@@ -5,30 +5,31 @@
 //! Every subnet certifies its own state tree with its own key, and every certificate carries a
 //! delegation from the root key to that subnet (as the IC's application subnets do; IC
 //! interface specification, "Delegation"), so any number of subnets can be served.
+//!
+//! Parts: `certify` (state trees and certificates), `read_state_rules` (which paths may be
+//! read, by whom), `gateway_calls` (the HTTP gateway's `http_request` calls).
 
 use crate::cbor;
 use crate::envelope::{authenticate, AuthError, AuthenticatedRequest, RequestKind};
-use crate::gateway::{HttpRequest, HttpResponse, HttpUpdateRequest};
 use crate::keys::NetworkKeys;
-use crate::tree::{CanisterInfo, Path, RequestStatus, StateTree, SubnetInfo};
+use crate::tree::{Path, RequestStatus, StateTree};
 use candid::{CandidType, Deserialize, Principal};
-use ic_certification::{Certificate, Delegation, HashTree};
 use ic_sim::{IngressStatus, MessageId, Reject, Sim, SimConfig};
 use ic_transport_types::{
     EnvelopeContent, NodeSignature, QueryResponse, RejectResponse, ReplyResponse, RequestId,
     TransportCallResponse,
 };
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+
+mod certify;
+use certify::subnet_info;
+mod gateway_calls;
+mod read_state_rules;
 
 /// Largest HTTP request body the IC's endpoints accept (5 MiB).
 pub const MAX_REQUEST_BODY_BYTES: usize = 5 * 1024 * 1024;
 /// Largest ingress message (method name and argument) the IC accepts (2 MiB).
 pub const MAX_INGRESS_BYTES: usize = 2 * 1024 * 1024;
-/// "A list of at most 1000 paths, where a path is itself a sequence of at most 127 blobs."
-const MAX_READ_STATE_PATHS: usize = 1000;
-const MAX_PATH_LABELS: usize = 127;
-/// How long a delegation certificate is reused before it is signed anew (its `/time` ages).
-const DELEGATION_REFRESH_NANOS: u64 = 60 * 1_000_000_000;
 
 /// Configuration of a local network.
 #[derive(Clone, Debug)]
@@ -402,51 +403,6 @@ impl LocalNetwork {
         ))
     }
 
-    /// The HTTP gateway's query: `http_request` of `canister`, called by the anonymous
-    /// principal. `Ok(None)`: the canister asks for the upgrade to an update call.
-    pub fn http_request(
-        &mut self,
-        canister: Principal,
-        request: &HttpRequest,
-    ) -> Result<Option<HttpResponse>, ApiError> {
-        let arg = candid::encode_one(request).expect("HttpRequest encodes");
-        let reply = self
-            .sim
-            .query_call(Principal::anonymous(), canister, "http_request", arg)
-            .map_err(gateway_error)?;
-        let response = decode_http_response(&reply)?;
-        Ok((response.upgrade != Some(true)).then_some(response))
-    }
-
-    /// The upgraded request: `http_request_update` as an ingress message from the anonymous
-    /// principal; its answer comes with [`LocalNetwork::http_request_update_result`].
-    pub fn submit_http_request_update(
-        &mut self,
-        canister: Principal,
-        request: HttpRequest,
-    ) -> Result<MessageId, ApiError> {
-        let arg = candid::encode_one(HttpUpdateRequest::from(request))
-            .expect("HttpUpdateRequest encodes");
-        self.sim
-            .submit_update(Principal::anonymous(), canister, "http_request_update", arg)
-            .map_err(gateway_error)
-    }
-
-    /// The response of an `http_request_update` once it finished.
-    pub fn http_request_update_result(
-        &self,
-        message: MessageId,
-    ) -> Option<Result<HttpResponse, ApiError>> {
-        match self.sim.ingress_status(message) {
-            IngressStatus::Processing => None,
-            IngressStatus::Completed(result) => Some(
-                result
-                    .map_err(gateway_error)
-                    .and_then(|reply| decode_http_response(&reply)),
-            ),
-        }
-    }
-
     /// Runs one round of the simulator.
     pub fn tick(&mut self) {
         self.sim.tick();
@@ -470,314 +426,6 @@ impl LocalNetwork {
                 format!("Effective canister id {id} is not in the canister ranges of any subnet"),
             )
         })
-    }
-
-    fn check_read_state_paths(
-        &self,
-        target: ReadStateTarget,
-        sender: Principal,
-        paths: &[Path],
-    ) -> Result<(), ApiError> {
-        if paths.len() > MAX_READ_STATE_PATHS || paths.iter().any(|p| p.len() > MAX_PATH_LABELS) {
-            return Err(ApiError::new(
-                400,
-                format!("At most {MAX_READ_STATE_PATHS} paths of at most {MAX_PATH_LABELS} labels each may be requested"),
-            ));
-        }
-        let invalid = || ApiError::new(404, "Invalid path requested.");
-        let mut request_ids = paths
-            .iter()
-            .filter(|p| p.first().map(Vec::as_slice) == Some(b"request_status"))
-            .filter_map(|p| p.get(1));
-        if let Some(first) = request_ids.next() {
-            if request_ids.any(|other| other != first) {
-                return Err(ApiError::new(
-                    400,
-                    "Can only request a single request ID in request_status paths.",
-                ));
-            }
-        }
-        for path in paths {
-            let labels: Vec<&[u8]> = path.iter().map(Vec::as_slice).collect();
-            match labels.as_slice() {
-                [] | [b"time"] => {}
-                [b"api_boundary_nodes", ..] => {}
-                [b"subnet", rest @ ..] => {
-                    if let [subnet, b"metrics"] = rest {
-                        if target != ReadStateTarget::Subnet(Principal::from_slice(subnet)) {
-                            return Err(invalid());
-                        }
-                    }
-                }
-                [b"canister_ranges", ..] => {
-                    if !matches!(target, ReadStateTarget::Subnet(_)) {
-                        return Err(invalid());
-                    }
-                }
-                [b"request_status", id, rest @ ..] => {
-                    if !matches!(
-                        rest,
-                        [] | [b"status"]
-                            | [b"reply"]
-                            | [b"reject_code"]
-                            | [b"reject_message"]
-                            | [b"error_code"]
-                    ) {
-                        return Err(invalid());
-                    }
-                    self.check_request_status_access(target, sender, id)?;
-                }
-                [b"canister", canister, field @ ..] => {
-                    let ReadStateTarget::Canister(effective) = target else {
-                        return Err(invalid());
-                    };
-                    if *canister != effective.as_slice() {
-                        return Err(ApiError::new(
-                            400,
-                            format!(
-                                "Effective principal id in URL {effective} does not match requested canister id: {}.",
-                                Principal::try_from_slice(canister)
-                                    .map_or_else(|_| hex::encode(canister), |p| p.to_text())
-                            ),
-                        ));
-                    }
-                    match field {
-                        [b"module_hash"]
-                        | [b"controllers"]
-                        | [b"canister_creation_timestamp"]
-                        | [b"last_install_timestamp"] => {}
-                        [b"metadata", name] => {
-                            self.check_metadata_access(effective, sender, name)?
-                        }
-                        _ => return Err(invalid()),
-                    }
-                }
-                _ => return Err(invalid()),
-            }
-        }
-        Ok(())
-    }
-
-    /// "Request: Read state": `/request_status/<id>` may be read by the sender of the request,
-    /// at the effective id it was sent to (or by anyone while the id is unknown).
-    fn check_request_status_access(
-        &self,
-        target: ReadStateTarget,
-        sender: Principal,
-        request_id: &[u8],
-    ) -> Result<(), ApiError> {
-        let Some(record) = <[u8; 32]>::try_from(request_id)
-            .ok()
-            .and_then(|id| self.requests.get(&id))
-        else {
-            return Ok(());
-        };
-        if record.sender != sender {
-            return Err(ApiError::new(
-                403,
-                "Request IDs must be for requests signed by the caller.",
-            ));
-        }
-        let same_target = match target {
-            ReadStateTarget::Canister(id) => id == record.effective_canister_id,
-            ReadStateTarget::Subnet(id) => id == self.sim.subnet_id(record.subnet),
-        };
-        if !same_target {
-            return Err(ApiError::new(
-                403,
-                "Request IDs must be read at the effective canister or subnet id the request was sent to.",
-            ));
-        }
-        Ok(())
-    }
-
-    /// "Request: Read state": a private custom section only for the canister's controllers.
-    fn check_metadata_access(
-        &self,
-        canister: Principal,
-        sender: Principal,
-        name: &[u8],
-    ) -> Result<(), ApiError> {
-        let name = std::str::from_utf8(name)
-            .map_err(|_| ApiError::new(400, "Metadata names must be UTF-8"))?;
-        let private = self
-            .sim
-            .canister_metadata(canister)
-            .and_then(|sections| sections.get(name))
-            .is_some_and(|(public, _)| !public);
-        let controller = self
-            .sim
-            .canister(canister)
-            .is_some_and(|view| view.controllers.contains(&sender));
-        if private && !controller {
-            return Err(ApiError::new(
-                403,
-                format!("Custom section {name} can only be requested by the controllers of the canister."),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Brings the subnet's tree up to the simulator's state: time, canisters, call answers.
-    /// Canisters change only in rounds or by being created, so their part is read again only
-    /// after either (reading 1,000 canisters costs milliseconds).
-    fn refresh_tree(&mut self, subnet: usize) {
-        let now = self.sim.time_nanos();
-        self.subnet_trees[subnet].set_time(now);
-        let stamp = (self.sim.round(), self.sim.canister_ids().len());
-        if self.canisters_read_at[subnet] != Some(stamp) {
-            self.refresh_canisters(subnet);
-            self.canisters_read_at[subnet] = Some(stamp);
-        }
-        let tree = &mut self.subnet_trees[subnet];
-        let mut expired = Vec::new();
-        for (request_id, record) in self.requests.iter_mut().filter(|(_, r)| r.subnet == subnet) {
-            if !record.finished {
-                if let IngressStatus::Completed(result) = self.sim.ingress_status(record.message) {
-                    tree.set_request_status(request_id, &request_status(&result));
-                    record.finished = true;
-                }
-            }
-            // "the transition from done or received to pruned must happen no earlier than the
-            // call's ingress_expiry field".
-            if record.finished && record.ingress_expiry < now {
-                expired.push(*request_id);
-            }
-        }
-        for request_id in expired {
-            tree.remove_request(&request_id);
-            self.requests.remove(&request_id);
-        }
-    }
-
-    fn refresh_canisters(&mut self, subnet: usize) {
-        let tree = &mut self.subnet_trees[subnet];
-        let hosted: BTreeSet<Principal> = self
-            .sim
-            .canister_ids()
-            .into_iter()
-            .filter(|id| self.sim.subnet_of(*id) == Some(subnet))
-            .collect();
-        let gone: Vec<Principal> = tree.canisters().filter(|id| !hosted.contains(id)).collect();
-        for id in gone {
-            tree.remove_canister(id);
-        }
-        for id in hosted {
-            let view = self.sim.canister(id).expect("listed by the simulator");
-            let metadata = self
-                .sim
-                .canister_metadata(id)
-                .map(|sections| {
-                    sections
-                        .iter()
-                        .map(|(name, (_, content))| (name.clone(), content.clone()))
-                        .collect()
-                })
-                .unwrap_or_default();
-            tree.set_canister(
-                id,
-                CanisterInfo {
-                    module_hash: view.module_hash,
-                    controllers: view.controllers,
-                    metadata,
-                },
-            );
-        }
-    }
-
-    /// A certificate revealing `paths` (and `/time`) of the subnet's tree, signed by the
-    /// subnet's key, with the root key's delegation to that subnet.
-    fn certify(&mut self, subnet: usize, paths: &[Path]) -> Vec<u8> {
-        self.refresh_tree(subnet);
-        let tree = self.subnet_trees[subnet].witness(paths);
-        let signature = self.sign_tree(&tree, &self.keys.subnets[subnet].certifying);
-        let delegation = Delegation {
-            subnet_id: self.sim.subnet_id(subnet).as_slice().to_vec(),
-            certificate: self.delegation_certificate(subnet),
-        };
-        encode_certificate(tree, signature, Some(delegation))
-    }
-
-    fn sign_tree(&self, tree: &HashTree, key: &crate::keys::CertifyingKey) -> Vec<u8> {
-        #[allow(unused_mut)]
-        let mut root_hash = tree.digest();
-        #[cfg(feature = "test-knobs")]
-        if self.tamper == Tamper::CertificateSignature {
-            root_hash[0] ^= 1;
-        }
-        key.sign_root_hash(&root_hash)
-    }
-
-    /// The root-signed certificate of the subnet's key and canister ranges ("Delegation"),
-    /// reused for a minute of simulated time.
-    fn delegation_certificate(&mut self, subnet: usize) -> Vec<u8> {
-        let now = self.sim.time_nanos();
-        if let Some(cached) = &self.delegations[subnet] {
-            if now.saturating_sub(cached.signed_at) < DELEGATION_REFRESH_NANOS {
-                return cached.certificate.clone();
-            }
-        }
-        let mut info = subnet_info(&self.sim, &self.keys, subnet);
-        info.nodes.clear();
-        let mut tree = StateTree::default();
-        tree.set_time(now);
-        tree.add_subnet(&info);
-        let full = tree.full();
-        let signature = self.sign_tree(&full, &self.keys.root);
-        let certificate = encode_certificate(full, signature, None);
-        self.delegations[subnet] = Some(CachedDelegation {
-            signed_at: now,
-            certificate: certificate.clone(),
-        });
-        certificate
-    }
-}
-
-fn subnet_info<'a>(sim: &Sim, keys: &'a NetworkKeys, subnet: usize) -> SubnetInfo<'a> {
-    let subnet_keys = &keys.subnets[subnet];
-    SubnetInfo {
-        id: sim.subnet_id(subnet),
-        public_key_der: subnet_keys.certifying.public_key_der(),
-        canister_ranges: vec![sim.canister_id_range(subnet)],
-        nodes: vec![(subnet_keys.node.node_id, subnet_keys.node.public_key_der())],
-        with_subnet_canister_ranges: true,
-    }
-}
-
-fn encode_certificate(
-    tree: HashTree,
-    signature: Vec<u8>,
-    delegation: Option<Delegation>,
-) -> Vec<u8> {
-    cbor::to_self_described(&Certificate {
-        tree,
-        signature,
-        delegation,
-    })
-}
-
-/// A canister's reject reaches the browser as 502 Bad Gateway with the reject's text.
-fn gateway_error(reject: Reject) -> ApiError {
-    ApiError::new(502, format!("The canister's answer is a reject: {reject}"))
-}
-
-fn decode_http_response(reply: &[u8]) -> Result<HttpResponse, ApiError> {
-    candid::decode_one(reply).map_err(|e| {
-        ApiError::new(
-            502,
-            format!("The canister's reply is not an HttpResponse: {e}"),
-        )
-    })
-}
-
-fn request_status(result: &Result<Vec<u8>, Reject>) -> RequestStatus {
-    match result {
-        Ok(reply) => RequestStatus::Replied(reply.clone()),
-        Err(reject) => RequestStatus::Rejected {
-            code: reject.code as u64,
-            message: reject.message.clone(),
-            error_code: reject.error_code.clone(),
-        },
     }
 }
 
@@ -901,7 +549,7 @@ mod tests {
         .encode_bytes()
     }
 
-    fn certified_tree(response: &[u8]) -> HashTree {
+    fn certified_tree(response: &[u8]) -> ic_certification::HashTree {
         #[derive(serde::Deserialize)]
         struct Response {
             #[serde(with = "serde_bytes")]
@@ -909,7 +557,7 @@ mod tests {
         }
         #[derive(serde::Deserialize)]
         struct Tree {
-            tree: HashTree,
+            tree: ic_certification::HashTree,
         }
         let response: Response = serde_cbor::from_slice(response).unwrap();
         serde_cbor::from_slice::<Tree>(&response.certificate)
