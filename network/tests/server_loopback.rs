@@ -56,7 +56,7 @@ fn start_server(state_file: &std::path::Path) -> (Server, serde_json::Value) {
 async fn agents_call_the_deployer_on_the_server_the_binary_starts() {
     let state_file =
         std::env::temp_dir().join(format!("local-network-{}.json", std::process::id()));
-    let (_server, description) = start_server(&state_file);
+    let (server, description) = start_server(&state_file);
     let url = description["url"].as_str().unwrap();
     assert!(url.starts_with("http://127.0.0.1:"));
     let deployer = Principal::from_text(description["deployer"].as_str().unwrap()).unwrap();
@@ -113,5 +113,11 @@ async fn agents_call_the_deployer_on_the_server_the_binary_starts() {
         .await
         .unwrap();
     assert_eq!(Decode!(&reply, Principal).unwrap(), principal_of(&admin()));
-    std::fs::remove_file(state_file).unwrap();
+
+    // Stopped (SIGTERM, as `kill` sends), it exits cleanly and removes its description.
+    let mut server = server;
+    let pid = server.0.id().to_string();
+    assert!(Command::new("kill").arg(&pid).status().unwrap().success());
+    assert!(server.0.wait().unwrap().success());
+    assert!(!state_file.exists());
 }

@@ -109,10 +109,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         println!("written to {}", args.state_file.display());
         let _clock = shared.spawn_clock(round_duration);
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
             served = serve(shared.clone(), listener) => served?,
             _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
         }
+        // A stopped network's description would send clients to a closed port.
+        std::fs::remove_file(&args.state_file)?;
+        eprintln!("stopped; removed {}", args.state_file.display());
         Ok(())
     })
 }
