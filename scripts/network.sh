@@ -5,7 +5,8 @@
 # root. Options go to the server (see `scripts/network.sh --help`), e.g.
 #   scripts/network.sh --port 4943 --controller "$(icp identity principal)"
 # In the background: `scripts/network.sh > network.log 2>&1 &`, then read .local-network.json
-# once it exists (remove a stale one first). Needs the canisters built (scripts/build.sh).
+# once it exists; `kill <pid>` stops it and removes the file. Needs the canisters built
+# (scripts/build.sh).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
