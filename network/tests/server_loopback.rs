@@ -6,57 +6,14 @@ mod support;
 
 use candid::{Decode, Encode, Principal};
 use deployer::{Role, VersionInfo};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use support::*;
-
-/// Stops the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(state_file: &std::path::Path) -> (Server, serde_json::Value) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_local-network"))
-        .args(["--port", "0", "--round-interval-ms", "20", "--controller"])
-        .arg(principal_of(&admin()).to_text())
-        .arg("--state-file")
-        .arg(state_file)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start local-network");
-    let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
-    let mut printed = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        printed.push_str(&line);
-        printed.push('\n');
-        if line.starts_with("written to") {
-            break;
-        }
-    }
-    let description: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(state_file).expect("state file written")).unwrap();
-    for key in ["url", "root_key", "deployer"] {
-        let value = description[key].as_str().unwrap();
-        assert!(
-            printed.contains(value),
-            "{key} {value} not printed in:\n{printed}"
-        );
-    }
-    (server, description)
-}
 
 #[tokio::test]
 async fn agents_call_the_deployer_on_the_server_the_binary_starts() {
     let state_file =
         std::env::temp_dir().join(format!("local-network-{}.json", std::process::id()));
-    let (server, description) = start_server(&state_file);
+    let (server, description) = start_server(&state_file, principal_of(&admin()));
     let url = description["url"].as_str().unwrap();
     assert!(url.starts_with("http://127.0.0.1:"));
     let deployer = Principal::from_text(description["deployer"].as_str().unwrap()).unwrap();

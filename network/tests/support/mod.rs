@@ -12,6 +12,8 @@ use ic_agent::{Agent, AgentError, Identity};
 use ic_local_network::setup::{install_deployer_and_fixtures, Controllers, Installed};
 use ic_local_network::{LocalNetwork, NetworkConfig, RoundDriver, SharedNetwork};
 use ic_sim::SimConfig;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -128,4 +130,52 @@ pub async fn loopback_agent(url: &str, identity: impl Identity + 'static) -> Age
         .await
         .expect("status serves the root key");
     agent
+}
+
+/// Stops the server when the test ends, however it ends.
+pub struct Server(pub Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the `local-network` binary (20 ms rounds) with `controller` as the deployer's
+/// installer and admin; returns it with the description it wrote to `state_file`, after
+/// checking that it printed the same.
+pub fn start_server(
+    state_file: &std::path::Path,
+    controller: Principal,
+) -> (Server, serde_json::Value) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_local-network"))
+        .args(["--port", "0", "--round-interval-ms", "20", "--controller"])
+        .arg(controller.to_text())
+        .arg("--state-file")
+        .arg(state_file)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start local-network");
+    let stdout = child.stdout.take().unwrap();
+    let server = Server(child);
+    let mut printed = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("written to") {
+            break;
+        }
+    }
+    let description: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(state_file).expect("state file written")).unwrap();
+    for key in ["url", "root_key", "deployer"] {
+        let value = description[key].as_str().unwrap();
+        assert!(
+            printed.contains(value),
+            "{key} {value} not printed in:\n{printed}"
+        );
+    }
+    (server, description)
 }
