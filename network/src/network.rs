@@ -193,13 +193,11 @@ impl LocalNetwork {
             #[serde(with = "serde_bytes")]
             root_key: &'a [u8],
             impl_version: &'a str,
-            impl_hash: &'a str,
             replica_health_status: &'a str,
         }
         cbor::to_self_described(&Status {
             root_key: self.root_key(),
             impl_version: concat!("ic-local-network ", env!("CARGO_PKG_VERSION")),
-            impl_hash: "",
             replica_health_status: "healthy",
         })
     }

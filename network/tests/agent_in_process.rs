@@ -674,3 +674,24 @@ async fn read_state_paths_follow_the_spec_rules() {
         "{before} {certified} {after}"
     );
 }
+
+/// "Effective canister id": it "must be contained in the canister ranges of a subnet,
+/// otherwise the corresponding HTTP request is rejected" (400); an id inside a range without
+/// a canister is the canister's business (DESTINATION_INVALID, see above).
+#[tokio::test]
+async fn an_effective_canister_id_outside_every_subnet_is_refused_with_400() {
+    let agent = agent(AnonymousIdentity).await;
+    let outside = Principal::from_slice(&[0xff; 10]);
+    let status = |result: Result<Vec<u8>, AgentError>| match result {
+        Err(AgentError::HttpError(payload)) => payload.status,
+        other => panic!("expected an HTTP error, got {other:?}"),
+    };
+    let update = agent
+        .update(&outside, "m")
+        .with_arg(no_arg())
+        .call_and_wait()
+        .await;
+    assert_eq!(status(update), 400);
+    let read = agent.read_state_canister_module_hash(outside).await;
+    assert_eq!(status(read), 400);
+}
