@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
 # Every test: builds the canisters, runs all Rust tests (unit, simulator conformance, deployer
-# scenarios on the real Wasm), checks the committed benchmark report, and checks that the PocketIC
-# backend of the scenario interface compiles.
+# scenarios on the real Wasm, the local network with ic-agent), the icp CLI and JS agent against
+# the local network (installed from npm), checks the committed benchmark report, and checks that
+# the PocketIC backend of the scenario interface compiles.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo fmt --all -- --check
 scripts/build.sh
 cargo test --workspace
+# The real clients a user would use against the local network: the icp CLI and the JS agent.
+if scripts/install-clients.sh; then
+    clients="$PWD/target/clients"
+    ICP_BIN="$clients/node_modules/@icp-sdk/icp-cli-linux-x64/bin/icp" JS_AGENT_DIR="$clients" \
+        cargo test -p ic-local-network --test icp_cli --test js_agent -- --ignored
+else
+    echo "!!! SKIPPED: the icp CLI and JS agent tests (npm could not install them, see above) !!!" >&2
+fi
 cargo run --quiet -p bench -- --check
 cargo check --quiet -p ic-sim --features pocket-ic
