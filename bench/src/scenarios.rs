@@ -10,6 +10,7 @@ use ic_sim::{artifacts, InstallMode, Sim, SimConfig, Stats};
 use serde_bytes::ByteBuf;
 use std::collections::BTreeMap;
 
+mod network;
 mod rollouts;
 mod scale;
 
@@ -32,6 +33,7 @@ const SCENARIOS: &[Scenario] = &[
         scale::thousand_children,
     ),
     ("fleet_rollout_20_mib_3_subnets", scale::chunked_20_mib),
+    ("local_network_served_calls", network::served_calls),
 ];
 
 /// Runs every scenario and prints each one's wall time: a figure of the machine, not of the
