@@ -105,26 +105,23 @@ pub async fn in_process_agent(
     network: &Arc<SharedNetwork>,
     identity: impl Identity + 'static,
 ) -> Agent {
-    let agent = Agent::builder()
+    let builder = Agent::builder()
         .with_url("http://in-process.localhost")
-        .with_arc_http_middleware(Arc::new(InProcess(network.clone())))
-        .with_identity(identity)
-        .build()
-        .expect("agent");
-    agent
-        .fetch_root_key()
-        .await
-        .expect("status serves the root key");
-    agent
+        .with_arc_http_middleware(Arc::new(InProcess(network.clone())));
+    with_fetched_root_key(builder, identity).await
 }
 
 /// An agent talking to a server at `url`, with the root key fetched.
 pub async fn loopback_agent(url: &str, identity: impl Identity + 'static) -> Agent {
-    let agent = Agent::builder()
-        .with_url(url)
-        .with_identity(identity)
-        .build()
-        .expect("agent");
+    with_fetched_root_key(Agent::builder().with_url(url), identity).await
+}
+
+/// The agent `builder` describes, acting as `identity`, with the root key from `/api/v2/status`.
+async fn with_fetched_root_key(
+    builder: ic_agent::agent::AgentBuilder,
+    identity: impl Identity + 'static,
+) -> Agent {
+    let agent = builder.with_identity(identity).build().expect("agent");
     agent
         .fetch_root_key()
         .await
