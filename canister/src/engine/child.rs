@@ -540,10 +540,15 @@ impl Child {
         }
     }
 
+    /// Not known to run: once active, it counts against `max_stopped_per_subnet`.
+    pub(super) fn may_be_stopped(&self) -> bool {
+        self.run_hint != RunHint::Running
+    }
+
     /// Active and not known to run: the deployer stopped it (or sent the stop) and has not
     /// seen it running since. Counts against `max_stopped_per_subnet`.
     pub(super) fn is_held_stopped(&self) -> bool {
-        matches!(self.stage, Stage::Working(_)) && self.run_hint != RunHint::Running
+        matches!(self.stage, Stage::Working(_)) && self.may_be_stopped()
     }
 
     /// Its next action, due now or after a backoff, is the stop that takes it out of service.

@@ -45,7 +45,9 @@
 //! - With `max_stopped_per_subnet`: at most that many active children of one subnet that the
 //!   engine does not know to run (from the stop it issues to the start it sees succeed); the
 //!   stop that would take one more out of service waits, outside `max_new` and `held_back`,
-//!   until one of them runs again (its outcome is what triggers the next dispatch).
+//!   until one of them runs again (its outcome is what triggers the next dispatch). A child
+//!   left stopped begins the rollback of the whole rollout stopped, so its admission waits
+//!   the same way (the rollback queue waits behind it).
 //! - Waves in order: a wave starts once the previous one has no active or queued child left
 //!   and `bake_nanos` have passed since it finished. Waves never overlap.
 //! - No child starts while the rollout is paused, aborted, completed, or over the failure

@@ -270,12 +270,8 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
 
 proptest! {
     // Failing seeds are kept beside this file (`proptests.regressions`) and replayed first.
-    // The seed is fixed since one random run (fresh-clone CI, 80ec229) found
-    // `max_stopped_per_subnet` exceeded after a pause for cycles with held-back starts and a
-    // resume (session 6 note, issue 12): a known open bug, to fix before unpinning.
     #![proptest_config(ProptestConfig {
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
-        rng_seed: proptest::test_runner::RngSeed::Fixed(1),
         ..ProptestConfig::default()
     })]
 

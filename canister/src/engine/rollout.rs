@@ -691,10 +691,25 @@ impl Rollout {
                 }
             }
             RolloutPhase::RollingBack => {
+                let mut stopped = self.held_stopped_per_subnet();
                 while self.active.len() < limit {
-                    let Some(index) = self.rollback_queue.pop_front() else {
+                    let Some(&index) = self.rollback_queue.front() else {
                         return;
                     };
+                    let child = &self.children[index as usize];
+                    if let Some((limit, stopped)) =
+                        stopped.as_mut().filter(|_| child.may_be_stopped())
+                    {
+                        // A child left stopped begins its rollback stopped, so it counts
+                        // against its subnet's limit at once. The queue waits behind it
+                        // (admission stays O(1)) until a child of that subnet runs again.
+                        let count = stopped.entry(child.subnet()).or_default();
+                        if *count >= *limit {
+                            return;
+                        }
+                        *count += 1;
+                    }
+                    self.rollback_queue.pop_front();
                     self.active.insert(index);
                     let (mut ctx, children) = self.parts(now);
                     children[index as usize].begin_rollback(&mut ctx);

@@ -898,6 +898,61 @@ fn a_subnet_holds_no_more_children_stopped_than_the_policy_allows() {
 }
 
 #[test]
+fn a_child_left_stopped_waits_for_its_rollback_while_its_subnet_holds_the_limit_stopped() {
+    let mut policy = policy();
+    policy.max_concurrency = 2;
+    policy.max_stopped_per_subnet = Some(1);
+    policy.on_failure = OnFailure::LeaveStopped;
+    policy.retry.max_attempts = 1;
+    let mut h = Harness::new(plan(2, policy));
+    h.dispatch_past_cycles_checks().unwrap();
+    // Child 0 takes subnet 0's stopped place; a pause for cycles during its install sends
+    // child 1 back to the queue, so after the resume child 1 is still checking its cycles when
+    // child 0 fails its verification and parks (stopped) first.
+    let answered = |h: &mut Harness, step: Step, fate: Fate| {
+        while h.in_flight[h.position(&id(0))].kind.step() != step {
+            let position = h.position(&id(0));
+            h.answer(position, Fate::Ok).unwrap();
+            h.dispatch().unwrap();
+        }
+        let position = h.position(&id(0));
+        h.answer(position, fate).unwrap();
+    };
+    answered(&mut h, Step::Install, Fate::Ok);
+    h.rollout.pause_for_cycles(1, 2, h.now).unwrap();
+    h.dispatch().unwrap();
+    answered(&mut h, Step::Verify, Fate::Transient);
+    h.command(Command::Resume).unwrap();
+    h.dispatch().unwrap();
+    for child in [id(1), id(0)] {
+        let position = h.position(&child);
+        h.answer(position, Fate::Ok).unwrap();
+        h.dispatch().unwrap();
+    }
+    assert!(matches!(h.verdict(&id(0)), Verdict::LeftStopped(_)));
+    assert_eq!(h.in_flight[h.position(&id(1))].kind.step(), Step::Stop);
+
+    h.command(Command::RollBackAll).unwrap();
+    h.dispatch().unwrap();
+    // Child 1 stops, is cancelled and started again; only then may child 0, which begins its
+    // rollback stopped, take subnet 0's one stopped place.
+    while h.rollout.child(&id(1)).unwrap().state() != ChildState::Finished(Verdict::Cancelled) {
+        assert!(!h
+            .steps(&id(0))
+            .contains(&(Path::RollBack, Step::LoadSnapshot)));
+        let position = h.position(&id(1));
+        h.answer(position, Fate::Ok).unwrap();
+        h.dispatch().unwrap();
+    }
+    assert_eq!(
+        h.steps(&id(0)).last(),
+        Some(&(Path::RollBack, Step::LoadSnapshot))
+    );
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+    assert!(matches!(h.verdict(&id(0)), Verdict::RolledBack(_)));
+}
+
+#[test]
 fn a_zero_stopped_per_subnet_limit_is_refused() {
     let mut policy = policy();
     policy.max_stopped_per_subnet = Some(0);
