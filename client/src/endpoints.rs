@@ -12,10 +12,9 @@ use deployer::{
     StartRolloutArg, StorageStats, UpgradeReadiness, UploadChunkArg, UploadOpenArg, UploadSettings,
     UploadSettingsUpdate, UploadStatus, VersionInfo,
 };
-use ic_sim::scenario::IcEnv;
 use serde_bytes::ByteBuf;
 
-use crate::{CallError, Deployer};
+use crate::{CallError, Deployer, Transport};
 
 /// A reply as the deployer sends it, turned into what the caller wants: `Result<T, Error>` for
 /// the methods that can fail, the value itself for the reads that cannot.
@@ -92,7 +91,7 @@ macro_rules! endpoints {
             },
         )*];
 
-        impl<E: IcEnv> Deployer<E> {
+        impl<E: Transport> Deployer<E> {
             $(
                 $(#[doc = $doc])*
                 pub fn $name(
@@ -101,8 +100,7 @@ macro_rules! endpoints {
                     $($arg: $ty),*
                 ) -> Result<<$reply as Reply>::Value, CallError> {
                     let (reply,): ($reply,) = self
-                        .call(mode_is_query!($mode), sender, stringify!($name), ($($arg,)*))
-                        .map_err(CallError::Rejected)?;
+                        .call(mode_is_query!($mode), sender, stringify!($name), ($($arg,)*))?;
                     reply.into_call_result()
                 }
 

@@ -2,9 +2,9 @@
 //! called. The scenario tests, the bench and the demo stand on it; a new endpoint of
 //! `candid/deployer.did` is wrapped here once (a test fails while one is missing).
 //!
-//! - [`Deployer`]: a deployer on an IC reached through the scenario interface
-//!   ([`ic_sim::scenario::IcEnv`]: the simulator, PocketIC, and any future backend such as an
-//!   agent). Every endpoint has a plain method that returns `Result<T, CallError>` (the IC's
+//! - [`Deployer`]: a deployer on an IC reached through a [`Transport`]: the scenario interface
+//!   ([`ic_sim::scenario::IcEnv`]: the simulator, PocketIC) through a blanket impl, or an agent on
+//!   a real network (the `deployer` CLI's `ic-agent` transport). Every endpoint has a plain method that returns `Result<T, CallError>` (the IC's
 //!   reject or the deployer's typed [`deployer::Error`]) and an `_ok` method that expects success,
 //!   for tests and set-up code. Both take the caller explicitly, as every IC message has one.
 //! - [`modules`]: the one deterministic generator of Wasm modules, and the module builders.
@@ -37,6 +37,9 @@ pub enum CallError {
     Rejected(Reject),
     /// The method ran and answered with the deployer's typed error.
     Deployer(Error),
+    /// The message did not reach the IC or its answer did not come back (network unreachable, an
+    /// HTTP error, a certificate that does not verify): only a network transport reports this.
+    Transport(String),
 }
 
 impl CallError {
@@ -46,6 +49,7 @@ impl CallError {
         match self {
             CallError::Deployer(error) => error,
             CallError::Rejected(reject) => panic!("expected the deployer's error, got {reject}"),
+            CallError::Transport(error) => panic!("expected the deployer's error, got {error}"),
         }
     }
 
@@ -55,6 +59,7 @@ impl CallError {
         match self {
             CallError::Rejected(reject) => reject,
             CallError::Deployer(error) => panic!("expected a reject, got the deployer's {error}"),
+            CallError::Transport(error) => panic!("expected a reject, got {error}"),
         }
     }
 }
@@ -77,12 +82,54 @@ impl std::fmt::Display for CallError {
         match self {
             CallError::Rejected(reject) => write!(f, "{reject}"),
             CallError::Deployer(error) => write!(f, "{error}"),
+            CallError::Transport(error) => write!(f, "transport: {error}"),
         }
     }
 }
 
+/// How the client's messages reach the IC: an update (awaited to its reply) or a query, as
+/// `sender`. Every [`IcEnv`] is one (the simulator, PocketIC); a network client implements it
+/// over its agent. The endpoint methods of [`Deployer`] need nothing else.
+pub trait Transport {
+    fn update_raw(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CallError>;
+    fn query_raw(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CallError>;
+}
+
+impl<T: IcEnv + ?Sized> Transport for T {
+    fn update_raw(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CallError> {
+        IcEnv::update_raw(self, sender, canister, method, arg).map_err(CallError::Rejected)
+    }
+    fn query_raw(
+        &mut self,
+        sender: Principal,
+        canister: Principal,
+        method: &str,
+        arg: Vec<u8>,
+    ) -> Result<Vec<u8>, CallError> {
+        IcEnv::query_raw(self, sender, canister, method, arg).map_err(CallError::Rejected)
+    }
+}
+
 /// The deployer `canister` on the IC `env`.
-pub struct Deployer<E: IcEnv> {
+pub struct Deployer<E> {
     pub env: E,
     pub canister: Principal,
 }
@@ -174,6 +221,43 @@ impl<E: IcEnv> Deployer<E> {
         upgraded
     }
 
+    /// Reads the rollout every round (as `sender`) and executes rounds until `done` holds for it;
+    /// more than `max_rounds` rounds is a test failure.
+    pub fn run_until(
+        &mut self,
+        sender: Principal,
+        rollout_id: u64,
+        max_rounds: u64,
+        mut done: impl FnMut(&RolloutInfo) -> bool,
+    ) -> RolloutInfo {
+        for _ in 0..max_rounds {
+            let info = self.get_rollout_ok(sender, rollout_id);
+            if done(&info) {
+                return info;
+            }
+            self.env.tick();
+        }
+        panic!(
+            "rollout {rollout_id}: the condition did not hold in {max_rounds} rounds: {:?}",
+            self.get_rollout_ok(sender, rollout_id).summary
+        );
+    }
+
+    /// Executes rounds until the rollout reached a final phase.
+    pub fn run_to_end(
+        &mut self,
+        sender: Principal,
+        rollout_id: u64,
+        max_rounds: u64,
+    ) -> RolloutInfo {
+        self.run_until(sender, rollout_id, max_rounds, |info| {
+            info.summary.finished_at.is_some()
+        })
+    }
+}
+
+/// What every transport offers: calls by name, and the helpers built on the endpoints.
+impl<E: Transport> Deployer<E> {
     /// A call by name: an update as ingress, or a query.
     fn call<A: ArgumentEncoder, R: for<'a> ArgumentDecoder<'a>>(
         &mut self,
@@ -181,12 +265,12 @@ impl<E: IcEnv> Deployer<E> {
         sender: Principal,
         method: &str,
         args: A,
-    ) -> Result<R, Reject> {
+    ) -> Result<R, CallError> {
         let arg = candid::encode_args(args).expect("encode Candid arguments");
         let reply = if query {
-            self.env.query_raw(sender, self.canister, method, arg)?
+            Transport::query_raw(&mut self.env, sender, self.canister, method, arg)?
         } else {
-            self.env.update_raw(sender, self.canister, method, arg)?
+            Transport::update_raw(&mut self.env, sender, self.canister, method, arg)?
         };
         Ok(candid::decode_args(&reply)
             .unwrap_or_else(|error| panic!("the reply of `{method}` does not decode: {error}")))
@@ -251,40 +335,6 @@ impl<E: IcEnv> Deployer<E> {
                 policy: Some(policy),
             },
         )
-    }
-
-    /// Reads the rollout every round (as `sender`) and executes rounds until `done` holds for it;
-    /// more than `max_rounds` rounds is a test failure.
-    pub fn run_until(
-        &mut self,
-        sender: Principal,
-        rollout_id: u64,
-        max_rounds: u64,
-        mut done: impl FnMut(&RolloutInfo) -> bool,
-    ) -> RolloutInfo {
-        for _ in 0..max_rounds {
-            let info = self.get_rollout_ok(sender, rollout_id);
-            if done(&info) {
-                return info;
-            }
-            self.env.tick();
-        }
-        panic!(
-            "rollout {rollout_id}: the condition did not hold in {max_rounds} rounds: {:?}",
-            self.get_rollout_ok(sender, rollout_id).summary
-        );
-    }
-
-    /// Executes rounds until the rollout reached a final phase.
-    pub fn run_to_end(
-        &mut self,
-        sender: Principal,
-        rollout_id: u64,
-        max_rounds: u64,
-    ) -> RolloutInfo {
-        self.run_until(sender, rollout_id, max_rounds, |info| {
-            info.summary.finished_at.is_some()
-        })
     }
 }
 
