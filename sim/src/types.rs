@@ -92,4 +92,6 @@ pub mod limits {
     pub const WASM_PAGE_SIZE: u64 = 65536;
     pub const MAX_STABLE_MEMORY_BYTES: u64 = 500 * 1024 * 1024 * 1024;
     pub const MAX_WASM32_HEAP_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+    /// The Wasm heap of a wasm64 canister (resource limits: 6 GiB).
+    pub const MAX_WASM64_HEAP_BYTES: u64 = 6 * 1024 * 1024 * 1024;
 }

@@ -280,9 +280,9 @@ fn a_callback_may_reply_only_when_the_call_context_is_not_answered() {
 fn a_callback_index_is_checked_only_when_it_runs() {
     let mut canister = install(&canister(CALLER));
     let callback = ic_sim::exec::Callback {
-        reply_fun: u32::MAX,
+        reply_fun: u32::MAX as u64,
         reply_env: 0,
-        reject_fun: u32::MAX,
+        reject_fun: u32::MAX as u64,
         reject_env: 0,
         cleanup: Some((1, 4)),
     };

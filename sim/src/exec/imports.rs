@@ -1,5 +1,10 @@
-//! The `ic0` import table: every function a canister may import, its Wasm signature (wasm32) and the
+//! The `ic0` import table: every function a canister may import, its Wasm signature and the
 //! execution modes in which it may be called.
+//!
+//! Signatures use [`Ty::Addr`] where the spec writes `I ∈ {i32, i64}`: `i32` for a module whose
+//! memory is 32-bit or that declares none, `i64` for a module with a 64-bit memory (wasm64).
+//! The legacy imports at the end of the table exist for wasm32 modules only (spec: "The following
+//! System API functions are only available if `I = i32`").
 //!
 //! Spec: IC interface specification, "Canister interface (System API)", "Overview of imports"; the
 //! same list as ic-interface-notes §2.1. Module validation refuses imports that are not listed here
@@ -180,14 +185,27 @@ const GLOBAL_TIMER: Modes = modes(&[
     SystemTask,
 ]);
 
-/// A Wasm value type of an `ic0` signature (wasm32 only).
+/// A Wasm value type of an `ic0` signature.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Ty {
     I32,
     I64,
+    /// The spec's `I`: `i32` in a wasm32 module, `i64` in a wasm64 module.
+    Addr,
 }
 
-use Ty::{I32, I64};
+impl Ty {
+    /// The concrete type in a module of the given memory width.
+    pub(super) fn resolve(self, wasm64: bool) -> Ty {
+        match self {
+            Ty::Addr if wasm64 => Ty::I64,
+            Ty::Addr => Ty::I32,
+            other => other,
+        }
+    }
+}
+
+use Ty::{Addr as A, I32, I64};
 
 /// One `ic0` function.
 #[derive(Debug)]
@@ -196,6 +214,8 @@ pub(super) struct Ic0Import {
     pub params: &'static [Ty],
     pub results: &'static [Ty],
     pub modes: Modes,
+    /// Only for modules with a 32-bit memory (or none).
+    pub wasm32_only: bool,
 }
 
 const fn f(
@@ -209,52 +229,66 @@ const fn f(
         params,
         results,
         modes,
+        wasm32_only: false,
     }
 }
 
-const COPY: &[Ty] = &[I32, I32, I32];
+/// A legacy import that exists for wasm32 modules only.
+const fn legacy(
+    name: &'static str,
+    params: &'static [Ty],
+    results: &'static [Ty],
+    modes: Modes,
+) -> Ic0Import {
+    Ic0Import {
+        wasm32_only: true,
+        ..f(name, params, results, modes)
+    }
+}
 
-/// Every function of module `ic0` that a wasm32 canister may import.
+const COPY: &[Ty] = &[A, A, A];
+
+/// Every function of module `ic0` that a canister may import.
 pub(super) static IC0_IMPORTS: &[Ic0Import] = &[
-    f("msg_arg_data_size", &[], &[I32], ARG),
+    f("msg_arg_data_size", &[], &[A], ARG),
     f("msg_arg_data_copy", COPY, &[], ARG),
-    f("msg_caller_size", &[], &[I32], ANY),
+    f("msg_caller_size", &[], &[A], ANY),
     f("msg_caller_copy", COPY, &[], ANY),
-    f("msg_caller_info_data_size", &[], &[I32], CALLER_INFO),
+    f("msg_caller_info_data_size", &[], &[A], CALLER_INFO),
     f("msg_caller_info_data_copy", COPY, &[], CALLER_INFO),
-    f("msg_caller_info_signer_size", &[], &[I32], CALLER_INFO),
+    f("msg_caller_info_signer_size", &[], &[A], CALLER_INFO),
     f("msg_caller_info_signer_copy", COPY, &[], CALLER_INFO),
     f("msg_reject_code", &[], &[I32], REJECT_CODE),
-    f("msg_reject_msg_size", &[], &[I32], REJECT_MSG),
+    f("msg_reject_msg_size", &[], &[A], REJECT_MSG),
     f("msg_reject_msg_copy", COPY, &[], REJECT_MSG),
     f("msg_deadline", &[], &[I64], REPLY),
-    f("msg_reply_data_append", &[I32, I32], &[], REPLY),
+    f("msg_reply_data_append", &[A, A], &[], REPLY),
     f("msg_reply", &[], &[], REPLY),
-    f("msg_reject", &[I32, I32], &[], REPLY),
-    f("msg_cycles_available128", &[I32], &[], CYCLES_AVAILABLE),
-    f("msg_cycles_refunded128", &[I32], &[], CYCLES_REFUNDED),
+    f("msg_reject", &[A, A], &[], REPLY),
+    f("msg_cycles_available128", &[A], &[], CYCLES_AVAILABLE),
+    f("msg_cycles_refunded128", &[A], &[], CYCLES_REFUNDED),
     f(
         "msg_cycles_accept128",
-        &[I64, I64, I32],
+        &[I64, I64, A],
         &[],
         CYCLES_AVAILABLE,
     ),
-    f("cycles_burn128", &[I64, I64, I32], &[], CYCLES_BURN),
-    f("canister_self_size", &[], &[I32], ANY),
+    f("cycles_burn128", &[I64, I64, A], &[], CYCLES_BURN),
+    f("canister_self_size", &[], &[A], ANY),
     f("canister_self_copy", COPY, &[], ANY),
-    f("canister_cycle_balance128", &[I32], &[], ANY),
-    f("canister_liquid_cycle_balance128", &[I32], &[], ANY),
+    f("canister_cycle_balance128", &[A], &[], ANY),
+    f("canister_liquid_cycle_balance128", &[A], &[], ANY),
     f("canister_status", &[], &[I32], ANY),
     f("canister_version", &[], &[I64], ANY),
-    f("subnet_self_size", &[], &[I32], ANY),
+    f("subnet_self_size", &[], &[A], ANY),
     f("subnet_self_copy", COPY, &[], ANY),
     f("subnet_self_node_count", &[], &[I32], ANY),
-    f("msg_method_name_size", &[], &[I32], INSPECT),
+    f("msg_method_name_size", &[], &[A], INSPECT),
     f("msg_method_name_copy", COPY, &[], INSPECT),
     f("accept_message", &[], &[], INSPECT),
-    f("call_new", &[I32; 8], &[], CALL),
-    f("call_on_cleanup", &[I32, I32], &[], CALL),
-    f("call_data_append", &[I32, I32], &[], CALL),
+    f("call_new", &[A; 8], &[], CALL),
+    f("call_on_cleanup", &[A, A], &[], CALL),
+    f("call_data_append", &[A, A], &[], CALL),
     f("call_with_best_effort_response", &[I32], &[], CALL),
     f("call_cycles_add128", &[I64, I64], &[], CALL_CYCLES),
     f("call_perform", &[], &[I32], CALL),
@@ -262,57 +296,57 @@ pub(super) static IC0_IMPORTS: &[Ic0Import] = &[
     f("stable64_grow", &[I64], &[I64], ANY_AND_START),
     f("stable64_write", &[I64, I64, I64], &[], ANY_AND_START),
     f("stable64_read", &[I64, I64, I64], &[], ANY_AND_START),
-    f("root_key_size", &[], &[I32], ROOT_KEY),
+    f("root_key_size", &[], &[A], ROOT_KEY),
     f("root_key_copy", COPY, &[], ROOT_KEY),
-    f("certified_data_set", &[I32, I32], &[], CERTIFIED_DATA_SET),
+    f("certified_data_set", &[A, A], &[], CERTIFIED_DATA_SET),
     f("data_certificate_present", &[], &[I32], ANY),
-    f("data_certificate_size", &[], &[I32], DATA_CERTIFICATE),
+    f("data_certificate_size", &[], &[A], DATA_CERTIFICATE),
     f("data_certificate_copy", COPY, &[], DATA_CERTIFICATE),
     f("time", &[], &[I64], ANY),
     f("global_timer_set", &[I64], &[I64], GLOBAL_TIMER),
     f("performance_counter", &[I32], &[I64], ANY_AND_START),
-    f("is_controller", &[I32, I32], &[I32], ANY_AND_START),
+    f("is_controller", &[A, A], &[I32], ANY_AND_START),
     f("in_replicated_execution", &[], &[I32], ANY_AND_START),
-    f("cost_call", &[I64, I64, I32], &[], ANY_AND_START),
-    f("cost_create_canister", &[I32], &[], ANY_AND_START),
-    f("cost_http_request", &[I64, I64, I32], &[], ANY_AND_START),
-    f("cost_http_request_v2", &[I32, I32, I32], &[], ANY_AND_START),
+    f("cost_call", &[I64, I64, A], &[], ANY_AND_START),
+    f("cost_create_canister", &[A], &[], ANY_AND_START),
+    f("cost_http_request", &[I64, I64, A], &[], ANY_AND_START),
+    f("cost_http_request_v2", &[A, A, A], &[], ANY_AND_START),
     f(
         "cost_sign_with_ecdsa",
-        &[I32, I32, I32, I32],
+        &[A, A, I32, A],
         &[I32],
         ANY_AND_START,
     ),
     f(
         "cost_sign_with_schnorr",
-        &[I32, I32, I32, I32],
+        &[A, A, I32, A],
         &[I32],
         ANY_AND_START,
     ),
     f(
         "cost_vetkd_derive_key",
-        &[I32, I32, I32, I32],
+        &[A, A, I32, A],
         &[I32],
         ANY_AND_START,
     ),
-    f("env_var_count", &[], &[I32], ANY),
-    f("env_var_name_size", &[I32], &[I32], ANY),
-    f("env_var_name_copy", &[I32, I32, I32, I32], &[], ANY),
-    f("env_var_name_exists", &[I32, I32], &[I32], ANY),
-    f("env_var_value_size", &[I32, I32], &[I32], ANY),
-    f("env_var_value_copy", &[I32, I32, I32, I32, I32], &[], ANY),
-    f("debug_print", &[I32, I32], &[], ANY_AND_START),
-    f("trap", &[I32, I32], &[], ANY_AND_START),
+    f("env_var_count", &[], &[A], ANY),
+    f("env_var_name_size", &[A], &[A], ANY),
+    f("env_var_name_copy", &[A, A, A, A], &[], ANY),
+    f("env_var_name_exists", &[A, A], &[I32], ANY),
+    f("env_var_value_size", &[A, A], &[A], ANY),
+    f("env_var_value_copy", &[A, A, A, A, A], &[], ANY),
+    f("debug_print", &[A, A], &[], ANY_AND_START),
+    f("trap", &[A, A], &[], ANY_AND_START),
     // Legacy wasm32-only imports: 64-bit cycles and the 32-bit stable memory API.
-    f("msg_cycles_available", &[], &[I64], CYCLES_AVAILABLE),
-    f("msg_cycles_refunded", &[], &[I64], CYCLES_REFUNDED),
-    f("msg_cycles_accept", &[I64], &[I64], CYCLES_AVAILABLE),
-    f("canister_cycle_balance", &[], &[I64], ANY),
-    f("call_cycles_add", &[I64], &[], CALL_CYCLES),
-    f("stable_size", &[], &[I32], ANY_AND_START),
-    f("stable_grow", &[I32], &[I32], ANY_AND_START),
-    f("stable_write", COPY, &[], ANY_AND_START),
-    f("stable_read", COPY, &[], ANY_AND_START),
+    legacy("msg_cycles_available", &[], &[I64], CYCLES_AVAILABLE),
+    legacy("msg_cycles_refunded", &[], &[I64], CYCLES_REFUNDED),
+    legacy("msg_cycles_accept", &[I64], &[I64], CYCLES_AVAILABLE),
+    legacy("canister_cycle_balance", &[], &[I64], ANY),
+    legacy("call_cycles_add", &[I64], &[], CALL_CYCLES),
+    legacy("stable_size", &[], &[I32], ANY_AND_START),
+    legacy("stable_grow", &[I32], &[I32], ANY_AND_START),
+    legacy("stable_write", &[I32, I32, I32], &[], ANY_AND_START),
+    legacy("stable_read", &[I32, I32, I32], &[], ANY_AND_START),
 ];
 
 /// The table entry for `name`. Panics for a name not in the table: host functions are only
@@ -324,13 +358,14 @@ pub(super) fn ic0_import(name: &str) -> &'static Ic0Import {
         .unwrap_or_else(|| panic!("ic0.{name} is not in the import table"))
 }
 
-/// `(i32, i32) -> (i64)`, as in error messages about a wrong signature.
-pub(super) fn signature(params: &[Ty], results: &[Ty]) -> String {
+/// `(i32, i32) -> (i64)`, as in error messages about a wrong signature, for a module of the
+/// given memory width.
+pub(super) fn signature(params: &[Ty], results: &[Ty], wasm64: bool) -> String {
     let list = |tys: &[Ty]| {
         tys.iter()
-            .map(|ty| match ty {
-                I32 => "i32",
+            .map(|ty| match ty.resolve(wasm64) {
                 I64 => "i64",
+                _ => "i32",
             })
             .collect::<Vec<_>>()
             .join(", ")

@@ -28,6 +28,8 @@ pub(super) struct Live {
     table: Option<Table>,
     /// Every mutable global (exported by the rewrite), in index order.
     globals: Vec<Global>,
+    /// A wasm64 module: closures take an `i64` environment.
+    wasm64: bool,
 }
 
 /// What to call.
@@ -35,8 +37,8 @@ enum Entry<'a> {
     Export(&'a str),
     /// A closure registered with `call_new`/`call_on_cleanup`: table index and its argument.
     Closure {
-        fun: u32,
-        env: u32,
+        fun: u64,
+        env: u64,
     },
 }
 
@@ -123,6 +125,11 @@ impl Live {
         state: HostState,
     ) -> Result<Live, (String, Box<HostState>)> {
         let mut store = Store::new(engine(), state);
+        store.data_mut().max_heap = if module.inner.facts.wasm64 {
+            crate::types::limits::MAX_WASM64_HEAP_BYTES
+        } else {
+            crate::types::limits::MAX_WASM32_HEAP_BYTES
+        };
         store.limiter(|state| state as &mut dyn wasmtime::ResourceLimiter);
         let instance = match module.inner.instance_pre.instantiate(&mut store) {
             Ok(instance) => instance,
@@ -152,6 +159,7 @@ impl Live {
             instance,
             table,
             globals,
+            wasm64: module.inner.facts.wasm64,
         })
     }
 
@@ -234,18 +242,25 @@ impl Live {
         self.set_globals(&checkpoint.globals);
     }
 
-    fn closure(&mut self, index: u32) -> Result<wasmtime::TypedFunc<i32, ()>, String> {
+    /// Calls table entry `index` with `env`: `(env : I) -> ()`, `I` being `i64` in a wasm64
+    /// module.
+    fn call_closure(&mut self, index: u64, env: u64) -> Result<Result<(), wasmtime::Error>, String> {
         let function = match self
             .table
-            .and_then(|table| table.get(&mut self.store, index as u64))
+            .and_then(|table| table.get(&mut self.store, index))
         {
             None => return Err("Canister trapped: table out of bounds".into()),
             Some(Ref::Func(Some(function))) => function,
             Some(_) => return Err("Canister trapped: uninitialized element".into()),
         };
-        function
-            .typed::<i32, ()>(&self.store)
-            .map_err(|_| "Canister trapped: indirect call type mismatch".to_string())
+        let mismatch = |_| "Canister trapped: indirect call type mismatch".to_string();
+        if self.wasm64 {
+            let function = function.typed::<i64, ()>(&self.store).map_err(mismatch)?;
+            Ok(function.call(&mut self.store, env as i64))
+        } else {
+            let function = function.typed::<i32, ()>(&self.store).map_err(mismatch)?;
+            Ok(function.call(&mut self.store, env as u32 as i32))
+        }
     }
 
     /// Runs one entry point with at most `budget` instructions.
@@ -269,11 +284,9 @@ impl Live {
                     .map_err(|e| trap_message(e, limit)),
                 Err(_) => Err(format!("Canister has no entry point '{name}'")),
             },
-            Entry::Closure { fun, env } => self.closure(fun).and_then(|function| {
-                function
-                    .call(&mut self.store, env as i32)
-                    .map_err(|e| trap_message(e, limit))
-            }),
+            Entry::Closure { fun, env } => self
+                .call_closure(fun, env)
+                .and_then(|result| result.map_err(|e| trap_message(e, limit))),
         };
         let instructions = budget - self.store.get_fuel().expect("fuel is enabled");
         let host = self.state();
@@ -420,9 +433,15 @@ impl CanisterInstance {
             !options.skip_pre_upgrade && self.module.exports_entry(SystemEntry::PreUpgrade);
         let checkpoint = runs_pre_upgrade.then(|| self.live.checkpoint());
         if runs_pre_upgrade {
+            // `env.canister_version` is the upgrade's new version, which `canister_post_upgrade`
+            // sees; `canister_pre_upgrade` runs in the old one (spec, "Code upgrade": Env1).
+            let pre_env = ExecEnv {
+                canister_version: env.canister_version.saturating_sub(1),
+                ..env.clone()
+            };
             let run = self.live.run(
                 Entry::Export("canister_pre_upgrade"),
-                steps.state(Mode::PreUpgrade, env),
+                steps.state(Mode::PreUpgrade, &pre_env),
                 steps.remaining(),
             );
             // The upgrade deactivates the global timer after pre_upgrade, so a value it sets is

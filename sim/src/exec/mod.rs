@@ -136,11 +136,11 @@ pub enum ExecKind {
 /// not checked until a closure actually runs (ic-cdk's one-way calls pass `usize::MAX`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Callback {
-    pub reply_fun: u32,
-    pub reply_env: u32,
-    pub reject_fun: u32,
-    pub reject_env: u32,
-    pub cleanup: Option<(u32, u32)>,
+    pub reply_fun: u64,
+    pub reply_env: u64,
+    pub reject_fun: u64,
+    pub reject_env: u64,
+    pub cleanup: Option<(u64, u64)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -52,7 +52,7 @@ pub(super) fn engine() -> &'static Engine {
             .cranelift_opt_level(OptLevel::Speed)
             .cranelift_nan_canonicalization(true)
             .relaxed_simd_deterministic(true)
-            .wasm_memory64(false)
+            .wasm_memory64(true)
             .wasm_multi_memory(false)
             // The IC supports neither GC nor exceptions; reference types (funcref tables) stay.
             .wasm_gc(false)
@@ -73,6 +73,9 @@ pub(super) struct ModuleFacts {
     /// Indices of the mutable globals (all are exported by the rewrite), in index order.
     pub mutable_globals: Vec<u32>,
     pub has_memory: bool,
+    /// The memory is 64-bit: the System API's `I` is `i64` (spec: "WebAssembly module
+    /// requirements").
+    pub wasm64: bool,
     pub has_table: bool,
     pub has_start: bool,
 }
@@ -117,9 +120,10 @@ fn compile(given: &[u8], module_hash: [u8; 32]) -> Result<CompiledModule, String
     }
     let (facts, rewritten) =
         validate_and_rewrite(wasm).map_err(|e| format!("Wasm module is not valid: {e}"))?;
+    let wasm64 = facts.wasm64;
     let module = Module::new(engine(), &rewritten)
         .map_err(|e| format!("Wasm module is not valid: {e:#}"))?;
-    let instance_pre: InstancePre<HostState> = linker()
+    let instance_pre: InstancePre<HostState> = linker(wasm64)
         .instantiate_pre(&module)
         .map_err(|e| format!("Wasm module is not valid: {e:#}"))?;
     Ok(CompiledModule {
@@ -167,11 +171,13 @@ fn describe_func_type(ty: &wasmparser::FuncType) -> String {
     format!("({}) -> ({})", list(ty.params()), list(ty.results()))
 }
 
-/// An import must be a function of module `ic0` listed in the import table with its signature;
-/// returns its type index.
+/// An import must be a function of module `ic0` listed in the import table with its signature
+/// for the module's memory width (`I` is `i64` in a wasm64 module, and the legacy imports exist
+/// for wasm32 only); returns its type index.
 fn check_import(
     import: &wasmparser::Import<'_>,
     types: &[Option<wasmparser::FuncType>],
+    wasm64: bool,
 ) -> Result<u32, String> {
     let invalid = "Wasm module has an invalid import section.";
     let TypeRef::Func(type_index) = import.ty else {
@@ -182,7 +188,7 @@ fn check_import(
     };
     let expected = IC0_IMPORTS
         .iter()
-        .find(|i| import.module == "ic0" && i.name == import.name)
+        .find(|i| import.module == "ic0" && i.name == import.name && !(wasm64 && i.wasm32_only))
         .ok_or_else(|| {
             format!(
                 "{invalid} Module imports function '{}' from '{}' that is not exported by the runtime.",
@@ -203,14 +209,14 @@ fn check_import(
         actual
             .iter()
             .map(ty_of)
-            .eq(expected.iter().map(|t| Some(*t)))
+            .eq(expected.iter().map(|t| Some(t.resolve(wasm64))))
     };
     if !same(actual.params(), expected.params) || !same(actual.results(), expected.results) {
         return Err(format!(
             "{invalid} Module imports function 'ic0.{}' with the wrong signature {}; the runtime exports it as {}.",
             import.name,
             describe_func_type(&actual),
-            signature(expected.params, expected.results)
+            signature(expected.params, expected.results, wasm64)
         ));
     }
     Ok(type_index)
@@ -221,6 +227,9 @@ fn check_import(
 fn validate_and_rewrite(wasm: &[u8]) -> Result<(ModuleFacts, Vec<u8>), String> {
     let mut types: Vec<Option<wasmparser::FuncType>> = Vec::new();
     let mut func_types: Vec<u32> = Vec::new();
+    // Imports are checked once the memory's width is known (the memory section follows them).
+    let mut imports: Vec<(String, String, TypeRef)> = Vec::new();
+    let mut wasm64 = false;
     let mut memories = 0usize;
     let mut tables = 0usize;
     let mut globals = 0usize;
@@ -248,7 +257,10 @@ fn validate_and_rewrite(wasm: &[u8]) -> Result<(ModuleFacts, Vec<u8>), String> {
             Payload::ImportSection(reader) => {
                 for import in reader.clone().into_imports() {
                     let import = import.map_err(|e| e.to_string())?;
-                    func_types.push(check_import(&import, &types)?);
+                    if let TypeRef::Memory(memory) = import.ty {
+                        wasm64 |= memory.memory64;
+                    }
+                    imports.push((import.module.to_string(), import.name.to_string(), import.ty));
                 }
             }
             Payload::FunctionSection(reader) => {
@@ -259,9 +271,7 @@ fn validate_and_rewrite(wasm: &[u8]) -> Result<(ModuleFacts, Vec<u8>), String> {
             Payload::TableSection(reader) => tables += reader.count() as usize,
             Payload::MemorySection(reader) => {
                 for memory in reader.clone() {
-                    if memory.map_err(|e| e.to_string())?.memory64 {
-                        return Err("Wasm module has an invalid memory section: 64-bit memories are not supported by the simulator (wasm32 only).".into());
-                    }
+                    wasm64 |= memory.map_err(|e| e.to_string())?.memory64;
                     memories += 1;
                 }
             }
@@ -317,6 +327,19 @@ fn validate_and_rewrite(wasm: &[u8]) -> Result<(ModuleFacts, Vec<u8>), String> {
         sections.push(None);
     }
 
+    // Imported functions come first in the function index space.
+    let mut imported = Vec::with_capacity(imports.len());
+    for (module, name, ty) in &imports {
+        let import = wasmparser::Import {
+            module,
+            name,
+            ty: *ty,
+        };
+        imported.push(check_import(&import, &types, wasm64)?);
+    }
+    imported.append(&mut func_types);
+    let func_types = imported;
+
     if memories > 1 {
         return Err(format!(
             "Wasm module has an invalid memory section: it declares {memories} memories, at most one is allowed."
@@ -342,6 +365,7 @@ fn validate_and_rewrite(wasm: &[u8]) -> Result<(ModuleFacts, Vec<u8>), String> {
         metadata: BTreeMap::new(),
         mutable_globals,
         has_memory: memories == 1,
+        wasm64,
         has_table: tables >= 1,
         has_start: start.is_some(),
     };

@@ -112,6 +112,9 @@ pub(super) struct HostState {
     pub exec: Option<ExecState>,
     /// `wasm_memory_limit` in force for the running entry point.
     pub heap_limit: Option<u64>,
+    /// The largest heap the module may have: 4 GiB for wasm32, 6 GiB for wasm64 (0: not set).
+    /// `memory.grow` past it returns -1, as on the IC.
+    pub max_heap: u64,
 }
 
 impl ResourceLimiter for HostState {
@@ -121,6 +124,9 @@ impl ResourceLimiter for HostState {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        if self.max_heap > 0 && desired as u64 > self.max_heap {
+            return Ok(false);
+        }
         match self.heap_limit {
             Some(limit) if desired as u64 > limit => Err(trap(format!(
                 "Canister exceeded its current Wasm memory limit of {limit} bytes. The peak Wasm memory usage was {desired} bytes."
@@ -298,21 +304,21 @@ fn write_heap(c: Ctx, api: &str, dst: u64, bytes: &[u8]) -> wasmtime::Result<()>
     Ok(())
 }
 
-fn write_u128(c: Ctx, api: &str, dst: i32, value: u128) -> wasmtime::Result<()> {
-    write_heap(c, api, dst as u32 as u64, &value.to_le_bytes())
+fn write_u128<I: Addr>(c: Ctx, api: &str, dst: I, value: u128) -> wasmtime::Result<()> {
+    write_heap(c, api, dst.u(), &value.to_le_bytes())
 }
 
 /// The `*_copy(dst, offset, size)` pattern: copies `blob[offset..offset + size]` to the heap at
 /// `dst`, trapping when either range is out of bounds.
-fn copy_out(
+fn copy_out<I: Addr>(
     c: Ctx,
     api: &str,
-    dst: i32,
-    offset: i32,
-    size: i32,
+    dst: I,
+    offset: I,
+    size: I,
     blob: impl for<'s> Fn(&'s ExecState) -> &'s [u8],
 ) -> wasmtime::Result<()> {
-    let (dst, offset, size) = (dst as u32 as u64, offset as u32 as u64, size as u32 as u64);
+    let (dst, offset, size) = (dst.u(), offset.u(), size.u());
     charge(c, size)?;
     let Some(memory) = memory(c) else {
         return Err(violation(format!("ic0.{api}: the module has no memory")));
@@ -337,8 +343,8 @@ fn u128_of(high: i64, low: i64) -> u128 {
     ((high as u64 as u128) << 64) | low as u64 as u128
 }
 
-fn read_principal(c: Ctx, api: &str, src: i32, size: i32) -> wasmtime::Result<Principal> {
-    let bytes = read_heap(c, api, src as u32 as u64, size as u32 as u64)?;
+fn read_principal<I: Addr>(c: Ctx, api: &str, src: I, size: I) -> wasmtime::Result<Principal> {
+    let bytes = read_heap(c, api, src.u(), size.u())?;
     if bytes.len() > MAX_PRINCIPAL_BYTES {
         return Err(violation(format!(
             "ic0.{api}: {} bytes is not a valid principal (at most {MAX_PRINCIPAL_BYTES})",
@@ -348,8 +354,8 @@ fn read_principal(c: Ctx, api: &str, src: i32, size: i32) -> wasmtime::Result<Pr
     Ok(Principal::from_slice(&bytes))
 }
 
-fn read_text(c: Ctx, api: &str, src: i32, size: i32) -> wasmtime::Result<String> {
-    let bytes = read_heap(c, api, src as u32 as u64, size as u32 as u64)?;
+fn read_text<I: Addr>(c: Ctx, api: &str, src: I, size: I) -> wasmtime::Result<String> {
+    let bytes = read_heap(c, api, src.u(), size.u())?;
     String::from_utf8(bytes)
         .map_err(|_| violation(format!("ic0.{api}: the text is not valid UTF-8")))
 }
@@ -460,13 +466,13 @@ fn cost_threshold_key(key_name: &str, curve_or_algorithm: i32, curves: i32) -> R
     }
 }
 
-fn cost_key(
+fn cost_key<I: Addr>(
     c: Ctx,
     api: &str,
-    src: i32,
-    size: i32,
+    src: I,
+    size: I,
     curve: i32,
-    dst: i32,
+    dst: I,
     curves: i32,
 ) -> wasmtime::Result<i32> {
     let key_name = read_text(c, api, src, size)?;
@@ -479,18 +485,23 @@ fn cost_key(
     }
 }
 
-fn env_var_index(c: Ctx, api: &str, index: i32) -> wasmtime::Result<usize> {
+fn env_var_index<I: Addr>(c: Ctx, api: &str, index: I) -> wasmtime::Result<usize> {
     let count = exec(c).env_vars.len();
-    let index = index as u32 as usize;
-    if index >= count {
+    let index = index.u();
+    if index >= count as u64 {
         return Err(violation(format!(
             "ic0.{api}: index {index} is out of bounds ({count} environment variables)"
         )));
     }
-    Ok(index)
+    Ok(index as usize)
 }
 
-fn env_var_value(c: Ctx, api: &str, name_src: i32, name_size: i32) -> wasmtime::Result<usize> {
+fn env_var_value<I: Addr>(
+    c: Ctx,
+    api: &str,
+    name_src: I,
+    name_size: I,
+) -> wasmtime::Result<usize> {
     let name = read_text(c, api, name_src, name_size)?;
     exec(c)
         .env_vars
@@ -523,66 +534,104 @@ macro_rules! ic0 {
     (@ret $ret:ty) => { $ret };
 }
 
-/// The linker with every `ic0` function; shared by all modules of the process.
-pub(super) fn linker() -> &'static Linker<HostState> {
-    static LINKER: OnceLock<Linker<HostState>> = OnceLock::new();
-    LINKER.get_or_init(|| {
-        let mut l = Linker::new(super::module::engine());
-        define_message_functions(&mut l);
-        define_cycles_functions(&mut l);
-        define_call_functions(&mut l);
-        define_stable_functions(&mut l);
-        define_other_functions(&mut l);
-        l
-    })
+/// The spec's `I ∈ {i32, i64}` of the System API: addresses and sizes are `i32` in a wasm32
+/// module and `i64` in a wasm64 module. Host functions are written once over `I`.
+pub(super) trait Addr: wasmtime::WasmTy + Copy + Send + Sync + 'static {
+    const WASM64: bool;
+    /// The value as an unsigned address or size.
+    fn u(self) -> u64;
+    /// A size or count as `I` (sizes of blobs the system holds always fit).
+    fn of(value: u64) -> Self;
 }
 
-fn define_message_functions(l: &mut Linker<HostState>) {
-    ic0!(l, "msg_arg_data_size", |c| -> i32 {
-        Ok(exec(c).arg.len() as i32)
+impl Addr for i32 {
+    const WASM64: bool = false;
+    fn u(self) -> u64 {
+        self as u32 as u64
+    }
+    fn of(value: u64) -> Self {
+        value as u32 as i32
+    }
+}
+
+impl Addr for i64 {
+    const WASM64: bool = true;
+    fn u(self) -> u64 {
+        self as u64
+    }
+    fn of(value: u64) -> Self {
+        value as i64
+    }
+}
+
+fn new_linker<I: Addr>() -> Linker<HostState> {
+    let mut l = Linker::new(super::module::engine());
+    define_message_functions::<I>(&mut l);
+    define_cycles_functions::<I>(&mut l);
+    define_call_functions::<I>(&mut l);
+    define_stable_functions::<I>(&mut l);
+    define_other_functions::<I>(&mut l);
+    l
+}
+
+/// The linker with every `ic0` function for modules of one memory width (wasm32 or wasm64);
+/// shared by all modules of the process.
+pub(super) fn linker(wasm64: bool) -> &'static Linker<HostState> {
+    static LINKER32: OnceLock<Linker<HostState>> = OnceLock::new();
+    static LINKER64: OnceLock<Linker<HostState>> = OnceLock::new();
+    if wasm64 {
+        LINKER64.get_or_init(new_linker::<i64>)
+    } else {
+        LINKER32.get_or_init(new_linker::<i32>)
+    }
+}
+
+fn define_message_functions<I: Addr>(l: &mut Linker<HostState>) {
+    ic0!(l, "msg_arg_data_size", |c| -> I {
+        Ok(I::of(exec(c).arg.len() as u64))
     });
     ic0!(
         l,
         "msg_arg_data_copy",
-        |c, dst: i32, off: i32, size: i32| {
+        |c, dst: I, off: I, size: I| {
             copy_out(c, "msg_arg_data_copy", dst, off, size, |s| &s.arg)
         }
     );
-    ic0!(l, "msg_caller_size", |c| -> i32 {
-        Ok(exec(c).env.caller.as_slice().len() as i32)
+    ic0!(l, "msg_caller_size", |c| -> I {
+        Ok(I::of(exec(c).env.caller.as_slice().len() as u64))
     });
-    ic0!(l, "msg_caller_copy", |c, dst: i32, off: i32, size: i32| {
+    ic0!(l, "msg_caller_copy", |c, dst: I, off: I, size: I| {
         copy_out(c, "msg_caller_copy", dst, off, size, |s| {
             s.env.caller.as_slice()
         })
     });
     // The simulator attaches no caller information (no identity delegations).
-    ic0!(l, "msg_caller_info_data_size", |c| -> i32 { Ok(0) });
+    ic0!(l, "msg_caller_info_data_size", |c| -> I { Ok(I::of(0)) });
     ic0!(
         l,
         "msg_caller_info_data_copy",
-        |c, dst: i32, off: i32, size: i32| {
+        |c, dst: I, off: I, size: I| {
             copy_out(c, "msg_caller_info_data_copy", dst, off, size, |_| &[])
         }
     );
-    ic0!(l, "msg_caller_info_signer_size", |c| -> i32 { Ok(0) });
+    ic0!(l, "msg_caller_info_signer_size", |c| -> I { Ok(I::of(0)) });
     ic0!(
         l,
         "msg_caller_info_signer_copy",
-        |c, dst: i32, off: i32, size: i32| {
+        |c, dst: I, off: I, size: I| {
             copy_out(c, "msg_caller_info_signer_copy", dst, off, size, |_| &[])
         }
     );
     ic0!(l, "msg_reject_code", |c| -> i32 {
         Ok(exec(c).reject_code as i32)
     });
-    ic0!(l, "msg_reject_msg_size", |c| -> i32 {
-        Ok(exec(c).reject_message.len() as i32)
+    ic0!(l, "msg_reject_msg_size", |c| -> I {
+        Ok(I::of(exec(c).reject_message.len() as u64))
     });
     ic0!(
         l,
         "msg_reject_msg_copy",
-        |c, dst: i32, off: i32, size: i32| {
+        |c, dst: I, off: I, size: I| {
             copy_out(c, "msg_reject_msg_copy", dst, off, size, |s| {
                 s.reject_message.as_bytes()
             })
@@ -591,13 +640,13 @@ fn define_message_functions(l: &mut Linker<HostState>) {
     ic0!(l, "msg_deadline", |c| -> i64 {
         Ok(exec(c).env.deadline_nanos as i64)
     });
-    ic0!(l, "msg_reply_data_append", |c, src: i32, size: i32| {
+    ic0!(l, "msg_reply_data_append", |c, src: I, size: I| {
         ensure_can_reply(c, "msg_reply_data_append")?;
         let data = read_heap(
             c,
             "msg_reply_data_append",
-            src as u32 as u64,
-            size as u32 as u64,
+            src.u(),
+            size.u(),
         )?;
         let state = exec(c);
         let limit = state.response_limit();
@@ -617,7 +666,7 @@ fn define_message_functions(l: &mut Linker<HostState>) {
         state.replied = true;
         Ok(())
     });
-    ic0!(l, "msg_reject", |c, src: i32, size: i32| {
+    ic0!(l, "msg_reject", |c, src: I, size: I| {
         ensure_can_reply(c, "msg_reject")?;
         let message = read_text(c, "msg_reject", src, size)?;
         let state = exec(c);
@@ -626,13 +675,13 @@ fn define_message_functions(l: &mut Linker<HostState>) {
         state.replied = true;
         Ok(())
     });
-    ic0!(l, "msg_method_name_size", |c| -> i32 {
-        Ok(exec(c).method_name.len() as i32)
+    ic0!(l, "msg_method_name_size", |c| -> I {
+        Ok(I::of(exec(c).method_name.len() as u64))
     });
     ic0!(
         l,
         "msg_method_name_copy",
-        |c, dst: i32, off: i32, size: i32| {
+        |c, dst: I, off: I, size: I| {
             copy_out(c, "msg_method_name_copy", dst, off, size, |s| {
                 s.method_name.as_bytes()
             })
@@ -650,62 +699,70 @@ fn define_message_functions(l: &mut Linker<HostState>) {
     });
 }
 
-fn define_cycles_functions(l: &mut Linker<HostState>) {
-    ic0!(l, "msg_cycles_available128", |c, dst: i32| {
+fn define_cycles_functions<I: Addr>(l: &mut Linker<HostState>) {
+    ic0!(l, "msg_cycles_available128", |c, dst: I| {
         let available = exec(c).cycles_available;
         write_u128(c, "msg_cycles_available128", dst, available)
     });
-    ic0!(l, "msg_cycles_refunded128", |c, dst: i32| {
+    ic0!(l, "msg_cycles_refunded128", |c, dst: I| {
         let refunded = exec(c).env.cycles_refunded;
         write_u128(c, "msg_cycles_refunded128", dst, refunded)
     });
     ic0!(
         l,
         "msg_cycles_accept128",
-        |c, high: i64, low: i64, dst: i32| {
+        |c, high: i64, low: i64, dst: I| {
             let amount = accept_cycles(c, u128_of(high, low));
             write_u128(c, "msg_cycles_accept128", dst, amount)
         }
     );
-    ic0!(l, "cycles_burn128", |c, high: i64, low: i64, dst: i32| {
+    ic0!(l, "cycles_burn128", |c, high: i64, low: i64, dst: I| {
         let state = exec(c);
         let amount = u128_of(high, low).min(state.liquid_balance());
         state.balance -= amount;
         state.cycles_burned += amount;
         write_u128(c, "cycles_burn128", dst, amount)
     });
-    ic0!(l, "canister_cycle_balance128", |c, dst: i32| {
+    ic0!(l, "canister_cycle_balance128", |c, dst: I| {
         let balance = exec(c).balance;
         write_u128(c, "canister_cycle_balance128", dst, balance)
     });
-    ic0!(l, "canister_liquid_cycle_balance128", |c, dst: i32| {
+    ic0!(l, "canister_liquid_cycle_balance128", |c, dst: I| {
         let liquid = exec(c).liquid_balance();
         write_u128(c, "canister_liquid_cycle_balance128", dst, liquid)
     });
-    ic0!(l, "msg_cycles_available", |c| -> i64 {
-        fits_u64("msg_cycles_available", exec(c).cycles_available)
-    });
-    ic0!(l, "msg_cycles_refunded", |c| -> i64 {
-        fits_u64("msg_cycles_refunded", exec(c).env.cycles_refunded)
-    });
-    ic0!(l, "msg_cycles_accept", |c, max: i64| -> i64 {
-        Ok(accept_cycles(c, max as u64 as u128) as i64)
-    });
-    ic0!(l, "canister_cycle_balance", |c| -> i64 {
-        fits_u64("canister_cycle_balance", exec(c).balance)
-    });
+    if !I::WASM64 {
+        ic0!(l, "msg_cycles_available", |c| -> i64 {
+            fits_u64("msg_cycles_available", exec(c).cycles_available)
+        });
+    }
+    if !I::WASM64 {
+        ic0!(l, "msg_cycles_refunded", |c| -> i64 {
+            fits_u64("msg_cycles_refunded", exec(c).env.cycles_refunded)
+        });
+    }
+    if !I::WASM64 {
+        ic0!(l, "msg_cycles_accept", |c, max: i64| -> i64 {
+            Ok(accept_cycles(c, max as u64 as u128) as i64)
+        });
+    }
+    if !I::WASM64 {
+        ic0!(l, "canister_cycle_balance", |c| -> i64 {
+            fits_u64("canister_cycle_balance", exec(c).balance)
+        });
+    }
 }
 
-fn define_call_functions(l: &mut Linker<HostState>) {
+fn define_call_functions<I: Addr>(l: &mut Linker<HostState>) {
     ic0!(l, "call_new", |c,
-                         callee_src: i32,
-                         callee_size: i32,
-                         name_src: i32,
-                         name_size: i32,
-                         reply_fun: i32,
-                         reply_env: i32,
-                         reject_fun: i32,
-                         reject_env: i32| {
+                         callee_src: I,
+                         callee_size: I,
+                         name_src: I,
+                         name_size: I,
+                         reply_fun: I,
+                         reply_env: I,
+                         reject_fun: I,
+                         reject_env: I| {
         let callee = read_principal(c, "call_new", callee_src, callee_size)?;
         let method = read_text(c, "call_new", name_src, name_size)?;
         let state = exec(c);
@@ -719,29 +776,29 @@ fn define_call_functions(l: &mut Linker<HostState>) {
             payload: Vec::new(),
             cycles: 0,
             callback: Callback {
-                reply_fun: reply_fun as u32,
-                reply_env: reply_env as u32,
-                reject_fun: reject_fun as u32,
-                reject_env: reject_env as u32,
+                reply_fun: reply_fun.u(),
+                reply_env: reply_env.u(),
+                reject_fun: reject_fun.u(),
+                reject_env: reject_env.u(),
                 cleanup: None,
             },
             timeout_seconds: None,
         });
         Ok(())
     });
-    ic0!(l, "call_on_cleanup", |c, fun: i32, env: i32| {
+    ic0!(l, "call_on_cleanup", |c, fun: I, env: I| {
         let call = call_under_construction(c, "call_on_cleanup")?;
         if call.callback.cleanup.is_some() {
             return Err(violation(
                 "ic0.call_on_cleanup: the cleanup closure is already set".into(),
             ));
         }
-        call.callback.cleanup = Some((fun as u32, env as u32));
+        call.callback.cleanup = Some((fun.u(), env.u()));
         Ok(())
     });
-    ic0!(l, "call_data_append", |c, src: i32, size: i32| {
+    ic0!(l, "call_data_append", |c, src: I, size: I| {
         call_under_construction(c, "call_data_append")?;
-        let data = read_heap(c, "call_data_append", src as u32 as u64, size as u32 as u64)?;
+        let data = read_heap(c, "call_data_append", src.u(), size.u())?;
         call_under_construction(c, "call_data_append")?
             .payload
             .extend_from_slice(&data);
@@ -766,9 +823,11 @@ fn define_call_functions(l: &mut Linker<HostState>) {
     ic0!(l, "call_cycles_add128", |c, high: i64, low: i64| {
         add_call_cycles(c, "call_cycles_add128", u128_of(high, low))
     });
-    ic0!(l, "call_cycles_add", |c, amount: i64| {
-        add_call_cycles(c, "call_cycles_add", amount as u64 as u128)
-    });
+    if !I::WASM64 {
+        ic0!(l, "call_cycles_add", |c, amount: i64| {
+            add_call_cycles(c, "call_cycles_add", amount as u64 as u128)
+        });
+    }
     ic0!(l, "call_perform", |c| -> i32 {
         call_under_construction(c, "call_perform")?;
         let state = exec(c);
@@ -805,7 +864,7 @@ fn define_call_functions(l: &mut Linker<HostState>) {
     });
 }
 
-fn define_stable_functions(l: &mut Linker<HostState>) {
+fn define_stable_functions<I: Addr>(l: &mut Linker<HostState>) {
     ic0!(l, "stable64_size", |c| -> i64 {
         Ok(c.data().stable.size_pages() as i64)
     });
@@ -827,52 +886,60 @@ fn define_stable_functions(l: &mut Linker<HostState>) {
     ic0!(l, "stable64_read", |c, dst: i64, offset: i64, size: i64| {
         stable_read(c, "stable64_read", dst as u64, offset as u64, size as u64)
     });
-    ic0!(l, "stable_size", |c| -> i32 {
-        Ok(stable32_pages(c, "stable_size")? as i32)
-    });
-    ic0!(l, "stable_grow", |c, new_pages: i32| -> i32 {
-        stable32_pages(c, "stable_grow")?;
-        Ok(
-            match c
-                .data_mut()
-                .stable
-                .grow(new_pages as u32 as u64, MAX_STABLE32_PAGES)
-            {
-                Some(old) => old as i32,
-                None => -1,
-            },
-        )
-    });
-    ic0!(l, "stable_write", |c, offset: i32, src: i32, size: i32| {
-        stable32_pages(c, "stable_write")?;
-        stable_write(
-            c,
-            "stable_write",
-            offset as u32 as u64,
-            src as u32 as u64,
-            size as u32 as u64,
-        )
-    });
-    ic0!(l, "stable_read", |c, dst: i32, offset: i32, size: i32| {
-        stable32_pages(c, "stable_read")?;
-        stable_read(
-            c,
-            "stable_read",
-            dst as u32 as u64,
-            offset as u32 as u64,
-            size as u32 as u64,
-        )
-    });
+    if !I::WASM64 {
+        ic0!(l, "stable_size", |c| -> i32 {
+            Ok(stable32_pages(c, "stable_size")? as i32)
+        });
+    }
+    if !I::WASM64 {
+        ic0!(l, "stable_grow", |c, new_pages: i32| -> i32 {
+            stable32_pages(c, "stable_grow")?;
+            Ok(
+                match c
+                    .data_mut()
+                    .stable
+                    .grow(new_pages as u32 as u64, MAX_STABLE32_PAGES)
+                {
+                    Some(old) => old as i32,
+                    None => -1,
+                },
+            )
+        });
+    }
+    if !I::WASM64 {
+        ic0!(l, "stable_write", |c, offset: i32, src: i32, size: i32| {
+            stable32_pages(c, "stable_write")?;
+            stable_write(
+                c,
+                "stable_write",
+                offset as u32 as u64,
+                src as u32 as u64,
+                size as u32 as u64,
+            )
+        });
+    }
+    if !I::WASM64 {
+        ic0!(l, "stable_read", |c, dst: i32, offset: i32, size: i32| {
+            stable32_pages(c, "stable_read")?;
+            stable_read(
+                c,
+                "stable_read",
+                dst as u32 as u64,
+                offset as u32 as u64,
+                size as u32 as u64,
+            )
+        });
+    }
 }
 
-fn define_other_functions(l: &mut Linker<HostState>) {
-    ic0!(l, "canister_self_size", |c| -> i32 {
-        Ok(exec(c).env.canister_id.as_slice().len() as i32)
+fn define_other_functions<I: Addr>(l: &mut Linker<HostState>) {
+    ic0!(l, "canister_self_size", |c| -> I {
+        Ok(I::of(exec(c).env.canister_id.as_slice().len() as u64))
     });
     ic0!(
         l,
         "canister_self_copy",
-        |c, dst: i32, off: i32, size: i32| {
+        |c, dst: I, off: I, size: I| {
             copy_out(c, "canister_self_copy", dst, off, size, |s| {
                 s.env.canister_id.as_slice()
             })
@@ -884,10 +951,10 @@ fn define_other_functions(l: &mut Linker<HostState>) {
     ic0!(l, "canister_version", |c| -> i64 {
         Ok(exec(c).env.canister_version as i64)
     });
-    ic0!(l, "subnet_self_size", |c| -> i32 {
-        Ok(exec(c).env.subnet_id.as_slice().len() as i32)
+    ic0!(l, "subnet_self_size", |c| -> I {
+        Ok(I::of(exec(c).env.subnet_id.as_slice().len() as u64))
     });
-    ic0!(l, "subnet_self_copy", |c, dst: i32, off: i32, size: i32| {
+    ic0!(l, "subnet_self_copy", |c, dst: I, off: I, size: I| {
         copy_out(c, "subnet_self_copy", dst, off, size, |s| {
             s.env.subnet_id.as_slice()
         })
@@ -895,18 +962,18 @@ fn define_other_functions(l: &mut Linker<HostState>) {
     ic0!(l, "subnet_self_node_count", |c| -> i32 {
         Ok(SUBNET_NODE_COUNT)
     });
-    ic0!(l, "root_key_size", |c| -> i32 {
-        Ok(exec(c).env.root_key.len() as i32)
+    ic0!(l, "root_key_size", |c| -> I {
+        Ok(I::of(exec(c).env.root_key.len() as u64))
     });
-    ic0!(l, "root_key_copy", |c, dst: i32, off: i32, size: i32| {
+    ic0!(l, "root_key_copy", |c, dst: I, off: I, size: I| {
         copy_out(c, "root_key_copy", dst, off, size, |s| &s.env.root_key)
     });
-    ic0!(l, "certified_data_set", |c, src: i32, size: i32| {
+    ic0!(l, "certified_data_set", |c, src: I, size: I| {
         let data = read_heap(
             c,
             "certified_data_set",
-            src as u32 as u64,
-            size as u32 as u64,
+            src.u(),
+            size.u(),
         )?;
         if data.len() > 32 {
             return Err(violation(format!(
@@ -922,9 +989,9 @@ fn define_other_functions(l: &mut Linker<HostState>) {
         let readable = matches!(state.mode, Mode::NonReplicatedQuery | Mode::CompositeQuery);
         Ok((readable && state.env.data_certificate.is_some()) as i32)
     });
-    ic0!(l, "data_certificate_size", |c| -> i32 {
+    ic0!(l, "data_certificate_size", |c| -> I {
         match &exec(c).env.data_certificate {
-            Some(certificate) => Ok(certificate.len() as i32),
+            Some(certificate) => Ok(I::of(certificate.len() as u64)),
             None => Err(violation(
                 "ic0.data_certificate_size: no certificate is present".into(),
             )),
@@ -933,7 +1000,7 @@ fn define_other_functions(l: &mut Linker<HostState>) {
     ic0!(
         l,
         "data_certificate_copy",
-        |c, dst: i32, off: i32, size: i32| {
+        |c, dst: I, off: I, size: I| {
             if exec(c).env.data_certificate.is_none() {
                 return Err(violation(
                     "ic0.data_certificate_copy: no certificate is present".into(),
@@ -961,7 +1028,7 @@ fn define_other_functions(l: &mut Linker<HostState>) {
             ))),
         }
     });
-    ic0!(l, "is_controller", |c, src: i32, size: i32| -> i32 {
+    ic0!(l, "is_controller", |c, src: I, size: I| -> i32 {
         let principal = read_principal(c, "is_controller", src, size)?;
         Ok(exec(c).env.controllers.contains(&principal) as i32)
     });
@@ -971,7 +1038,7 @@ fn define_other_functions(l: &mut Linker<HostState>) {
     ic0!(l, "cost_call", |c,
                           method_name_size: i64,
                           payload_size: i64,
-                          dst: i32| {
+                          dst: I| {
         write_u128(
             c,
             "cost_call",
@@ -979,13 +1046,13 @@ fn define_other_functions(l: &mut Linker<HostState>) {
             cost_call(method_name_size as u64, payload_size as u64),
         )
     });
-    ic0!(l, "cost_create_canister", |c, dst: i32| {
+    ic0!(l, "cost_create_canister", |c, dst: I| {
         write_u128(c, "cost_create_canister", dst, CREATE_CANISTER_FEE)
     });
     ic0!(
         l,
         "cost_http_request",
-        |c, request_size: i64, max_res_bytes: i64, dst: i32| {
+        |c, request_size: i64, max_res_bytes: i64, dst: I| {
             let cost = cost_http_request(request_size as u64, max_res_bytes as u64);
             write_u128(c, "cost_http_request", dst, cost)
         }
@@ -995,55 +1062,55 @@ fn define_other_functions(l: &mut Linker<HostState>) {
     ic0!(
         l,
         "cost_http_request_v2",
-        |c, params_src: i32, params_size: i32, dst: i32| {
+        |c, params_src: I, params_size: I, dst: I| {
             read_heap(
                 c,
                 "cost_http_request_v2",
-                params_src as u32 as u64,
-                params_size as u32 as u64,
+                params_src.u(),
+                params_size.u(),
             )?;
             let cost = cost_http_request(
-                params_size as u32 as u64,
+                params_size.u(),
                 limits::MAX_RESPONSE_PAYLOAD as u64,
             );
             write_u128(c, "cost_http_request_v2", dst, cost)
         }
     );
     ic0!(l, "cost_sign_with_ecdsa", |c,
-                                     src: i32,
-                                     size: i32,
+                                     src: I,
+                                     size: I,
                                      curve: i32,
-                                     dst: i32|
+                                     dst: I|
      -> i32 {
         cost_key(c, "cost_sign_with_ecdsa", src, size, curve, dst, 1)
     });
     ic0!(l, "cost_sign_with_schnorr", |c,
-                                       src: i32,
-                                       size: i32,
+                                       src: I,
+                                       size: I,
                                        algorithm: i32,
-                                       dst: i32|
+                                       dst: I|
      -> i32 {
         cost_key(c, "cost_sign_with_schnorr", src, size, algorithm, dst, 2)
     });
     ic0!(l, "cost_vetkd_derive_key", |c,
-                                      src: i32,
-                                      size: i32,
+                                      src: I,
+                                      size: I,
                                       curve: i32,
-                                      dst: i32|
+                                      dst: I|
      -> i32 {
         cost_key(c, "cost_vetkd_derive_key", src, size, curve, dst, 1)
     });
-    ic0!(l, "env_var_count", |c| -> i32 {
-        Ok(exec(c).env_vars.len() as i32)
+    ic0!(l, "env_var_count", |c| -> I {
+        Ok(I::of(exec(c).env_vars.len() as u64))
     });
-    ic0!(l, "env_var_name_size", |c, index: i32| -> i32 {
+    ic0!(l, "env_var_name_size", |c, index: I| -> I {
         let index = env_var_index(c, "env_var_name_size", index)?;
-        Ok(exec(c).env_vars[index].0.len() as i32)
+        Ok(I::of(exec(c).env_vars[index].0.len() as u64))
     });
     ic0!(
         l,
         "env_var_name_copy",
-        |c, index: i32, dst: i32, off: i32, size: i32| {
+        |c, index: I, dst: I, off: I, size: I| {
             let index = env_var_index(c, "env_var_name_copy", index)?;
             copy_out(c, "env_var_name_copy", dst, off, size, |s| {
                 s.env_vars[index].0.as_bytes()
@@ -1051,38 +1118,38 @@ fn define_other_functions(l: &mut Linker<HostState>) {
         }
     );
     ic0!(l, "env_var_name_exists", |c,
-                                    name_src: i32,
-                                    name_size: i32|
+                                    name_src: I,
+                                    name_size: I|
      -> i32 {
         let name = read_text(c, "env_var_name_exists", name_src, name_size)?;
         Ok(exec(c).env_vars.iter().any(|(n, _)| *n == name) as i32)
     });
     ic0!(l, "env_var_value_size", |c,
-                                   name_src: i32,
-                                   name_size: i32|
-     -> i32 {
+                                   name_src: I,
+                                   name_size: I|
+     -> I {
         let index = env_var_value(c, "env_var_value_size", name_src, name_size)?;
-        Ok(exec(c).env_vars[index].1.len() as i32)
+        Ok(I::of(exec(c).env_vars[index].1.len() as u64))
     });
     ic0!(
         l,
         "env_var_value_copy",
-        |c, name_src: i32, name_size: i32, dst: i32, off: i32, size: i32| {
+        |c, name_src: I, name_size: I, dst: I, off: I, size: I| {
             let index = env_var_value(c, "env_var_value_copy", name_src, name_size)?;
             copy_out(c, "env_var_value_copy", dst, off, size, |s| {
                 s.env_vars[index].1.as_bytes()
             })
         }
     );
-    ic0!(l, "debug_print", |c, src: i32, size: i32| {
-        let bytes = read_heap(c, "debug_print", src as u32 as u64, size as u32 as u64)?;
+    ic0!(l, "debug_print", |c, src: I, size: I| {
+        let bytes = read_heap(c, "debug_print", src.u(), size.u())?;
         exec(c)
             .debug_prints
             .push(String::from_utf8_lossy(&bytes).into_owned());
         Ok(())
     });
-    ic0!(l, "trap", |c, src: i32, size: i32| {
-        let bytes = read_heap(c, "trap", src as u32 as u64, size as u32 as u64)?;
+    ic0!(l, "trap", |c, src: I, size: I| {
+        let bytes = read_heap(c, "trap", src.u(), size.u())?;
         Err(trap(format!(
             "Canister called `ic0.trap` with message: '{}'",
             String::from_utf8_lossy(&bytes)
@@ -1106,26 +1173,35 @@ mod tests {
             ValType::I64 => Ty::I64,
             other => panic!("unexpected type {other}"),
         };
-        for import in IC0_IMPORTS {
-            let func = linker()
-                .get(&mut store, "ic0", import.name)
-                .unwrap_or_else(|_| panic!("ic0.{} is not defined", import.name))
-                .into_func()
-                .expect("a function");
-            let ty = func.ty(&store);
+        for wasm64 in [false, true] {
+            let resolve =
+                |tys: &[Ty]| tys.iter().map(|t| t.resolve(wasm64)).collect::<Vec<_>>();
+            let imports = IC0_IMPORTS.iter().filter(|i| !(wasm64 && i.wasm32_only));
+            for import in imports.clone() {
+                let func = linker(wasm64)
+                    .get(&mut store, "ic0", import.name)
+                    .unwrap_or_else(|_| panic!("ic0.{} is not defined", import.name))
+                    .into_func()
+                    .expect("a function");
+                let ty = func.ty(&store);
+                assert_eq!(
+                    ty.params().map(|t| to_ty(&t)).collect::<Vec<_>>(),
+                    resolve(import.params),
+                    "{} (wasm64: {wasm64})",
+                    import.name
+                );
+                assert_eq!(
+                    ty.results().map(|t| to_ty(&t)).collect::<Vec<_>>(),
+                    resolve(import.results),
+                    "{} (wasm64: {wasm64})",
+                    import.name
+                );
+            }
             assert_eq!(
-                ty.params().map(|t| to_ty(&t)).collect::<Vec<_>>(),
-                import.params,
-                "{}",
-                import.name
-            );
-            assert_eq!(
-                ty.results().map(|t| to_ty(&t)).collect::<Vec<_>>(),
-                import.results,
-                "{}",
-                import.name
+                linker(wasm64).iter(&mut store).count(),
+                imports.count(),
+                "wasm64: {wasm64}"
             );
         }
-        assert_eq!(linker().iter(&mut store).count(), IC0_IMPORTS.len());
     }
 }

@@ -11,6 +11,26 @@ fn reject(code: RejectCode, error_code: &str, message: impl Into<String>) -> Rej
     Reject::new(code, error_code, message)
 }
 
+/// IC0504 (`CanisterContractViolation`): an upgrade of a canister with enhanced orthogonal
+/// persistence without `wasm_memory_persistence` (replica: `MissingUpgradeOptionError`).
+pub(crate) fn missing_upgrade_option(message: &str) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0504",
+        format!("Missing upgrade option: {message}"),
+    )
+}
+
+/// IC0504: `wasm_memory_persistence = opt keep` into a module without enhanced orthogonal
+/// persistence (replica: `InvalidUpgradeOptionError`).
+pub(crate) fn invalid_upgrade_option(message: &str) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0504",
+        format!("Invalid upgrade option: {message}"),
+    )
+}
+
 /// IC0301: the destination does not exist (or was deleted).
 pub(crate) fn canister_not_found(canister: Principal) -> Reject {
     reject(

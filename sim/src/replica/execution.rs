@@ -257,10 +257,11 @@ impl Sim {
                 .execute(&kind, &env),
         };
         self.record_execution(canister, label, &outcome, Replication::Replicated);
-        // A replicated query's changes are discarded: it does not count as a state change.
-        let changes_state = !matches!(kind, ExecKind::Query { .. });
+        // A replicated query's heap changes are discarded, but it is a successful execution
+        // like any other: it increments the canister version (IC interface specification,
+        // abstract behaviour, "Query call" executed as an update).
         let instructions = outcome.instructions;
-        self.apply_outcome(canister, context, outcome, changes_state);
+        self.apply_outcome(canister, context, outcome);
         self.charge_execution(canister, instructions);
     }
 
@@ -272,7 +273,6 @@ impl Sim {
         canister: Principal,
         context: u64,
         outcome: ExecOutcome,
-        changes_state: bool,
     ) {
         self.count_context_instructions(canister, context, outcome.instructions);
         let state = self.canisters.get_mut(&canister).expect("canister exists");
@@ -284,9 +284,7 @@ impl Sim {
             return;
         }
         apply_persistent_effects(state, &outcome);
-        if changes_state {
-            state.version += 1;
-        }
+        state.version += 1;
         self.accept_cycles(canister, context, outcome.cycles_accepted);
         self.send_calls(canister, context, outcome.calls);
         if let Some(response) = outcome.response {

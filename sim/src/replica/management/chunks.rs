@@ -89,11 +89,13 @@ pub(super) fn install_chunked_code(
         ));
     }
     let origin = change_origin(call, args.sender_canister_version);
+    let (mode, persistence_set) = install_mode(args.mode);
     sim.install_module(
         target,
         &wasm,
         args.arg,
-        install_mode(args.mode),
+        mode,
+        persistence_set,
         call.caller,
         origin,
     )?;

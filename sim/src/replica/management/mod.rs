@@ -266,20 +266,54 @@ fn change_origin(call: &ManagementCall, sender_canister_version: Option<u64>) ->
     }
 }
 
-/// The simulator's install mode for a `canister_install_mode` argument.
-fn install_mode(mode: CanisterInstallMode) -> InstallMode {
+/// The simulator's install mode for a `canister_install_mode` argument, and whether an upgrade
+/// names `wasm_memory_persistence` at all (`opt keep` or `opt replace`, not `null`).
+fn install_mode(mode: CanisterInstallMode) -> (InstallMode, bool) {
     match mode {
-        CanisterInstallMode::Install => InstallMode::Install,
-        CanisterInstallMode::Reinstall => InstallMode::Reinstall,
+        CanisterInstallMode::Install => (InstallMode::Install, false),
+        CanisterInstallMode::Reinstall => (InstallMode::Reinstall, false),
         CanisterInstallMode::Upgrade(flags) => {
             let flags = flags.unwrap_or_default();
-            InstallMode::Upgrade {
+            let mode = InstallMode::Upgrade {
                 skip_pre_upgrade: flags.skip_pre_upgrade.unwrap_or(false),
                 keep_wasm_memory: flags.wasm_memory_persistence
                     == Some(WasmMemoryPersistence::Keep),
-            }
+            };
+            (mode, flags.wasm_memory_persistence.is_some())
         }
     }
+}
+
+/// The private custom section that marks a Motoko module with enhanced orthogonal persistence.
+const EOP_SECTION: &str = "enhanced-orthogonal-persistence";
+
+fn has_eop_section(module: &CompiledModule) -> bool {
+    module
+        .metadata()
+        .get(EOP_SECTION)
+        .is_some_and(|(is_public, _)| !is_public)
+}
+
+/// IC interface specification, "IC Management Canister: Code upgrade": when the installed module
+/// exports the private section `enhanced-orthogonal-persistence`, `wasm_memory_persistence` must
+/// not be `null`; `opt keep` requires the new module to export that section.
+fn check_upgrade_persistence(
+    old: &CompiledModule,
+    new: &CompiledModule,
+    keep_wasm_memory: bool,
+    persistence_set: bool,
+) -> Result<(), Reject> {
+    if !persistence_set && has_eop_section(old) {
+        return Err(errors::missing_upgrade_option(
+            "Enhanced orthogonal persistence requires the `wasm_memory_persistence` upgrade option.",
+        ));
+    }
+    if keep_wasm_memory && !has_eop_section(new) {
+        return Err(errors::invalid_upgrade_option(
+            "The `wasm_memory_persistence: opt Keep` upgrade option requires that the new canister module supports enhanced orthogonal persistence.",
+        ));
+    }
+    Ok(())
 }
 
 /// Settings validation (management canister `canister_settings`): at most 10 controllers,
@@ -497,6 +531,7 @@ impl Sim {
         wasm: &[u8],
         arg: Vec<u8>,
         mode: InstallMode,
+        persistence_set: bool,
         installer: Principal,
         origin: ChangeOrigin,
     ) -> Result<(), Reject> {
@@ -504,11 +539,22 @@ impl Sim {
         let module =
             CompiledModule::compile(wasm).map_err(|e| errors::invalid_wasm(canister, &e))?;
         let state = self.canister_mut(canister)?;
-        match (&mode, state.instance.is_some()) {
-            (InstallMode::Install, true) => return Err(errors::canister_non_empty(canister)),
-            (InstallMode::Upgrade { .. }, false) => {
+        match (&mode, &state.instance) {
+            (InstallMode::Install, Some(_)) => return Err(errors::canister_non_empty(canister)),
+            (InstallMode::Upgrade { .. }, None) => {
                 return Err(errors::wasm_module_not_found(canister))
             }
+            (
+                InstallMode::Upgrade {
+                    keep_wasm_memory, ..
+                },
+                Some(instance),
+            ) => check_upgrade_persistence(
+                instance.module(),
+                &module,
+                *keep_wasm_memory,
+                persistence_set,
+            )?,
             _ => {}
         }
         let prepayment = self
@@ -523,6 +569,9 @@ impl Sim {
         );
         env.cycle_balance -= prepayment;
         env.global_timer = 0;
+        // The version is bumped before `canister_init` / `canister_post_upgrade` run: they see
+        // the new one (spec, "IC Management Canister: Code installation" / "Code upgrade").
+        env.canister_version += 1;
         let state = self.canisters.get_mut(&canister).expect("checked above");
         let (label, deployment_mode, outcome) = match mode {
             InstallMode::Install | InstallMode::Reinstall => {
@@ -844,11 +893,13 @@ fn install_code(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reje
     let args: InstallCodeArgs = decode(call)?;
     sim.controlled_canister(args.canister_id, call.caller)?;
     let origin = change_origin(call, args.sender_canister_version);
+    let (mode, persistence_set) = install_mode(args.mode);
     sim.install_module(
         args.canister_id,
         &args.wasm_module,
         args.arg,
-        install_mode(args.mode),
+        mode,
+        persistence_set,
         call.caller,
         origin,
     )?;
