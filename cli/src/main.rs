@@ -1,0 +1,138 @@
+//! `deployer`: the deployer canister from a terminal. Upload releases (resumable, in parallel,
+//! with a progress bar), adopt and label the fleet, plan, start and watch rollouts, on the local
+//! network or the IC, with `--json` for scripts and exit statuses that tell a refusal from a
+//! network failure (see [`fail::exit`]). Every call goes through the one typed client,
+//! `deployer_client::Deployer`, over ic-agent.
+
+mod connect;
+mod fail;
+mod fleet;
+mod json;
+mod policy;
+mod release;
+mod rollout;
+mod text;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use connect::{ConnectArgs, Connection};
+use fail::{Failure, Outcome};
+
+#[derive(Parser)]
+#[command(
+    name = "deployer",
+    version,
+    about = "Upload releases, manage the fleet and roll out new Wasm with the deployer canister",
+    after_help = "Exit status: 0 done; 2 bad input; 3 refused by the deployer (its message says \
+                  what to do next); 4 rejected by the IC; 5 network unreachable or failing; 6 a \
+                  download did not verify. `rollout watch`: 0 completed, 10 completed with failed \
+                  children, 11 paused, 12 aborted, 13 rolled back."
+)]
+struct Cli {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Print JSON (one document, or one line per event for `rollout watch`) instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Releases: upload, list, show, download, delete.
+    #[command(subcommand)]
+    Release(release::ReleaseCommand),
+    /// The fleet: adopt children, list them, label them.
+    #[command(subcommand)]
+    Fleet(fleet::FleetCommand),
+    /// Rollouts: plan, start, watch, pause, resume, abort, roll back; histories and events.
+    #[command(subcommand)]
+    Rollout(rollout::RolloutCommand),
+    /// Who you are to the deployer: your principal and roles, and the deployer's version.
+    Whoami,
+}
+
+/// What every command has: the connection and the output mode.
+pub struct Context {
+    pub connection: Connection,
+    pub json: bool,
+}
+
+impl Context {
+    /// Prints `value` as JSON, or `text` for people.
+    pub fn print(&self, value: &serde_json::Value, text: impl FnOnce() -> String) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value).expect("JSON prints"));
+        } else {
+            let text = text();
+            if !text.is_empty() {
+                println!("{}", text.trim_end());
+            }
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let json = cli.json;
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            if json {
+                println!("{}", failure.to_json());
+            }
+            eprintln!("error: {failure}");
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Outcome<u8> {
+    // Input that needs no network is checked before connecting.
+    if let Command::Rollout(command) = &cli.command {
+        command.check_input()?;
+    }
+    if let Command::Release(command) = &cli.command {
+        command.check_input()?;
+    }
+    let context = Context {
+        connection: Connection::open(&cli.connect)?,
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Release(command) => command.run(&context).map(|()| 0),
+        Command::Fleet(command) => command.run(&context),
+        Command::Rollout(command) => command.run(&context),
+        Command::Whoami => whoami(&context).map(|()| 0),
+    }
+}
+
+fn whoami(context: &Context) -> Outcome<()> {
+    let me = context.connection.me;
+    let mut deployer = context.connection.deployer();
+    let roles = deployer.my_roles(me).map_err(Failure::from)?;
+    let version = deployer.version(me).map_err(Failure::from)?;
+    let value = serde_json::json!({
+        "principal": me.to_text(),
+        "deployer": context.connection.canister.to_text(),
+        "roles": json::to_json(&roles),
+        "version": json::to_json(&version),
+    });
+    context.print(&value, || {
+        let roles: Vec<String> = roles.iter().map(|role| format!("{role:?}")).collect();
+        format!(
+            "principal {me}\ndeployer  {} (version {}, schema {})\nroles     {}",
+            context.connection.canister,
+            version.version,
+            version.schema_version,
+            if roles.is_empty() {
+                "none".to_string()
+            } else {
+                roles.join(", ")
+            }
+        )
+    });
+    Ok(())
+}
