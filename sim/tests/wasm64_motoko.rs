@@ -10,10 +10,10 @@
 
 mod replica_support;
 use candid::{Decode, Encode, Nat};
-use ic_sim::{InstallMode, RejectCode};
 use ic_management_canister_types::{
     CanisterInstallMode, InstallCodeArgs, UpgradeFlags, WasmMemoryPersistence,
 };
+use ic_sim::{InstallMode, RejectCode};
 use replica_support::*;
 
 const EOP_V1: &[u8] = include_bytes!("../../fixtures/motoko/counter-eop-v1.wasm");
@@ -118,7 +118,10 @@ fn motoko_eop_wasm64_actor_runs_and_keeps_its_heap_across_an_upgrade_with_keep()
     .expect("upgrade with keep");
     assert_eq!(version_text(&mut sim, canister), "v2");
     assert_eq!(query_nat(&mut sim, canister, "get"), Nat::from(3u32));
-    assert_eq!(query_nat(&mut sim, canister, "upgradeCount"), Nat::from(1u32));
+    assert_eq!(
+        query_nat(&mut sim, canister, "upgradeCount"),
+        Nat::from(1u32)
+    );
     assert_eq!(increment(&mut sim, canister), Nat::from(4u32));
     assert!(sim
         .logs(canister)
@@ -157,8 +160,13 @@ fn keep_into_a_module_without_the_eop_section_is_refused() {
     let mut sim = new_sim();
     let canister = install_on(&mut sim, 0, CLASSIC_V1, no_args());
     increment(&mut sim, canister);
-    let reject = upgrade_with(&mut sim, canister, CLASSIC_V2, Some(WasmMemoryPersistence::Keep))
-        .expect_err("keep into a classic module");
+    let reject = upgrade_with(
+        &mut sim,
+        canister,
+        CLASSIC_V2,
+        Some(WasmMemoryPersistence::Keep),
+    )
+    .expect_err("keep into a classic module");
     assert_eq!(reject.code, RejectCode::CanisterError);
     assert_eq!(reject.error_code.as_deref(), Some("IC0504"));
     assert_eq!(
@@ -181,8 +189,7 @@ fn upgrading_an_eop_canister_without_the_persistence_option_is_refused() {
     let mut sim = new_sim();
     let canister = install_on(&mut sim, 0, EOP_V1, no_args());
     increment(&mut sim, canister);
-    let reject =
-        upgrade_with(&mut sim, canister, EOP_V2, None).expect_err("null option refused");
+    let reject = upgrade_with(&mut sim, canister, EOP_V2, None).expect_err("null option refused");
     assert_eq!(reject.code, RejectCode::CanisterError);
     assert_eq!(reject.error_code.as_deref(), Some("IC0504"));
     assert_eq!(
@@ -195,6 +202,12 @@ fn upgrading_an_eop_canister_without_the_persistence_option_is_refused() {
     let classic = install_on(&mut sim, 0, CLASSIC_V1, no_args());
     upgrade_with(&mut sim, classic, CLASSIC_V2, None).expect("classic, null option");
     // And an EOP canister with `opt keep`.
-    upgrade_with(&mut sim, canister, EOP_V2, Some(WasmMemoryPersistence::Keep)).expect("keep");
+    upgrade_with(
+        &mut sim,
+        canister,
+        EOP_V2,
+        Some(WasmMemoryPersistence::Keep),
+    )
+    .expect("keep");
     assert_eq!(query_nat(&mut sim, canister, "get"), Nat::from(1u32));
 }

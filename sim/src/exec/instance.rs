@@ -244,7 +244,11 @@ impl Live {
 
     /// Calls table entry `index` with `env`: `(env : I) -> ()`, `I` being `i64` in a wasm64
     /// module.
-    fn call_closure(&mut self, index: u64, env: u64) -> Result<Result<(), wasmtime::Error>, String> {
+    fn call_closure(
+        &mut self,
+        index: u64,
+        env: u64,
+    ) -> Result<Result<(), wasmtime::Error>, String> {
         let function = match self
             .table
             .and_then(|table| table.get(&mut self.store, index))

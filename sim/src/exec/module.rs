@@ -260,7 +260,11 @@ fn validate_and_rewrite(wasm: &[u8]) -> Result<(ModuleFacts, Vec<u8>), String> {
                     if let TypeRef::Memory(memory) = import.ty {
                         wasm64 |= memory.memory64;
                     }
-                    imports.push((import.module.to_string(), import.name.to_string(), import.ty));
+                    imports.push((
+                        import.module.to_string(),
+                        import.name.to_string(),
+                        import.ty,
+                    ));
                 }
             }
             Payload::FunctionSection(reader) => {

@@ -496,12 +496,7 @@ fn env_var_index<I: Addr>(c: Ctx, api: &str, index: I) -> wasmtime::Result<usize
     Ok(index as usize)
 }
 
-fn env_var_value<I: Addr>(
-    c: Ctx,
-    api: &str,
-    name_src: I,
-    name_size: I,
-) -> wasmtime::Result<usize> {
+fn env_var_value<I: Addr>(c: Ctx, api: &str, name_src: I, name_size: I) -> wasmtime::Result<usize> {
     let name = read_text(c, api, name_src, name_size)?;
     exec(c)
         .env_vars
@@ -590,13 +585,9 @@ fn define_message_functions<I: Addr>(l: &mut Linker<HostState>) {
     ic0!(l, "msg_arg_data_size", |c| -> I {
         Ok(I::of(exec(c).arg.len() as u64))
     });
-    ic0!(
-        l,
-        "msg_arg_data_copy",
-        |c, dst: I, off: I, size: I| {
-            copy_out(c, "msg_arg_data_copy", dst, off, size, |s| &s.arg)
-        }
-    );
+    ic0!(l, "msg_arg_data_copy", |c, dst: I, off: I, size: I| {
+        copy_out(c, "msg_arg_data_copy", dst, off, size, |s| &s.arg)
+    });
     ic0!(l, "msg_caller_size", |c| -> I {
         Ok(I::of(exec(c).env.caller.as_slice().len() as u64))
     });
@@ -628,26 +619,17 @@ fn define_message_functions<I: Addr>(l: &mut Linker<HostState>) {
     ic0!(l, "msg_reject_msg_size", |c| -> I {
         Ok(I::of(exec(c).reject_message.len() as u64))
     });
-    ic0!(
-        l,
-        "msg_reject_msg_copy",
-        |c, dst: I, off: I, size: I| {
-            copy_out(c, "msg_reject_msg_copy", dst, off, size, |s| {
-                s.reject_message.as_bytes()
-            })
-        }
-    );
+    ic0!(l, "msg_reject_msg_copy", |c, dst: I, off: I, size: I| {
+        copy_out(c, "msg_reject_msg_copy", dst, off, size, |s| {
+            s.reject_message.as_bytes()
+        })
+    });
     ic0!(l, "msg_deadline", |c| -> i64 {
         Ok(exec(c).env.deadline_nanos as i64)
     });
     ic0!(l, "msg_reply_data_append", |c, src: I, size: I| {
         ensure_can_reply(c, "msg_reply_data_append")?;
-        let data = read_heap(
-            c,
-            "msg_reply_data_append",
-            src.u(),
-            size.u(),
-        )?;
+        let data = read_heap(c, "msg_reply_data_append", src.u(), size.u())?;
         let state = exec(c);
         let limit = state.response_limit();
         if state.reply_data.len() + data.len() > limit {
@@ -678,15 +660,11 @@ fn define_message_functions<I: Addr>(l: &mut Linker<HostState>) {
     ic0!(l, "msg_method_name_size", |c| -> I {
         Ok(I::of(exec(c).method_name.len() as u64))
     });
-    ic0!(
-        l,
-        "msg_method_name_copy",
-        |c, dst: I, off: I, size: I| {
-            copy_out(c, "msg_method_name_copy", dst, off, size, |s| {
-                s.method_name.as_bytes()
-            })
-        }
-    );
+    ic0!(l, "msg_method_name_copy", |c, dst: I, off: I, size: I| {
+        copy_out(c, "msg_method_name_copy", dst, off, size, |s| {
+            s.method_name.as_bytes()
+        })
+    });
     ic0!(l, "accept_message", |c| {
         let state = exec(c);
         if state.message_accepted {
@@ -936,15 +914,11 @@ fn define_other_functions<I: Addr>(l: &mut Linker<HostState>) {
     ic0!(l, "canister_self_size", |c| -> I {
         Ok(I::of(exec(c).env.canister_id.as_slice().len() as u64))
     });
-    ic0!(
-        l,
-        "canister_self_copy",
-        |c, dst: I, off: I, size: I| {
-            copy_out(c, "canister_self_copy", dst, off, size, |s| {
-                s.env.canister_id.as_slice()
-            })
-        }
-    );
+    ic0!(l, "canister_self_copy", |c, dst: I, off: I, size: I| {
+        copy_out(c, "canister_self_copy", dst, off, size, |s| {
+            s.env.canister_id.as_slice()
+        })
+    });
     ic0!(l, "canister_status", |c| -> i32 {
         Ok(exec(c).env.status as i32)
     });
@@ -969,12 +943,7 @@ fn define_other_functions<I: Addr>(l: &mut Linker<HostState>) {
         copy_out(c, "root_key_copy", dst, off, size, |s| &s.env.root_key)
     });
     ic0!(l, "certified_data_set", |c, src: I, size: I| {
-        let data = read_heap(
-            c,
-            "certified_data_set",
-            src.u(),
-            size.u(),
-        )?;
+        let data = read_heap(c, "certified_data_set", src.u(), size.u())?;
         if data.len() > 32 {
             return Err(violation(format!(
                 "ic0.certified_data_set: certified data is {} bytes, at most 32 are allowed",
@@ -997,20 +966,16 @@ fn define_other_functions<I: Addr>(l: &mut Linker<HostState>) {
             )),
         }
     });
-    ic0!(
-        l,
-        "data_certificate_copy",
-        |c, dst: I, off: I, size: I| {
-            if exec(c).env.data_certificate.is_none() {
-                return Err(violation(
-                    "ic0.data_certificate_copy: no certificate is present".into(),
-                ));
-            }
-            copy_out(c, "data_certificate_copy", dst, off, size, |s| {
-                s.env.data_certificate.as_deref().unwrap_or_default()
-            })
+    ic0!(l, "data_certificate_copy", |c, dst: I, off: I, size: I| {
+        if exec(c).env.data_certificate.is_none() {
+            return Err(violation(
+                "ic0.data_certificate_copy: no certificate is present".into(),
+            ));
         }
-    );
+        copy_out(c, "data_certificate_copy", dst, off, size, |s| {
+            s.env.data_certificate.as_deref().unwrap_or_default()
+        })
+    });
     ic0!(l, "time", |c| -> i64 { Ok(exec(c).env.time_nanos as i64) });
     ic0!(l, "global_timer_set", |c, timestamp: i64| -> i64 {
         let state = exec(c);
@@ -1063,16 +1028,8 @@ fn define_other_functions<I: Addr>(l: &mut Linker<HostState>) {
         l,
         "cost_http_request_v2",
         |c, params_src: I, params_size: I, dst: I| {
-            read_heap(
-                c,
-                "cost_http_request_v2",
-                params_src.u(),
-                params_size.u(),
-            )?;
-            let cost = cost_http_request(
-                params_size.u(),
-                limits::MAX_RESPONSE_PAYLOAD as u64,
-            );
+            read_heap(c, "cost_http_request_v2", params_src.u(), params_size.u())?;
+            let cost = cost_http_request(params_size.u(), limits::MAX_RESPONSE_PAYLOAD as u64);
             write_u128(c, "cost_http_request_v2", dst, cost)
         }
     );
@@ -1174,8 +1131,7 @@ mod tests {
             other => panic!("unexpected type {other}"),
         };
         for wasm64 in [false, true] {
-            let resolve =
-                |tys: &[Ty]| tys.iter().map(|t| t.resolve(wasm64)).collect::<Vec<_>>();
+            let resolve = |tys: &[Ty]| tys.iter().map(|t| t.resolve(wasm64)).collect::<Vec<_>>();
             let imports = IC0_IMPORTS.iter().filter(|i| !(wasm64 && i.wasm32_only));
             for import in imports.clone() {
                 let func = linker(wasm64)

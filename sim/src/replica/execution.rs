@@ -268,12 +268,7 @@ impl Sim {
     /// Applies what a finished execution did: cycles, timer, certified data, version, calls and
     /// the answer; then closes the call context if nothing is left to do in it. A trapped
     /// execution changes nothing, except what a cleanup closure did after a callback trapped.
-    fn apply_outcome(
-        &mut self,
-        canister: Principal,
-        context: u64,
-        outcome: ExecOutcome,
-    ) {
+    fn apply_outcome(&mut self, canister: Principal, context: u64, outcome: ExecOutcome) {
         self.count_context_instructions(canister, context, outcome.instructions);
         let state = self.canisters.get_mut(&canister).expect("canister exists");
         if outcome.trap.is_some() {

@@ -89,13 +89,11 @@ pub(super) fn install_chunked_code(
         ));
     }
     let origin = change_origin(call, args.sender_canister_version);
-    let (mode, persistence_set) = install_mode(args.mode);
     sim.install_module(
         target,
         &wasm,
         args.arg,
-        mode,
-        persistence_set,
+        install_mode(args.mode),
         call.caller,
         origin,
     )?;

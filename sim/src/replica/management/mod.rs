@@ -530,8 +530,8 @@ impl Sim {
         canister: Principal,
         wasm: &[u8],
         arg: Vec<u8>,
-        mode: InstallMode,
-        persistence_set: bool,
+        // The mode, and whether an upgrade names `wasm_memory_persistence` (see `install_mode`).
+        (mode, persistence_set): (InstallMode, bool),
         installer: Principal,
         origin: ChangeOrigin,
     ) -> Result<(), Reject> {
@@ -893,13 +893,11 @@ fn install_code(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reje
     let args: InstallCodeArgs = decode(call)?;
     sim.controlled_canister(args.canister_id, call.caller)?;
     let origin = change_origin(call, args.sender_canister_version);
-    let (mode, persistence_set) = install_mode(args.mode);
     sim.install_module(
         args.canister_id,
         &args.wasm_module,
         args.arg,
-        mode,
-        persistence_set,
+        install_mode(args.mode),
         call.caller,
         origin,
     )?;
