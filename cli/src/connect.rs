@@ -21,7 +21,13 @@ const IC_URL: &str = "https://icp-api.io";
 pub struct ConnectArgs {
     /// `local` (URL, root key and deployer id from the file the local network writes), `ic`,
     /// or the URL of a network.
-    #[arg(long, short = 'n', global = true, env = "DEPLOYER_NETWORK", default_value = "local")]
+    #[arg(
+        long,
+        short = 'n',
+        global = true,
+        env = "DEPLOYER_NETWORK",
+        default_value = "local"
+    )]
     pub network: String,
     /// The network's root key: hex (DER), a file holding it, or `fetch` to trust what the
     /// network itself serves. Not needed for `local` or `ic`.
@@ -152,9 +158,10 @@ fn read_local(file: &Path) -> Outcome<(String, Vec<u8>, Principal)> {
     let description: serde_json::Value = serde_json::from_str(&text)
         .map_err(|error| Failure::input(format!("{}: {error}", file.display())))?;
     let field = |name: &str| {
-        description[name].as_str().map(str::to_string).ok_or_else(|| {
-            Failure::input(format!("{}: no `{name}` field", file.display()))
-        })
+        description[name]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Failure::input(format!("{}: no `{name}` field", file.display())))
     };
     Ok((
         field("url")?,
@@ -168,9 +175,14 @@ fn parse_root_key(text: &str) -> Outcome<Vec<u8>> {
         return Ok(key);
     }
     let bytes = std::fs::read(text).map_err(|error| {
-        Failure::input(format!("--root-key {text}: neither hex nor a readable file ({error})"))
+        Failure::input(format!(
+            "--root-key {text}: neither hex nor a readable file ({error})"
+        ))
     })?;
-    match std::str::from_utf8(&bytes).ok().map(|s| hex::decode(s.trim())) {
+    match std::str::from_utf8(&bytes)
+        .ok()
+        .map(|s| hex::decode(s.trim()))
+    {
         Some(Ok(key)) => Ok(key),
         _ => Ok(bytes),
     }
@@ -251,7 +263,12 @@ impl Transport for AgentTransport {
         arg: Vec<u8>,
     ) -> Result<Vec<u8>, CallError> {
         self.runtime
-            .block_on(self.agent.update(&canister, method).with_arg(arg).call_and_wait())
+            .block_on(
+                self.agent
+                    .update(&canister, method)
+                    .with_arg(arg)
+                    .call_and_wait(),
+            )
             .map_err(call_error)
     }
 
@@ -270,14 +287,12 @@ impl Transport for AgentTransport {
 
 fn call_error(error: AgentError) -> CallError {
     match error {
-        AgentError::CertifiedReject { reject, .. } | AgentError::UncertifiedReject { reject, .. } => {
-            CallError::Rejected(Reject {
-                code: RejectCode::from_u32(reject.reject_code as u32)
-                    .unwrap_or(RejectCode::SysFatal),
-                message: reject.reject_message,
-                error_code: reject.error_code,
-            })
-        }
+        AgentError::CertifiedReject { reject, .. }
+        | AgentError::UncertifiedReject { reject, .. } => CallError::Rejected(Reject {
+            code: RejectCode::from_u32(reject.reject_code as u32).unwrap_or(RejectCode::SysFatal),
+            message: reject.reject_message,
+            error_code: reject.error_code,
+        }),
         other => CallError::Transport(other.to_string()),
     }
 }

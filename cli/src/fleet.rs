@@ -177,7 +177,10 @@ impl FleetCommand {
                         out.push_str(&format!(
                             "{:<29} {:<24} {:<8} {}\n",
                             child.canister_id.to_text(),
-                            module_name(&names, child.module_hash.as_ref().map(|hash| hash.as_slice())),
+                            module_name(
+                                &names,
+                                child.module_hash.as_ref().map(|hash| hash.as_slice())
+                            ),
                             child
                                 .rollout_id
                                 .map(|id| id.to_string())

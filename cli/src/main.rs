@@ -52,6 +52,36 @@ enum Command {
     Rollout(rollout::RolloutCommand),
     /// Who you are to the deployer: your principal and roles, and the deployer's version.
     Whoami,
+    /// Roles: who may do what (Admin, Operator, Viewer).
+    #[command(subcommand)]
+    Role(RoleCommand),
+}
+
+#[derive(Subcommand)]
+enum RoleCommand {
+    /// Every principal holding a role.
+    List,
+    /// Grants a role (Admin only).
+    Add { principal: String, role: RoleName },
+    /// Revokes a role (Admin only).
+    Remove { principal: String, role: RoleName },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RoleName {
+    Admin,
+    Operator,
+    Viewer,
+}
+
+impl From<RoleName> for deployer::Role {
+    fn from(role: RoleName) -> deployer::Role {
+        match role {
+            RoleName::Admin => deployer::Role::Admin,
+            RoleName::Operator => deployer::Role::Operator,
+            RoleName::Viewer => deployer::Role::Viewer,
+        }
+    }
 }
 
 /// What every command has: the connection and the output mode.
@@ -64,7 +94,10 @@ impl Context {
     /// Prints `value` as JSON, or `text` for people.
     pub fn print(&self, value: &serde_json::Value, text: impl FnOnce() -> String) {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value).expect("JSON prints"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(value).expect("JSON prints")
+            );
         } else {
             let text = text();
             if !text.is_empty() {
@@ -106,7 +139,33 @@ fn run(cli: Cli) -> Outcome<u8> {
         Command::Fleet(command) => command.run(&context),
         Command::Rollout(command) => command.run(&context),
         Command::Whoami => whoami(&context).map(|()| 0),
+        Command::Role(command) => role(&context, command).map(|()| 0),
     }
+}
+
+fn role(context: &Context, command: RoleCommand) -> Outcome<()> {
+    let me = context.connection.me;
+    let mut deployer = context.connection.deployer();
+    match command {
+        RoleCommand::Add { principal, role } => {
+            let principal = connect::parse_principal(&principal, "principal")?;
+            deployer.add_role(me, principal, role.into())?;
+        }
+        RoleCommand::Remove { principal, role } => {
+            let principal = connect::parse_principal(&principal, "principal")?;
+            deployer.remove_role(me, principal, role.into())?;
+        }
+        RoleCommand::List => {}
+    }
+    let roles = deployer.list_roles(me)?;
+    context.print(&json::to_json(&roles), || {
+        roles
+            .iter()
+            .map(|assignment| format!("{}  {:?}", assignment.principal, assignment.roles))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(())
 }
 
 fn whoami(context: &Context) -> Outcome<()> {

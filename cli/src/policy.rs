@@ -115,7 +115,9 @@ struct Duration(u64);
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        parse_duration(&text).map(Duration).map_err(serde::de::Error::custom)
+        parse_duration(&text)
+            .map(Duration)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -137,7 +139,9 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
         }
         let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let nanos_per = match &rest[..unit_len] {
             "ms" => 1_000_000,
             "s" => 1_000_000_000,
@@ -207,13 +211,15 @@ fn to_arg(file: PolicyFile, path: &Path) -> Outcome<PolicyArg> {
                     )))
                 }
                 (Some(hex_arg), None) => hex::decode(hex_arg.trim()).map_err(|error| {
-                    Failure::input(format!("{}: [install] arg: not hex ({error})", path.display()))
+                    Failure::input(format!(
+                        "{}: [install] arg: not hex ({error})",
+                        path.display()
+                    ))
                 })?,
                 (None, Some(file)) => {
                     let file = path.parent().unwrap_or(Path::new(".")).join(file);
-                    std::fs::read(&file).map_err(|error| {
-                        Failure::input(format!("{}: {error}", file.display()))
-                    })?
+                    std::fs::read(&file)
+                        .map_err(|error| Failure::input(format!("{}: {error}", file.display())))?
                 }
                 (None, None) => candid::encode_args(()).expect("no arguments encode"),
             };

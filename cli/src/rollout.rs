@@ -109,18 +109,30 @@ pub enum RolloutCommand {
         interval: f64,
     },
     /// The rollout now.
-    Show { id: u64 },
+    Show {
+        id: u64,
+    },
     /// The rollouts, newest first.
     List,
     /// No new child starts until resumed.
-    Pause { id: u64 },
-    Resume { id: u64 },
+    Pause {
+        id: u64,
+    },
+    Resume {
+        id: u64,
+    },
     /// No new child starts; children in flight are brought to a running state. Final.
-    Abort { id: u64 },
+    Abort {
+        id: u64,
+    },
     /// Every child the rollout upgraded goes back to its pre-install snapshot.
-    Rollback { id: u64 },
+    Rollback {
+        id: u64,
+    },
     /// Settles the steps in flight by reading their children (for a lost answer).
-    Reconcile { id: u64 },
+    Reconcile {
+        id: u64,
+    },
     /// A child's steps in a rollout.
     History {
         child: String,
@@ -236,7 +248,11 @@ impl RolloutCommand {
                     },
                 )?;
                 context.print(&json::to_json(&page), || {
-                    page.events.iter().map(event_line).collect::<Vec<_>>().join("\n")
+                    page.events
+                        .iter()
+                        .map(event_line)
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 });
                 Ok(0)
             }
@@ -321,10 +337,7 @@ fn describe(info: &RolloutInfo) -> String {
 
 fn plan(context: &Context, target: &Target) -> Outcome<()> {
     let policy_arg = target.policy()?;
-    let policy = policy_arg
-        .clone()
-        .into_policy()
-        .map_err(Failure::input)?;
+    let policy = policy_arg.clone().into_policy().map_err(Failure::input)?;
     let release = get(context, &parse_release(&target.release)?)?;
     let selected: Vec<ChildInfo> = match target.selector()? {
         Selector::All => list_children(context, vec![], None)?,
@@ -358,9 +371,9 @@ fn plan(context: &Context, target: &Target) -> Outcome<()> {
         selected
     };
     let sha = release.summary.sha256.to_vec();
-    let (skipped, targets): (Vec<_>, Vec<_>) = selected
-        .iter()
-        .partition(|child| child.module_hash.as_ref().map(|hash| hash.as_slice()) == Some(&sha[..]));
+    let (skipped, targets): (Vec<_>, Vec<_>) = selected.iter().partition(|child| {
+        child.module_hash.as_ref().map(|hash| hash.as_slice()) == Some(&sha[..])
+    });
     let held: Vec<_> = targets
         .iter()
         .filter_map(|child| child.rollout_id.map(|id| (child.canister_id, id)))
@@ -370,7 +383,10 @@ fn plan(context: &Context, target: &Target) -> Outcome<()> {
     let mut from: BTreeMap<String, u32> = BTreeMap::new();
     for child in &targets {
         *from
-            .entry(module_name(&names, child.module_hash.as_ref().map(|hash| hash.as_slice())))
+            .entry(module_name(
+                &names,
+                child.module_hash.as_ref().map(|hash| hash.as_slice()),
+            ))
             .or_default() += 1;
     }
     let to = format!("{}@{}", release.summary.name, release.summary.version);
@@ -611,7 +627,10 @@ fn watch(context: &Context, id: u64, interval: f64) -> Outcome<u8> {
     if context.json {
         println!("{value}");
     } else {
-        println!("rollout {id} ended: {ended:?}\n{}", describe(&info).trim_end());
+        println!(
+            "rollout {id} ended: {ended:?}\n{}",
+            describe(&info).trim_end()
+        );
         for failure in &failures {
             println!(
                 "failed   {} at {}: {}",

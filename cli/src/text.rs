@@ -62,7 +62,10 @@ mod tests {
     #[test]
     fn times_and_durations_read_as_people_write_them() {
         assert_eq!(super::time(0), "1970-01-01 00:00:00");
-        assert_eq!(super::time(1_764_633_600_000_000_000), "2025-12-02 00:00:00");
+        assert_eq!(
+            super::time(1_764_633_600_000_000_000),
+            "2025-12-02 00:00:00"
+        );
         assert_eq!(super::duration(600_000_000_000), "10m");
         assert_eq!(super::duration(5_400_000_000_000), "1h30m");
         assert_eq!(super::duration(250_000_000), "250ms");
