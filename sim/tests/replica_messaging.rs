@@ -203,16 +203,32 @@ fn queue_capacity_is_500_per_callee() {
     assert_eq!(reply[..4], 500u32.to_le_bytes());
 }
 
-// Resource limits: same-subnet requests may carry 10 MiB.
+// Resource limits: same-subnet requests may carry 10 MiB, method name included; one byte more
+// traps the calling message at `ic0.call_data_append` (IC0504, the replica's `RequestInPrep`).
 #[test]
-fn same_subnet_request_of_10_mib_is_delivered() {
+fn same_subnet_request_of_10_mib_is_delivered_and_one_byte_more_traps_the_caller() {
     let mut sim = new_sim();
     let callee = echo(&mut sim);
     let caller = forwarder(&mut sim, 0);
+    let limit = 10 * 1024 * 1024;
     let mut call = Call::new(callee, "arg_size", Vec::new());
-    call.zero_payload = 10 * 1024 * 1024;
+    call.zero_payload = (limit - "arg_size".len()) as u32;
     let data = forward(&mut sim, caller, &call).reply_data();
-    assert_eq!(data, (10u32 * 1024 * 1024).to_le_bytes());
+    assert_eq!(data, call.zero_payload.to_le_bytes());
+    call.zero_payload += 1;
+    let reject = sim
+        .update_call(user(), caller, "forward", call.encode())
+        .expect_err("the caller traps");
+    assert_eq!(reject.code, RejectCode::CanisterError);
+    assert_eq!(reject.error_code.as_deref(), Some("IC0504"));
+    assert!(
+        reject.message.contains(&format!(
+            "Canister violated contract: Request to {callee}:arg_size has a payload size of {}, which exceeds the allowed limit of {limit}.",
+            limit + 1
+        )),
+        "{}",
+        reject.message
+    );
 }
 
 // Resource limits: cross-subnet requests carry at most 2 MiB; `call_perform` refuses more.

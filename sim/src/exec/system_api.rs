@@ -22,6 +22,9 @@ use wasmtime::{Caller, Linker, Memory, ResourceLimiter};
 pub const SYSTEM_API_CALL_INSTRUCTIONS: u64 = 100;
 
 const MAX_PRINCIPAL_BYTES: usize = 29;
+/// The sum of the lengths of the method names a module may export, which bounds the method name
+/// of a call.
+const MAX_CALLED_METHOD_NAME_BYTES: u64 = 20_000;
 const SUBNET_NODE_COUNT: i32 = 13;
 
 /// Fee of every inter-canister call (dfinity/ic `xnet_call_fee`, 13-node subnet).
@@ -741,6 +744,14 @@ fn define_call_functions<I: Addr>(l: &mut Linker<HostState>) {
                          reply_env: I,
                          reject_fun: I,
                          reject_env: I| {
+        // The method name may be at most as long as all exported method names together may be
+        // (20,000 bytes), else the message traps (replica: `RequestInPrep::new`).
+        if name_size.u() > MAX_CALLED_METHOD_NAME_BYTES {
+            return Err(violation(format!(
+                "Size of method_name {} exceeds the allowed limit of {MAX_CALLED_METHOD_NAME_BYTES}.",
+                name_size.u()
+            )));
+        }
         let callee = read_principal(c, "call_new", callee_src, callee_size)?;
         let method = read_text(c, "call_new", name_src, name_size)?;
         let state = exec(c);
@@ -775,7 +786,22 @@ fn define_call_functions<I: Addr>(l: &mut Linker<HostState>) {
         Ok(())
     });
     ic0!(l, "call_data_append", |c, src: I, size: I| {
-        call_under_construction(c, "call_data_append")?;
+        let call = call_under_construction(c, "call_data_append")?;
+        // The replica traps the message when the request (method name plus payload) would pass
+        // the same-subnet limit of 10 MiB, whatever the callee (`RequestInPrep`).
+        let current = call.method.len() + call.payload.len();
+        if size.u()
+            > (limits::MAX_SAME_SUBNET_PAYLOAD - current.min(limits::MAX_SAME_SUBNET_PAYLOAD))
+                as u64
+        {
+            let callee = call.callee;
+            let method = call.method.clone();
+            return Err(violation(format!(
+                "Request to {callee}:{method} has a payload size of {}, which exceeds the allowed limit of {}.",
+                current as u64 + size.u(),
+                limits::MAX_SAME_SUBNET_PAYLOAD
+            )));
+        }
         let data = read_heap(c, "call_data_append", src.u(), size.u())?;
         call_under_construction(c, "call_data_append")?
             .payload
@@ -810,6 +836,8 @@ fn define_call_functions<I: Addr>(l: &mut Linker<HostState>) {
         call_under_construction(c, "call_perform")?;
         let state = exec(c);
         let call = state.call_under_construction.take().expect("checked above");
+        // A same-subnet request cannot pass its 10 MiB here (`call_data_append` traps first); a
+        // request to another subnet over 2 MiB is not sent.
         let payload_limit = if state.is_same_subnet(&call.callee) {
             limits::MAX_SAME_SUBNET_PAYLOAD
         } else {

@@ -31,6 +31,19 @@ pub(crate) fn invalid_upgrade_option(message: &str) -> Reject {
     )
 }
 
+/// A call that attached fewer cycles than the callee's `minimum_incoming_canister_call_cycles`
+/// (spec: CANISTER_ERROR). The replica's `ErrorCode` for calls short of cycles is
+/// `InsufficientCyclesInCall` (IC0520); the wording is the simulator's.
+pub(crate) fn too_few_incoming_cycles(callee: Principal, attached: u128, minimum: u128) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0520",
+        format!(
+            "Canister {callee} requires at least {minimum} cycles attached to calls from other canisters, but the call attached {attached}."
+        ),
+    )
+}
+
 /// IC0301: the destination does not exist (or was deleted).
 pub(crate) fn canister_not_found(canister: Principal) -> Reject {
     reject(

@@ -9,7 +9,7 @@
 use super::errors;
 use super::ids;
 use super::management::{self, ManagementCall};
-use super::state::{CallContext, CallOrigin, Message, PendingCall};
+use super::state::{nat_to_u128, CallContext, CallOrigin, Message, PendingCall};
 use super::Sim;
 use crate::exec::{call_base_fee, CallResponse, OutgoingCall, MAX_CYCLES_PER_RESPONSE};
 use crate::types::{limits, CanisterRunStatus, Principal, Reject};
@@ -328,7 +328,10 @@ impl Sim {
                     return;
                 }
                 let expired = deadline_nanos != 0 && self.time_nanos > deadline_nanos;
-                match self.receiver_refusal(callee) {
+                let refusal = self
+                    .receiver_refusal(callee)
+                    .or_else(|| self.too_few_cycles(caller, callee, cycles));
+                match refusal {
                     Some(reject) => self.answer(callee, subnet, &origin, Err(reject), cycles),
                     // An expired bounded-wait request is shed; its caller gets SYS_UNKNOWN.
                     None if expired => {}
@@ -396,6 +399,19 @@ impl Sim {
             }
             Some(_) => None,
         }
+    }
+
+    /// IC interface specification, abstract behaviour, "Calls with insufficient cycles are
+    /// rejected": a call from another canister attaching fewer cycles than the callee's
+    /// `minimum_incoming_canister_call_cycles` is rejected with CANISTER_ERROR and its cycles
+    /// refunded; self-calls (and ingress) are not affected.
+    fn too_few_cycles(&self, caller: Principal, callee: Principal, cycles: u128) -> Option<Reject> {
+        if caller == callee {
+            return None;
+        }
+        let state = self.canisters.get(&callee)?;
+        let minimum = nat_to_u128(&state.settings.minimum_incoming_canister_call_cycles);
+        (cycles < minimum).then(|| errors::too_few_incoming_cycles(callee, cycles, minimum))
     }
 
     pub(crate) fn push_input(&mut self, canister: Principal, message: Message) {
