@@ -24,9 +24,10 @@
 
 use std::path::Path;
 
+use deployer::engine::{ChildSpec, Delivery, ModuleHash, Plan, SubnetIndex, TargetRelease};
 use deployer::{
-    FailureBudget, InstallOptions, OnFailure, Policy, PolicyArg, RetryPolicy, Verification,
-    WasmMemoryPersistence, WavePlan, WaveSize,
+    ChildId, FailureBudget, InstallOptions, OnFailure, Policy, PolicyArg, RetryPolicy,
+    Verification, WasmMemoryPersistence, WavePlan, WaveSize,
 };
 use serde::Deserialize;
 
@@ -167,9 +168,27 @@ pub fn load(path: &Path) -> Outcome<PolicyArg> {
     let file: PolicyFile = toml::from_str(&text)
         .map_err(|error| Failure::input(format!("{}: {error}", path.display())))?;
     let arg = to_arg(file, path)?;
-    arg.clone()
+    let policy = arg
+        .clone()
         .into_policy()
         .map_err(|reason| Failure::input(format!("{}: {reason}", path.display())))?;
+    // The engine's own checks of a plan, on a plan of one placeholder child: what the deployer
+    // would refuse at start_rollout is refused here, before anything is sent.
+    let plan = Plan {
+        release: TargetRelease {
+            module_hash: ModuleHash([0; 32]),
+            delivery: Delivery::InstallCode,
+        },
+        children: vec![ChildSpec {
+            id: ChildId::new(vec![0]).expect("a one-byte id"),
+            module_hash: None,
+            subnet: SubnetIndex(0),
+            snapshots: vec![],
+        }],
+        policy,
+    };
+    plan.validate()
+        .map_err(|error| Failure::input(format!("{}: {error}", path.display())))?;
     Ok(arg)
 }
 
