@@ -143,3 +143,47 @@ fn canister_versions_as_init_upgrade_hooks_and_replicated_queries_see_them() {
     assert_eq!(seen[2], 4, "canister_post_upgrade sees the new version");
     assert_eq!(sim.canister(canister).unwrap().version, 4);
 }
+
+/// `canister_info_result` with `change` as `ic.did` declares it: `details : change_details`.
+#[derive(candid::CandidType, serde::Deserialize, Debug)]
+struct IcDidChange {
+    timestamp_nanos: u64,
+    canister_version: u64,
+    origin: ic_management_canister_types::ChangeOrigin,
+    details: ic_management_canister_types::ChangeDetails,
+}
+
+#[derive(candid::CandidType, serde::Deserialize, Debug)]
+struct IcDidInfo {
+    total_num_changes: u64,
+    recent_changes: Vec<IcDidChange>,
+    module_hash: Option<serde_bytes::ByteBuf>,
+    controllers: Vec<Principal>,
+}
+
+/// Management canister, `canister_info` (ic.did: `change = record { ...; details :
+/// change_details }`): a canister decoding the reply with the `ic.did` types reads every change;
+/// the reply's wire type has the plain variant, not `opt`.
+#[test]
+fn canister_info_changes_carry_details_as_a_plain_variant() {
+    let mut sim = new_sim();
+    let observer = forwarder(&mut sim, 0);
+    let canister = echo(&mut sim);
+    let args = ic_management_canister_types::CanisterInfoArgs {
+        canister_id: canister,
+        num_requested_changes: Some(5),
+    };
+    let reply = forward_management(&mut sim, observer, "canister_info", &args).reply_data();
+    let info: IcDidInfo = candid::decode_one(&reply).expect("decodes with the ic.did types");
+    assert_eq!(info.total_num_changes, 2, "creation and install");
+    assert!(matches!(
+        info.recent_changes[1].details,
+        ic_management_canister_types::ChangeDetails::CodeDeployment(_)
+    ));
+    // What the simulator used to send (the crate's `opt change_details`) does not decode with
+    // the ic.did types: the check above fails for it.
+    let crate_typed: ic_management_canister_types::CanisterInfoResult =
+        candid::decode_one(&reply).expect("the crate's type reads it too");
+    let opt_encoded = candid::encode_one(&crate_typed).unwrap();
+    assert!(candid::decode_one::<IcDidInfo>(&opt_encoded).is_err());
+}

@@ -22,13 +22,13 @@ use crate::types::{limits, CanisterRunStatus, Principal, Reject};
 use crate::{InstallMode, TraceKind};
 use candid::{CandidType, Nat};
 use ic_management_canister_types::{
-    CanisterIdRecord, CanisterInfoArgs, CanisterInfoResult, CanisterInstallMode,
-    CanisterMetadataArgs, CanisterMetadataResult, CanisterSettings, CanisterStatusResult,
-    CanisterStatusType, ChangeDetails, ChangeOrigin, CodeDeploymentMode, CodeDeploymentRecord,
-    ControllersChangeRecord, CreateCanisterArgs, CreationRecord, DefiniteCanisterSettings,
-    FromCanisterRecord, FromUserRecord, InstallCodeArgs, MemoryMetrics,
-    ProvisionalCreateCanisterWithCyclesArgs, ProvisionalTopUpCanisterArgs, QueryStats,
-    StatusVisibility, UninstallCodeArgs, UpdateSettingsArgs, WasmMemoryPersistence,
+    CanisterIdRecord, CanisterInfoArgs, CanisterInstallMode, CanisterMetadataArgs,
+    CanisterMetadataResult, CanisterSettings, CanisterStatusResult, CanisterStatusType,
+    ChangeDetails, ChangeOrigin, CodeDeploymentMode, CodeDeploymentRecord, ControllersChangeRecord,
+    CreateCanisterArgs, CreationRecord, DefiniteCanisterSettings, FromCanisterRecord,
+    FromUserRecord, InstallCodeArgs, MemoryMetrics, ProvisionalCreateCanisterWithCyclesArgs,
+    ProvisionalTopUpCanisterArgs, QueryStats, StatusVisibility, UninstallCodeArgs,
+    UpdateSettingsArgs, WasmMemoryPersistence,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -981,6 +981,26 @@ fn canister_status(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, R
     Ok(Answer::Now(encode(&sim.canister_status_result(canister))))
 }
 
+/// `canister_info_result` as `ic.did` has it: each change's `details : change_details` is not
+/// optional (the Rust crate's `Change` makes it `opt` for schema evolution; a canister decoding
+/// with the `ic.did` types needs the plain variant, and one decoding with the crate's type still
+/// reads it, Candid's `opt` rule wrapping the value).
+#[derive(CandidType)]
+struct InfoResult {
+    total_num_changes: u64,
+    recent_changes: Vec<InfoChange>,
+    module_hash: Option<Vec<u8>>,
+    controllers: Vec<Principal>,
+}
+
+#[derive(CandidType)]
+struct InfoChange {
+    timestamp_nanos: u64,
+    canister_version: u64,
+    origin: ChangeOrigin,
+    details: ChangeDetails,
+}
+
 fn canister_info(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Reject> {
     let args: CanisterInfoArgs = decode(call)?;
     let state = sim
@@ -988,11 +1008,21 @@ fn canister_info(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Rej
         .get(&args.canister_id)
         .ok_or_else(|| errors::canister_not_found(args.canister_id))?;
     let requested = args.num_requested_changes.unwrap_or(0);
-    let result = CanisterInfoResult {
+    let result = InfoResult {
         total_num_changes: state.history.total(),
         recent_changes: state
             .history
-            .most_recent(usize::try_from(requested).unwrap_or(usize::MAX)),
+            .most_recent(usize::try_from(requested).unwrap_or(usize::MAX))
+            .into_iter()
+            .map(|change| InfoChange {
+                timestamp_nanos: change.timestamp_nanos,
+                canister_version: change.canister_version,
+                origin: change.origin,
+                details: change
+                    .details
+                    .expect("the simulator records every change with its details"),
+            })
+            .collect(),
         module_hash: state
             .instance
             .as_ref()
