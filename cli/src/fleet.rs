@@ -39,6 +39,11 @@ pub enum FleetCommand {
         #[arg(long)]
         module: Option<String>,
     },
+    /// Forgets a child (refused while a rollout holds it); the canister itself is untouched.
+    Forget { child: String },
+    /// Registers a chunk store for the children on `subnet`: an empty canister there that the
+    /// deployer controls (the deployer serves its own subnet).
+    Store { subnet: String, canister: String },
     /// Sets labels on a child (`key=value`), or removes them (`--remove key`).
     Label {
         child: String,
@@ -195,6 +200,23 @@ impl FleetCommand {
                     }
                     out.push_str(&format!("{} children\n", children.len()));
                     out
+                });
+                Ok(0)
+            }
+            FleetCommand::Forget { child } => {
+                let child = parse_principal(&child, "child")?;
+                let info = deployer.release_child(me, child)?;
+                context.print(&json::to_json(&info), || format!("forgot {child}"));
+                Ok(0)
+            }
+            FleetCommand::Store { subnet, canister } => {
+                let subnet = parse_principal(&subnet, "subnet")?;
+                let canister = parse_principal(&canister, "canister")?;
+                deployer.register_chunk_store(me, subnet, canister)?;
+                let value =
+                    serde_json::json!({"subnet": subnet.to_text(), "store": canister.to_text()});
+                context.print(&value, || {
+                    format!("{canister} holds the chunked releases for subnet {subnet}")
                 });
                 Ok(0)
             }

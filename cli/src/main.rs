@@ -52,6 +52,15 @@ enum Command {
     Rollout(rollout::RolloutCommand),
     /// Who you are to the deployer: your principal and roles, and the deployer's version.
     Whoami,
+    /// Storage used by releases and uploads, and the upload settings.
+    Stats,
+    /// Before upgrading the deployer to a build whose engine decides differently: holds every
+    /// rollout and folds the journal; call until ready, then stop, install, start.
+    PrepareUpgrade {
+        /// Lift the hold instead (rollouts go on).
+        #[arg(long)]
+        lift: bool,
+    },
     /// Roles: who may do what (Admin, Operator, Viewer).
     #[command(subcommand)]
     Role(RoleCommand),
@@ -140,7 +149,59 @@ fn run(cli: Cli) -> Outcome<u8> {
         Command::Rollout(command) => command.run(&context),
         Command::Whoami => whoami(&context).map(|()| 0),
         Command::Role(command) => role(&context, command).map(|()| 0),
+        Command::Stats => stats(&context).map(|()| 0),
+        Command::PrepareUpgrade { lift } => prepare_upgrade(&context, lift),
     }
+}
+
+fn stats(context: &Context) -> Outcome<()> {
+    let me = context.connection.me;
+    let mut deployer = context.connection.deployer();
+    let stats = deployer.storage_stats(me)?;
+    let settings = deployer.upload_settings(me)?;
+    let value = serde_json::json!({
+        "storage": json::to_json(&stats),
+        "upload_settings": json::to_json(&settings),
+    });
+    context.print(&value, || {
+        format!(
+            "releases       {} ({})\nopen uploads   {} ({} staged)\nchunks         {} ({})\nstable memory  {}\nupload ttl {}s, at most {} open uploads, {} staged, {} releases",
+            stats.releases,
+            text::bytes(stats.release_bytes),
+            stats.open_uploads,
+            text::bytes(stats.staged_bytes),
+            stats.chunks,
+            text::bytes(stats.chunk_bytes),
+            text::bytes(stats.stable_memory_bytes),
+            settings.upload_ttl_seconds,
+            settings.max_open_uploads,
+            text::bytes(settings.max_staged_bytes),
+            settings.max_releases
+        )
+    });
+    Ok(())
+}
+
+/// Exits 0 once ready (or lifted), 1 while the deployer is still settling.
+fn prepare_upgrade(context: &Context, lift: bool) -> Outcome<u8> {
+    let me = context.connection.me;
+    let readiness = context
+        .connection
+        .deployer()
+        .prepare_upgrade(me, deployer::PrepareUpgradeArg { hold: !lift })?;
+    context.print(&json::to_json(&readiness), || {
+        if lift {
+            "hold lifted: rollouts go on".to_string()
+        } else if readiness.ready {
+            "ready: stop the deployer, install the new build (upgrade), start it".to_string()
+        } else {
+            format!(
+                "holding; not ready yet: {} calls in flight, {} journal lines; run again",
+                readiness.actions_in_flight, readiness.journal_lines
+            )
+        }
+    });
+    Ok(if lift || readiness.ready { 0 } else { 1 })
 }
 
 fn role(context: &Context, command: RoleCommand) -> Outcome<()> {

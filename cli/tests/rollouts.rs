@@ -120,6 +120,13 @@ fn the_fleet_is_adopted_labelled_and_listed() {
     net.run(None, &["fleet", "list"])
         .code(3)
         .stderr_has("Viewer");
+    net.admin(&["fleet", "forget", &extra.to_text()])
+        .ok()
+        .stdout_has("forgot");
+    let stats = net.admin(&["stats", "--json"]).ok().json();
+    assert_eq!(stats["storage"]["releases"], 1);
+    net.admin(&["prepare-upgrade"]).ok().stdout_has("ready");
+    net.admin(&["prepare-upgrade", "--lift"]).ok();
     net.admin(&["fleet", "adopt", "not-a-principal"]).code(2);
     net.admin(&["fleet", "adopt", "@missing.txt"])
         .code(2)
