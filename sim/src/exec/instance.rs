@@ -545,10 +545,12 @@ impl CanisterInstance {
                 };
                 (mode, format!("canister_query {method}"), false)
             }
+            // Kept: the replica runs a composite query on a copy of the instance, whose callbacks
+            // see the state it left; nothing reaches the canister itself.
             ExecKind::CompositeQuery { method } => (
                 Mode::CompositeQuery,
                 format!("canister_composite_query {method}"),
-                false,
+                true,
             ),
             ExecKind::InspectMessage { .. } => (
                 Mode::InspectMessage,

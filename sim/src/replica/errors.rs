@@ -44,6 +44,17 @@ pub(crate) fn too_few_incoming_cycles(callee: Principal, attached: u128, minimum
     )
 }
 
+/// IC0525: composite queries called one another too deep.
+pub(crate) fn query_call_graph_too_deep(canister: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterError,
+        "IC0525",
+        format!(
+            "Error from Canister {canister}: Composite query call graph reached the maximum depth."
+        ),
+    )
+}
+
 /// IC0301: the destination does not exist (or was deleted).
 pub(crate) fn canister_not_found(canister: Principal) -> Reject {
     reject(
@@ -365,17 +376,6 @@ pub(crate) fn specified_id_unavailable(canister: Principal) -> Reject {
         RejectCode::CanisterReject,
         "IC0406",
         format!("Unsuccessful canister creation: canister id {canister} is not available."),
-    )
-}
-
-/// A composite query that calls other canisters: the simulator does not run those calls.
-pub(crate) fn composite_query_calls_unsupported(canister: Principal) -> Reject {
-    reject(
-        RejectCode::CanisterError,
-        "IC0504",
-        format!(
-            "Error from Canister {canister}: composite query calls to other canisters are not supported by the simulator"
-        ),
     )
 }
 

@@ -4,14 +4,19 @@
 //! IC interface specification, "Ingress message inspection", "Effective canister id" and
 //! "Query calls"; the replica's ingress filter for management canister methods.
 
+use super::certificate::{self, CertifiedQueryData};
 use super::errors::{self, MethodKind};
 use super::management::{self, IngressAccess};
 use super::state::Message;
 use super::trace::Replication;
 use super::Sim;
-use crate::exec::{ExecKind, ExecResponse, SystemEntry};
+use crate::exec::{
+    CallResponse, CanisterInstance, ExecEnv, ExecKind, ExecOutcome, ExecResponse, OutgoingCall,
+    SystemEntry,
+};
 use crate::types::{limits, CanisterRunStatus, Principal, Reject};
 use crate::{IngressStatus, MessageId, TraceKind};
+use std::collections::VecDeque;
 
 impl Sim {
     /// Checks an ingress message and, when the IC would accept it, puts it in flight for the next
@@ -141,7 +146,9 @@ impl Sim {
     }
 
     /// A non-replicated query, executed at once; its state changes are discarded by the exec
-    /// layer.
+    /// layer. It reads a certificate of its canister's certified data (IC interface
+    /// specification, "Certified data"). A composite query's calls to other canisters' queries
+    /// run at once too ("Composite query methods").
     pub(crate) fn execute_query(
         &mut self,
         sender: Principal,
@@ -152,6 +159,36 @@ impl Sim {
         if receiver == Principal::management_canister() {
             return self.management_query(sender, method, arg);
         }
+        let certificate = self.query_certificate(receiver);
+        self.query_in_graph(sender, receiver, method, arg, certificate, 0)
+    }
+
+    /// The certificate a query to `canister` reads: its certified data and the time.
+    fn query_certificate(&self, canister: Principal) -> Option<Vec<u8>> {
+        let state = self.canisters.get(&canister)?;
+        let data = CertifiedQueryData {
+            subnet: state.subnet,
+            canister,
+            certified_data: state.certified_data.clone(),
+            time_nanos: self.time_nanos,
+        };
+        Some(match &self.data_certifier {
+            Some(certifier) => certifier(&data),
+            None => certificate::unsigned_certificate(&data),
+        })
+    }
+
+    /// One query of a query call graph: the one a user sent (`depth` 0, with a certificate) or
+    /// one a composite query called.
+    fn query_in_graph(
+        &mut self,
+        sender: Principal,
+        receiver: Principal,
+        method: &str,
+        arg: Vec<u8>,
+        certificate: Option<Vec<u8>>,
+        depth: usize,
+    ) -> Result<Vec<u8>, Reject> {
         let state = self
             .canisters
             .get(&receiver)
@@ -183,7 +220,11 @@ impl Sim {
                 method,
             ));
         };
-        let env = self.exec_env(state, sender, arg, limits::MAX_INSTRUCTIONS_PER_QUERY);
+        let mut env = self.exec_env(state, sender, arg, limits::MAX_INSTRUCTIONS_PER_QUERY);
+        env.data_certificate = certificate;
+        if let ExecKind::CompositeQuery { .. } = kind {
+            return self.composite_query(receiver, &kind, env, depth);
+        }
         let outcome = self
             .canisters
             .get_mut(&receiver)
@@ -202,10 +243,111 @@ impl Sim {
         match outcome.response {
             Some(ExecResponse::Reply(payload)) => Ok(payload),
             Some(ExecResponse::Reject(message)) => Err(errors::canister_rejected(message)),
-            None if !outcome.calls.is_empty() => {
-                Err(errors::composite_query_calls_unsupported(receiver))
-            }
             None => Err(errors::did_not_reply(receiver)),
         }
     }
+
+    /// A composite query ("Composite query methods"): it runs on a copy of the canister's
+    /// instance, so that its callbacks see the state it left and nothing of it persists; each
+    /// call it makes runs at once as a query of a canister on the same subnet (query or
+    /// composite query method), and its callback then runs on the copy, until the composite
+    /// query replies. Its callbacks run in the simulator's reply/reject callback mode (the spec's
+    /// CRy/CRt allow fewer functions: no cycles). Calls nest at most
+    /// [`MAX_QUERY_CALL_DEPTH`] deep (the replica's `QueryCallGraphTooDeep`, IC0525).
+    fn composite_query(
+        &mut self,
+        receiver: Principal,
+        kind: &ExecKind,
+        env: ExecEnv,
+        depth: usize,
+    ) -> Result<Vec<u8>, Reject> {
+        if depth >= MAX_QUERY_CALL_DEPTH {
+            return Err(errors::query_call_graph_too_deep(receiver));
+        }
+        let live = self.canisters[&receiver]
+            .instance
+            .as_ref()
+            .expect("checked by the caller");
+        let mut copy = CanisterInstance::from_snapshot(&live.snapshot())
+            .map_err(|e| errors::trapped(receiver, &e))?;
+        let label = match kind {
+            ExecKind::CompositeQuery { method } => format!("composite_query:{method}"),
+            _ => unreachable!("only composite queries"),
+        };
+        let mut outcome = copy.execute(kind, &env);
+        let mut pending: VecDeque<OutgoingCall> = VecDeque::new();
+        loop {
+            self.record_execution(
+                receiver,
+                label.clone(),
+                &outcome,
+                Replication::NonReplicated,
+            );
+            let ExecOutcome {
+                trap,
+                response,
+                calls,
+                ..
+            } = outcome;
+            match response {
+                Some(ExecResponse::Reply(payload)) => return Ok(payload),
+                Some(ExecResponse::Reject(message)) => {
+                    return Err(errors::canister_rejected(message))
+                }
+                None => {}
+            }
+            if let Some(trap) = trap {
+                return Err(errors::trapped(receiver, &trap));
+            }
+            pending.extend(calls);
+            let Some(call) = pending.pop_front() else {
+                return Err(errors::did_not_reply(receiver));
+            };
+            let response = match self.composite_callee_answer(receiver, &call, depth) {
+                Ok(payload) => CallResponse::Reply(payload),
+                Err(reject) => CallResponse::Reject {
+                    code: reject.code,
+                    message: reject.message,
+                },
+            };
+            let callback_env = ExecEnv {
+                arg: Vec::new(),
+                data_certificate: None,
+                ..env.clone()
+            };
+            outcome = copy.execute(
+                &ExecKind::Response {
+                    callback: call.callback,
+                    response,
+                },
+                &callback_env,
+            );
+        }
+    }
+
+    /// What a call from a composite query gets back: the callee must be a canister on the
+    /// caller's subnet; it runs without a certificate.
+    fn composite_callee_answer(
+        &mut self,
+        caller: Principal,
+        call: &OutgoingCall,
+        depth: usize,
+    ) -> Result<Vec<u8>, Reject> {
+        let caller_subnet = self.canisters[&caller].subnet;
+        match self.canisters.get(&call.callee) {
+            Some(callee) if callee.subnet == caller_subnet => {}
+            _ => return Err(errors::canister_not_found(call.callee)),
+        }
+        self.query_in_graph(
+            caller,
+            call.callee,
+            &call.method,
+            call.payload.clone(),
+            None,
+            depth + 1,
+        )
+    }
 }
+
+/// How deep composite queries may call one another (the replica's `max_query_call_graph_depth`).
+const MAX_QUERY_CALL_DEPTH: usize = 6;

@@ -21,6 +21,7 @@
 //! it stands on. Every part adds `impl Sim` blocks, so every part imports [`Sim`] from here, and
 //! this file names the types its fields hold.
 
+pub mod certificate;
 mod cycles;
 mod errors;
 mod execution;
@@ -252,6 +253,9 @@ pub struct Sim {
     recorder: trace::Recorder,
     // `faults`.
     faults: faults::Faults,
+    /// Makes the certificates non-replicated queries read (`certificate`); `None`: the
+    /// simulator's own unsigned one.
+    data_certifier: Option<certificate::DataCertifier>,
 }
 
 struct SubnetState {
@@ -389,6 +393,7 @@ impl Sim {
             root_key: root_key(),
             recorder: trace::Recorder::default(),
             faults: faults::Faults::default(),
+            data_certifier: None,
         }
     }
     pub fn config(&self) -> &SimConfig {
@@ -432,6 +437,11 @@ impl Sim {
     /// The DER-encoded root key canisters read with `ic0.root_key_copy`.
     pub fn root_key(&self) -> &[u8] {
         &self.root_key
+    }
+    /// Has `certifier` make the certificates that non-replicated queries read with
+    /// `ic0.data_certificate_copy` (a network serving the simulator signs them with its keys).
+    pub fn set_data_certifier(&mut self, certifier: certificate::DataCertifier) {
+        self.data_certifier = Some(certifier);
     }
     /// Replaces the root key canisters read: a network serving the simulator certifies with a
     /// key of its own, and canisters must see that one.
