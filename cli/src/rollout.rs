@@ -491,6 +491,28 @@ fn event_text(kind: &Value) -> String {
         "WaveStarted" => format!("wave {} started", body["wave"]),
         "WaveFinished" => format!("wave {} finished", body["wave"]),
         "Paused" => format!("paused: {}", json::brief(&body["reason"])),
+        "SnapshotTaken" => format!(
+            "{child} snapshot {} taken",
+            body["snapshot"].as_str().unwrap_or_default()
+        ),
+        "RetryScheduled" => format!(
+            "{child} {} retry {} at {}",
+            json::brief(&body["step"]),
+            body["attempt"],
+            body["at"].as_u64().map(text::time).unwrap_or_default()
+        ),
+        "PathChanged" => format!("{child} now on path {}", json::brief(&body["path"])),
+        "Reconciling" => format!(
+            "{child} {}: outcome unknown, reading the child",
+            json::brief(&body["step"])
+        ),
+        "ChildRequeued" => format!("{child} requeued (the rollout paused for cycles)"),
+        "StopStuck" => format!("{child} stop timed out; starting it again"),
+        "RollbackRequested" => format!("rollback of {} children requested", body["children"]),
+        "Created" => format!(
+            "created: {} children ({} skipped) in {} waves",
+            body["children"], body["skipped"], body["waves"]
+        ),
         _ if !child.is_empty() => format!("{child} {name} {body}"),
         _ if body.is_null() => name,
         _ => format!("{name} {body}"),
