@@ -117,6 +117,11 @@ impl Context {
 }
 
 fn main() -> ExitCode {
+    // A closed pipe ends the program as it ends other Unix tools, instead of a panic.
+    // SAFETY: restores the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let json = cli.json;
     match run(cli) {
