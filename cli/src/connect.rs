@@ -57,9 +57,6 @@ pub struct Connection {
 impl Connection {
     pub fn open(args: &ConnectArgs) -> Outcome<Connection> {
         let identity = load_identity(args.identity.as_deref())?;
-        let me = identity
-            .sender()
-            .map_err(|error| Failure::input(format!("identity: {error}")))?;
         let (url, root_key, local_deployer) = match args.network.as_str() {
             "local" => {
                 let local = read_local(&args.local_file)?;
@@ -101,13 +98,26 @@ impl Connection {
                 ))
             }
         };
+        Connection::new(&url, root_key, canister, identity)
+    }
+
+    /// A connection to `canister` on the network at `url` as `identity`.
+    pub fn new(
+        url: &str,
+        root_key: RootKey,
+        canister: Principal,
+        identity: Box<dyn Identity>,
+    ) -> Outcome<Connection> {
+        let me = identity
+            .sender()
+            .map_err(|error| Failure::input(format!("identity: {error}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .map_err(|error| Failure::Transport(format!("starting the runtime: {error}")))?;
         let agent = Agent::builder()
-            .with_url(url.as_str())
+            .with_url(url)
             .with_boxed_identity(identity)
             .with_max_tcp_error_retries(1)
             .build()
@@ -140,9 +150,13 @@ impl Connection {
     }
 }
 
-enum RootKey {
+/// How the agent trusts the network's certificates.
+pub enum RootKey {
+    /// The IC's built-in key.
     Mainnet,
+    /// This key (DER).
     Key(Vec<u8>),
+    /// The key the network serves (trust on first use).
     Fetch,
 }
 

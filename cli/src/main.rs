@@ -1,23 +1,15 @@
 //! `deployer`: the deployer canister from a terminal. Upload releases (resumable, in parallel,
 //! with a progress bar), adopt and label the fleet, plan, start and watch rollouts, on the local
 //! network or the IC, with `--json` for scripts and exit statuses that tell a refusal from a
-//! network failure (see [`fail::exit`]). Every call goes through the one typed client,
+//! network failure (see `deployer_cli::fail::exit`). Every call goes through the one typed client,
 //! `deployer_client::Deployer`, over ic-agent.
-
-mod connect;
-mod fail;
-mod fleet;
-mod json;
-mod policy;
-mod release;
-mod rollout;
-mod text;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use connect::{ConnectArgs, Connection};
-use fail::{Failure, Outcome};
+use deployer_cli::connect::{self, ConnectArgs, Connection};
+use deployer_cli::fail::{Failure, Outcome};
+use deployer_cli::{fleet, json, release, rollout, text, Context};
 
 #[derive(Parser)]
 #[command(
@@ -89,29 +81,6 @@ impl From<RoleName> for deployer::Role {
             RoleName::Admin => deployer::Role::Admin,
             RoleName::Operator => deployer::Role::Operator,
             RoleName::Viewer => deployer::Role::Viewer,
-        }
-    }
-}
-
-/// What every command has: the connection and the output mode.
-pub struct Context {
-    pub connection: Connection,
-    pub json: bool,
-}
-
-impl Context {
-    /// Prints `value` as JSON, or `text` for people.
-    pub fn print(&self, value: &serde_json::Value, text: impl FnOnce() -> String) {
-        if self.json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(value).expect("JSON prints")
-            );
-        } else {
-            let text = text();
-            if !text.is_empty() {
-                println!("{}", text.trim_end());
-            }
         }
     }
 }

@@ -150,6 +150,16 @@ fn read_module(file: &Path) -> Outcome<Vec<u8>> {
     Ok(module)
 }
 
+/// What an upload did: the release, and how many chunks it sent (the others were received
+/// before: a resumed upload).
+pub struct Uploaded {
+    pub release: Release,
+    pub upload_id: u64,
+    pub chunks: u32,
+    pub chunks_sent: usize,
+    pub elapsed: std::time::Duration,
+}
+
 fn upload(
     context: &Context,
     file: &Path,
@@ -159,9 +169,47 @@ fn upload(
     parallel: usize,
 ) -> Outcome<()> {
     let module = read_module(file)?;
+    let uploaded = upload_module(context, &module, name, version, notes, parallel)?;
+    let Uploaded {
+        release,
+        upload_id,
+        chunks,
+        chunks_sent,
+        elapsed,
+    } = &uploaded;
+    let mut value = json::to_json(&release.summary);
+    value["upload"] = serde_json::json!({
+        "upload_id": upload_id,
+        "chunks": chunks,
+        "chunks_sent": chunks_sent,
+        "chunks_resumed": *chunks as usize - chunks_sent,
+        "seconds": elapsed.as_secs_f64(),
+    });
+    context.print(&value, || {
+        format!(
+            "uploaded {} in {:.1}s ({chunks_sent} of {chunks} chunks sent)\n{}",
+            text::bytes(module.len() as u64),
+            elapsed.as_secs_f64(),
+            describe(release)
+        )
+    });
+    Ok(())
+}
+
+/// Opens the upload of `module` (or resumes the open upload of the same module), sends the
+/// chunks the deployer is missing, `parallel` at a time, each on its own client, with a progress
+/// bar on a terminal (a line per chunk on a pipe, nothing with `--json`), and commits.
+pub fn upload_module(
+    context: &Context,
+    module: &[u8],
+    name: &str,
+    version: &str,
+    notes: Option<String>,
+    parallel: usize,
+) -> Outcome<Uploaded> {
     let me = context.connection.me;
     let mut deployer = context.connection.deployer();
-    let mut arg = open_arg(&module, Some(MIB), name, version);
+    let mut arg = open_arg(module, Some(MIB), name, version);
     arg.notes = notes;
     let status = deployer.upload_open(me, arg)?;
     let chunk_size = status.chunk_size as usize;
@@ -233,25 +281,13 @@ fn upload(
     }
     bar.finish_and_clear();
     let release = deployer.upload_commit(me, status.upload_id)?;
-    let elapsed = started.elapsed();
-    let mut value = json::to_json(&release.summary);
-    value["upload"] = serde_json::json!({
-        "upload_id": status.upload_id,
-        "chunks": status.chunk_count,
-        "chunks_sent": to_send,
-        "chunks_resumed": status.chunk_count as usize - to_send,
-        "seconds": elapsed.as_secs_f64(),
-    });
-    context.print(&value, || {
-        format!(
-            "uploaded {} in {:.1}s ({to_send} of {} chunks sent)\n{}",
-            text::bytes(module.len() as u64),
-            elapsed.as_secs_f64(),
-            status.chunk_count,
-            describe(&release)
-        )
-    });
-    Ok(())
+    Ok(Uploaded {
+        release,
+        upload_id: status.upload_id,
+        chunks: status.chunk_count,
+        chunks_sent: to_send,
+        elapsed: started.elapsed(),
+    })
 }
 
 fn list(context: &Context, limit: Option<u32>) -> Outcome<()> {
