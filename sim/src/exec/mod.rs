@@ -36,8 +36,8 @@ mod stable;
 mod system_api;
 
 pub use system_api::{
-    call_base_fee, cost_call, cost_http_request, response_transmission_fee, CREATE_CANISTER_FEE,
-    MAX_CYCLES_PER_RESPONSE, SYSTEM_API_CALL_INSTRUCTIONS,
+    call_base_fee, cost_call, cost_http_request, cost_threshold_key, response_transmission_fee,
+    CREATE_CANISTER_FEE, MAX_CYCLES_PER_RESPONSE, SYSTEM_API_CALL_INSTRUCTIONS,
 };
 
 use crate::types::{limits, Principal, RejectCode};

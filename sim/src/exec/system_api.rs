@@ -456,9 +456,14 @@ fn stable32_pages(c: Ctx, api: &str) -> wasmtime::Result<u64> {
     Ok(pages)
 }
 
-/// Threshold key costs (13-node prices for test keys, 34-node fiduciary prices for `key_1`).
-/// Returns 0 and the cost, 1 for an unknown curve/algorithm, 2 for an unknown key name.
-fn cost_threshold_key(key_name: &str, curve_or_algorithm: i32, curves: i32) -> Result<u128, i32> {
+/// Threshold key costs (13-node prices for test keys, 34-node fiduciary prices for `key_1`), the
+/// fee of `sign_with_ecdsa`, `sign_with_schnorr` and `vetkd_derive_key`: the cost, or 1 for an
+/// unknown curve/algorithm (index of `curves`), 2 for an unknown key name.
+pub fn cost_threshold_key(
+    key_name: &str,
+    curve_or_algorithm: i32,
+    curves: i32,
+) -> Result<u128, i32> {
     if !(0..curves).contains(&curve_or_algorithm) {
         return Err(1);
     }

@@ -294,6 +294,24 @@ pub(crate) fn invalid_management_payload(method: &str, error: &str) -> Reject {
     )
 }
 
+/// IC0408: an argument that decodes but that the method refuses (a stand-in's checks).
+pub(crate) fn invalid_management_argument(method: &str, error: &str) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0408",
+        format!("Invalid argument for ic00 method {method}: {error}"),
+    )
+}
+
+/// IC0404: `subnet_info` / `node_metrics_history` of a subnet that does not exist.
+pub(crate) fn subnet_not_found(subnet: Principal) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0404",
+        format!("Subnet {subnet} not found"),
+    )
+}
+
 /// IC0504: settings that fail validation (too many controllers, environment variables...).
 pub(crate) fn invalid_settings(message: &str) -> Reject {
     reject(

@@ -180,7 +180,7 @@ impl Sim {
 
     /// One query of a query call graph: the one a user sent (`depth` 0, with a certificate) or
     /// one a composite query called.
-    fn query_in_graph(
+    pub(crate) fn query_in_graph(
         &mut self,
         sender: Principal,
         receiver: Principal,

@@ -94,7 +94,7 @@ impl Sim {
 
     /// The index of the subnet whose id is `principal`: calls addressed to a subnet id go to
     /// that subnet's management canister.
-    fn subnet_index(&self, principal: &Principal) -> Option<usize> {
+    pub(crate) fn subnet_index(&self, principal: &Principal) -> Option<usize> {
         self.subnets.iter().position(|s| s.id == *principal)
     }
 

@@ -256,6 +256,8 @@ pub struct Sim {
     /// Makes the certificates non-replicated queries read (`certificate`); `None`: the
     /// simulator's own unsigned one.
     data_certifier: Option<certificate::DataCertifier>,
+    /// What `http_request` answers (`management::standins`); `None`: 200 with an empty body.
+    http_outcall_responder: Option<management::HttpOutcallResponder>,
 }
 
 struct SubnetState {
@@ -394,6 +396,7 @@ impl Sim {
             recorder: trace::Recorder::default(),
             faults: faults::Faults::default(),
             data_certifier: None,
+            http_outcall_responder: None,
         }
     }
     pub fn config(&self) -> &SimConfig {
@@ -442,6 +445,11 @@ impl Sim {
     /// `ic0.data_certificate_copy` (a network serving the simulator signs them with its keys).
     pub fn set_data_certifier(&mut self, certifier: certificate::DataCertifier) {
         self.data_certifier = Some(certifier);
+    }
+    /// Has `responder` answer the management canister's `http_request` (the simulator reaches no
+    /// network; the canister's transform still runs on the answer).
+    pub fn set_http_outcall_responder(&mut self, responder: management::HttpOutcallResponder) {
+        self.http_outcall_responder = Some(responder);
     }
     /// Replaces the root key canisters read: a network serving the simulator certifies with a
     /// key of its own, and canisters must see that one.

@@ -7,6 +7,9 @@
 
 mod chunks;
 mod snapshots;
+mod standins;
+
+pub use standins::HttpOutcallResponder;
 
 use super::errors;
 use super::ids;
@@ -196,6 +199,76 @@ pub(crate) const METHODS: &[Method] = &[
         name: "raw_rand",
         ingress: IngressAccess::CanistersOnly,
         handler: raw_rand,
+    },
+    Method {
+        name: "ecdsa_public_key",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::ecdsa_public_key,
+    },
+    Method {
+        name: "sign_with_ecdsa",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::sign_with_ecdsa,
+    },
+    Method {
+        name: "schnorr_public_key",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::schnorr_public_key,
+    },
+    Method {
+        name: "sign_with_schnorr",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::sign_with_schnorr,
+    },
+    Method {
+        name: "vetkd_public_key",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::vetkd_public_key,
+    },
+    Method {
+        name: "vetkd_derive_key",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::vetkd_derive_key,
+    },
+    Method {
+        name: "http_request",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::http_request,
+    },
+    Method {
+        name: "bitcoin_get_balance",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::bitcoin,
+    },
+    Method {
+        name: "bitcoin_get_utxos",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::bitcoin,
+    },
+    Method {
+        name: "bitcoin_send_transaction",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::bitcoin,
+    },
+    Method {
+        name: "bitcoin_get_current_fee_percentiles",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::bitcoin,
+    },
+    Method {
+        name: "bitcoin_get_block_headers",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::bitcoin,
+    },
+    Method {
+        name: "subnet_info",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::subnet_info,
+    },
+    Method {
+        name: "node_metrics_history",
+        ingress: IngressAccess::CanistersOnly,
+        handler: standins::node_metrics_history,
     },
     Method {
         name: "provisional_create_canister_with_cycles",
