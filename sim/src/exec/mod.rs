@@ -53,6 +53,8 @@ pub struct CompiledModule {
 struct ModuleInner {
     module_hash: [u8; 32],
     wasm_binary_size: usize,
+    /// The bytes as given (a snapshot's `wasm_module`).
+    wasm_binary: Vec<u8>,
     instance_pre: wasmtime::InstancePre<system_api::HostState>,
     facts: module::ModuleFacts,
 }
@@ -74,6 +76,14 @@ impl CompiledModule {
     pub fn wasm_binary_size(&self) -> usize {
         self.inner.wasm_binary_size
     }
+    /// The bytes as given to `compile`.
+    pub fn wasm_binary(&self) -> &[u8] {
+        &self.inner.wasm_binary
+    }
+    /// The types of the module's mutable globals, in index order (the globals of a snapshot).
+    pub fn mutable_global_types(&self) -> &[GlobalType] {
+        &self.inner.facts.mutable_global_types
+    }
     pub fn has_update(&self, name: &str) -> bool {
         self.inner.facts.updates.contains(name)
     }
@@ -90,6 +100,15 @@ impl CompiledModule {
     pub fn metadata(&self) -> &BTreeMap<String, (bool, Vec<u8>)> {
         &self.inner.facts.metadata
     }
+}
+
+/// The value type of a mutable global.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GlobalType {
+    I32,
+    I64,
+    F32,
+    F64,
 }
 
 /// System entry points other than methods.

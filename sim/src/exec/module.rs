@@ -72,6 +72,8 @@ pub(super) struct ModuleFacts {
     pub metadata: BTreeMap<String, (bool, Vec<u8>)>,
     /// Indices of the mutable globals (all are exported by the rewrite), in index order.
     pub mutable_globals: Vec<u32>,
+    /// Their types.
+    pub mutable_global_types: Vec<super::GlobalType>,
     pub has_memory: bool,
     /// The memory is 64-bit: the System API's `I` is `i64` (spec: "WebAssembly module
     /// requirements").
@@ -130,6 +132,7 @@ fn compile(given: &[u8], module_hash: [u8; 32]) -> Result<CompiledModule, String
         inner: Arc::new(ModuleInner {
             module_hash,
             wasm_binary_size: given.len(),
+            wasm_binary: given.to_vec(),
             instance_pre,
             facts,
         }),
@@ -234,6 +237,7 @@ fn validate_and_rewrite(wasm: &[u8]) -> Result<(ModuleFacts, Vec<u8>), String> {
     let mut tables = 0usize;
     let mut globals = 0usize;
     let mut mutable_globals = Vec::new();
+    let mut mutable_global_types = Vec::new();
     let mut exports: Vec<(String, ExternalKind, u32)> = Vec::new();
     let mut start = None;
     let mut custom_sections: Vec<(String, Vec<u8>)> = Vec::new();
@@ -293,6 +297,12 @@ fn validate_and_rewrite(wasm: &[u8]) -> Result<(ModuleFacts, Vec<u8>), String> {
                             ));
                         }
                         mutable_globals.push(globals as u32);
+                        mutable_global_types.push(match global.ty.content_type {
+                            ValType::I32 => super::GlobalType::I32,
+                            ValType::I64 => super::GlobalType::I64,
+                            ValType::F32 => super::GlobalType::F32,
+                            _ => super::GlobalType::F64,
+                        });
                     }
                     globals += 1;
                 }
@@ -368,6 +378,7 @@ fn validate_and_rewrite(wasm: &[u8]) -> Result<(ModuleFacts, Vec<u8>), String> {
         entries: Vec::new(),
         metadata: BTreeMap::new(),
         mutable_globals,
+        mutable_global_types,
         has_memory: memories == 1,
         wasm64,
         has_table: tables >= 1,

@@ -44,6 +44,35 @@ pub(crate) fn too_few_incoming_cycles(callee: Principal, attached: u128, minimum
     )
 }
 
+/// IC0408: a snapshot data range outside the snapshot (replica `InvalidSlice`).
+pub(crate) fn snapshot_invalid_slice(offset: u64, size: u64) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0408",
+        format!(
+            "Invalid subslice into wasm module / main memory / stable memory: offset: {offset}, size: {size}"
+        ),
+    )
+}
+
+/// IC0408: a read of more than 2,000,000 bytes (replica `SliceTooLarge`).
+pub(crate) fn snapshot_slice_too_large(requested: u64, allowed: u64) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0408",
+        format!("Requested slice too large: {requested} > {allowed}"),
+    )
+}
+
+/// IC0409: data uploaded into a snapshot that was taken, not created by a metadata upload.
+pub(crate) fn snapshot_immutable() -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0409",
+        "Only canister snapshots created by metadata upload can be mutated.",
+    )
+}
+
 /// IC0525: composite queries called one another too deep.
 pub(crate) fn query_call_graph_too_deep(canister: Principal) -> Reject {
     reject(

@@ -206,10 +206,10 @@ impl ChunkStore {
     }
 }
 
-/// What `take_canister_snapshot` keeps: Wasm module, heap, globals, stable memory, certified
-/// data and chunk store.
+/// What a snapshot holds: Wasm module, heap, globals, stable memory, certified data and chunk
+/// store; taken from the canister, or uploaded (`upload_canister_snapshot_metadata/_data`).
 pub(crate) struct CanisterSnapshot {
-    pub instance: InstanceSnapshot,
+    pub content: SnapshotContent,
     pub certified_data: Vec<u8>,
     pub chunk_store: ChunkStore,
     pub taken_at_nanos: u64,
@@ -217,12 +217,33 @@ pub(crate) struct CanisterSnapshot {
     pub canister_version: u64,
 }
 
+pub(crate) enum SnapshotContent {
+    Taken(InstanceSnapshot),
+    /// Written by uploads at offsets; each buffer reads as zeros up to its declared size.
+    Uploaded(UploadedSnapshot),
+}
+
+pub(crate) struct UploadedSnapshot {
+    pub module: Vec<u8>,
+    pub module_size: u64,
+    pub wasm_memory: Vec<u8>,
+    pub wasm_memory_size: u64,
+    pub stable_memory: Vec<u8>,
+    pub stable_memory_size: u64,
+    pub globals: Vec<ic_management_canister_types::SnapshotMetadataGlobal>,
+    pub global_timer: Option<ic_management_canister_types::CanisterTimer>,
+}
+
 impl CanisterSnapshot {
     /// Bytes the snapshot adds to its canister's memory (`memory_metrics.snapshots_size`).
     pub(crate) fn total_size(&self) -> u64 {
-        self.instance.total_size()
-            + self.chunk_store.billed_size()
-            + self.certified_data.len() as u64
+        let content = match &self.content {
+            SnapshotContent::Taken(instance) => instance.total_size(),
+            SnapshotContent::Uploaded(u) => {
+                u.module_size + u.wasm_memory_size + u.stable_memory_size
+            }
+        };
+        content + self.chunk_store.billed_size() + self.certified_data.len() as u64
     }
 }
 

@@ -181,6 +181,26 @@ pub(crate) const METHODS: &[Method] = &[
         handler: snapshots::list_canister_snapshots,
     },
     Method {
+        name: "read_canister_snapshot_metadata",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: snapshots::read_canister_snapshot_metadata,
+    },
+    Method {
+        name: "read_canister_snapshot_data",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: snapshots::read_canister_snapshot_data,
+    },
+    Method {
+        name: "upload_canister_snapshot_metadata",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: snapshots::upload_canister_snapshot_metadata,
+    },
+    Method {
+        name: "upload_canister_snapshot_data",
+        ingress: IngressAccess::ControllersOfTarget,
+        handler: snapshots::upload_canister_snapshot_data,
+    },
+    Method {
         name: "delete_canister_snapshot",
         ingress: IngressAccess::ControllersOfTarget,
         handler: snapshots::delete_canister_snapshot,
