@@ -211,11 +211,28 @@ pub fn upload_module(
     let mut deployer = context.connection.deployer();
     let mut arg = open_arg(module, Some(MIB), name, version);
     arg.notes = notes;
+    // Releases are content-addressed: a module released before is not sent again (a commit
+    // would answer with that release anyway).
+    let started = Instant::now();
+    if let Ok(release) = deployer.get_release(me, ReleaseSelector::Sha256(arg.sha256.clone())) {
+        if !context.json && (release.summary.name != name || release.summary.version != version) {
+            eprintln!(
+                "this module is already released as {}@{}",
+                release.summary.name, release.summary.version
+            );
+        }
+        return Ok(Uploaded {
+            chunks: release.summary.chunk_count,
+            release,
+            upload_id: 0,
+            chunks_sent: 0,
+            elapsed: started.elapsed(),
+        });
+    }
     let status = deployer.upload_open(me, arg)?;
     let chunk_size = status.chunk_size as usize;
     let missing: VecDeque<u32> = status.missing_chunks.iter().copied().collect();
     let to_send = missing.len();
-    let started = Instant::now();
     let log = !context.json && !std::io::stderr().is_terminal();
     let bar = if context.json || log {
         ProgressBar::hidden()

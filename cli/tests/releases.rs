@@ -118,9 +118,10 @@ fn an_upload_killed_midway_sends_only_the_missing_chunks_when_started_again() {
     assert_eq!(upload["chunks_sent"].as_u64().unwrap(), 12 - resumed);
     assert_eq!(second["sha256"], hex::encode(sha256(&module)).as_str());
 
-    // Nothing is missing now: another run sends nothing and gives the same release.
+    // Released now: another run sends nothing and gives the same release.
     let third = net.admin(&[&args[..], &["--json"]].concat()).ok().json();
     assert_eq!(third["sha256"], second["sha256"]);
+    assert_eq!(third["upload"]["chunks_sent"], 0);
 
     let out = net.dir.join("big.out");
     net.run(
