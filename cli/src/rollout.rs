@@ -588,7 +588,8 @@ fn watch(context: &Context, id: u64, interval: f64) -> Outcome<u8> {
         }
         let summary = &info.summary;
         while bars.len() < summary.waves.len() {
-            let bar = multi.add(ProgressBar::new(0).with_style(style.clone()));
+            let size = u64::from(summary.waves[bars.len()].size);
+            let bar = multi.add(ProgressBar::new(size).with_style(style.clone()));
             bar.set_prefix(bars.len().to_string());
             bars.push(bar);
         }
