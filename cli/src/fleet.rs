@@ -43,7 +43,8 @@ pub enum FleetCommand {
     Forget { child: String },
     /// Registers a chunk store for the children on `subnet`: an empty canister there that the
     /// deployer controls (the deployer serves its own subnet).
-    Store { subnet: String, canister: String },
+    // Not `canister`: that is the global `--canister` (the deployer).
+    Store { subnet: String, store: String },
     /// Sets labels on a child (`key=value`), or removes them (`--remove key`).
     Label {
         child: String,
@@ -209,9 +210,9 @@ impl FleetCommand {
                 context.print(&json::to_json(&info), || format!("forgot {child}"));
                 Ok(0)
             }
-            FleetCommand::Store { subnet, canister } => {
+            FleetCommand::Store { subnet, store } => {
                 let subnet = parse_principal(&subnet, "subnet")?;
-                let canister = parse_principal(&canister, "canister")?;
+                let canister = parse_principal(&store, "store")?;
                 deployer.register_chunk_store(me, subnet, canister)?;
                 let value =
                     serde_json::json!({"subnet": subnet.to_text(), "store": canister.to_text()});

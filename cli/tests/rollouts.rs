@@ -120,6 +120,11 @@ fn the_fleet_is_adopted_labelled_and_listed() {
     net.run(None, &["fleet", "list"])
         .code(3)
         .stderr_has("Viewer");
+    // A chunk store must be an empty canister: a child is refused, with the deployer's reason.
+    let subnet = tier_a[0]["subnet"].as_str().unwrap().to_string();
+    net.admin(&["fleet", "store", &subnet, &extra.to_text()])
+        .code(3)
+        .stderr_has("refused");
     net.admin(&["fleet", "forget", &extra.to_text()])
         .ok()
         .stdout_has("forgot");
