@@ -8,7 +8,150 @@
 use crate::types::{CanisterRunStatus, Principal, Reject, RejectCode};
 
 fn reject(code: RejectCode, error_code: &str, message: impl Into<String>) -> Reject {
+    debug_assert!(
+        error_code_row(error_code).is_some_and(|row| row.reject == code),
+        "{error_code} with {code:?} is not in ERROR_CODES"
+    );
     Reject::new(code, error_code, message)
+}
+
+/// One of the replica's `ErrorCode`s the simulator answers with: its number (`IC0` + 3 digits),
+/// the replica's name for it, its reject code (the leading digit), and where the simulator uses
+/// it.
+#[derive(Debug)]
+pub struct ErrorCodeRow {
+    pub code: u16,
+    pub name: &'static str,
+    pub reject: RejectCode,
+    pub used_for: &'static str,
+}
+
+const fn row(
+    code: u16,
+    name: &'static str,
+    reject: RejectCode,
+    used_for: &'static str,
+) -> ErrorCodeRow {
+    ErrorCodeRow {
+        code,
+        name,
+        reject,
+        used_for,
+    }
+}
+
+use RejectCode::{
+    CanisterError as E5, CanisterReject as R4, DestinationInvalid as D3, SysTransient as T2,
+    SysUnknown as U6,
+};
+
+/// Every error code the simulator answers with: the one place its codes are written down. A
+/// test compares numbers and names with the `ErrorCode` enum the `pocket-ic` crate mirrors from
+/// the replica; debug builds check every reject made here against this table (and management
+/// methods' rejects against [`MANAGEMENT_METHOD_ERRORS`]).
+pub const ERROR_CODES: &[ErrorCodeRow] = &[
+    row(206, "StopCanisterRequestTimeout", T2, "a stop_canister call past its timeout"),
+    row(207, "CanisterOutOfCycles", T2, "a frozen canister, an execution or install it cannot pay for"),
+    row(209, "CanisterInstallCodeRateLimited", T2, "install_code past the install instruction rate"),
+    row(301, "CanisterNotFound", D3, "no such canister (or no route to it)"),
+    row(305, "CanisterSnapshotNotFound", D3, "no such snapshot on the canister's subnet"),
+    row(403, "InsufficientCyclesForCreateCanister", R4, "create_canister without the creation fee"),
+    row(404, "SubnetNotFound", R4, "subnet_info / node_metrics_history of an unknown subnet"),
+    row(406, "CanisterRejectedMessage", R4, "msg_reject, inspect_message refusal, ingress filter, unknown threshold key, a fee not attached, snapshot rules"),
+    row(408, "InvalidManagementPayload", R4, "an argument that does not decode or that the method refuses; snapshot slices"),
+    row(409, "CanisterSnapshotImmutable", R4, "data uploaded into a snapshot that was taken"),
+    row(502, "CanisterTrapped", E5, "a trap (Wasm trap, out of bounds...)"),
+    row(503, "CanisterCalledTrap", E5, "ic0.trap"),
+    row(504, "CanisterContractViolation", E5, "System API misuse, request over 10 MiB, invalid settings, EOP upgrade options, chunk store limits"),
+    row(505, "CanisterInvalidWasm", E5, "a module that fails validation"),
+    row(506, "CanisterDidNotReply", E5, "an execution that ended without a reply"),
+    row(508, "CanisterStopped", E5, "a message to a stopped canister"),
+    row(509, "CanisterStopping", E5, "a message to a stopping canister"),
+    row(510, "CanisterNotStopped", E5, "delete_canister (or a snapshot, when configured) of a running canister"),
+    row(511, "CanisterStoppingCancelled", E5, "a stop_canister call cancelled by start_canister"),
+    row(512, "CanisterInvalidController", E5, "a management call by someone who is not a controller"),
+    row(514, "CanisterNonEmpty", E5, "install on a canister that has code"),
+    row(520, "InsufficientCyclesInCall", E5, "a call with fewer cycles than minimum_incoming_canister_call_cycles"),
+    row(522, "CanisterInstructionLimitExceeded", E5, "an execution past its instruction limit"),
+    row(525, "QueryCallGraphTooDeep", E5, "composite queries nested too deep"),
+    row(527, "CompositeQueryCalledInReplicatedMode", E5, "a composite query called as an update or by a canister"),
+    row(536, "CanisterMethodNotFound", E5, "no such method (or management method)"),
+    row(537, "CanisterWasmModuleNotFound", E5, "a message to an empty canister"),
+    row(539, "CanisterWasmMemoryLimitExceeded", E5, "growing the heap past wasm_memory_limit"),
+    row(601, "DeadlineExpired", U6, "a bounded-wait call past its deadline"),
+];
+
+/// The row of `IC0xxx`.
+pub fn error_code_row(error_code: &str) -> Option<&'static ErrorCodeRow> {
+    let number: u16 = error_code.strip_prefix("IC")?.parse().ok()?;
+    ERROR_CODES.iter().find(|row| row.code == number)
+}
+
+/// Codes any management method may answer with: its target does not exist, the caller may not
+/// call it (ingress filter, controllers), the argument does not decode, the target cannot pay.
+pub const MANAGEMENT_COMMON_ERRORS: &[u16] = &[207, 301, 406, 408, 512];
+
+/// Per management method, the codes it answers with besides [`MANAGEMENT_COMMON_ERRORS`].
+pub const MANAGEMENT_METHOD_ERRORS: &[(&str, &[u16])] = &[
+    ("create_canister", &[403, 504]),
+    ("update_settings", &[504]),
+    (
+        "install_code",
+        &[209, 502, 503, 504, 505, 514, 522, 537, 539],
+    ),
+    ("upload_chunk", &[504]),
+    ("clear_chunk_store", &[]),
+    ("stored_chunks", &[]),
+    (
+        "install_chunked_code",
+        &[209, 502, 503, 504, 505, 514, 522, 537, 539],
+    ),
+    ("uninstall_code", &[]),
+    ("start_canister", &[]),
+    ("stop_canister", &[206, 511]),
+    ("canister_status", &[]),
+    ("canister_info", &[]),
+    ("canister_metadata", &[]),
+    ("take_canister_snapshot", &[305, 510]),
+    ("load_canister_snapshot", &[305, 510]),
+    ("list_canister_snapshots", &[]),
+    ("read_canister_snapshot_metadata", &[305]),
+    ("read_canister_snapshot_data", &[305, 504]),
+    ("upload_canister_snapshot_metadata", &[305]),
+    ("upload_canister_snapshot_data", &[305, 409, 504]),
+    ("delete_canister_snapshot", &[305]),
+    ("delete_canister", &[510]),
+    ("deposit_cycles", &[]),
+    ("raw_rand", &[]),
+    ("ecdsa_public_key", &[]),
+    ("sign_with_ecdsa", &[]),
+    ("schnorr_public_key", &[]),
+    ("sign_with_schnorr", &[]),
+    ("vetkd_public_key", &[]),
+    ("vetkd_derive_key", &[]),
+    ("http_request", &[]),
+    ("bitcoin_get_balance", &[]),
+    ("bitcoin_get_utxos", &[]),
+    ("bitcoin_send_transaction", &[]),
+    ("bitcoin_get_current_fee_percentiles", &[]),
+    ("bitcoin_get_block_headers", &[]),
+    ("subnet_info", &[404]),
+    ("node_metrics_history", &[404]),
+    ("provisional_create_canister_with_cycles", &[504]),
+    ("provisional_top_up_canister", &[]),
+];
+
+/// Whether the table lets `method` answer with `reject` (debug builds check every answer).
+pub(crate) fn management_error_listed(method: &str, reject: &Reject) -> bool {
+    let Some(code) = reject.error_code.as_deref().and_then(error_code_row) else {
+        return reject.error_code.is_none();
+    };
+    MANAGEMENT_COMMON_ERRORS.contains(&code.code)
+        || MANAGEMENT_METHOD_ERRORS
+            .iter()
+            .any(|(name, codes)| *name == method && codes.contains(&code.code))
+        // An unknown method name.
+        || (code.code == 536 && !MANAGEMENT_METHOD_ERRORS.iter().any(|(name, _)| *name == method))
 }
 
 /// IC0504 (`CanisterContractViolation`): an upgrade of a canister with enhanced orthogonal
@@ -42,6 +185,34 @@ pub(crate) fn too_few_incoming_cycles(callee: Principal, attached: u128, minimum
             "Canister {callee} requires at least {minimum} cycles attached to calls from other canisters, but the call attached {attached}."
         ),
     )
+}
+
+/// IC0406: a threshold key no subnet holds (replica: "Requested unknown threshold key").
+pub(crate) fn unknown_threshold_key(key: &str, existing: &str) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!("Requested unknown threshold key: {key}, existing keys: {existing}"),
+    )
+}
+
+/// IC0406: a management method called with fewer cycles than its fee.
+pub(crate) fn fee_not_attached(method: &str, sent: u128, required: u128) -> Reject {
+    reject(
+        RejectCode::CanisterReject,
+        "IC0406",
+        format!("{method} request sent with {sent} cycles, but {required} cycles are required."),
+    )
+}
+
+/// An HTTPS outcall that failed outside the replica (the transform, the response size): the
+/// replica answers SYS_FATAL without an `ErrorCode`.
+pub(crate) fn http_outcall_failed(message: String) -> Reject {
+    Reject {
+        code: RejectCode::SysFatal,
+        message,
+        error_code: None,
+    }
 }
 
 /// IC0408: a snapshot data range outside the snapshot (replica `InvalidSlice`).

@@ -22,8 +22,9 @@
 //! this file names the types its fields hold.
 
 pub mod certificate;
+pub use management::management_method_names;
 mod cycles;
-mod errors;
+pub mod errors;
 mod execution;
 mod faults;
 mod ids;

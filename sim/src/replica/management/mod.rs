@@ -302,6 +302,11 @@ pub(crate) const METHODS: &[Method] = &[
     },
 ];
 
+/// The names of the management methods the simulator serves.
+pub fn management_method_names() -> Vec<&'static str> {
+    METHODS.iter().map(|m| m.name).collect()
+}
+
 pub(crate) fn find_method(name: &str) -> Option<&'static Method> {
     METHODS.iter().find(|m| m.name == name)
 }
@@ -505,7 +510,14 @@ impl Sim {
         match result {
             Ok(Answer::Later) => None,
             Ok(Answer::Now(reply)) => Some(Ok(reply)),
-            Err(reject) => Some(Err(reject)),
+            Err(reject) => {
+                debug_assert!(
+                    errors::management_error_listed(&call.method, &reject),
+                    "{} answered {reject}, which MANAGEMENT_METHOD_ERRORS does not list",
+                    call.method
+                );
+                Some(Err(reject))
+            }
         }
     }
 

@@ -17,7 +17,7 @@ use super::{decode, empty_reply, encode, Answer, ManagementCall};
 use crate::exec::{cost_http_request, cost_threshold_key};
 use crate::replica::errors;
 use crate::replica::Sim;
-use crate::types::{Principal, Reject, RejectCode};
+use crate::types::{Principal, Reject};
 use candid::{CandidType, Deserialize, Nat};
 use ic_management_canister_types::{
     EcdsaCurve, EcdsaPublicKeyArgs, EcdsaPublicKeyResult, HttpRequestArgs, HttpRequestResult,
@@ -75,14 +75,7 @@ fn existing_keys() -> String {
 
 /// IC0406 (CANISTER_REJECT), the replica's wording for a key no subnet holds.
 fn unknown_key(key: &str) -> Reject {
-    Reject::new(
-        RejectCode::CanisterReject,
-        "IC0406",
-        format!(
-            "Requested unknown threshold key: {key}, existing keys: {}",
-            existing_keys()
-        ),
-    )
+    errors::unknown_threshold_key(key, &existing_keys())
 }
 
 fn check_key(kind: &str, curve: &str, name: &str, curve_known: bool) -> Result<(), Reject> {
@@ -108,14 +101,7 @@ fn check_path(method: &str, path: &[Vec<u8>]) -> Result<(), Reject> {
 /// Takes the signing fee out of the attached cycles (the rest is refunded with the answer).
 fn take_fee(call: &mut ManagementCall, fee: u128) -> Result<(), Reject> {
     if call.cycles < fee {
-        return Err(Reject::new(
-            RejectCode::CanisterReject,
-            "IC0406",
-            format!(
-                "{} request sent with {} cycles, but {fee} cycles are required.",
-                call.method, call.cycles
-            ),
-        ));
+        return Err(errors::fee_not_attached(&call.method, call.cycles, fee));
     }
     call.cycles -= fee;
     Ok(())
@@ -362,11 +348,7 @@ pub(super) fn http_request(sim: &mut Sim, call: &mut ManagementCall) -> Result<A
                 1,
             )
             .map_err(|e| {
-                Reject::new(
-                    RejectCode::SysFatal,
-                    "IC0502",
-                    format!("Transform function failed: {}", e.message),
-                )
+                errors::http_outcall_failed(format!("Transform function failed: {}", e.message))
             })?;
         response = candid::decode_one(&transformed)
             .map_err(|e| invalid(format!("the transform's reply does not decode: {e}")))?;
@@ -378,11 +360,9 @@ pub(super) fn http_request(sim: &mut Sim, call: &mut ManagementCall) -> Result<A
             .map(|h| h.name.len() + h.value.len())
             .sum::<usize>();
     if size as u64 > max_response_bytes {
-        return Err(Reject::new(
-            RejectCode::SysFatal,
-            "IC0502",
-            format!("Http body exceeds size limit of {max_response_bytes} bytes."),
-        ));
+        return Err(errors::http_outcall_failed(format!(
+            "Http body exceeds size limit of {max_response_bytes} bytes."
+        )));
     }
     Ok(Answer::Now(encode(&response)))
 }
