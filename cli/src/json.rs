@@ -112,3 +112,34 @@ pub fn brief(value: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candid::Principal;
+    use deployer::{ReleaseSelector, Role, RolloutPhase};
+    use serde_bytes::ByteBuf;
+
+    #[test]
+    fn candid_values_become_json_with_names_hex_and_text() {
+        assert_eq!(to_json(&Role::Viewer), Value::String("Viewer".into()));
+        assert_eq!(
+            to_json(&ReleaseSelector::Sha256(ByteBuf::from(vec![0xab, 0x01]))),
+            serde_json::json!({"Sha256": "ab01"})
+        );
+        assert_eq!(
+            to_json(&Principal::anonymous()),
+            Value::String("2vxsx-fae".into())
+        );
+        assert_eq!(
+            to_json(&Some(7u64)),
+            serde_json::json!(7),
+            "an opt is its value"
+        );
+        assert_eq!(variant_name(&to_json(&RolloutPhase::Running)), "Running");
+        assert_eq!(
+            brief(&serde_json::json!({"Paused": "Operator"})),
+            "Paused \"Operator\""
+        );
+    }
+}
