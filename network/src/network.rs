@@ -22,7 +22,7 @@ use ic_transport_types::{
 use std::collections::BTreeMap;
 
 mod certify;
-use certify::subnet_info;
+use certify::{query_certifier, subnet_info};
 mod gateway_calls;
 mod read_state_rules;
 
@@ -134,8 +134,11 @@ impl LocalNetwork {
     pub fn new(config: NetworkConfig) -> LocalNetwork {
         let subnets = config.sim.subnets;
         let keys = NetworkKeys::derive(config.sim.seed, subnets);
+        let seed = config.sim.seed;
         let mut sim = Sim::new(config.sim);
         sim.set_root_key(keys.root.public_key_der().to_vec());
+        let certifier = query_certifier(seed, &sim);
+        sim.set_data_certifier(certifier);
         let mut subnet_trees: Vec<StateTree> = (0..subnets).map(|_| StateTree::default()).collect();
         for (own, tree) in subnet_trees.iter_mut().enumerate() {
             for subnet in 0..subnets {

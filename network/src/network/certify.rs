@@ -132,6 +132,50 @@ impl LocalNetwork {
     }
 }
 
+/// What makes the certificates non-replicated queries read with `ic0.data_certificate_copy`
+/// (IC interface specification, "Certified data"): the tree revealing the canister's
+/// `certified_data` and `/time`, signed by the subnet's key, with the root key's delegation to
+/// the subnet, so that a canister (or its client) verifies it against the root key it reads
+/// with `ic0.root_key_copy`. The keys follow from the seed, as the network's own do; the
+/// delegations are signed once, at the simulator's time when the network starts.
+pub(super) fn query_certifier(seed: u64, sim: &Sim) -> ic_sim::certificate::DataCertifier {
+    let subnets = sim.config().subnets;
+    let keys = NetworkKeys::derive(seed, subnets);
+    let now = sim.time_nanos();
+    let delegations: Vec<Delegation> = (0..subnets)
+        .map(|subnet| {
+            let mut info = subnet_info(sim, &keys, subnet);
+            info.nodes.clear();
+            let mut tree = StateTree::default();
+            tree.set_time(now);
+            tree.add_subnet(&info);
+            let full = tree.full();
+            let signature = keys.root.sign_root_hash(&full.digest());
+            Delegation {
+                subnet_id: sim.subnet_id(subnet).as_slice().to_vec(),
+                certificate: encode_certificate(full, signature, None),
+            }
+        })
+        .collect();
+    std::sync::Arc::new(move |data: &ic_sim::certificate::CertifiedQueryData| {
+        use ic_certification::{fork, label, leaf};
+        let tree: HashTree = fork(
+            label(
+                "canister",
+                label(
+                    data.canister.as_slice(),
+                    label("certified_data", leaf(data.certified_data.clone())),
+                ),
+            ),
+            label("time", leaf(ic_sim::certificate::leb128(data.time_nanos))),
+        );
+        let signature = keys.subnets[data.subnet]
+            .certifying
+            .sign_root_hash(&tree.digest());
+        encode_certificate(tree, signature, Some(delegations[data.subnet].clone()))
+    })
+}
+
 pub(super) fn subnet_info<'a>(sim: &Sim, keys: &'a NetworkKeys, subnet: usize) -> SubnetInfo<'a> {
     let subnet_keys = &keys.subnets[subnet];
     SubnetInfo {
