@@ -120,3 +120,48 @@ fn a_wasm64_heap_cannot_grow_past_6_gib() {
     let outcome = update(&mut canister, "grow", &3i64.to_le_bytes());
     assert_eq!(i64_of(&reply(&outcome)), 2);
 }
+
+/// "Inter-canister method calls" in a wasm64 module: `call_new` takes `i64` closures and
+/// environments, and the reply closure is called with its `i64` environment (above 2^32 here).
+#[test]
+fn a_wasm64_module_calls_out_and_its_closure_gets_an_i64_environment() {
+    let mut canister = install(
+        r#"(module
+  (import "ic0" "call_new" (func $call_new (param i64 i64 i64 i64 i64 i64 i64 i64)))
+  (import "ic0" "call_perform" (func $perform (result i32)))
+  (import "ic0" "msg_arg_data_size" (func $arg_size (result i64)))
+  (import "ic0" "msg_arg_data_copy" (func $arg_copy (param i64 i64 i64)))
+  (import "ic0" "msg_reply_data_append" (func $append (param i64 i64)))
+  (import "ic0" "msg_reply" (func $reply))
+  (memory i64 1)
+  (table 1 funcref)
+  (elem (i32.const 0) $on_reply)
+  (data (i64.const 0) "\00\00\00\00\00\00\00\07\01\01")
+  (data (i64.const 16) "m")
+  (func $on_reply (param $env i64)
+    (i64.store (i64.const 100) (local.get $env))
+    (call $arg_copy (i64.const 108) (i64.const 0) (call $arg_size))
+    (call $append (i64.const 100) (i64.add (i64.const 8) (call $arg_size)))
+    (call $reply))
+  (func (export "canister_update call")
+    (call $call_new (i64.const 0) (i64.const 10) (i64.const 16) (i64.const 1)
+                    (i64.const 0) (i64.const 0x1_0000_0005) (i64.const 0) (i64.const 0x1_0000_0005))
+    (drop (call $perform))))"#,
+    );
+    let outcome = update(&mut canister, "call", b"");
+    assert_eq!(outcome.trap, None);
+    assert_eq!(outcome.calls.len(), 1);
+    let call = &outcome.calls[0];
+    assert_eq!(call.method, "m");
+    assert_eq!(call.callback.reply_env, 0x1_0000_0005);
+    let response = canister.execute(
+        &ic_sim::exec::ExecKind::Response {
+            callback: call.callback.clone(),
+            response: ic_sim::exec::CallResponse::Reply(b"pong".to_vec()),
+        },
+        &env(),
+    );
+    let bytes = reply(&response);
+    assert_eq!(i64_of(&bytes[..8]), 0x1_0000_0005);
+    assert_eq!(&bytes[8..], b"pong");
+}
