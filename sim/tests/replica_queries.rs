@@ -34,9 +34,26 @@ fn certifier_wasm() -> Vec<u8> {
   (import "ic0" "call_new" (func $call_new (param i32 i32 i32 i32 i32 i32 i32 i32)))
   (import "ic0" "call_data_append" (func $call_append (param i32 i32)))
   (import "ic0" "call_perform" (func $perform (result i32)))
+  (import "ic0" "in_replicated_execution" (func $replicated (result i32)))
+  (import "ic0" "msg_cycles_refunded128" (func $refunded (param i32)))
   (memory 2)
-  (table 1 funcref)
-  (elem (i32.const 0) $on_answer)
+  (table 3 funcref)
+  (elem (i32.const 0) $on_answer $on_probe $on_cycles)
+  (func $on_probe (param $env i32)
+    (i32.store8 (i32.const 0x200) (call $replicated))
+    (call $append (i32.const 0x200) (i32.const 1))
+    (call $reply))
+  (func $on_cycles (param $env i32)
+    (call $refunded (i32.const 0x200))
+    (call $reply))
+  (func $call_with (param $closure i32)
+    (call $arg_copy (i32.const 0x800) (i32.const 0) (call $arg_size))
+    (call $call_new (i32.const 0x800) (call $arg_size) (i32.const 0x20) (i32.const 9)
+                    (local.get $closure) (i32.const 0) (local.get $closure) (i32.const 0))
+    (call $call_append (i32.const 0x30) (i32.const 4))
+    (drop (call $perform)))
+  (func (export "canister_composite_query fan_probe") (call $call_with (i32.const 1)))
+  (func (export "canister_composite_query fan_cycles") (call $call_with (i32.const 2)))
   (data (i32.const 0x10) "none")
   (data (i32.const 0x20) "query_arg")
   (data (i32.const 0x30) "ping")
@@ -203,4 +220,32 @@ fn a_composite_query_cannot_call_update_methods_or_other_subnets() {
         .query_call(user(), caller, "fan", remote.as_slice().to_vec())
         .unwrap();
     assert_eq!(reply, 1003u32.to_le_bytes());
+}
+
+/// "Overview of imports": composite query callbacks run in the CRy/CRt modes, which are not
+/// replicated and have no cycles functions.
+#[test]
+fn composite_query_callbacks_run_in_their_own_modes() {
+    let mut sim = new_sim();
+    let caller = certifier(&mut sim, 0);
+    let callee = echo(&mut sim);
+    let reply = sim
+        .query_call(user(), caller, "fan_probe", callee.as_slice().to_vec())
+        .unwrap();
+    assert_eq!(
+        reply,
+        [0],
+        "in_replicated_execution is 0 in a composite reply callback"
+    );
+    let err = sim
+        .query_call(user(), caller, "fan_cycles", callee.as_slice().to_vec())
+        .unwrap_err();
+    assert_eq!(err.error_code.as_deref(), Some("IC0504"));
+    assert!(
+        err.message.contains(
+            "\"ic0_msg_cycles_refunded128\" cannot be executed in composite reply callback mode"
+        ),
+        "{}",
+        err.message
+    );
 }

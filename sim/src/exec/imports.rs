@@ -36,6 +36,12 @@ pub(super) enum Mode {
     RejectCallback,
     /// Cleanup closure (`C`).
     Cleanup,
+    /// Reply closure of a call a composite query made (`CRy`).
+    CompositeReplyCallback,
+    /// Reject closure of a call a composite query made (`CRt`).
+    CompositeRejectCallback,
+    /// Cleanup closure of a call a composite query made (`CC`).
+    CompositeCleanup,
     /// `canister_inspect_message` (`F`).
     InspectMessage,
     /// Heartbeat, global timer, low-memory hook (`T`).
@@ -52,7 +58,12 @@ impl Mode {
     pub(super) fn is_replicated(self) -> bool {
         !matches!(
             self,
-            Mode::NonReplicatedQuery | Mode::CompositeQuery | Mode::InspectMessage
+            Mode::NonReplicatedQuery
+                | Mode::CompositeQuery
+                | Mode::CompositeReplyCallback
+                | Mode::CompositeRejectCallback
+                | Mode::CompositeCleanup
+                | Mode::InspectMessage
         )
     }
 }
@@ -71,6 +82,9 @@ impl fmt::Display for Mode {
             Mode::ReplyCallback => "reply callback",
             Mode::RejectCallback => "reject callback",
             Mode::Cleanup => "cleanup",
+            Mode::CompositeReplyCallback => "composite reply callback",
+            Mode::CompositeRejectCallback => "composite reject callback",
+            Mode::CompositeCleanup => "composite cleanup",
             Mode::InspectMessage => "inspect message",
             Mode::SystemTask => "system task",
         })
@@ -110,6 +124,9 @@ const ANY: Modes = modes(&[
     ReplyCallback,
     RejectCallback,
     Cleanup,
+    CompositeReplyCallback,
+    CompositeRejectCallback,
+    CompositeCleanup,
     InspectMessage,
     SystemTask,
 ]);
@@ -122,6 +139,7 @@ const ARG: Modes = modes(&[
     NonReplicatedQuery,
     CompositeQuery,
     ReplyCallback,
+    CompositeReplyCallback,
     InspectMessage,
 ]);
 const CALLER_INFO: Modes = modes(&[
@@ -131,11 +149,20 @@ const CALLER_INFO: Modes = modes(&[
     CompositeQuery,
     ReplyCallback,
     RejectCallback,
+    CompositeReplyCallback,
+    CompositeRejectCallback,
     Cleanup,
+    CompositeCleanup,
     InspectMessage,
 ]);
-const REJECT_CODE: Modes = modes(&[ReplyCallback, RejectCallback, Cleanup]);
-const REJECT_MSG: Modes = modes(&[RejectCallback]);
+const REJECT_CODE: Modes = modes(&[
+    ReplyCallback,
+    RejectCallback,
+    CompositeReplyCallback,
+    CompositeRejectCallback,
+    Cleanup,
+]);
+const REJECT_MSG: Modes = modes(&[RejectCallback, CompositeRejectCallback]);
 const REPLY: Modes = modes(&[
     Update,
     ReplicatedQuery,
@@ -143,6 +170,8 @@ const REPLY: Modes = modes(&[
     CompositeQuery,
     ReplyCallback,
     RejectCallback,
+    CompositeReplyCallback,
+    CompositeRejectCallback,
 ]);
 const CYCLES_AVAILABLE: Modes = modes(&[Update, ReplicatedQuery, ReplyCallback, RejectCallback]);
 const CYCLES_REFUNDED: Modes = modes(&[ReplyCallback, RejectCallback]);
@@ -162,6 +191,8 @@ const CALL: Modes = modes(&[
     CompositeQuery,
     ReplyCallback,
     RejectCallback,
+    CompositeReplyCallback,
+    CompositeRejectCallback,
     SystemTask,
 ]);
 const CALL_CYCLES: Modes = modes(&[Update, ReplyCallback, RejectCallback, SystemTask]);

@@ -560,7 +560,10 @@ impl CanisterInstance {
             ExecKind::GlobalTimer => (Mode::SystemTask, "canister_global_timer".into(), true),
             ExecKind::Heartbeat => (Mode::SystemTask, "canister_heartbeat".into(), true),
             ExecKind::Response { callback, response } => {
-                return self.respond(callback, response, env)
+                return self.respond(callback, response, env, false)
+            }
+            ExecKind::CompositeResponse { callback, response } => {
+                return self.respond(callback, response, env, true)
             }
         };
         if self
@@ -602,17 +605,22 @@ impl CanisterInstance {
         callback: &Callback,
         response: &CallResponse,
         env: &ExecEnv,
+        composite: bool,
     ) -> ExecOutcome {
         let mut steps = Steps::new(env.instruction_limit);
+        let (reply_mode, reject_mode, cleanup_mode) = if composite {
+            (
+                Mode::CompositeReplyCallback,
+                Mode::CompositeRejectCallback,
+                Mode::CompositeCleanup,
+            )
+        } else {
+            (Mode::ReplyCallback, Mode::RejectCallback, Mode::Cleanup)
+        };
         let (mode, fun, closure_env, reject_code) = match response {
-            CallResponse::Reply(_) => (
-                Mode::ReplyCallback,
-                callback.reply_fun,
-                callback.reply_env,
-                0,
-            ),
+            CallResponse::Reply(_) => (reply_mode, callback.reply_fun, callback.reply_env, 0),
             CallResponse::Reject { code, .. } => (
-                Mode::RejectCallback,
+                reject_mode,
                 callback.reject_fun,
                 callback.reject_env,
                 *code as u32,
@@ -638,7 +646,7 @@ impl CanisterInstance {
         if let Some((fun, cleanup_env)) = callback.cleanup {
             // The cleanup closure gets a budget of its own.
             let mut cleanup = Steps::new(env.instruction_limit);
-            let mut state = with_response(ExecState::new(Mode::Cleanup, env));
+            let mut state = with_response(ExecState::new(cleanup_mode, env));
             state.arg.clear();
             let succeeded = self.transaction(
                 Entry::Closure {

@@ -147,6 +147,12 @@ pub enum ExecKind {
         callback: Callback,
         response: CallResponse,
     },
+    /// A response to a call a composite query made: as `Response`, in the composite callback
+    /// modes (`CRy`, `CRt`, `CC`: non-replicated, no cycles, no certified data or timer).
+    CompositeResponse {
+        callback: Callback,
+        response: CallResponse,
+    },
     GlobalTimer,
     Heartbeat,
 }

@@ -32,6 +32,7 @@ fn entry_label(kind: &ExecKind) -> String {
         ExecKind::CompositeQuery { method } => format!("composite_query:{method}"),
         ExecKind::InspectMessage { method } => format!("inspect_message:{method}"),
         ExecKind::Response { .. } => "response".to_string(),
+        ExecKind::CompositeResponse { .. } => "composite_response".to_string(),
         ExecKind::GlobalTimer => "global_timer".to_string(),
         ExecKind::Heartbeat => "heartbeat".to_string(),
     }

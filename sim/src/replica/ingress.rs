@@ -250,9 +250,8 @@ impl Sim {
     /// A composite query ("Composite query methods"): it runs on a copy of the canister's
     /// instance, so that its callbacks see the state it left and nothing of it persists; each
     /// call it makes runs at once as a query of a canister on the same subnet (query or
-    /// composite query method), and its callback then runs on the copy, until the composite
-    /// query replies. Its callbacks run in the simulator's reply/reject callback mode (the spec's
-    /// CRy/CRt allow fewer functions: no cycles). Calls nest at most
+    /// composite query method), and its callback then runs on the copy (in the composite callback
+    /// modes CRy/CRt/CC), until the composite query replies. Calls nest at most
     /// [`MAX_QUERY_CALL_DEPTH`] deep (the replica's `QueryCallGraphTooDeep`, IC0525).
     fn composite_query(
         &mut self,
@@ -316,7 +315,7 @@ impl Sim {
                 ..env.clone()
             };
             outcome = copy.execute(
-                &ExecKind::Response {
+                &ExecKind::CompositeResponse {
                     callback: call.callback,
                     response,
                 },
