@@ -42,6 +42,13 @@ pub const TARGETS: &[Target] = &[
         source: "issue 13: the server adds no instructions to what the canister executes",
     },
     Target {
+        scenario: "cli_upload_30_mib",
+        figure: "instructions_percent_of_in_process",
+        max: 100,
+        source:
+            "issue 17: an upload through the CLI costs the deployer what the in-process one does",
+    },
+    Target {
         scenario: "fleet_rollout_1000_children_3_subnets",
         figure: "deployer_instructions_per_child",
         max: 2_100_000,

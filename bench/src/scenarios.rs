@@ -10,6 +10,7 @@ use ic_sim::{artifacts, InstallMode, Sim, SimConfig, Stats};
 use serde_bytes::ByteBuf;
 use std::collections::BTreeMap;
 
+mod cli_upload;
 mod network;
 mod rollouts;
 mod scale;
@@ -34,6 +35,7 @@ const SCENARIOS: &[Scenario] = &[
     ),
     ("fleet_rollout_20_mib_3_subnets", scale::chunked_20_mib),
     ("local_network_served_calls", network::served_calls),
+    ("cli_upload_30_mib", cli_upload::thirty_mib),
 ];
 
 /// Runs every scenario and prints each one's wall time: a figure of the machine, not of the

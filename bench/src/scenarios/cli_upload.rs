@@ -6,8 +6,6 @@
 //! one (a figure of the machine, kept out of the report).
 //!
 //! Self-contained (it returns plain figures), so that `cli/tests/bench_scenario.rs` runs it too.
-//! Registered in the bench as `("cli_upload_30_mib", cli_upload::thirty_mib)`; it needs the
-//! bench to depend on `deployer-cli`, `ic-agent` and `tokio` (rt-multi-thread, net).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
