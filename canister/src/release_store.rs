@@ -327,6 +327,7 @@ impl<M: Memory> ReleaseStore<M> {
                 .map(ByteArray::new)
                 .collect(),
             candid_service: verified.facts.candid_service,
+            enhanced_orthogonal_persistence: Some(verified.facts.enhanced_orthogonal_persistence),
             created_at: now,
             created_by: caller,
             sequence,

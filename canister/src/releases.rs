@@ -39,6 +39,10 @@ pub struct ReleaseSummary {
     pub chunk_size: u32,
     pub chunk_count: u32,
     pub has_candid_service: bool,
+    /// The module exports the private section `enhanced-orthogonal-persistence` (Motoko's
+    /// enhanced orthogonal persistence): its upgrades need `wasm_memory_persistence`. Null for
+    /// a release committed before the deployer recorded it (release 0.1).
+    pub enhanced_orthogonal_persistence: Option<bool>,
     pub created_at: u64,
     pub created_by: Principal,
     /// Creation order: a later release has a larger sequence.
@@ -64,6 +68,8 @@ pub struct ReleaseModule {
     pub size: u64,
     /// SHA-256 of each chunk, in order.
     pub chunk_sha256: Vec<Sha256Hash>,
+    /// See [`ReleaseSummary::enhanced_orthogonal_persistence`].
+    pub enhanced_orthogonal_persistence: Option<bool>,
 }
 
 /// Names a release.
@@ -131,6 +137,9 @@ pub struct ReleaseRecord {
     pub chunk_size: u32,
     pub chunk_sha256: Vec<ByteArray<32>>,
     pub candid_service: Option<String>,
+    /// Release 0.1 did not record it: its records read as `None` (not known).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enhanced_orthogonal_persistence: Option<bool>,
     pub created_at: u64,
     pub created_by: Principal,
     pub sequence: u64,
@@ -149,6 +158,7 @@ impl ReleaseRecord {
             chunk_size: self.chunk_size,
             chunk_count: self.chunk_sha256.len() as u32,
             has_candid_service: self.candid_service.is_some(),
+            enhanced_orthogonal_persistence: self.enhanced_orthogonal_persistence,
             created_at: self.created_at,
             created_by: self.created_by,
             sequence: self.sequence,
@@ -160,6 +170,7 @@ impl ReleaseRecord {
             sha256: self.sha256.into_array(),
             size: self.size,
             chunk_sha256: self.chunk_sha256.iter().map(|hash| **hash).collect(),
+            enhanced_orthogonal_persistence: self.enhanced_orthogonal_persistence,
         }
     }
 

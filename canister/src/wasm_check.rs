@@ -4,7 +4,8 @@
 //! A module is either Wasm (`\0asm`, version 1) or gzip (`1f 8b 08`) whose content is such Wasm.
 //! The check walks the Wasm section framing (id, LEB128 size, body) so that a truncated module
 //! is refused, and picks up the `candid:service` metadata (custom section `icp:public
-//! candid:service` or `icp:private candid:service`) on the way. It is deliberately not a Wasm
+//! candid:service` or `icp:private candid:service`) and the mark of enhanced orthogonal
+//! persistence (`icp:private enhanced-orthogonal-persistence`) on the way. It is deliberately not a Wasm
 //! validator: the IC validates the code when the module is installed, and a full parser would
 //! be the biggest dependency in the canister.
 //!
@@ -32,6 +33,11 @@ const MAX_SECTION_ID: u8 = 13;
 const MAX_METADATA_SECTION_BYTES: u32 = 1024 * 1024 + 64;
 const CANDID_SERVICE_SECTIONS: [&str; 2] =
     ["icp:public candid:service", "icp:private candid:service"];
+/// IC interface specification, "IC method `install_code`": a module that exports this private
+/// custom section keeps its Wasm memory across upgrades (Motoko's enhanced orthogonal
+/// persistence); the IC refuses its upgrade without `wasm_memory_persistence`, and `opt keep`
+/// into a module without it.
+const EOP_SECTION: &str = "icp:private enhanced-orthogonal-persistence";
 
 /// How the module bytes are stored. Stored in release records (CBOR, by name).
 #[derive(CandidType, Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +56,8 @@ pub struct ModuleFacts {
     pub uncompressed_size: u64,
     /// The `candid:service` metadata, if the module carries it.
     pub candid_service: Option<String>,
+    /// It exports the private section `enhanced-orthogonal-persistence`.
+    pub enhanced_orthogonal_persistence: bool,
 }
 
 /// Why a module cannot be installed.
@@ -174,6 +182,7 @@ struct SectionWalker {
     /// Bytes consumed so far: the Wasm size.
     size: u64,
     candid_service: Option<String>,
+    enhanced_orthogonal_persistence: bool,
     /// Kept for the gzip decoder, which only passes an `io::Error` through.
     error: Option<ModuleError>,
 }
@@ -297,6 +306,10 @@ impl SectionWalker {
             ));
         };
         let name = &body[start..start + length];
+        if name == EOP_SECTION.as_bytes() {
+            self.enhanced_orthogonal_persistence = true;
+            return Ok(());
+        }
         if !CANDID_SERVICE_SECTIONS
             .iter()
             .any(|candid| candid.as_bytes() == name)
@@ -321,6 +334,7 @@ impl SectionWalker {
                 encoding,
                 uncompressed_size: self.size,
                 candid_service: self.candid_service,
+                enhanced_orthogonal_persistence: self.enhanced_orthogonal_persistence,
             }),
             Position::Header(_) => Err(ModuleError::Invalid(format!(
                 "the Wasm is {} bytes long, shorter than its 8-byte header",

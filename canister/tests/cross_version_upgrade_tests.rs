@@ -123,6 +123,14 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
     assert_eq!(stats.releases, 1);
     assert_eq!(stats.release_bytes, scenario.release.summary.size);
     assert_eq!(stats.chunk_bytes, scenario.release.summary.size);
+    // Nor whether a release's module has enhanced orthogonal persistence: not known, so no
+    // rollout of it is refused for that.
+    let stored = scenario.fleet.get_release_ok(
+        operator(),
+        deployer::ReleaseSelector::Sha256(scenario.release.summary.sha256.clone()),
+    );
+    assert_eq!(stored.summary.enhanced_orthogonal_persistence, None);
+    assert_eq!(stored.chunk_sha256, scenario.release.chunk_sha256);
     let done = scenario.fleet.run_to_end(operator(), id, 2_000);
 
     assert_eq!(done.summary.phase, RolloutPhase::Completed);

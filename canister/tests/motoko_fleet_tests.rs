@@ -167,3 +167,92 @@ fn a_motoko_eop_fleet_rolled_out_without_the_persistence_option_is_not_upgraded(
         );
     }
 }
+
+const CLASSIC_V2: &[u8] = include_bytes!("../../fixtures/motoko/counter-classic-v2.wasm");
+
+fn refusal<T: std::fmt::Debug>(result: Result<T, deployer::Error>) -> String {
+    match result.expect_err("refused at planning").kind().clone() {
+        deployer::ErrorKind::InvalidRolloutPlan { reason } => reason,
+        other => panic!("expected InvalidRolloutPlan, got {other:?}"),
+    }
+}
+
+/// The children run a release the deployer knows to have enhanced orthogonal persistence, so
+/// a rollout without `wasm_memory_persistence` is refused at planning, before any child is
+/// stopped, instead of by every child's install (IC0504 "Missing upgrade option").
+#[test]
+fn leaving_the_persistence_option_out_for_children_on_an_eop_release_is_refused_at_planning() {
+    let mut fleet = fleet(1);
+    let running = release(&mut fleet, EOP_V1, "1");
+    let children = motoko_children(&mut fleet, 2);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let next = release(&mut fleet, EOP_V2, "2");
+    assert_eq!(running.summary.enhanced_orthogonal_persistence, Some(true));
+    assert_eq!(next.summary.enhanced_orthogonal_persistence, Some(true));
+
+    let no_option = InstallOptions {
+        wasm_memory_persistence: None,
+        ..keep()
+    };
+    let reason = refusal(
+        fleet
+            .start_rollout_of(
+                operator(),
+                &next,
+                Selector::All,
+                deployer::PolicyArg {
+                    install: Some(no_option),
+                    ..policy(1, vec![], 2)
+                },
+            )
+            .answer(),
+    );
+    assert!(
+        reason.contains("enhanced orthogonal persistence") && reason.contains("choose Keep"),
+        "{reason}"
+    );
+    for &child in &children {
+        assert_eq!(fleet.effects_on(child), Vec::<String>::new(), "{child}");
+    }
+    // With the option the same rollout is accepted and completes.
+    let started = fleet
+        .start_rollout_of(
+            operator(),
+            &next,
+            Selector::All,
+            deployer::PolicyArg {
+                install: Some(keep()),
+                ..policy(1, vec![], 2)
+            },
+        )
+        .answer()
+        .expect("start with keep");
+    let done = fleet.run_to_end(operator(), started.rollout_id, 1_000);
+    assert_eq!(done.summary.counts.upgraded, 2);
+}
+
+/// `opt keep` into a module without the section (a classical-persistence Motoko build) is
+/// refused at planning, where the IC would refuse every install ("Invalid upgrade option").
+#[test]
+fn keep_into_a_module_without_enhanced_orthogonal_persistence_is_refused_at_planning() {
+    let mut fleet = fleet(1);
+    let children = motoko_children(&mut fleet, 1);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let classic = release(&mut fleet, CLASSIC_V2, "classic-2");
+    assert_eq!(classic.summary.enhanced_orthogonal_persistence, Some(false));
+    let reason = refusal(
+        fleet
+            .start_rollout_of(
+                operator(),
+                &classic,
+                Selector::All,
+                deployer::PolicyArg {
+                    install: Some(keep()),
+                    ..policy(1, vec![], 1)
+                },
+            )
+            .answer(),
+    );
+    assert!(reason.contains("choose Replace"), "{reason}");
+    assert_eq!(fleet.effects_on(children[0]), Vec::<String>::new());
+}

@@ -675,6 +675,7 @@ impl Harness<'_> {
                 chunk_size,
                 chunk_count: chunk_sha256.len() as u32,
                 has_candid_service: false,
+                enhanced_orthogonal_persistence: Some(false),
                 created_at,
                 created_by: operator(),
                 sequence: self.model.next_sequence,

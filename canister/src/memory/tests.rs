@@ -10,6 +10,13 @@ use crate::releases::ReleaseRecord;
 use crate::roles::{Role, RoleSet};
 use crate::wasm_check::ModuleEncoding;
 
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).unwrap())
+        .collect()
+}
+
 /// Golden bytes: stored data must stay readable by later versions, so a change here is a schema
 /// change, not a refactoring.
 #[test]
@@ -258,11 +265,8 @@ fn release_store_config_encoding_is_pinned() {
 /// and without totals, which the release store then counts (`release_store::tests`).
 #[test]
 fn the_release_0_1_store_config_reads_with_the_default_release_quota() {
-    let bytes: Vec<u8> = (0..RELEASE_0_1_STORE_CONFIG.len())
-        .step_by(2)
-        .map(|at| u8::from_str_radix(&RELEASE_0_1_STORE_CONFIG[at..at + 2], 16).unwrap())
-        .collect();
-    let Cbor(config) = Cbor::<ReleaseStoreConfig>::from_bytes(Cow::Owned(bytes));
+    let Cbor(config) =
+        Cbor::<ReleaseStoreConfig>::from_bytes(Cow::Owned(unhex(RELEASE_0_1_STORE_CONFIG)));
     assert_eq!(
         config,
         ReleaseStoreConfig {
@@ -273,11 +277,8 @@ fn the_release_0_1_store_config_reads_with_the_default_release_quota() {
     assert_eq!(config.upload_settings.max_releases, 1_000);
 }
 
-/// Golden bytes of a release record: field names, hashes as CBOR byte strings, the encoding
-/// by variant name, the principal as its bytes.
-#[test]
-fn release_record_encoding_is_pinned() {
-    let record = Cbor(ReleaseRecord {
+fn release_record(enhanced_orthogonal_persistence: Option<bool>) -> ReleaseRecord {
+    ReleaseRecord {
         sha256: ByteArray::new([0xaa; 32]),
         name: "app".to_string(),
         version: "1.0".to_string(),
@@ -288,15 +289,23 @@ fn release_record_encoding_is_pinned() {
         chunk_size: 64,
         chunk_sha256: vec![ByteArray::new([0xbb; 32])],
         candid_service: Some("service : {}".to_string()),
+        enhanced_orthogonal_persistence,
         created_at: 7,
         created_by: candid::Principal::from_slice(&[1, 2]),
         sequence: 1,
-    });
+    }
+}
+
+/// Golden bytes of a release record as release 0.1 wrote it (`map_header` "ad", 13 fields) or
+/// as it is written now (`map_header` "ae", the persistence mark after the Candid service):
+/// field names, hashes as CBOR byte strings, the encoding by variant name, the principal as
+/// its bytes.
+fn release_record_hex(map_header: &str, persistence: &[&str]) -> String {
     let aa = "aa".repeat(32);
     let bb = "bb".repeat(32);
     #[rustfmt::skip]
-    let expected = [
-        "ad",                                                  // map(13)
+    let head = [
+        map_header,
         "66736861323536", "5820", &aa,                         // "sha256": bytes(32)
         "646e616d65", "63617070",                              // "name": "app"
         "6776657273696f6e", "63312e30",                        // "version": "1.0"
@@ -308,10 +317,36 @@ fn release_record_encoding_is_pinned() {
         "6c6368756e6b5f736861323536", "81", "5820", &bb,       // "chunk_sha256": [bytes(32)]
         "6e63616e6469645f73657276696365",                      // "candid_service"
         "6c73657276696365203a207b7d",                          // "service : {}"
+    ];
+    #[rustfmt::skip]
+    let tail = [
         "6a637265617465645f6174", "07",                        // "created_at": 7
         "6a637265617465645f6279", "420102",                    // "created_by": bytes [1, 2]
         "6873657175656e6365", "01",                            // "sequence": 1
-    ]
-    .concat();
+    ];
+    [&head[..], persistence, &tail[..]].concat().concat()
+}
+
+#[test]
+fn release_record_encoding_is_pinned() {
+    let record = Cbor(release_record(Some(true)));
+    let expected = release_record_hex(
+        "ae",
+        &[
+            // "enhanced_orthogonal_persistence": true
+            "781f656e68616e6365645f6f7274686f676f6e616c5f70657273697374656e6365",
+            "f5",
+        ],
+    );
     assert_eq!(hex(&record.into_bytes()), expected);
+}
+
+/// Release 0.1 did not record enhanced orthogonal persistence: its records read as not known,
+/// and a record that does not know it is written as 0.1 wrote it.
+#[test]
+fn a_release_0_1_record_reads_with_persistence_not_known() {
+    let written_by_0_1 = release_record_hex("ad", &[]);
+    let Cbor(record) = Cbor::<ReleaseRecord>::from_bytes(Cow::Owned(unhex(&written_by_0_1)));
+    assert_eq!(record, release_record(None));
+    assert_eq!(hex(&Cbor(record).into_bytes()), written_by_0_1);
 }

@@ -22,6 +22,7 @@ fn record(n: u8, sequence: u64) -> ReleaseRecord {
         chunk_size: 10,
         chunk_sha256: vec![ByteArray::new([n; 32])],
         candid_service: None,
+        enhanced_orthogonal_persistence: Some(false),
         created_at: 0,
         created_by: Principal::anonymous(),
         sequence,

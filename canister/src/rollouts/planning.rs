@@ -7,7 +7,7 @@ use candid::Principal;
 use ic_stable_structures::Memory;
 
 use super::{fleet_error, Rollouts, StartRolloutArg};
-use crate::engine::{Delivery, ModuleHash, Plan, TargetRelease};
+use crate::engine::{Delivery, ModuleHash, Plan, TargetRelease, WasmMemoryPersistence};
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::release_store::ReleaseStore;
@@ -35,6 +35,19 @@ impl<M: Memory> Rollouts<M> {
             .map_err(|reason| ErrorKind::InvalidRolloutPlan { reason })?;
         let release = release_store.release_module(&arg.release)?;
         let selected: Vec<_> = fleet.select(&arg.selector).map_err(fleet_error)?.collect();
+        check_memory_persistence(
+            policy.install.wasm_memory_persistence,
+            &release,
+            selected
+                .iter()
+                .map(|(canister_id, record)| (*canister_id, record.module_hash)),
+            |module| {
+                release_store
+                    .module_by_sha256(&module.0)
+                    .ok()
+                    .and_then(|running| running.enhanced_orthogonal_persistence)
+            },
+        )?;
         let selected = match arg.selector {
             // The operator's order is the rollout's order.
             fleet::Selector::Explicit(_) => selected,
@@ -67,6 +80,52 @@ impl<M: Memory> Rollouts<M> {
         };
         let children = selected.into_iter().map(|(id, _)| id).collect();
         Ok((plan, children))
+    }
+}
+
+/// IC interface specification, "IC method `install_code`": `opt keep` needs a new module that
+/// exports the private section `enhanced-orthogonal-persistence`, and a child whose module
+/// exports it cannot be upgraded with the option null. Refused at planning, before any child is
+/// stopped, rather than by every child's install. What is not known passes: a release 0.1
+/// committed without looking, or a child running a module that is not a release (the IC
+/// decides at its install, and the child is rolled back). `marked` tells whether a module is
+/// marked, looked up once per distinct module.
+pub(super) fn check_memory_persistence(
+    persistence: Option<WasmMemoryPersistence>,
+    release: &ReleaseModule,
+    children: impl IntoIterator<Item = (Principal, Option<ModuleHash>)>,
+    marked: impl Fn(&ModuleHash) -> Option<bool>,
+) -> Result<(), ErrorKind> {
+    let release_hash = ModuleHash(release.sha256);
+    let refuse = |reason: String| Err(ErrorKind::InvalidRolloutPlan { reason });
+    match persistence {
+        Some(WasmMemoryPersistence::Keep)
+            if release.enhanced_orthogonal_persistence == Some(false) =>
+        {
+            refuse(format!(
+                "wasm_memory_persistence Keep needs a module with enhanced orthogonal persistence \
+                 (the private custom section enhanced-orthogonal-persistence), and release \
+                 {release_hash} has none: choose Replace, or no wasm_memory_persistence"
+            ))
+        }
+        Some(_) => Ok(()),
+        None => {
+            let mut known: BTreeMap<ModuleHash, Option<bool>> = BTreeMap::new();
+            for (child, module) in children {
+                // A child already on the release is skipped, not installed.
+                let Some(module) = module.filter(|module| *module != release_hash) else {
+                    continue;
+                };
+                if *known.entry(module).or_insert_with(|| marked(&module)) == Some(true) {
+                    return refuse(format!(
+                        "child {child} runs release {module}, which has enhanced orthogonal \
+                         persistence: the IC refuses its upgrade without wasm_memory_persistence; \
+                         choose Keep to keep its Wasm memory, or Replace to start it afresh"
+                    ));
+                }
+            }
+            Ok(())
+        }
     }
 }
 

@@ -776,3 +776,99 @@ fn the_event_log_keeps_its_newest_events_with_their_sequence_numbers() {
         kept
     );
 }
+
+mod memory_persistence {
+    use std::cell::Cell;
+
+    use super::super::planning::check_memory_persistence;
+    use super::*;
+    use crate::engine::WasmMemoryPersistence::{Keep, Replace};
+    use crate::releases::ReleaseModule;
+
+    const MARKED: ModuleHash = ModuleHash([1; 32]);
+    const UNMARKED: ModuleHash = ModuleHash([2; 32]);
+    const NOT_A_RELEASE: ModuleHash = ModuleHash([3; 32]);
+
+    fn release(sha256: ModuleHash, marked: Option<bool>) -> ReleaseModule {
+        ReleaseModule {
+            sha256: sha256.0,
+            size: 1,
+            chunk_sha256: vec![sha256.0],
+            enhanced_orthogonal_persistence: marked,
+        }
+    }
+
+    fn marked(module: &ModuleHash) -> Option<bool> {
+        match *module {
+            MARKED => Some(true),
+            UNMARKED => Some(false),
+            _ => None,
+        }
+    }
+
+    fn on(modules: &[Option<ModuleHash>]) -> Vec<(Principal, Option<ModuleHash>)> {
+        (0..).map(child).zip(modules.iter().copied()).collect()
+    }
+
+    #[test]
+    fn keep_needs_a_marked_release_unless_the_release_predates_the_mark() {
+        let check = |release| check_memory_persistence(Some(Keep), &release, on(&[]), marked);
+        assert!(matches!(
+            check(release(UNMARKED, Some(false))),
+            Err(ErrorKind::InvalidRolloutPlan { reason }) if reason.contains("choose Replace")
+        ));
+        assert_eq!(check(release(MARKED, Some(true))), Ok(()));
+        assert_eq!(
+            check(release(NOT_A_RELEASE, None)),
+            Ok(()),
+            "not known passes"
+        );
+        let replace = check_memory_persistence(
+            Some(Replace),
+            &release(UNMARKED, Some(false)),
+            on(&[Some(MARKED)]),
+            marked,
+        );
+        assert_eq!(replace, Ok(()));
+    }
+
+    #[test]
+    fn no_option_is_refused_only_for_a_child_known_to_run_a_marked_module() {
+        let target = release(UNMARKED, Some(false));
+        let passes = [Some(UNMARKED), Some(NOT_A_RELEASE), None];
+        assert_eq!(
+            check_memory_persistence(None, &target, on(&passes), marked),
+            Ok(())
+        );
+        let refused = check_memory_persistence(
+            None,
+            &target,
+            on(&[Some(NOT_A_RELEASE), Some(MARKED)]),
+            marked,
+        );
+        assert!(matches!(
+            refused,
+            Err(ErrorKind::InvalidRolloutPlan { reason })
+                if reason.contains(&child(1).to_string()) && reason.contains("choose Keep")
+        ));
+        // Children already on a marked release are skipped by the rollout, not installed.
+        let on_target = release(MARKED, Some(true));
+        assert_eq!(
+            check_memory_persistence(None, &on_target, on(&[Some(MARKED)]), marked),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn each_distinct_module_is_looked_up_once() {
+        let lookups = Cell::new(0);
+        let counting = |module: &ModuleHash| {
+            lookups.set(lookups.get() + 1);
+            marked(module)
+        };
+        let fleet = on(&[Some(UNMARKED); 1_000]);
+        let result = check_memory_persistence(None, &release(NOT_A_RELEASE, None), fleet, counting);
+        assert_eq!(result, Ok(()));
+        assert_eq!(lookups.get(), 1);
+    }
+}

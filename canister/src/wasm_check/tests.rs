@@ -77,8 +77,35 @@ fn a_module_with_code_and_candid_metadata_is_valid() {
             encoding: ModuleEncoding::Wasm,
             uncompressed_size: bytes.len() as u64,
             candid_service: Some("service : {}".to_string()),
+            enhanced_orthogonal_persistence: false,
         })
     );
+}
+
+/// IC interface specification, "IC method `install_code`": only the *private* section marks
+/// enhanced orthogonal persistence.
+#[test]
+fn the_private_enhanced_orthogonal_persistence_section_is_noticed() {
+    let marked = module(&[custom_section(
+        "icp:private enhanced-orthogonal-persistence",
+        b"",
+    )]);
+    assert!(inspect(&marked).unwrap().enhanced_orthogonal_persistence);
+    assert!(
+        inspect_in_pieces(&gzip(&marked), 3)
+            .unwrap()
+            .enhanced_orthogonal_persistence
+    );
+    for other in [
+        "icp:public enhanced-orthogonal-persistence",
+        "enhanced-orthogonal-persistence",
+    ] {
+        let unmarked = module(&[custom_section(other, b"")]);
+        assert!(
+            !inspect(&unmarked).unwrap().enhanced_orthogonal_persistence,
+            "{other}"
+        );
+    }
 }
 
 #[test]
