@@ -95,10 +95,7 @@ fn snapshot_and_load_restore_heap_globals_and_stable_memory() {
     reply(&update(&mut canister, "bump", b""));
     let snapshot = canister.snapshot();
     assert_eq!(snapshot.stable_memory.len(), 65536);
-    assert_eq!(
-        snapshot.wasm_memory.len() as u64,
-        canister.wasm_memory_size()
-    );
+    assert_eq!(snapshot.wasm_memory.len(), canister.wasm_memory_size());
     reply(&update(&mut canister, "bump", b""));
     reply(&update(&mut canister, "bump", b""));
     let mut loaded = CanisterInstance::from_snapshot(&snapshot).expect("the snapshot loads");

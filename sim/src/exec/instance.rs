@@ -1,16 +1,26 @@
-//! A live canister: running entry points, rolling back on traps, install, upgrade and snapshots.
+//! A canister's instance: running entry points, rolling back on traps, install, upgrade and
+//! snapshots.
 //!
 //! Spec: IC interface specification, "Canister interface (System API)", "Entry points" (trap
 //! semantics, upgrades as one transaction, callbacks and cleanup) and "Canister upgrades".
 //!
-//! Rollback: before an execution whose changes may have to be undone, the heap and the mutable
-//! globals are copied (a checkpoint) and stable memory opens an undo journal. On a trap (or after
-//! any query) the heap is copied back; when the heap grew, which Wasm cannot undo, the instance is
-//! re-instantiated from the compiled module and the checkpoint loaded into it. Stable memory is
-//! rolled back from its journal, so a message costs only the stable pages it wrote.
+//! State: between executions a canister is data only: its heap and stable memory as
+//! [`PagedMemory`] (4 KiB pages, zero pages not stored, pages shared copy-on-write with its
+//! snapshots) and its mutable globals. An execution runs on a wasmtime instance of the shared
+//! compiled module with that state loaded, as the IC instantiates a canister for each message;
+//! afterwards the heap pages that changed are written back. The instances of the few canisters
+//! that ran most recently stay instantiated in a small per-thread cache ([`LIVE_CACHE_CAPACITY`]),
+//! in step with their canister's state, so that a busy canister does not pay for instantiation
+//! and loading on each message; an idle canister holds no wasmtime instance.
+//!
+//! Rollback: stable memory opens an undo journal before an execution whose changes may have to be
+//! undone, so a message costs only the stable pages it wrote. The heap needs no checkpoint: its
+//! committed pages are the canister's state, and on a trap (or after any query) the instance is
+//! put back in step with them (or dropped when its heap grew, which Wasm cannot undo).
 
 use super::imports::Mode;
 use super::module::{engine, global_export, MEMORY_EXPORT, START_EXPORT, TABLE_EXPORT};
+use super::pages::PagedMemory;
 use super::stable::StableMemory;
 use super::system_api::{instruction_limit_message, ExecState, HostState, HostTrap};
 use super::{
@@ -19,7 +29,9 @@ use super::{
 };
 use crate::types::limits::WASM_PAGE_SIZE;
 use std::cell::RefCell;
-use wasmtime::{Global, Instance, Ref, Store, Table, Trap, Val, ValType};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use wasmtime::{ExternType, Global, Instance, Ref, Store, Table, Trap, Val, ValType};
 
 /// The wasmtime side of an instance.
 pub(super) struct Live {
@@ -49,27 +61,51 @@ struct Run {
     state: ExecState,
 }
 
+/// Instances kept instantiated per thread: the canisters that ran most recently.
+pub(super) const LIVE_CACHE_CAPACITY: usize = 8;
+
 thread_local! {
-    /// Reused heap checkpoint buffer, so that a checkpoint costs a copy but no fresh allocation.
-    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// Instances in step with the state of the canister instance whose key they carry, most
+    /// recently used last.
+    static LIVE_CACHE: RefCell<VecDeque<(u64, Live)>> = const { RefCell::new(VecDeque::new()) };
 }
 
-/// Heap and mutable globals before an execution.
-struct Checkpoint {
-    heap: Vec<u8>,
-    globals: Vec<u64>,
+/// Keys of cache entries: a canister instance takes a fresh one each time it puts an instance
+/// in the cache, so an entry left behind on another thread never matches again.
+static NEXT_KEY: AtomicU64 = AtomicU64::new(1);
+
+/// Takes the cached instance for `key`, if there is one.
+fn take_cached(key: u64) -> Option<Live> {
+    LIVE_CACHE
+        .try_with(|cache| {
+            let mut cache = cache.borrow_mut();
+            let position = cache.iter().position(|(k, _)| *k == key)?;
+            cache.remove(position).map(|(_, live)| live)
+        })
+        .ok()
+        .flatten()
 }
 
-impl Drop for Checkpoint {
-    fn drop(&mut self) {
-        let heap = std::mem::take(&mut self.heap);
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            if heap.capacity() > scratch.capacity() {
-                *scratch = heap;
-            }
-        });
-    }
+/// Caches `live` under a fresh key and returns the key; the least recently used entry goes.
+fn cache(live: Live) -> u64 {
+    let key = NEXT_KEY.fetch_add(1, Ordering::Relaxed);
+    let evicted = LIVE_CACHE.try_with(|cache| {
+        let mut cache = cache.borrow_mut();
+        cache.push_back((key, live));
+        if cache.len() > LIVE_CACHE_CAPACITY {
+            cache.pop_front()
+        } else {
+            None
+        }
+    });
+    // Dropped outside the borrow.
+    drop(evicted);
+    key
+}
+
+/// Drops the cached instance for `key`, if there is one.
+fn uncache(key: u64) {
+    drop(take_cached(key));
 }
 
 fn global_to_bits(value: Val) -> u64 {
@@ -163,10 +199,6 @@ impl Live {
         })
     }
 
-    fn state(&mut self) -> &mut HostState {
-        self.store.data_mut()
-    }
-
     fn heap(&self) -> &[u8] {
         match self.store.data().memory {
             Some(memory) => memory.data(&self.store),
@@ -191,55 +223,41 @@ impl Live {
         }
     }
 
-    /// Grows the memory to hold `heap` and copies it in.
-    fn load_heap(&mut self, heap: &[u8]) -> Result<(), String> {
+    /// Grows the memory to at least `len` bytes and returns it (`None`: the module has none and
+    /// `len` is 0).
+    fn grow_to(&mut self, len: usize) -> Result<Option<wasmtime::Memory>, String> {
         let Some(memory) = self.store.data().memory else {
-            return if heap.is_empty() {
-                Ok(())
+            return if len == 0 {
+                Ok(None)
             } else {
                 Err("the module has no memory to load a heap into".into())
             };
         };
         let current = memory.data_size(&self.store);
-        if heap.len() > current {
-            let pages = (heap.len() - current).div_ceil(WASM_PAGE_SIZE as usize) as u64;
-            memory.grow(&mut self.store, pages).map_err(|e| {
-                format!("cannot grow the Wasm memory to {} bytes: {e:#}", heap.len())
-            })?;
+        if len > current {
+            let pages = (len - current).div_ceil(WASM_PAGE_SIZE as usize) as u64;
+            memory
+                .grow(&mut self.store, pages)
+                .map_err(|e| format!("cannot grow the Wasm memory to {len} bytes: {e:#}"))?;
         }
-        memory.data_mut(&mut self.store)[..heap.len()].copy_from_slice(heap);
+        Ok(Some(memory))
+    }
+
+    /// Grows the memory to hold `heap` and copies it in.
+    fn load_bytes(&mut self, heap: &[u8]) -> Result<(), String> {
+        if let Some(memory) = self.grow_to(heap.len())? {
+            memory.data_mut(&mut self.store)[..heap.len()].copy_from_slice(heap);
+        }
         Ok(())
     }
 
-    fn checkpoint(&mut self) -> Checkpoint {
-        let mut heap = SCRATCH.with(|scratch| std::mem::take(&mut *scratch.borrow_mut()));
-        heap.clear();
-        heap.extend_from_slice(self.heap());
-        Checkpoint {
-            heap,
-            globals: self.global_values(),
+    /// Grows the memory to hold `heap` and makes its start equal to it.
+    fn load_pages(&mut self, heap: &PagedMemory) -> Result<(), String> {
+        let len = heap.len() as usize;
+        if let Some(memory) = self.grow_to(len)? {
+            heap.copy_into(&mut memory.data_mut(&mut self.store)[..len]);
         }
-    }
-
-    /// Puts the heap and globals of `checkpoint` back (stable memory is rolled back separately).
-    fn restore(&mut self, module: &CompiledModule, checkpoint: &Checkpoint) {
-        let heap_len = self.heap().len();
-        if heap_len == checkpoint.heap.len() {
-            if let Some(memory) = self.store.data().memory {
-                memory
-                    .data_mut(&mut self.store)
-                    .copy_from_slice(&checkpoint.heap);
-            }
-        } else {
-            // The heap grew and Wasm memories cannot shrink: start from a fresh instance.
-            let state = std::mem::take(self.state());
-            *self = Live::instantiate(module, state)
-                .map_err(|(message, _)| message)
-                .expect("a module that was instantiated before instantiates again");
-            self.load_heap(&checkpoint.heap)
-                .expect("a heap that fit before fits again");
-        }
-        self.set_globals(&checkpoint.globals);
+        Ok(())
     }
 
     /// Calls table entry `index` with `env`: `(env : I) -> ()`, `I` being `i64` in a wasm64
@@ -267,16 +285,23 @@ impl Live {
         }
     }
 
-    /// Runs one entry point with at most `budget` instructions.
-    fn run(&mut self, entry: Entry<'_>, mut state: ExecState, budget: u64) -> Run {
+    /// Runs one entry point with at most `budget` instructions on `stable`.
+    fn run(
+        &mut self,
+        entry: Entry<'_>,
+        mut state: ExecState,
+        budget: u64,
+        stable: &mut StableMemory,
+    ) -> Run {
         state.fuel_at_start = budget;
         let limit = state.instruction_limit;
         let heap_limited = matches!(state.mode, Mode::Start | Mode::Init | Mode::Update);
         let heap_limit = (heap_limited && state.env.wasm_memory_limit > 0)
             .then_some(state.env.wasm_memory_limit);
-        let host = self.state();
+        let host = self.store.data_mut();
         host.exec = Some(state);
         host.heap_limit = heap_limit;
+        std::mem::swap(&mut host.stable, stable);
         self.store.set_fuel(budget).expect("fuel is enabled");
         let result = match entry {
             Entry::Export(name) => match self
@@ -293,8 +318,9 @@ impl Live {
                 .and_then(|result| result.map_err(|e| trap_message(e, limit))),
         };
         let instructions = budget - self.store.get_fuel().expect("fuel is enabled");
-        let host = self.state();
+        let host = self.store.data_mut();
         host.heap_limit = None;
+        std::mem::swap(&mut host.stable, stable);
         Run {
             trap: result.err(),
             instructions,
@@ -364,40 +390,104 @@ impl Steps {
     }
 }
 
+/// Runs `(start)` (if any) and then `entry` (if exported) on a fresh instance, as install and
+/// upgrade do. The global timer reads as inactive: install_code deactivates it.
+fn initialize(
+    live: &mut Live,
+    module: &CompiledModule,
+    stable: &mut StableMemory,
+    entry: &str,
+    env: &ExecEnv,
+    steps: &mut Steps,
+) -> bool {
+    let mut env = env.clone();
+    env.global_timer = 0;
+    if module.inner.facts.has_start {
+        let run = live.run(
+            Entry::Export(START_EXPORT),
+            steps.state(Mode::Start, &env),
+            steps.remaining(),
+            stable,
+        );
+        if !steps.absorb(run) {
+            return false;
+        }
+    }
+    if module.exports_function(entry) {
+        let run = live.run(
+            Entry::Export(entry),
+            steps.state(Mode::Init, &env),
+            steps.remaining(),
+            stable,
+        );
+        return steps.absorb(run);
+    }
+    true
+}
+
+impl CompiledModule {
+    /// The module exports a function named `name`.
+    fn exports_function(&self, name: &str) -> bool {
+        matches!(
+            self.inner.instance_pre.module().get_export(name),
+            Some(ExternType::Func(_))
+        )
+    }
+}
+
+impl Drop for CanisterInstance {
+    fn drop(&mut self) {
+        uncache(self.live_key);
+    }
+}
+
 impl CanisterInstance {
-    fn stable(&mut self) -> &mut StableMemory {
-        &mut self.live.state().stable
+    /// A canister instance holding `live`'s heap and globals (and `stable`), with `live` cached.
+    fn from_live(module: &CompiledModule, mut live: Live, stable: StableMemory) -> Self {
+        let heap = PagedMemory::from_bytes(live.heap());
+        let globals = live.global_values();
+        CanisterInstance {
+            module: module.clone(),
+            heap,
+            globals,
+            stable,
+            live_key: cache(live),
+        }
     }
 
-    /// Runs `(start)` (if any) and then `entry` (if exported) on a fresh instance, as install and
-    /// upgrade do. The global timer reads as inactive: install_code deactivates it.
-    fn initialize(&mut self, entry: &str, env: &ExecEnv, steps: &mut Steps) -> bool {
-        let mut env = env.clone();
-        env.global_timer = 0;
-        if self.module.inner.facts.has_start {
-            let run = self.live.run(
-                Entry::Export(START_EXPORT),
-                steps.state(Mode::Start, &env),
-                steps.remaining(),
-            );
-            if !steps.absorb(run) {
-                return false;
-            }
+    /// An instance in step with this canister's state: the cached one, or a fresh instance of the
+    /// module with the heap and globals loaded.
+    fn take_live(&mut self) -> Live {
+        if let Some(live) = take_cached(self.live_key) {
+            return live;
         }
-        if self
-            .live
-            .instance
-            .get_func(&mut self.live.store, entry)
-            .is_some()
-        {
-            let run = self.live.run(
-                Entry::Export(entry),
-                steps.state(Mode::Init, &env),
-                steps.remaining(),
-            );
-            return steps.absorb(run);
+        let mut live = Live::instantiate(&self.module, HostState::default())
+            .map_err(|(message, _)| message)
+            .expect("a module that was instantiated before instantiates again");
+        live.load_pages(&self.heap)
+            .expect("a heap that fit before fits again");
+        live.set_globals(&self.globals);
+        live
+    }
+
+    /// Takes the changes of a kept execution from `live` (heap pages, globals) and caches it.
+    fn commit_live(&mut self, mut live: Live) {
+        self.heap.sync_from(live.heap());
+        self.globals = live.global_values();
+        self.live_key = cache(live);
+    }
+
+    /// Undoes the changes an execution made in `live` by putting it back in step with the
+    /// canister's state and caches it; an instance whose heap grew is dropped instead.
+    fn discard_live(&mut self, mut live: Live) {
+        if live.heap().len() as u64 != self.heap.len() {
+            return;
         }
-        true
+        if let Some(memory) = live.store.data().memory {
+            self.heap.copy_into(memory.data_mut(&mut live.store));
+        }
+        live.set_globals(&self.globals);
+        self.live_key = cache(live);
     }
 
     /// The instance, if `(start)` and `canister_init` did not trap, and the outcome.
@@ -406,22 +496,29 @@ impl CanisterInstance {
         env: &ExecEnv,
     ) -> (Option<CanisterInstance>, ExecOutcome) {
         let mut steps = Steps::new(env.instruction_limit);
-        let live = match Live::instantiate(module, HostState::default()) {
+        let mut live = match Live::instantiate(module, HostState::default()) {
             Ok(live) => live,
             Err((message, _)) => {
                 steps.outcome.trap = Some(message);
                 return (None, steps.failed());
             }
         };
-        let mut instance = CanisterInstance {
-            module: module.clone(),
-            live,
-            committed_globals: Vec::new(),
-        };
-        if !instance.initialize("canister_init", env, &mut steps) {
+        let mut stable = StableMemory::default();
+        // Not for a rollback (a failed install leaves nothing): the pages written are interned
+        // when it commits.
+        stable.begin();
+        if !initialize(
+            &mut live,
+            module,
+            &mut stable,
+            "canister_init",
+            env,
+            &mut steps,
+        ) {
             return (None, steps.failed());
         }
-        instance.committed_globals = instance.live.global_values();
+        stable.commit();
+        let instance = CanisterInstance::from_live(module, live, stable);
         (Some(instance), steps.outcome)
     }
 
@@ -432,58 +529,65 @@ impl CanisterInstance {
         options: UpgradeOptions,
     ) -> ExecOutcome {
         let mut steps = Steps::new(env.instruction_limit);
-        self.stable().begin();
+        self.stable.begin();
         let runs_pre_upgrade =
             !options.skip_pre_upgrade && self.module.exports_entry(SystemEntry::PreUpgrade);
-        let checkpoint = runs_pre_upgrade.then(|| self.live.checkpoint());
+        // The old instance after `canister_pre_upgrade`, when that ran.
+        let mut old = None;
         if runs_pre_upgrade {
+            let mut live = self.take_live();
             // `env.canister_version` is the upgrade's new version, which `canister_post_upgrade`
             // sees; `canister_pre_upgrade` runs in the old one (spec, "Code upgrade": Env1).
             let pre_env = ExecEnv {
                 canister_version: env.canister_version.saturating_sub(1),
                 ..env.clone()
             };
-            let run = self.live.run(
+            let run = live.run(
                 Entry::Export("canister_pre_upgrade"),
                 steps.state(Mode::PreUpgrade, &pre_env),
                 steps.remaining(),
+                &mut self.stable,
             );
             // The upgrade deactivates the global timer after pre_upgrade, so a value it sets is
             // not kept.
             let succeeded = steps.absorb(run);
             steps.outcome.global_timer = None;
             if !succeeded {
-                self.roll_back(checkpoint.as_ref());
+                self.stable.rollback();
+                self.discard_live(live);
                 return steps.failed();
             }
+            old = Some(live);
         }
 
-        let stable = std::mem::take(self.stable());
-        let state = HostState {
-            stable,
-            ..HostState::default()
+        let fail = |this: &mut Self, old: Option<Live>, steps: Steps| {
+            this.stable.rollback();
+            if let Some(live) = old {
+                this.discard_live(live);
+            }
+            steps.failed()
         };
-        let mut upgraded = match Live::instantiate(module, state) {
-            Ok(live) => CanisterInstance {
-                module: module.clone(),
-                live,
-                committed_globals: Vec::new(),
-            },
-            Err((message, state)) => {
-                self.live.state().stable = state.stable;
+        let mut upgraded = match Live::instantiate(module, HostState::default()) {
+            Ok(live) => live,
+            Err((message, _)) => {
                 steps.outcome.trap = Some(message);
-                self.roll_back(checkpoint.as_ref());
-                return steps.failed();
+                return fail(self, old, steps);
             }
         };
-        let kept_heap = if options.keep_wasm_memory {
-            let old_heap = self.live.heap().to_vec();
-            upgraded.live.load_heap(&old_heap)
-        } else {
-            Ok(())
+        let kept_heap = match (&old, options.keep_wasm_memory) {
+            (_, false) => Ok(()),
+            (Some(old), true) => upgraded.load_bytes(old.heap()),
+            (None, true) => upgraded.load_pages(&self.heap),
         };
         let succeeded = match kept_heap {
-            Ok(()) => upgraded.initialize("canister_post_upgrade", env, &mut steps),
+            Ok(()) => initialize(
+                &mut upgraded,
+                module,
+                &mut self.stable,
+                "canister_post_upgrade",
+                env,
+                &mut steps,
+            ),
             Err(message) => {
                 steps.outcome.trap = Some(format!(
                     "Canister trapped: cannot keep the Wasm memory: {message}"
@@ -492,22 +596,15 @@ impl CanisterInstance {
             }
         };
         if !succeeded {
-            self.live.state().stable = std::mem::take(upgraded.stable());
-            self.roll_back(checkpoint.as_ref());
-            return steps.failed();
+            return fail(self, old, steps);
         }
-        upgraded.stable().commit();
-        upgraded.committed_globals = upgraded.live.global_values();
-        *self = upgraded;
+        self.stable.commit();
+        drop(old);
+        uncache(self.live_key);
+        self.module = module.clone();
+        // Pages the new heap has in common with the old one stay shared with its snapshots.
+        self.commit_live(upgraded);
         steps.outcome
-    }
-
-    /// Undoes the open stable memory transaction and, if given, restores heap and globals.
-    fn roll_back(&mut self, checkpoint: Option<&Checkpoint>) {
-        self.stable().rollback();
-        if let Some(checkpoint) = checkpoint {
-            self.live.restore(&self.module, checkpoint);
-        }
     }
 
     /// Runs one entry point as a transaction: kept only if it did not trap and `persist` is set.
@@ -518,15 +615,16 @@ impl CanisterInstance {
         persist: bool,
         steps: &mut Steps,
     ) -> bool {
-        let checkpoint = self.live.checkpoint();
-        self.stable().begin();
-        let run = self.live.run(entry, state, steps.remaining());
+        let mut live = self.take_live();
+        self.stable.begin();
+        let run = live.run(entry, state, steps.remaining(), &mut self.stable);
         let succeeded = steps.absorb(run);
         if succeeded && persist {
-            self.stable().commit();
-            self.committed_globals = self.live.global_values();
+            self.stable.commit();
+            self.commit_live(live);
         } else {
-            self.roll_back(Some(&checkpoint));
+            self.stable.rollback();
+            self.discard_live(live);
         }
         succeeded
     }
@@ -566,12 +664,7 @@ impl CanisterInstance {
                 return self.respond(callback, response, env, true)
             }
         };
-        if self
-            .live
-            .instance
-            .get_func(&mut self.live.store, &export)
-            .is_none()
-        {
+        if !self.module.exports_function(&export) {
             match kind {
                 // Without canister_inspect_message every message is accepted.
                 ExecKind::InspectMessage { .. } => steps.outcome.message_accepted = true,
@@ -673,19 +766,19 @@ impl CanisterInstance {
     }
 
     pub(super) fn wasm_memory_size_impl(&self) -> u64 {
-        self.live.heap().len() as u64
+        self.heap.len()
     }
 
     pub(super) fn stable_memory_size_impl(&self) -> u64 {
-        self.live.store.data().stable.size_bytes()
+        self.stable.size_bytes()
     }
 
     pub(super) fn snapshot_impl(&self) -> InstanceSnapshot {
         InstanceSnapshot {
             module: self.module.clone(),
-            wasm_memory: self.live.heap().to_vec(),
-            globals: self.committed_globals.clone(),
-            stable_memory: self.live.store.data().stable.to_bytes(),
+            wasm_memory: self.heap.clone(),
+            globals: self.globals.clone(),
+            stable_memory: self.stable.committed().clone(),
         }
     }
 
@@ -700,30 +793,35 @@ impl CanisterInstance {
                 snapshot.globals.len()
             ));
         }
-        if !(snapshot.wasm_memory.len() as u64).is_multiple_of(WASM_PAGE_SIZE) {
+        if !snapshot.wasm_memory.len().is_multiple_of(WASM_PAGE_SIZE) {
             return Err(format!(
                 "the snapshot's Wasm memory size {} is not a multiple of the Wasm page size",
                 snapshot.wasm_memory.len()
             ));
         }
-        let state = HostState {
-            stable: StableMemory::from_bytes(&snapshot.stable_memory)?,
-            ..HostState::default()
-        };
-        let mut live = Live::instantiate(module, state).map_err(|(message, _)| message)?;
-        if live.heap().len() > snapshot.wasm_memory.len() {
+        let stable = StableMemory::from_paged(snapshot.stable_memory.clone())?;
+        let mut live =
+            Live::instantiate(module, HostState::default()).map_err(|(message, _)| message)?;
+        if live.heap().len() as u64 > snapshot.wasm_memory.len() {
             return Err(format!(
                 "the snapshot's Wasm memory ({} bytes) is smaller than the module's initial memory ({} bytes)",
                 snapshot.wasm_memory.len(),
                 live.heap().len()
             ));
         }
-        live.load_heap(&snapshot.wasm_memory)?;
+        live.load_pages(&snapshot.wasm_memory)?;
         live.set_globals(&snapshot.globals);
         Ok(CanisterInstance {
             module: module.clone(),
-            live,
-            committed_globals: snapshot.globals.clone(),
+            heap: snapshot.wasm_memory.clone(),
+            globals: snapshot.globals.clone(),
+            stable,
+            live_key: cache(live),
         })
+    }
+
+    /// The pages this instance holds: heap and stable memory.
+    pub(super) fn memories_impl(&self) -> [&PagedMemory; 2] {
+        [&self.heap, self.stable.committed()]
     }
 }

@@ -32,9 +32,11 @@
 mod imports;
 mod instance;
 mod module;
+mod pages;
 mod stable;
 mod system_api;
 
+pub use pages::{PagedMemory, PAGE_SIZE};
 pub use system_api::{
     call_base_fee, cost_call, cost_http_request, cost_threshold_key, response_transmission_fee,
     CREATE_CANISTER_FEE, MAX_CYCLES_PER_RESPONSE, SYSTEM_API_CALL_INSTRUCTIONS,
@@ -312,12 +314,16 @@ pub struct ExecOutcome {
     pub cleanup: Option<Option<String>>,
 }
 
-/// A live canister: its instance (heap, globals, table) and its stable memory.
+/// An installed canister's execution state: its module, heap, mutable globals and stable memory,
+/// as of its last kept execution. Between executions this is data only (paged memories); a
+/// wasmtime instance exists while it runs, and stays cached for the canisters that ran last.
 pub struct CanisterInstance {
     module: CompiledModule,
-    live: instance::Live,
-    /// Mutable globals as of the last kept execution (for `snapshot`, which only borrows).
-    committed_globals: Vec<u64>,
+    heap: PagedMemory,
+    globals: Vec<u64>,
+    stable: stable::StableMemory,
+    /// The key of its cached wasmtime instance, if that is still cached.
+    live_key: u64,
 }
 
 /// Options of an upgrade (`canister_install_mode`'s `upgrade` record).
@@ -381,7 +387,7 @@ impl CanisterInstance {
     pub fn stable_memory_size(&self) -> u64 {
         self.stable_memory_size_impl()
     }
-    /// A full copy of the canister's memory state, for snapshots.
+    /// The canister's memory state, for snapshots: its pages shared, not copied.
     pub fn snapshot(&self) -> InstanceSnapshot {
         self.snapshot_impl()
     }
@@ -389,19 +395,23 @@ impl CanisterInstance {
     pub fn from_snapshot(snapshot: &InstanceSnapshot) -> Result<CanisterInstance, String> {
         Self::from_snapshot_impl(snapshot)
     }
+    /// Its heap and stable memory (the pages the simulator holds for it).
+    pub fn memories(&self) -> [&PagedMemory; 2] {
+        self.memories_impl()
+    }
 }
 
-/// Heap, globals and stable memory of an instance, plus its module.
+/// Heap, globals and stable memory of an instance, plus its module. Cloning shares the pages.
 #[derive(Clone)]
 pub struct InstanceSnapshot {
     pub module: CompiledModule,
-    pub wasm_memory: Vec<u8>,
+    pub wasm_memory: PagedMemory,
     pub globals: Vec<u64>,
-    pub stable_memory: Vec<u8>,
+    pub stable_memory: PagedMemory,
 }
 
 impl InstanceSnapshot {
     pub fn total_size(&self) -> u64 {
-        (self.wasm_memory.len() + self.stable_memory.len() + self.module.wasm_binary_size()) as u64
+        self.wasm_memory.len() + self.stable_memory.len() + self.module.wasm_binary_size() as u64
     }
 }

@@ -1,27 +1,26 @@
-//! Stable memory: sparse, with an undo journal so that a trap costs only the pages it touched.
+//! Stable memory: paged (`PagedMemory`), with an undo journal so that a trap costs only the pages
+//! it touched.
 //!
-//! Memory is kept in 4 KiB chunks allocated on first write (absent chunks read as zeros), so growing
-//! by many pages is free. While a transaction is open, the first write to a chunk saves its previous
-//! content; rolling back puts those back and restores the size. One message therefore costs a copy
-//! of the chunks it writes, never of the whole stable memory.
+//! Pages are allocated on first write (absent pages read as zeros), so growing by many pages is
+//! free, and they are shared copy-on-write with the canister's snapshots. While a transaction is
+//! open, the first write to a page saves a reference to its previous content; rolling back puts
+//! those back and restores the size. One message therefore costs a copy of the pages it writes,
+//! never of the whole stable memory.
 
+use super::pages::{Page, PagedMemory, PAGE_SIZE};
 use crate::types::limits::WASM_PAGE_SIZE;
 use std::collections::HashMap;
 
-const CHUNK: usize = 4096;
-
 #[derive(Default)]
 pub(super) struct StableMemory {
-    /// Size in Wasm pages.
-    pages: u64,
-    chunks: HashMap<u64, Box<[u8; CHUNK]>>,
+    memory: PagedMemory,
     journal: Option<Journal>,
 }
 
 struct Journal {
-    pages: u64,
-    /// Previous content of every chunk written since the transaction began (`None`: absent).
-    saved: HashMap<u64, Option<Box<[u8; CHUNK]>>>,
+    len: u64,
+    /// Previous content of every page written since the transaction began (`None`: absent).
+    saved: HashMap<u64, Option<Page>>,
 }
 
 /// A stable memory access outside the current size.
@@ -30,19 +29,19 @@ pub(super) struct OutOfBounds;
 
 impl StableMemory {
     pub(super) fn size_pages(&self) -> u64 {
-        self.pages
+        self.memory.len() / WASM_PAGE_SIZE
     }
 
     pub(super) fn size_bytes(&self) -> u64 {
-        self.pages * WASM_PAGE_SIZE
+        self.memory.len()
     }
 
     /// Grows by `new_pages` up to `max_pages`; returns the previous size, or `None` when the new
     /// size would exceed `max_pages`.
     pub(super) fn grow(&mut self, new_pages: u64, max_pages: u64) -> Option<u64> {
-        let old = self.pages;
+        let old = self.size_pages();
         let new = old.checked_add(new_pages).filter(|&n| n <= max_pages)?;
-        self.pages = new;
+        self.memory.set_len(new * WASM_PAGE_SIZE);
         Some(old)
     }
 
@@ -55,40 +54,26 @@ impl StableMemory {
 
     pub(super) fn read(&self, offset: u64, dst: &mut [u8]) -> Result<(), OutOfBounds> {
         self.check(offset, dst.len())?;
-        let mut done = 0;
-        while done < dst.len() {
-            let position = offset + done as u64;
-            let (index, within) = (position / CHUNK as u64, (position % CHUNK as u64) as usize);
-            let n = (CHUNK - within).min(dst.len() - done);
-            match self.chunks.get(&index) {
-                Some(chunk) => dst[done..done + n].copy_from_slice(&chunk[within..within + n]),
-                None => dst[done..done + n].fill(0),
-            }
-            done += n;
-        }
+        self.memory.read(offset, dst);
         Ok(())
     }
 
     pub(super) fn write(&mut self, offset: u64, src: &[u8]) -> Result<(), OutOfBounds> {
         self.check(offset, src.len())?;
-        let mut done = 0;
-        while done < src.len() {
-            let position = offset + done as u64;
-            let (index, within) = (position / CHUNK as u64, (position % CHUNK as u64) as usize);
-            let n = (CHUNK - within).min(src.len() - done);
-            if let Some(journal) = &mut self.journal {
+        if src.is_empty() {
+            return Ok(());
+        }
+        if let Some(journal) = &mut self.journal {
+            let first = offset / PAGE_SIZE as u64;
+            let last = (offset + src.len() as u64 - 1) / PAGE_SIZE as u64;
+            for index in first..=last {
                 journal
                     .saved
                     .entry(index)
-                    .or_insert_with(|| self.chunks.get(&index).cloned());
+                    .or_insert_with(|| self.memory.page(index).cloned());
             }
-            let chunk = self
-                .chunks
-                .entry(index)
-                .or_insert_with(|| Box::new([0; CHUNK]));
-            chunk[within..within + n].copy_from_slice(&src[done..done + n]);
-            done += n;
         }
+        self.memory.write(offset, src);
         Ok(())
     }
 
@@ -97,64 +82,52 @@ impl StableMemory {
     pub(super) fn begin(&mut self) {
         if self.journal.is_none() {
             self.journal = Some(Journal {
-                pages: self.pages,
+                len: self.memory.len(),
                 saved: HashMap::new(),
             });
         }
     }
 
+    /// Keeps the changes; the pages written are interned (shared with equal pages held
+    /// elsewhere).
     pub(super) fn commit(&mut self) {
-        self.journal = None;
+        if let Some(journal) = self.journal.take() {
+            let mut written: Vec<u64> = journal.saved.into_keys().collect();
+            written.sort_unstable();
+            for index in written {
+                self.memory.intern_page(index);
+            }
+        }
     }
 
     pub(super) fn rollback(&mut self) {
         if let Some(journal) = self.journal.take() {
             for (index, previous) in journal.saved {
-                match previous {
-                    Some(chunk) => {
-                        self.chunks.insert(index, chunk);
-                    }
-                    None => {
-                        self.chunks.remove(&index);
-                    }
-                }
+                self.memory.restore_page(index, previous);
             }
-            self.pages = journal.pages;
+            self.memory.set_len(journal.len);
         }
     }
 
-    /// The whole memory as one buffer (snapshots).
-    pub(super) fn to_bytes(&self) -> Vec<u8> {
-        let mut bytes = vec![0; self.size_bytes() as usize];
-        for (index, chunk) in &self.chunks {
-            let start = *index as usize * CHUNK;
-            if start < bytes.len() {
-                let end = (start + CHUNK).min(bytes.len());
-                bytes[start..end].copy_from_slice(&chunk[..end - start]);
-            }
-        }
-        bytes
+    /// The memory as of the last commit (snapshots); no transaction may be open.
+    pub(super) fn committed(&self) -> &PagedMemory {
+        assert!(
+            self.journal.is_none(),
+            "stable memory read as committed inside a transaction"
+        );
+        &self.memory
     }
 
-    /// Rebuilds a memory from `to_bytes`'s output; all-zero chunks stay absent.
-    pub(super) fn from_bytes(bytes: &[u8]) -> Result<StableMemory, String> {
-        if !(bytes.len() as u64).is_multiple_of(WASM_PAGE_SIZE) {
+    /// A stable memory holding `memory` (a snapshot's), which must be whole Wasm pages.
+    pub(super) fn from_paged(memory: PagedMemory) -> Result<StableMemory, String> {
+        if !memory.len().is_multiple_of(WASM_PAGE_SIZE) {
             return Err(format!(
                 "stable memory size {} is not a multiple of the Wasm page size",
-                bytes.len()
+                memory.len()
             ));
         }
-        let mut chunks = HashMap::new();
-        for (index, piece) in bytes.chunks(CHUNK).enumerate() {
-            if piece.iter().any(|&b| b != 0) {
-                let mut chunk = Box::new([0; CHUNK]);
-                chunk[..piece.len()].copy_from_slice(piece);
-                chunks.insert(index as u64, chunk);
-            }
-        }
         Ok(StableMemory {
-            pages: bytes.len() as u64 / WASM_PAGE_SIZE,
-            chunks,
+            memory,
             journal: None,
         })
     }
@@ -199,8 +172,8 @@ mod tests {
         assert!(memory.read(WASM_PAGE_SIZE - 1, &mut [0; 2]).is_err());
         assert!(memory.write(u64::MAX, &[1]).is_err());
         assert_eq!(memory.grow(10, 10), None);
-        let snapshot = memory.to_bytes();
-        let rebuilt = StableMemory::from_bytes(&snapshot).unwrap();
-        assert_eq!(rebuilt.to_bytes(), snapshot);
+        let snapshot = memory.committed().clone();
+        let rebuilt = StableMemory::from_paged(snapshot.clone()).unwrap();
+        assert_eq!(rebuilt.committed().to_vec(), snapshot.to_vec());
     }
 }

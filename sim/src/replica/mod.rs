@@ -154,6 +154,31 @@ pub struct Stats {
     pub cycles_burned: u128,
 }
 
+/// Host memory the simulator holds for canister state, as it counts it itself (deterministic, not
+/// the process's resident memory): the pages, chunks and module binaries actually stored, each
+/// counted once however many canisters and snapshots share it. Not counted: compiled code, the
+/// few wasmtime instances kept for the canisters that ran last, queues, the trace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostMemory {
+    pub canisters: u64,
+    /// 4 KiB pages of heaps and stable memories (canisters' and snapshots'), in bytes.
+    pub memory_bytes: u64,
+    /// The part of `memory_bytes` only snapshots hold (pages their canister no longer has).
+    pub snapshot_only_bytes: u64,
+    /// Chunks in chunk stores (canisters' and snapshots').
+    pub chunk_bytes: u64,
+    /// Buffers of snapshots uploaded with `upload_canister_snapshot_data`.
+    pub uploaded_snapshot_bytes: u64,
+    /// Module binaries of installed canisters and snapshots.
+    pub module_bytes: u64,
+}
+
+impl HostMemory {
+    pub fn total_bytes(&self) -> u64 {
+        self.memory_bytes + self.chunk_bytes + self.uploaded_snapshot_bytes + self.module_bytes
+    }
+}
+
 /// One line of the execution trace. Serializable so two runs can be compared byte for byte.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceEvent {

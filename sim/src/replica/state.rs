@@ -13,6 +13,7 @@ use ic_management_canister_types::{
 };
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
 /// A Candid `Nat` (a setting, an amount of cycles) as a `u64`, saturating.
 pub(crate) fn nat_to_u64(n: &Nat) -> u64 {
@@ -153,10 +154,10 @@ pub(crate) struct PendingStop {
 }
 
 /// A canister's chunk store: chunks of at most 1 MiB by their SHA-256, at most
-/// `CHUNK_STORE_CAPACITY` of them.
+/// `CHUNK_STORE_CAPACITY` of them. Cloning (a snapshot's copy) shares the chunks.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ChunkStore {
-    chunks: BTreeMap<[u8; 32], Vec<u8>>,
+    chunks: BTreeMap<[u8; 32], Arc<[u8]>>,
 }
 
 impl ChunkStore {
@@ -182,13 +183,20 @@ impl ChunkStore {
                 limits::CHUNK_STORE_CAPACITY
             ));
         }
-        self.chunks.insert(hash, chunk);
+        self.chunks.insert(hash, chunk.into());
         Ok(hash)
     }
 
     pub(crate) fn get(&self, hash: &[u8]) -> Option<&[u8]> {
         let hash: [u8; 32] = hash.try_into().ok()?;
-        self.chunks.get(&hash).map(Vec::as_slice)
+        self.chunks.get(&hash).map(|chunk| &chunk[..])
+    }
+
+    /// Each stored chunk's address and length, to count chunks shared with snapshots once.
+    pub(crate) fn held(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.chunks
+            .values()
+            .map(|chunk| (chunk.as_ptr() as usize, chunk.len()))
     }
 
     /// The hashes of the stored chunks, in hash order.

@@ -1,9 +1,11 @@
 //! The execution trace and the benchmark counters.
 
+use super::state::SnapshotContent;
 use super::Sim;
-use crate::exec::ExecOutcome;
+use crate::exec::{ExecOutcome, PAGE_SIZE};
 use crate::types::Principal;
-use crate::{Stats, TraceEvent, TraceKind};
+use crate::{HostMemory, Stats, TraceEvent, TraceKind};
+use std::collections::HashSet;
 
 #[derive(Default)]
 pub(crate) struct Recorder {
@@ -61,5 +63,64 @@ impl Sim {
     /// One message (ingress, request, response, timer, heartbeat, management call) executed.
     pub(crate) fn count_message(&mut self) {
         self.recorder.stats.messages += 1;
+    }
+
+    /// The host memory canister state takes, counted page by page (see [`HostMemory`]).
+    pub fn host_memory(&self) -> HostMemory {
+        let mut memory = HostMemory {
+            canisters: self.canisters.len() as u64,
+            ..HostMemory::default()
+        };
+        let mut pages = HashSet::new();
+        let mut chunks = HashSet::new();
+        let mut modules = HashSet::new();
+        let mut count_chunks = |held: &mut dyn Iterator<Item = (usize, usize)>, bytes: &mut u64| {
+            for (address, len) in held {
+                if chunks.insert(address) {
+                    *bytes += len as u64;
+                }
+            }
+        };
+        for state in self.canisters.values() {
+            if let Some(instance) = &state.instance {
+                for paged in instance.memories() {
+                    pages.extend(paged.page_addresses());
+                }
+                let module = instance.module();
+                if modules.insert(module.module_hash()) {
+                    memory.module_bytes += module.wasm_binary_size() as u64;
+                }
+            }
+            count_chunks(&mut state.chunk_store.held(), &mut memory.chunk_bytes);
+        }
+        let canister_pages = pages.len() as u64;
+        for state in self.canisters.values() {
+            for snapshot in state.snapshots.values() {
+                match &snapshot.content {
+                    SnapshotContent::Taken(taken) => {
+                        pages.extend(taken.wasm_memory.page_addresses());
+                        pages.extend(taken.stable_memory.page_addresses());
+                        if modules.insert(taken.module.module_hash()) {
+                            memory.module_bytes += taken.module.wasm_binary_size() as u64;
+                        }
+                    }
+                    SnapshotContent::Uploaded(uploaded) => {
+                        memory.uploaded_snapshot_bytes += (uploaded.module.len()
+                            + uploaded.wasm_memory.len()
+                            + uploaded.stable_memory.len())
+                            as u64;
+                    }
+                }
+                count_chunks(&mut snapshot.chunk_store.held(), &mut memory.chunk_bytes);
+            }
+        }
+        memory.memory_bytes = pages.len() as u64 * PAGE_SIZE as u64;
+        memory.snapshot_only_bytes = (pages.len() as u64 - canister_pages) * PAGE_SIZE as u64;
+        memory
+    }
+
+    /// [`HostMemory::total_bytes`] of [`Sim::host_memory`].
+    pub fn host_bytes(&self) -> u64 {
+        self.host_memory().total_bytes()
     }
 }

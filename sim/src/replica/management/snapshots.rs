@@ -7,7 +7,7 @@
 //! (big-endian u64), so the owner follows from the id alone (the spec only calls it an opaque blob).
 
 use super::{change_origin, decode, empty_reply, encode, Answer, ManagementCall};
-use crate::exec::{CanisterInstance, CompiledModule, GlobalType, InstanceSnapshot};
+use crate::exec::{CanisterInstance, CompiledModule, GlobalType, InstanceSnapshot, PagedMemory};
 use crate::replica::errors;
 use crate::replica::state::{CanisterSnapshot, SnapshotContent, UploadedSnapshot};
 use crate::replica::Sim;
@@ -293,11 +293,16 @@ fn uploaded_instance(uploaded: &UploadedSnapshot) -> Result<CanisterInstance, St
         .map(|(ty, global)| global_bits(*ty, global))
         .collect::<Option<Vec<u64>>>()
         .ok_or("the snapshot's globals do not have the module's global types")?;
+    let paged = |buffer: &[u8], size: u64| {
+        let mut memory = PagedMemory::from_bytes(buffer);
+        memory.set_len(size);
+        memory
+    };
     CanisterInstance::from_snapshot(&InstanceSnapshot {
         module,
-        wasm_memory: padded(&uploaded.wasm_memory, uploaded.wasm_memory_size),
+        wasm_memory: paged(&uploaded.wasm_memory, uploaded.wasm_memory_size),
         globals,
-        stable_memory: padded(&uploaded.stable_memory, uploaded.stable_memory_size),
+        stable_memory: paged(&uploaded.stable_memory, uploaded.stable_memory_size),
     })
 }
 
@@ -346,8 +351,8 @@ pub(super) fn read_canister_snapshot_metadata(
                     .zip(&taken.globals)
                     .map(|(ty, bits)| metadata_global(*ty, *bits))
                     .collect(),
-                taken.wasm_memory.len() as u64,
-                taken.stable_memory.len() as u64,
+                taken.wasm_memory.len(),
+                taken.stable_memory.len(),
                 None,
             ),
             SnapshotContent::Uploaded(u) => (
@@ -381,18 +386,29 @@ pub(super) fn read_canister_snapshot_metadata(
     Ok(Answer::Now(encode(&reply)))
 }
 
+/// Snapshot data to read from: a buffer that reads as zeros past its end, or paged memory.
+enum Data<'a> {
+    Bytes(&'a [u8]),
+    Pages(&'a PagedMemory),
+}
+
 /// `offset`..`offset + size` of `data` (of declared length `len`), with the replica's checks.
-fn slice(data: &[u8], len: u64, offset: u64, size: u64) -> Result<Vec<u8>, Reject> {
+fn slice(data: Data<'_>, len: u64, offset: u64, size: u64) -> Result<Vec<u8>, Reject> {
     if size > MAX_SLICE_SIZE {
         return Err(errors::snapshot_slice_too_large(size, MAX_SLICE_SIZE));
     }
     match offset.checked_add(size) {
         Some(end) if end <= len => {
             let mut out = vec![0; size as usize];
-            let available = data.len().min(end as usize);
-            if (offset as usize) < available {
-                out[..available - offset as usize]
-                    .copy_from_slice(&data[offset as usize..available]);
+            match data {
+                Data::Bytes(data) => {
+                    let available = data.len().min(end as usize);
+                    if (offset as usize) < available {
+                        out[..available - offset as usize]
+                            .copy_from_slice(&data[offset as usize..available]);
+                    }
+                }
+                Data::Pages(pages) => pages.read(offset, &mut out),
             }
             Ok(out)
         }
@@ -409,26 +425,31 @@ pub(super) fn read_canister_snapshot_data(
     sim.check_snapshot_reader(canister, call.caller)?;
     let index = sim.owned_snapshot(canister, &args.snapshot_id)?;
     let snapshot = &sim.canisters[&canister].snapshots[&index];
-    let (module, heap, stable): (&[u8], &[u8], &[u8]);
+    let (module, heap, stable): (&[u8], Data<'_>, Data<'_>);
     let (module_len, heap_len, stable_len);
     match &snapshot.content {
         SnapshotContent::Taken(taken) => {
             module = taken.module.wasm_binary();
-            heap = &taken.wasm_memory;
-            stable = &taken.stable_memory;
-            (module_len, heap_len, stable_len) =
-                (module.len() as u64, heap.len() as u64, stable.len() as u64);
+            heap = Data::Pages(&taken.wasm_memory);
+            stable = Data::Pages(&taken.stable_memory);
+            (module_len, heap_len, stable_len) = (
+                module.len() as u64,
+                taken.wasm_memory.len(),
+                taken.stable_memory.len(),
+            );
         }
         SnapshotContent::Uploaded(u) => {
             module = &u.module;
-            heap = &u.wasm_memory;
-            stable = &u.stable_memory;
+            heap = Data::Bytes(&u.wasm_memory);
+            stable = Data::Bytes(&u.stable_memory);
             (module_len, heap_len, stable_len) =
                 (u.module_size, u.wasm_memory_size, u.stable_memory_size);
         }
     }
     let chunk = match args.kind {
-        SnapshotDataKind::WasmModule { offset, size } => slice(module, module_len, offset, size)?,
+        SnapshotDataKind::WasmModule { offset, size } => {
+            slice(Data::Bytes(module), module_len, offset, size)?
+        }
         SnapshotDataKind::WasmMemory { offset, size } => slice(heap, heap_len, offset, size)?,
         SnapshotDataKind::StableMemory { offset, size } => slice(stable, stable_len, offset, size)?,
         SnapshotDataKind::WasmChunk { hash } => snapshot
