@@ -14,6 +14,7 @@ mod cli_upload;
 mod network;
 mod rollouts;
 mod scale;
+mod sim_memory;
 
 type Figures = BTreeMap<String, u64>;
 
@@ -36,6 +37,10 @@ const SCENARIOS: &[Scenario] = &[
     ("fleet_rollout_20_mib_3_subnets", scale::chunked_20_mib),
     ("local_network_served_calls", network::served_calls),
     ("cli_upload_30_mib", cli_upload::thirty_mib),
+    (
+        "sim_memory_1000_children_rollout",
+        sim_memory::thousand_children,
+    ),
 ];
 
 /// Runs every scenario and prints each one's wall time: a figure of the machine, not of the

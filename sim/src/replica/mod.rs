@@ -165,6 +165,9 @@ pub struct HostMemory {
     pub memory_bytes: u64,
     /// The part of `memory_bytes` only snapshots hold (pages their canister no longer has).
     pub snapshot_only_bytes: u64,
+    /// References to pages held by canisters and snapshots: what each would hold without
+    /// interning and sharing is this times 4 KiB.
+    pub page_references: u64,
     /// Chunks in chunk stores (canisters' and snapshots').
     pub chunk_bytes: u64,
     /// Buffers of snapshots uploaded with `upload_canister_snapshot_data`.

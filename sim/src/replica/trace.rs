@@ -84,6 +84,7 @@ impl Sim {
         for state in self.canisters.values() {
             if let Some(instance) = &state.instance {
                 for paged in instance.memories() {
+                    memory.page_references += paged.stored_pages() as u64;
                     pages.extend(paged.page_addresses());
                 }
                 let module = instance.module();
@@ -98,6 +99,9 @@ impl Sim {
             for snapshot in state.snapshots.values() {
                 match &snapshot.content {
                     SnapshotContent::Taken(taken) => {
+                        memory.page_references += (taken.wasm_memory.stored_pages()
+                            + taken.stable_memory.stored_pages())
+                            as u64;
                         pages.extend(taken.wasm_memory.page_addresses());
                         pages.extend(taken.stable_memory.page_addresses());
                         if modules.insert(taken.module.module_hash()) {
