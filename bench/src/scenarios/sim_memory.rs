@@ -72,3 +72,103 @@ pub fn thousand_children() -> Figures {
     );
     figures
 }
+
+/// The on-demand fleet run (an ignored test).
+#[cfg(test)]
+mod on_demand {
+    use super::*;
+
+    /// The process's resident memory now and at its peak (VmRSS, VmHWM), in KiB.
+    fn resident_kib() -> (u64, u64) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    fn env_or(name: &str, default: u64) -> u64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// On demand, not in CI: a fleet of `FLEET_CHILDREN` children (default 100,000) on
+    /// `FLEET_SUBNETS` subnets (default 10), rolled out to child_v2 with a snapshot of each child
+    /// (canary 10, then `FLEET_CONCURRENCY` at a time, default 400); prints the wall time, the peak
+    /// resident memory and the simulator's own count of what it holds, per canister.
+    ///
+    /// `FLEET_CHILDREN=10000 cargo test --release -p bench fleet_on_demand -- --ignored --nocapture`
+    #[test]
+    #[ignore = "on demand: minutes of wall time and gigabytes of memory"]
+    fn fleet_on_demand() {
+        let children = env_or("FLEET_CHILDREN", 100_000);
+        let subnets = env_or("FLEET_SUBNETS", 10) as usize;
+        let concurrency = env_or("FLEET_CONCURRENCY", 400) as u32;
+        let started = std::time::Instant::now();
+        let report = |step: &str, sim: &Sim| {
+            let memory = sim.host_memory();
+            let (rss, peak) = resident_kib();
+            println!(
+                "{step} after {:.0} s: {} canisters, round {}; resident {} MiB (peak {} MiB), {} bytes \
+                 per canister; simulator holds {} bytes per canister ({} page references, {} bytes \
+                 only in snapshots)",
+                started.elapsed().as_secs_f64(),
+                memory.canisters,
+                sim.round(),
+                rss / 1024,
+                peak / 1024,
+                rss * 1024 / memory.canisters.max(1),
+                memory.total_bytes() / memory.canisters.max(1),
+                memory.page_references / memory.canisters.max(1),
+                memory.snapshot_only_bytes / memory.canisters.max(1),
+            );
+        };
+        let mut deployer = fleet(subnets, children as usize);
+        report("fleet built", &deployer.env);
+        let release = upload(&mut deployer, &artifacts::wasm("child_v2"));
+        let policy = PolicyArg {
+            snapshot_before_install: Some(true),
+            ..policy(10, vec![], concurrency)
+        };
+        let rollout_started = std::time::Instant::now();
+        let rounds_before = deployer.env.round();
+        let rollout_id = deployer
+            .start_rollout_of(
+                crate::scenarios::controller(),
+                &release,
+                deployer::Selector::All,
+                policy,
+            )
+            .expect("start_rollout")
+            .rollout_id;
+        // Reads cost instructions and wall time too: look every 100 rounds.
+        let info = loop {
+            let info = deployer.get_rollout_ok(crate::scenarios::controller(), rollout_id);
+            if info.summary.finished_at.is_some() {
+                break info;
+            }
+            for _ in 0..100 {
+                deployer.env.tick();
+            }
+            if (deployer.env.round() - rounds_before).is_multiple_of(1_000) {
+                report("rolling out", &deployer.env);
+            }
+        };
+        assert_eq!(u64::from(info.summary.counts.upgraded), children);
+        report("rolled out", &deployer.env);
+        println!(
+            "rollout of {children} children on {subnets} subnets: {} rounds, {:.0} s wall ({} us per \
+             child); total {:.0} s wall",
+            deployer.env.round() - rounds_before,
+            rollout_started.elapsed().as_secs_f64(),
+            rollout_started.elapsed().as_micros() / u128::from(children),
+            started.elapsed().as_secs_f64(),
+        );
+    }
+}
