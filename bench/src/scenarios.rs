@@ -23,6 +23,7 @@ type Scenario = (&'static str, fn() -> Figures);
 
 const SCENARIOS: &[Scenario] = &[
     ("empty_update_call", empty_update_call),
+    ("deployer_trivial_calls", deployer_trivial_calls),
     ("deployer_self_upgrade_empty", deployer_self_upgrade_empty),
     ("deployer_self_upgrade_1_gib", deployer_self_upgrade_1_gib),
     ("deployer_chunk_ingestion_20_mib", deployer_chunk_ingestion),
@@ -167,6 +168,37 @@ fn upgrade(deployer: &mut Deployer) -> Figures {
         .upgrade(controller(), None)
         .expect("deployer upgrade");
     delta(&before, &deployer.env.stats())
+}
+
+/// Calls that do next to nothing, once the deployer has answered each reply type before (the
+/// Candid type table of a reply is encoded once per heap): an update that changes nothing
+/// (`add_role` for a role held), the typed error of a query (`get_rollout` of no rollout), and
+/// `version`.
+fn deployer_trivial_calls() -> Figures {
+    let mut deployer = install();
+    let instructions = |deployer: &mut Deployer, call: &dyn Fn(&mut Deployer)| {
+        call(deployer);
+        call(deployer);
+        deployer.env.last_instructions(deployer.canister)
+    };
+    let add_role_held = instructions(&mut deployer, &|deployer| {
+        deployer.add_role_ok(controller(), controller(), deployer::Role::Admin);
+    });
+    let error_reply = instructions(&mut deployer, &|deployer| {
+        let refused = deployer.get_rollout(controller(), 7);
+        assert!(
+            matches!(refused, Err(deployer_client::CallError::Deployer(_))),
+            "there is no rollout 7"
+        );
+    });
+    let version = instructions(&mut deployer, &|deployer| {
+        deployer.version_ok(controller());
+    });
+    BTreeMap::from([
+        ("add_role_held_instructions".to_string(), add_role_held),
+        ("error_reply_instructions".to_string(), error_reply),
+        ("version_instructions".to_string(), version),
+    ])
 }
 
 /// The deployer upgrading itself with nothing stored: the baseline of

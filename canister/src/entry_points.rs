@@ -15,6 +15,7 @@ use ic_stable_structures::DefaultMemoryImpl;
 use serde_bytes::ByteBuf;
 
 use crate::access::{self, Method};
+use crate::candid_reply::{self, Replied};
 use crate::engine::{Command, ModuleHash};
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{
@@ -97,6 +98,29 @@ fn init(arg: InitArg) {
         Err(error) => trap(format!("deployer init refused: {error}")),
     }
     rollout_driver::start_watchdog();
+    warm_query_replies();
+}
+
+/// The reply types of the queries, whose Candid headers a query cannot keep (see
+/// [`candid_reply::warm`]). A type missing here costs its query the header's encoding each
+/// time (about 2 M instructions for a `Result<_, Error>`), nothing else.
+fn warm_query_replies() {
+    use candid_reply::warm;
+    warm::<Vec<RoleAssignment>>();
+    warm::<Vec<Role>>();
+    warm::<VersionInfo>();
+    warm::<Result<UploadStatus, Error>>();
+    warm::<UploadSettings>();
+    warm::<ReleasePage>();
+    warm::<Result<Release, Error>>();
+    warm::<Result<ByteBuf, Error>>();
+    warm::<StorageStats>();
+    warm::<Result<ChildInfo, Error>>();
+    warm::<Result<ChildPage, Error>>();
+    warm::<Result<RolloutInfo, Error>>();
+    warm::<Result<RolloutPage, Error>>();
+    warm::<Result<ChildHistory, Error>>();
+    warm::<Result<EventPage, Error>>();
 }
 
 /// Serializes nothing (all state is in stable structures): it only refuses an upgrade that
@@ -118,6 +142,7 @@ fn post_upgrade(arg: Option<UpgradeArg>) {
     schedule_next_sweep();
     rollout_driver::start_watchdog();
     rollout_driver::recover();
+    warm_query_replies();
 }
 
 /// Refuses ingress that would be refused anyway, before the deployer pays for executing it.
@@ -131,125 +156,153 @@ fn inspect_message() {
     }
 }
 
-#[update]
-fn add_role(principal: Principal, role: Role) -> Result<(), Error> {
-    authorized(Method::AddRole, |state, _| {
-        state.roles.grant(principal, role)
+#[update(manual_reply = true)]
+fn add_role(principal: Principal, role: Role) -> Replied<Result<(), Error>> {
+    candid_reply::reply(|| {
+        authorized(Method::AddRole, |state, _| {
+            state.roles.grant(principal, role)
+        })
     })
 }
 
-#[update]
-fn remove_role(principal: Principal, role: Role) -> Result<(), Error> {
-    authorized(Method::RemoveRole, |state, _| {
-        state.roles.revoke(principal, role)
+#[update(manual_reply = true)]
+fn remove_role(principal: Principal, role: Role) -> Replied<Result<(), Error>> {
+    candid_reply::reply(|| {
+        authorized(Method::RemoveRole, |state, _| {
+            state.roles.revoke(principal, role)
+        })
     })
 }
 
 /// Public: who holds which role is part of the deployer's governance, not a secret.
-#[query]
-fn list_roles() -> Vec<RoleAssignment> {
-    reading(Method::ListRoles, |state| state.roles.list())
+#[query(manual_reply = true)]
+fn list_roles() -> Replied<Vec<RoleAssignment>> {
+    candid_reply::reply(|| reading(Method::ListRoles, |state| state.roles.list()))
 }
 
-#[query]
-fn my_roles() -> Vec<Role> {
-    let caller = msg_caller();
-    reading(Method::MyRoles, |state| state.roles.roles_of(caller))
-}
-
-#[query]
-fn version() -> VersionInfo {
-    reading(Method::Version, |_| VersionInfo::of_this_build())
-}
-
-#[update]
-fn upload_open(arg: UploadOpenArg) -> Result<UploadStatus, Error> {
-    let status = authorized(Method::UploadOpen, |state, caller| {
-        state.release_store.open_upload(arg, caller, time())
-    })?;
-    sweep_no_later_than(status.expires_at);
-    Ok(status)
-}
-
-#[update]
-fn upload_chunk(arg: UploadChunkArg) -> Result<UploadStatus, Error> {
-    // A chunk only moves its upload's expiry later, so the pending sweep stays early enough.
-    authorized(Method::UploadChunk, |state, _| {
-        state.release_store.put_chunk(arg, time())
+#[query(manual_reply = true)]
+fn my_roles() -> Replied<Vec<Role>> {
+    candid_reply::reply(|| {
+        let caller = msg_caller();
+        reading(Method::MyRoles, |state| state.roles.roles_of(caller))
     })
 }
 
-#[query]
-fn upload_status(upload_id: u64) -> Result<UploadStatus, Error> {
-    let caller = msg_caller();
-    reading(Method::UploadStatus, |state| {
-        access::authorize(&state.roles, caller, Method::UploadStatus)?;
-        state.release_store.upload_status(upload_id, time())
+#[query(manual_reply = true)]
+fn version() -> Replied<VersionInfo> {
+    candid_reply::reply(|| reading(Method::Version, |_| VersionInfo::of_this_build()))
+}
+
+#[update(manual_reply = true)]
+fn upload_open(arg: UploadOpenArg) -> Replied<Result<UploadStatus, Error>> {
+    candid_reply::reply(|| {
+        let status = authorized(Method::UploadOpen, |state, caller| {
+            state.release_store.open_upload(arg, caller, time())
+        })?;
+        sweep_no_later_than(status.expires_at);
+        Ok(status)
     })
 }
 
-#[update]
-fn upload_commit(upload_id: u64) -> Result<Release, Error> {
-    let release = authorized(Method::UploadCommit, |state, caller| {
-        state.release_store.commit_upload(upload_id, caller, time())
-    })?;
-    sweep_no_later_than(time() + TOMBSTONE_RETENTION_NANOS);
-    Ok(release)
-}
-
-#[update]
-fn upload_abort(upload_id: u64) -> Result<(), Error> {
-    authorized(Method::UploadAbort, |state, _| {
-        state.release_store.abort_upload(upload_id, time())
+#[update(manual_reply = true)]
+fn upload_chunk(arg: UploadChunkArg) -> Replied<Result<UploadStatus, Error>> {
+    candid_reply::reply(|| {
+        // A chunk only moves its upload's expiry later, so the pending sweep stays early enough.
+        authorized(Method::UploadChunk, |state, _| {
+            state.release_store.put_chunk(arg, time())
+        })
     })
 }
 
-#[query]
-fn upload_settings() -> UploadSettings {
-    reading(Method::UploadSettings, |state| {
-        state.release_store.upload_settings()
+#[query(manual_reply = true)]
+fn upload_status(upload_id: u64) -> Replied<Result<UploadStatus, Error>> {
+    candid_reply::reply(|| {
+        let caller = msg_caller();
+        reading(Method::UploadStatus, |state| {
+            access::authorize(&state.roles, caller, Method::UploadStatus)?;
+            state.release_store.upload_status(upload_id, time())
+        })
     })
 }
 
-#[update]
-fn set_upload_settings(update: UploadSettingsUpdate) -> Result<UploadSettings, Error> {
-    authorized(Method::SetUploadSettings, |state, _| {
-        state.release_store.update_upload_settings(&update)
+#[update(manual_reply = true)]
+fn upload_commit(upload_id: u64) -> Replied<Result<Release, Error>> {
+    candid_reply::reply(|| {
+        let release = authorized(Method::UploadCommit, |state, caller| {
+            state.release_store.commit_upload(upload_id, caller, time())
+        })?;
+        sweep_no_later_than(time() + TOMBSTONE_RETENTION_NANOS);
+        Ok(release)
     })
 }
 
-#[query]
-fn list_releases(arg: ListReleasesArg) -> ReleasePage {
-    reading(Method::ListReleases, |state| {
-        state.release_store.list_releases(&arg)
+#[update(manual_reply = true)]
+fn upload_abort(upload_id: u64) -> Replied<Result<(), Error>> {
+    candid_reply::reply(|| {
+        authorized(Method::UploadAbort, |state, _| {
+            state.release_store.abort_upload(upload_id, time())
+        })
     })
 }
 
-#[query]
-fn get_release(selector: ReleaseSelector) -> Result<Release, Error> {
-    reading(Method::GetRelease, |state| {
-        state.release_store.get_release(&selector)
+#[query(manual_reply = true)]
+fn upload_settings() -> Replied<UploadSettings> {
+    candid_reply::reply(|| {
+        reading(Method::UploadSettings, |state| {
+            state.release_store.upload_settings()
+        })
+    })
+}
+
+#[update(manual_reply = true)]
+fn set_upload_settings(update: UploadSettingsUpdate) -> Replied<Result<UploadSettings, Error>> {
+    candid_reply::reply(|| {
+        authorized(Method::SetUploadSettings, |state, _| {
+            state.release_store.update_upload_settings(&update)
+        })
+    })
+}
+
+#[query(manual_reply = true)]
+fn list_releases(arg: ListReleasesArg) -> Replied<ReleasePage> {
+    candid_reply::reply(|| {
+        reading(Method::ListReleases, |state| {
+            state.release_store.list_releases(&arg)
+        })
+    })
+}
+
+#[query(manual_reply = true)]
+fn get_release(selector: ReleaseSelector) -> Replied<Result<Release, Error>> {
+    candid_reply::reply(|| {
+        reading(Method::GetRelease, |state| {
+            state.release_store.get_release(&selector)
+        })
     })
 }
 
 /// One chunk per reply: at most 1 MiB, under the reply size limit.
-#[query]
-fn release_chunk(arg: ReleaseChunkArg) -> Result<ByteBuf, Error> {
-    reading(Method::ReleaseChunk, |state| {
-        state.release_store.release_chunk(&arg).map(ByteBuf::from)
+#[query(manual_reply = true)]
+fn release_chunk(arg: ReleaseChunkArg) -> Replied<Result<ByteBuf, Error>> {
+    candid_reply::reply(|| {
+        reading(Method::ReleaseChunk, |state| {
+            state.release_store.release_chunk(&arg).map(ByteBuf::from)
+        })
     })
 }
 
-#[update]
-fn delete_release(sha256: ByteBuf) -> Result<(), Error> {
-    authorized(Method::DeleteRelease, |state, _| {
-        state.release_store.delete_release(&sha256, &state.rollouts)
+#[update(manual_reply = true)]
+fn delete_release(sha256: ByteBuf) -> Replied<Result<(), Error>> {
+    candid_reply::reply(|| {
+        authorized(Method::DeleteRelease, |state, _| {
+            state.release_store.delete_release(&sha256, &state.rollouts)
+        })
     })
 }
 
-#[query]
-fn storage_stats() -> StorageStats {
-    reading(Method::StorageStats, |state| state.storage_stats(time()))
+#[query(manual_reply = true)]
+fn storage_stats() -> Replied<StorageStats> {
+    candid_reply::reply(|| reading(Method::StorageStats, |state| state.storage_stats(time())))
 }
 
 /// Makes sure a sweep runs at `deadline` or earlier. A sweep that finds nothing due is cheap,
@@ -278,208 +331,239 @@ fn schedule_next_sweep() {
 
 /// Adopts canisters the deployer controls as children. Each is checked on its own: the reply
 /// holds one result per canister, in the order given. `subnet` defaults to the deployer's own.
-#[update]
-async fn adopt_children(arg: AdoptChildrenArg) -> Result<Vec<Result<ChildInfo, Error>>, Error> {
-    let caller = msg_caller();
-    read_state(|state| access::authorize(&state.roles, caller, Method::AdoptChildren))?;
-    if arg.canister_ids.len() > MAX_ADOPTED_PER_CALL {
-        return Err(fleet_error(FleetError::TooManyToAdopt {
-            count: arg.canister_ids.len() as u64,
-            max: MAX_ADOPTED_PER_CALL as u64,
-        }));
+#[update(manual_reply = true)]
+async fn adopt_children(
+    arg: AdoptChildrenArg,
+) -> Replied<Result<Vec<Result<ChildInfo, Error>>, Error>> {
+    let result: Result<Vec<Result<ChildInfo, Error>>, Error> = async {
+        let caller = msg_caller();
+        read_state(|state| access::authorize(&state.roles, caller, Method::AdoptChildren))?;
+        if arg.canister_ids.len() > MAX_ADOPTED_PER_CALL {
+            return Err(fleet_error(FleetError::TooManyToAdopt {
+                count: arg.canister_ids.len() as u64,
+                max: MAX_ADOPTED_PER_CALL as u64,
+            }));
+        }
+        let subnet = arg.subnet.unwrap_or_else(subnet_self);
+        let statuses = join_all(
+            arg.canister_ids
+                .iter()
+                .map(|&id| effects::canister_status(id)),
+        )
+        .await;
+        let now = time();
+        let deployer = ic_cdk::api::canister_self();
+        mutate_state(|state| {
+            // The caller's role may have been revoked while the statuses were read.
+            access::authorize(&state.roles, caller, Method::AdoptChildren)?;
+            Ok(arg
+                .canister_ids
+                .iter()
+                .zip(statuses)
+                .map(|(&canister_id, status)| {
+                    if canister_id == deployer || state.rollouts.is_store(canister_id) {
+                        return Err(fleet_error(FleetError::NotAChildCanister { canister_id }));
+                    }
+                    let status = status.map_err(|error| unavailable(canister_id, error))?;
+                    if !effects::controls(&status) {
+                        return Err(ErrorKind::NotAController { canister_id }.into());
+                    }
+                    let module_hash = status
+                        .module_hash
+                        .and_then(|hash| <[u8; 32]>::try_from(hash).ok())
+                        .map(ModuleHash);
+                    state
+                        .fleet
+                        .adopt(canister_id, subnet, module_hash, &arg.labels, now, caller)
+                        .and_then(|()| state.fleet.info(&canister_id))
+                        .map_err(fleet_error)
+                })
+                .collect())
+        })
     }
-    let subnet = arg.subnet.unwrap_or_else(subnet_self);
-    let statuses = join_all(
-        arg.canister_ids
-            .iter()
-            .map(|&id| effects::canister_status(id)),
-    )
     .await;
-    let now = time();
-    let deployer = ic_cdk::api::canister_self();
-    mutate_state(|state| {
-        // The caller's role may have been revoked while the statuses were read.
-        access::authorize(&state.roles, caller, Method::AdoptChildren)?;
-        Ok(arg
-            .canister_ids
-            .iter()
-            .zip(statuses)
-            .map(|(&canister_id, status)| {
-                if canister_id == deployer || state.rollouts.is_store(canister_id) {
-                    return Err(fleet_error(FleetError::NotAChildCanister { canister_id }));
-                }
-                let status = status.map_err(|error| unavailable(canister_id, error))?;
-                if !effects::controls(&status) {
-                    return Err(ErrorKind::NotAController { canister_id }.into());
-                }
-                let module_hash = status
-                    .module_hash
-                    .and_then(|hash| <[u8; 32]>::try_from(hash).ok())
-                    .map(ModuleHash);
-                state
-                    .fleet
-                    .adopt(canister_id, subnet, module_hash, &arg.labels, now, caller)
-                    .and_then(|()| state.fleet.info(&canister_id))
-                    .map_err(fleet_error)
-            })
-            .collect())
-    })
+    candid_reply::reply(|| result)
 }
 
 /// Forgets a child; refused while a rollout holds it.
-#[update]
-fn release_child(canister_id: Principal) -> Result<ChildInfo, Error> {
-    authorized(Method::ReleaseChild, |state, _| {
-        let info = state.fleet.info(&canister_id).map_err(fleet_error)?;
-        state.fleet.release(&canister_id).map_err(fleet_error)?;
-        Ok(info)
+#[update(manual_reply = true)]
+fn release_child(canister_id: Principal) -> Replied<Result<ChildInfo, Error>> {
+    candid_reply::reply(|| {
+        authorized(Method::ReleaseChild, |state, _| {
+            let info = state.fleet.info(&canister_id).map_err(fleet_error)?;
+            state.fleet.release(&canister_id).map_err(fleet_error)?;
+            Ok(info)
+        })
     })
 }
 
-#[update]
-fn set_labels(canister_id: Principal, labels: Vec<Label>) -> Result<ChildInfo, Error> {
-    authorized(Method::SetLabels, |state, _| {
-        state
-            .fleet
-            .set_labels(&canister_id, &labels)
-            .and_then(|()| state.fleet.info(&canister_id))
-            .map_err(fleet_error)
+#[update(manual_reply = true)]
+fn set_labels(canister_id: Principal, labels: Vec<Label>) -> Replied<Result<ChildInfo, Error>> {
+    candid_reply::reply(|| {
+        authorized(Method::SetLabels, |state, _| {
+            state
+                .fleet
+                .set_labels(&canister_id, &labels)
+                .and_then(|()| state.fleet.info(&canister_id))
+                .map_err(fleet_error)
+        })
     })
 }
 
-#[update]
-fn remove_label(canister_id: Principal, key: String) -> Result<bool, Error> {
-    authorized(Method::RemoveLabel, |state, _| {
-        state
-            .fleet
-            .remove_label(&canister_id, &key)
-            .map_err(fleet_error)
+#[update(manual_reply = true)]
+fn remove_label(canister_id: Principal, key: String) -> Replied<Result<bool, Error>> {
+    candid_reply::reply(|| {
+        authorized(Method::RemoveLabel, |state, _| {
+            state
+                .fleet
+                .remove_label(&canister_id, &key)
+                .map_err(fleet_error)
+        })
     })
 }
 
-#[query]
-fn get_child(canister_id: Principal) -> Result<ChildInfo, Error> {
-    viewing(Method::GetChild, |state| {
-        state.fleet.info(&canister_id).map_err(fleet_error)
+#[query(manual_reply = true)]
+fn get_child(canister_id: Principal) -> Replied<Result<ChildInfo, Error>> {
+    candid_reply::reply(|| {
+        viewing(Method::GetChild, |state| {
+            state.fleet.info(&canister_id).map_err(fleet_error)
+        })
     })
 }
 
-#[query]
-fn list_children(arg: ListChildrenArg) -> Result<ChildPage, Error> {
-    viewing(Method::ListChildren, |state| {
-        state.fleet.list(&arg).map_err(fleet_error)
+#[query(manual_reply = true)]
+fn list_children(arg: ListChildrenArg) -> Replied<Result<ChildPage, Error>> {
+    candid_reply::reply(|| {
+        viewing(Method::ListChildren, |state| {
+            state.fleet.list(&arg).map_err(fleet_error)
+        })
     })
 }
 
 /// Registers an empty canister the deployer controls as the chunk store of `subnet`, for
 /// chunked installs on a subnet other than the deployer's own.
-#[update]
-async fn register_chunk_store(subnet: Principal, canister_id: Principal) -> Result<(), Error> {
-    let caller = msg_caller();
-    read_state(|state| access::authorize(&state.roles, caller, Method::RegisterChunkStore))?;
-    let status = effects::canister_status(canister_id)
-        .await
-        .map_err(|error| unavailable(canister_id, error))?;
-    if !effects::controls(&status) {
-        return Err(ErrorKind::NotAController { canister_id }.into());
-    }
-    if status.module_hash.is_some() {
-        return Err(ErrorKind::StoreNotEmpty { canister_id }.into());
-    }
-    mutate_state(|state| {
-        // The caller's role may have been revoked while the status was read.
-        access::authorize(&state.roles, caller, Method::RegisterChunkStore)?;
-        // A child is not a store: its module is what rollouts replace.
-        if let Ok(child) = state.fleet.info(&canister_id) {
-            return Err(fleet_error(FleetError::AlreadyAdopted {
-                canister_id,
-                adopted_at: child.adopted_at,
-                adopted_by: child.adopted_by,
-            }));
+#[update(manual_reply = true)]
+async fn register_chunk_store(
+    subnet: Principal,
+    canister_id: Principal,
+) -> Replied<Result<(), Error>> {
+    let result: Result<(), Error> = async {
+        let caller = msg_caller();
+        read_state(|state| access::authorize(&state.roles, caller, Method::RegisterChunkStore))?;
+        let status = effects::canister_status(canister_id)
+            .await
+            .map_err(|error| unavailable(canister_id, error))?;
+        if !effects::controls(&status) {
+            return Err(ErrorKind::NotAController { canister_id }.into());
         }
-        state.rollouts.register_store(subnet, canister_id);
-        Ok(())
+        if status.module_hash.is_some() {
+            return Err(ErrorKind::StoreNotEmpty { canister_id }.into());
+        }
+        mutate_state(|state| {
+            // The caller's role may have been revoked while the status was read.
+            access::authorize(&state.roles, caller, Method::RegisterChunkStore)?;
+            // A child is not a store: its module is what rollouts replace.
+            if let Ok(child) = state.fleet.info(&canister_id) {
+                return Err(fleet_error(FleetError::AlreadyAdopted {
+                    canister_id,
+                    adopted_at: child.adopted_at,
+                    adopted_by: child.adopted_by,
+                }));
+            }
+            state.rollouts.register_store(subnet, canister_id);
+            Ok(())
+        })
+    }
+    .await;
+    candid_reply::reply(|| result)
+}
+
+#[update(manual_reply = true)]
+fn start_rollout(arg: StartRolloutArg) -> Replied<Result<RolloutInfo, Error>> {
+    candid_reply::reply(|| {
+        let now = time();
+        let own_subnet = subnet_self();
+        let rollout_id = authorized(Method::StartRollout, |state, caller| {
+            let State {
+                release_store,
+                fleet,
+                rollouts,
+                ..
+            } = state;
+            rollouts.start(fleet, release_store, arg, own_subnet, caller, now)
+        })?;
+        rollout_driver::drive_no_later_than(rollout_id, now);
+        read_state(|state| state.rollouts.info(rollout_id))
     })
 }
 
-#[update]
-fn start_rollout(arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
-    let now = time();
-    let own_subnet = subnet_self();
-    let rollout_id = authorized(Method::StartRollout, |state, caller| {
-        let State {
-            release_store,
-            fleet,
-            rollouts,
-            ..
-        } = state;
-        rollouts.start(fleet, release_store, arg, own_subnet, caller, now)
-    })?;
-    rollout_driver::drive_no_later_than(rollout_id, now);
-    read_state(|state| state.rollouts.info(rollout_id))
+#[update(manual_reply = true)]
+fn pause_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
+    candid_reply::reply(|| control(Method::PauseRollout, rollout_id, Command::Pause))
 }
 
-#[update]
-fn pause_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
-    control(Method::PauseRollout, rollout_id, Command::Pause)
+#[update(manual_reply = true)]
+fn resume_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
+    candid_reply::reply(|| control(Method::ResumeRollout, rollout_id, Command::Resume))
 }
 
-#[update]
-fn resume_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
-    control(Method::ResumeRollout, rollout_id, Command::Resume)
+#[update(manual_reply = true)]
+fn abort_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
+    candid_reply::reply(|| control(Method::AbortRollout, rollout_id, Command::Abort))
 }
 
-#[update]
-fn abort_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
-    control(Method::AbortRollout, rollout_id, Command::Abort)
+#[update(manual_reply = true)]
+fn rollback_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
+    candid_reply::reply(|| control(Method::RollbackRollout, rollout_id, Command::RollBackAll))
 }
 
-#[update]
-fn rollback_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
-    control(Method::RollbackRollout, rollout_id, Command::RollBackAll)
-}
-
-#[update]
-fn reconcile_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
-    authorized(Method::ReconcileRollout, |_, _| Ok(()))?;
-    rollout_driver::reconcile(rollout_id)?;
-    read_state(|state| state.rollouts.info(rollout_id))
-}
-
-#[query]
-fn get_rollout(rollout_id: u64) -> Result<RolloutInfo, Error> {
-    viewing(Method::GetRollout, |state| state.rollouts.info(rollout_id))
-}
-
-#[query]
-fn list_rollouts(arg: ListRolloutsArg) -> Result<RolloutPage, Error> {
-    viewing(Method::ListRollouts, |state| Ok(state.rollouts.list(&arg)))
-}
-
-#[query]
-fn child_history(arg: ChildHistoryArg) -> Result<ChildHistory, Error> {
-    viewing(Method::ChildHistory, |state| {
-        state.rollouts.child_history(&arg)
+#[update(manual_reply = true)]
+fn reconcile_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
+    candid_reply::reply(|| {
+        authorized(Method::ReconcileRollout, |_, _| Ok(()))?;
+        rollout_driver::reconcile(rollout_id)?;
+        read_state(|state| state.rollouts.info(rollout_id))
     })
 }
 
-#[query]
-fn list_events(arg: ListEventsArg) -> Result<EventPage, Error> {
-    viewing(Method::ListEvents, |state| Ok(state.rollouts.events(&arg)))
+#[query(manual_reply = true)]
+fn get_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
+    candid_reply::reply(|| viewing(Method::GetRollout, |state| state.rollouts.info(rollout_id)))
+}
+
+#[query(manual_reply = true)]
+fn list_rollouts(arg: ListRolloutsArg) -> Replied<Result<RolloutPage, Error>> {
+    candid_reply::reply(|| viewing(Method::ListRollouts, |state| Ok(state.rollouts.list(&arg))))
+}
+
+#[query(manual_reply = true)]
+fn child_history(arg: ChildHistoryArg) -> Replied<Result<ChildHistory, Error>> {
+    candid_reply::reply(|| {
+        viewing(Method::ChildHistory, |state| {
+            state.rollouts.child_history(&arg)
+        })
+    })
+}
+
+#[query(manual_reply = true)]
+fn list_events(arg: ListEventsArg) -> Replied<Result<EventPage, Error>> {
+    candid_reply::reply(|| viewing(Method::ListEvents, |state| Ok(state.rollouts.events(&arg))))
 }
 
 /// Admin. Holds every rollout and folds the journal so that the deployer can be upgraded to a
 /// build whose engine decides differently, or lifts the hold.
-#[update]
-fn prepare_upgrade(arg: PrepareUpgradeArg) -> Result<UpgradeReadiness, Error> {
-    let (to_drive, readiness) = authorized(Method::PrepareUpgrade, |state, _| {
-        Ok(state.rollouts.prepare_upgrade(arg.hold))
-    })?;
-    let now = time();
-    for rollout_id in to_drive {
-        rollout_driver::drive_no_later_than(rollout_id, now);
-    }
-    Ok(readiness)
+#[update(manual_reply = true)]
+fn prepare_upgrade(arg: PrepareUpgradeArg) -> Replied<Result<UpgradeReadiness, Error>> {
+    candid_reply::reply(|| {
+        let (to_drive, readiness) = authorized(Method::PrepareUpgrade, |state, _| {
+            Ok(state.rollouts.prepare_upgrade(arg.hold))
+        })?;
+        let now = time();
+        for rollout_id in to_drive {
+            rollout_driver::drive_no_later_than(rollout_id, now);
+        }
+        Ok(readiness)
+    })
 }
 
 fn control(method: Method, rollout_id: u64, command: Command) -> Result<RolloutInfo, Error> {

@@ -27,6 +27,8 @@
 
 pub mod access;
 pub mod block_store;
+#[cfg(any(target_family = "wasm", test))]
+mod candid_reply;
 mod cbor;
 pub mod engine;
 pub mod error;
