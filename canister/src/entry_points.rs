@@ -15,7 +15,7 @@ use ic_stable_structures::DefaultMemoryImpl;
 use serde_bytes::ByteBuf;
 
 use crate::access::{self, Method};
-use crate::candid_reply::{self, Replied};
+use crate::cached_candid::{self, Replied};
 use crate::engine::{Command, ModuleHash};
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{
@@ -102,10 +102,10 @@ fn init(arg: InitArg) {
 }
 
 /// The reply types of the queries, whose Candid headers a query cannot keep (see
-/// [`candid_reply::warm`]). A type missing here costs its query the header's encoding each
+/// [`cached_candid::warm`]). A type missing here costs its query the header's encoding each
 /// time (about 2 M instructions for a `Result<_, Error>`), nothing else.
 fn warm_query_replies() {
-    use candid_reply::warm;
+    use cached_candid::warm;
     warm::<Vec<RoleAssignment>>();
     warm::<Vec<Role>>();
     warm::<VersionInfo>();
@@ -158,7 +158,7 @@ fn inspect_message() {
 
 #[update(manual_reply = true)]
 fn add_role(principal: Principal, role: Role) -> Replied<Result<(), Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         authorized(Method::AddRole, |state, _| {
             state.roles.grant(principal, role)
         })
@@ -167,7 +167,7 @@ fn add_role(principal: Principal, role: Role) -> Replied<Result<(), Error>> {
 
 #[update(manual_reply = true)]
 fn remove_role(principal: Principal, role: Role) -> Replied<Result<(), Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         authorized(Method::RemoveRole, |state, _| {
             state.roles.revoke(principal, role)
         })
@@ -177,12 +177,12 @@ fn remove_role(principal: Principal, role: Role) -> Replied<Result<(), Error>> {
 /// Public: who holds which role is part of the deployer's governance, not a secret.
 #[query(manual_reply = true)]
 fn list_roles() -> Replied<Vec<RoleAssignment>> {
-    candid_reply::reply(|| reading(Method::ListRoles, |state| state.roles.list()))
+    cached_candid::reply(|| reading(Method::ListRoles, |state| state.roles.list()))
 }
 
 #[query(manual_reply = true)]
 fn my_roles() -> Replied<Vec<Role>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         let caller = msg_caller();
         reading(Method::MyRoles, |state| state.roles.roles_of(caller))
     })
@@ -190,12 +190,12 @@ fn my_roles() -> Replied<Vec<Role>> {
 
 #[query(manual_reply = true)]
 fn version() -> Replied<VersionInfo> {
-    candid_reply::reply(|| reading(Method::Version, |_| VersionInfo::of_this_build()))
+    cached_candid::reply(|| reading(Method::Version, |_| VersionInfo::of_this_build()))
 }
 
 #[update(manual_reply = true)]
 fn upload_open(arg: UploadOpenArg) -> Replied<Result<UploadStatus, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         let status = authorized(Method::UploadOpen, |state, caller| {
             state.release_store.open_upload(arg, caller, time())
         })?;
@@ -206,7 +206,7 @@ fn upload_open(arg: UploadOpenArg) -> Replied<Result<UploadStatus, Error>> {
 
 #[update(manual_reply = true)]
 fn upload_chunk(arg: UploadChunkArg) -> Replied<Result<UploadStatus, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         // A chunk only moves its upload's expiry later, so the pending sweep stays early enough.
         authorized(Method::UploadChunk, |state, _| {
             state.release_store.put_chunk(arg, time())
@@ -216,7 +216,7 @@ fn upload_chunk(arg: UploadChunkArg) -> Replied<Result<UploadStatus, Error>> {
 
 #[query(manual_reply = true)]
 fn upload_status(upload_id: u64) -> Replied<Result<UploadStatus, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         let caller = msg_caller();
         reading(Method::UploadStatus, |state| {
             access::authorize(&state.roles, caller, Method::UploadStatus)?;
@@ -227,7 +227,7 @@ fn upload_status(upload_id: u64) -> Replied<Result<UploadStatus, Error>> {
 
 #[update(manual_reply = true)]
 fn upload_commit(upload_id: u64) -> Replied<Result<Release, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         let release = authorized(Method::UploadCommit, |state, caller| {
             state.release_store.commit_upload(upload_id, caller, time())
         })?;
@@ -238,7 +238,7 @@ fn upload_commit(upload_id: u64) -> Replied<Result<Release, Error>> {
 
 #[update(manual_reply = true)]
 fn upload_abort(upload_id: u64) -> Replied<Result<(), Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         authorized(Method::UploadAbort, |state, _| {
             state.release_store.abort_upload(upload_id, time())
         })
@@ -247,7 +247,7 @@ fn upload_abort(upload_id: u64) -> Replied<Result<(), Error>> {
 
 #[query(manual_reply = true)]
 fn upload_settings() -> Replied<UploadSettings> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         reading(Method::UploadSettings, |state| {
             state.release_store.upload_settings()
         })
@@ -256,7 +256,7 @@ fn upload_settings() -> Replied<UploadSettings> {
 
 #[update(manual_reply = true)]
 fn set_upload_settings(update: UploadSettingsUpdate) -> Replied<Result<UploadSettings, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         authorized(Method::SetUploadSettings, |state, _| {
             state.release_store.update_upload_settings(&update)
         })
@@ -265,7 +265,7 @@ fn set_upload_settings(update: UploadSettingsUpdate) -> Replied<Result<UploadSet
 
 #[query(manual_reply = true)]
 fn list_releases(arg: ListReleasesArg) -> Replied<ReleasePage> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         reading(Method::ListReleases, |state| {
             state.release_store.list_releases(&arg)
         })
@@ -274,7 +274,7 @@ fn list_releases(arg: ListReleasesArg) -> Replied<ReleasePage> {
 
 #[query(manual_reply = true)]
 fn get_release(selector: ReleaseSelector) -> Replied<Result<Release, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         reading(Method::GetRelease, |state| {
             state.release_store.get_release(&selector)
         })
@@ -284,7 +284,7 @@ fn get_release(selector: ReleaseSelector) -> Replied<Result<Release, Error>> {
 /// One chunk per reply: at most 1 MiB, under the reply size limit.
 #[query(manual_reply = true)]
 fn release_chunk(arg: ReleaseChunkArg) -> Replied<Result<ByteBuf, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         reading(Method::ReleaseChunk, |state| {
             state.release_store.release_chunk(&arg).map(ByteBuf::from)
         })
@@ -293,7 +293,7 @@ fn release_chunk(arg: ReleaseChunkArg) -> Replied<Result<ByteBuf, Error>> {
 
 #[update(manual_reply = true)]
 fn delete_release(sha256: ByteBuf) -> Replied<Result<(), Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         authorized(Method::DeleteRelease, |state, _| {
             state.release_store.delete_release(&sha256, &state.rollouts)
         })
@@ -302,7 +302,7 @@ fn delete_release(sha256: ByteBuf) -> Replied<Result<(), Error>> {
 
 #[query(manual_reply = true)]
 fn storage_stats() -> Replied<StorageStats> {
-    candid_reply::reply(|| reading(Method::StorageStats, |state| state.storage_stats(time())))
+    cached_candid::reply(|| reading(Method::StorageStats, |state| state.storage_stats(time())))
 }
 
 /// Makes sure a sweep runs at `deadline` or earlier. A sweep that finds nothing due is cheap,
@@ -382,13 +382,13 @@ async fn adopt_children(
         })
     }
     .await;
-    candid_reply::reply(|| result)
+    cached_candid::reply(|| result)
 }
 
 /// Forgets a child; refused while a rollout holds it.
 #[update(manual_reply = true)]
 fn release_child(canister_id: Principal) -> Replied<Result<ChildInfo, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         authorized(Method::ReleaseChild, |state, _| {
             let info = state.fleet.info(&canister_id).map_err(fleet_error)?;
             state.fleet.release(&canister_id).map_err(fleet_error)?;
@@ -399,7 +399,7 @@ fn release_child(canister_id: Principal) -> Replied<Result<ChildInfo, Error>> {
 
 #[update(manual_reply = true)]
 fn set_labels(canister_id: Principal, labels: Vec<Label>) -> Replied<Result<ChildInfo, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         authorized(Method::SetLabels, |state, _| {
             state
                 .fleet
@@ -412,7 +412,7 @@ fn set_labels(canister_id: Principal, labels: Vec<Label>) -> Replied<Result<Chil
 
 #[update(manual_reply = true)]
 fn remove_label(canister_id: Principal, key: String) -> Replied<Result<bool, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         authorized(Method::RemoveLabel, |state, _| {
             state
                 .fleet
@@ -424,7 +424,7 @@ fn remove_label(canister_id: Principal, key: String) -> Replied<Result<bool, Err
 
 #[query(manual_reply = true)]
 fn get_child(canister_id: Principal) -> Replied<Result<ChildInfo, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         viewing(Method::GetChild, |state| {
             state.fleet.info(&canister_id).map_err(fleet_error)
         })
@@ -433,7 +433,7 @@ fn get_child(canister_id: Principal) -> Replied<Result<ChildInfo, Error>> {
 
 #[query(manual_reply = true)]
 fn list_children(arg: ListChildrenArg) -> Replied<Result<ChildPage, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         viewing(Method::ListChildren, |state| {
             state.fleet.list(&arg).map_err(fleet_error)
         })
@@ -475,12 +475,12 @@ async fn register_chunk_store(
         })
     }
     .await;
-    candid_reply::reply(|| result)
+    cached_candid::reply(|| result)
 }
 
 #[update(manual_reply = true)]
 fn start_rollout(arg: StartRolloutArg) -> Replied<Result<RolloutInfo, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         let now = time();
         let own_subnet = subnet_self();
         let rollout_id = authorized(Method::StartRollout, |state, caller| {
@@ -499,27 +499,27 @@ fn start_rollout(arg: StartRolloutArg) -> Replied<Result<RolloutInfo, Error>> {
 
 #[update(manual_reply = true)]
 fn pause_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
-    candid_reply::reply(|| control(Method::PauseRollout, rollout_id, Command::Pause))
+    cached_candid::reply(|| control(Method::PauseRollout, rollout_id, Command::Pause))
 }
 
 #[update(manual_reply = true)]
 fn resume_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
-    candid_reply::reply(|| control(Method::ResumeRollout, rollout_id, Command::Resume))
+    cached_candid::reply(|| control(Method::ResumeRollout, rollout_id, Command::Resume))
 }
 
 #[update(manual_reply = true)]
 fn abort_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
-    candid_reply::reply(|| control(Method::AbortRollout, rollout_id, Command::Abort))
+    cached_candid::reply(|| control(Method::AbortRollout, rollout_id, Command::Abort))
 }
 
 #[update(manual_reply = true)]
 fn rollback_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
-    candid_reply::reply(|| control(Method::RollbackRollout, rollout_id, Command::RollBackAll))
+    cached_candid::reply(|| control(Method::RollbackRollout, rollout_id, Command::RollBackAll))
 }
 
 #[update(manual_reply = true)]
 fn reconcile_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         authorized(Method::ReconcileRollout, |_, _| Ok(()))?;
         rollout_driver::reconcile(rollout_id)?;
         read_state(|state| state.rollouts.info(rollout_id))
@@ -528,17 +528,17 @@ fn reconcile_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
 
 #[query(manual_reply = true)]
 fn get_rollout(rollout_id: u64) -> Replied<Result<RolloutInfo, Error>> {
-    candid_reply::reply(|| viewing(Method::GetRollout, |state| state.rollouts.info(rollout_id)))
+    cached_candid::reply(|| viewing(Method::GetRollout, |state| state.rollouts.info(rollout_id)))
 }
 
 #[query(manual_reply = true)]
 fn list_rollouts(arg: ListRolloutsArg) -> Replied<Result<RolloutPage, Error>> {
-    candid_reply::reply(|| viewing(Method::ListRollouts, |state| Ok(state.rollouts.list(&arg))))
+    cached_candid::reply(|| viewing(Method::ListRollouts, |state| Ok(state.rollouts.list(&arg))))
 }
 
 #[query(manual_reply = true)]
 fn child_history(arg: ChildHistoryArg) -> Replied<Result<ChildHistory, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         viewing(Method::ChildHistory, |state| {
             state.rollouts.child_history(&arg)
         })
@@ -547,14 +547,14 @@ fn child_history(arg: ChildHistoryArg) -> Replied<Result<ChildHistory, Error>> {
 
 #[query(manual_reply = true)]
 fn list_events(arg: ListEventsArg) -> Replied<Result<EventPage, Error>> {
-    candid_reply::reply(|| viewing(Method::ListEvents, |state| Ok(state.rollouts.events(&arg))))
+    cached_candid::reply(|| viewing(Method::ListEvents, |state| Ok(state.rollouts.events(&arg))))
 }
 
 /// Admin. Holds every rollout and folds the journal so that the deployer can be upgraded to a
 /// build whose engine decides differently, or lifts the hold.
 #[update(manual_reply = true)]
 fn prepare_upgrade(arg: PrepareUpgradeArg) -> Replied<Result<UpgradeReadiness, Error>> {
-    candid_reply::reply(|| {
+    cached_candid::reply(|| {
         let (to_drive, readiness) = authorized(Method::PrepareUpgrade, |state, _| {
             Ok(state.rollouts.prepare_upgrade(arg.hold))
         })?;

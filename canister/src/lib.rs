@@ -28,7 +28,7 @@
 pub mod access;
 pub mod block_store;
 #[cfg(any(target_family = "wasm", test))]
-mod candid_reply;
+mod cached_candid;
 mod cbor;
 pub mod engine;
 pub mod error;

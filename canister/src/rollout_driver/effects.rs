@@ -12,7 +12,6 @@
 use std::cell::Cell;
 use std::future::IntoFuture;
 
-use candid::utils::ArgumentEncoder;
 use candid::{CandidType, Principal};
 use ic_cdk::api::canister_self;
 use ic_cdk::call::{Call, CallFailed};
@@ -23,6 +22,7 @@ use ic_management_canister_types::{
 };
 use serde::de::DeserializeOwned;
 
+use crate::cached_candid;
 use crate::engine::{
     bounded_reject_message, reject_code, Action, ActionKind, ChildFunds, InstallOptions,
     Observation, Outcome, Reply, RunStatus, SnapshotId, WasmMemoryPersistence,
@@ -89,8 +89,8 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
     let child = Principal::from_slice(action.child.as_bytes());
     let target = CanisterIdRecord { canister_id: child };
     match &action.kind {
-        ActionKind::Stop => done(management::<()>("stop_canister", (target,)).await),
-        ActionKind::Start => done(management::<()>("start_canister", (target,)).await),
+        ActionKind::Stop => done(management::<()>("stop_canister", target).await),
+        ActionKind::Start => done(management::<()>("start_canister", target).await),
         ActionKind::TakeSnapshot { replace } => {
             let arg = TakeCanisterSnapshotArgs {
                 canister_id: child,
@@ -99,7 +99,7 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
                 sender_canister_version: None,
             };
             outcome(
-                management::<Snapshot>("take_canister_snapshot", (arg,))
+                management::<Snapshot>("take_canister_snapshot", arg)
                     .await
                     .map(|snapshot| Reply::Snapshot(SnapshotId(snapshot.id))),
             )
@@ -123,7 +123,7 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
                         arg: options.arg.clone(),
                         sender_canister_version: None,
                     };
-                    management::<()>("install_code", (arg,)).await
+                    management::<()>("install_code", arg).await
                 }
                 Install::Chunked {
                     store,
@@ -146,7 +146,7 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
                         arg: options.arg.clone(),
                         sender_canister_version: None,
                     };
-                    management::<()>("install_chunked_code", (arg,)).await
+                    management::<()>("install_chunked_code", arg).await
                 }
             };
             done(result)
@@ -165,30 +165,26 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
                 snapshot_id: snapshot.0.clone(),
                 sender_canister_version: None,
             };
-            done(management::<()>("load_canister_snapshot", (arg,)).await)
+            done(management::<()>("load_canister_snapshot", arg).await)
         }
     }
 }
 
 /// `canister_status` of a canister the deployer should control.
 pub async fn canister_status(canister_id: Principal) -> Result<CanisterStatusResult, CallError> {
-    management("canister_status", (CanisterIdRecord { canister_id },)).await
+    management("canister_status", CanisterIdRecord { canister_id }).await
 }
 
 /// The hashes of the chunks in `store`'s chunk store.
 pub async fn stored_chunks(store: Principal) -> Result<Vec<Vec<u8>>, CallError> {
     let chunks: Vec<ChunkHash> =
-        management("stored_chunks", (CanisterIdRecord { canister_id: store },)).await?;
+        management("stored_chunks", CanisterIdRecord { canister_id: store }).await?;
     Ok(chunks.into_iter().map(|chunk| chunk.hash).collect())
 }
 
 /// Empties `store`'s chunk store.
 pub async fn clear_chunk_store(store: Principal) -> Result<(), CallError> {
-    management(
-        "clear_chunk_store",
-        (CanisterIdRecord { canister_id: store },),
-    )
-    .await
+    management("clear_chunk_store", CanisterIdRecord { canister_id: store }).await
 }
 
 pub async fn upload_chunk(store: Principal, chunk: Vec<u8>) -> Result<(), CallError> {
@@ -196,7 +192,7 @@ pub async fn upload_chunk(store: Principal, chunk: Vec<u8>) -> Result<(), CallEr
         canister_id: store,
         chunk,
     };
-    management::<ChunkHash>("upload_chunk", (arg,))
+    management::<ChunkHash>("upload_chunk", arg)
         .await
         .map(|_| ())
 }
@@ -211,8 +207,9 @@ pub fn controls(status: &CanisterStatusResult) -> bool {
 /// crate costs about half a million instructions, twice per upgraded child.
 async fn observe(child: Principal, list_snapshots: bool) -> Result<Reply, CallError> {
     let method = "canister_status";
-    let call = Call::bounded_wait(Principal::management_canister(), method)
-        .with_arg(CanisterIdRecord { canister_id: child });
+    let call = Call::bounded_wait(Principal::management_canister(), method).take_raw_args(
+        cached_candid::encode(&CanisterIdRecord { canister_id: child }),
+    );
     let reply = counted(call).await.map_err(call_error)?;
     let status = status_reply::decode_child_status(&reply).map_err(|error| CallError {
         code: reject_code::SYS_UNKNOWN,
@@ -221,7 +218,7 @@ async fn observe(child: Principal, list_snapshots: bool) -> Result<Reply, CallEr
     let snapshots = if list_snapshots {
         let listed: Vec<Snapshot> = management(
             "list_canister_snapshots",
-            (CanisterIdRecord { canister_id: child },),
+            CanisterIdRecord { canister_id: child },
         )
         .await?;
         Some(
@@ -266,12 +263,13 @@ fn upgrade_mode(options: &InstallOptions) -> CanisterInstallMode {
 /// as `SYS_UNKNOWN`: the call happened, its result is lost.
 async fn management<R: CandidType + DeserializeOwned>(
     method: &str,
-    args: impl ArgumentEncoder,
+    arg: impl CandidType + 'static,
 ) -> Result<R, CallError> {
-    let call = Call::bounded_wait(Principal::management_canister(), method).with_args(&args);
-    // The call owns the encoded bytes and frees them once sent; freeing the arguments here too
+    let call = Call::bounded_wait(Principal::management_canister(), method)
+        .take_raw_args(cached_candid::encode(&arg));
+    // The call owns the encoded bytes and frees them once sent; freeing the argument here too
     // keeps a module or chunk off the heap while its call is in flight.
-    drop(args);
+    drop(arg);
     let response = counted(call).await.map_err(call_error)?;
     response.candid::<R>().map_err(|error| CallError {
         code: reject_code::SYS_UNKNOWN,

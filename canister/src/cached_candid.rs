@@ -1,13 +1,16 @@
-//! Replies in Candid with each type's table encoded once per heap. Candid's own `encode_one`
-//! serializes the type table on every call, and the table of `Result<_, Error>` (the error
-//! type has dozens of variants) is most of a small method's cost: natively 30 µs of the
-//! 83 µs `encode_one(Ok::<(), Error>(()))` takes, against 31 ns for its value; on the
-//! simulator `add_role` for a role already held cost 1.77 M instructions before, 76 K after,
-//! and a query's typed error 2.1 M before, 40 K after (bench `deployer_trivial_calls`).
-//! The bytes are those of `candid::encode_one` (tested below): `DIDL`, the type table and
-//! the argument's type, then the value. Entry points reply themselves (ic-cdk's
-//! `manual_reply`) through [`reply`]; their declared [`Replied`] type keeps the exported
-//! interface what `candid/deployer.did` says (ic-cdk's `encode_with` would export `blob`).
+//! Candid with each type's table encoded once per heap: the entry points' replies and the
+//! arguments of the management calls. Candid's own `encode_one` serializes the type table on
+//! every call, and the table of `Result<_, Error>` (the error type has dozens of variants) is
+//! most of a small method's cost: natively 30 µs of the 83 µs that
+//! `encode_one(Ok::<(), Error>(()))` takes, against 31 ns for its value. On the simulator,
+//! before and after: `add_role` for a role already held 1.77 M and 76 K instructions, a
+//! query's typed error 2.1 M and 40 K (bench `deployer_trivial_calls`), a rollout's cost per
+//! child 1.82 M and 1.25 M (`fleet_rollout_200_children`).
+//!
+//! The bytes are those of `candid::encode_one` (tested below): `DIDL`, the type table and the
+//! argument's type, then the value. Entry points reply themselves (ic-cdk's `manual_reply`)
+//! through [`reply`]; their declared [`Replied`] type keeps the exported interface what
+//! `candid/deployer.did` says (ic-cdk's `encode_with` would export `blob`).
 
 use std::any::TypeId;
 use std::cell::RefCell;
