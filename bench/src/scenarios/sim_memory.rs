@@ -91,6 +91,57 @@ mod on_demand {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
+    /// As `rollouts::fleet`, with the installs sent 500 at a time: each carries the module, and
+    /// 100,000 of them in flight at once would take 15 GB.
+    fn batched_fleet(subnets: usize, children: usize) -> crate::scenarios::Deployer {
+        let controller = crate::scenarios::controller();
+        let mut deployer = crate::scenarios::install_on(ic_sim::SimConfig {
+            subnets,
+            ..ic_sim::SimConfig::default()
+        });
+        let child_v1 = artifacts::wasm("child_v1");
+        let arg = candid::encode_one(None::<String>).expect("encode the child's argument");
+        let subnet_of = |index: usize| index % subnets;
+        let mut subnet_children = vec![Vec::new(); subnets];
+        for batch in (0..children).collect::<Vec<_>>().chunks(500) {
+            let sent: Vec<_> = batch
+                .iter()
+                .map(|&index| {
+                    let child = deployer
+                        .env
+                        .create_canister(subnet_of(index), vec![controller, deployer.canister]);
+                    let install = ic_sim::InstallMode::Install.install_code_payload(
+                        child,
+                        &child_v1,
+                        arg.clone(),
+                    );
+                    let sent = deployer
+                        .env
+                        .submit_update(
+                            controller,
+                            candid::Principal::management_canister(),
+                            "install_code",
+                            install,
+                        )
+                        .expect("submit install_code");
+                    (index, child, sent)
+                })
+                .collect();
+            for (index, child, sent) in sent {
+                deployer
+                    .env
+                    .await_ingress(sent, 1_000)
+                    .expect("install child_v1");
+                subnet_children[subnet_of(index)].push(child);
+            }
+        }
+        deployer.adopt_all(controller, &subnet_children);
+        for subnet in 1..subnets {
+            deployer.register_store(controller, subnet);
+        }
+        deployer
+    }
+
     fn env_or(name: &str, default: u64) -> u64 {
         std::env::var(name)
             .ok()
@@ -129,7 +180,7 @@ mod on_demand {
                 memory.snapshot_only_bytes / memory.canisters.max(1),
             );
         };
-        let mut deployer = fleet(subnets, children as usize);
+        let mut deployer = batched_fleet(subnets, children as usize);
         report("fleet built", &deployer.env);
         let release = upload(&mut deployer, &artifacts::wasm("child_v2"));
         let policy = PolicyArg {
