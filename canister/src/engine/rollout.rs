@@ -220,18 +220,19 @@ impl Rollout {
                     continue;
                 }
             }
-            let room = actions.len() < max_new as usize;
-            let (mut ctx, children) = self.parts(now);
-            let child = &mut children[index as usize];
-            // Polling issues the action, so without room a copy tells whether the child is
-            // ready while the child itself stays as it is.
-            let poll = if room {
-                child.poll(&mut ctx)
-            } else {
-                child.clone().poll(&mut ctx)
+            let poll = match child.waiting(now) {
+                Some(waiting) => waiting,
+                // Due, but no room: polling would issue the action.
+                None if actions.len() >= max_new as usize => {
+                    held_back.push(index);
+                    continue;
+                }
+                None => {
+                    let (mut ctx, children) = self.parts(now);
+                    children[index as usize].poll(&mut ctx)
+                }
             };
             match poll {
-                Poll::Emit { .. } if !room => held_back.push(index),
                 Poll::Emit {
                     kind,
                     path,

@@ -8,7 +8,7 @@ use super::super::action::{
 };
 use super::super::budget::cycles_for_upgrade;
 use super::super::plan::{
-    Delivery, ExistingSnapshot, ModuleHash, OnFailure, SnapshotId, SubnetIndex,
+    Delivery, ExistingSnapshot, ModuleHash, Nanos, OnFailure, SnapshotId, SubnetIndex,
 };
 use super::super::status::{CallResult, EventKind, StepRecord};
 use super::{
@@ -19,15 +19,12 @@ use super::{
 impl Child {
     /// The next action of an active child, unless one is in flight or a backoff runs.
     pub(in crate::engine) fn poll(&mut self, ctx: &mut Ctx) -> Poll {
+        if let Some(waiting) = self.waiting(ctx.now) {
+            return waiting;
+        }
         let Stage::Working(work) = &self.stage else {
-            return Poll::Busy;
+            unreachable!("a child that is not working waits");
         };
-        if work.in_flight.is_some() {
-            return Poll::Busy;
-        }
-        if work.not_before > ctx.now {
-            return Poll::Wait(work.not_before);
-        }
         let replace = match work.step {
             Step::TakeSnapshot => self.snapshot_to_replace(),
             _ => None,
@@ -94,6 +91,18 @@ impl Child {
             path: work.goal.path(),
             attempt,
         }
+    }
+
+    /// What [`Child::poll`] answers without issuing anything, or `None` when the child's next
+    /// action is due: dispatch asks this of every active child, and polls only those due.
+    pub(in crate::engine) fn waiting(&self, now: Nanos) -> Option<Poll> {
+        let Stage::Working(work) = &self.stage else {
+            return Some(Poll::Busy);
+        };
+        if work.in_flight.is_some() {
+            return Some(Poll::Busy);
+        }
+        (work.not_before > now).then_some(Poll::Wait(work.not_before))
     }
 
     /// Feeds back the outcome of this child's in-flight `action`. Refuses, unchanged, a reply
