@@ -58,10 +58,11 @@ pub const TARGETS: &[Target] = &[
     Target {
         scenario: "fleet_rollout_1000_children_3_subnets",
         figure: "deployer_instructions_per_child",
-        max: 2_100_000,
+        max: 1_500_000,
         source: "issue 6: at most 2 M deployer instructions per child at 1,000 children; \
-                 issue 12 added a cycles check (one more management round trip) before each \
-                 stop, measured at +185 K per child (1.85 M to 2.03 M)",
+                 issue 19 asks for 1.2 M: Candid tables encoded once per type (2.04 M to \
+                 1.46 M) and dispatch without clones (1.42 M); the rest grows with the \
+                 children (a fold rewrites the whole checkpoint: 1.23 M at 200 children)",
     },
     Target {
         scenario: "fleet_rollout_1000_children_3_subnets",
