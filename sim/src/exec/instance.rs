@@ -20,9 +20,10 @@
 
 use super::imports::Mode;
 use super::module::{engine, global_export, MEMORY_EXPORT, START_EXPORT, TABLE_EXPORT};
-use super::pages::PagedMemory;
+use super::pages::{PagedMemory, PAGE_SIZE};
 use super::stable::StableMemory;
 use super::system_api::{instruction_limit_message, ExecState, HostState, HostTrap};
+use super::written::WriteWatch;
 use super::{
     CallResponse, Callback, CanisterInstance, CompiledModule, ExecEnv, ExecKind, ExecOutcome,
     InstanceSnapshot, SystemEntry, UpgradeOptions,
@@ -42,7 +43,14 @@ pub(super) struct Live {
     globals: Vec<Global>,
     /// A wasm64 module: closures take an `i64` environment.
     wasm64: bool,
+    /// The pages of the heap written since the instance was last in step with its canister.
+    watch: Option<WriteWatch>,
 }
+
+/// Heaps from this size on have their written pages watched (`written`) rather than compared
+/// page by page after each execution. Debug builds watch every heap, and check the watch against a
+/// full comparison.
+const WATCHED_HEAP_BYTES: usize = if cfg!(debug_assertions) { 1 } else { 1 << 20 };
 
 /// What to call.
 enum Entry<'a> {
@@ -161,6 +169,9 @@ impl Live {
         state: HostState,
     ) -> Result<Live, (String, Box<HostState>)> {
         let mut store = Store::new(engine(), state);
+        // Initializing the memory from the module's data segments may take fuel; nothing of it
+        // is counted (each entry point starts from its own budget).
+        store.set_fuel(u64::MAX).expect("fuel is enabled");
         store.data_mut().max_heap = if module.inner.facts.wasm64 {
             crate::types::limits::MAX_WASM64_HEAP_BYTES
         } else {
@@ -196,7 +207,48 @@ impl Live {
             table,
             globals,
             wasm64: module.inner.facts.wasm64,
+            watch: None,
         })
+    }
+
+    /// The heap's address and length.
+    fn heap_range(&self) -> (usize, usize) {
+        let heap = self.heap();
+        (heap.as_ptr() as usize, heap.len())
+    }
+
+    /// Starts watching the heap's writes, if it is large enough and not watched yet. The
+    /// instance must be in step with its canister.
+    fn watch_heap(&mut self) {
+        let (start, len) = self.heap_range();
+        if self.watch.is_none() && len >= WATCHED_HEAP_BYTES {
+            self.watch = WriteWatch::new(start as *const u8, len);
+        }
+    }
+
+    /// The heap pages written since the watch last looked (pages the heap grew by count as
+    /// written), or `None` when that is not known (no watch, or it failed): then any page may
+    /// have been written.
+    fn written_pages(&mut self) -> Option<Vec<u64>> {
+        let (start, len) = self.heap_range();
+        let watch = self.watch.as_mut()?;
+        let written = if watch.start() == start && watch.len() <= len {
+            watch.take_written()
+        } else {
+            None
+        };
+        let Some(mut written) = written else {
+            self.watch = None;
+            return None;
+        };
+        if len > watch.len() {
+            let page = PAGE_SIZE as u64;
+            written.extend(watch.len() as u64 / page..len as u64 / page);
+            if watch.extend(len).is_none() {
+                self.watch = None;
+            }
+        }
+        Some(written)
     }
 
     fn heap(&self) -> &[u8] {
@@ -446,6 +498,7 @@ impl CanisterInstance {
     fn from_live(module: &CompiledModule, mut live: Live, stable: StableMemory) -> Self {
         let heap = PagedMemory::from_bytes(live.heap());
         let globals = live.global_values();
+        live.watch_heap();
         CanisterInstance {
             module: module.clone(),
             heap,
@@ -467,13 +520,26 @@ impl CanisterInstance {
         live.load_pages(&self.heap)
             .expect("a heap that fit before fits again");
         live.set_globals(&self.globals);
+        live.watch_heap();
         live
     }
 
     /// Takes the changes of a kept execution from `live` (heap pages, globals) and caches it.
     fn commit_live(&mut self, mut live: Live) {
-        self.heap.sync_from(live.heap());
+        match live.written_pages() {
+            Some(written) => {
+                self.heap.sync_pages(live.heap(), &written);
+            }
+            None => {
+                self.heap.sync_from(live.heap());
+            }
+        }
+        debug_assert!(
+            self.heap.first_difference(live.heap()).is_none(),
+            "the heap's pages are in step with the instance after an execution"
+        );
         self.globals = live.global_values();
+        live.watch_heap();
         self.live_key = cache(live);
     }
 
@@ -483,10 +549,24 @@ impl CanisterInstance {
         if live.heap().len() as u64 != self.heap.len() {
             return;
         }
+        let written = live.written_pages();
         if let Some(memory) = live.store.data().memory {
-            self.heap.copy_into(memory.data_mut(&mut live.store));
+            let heap = memory.data_mut(&mut live.store);
+            match &written {
+                Some(written) => self.heap.copy_pages_into(heap, written),
+                None => self.heap.copy_into(heap),
+            }
         }
+        // The restored pages were written: protect them again.
+        if written.is_some() && live.written_pages().is_none() {
+            return;
+        }
+        debug_assert!(
+            self.heap.first_difference(live.heap()).is_none(),
+            "the instance is back in step with the heap's pages"
+        );
         live.set_globals(&self.globals);
+        live.watch_heap();
         self.live_key = cache(live);
     }
 
@@ -811,6 +891,7 @@ impl CanisterInstance {
         }
         live.load_pages(&snapshot.wasm_memory)?;
         live.set_globals(&snapshot.globals);
+        live.watch_heap();
         Ok(CanisterInstance {
             module: module.clone(),
             heap: snapshot.wasm_memory.clone(),

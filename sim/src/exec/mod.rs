@@ -35,6 +35,7 @@ mod module;
 mod pages;
 mod stable;
 mod system_api;
+mod written;
 
 pub use pages::{PagedMemory, PAGE_SIZE};
 pub use system_api::{

@@ -58,7 +58,10 @@ pub(super) fn engine() -> &'static Engine {
             .wasm_gc(false)
             .wasm_function_references(false)
             .wasm_exceptions(false)
-            .gc_support(false);
+            .gc_support(false)
+            // Memories are plain anonymous memory: the heap is loaded over the module's data
+            // anyway, and the write watch (`written`) needs anonymous pages.
+            .memory_init_cow(false);
         Engine::new(&config).expect("the wasmtime configuration is valid")
     })
 }

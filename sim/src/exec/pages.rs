@@ -231,25 +231,72 @@ impl PagedMemory {
         self.set_len(bytes.len() as u64);
         let mut changed = 0;
         for (index, piece) in bytes.chunks(PAGE_SIZE).enumerate() {
-            let index = index as u64;
-            match self.pages.get_mut(&index) {
-                Some(page) if page[..piece.len()] == *piece => {}
-                Some(_) if is_zero(piece) => {
-                    self.pages.remove(&index);
-                    changed += 1;
-                }
-                Some(page) => {
-                    *page = intern(page_of(piece));
-                    changed += 1;
-                }
-                None if is_zero(piece) => {}
-                None => {
-                    self.pages.insert(index, intern(page_of(piece)));
-                    changed += 1;
-                }
+            changed += usize::from(self.sync_page(index as u64, piece));
+        }
+        changed
+    }
+
+    /// As `sync_from` when only the pages `written` can differ from `bytes`.
+    pub(super) fn sync_pages(&mut self, bytes: &[u8], written: &[u64]) -> usize {
+        self.set_len(bytes.len() as u64);
+        let mut changed = 0;
+        for &index in written {
+            if let Some(piece) = page_slice(bytes, index) {
+                changed += usize::from(self.sync_page(index, piece));
             }
         }
         changed
+    }
+
+    /// Makes page `index` equal to `piece`; returns whether it changed.
+    fn sync_page(&mut self, index: u64, piece: &[u8]) -> bool {
+        match self.pages.get_mut(&index) {
+            Some(page) if page[..piece.len()] == *piece => false,
+            Some(_) if is_zero(piece) => {
+                self.pages.remove(&index);
+                true
+            }
+            Some(page) => {
+                *page = intern(page_of(piece));
+                true
+            }
+            None if is_zero(piece) => false,
+            None => {
+                self.pages.insert(index, intern(page_of(piece)));
+                true
+            }
+        }
+    }
+
+    /// As `copy_into` when only the pages `written` can differ.
+    pub(super) fn copy_pages_into(&self, bytes: &mut [u8], written: &[u64]) {
+        for &index in written {
+            let start = index as usize * PAGE_SIZE;
+            if start >= bytes.len() {
+                continue;
+            }
+            let end = (start + PAGE_SIZE).min(bytes.len());
+            let piece = &mut bytes[start..end];
+            match self.pages.get(&index) {
+                Some(page) => piece.copy_from_slice(&page[..piece.len()]),
+                None => piece.fill(0),
+            }
+        }
+    }
+
+    /// The first page where `bytes` differs from this memory (a check for debug builds).
+    pub(super) fn first_difference(&self, bytes: &[u8]) -> Option<u64> {
+        if bytes.len() as u64 != self.len {
+            return Some(0);
+        }
+        bytes
+            .chunks(PAGE_SIZE)
+            .enumerate()
+            .find(|(index, piece)| match self.pages.get(&(*index as u64)) {
+                Some(page) => page[..piece.len()] != **piece,
+                None => !is_zero(piece),
+            })
+            .map(|(index, _)| index as u64)
     }
 
     /// Makes `bytes` (at most `len` long) equal to the start of this memory: stored pages copied
@@ -270,6 +317,12 @@ impl PagedMemory {
             }
         }
     }
+}
+
+/// Page `index` of `bytes`, if it has one.
+fn page_slice(bytes: &[u8], index: u64) -> Option<&[u8]> {
+    let start = usize::try_from(index).ok()?.checked_mul(PAGE_SIZE)?;
+    (start < bytes.len()).then(|| &bytes[start..(start + PAGE_SIZE).min(bytes.len())])
 }
 
 /// Page index and offset within the page.
