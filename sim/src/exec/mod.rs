@@ -10,8 +10,11 @@
 //! entry points, the import table with its per-mode availability, and trap semantics.
 //!
 //! Parts: [`module`] compiles and validates (and caches per process), [`imports`] is the `ic0`
-//! table with signatures and modes, [`system_api`] the host functions, [`stable`] stable memory with
-//! its undo journal, [`instance`] running entry points, rollback, install, upgrade and snapshots.
+//! table with signatures and modes, [`system_api`] the host functions, [`pages`] paged memory (how
+//! heaps, stable memories and snapshots are held: 4 KiB pages, shared), [`stable`] stable memory
+//! with its undo journal, [`written`] the heap pages an execution wrote, [`instance`] running entry
+//! points (a wasmtime instance per execution, a few cached), rollback, install, upgrade and
+//! snapshots.
 //!
 //! Instruction cost model: Wasm code is metered with wasmtime fuel, one instruction per executed
 //! Wasm operator as wasmtime counts them (deterministic). Every `ic0` call costs
