@@ -96,17 +96,36 @@ pub struct RolloutOverview {
 }
 
 impl RolloutOverview {
-    pub(super) fn of(record: &RolloutRecord) -> Self {
+    pub(super) fn of(record: &RolloutRecord, install_arg: &InstallArgDigest) -> Self {
         let mut policy = record.engine.policy().clone();
-        let arg = std::mem::take(&mut policy.install.arg);
+        policy.install.arg = Vec::new();
         Self {
             created_by: record.created_by,
             created_at: record.created_at,
             release: record.engine.release().clone(),
             policy,
-            install_arg_sha256: sha256(&arg),
-            install_arg_size: arg.len() as u64,
+            install_arg_sha256: install_arg.sha256,
+            install_arg_size: install_arg.size,
             summary: record.engine.summary(),
+        }
+    }
+}
+
+/// The install argument's hash and size. The argument (up to 64 KiB) never changes, so a
+/// rollout on the heap hashes it once, not at every overview (each `get_rollout` of it, each
+/// checkpoint write).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct InstallArgDigest {
+    sha256: Sha256Hash,
+    size: u64,
+}
+
+impl InstallArgDigest {
+    pub(super) fn of(record: &RolloutRecord) -> Self {
+        let arg = &record.engine.policy().install.arg;
+        Self {
+            sha256: sha256(arg),
+            size: arg.len() as u64,
         }
     }
 }
@@ -116,10 +135,11 @@ fn store_checkpoint<M: Memory>(
     rollouts: &mut StableBTreeMap<u64, CborBytes<RolloutRecord>, M>,
     overviews: &mut StableBTreeMap<u64, CborBytes<RolloutOverview>, M>,
     rollout_id: u64,
-    record: &RolloutRecord,
+    live: &Live,
 ) {
-    rollouts.insert(rollout_id, CborBytes::encode(record));
-    overviews.insert(rollout_id, CborBytes::encode(&RolloutOverview::of(record)));
+    rollouts.insert(rollout_id, CborBytes::encode(&live.record));
+    let overview = RolloutOverview::of(&live.record, &live.install_arg);
+    overviews.insert(rollout_id, CborBytes::encode(&overview));
 }
 
 /// An event of the log, as stored.
@@ -222,6 +242,7 @@ pub(super) struct Live {
     pub(super) stored_next_entry: u64,
     /// Whether the stored checkpoint shows the rollout active; `None` before the first one.
     pub(super) stored_active: Option<bool>,
+    pub(super) install_arg: InstallArgDigest,
 }
 
 pub(super) type StableLog<T, M> = Log<Cbor<T>, M, M>;
@@ -284,6 +305,7 @@ impl<M: Memory> Rollouts<M> {
         }
         record.engine.drain_events();
         Ok(Live {
+            install_arg: InstallArgDigest::of(&record),
             record,
             unfolded,
             stored_next_entry,
@@ -320,14 +342,14 @@ impl<M: Memory> Rollouts<M> {
         }
         if live.stored_active != Some(active) {
             record.next_entry = journal.len();
-            store_checkpoint(&mut self.rollouts, &mut self.overviews, rollout_id, record);
+            store_checkpoint(&mut self.rollouts, &mut self.overviews, rollout_id, live);
             if active {
                 self.active.insert(rollout_id, ());
             } else {
                 self.active.remove(&rollout_id);
             }
             live.stored_active = Some(active);
-            live.stored_next_entry = record.next_entry;
+            live.stored_next_entry = live.record.next_entry;
             live.unfolded = 0;
         }
         if !active {
@@ -426,12 +448,7 @@ impl<M: Memory> Rollouts<M> {
             live.record.next_entry = 0;
             live.stored_next_entry = 0;
             live.unfolded = 0;
-            store_checkpoint(
-                &mut self.rollouts,
-                &mut self.overviews,
-                rollout_id,
-                &live.record,
-            );
+            store_checkpoint(&mut self.rollouts, &mut self.overviews, rollout_id, live);
         }
         let (index, data) = journal.into_memories();
         self.journal = Some(Log::new(index, data));

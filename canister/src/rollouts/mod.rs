@@ -59,7 +59,7 @@ use crate::engine::{
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::release_store::ReleaseStore;
-use journal::{EventRetention, Live, StableLog};
+use journal::{EventRetention, InstallArgDigest, Live, StableLog};
 
 /// Rollouts, their journal, the event log and the chunk store canisters.
 pub struct Rollouts<M: Memory> {
@@ -174,6 +174,7 @@ impl<M: Memory> Rollouts<M> {
         self.live.insert(
             rollout_id,
             Live {
+                install_arg: InstallArgDigest::of(&record),
                 record,
                 unfolded: 0,
                 stored_next_entry: 0,

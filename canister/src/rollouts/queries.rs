@@ -4,7 +4,7 @@
 use ic_stable_structures::Memory;
 use serde_bytes::ByteBuf;
 
-use super::journal::RolloutOverview;
+use super::journal::{InstallArgDigest, RolloutOverview};
 use super::{
     ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg, RolloutEvent,
     RolloutInfo, RolloutPage, Rollouts,
@@ -30,12 +30,18 @@ impl<M: Memory> Rollouts<M> {
     /// without decoding its children (one that release 0.1 finished has none: its checkpoint).
     pub fn info(&self, rollout_id: u64) -> Result<RolloutInfo, Error> {
         if let Some(live) = self.live.get(&rollout_id) {
-            return Ok(info(rollout_id, RolloutOverview::of(&live.record)));
+            return Ok(info(
+                rollout_id,
+                RolloutOverview::of(&live.record, &live.install_arg),
+            ));
         }
         match self.overviews.get(&rollout_id) {
             Some(stored) => Ok(info(rollout_id, stored.decode())),
             None => self.with_current(rollout_id, |record| {
-                info(rollout_id, RolloutOverview::of(record))
+                info(
+                    rollout_id,
+                    RolloutOverview::of(record, &InstallArgDigest::of(record)),
+                )
             }),
         }
     }
