@@ -261,7 +261,8 @@ impl Sim {
         let now = self.time_nanos;
         let unit = GIB * NANOS_PER_SECOND;
         let mut out_of_cycles = Vec::new();
-        let mut burned = Vec::new();
+        // Each canister pays in place (`burn_cycles` without looking it up again).
+        let stats = &mut self.recorder.stats;
         for (id, state) in self.canisters.iter_mut() {
             let elapsed = now.saturating_sub(state.storage_paid_until_nanos);
             state.storage_paid_until_nanos = now;
@@ -272,10 +273,10 @@ impl Sim {
             if cost > state.cycles {
                 out_of_cycles.push(*id);
             }
-            burned.push((*id, cost));
-        }
-        for (canister, cost) in burned {
-            self.burn_cycles(canister, cost);
+            let burned = cost.min(state.cycles);
+            state.cycles -= burned;
+            state.cycles_burned += burned;
+            stats.cycles_burned += burned;
         }
         for canister in out_of_cycles {
             self.uninstall_out_of_cycles(canister);

@@ -37,6 +37,7 @@
 use super::errors;
 use super::management::ManagementCall;
 use super::Sim;
+use crate::exec::SystemEntry;
 use crate::types::{Principal, Reject};
 use std::collections::VecDeque;
 
@@ -338,8 +339,9 @@ impl Sim {
     /// End of a round: every canister of `subnet` pays off one round of install rate.
     pub(crate) fn pay_off_install_debits(&mut self, subnet: usize) {
         let rate = self.config.scheduling.install_code_rate_limit;
-        for id in &self.subnets[subnet].members {
-            if let Some(state) = self.canisters.get_mut(id) {
+        // A scan, not a lookup per member: the subnet's members are its canisters.
+        for state in self.canisters.values_mut() {
+            if state.subnet == subnet && state.install_debit > 0 {
                 state.install_debit = state.install_debit.saturating_sub(rate);
             }
         }
@@ -359,17 +361,45 @@ impl Sim {
     }
 
     /// Step 2 of a round: `subnet`'s canisters in rotating order within the subnet's budget.
+    ///
+    /// Only canisters with work are visited: an input message, or a due timer or a heartbeat
+    /// (running, with code), and not busy. The others would use nothing and change nothing, and
+    /// none gains work while the subnet's canisters run (messages are inducted at the start of
+    /// a round), so skipping them changes no outcome; it makes a round cost its work, not its
+    /// subnet's size.
     pub(crate) fn run_canisters(&mut self, subnet: usize) {
-        let members: Vec<Principal> = self.subnets[subnet].members.iter().copied().collect();
-        if members.is_empty() {
+        let members = self.subnets[subnet].members.len();
+        if members == 0 {
             return;
         }
+        let start = (self.round % members as u64) as usize;
+        let (round, now) = (self.round, self.time_nanos);
+        // The subnet's canisters in id order (the members' order), by position.
+        let mut with_work = Vec::new();
+        let mut position = 0;
+        for (id, state) in &self.canisters {
+            if state.subnet != subnet {
+                continue;
+            }
+            let tasks = state.runs_system_tasks()
+                && ((state.global_timer != 0 && state.global_timer <= now)
+                    || state.instance.as_ref().is_some_and(|instance| {
+                        instance.module().exports_entry(SystemEntry::Heartbeat)
+                    }));
+            if state.busy_until_round < round && (tasks || !state.input.is_empty()) {
+                with_work.push((position, *id));
+            }
+            position += 1;
+        }
+        debug_assert_eq!(position, members, "a subnet's members are its canisters");
+        // Rotating order: from position `start` to the end, then from the beginning.
+        let split = with_work.partition_point(|(position, _)| *position < start);
+        with_work.rotate_left(split);
         let config = &self.config.scheduling;
         // At least one thread and one instruction, so every round makes progress.
         let mut subnet_budget = i128::from(config.execution_threads.max(1))
             * i128::from(config.round_instruction_limit.max(1));
-        let start = (self.round % members.len() as u64) as usize;
-        for &canister in members.iter().cycle().skip(start).take(members.len()) {
+        for (_, canister) in with_work {
             if subnet_budget <= 0 {
                 break;
             }

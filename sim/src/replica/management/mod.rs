@@ -783,11 +783,14 @@ impl Sim {
     /// End-of-round check of `subnet`'s stopping canisters: a canister without open call contexts
     /// becomes stopped and its stop calls succeed; stop calls past their timeout fail.
     pub(crate) fn advance_stopping_canisters(&mut self, subnet: usize) {
-        let stopping: Vec<Principal> = self.subnets[subnet]
-            .members
+        // A scan, not a lookup per member: the subnet's members are its canisters.
+        let stopping: Vec<Principal> = self
+            .canisters
             .iter()
-            .filter(|id| self.canisters[id].status == CanisterRunStatus::Stopping)
-            .copied()
+            .filter(|(_, state)| {
+                state.subnet == subnet && state.status == CanisterRunStatus::Stopping
+            })
+            .map(|(id, _)| *id)
             .collect();
         for canister in stopping {
             let time = self.time_nanos;
