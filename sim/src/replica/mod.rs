@@ -449,6 +449,25 @@ impl Sim {
         self.route(&id)
     }
     /// The closed range of canister ids subnet `index` owns (the routing table's entry).
+    /// The canisters of subnet `index`: those in its id range, which is where every canister id
+    /// of the subnet comes from (canister ids order as their indices).
+    pub(crate) fn subnet_canisters(
+        &self,
+        index: usize,
+    ) -> std::collections::btree_map::Range<'_, Principal, CanisterState> {
+        let (first, last) = self.canister_id_range(index);
+        self.canisters.range(first..=last)
+    }
+
+    /// As `subnet_canisters`, mutably.
+    pub(crate) fn subnet_canisters_mut(
+        &mut self,
+        index: usize,
+    ) -> std::collections::btree_map::RangeMut<'_, Principal, CanisterState> {
+        let (first, last) = self.canister_id_range(index);
+        self.canisters.range_mut(first..=last)
+    }
+
     pub fn canister_id_range(&self, index: usize) -> (Principal, Principal) {
         assert!(index < self.subnets.len(), "no subnet {index}");
         let first = index as u64 * ids::CANISTER_IDS_PER_SUBNET;

@@ -339,9 +339,10 @@ impl Sim {
     /// End of a round: every canister of `subnet` pays off one round of install rate.
     pub(crate) fn pay_off_install_debits(&mut self, subnet: usize) {
         let rate = self.config.scheduling.install_code_rate_limit;
-        // A scan, not a lookup per member: the subnet's members are its canisters.
-        for state in self.canisters.values_mut() {
-            if state.subnet == subnet && state.install_debit > 0 {
+        // A scan of the subnet's canisters, not a lookup per member.
+        for (_, state) in self.subnet_canisters_mut(subnet) {
+            debug_assert_eq!(state.subnet, subnet);
+            if state.install_debit > 0 {
                 state.install_debit = state.install_debit.saturating_sub(rate);
             }
         }
@@ -377,10 +378,8 @@ impl Sim {
         // The subnet's canisters in id order (the members' order), by position.
         let mut with_work = Vec::new();
         let mut position = 0;
-        for (id, state) in &self.canisters {
-            if state.subnet != subnet {
-                continue;
-            }
+        for (id, state) in self.subnet_canisters(subnet) {
+            debug_assert_eq!(state.subnet, subnet);
             let tasks = state.runs_system_tasks()
                 && ((state.global_timer != 0 && state.global_timer <= now)
                     || state.instance.as_ref().is_some_and(|instance| {

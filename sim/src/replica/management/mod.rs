@@ -783,13 +783,10 @@ impl Sim {
     /// End-of-round check of `subnet`'s stopping canisters: a canister without open call contexts
     /// becomes stopped and its stop calls succeed; stop calls past their timeout fail.
     pub(crate) fn advance_stopping_canisters(&mut self, subnet: usize) {
-        // A scan, not a lookup per member: the subnet's members are its canisters.
+        // A scan of the subnet's canisters, not a lookup per member.
         let stopping: Vec<Principal> = self
-            .canisters
-            .iter()
-            .filter(|(_, state)| {
-                state.subnet == subnet && state.status == CanisterRunStatus::Stopping
-            })
+            .subnet_canisters(subnet)
+            .filter(|(_, state)| state.status == CanisterRunStatus::Stopping)
             .map(|(id, _)| *id)
             .collect();
         for canister in stopping {
