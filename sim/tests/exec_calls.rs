@@ -146,7 +146,7 @@ fn call_perform_payload_bound_is_2_mib_across_subnets_and_10_mib_within() {
     };
     assert_eq!(big(&mut canister, &OTHER_CANISTER, &env()), 2);
     let same_subnet = ExecEnv {
-        same_subnet: vec![Principal::from_slice(&OTHER_CANISTER)],
+        same_subnet: std::sync::Arc::new([Principal::from_slice(&OTHER_CANISTER)].into()),
         ..env()
     };
     assert_eq!(big(&mut canister, &OTHER_CANISTER, &same_subnet), 0);

@@ -47,7 +47,7 @@ pub use system_api::{
 };
 
 use crate::types::{limits, Principal, RejectCode};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// A validated, compiled module. Cheap to clone; compiled once per distinct module hash.
@@ -224,8 +224,8 @@ pub struct ExecEnv {
     pub default_free_slots: usize,
     /// Largest request payload `call_perform` accepts per callee subnet rule; the replica decides
     /// (2 MiB cross-subnet, 10 MiB same subnet) and passes the larger bound plus a set of
-    /// same-subnet callees.
-    pub same_subnet: Vec<Principal>,
+    /// same-subnet callees (shared: the replica hands every execution on a subnet the same set).
+    pub same_subnet: Arc<BTreeSet<Principal>>,
     /// `wasm_memory_limit` setting (0 = none): growing the heap past it fails for updates, init and
     /// post_upgrade, as the spec says.
     pub wasm_memory_limit: u64,
@@ -259,7 +259,7 @@ impl ExecEnv {
             call_context_instructions: 0,
             free_slots: BTreeMap::new(),
             default_free_slots: limits::QUEUE_CAPACITY,
-            same_subnet: Vec::new(),
+            same_subnet: Arc::default(),
             wasm_memory_limit: 0,
         }
     }

@@ -209,7 +209,7 @@ impl Sim {
             call_context_instructions: 0,
             free_slots: state.free_slots(),
             default_free_slots: limits::QUEUE_CAPACITY,
-            same_subnet: self.subnets[state.subnet].same_subnet_callees.clone(),
+            same_subnet: std::sync::Arc::clone(&self.subnets[state.subnet].same_subnet_callees),
             wasm_memory_limit: nat_to_u64(&state.settings.wasm_memory_limit),
         }
     }

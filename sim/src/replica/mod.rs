@@ -51,6 +51,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use state::{CanisterState, PendingCall};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 /// Configuration of a simulated IC.
 #[derive(Clone, Debug)]
@@ -294,9 +295,9 @@ struct SubnetState {
     /// Offset within the subnet's id range of the next canister id to try.
     next_canister_offset: u64,
     members: BTreeSet<Principal>,
-    /// The members and the management canister: `ExecEnv::same_subnet`, built once per change
-    /// rather than once per execution.
-    same_subnet_callees: Vec<Principal>,
+    /// The members and the management canister: `ExecEnv::same_subnet`, changed with the
+    /// members and shared with every execution on the subnet.
+    same_subnet_callees: Arc<BTreeSet<Principal>>,
     management_queue: VecDeque<ManagementCall>,
     /// A long (multi-slice) `install_code` runs on this subnet up to and including this round;
     /// no other install starts meanwhile.
@@ -311,7 +312,7 @@ impl SubnetState {
             id: ids::subnet_id(index),
             next_canister_offset: 0,
             members: BTreeSet::new(),
-            same_subnet_callees: vec![Principal::management_canister()],
+            same_subnet_callees: Arc::new(BTreeSet::from([Principal::management_canister()])),
             management_queue: VecDeque::new(),
             long_install_until_round: 0,
             held_answers: Vec::new(),
@@ -320,18 +321,14 @@ impl SubnetState {
 
     fn add_member(&mut self, canister: Principal) {
         self.members.insert(canister);
-        self.refresh_callees();
+        Arc::make_mut(&mut self.same_subnet_callees).insert(canister);
     }
 
     fn remove_member(&mut self, canister: &Principal) {
         self.members.remove(canister);
-        self.refresh_callees();
-    }
-
-    fn refresh_callees(&mut self) {
-        self.same_subnet_callees = self.members.iter().copied().collect();
-        self.same_subnet_callees
-            .push(Principal::management_canister());
+        if *canister != Principal::management_canister() {
+            Arc::make_mut(&mut self.same_subnet_callees).remove(canister);
+        }
     }
 }
 
