@@ -189,6 +189,7 @@ mod on_demand {
         };
         let rollout_started = std::time::Instant::now();
         let rounds_before = deployer.env.round();
+        let mut next_report = rounds_before + 1_000;
         let rollout_id = deployer
             .start_rollout_of(
                 crate::scenarios::controller(),
@@ -207,8 +208,9 @@ mod on_demand {
             for _ in 0..100 {
                 deployer.env.tick();
             }
-            if (deployer.env.round() - rounds_before).is_multiple_of(1_000) {
+            if deployer.env.round() >= next_report {
                 report("rolling out", &deployer.env);
+                next_report += 1_000;
             }
         };
         assert_eq!(u64::from(info.summary.counts.upgraded), children);
