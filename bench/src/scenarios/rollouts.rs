@@ -45,8 +45,14 @@ pub(super) fn roll_out(deployer: &mut Deployer, release: &Release, policy: Polic
     let deployer_instructions: u64 = deployer.replicated_executions(trace_from).sum();
     // Issue 19: no single message may grow with the fleet (today `start_rollout` plans every
     // child in one message, and a fold rewrites the whole checkpoint).
-    let largest = deployer.replicated_executions(trace_from).max().unwrap_or(0);
-    figures.insert("largest_deployer_execution_instructions".to_string(), largest);
+    let largest = deployer
+        .replicated_executions(trace_from)
+        .max()
+        .unwrap_or(0);
+    figures.insert(
+        "largest_deployer_execution_instructions".to_string(),
+        largest,
+    );
     figures.insert("children_upgraded".to_string(), upgraded);
     figures.insert(
         "deployer_instructions_per_child".to_string(),
