@@ -62,10 +62,11 @@ pub enum Method {
     ListEvents,
     PrepareUpgrade,
     ReconcileRollout,
+    HttpRequest,
 }
 
 impl Method {
-    pub const ALL: [Method; 35] = [
+    pub const ALL: [Method; 36] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -101,6 +102,7 @@ impl Method {
         Method::ListEvents,
         Method::PrepareUpgrade,
         Method::ReconcileRollout,
+        Method::HttpRequest,
     ];
 
     /// The name in the Candid interface.
@@ -141,6 +143,7 @@ impl Method {
             Method::ListEvents => "list_events",
             Method::PrepareUpgrade => "prepare_upgrade",
             Method::ReconcileRollout => "reconcile_rollout",
+            Method::HttpRequest => "http_request",
         }
     }
 
@@ -186,7 +189,9 @@ impl Method {
             | Method::ListReleases
             | Method::GetRelease
             | Method::ReleaseChunk
-            | Method::StorageStats => None,
+            | Method::StorageStats
+            // Aggregates only (see `crate::dashboard`), for scrapers and browsers.
+            | Method::HttpRequest => None,
         }
     }
 
@@ -210,6 +215,7 @@ impl Method {
                 | Method::ListRollouts
                 | Method::ChildHistory
                 | Method::ListEvents
+                | Method::HttpRequest
         )
     }
 
@@ -254,6 +260,10 @@ pub enum InspectRefusal {
     PaidQuery {
         method: Method,
     },
+    /// A method served as a query only, called as a replicated call.
+    QueryOnly {
+        method: Method,
+    },
 }
 
 impl fmt::Display for InspectRefusal {
@@ -278,6 +288,12 @@ impl fmt::Display for InspectRefusal {
                 "{} is a query: call it as a query (`dfx canister call --query`, an agent's \
                  query call). As an update or from a canister it runs replicated at the \
                  deployer's cost, which the deployer bears only for callers holding a role",
+                method.name()
+            ),
+            Self::QueryOnly { method } => write!(
+                f,
+                "{} is served as a query only (scrapes and pages must not cost the deployer \
+                 cycles): call it as a query, or through an HTTP gateway",
                 method.name()
             ),
         }
@@ -314,9 +330,12 @@ pub fn inspect(
 
 /// Whether `method` may run as a replicated call for a caller holding `caller_roles`. The
 /// deployer pays for replicated execution, so a query runs replicated only for callers holding
-/// a role; anyone else reads it as a query, for free. Canister callers never meet
+/// a role (and `http_request` never); anyone else reads it as a query, for free. Canister callers never meet
 /// `canister_inspect_message`, so the queries check this themselves.
 pub fn replicated_execution(method: Method, caller_roles: &[Role]) -> Result<(), InspectRefusal> {
+    if method == Method::HttpRequest {
+        return Err(InspectRefusal::QueryOnly { method });
+    }
     if method.is_query() && caller_roles.is_empty() {
         return Err(InspectRefusal::PaidQuery { method });
     }

@@ -11,11 +11,16 @@ use futures_util::future::join_all;
 use ic_cdk::api::{accept_message, msg_caller, msg_method_name, subnet_self, time};
 use ic_cdk::{init, inspect_message, post_upgrade, pre_upgrade, query, trap, update};
 use ic_cdk_timers::TimerId;
+use ic_http_certification::utils::{
+    add_skip_certification_header, skip_certification_certified_data,
+};
+use ic_http_certification::{HttpRequest, HttpResponse};
 use ic_stable_structures::DefaultMemoryImpl;
 use serde_bytes::ByteBuf;
 
 use crate::access::{self, Method};
 use crate::cached_candid::{self, Replied};
+use crate::dashboard::{self, Figures, HostFigures};
 use crate::engine::{Command, ModuleHash};
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{
@@ -99,6 +104,7 @@ fn init(arg: InitArg) {
     }
     rollout_driver::start_watchdog();
     warm_query_replies();
+    ic_cdk::api::certified_data_set(skip_certification_certified_data());
 }
 
 /// The reply types of the queries, whose Candid headers a query cannot keep (see
@@ -121,6 +127,7 @@ fn warm_query_replies() {
     warm::<Result<RolloutPage, Error>>();
     warm::<Result<ChildHistory, Error>>();
     warm::<Result<EventPage, Error>>();
+    warm::<HttpResponse>();
 }
 
 /// Serializes nothing (all state is in stable structures): it only refuses an upgrade that
@@ -143,6 +150,9 @@ fn post_upgrade(arg: Option<UpgradeArg>) {
     rollout_driver::start_watchdog();
     rollout_driver::recover();
     warm_query_replies();
+    // The deployer certifies nothing but this: gateways skip verifying its HTTP responses,
+    // as the canister itself decided (`ic-http-certification`'s skip-certification).
+    ic_cdk::api::certified_data_set(skip_certification_certified_data());
 }
 
 /// Refuses ingress that would be refused anyway, before the deployer pays for executing it.
@@ -303,6 +313,38 @@ fn delete_release(sha256: ByteBuf) -> Replied<Result<(), Error>> {
 #[query(manual_reply = true)]
 fn storage_stats() -> Replied<StorageStats> {
     cached_candid::reply(|| reading(Method::StorageStats, |state| state.storage_stats(time())))
+}
+
+/// `/metrics` and `/status` (see [`crate::dashboard`]), for anyone, as a query only: run
+/// replicated (as an update, or from a canister) it traps, so no scrape costs the deployer.
+#[query(manual_reply = true)]
+fn http_request(request: HttpRequest<'static>) -> Replied<HttpResponse<'static>> {
+    cached_candid::reply(|| {
+        let now = time();
+        let host = HostFigures {
+            now_nanos: now,
+            cycles: ic_cdk::api::canister_cycle_balance(),
+            heap_memory_bytes: heap_memory_bytes(),
+            management_calls_in_flight: effects::calls_outstanding(),
+            driver_last_ran_at: rollout_driver::last_driven_at(),
+        };
+        let mut response = reading(Method::HttpRequest, |state| {
+            dashboard::answer(&request, || Figures::read(state, host))
+        });
+        if let Some(certificate) = ic_cdk::api::data_certificate() {
+            add_skip_certification_header(certificate, &mut response);
+        }
+        response
+    })
+}
+
+/// The Wasm heap's size.
+fn heap_memory_bytes() -> u64 {
+    #[cfg(target_arch = "wasm32")]
+    let pages = core::arch::wasm32::memory_size(0) as u64;
+    #[cfg(not(target_arch = "wasm32"))]
+    let pages = 0;
+    pages * crate::memory::WASM_PAGE_BYTES
 }
 
 /// Makes sure a sweep runs at `deadline` or earlier. A sweep that finds nothing due is cheap,

@@ -23,6 +23,7 @@
 //! | [`engine`]             | the rollout engine: a pure state machine per rollout            |
 //! | [`rollouts`]           | rollouts as stored: planning, journal, admission, stores, reads |
 //! | [`status_reply`]       | the two fields of a `canister_status` reply the driver reads    |
+//! | [`dashboard`]          | `http_request`: `/metrics` (Prometheus) and `/status` (JSON)    |
 //! | [`error`], [`version`] | the error every method returns; the build's version             |
 
 pub mod access;
@@ -30,6 +31,7 @@ pub mod block_store;
 #[cfg(any(target_family = "wasm", test))]
 mod cached_candid;
 mod cbor;
+pub mod dashboard;
 pub mod engine;
 pub mod error;
 pub mod fleet;

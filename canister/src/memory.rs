@@ -32,6 +32,7 @@
 //! | 19 | map [`ACTIVE_ROLLOUTS_MEMORY_ID`]       | `rollouts::journal` | rollout id (u64 BE)   | `()`                      |
 //! | 20 | map [`ROLLOUT_OVERVIEWS_MEMORY_ID`]     | `rollouts::journal` | rollout id (u64 BE)   | CBOR `RolloutOverview`    |
 //! | 21 | cell [`EVENTS_BASE_MEMORY_ID`]          | `rollouts::journal` | -                     | u64 LE: first sequence    |
+//! | 22 | map [`FLEET_COUNTS_MEMORY_ID`]          | `fleet`             | tag, subnet or module | u64 BE: children counted  |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -51,7 +52,8 @@
 //! values would be copied about ten times per chunk. `NameVersionKey` is `len(name) (u8) | name |
 //! version`, UTF-8, at most 129 bytes.
 //!
-//! The fleet registry's three maps (5, 14, 15) are drawn in [`crate::fleet`]. A rollout is a
+//! The fleet registry's four maps (5, 14, 15, 22) are drawn in [`crate::fleet`]; the counts
+//! (22, added after release 0.1) are made from the children when the memory has none. A rollout is a
 //! checkpoint (6: its engine state, `crate::engine::Rollout`, children with their step
 //! histories included, plus its creator, claims and the first journal entry not folded in) and
 //! a write-ahead journal shared by all rollouts (7 and 17: one line per dispatch, outcome or
@@ -152,12 +154,14 @@ pub const EVENTS_BASE_MEMORY_ID: MemoryId = MemoryId::new(21);
 pub const FLEET_INDEX_MEMORY_ID: MemoryId = MemoryId::new(14);
 /// The fleet registry's subnet numbering.
 pub const FLEET_SUBNETS_MEMORY_ID: MemoryId = MemoryId::new(15);
+/// The fleet's running counts by subnet and by module (added after release 0.1).
+pub const FLEET_COUNTS_MEMORY_ID: MemoryId = MemoryId::new(22);
 /// The chunk store canister registered for each subnet other than the deployer's own, see
 /// [`crate::rollouts::SubnetStore`].
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 22] = [
+const USED_MEMORY_IDS: [MemoryId; 23] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -180,6 +184,7 @@ const USED_MEMORY_IDS: [MemoryId; 22] = [
     ACTIVE_ROLLOUTS_MEMORY_ID,
     ROLLOUT_OVERVIEWS_MEMORY_ID,
     EVENTS_BASE_MEMORY_ID,
+    FLEET_COUNTS_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -300,6 +305,10 @@ impl<M: Memory> Memories<M> {
 
     pub fn fleet_subnets(&self) -> VirtualMemory<M> {
         self.manager.get(FLEET_SUBNETS_MEMORY_ID)
+    }
+
+    pub fn fleet_counts(&self) -> VirtualMemory<M> {
+        self.manager.get(FLEET_COUNTS_MEMORY_ID)
     }
 
     pub fn rollouts(&self) -> VirtualMemory<M> {

@@ -10,7 +10,7 @@ use ic_stable_structures::memory_manager::VirtualMemory;
 use ic_stable_structures::Memory;
 
 use crate::error::Error;
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, FleetMemories};
 use crate::memory::{LayoutError, Memories};
 use crate::release_store::{ReleaseStore, StorageStats};
 use crate::roles::{Role, Roles};
@@ -142,11 +142,12 @@ impl<M: Memory> State<M> {
         Self {
             roles: Roles::init(memories.roles()),
             release_store: ReleaseStore::open(&memories),
-            fleet: Fleet::init(
-                memories.fleet_children(),
-                memories.fleet_index(),
-                memories.fleet_subnets(),
-            ),
+            fleet: Fleet::init(FleetMemories {
+                children: memories.fleet_children(),
+                index: memories.fleet_index(),
+                subnets: memories.fleet_subnets(),
+                composition: memories.fleet_counts(),
+            }),
             rollouts: Rollouts::init(RolloutMemories {
                 rollouts: memories.rollouts(),
                 active: memories.active_rollouts(),

@@ -16,7 +16,7 @@ use deployer::{
 };
 use failure_support::*;
 use ic_sim::{artifacts, FaultCount, RejectCode, Sim, SimConfig};
-use rollout_support::{successful_installs, Fleet, INSTALL_METHOD};
+use rollout_support::{assert_metrics_agree, successful_installs, Fleet, INSTALL_METHOD};
 use support::{admin, operator};
 
 /// The deployer as release 0.1 shipped it: its stable layout (schema 1) and journal format are
@@ -123,6 +123,9 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
     assert_eq!(stats.releases, 1);
     assert_eq!(stats.release_bytes, scenario.release.summary.size);
     assert_eq!(stats.chunk_bytes, scenario.release.summary.size);
+    // Nor the fleet's counts by subnet and module that `/metrics` serves: counted on the upgrade.
+    let samples = assert_metrics_agree(&mut scenario.fleet);
+    assert_eq!(samples.value("deployer_children", &[]), 6.0);
     // Nor whether a release's module has enhanced orthogonal persistence: not known, so no
     // rollout of it is refused for that.
     let stored = scenario.fleet.get_release_ok(
@@ -136,6 +139,7 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     assert_eq!(done.summary.counts.upgraded, 5, "{:?}", done.summary.counts);
     assert_eq!(done.summary.counts.rolled_back, 1);
+    assert_metrics_agree(&mut scenario.fleet);
     scenario.assert_restored(0);
     for index in 1..6 {
         scenario.assert_upgraded(index);

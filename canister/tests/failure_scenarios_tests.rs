@@ -435,18 +435,7 @@ fn unknown_install_outcome_is_reconciled() {
 #[test]
 fn failure_budget_pauses_the_rollout() {
     let mut scenario = Scenario::new(4, "child_v2");
-    reject(
-        &mut scenario,
-        0,
-        INSTALL_METHOD,
-        RejectCode::CanisterError,
-        FaultCount::Times(1),
-    );
-    let id = scenario.start_all(failure_policy(
-        OnFailure::RollBack,
-        FailureBudget::Count(0),
-        3,
-    ));
+    let id = start_with_failing_canary(&mut scenario);
     let paused = scenario.fleet.run_until(operator(), id, ROUNDS, |info| {
         info.summary.counts.active == 0 && matches!(info.summary.phase, RolloutPhase::Paused(_))
     });

@@ -5,6 +5,7 @@
 use candid::types::internal::TypeContainer;
 use candid::types::{Type, TypeEnv};
 use candid::Principal;
+use deployer::dashboard::{HttpRequest, HttpResponse};
 use deployer::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChildInfo, ChildPage, Error, EventPage, Label,
     ListChildrenArg, ListEventsArg, ListReleasesArg, ListRolloutsArg, PrepareUpgradeArg, Release,
@@ -48,6 +49,7 @@ infallible_replies!(
     UploadSettings,
     ReleasePage,
     StorageStats,
+    HttpResponse<'static>,
 );
 
 /// One endpoint as the client calls it: its name, whether it is a query, and the Candid types
@@ -161,6 +163,8 @@ endpoints! {
     query list_rollouts, list_rollouts_ok(arg: ListRolloutsArg) -> Result<RolloutPage, Error>;
     query child_history, child_history_ok(arg: ChildHistoryArg) -> Result<ChildHistory, Error>;
     query list_events, list_events_ok(arg: ListEventsArg) -> Result<EventPage, Error>;
+
+    query http_request, http_request_ok(request: HttpRequest<'static>) -> HttpResponse<'static>;
 
     update prepare_upgrade, prepare_upgrade_ok(arg: PrepareUpgradeArg) -> Result<UpgradeReadiness, Error>;
 }

@@ -11,7 +11,9 @@
 //! - [`fleet`]: on the simulator, children created, given state and adopted, chunk stores
 //!   registered, and the child fixture's reads.
 //! - [`trace`]: what the simulator's trace says the deployer did.
+//! - [`dashboard`]: the deployer's HTTP pages, `/metrics` parsed as Prometheus reads it.
 
+pub mod dashboard;
 mod endpoints;
 pub mod fleet;
 pub mod modules;

@@ -85,7 +85,8 @@ fn refusals_name_the_method_and_the_remedy() {
 
 #[test]
 fn a_query_runs_replicated_only_for_callers_holding_a_role() {
-    for method in Method::ALL.into_iter().filter(|method| method.is_query()) {
+    let queries = Method::ALL.into_iter().filter(|method| method.is_query());
+    for method in queries.filter(|method| *method != Method::HttpRequest) {
         assert_eq!(
             replicated_execution(method, &[]),
             Err(InspectRefusal::PaidQuery { method })
@@ -99,6 +100,13 @@ fn a_query_runs_replicated_only_for_callers_holding_a_role() {
         }
     }
     assert_eq!(replicated_execution(Method::UploadOpen, &[]), Ok(()));
+    // A scrape never runs at the deployer's cost, whoever asks.
+    let http = Method::HttpRequest;
+    for roles in [&[][..], &[Role::Admin][..]] {
+        let refusal = Err(InspectRefusal::QueryOnly { method: http });
+        assert_eq!(replicated_execution(http, roles), refusal);
+        assert_eq!(inspect("http_request", 100, roles), refusal);
+    }
     let refusal = InspectRefusal::PaidQuery {
         method: Method::GetRollout,
     };

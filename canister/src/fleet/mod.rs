@@ -31,13 +31,14 @@
 //!
 //! # Storage
 //!
-//! Three stable maps, each in its own virtual memory:
+//! Four stable maps, each in its own virtual memory:
 //!
 //! | map        | key                                         | value                  |
 //! |------------|---------------------------------------------|------------------------|
 //! | children   | child id: principal bytes (≤ 29 B)          | CBOR [`ChildRecord`]   |
 //! | index      | tag, 16-byte digest, child id (≤ 46 B)      | `()`                   |
 //! | subnets    | subnet index (u32, big-endian)              | subnet principal bytes |
+//! | counts     | tag, subnet index or module hash (≤ 33 B)   | u64: children counted  |
 //!
 //! The index entries are drawn in `index.rs`: one per label of each child (tag 0, digest of the
 //! label) and one per child with a known module (tag 1, the module hash's first 16 bytes). Every
@@ -47,6 +48,7 @@
 //! Child ids are ordered by their bytes (not by `Principal`'s own `Ord`, which compares lengths
 //! first): listings come in that order and their cursors are child ids.
 
+mod composition;
 mod error;
 mod index;
 mod labels;
@@ -62,6 +64,7 @@ use crate::cbor::CborBytes;
 use crate::engine::{
     ChildId, ModuleHash, Nanos, SnapshotId, SubnetIndex, MAX_SNAPSHOTS_PER_CANISTER,
 };
+use composition::Composition;
 use index::{label_prefix, module_prefix, Children, Index, IndexKey};
 
 pub use error::{ChildClaim, FleetError, MAX_ADOPTED_PER_CALL, MAX_LISTED_CHILDREN};
@@ -78,17 +81,20 @@ pub struct Fleet<M: Memory> {
     children: Children<M>,
     index: Index<M>,
     subnets: StableBTreeMap<u32, Principal, M>,
+    composition: Composition<M>,
     /// The active rollout holding each claimed child (see the module docs).
     claims: BTreeMap<ChildId, u64>,
 }
 
 impl<M: Memory> Fleet<M> {
-    /// Opens the registry stored in the three memories, creating it where they are empty.
-    pub fn init(children: M, index: M, subnets: M) -> Self {
+    /// Opens the registry stored in the four memories, creating it where they are empty.
+    pub fn init(memories: FleetMemories<M>) -> Self {
+        let children = StableBTreeMap::init(memories.children);
         Self {
-            children: StableBTreeMap::init(children),
-            index: StableBTreeMap::init(index),
-            subnets: StableBTreeMap::init(subnets),
+            composition: Composition::init(memories.composition, &children),
+            children,
+            index: StableBTreeMap::init(memories.index),
+            subnets: StableBTreeMap::init(memories.subnets),
             claims: BTreeMap::new(),
         }
     }
@@ -111,6 +117,25 @@ impl<M: Memory> Fleet<M> {
     pub fn info(&self, canister_id: &Principal) -> Result<ChildInfo, FleetError> {
         let (id, record) = self.child(canister_id)?;
         Ok(self.info_of(&id, &record))
+    }
+
+    /// The fleet by subnet and by module, from running counts: a few entries read, whatever
+    /// the fleet's size.
+    pub fn composition(&self) -> FleetComposition {
+        FleetComposition {
+            children: self.len(),
+            claimed: self.claims.len() as u64,
+            by_subnet: self
+                .composition
+                .by_subnet()
+                .into_iter()
+                .map(|(index, count)| {
+                    let subnet = self.subnet(index).expect("a counted subnet is numbered");
+                    (subnet, count)
+                })
+                .collect(),
+            by_module: self.composition.by_module(),
+        }
     }
 
     /// The principal of a subnet the registry numbered.
@@ -145,8 +170,10 @@ impl<M: Memory> Fleet<M> {
             self.index
                 .insert(IndexKey::new(&module_prefix(hash), &id), ());
         }
+        let subnet = self.intern_subnet(subnet);
+        self.composition.add(subnet, module_hash);
         let record = ChildRecord {
-            subnet: self.intern_subnet(subnet),
+            subnet,
             labels,
             module_hash,
             adopted_at: now,
@@ -220,6 +247,7 @@ impl<M: Memory> Fleet<M> {
             self.index.remove(&IndexKey::new(&module_prefix(hash), &id));
         }
         self.children.remove(&id);
+        self.composition.remove(record.subnet, record.module_hash);
         Ok(record)
     }
 
@@ -251,6 +279,8 @@ impl<M: Memory> Fleet<M> {
                     self.index
                         .insert(IndexKey::new(&module_prefix(new), &id), ());
                 }
+                self.composition
+                    .move_module(record.module_hash, module_hash);
                 record.module_hash = module_hash;
             }
             record.last_checked_at = now;
@@ -363,6 +393,26 @@ impl<M: Memory> Fleet<M> {
         });
         SubnetIndex(index)
     }
+}
+
+/// How many children the fleet has, where, running what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FleetComposition {
+    pub children: u64,
+    /// Children held by an active rollout.
+    pub claimed: u64,
+    /// Subnets in the order the registry first saw them.
+    pub by_subnet: Vec<(Principal, u64)>,
+    /// `None`: no module installed.
+    pub by_module: Vec<(Option<ModuleHash>, u64)>,
+}
+
+/// The stable memories of [`Fleet`], see [`crate::memory`].
+pub struct FleetMemories<M: Memory> {
+    pub children: M,
+    pub index: M,
+    pub subnets: M,
+    pub composition: M,
 }
 
 /// The rollout engine's id of a canister.

@@ -92,9 +92,14 @@ fn filter(pairs: &[(&str, &str)], module: Option<ModuleHash>) -> ListChildrenArg
 #[test]
 fn a_fleet_of_100_000_children_lists_and_filters_in_bounded_pages() {
     let started = Instant::now();
-    let memories: [VectorMemory; 3] = Default::default();
-    let [children, index, subnets] = memories.clone();
-    let mut fleet = Fleet::init(children, index, subnets);
+    let memories: [VectorMemory; 4] = Default::default();
+    let [children, index, subnets, composition] = memories.clone();
+    let mut fleet = Fleet::init(FleetMemories {
+        children,
+        index,
+        subnets,
+        composition,
+    });
     adopt_fleet(&mut fleet);
     let adopted_in = started.elapsed();
     assert_eq!(fleet.len(), FLEET);

@@ -1,4 +1,4 @@
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use ic_stable_structures::{Memory, Storable, VectorMemory};
 use serde_bytes::ByteBuf;
@@ -29,11 +29,12 @@ pub(super) fn labels(pairs: &[(&str, &str)]) -> Vec<Label> {
 }
 
 pub(super) fn empty_fleet() -> Fleet<VectorMemory> {
-    Fleet::init(
-        VectorMemory::default(),
-        VectorMemory::default(),
-        VectorMemory::default(),
-    )
+    Fleet::init(FleetMemories {
+        children: VectorMemory::default(),
+        index: VectorMemory::default(),
+        subnets: VectorMemory::default(),
+        composition: VectorMemory::default(),
+    })
 }
 
 const V1: ModuleHash = ModuleHash([1; 32]);
@@ -63,6 +64,32 @@ pub(super) fn assert_indexes_agree<M: Memory>(fleet: &Fleet<M>) {
     }
     let actual: BTreeSet<IndexKey> = fleet.index.keys().collect();
     assert_eq!(actual, expected);
+    assert_counts_agree(fleet);
+}
+
+/// The running counts equal what a scan of the children counts.
+fn assert_counts_agree<M: Memory>(fleet: &Fleet<M>) {
+    let mut by_subnet: BTreeMap<SubnetIndex, u64> = BTreeMap::new();
+    let mut by_module: BTreeMap<Option<ModuleHash>, u64> = BTreeMap::new();
+    for entry in fleet.children.iter() {
+        let record = entry.value().decode();
+        *by_subnet.entry(record.subnet).or_default() += 1;
+        *by_module.entry(record.module_hash).or_default() += 1;
+    }
+    let composition = fleet.composition();
+    assert_eq!(composition.children, fleet.len());
+    let expected_subnets: Vec<(Principal, u64)> = by_subnet
+        .into_iter()
+        .map(|(index, count)| (fleet.subnet(index).unwrap(), count))
+        .collect();
+    assert_eq!(composition.by_subnet, expected_subnets);
+    // `None` (no module) sorts first in a map, last in the counts.
+    let mut expected_modules: Vec<_> = by_module.into_iter().collect();
+    let none_first = expected_modules
+        .first()
+        .is_some_and(|(module, _)| module.is_none());
+    expected_modules.rotate_left(usize::from(none_first));
+    assert_eq!(composition.by_module, expected_modules);
 }
 
 /// Every id the filter lists, page after page.
@@ -907,4 +934,87 @@ const GOLDEN_RECORD_CBOR: &str = concat!(
 
 fn hex(bytes: &[u8]) -> String {
     crate::hash::hex(bytes)
+}
+
+#[test]
+fn the_fleet_is_counted_by_subnet_and_module_as_it_changes() {
+    let mut fleet = empty_fleet();
+    for n in 0..6 {
+        let module = [Some(V1), Some(V2), None][n as usize % 3];
+        fleet
+            .adopt(
+                canister(n),
+                subnet(1 + (n % 2) as u8),
+                module,
+                &[],
+                n,
+                admin(),
+            )
+            .unwrap();
+    }
+    let composition = fleet.composition();
+    assert_eq!(composition.by_subnet, vec![(subnet(1), 3), (subnet(2), 3)]);
+    assert_eq!(
+        composition.by_module,
+        vec![(Some(V1), 2), (Some(V2), 2), (None, 2)]
+    );
+    // Upgraded, released, claimed: the counts follow, and a module no child runs is gone.
+    for n in [0, 3] {
+        fleet
+            .record_child_end(&canister(n), Some(Some(V2)), vec![], 10)
+            .unwrap();
+    }
+    fleet.release(&canister(2)).unwrap();
+    fleet.claim(&[canister(1), canister(4)], 7).unwrap();
+    let composition = fleet.composition();
+    assert_eq!(composition.children, 5);
+    assert_eq!(composition.claimed, 2);
+    assert_eq!(composition.by_module, vec![(Some(V2), 4), (None, 1)]);
+    assert_eq!(composition.by_subnet, vec![(subnet(1), 2), (subnet(2), 3)]);
+    assert_indexes_agree(&fleet);
+}
+
+#[test]
+fn a_registry_without_counts_is_counted_when_opened_and_not_again() {
+    let [children, index, subnets, composition]: [VectorMemory; 4] = Default::default();
+    let memories = || FleetMemories {
+        children: children.clone(),
+        index: index.clone(),
+        subnets: subnets.clone(),
+        composition: composition.clone(),
+    };
+    let mut fleet = Fleet::init(memories());
+    for n in 0..5 {
+        adopt(&mut fleet, n, &[]);
+    }
+    let counted = fleet.composition();
+    // Release 0.1 kept no counts: its children are counted when this build opens them.
+    let without_counts = Fleet::init(FleetMemories {
+        composition: VectorMemory::default(),
+        ..memories()
+    });
+    assert_eq!(without_counts.composition(), counted);
+    assert_indexes_agree(&without_counts);
+    // Counts present are read, never recounted: a child removed behind the registry's back
+    // is still counted when it is reopened.
+    let mut raw: Children<VectorMemory> = StableBTreeMap::init(children.clone());
+    raw.remove(&child_id(&canister(0)));
+    let reopened = Fleet::init(memories());
+    assert_eq!(reopened.composition().by_subnet, counted.by_subnet);
+}
+
+/// The counts' keys are stored (memory 22): their bytes are a contract with the next build.
+#[test]
+fn count_keys_keep_their_bytes() {
+    use super::composition::Counted;
+    let cases = [
+        (Counted::Complete, vec![0]),
+        (Counted::Subnet(SubnetIndex(258)), vec![1, 0, 0, 1, 2]),
+        (Counted::Module(V2), [vec![2], vec![2; 32]].concat()),
+        (Counted::NoModule, vec![3]),
+    ];
+    for (counted, bytes) in cases {
+        assert_eq!(counted.to_bytes().as_ref(), bytes.as_slice());
+        assert_eq!(Counted::from_bytes(bytes.into()), counted);
+    }
 }

@@ -63,6 +63,13 @@ thread_local! {
     /// `MAX_UPLOADS_IN_FLIGHT` of them (a release has at most that many chunks); rollouts keep
     /// the rest.
     static UPLOAD_PLACES: Cell<u32> = const { Cell::new(MAX_UPLOADS_IN_FLIGHT) };
+    /// When a rollout was last driven, for dashboards: a driver that stopped running shows.
+    static LAST_DRIVEN_AT: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// When a rollout was last driven since the deployer started (its last upgrade).
+pub fn last_driven_at() -> Option<u64> {
+    LAST_DRIVEN_AT.get()
 }
 
 /// Makes sure the rollout is driven at `deadline` or earlier.
@@ -144,6 +151,7 @@ pub fn recover() {
 
 fn drive(rollout_id: u64) {
     let now = time();
+    LAST_DRIVEN_AT.set(Some(now));
     let funds = funds();
     let Some((actions, next_due)) = mutate_state(|state| {
         state

@@ -161,7 +161,7 @@ impl<M: Memory> Rollouts<M> {
         let engine = Rollout::new(plan, now).map_err(|error| ErrorKind::InvalidRolloutPlan {
             reason: error.to_string(),
         })?;
-        let rollout_id = self.rollouts.keys().next_back().map_or(0, |id| id + 1);
+        let rollout_id = self.started();
         fleet.claim(&children, rollout_id).map_err(fleet_error)?;
         let record = RolloutRecord {
             created_by: caller,

@@ -46,6 +46,19 @@ impl<M: Memory> Rollouts<M> {
         }
     }
 
+    /// The active rollouts, oldest first.
+    pub fn active_infos(&self) -> Vec<RolloutInfo> {
+        self.active
+            .keys()
+            .map(|rollout_id| self.info(rollout_id).expect("an active rollout is stored"))
+            .collect()
+    }
+
+    /// Rollouts ever started: ids are given in sequence, and the newest is never pruned.
+    pub fn started(&self) -> u64 {
+        self.rollouts.keys().next_back().map_or(0, |id| id + 1)
+    }
+
     pub fn list(&self, arg: &ListRolloutsArg) -> RolloutPage {
         let limit = arg
             .limit

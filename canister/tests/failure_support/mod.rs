@@ -216,6 +216,23 @@ pub fn failure_policy(
     }
 }
 
+/// Starts a rollout of the scenario's release to every child whose canary (child 0) fails its
+/// install once, with no failure tolerated: the rollout pauses after the canary, rolled back.
+pub fn start_with_failing_canary(scenario: &mut Scenario) -> u64 {
+    reject(
+        scenario,
+        0,
+        crate::rollout_support::INSTALL_METHOD,
+        RejectCode::CanisterError,
+        FaultCount::Times(1),
+    );
+    scenario.start_all(failure_policy(
+        OnFailure::RollBack,
+        FailureBudget::Count(0),
+        3,
+    ))
+}
+
 /// The deployer on a one-subnet simulator seeded with `seed`, which also seeds its random
 /// faults. (`Fleet::new` always uses the default seed.)
 pub fn seeded_fleet(seed: u64) -> Fleet {

@@ -4,8 +4,12 @@
 //! deployer's replies.
 #![allow(dead_code, unused_imports)]
 
+use std::collections::BTreeMap;
+
 use candid::Principal;
-use deployer::Release;
+use deployer::dashboard::states;
+use deployer::{ListChildrenArg, ListRolloutsArg, Release};
+use deployer_client::dashboard::Samples;
 use deployer_client::fleet::{child_counter, child_version};
 pub use deployer_client::staged_policy as policy;
 use ic_sim::{Sim, SimConfig};
@@ -93,4 +97,81 @@ pub fn successful_installs(fleet: &Fleet, child: Principal) -> usize {
         .iter()
         .filter(|(method, ok)| method == INSTALL_METHOD && *ok)
         .count()
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Every figure of `/metrics` equals what the Candid queries say at the same moment.
+pub fn assert_metrics_agree(fleet: &mut Fleet) -> Samples {
+    let samples = fleet.metrics_ok(stranger());
+    let stats = fleet.storage_stats_ok(stranger());
+    for (name, value) in [
+        ("deployer_releases", stats.releases),
+        ("deployer_release_bytes", stats.release_bytes),
+        ("deployer_stable_memory_bytes", stats.stable_memory_bytes),
+        ("deployer_open_uploads", stats.open_uploads),
+    ] {
+        assert_eq!(samples.value(name, &[]), value as f64, "{name}");
+    }
+
+    let children = fleet
+        .list_children_ok(admin(), ListChildrenArg::default())
+        .children;
+    assert_eq!(
+        samples.value("deployer_children", &[]),
+        children.len() as f64
+    );
+    let held = children.iter().filter(|child| child.rollout_id.is_some());
+    assert_eq!(
+        samples.value("deployer_children_in_rollouts", &[]),
+        held.count() as f64
+    );
+    let mut by_subnet: BTreeMap<String, f64> = BTreeMap::new();
+    let mut by_module: BTreeMap<String, f64> = BTreeMap::new();
+    for child in &children {
+        *by_subnet.entry(child.subnet.to_text()).or_default() += 1.0;
+        let module = child.module_hash.as_ref().map(|hash| hex(hash));
+        *by_module.entry(module.unwrap_or_default()).or_default() += 1.0;
+    }
+    let served = |name| -> BTreeMap<String, f64> {
+        samples
+            .named(name)
+            .map(|(labels, value)| (labels[0].1.clone(), value))
+            .collect()
+    };
+    assert_eq!(served("deployer_children_by_subnet"), by_subnet);
+    assert_eq!(served("deployer_children_by_module"), by_module);
+
+    let rollouts = fleet
+        .list_rollouts_ok(admin(), ListRolloutsArg::default())
+        .rollouts;
+    assert_eq!(
+        samples.value("deployer_rollouts_started_total", &[]),
+        rollouts.len() as f64
+    );
+    let active: Vec<_> = rollouts
+        .iter()
+        .filter(|rollout| rollout.summary.finished_at.is_none())
+        .collect();
+    let served_active: f64 = samples
+        .named("deployer_rollouts_active")
+        .map(|(_, count)| count)
+        .sum();
+    assert_eq!(served_active, active.len() as f64);
+    for rollout in active {
+        let id = rollout.rollout_id.to_string();
+        for (state, count) in states(&rollout.summary.counts) {
+            let labels = [("rollout", id.as_str()), ("state", state)];
+            let served = samples.value("deployer_rollout_children", &labels);
+            assert_eq!(served, f64::from(count), "{state}");
+        }
+        assert_eq!(
+            samples.value("deployer_rollout_calls_in_flight", &[("rollout", &id)]),
+            f64::from(rollout.summary.in_flight)
+        );
+    }
+    assert!(samples.value("deployer_cycle_balance", &[]) > 0.0);
+    samples
 }

@@ -1,0 +1,243 @@
+use candid::Principal;
+use ic_http_certification::{HttpRequest, StatusCode};
+
+use super::*;
+use crate::engine::{PauseReason, RolloutPhase, StateCounts, WaveSummary};
+
+const V1: ModuleHash = ModuleHash([1; 32]);
+const V2: ModuleHash = ModuleHash([2; 32]);
+
+fn subnet(n: u8) -> Principal {
+    Principal::from_slice(&[n; 29])
+}
+
+fn rollout(rollout_id: u64, phase: RolloutPhase, counts: StateCounts) -> ActiveRollout {
+    ActiveRollout {
+        rollout_id,
+        release: V2,
+        summary: Summary {
+            phase,
+            current_wave: Some(1),
+            waves: vec![
+                WaveSummary {
+                    size: 1,
+                    counts: StateCounts {
+                        upgraded: 1,
+                        ..StateCounts::default()
+                    },
+                    failures: 0,
+                    tolerated_failures: 0,
+                    started_at: Some(10),
+                    finished_at: Some(20),
+                },
+                WaveSummary {
+                    size: 9,
+                    counts,
+                    failures: counts.failed,
+                    tolerated_failures: 2,
+                    started_at: Some(30),
+                    finished_at: None,
+                },
+            ],
+            counts,
+            in_flight: counts.active,
+            started_at: 10,
+            finished_at: None,
+            next_wave_at: None,
+        },
+    }
+}
+
+fn figures() -> Figures {
+    let counts = StateCounts {
+        queued: 3,
+        active: 2,
+        upgraded: 4,
+        failed: 1,
+        ..StateCounts::default()
+    };
+    Figures {
+        now_nanos: 5_000_000_000,
+        version: VersionInfo::of_this_build(),
+        cycles: 12_345_678_901_234,
+        heap_memory_bytes: 3 << 20,
+        storage: StorageStats {
+            stable_memory_bytes: 7 << 20,
+            releases: 2,
+            release_bytes: 300_000,
+            open_uploads: 1,
+            ..StorageStats::default()
+        },
+        fleet: FleetComposition {
+            children: 12,
+            claimed: 10,
+            by_subnet: vec![(subnet(1), 7), (subnet(2), 5)],
+            by_module: vec![(Some(V1), 6), (Some(V2), 5), (None, 1)],
+        },
+        release_names: vec![(V1, "shard@1.0.0".into()), (V2, "shard@1.1.0".into())],
+        rollouts_started: 4,
+        active_rollouts: vec![
+            rollout(2, RolloutPhase::Running, counts),
+            rollout(
+                3,
+                RolloutPhase::Paused(PauseReason::Operator),
+                StateCounts::default(),
+            ),
+        ],
+        management_calls_in_flight: 2,
+        journal_lines: 17,
+        driver_last_ran_at: Some(3_500_000_000),
+    }
+}
+
+fn get(url: &str) -> HttpResponse<'static> {
+    answer(&HttpRequest::get(url).build(), figures)
+}
+
+fn header<'a>(response: &'a HttpResponse, name: &str) -> Option<&'a str> {
+    response
+        .headers()
+        .iter()
+        .find(|(header, _)| header.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.as_str())
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text_with_the_figures_values() {
+    let response = get("/metrics");
+    assert_eq!(response.status_code(), StatusCode::OK);
+    assert_eq!(
+        header(&response, "content-type"),
+        Some(metrics::CONTENT_TYPE)
+    );
+    // The client's parser: `prometheus-parse`, Prometheus' rules.
+    let samples = deployer_client::dashboard::Samples::parse(response.body());
+    let value = |name: &str, pairs: &[(&str, &str)]| samples.value(name, pairs);
+    assert_eq!(value("deployer_cycle_balance", &[]), 12_345_678_901_234.0);
+    assert_eq!(value("deployer_children", &[]), 12.0);
+    assert_eq!(value("deployer_children_in_rollouts", &[]), 10.0);
+    assert_eq!(value("deployer_releases", &[]), 2.0);
+    assert_eq!(value("deployer_open_uploads", &[]), 1.0);
+    assert_eq!(value("deployer_stable_memory_bytes", &[]), (7 << 20) as f64);
+    let subnet_1 = subnet(1).to_text();
+    assert_eq!(
+        value("deployer_children_by_subnet", &[("subnet", &subnet_1)]),
+        7.0
+    );
+    let v1 = V1.to_string();
+    assert_eq!(
+        value(
+            "deployer_children_by_module",
+            &[("module", &v1), ("release", "shard@1.0.0")]
+        ),
+        6.0
+    );
+    assert_eq!(
+        value(
+            "deployer_children_by_module",
+            &[("module", ""), ("release", "")]
+        ),
+        1.0
+    );
+    assert_eq!(value("deployer_rollouts_started_total", &[]), 4.0);
+    assert_eq!(
+        value("deployer_rollouts_active", &[("phase", "running")]),
+        1.0
+    );
+    assert_eq!(
+        value("deployer_rollouts_active", &[("phase", "paused")]),
+        1.0
+    );
+    for (state, count) in [
+        ("upgraded", 4.0),
+        ("failed", 1.0),
+        ("active", 2.0),
+        ("queued", 3.0),
+    ] {
+        let pairs = [("rollout", "2"), ("state", state)];
+        assert_eq!(value("deployer_rollout_children", &pairs), count);
+    }
+    assert_eq!(
+        value("deployer_rollout_calls_in_flight", &[("rollout", "2")]),
+        2.0
+    );
+    let v2 = V2.to_string();
+    let wave = [
+        ("rollout", "3"),
+        ("module", v2.as_str()),
+        ("release", "shard@1.1.0"),
+        ("waves", "2"),
+    ];
+    assert_eq!(value("deployer_rollout_current_wave", &wave), 1.0);
+    assert_eq!(value("deployer_management_calls_in_flight", &[]), 2.0);
+    assert_eq!(value("deployer_journal_lines", &[]), 17.0);
+    assert_eq!(value("deployer_driver_last_run_seconds_ago", &[]), 1.5);
+    // Every state of each active rollout, zeros included: 11 states, 2 rollouts.
+    let rollout_children = samples.named("deployer_rollout_children").count();
+    assert_eq!(rollout_children, 22);
+}
+
+#[test]
+fn status_is_json_with_the_same_figures() {
+    let response = get("/status");
+    assert_eq!(response.status_code(), StatusCode::OK);
+    assert_eq!(header(&response, "content-type"), Some("application/json"));
+    let status: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    assert_eq!(status["cycles"], "12345678901234");
+    assert_eq!(status["children"], 12);
+    assert_eq!(status["children_by_subnet"][1]["children"], 5);
+    assert_eq!(status["children_by_module"][0]["release"], "shard@1.0.0");
+    assert_eq!(
+        status["children_by_module"][2]["module"],
+        serde_json::Value::Null
+    );
+    let rollout = &status["active_rollouts"][0];
+    assert_eq!(rollout["rollout_id"], 2);
+    assert_eq!(rollout["phase"], "running");
+    assert_eq!(rollout["children"]["failed"], 1);
+    assert_eq!(rollout["waves"][1]["tolerated_failures"], 2);
+    assert_eq!(rollout["waves"][0]["children"]["upgraded"], 1);
+    assert_eq!(status["active_rollouts"][1]["phase"], "paused");
+    assert_eq!(status["journal_lines"], 17);
+    assert_eq!(
+        header(&response, "content-length").map(str::to_string),
+        Some(response.body().len().to_string())
+    );
+}
+
+#[test]
+fn bad_requests_get_404_405_and_414_without_reading_figures() {
+    let unread = || -> Figures { panic!("figures are read only for a page served") };
+    let not_found = answer(&HttpRequest::get("/admin").build(), unread);
+    assert_eq!(not_found.status_code(), StatusCode::NOT_FOUND);
+    assert!(std::str::from_utf8(not_found.body())
+        .unwrap()
+        .contains("/metrics and /status"));
+    let post = answer(&HttpRequest::post("/metrics").build(), unread);
+    assert_eq!(post.status_code(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(header(&post, "allow"), Some("GET, HEAD"));
+    let long = format!("/metrics?{}", "a".repeat(MAX_URL_BYTES));
+    let too_long = answer(&HttpRequest::get(long).build(), unread);
+    assert_eq!(too_long.status_code(), StatusCode::URI_TOO_LONG);
+    // The gateway's own parameter is ignored.
+    let with_id = get("/metrics?canisterId=rwlgt-iiaaa-aaaaa-aaaaa-cai");
+    assert_eq!(with_id.status_code(), StatusCode::OK);
+}
+
+#[test]
+fn head_gets_the_headers_without_the_body() {
+    let get = get("/status");
+    let head = answer(
+        &HttpRequest::builder()
+            .with_method(ic_http_certification::Method::HEAD)
+            .with_url("/status")
+            .build(),
+        figures,
+    );
+    assert_eq!(head.status_code(), StatusCode::OK);
+    assert!(head.body().is_empty());
+    assert_eq!(
+        header(&head, "content-length"),
+        Some(get.body().len().to_string().as_str())
+    );
+}
