@@ -1,21 +1,29 @@
 //! What the deployer serves over HTTP (the IC's HTTP gateway protocol, `http_request`):
-//! `/metrics` in the Prometheus text format and `/status` as JSON, for dashboards and scrapers.
 //!
-//! Plain Rust: the entry point passes the request and the [`Figures`] it read (from the state
-//! and from the IC: cycles, heap, the driver's last run); nothing here calls the IC. Every figure
-//! is a running count or a handful of reads (the fleet's composition, the active rollouts'
-//! summaries), never a scan of the fleet.
+//! | path       | what                                                                  |
+//! |------------|-----------------------------------------------------------------------|
+//! | `/`        | the dashboard page: one HTML file, no external asset, polls the views |
+//! | `/metrics` | Prometheus text format (`deployer_*`), for scrapers                   |
+//! | `/status`  | JSON: the fleet's composition, active rollouts by wave, health        |
+//! | `/events`  | JSON: the newest events, and the failures among the newest 1,000      |
+//!
+//! Plain Rust: the entry point passes the request and what it can read ([`Readings`]: the
+//! state, and from the IC cycles, heap, the driver's last run); nothing here calls the IC.
+//! Every figure is a running count or a handful of reads (the fleet's composition, the active
+//! rollouts' summaries, a bounded window of events), never a scan of the fleet.
 //!
 //! Requests are answered as queries only: served by one node for free, so nobody can make the
 //! deployer pay for a scrape (the entry point refuses replicated execution). The figures are
 //! aggregates (counts per subnet, per module, per active rollout); child ids, labels and install
 //! arguments stay behind the role-checked Candid queries.
 
+mod events;
 mod metrics;
 mod status;
 
 pub use metrics::states;
 
+use candid::Principal;
 pub use ic_http_certification::{HttpRequest, HttpResponse};
 use ic_http_certification::{Method, StatusCode};
 use ic_stable_structures::Memory;
@@ -25,6 +33,7 @@ use crate::engine::{ModuleHash, Summary};
 use crate::fleet::FleetComposition;
 use crate::release_store::StorageStats;
 use crate::releases::ReleaseSelector;
+use crate::rollouts::RolloutEvent;
 use crate::state::State;
 use crate::version::VersionInfo;
 
@@ -131,8 +140,37 @@ impl Figures {
     }
 }
 
-/// Answers an HTTP request; `figures` is read only for the paths that show them.
-pub fn answer(request: &HttpRequest, figures: impl FnOnce() -> Figures) -> HttpResponse<'static> {
+/// The deployer's own readings: its state, and what the IC told the entry point.
+pub struct StateReadings<'a, M: Memory> {
+    pub state: &'a State<M>,
+    pub host: HostFigures,
+}
+
+impl<M: Memory> Readings for StateReadings<'_, M> {
+    fn figures(&self) -> Figures {
+        Figures::read(self.state, self.host)
+    }
+
+    fn newest_events(&self, limit: usize) -> Vec<RolloutEvent> {
+        self.state.rollouts.newest_events(limit)
+    }
+}
+
+/// What a page is made from, read only for the page asked.
+pub trait Readings {
+    fn figures(&self) -> Figures;
+    /// The newest `limit` events, newest first.
+    fn newest_events(&self, limit: usize) -> Vec<RolloutEvent>;
+}
+
+/// The dashboard page.
+const PAGE: &str = include_str!("dashboard/page.html");
+
+/// Renders a page from the readings and the `child` parameter: its content type and body.
+type Render = fn(&dyn Readings, Option<Principal>) -> (&'static str, Vec<u8>);
+
+/// Answers an HTTP request.
+pub fn answer(request: &HttpRequest, readings: &impl Readings) -> HttpResponse<'static> {
     if request.url().len() > MAX_URL_BYTES {
         return plain(
             StatusCode::URI_TOO_LONG,
@@ -148,13 +186,22 @@ pub fn answer(request: &HttpRequest, figures: impl FnOnce() -> Figures) -> HttpR
             "the URL cannot be parsed".to_string(),
         );
     };
-    let render: fn(&Figures) -> (&'static str, Vec<u8>) = match path.as_str() {
-        "/metrics" => |figures| (metrics::CONTENT_TYPE, metrics::render(figures)),
-        "/status" => |figures| (status::CONTENT_TYPE, status::render(figures)),
+    let child = match child_parameter(request) {
+        Ok(child) => child,
+        Err(message) => return plain(StatusCode::BAD_REQUEST, message),
+    };
+    let render: Render = match path.as_str() {
+        "/" | "/index.html" => |_, _| ("text/html; charset=utf-8", PAGE.as_bytes().to_vec()),
+        "/metrics" => |readings, _| (metrics::CONTENT_TYPE, metrics::render(&readings.figures())),
+        "/status" => |readings, _| (status::CONTENT_TYPE, status::render(&readings.figures())),
+        "/events" => |readings, child| {
+            let newest = readings.newest_events(events::FAILURE_WINDOW);
+            (events::CONTENT_TYPE, events::render(&newest, child))
+        },
         _ => {
             return plain(
                 StatusCode::NOT_FOUND,
-                format!("no page at {path}: the deployer serves /metrics and /status"),
+                format!("no page at {path}: the deployer serves /, /metrics, /status and /events"),
             )
         }
     };
@@ -167,7 +214,7 @@ pub fn answer(request: &HttpRequest, figures: impl FnOnce() -> Figures) -> HttpR
         response.add_header(("Allow".to_string(), "GET, HEAD".to_string()));
         return response;
     }
-    let (content_type, body) = render(&figures());
+    let (content_type, body) = render(readings, child);
     let length = body.len().to_string();
     let body = if method == Method::HEAD {
         Vec::new()
@@ -183,6 +230,22 @@ pub fn answer(request: &HttpRequest, figures: impl FnOnce() -> Figures) -> HttpR
         ],
     )
     .build()
+}
+
+/// The `child` query parameter (a principal), if given; other parameters (the gateway's
+/// `canisterId`) are ignored.
+fn child_parameter(request: &HttpRequest) -> Result<Option<Principal>, String> {
+    let query = request.get_query().ok().flatten().unwrap_or_default();
+    let Some((_, text)) = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == "child")
+    else {
+        return Ok(None);
+    };
+    Principal::from_text(text)
+        .map(Some)
+        .map_err(|error| format!("child={text} is not a principal: {error}"))
 }
 
 fn plain(status: StatusCode, message: String) -> HttpResponse<'static> {

@@ -20,7 +20,7 @@ use serde_bytes::ByteBuf;
 
 use crate::access::{self, Method};
 use crate::cached_candid::{self, Replied};
-use crate::dashboard::{self, Figures, HostFigures};
+use crate::dashboard::{self, HostFigures, StateReadings};
 use crate::engine::{Command, ModuleHash};
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{
@@ -315,7 +315,7 @@ fn storage_stats() -> Replied<StorageStats> {
     cached_candid::reply(|| reading(Method::StorageStats, |state| state.storage_stats(time())))
 }
 
-/// `/metrics` and `/status` (see [`crate::dashboard`]), for anyone, as a query only: run
+/// The dashboard page and its views (see [`crate::dashboard`]), for anyone, as a query only: run
 /// replicated (as an update, or from a canister) it traps, so no scrape costs the deployer.
 #[query(manual_reply = true)]
 fn http_request(request: HttpRequest<'static>) -> Replied<HttpResponse<'static>> {
@@ -329,7 +329,7 @@ fn http_request(request: HttpRequest<'static>) -> Replied<HttpResponse<'static>>
             driver_last_ran_at: rollout_driver::last_driven_at(),
         };
         let mut response = reading(Method::HttpRequest, |state| {
-            dashboard::answer(&request, || Figures::read(state, host))
+            dashboard::answer(&request, &StateReadings { state, host })
         });
         if let Some(certificate) = ic_cdk::api::data_certificate() {
             add_skip_certification_header(certificate, &mut response);

@@ -2,7 +2,11 @@ use candid::Principal;
 use ic_http_certification::{HttpRequest, StatusCode};
 
 use super::*;
-use crate::engine::{PauseReason, RolloutPhase, StateCounts, WaveSummary};
+use crate::engine::{
+    ChildId, EventKind, Failure, FailureKind, PauseReason, RolloutPhase, StateCounts, Step,
+    Verdict, WaveSummary,
+};
+use crate::fleet::canister_id;
 
 const V1: ModuleHash = ModuleHash([1; 32]);
 const V2: ModuleHash = ModuleHash([2; 32]);
@@ -90,8 +94,84 @@ fn figures() -> Figures {
     }
 }
 
+/// The figures above and a log of events: a canary that failed, then others.
+struct Fixture;
+
+impl Readings for Fixture {
+    fn figures(&self) -> Figures {
+        figures()
+    }
+
+    fn newest_events(&self, limit: usize) -> Vec<RolloutEvent> {
+        newest_events().into_iter().take(limit).collect()
+    }
+}
+
+/// Refuses to be read: for requests that must be answered without reading anything.
+struct Unread;
+
+impl Readings for Unread {
+    fn figures(&self) -> Figures {
+        panic!("figures are read only for a page served")
+    }
+
+    fn newest_events(&self, _: usize) -> Vec<RolloutEvent> {
+        panic!("events are read only for a page served")
+    }
+}
+
+fn child(n: u8) -> ChildId {
+    ChildId::new(vec![n, 1, 1]).unwrap()
+}
+
+/// Newest first: child 2 upgraded, child 1 failed its install (a child's own text in the
+/// reason), both started.
+fn newest_events() -> Vec<RolloutEvent> {
+    let failure = Failure {
+        step: Step::Install,
+        attempts: 1,
+        kind: FailureKind::Rejected {
+            code: 5,
+            message: "<script>alert(1)</script> trapped in post_upgrade".into(),
+        },
+    };
+    let kinds = [
+        EventKind::ChildFinished {
+            child: child(2),
+            verdict: Verdict::Upgraded,
+        },
+        EventKind::ChildFailed {
+            child: child(1),
+            failure,
+        },
+        EventKind::ChildStarted {
+            child: child(2),
+            wave: 1,
+        },
+        EventKind::ChildStarted {
+            child: child(1),
+            wave: 0,
+        },
+        EventKind::Created {
+            children: 2,
+            skipped: 0,
+            waves: 2,
+        },
+    ];
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(index, kind)| RolloutEvent {
+            sequence: 10 - index as u64,
+            rollout_id: 2,
+            at: 100 - index as u64,
+            kind,
+        })
+        .collect()
+}
+
 fn get(url: &str) -> HttpResponse<'static> {
-    answer(&HttpRequest::get(url).build(), figures)
+    answer(&HttpRequest::get(url).build(), &Fixture)
 }
 
 fn header<'a>(response: &'a HttpResponse, name: &str) -> Option<&'a str> {
@@ -207,21 +287,22 @@ fn status_is_json_with_the_same_figures() {
 
 #[test]
 fn bad_requests_get_404_405_and_414_without_reading_figures() {
-    let unread = || -> Figures { panic!("figures are read only for a page served") };
-    let not_found = answer(&HttpRequest::get("/admin").build(), unread);
+    let not_found = answer(&HttpRequest::get("/admin").build(), &Unread);
     assert_eq!(not_found.status_code(), StatusCode::NOT_FOUND);
     assert!(std::str::from_utf8(not_found.body())
         .unwrap()
-        .contains("/metrics and /status"));
-    let post = answer(&HttpRequest::post("/metrics").build(), unread);
+        .contains("/metrics, /status and /events"));
+    let post = answer(&HttpRequest::post("/metrics").build(), &Unread);
     assert_eq!(post.status_code(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(header(&post, "allow"), Some("GET, HEAD"));
     let long = format!("/metrics?{}", "a".repeat(MAX_URL_BYTES));
-    let too_long = answer(&HttpRequest::get(long).build(), unread);
+    let too_long = answer(&HttpRequest::get(long).build(), &Unread);
     assert_eq!(too_long.status_code(), StatusCode::URI_TOO_LONG);
     // The gateway's own parameter is ignored.
     let with_id = get("/metrics?canisterId=rwlgt-iiaaa-aaaaa-aaaaa-cai");
     assert_eq!(with_id.status_code(), StatusCode::OK);
+    let bad_child = answer(&HttpRequest::get("/events?child=nope").build(), &Unread);
+    assert_eq!(bad_child.status_code(), StatusCode::BAD_REQUEST);
 }
 
 #[test]
@@ -232,7 +313,7 @@ fn head_gets_the_headers_without_the_body() {
             .with_method(ic_http_certification::Method::HEAD)
             .with_url("/status")
             .build(),
-        figures,
+        &Fixture,
     );
     assert_eq!(head.status_code(), StatusCode::OK);
     assert!(head.body().is_empty());
@@ -240,4 +321,58 @@ fn head_gets_the_headers_without_the_body() {
         header(&head, "content-length"),
         Some(get.body().len().to_string().as_str())
     );
+}
+
+#[test]
+fn events_tell_each_event_and_list_the_failures_with_their_reasons() {
+    let response = get("/events?canisterId=rwlgt-iiaaa-aaaaa-aaaaa-cai");
+    assert_eq!(response.status_code(), StatusCode::OK);
+    let page: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+    let child_1 = canister_id(&child(1)).to_text();
+    assert_eq!(page["events"].as_array().unwrap().len(), 5);
+    assert_eq!(page["events"][0]["event"], "ChildFinished");
+    assert_eq!(page["events"][0]["text"], "upgraded");
+    assert_eq!(
+        page["events"][4]["text"],
+        "2 children selected, 0 already on the release, 2 waves"
+    );
+    let failures = page["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0]["child"], child_1.as_str());
+    assert_eq!(failures[0]["rollout_id"], 2);
+    assert_eq!(
+        failures[0]["text"],
+        "Install failed after 1 attempt: rejected (code 5): <script>alert(1)</script> trapped in \
+         post_upgrade"
+    );
+    // One child's events: its start and its failure.
+    let of_child = get(&format!("/events?child={child_1}"));
+    let page: serde_json::Value = serde_json::from_slice(of_child.body()).unwrap();
+    let kinds: Vec<&str> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["ChildFailed", "ChildStarted"]);
+}
+
+#[test]
+fn the_page_is_one_small_html_file_that_loads_nothing_from_elsewhere() {
+    let response = get("/");
+    assert_eq!(response.status_code(), StatusCode::OK);
+    assert_eq!(
+        header(&response, "content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let page = std::str::from_utf8(response.body()).unwrap();
+    assert!(page.len() < 100 * 1024, "{} bytes", page.len());
+    for external in ["http://", "https://", " src=", "@import", "url("] {
+        assert!(!page.contains(external), "the page names {external}");
+    }
+    // Children's texts (failure reasons) are set as text, never parsed as HTML.
+    assert!(!page.contains("innerHTML"));
+    for view in ["\"/status\"", "\"/events\""] {
+        assert!(page.contains(view), "the page polls {view}");
+    }
 }

@@ -144,6 +144,25 @@ impl<M: Memory> Rollouts<M> {
         EventPage { events, next: None }
     }
 
+    /// The newest `limit` events of the log, newest first: `limit` entries read.
+    pub fn newest_events(&self, limit: usize) -> Vec<RolloutEvent> {
+        let log = self.events.as_ref().expect("not pruning");
+        let base = *self.events_base.get();
+        (0..log.len())
+            .rev()
+            .take(limit)
+            .map(|index| {
+                let Cbor(logged) = log.get(index).expect("below the log's length");
+                RolloutEvent {
+                    sequence: base + index,
+                    rollout_id: logged.rollout_id,
+                    at: logged.event.at,
+                    kind: logged.event.kind,
+                }
+            })
+            .collect()
+    }
+
     /// The release a rollout installs (it never changes, so the overview tells).
     pub fn release_of(&self, rollout_id: u64) -> Option<TargetRelease> {
         match self.live.get(&rollout_id) {
