@@ -4,52 +4,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use support::*;
-
-/// Adopts `children` as the admin with `env=prod`, and uploads child_v2 (and child_v1 to name
-/// what the children run).
-fn fleet_and_release(net: &TestNetwork, children: &[String]) {
-    let ids: Vec<&str> = children.iter().map(String::as_str).collect();
-    net.admin(&[&["fleet", "adopt", "--label", "env=prod"][..], &ids].concat())
-        .ok();
-    for (name, version) in [("child_v1", "1.0.0"), ("child_v2", "2.0.0")] {
-        net.admin(&[
-            "release",
-            "upload",
-            &artifact(name),
-            "--name",
-            "child",
-            "--version",
-            version,
-        ])
-        .ok();
-    }
-}
-
-/// Reads the rollout until `done` holds (at most 60 s).
-fn wait_for(
-    net: &TestNetwork,
-    id: u64,
-    done: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let info = net
-            .admin(&["rollout", "show", &id.to_string(), "--json"])
-            .ok()
-            .json();
-        if done(&info) {
-            return info;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "rollout {id}: {info:#}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn the_fleet_is_adopted_labelled_and_listed() {

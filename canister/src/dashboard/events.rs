@@ -187,12 +187,12 @@ fn verdict_text(verdict: &Verdict) -> String {
 
 fn pause_text(reason: &PauseReason) -> String {
     match reason {
-        PauseReason::Operator => "paused by an operator".to_string(),
+        PauseReason::Operator => "by an operator".to_string(),
         PauseReason::FailureBudgetExceeded {
             wave,
             failures,
             tolerated,
-        } => format!("paused: {failures} failures in wave {wave}, {tolerated} tolerated"),
-        other => format!("paused: {other:?}"),
+        } => format!("{failures} failed in wave {wave}, {tolerated} tolerated"),
+        other => format!("{other:?}"),
     }
 }

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use candid::Principal;
 use ic_agent::identity::{BasicIdentity, Secp256k1Identity};
@@ -257,4 +257,47 @@ pub fn artifact(name: &str) -> String {
         .join(format!("{name}.wasm.gz"))
         .display()
         .to_string()
+}
+
+/// Adopts `children` as the admin with `env=prod`, and uploads child_v2 (and child_v1 to name
+/// what the children run).
+pub fn fleet_and_release(net: &TestNetwork, children: &[String]) {
+    let ids: Vec<&str> = children.iter().map(String::as_str).collect();
+    net.admin(&[&["fleet", "adopt", "--label", "env=prod"][..], &ids].concat())
+        .ok();
+    for (name, version) in [("child_v1", "1.0.0"), ("child_v2", "2.0.0")] {
+        net.admin(&[
+            "release",
+            "upload",
+            &artifact(name),
+            "--name",
+            "child",
+            "--version",
+            version,
+        ])
+        .ok();
+    }
+}
+
+/// Reads the rollout until `done` holds (at most 60 s).
+pub fn wait_for(
+    net: &TestNetwork,
+    id: u64,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let info = net
+            .admin(&["rollout", "show", &id.to_string(), "--json"])
+            .ok()
+            .json();
+        if done(&info) {
+            return info;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "rollout {id}: {info:#}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
