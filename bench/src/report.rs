@@ -79,6 +79,24 @@ pub const TARGETS: &[Target] = &[
         source: "issue 6: a 20 MiB release across three subnets moves 3x its size plus framing",
     },
     Target {
+        scenario: "dashboard_1000_children_10_rollouts",
+        figure: "metrics_instructions",
+        max: 50_000_000,
+        source: "issue 16: /metrics under 1 % of the 5 B query limit with 10 active rollouts",
+    },
+    Target {
+        scenario: "dashboard_1000_children_10_rollouts",
+        figure: "status_instructions",
+        max: 50_000_000,
+        source: "issue 16: /status under 1 % of the 5 B query limit with 10 active rollouts",
+    },
+    Target {
+        scenario: "dashboard_1000_children_10_rollouts",
+        figure: "page_bytes",
+        max: 100 * 1024,
+        source: "issue 16: the page under 100 KB",
+    },
+    Target {
         scenario: "deployer_self_upgrade_1_gib",
         figure: "percent_of_empty_upgrade",
         max: 100,

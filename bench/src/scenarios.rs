@@ -11,6 +11,7 @@ use serde_bytes::ByteBuf;
 use std::collections::BTreeMap;
 
 mod cli_upload;
+mod dashboard;
 mod network;
 mod rollouts;
 mod scale;
@@ -39,17 +40,22 @@ const SCENARIOS: &[Scenario] = &[
     ("local_network_served_calls", network::served_calls),
     ("cli_upload_30_mib", cli_upload::thirty_mib),
     (
+        "dashboard_1000_children_10_rollouts",
+        dashboard::thousand_children_ten_rollouts,
+    ),
+    (
         "sim_memory_1000_children_rollout",
         sim_memory::thousand_children,
     ),
 ];
 
-/// Runs every scenario and prints each one's wall time: a figure of the machine, not of the
-/// deployer, so it stays out of the report.
-pub fn run_all() -> Report {
+/// Runs every scenario whose name contains `only` (all of them for `""`) and prints each one's
+/// wall time: a figure of the machine, not of the deployer, so it stays out of the report.
+pub fn run_all(only: &str) -> Report {
     Report {
         scenarios: SCENARIOS
             .iter()
+            .filter(|(name, _)| name.contains(only))
             .map(|(name, scenario)| {
                 let started = std::time::Instant::now();
                 let figures = scenario();
