@@ -63,10 +63,14 @@ pub enum Method {
     PrepareUpgrade,
     ReconcileRollout,
     HttpRequest,
+    FleetSummary,
+    ListUploads,
+    ListChunkStores,
+    UnregisterChunkStore,
 }
 
 impl Method {
-    pub const ALL: [Method; 36] = [
+    pub const ALL: [Method; 40] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -103,6 +107,10 @@ impl Method {
         Method::PrepareUpgrade,
         Method::ReconcileRollout,
         Method::HttpRequest,
+        Method::FleetSummary,
+        Method::ListUploads,
+        Method::ListChunkStores,
+        Method::UnregisterChunkStore,
     ];
 
     /// The name in the Candid interface.
@@ -144,6 +152,10 @@ impl Method {
             Method::PrepareUpgrade => "prepare_upgrade",
             Method::ReconcileRollout => "reconcile_rollout",
             Method::HttpRequest => "http_request",
+            Method::FleetSummary => "fleet_summary",
+            Method::ListUploads => "list_uploads",
+            Method::ListChunkStores => "list_chunk_stores",
+            Method::UnregisterChunkStore => "unregister_chunk_store",
         }
     }
 
@@ -160,10 +172,12 @@ impl Method {
             | Method::AdoptChildren
             | Method::ReleaseChild
             | Method::RegisterChunkStore
+            | Method::UnregisterChunkStore
             | Method::PrepareUpgrade => Some(Role::Admin),
             Method::UploadOpen
             | Method::UploadChunk
             | Method::UploadStatus
+            | Method::ListUploads
             | Method::UploadCommit
             | Method::UploadAbort
             | Method::DeleteRelease
@@ -178,6 +192,8 @@ impl Method {
             // The fleet's ids and labels, install arguments, histories: read by role holders.
             Method::GetChild
             | Method::ListChildren
+            | Method::FleetSummary
+            | Method::ListChunkStores
             | Method::GetRollout
             | Method::ListRollouts
             | Method::ChildHistory
@@ -216,6 +232,9 @@ impl Method {
                 | Method::ChildHistory
                 | Method::ListEvents
                 | Method::HttpRequest
+                | Method::FleetSummary
+                | Method::ListUploads
+                | Method::ListChunkStores
         )
     }
 

@@ -23,7 +23,7 @@ mod status;
 
 pub use metrics::states;
 
-use candid::Principal;
+use candid::{CandidType, Deserialize, Principal};
 pub use ic_http_certification::{HttpRequest, HttpResponse};
 use ic_http_certification::{Method, StatusCode};
 use ic_stable_structures::Memory;
@@ -70,6 +70,86 @@ pub struct ActiveRollout {
     pub summary: Summary,
 }
 
+/// `name@version` of each module that is a release, each looked up once.
+fn release_names<M: Memory>(
+    state: &State<M>,
+    modules: impl Iterator<Item = ModuleHash>,
+) -> Vec<(ModuleHash, String)> {
+    let mut modules: Vec<ModuleHash> = modules.collect();
+    modules.sort();
+    modules.dedup();
+    modules
+        .into_iter()
+        .filter_map(|module| {
+            let selector = ReleaseSelector::Sha256(ByteBuf::from(module.0.to_vec()));
+            let release = state.release_store.get_release(&selector).ok()?.summary;
+            Some((module, format!("{}@{}", release.name, release.version)))
+        })
+        .collect()
+}
+
+/// Reply of `fleet_summary`: the fleet by subnet and by module, from the running counts.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FleetSummary {
+    pub children: u64,
+    /// Children held by an active rollout.
+    pub in_rollouts: u64,
+    pub by_subnet: Vec<SubnetChildren>,
+    /// Modules in hash order, then the children with no module.
+    pub by_module: Vec<ModuleChildren>,
+    pub cycles: candid::Nat,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SubnetChildren {
+    pub subnet: Principal,
+    pub children: u64,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ModuleChildren {
+    /// Null: no module installed.
+    pub module_hash: Option<ByteBuf>,
+    /// `name@version` when the module is a release.
+    pub release: Option<String>,
+    pub children: u64,
+}
+
+impl FleetSummary {
+    pub fn read<M: Memory>(state: &State<M>, cycles: u128) -> FleetSummary {
+        let fleet = state.fleet.composition();
+        let names = release_names(
+            state,
+            fleet.by_module.iter().filter_map(|(module, _)| *module),
+        );
+        let name = |module: &ModuleHash| {
+            names
+                .iter()
+                .find(|(hash, _)| hash == module)
+                .map(|(_, name)| name.clone())
+        };
+        FleetSummary {
+            children: fleet.children,
+            in_rollouts: fleet.claimed,
+            by_subnet: fleet
+                .by_subnet
+                .into_iter()
+                .map(|(subnet, children)| SubnetChildren { subnet, children })
+                .collect(),
+            by_module: fleet
+                .by_module
+                .into_iter()
+                .map(|(module, children)| ModuleChildren {
+                    module_hash: module.map(|module| ByteBuf::from(module.0.to_vec())),
+                    release: module.as_ref().and_then(name),
+                    children,
+                })
+                .collect(),
+            cycles: candid::Nat::from(cycles),
+        }
+    }
+}
+
 /// What only the IC knows, read by the entry point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HostFigures {
@@ -100,22 +180,12 @@ impl Figures {
                 summary: info.summary,
             })
             .collect();
-        let mut modules: Vec<ModuleHash> = fleet
+        let modules = fleet
             .by_module
             .iter()
             .filter_map(|(module, _)| *module)
-            .chain(active_rollouts.iter().map(|rollout| rollout.release))
-            .collect();
-        modules.sort();
-        modules.dedup();
-        let release_names = modules
-            .into_iter()
-            .filter_map(|module| {
-                let selector = ReleaseSelector::Sha256(ByteBuf::from(module.0.to_vec()));
-                let release = state.release_store.get_release(&selector).ok()?.summary;
-                Some((module, format!("{}@{}", release.name, release.version)))
-            })
-            .collect();
+            .chain(active_rollouts.iter().map(|rollout| rollout.release));
+        let release_names = release_names(state, modules);
         Figures {
             now_nanos: host.now_nanos,
             version: VersionInfo::of_this_build(),

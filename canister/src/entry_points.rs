@@ -20,7 +20,7 @@ use serde_bytes::ByteBuf;
 
 use crate::access::{self, Method};
 use crate::cached_candid::{self, Replied};
-use crate::dashboard::{self, HostFigures, StateReadings};
+use crate::dashboard::{self, FleetSummary, HostFigures, StateReadings};
 use crate::engine::{Command, ModuleHash};
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{
@@ -31,8 +31,9 @@ use crate::releases::{ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, Re
 use crate::roles::{Role, RoleAssignment};
 use crate::rollout_driver::{self, effects};
 use crate::rollouts::{
-    AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
-    PrepareUpgradeArg, RolloutInfo, RolloutPage, StartRolloutArg, UpgradeReadiness,
+    AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
+    ListRolloutsArg, PrepareUpgradeArg, RolloutInfo, RolloutPage, StartRolloutArg,
+    UpgradeReadiness,
 };
 use crate::state::{upgrade_refusal, InitArg, State, UpgradeArg};
 use crate::uploads::{
@@ -128,6 +129,9 @@ fn warm_query_replies() {
     warm::<Result<ChildHistory, Error>>();
     warm::<Result<EventPage, Error>>();
     warm::<HttpResponse>();
+    warm::<Result<FleetSummary, Error>>();
+    warm::<Result<Vec<UploadStatus>, Error>>();
+    warm::<Result<Vec<ChunkStore>, Error>>();
 }
 
 /// Serializes nothing (all state is in stable structures): it only refuses an upgrade that
@@ -231,6 +235,16 @@ fn upload_status(upload_id: u64) -> Replied<Result<UploadStatus, Error>> {
         reading(Method::UploadStatus, |state| {
             access::authorize(&state.roles, caller, Method::UploadStatus)?;
             state.release_store.upload_status(upload_id, time())
+        })
+    })
+}
+
+/// The uploads open now (at most `max_open_uploads`), to resume or abort.
+#[query(manual_reply = true)]
+fn list_uploads() -> Replied<Result<Vec<UploadStatus>, Error>> {
+    cached_candid::reply(|| {
+        viewing(Method::ListUploads, |state| {
+            Ok(state.release_store.list_uploads(time()))
         })
     })
 }
@@ -518,6 +532,32 @@ async fn register_chunk_store(
     }
     .await;
     cached_candid::reply(|| result)
+}
+
+#[query(manual_reply = true)]
+fn list_chunk_stores() -> Replied<Result<Vec<ChunkStore>, Error>> {
+    cached_candid::reply(|| viewing(Method::ListChunkStores, |state| Ok(state.rollouts.stores())))
+}
+
+/// Forgets `subnet`'s chunk store (the canister is left as it is, for its controllers to
+/// delete); refused while an active rollout installs through the stores.
+#[update(manual_reply = true)]
+fn unregister_chunk_store(subnet: Principal) -> Replied<Result<ChunkStore, Error>> {
+    cached_candid::reply(|| {
+        authorized(Method::UnregisterChunkStore, |state, _| {
+            Ok(state.rollouts.unregister_store(subnet)?)
+        })
+    })
+}
+
+#[query(manual_reply = true)]
+fn fleet_summary() -> Replied<Result<FleetSummary, Error>> {
+    cached_candid::reply(|| {
+        let cycles = ic_cdk::api::canister_cycle_balance();
+        viewing(Method::FleetSummary, |state| {
+            Ok(FleetSummary::read(state, cycles))
+        })
+    })
 }
 
 #[update(manual_reply = true)]

@@ -124,6 +124,8 @@ pub enum ErrorKind {
     /// The release goes through a chunk store, and no store canister is registered for this
     /// subnet of selected children.
     NoChunkStore { subnet: Principal },
+    /// The subnet's chunk store serves an active rollout's installs.
+    StoreInUse { subnet: Principal, rollout_id: u64 },
     /// The rollout's selection or policy cannot be carried out; `reason` says why.
     InvalidRolloutPlan { reason: String },
     /// No rollout has this id.
@@ -389,10 +391,16 @@ impl fmt::Display for ErrorKind {
                 "{canister_id} has a module installed; a chunk store must be an empty canister \
                  the deployer controls: create one, or uninstall its code"
             ),
+            Self::StoreInUse { subnet, rollout_id } => write!(
+                f,
+                "rollout {rollout_id} installs through the chunk stores, among them subnet \
+                 {subnet}'s: unregister it once the rollout finished, or abort the rollout"
+            ),
             Self::NoChunkStore { subnet } => write!(
                 f,
-                "the release is installed through a chunk store and no store canister is \
-                 registered for subnet {subnet}: register one with register_chunk_store"
+                "no chunk store canister is registered for subnet {subnet} (a release installed \
+                 through the stores needs one on each selected child's subnet): register one \
+                 with register_chunk_store"
             ),
             Self::InvalidRolloutPlan { reason } => {
                 write!(f, "the rollout cannot be planned: {reason}")

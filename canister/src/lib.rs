@@ -69,9 +69,9 @@ pub use releases::{
 };
 pub use roles::{Role, RoleAssignment};
 pub use rollouts::{
-    AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
-    PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo, RolloutPage, StartRolloutArg,
-    UpgradeReadiness,
+    AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
+    ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo, RolloutPage,
+    StartRolloutArg, UpgradeReadiness,
 };
 pub use state::{InitArg, UpgradeArg};
 pub use uploads::{

@@ -258,6 +258,14 @@ impl<M: Memory> ReleaseStore<M> {
         Ok(status)
     }
 
+    /// The uploads open at `now`, by id: at most `max_open_uploads` of them.
+    pub fn list_uploads(&self, now: u64) -> Vec<UploadStatus> {
+        self.open_uploads()
+            .filter(|(_, upload)| !upload.is_expired(now))
+            .map(|(upload_id, upload)| upload.status(upload_id))
+            .collect()
+    }
+
     pub fn upload_status(&self, upload_id: u64, now: u64) -> Result<UploadStatus, Error> {
         let upload = self.live_upload(upload_id, now)?;
         Ok(upload.status(upload_id))

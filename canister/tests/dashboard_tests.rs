@@ -10,7 +10,7 @@ use deployer::RolloutPhase;
 use failure_support::*;
 use ic_sim::scenario::IcEnv;
 use rollout_support::{assert_metrics_agree, hex};
-use support::{admin, operator, stranger};
+use support::{admin, operator, stranger, Answer};
 
 const ROUNDS: u64 = 2_000;
 
@@ -100,4 +100,75 @@ fn pages_are_served_to_anyone_as_queries_and_never_as_paid_updates() {
             "{reject}"
         );
     }
+}
+
+#[test]
+fn open_uploads_are_listed_for_operators() {
+    let mut fleet = rollout_support::fleet(1);
+    let module = ic_sim::artifacts::wasm("child_v2");
+    let opened = fleet.upload_open_ok(
+        operator(),
+        deployer_client::open_arg(&module, Some(support::MIB), "child", "3"),
+    );
+    let listed = fleet.list_uploads_ok(operator());
+    assert_eq!(listed, vec![opened.clone()]);
+    assert_eq!(listed[0].missing_chunks.len(), opened.chunk_count as usize);
+    let refused = fleet.list_uploads(stranger()).answer().unwrap_err();
+    assert!(matches!(
+        *refused.kind(),
+        deployer::ErrorKind::NotAuthorized { .. }
+    ));
+    fleet.upload_abort_ok(operator(), opened.upload_id);
+    assert_eq!(fleet.list_uploads_ok(operator()), vec![]);
+}
+
+#[test]
+fn a_chunk_store_is_listed_and_unregistered_only_once_no_rollout_installs_through_it() {
+    let mut fleet = rollout_support::fleet(2);
+    let children = rollout_support::create_children(&mut fleet, 1, 2);
+    fleet.adopt_all(admin(), &[vec![], children]);
+    let store = fleet.register_store(admin(), 1);
+    let subnet = fleet.env.subnet_id(1);
+    let listed = fleet.list_chunk_stores_ok(operator());
+    let registered = deployer::ChunkStore {
+        subnet,
+        canister_id: store,
+    };
+    assert_eq!(listed, vec![registered.clone()]);
+
+    let release = rollout_support::release(&mut fleet, &ic_sim::artifacts::wasm("child_v2"), "2");
+    let id = fleet
+        .start_rollout_of(
+            operator(),
+            &release,
+            deployer::Selector::All,
+            rollout_support::policy(1, vec![], 2),
+        )
+        .answer()
+        .unwrap()
+        .rollout_id;
+    let refused = fleet.unregister_chunk_store(admin(), subnet).answer();
+    assert_eq!(
+        *refused.unwrap_err().kind(),
+        deployer::ErrorKind::StoreInUse {
+            subnet,
+            rollout_id: id
+        }
+    );
+    let done = fleet.run_to_end(operator(), id, ROUNDS);
+    assert_eq!(done.summary.counts.upgraded, 2);
+    assert_eq!(fleet.unregister_chunk_store_ok(admin(), subnet), registered);
+    assert_eq!(fleet.list_chunk_stores_ok(operator()), vec![]);
+    let again = fleet.unregister_chunk_store(admin(), subnet).answer();
+    assert_eq!(
+        *again.unwrap_err().kind(),
+        deployer::ErrorKind::NoChunkStore { subnet }
+    );
+    // Operators cannot unregister: it is an admin's setting (refused before it runs).
+    let operator_refused = fleet.unregister_chunk_store(operator(), subnet);
+    let reject = operator_refused.unwrap_err().reject();
+    assert!(
+        reject.message.contains("requires the Admin role"),
+        "{reject}"
+    );
 }

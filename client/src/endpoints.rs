@@ -5,13 +5,13 @@
 use candid::types::internal::TypeContainer;
 use candid::types::{Type, TypeEnv};
 use candid::Principal;
-use deployer::dashboard::{HttpRequest, HttpResponse};
+use deployer::dashboard::{FleetSummary, HttpRequest, HttpResponse};
 use deployer::{
-    AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChildInfo, ChildPage, Error, EventPage, Label,
-    ListChildrenArg, ListEventsArg, ListReleasesArg, ListRolloutsArg, PrepareUpgradeArg, Release,
-    ReleaseChunkArg, ReleasePage, ReleaseSelector, Role, RoleAssignment, RolloutInfo, RolloutPage,
-    StartRolloutArg, StorageStats, UpgradeReadiness, UploadChunkArg, UploadOpenArg, UploadSettings,
-    UploadSettingsUpdate, UploadStatus, VersionInfo,
+    AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChildInfo, ChildPage, ChunkStore, Error,
+    EventPage, Label, ListChildrenArg, ListEventsArg, ListReleasesArg, ListRolloutsArg,
+    PrepareUpgradeArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector, Role,
+    RoleAssignment, RolloutInfo, RolloutPage, StartRolloutArg, StorageStats, UpgradeReadiness,
+    UploadChunkArg, UploadOpenArg, UploadSettings, UploadSettingsUpdate, UploadStatus, VersionInfo,
 };
 use serde_bytes::ByteBuf;
 
@@ -136,6 +136,7 @@ endpoints! {
     query upload_status, upload_status_ok(upload_id: u64) -> Result<UploadStatus, Error>;
     update upload_commit, upload_commit_ok(upload_id: u64) -> Result<Release, Error>;
     update upload_abort, upload_abort_ok(upload_id: u64) -> Result<(), Error>;
+    query list_uploads, list_uploads_ok() -> Result<Vec<UploadStatus>, Error>;
     query upload_settings, upload_settings_ok() -> UploadSettings;
     update set_upload_settings, set_upload_settings_ok(update: UploadSettingsUpdate) -> Result<UploadSettings, Error>;
 
@@ -152,6 +153,9 @@ endpoints! {
     query get_child, get_child_ok(canister_id: Principal) -> Result<ChildInfo, Error>;
     query list_children, list_children_ok(arg: ListChildrenArg) -> Result<ChildPage, Error>;
     update register_chunk_store, register_chunk_store_ok(subnet: Principal, canister_id: Principal) -> Result<(), Error>;
+    update unregister_chunk_store, unregister_chunk_store_ok(subnet: Principal) -> Result<ChunkStore, Error>;
+    query list_chunk_stores, list_chunk_stores_ok() -> Result<Vec<ChunkStore>, Error>;
+    query fleet_summary, fleet_summary_ok() -> Result<FleetSummary, Error>;
 
     update start_rollout, start_rollout_ok(arg: StartRolloutArg) -> Result<RolloutInfo, Error>;
     update pause_rollout, pause_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;

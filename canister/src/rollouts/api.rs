@@ -206,6 +206,13 @@ pub struct EventPage {
     pub next: Option<u64>,
 }
 
+/// A subnet's registered chunk store.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ChunkStore {
+    pub subnet: Principal,
+    pub canister_id: Principal,
+}
+
 /// The argument of `prepare_upgrade`.
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct PrepareUpgradeArg {

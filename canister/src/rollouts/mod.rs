@@ -40,9 +40,9 @@ pub use admission::{
     MAX_UPLOADS_IN_FLIGHT, WATCHDOG_INTERVAL_NANOS,
 };
 pub use api::{
-    AdoptChildrenArg, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
-    PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo, RolloutPage, StartRolloutArg,
-    UpgradeReadiness,
+    AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
+    ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo, RolloutPage,
+    StartRolloutArg, UpgradeReadiness,
 };
 pub use journal::{
     JournalEntry, JournalLine, LoggedEvent, RolloutOverview, RolloutRecord, CHECKPOINT_EVERY,

@@ -5,7 +5,9 @@
 use candid::Principal;
 use ic_stable_structures::Memory;
 
-use super::Rollouts;
+use super::{ChunkStore, Rollouts};
+use crate::engine::Delivery;
+use crate::error::ErrorKind;
 
 /// Where a subnet's children get chunked modules from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +21,36 @@ impl<M: Memory> Rollouts<M> {
     /// Records `store` as the chunk store for children on `subnet`; replaces an earlier one.
     pub fn register_store(&mut self, subnet: Principal, store: Principal) {
         self.stores.insert(subnet, store);
+    }
+
+    /// The registered stores, by subnet.
+    pub fn stores(&self) -> Vec<ChunkStore> {
+        self.stores
+            .iter()
+            .map(|entry| ChunkStore {
+                subnet: *entry.key(),
+                canister_id: entry.value(),
+            })
+            .collect()
+    }
+
+    /// Forgets the store of `subnet` (the canister itself is left as it is). Refused while an
+    /// active rollout installs through chunk stores: its next install there would find none.
+    pub fn unregister_store(&mut self, subnet: Principal) -> Result<ChunkStore, ErrorKind> {
+        let Some(canister_id) = self.stores.get(&subnet) else {
+            return Err(ErrorKind::NoChunkStore { subnet });
+        };
+        let chunked = self.live.iter().find(|(_, live)| {
+            live.record.is_active() && live.record.engine.release().delivery == Delivery::ChunkStore
+        });
+        if let Some((&rollout_id, _)) = chunked {
+            return Err(ErrorKind::StoreInUse { subnet, rollout_id });
+        }
+        self.stores.remove(&subnet);
+        Ok(ChunkStore {
+            subnet,
+            canister_id,
+        })
     }
 
     /// Whether `canister` is registered as some subnet's chunk store.

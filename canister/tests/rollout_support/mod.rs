@@ -143,6 +143,28 @@ pub fn assert_metrics_agree(fleet: &mut Fleet) -> Samples {
     };
     assert_eq!(served("deployer_children_by_subnet"), by_subnet);
     assert_eq!(served("deployer_children_by_module"), by_module);
+    // `fleet_summary` reads the same counts.
+    let summary = fleet.fleet_summary_ok(admin());
+    assert_eq!(summary.children, children.len() as u64);
+    assert_eq!(
+        summary.in_rollouts as f64,
+        samples.value("deployer_children_in_rollouts", &[])
+    );
+    let summarized: BTreeMap<String, f64> = summary
+        .by_module
+        .iter()
+        .map(|module| {
+            let hash = module.module_hash.as_ref().map(|hash| hex(hash));
+            (hash.unwrap_or_default(), module.children as f64)
+        })
+        .collect();
+    assert_eq!(summarized, by_module);
+    let summarized: BTreeMap<String, f64> = summary
+        .by_subnet
+        .iter()
+        .map(|subnet| (subnet.subnet.to_text(), subnet.children as f64))
+        .collect();
+    assert_eq!(summarized, by_subnet);
 
     let rollouts = fleet
         .list_rollouts_ok(admin(), ListRolloutsArg::default())
