@@ -71,7 +71,7 @@ pub use roles::{Role, RoleAssignment};
 pub use rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
     ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo, RolloutPage,
-    StartRolloutArg, UpgradeReadiness,
+    RolloutPhaseFilter, StartRolloutArg, UpgradeReadiness,
 };
 pub use state::{InitArg, UpgradeArg};
 pub use uploads::{

@@ -9,10 +9,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use candid::Principal;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use deployer::{
     ChildHistoryArg, ChildInfo, ListEventsArg, ListRolloutsArg, PolicyArg, RolloutEvent,
-    RolloutInfo, RolloutPhase, Selector, StartRolloutArg, StateCounts,
+    RolloutInfo, RolloutPhase, RolloutPhaseFilter, Selector, StartRolloutArg, StateCounts,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -79,6 +79,34 @@ impl Target {
     }
 }
 
+/// A phase to list rollouts by (`deployer::RolloutPhaseFilter`).
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PhaseFilter {
+    Active,
+    Finished,
+    Running,
+    Paused,
+    RollingBack,
+    Aborted,
+    Completed,
+    RolledBack,
+}
+
+impl PhaseFilter {
+    fn into_filter(self) -> RolloutPhaseFilter {
+        match self {
+            PhaseFilter::Active => RolloutPhaseFilter::Active,
+            PhaseFilter::Finished => RolloutPhaseFilter::Finished,
+            PhaseFilter::Running => RolloutPhaseFilter::Running,
+            PhaseFilter::Paused => RolloutPhaseFilter::Paused,
+            PhaseFilter::RollingBack => RolloutPhaseFilter::RollingBack,
+            PhaseFilter::Aborted => RolloutPhaseFilter::Aborted,
+            PhaseFilter::Completed => RolloutPhaseFilter::Completed,
+            PhaseFilter::RolledBack => RolloutPhaseFilter::RolledBack,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum RolloutCommand {
     /// What a rollout would do: the children it targets and skips, its waves, from which
@@ -112,8 +140,12 @@ pub enum RolloutCommand {
     Show {
         id: u64,
     },
-    /// The rollouts, newest first.
-    List,
+    /// The rollouts, newest first (the newest 20 that match).
+    List {
+        /// Only rollouts in this phase.
+        #[arg(long, value_enum)]
+        phase: Option<PhaseFilter>,
+    },
     /// No new child starts until resumed.
     Pause {
         id: u64,
@@ -198,14 +230,12 @@ impl RolloutCommand {
             }
             RolloutCommand::Watch { id, interval } => watch(context, id, interval),
             RolloutCommand::Show { id } => command(deployer.get_rollout(me, id)?, "now"),
-            RolloutCommand::List => {
-                let page = deployer.list_rollouts(
-                    me,
-                    ListRolloutsArg {
-                        before: None,
-                        limit: None,
-                    },
-                )?;
+            RolloutCommand::List { phase } => {
+                let arg = ListRolloutsArg {
+                    phase: phase.map(PhaseFilter::into_filter),
+                    ..ListRolloutsArg::default()
+                };
+                let page = deployer.list_rollouts(me, arg)?;
                 context.print(&json::to_json(&page.rollouts), || {
                     let mut out = String::new();
                     for info in &page.rollouts {
@@ -680,8 +710,8 @@ fn history(context: &Context, child: Principal, rollout: Option<u64>) -> Outcome
                 .list_rollouts(
                     me,
                     ListRolloutsArg {
-                        before: None,
                         limit: Some(1),
+                        ..ListRolloutsArg::default()
                     },
                 )?
                 .rollouts

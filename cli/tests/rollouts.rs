@@ -295,6 +295,17 @@ fn a_failing_child_pauses_the_rollout_and_watch_says_why() {
         failure["reason"].is_object() || failure["reason"].is_string(),
         "{last:#}"
     );
+    // Listed by phase: the paused rollout, and no completed one.
+    let paused = net
+        .admin(&["rollout", "list", "--phase", "paused", "--json"])
+        .ok()
+        .json();
+    assert_eq!(paused.as_array().unwrap().len(), 1, "{paused:#}");
+    let completed = net
+        .admin(&["rollout", "list", "--phase", "completed", "--json"])
+        .ok()
+        .json();
+    assert_eq!(completed.as_array().unwrap().len(), 0, "{completed:#}");
 }
 
 #[test]

@@ -6,7 +6,7 @@ use serde_bytes::ByteBuf;
 
 use crate::engine::{
     ChildState, EventKind, FailureBudget, InstallOptions, OnFailure, Policy, RetryPolicy,
-    StepRecord, Summary, Verification, WavePlan,
+    RolloutPhase, StepRecord, Summary, Verification, WavePlan,
 };
 use crate::fleet::{Label, Selector};
 use crate::releases::ReleaseSelector;
@@ -150,13 +150,52 @@ pub struct ListRolloutsArg {
     /// Only rollouts with a smaller id: the `next_before` of the previous page.
     pub before: Option<u64>,
     pub limit: Option<u32>,
+    pub phase: Option<RolloutPhaseFilter>,
+    /// Only rollouts of this release (module SHA-256).
+    pub release: Option<ByteBuf>,
+}
+
+/// Which rollouts a listing keeps, by phase.
+#[derive(CandidType, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RolloutPhaseFilter {
+    /// Not finished, whatever the phase.
+    Active,
+    Finished,
+    Running,
+    Paused,
+    RollingBack,
+    /// Aborting or aborted.
+    Aborted,
+    Completed,
+    RolledBack,
+}
+
+impl RolloutPhaseFilter {
+    pub fn matches(self, summary: &Summary) -> bool {
+        let finished = summary.finished_at.is_some();
+        match self {
+            RolloutPhaseFilter::Active => !finished,
+            RolloutPhaseFilter::Finished => finished,
+            RolloutPhaseFilter::Running => summary.phase == RolloutPhase::Running,
+            RolloutPhaseFilter::Paused => matches!(summary.phase, RolloutPhase::Paused(_)),
+            RolloutPhaseFilter::RollingBack => summary.phase == RolloutPhase::RollingBack,
+            RolloutPhaseFilter::Aborted => summary.phase == RolloutPhase::Aborted,
+            RolloutPhaseFilter::Completed => summary.phase == RolloutPhase::Completed,
+            RolloutPhaseFilter::RolledBack => summary.phase == RolloutPhase::RolledBack,
+        }
+    }
 }
 
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct RolloutPage {
     /// Newest first.
     pub rollouts: Vec<RolloutInfo>,
+    /// Null once every rollout was considered; a page reads at most
+    /// [`super::ROLLOUT_SCAN_BUDGET`] rollouts, so a filtered page may be short and go on.
     pub next_before: Option<u64>,
+    /// The rollouts that match, from this page's start to the oldest; `None` when counting
+    /// them would read more than [`super::ROLLOUT_SCAN_BUDGET`] rollouts.
+    pub total: Option<u64>,
 }
 
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]

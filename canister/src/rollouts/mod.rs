@@ -42,14 +42,16 @@ pub use admission::{
 pub use api::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
     ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo, RolloutPage,
-    StartRolloutArg, UpgradeReadiness,
+    RolloutPhaseFilter, StartRolloutArg, UpgradeReadiness,
 };
 pub use journal::{
     JournalEntry, JournalLine, LoggedEvent, RolloutOverview, RolloutRecord, CHECKPOINT_EVERY,
     RETAINED_FINISHED_CHECKPOINTS,
 };
 pub use planning::{delivery_of, MAX_INLINE_MODULE_BYTES};
-pub use queries::{EVENT_SCAN_BUDGET, MAX_EVENT_PAGE, MAX_HISTORY_PAGE, MAX_ROLLOUT_PAGE};
+pub use queries::{
+    EVENT_SCAN_BUDGET, MAX_EVENT_PAGE, MAX_HISTORY_PAGE, MAX_ROLLOUT_PAGE, ROLLOUT_SCAN_BUDGET,
+};
 pub use stores::SubnetStore;
 
 use crate::cbor::CborBytes;

@@ -18,6 +18,8 @@ use crate::releases::{ReleaseReference, ReleaseReferences};
 
 /// Default and most rollouts per `list_rollouts` page.
 pub const MAX_ROLLOUT_PAGE: u32 = 20;
+/// Most rollouts one `list_rollouts` page reads (filtering, counting its total).
+pub const ROLLOUT_SCAN_BUDGET: usize = 1_000;
 /// Default and most steps per `child_history` page.
 pub const MAX_HISTORY_PAGE: u32 = 500;
 /// Default and most events per `list_events` page.
@@ -59,31 +61,65 @@ impl<M: Memory> Rollouts<M> {
         self.rollouts.keys().next_back().map_or(0, |id| id + 1)
     }
 
+    /// A page of rollouts, newest first, that match the filters, and how many match in all when
+    /// that takes at most [`ROLLOUT_SCAN_BUDGET`] reads. Rollouts are read from their overviews,
+    /// the oldest finished ones included (their checkpoints pruned), and from the checkpoints
+    /// release 0.1 left without overviews.
     pub fn list(&self, arg: &ListRolloutsArg) -> RolloutPage {
         let limit = arg
             .limit
             .unwrap_or(MAX_ROLLOUT_PAGE)
             .clamp(1, MAX_ROLLOUT_PAGE) as usize;
         let end = arg.before.unwrap_or(u64::MAX);
-        let ids: Vec<u64> = self
-            .rollouts
-            .range(..end)
-            .rev()
-            .take(limit + 1)
-            .map(|entry| *entry.key())
-            .collect();
-        let mut rollouts: Vec<RolloutInfo> = ids
-            .into_iter()
-            .map(|id| self.info(id).expect("listed above"))
-            .collect();
-        let next_before = (rollouts.len() > limit).then(|| {
-            rollouts.truncate(limit);
-            rollouts.last().expect("a full page").rollout_id
-        });
+        let mut rollouts: Vec<RolloutInfo> = Vec::new();
+        let mut matched = 0;
+        let mut next_before = None;
+        let mut ids = self.ids_before(end);
+        for id in ids.by_ref().take(ROLLOUT_SCAN_BUDGET) {
+            let info = self.info(id).expect("a listed rollout is stored");
+            let phase = arg.phase.is_none_or(|phase| phase.matches(&info.summary));
+            let release = arg
+                .release
+                .as_ref()
+                .is_none_or(|release| *release == info.release_sha256);
+            if !(phase && release) {
+                continue;
+            }
+            matched += 1;
+            if rollouts.len() < limit {
+                rollouts.push(info);
+            } else if next_before.is_none() {
+                next_before = rollouts.last().map(|last| last.rollout_id);
+            }
+        }
+        let unread = ids.next();
+        if let (None, Some(id)) = (next_before, unread) {
+            // The budget ran out before the page filled: go on from the first unread.
+            next_before = Some(id + 1);
+        }
         RolloutPage {
             rollouts,
             next_before,
+            total: unread.is_none().then_some(matched),
         }
+    }
+
+    /// Every stored rollout's id below `end`, newest first: the overviews' and the checkpoints'
+    /// keys merged (a rollout has either or both).
+    fn ids_before(&self, end: u64) -> impl Iterator<Item = u64> + '_ {
+        let mut overviews = self.overviews.keys_range(..end).rev().peekable();
+        let mut checkpoints = self.rollouts.keys_range(..end).rev().peekable();
+        std::iter::from_fn(move || {
+            let next = match (overviews.peek(), checkpoints.peek()) {
+                (Some(&a), Some(&b)) => a.max(b),
+                (Some(&a), None) => a,
+                (None, Some(&b)) => b,
+                (None, None) => return None,
+            };
+            overviews.next_if_eq(&next);
+            checkpoints.next_if_eq(&next);
+            Some(next)
+        })
     }
 
     pub fn child_history(&self, arg: &ChildHistoryArg) -> Result<ChildHistory, Error> {

@@ -685,6 +685,110 @@ fn a_finished_rollout_is_read_from_its_overview_not_its_checkpoint() {
     assert_eq!(state.rollouts.info(rollout_id).unwrap(), from_overview);
 }
 
+/// The ids of a page's rollouts.
+fn ids(page: &RolloutPage) -> Vec<u64> {
+    page.rollouts.iter().map(|info| info.rollout_id).collect()
+}
+
+fn filtered(phase: Option<RolloutPhaseFilter>, release: Option<ByteBuf>) -> ListRolloutsArg {
+    ListRolloutsArg {
+        phase,
+        release,
+        ..ListRolloutsArg::default()
+    }
+}
+
+#[test]
+fn rollouts_are_listed_by_phase_and_release_with_their_total() {
+    let (mut state, release) = setup(3);
+    let explicit = |n| Selector::Explicit(vec![child(n)]);
+    let completed = start(&mut state, &release, explicit(0)).unwrap();
+    run_to_end(&mut state, completed);
+    let paused = start(&mut state, &release, explicit(1)).unwrap();
+    let State {
+        fleet, rollouts, ..
+    } = &mut state;
+    rollouts.control(paused, Command::Pause, fleet, T0).unwrap();
+    let running = start(&mut state, &release, explicit(2)).unwrap();
+    use RolloutPhaseFilter::*;
+    for (phase, expected) in [
+        (Active, vec![running, paused]),
+        (Running, vec![running]),
+        (Paused, vec![paused]),
+        (Finished, vec![completed]),
+        (Completed, vec![completed]),
+        (RolledBack, vec![]),
+    ] {
+        let page = state.rollouts.list(&filtered(Some(phase), None));
+        assert_eq!(ids(&page), expected, "{phase:?}");
+        assert_eq!(page.total, Some(expected.len() as u64), "{phase:?}");
+        assert_eq!(page.next_before, None);
+    }
+    let of_release = state
+        .rollouts
+        .list(&filtered(None, Some(release.summary.sha256.clone())));
+    assert_eq!(ids(&of_release), [running, paused, completed]);
+    let other = state
+        .rollouts
+        .list(&filtered(None, Some(ByteBuf::from(vec![9; 32]))));
+    assert_eq!((ids(&other), other.total), (vec![], Some(0)));
+
+    // Paged: the total counts from the page's start.
+    let first = state.rollouts.list(&ListRolloutsArg {
+        limit: Some(1),
+        ..filtered(Some(Active), None)
+    });
+    assert_eq!(
+        (ids(&first), first.next_before, first.total),
+        (vec![running], Some(running), Some(2))
+    );
+    let second = state.rollouts.list(&ListRolloutsArg {
+        limit: Some(1),
+        before: first.next_before,
+        ..filtered(Some(Active), None)
+    });
+    assert_eq!(
+        (ids(&second), second.next_before, second.total),
+        (vec![paused], None, Some(1))
+    );
+
+    // A finished rollout whose checkpoint was pruned is listed from its overview.
+    state.rollouts.rollouts.remove(&completed).unwrap();
+    let all = state.rollouts.list(&ListRolloutsArg::default());
+    assert_eq!(ids(&all), [running, paused, completed]);
+}
+
+/// A page reads at most `ROLLOUT_SCAN_BUDGET` rollouts: a filter that matches nothing among
+/// more says where to go on, and the total is left out.
+#[test]
+fn a_filtered_listing_gives_up_after_its_budget_and_says_where_to_go_on() {
+    let (mut state, release) = setup(1);
+    let first = start(&mut state, &release, Selector::All).unwrap();
+    run_to_end(&mut state, first);
+    // The child runs the release: every later rollout finds nothing to do and completes.
+    let extra = 5;
+    for _ in 0..ROLLOUT_SCAN_BUDGET as u64 + extra - 1 {
+        start(&mut state, &release, Selector::All).unwrap();
+    }
+    let unfiltered = state.rollouts.list(&ListRolloutsArg::default());
+    assert_eq!(unfiltered.rollouts.len(), MAX_ROLLOUT_PAGE as usize);
+    assert_eq!(unfiltered.total, None, "more than the budget match");
+    let paused = state
+        .rollouts
+        .list(&filtered(Some(RolloutPhaseFilter::Paused), None));
+    assert_eq!(ids(&paused), Vec::<u64>::new());
+    assert_eq!(paused.total, None);
+    assert_eq!(paused.next_before, Some(extra));
+    let rest = state.rollouts.list(&ListRolloutsArg {
+        before: paused.next_before,
+        ..filtered(Some(RolloutPhaseFilter::Paused), None)
+    });
+    assert_eq!(
+        (ids(&rest), rest.next_before, rest.total),
+        (vec![], None, Some(0))
+    );
+}
+
 /// The install argument may carry configuration or a secret, and weighs up to 64 KiB: reads show
 /// it by hash and size, on the heap copy and on the stored overview alike.
 #[test]
