@@ -1003,18 +1003,52 @@ fn a_registry_without_counts_is_counted_when_opened_and_not_again() {
     assert_eq!(reopened.composition().by_subnet, counted.by_subnet);
 }
 
-/// The counts' keys are stored (memory 22): their bytes are a contract with the next build.
+/// The count slots are stored (memory 22): their bytes are a contract with the next build.
 #[test]
-fn count_keys_keep_their_bytes() {
-    use super::composition::Counted;
+fn count_slots_keep_their_bytes() {
+    use super::composition::{Counted, Slot};
+    let slot = |counted, count| Slot { counted, count };
+    let padded = |head: &[u8], count: u64| {
+        let mut bytes = head.to_vec();
+        bytes.resize(33, 0);
+        bytes.extend_from_slice(&count.to_be_bytes());
+        bytes
+    };
     let cases = [
-        (Counted::Complete, vec![0]),
-        (Counted::Subnet(SubnetIndex(258)), vec![1, 0, 0, 1, 2]),
-        (Counted::Module(V2), [vec![2], vec![2; 32]].concat()),
-        (Counted::NoModule, vec![3]),
+        (slot(Counted::Complete, 0), padded(&[0], 0)),
+        (
+            slot(Counted::Subnet(SubnetIndex(258)), 7),
+            padded(&[1, 0, 0, 1, 2], 7),
+        ),
+        (
+            slot(Counted::Module(V2), 1 << 40),
+            [vec![2], vec![2; 32], (1u64 << 40).to_be_bytes().to_vec()].concat(),
+        ),
+        (slot(Counted::NoModule, 3), padded(&[3], 3)),
     ];
-    for (counted, bytes) in cases {
-        assert_eq!(counted.to_bytes().as_ref(), bytes.as_slice());
-        assert_eq!(Counted::from_bytes(bytes.into()), counted);
+    for (slot, bytes) in cases {
+        assert_eq!(slot.to_bytes().as_ref(), bytes.as_slice());
+        assert_eq!(Slot::from_bytes(bytes.into()), slot);
     }
+    // Slot 0 marks the counts complete; each thing counted takes the next slot, kept at zero.
+    let mut fleet = empty_fleet();
+    adopt(&mut fleet, 1, &[]);
+    fleet.release(&canister(1)).unwrap();
+    assert_eq!(
+        fleet.composition.stored_slots(),
+        [
+            slot(Counted::Complete, 0),
+            slot(Counted::Subnet(SubnetIndex(0)), 0),
+            slot(Counted::Module(V1), 0),
+        ]
+    );
+    assert_eq!(
+        fleet.composition(),
+        FleetComposition {
+            children: 0,
+            claimed: 0,
+            by_subnet: vec![],
+            by_module: vec![]
+        }
+    );
 }
