@@ -67,10 +67,15 @@ pub enum Method {
     ListUploads,
     ListChunkStores,
     UnregisterChunkStore,
+    PreviewRollout,
+    StartRolloutByProposalValidate,
+    StartRolloutByProposal,
+    ControlRolloutByProposalValidate,
+    ControlRolloutByProposal,
 }
 
 impl Method {
-    pub const ALL: [Method; 40] = [
+    pub const ALL: [Method; 45] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -111,6 +116,11 @@ impl Method {
         Method::ListUploads,
         Method::ListChunkStores,
         Method::UnregisterChunkStore,
+        Method::PreviewRollout,
+        Method::StartRolloutByProposalValidate,
+        Method::StartRolloutByProposal,
+        Method::ControlRolloutByProposalValidate,
+        Method::ControlRolloutByProposal,
     ];
 
     /// The name in the Candid interface.
@@ -156,6 +166,11 @@ impl Method {
             Method::ListUploads => "list_uploads",
             Method::ListChunkStores => "list_chunk_stores",
             Method::UnregisterChunkStore => "unregister_chunk_store",
+            Method::PreviewRollout => "preview_rollout",
+            Method::StartRolloutByProposalValidate => "start_rollout_by_proposal_validate",
+            Method::StartRolloutByProposal => "start_rollout_by_proposal",
+            Method::ControlRolloutByProposalValidate => "control_rollout_by_proposal_validate",
+            Method::ControlRolloutByProposal => "control_rollout_by_proposal",
         }
     }
 
@@ -188,12 +203,17 @@ impl Method {
             | Method::ResumeRollout
             | Method::AbortRollout
             | Method::RollbackRollout
-            | Method::ReconcileRollout => Some(Role::Operator),
+            | Method::ReconcileRollout
+            | Method::StartRolloutByProposal
+            | Method::ControlRolloutByProposal => Some(Role::Operator),
             // The fleet's ids and labels, install arguments, histories: read by role holders.
             Method::GetChild
             | Method::ListChildren
             | Method::FleetSummary
             | Method::ListChunkStores
+            | Method::PreviewRollout
+            | Method::StartRolloutByProposalValidate
+            | Method::ControlRolloutByProposalValidate
             | Method::GetRollout
             | Method::ListRollouts
             | Method::ChildHistory
@@ -235,6 +255,9 @@ impl Method {
                 | Method::FleetSummary
                 | Method::ListUploads
                 | Method::ListChunkStores
+                | Method::PreviewRollout
+                | Method::StartRolloutByProposalValidate
+                | Method::ControlRolloutByProposalValidate
         )
     }
 

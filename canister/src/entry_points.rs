@@ -26,6 +26,7 @@ use crate::error::{Error, ErrorKind};
 use crate::fleet::{
     ChildInfo, ChildPage, FleetError, Label, ListChildrenArg, MAX_ADOPTED_PER_CALL,
 };
+use crate::governance::{self, ControlProposal, RolloutPreview};
 use crate::release_store::StorageStats;
 use crate::releases::{ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector};
 use crate::roles::{Role, RoleAssignment};
@@ -132,6 +133,8 @@ fn warm_query_replies() {
     warm::<Result<FleetSummary, Error>>();
     warm::<Result<Vec<UploadStatus>, Error>>();
     warm::<Result<Vec<ChunkStore>, Error>>();
+    warm::<Result<RolloutPreview, Error>>();
+    warm::<Result<String, String>>();
 }
 
 /// Serializes nothing (all state is in stable structures): it only refuses an upgrade that
@@ -562,20 +565,101 @@ fn fleet_summary() -> Replied<Result<FleetSummary, Error>> {
 
 #[update(manual_reply = true)]
 fn start_rollout(arg: StartRolloutArg) -> Replied<Result<RolloutInfo, Error>> {
+    cached_candid::reply(|| start(Method::StartRollout, arg))
+}
+
+fn start(method: Method, arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
+    let now = time();
+    let own_subnet = subnet_self();
+    let rollout_id = authorized(method, |state, caller| {
+        let State {
+            release_store,
+            fleet,
+            rollouts,
+            ..
+        } = state;
+        rollouts.start(fleet, release_store, arg, own_subnet, caller, now)
+    })?;
+    rollout_driver::drive_no_later_than(rollout_id, now);
+    read_state(|state| state.rollouts.info(rollout_id))
+}
+
+/// What `start_rollout(arg)` would do now, and the hash that pins its plan.
+#[query(manual_reply = true)]
+fn preview_rollout(arg: StartRolloutArg) -> Replied<Result<RolloutPreview, Error>> {
+    cached_candid::reply(|| preview(Method::PreviewRollout, arg))
+}
+
+fn preview(method: Method, arg: StartRolloutArg) -> Result<RolloutPreview, Error> {
+    let now = time();
+    let own_subnet = subnet_self();
+    viewing(method, |state| {
+        state
+            .rollouts
+            .preview(&state.fleet, &state.release_store, arg, own_subnet, now)
+    })
+}
+
+/// A rollout proposal pins its plan: without `plan_sha256` voters could not tell what runs.
+fn require_pinned_plan(arg: &StartRolloutArg) -> Result<(), Error> {
+    match arg.plan_sha256 {
+        Some(_) => Ok(()),
+        None => Err(ErrorKind::InvalidRolloutPlan {
+            reason: "a proposal pins its plan: set plan_sha256 to the hash preview_rollout gives"
+                .to_string(),
+        }
+        .into()),
+    }
+}
+
+/// SNS and Orbit validators: the proposal rendered for voters, or why it cannot execute now.
+#[query(manual_reply = true)]
+fn start_rollout_by_proposal_validate(arg: StartRolloutArg) -> Replied<Result<String, String>> {
+    cached_candid::reply(|| {
+        require_pinned_plan(&arg)
+            .and_then(|()| preview(Method::StartRolloutByProposalValidate, arg))
+            .map(|preview| governance::render_rollout(&preview))
+            .map_err(|error| error.to_string())
+    })
+}
+
+/// Executes a rollout proposal; rejects (traps) on any refusal, so the proposal shows as failed.
+#[update(manual_reply = true)]
+fn start_rollout_by_proposal(arg: StartRolloutArg) -> Replied<RolloutInfo> {
+    cached_candid::reply(|| {
+        require_pinned_plan(&arg)
+            .and_then(|()| start(Method::StartRolloutByProposal, arg))
+            .unwrap_or_else(|error| trap(format!("start_rollout_by_proposal refused: {error}")))
+    })
+}
+
+#[query(manual_reply = true)]
+fn control_rollout_by_proposal_validate(
+    proposal: ControlProposal,
+) -> Replied<Result<String, String>> {
     cached_candid::reply(|| {
         let now = time();
-        let own_subnet = subnet_self();
-        let rollout_id = authorized(Method::StartRollout, |state, caller| {
-            let State {
-                release_store,
-                fleet,
-                rollouts,
-                ..
-            } = state;
-            rollouts.start(fleet, release_store, arg, own_subnet, caller, now)
-        })?;
-        rollout_driver::drive_no_later_than(rollout_id, now);
-        read_state(|state| state.rollouts.info(rollout_id))
+        viewing(Method::ControlRolloutByProposalValidate, |state| {
+            let rollout =
+                state
+                    .rollouts
+                    .check_control(proposal.rollout_id, proposal.command, now)?;
+            Ok(governance::render_control(&proposal, &rollout))
+        })
+        .map_err(|error| error.to_string())
+    })
+}
+
+/// Executes a proposal to pause, resume, abort or roll back a rollout; rejects on refusal.
+#[update(manual_reply = true)]
+fn control_rollout_by_proposal(proposal: ControlProposal) -> Replied<RolloutInfo> {
+    cached_candid::reply(|| {
+        control(
+            Method::ControlRolloutByProposal,
+            proposal.rollout_id,
+            proposal.command,
+        )
+        .unwrap_or_else(|error| trap(format!("control_rollout_by_proposal refused: {error}")))
     })
 }
 

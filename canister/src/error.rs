@@ -124,6 +124,9 @@ pub enum ErrorKind {
     /// The release goes through a chunk store, and no store canister is registered for this
     /// subnet of selected children.
     NoChunkStore { subnet: Principal },
+    /// The rollout's plan no longer has the hash it was reviewed or voted on with: the fleet or
+    /// the release changed since.
+    PlanChanged { expected: ByteBuf, actual: ByteBuf },
     /// The subnet's chunk store serves an active rollout's installs.
     StoreInUse { subnet: Principal, rollout_id: u64 },
     /// The rollout's selection or policy cannot be carried out; `reason` says why.
@@ -390,6 +393,14 @@ impl fmt::Display for ErrorKind {
                 f,
                 "{canister_id} has a module installed; a chunk store must be an empty canister \
                  the deployer controls: create one, or uninstall its code"
+            ),
+            Self::PlanChanged { expected, actual } => write!(
+                f,
+                "the rollout's plan now has hash {} where {} was reviewed: the fleet or the \
+                 release changed since; preview the rollout again and start (or propose) it \
+                 with the new hash",
+                hex(actual),
+                hex(expected)
             ),
             Self::StoreInUse { subnet, rollout_id } => write!(
                 f,

@@ -35,6 +35,7 @@ pub mod dashboard;
 pub mod engine;
 pub mod error;
 pub mod fleet;
+pub mod governance;
 pub mod hash;
 pub mod memory;
 pub mod release_store;

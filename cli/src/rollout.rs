@@ -214,6 +214,7 @@ impl RolloutCommand {
                 let info = deployer.start_rollout(
                     me,
                     StartRolloutArg {
+                        plan_sha256: None,
                         release,
                         selector: target.selector()?,
                         policy: Some(target.policy()?),

@@ -6,6 +6,7 @@ use candid::types::internal::TypeContainer;
 use candid::types::{Type, TypeEnv};
 use candid::Principal;
 use deployer::dashboard::{FleetSummary, HttpRequest, HttpResponse};
+use deployer::governance::{ControlProposal, RolloutPreview};
 use deployer::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChildInfo, ChildPage, ChunkStore, Error,
     EventPage, Label, ListChildrenArg, ListEventsArg, ListReleasesArg, ListRolloutsArg,
@@ -50,6 +51,8 @@ infallible_replies!(
     ReleasePage,
     StorageStats,
     HttpResponse<'static>,
+    RolloutInfo,
+    Result<String, String>,
 );
 
 /// One endpoint as the client calls it: its name, whether it is a query, and the Candid types
@@ -163,6 +166,11 @@ endpoints! {
     update abort_rollout, abort_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     update rollback_rollout, rollback_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     update reconcile_rollout, reconcile_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
+    query preview_rollout, preview_rollout_ok(arg: StartRolloutArg) -> Result<RolloutPreview, Error>;
+    query start_rollout_by_proposal_validate, start_rollout_by_proposal_validate_ok(arg: StartRolloutArg) -> Result<String, String>;
+    update start_rollout_by_proposal, start_rollout_by_proposal_ok(arg: StartRolloutArg) -> RolloutInfo;
+    query control_rollout_by_proposal_validate, control_rollout_by_proposal_validate_ok(proposal: ControlProposal) -> Result<String, String>;
+    update control_rollout_by_proposal, control_rollout_by_proposal_ok(proposal: ControlProposal) -> RolloutInfo;
     query get_rollout, get_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     query list_rollouts, list_rollouts_ok(arg: ListRolloutsArg) -> Result<RolloutPage, Error>;
     query child_history, child_history_ok(arg: ChildHistoryArg) -> Result<ChildHistory, Error>;

@@ -12,10 +12,12 @@
 //!   registered, and the child fixture's reads.
 //! - [`trace`]: what the simulator's trace says the deployer did.
 //! - [`dashboard`]: the deployer's HTTP pages, `/metrics` parsed as Prometheus reads it.
+//! - [`governance`]: a DAO's governance as SNS runs generic proposals (the probe canister).
 
 pub mod dashboard;
 mod endpoints;
 pub mod fleet;
+pub mod governance;
 pub mod modules;
 pub mod trace;
 
@@ -332,6 +334,7 @@ impl<E: Transport> Deployer<E> {
         self.start_rollout(
             sender,
             deployer::StartRolloutArg {
+                plan_sha256: None,
                 release: deployer::ReleaseSelector::Sha256(release.summary.sha256.clone()),
                 selector,
                 policy: Some(policy),

@@ -128,6 +128,9 @@ pub struct StartRolloutArg {
     pub selector: Selector,
     /// Null for the default policy.
     pub policy: Option<PolicyArg>,
+    /// When given, the rollout starts only if its plan still has this hash
+    /// (`preview_rollout` tells it): what was reviewed or voted on is what runs.
+    pub plan_sha256: Option<ByteBuf>,
 }
 
 /// A rollout as dashboards see it.

@@ -360,6 +360,24 @@ impl<M: Memory> Rollouts<M> {
     }
 }
 
+impl<M: Memory> Rollouts<M> {
+    /// Whether `command` would apply to the rollout now, changing nothing: a proposal's
+    /// validation. (A rollback of a finished rollout is still refused at execution when another
+    /// rollout has claimed one of its children since.)
+    pub fn check_control(
+        &self,
+        rollout_id: u64,
+        command: Command,
+        now: Nanos,
+    ) -> Result<RolloutInfo, Error> {
+        let applied = self.with_current(rollout_id, |record| {
+            apply(&mut record.engine.clone(), command, now)
+        })?;
+        applied.map_err(|error| control_error(rollout_id, command, error))?;
+        self.info(rollout_id)
+    }
+}
+
 /// Applies an operator's command to the rollout, claiming its children again for a rollback of
 /// a finished one; on a refusal the rollout and the claims are as they were.
 fn apply_command<M: Memory>(
@@ -375,13 +393,7 @@ fn apply_command<M: Memory>(
             .claim(&record.children, rollout_id)
             .map_err(fleet_error)?;
     }
-    let applied = match command {
-        Command::Pause => record.engine.pause(now),
-        Command::Resume => record.engine.resume(now),
-        Command::Abort => record.engine.abort(now),
-        Command::RollBackAll => record.engine.rollback_all(now),
-    };
-    if let Err(error) = applied {
+    if let Err(error) = apply(&mut record.engine, command, now) {
         if claim {
             fleet.release_claim(&record.children, rollout_id);
         }
@@ -389,6 +401,15 @@ fn apply_command<M: Memory>(
     }
     record.claimed |= claim;
     Ok(record.engine.summary())
+}
+
+fn apply(engine: &mut Rollout, command: Command, now: Nanos) -> Result<(), ControlError> {
+    match command {
+        Command::Pause => engine.pause(now),
+        Command::Resume => engine.resume(now),
+        Command::Abort => engine.abort(now),
+        Command::RollBackAll => engine.rollback_all(now),
+    }
 }
 
 /// The stable memories of [`Rollouts`], see [`crate::memory`].

@@ -7,11 +7,18 @@ use candid::Principal;
 use ic_stable_structures::Memory;
 
 use super::{fleet_error, Rollouts, StartRolloutArg};
-use crate::engine::{Delivery, ModuleHash, Plan, TargetRelease, WasmMemoryPersistence};
+use crate::engine::{
+    Delivery, ModuleHash, Nanos, Plan, Rollout, TargetRelease, WasmMemoryPersistence,
+};
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
+use crate::governance::{self, RolloutPreview};
+use crate::hash::sha256;
 use crate::release_store::ReleaseStore;
 use crate::releases::ReleaseModule;
+use crate::releases::ReleaseSelector;
+use crate::uploads::parse_sha256;
+use serde_bytes::ByteBuf;
 
 /// The largest module installed with a single `install_code`: a larger one (or one of several
 /// chunks) goes through a chunk store, so that no message approaches the 2 MiB limit.
@@ -28,6 +35,10 @@ impl<M: Memory> Rollouts<M> {
         arg: StartRolloutArg,
         own_subnet: Principal,
     ) -> Result<(Plan, Vec<Principal>), Error> {
+        let pinned = match &arg.plan_sha256 {
+            Some(hash) => Some(parse_sha256(hash)?),
+            None => None,
+        };
         let policy = arg
             .policy
             .unwrap_or_default()
@@ -78,8 +89,61 @@ impl<M: Memory> Rollouts<M> {
                 .collect(),
             policy,
         };
+        if let Some(expected) = pinned {
+            let actual = governance::plan_sha256(&plan);
+            if actual != expected {
+                return Err(ErrorKind::PlanChanged {
+                    expected: ByteBuf::from(expected.to_vec()),
+                    actual: ByteBuf::from(actual.to_vec()),
+                }
+                .into());
+            }
+        }
         let children = selected.into_iter().map(|(id, _)| id).collect();
         Ok((plan, children))
+    }
+
+    /// What the rollout `arg` asks for would do if started now, and the hash that pins its plan
+    /// (`arg.plan_sha256` is checked as `start` checks it).
+    pub fn preview(
+        &self,
+        fleet: &Fleet<M>,
+        release_store: &ReleaseStore<M>,
+        arg: StartRolloutArg,
+        own_subnet: Principal,
+        now: Nanos,
+    ) -> Result<RolloutPreview, Error> {
+        let release = release_store.get_release(&arg.release)?.summary;
+        let (plan, _) = self.plan(fleet, release_store, arg, own_subnet)?;
+        let plan_sha256 = governance::plan_sha256(&plan);
+        let from = governance::targets_by_module(&plan, |module| {
+            release_store
+                .get_release(&ReleaseSelector::Sha256(ByteBuf::from(module.0.to_vec())))
+                .ok()
+                .map(|release| format!("{}@{}", release.summary.name, release.summary.version))
+        });
+        let selected = plan.children.len() as u32;
+        let mut policy = plan.policy.clone();
+        let install_arg = std::mem::take(&mut policy.install.arg);
+        let engine = Rollout::new(plan, now).map_err(|error| ErrorKind::InvalidRolloutPlan {
+            reason: error.to_string(),
+        })?;
+        let summary = engine.summary();
+        Ok(RolloutPreview {
+            release_name: release.name,
+            release_version: release.version,
+            module_sha256: release.sha256,
+            module_size: release.size,
+            chunk_count: release.chunk_count,
+            install_arg_sha256: ByteBuf::from(sha256(&install_arg).to_vec()),
+            install_arg_size: install_arg.len() as u64,
+            targets: selected - summary.counts.skipped,
+            skipped: summary.counts.skipped,
+            from,
+            wave_sizes: summary.waves.iter().map(|wave| wave.size).collect(),
+            policy,
+            plan_sha256: ByteBuf::from(plan_sha256.to_vec()),
+        })
     }
 }
 

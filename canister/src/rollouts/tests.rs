@@ -96,6 +96,7 @@ fn start(
         ..
     } = state;
     let arg = StartRolloutArg {
+        plan_sha256: None,
         release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
         selector,
         policy: Some(PolicyArg {
@@ -416,6 +417,7 @@ fn calls_in_flight_stay_within_the_management_queue() {
     let mut rollouts = Vec::new();
     for range in [0..250u16, 250..500] {
         let arg = StartRolloutArg {
+            plan_sha256: None,
             release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
             selector: Selector::Explicit(range.map(child).collect()),
             policy: Some(policy(300)),
@@ -802,6 +804,7 @@ fn reads_show_the_install_argument_by_hash_and_size_only() {
         ..
     } = &mut state;
     let arg = StartRolloutArg {
+        plan_sha256: None,
         release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
         selector: Selector::All,
         policy: Some(PolicyArg {

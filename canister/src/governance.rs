@@ -1,0 +1,269 @@
+//! Rollouts by proposal: what a DAO votes on and then executes, through SNS generic functions
+//! or an Orbit station's external calls. Each action is a pair of methods taking the same
+//! Candid argument, the proposal's payload: `X_validate(arg)` renders it for voters
+//! (`variant { Ok : text; Err : text }`), `X(arg)` executes it and rejects on any failure
+//! (SNS ignores what an executed method answers, so an `Err` reply would show as executed).
+//!
+//! A rollout proposal pins its plan by hash ([`plan_sha256`]): the children in rollout order,
+//! the module each runs, the release and the policy with its install argument. Voters see the
+//! hash in the render; when the proposal executes, days later, the deployer plans again and
+//! refuses (`PlanChanged`) unless it gets the same hash: a child adopted, released or upgraded
+//! meanwhile, a release deleted, changes what was voted on.
+//!
+//! Renders are short Markdown that reads as plain text, at most [`MAX_RENDER_BYTES`]: the
+//! release by name, version, module hash, size and chunks; the install argument by hash and
+//! size; the targets counted by the module they run now; the waves and the policy; the plan's
+//! hash. Never the module itself.
+//!
+//! Plain Rust: the entry points pass the state's plan and summaries in.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use candid::{CandidType, Deserialize};
+use serde::Serialize;
+use serde_bytes::ByteBuf;
+
+use crate::engine::{ChildId, Command, FailureBudget, ModuleHash, OnFailure, Plan, Policy};
+use crate::hash::{hex, sha256, Sha256Hash};
+use crate::rollouts::{RolloutInfo, StartRolloutArg};
+
+/// The most bytes a render takes: proposals live in governance's heap and its listings.
+pub const MAX_RENDER_BYTES: usize = 4 * 1024;
+/// The most module lines ("n children from ...") a render lists; the rest are summed.
+const MAX_FROM_LINES: usize = 12;
+
+/// The payload of a rollout proposal: the rollout, and the hash of the plan voters saw
+/// (`preview_rollout` or the validator's render tells it).
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RolloutProposal {
+    pub rollout: StartRolloutArg,
+    pub plan_sha256: ByteBuf,
+}
+
+/// The payload of a proposal to pause, resume, abort or roll back a rollout.
+#[derive(CandidType, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ControlProposal {
+    pub rollout_id: u64,
+    pub command: Command,
+}
+
+/// What a rollout would do if started now, and the hash that pins it.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RolloutPreview {
+    pub release_name: String,
+    pub release_version: String,
+    pub module_sha256: ByteBuf,
+    pub module_size: u64,
+    pub chunk_count: u32,
+    pub install_arg_sha256: ByteBuf,
+    pub install_arg_size: u64,
+    /// Children the rollout would upgrade.
+    pub targets: u32,
+    /// Selected children already on the release.
+    pub skipped: u32,
+    /// The targets by the module they run now, most first.
+    pub from: Vec<FromModule>,
+    /// Children per wave, the canary first.
+    pub wave_sizes: Vec<u32>,
+    /// The policy, its install argument left out (shown by hash and size above).
+    pub policy: Policy,
+    pub plan_sha256: ByteBuf,
+}
+
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct FromModule {
+    /// Null: no module installed.
+    pub module_sha256: Option<ByteBuf>,
+    /// `name@version` when the module is a release.
+    pub release: Option<String>,
+    pub children: u32,
+}
+
+/// What a plan's hash covers, in CBOR: everything that decides what the rollout does.
+#[derive(Serialize)]
+struct PinnedPlan<'a> {
+    release: &'a ModuleHash,
+    policy: &'a Policy,
+    children: Vec<(&'a ChildId, &'a Option<ModuleHash>)>,
+}
+
+/// The plan's hash: SHA-256 of the CBOR of its release, policy (install argument included)
+/// and children in order with the module each runs.
+pub fn plan_sha256(plan: &Plan) -> Sha256Hash {
+    let pinned = PinnedPlan {
+        release: &plan.release.module_hash,
+        policy: &plan.policy,
+        children: plan
+            .children
+            .iter()
+            .map(|child| (&child.id, &child.module_hash))
+            .collect(),
+    };
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&pinned, &mut bytes).expect("a plan is CBOR");
+    sha256(&bytes)
+}
+
+/// The targets of `plan` by the module they run now (children already on the release left
+/// out), most first; `release_name` names the modules that are releases.
+pub fn targets_by_module(
+    plan: &Plan,
+    release_name: impl Fn(&ModuleHash) -> Option<String>,
+) -> Vec<FromModule> {
+    let mut counts: BTreeMap<Option<ModuleHash>, u32> = BTreeMap::new();
+    for child in &plan.children {
+        if child.module_hash != Some(plan.release.module_hash) {
+            *counts.entry(child.module_hash).or_default() += 1;
+        }
+    }
+    let mut from: Vec<FromModule> = counts
+        .into_iter()
+        .map(|(module, children)| FromModule {
+            module_sha256: module.map(|module| ByteBuf::from(module.0.to_vec())),
+            release: module.as_ref().and_then(&release_name),
+            children,
+        })
+        .collect();
+    from.sort_by_key(|from| std::cmp::Reverse(from.children));
+    from
+}
+
+/// The validator's render of a rollout proposal.
+pub fn render_rollout(preview: &RolloutPreview) -> String {
+    let mut text = String::new();
+    let policy = &preview.policy;
+    let _ = writeln!(
+        text,
+        "## Roll out {} {} to {} children\n",
+        preview.release_name, preview.release_version, preview.targets
+    );
+    let _ = writeln!(
+        text,
+        "- Release: {} {}, module SHA-256 {}, {} bytes in {} chunk(s)",
+        preview.release_name,
+        preview.release_version,
+        hex(&preview.module_sha256),
+        preview.module_size,
+        preview.chunk_count
+    );
+    let _ = writeln!(
+        text,
+        "- Install argument: SHA-256 {}, {} bytes",
+        hex(&preview.install_arg_sha256),
+        preview.install_arg_size
+    );
+    let _ = writeln!(
+        text,
+        "- Targets: {} children ({} selected children already run the release)",
+        preview.targets, preview.skipped
+    );
+    for from in preview.from.iter().take(MAX_FROM_LINES) {
+        let module = match (&from.release, &from.module_sha256) {
+            (Some(release), Some(hash)) => format!("{release} ({})", hex(hash)),
+            (None, Some(hash)) => format!("module {}", hex(hash)),
+            _ => "no module".to_string(),
+        };
+        let _ = writeln!(text, "  - {} from {module}", from.children);
+    }
+    if preview.from.len() > MAX_FROM_LINES {
+        let rest: u32 = preview.from[MAX_FROM_LINES..]
+            .iter()
+            .map(|from| from.children)
+            .sum();
+        let _ = writeln!(
+            text,
+            "  - {rest} from {} other modules",
+            preview.from.len() - MAX_FROM_LINES
+        );
+    }
+    let _ = writeln!(text, "- Waves: {}", waves_text(&preview.wave_sizes));
+    let stopped = policy
+        .max_stopped_per_subnet
+        .map_or("no limit".to_string(), |max| max.to_string());
+    let _ = writeln!(
+        text,
+        "- Concurrency {}, children stopped per subnet: {stopped}, bake {} s between waves, \
+         snapshot before install: {}",
+        policy.max_concurrency,
+        policy.bake_nanos / 1_000_000_000,
+        if policy.snapshot_before_install {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    let _ = writeln!(
+        text,
+        "- On failure: {}; failure budget per wave: {}; up to {} attempts per step",
+        match policy.on_failure {
+            OnFailure::RollBack => "roll the child back from its snapshot",
+            OnFailure::LeaveStopped => "leave the child stopped",
+        },
+        match policy.failure_budget {
+            FailureBudget::Count(count) => format!("{count} children"),
+            FailureBudget::Percent(percent) => format!("{percent}%"),
+        },
+        policy.retry.max_attempts
+    );
+    let _ = writeln!(
+        text,
+        "\nPlan SHA-256: {}\n\nExecution refuses unless the fleet and the release still give \
+         this plan.",
+        hex(&preview.plan_sha256)
+    );
+    cut(text)
+}
+
+/// The validator's render of a proposal to control a rollout, as it stands now.
+pub fn render_control(proposal: &ControlProposal, rollout: &RolloutInfo) -> String {
+    let action = match proposal.command {
+        Command::Pause => "Pause",
+        Command::Resume => "Resume",
+        Command::Abort => "Abort",
+        Command::RollBackAll => "Roll back every child upgraded by",
+    };
+    let counts = &rollout.summary.counts;
+    cut(format!(
+        "## {action} rollout {}\n\n- Release: module SHA-256 {}\n- Now: {:?}; {} upgraded, {} \
+         failed, {} rolled back, {} in flight, {} not started\n",
+        proposal.rollout_id,
+        hex(&rollout.release_sha256),
+        rollout.summary.phase,
+        counts.upgraded,
+        counts.failed,
+        counts.rolled_back,
+        counts.active,
+        counts.queued + counts.not_started,
+    ))
+}
+
+fn waves_text(sizes: &[u32]) -> String {
+    let mut parts = sizes.iter().enumerate().map(|(index, size)| match index {
+        0 => format!("canary of {size}"),
+        _ => size.to_string(),
+    });
+    let first = parts.next().unwrap_or_else(|| "none".to_string());
+    let rest: Vec<String> = parts.collect();
+    if rest.is_empty() {
+        first
+    } else {
+        format!("{first}, then {}", rest.join(", "))
+    }
+}
+
+/// Keeps a render within [`MAX_RENDER_BYTES`], on a character boundary.
+fn cut(mut text: String) -> String {
+    if text.len() > MAX_RENDER_BYTES {
+        let mut end = MAX_RENDER_BYTES - 3;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

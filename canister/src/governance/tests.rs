@@ -1,0 +1,193 @@
+use candid::Principal;
+use proptest::prelude::*;
+
+use super::*;
+use crate::engine::{ChildSpec, Delivery, SubnetIndex, TargetRelease};
+use crate::rollouts::RolloutInfo;
+
+const RELEASE: ModuleHash = ModuleHash([9; 32]);
+
+fn child(n: u8, module: Option<ModuleHash>) -> ChildSpec {
+    ChildSpec {
+        id: ChildId::new(vec![n, 1, 1]).unwrap(),
+        module_hash: module,
+        subnet: SubnetIndex(0),
+        snapshots: vec![],
+    }
+}
+
+fn plan(children: Vec<ChildSpec>) -> Plan {
+    Plan {
+        release: TargetRelease {
+            module_hash: RELEASE,
+            delivery: Delivery::ChunkStore,
+        },
+        children,
+        policy: Policy::default(),
+    }
+}
+
+fn preview(from: Vec<FromModule>) -> RolloutPreview {
+    RolloutPreview {
+        release_name: "shard".into(),
+        release_version: "1.4.0".into(),
+        module_sha256: ByteBuf::from(vec![9; 32]),
+        module_size: 1_234_567,
+        chunk_count: 2,
+        install_arg_sha256: ByteBuf::from(vec![3; 32]),
+        install_arg_size: 12,
+        targets: from.iter().map(|from| from.children).sum(),
+        skipped: 1,
+        from,
+        wave_sizes: vec![1, 10, 89],
+        policy: Policy::default(),
+        plan_sha256: ByteBuf::from(vec![0xab; 32]),
+    }
+}
+
+#[test]
+fn a_plan_hash_changes_with_what_the_rollout_would_do_and_only_with_it() {
+    let base = plan(vec![child(1, Some(ModuleHash([1; 32]))), child(2, None)]);
+    let same = plan_sha256(&base);
+    let mut moved = base.clone();
+    moved.children[0].subnet = SubnetIndex(3);
+    moved.children[0].snapshots = vec![crate::engine::ExistingSnapshot {
+        id: crate::engine::SnapshotId(vec![1]),
+        made_by_deployer: true,
+    }];
+    assert_eq!(
+        plan_sha256(&moved),
+        same,
+        "subnets and snapshots are not voted on"
+    );
+    let mut upgraded_meanwhile = base.clone();
+    upgraded_meanwhile.children[1].module_hash = Some(ModuleHash([2; 32]));
+    let mut adopted_meanwhile = base.clone();
+    adopted_meanwhile.children.push(child(3, None));
+    let mut reordered = base.clone();
+    reordered.children.reverse();
+    let mut other_argument = base.clone();
+    other_argument.policy.install.arg = vec![1];
+    let mut other_release = base.clone();
+    other_release.release.module_hash = ModuleHash([8; 32]);
+    for changed in [
+        upgraded_meanwhile,
+        adopted_meanwhile,
+        reordered,
+        other_argument,
+        other_release,
+    ] {
+        assert_ne!(plan_sha256(&changed), same, "{changed:?}");
+    }
+}
+
+#[test]
+fn targets_are_counted_by_the_module_they_run_most_first() {
+    let v1 = ModuleHash([1; 32]);
+    let plan = plan(vec![
+        child(1, Some(v1)),
+        child(2, None),
+        child(3, Some(v1)),
+        child(4, Some(RELEASE)),
+    ]);
+    let from = targets_by_module(&plan, |module| {
+        (*module == v1).then(|| "shard@1.3.0".to_string())
+    });
+    assert_eq!(
+        from,
+        [
+            FromModule {
+                module_sha256: Some(ByteBuf::from(v1.0.to_vec())),
+                release: Some("shard@1.3.0".into()),
+                children: 2,
+            },
+            FromModule {
+                module_sha256: None,
+                release: None,
+                children: 1,
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_rollout_render_names_the_release_targets_waves_policy_and_plan() {
+    let render = render_rollout(&preview(vec![FromModule {
+        module_sha256: Some(ByteBuf::from(vec![1; 32])),
+        release: Some("shard@1.3.0".into()),
+        children: 99,
+    }]));
+    for expected in [
+        "## Roll out shard 1.4.0 to 99 children",
+        &format!("module SHA-256 {}", "09".repeat(32)),
+        "1234567 bytes in 2 chunk(s)",
+        &format!("Install argument: SHA-256 {}, 12 bytes", "03".repeat(32)),
+        "(1 selected children already run the release)",
+        &format!("99 from shard@1.3.0 ({})", "01".repeat(32)),
+        "Waves: canary of 1, then 10, 89",
+        &format!("Plan SHA-256: {}", "ab".repeat(32)),
+    ] {
+        assert!(render.contains(expected), "{expected:?} not in:\n{render}");
+    }
+}
+
+#[test]
+fn a_control_render_says_what_happens_to_which_rollout() {
+    let info = RolloutInfo {
+        rollout_id: 4,
+        release_sha256: ByteBuf::from(vec![9; 32]),
+        created_by: Principal::anonymous(),
+        created_at: 0,
+        policy: Policy::default(),
+        install_arg_sha256: None,
+        install_arg_size: None,
+        summary: crate::engine::Summary {
+            phase: crate::engine::RolloutPhase::Running,
+            current_wave: Some(1),
+            waves: vec![],
+            counts: crate::engine::StateCounts {
+                upgraded: 7,
+                ..Default::default()
+            },
+            in_flight: 0,
+            started_at: 0,
+            finished_at: None,
+            next_wave_at: None,
+        },
+    };
+    let proposal = ControlProposal {
+        rollout_id: 4,
+        command: Command::RollBackAll,
+    };
+    let render = render_control(&proposal, &info);
+    assert!(
+        render.starts_with("## Roll back every child upgraded by rollout 4"),
+        "{render}"
+    );
+    assert!(render.contains("Running; 7 upgraded"), "{render}");
+}
+
+proptest! {
+    /// Whatever the names and however many modules the targets run, a render stays within its
+    /// limit and ends on a whole character.
+    #[test]
+    fn renders_stay_within_their_limit(
+        name in "[a-zé]{1,64}",
+        version in "[0-9.]{1,64}",
+        modules in 0usize..200,
+    ) {
+        let from = (0..modules)
+            .map(|n| FromModule {
+                module_sha256: Some(ByteBuf::from(vec![n as u8; 32])),
+                release: Some(format!("{name}@{n}")),
+                children: 1,
+            })
+            .collect();
+        let mut preview = preview(from);
+        preview.release_name = name;
+        preview.release_version = version;
+        let render = render_rollout(&preview);
+        prop_assert!(render.len() <= MAX_RENDER_BYTES);
+        prop_assert!(render.contains("Plan SHA-256") || render.ends_with("..."));
+    }
+}

@@ -1,0 +1,229 @@
+//! Rollouts by proposal on the real deployer Wasm, through a governance fixture that behaves as
+//! SNS does with generic functions (`deployer_client::governance`): the validator renders the
+//! payload, the execute method runs the same bytes, a reject fails the proposal.
+
+mod failure_support;
+mod rollout_support;
+mod support;
+
+use deployer::governance::{ControlProposal, MAX_RENDER_BYTES};
+use deployer::{Command, ReleaseSelector, RolloutInfo, RolloutPhase, Selector, StartRolloutArg};
+use deployer_client::governance::{Governance, ProposalOutcome};
+use failure_support::Scenario;
+use ic_sim::scenario::IcEnv;
+use rollout_support::{create_children, hex, policy};
+use support::{admin, operator, stranger, Answer};
+
+const ROUNDS: u64 = 2_000;
+
+/// The scenario's fleet with governance installed and granted the Operator role.
+fn governed(children: usize) -> (Scenario, Governance) {
+    let mut scenario = Scenario::new(children, "child_v2");
+    let governance = Governance::install(&mut scenario.fleet, admin());
+    scenario
+        .fleet
+        .add_role_ok(admin(), governance.canister, deployer::Role::Operator);
+    (scenario, governance)
+}
+
+fn rollout_of(scenario: &Scenario) -> StartRolloutArg {
+    StartRolloutArg {
+        release: ReleaseSelector::Sha256(scenario.release.summary.sha256.clone()),
+        selector: Selector::All,
+        policy: Some(policy(1, vec![], 2)),
+        plan_sha256: None,
+    }
+}
+
+/// The payload a proposer submits: the rollout with the plan hash `preview_rollout` gives now.
+fn pinned(scenario: &mut Scenario) -> StartRolloutArg {
+    let mut rollout = rollout_of(scenario);
+    let preview = scenario
+        .fleet
+        .preview_rollout_ok(operator(), rollout.clone());
+    rollout.plan_sha256 = Some(preview.plan_sha256);
+    rollout
+}
+
+fn executed(outcome: ProposalOutcome) -> (String, Vec<u8>) {
+    match outcome {
+        ProposalOutcome::Executed { render, reply } => (render, reply),
+        other => panic!("the proposal did not execute: {other:?}"),
+    }
+}
+
+#[test]
+fn a_rollout_by_proposal_runs_the_plan_voters_saw() {
+    let (mut scenario, governance) = governed(3);
+    let rollout = rollout_of(&scenario);
+    let preview = scenario
+        .fleet
+        .preview_rollout_ok(operator(), rollout.clone());
+    assert_eq!(preview.targets, 3);
+    assert_eq!(preview.skipped, 0);
+    assert_eq!(preview.wave_sizes, [1, 2]);
+    assert_eq!(preview.from.len(), 1);
+    assert_eq!(preview.from[0].children, 3);
+    let payload = candid::encode_one(pinned(&mut scenario)).unwrap();
+    let (render, reply) =
+        executed(governance.propose(&mut scenario.fleet, "start_rollout_by_proposal", payload));
+    assert!(render.len() <= MAX_RENDER_BYTES, "{} bytes", render.len());
+    for expected in [
+        "## Roll out child 2 to 3 children".to_string(),
+        hex(&scenario.release.summary.sha256),
+        format!("Plan SHA-256: {}", hex(&preview.plan_sha256)),
+        "Waves: canary of 1, then 2".to_string(),
+        "3 from module".to_string(),
+    ] {
+        assert!(render.contains(&expected), "{expected} not in:\n{render}");
+    }
+    let started: RolloutInfo = candid::decode_one(&reply).unwrap();
+    assert_eq!(started.created_by, governance.canister);
+    let done = scenario
+        .fleet
+        .run_to_end(operator(), started.rollout_id, ROUNDS);
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    for index in 0..3 {
+        scenario.assert_upgraded(index);
+    }
+}
+
+#[test]
+fn a_proposal_executed_after_the_fleet_changed_fails_and_starts_nothing() {
+    let (mut scenario, governance) = governed(2);
+    let payload = candid::encode_one(pinned(&mut scenario)).unwrap();
+    let method = "start_rollout_by_proposal";
+    governance
+        .validate(&mut scenario.fleet, method, payload.clone())
+        .expect("valid when proposed");
+    // While voters vote, a child is adopted: the plan they saw did not include it.
+    let newcomer = create_children(&mut scenario.fleet, 0, 1);
+    scenario.fleet.adopt_all(admin(), &[newcomer]);
+    let revalidated = governance.validate(&mut scenario.fleet, method, payload.clone());
+    assert!(
+        revalidated
+            .as_ref()
+            .is_err_and(|refusal| refusal.contains("plan now has hash")),
+        "{revalidated:?}"
+    );
+    let reject = governance
+        .execute(&mut scenario.fleet, method, payload)
+        .expect_err("the proposal fails");
+    assert!(
+        reject.contains("start_rollout_by_proposal refused"),
+        "{reject}"
+    );
+    assert!(reject.contains("plan now has hash"), "{reject}");
+    let listed = scenario
+        .fleet
+        .list_rollouts_ok(operator(), deployer::ListRolloutsArg::default());
+    assert!(listed.rollouts.is_empty(), "nothing started");
+}
+
+/// An update call to the deployer with raw argument bytes; a reject's message on refusal.
+fn update_raw(
+    scenario: &mut Scenario,
+    sender: candid::Principal,
+    method: &str,
+    arg: Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    let canister = scenario.fleet.canister;
+    scenario
+        .fleet
+        .env
+        .update_raw(sender, canister, method, arg)
+        .map_err(|reject| reject.message)
+}
+
+#[test]
+fn unpinned_malformed_and_unauthorized_proposals_are_refused_by_both_methods() {
+    let (mut scenario, governance) = governed(1);
+    // No plan hash: voters could not tell what runs.
+    let unpinned = candid::encode_one(rollout_of(&scenario)).unwrap();
+    let outcome = governance.propose(
+        &mut scenario.fleet,
+        "start_rollout_by_proposal",
+        unpinned.clone(),
+    );
+    assert!(
+        matches!(&outcome, ProposalOutcome::Invalid(refusal) if refusal.contains("pins its plan")),
+        "{outcome:?}"
+    );
+    let executed = update_raw(
+        &mut scenario,
+        operator(),
+        "start_rollout_by_proposal",
+        unpinned,
+    );
+    assert!(executed.unwrap_err().contains("pins its plan"));
+    // Bytes that are not the payload's Candid: both methods reject.
+    for method in [
+        "start_rollout_by_proposal_validate",
+        "start_rollout_by_proposal",
+        "control_rollout_by_proposal_validate",
+        "control_rollout_by_proposal",
+    ] {
+        let malformed = b"DIDL\x00\x01\x71\x03abc".to_vec();
+        let refused = update_raw(&mut scenario, operator(), method, malformed);
+        assert!(refused.is_err(), "{method} took a malformed payload");
+    }
+    // Someone without a role cannot execute (refused before it runs).
+    let payload = candid::encode_one(pinned(&mut scenario)).unwrap();
+    let refused = update_raw(
+        &mut scenario,
+        stranger(),
+        "start_rollout_by_proposal",
+        payload,
+    );
+    assert!(refused.unwrap_err().contains("requires the Operator role"));
+}
+
+#[test]
+fn a_rollout_is_paused_resumed_and_rolled_back_by_proposal() {
+    let (mut scenario, governance) = governed(3);
+    let started = scenario
+        .fleet
+        .start_rollout_of(
+            operator(),
+            &scenario.release.clone(),
+            Selector::All,
+            policy(1, vec![], 1),
+        )
+        .answer()
+        .unwrap();
+    let id = started.rollout_id;
+    let propose = |scenario: &mut Scenario, command| {
+        let payload = candid::encode_one(ControlProposal {
+            rollout_id: id,
+            command,
+        })
+        .unwrap();
+        governance.propose(&mut scenario.fleet, "control_rollout_by_proposal", payload)
+    };
+    let (render, reply) = executed(propose(&mut scenario, Command::Pause));
+    assert!(
+        render.starts_with(&format!("## Pause rollout {id}")),
+        "{render}"
+    );
+    let paused: RolloutInfo = candid::decode_one(&reply).unwrap();
+    assert!(matches!(paused.summary.phase, RolloutPhase::Paused(_)));
+    // Pausing a paused rollout does not apply: the validator says why, nothing is voted on.
+    let outcome = propose(&mut scenario, Command::Pause);
+    assert!(
+        matches!(outcome, ProposalOutcome::Invalid(_)),
+        "{outcome:?}"
+    );
+    executed(propose(&mut scenario, Command::Resume));
+    let done = scenario.fleet.run_to_end(operator(), id, ROUNDS);
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+    let (render, _) = executed(propose(&mut scenario, Command::RollBackAll));
+    assert!(
+        render.contains("Roll back every child upgraded by rollout"),
+        "{render}"
+    );
+    let rolled_back = scenario.fleet.run_to_end(operator(), id, ROUNDS);
+    assert_eq!(rolled_back.summary.phase, RolloutPhase::RolledBack);
+    for index in 0..3 {
+        scenario.assert_restored(index);
+    }
+}
