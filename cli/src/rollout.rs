@@ -118,6 +118,11 @@ pub enum RolloutCommand {
     /// [retry] attempts, base_backoff, max_backoff; [install] arg (hex) | arg_file,
     /// skip_pre_upgrade, wasm_memory_persistence = "keep" | "replace".
     Plan(Target),
+    /// What a DAO needs to run the rollout by proposal: the deployer's render of it for voters
+    /// (its plan pinned by hash), the `ExecuteGenericNervousSystemFunction` payload, and the
+    /// methods to register with `AddGenericNervousSystemFunction` (SNS) or to call (Orbit).
+    /// Changes nothing.
+    Propose(Target),
     /// Starts a rollout.
     Start {
         #[command(flatten)]
@@ -188,7 +193,9 @@ pub enum RolloutCommand {
 impl RolloutCommand {
     pub fn check_input(&self) -> Outcome<()> {
         match self {
-            RolloutCommand::Plan(target) | RolloutCommand::Start { target, .. } => target.check(),
+            RolloutCommand::Plan(target)
+            | RolloutCommand::Propose(target)
+            | RolloutCommand::Start { target, .. } => target.check(),
             RolloutCommand::History { child, .. } => parse_principal(child, "child").map(|_| ()),
             _ => Ok(()),
         }
@@ -205,6 +212,7 @@ impl RolloutCommand {
         };
         match self {
             RolloutCommand::Plan(target) => plan(context, &target).map(|()| 0),
+            RolloutCommand::Propose(target) => propose(context, &target).map(|()| 0),
             RolloutCommand::Start {
                 target,
                 watch: follow,
@@ -364,6 +372,51 @@ fn describe(info: &RolloutInfo) -> String {
         ));
     }
     out
+}
+
+/// The SNS topic a rollout proposal belongs to: it upgrades the DAO's canisters.
+const PROPOSAL_TOPIC: &str = "CriticalDappOperations";
+
+fn propose(context: &Context, target: &Target) -> Outcome<()> {
+    let me = context.connection.me;
+    let mut deployer = context.connection.deployer();
+    let mut rollout = StartRolloutArg {
+        plan_sha256: None,
+        release: parse_release(&target.release)?,
+        selector: target.selector()?,
+        policy: Some(target.policy()?),
+    };
+    let preview = deployer.preview_rollout(me, rollout.clone())?;
+    rollout.plan_sha256 = Some(preview.plan_sha256.clone());
+    let render = deployer
+        .start_rollout_by_proposal_validate(me, rollout.clone())?
+        .map_err(Failure::input)?;
+    let payload = candid::encode_one(&rollout).expect("a rollout encodes");
+    let deployer_id = context.connection.canister.to_text();
+    let value = json!({
+        "render": render,
+        "plan_sha256": hex::encode(&preview.plan_sha256),
+        "payload_hex": hex::encode(&payload),
+        "target_canister_id": deployer_id,
+        "target_method_name": "start_rollout_by_proposal",
+        "validator_canister_id": deployer_id,
+        "validator_method_name": "start_rollout_by_proposal_validate",
+        "topic": PROPOSAL_TOPIC,
+    });
+    context.print(&value, || {
+        format!(
+            "What voters will see (the deployer's render):\n\n{render}\n\n\
+             Register once (AddGenericNervousSystemFunction; Orbit: CallExternalCanister):\n\
+             \x20 target    {deployer_id} start_rollout_by_proposal\n\
+             \x20 validator {deployer_id} start_rollout_by_proposal_validate\n\
+             \x20 topic     {PROPOSAL_TOPIC}\n\
+             and grant governance the Operator role (deployer role add <governance> operator).\n\n\
+             ExecuteGenericNervousSystemFunction payload ({} bytes, Candid, hex):\n{}",
+            payload.len(),
+            hex::encode(&payload)
+        )
+    });
+    Ok(())
 }
 
 fn plan(context: &Context, target: &Target) -> Outcome<()> {

@@ -93,6 +93,36 @@ fn the_fleet_is_adopted_labelled_and_listed() {
         .stderr_has("missing.txt");
 }
 
+/// `rollout propose`: the deployer's render of the rollout for voters and the proposal payload,
+/// which `start_rollout_by_proposal` takes as it is.
+#[test]
+fn a_rollout_proposal_is_rendered_with_its_payload() {
+    let net = TestNetwork::start("rollout-propose", 20);
+    fleet_and_release(&net, &[net.child_1.to_text(), net.child_2.to_text()]);
+    let proposal = net
+        .admin(&["rollout", "propose", "child@2.0.0", "--json"])
+        .ok()
+        .json();
+    let render = proposal["render"].as_str().unwrap();
+    assert!(
+        render.contains("## Roll out child 2.0.0 to 2 children"),
+        "{render}"
+    );
+    let plan = proposal["plan_sha256"].as_str().unwrap();
+    assert!(
+        render.contains(&format!("Plan SHA-256: {plan}")),
+        "{render}"
+    );
+    assert_eq!(proposal["target_method_name"], "start_rollout_by_proposal");
+    assert_eq!(proposal["topic"], "CriticalDappOperations");
+    let payload = hex::decode(proposal["payload_hex"].as_str().unwrap()).unwrap();
+    let rollout: deployer::StartRolloutArg = candid::decode_one(&payload).unwrap();
+    assert_eq!(hex::encode(rollout.plan_sha256.unwrap()), plan);
+    net.admin(&["rollout", "propose", "child@2.0.0"])
+        .ok()
+        .stdout_has("ExecuteGenericNervousSystemFunction payload");
+}
+
 #[test]
 fn a_rollout_is_planned_started_and_watched_to_its_end() {
     let net = TestNetwork::start("rollout-watch", 20);
