@@ -118,7 +118,14 @@ fn install() -> Deployer {
 }
 
 fn install_on(config: SimConfig) -> Deployer {
-    Deployer::install(Sim::new(config), controller(), InitArg { admins: None })
+    Deployer::install(
+        Sim::new(config),
+        controller(),
+        InitArg {
+            admins: None,
+            ..Default::default()
+        },
+    )
 }
 
 /// Opens an upload of `module` in 1 MiB chunks, named after its hash.

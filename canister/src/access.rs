@@ -72,10 +72,11 @@ pub enum Method {
     StartRolloutByProposal,
     ControlRolloutByProposalValidate,
     ControlRolloutByProposal,
+    GovernanceSettings,
 }
 
 impl Method {
-    pub const ALL: [Method; 45] = [
+    pub const ALL: [Method; 46] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -121,6 +122,7 @@ impl Method {
         Method::StartRolloutByProposal,
         Method::ControlRolloutByProposalValidate,
         Method::ControlRolloutByProposal,
+        Method::GovernanceSettings,
     ];
 
     /// The name in the Candid interface.
@@ -171,6 +173,7 @@ impl Method {
             Method::StartRolloutByProposal => "start_rollout_by_proposal",
             Method::ControlRolloutByProposalValidate => "control_rollout_by_proposal_validate",
             Method::ControlRolloutByProposal => "control_rollout_by_proposal",
+            Method::GovernanceSettings => "governance_settings",
         }
     }
 
@@ -226,6 +229,7 @@ impl Method {
             | Method::GetRelease
             | Method::ReleaseChunk
             | Method::StorageStats
+            | Method::GovernanceSettings
             // Aggregates only (see `crate::dashboard`), for scrapers and browsers.
             | Method::HttpRequest => None,
         }
@@ -258,6 +262,7 @@ impl Method {
                 | Method::PreviewRollout
                 | Method::StartRolloutByProposalValidate
                 | Method::ControlRolloutByProposalValidate
+                | Method::GovernanceSettings
         )
     }
 

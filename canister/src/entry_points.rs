@@ -26,7 +26,7 @@ use crate::error::{Error, ErrorKind};
 use crate::fleet::{
     ChildInfo, ChildPage, FleetError, Label, ListChildrenArg, MAX_ADOPTED_PER_CALL,
 };
-use crate::governance::{self, ControlProposal, RolloutPreview};
+use crate::governance::{self, ControlProposal, GovernanceSettings, RolloutPreview};
 use crate::release_store::StorageStats;
 use crate::releases::{ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector};
 use crate::roles::{Role, RoleAssignment};
@@ -81,7 +81,7 @@ fn viewing<R>(
 ) -> Result<R, Error> {
     let caller = msg_caller();
     reading(method, |state| {
-        access::authorize(&state.roles, caller, method)?;
+        state.authorize(caller, method)?;
         f(state)
     })
 }
@@ -93,7 +93,7 @@ fn authorized<R>(
 ) -> Result<R, Error> {
     let caller = msg_caller();
     mutate_state(|state| {
-        access::authorize(&state.roles, caller, method)?;
+        state.authorize(caller, method)?;
         f(state, caller)
     })
 }
@@ -135,6 +135,7 @@ fn warm_query_replies() {
     warm::<Result<Vec<ChunkStore>, Error>>();
     warm::<Result<RolloutPreview, Error>>();
     warm::<Result<String, String>>();
+    warm::<GovernanceSettings>();
 }
 
 /// Serializes nothing (all state is in stable structures): it only refuses an upgrade that
@@ -166,11 +167,18 @@ fn post_upgrade(arg: Option<UpgradeArg>) {
 #[inspect_message]
 fn inspect_message() {
     let method = msg_method_name();
-    let roles = read_state(|state| state.roles.roles_of(msg_caller()));
+    let caller = msg_caller();
+    let (roles, governance) =
+        read_state(|state| (state.roles.roles_of(caller), state.governance()));
     match access::inspect(&method, ic0::msg_arg_data_size(), &roles) {
-        Ok(()) => accept_message(),
+        Ok(()) => {}
         Err(refusal) => trap(refusal.to_string()),
     }
+    let method = Method::from_name(&method).expect("inspect knows the method");
+    if let Err(refusal) = governance.check(caller, method) {
+        trap(Error::from(refusal).to_string());
+    }
+    accept_message();
 }
 
 #[update(manual_reply = true)]
@@ -189,6 +197,12 @@ fn remove_role(principal: Principal, role: Role) -> Replied<Result<(), Error>> {
             state.roles.revoke(principal, role)
         })
     })
+}
+
+/// Public: who governs the deployer, and whether it is governance-only.
+#[query(manual_reply = true)]
+fn governance_settings() -> Replied<GovernanceSettings> {
+    cached_candid::reply(|| reading(Method::GovernanceSettings, |state| state.governance()))
 }
 
 /// Public: who holds which role is part of the deployer's governance, not a secret.
@@ -236,7 +250,7 @@ fn upload_status(upload_id: u64) -> Replied<Result<UploadStatus, Error>> {
     cached_candid::reply(|| {
         let caller = msg_caller();
         reading(Method::UploadStatus, |state| {
-            access::authorize(&state.roles, caller, Method::UploadStatus)?;
+            state.authorize(caller, Method::UploadStatus)?;
             state.release_store.upload_status(upload_id, time())
         })
     })
@@ -396,7 +410,7 @@ async fn adopt_children(
 ) -> Replied<Result<Vec<Result<ChildInfo, Error>>, Error>> {
     let result: Result<Vec<Result<ChildInfo, Error>>, Error> = async {
         let caller = msg_caller();
-        read_state(|state| access::authorize(&state.roles, caller, Method::AdoptChildren))?;
+        read_state(|state| state.authorize(caller, Method::AdoptChildren))?;
         if arg.canister_ids.len() > MAX_ADOPTED_PER_CALL {
             return Err(fleet_error(FleetError::TooManyToAdopt {
                 count: arg.canister_ids.len() as u64,
@@ -414,7 +428,7 @@ async fn adopt_children(
         let deployer = ic_cdk::api::canister_self();
         mutate_state(|state| {
             // The caller's role may have been revoked while the statuses were read.
-            access::authorize(&state.roles, caller, Method::AdoptChildren)?;
+            state.authorize(caller, Method::AdoptChildren)?;
             Ok(arg
                 .canister_ids
                 .iter()
@@ -508,7 +522,7 @@ async fn register_chunk_store(
 ) -> Replied<Result<(), Error>> {
     let result: Result<(), Error> = async {
         let caller = msg_caller();
-        read_state(|state| access::authorize(&state.roles, caller, Method::RegisterChunkStore))?;
+        read_state(|state| state.authorize(caller, Method::RegisterChunkStore))?;
         let status = effects::canister_status(canister_id)
             .await
             .map_err(|error| unavailable(canister_id, error))?;
@@ -520,7 +534,7 @@ async fn register_chunk_store(
         }
         mutate_state(|state| {
             // The caller's role may have been revoked while the status was read.
-            access::authorize(&state.roles, caller, Method::RegisterChunkStore)?;
+            state.authorize(caller, Method::RegisterChunkStore)?;
             // A child is not a store: its module is what rollouts replace.
             if let Ok(child) = state.fleet.info(&canister_id) {
                 return Err(fleet_error(FleetError::AlreadyAdopted {

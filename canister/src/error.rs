@@ -124,6 +124,8 @@ pub enum ErrorKind {
     /// The release goes through a chunk store, and no store canister is registered for this
     /// subnet of selected children.
     NoChunkStore { subnet: Principal },
+    /// The deployer is governance-only: only `governance` (through proposals) changes anything.
+    GovernanceOnly { governance: Principal },
     /// The rollout's plan no longer has the hash it was reviewed or voted on with: the fleet or
     /// the release changed since.
     PlanChanged { expected: ByteBuf, actual: ByteBuf },
@@ -393,6 +395,12 @@ impl fmt::Display for ErrorKind {
                 f,
                 "{canister_id} has a module installed; a chunk store must be an empty canister \
                  the deployer controls: create one, or uninstall its code"
+            ),
+            Self::GovernanceOnly { governance } => write!(
+                f,
+                "the deployer is governance-only: changes go through proposals executed by \
+                 {governance}; reads stay open (controllers can lift the mode with an upgrade \
+                 argument governance_only = false)"
             ),
             Self::PlanChanged { expected, actual } => write!(
                 f,

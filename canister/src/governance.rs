@@ -20,13 +20,62 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use candid::{CandidType, Deserialize};
+use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
 
+use crate::access::Method;
 use crate::engine::{ChildId, Command, FailureBudget, ModuleHash, OnFailure, Plan, Policy};
+use crate::error::ErrorKind;
 use crate::hash::{hex, sha256, Sha256Hash};
 use crate::rollouts::{RolloutInfo, StartRolloutArg};
+
+/// Who governs the deployer: the SNS governance canister or the Orbit station that executes its
+/// proposals (an admin), and whether the deployer is governance-only: then every method that
+/// changes anything refuses every other caller, admins included (reads stay open). Set by the
+/// controllers at install or upgrade. Stored as CBOR (memory 23); the serde names are stored.
+#[derive(CandidType, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct GovernanceSettings {
+    pub governance: Option<Principal>,
+    #[serde(default)]
+    pub governance_only: bool,
+}
+
+impl GovernanceSettings {
+    /// Refuses `caller` a method that changes state while the deployer is governance-only and
+    /// the caller is not governance; reads (queries) pass.
+    pub fn check(&self, caller: Principal, method: Method) -> Result<(), ErrorKind> {
+        match self.governance {
+            Some(governance)
+                if self.governance_only && !method.is_query() && caller != governance =>
+            {
+                Err(ErrorKind::GovernanceOnly { governance })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The settings after an install or upgrade asked for `governance` and `governance_only`
+    /// (`None`: unchanged); governance-only needs a governance principal.
+    pub fn updated(
+        &self,
+        governance: Option<Principal>,
+        governance_only: Option<bool>,
+    ) -> Result<GovernanceSettings, String> {
+        let updated = GovernanceSettings {
+            governance: governance.or(self.governance),
+            governance_only: governance_only.unwrap_or(self.governance_only),
+        };
+        if updated.governance_only && updated.governance.is_none() {
+            return Err(
+                "governance_only needs a governance principal: set `governance` to the \
+                        SNS governance canister or the Orbit station"
+                    .to_string(),
+            );
+        }
+        Ok(updated)
+    }
+}
 
 /// The most bytes a render takes: proposals live in governance's heap and its listings.
 pub const MAX_RENDER_BYTES: usize = 4 * 1024;

@@ -32,7 +32,8 @@
 //! | 19 | map [`ACTIVE_ROLLOUTS_MEMORY_ID`]       | `rollouts::journal` | rollout id (u64 BE)   | `()`                      |
 //! | 20 | map [`ROLLOUT_OVERVIEWS_MEMORY_ID`]     | `rollouts::journal` | rollout id (u64 BE)   | CBOR `RolloutOverview`    |
 //! | 21 | cell [`EVENTS_BASE_MEMORY_ID`]          | `rollouts::journal` | -                     | u64 LE: first sequence    |
-//! | 22 | map [`FLEET_COUNTS_MEMORY_ID`]          | `fleet`             | tag, subnet or module | u64 BE: children counted  |
+//! | 22 | vec [`FLEET_COUNTS_MEMORY_ID`]          | `fleet`             | slot index            | tag, subnet/module, count |
+//! | 23 | cell [`GOVERNANCE_MEMORY_ID`]           | `state`             | -                     | CBOR `GovernanceSettings` |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -156,12 +157,15 @@ pub const FLEET_INDEX_MEMORY_ID: MemoryId = MemoryId::new(14);
 pub const FLEET_SUBNETS_MEMORY_ID: MemoryId = MemoryId::new(15);
 /// The fleet's running counts by subnet and by module (added after release 0.1).
 pub const FLEET_COUNTS_MEMORY_ID: MemoryId = MemoryId::new(22);
+/// Who governs the deployer, see [`crate::governance::GovernanceSettings`] (added after
+/// release 0.1: absent, nobody).
+pub const GOVERNANCE_MEMORY_ID: MemoryId = MemoryId::new(23);
 /// The chunk store canister registered for each subnet other than the deployer's own, see
 /// [`crate::rollouts::SubnetStore`].
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 23] = [
+const USED_MEMORY_IDS: [MemoryId; 24] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -185,6 +189,7 @@ const USED_MEMORY_IDS: [MemoryId; 23] = [
     ROLLOUT_OVERVIEWS_MEMORY_ID,
     EVENTS_BASE_MEMORY_ID,
     FLEET_COUNTS_MEMORY_ID,
+    GOVERNANCE_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -309,6 +314,10 @@ impl<M: Memory> Memories<M> {
 
     pub fn fleet_counts(&self) -> VirtualMemory<M> {
         self.manager.get(FLEET_COUNTS_MEMORY_ID)
+    }
+
+    pub fn governance(&self) -> VirtualMemory<M> {
+        self.manager.get(GOVERNANCE_MEMORY_ID)
     }
 
     pub fn rollouts(&self) -> VirtualMemory<M> {

@@ -7,10 +7,13 @@ use std::fmt;
 
 use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::memory_manager::VirtualMemory;
-use ic_stable_structures::Memory;
+use ic_stable_structures::{Memory, StableCell};
 
+use crate::access::{self, Method};
+use crate::cbor::Cbor;
 use crate::error::Error;
 use crate::fleet::{Fleet, FleetMemories};
+use crate::governance::GovernanceSettings;
 use crate::memory::{LayoutError, Memories};
 use crate::release_store::{ReleaseStore, StorageStats};
 use crate::roles::{Role, Roles};
@@ -21,6 +24,10 @@ use crate::rollouts::{RolloutMemories, Rollouts};
 pub struct InitArg {
     /// The initial admins. `None` makes the installer the only admin.
     pub admins: Option<Vec<Principal>>,
+    /// The SNS governance canister or Orbit station: made an admin, and the only caller that
+    /// changes anything when `governance_only`.
+    pub governance: Option<Principal>,
+    pub governance_only: Option<bool>,
 }
 
 /// The upgrade argument, passed as `opt UpgradeArg`; upgrading with no argument keeps working.
@@ -29,6 +36,10 @@ pub struct UpgradeArg {
     /// Principals granted Admin by the upgrade: how the deployer's controllers recover it when
     /// every admin key is lost, without shipping new code.
     pub add_admins: Option<Vec<Principal>>,
+    /// Sets the governance principal (made an admin); `None` keeps it.
+    pub governance: Option<Principal>,
+    /// Turns governance-only mode on or off; `None` keeps it.
+    pub governance_only: Option<bool>,
 }
 
 /// Why the deployer refuses to be upgraded now, if it does: never while calls it made may still
@@ -56,6 +67,8 @@ pub enum InitError {
     NoAdmins,
     /// An initial admin could not be granted the role.
     Admin(Error),
+    /// The governance settings asked for cannot hold.
+    Governance(String),
 }
 
 impl fmt::Display for InitError {
@@ -67,6 +80,7 @@ impl fmt::Display for InitError {
                  or leave it null to make the installer the only admin"
             ),
             Self::Admin(error) => write!(f, "cannot make an initial admin: {error}"),
+            Self::Governance(reason) => write!(f, "{reason}"),
         }
     }
 }
@@ -80,6 +94,8 @@ pub enum UpgradeError {
     Layout(LayoutError),
     /// A principal of `add_admins` could not be granted the role.
     Admin(Error),
+    /// The governance settings asked for cannot hold.
+    Governance(String),
 }
 
 impl fmt::Display for UpgradeError {
@@ -87,6 +103,7 @@ impl fmt::Display for UpgradeError {
         match self {
             Self::Layout(error) => write!(f, "{error}"),
             Self::Admin(error) => write!(f, "cannot make an admin of `add_admins`: {error}"),
+            Self::Governance(reason) => write!(f, "{reason}"),
         }
     }
 }
@@ -95,6 +112,7 @@ impl std::error::Error for UpgradeError {}
 
 pub struct State<M: Memory> {
     memories: Memories<M>,
+    governance: StableCell<Cbor<GovernanceSettings>, VirtualMemory<M>>,
     pub roles: Roles<VirtualMemory<M>>,
     pub release_store: ReleaseStore<VirtualMemory<M>>,
     pub fleet: Fleet<VirtualMemory<M>>,
@@ -109,7 +127,10 @@ impl<M: Memory> State<M> {
             return Err(InitError::NoAdmins);
         }
         let mut state = Self::with_memories(Memories::format(memory));
-        for admin in admins {
+        let governance = state
+            .govern(arg.governance, arg.governance_only)
+            .map_err(InitError::Governance)?;
+        for admin in admins.into_iter().chain(governance) {
             state
                 .roles
                 .grant(admin, Role::Admin)
@@ -129,7 +150,15 @@ impl<M: Memory> State<M> {
             .check(state.rollouts.journal_lines())
             .map_err(UpgradeError::Layout)?;
         state.memories.record_journal_writer();
-        for admin in arg.add_admins.unwrap_or_default() {
+        let governance = state
+            .govern(arg.governance, arg.governance_only)
+            .map_err(UpgradeError::Governance)?;
+        for admin in arg
+            .add_admins
+            .unwrap_or_default()
+            .into_iter()
+            .chain(governance)
+        {
             state
                 .roles
                 .grant(admin, Role::Admin)
@@ -138,8 +167,36 @@ impl<M: Memory> State<M> {
         Ok(state)
     }
 
+    /// Who governs the deployer, see [`GovernanceSettings`].
+    pub fn governance(&self) -> GovernanceSettings {
+        self.governance.get().0.clone()
+    }
+
+    /// Refuses `caller` the `method` unless its role allows it and, in governance-only mode,
+    /// it is governance.
+    pub fn authorize(&self, caller: Principal, method: Method) -> Result<(), Error> {
+        self.governance().check(caller, method)?;
+        access::authorize(&self.roles, caller, method)
+    }
+
+    /// Records the governance settings an install or upgrade asked for; returns the governance
+    /// principal newly set, to be made an admin.
+    fn govern(
+        &mut self,
+        governance: Option<Principal>,
+        governance_only: Option<bool>,
+    ) -> Result<Option<Principal>, String> {
+        let updated = self.governance().updated(governance, governance_only)?;
+        self.governance.set(Cbor(updated));
+        Ok(governance)
+    }
+
     fn with_memories(memories: Memories<M>) -> Self {
         Self {
+            governance: StableCell::init(
+                memories.governance(),
+                Cbor(GovernanceSettings::default()),
+            ),
             roles: Roles::init(memories.roles()),
             release_store: ReleaseStore::open(&memories),
             fleet: Fleet::init(FleetMemories {

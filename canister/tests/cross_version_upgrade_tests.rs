@@ -36,6 +36,7 @@ fn fleet_running(wasm: &[u8]) -> Fleet {
     });
     let init = InitArg {
         admins: Some(vec![admin()]),
+        ..Default::default()
     };
     let mut fleet = Fleet::install_wasm(sim, admin(), init, wasm);
     fleet.add_role_ok(admin(), operator(), Role::Operator);

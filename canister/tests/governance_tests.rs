@@ -227,3 +227,56 @@ fn a_rollout_is_paused_resumed_and_rolled_back_by_proposal() {
         scenario.assert_restored(index);
     }
 }
+
+#[test]
+fn a_governance_only_deployer_takes_changes_from_governance_alone() {
+    let (mut scenario, governance) = governed(2);
+    let arg = deployer::UpgradeArg {
+        governance: Some(governance.canister),
+        governance_only: Some(true),
+        ..Default::default()
+    };
+    scenario
+        .fleet
+        .upgrade(admin(), Some(arg))
+        .expect("the controller sets governance");
+    let settings = scenario.fleet.governance_settings_ok(stranger());
+    assert_eq!(settings.governance, Some(governance.canister));
+    assert!(settings.governance_only);
+
+    // An admin's change is refused before it runs, saying why; reads stay open.
+    let refused = scenario
+        .fleet
+        .start_rollout_of(
+            admin(),
+            &scenario.release.clone(),
+            Selector::All,
+            policy(1, vec![], 2),
+        )
+        .unwrap_err()
+        .reject();
+    assert!(refused.message.contains("governance-only"), "{refused}");
+    scenario
+        .fleet
+        .list_rollouts_ok(operator(), deployer::ListRolloutsArg::default());
+
+    // Governance executes the proposal.
+    let payload = candid::encode_one(pinned(&mut scenario)).unwrap();
+    let (_, reply) =
+        executed(governance.propose(&mut scenario.fleet, "start_rollout_by_proposal", payload));
+    let started: RolloutInfo = candid::decode_one(&reply).unwrap();
+    let done = scenario
+        .fleet
+        .run_to_end(operator(), started.rollout_id, ROUNDS);
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+
+    // The controllers lift the mode: admins act again.
+    let lift = deployer::UpgradeArg {
+        governance_only: Some(false),
+        ..Default::default()
+    };
+    scenario.fleet.upgrade(admin(), Some(lift)).expect("lifted");
+    scenario
+        .fleet
+        .add_role_ok(admin(), stranger(), deployer::Role::Viewer);
+}

@@ -333,6 +333,7 @@ fn controllers_add_an_admin_through_the_upgrade_argument() {
     assert_eq!(fleet.my_roles_ok(rescuer), Vec::<Role>::new());
     let arg = UpgradeArg {
         add_admins: Some(vec![rescuer]),
+        ..Default::default()
     };
     fleet
         .upgrade_stopped(admin(), Some(arg))

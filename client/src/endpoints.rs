@@ -6,7 +6,7 @@ use candid::types::internal::TypeContainer;
 use candid::types::{Type, TypeEnv};
 use candid::Principal;
 use deployer::dashboard::{FleetSummary, HttpRequest, HttpResponse};
-use deployer::governance::{ControlProposal, RolloutPreview};
+use deployer::governance::{ControlProposal, GovernanceSettings, RolloutPreview};
 use deployer::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChildInfo, ChildPage, ChunkStore, Error,
     EventPage, Label, ListChildrenArg, ListEventsArg, ListReleasesArg, ListRolloutsArg,
@@ -53,6 +53,7 @@ infallible_replies!(
     HttpResponse<'static>,
     RolloutInfo,
     Result<String, String>,
+    GovernanceSettings,
 );
 
 /// One endpoint as the client calls it: its name, whether it is a query, and the Candid types
@@ -130,6 +131,7 @@ macro_rules! endpoints {
 endpoints! {
     update add_role, add_role_ok(principal: Principal, role: Role) -> Result<(), Error>;
     update remove_role, remove_role_ok(principal: Principal, role: Role) -> Result<(), Error>;
+    query governance_settings, governance_settings_ok() -> GovernanceSettings;
     query list_roles, list_roles_ok() -> Vec<RoleAssignment>;
     query my_roles, my_roles_ok() -> Vec<Role>;
     query version, version_ok() -> VersionInfo;

@@ -32,6 +32,7 @@ pub fn install_deployer_and_fixtures(sim: &mut Sim, controllers: &Controllers) -
     let deployer = sim.create_canister(0, all.clone());
     let init = deployer::InitArg {
         admins: controllers.admins.clone(),
+        ..Default::default()
     };
     install(
         sim,

@@ -50,7 +50,10 @@ pub fn thirty_mib() -> BTreeMap<String, u64> {
     let mut direct = Deployer::install(
         Sim::new(SimConfig::default()),
         operator,
-        InitArg { admins: None },
+        InitArg {
+            admins: None,
+            ..Default::default()
+        },
     );
     let before = direct.env.stats();
     let started = Instant::now();

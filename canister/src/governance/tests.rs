@@ -191,3 +191,51 @@ proptest! {
         prop_assert!(render.contains("Plan SHA-256") || render.ends_with("..."));
     }
 }
+
+#[test]
+fn governance_only_refuses_every_change_but_governance_s_and_no_read() {
+    let governance = Principal::from_slice(&[7; 29]);
+    let admin = Principal::from_slice(&[1; 29]);
+    let settings = GovernanceSettings::default()
+        .updated(Some(governance), Some(true))
+        .unwrap();
+    assert_eq!(
+        settings.check(admin, Method::StartRollout),
+        Err(ErrorKind::GovernanceOnly { governance })
+    );
+    assert!(settings.check(admin, Method::AddRole).is_err());
+    assert_eq!(
+        settings.check(governance, Method::StartRolloutByProposal),
+        Ok(())
+    );
+    for read in Method::ALL.into_iter().filter(|method| method.is_query()) {
+        assert_eq!(settings.check(admin, read), Ok(()), "{read:?}");
+    }
+    // Lifted by an upgrade; governance is kept.
+    let lifted = settings.updated(None, Some(false)).unwrap();
+    assert_eq!(lifted.governance, Some(governance));
+    assert_eq!(lifted.check(admin, Method::StartRollout), Ok(()));
+    // Governance-only needs someone to govern.
+    assert!(GovernanceSettings::default()
+        .updated(None, Some(true))
+        .unwrap_err()
+        .contains("needs a governance principal"));
+}
+
+/// Stored in memory 23: the bytes are a contract with the next build.
+#[test]
+fn governance_settings_keep_their_bytes() {
+    use ic_stable_structures::Storable;
+    let settings = GovernanceSettings {
+        governance: Some(Principal::from_slice(&[7; 3])),
+        governance_only: true,
+    };
+    let bytes = crate::cbor::Cbor(settings.clone()).to_bytes().into_owned();
+    // {"governance": h'070707', "governance_only": true}
+    assert_eq!(
+        crate::hash::hex(&bytes),
+        "a26a676f7665726e616e6365430707076f676f7665726e616e63655f6f6e6c79f5"
+    );
+    let read = crate::cbor::Cbor::<GovernanceSettings>::from_bytes(bytes.into()).0;
+    assert_eq!(read, settings);
+}

@@ -28,6 +28,7 @@ fn without_listed_admins_the_installer_is_the_only_admin() {
 fn listed_admins_replace_the_installer() {
     let arg = InitArg {
         admins: Some(vec![principal(2), principal(3)]),
+        ..Default::default()
     };
     let state = State::init(VectorMemory::default(), arg, principal(1)).unwrap();
     assert_eq!(state.roles.roles_of(principal(1)), vec![]);
@@ -39,6 +40,7 @@ fn listed_admins_replace_the_installer() {
 fn an_empty_admin_list_is_refused() {
     let arg = InitArg {
         admins: Some(vec![]),
+        ..Default::default()
     };
     let error = State::init(VectorMemory::default(), arg, principal(1)).err();
     assert_eq!(error, Some(InitError::NoAdmins));
@@ -78,6 +80,7 @@ fn the_upgrade_argument_adds_admins_and_keeps_the_others() {
     drop(state);
     let arg = UpgradeArg {
         add_admins: Some(vec![principal(3), principal(1)]),
+        ..UpgradeArg::default()
     };
     let upgraded = State::post_upgrade(memory, arg).unwrap();
     let principals: Vec<Principal> = admins(&upgraded)
@@ -93,6 +96,7 @@ fn the_upgrade_argument_cannot_make_the_anonymous_principal_an_admin() {
     drop(State::init(memory.clone(), InitArg::default(), principal(1)).unwrap());
     let arg = UpgradeArg {
         add_admins: Some(vec![Principal::anonymous()]),
+        ..UpgradeArg::default()
     };
     assert!(matches!(
         State::post_upgrade(memory, arg).err(),
@@ -184,4 +188,41 @@ fn upgrade_keeps_releases_and_open_uploads() {
         Ok(status)
     );
     assert_eq!(upgraded.storage_stats(2), stats);
+}
+
+#[test]
+fn governance_is_made_an_admin_and_governance_only_is_set_at_install_and_lifted_at_upgrade() {
+    let governance = principal(7);
+    let memory = VectorMemory::default();
+    let init = InitArg {
+        governance: Some(governance),
+        governance_only: Some(true),
+        ..InitArg::default()
+    };
+    let state = State::init(memory.clone(), init, principal(1)).unwrap();
+    assert_eq!(state.roles.roles_of(governance), vec![Role::Admin]);
+    let refused = state
+        .authorize(principal(1), Method::StartRollout)
+        .unwrap_err();
+    assert_eq!(*refused.kind(), ErrorKind::GovernanceOnly { governance });
+    assert_eq!(state.authorize(governance, Method::StartRollout), Ok(()));
+    assert_eq!(state.authorize(principal(1), Method::ListRollouts), Ok(()));
+    drop(state);
+    let lift = UpgradeArg {
+        governance_only: Some(false),
+        ..UpgradeArg::default()
+    };
+    let upgraded = State::post_upgrade(memory, lift).unwrap();
+    assert_eq!(
+        upgraded.authorize(principal(1), Method::StartRollout),
+        Ok(())
+    );
+    assert_eq!(upgraded.governance().governance, Some(governance));
+
+    let without_governance = InitArg {
+        governance_only: Some(true),
+        ..InitArg::default()
+    };
+    let refused = State::init(VectorMemory::default(), without_governance, principal(1));
+    assert!(matches!(refused.err(), Some(InitError::Governance(_))));
 }

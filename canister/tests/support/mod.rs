@@ -50,6 +50,7 @@ pub fn reinstall<E: IcEnv>(deployer: &mut deployer_client::Deployer<E>) {
 fn admin_init() -> InitArg {
     InitArg {
         admins: Some(vec![admin()]),
+        ..Default::default()
     }
 }
 

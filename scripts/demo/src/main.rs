@@ -257,7 +257,14 @@ fn main() {
     });
     println!("Deployer demo on the IC simulator (seed 7, one subnet, real canister Wasm)\n");
 
-    let mut deployer = Deployer::install(sim, operator(), InitArg { admins: None });
+    let mut deployer = Deployer::install(
+        sim,
+        operator(),
+        InitArg {
+            admins: None,
+            ..Default::default()
+        },
+    );
     let view = deployer.env.canister(deployer.canister).unwrap();
     println!(
         "1. Installed the deployer {} (module {}, {} KiB of Wasm heap).",
