@@ -23,7 +23,8 @@
 //! | [`engine`]             | the rollout engine: a pure state machine per rollout            |
 //! | [`rollouts`]           | rollouts as stored: planning, journal, admission, stores, reads |
 //! | [`status_reply`]       | the two fields of a `canister_status` reply the driver reads    |
-//! | [`dashboard`]          | `http_request`: `/metrics` (Prometheus) and `/status` (JSON)    |
+//! | [`dashboard`]          | `http_request`: the page, `/metrics`, `/status`, `/events`      |
+//! | [`governance`]         | proposals: plan hashes, renders, governance-only settings       |
 //! | [`error`], [`version`] | the error every method returns; the build's version             |
 
 pub mod access;
