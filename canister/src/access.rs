@@ -73,10 +73,12 @@ pub enum Method {
     ControlRolloutByProposalValidate,
     ControlRolloutByProposal,
     GovernanceSettings,
+    ApplyByProposalValidate,
+    ApplyByProposal,
 }
 
 impl Method {
-    pub const ALL: [Method; 46] = [
+    pub const ALL: [Method; 48] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -123,6 +125,8 @@ impl Method {
         Method::ControlRolloutByProposalValidate,
         Method::ControlRolloutByProposal,
         Method::GovernanceSettings,
+        Method::ApplyByProposalValidate,
+        Method::ApplyByProposal,
     ];
 
     /// The name in the Candid interface.
@@ -174,6 +178,8 @@ impl Method {
             Method::ControlRolloutByProposalValidate => "control_rollout_by_proposal_validate",
             Method::ControlRolloutByProposal => "control_rollout_by_proposal",
             Method::GovernanceSettings => "governance_settings",
+            Method::ApplyByProposalValidate => "apply_by_proposal_validate",
+            Method::ApplyByProposal => "apply_by_proposal",
         }
     }
 
@@ -208,7 +214,9 @@ impl Method {
             | Method::RollbackRollout
             | Method::ReconcileRollout
             | Method::StartRolloutByProposal
-            | Method::ControlRolloutByProposal => Some(Role::Operator),
+            | Method::ControlRolloutByProposal
+            // The least any action needs; each action is then checked for its own method's.
+            | Method::ApplyByProposal => Some(Role::Operator),
             // The fleet's ids and labels, install arguments, histories: read by role holders.
             Method::GetChild
             | Method::ListChildren
@@ -217,6 +225,7 @@ impl Method {
             | Method::PreviewRollout
             | Method::StartRolloutByProposalValidate
             | Method::ControlRolloutByProposalValidate
+            | Method::ApplyByProposalValidate
             | Method::GetRollout
             | Method::ListRollouts
             | Method::ChildHistory
@@ -263,6 +272,7 @@ impl Method {
                 | Method::StartRolloutByProposalValidate
                 | Method::ControlRolloutByProposalValidate
                 | Method::GovernanceSettings
+                | Method::ApplyByProposalValidate
         )
     }
 

@@ -26,7 +26,9 @@ use crate::error::{Error, ErrorKind};
 use crate::fleet::{
     ChildInfo, ChildPage, FleetError, Label, ListChildrenArg, MAX_ADOPTED_PER_CALL,
 };
-use crate::governance::{self, ControlProposal, GovernanceSettings, RolloutPreview};
+use crate::governance::{
+    self, ControlProposal, GovernanceSettings, GovernedAction, RolloutPreview,
+};
 use crate::release_store::StorageStats;
 use crate::releases::{ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector};
 use crate::roles::{Role, RoleAssignment};
@@ -661,6 +663,38 @@ fn control_rollout_by_proposal_validate(
             Ok(governance::render_control(&proposal, &rollout))
         })
         .map_err(|error| error.to_string())
+    })
+}
+
+/// Validates a proposal for any other action: the action is carried out for real and its render
+/// kept, since a query's changes are discarded whether it runs replicated or not. So the
+/// validator refuses exactly what execution would refuse now (the caller's role included).
+#[query(manual_reply = true)]
+fn apply_by_proposal_validate(action: GovernedAction) -> Replied<Result<String, String>> {
+    cached_candid::reply(|| {
+        let caller = msg_caller();
+        let render = reading(Method::ApplyByProposalValidate, |state| {
+            action.render(state)
+        });
+        mutate_state(|state| {
+            state.authorize(caller, action.method())?;
+            action.apply(state)
+        })
+        .map(|()| render)
+        .map_err(|error| error.to_string())
+    })
+}
+
+/// Executes a proposal for any other action; rejects on refusal. Replies with what was done (the
+/// render), which Orbit keeps with the request.
+#[update(manual_reply = true)]
+fn apply_by_proposal(action: GovernedAction) -> Replied<String> {
+    cached_candid::reply(|| {
+        authorized(action.method(), |state, _| {
+            let render = action.render(state);
+            action.apply(state).map(|()| render)
+        })
+        .unwrap_or_else(|error| trap(format!("apply_by_proposal refused: {error}")))
     })
 }
 

@@ -24,11 +24,18 @@ use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
 
+use ic_stable_structures::Memory;
+
 use crate::access::Method;
 use crate::engine::{ChildId, Command, FailureBudget, ModuleHash, OnFailure, Plan, Policy};
-use crate::error::ErrorKind;
+use crate::error::{Error, ErrorKind};
+use crate::fleet::Label;
 use crate::hash::{hex, sha256, Sha256Hash};
+use crate::releases::ReleaseSelector;
+use crate::roles::Role;
 use crate::rollouts::{RolloutInfo, StartRolloutArg};
+use crate::state::State;
+use crate::uploads::UploadSettingsUpdate;
 
 /// Who governs the deployer: the SNS governance canister or the Orbit station that executes its
 /// proposals (an admin), and whether the deployer is governance-only: then every method that
@@ -262,6 +269,143 @@ pub fn render_rollout(preview: &RolloutPreview) -> String {
         hex(&preview.plan_sha256)
     );
     cut(text)
+}
+
+/// The payload of a proposal for any other action a DAO votes on: one pair of methods,
+/// `apply_by_proposal(_validate)`, registered once, serves them all.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum GovernedAction {
+    DeleteRelease {
+        sha256: ByteBuf,
+    },
+    AddRole {
+        principal: Principal,
+        role: Role,
+    },
+    RemoveRole {
+        principal: Principal,
+        role: Role,
+    },
+    ReleaseChild {
+        canister_id: Principal,
+    },
+    SetLabels {
+        canister_id: Principal,
+        labels: Vec<Label>,
+    },
+    UnregisterChunkStore {
+        subnet: Principal,
+    },
+    SetUploadSettings(UploadSettingsUpdate),
+}
+
+impl GovernedAction {
+    /// The method whose role (and governance-only check) the action needs.
+    pub fn method(&self) -> Method {
+        match self {
+            GovernedAction::DeleteRelease { .. } => Method::DeleteRelease,
+            GovernedAction::AddRole { .. } => Method::AddRole,
+            GovernedAction::RemoveRole { .. } => Method::RemoveRole,
+            GovernedAction::ReleaseChild { .. } => Method::ReleaseChild,
+            GovernedAction::SetLabels { .. } => Method::SetLabels,
+            GovernedAction::UnregisterChunkStore { .. } => Method::UnregisterChunkStore,
+            GovernedAction::SetUploadSettings(_) => Method::SetUploadSettings,
+        }
+    }
+
+    /// Carries the action out on the state, as its own method does.
+    pub fn apply<M: Memory>(&self, state: &mut State<M>) -> Result<(), Error> {
+        let fleet_error = |error| Error::from(ErrorKind::Fleet(error));
+        match self {
+            GovernedAction::DeleteRelease { sha256 } => {
+                state.release_store.delete_release(sha256, &state.rollouts)
+            }
+            GovernedAction::AddRole { principal, role } => state.roles.grant(*principal, *role),
+            GovernedAction::RemoveRole { principal, role } => state.roles.revoke(*principal, *role),
+            GovernedAction::ReleaseChild { canister_id } => state
+                .fleet
+                .release(canister_id)
+                .map(drop)
+                .map_err(fleet_error),
+            GovernedAction::SetLabels {
+                canister_id,
+                labels,
+            } => state
+                .fleet
+                .set_labels(canister_id, labels)
+                .map_err(fleet_error),
+            GovernedAction::UnregisterChunkStore { subnet } => {
+                Ok(state.rollouts.unregister_store(*subnet).map(drop)?)
+            }
+            GovernedAction::SetUploadSettings(update) => {
+                state.release_store.update_upload_settings(update).map(drop)
+            }
+        }
+    }
+
+    /// The validator's render, from the state before the action.
+    pub fn render<M: Memory>(&self, state: &State<M>) -> String {
+        let text = match self {
+            GovernedAction::DeleteRelease { sha256 } => {
+                let selector = ReleaseSelector::Sha256(sha256.clone());
+                let named = match state.release_store.get_release(&selector) {
+                    Ok(release) => format!(
+                        "{} {}, {} bytes",
+                        release.summary.name, release.summary.version, release.summary.size
+                    ),
+                    Err(_) => "not a release".to_string(),
+                };
+                format!(
+                    "## Delete release {named}\n\n- Module SHA-256 {}\n- Its chunks are freed \
+                     unless another release shares them\n",
+                    hex(sha256)
+                )
+            }
+            GovernedAction::AddRole { principal, role } => {
+                format!("## Grant the {role} role to {principal}\n")
+            }
+            GovernedAction::RemoveRole { principal, role } => {
+                format!("## Revoke the {role} role from {principal}\n")
+            }
+            GovernedAction::ReleaseChild { canister_id } => format!(
+                "## Stop managing child {canister_id}\n\n- The deployer forgets it (it stays \
+                 a controller: remove it with the child's other controllers)\n"
+            ),
+            GovernedAction::SetLabels {
+                canister_id,
+                labels,
+            } => {
+                let labels: Vec<String> = labels
+                    .iter()
+                    .map(|label| format!("{}={}", label.key, label.value))
+                    .collect();
+                format!("## Label child {canister_id}\n\n- {}\n", labels.join(", "))
+            }
+            GovernedAction::UnregisterChunkStore { subnet } => {
+                format!("## Unregister the chunk store of subnet {subnet}\n")
+            }
+            GovernedAction::SetUploadSettings(update) => {
+                let now = state.release_store.upload_settings();
+                format!(
+                    "## Change the upload settings\n\n- Upload time to live: {} s -> {}\n- Open \
+                     uploads: {} -> {}\n- Staged bytes: {} -> {}\n- Releases: {} -> {}\n",
+                    now.upload_ttl_seconds,
+                    changed(update.upload_ttl_seconds),
+                    now.max_open_uploads,
+                    changed(update.max_open_uploads),
+                    now.max_staged_bytes,
+                    changed(update.max_staged_bytes),
+                    now.max_releases,
+                    changed(update.max_releases),
+                )
+            }
+        };
+        cut(text)
+    }
+}
+
+fn changed(value: Option<impl std::fmt::Display>) -> String {
+    value.map_or("unchanged".to_string(), |value| value.to_string())
 }
 
 /// The validator's render of a proposal to control a rollout, as it stands now.

@@ -178,19 +178,20 @@ fn unpinned_malformed_and_unauthorized_proposals_are_refused_by_both_methods() {
     assert!(refused.unwrap_err().contains("requires the Operator role"));
 }
 
+/// An operator's rollout of the scenario's release to every child, one at a time.
+fn start_one_at_a_time(scenario: &mut Scenario) -> RolloutInfo {
+    let release = scenario.release.clone();
+    scenario
+        .fleet
+        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 1))
+        .answer()
+        .unwrap()
+}
+
 #[test]
 fn a_rollout_is_paused_resumed_and_rolled_back_by_proposal() {
     let (mut scenario, governance) = governed(3);
-    let started = scenario
-        .fleet
-        .start_rollout_of(
-            operator(),
-            &scenario.release.clone(),
-            Selector::All,
-            policy(1, vec![], 1),
-        )
-        .answer()
-        .unwrap();
+    let started = start_one_at_a_time(&mut scenario);
     let id = started.rollout_id;
     let propose = |scenario: &mut Scenario, command| {
         let payload = candid::encode_one(ControlProposal {
@@ -279,4 +280,81 @@ fn a_governance_only_deployer_takes_changes_from_governance_alone() {
     scenario
         .fleet
         .add_role_ok(admin(), stranger(), deployer::Role::Viewer);
+}
+
+#[test]
+fn other_actions_go_through_one_pair_whose_validator_changes_nothing() {
+    use deployer::governance::GovernedAction;
+    let (mut scenario, governance) = governed(2);
+    let child = scenario.before[0].child;
+    let label = deployer::Label {
+        key: "tier".into(),
+        value: "gold".into(),
+    };
+    let labelling = GovernedAction::SetLabels {
+        canister_id: child,
+        labels: vec![label.clone()],
+    };
+    let payload = candid::encode_one(&labelling).unwrap();
+    // The validator applies the action and discards it: nothing changed yet.
+    let render = governance
+        .validate(&mut scenario.fleet, "apply_by_proposal", payload.clone())
+        .expect("valid");
+    assert!(
+        render.contains(&format!("## Label child {child}")),
+        "{render}"
+    );
+    assert!(render.contains("tier=gold"), "{render}");
+    assert!(scenario
+        .fleet
+        .get_child_ok(operator(), child)
+        .labels
+        .is_empty());
+    let reply = governance
+        .execute(&mut scenario.fleet, "apply_by_proposal", payload)
+        .expect("executed");
+    let done: String = candid::decode_one(&reply).unwrap();
+    assert_eq!(done, render);
+    assert_eq!(
+        scenario.fleet.get_child_ok(operator(), child).labels,
+        [label]
+    );
+
+    // A release in use by a running rollout cannot be deleted: the validator says so.
+    let started = start_one_at_a_time(&mut scenario);
+    let delete = GovernedAction::DeleteRelease {
+        sha256: scenario.release.summary.sha256.clone(),
+    };
+    let outcome = governance.propose(
+        &mut scenario.fleet,
+        "apply_by_proposal",
+        candid::encode_one(&delete).unwrap(),
+    );
+    assert!(
+        matches!(&outcome, ProposalOutcome::Invalid(refusal) if refusal.contains("still referenced")),
+        "{outcome:?}"
+    );
+    let done = scenario
+        .fleet
+        .run_to_end(operator(), started.rollout_id, ROUNDS);
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+
+    // Governance holds Operator: an admin's action is refused by both methods.
+    let grant = candid::encode_one(GovernedAction::AddRole {
+        principal: stranger(),
+        role: deployer::Role::Admin,
+    })
+    .unwrap();
+    let refusal = governance
+        .validate(&mut scenario.fleet, "apply_by_proposal", grant.clone())
+        .unwrap_err();
+    assert!(
+        refusal.contains("does not hold the Admin role"),
+        "{refusal}"
+    );
+    let reject = governance
+        .execute(&mut scenario.fleet, "apply_by_proposal", grant)
+        .unwrap_err();
+    assert!(reject.contains("apply_by_proposal refused"), "{reject}");
+    assert!(scenario.fleet.my_roles_ok(stranger()).is_empty());
 }

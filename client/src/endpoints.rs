@@ -6,7 +6,7 @@ use candid::types::internal::TypeContainer;
 use candid::types::{Type, TypeEnv};
 use candid::Principal;
 use deployer::dashboard::{FleetSummary, HttpRequest, HttpResponse};
-use deployer::governance::{ControlProposal, GovernanceSettings, RolloutPreview};
+use deployer::governance::{ControlProposal, GovernanceSettings, GovernedAction, RolloutPreview};
 use deployer::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChildInfo, ChildPage, ChunkStore, Error,
     EventPage, Label, ListChildrenArg, ListEventsArg, ListReleasesArg, ListRolloutsArg,
@@ -54,6 +54,7 @@ infallible_replies!(
     RolloutInfo,
     Result<String, String>,
     GovernanceSettings,
+    String,
 );
 
 /// One endpoint as the client calls it: its name, whether it is a query, and the Candid types
@@ -173,6 +174,8 @@ endpoints! {
     update start_rollout_by_proposal, start_rollout_by_proposal_ok(arg: StartRolloutArg) -> RolloutInfo;
     query control_rollout_by_proposal_validate, control_rollout_by_proposal_validate_ok(proposal: ControlProposal) -> Result<String, String>;
     update control_rollout_by_proposal, control_rollout_by_proposal_ok(proposal: ControlProposal) -> RolloutInfo;
+    query apply_by_proposal_validate, apply_by_proposal_validate_ok(action: GovernedAction) -> Result<String, String>;
+    update apply_by_proposal, apply_by_proposal_ok(action: GovernedAction) -> String;
     query get_rollout, get_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     query list_rollouts, list_rollouts_ok(arg: ListRolloutsArg) -> Result<RolloutPage, Error>;
     query child_history, child_history_ok(arg: ChildHistoryArg) -> Result<ChildHistory, Error>;
