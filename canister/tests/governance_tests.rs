@@ -107,13 +107,20 @@ fn a_proposal_executed_after_the_fleet_changed_fails_and_starts_nothing() {
         "{revalidated:?}"
     );
     let reject = governance
-        .execute(&mut scenario.fleet, method, payload)
+        .execute(&mut scenario.fleet, method, payload.clone())
         .expect_err("the proposal fails");
     assert!(
         reject.contains("start_rollout_by_proposal refused"),
         "{reject}"
     );
     assert!(reject.contains("plan now has hash"), "{reject}");
+    // An operator's start pinned to the old plan gets the typed error, with both hashes.
+    let stale: StartRolloutArg = candid::decode_one(&payload).unwrap();
+    let expected = stale.plan_sha256.clone().unwrap();
+    let refused = scenario.fleet.start_rollout(operator(), stale).answer();
+    assert!(
+        matches!(refused.unwrap_err().kind(), deployer::ErrorKind::PlanChanged { expected: e, actual } if *e == expected && *actual != expected)
+    );
     let listed = scenario
         .fleet
         .list_rollouts_ok(operator(), deployer::ListRolloutsArg::default());

@@ -16,10 +16,16 @@ use deployer::{
 use serde_bytes::ByteBuf;
 use support::*;
 
-/// Errors of the fleet and of rollouts: each is produced on the real Wasm by
+/// Errors of the fleet, of rollouts and of governance: each is produced on the real Wasm by
 /// `rollout_errors_tests.rs`, except `ReleaseInUse` (a release an active rollout installs), which
-/// `rollout_control_tests.rs` produces, and `RolloutFinished`, which `silent_stall_tests.rs` does.
-const PRODUCED_BY_ROLLOUT_TESTS: [&str; 13] = [
+/// `rollout_control_tests.rs` produces, `RolloutFinished`, which `silent_stall_tests.rs` does,
+/// `StoreInUse` (`dashboard_tests.rs`), and `PlanChanged` and `GovernanceOnly`
+/// (`governance_tests.rs`: a proposal executed after the fleet changed, a governance-only
+/// deployer).
+const PRODUCED_BY_ROLLOUT_TESTS: [&str; 16] = [
+    "StoreInUse",
+    "PlanChanged",
+    "GovernanceOnly",
     "ReleaseInUse",
     "Fleet",
     "NotAController",
