@@ -23,6 +23,8 @@ mod status;
 
 pub use metrics::states;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use candid::{CandidType, Deserialize, Principal};
 pub use ic_http_certification::{HttpRequest, HttpResponse};
 use ic_http_certification::{Method, StatusCode};
@@ -32,7 +34,6 @@ use serde_bytes::ByteBuf;
 use crate::engine::{ModuleHash, Summary};
 use crate::fleet::FleetComposition;
 use crate::release_store::StorageStats;
-use crate::releases::ReleaseSelector;
 use crate::rollouts::RolloutEvent;
 use crate::state::State;
 use crate::version::VersionInfo;
@@ -51,7 +52,7 @@ pub struct Figures {
     pub storage: StorageStats,
     pub fleet: FleetComposition,
     /// `name@version` of each module in `fleet.by_module` that is a release.
-    pub release_names: Vec<(ModuleHash, String)>,
+    pub release_names: BTreeMap<ModuleHash, String>,
     /// Rollouts ever started (ids are sequential) and those still stored.
     pub rollouts_started: u64,
     pub active_rollouts: Vec<ActiveRollout>,
@@ -74,17 +75,11 @@ pub struct ActiveRollout {
 fn release_names<M: Memory>(
     state: &State<M>,
     modules: impl Iterator<Item = ModuleHash>,
-) -> Vec<(ModuleHash, String)> {
-    let mut modules: Vec<ModuleHash> = modules.collect();
-    modules.sort();
-    modules.dedup();
+) -> BTreeMap<ModuleHash, String> {
+    let modules: BTreeSet<ModuleHash> = modules.collect();
     modules
         .into_iter()
-        .filter_map(|module| {
-            let selector = ReleaseSelector::Sha256(ByteBuf::from(module.0.to_vec()));
-            let release = state.release_store.get_release(&selector).ok()?.summary;
-            Some((module, format!("{}@{}", release.name, release.version)))
-        })
+        .filter_map(|module| Some((module, state.release_store.release_name(&module.0)?)))
         .collect()
 }
 
@@ -122,12 +117,6 @@ impl FleetSummary {
             state,
             fleet.by_module.iter().filter_map(|(module, _)| *module),
         );
-        let name = |module: &ModuleHash| {
-            names
-                .iter()
-                .find(|(hash, _)| hash == module)
-                .map(|(_, name)| name.clone())
-        };
         FleetSummary {
             children: fleet.children,
             in_rollouts: fleet.claimed,
@@ -141,7 +130,7 @@ impl FleetSummary {
                 .into_iter()
                 .map(|(module, children)| ModuleChildren {
                     module_hash: module.map(|module| ByteBuf::from(module.0.to_vec())),
-                    release: module.as_ref().and_then(name),
+                    release: module.and_then(|module| names.get(&module).cloned()),
                     children,
                 })
                 .collect(),
@@ -203,10 +192,7 @@ impl Figures {
     }
 
     fn release_name(&self, module: &ModuleHash) -> Option<&str> {
-        self.release_names
-            .iter()
-            .find(|(hash, _)| hash == module)
-            .map(|(_, name)| name.as_str())
+        self.release_names.get(module).map(String::as_str)
     }
 }
 

@@ -400,6 +400,12 @@ impl<M: Memory> ReleaseStore<M> {
         self.module_by_sha256(&self.resolve(selector)?)
     }
 
+    /// `name@version` of the release whose module hash is `sha256`, if it is a release.
+    pub fn release_name(&self, sha256: &Sha256Hash) -> Option<String> {
+        let record = self.release_record(sha256).ok()?;
+        Some(format!("{}@{}", record.name, record.version))
+    }
+
     /// The module of the release with module hash `sha256`, in typed values.
     pub fn module_by_sha256(&self, sha256: &Sha256Hash) -> Result<ReleaseModule, Error> {
         Ok(self.release_record(sha256)?.module())

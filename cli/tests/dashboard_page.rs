@@ -52,17 +52,7 @@ fn tempdir(name: &str) -> std::path::PathBuf {
 #[ignore = "needs Chromium: set CHROMIUM_BIN (scripts/install-chromium.sh installs it)"]
 fn the_page_shows_a_paused_rollout_and_its_failure_through_the_gateway() {
     let net = TestNetwork::start("dashboard", 20);
-    fleet_and_release(&net, &[net.child_1.to_text(), net.child_2.to_text()]);
-    net.admin(&[
-        "release",
-        "upload",
-        &artifact("child_trap_post_upgrade"),
-        "--name",
-        "child",
-        "--version",
-        "bad",
-    ])
-    .ok();
+    failing_fleet(&net);
     let started = net
         .admin(&["rollout", "start", "child@bad", "--json"])
         .ok()

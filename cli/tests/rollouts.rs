@@ -294,17 +294,7 @@ fn a_rollout_is_paused_resumed_rolled_back_and_another_aborted() {
 #[test]
 fn a_failing_child_pauses_the_rollout_and_watch_says_why() {
     let net = TestNetwork::start("rollout-failure", 20);
-    fleet_and_release(&net, &[net.child_1.to_text(), net.child_2.to_text()]);
-    net.admin(&[
-        "release",
-        "upload",
-        &artifact("child_trap_post_upgrade"),
-        "--name",
-        "child",
-        "--version",
-        "bad",
-    ])
-    .ok();
+    failing_fleet(&net);
     let watched = net
         .admin(&[
             "rollout",

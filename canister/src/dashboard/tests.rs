@@ -1,3 +1,5 @@
+use std::collections::BTreeMap;
+
 use candid::Principal;
 use ic_http_certification::{HttpRequest, StatusCode};
 
@@ -78,7 +80,7 @@ fn figures() -> Figures {
             by_subnet: vec![(subnet(1), 7), (subnet(2), 5)],
             by_module: vec![(Some(V1), 6), (Some(V2), 5), (None, 1)],
         },
-        release_names: vec![(V1, "shard@1.0.0".into()), (V2, "shard@1.1.0".into())],
+        release_names: BTreeMap::from([(V1, "shard@1.0.0".into()), (V2, "shard@1.1.0".into())]),
         rollouts_started: 4,
         active_rollouts: vec![
             rollout(2, RolloutPhase::Running, counts),

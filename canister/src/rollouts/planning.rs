@@ -16,7 +16,6 @@ use crate::governance::{self, RolloutPreview};
 use crate::hash::sha256;
 use crate::release_store::ReleaseStore;
 use crate::releases::ReleaseModule;
-use crate::releases::ReleaseSelector;
 use crate::uploads::parse_sha256;
 use serde_bytes::ByteBuf;
 
@@ -116,12 +115,8 @@ impl<M: Memory> Rollouts<M> {
         let release = release_store.get_release(&arg.release)?.summary;
         let (plan, _) = self.plan(fleet, release_store, arg, own_subnet)?;
         let plan_sha256 = governance::plan_sha256(&plan);
-        let from = governance::targets_by_module(&plan, |module| {
-            release_store
-                .get_release(&ReleaseSelector::Sha256(ByteBuf::from(module.0.to_vec())))
-                .ok()
-                .map(|release| format!("{}@{}", release.summary.name, release.summary.version))
-        });
+        let from =
+            governance::targets_by_module(&plan, |module| release_store.release_name(&module.0));
         let selected = plan.children.len() as u32;
         let mut policy = plan.policy.clone();
         let install_arg = std::mem::take(&mut policy.install.arg);

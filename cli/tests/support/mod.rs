@@ -301,3 +301,19 @@ pub fn wait_for(
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// The two fixture children adopted on child@1.0.0 with child@2.0.0 uploaded, and child@bad,
+/// whose `post_upgrade` traps: a rollout of it fails its canary.
+pub fn failing_fleet(net: &TestNetwork) {
+    fleet_and_release(net, &[net.child_1.to_text(), net.child_2.to_text()]);
+    net.admin(&[
+        "release",
+        "upload",
+        &artifact("child_trap_post_upgrade"),
+        "--name",
+        "child",
+        "--version",
+        "bad",
+    ])
+    .ok();
+}
