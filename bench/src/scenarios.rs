@@ -39,10 +39,7 @@ const SCENARIOS: &[Scenario] = &[
     ("fleet_rollout_20_mib_3_subnets", scale::chunked_20_mib),
     ("local_network_served_calls", network::served_calls),
     ("cli_upload_30_mib", cli_upload::thirty_mib),
-    (
-        "dashboard_1000_children_10_rollouts",
-        dashboard::thousand_children_ten_rollouts,
-    ),
+    ("dashboard_10_rollouts", dashboard::ten_rollouts),
     (
         "sim_memory_1000_children_rollout",
         sim_memory::thousand_children,

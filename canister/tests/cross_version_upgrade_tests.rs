@@ -10,10 +10,13 @@ mod failure_support;
 mod rollout_support;
 mod support;
 
+use candid::types::value::{IDLArgs, IDLValue};
+use candid::{idl_hash, Principal};
 use deployer::{
-    EventKind, FailureBudget, InitArg, OnFailure, PolicyArg, PrepareUpgradeArg, Role, RolloutPhase,
-    Step, UpgradeReadiness, WavePlan,
+    FailureBudget, InitArg, ListEventsArg, OnFailure, PolicyArg, PrepareUpgradeArg, Role,
+    RolloutPhase, Step, UpgradeReadiness, WavePlan,
 };
+use deployer_client::Transport;
 use failure_support::*;
 use ic_sim::{artifacts, FaultCount, RejectCode, Sim, SimConfig};
 use rollout_support::{assert_metrics_agree, successful_installs, Fleet, INSTALL_METHOD};
@@ -80,9 +83,7 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
     let child_0 = scenario.before[0].child;
     let mut rounds = 0;
     loop {
-        let failed = events(&mut scenario.fleet, id).iter().any(|event| {
-            matches!(event, EventKind::ChildFailed { child, .. } if child.as_bytes() == child_0.as_slice())
-        });
+        let failed = failed_in_0_1(&mut scenario.fleet, id, child_0);
         let counts = scenario.fleet.get_rollout_ok(operator(), id).summary.counts;
         if failed {
             assert_eq!(counts.rolled_back, 0, "the rollback is in progress");
@@ -248,4 +249,42 @@ fn hold_until_ready(fleet: &mut Fleet) -> UpgradeReadiness {
         readiness = fleet.prepare_upgrade_ok(admin(), PrepareUpgradeArg { hold: true });
     }
     readiness
+}
+
+/// Whether 0.1 recorded `ChildFailed` for `child` among the rollout's first events. Read from
+/// the raw reply: 0.1's events name children by `blob`, this build's by `principal`, so this
+/// build's types do not decode 0.1's events (the one change of the interface since 0.1 that
+/// is not a subtype).
+fn failed_in_0_1(fleet: &mut Fleet, rollout_id: u64, child: Principal) -> bool {
+    let arg = candid::encode_one(ListEventsArg {
+        rollout_id: Some(rollout_id),
+        from: None,
+        limit: None,
+    })
+    .expect("encode");
+    let reply = fleet
+        .env
+        .query_raw(operator(), fleet.canister, "list_events", arg)
+        .expect("list_events");
+    let reply = IDLArgs::from_bytes(&reply).expect("a Candid reply");
+    names_failure(&reply.args[0], child.as_slice())
+}
+
+fn names_failure(value: &IDLValue, child: &[u8]) -> bool {
+    match value {
+        IDLValue::Variant(variant) if variant.0.id.get_id() == idl_hash("ChildFailed") => {
+            let IDLValue::Record(fields) = &variant.0.val else {
+                return false;
+            };
+            fields.iter().any(|field| {
+                field.id.get_id() == idl_hash("child")
+                    && matches!(&field.val, IDLValue::Blob(bytes) if bytes == child)
+            })
+        }
+        IDLValue::Variant(variant) => names_failure(&variant.0.val, child),
+        IDLValue::Opt(inner) => names_failure(inner, child),
+        IDLValue::Vec(values) => values.iter().any(|value| names_failure(value, child)),
+        IDLValue::Record(fields) => fields.iter().any(|field| names_failure(&field.val, child)),
+        _ => false,
+    }
 }

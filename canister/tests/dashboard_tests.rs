@@ -49,6 +49,9 @@ fn metrics_follow_a_rollout_with_a_failure_as_the_candid_queries_do() {
     let failed = [("rollout", "0"), ("state", "failed")];
     assert_eq!(samples.value("deployer_rollout_children", &failed), 1.0);
     assert_eq!(paused.summary.counts.failed, 1);
+    // The canary's install was rejected with CanisterError.
+    let rejected = [("kind", "Rejected"), ("rollout", "0")];
+    assert_eq!(samples.value("deployer_rollout_failures", &rejected), 1.0);
 
     scenario.fleet.resume_rollout_ok(operator(), id);
     let done = scenario.fleet.run_to_end(operator(), id, ROUNDS);

@@ -725,7 +725,7 @@ fn retrying(
 }
 
 fn child_is(id: &deployer::ChildId, child: Principal) -> bool {
-    <serde_bytes::ByteBuf as From<_>>::from(id.clone()).as_slice() == child.as_slice()
+    Principal::from(id.clone()) == child
 }
 
 /// A child's reject message (up to 2 MiB on the IC) is kept cut to 1 KiB with the size it had,

@@ -363,6 +363,15 @@ fn describe(info: &RolloutInfo) -> String {
         total(&summary.counts),
         counts_line(&summary.counts)
     );
+    let failures: Vec<String> = summary
+        .failures_by_kind
+        .iter()
+        .flatten()
+        .map(|failure| format!("{} {}", failure.children, failure.kind))
+        .collect();
+    if !failures.is_empty() {
+        out.push_str(&format!("failures {}\n", failures.join(", ")));
+    }
     for (index, wave) in summary.waves.iter().enumerate() {
         out.push_str(&format!(
             "wave {index}  {}/{}: {}\n",

@@ -326,6 +326,11 @@ fn a_failing_child_pauses_the_rollout_and_watch_says_why() {
         .ok()
         .json();
     assert_eq!(completed.as_array().unwrap().len(), 0, "{completed:#}");
+    // People read the failures counted by kind.
+    let id = last["rollout_id"].as_u64().unwrap().to_string();
+    net.admin(&["rollout", "watch", &id])
+        .code(11)
+        .stdout_has("failures 1 Rejected");
 }
 
 #[test]

@@ -102,6 +102,20 @@ fn encode(encoder: &mut MetricsEncoder<Vec<u8>>, figures: &Figures) -> std::io::
             children = children.value(&[("rollout", &id), ("state", state)], count as f64)?;
         }
     }
+    let mut failures = encoder.gauge_vec(
+        "deployer_rollout_failures",
+        "Children of each active rollout whose upgrade went wrong, by the kind of what went wrong \
+         first (a FailureKind variant).",
+    )?;
+    for rollout in &figures.active_rollouts {
+        let id = rollout.rollout_id.to_string();
+        for failure in rollout.summary.failures_by_kind.iter().flatten() {
+            failures = failures.value(
+                &[("rollout", &id), ("kind", &failure.kind)],
+                f64::from(failure.children),
+            )?;
+        }
+    }
     let mut in_flight = encoder.gauge_vec(
         "deployer_rollout_calls_in_flight",
         "Management calls each active rollout awaits.",

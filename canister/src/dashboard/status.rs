@@ -56,6 +56,8 @@ struct RolloutStatus<'a> {
     next_wave_at: Option<u64>,
     calls_in_flight: u32,
     children: Counts,
+    /// Children whose upgrade went wrong, by the kind of what went wrong first.
+    failures_by_kind: std::collections::BTreeMap<&'a str, u32>,
     waves: Vec<WaveStatus>,
 }
 
@@ -131,6 +133,12 @@ pub fn render(figures: &Figures) -> Vec<u8> {
                     next_wave_at: summary.next_wave_at,
                     calls_in_flight: summary.in_flight,
                     children: (&summary.counts).into(),
+                    failures_by_kind: summary
+                        .failures_by_kind
+                        .iter()
+                        .flatten()
+                        .map(|failure| (failure.kind.as_str(), failure.children))
+                        .collect(),
                     waves: summary
                         .waves
                         .iter()

@@ -5,8 +5,8 @@ use ic_http_certification::{HttpRequest, StatusCode};
 
 use super::*;
 use crate::engine::{
-    ChildId, EventKind, Failure, FailureKind, PauseReason, RolloutPhase, StateCounts, Step,
-    Verdict, WaveSummary,
+    ChildId, EventKind, Failure, FailureKind, FailureKindCount, PauseReason, RolloutPhase,
+    StateCounts, Step, Verdict, WaveSummary,
 };
 use crate::fleet::canister_id;
 
@@ -50,6 +50,15 @@ fn rollout(rollout_id: u64, phase: RolloutPhase, counts: StateCounts) -> ActiveR
             started_at: 10,
             finished_at: None,
             next_wave_at: None,
+            failures_by_kind: Some(
+                (counts.failed > 0)
+                    .then(|| FailureKindCount {
+                        kind: "RetriesExhausted".to_string(),
+                        children: counts.failed,
+                    })
+                    .into_iter()
+                    .collect(),
+            ),
         },
     }
 }
@@ -239,6 +248,8 @@ fn metrics_parse_as_prometheus_text_with_the_figures_values() {
         let pairs = [("rollout", "2"), ("state", state)];
         assert_eq!(value("deployer_rollout_children", &pairs), count);
     }
+    let failures = [("rollout", "2"), ("kind", "RetriesExhausted")];
+    assert_eq!(value("deployer_rollout_failures", &failures), 1.0);
     assert_eq!(
         value("deployer_rollout_calls_in_flight", &[("rollout", "2")]),
         2.0
@@ -277,6 +288,7 @@ fn status_is_json_with_the_same_figures() {
     assert_eq!(rollout["rollout_id"], 2);
     assert_eq!(rollout["phase"], "running");
     assert_eq!(rollout["children"]["failed"], 1);
+    assert_eq!(rollout["failures_by_kind"]["RetriesExhausted"], 1);
     assert_eq!(rollout["waves"][1]["tolerated_failures"], 2);
     assert_eq!(rollout["waves"][0]["children"]["upgraded"], 1);
     assert_eq!(status["active_rollouts"][1]["phase"], "paused");

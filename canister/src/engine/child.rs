@@ -85,6 +85,44 @@ pub enum FailureKind {
     },
 }
 
+impl FailureKind {
+    /// Every kind's name, in declaration order.
+    pub const NAMES: [&'static str; 11] = [
+        "Rejected",
+        "RetriesExhausted",
+        "StopStuck",
+        "StartRefused",
+        "ModuleMismatch",
+        "NotRunning",
+        "ConcurrentChange",
+        "StatusChanged",
+        "SnapshotLimit",
+        "UnidentifiedSnapshot",
+        "InsufficientCycles",
+    ];
+
+    /// The variant's Candid name, as dashboards label failures.
+    pub fn name(&self) -> &'static str {
+        Self::NAMES[self.index()]
+    }
+
+    pub(super) fn index(&self) -> usize {
+        match self {
+            Self::Rejected { .. } => 0,
+            Self::RetriesExhausted { .. } => 1,
+            Self::StopStuck { .. } => 2,
+            Self::StartRefused { .. } => 3,
+            Self::ModuleMismatch { .. } => 4,
+            Self::NotRunning { .. } => 5,
+            Self::ConcurrentChange { .. } => 6,
+            Self::StatusChanged { .. } => 7,
+            Self::SnapshotLimit { .. } => 8,
+            Self::UnidentifiedSnapshot { .. } => 9,
+            Self::InsufficientCycles { .. } => 10,
+        }
+    }
+}
+
 /// A child's final state.
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum Verdict {
@@ -113,7 +151,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// The failure that went wrong first on the way to this verdict, if any.
-    fn first_failure(&self) -> Option<&Failure> {
+    pub(super) fn first_failure(&self) -> Option<&Failure> {
         match self {
             Self::Failed(failure) | Self::LeftStopped(failure) => Some(failure),
             Self::RolledBack(RollbackCause::Failure(failure)) => Some(failure),

@@ -179,8 +179,8 @@ pub use plan::{
 };
 pub use rollout::{Command, ControlError, Dispatch, Rollout};
 pub use status::{
-    CallResult, Event, EventKind, PauseReason, RolloutPhase, StateCounts, StepRecord, Summary,
-    WaveSummary,
+    CallResult, Event, EventKind, FailureKindCount, PauseReason, RolloutPhase, StateCounts,
+    StepRecord, Summary, WaveSummary,
 };
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-use candid::CandidType;
+use candid::{CandidType, Principal};
 use serde::{Deserialize, Serialize};
 
 /// Nanoseconds since the Unix epoch, as `ic0.time` reports them.
@@ -34,8 +34,11 @@ impl fmt::Display for ModuleHash {
 }
 
 /// A child canister's principal bytes, at most [`MAX_CHILD_ID_BYTES`] long.
+///
+/// Its serde form is [`Principal`]'s: bytes in CBOR (the stored encoding, unchanged since
+/// release 0.1, when this was a byte string), a `principal` in Candid.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "serde_bytes::ByteBuf", into = "serde_bytes::ByteBuf")]
+#[serde(try_from = "Principal", into = "Principal")]
 pub struct ChildId(Vec<u8>);
 
 impl ChildId {
@@ -52,29 +55,28 @@ impl ChildId {
     }
 }
 
-/// In the Candid interface a child id is a `blob` of the principal's bytes: its serde form,
-/// which replies are decoded with, is bytes, not Candid's tagged principal.
 impl CandidType for ChildId {
     fn _ty() -> candid::types::Type {
-        <serde_bytes::ByteBuf as CandidType>::ty()
+        Principal::ty()
     }
 
     fn idl_serialize<S: candid::types::Serializer>(&self, serializer: S) -> Result<(), S::Error> {
-        serializer.serialize_blob(&self.0)
+        serializer.serialize_principal(&self.0)
     }
 }
 
-impl TryFrom<serde_bytes::ByteBuf> for ChildId {
+impl TryFrom<Principal> for ChildId {
     type Error = ChildIdTooLong;
 
-    fn try_from(bytes: serde_bytes::ByteBuf) -> Result<Self, Self::Error> {
-        Self::new(bytes.into_vec())
+    fn try_from(principal: Principal) -> Result<Self, Self::Error> {
+        Self::new(principal.as_slice())
     }
 }
 
-impl From<ChildId> for serde_bytes::ByteBuf {
+impl From<ChildId> for Principal {
     fn from(id: ChildId) -> Self {
-        serde_bytes::ByteBuf::from(id.0)
+        // A `ChildId` is never longer than a principal, so this cannot panic.
+        Principal::from_slice(&id.0)
     }
 }
 

@@ -77,7 +77,14 @@ fn record(out: &mut String, harness: &mut Harness) {
     for event in harness.rollout.drain_events() {
         out.push_str(&format!("{event:?}\n"));
     }
-    out.push_str(&format!("{:?}\n", harness.rollout.summary()));
+    // `failures_by_kind` (added after revision 2 was pinned) only counts the verdicts the
+    // events above record: a view of decisions, not a decision, so it is left out.
+    let summary = Summary {
+        failures_by_kind: None,
+        ..harness.rollout.summary()
+    };
+    let summary = format!("{summary:?}").replace(", failures_by_kind: None", "");
+    out.push_str(&format!("{summary}\n"));
 }
 
 #[test]

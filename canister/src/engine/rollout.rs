@@ -8,10 +8,11 @@ use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
 use super::action::{Action, ActionId, Outcome, OutcomeError};
-use super::child::{Child, ChildState, Control, Ctx, Poll, Transition, Verdict};
+use super::child::{Child, ChildState, Control, Ctx, FailureKind, Poll, Transition, Verdict};
 use super::plan::{ChildId, Nanos, Plan, PlanError, Policy, SubnetIndex, TargetRelease};
 use super::status::{
-    Event, EventKind, PauseReason, RolloutPhase, StateCounts, Summary, WaveSummary,
+    Event, EventKind, FailureKindCount, PauseReason, RolloutPhase, StateCounts, Summary,
+    WaveSummary,
 };
 
 /// What the driver must do now, and when to ask again if nothing completes before.
@@ -506,9 +507,15 @@ impl Rollout {
     pub fn summary(&self) -> Summary {
         let mut counts = StateCounts::default();
         let mut wave_counts = vec![StateCounts::default(); self.waves.len()];
+        let mut by_kind = [0u32; FailureKind::NAMES.len()];
         for child in &self.children {
             let state = child.state();
             count(&mut counts, &state);
+            if let ChildState::Finished(verdict) = &state {
+                if let Some(failure) = verdict.first_failure() {
+                    by_kind[failure.kind.index()] += 1;
+                }
+            }
             if let Some(wave) = child.wave() {
                 count(&mut wave_counts[wave as usize], &state);
             }
@@ -534,6 +541,17 @@ impl Rollout {
             started_at: self.started_at,
             finished_at: self.finished_at,
             next_wave_at: self.next_wave_at(),
+            failures_by_kind: Some(
+                FailureKind::NAMES
+                    .iter()
+                    .zip(by_kind)
+                    .filter(|(_, children)| *children > 0)
+                    .map(|(kind, children)| FailureKindCount {
+                        kind: kind.to_string(),
+                        children,
+                    })
+                    .collect(),
+            ),
         }
     }
 

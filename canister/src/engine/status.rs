@@ -104,6 +104,19 @@ pub struct Summary {
     pub finished_at: Option<Nanos>,
     /// When the next wave may start, while the finished wave bakes.
     pub next_wave_at: Option<Nanos>,
+    /// Children whose upgrade went wrong, by the kind of what went wrong first; kinds with
+    /// none are left out. Optional because release 0.1 did not count them: its summaries
+    /// (replies, and the overviews it stored until they change) have none.
+    #[serde(default)]
+    pub failures_by_kind: Option<Vec<FailureKindCount>>,
+}
+
+/// How many children of a rollout met one kind of failure first.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct FailureKindCount {
+    /// The `FailureKind` variant's name.
+    pub kind: String,
+    pub children: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]

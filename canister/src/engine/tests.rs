@@ -1052,3 +1052,29 @@ fn an_upgrade_stop_refused_for_good_fails_the_child_still_running_without_a_star
     ));
     assert_eq!(h.world.child(&id(0)).status, RunStatus::Running);
 }
+
+#[test]
+fn the_summary_counts_failures_by_the_kind_that_came_first() {
+    let mut policy = policy();
+    policy.verification.health_method = Some("health".into());
+    let mut h = Harness::new(plan(3, policy));
+    let mut install = failing(1, is(Step::Install), Fate::Permanent);
+    // Transient on every attempt the retry policy allows: retries exhausted.
+    let mut health = failing(usize::MAX, is(Step::HealthCheck), Fate::Transient);
+    h.run(ROUNDS, |action| match install(action) {
+        Fate::Ok => health(action),
+        fate => fate,
+    })
+    .unwrap();
+
+    let summary = h.rollout.summary();
+    let kinds: Vec<(&str, u32)> = summary
+        .failures_by_kind
+        .iter()
+        .flatten()
+        .map(|count| (count.kind.as_str(), count.children))
+        .collect();
+    // One install rejected; the other children's health checks never answered.
+    assert_eq!(kinds, [("Rejected", 1), ("RetriesExhausted", 2)]);
+    assert_eq!(summary.counts.failed + summary.counts.rolled_back, 3);
+}

@@ -153,6 +153,7 @@ fn a_control_render_says_what_happens_to_which_rollout() {
             started_at: 0,
             finished_at: None,
             next_wave_at: None,
+            failures_by_kind: None,
         },
     };
     let proposal = ControlProposal {

@@ -193,6 +193,22 @@ pub fn assert_metrics_agree(fleet: &mut Fleet) -> Samples {
             samples.value("deployer_rollout_calls_in_flight", &[("rollout", &id)]),
             f64::from(rollout.summary.in_flight)
         );
+        let by_kind: BTreeMap<String, f64> = rollout
+            .summary
+            .failures_by_kind
+            .iter()
+            .flatten()
+            .map(|failure| (failure.kind.clone(), f64::from(failure.children)))
+            .collect();
+        let served_by_kind: BTreeMap<String, f64> = samples
+            .named("deployer_rollout_failures")
+            .filter(|(labels, _)| labels.contains(&("rollout".to_string(), id.clone())))
+            .filter_map(|(labels, count)| {
+                let kind = labels.iter().find(|(name, _)| name == "kind")?;
+                Some((kind.1.clone(), count))
+            })
+            .collect();
+        assert_eq!(served_by_kind, by_kind, "failures of rollout {id}");
     }
     assert!(samples.value("deployer_cycle_balance", &[]) > 0.0);
     samples
