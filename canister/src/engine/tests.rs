@@ -1078,3 +1078,21 @@ fn the_summary_counts_failures_by_the_kind_that_came_first() {
     assert_eq!(kinds, [("Rejected", 1), ("RetriesExhausted", 2)]);
     assert_eq!(summary.counts.failed + summary.counts.rolled_back, 3);
 }
+
+#[test]
+fn a_child_id_is_stored_as_cbor_bytes_and_shown_as_a_candid_principal() {
+    let bytes = vec![0, 0, 0, 0, 0, 0x10, 0, 7, 1, 1];
+    let child = ChildId::new(bytes.clone()).unwrap();
+    // The stored form release 0.1 wrote, when a child id was a byte string.
+    let (mut stored, mut as_bytes) = (Vec::new(), Vec::new());
+    ciborium::into_writer(&child, &mut stored).unwrap();
+    ciborium::into_writer(&serde_bytes::ByteBuf::from(bytes.clone()), &mut as_bytes).unwrap();
+    assert_eq!(stored, as_bytes);
+    let decoded: ChildId = ciborium::from_reader(stored.as_slice()).unwrap();
+    assert_eq!(decoded, child);
+    // The interface's form is a principal, and decodes back.
+    let principal = candid::Principal::from_slice(&bytes);
+    let candid_bytes = candid::encode_one(&child).unwrap();
+    assert_eq!(candid_bytes, candid::encode_one(principal).unwrap());
+    assert_eq!(candid::decode_one::<ChildId>(&candid_bytes).unwrap(), child);
+}
