@@ -13,9 +13,12 @@
 //! rollouts' summaries, a bounded window of events), never a scan of the fleet.
 //!
 //! Requests are answered as queries only: served by one node for free, so nobody can make the
-//! deployer pay for a scrape (the entry point refuses replicated execution). The figures are
-//! aggregates (counts per subnet, per module, per active rollout); child ids, labels and install
-//! arguments stay behind the role-checked Candid queries.
+//! deployer pay for a scrape (the entry point refuses replicated execution). Requests through
+//! a gateway come from nobody in particular, so what is served is public: `/metrics` and
+//! `/status` are aggregates (counts per subnet, per module, per active rollout); `/events`
+//! names children and says why they failed, so it answers 403 unless the controllers made it
+//! public ([`DashboardSettings`]). Labels and install arguments stay behind the role-checked
+//! Candid queries.
 
 mod events;
 mod metrics;
@@ -26,6 +29,7 @@ pub use metrics::states;
 use std::collections::{BTreeMap, BTreeSet};
 
 use candid::{CandidType, Deserialize, Principal};
+use serde::Serialize;
 pub use ic_http_certification::{HttpRequest, HttpResponse};
 use ic_http_certification::{Method, StatusCode};
 use ic_stable_structures::Memory;
@@ -203,6 +207,10 @@ pub struct StateReadings<'a, M: Memory> {
 }
 
 impl<M: Memory> Readings for StateReadings<'_, M> {
+    fn settings(&self) -> DashboardSettings {
+        self.state.dashboard()
+    }
+
     fn figures(&self) -> Figures {
         Figures::read(self.state, self.host)
     }
@@ -212,12 +220,29 @@ impl<M: Memory> Readings for StateReadings<'_, M> {
     }
 }
 
+/// What the HTTP views show anyone, set by the controllers at install or upgrade. Stored as
+/// CBOR (memory 24); the serde names are stored.
+#[derive(CandidType, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct DashboardSettings {
+    /// `/events` served: child ids with what happened to them and why they failed. Off, the
+    /// page shows the aggregates only; role holders read events with `list_events`.
+    #[serde(default)]
+    pub public_events: bool,
+}
+
 /// What a page is made from, read only for the page asked.
 pub trait Readings {
+    fn settings(&self) -> DashboardSettings;
     fn figures(&self) -> Figures;
     /// The newest `limit` events, newest first.
     fn newest_events(&self, limit: usize) -> Vec<RolloutEvent>;
 }
+
+/// Why `/events` answers 403, and what to do.
+pub const PRIVATE_EVENTS: &str = "the events name the fleet's children, and this deployer keeps \
+     them private: role holders read them with the `list_events` query; the deployer's \
+     controllers make them public with the install or upgrade argument `dashboard = opt record \
+     { public_events = true }`";
 
 /// The dashboard page.
 const PAGE: &str = include_str!("dashboard/page.html");
@@ -250,6 +275,9 @@ pub fn answer(request: &HttpRequest, readings: &impl Readings) -> HttpResponse<'
         "/" | "/index.html" => |_, _| ("text/html; charset=utf-8", PAGE.as_bytes().to_vec()),
         "/metrics" => |readings, _| (metrics::CONTENT_TYPE, metrics::render(&readings.figures())),
         "/status" => |readings, _| (status::CONTENT_TYPE, status::render(&readings.figures())),
+        "/events" if !readings.settings().public_events => {
+            return plain(StatusCode::FORBIDDEN, PRIVATE_EVENTS.to_string())
+        }
         "/events" => |readings, child| {
             let newest = readings.newest_events(events::FAILURE_WINDOW);
             (events::CONTENT_TYPE, events::render(&newest, child))

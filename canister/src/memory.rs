@@ -34,6 +34,7 @@
 //! | 21 | cell [`EVENTS_BASE_MEMORY_ID`]          | `rollouts::journal` | -                     | u64 LE: first sequence    |
 //! | 22 | vec [`FLEET_COUNTS_MEMORY_ID`]          | `fleet`             | slot index            | tag, subnet/module, count |
 //! | 23 | cell [`GOVERNANCE_MEMORY_ID`]           | `state`             | -                     | CBOR `GovernanceSettings` |
+//! | 24 | cell [`DASHBOARD_MEMORY_ID`]            | `state`             | -                     | CBOR `DashboardSettings`  |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -160,12 +161,15 @@ pub const FLEET_COUNTS_MEMORY_ID: MemoryId = MemoryId::new(22);
 /// Who governs the deployer, see [`crate::governance::GovernanceSettings`] (added after
 /// release 0.1: absent, nobody).
 pub const GOVERNANCE_MEMORY_ID: MemoryId = MemoryId::new(23);
+/// What the HTTP views show anyone, see [`crate::dashboard::DashboardSettings`] (added after
+/// release 0.1: absent, aggregates only).
+pub const DASHBOARD_MEMORY_ID: MemoryId = MemoryId::new(24);
 /// The chunk store canister registered for each subnet other than the deployer's own, see
 /// [`crate::rollouts::SubnetStore`].
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 24] = [
+const USED_MEMORY_IDS: [MemoryId; 25] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -190,6 +194,7 @@ const USED_MEMORY_IDS: [MemoryId; 24] = [
     EVENTS_BASE_MEMORY_ID,
     FLEET_COUNTS_MEMORY_ID,
     GOVERNANCE_MEMORY_ID,
+    DASHBOARD_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -318,6 +323,10 @@ impl<M: Memory> Memories<M> {
 
     pub fn governance(&self) -> VirtualMemory<M> {
         self.manager.get(GOVERNANCE_MEMORY_ID)
+    }
+
+    pub fn dashboard(&self) -> VirtualMemory<M> {
+        self.manager.get(DASHBOARD_MEMORY_ID)
     }
 
     pub fn rollouts(&self) -> VirtualMemory<M> {

@@ -11,6 +11,7 @@ use ic_stable_structures::{Memory, StableCell};
 
 use crate::access::{self, Method};
 use crate::cbor::Cbor;
+use crate::dashboard::DashboardSettings;
 use crate::error::Error;
 use crate::fleet::{Fleet, FleetMemories};
 use crate::governance::GovernanceSettings;
@@ -28,6 +29,8 @@ pub struct InitArg {
     /// changes anything when `governance_only`.
     pub governance: Option<Principal>,
     pub governance_only: Option<bool>,
+    /// What the HTTP views show anyone; `None`: aggregates only.
+    pub dashboard: Option<DashboardSettings>,
 }
 
 /// The upgrade argument, passed as `opt UpgradeArg`; upgrading with no argument keeps working.
@@ -40,6 +43,8 @@ pub struct UpgradeArg {
     pub governance: Option<Principal>,
     /// Turns governance-only mode on or off; `None` keeps it.
     pub governance_only: Option<bool>,
+    /// Replaces what the HTTP views show anyone; `None` keeps it.
+    pub dashboard: Option<DashboardSettings>,
 }
 
 /// Why the deployer refuses to be upgraded now, if it does: never while calls it made may still
@@ -113,6 +118,7 @@ impl std::error::Error for UpgradeError {}
 pub struct State<M: Memory> {
     memories: Memories<M>,
     governance: StableCell<Cbor<GovernanceSettings>, VirtualMemory<M>>,
+    dashboard: StableCell<Cbor<DashboardSettings>, VirtualMemory<M>>,
     pub roles: Roles<VirtualMemory<M>>,
     pub release_store: ReleaseStore<VirtualMemory<M>>,
     pub fleet: Fleet<VirtualMemory<M>>,
@@ -130,6 +136,7 @@ impl<M: Memory> State<M> {
         let governance = state
             .govern(arg.governance, arg.governance_only)
             .map_err(InitError::Governance)?;
+        state.set_dashboard(arg.dashboard);
         for admin in admins.into_iter().chain(governance) {
             state
                 .roles
@@ -153,6 +160,7 @@ impl<M: Memory> State<M> {
         let governance = state
             .govern(arg.governance, arg.governance_only)
             .map_err(UpgradeError::Governance)?;
+        state.set_dashboard(arg.dashboard);
         for admin in arg
             .add_admins
             .unwrap_or_default()
@@ -170,6 +178,17 @@ impl<M: Memory> State<M> {
     /// Who governs the deployer, see [`GovernanceSettings`].
     pub fn governance(&self) -> GovernanceSettings {
         self.governance.get().0.clone()
+    }
+
+    /// What the HTTP views show anyone, see [`DashboardSettings`].
+    pub fn dashboard(&self) -> DashboardSettings {
+        self.dashboard.get().0.clone()
+    }
+
+    fn set_dashboard(&mut self, settings: Option<DashboardSettings>) {
+        if let Some(settings) = settings {
+            self.dashboard.set(Cbor(settings));
+        }
     }
 
     /// Refuses `caller` the `method` unless its role allows it and, in governance-only mode,
@@ -197,6 +216,7 @@ impl<M: Memory> State<M> {
                 memories.governance(),
                 Cbor(GovernanceSettings::default()),
             ),
+            dashboard: StableCell::init(memories.dashboard(), Cbor(DashboardSettings::default())),
             roles: Roles::init(memories.roles()),
             release_store: ReleaseStore::open(&memories),
             fleet: Fleet::init(FleetMemories {

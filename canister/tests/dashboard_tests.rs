@@ -6,7 +6,8 @@ mod failure_support;
 mod rollout_support;
 mod support;
 
-use deployer::RolloutPhase;
+use deployer::dashboard::DashboardSettings;
+use deployer::{RolloutPhase, UpgradeArg};
 use failure_support::*;
 use ic_sim::scenario::IcEnv;
 use rollout_support::{assert_metrics_agree, hex};
@@ -174,4 +175,26 @@ fn a_chunk_store_is_listed_and_unregistered_only_once_no_rollout_installs_throug
         reject.message.contains("requires the Admin role"),
         "{reject}"
     );
+}
+
+#[test]
+fn events_are_served_once_the_controllers_make_them_public() {
+    let mut scenario = Scenario::new(1, "child_v2");
+    let fleet = &mut scenario.fleet;
+    let private = fleet.http_get_ok(stranger(), "/events");
+    assert_eq!(private.status_code().as_u16(), 403);
+    assert!(String::from_utf8_lossy(private.body()).contains("public_events = true"));
+    let public = UpgradeArg {
+        dashboard: Some(DashboardSettings {
+            public_events: true,
+        }),
+        ..UpgradeArg::default()
+    };
+    fleet.upgrade_stopped(admin(), Some(public)).unwrap();
+    let events = fleet.http_get_ok(stranger(), "/events");
+    assert_eq!(events.status_code().as_u16(), 200);
+    // An upgrade that does not mention the dashboard keeps it as it was.
+    support::upgrade(fleet);
+    let events = fleet.http_get_ok(stranger(), "/events");
+    assert_eq!(events.status_code().as_u16(), 200);
 }

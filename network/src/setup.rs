@@ -30,8 +30,13 @@ pub fn install_deployer_and_fixtures(sim: &mut Sim, controllers: &Controllers) -
     let mut all = vec![controllers.installer];
     all.extend(controllers.others.iter().copied());
     let deployer = sim.create_canister(0, all.clone());
+    // A local network is its developer's own: the dashboard shows the fleet's events (a
+    // deployer on the IC keeps them private unless its controllers say otherwise).
     let init = deployer::InitArg {
         admins: controllers.admins.clone(),
+        dashboard: Some(deployer::dashboard::DashboardSettings {
+            public_events: true,
+        }),
         ..Default::default()
     };
     install(

@@ -9,7 +9,8 @@
 use super::rollouts::fleet;
 use super::{controller, upload, Deployer, Figures};
 use candid::Principal;
-use deployer::{ListChildrenArg, Selector};
+use deployer::dashboard::DashboardSettings;
+use deployer::{ListChildrenArg, Selector, UpgradeArg};
 use deployer_client::staged_policy as policy;
 use ic_sim::artifacts;
 use std::collections::BTreeMap;
@@ -60,6 +61,15 @@ pub fn ten_rollouts() -> Figures {
 /// The views' figures with [`ROLLOUTS`] rollouts mid-flight in a fleet of `children`.
 fn views(children: usize) -> Figures {
     let mut deployer = fleet(3, children);
+    let public = UpgradeArg {
+        dashboard: Some(DashboardSettings {
+            public_events: true,
+        }),
+        ..UpgradeArg::default()
+    };
+    deployer
+        .upgrade_stopped(controller(), Some(public))
+        .expect("upgrade the deployer");
     let release = upload(&mut deployer, &artifacts::wasm("child_v2"));
     // Spread over the fleet, and so over the subnets, alike for every fleet size: the
     // rollouts then progress alike.

@@ -106,9 +106,22 @@ fn figures() -> Figures {
 }
 
 /// The figures above and a log of events: a canary that failed, then others.
-struct Fixture;
+/// The figures above, with events public or not.
+struct Fixture {
+    public_events: bool,
+}
+
+const PUBLIC: Fixture = Fixture {
+    public_events: true,
+};
 
 impl Readings for Fixture {
+    fn settings(&self) -> DashboardSettings {
+        DashboardSettings {
+            public_events: self.public_events,
+        }
+    }
+
     fn figures(&self) -> Figures {
         figures()
     }
@@ -122,6 +135,10 @@ impl Readings for Fixture {
 struct Unread;
 
 impl Readings for Unread {
+    fn settings(&self) -> DashboardSettings {
+        panic!("settings are read only for a page served")
+    }
+
     fn figures(&self) -> Figures {
         panic!("figures are read only for a page served")
     }
@@ -182,7 +199,7 @@ fn newest_events() -> Vec<RolloutEvent> {
 }
 
 fn get(url: &str) -> HttpResponse<'static> {
-    answer(&HttpRequest::get(url).build(), &Fixture)
+    answer(&HttpRequest::get(url).build(), &PUBLIC)
 }
 
 fn header<'a>(response: &'a HttpResponse, name: &str) -> Option<&'a str> {
@@ -327,7 +344,7 @@ fn head_gets_the_headers_without_the_body() {
             .with_method(ic_http_certification::Method::HEAD)
             .with_url("/status")
             .build(),
-        &Fixture,
+        &PUBLIC,
     );
     assert_eq!(head.status_code(), StatusCode::OK);
     assert!(head.body().is_empty());
@@ -388,5 +405,21 @@ fn the_page_is_one_small_html_file_that_loads_nothing_from_elsewhere() {
     assert!(!page.contains("innerHTML"));
     for view in ["\"/status\"", "\"/events\""] {
         assert!(page.contains(view), "the page polls {view}");
+    }
+}
+
+#[test]
+fn events_name_children_only_where_the_controllers_made_them_public() {
+    let private = Fixture {
+        public_events: false,
+    };
+    let events = answer(&HttpRequest::get("/events").build(), &private);
+    assert_eq!(events.status_code(), StatusCode::FORBIDDEN);
+    let says = String::from_utf8(events.body().to_vec()).unwrap();
+    assert!(says.contains("list_events") && says.contains("public_events = true"));
+    // The aggregates stay served.
+    for path in ["/", "/metrics", "/status"] {
+        let response = answer(&HttpRequest::get(path).build(), &private);
+        assert_eq!(response.status_code(), StatusCode::OK, "{path}");
     }
 }
