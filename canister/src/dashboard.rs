@@ -29,10 +29,10 @@ pub use metrics::states;
 use std::collections::{BTreeMap, BTreeSet};
 
 use candid::{CandidType, Deserialize, Principal};
-use serde::Serialize;
 pub use ic_http_certification::{HttpRequest, HttpResponse};
 use ic_http_certification::{Method, StatusCode};
 use ic_stable_structures::Memory;
+use serde::Serialize;
 use serde_bytes::ByteBuf;
 
 use crate::engine::{ModuleHash, Summary};

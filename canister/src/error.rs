@@ -155,6 +155,12 @@ pub enum ErrorKind {
         rollout_id: u64,
         canister_id: Principal,
     },
+    /// The finished rollout keeps the histories of the children it began to upgrade; this one
+    /// took no step in it (not selected, skipped, or never started).
+    NoChildHistory {
+        rollout_id: u64,
+        canister_id: Principal,
+    },
 }
 
 /// A release text, named in [`ErrorKind::InvalidTextLength`].
@@ -461,6 +467,15 @@ impl fmt::Display for ErrorKind {
                 f,
                 "{canister_id} is not a child of rollout {rollout_id}: get_rollout shows its \
                  children's counts, list_events their events"
+            ),
+            Self::NoChildHistory {
+                rollout_id,
+                canister_id,
+            } => write!(
+                f,
+                "{canister_id} took no step in the finished rollout {rollout_id}: it was not \
+                 selected, was skipped, or never started (get_rollout counts those); \
+                 list_children shows the module it runs"
             ),
         }
     }

@@ -979,3 +979,101 @@ mod memory_persistence {
         assert_eq!(lookups.get(), 1);
     }
 }
+
+fn history_arg(rollout_id: u64, n: u16) -> ChildHistoryArg {
+    ChildHistoryArg {
+        rollout_id,
+        canister_id: child(n),
+        from: None,
+        limit: None,
+    }
+}
+
+#[test]
+fn a_finished_childs_history_is_read_from_its_own_record_not_the_checkpoint() {
+    let (mut state, release) = setup(3);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    run_to_end(&mut state, rollout_id);
+    assert!(!state.rollouts.live.contains_key(&rollout_id));
+    let checkpoint = state.rollouts.load(rollout_id).unwrap().record;
+    for n in 0..3 {
+        let history = state
+            .rollouts
+            .child_history(&history_arg(rollout_id, n))
+            .unwrap();
+        let child = checkpoint
+            .engine
+            .child(&fleet::child_id(&child(n)))
+            .unwrap();
+        assert_eq!(history.steps, child.history());
+        assert_eq!(history.state, child.state());
+        assert!(matches!(
+            history.state,
+            crate::engine::ChildState::Finished(crate::engine::Verdict::Upgraded)
+        ));
+    }
+    // Without its record a child of such a rollout has no history: the checkpoint is not read.
+    let key = (rollout_id, fleet::child_id(&child(1)));
+    state.rollouts.finished_children.remove(&key).unwrap();
+    let refused = state.rollouts.child_history(&history_arg(rollout_id, 1));
+    assert!(matches!(
+        refused.unwrap_err().kind(),
+        ErrorKind::NoChildHistory { .. }
+    ));
+
+    // A rollout release 0.1 finished kept no records: its checkpoint still answers.
+    let mut stored = state.rollouts.rollouts.get(&rollout_id).unwrap().decode();
+    stored.histories_kept = false;
+    let mut overview = state.rollouts.overviews.get(&rollout_id).unwrap().decode();
+    overview.histories_kept = false;
+    state
+        .rollouts
+        .rollouts
+        .insert(rollout_id, CborBytes::encode(&stored));
+    state
+        .rollouts
+        .overviews
+        .insert(rollout_id, CborBytes::encode(&overview));
+    let from_checkpoint = state
+        .rollouts
+        .child_history(&history_arg(rollout_id, 1))
+        .unwrap();
+    let child_1 = checkpoint
+        .engine
+        .child(&fleet::child_id(&child(1)))
+        .unwrap();
+    assert_eq!(from_checkpoint.steps, child_1.history());
+}
+
+#[test]
+fn the_histories_of_a_pruned_rollout_are_swept() {
+    // One child per rollout, each upgraded by its own.
+    let rollouts = RETAINED_FINISHED_CHECKPOINTS as u16 + 1;
+    let (mut state, release) = setup(rollouts);
+    let mut ids = Vec::new();
+    for n in 0..rollouts {
+        let selector = Selector::Explicit(vec![child(n)]);
+        let rollout_id = start(&mut state, &release, selector).unwrap();
+        run_to_end(&mut state, rollout_id);
+        ids.push(rollout_id);
+    }
+    // The oldest checkpoint was pruned as the last rollout finished, and its child's history
+    // swept with it; every retained rollout keeps its child's.
+    let first = ids[0];
+    assert!(!state.rollouts.rollouts.contains_key(&first));
+    assert!(matches!(
+        state
+            .rollouts
+            .child_history(&history_arg(first, 0))
+            .unwrap_err()
+            .kind(),
+        ErrorKind::RolloutDetailsPruned { .. }
+    ));
+    let kept: Vec<u64> = state
+        .rollouts
+        .finished_children
+        .keys()
+        .map(|(rollout_id, _)| rollout_id)
+        .collect();
+    assert_eq!(kept, ids[1..]);
+}
