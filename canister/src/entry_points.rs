@@ -410,7 +410,13 @@ fn schedule_next_sweep() {
 async fn adopt_children(
     arg: AdoptChildrenArg,
 ) -> Replied<Result<Vec<Result<ChildInfo, Error>>, Error>> {
-    let result: Result<Vec<Result<ChildInfo, Error>>, Error> = async {
+    let result = adopt(arg).await;
+    cached_candid::reply(|| result)
+}
+
+/// Adopts what `arg` names, for `adopt_children` and for a proposal.
+async fn adopt(arg: AdoptChildrenArg) -> Result<Vec<Result<ChildInfo, Error>>, Error> {
+    {
         let caller = msg_caller();
         read_state(|state| state.authorize(caller, Method::AdoptChildren))?;
         if arg.canister_ids.len() > MAX_ADOPTED_PER_CALL {
@@ -456,8 +462,6 @@ async fn adopt_children(
                 .collect())
         })
     }
-    .await;
-    cached_candid::reply(|| result)
 }
 
 /// Forgets a child; refused while a rollout holds it.
@@ -522,7 +526,13 @@ async fn register_chunk_store(
     subnet: Principal,
     canister_id: Principal,
 ) -> Replied<Result<(), Error>> {
-    let result: Result<(), Error> = async {
+    let result = register_store(subnet, canister_id).await;
+    cached_candid::reply(|| result)
+}
+
+/// Registers the chunk store, for `register_chunk_store` and for a proposal.
+async fn register_store(subnet: Principal, canister_id: Principal) -> Result<(), Error> {
+    {
         let caller = msg_caller();
         read_state(|state| state.authorize(caller, Method::RegisterChunkStore))?;
         let status = effects::canister_status(canister_id)
@@ -549,8 +559,6 @@ async fn register_chunk_store(
             Ok(())
         })
     }
-    .await;
-    cached_candid::reply(|| result)
 }
 
 #[query(manual_reply = true)]
@@ -688,14 +696,41 @@ fn apply_by_proposal_validate(action: GovernedAction) -> Replied<Result<String, 
 /// Executes a proposal for any other action; rejects on refusal. Replies with what was done (the
 /// render), which Orbit keeps with the request.
 #[update(manual_reply = true)]
-fn apply_by_proposal(action: GovernedAction) -> Replied<String> {
-    cached_candid::reply(|| {
-        authorized(action.method(), |state, _| {
-            let render = action.render(state);
-            action.apply(state).map(|()| render)
-        })
-        .unwrap_or_else(|error| trap(format!("apply_by_proposal refused: {error}")))
-    })
+async fn apply_by_proposal(action: GovernedAction) -> Replied<String> {
+    let render = read_state(|state| action.render(state));
+    let done: Result<(), String> = match &action {
+        GovernedAction::AdoptChildren(arg) => match adopt(arg.clone()).await {
+            Ok(adopted) => {
+                let refused: Vec<String> = adopted
+                    .iter()
+                    .zip(&arg.canister_ids)
+                    .filter_map(|(result, id)| Some(format!("{id}: {}", result.as_ref().err()?)))
+                    .collect();
+                match refused.first() {
+                    None => Ok(()),
+                    Some(first) => Err(format!(
+                        "{} of {} canisters were refused, so none is adopted (the trap undoes \
+                         the adoptions since the statuses were read); the first: {first}",
+                        refused.len(),
+                        arg.canister_ids.len()
+                    )),
+                }
+            }
+            Err(error) => Err(error.to_string()),
+        },
+        GovernedAction::RegisterChunkStore {
+            subnet,
+            canister_id,
+        } => register_store(*subnet, *canister_id)
+            .await
+            .map_err(|error| error.to_string()),
+        _ => authorized(action.method(), |state, _| action.apply(state))
+            .map_err(|error| error.to_string()),
+    };
+    if let Err(error) = done {
+        trap(format!("apply_by_proposal refused: {error}"));
+    }
+    cached_candid::reply(|| render)
 }
 
 /// Executes a proposal to pause, resume, abort or roll back a rollout; rejects on refusal.

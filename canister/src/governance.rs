@@ -29,11 +29,11 @@ use ic_stable_structures::Memory;
 use crate::access::Method;
 use crate::engine::{ChildId, Command, FailureBudget, ModuleHash, OnFailure, Plan, Policy};
 use crate::error::{Error, ErrorKind};
-use crate::fleet::Label;
+use crate::fleet::{FleetError, Label, MAX_ADOPTED_PER_CALL};
 use crate::hash::{hex, sha256, Sha256Hash};
 use crate::releases::ReleaseSelector;
 use crate::roles::Role;
-use crate::rollouts::{RolloutInfo, StartRolloutArg};
+use crate::rollouts::{AdoptChildrenArg, RolloutInfo, StartRolloutArg};
 use crate::state::State;
 use crate::uploads::UploadSettingsUpdate;
 
@@ -297,6 +297,13 @@ pub enum GovernedAction {
         subnet: Principal,
     },
     SetUploadSettings(UploadSettingsUpdate),
+    /// Carried out by the entry point, which reads each canister's status first.
+    AdoptChildren(AdoptChildrenArg),
+    /// Carried out by the entry point, which reads the canister's status first.
+    RegisterChunkStore {
+        subnet: Principal,
+        canister_id: Principal,
+    },
 }
 
 impl GovernedAction {
@@ -310,10 +317,15 @@ impl GovernedAction {
             GovernedAction::SetLabels { .. } => Method::SetLabels,
             GovernedAction::UnregisterChunkStore { .. } => Method::UnregisterChunkStore,
             GovernedAction::SetUploadSettings(_) => Method::SetUploadSettings,
+            GovernedAction::AdoptChildren(_) => Method::AdoptChildren,
+            GovernedAction::RegisterChunkStore { .. } => Method::RegisterChunkStore,
         }
     }
 
-    /// Carries the action out on the state, as its own method does.
+    /// Carries the action out on the state, as its own method does. The actions that read a
+    /// canister's status first (adoptions, chunk stores) are carried out by the entry point:
+    /// here they are only checked as far as the state tells, which is what the validator
+    /// refuses before the vote.
     pub fn apply<M: Memory>(&self, state: &mut State<M>) -> Result<(), Error> {
         let fleet_error = |error| Error::from(ErrorKind::Fleet(error));
         match self {
@@ -339,6 +351,34 @@ impl GovernedAction {
             }
             GovernedAction::SetUploadSettings(update) => {
                 state.release_store.update_upload_settings(update).map(drop)
+            }
+            GovernedAction::AdoptChildren(arg) => {
+                if arg.canister_ids.len() > MAX_ADOPTED_PER_CALL {
+                    return Err(fleet_error(FleetError::TooManyToAdopt {
+                        count: arg.canister_ids.len() as u64,
+                        max: MAX_ADOPTED_PER_CALL as u64,
+                    }));
+                }
+                for &canister_id in &arg.canister_ids {
+                    if let Ok(child) = state.fleet.info(&canister_id) {
+                        return Err(fleet_error(FleetError::AlreadyAdopted {
+                            canister_id,
+                            adopted_at: child.adopted_at,
+                            adopted_by: child.adopted_by,
+                        }));
+                    }
+                }
+                Ok(())
+            }
+            GovernedAction::RegisterChunkStore { canister_id, .. } => {
+                match state.fleet.info(canister_id) {
+                    Ok(child) => Err(fleet_error(FleetError::AlreadyAdopted {
+                        canister_id: *canister_id,
+                        adopted_at: child.adopted_at,
+                        adopted_by: child.adopted_by,
+                    })),
+                    Err(_) => Ok(()),
+                }
             }
         }
     }
@@ -384,6 +424,39 @@ impl GovernedAction {
             GovernedAction::UnregisterChunkStore { subnet } => {
                 format!("## Unregister the chunk store of subnet {subnet}\n")
             }
+            GovernedAction::AdoptChildren(arg) => {
+                let subnet = arg
+                    .subnet
+                    .map_or("the deployer's own".to_string(), |subnet| subnet.to_text());
+                let mut text = format!(
+                    "## Adopt {} children\n\n- Subnet: {subnet}\n",
+                    arg.canister_ids.len()
+                );
+                if !arg.labels.is_empty() {
+                    let labels: Vec<String> = arg
+                        .labels
+                        .iter()
+                        .map(|label| format!("{}={}", label.key, label.value))
+                        .collect();
+                    let _ = writeln!(text, "- Labels: {}", labels.join(", "));
+                }
+                text.push_str(
+                    "- Each must be controlled by the deployer; execution fails, adopting \
+                     none, if any is refused\n\n",
+                );
+                for canister_id in &arg.canister_ids {
+                    let _ = writeln!(text, "- {canister_id}");
+                }
+                text
+            }
+            GovernedAction::RegisterChunkStore {
+                subnet,
+                canister_id,
+            } => format!(
+                "## Register {canister_id} as the chunk store of subnet {subnet}\n\n- It \
+                 must be empty and controlled by the deployer; chunked installs on that subnet \
+                 go through it\n"
+            ),
             GovernedAction::SetUploadSettings(update) => {
                 let now = state.release_store.upload_settings();
                 format!(

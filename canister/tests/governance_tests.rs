@@ -365,3 +365,87 @@ fn other_actions_go_through_one_pair_whose_validator_changes_nothing() {
     assert!(reject.contains("apply_by_proposal refused"), "{reject}");
     assert!(scenario.fleet.my_roles_ok(stranger()).is_empty());
 }
+
+/// Adopting children and registering a chunk store read canisters' statuses before they change
+/// anything: the validator checks what the deployer's state tells, the execution reads the
+/// statuses as `adopt_children` and `register_chunk_store` do, and fails the proposal on any
+/// refusal.
+#[test]
+fn children_are_adopted_and_a_chunk_store_registered_by_proposal() {
+    use deployer::governance::GovernedAction;
+    use deployer::AdoptChildrenArg;
+    let (mut scenario, governance) = governed(1);
+    scenario
+        .fleet
+        .add_role_ok(admin(), governance.canister, deployer::Role::Admin);
+    let newcomers = create_children(&mut scenario.fleet, 0, 2);
+    let adopt = |canister_ids: Vec<candid::Principal>| {
+        candid::encode_one(GovernedAction::AdoptChildren(AdoptChildrenArg {
+            canister_ids,
+            subnet: None,
+            labels: vec![deployer::Label {
+                key: "cohort".into(),
+                value: "b".into(),
+            }],
+        }))
+        .unwrap()
+    };
+    let (render, _) = executed(governance.propose(
+        &mut scenario.fleet,
+        "apply_by_proposal",
+        adopt(newcomers.clone()),
+    ));
+    assert!(render.contains("## Adopt 2 children"), "{render}");
+    assert!(render.contains("cohort=b"), "{render}");
+    for child in &newcomers {
+        assert!(render.contains(&child.to_text()), "{render}");
+        let info = scenario.fleet.get_child_ok(operator(), *child);
+        assert_eq!(info.labels[0].value, "b");
+    }
+
+    // Adopted already: the validator refuses before the vote.
+    let again = governance.propose(
+        &mut scenario.fleet,
+        "apply_by_proposal",
+        adopt(vec![newcomers[0]]),
+    );
+    assert!(
+        matches!(&again, ProposalOutcome::Invalid(refusal) if refusal.contains("already")),
+        "{again:?}"
+    );
+    // Not controlled by the deployer: only its status tells, so the execution fails the
+    // proposal, and adopts neither canister it names (its trap undoes the message).
+    let stranger_owned = scenario.fleet.env.create_canister(0, vec![admin()]);
+    let another = create_children(&mut scenario.fleet, 0, 1)[0];
+    let outcome = governance.propose(
+        &mut scenario.fleet,
+        "apply_by_proposal",
+        adopt(vec![another, stranger_owned]),
+    );
+    assert!(
+        matches!(&outcome, ProposalOutcome::Failed { reject, .. } if reject.contains("1 of 2 canisters were refused")),
+        "{outcome:?}"
+    );
+    let not_adopted = scenario.fleet.get_child(operator(), another).answer();
+    assert!(not_adopted.is_err(), "{not_adopted:?}");
+
+    // A chunk store for the deployer's subnet: empty and controlled by the deployer.
+    let subnet = scenario.fleet.env.subnet_id(0);
+    let store = scenario
+        .fleet
+        .env
+        .create_canister(0, vec![scenario.fleet.canister]);
+    let register = candid::encode_one(GovernedAction::RegisterChunkStore {
+        subnet,
+        canister_id: store,
+    })
+    .unwrap();
+    let (render, _) =
+        executed(governance.propose(&mut scenario.fleet, "apply_by_proposal", register));
+    assert!(render.contains("as the chunk store of subnet"), "{render}");
+    let stores = scenario.fleet.list_chunk_stores_ok(operator());
+    assert!(
+        stores.iter().any(|listed| listed.canister_id == store),
+        "{stores:?}"
+    );
+}

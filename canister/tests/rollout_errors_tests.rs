@@ -277,7 +277,9 @@ fn the_oldest_finished_rollouts_keep_their_overview_only() {
     // The newest finished rollouts keep their details: the child took no step in them (it
     // was skipped), which is what their refusal says, not that they were pruned.
     for rollout_id in [last, first + 2] {
-        let skipped = fleet.child_history(operator(), history(rollout_id)).answer();
+        let skipped = fleet
+            .child_history(operator(), history(rollout_id))
+            .answer();
         assert_eq!(
             kind(skipped),
             ErrorKind::NoChildHistory {

@@ -95,6 +95,21 @@ fn read_costs(deployer: &mut Deployer, rollout_id: u64) -> Figures {
     deployer.storage_stats_ok(controller());
     let cost = deployer.env.last_instructions(canister);
     figures.insert("storage_stats_instructions".to_string(), cost);
+    // An upgraded child's history: the child's own record, whatever the rollout's size.
+    let child = deployer
+        .list_children_ok(controller(), deployer::ListChildrenArg::default())
+        .children[0]
+        .canister_id;
+    let arg = deployer::ChildHistoryArg {
+        rollout_id,
+        canister_id: child,
+        from: None,
+        limit: None,
+    };
+    let history = deployer.child_history_ok(controller(), arg);
+    assert!(!history.steps.is_empty(), "the child was upgraded");
+    let cost = deployer.env.last_instructions(canister);
+    figures.insert("child_history_instructions".to_string(), cost);
     figures
 }
 

@@ -26,7 +26,12 @@ pub fn thousand_children() -> Figures {
     );
     // Reads of a finished rollout come from its overview: at most 1 % of the 5 B instruction
     // limit of a query, whatever the number of children (the same figures at 200 children).
-    for read in ["get_rollout", "list_rollouts", "storage_stats"] {
+    for read in [
+        "get_rollout",
+        "list_rollouts",
+        "storage_stats",
+        "child_history",
+    ] {
         let instructions = figures[&format!("{read}_instructions")];
         assert!(
             instructions < 50_000_000,
