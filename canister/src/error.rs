@@ -13,7 +13,7 @@ use std::fmt;
 use candid::{CandidType, Deserialize, Principal};
 use serde_bytes::ByteBuf;
 
-use crate::engine::{Command, RolloutPhase};
+use crate::engine::{Command, RolloutPhase, UpgradeGate};
 use crate::fleet::FleetError;
 use crate::hash::hex;
 use crate::releases::{ReleaseReference, ReleaseSelector};
@@ -154,6 +154,15 @@ pub enum ErrorKind {
     NotInRollout {
         rollout_id: u64,
         canister_id: Principal,
+    },
+    /// Selected children fail an upgrade gate the policy does not override: `children` of
+    /// them, `canister_id` first, which runs `running` (a release's `name@version`, a module's
+    /// hash, or nothing).
+    UpgradeGateClosed {
+        gate: UpgradeGate,
+        children: u64,
+        canister_id: Principal,
+        running: Option<String>,
     },
     /// The finished rollout keeps the histories of the children it began to upgrade; this one
     /// took no step in it (not selected, skipped, or never started).
@@ -468,6 +477,29 @@ impl fmt::Display for ErrorKind {
                 "{canister_id} is not a child of rollout {rollout_id}: get_rollout shows its \
                  children's counts, list_events their events"
             ),
+            Self::UpgradeGateClosed {
+                gate,
+                children,
+                canister_id,
+                running,
+            } => {
+                let running = running.as_deref().unwrap_or("no module");
+                let remedy = match gate {
+                    UpgradeGate::KnownModule => {
+                        "upload the module they run as a release, so that it is known"
+                    }
+                    UpgradeGate::HigherVersion => {
+                        "roll out a release of the same name with a higher version"
+                    }
+                };
+                write!(
+                    f,
+                    "{children} selected children fail the {gate:?} gate, {canister_id} first, \
+                     which runs {running}: {remedy}; or, knowing why, override the gate in the \
+                     policy with gate_overrides = opt vec {{ record {{ gate = variant \
+                     {{ {gate:?} }}; reason = \"...\" }} }}"
+                )
+            }
             Self::NoChildHistory {
                 rollout_id,
                 canister_id,

@@ -262,6 +262,18 @@ pub fn render_rollout(preview: &RolloutPreview) -> String {
         },
         policy.retry.max_attempts
     );
+    match policy.gate_overrides.as_deref().unwrap_or_default() {
+        [] => text.push_str("- Upgrade gates: all checked (known modules, higher versions)\n"),
+        overrides => {
+            for skipped in overrides {
+                let _ = writeln!(
+                    text,
+                    "- Upgrade gate {:?} NOT checked, because: {}",
+                    skipped.gate, skipped.reason
+                );
+            }
+        }
+    }
     let _ = writeln!(
         text,
         "\nPlan SHA-256: {}\n\nExecution refuses unless the fleet and the release still give \

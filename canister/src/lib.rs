@@ -58,9 +58,9 @@ mod rollout_driver;
 // client, the tests, the bench, the demo) name the interface and not the rooms that implement it.
 pub use engine::{
     CallResult, ChildId, ChildState, Command, EventKind, Failure, FailureBudget, FailureKind,
-    InstallOptions, OnFailure, Path, PauseReason, Policy, RetryPolicy, RollbackCause, RolloutPhase,
-    RunStatus, SkipReason, StateCounts, Step, StepRecord, Summary, Verdict, Verification,
-    WasmMemoryPersistence, WavePlan, WaveSize, WaveSummary,
+    GateOverride, InstallOptions, OnFailure, Path, PauseReason, Policy, RetryPolicy, RollbackCause,
+    RolloutPhase, RunStatus, SkipReason, StateCounts, Step, StepRecord, Summary, UpgradeGate,
+    Verdict, Verification, WasmMemoryPersistence, WavePlan, WaveSize, WaveSummary,
 };
 pub use error::{Error, ErrorKind, Quota, TextField};
 pub use fleet::{ChildClaim, ChildInfo, ChildPage, FleetError, Label, ListChildrenArg, Selector};

@@ -402,8 +402,14 @@ impl<M: Memory> ReleaseStore<M> {
 
     /// `name@version` of the release whose module hash is `sha256`, if it is a release.
     pub fn release_name(&self, sha256: &Sha256Hash) -> Option<String> {
+        let (name, version) = self.name_and_version(sha256)?;
+        Some(format!("{name}@{version}"))
+    }
+
+    /// The name and version of the release whose module hash is `sha256`, if it is a release.
+    pub fn name_and_version(&self, sha256: &Sha256Hash) -> Option<(String, String)> {
         let record = self.release_record(sha256).ok()?;
-        Some(format!("{}@{}", record.name, record.version))
+        Some((record.name, record.version))
     }
 
     /// The module of the release with module hash `sha256`, in typed values.

@@ -112,10 +112,14 @@ fn a_chunk_store_must_be_empty_and_registered_for_a_chunked_release() {
 
     let large = release(&mut fleet, &artifacts::wasm("child_large"), "large");
     assert!(large.summary.chunk_count > 1);
+    let fixture = PolicyArg {
+        gate_overrides: deployer_client::fixture_gates(),
+        ..PolicyArg::default()
+    };
     assert_eq!(
         kind(
             fleet
-                .start_rollout_of(operator(), &large, Selector::All, PolicyArg::default())
+                .start_rollout_of(operator(), &large, Selector::All, fixture)
                 .answer()
         ),
         ErrorKind::NoChunkStore { subnet }
@@ -131,7 +135,7 @@ fn rollouts_refuse_bad_plans_unknown_ids_and_commands_out_of_phase() {
 
     let zero = PolicyArg {
         max_concurrency: Some(0),
-        ..PolicyArg::default()
+        ..policy(1, vec![], 1)
     };
     assert!(matches!(
         kind(fleet.start_rollout_of(operator(), &release, Selector::All, zero).answer()),
@@ -140,7 +144,7 @@ fn rollouts_refuse_bad_plans_unknown_ids_and_commands_out_of_phase() {
     // A wait that would overflow the clock, and a health method name as long as a message.
     let forever = PolicyArg {
         bake_nanos: Some(u64::MAX),
-        ..PolicyArg::default()
+        ..policy(1, vec![], 1)
     };
     assert!(matches!(
         kind(fleet.start_rollout_of(operator(), &release, Selector::All, forever).answer()),
@@ -150,7 +154,7 @@ fn rollouts_refuse_bad_plans_unknown_ids_and_commands_out_of_phase() {
         verification: Some(deployer::Verification {
             health_method: Some("m".repeat(10_000)),
         }),
-        ..PolicyArg::default()
+        ..policy(1, vec![], 1)
     };
     assert!(matches!(
         kind(fleet.start_rollout_of(operator(), &release, Selector::All, long_name).answer()),
@@ -207,7 +211,7 @@ fn rollouts_refuse_bad_plans_unknown_ids_and_commands_out_of_phase() {
         }
     );
     let claimed = fleet
-        .start_rollout_of(operator(), &release, Selector::All, PolicyArg::default())
+        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 1))
         .answer();
     assert!(matches!(
         kind(claimed),
@@ -290,4 +294,77 @@ fn the_oldest_finished_rollouts_keep_their_overview_only() {
         let summary = fleet.get_rollout_ok(operator(), rollout_id).summary;
         assert_eq!(summary.counts.skipped, 1);
     }
+}
+
+/// Upgrade gates, checked at planning before any child is touched: children running a module
+/// that is no release, and a release lower than the one they run, are refused with a typed
+/// error; an override with a reason lets the rollout through and stays with it.
+#[test]
+fn upgrade_gates_refuse_unknown_modules_and_downgrades_unless_overridden() {
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 2);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let v2 = release(&mut fleet, &artifacts::wasm("child_v2"), "2.0.0");
+    let every_gate = PolicyArg {
+        gate_overrides: None,
+        ..policy(1, vec![], 2)
+    };
+    let unknown = fleet
+        .start_rollout_of(operator(), &v2, Selector::All, every_gate.clone())
+        .answer();
+    let v1 = fleet
+        .get_child_ok(operator(), children[0])
+        .module_hash
+        .unwrap();
+    assert_eq!(
+        kind(unknown),
+        ErrorKind::UpgradeGateClosed {
+            gate: deployer::UpgradeGate::KnownModule,
+            children: 2,
+            canister_id: children[0],
+            running: Some(format!("module {}", hex(&v1))),
+        }
+    );
+    let listed = fleet.list_rollouts_ok(operator(), deployer::ListRolloutsArg::default());
+    assert!(listed.rollouts.is_empty(), "nothing started");
+
+    // The fixture's override, with its reason, lets the first rollout through.
+    let started = fleet
+        .start_rollout_of(operator(), &v2, Selector::All, policy(1, vec![], 2))
+        .answer()
+        .unwrap();
+    assert_eq!(
+        started.policy.gate_overrides,
+        deployer_client::fixture_gates()
+    );
+    let done = fleet.run_to_end(operator(), started.rollout_id, 1_000);
+    assert_eq!(done.summary.counts.upgraded, 2);
+
+    // The children now run child 2.0.0: 1.5.0 would take them back.
+    let lower = release(&mut fleet, &artifacts::wasm("child_v3"), "1.5.0");
+    let downgrade = fleet
+        .start_rollout_of(operator(), &lower, Selector::All, every_gate.clone())
+        .answer();
+    assert!(matches!(
+        kind(downgrade),
+        ErrorKind::UpgradeGateClosed {
+            gate: deployer::UpgradeGate::HigherVersion,
+            children: 2,
+            running: Some(running),
+            ..
+        } if running == "child@2.0.0"
+    ));
+    let back = PolicyArg {
+        gate_overrides: Some(vec![deployer::GateOverride {
+            gate: deployer::UpgradeGate::HigherVersion,
+            reason: "2.0.0 corrupts the counters; back to the 1.x line".into(),
+        }]),
+        ..every_gate
+    };
+    let started = fleet
+        .start_rollout_of(operator(), &lower, Selector::All, back)
+        .answer()
+        .unwrap();
+    let done = fleet.run_to_end(operator(), started.rollout_id, 1_000);
+    assert_eq!(done.summary.counts.upgraded, 2);
 }

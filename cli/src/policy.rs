@@ -20,14 +20,17 @@
 //! arg = "4449444c0000"        # the upgrade argument, hex Candid (or arg_file = "arg.bin")
 //! skip_pre_upgrade = false
 //! wasm_memory_persistence = "keep"  # or "replace"
+//! [skip_gates]                # upgrade gates not to check, each with the reason voters read
+//! known_module = "the factory installed v1; this is its first rollout"
+//! higher_version = "rolling back to 1.4 after the 1.5 incident"
 //! ```
 
 use std::path::Path;
 
 use deployer::engine::{ChildSpec, Delivery, ModuleHash, Plan, SubnetIndex, TargetRelease};
 use deployer::{
-    ChildId, FailureBudget, InstallOptions, OnFailure, Policy, PolicyArg, RetryPolicy,
-    Verification, WasmMemoryPersistence, WavePlan, WaveSize,
+    ChildId, FailureBudget, GateOverride, InstallOptions, OnFailure, Policy, PolicyArg,
+    RetryPolicy, UpgradeGate, Verification, WasmMemoryPersistence, WavePlan, WaveSize,
 };
 use serde::Deserialize;
 
@@ -47,6 +50,14 @@ struct PolicyFile {
     health_method: Option<String>,
     retry: Option<RetryFile>,
     install: Option<InstallFile>,
+    skip_gates: Option<SkipGatesFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SkipGatesFile {
+    known_module: Option<String>,
+    higher_version: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -271,6 +282,20 @@ fn to_arg(file: PolicyFile, path: &Path) -> Outcome<PolicyArg> {
             Size::Count(count) => FailureBudget::Count(count),
             Size::Percent(percent) => FailureBudget::Percent(percent),
         }),
+        gate_overrides: file.skip_gates.map(|skip| {
+            [
+                (UpgradeGate::KnownModule, skip.known_module),
+                (UpgradeGate::HigherVersion, skip.higher_version),
+            ]
+            .into_iter()
+            .filter_map(|(gate, reason)| {
+                Some(GateOverride {
+                    gate,
+                    reason: reason?,
+                })
+            })
+            .collect()
+        }),
     })
 }
 
@@ -305,6 +330,22 @@ mod tests {
             })
         );
         assert_eq!(arg.on_failure, Some(OnFailure::RollBack));
+        assert_eq!(arg.gate_overrides, None, "every gate is checked");
         assert!(toml::from_str::<PolicyFile>("bakee = \"10m\"").is_err());
+    }
+
+    #[test]
+    fn skipped_gates_carry_their_reasons() {
+        let file: PolicyFile =
+            toml::from_str("[skip_gates]\nknown_module = \"installed by the factory\"\n").unwrap();
+        let arg = to_arg(file, Path::new("p.toml")).unwrap();
+        assert_eq!(
+            arg.gate_overrides,
+            Some(vec![GateOverride {
+                gate: UpgradeGate::KnownModule,
+                reason: "installed by the factory".into(),
+            }])
+        );
+        assert!(toml::from_str::<PolicyFile>("[skip_gates]\nknown = \"x\"\n").is_err());
     }
 }

@@ -549,12 +549,9 @@ fn plan(context: &Context, target: &Target) -> Outcome<()> {
 }
 
 /// A child id inside an engine record (its principal's bytes, hex in JSON).
+/// A child id in an event: the principal's text.
 fn child_text(value: &Value) -> String {
-    value
-        .as_str()
-        .and_then(|hex_id| hex::decode(hex_id).ok())
-        .map(|bytes| Principal::from_slice(&bytes).to_text())
-        .unwrap_or_else(|| value.to_string())
+    json::brief(value)
 }
 
 fn event_line(event: &RolloutEvent) -> String {

@@ -54,7 +54,7 @@ fn the_page_shows_a_paused_rollout_and_its_failure_through_the_gateway() {
     let net = TestNetwork::start("dashboard", 20);
     failing_fleet(&net);
     let started = net
-        .admin(&["rollout", "start", "child@bad", "--json"])
+        .admin(&["rollout", "start", "child@2.0.1-bad", "--json"])
         .ok()
         .json();
     let id = started["rollout_id"].as_u64().unwrap();

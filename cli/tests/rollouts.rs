@@ -299,7 +299,7 @@ fn a_failing_child_pauses_the_rollout_and_watch_says_why() {
         .admin(&[
             "rollout",
             "start",
-            "child@bad",
+            "child@2.0.1-bad",
             "--watch",
             "--interval",
             "0.2",

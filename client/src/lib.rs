@@ -370,12 +370,22 @@ pub fn chunk_arg(upload_id: u64, index: u32, bytes: &[u8]) -> deployer::UploadCh
 }
 
 /// A canary of `canary` children, then the waves `then`, then everything else; `concurrency`
-/// children at a time; no bake time.
+/// children at a time; no bake time; the gates [`fixture_gates`] skips.
 pub fn staged_policy(canary: u32, then: Vec<WaveSize>, concurrency: u32) -> PolicyArg {
     PolicyArg {
         waves: Some(WavePlan { canary, then }),
         max_concurrency: Some(concurrency),
         bake_nanos: Some(0),
+        gate_overrides: fixture_gates(),
         ..PolicyArg::default()
     }
+}
+
+/// The upgrade gate a fleet of fixture children fails, and why it may: they run `child_v1`
+/// (or another fixture), installed by the scenario rather than rolled out from a release.
+pub fn fixture_gates() -> Option<Vec<deployer::GateOverride>> {
+    Some(vec![deployer::GateOverride {
+        gate: deployer::UpgradeGate::KnownModule,
+        reason: "fixture children run a module installed by the scenario, not a release".into(),
+    }])
 }

@@ -172,10 +172,10 @@ pub use budget::{
 };
 pub use child::{Child, ChildState, Failure, FailureKind, RollbackCause, SkipReason, Verdict};
 pub use plan::{
-    ChildId, ChildIdTooLong, ChildSpec, Delivery, ExistingSnapshot, FailureBudget, InstallOptions,
-    ModuleHash, Nanos, OnFailure, Plan, PlanError, Policy, RetryPolicy, SnapshotId, SubnetIndex,
-    TargetRelease, Verification, WasmMemoryPersistence, WavePlan, WaveSize, MAX_CHILD_ID_BYTES,
-    MAX_SNAPSHOTS_PER_CANISTER,
+    ChildId, ChildIdTooLong, ChildSpec, Delivery, ExistingSnapshot, FailureBudget, GateOverride,
+    InstallOptions, ModuleHash, Nanos, OnFailure, Plan, PlanError, Policy, RetryPolicy, SnapshotId,
+    SubnetIndex, TargetRelease, UpgradeGate, Verification, WasmMemoryPersistence, WavePlan,
+    WaveSize, MAX_CHILD_ID_BYTES, MAX_SNAPSHOTS_PER_CANISTER,
 };
 pub use rollout::{Command, ControlError, Dispatch, Rollout};
 pub use status::{

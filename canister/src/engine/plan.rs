@@ -272,6 +272,31 @@ pub struct Policy {
     pub retry: RetryPolicy,
     pub on_failure: OnFailure,
     pub failure_budget: FailureBudget,
+    /// Upgrade gates this rollout does not check, each with the reason given: kept with the
+    /// rollout and shown to voters. The engine never reads them (planning checks the gates).
+    /// Stored only when set, so rollouts stored before they existed load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gate_overrides: Option<Vec<GateOverride>>,
+}
+
+/// A check every selected child passes at planning, before any child is touched, unless the
+/// policy overrides it with a reason.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, CandidType, Serialize, Deserialize,
+)]
+pub enum UpgradeGate {
+    /// The child runs one of the deployer's releases: what it runs is known, and can be rolled
+    /// out again.
+    KnownModule,
+    /// The release has the name of the release the child runs and a higher version.
+    HigherVersion,
+}
+
+/// A gate a rollout does not check, and why.
+#[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
+pub struct GateOverride {
+    pub gate: UpgradeGate,
+    pub reason: String,
 }
 
 impl Default for Policy {
@@ -296,6 +321,7 @@ impl Default for Policy {
             },
             on_failure: OnFailure::RollBack,
             failure_budget: FailureBudget::Count(0),
+            gate_overrides: None,
         }
     }
 }

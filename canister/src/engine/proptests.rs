@@ -130,6 +130,7 @@ fn policy() -> impl Strategy<Value = Policy> {
                         OnFailure::LeaveStopped
                     },
                     failure_budget: budget,
+                    gate_overrides: None,
                 }
             },
         )

@@ -558,6 +558,7 @@ pub fn policy() -> Policy {
         },
         on_failure: OnFailure::RollBack,
         failure_budget: FailureBudget::Count(100),
+        gate_overrides: None,
     }
 }
 

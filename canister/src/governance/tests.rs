@@ -126,9 +126,24 @@ fn a_rollout_render_names_the_release_targets_waves_policy_and_plan() {
         &format!("99 from shard@1.3.0 ({})", "01".repeat(32)),
         "Waves: canary of 1, then 10, 89",
         &format!("Plan SHA-256: {}", "ab".repeat(32)),
+        "Upgrade gates: all checked",
     ] {
         assert!(render.contains(expected), "{expected:?} not in:\n{render}");
     }
+    // An overridden gate is named with the reason voters weigh.
+    let mut overriding = preview(vec![]);
+    overriding.policy.gate_overrides = Some(vec![crate::engine::GateOverride {
+        gate: crate::engine::UpgradeGate::KnownModule,
+        reason: "first rollout of modules installed by the factory".into(),
+    }]);
+    let render = render_rollout(&overriding);
+    assert!(
+        render.contains(
+            "Upgrade gate KnownModule NOT checked, because: first rollout of modules installed \
+             by the factory"
+        ),
+        "{render}"
+    );
 }
 
 #[test]

@@ -5,8 +5,8 @@ use candid::{CandidType, Deserialize, Principal};
 use serde_bytes::ByteBuf;
 
 use crate::engine::{
-    ChildState, EventKind, FailureBudget, InstallOptions, OnFailure, Policy, RetryPolicy,
-    RolloutPhase, StepRecord, Summary, Verification, WavePlan,
+    ChildState, EventKind, FailureBudget, GateOverride, InstallOptions, OnFailure, Policy,
+    RetryPolicy, RolloutPhase, StepRecord, Summary, Verification, WavePlan,
 };
 use crate::fleet::{Label, Selector};
 use crate::releases::ReleaseSelector;
@@ -26,6 +26,8 @@ pub struct PolicyArg {
     pub retry: Option<RetryPolicy>,
     pub on_failure: Option<OnFailure>,
     pub failure_budget: Option<FailureBudget>,
+    /// Upgrade gates not to check, each with a reason (kept with the rollout).
+    pub gate_overrides: Option<Vec<GateOverride>>,
 }
 
 /// What a policy may ask for. Durations are bounded so that `now + wait` never nears
@@ -40,6 +42,7 @@ pub const MAX_ATTEMPTS: u32 = 100;
 pub const MAX_WAVES: usize = 100;
 pub const MAX_HEALTH_METHOD_BYTES: usize = 256;
 pub const MAX_INSTALL_ARG_BYTES: usize = 64 * 1024;
+pub const MAX_GATE_REASON_BYTES: usize = 512;
 const DAY_NANOS: u64 = 24 * 3600 * 1_000_000_000;
 
 impl PolicyArg {
@@ -91,6 +94,25 @@ impl PolicyArg {
                 policy.install.arg.len()
             ));
         }
+        let overrides = policy.gate_overrides.as_deref().unwrap_or_default();
+        for (index, gate_override) in overrides.iter().enumerate() {
+            let gate = gate_override.gate;
+            let reason = gate_override.reason.trim();
+            if reason.is_empty() || reason.len() > MAX_GATE_REASON_BYTES {
+                return Err(format!(
+                    "the override of the {gate:?} gate needs a reason of 1 to \
+                     {MAX_GATE_REASON_BYTES} bytes: say why the rollout may skip it"
+                ));
+            }
+            if overrides[..index]
+                .iter()
+                .any(|earlier| earlier.gate == gate)
+            {
+                return Err(format!(
+                    "the {gate:?} gate is overridden twice: give it once"
+                ));
+            }
+        }
         Ok(policy)
     }
 
@@ -109,6 +131,9 @@ impl PolicyArg {
             retry: self.retry.unwrap_or(default.retry),
             on_failure: self.on_failure.unwrap_or(default.on_failure),
             failure_budget: self.failure_budget.unwrap_or(default.failure_budget),
+            gate_overrides: self
+                .gate_overrides
+                .filter(|overrides| !overrides.is_empty()),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! | `journal`   | checkpoints, write-ahead journal, event log (memories 6, 7, 8, 17-19)   |
 //! | `admission` | what a dispatch may issue: room in the management queue, [`Funds`]      |
 //! | `planning`  | a rollout's engine plan, from the release store and the fleet registry  |
+//! | `gates`     | the upgrade gates planning checks: known modules, higher versions        |
 //! | `stores`    | the IC chunk store serving each subnet, [`SubnetStore`] (memory 16)     |
 //! | `queries`   | what dashboards read: rollout info and pages, child histories, events   |
 //! | `api`       | the Candid shapes of the rollout endpoints                              |
@@ -30,6 +31,7 @@ use ic_stable_structures::{Log, Memory, StableBTreeMap, StableCell};
 
 mod admission;
 mod api;
+mod gates;
 mod journal;
 mod planning;
 mod queries;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use candid::Principal;
 use ic_stable_structures::Memory;
 
+use super::gates::{self, NamedVersion};
 use super::{fleet_error, Rollouts, StartRolloutArg};
 use crate::engine::{
     Delivery, ModuleHash, Nanos, Plan, Rollout, TargetRelease, WasmMemoryPersistence,
@@ -57,6 +58,21 @@ impl<M: Memory> Rollouts<M> {
                     .ok()
                     .and_then(|running| running.enhanced_orthogonal_persistence)
             },
+        )?;
+        let target = release_store
+            .name_and_version(&release.sha256)
+            .map(|(name, version)| NamedVersion { name, version })
+            .expect("a committed release has a name and version");
+        gates::check_gates(
+            (&ModuleHash(release.sha256), &target),
+            selected
+                .iter()
+                .map(|(canister_id, record)| (*canister_id, record.module_hash)),
+            |module| {
+                let (name, version) = release_store.name_and_version(&module.0)?;
+                Some(NamedVersion { name, version })
+            },
+            policy.gate_overrides.as_deref().unwrap_or_default(),
         )?;
         let selected = match arg.selector {
             // The operator's order is the rollout's order.

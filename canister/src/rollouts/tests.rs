@@ -30,27 +30,28 @@ fn child(n: u16) -> Principal {
     Principal::from_slice(&[10, (n >> 8) as u8, n as u8])
 }
 
-/// A deployer state with `children` adopted (running module `[7; 32]`) and one small release.
+/// A deployer state with `children` adopted, running release `child@1`, and release `child@2`
+/// (returned) to roll out.
 fn setup(children: u16) -> (State<VectorMemory>, Release) {
     setup_on(VectorMemory::default(), children)
 }
 
 fn setup_on(memory: VectorMemory, children: u16) -> (State<VectorMemory>, Release) {
     let mut state = State::init(memory, InitArg::default(), admin()).unwrap();
+    let running = commit(&mut state, b"\0asm\x01\x00\x00\x00\x00\x00".to_vec(), "1");
+    let running = ModuleHash(<[u8; 32]>::try_from(running.summary.sha256.as_slice()).unwrap());
     for n in 0..children {
         state
             .fleet
-            .adopt(
-                child(n),
-                subnet(),
-                Some(ModuleHash([7; 32])),
-                &[],
-                T0,
-                admin(),
-            )
+            .adopt(child(n), subnet(), Some(running), &[], T0, admin())
             .unwrap();
     }
-    let module = b"\0asm\x01\x00\x00\x00".to_vec();
+    let release = commit(&mut state, b"\0asm\x01\x00\x00\x00".to_vec(), "2");
+    (state, release)
+}
+
+/// Commits `module` as release `child@version`.
+fn commit(state: &mut State<VectorMemory>, module: Vec<u8>, version: &str) -> Release {
     let upload = state
         .release_store
         .open_upload(
@@ -59,7 +60,7 @@ fn setup_on(memory: VectorMemory, children: u16) -> (State<VectorMemory>, Releas
                 size: module.len() as u64,
                 chunk_size: None,
                 name: "child".into(),
-                version: "2".into(),
+                version: version.into(),
                 notes: None,
             },
             admin(),
@@ -77,11 +78,10 @@ fn setup_on(memory: VectorMemory, children: u16) -> (State<VectorMemory>, Releas
             T0,
         )
         .unwrap();
-    let release = state
+    state
         .release_store
         .commit_upload(upload.upload_id, admin(), T0)
-        .unwrap();
-    (state, release)
+        .unwrap()
 }
 
 fn start(

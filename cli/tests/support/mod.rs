@@ -302,7 +302,7 @@ pub fn wait_for(
     }
 }
 
-/// The two fixture children adopted on child@1.0.0 with child@2.0.0 uploaded, and child@bad,
+/// The two fixture children adopted on child@1.0.0 with child@2.0.0 uploaded, and child@2.0.1-bad,
 /// whose `post_upgrade` traps: a rollout of it fails its canary.
 pub fn failing_fleet(net: &TestNetwork) {
     fleet_and_release(net, &[net.child_1.to_text(), net.child_2.to_text()]);
@@ -313,7 +313,7 @@ pub fn failing_fleet(net: &TestNetwork) {
         "--name",
         "child",
         "--version",
-        "bad",
+        "2.0.1-bad",
     ])
     .ok();
 }

@@ -5,9 +5,9 @@
 
 use candid::{CandidType, Principal};
 use deployer::{
-    AdoptChildrenArg, CallResult, ChildHistoryArg, ChildState, FailureBudget, InitArg, Label,
-    ListReleasesArg, PolicyArg, Release, RollbackCause, Selector, StepRecord, Verdict, WavePlan,
-    WaveSize,
+    AdoptChildrenArg, CallResult, ChildHistoryArg, ChildState, FailureBudget, GateOverride,
+    InitArg, Label, ListReleasesArg, PolicyArg, Release, RollbackCause, Selector, StepRecord,
+    UpgradeGate, Verdict, WavePlan, WaveSize,
 };
 use deployer_client::fleet::{child_counter, child_version};
 use deployer_client::{chunk_arg, open_arg, MIB};
@@ -187,13 +187,27 @@ fn staged_rollout(deployer: &mut Deployer, first: &[Principal], refused: Princip
         ..PolicyArg::default()
     };
     let selector = Selector::Labels(vec![Label::new("tier", "demo")]);
+    // The children run modules installed by hand, not releases: the KnownModule gate refuses
+    // the rollout before touching any, and an override with a reason lets it through.
+    let gate_closed = deployer
+        .start_rollout_of(operator(), &release, selector.clone(), policy.clone())
+        .expect_err("the KnownModule gate refuses");
+    println!("   - start_rollout refused: {gate_closed}");
+    let policy = PolicyArg {
+        gate_overrides: Some(vec![GateOverride {
+            gate: UpgradeGate::KnownModule,
+            reason: "the demo installed v1 and v2 by hand".into(),
+        }]),
+        ..policy
+    };
     let started = deployer
         .start_rollout_of(operator(), &release, selector, policy)
         .expect("start_rollout");
     let sizes: Vec<u32> = started.summary.waves.iter().map(|wave| wave.size).collect();
     println!(
-        "   - start_rollout: rollout {} in waves of {sizes:?}, 2 children at a time, 2 s bake, \
-         one failure per wave tolerated",
+        "   - start_rollout, the KnownModule gate skipped (\"the demo installed v1 and v2 by \
+         hand\"): rollout {} in waves of {sizes:?}, 2 children at a time, 2 s bake, one failure \
+         per wave tolerated",
         started.rollout_id
     );
     // A permanent reject (not retried): the child is installed but cannot run the release, so
