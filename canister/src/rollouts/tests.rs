@@ -38,7 +38,7 @@ fn setup(children: u16) -> (State<VectorMemory>, Release) {
 
 fn setup_on(memory: VectorMemory, children: u16) -> (State<VectorMemory>, Release) {
     let mut state = State::init(memory, InitArg::default(), admin()).unwrap();
-    let running = commit(&mut state, b"\0asm\x01\x00\x00\x00\x00\x00".to_vec(), "1");
+    let running = commit(&mut state, RUNNING_MODULE.to_vec(), "1");
     let running = ModuleHash(<[u8; 32]>::try_from(running.summary.sha256.as_slice()).unwrap());
     for n in 0..children {
         state
@@ -46,9 +46,14 @@ fn setup_on(memory: VectorMemory, children: u16) -> (State<VectorMemory>, Releas
             .adopt(child(n), subnet(), Some(running), &[], T0, admin())
             .unwrap();
     }
-    let release = commit(&mut state, b"\0asm\x01\x00\x00\x00".to_vec(), "2");
+    let release = commit(&mut state, RELEASE_MODULE.to_vec(), "2");
     (state, release)
 }
+
+/// The module of release `child@1`, which `setup`'s children run.
+const RUNNING_MODULE: &[u8] = b"\0asm\x01\x00\x00\x00\x00\x00";
+/// The module of release `child@2`, which `setup` returns.
+const RELEASE_MODULE: &[u8] = b"\0asm\x01\x00\x00\x00";
 
 /// Commits `module` as release `child@version`.
 fn commit(state: &mut State<VectorMemory>, module: Vec<u8>, version: &str) -> Release {
@@ -1076,4 +1081,116 @@ fn the_histories_of_a_pruned_rollout_are_swept() {
         .map(|(rollout_id, _)| rollout_id)
         .collect();
     assert_eq!(kept, ids[1..]);
+}
+
+/// What may happen to the fleet between a proposal's validation and its execution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Meanwhile {
+    Nothing,
+    /// Another child is adopted: `Selector::All` now selects it too.
+    AnotherAdopted,
+    /// A child was upgraded to the release by hand: it would now be skipped.
+    UpgradedByHand,
+    /// A child was released from the fleet.
+    Released,
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Issue 15: for random fleets and plans, what the validator renders is the plan execution
+    /// runs (targets, skipped children, waves, release, plan hash), or execution refuses with
+    /// `PlanChanged` because the fleet changed since.
+    #[test]
+    fn a_proposal_runs_the_plan_its_render_names_or_is_refused(
+        on_release in proptest::collection::vec(proptest::prelude::any::<bool>(), 1..12),
+        canary in 1u32..4,
+        then_percent in 0u8..=100,
+        concurrency in 1u32..5,
+        meanwhile in proptest::prop_oneof![
+            proptest::strategy::Just(Meanwhile::Nothing),
+            proptest::strategy::Just(Meanwhile::AnotherAdopted),
+            proptest::strategy::Just(Meanwhile::UpgradedByHand),
+            proptest::strategy::Just(Meanwhile::Released),
+        ],
+    ) {
+        let (mut state, release) = setup(0);
+        let target = ModuleHash(sha256(RELEASE_MODULE));
+        let running = ModuleHash(sha256(RUNNING_MODULE));
+        for (n, on) in on_release.iter().enumerate() {
+            let module = if *on { target } else { running };
+            state.fleet.adopt(child(n as u16), subnet(), Some(module), &[], T0, admin()).unwrap();
+        }
+        let arg = StartRolloutArg {
+            plan_sha256: None,
+            release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
+            selector: Selector::All,
+            policy: Some(PolicyArg {
+                waves: Some(crate::engine::WavePlan {
+                    canary,
+                    then: vec![crate::engine::WaveSize::Percent(then_percent)],
+                }),
+                max_concurrency: Some(concurrency),
+                bake_nanos: Some(0),
+                ..PolicyArg::default()
+            }),
+        };
+        let preview = match state
+            .rollouts
+            .preview(&state.fleet, &state.release_store, arg.clone(), subnet(), T0)
+        {
+            Ok(preview) => preview,
+            Err(refusal) => {
+                // The validator refuses (a 0 % wave, say): so does execution, for the same reason.
+                let State { release_store, fleet, rollouts, .. } = &mut state;
+                let executed = rollouts.start(fleet, release_store, arg, subnet(), admin(), T0);
+                proptest::prop_assert_eq!(executed.map_err(|error| error.kind().clone()), Err(refusal.kind().clone()));
+                return Ok(());
+            }
+        };
+        let render = crate::governance::render_rollout(&preview);
+        proptest::prop_assert!(render.len() <= crate::governance::MAX_RENDER_BYTES);
+        let heading = format!("## Roll out child 2 to {} children", preview.targets);
+        let plan = crate::hash::hex(&preview.plan_sha256);
+        proptest::prop_assert!(render.contains(&heading), "{}", render);
+        proptest::prop_assert!(render.contains(&plan), "{}", render);
+
+        match meanwhile {
+            Meanwhile::Nothing => {}
+            Meanwhile::AnotherAdopted => {
+                state.fleet.adopt(child(99), subnet(), Some(running), &[], T0, admin()).unwrap();
+            }
+            Meanwhile::UpgradedByHand => {
+                let first = on_release.iter().position(|on| !on);
+                let n = first.unwrap_or(0) as u16;
+                let module = if first.is_some() { target } else { running };
+                state.fleet.record_child_end(&child(n), Some(Some(module)), vec![], T0).unwrap();
+            }
+            Meanwhile::Released => {
+                state.fleet.release(&child(0)).unwrap();
+            }
+        }
+        let pinned = StartRolloutArg {
+            plan_sha256: Some(preview.plan_sha256.clone()),
+            ..arg
+        };
+        let State { release_store, fleet, rollouts, .. } = &mut state;
+        match rollouts.start(fleet, release_store, pinned, subnet(), admin(), T0) {
+            Ok(rollout_id) => {
+                proptest::prop_assert_eq!(meanwhile, Meanwhile::Nothing);
+                let info = rollouts.info(rollout_id).unwrap();
+                let summary = &info.summary;
+                proptest::prop_assert_eq!(summary.counts.skipped, preview.skipped);
+                let sizes: Vec<u32> = summary.waves.iter().map(|wave| wave.size).collect();
+                proptest::prop_assert_eq!(&sizes, &preview.wave_sizes);
+                proptest::prop_assert_eq!(sizes.iter().sum::<u32>(), preview.targets);
+                proptest::prop_assert_eq!(&info.release_sha256, &preview.module_sha256);
+            }
+            Err(error) => {
+                proptest::prop_assert_ne!(meanwhile, Meanwhile::Nothing);
+                let plan_changed = matches!(error.kind(), ErrorKind::PlanChanged { .. });
+                proptest::prop_assert!(plan_changed, "{}", error);
+            }
+        }
+    }
 }
