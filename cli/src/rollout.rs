@@ -431,6 +431,15 @@ fn propose(context: &Context, target: &Target) -> Outcome<()> {
 fn plan(context: &Context, target: &Target) -> Outcome<()> {
     let policy_arg = target.policy()?;
     let policy = policy_arg.clone().into_policy().map_err(Failure::input)?;
+    // What the deployer itself would refuse (its upgrade gates among them) is refused here too.
+    let me = context.connection.me;
+    let rollout = StartRolloutArg {
+        plan_sha256: None,
+        release: parse_release(&target.release)?,
+        selector: target.selector()?,
+        policy: Some(policy_arg.clone()),
+    };
+    context.connection.deployer().preview_rollout(me, rollout)?;
     let release = get(context, &parse_release(&target.release)?)?;
     let selected: Vec<ChildInfo> = match target.selector()? {
         Selector::All => list_children(context, vec![], None)?,

@@ -185,6 +185,10 @@ fn a_rollout_is_planned_started_and_watched_to_its_end() {
             .contains(&format!("{third} finished: Upgraded")),
         "{watched:#?}"
     );
+    // Back to 1.0.0 would be a downgrade: the deployer's HigherVersion gate refuses the plan.
+    net.admin(&["rollout", "plan", "child@1.0.0"])
+        .code(3)
+        .stderr_has("HigherVersion");
     // Watched again, it reports the same end as JSON lines.
     let again = net.admin(&["rollout", "watch", "0", "--json"]).ok();
     let last: serde_json::Value =
