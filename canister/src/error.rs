@@ -164,12 +164,6 @@ pub enum ErrorKind {
         canister_id: Principal,
         running: Option<String>,
     },
-    /// The finished rollout keeps the histories of the children it began to upgrade; this one
-    /// took no step in it (not selected, skipped, or never started).
-    NoChildHistory {
-        rollout_id: u64,
-        canister_id: Principal,
-    },
 }
 
 /// A release text, named in [`ErrorKind::InvalidTextLength`].
@@ -500,15 +494,6 @@ impl fmt::Display for ErrorKind {
                      {{ {gate:?} }}; reason = \"...\" }} }}"
                 )
             }
-            Self::NoChildHistory {
-                rollout_id,
-                canister_id,
-            } => write!(
-                f,
-                "{canister_id} took no step in the finished rollout {rollout_id}: it was not \
-                 selected, was skipped, or never started (get_rollout counts those); \
-                 list_children shows the module it runs"
-            ),
         }
     }
 }

@@ -35,7 +35,6 @@
 //! | 22 | vec [`FLEET_COUNTS_MEMORY_ID`]          | `fleet`             | slot index            | tag, subnet/module, count |
 //! | 23 | cell [`GOVERNANCE_MEMORY_ID`]           | `state`             | -                     | CBOR `GovernanceSettings` |
 //! | 24 | cell [`DASHBOARD_MEMORY_ID`]            | `state`             | -                     | CBOR `DashboardSettings`  |
-//! | 25 | map [`FINISHED_CHILDREN_MEMORY_ID`]     | `rollouts::journal` | rollout id, child     | CBOR `FinishedChild`      |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -165,15 +164,12 @@ pub const GOVERNANCE_MEMORY_ID: MemoryId = MemoryId::new(23);
 /// What the HTTP views show anyone, see [`crate::dashboard::DashboardSettings`] (added after
 /// release 0.1: absent, aggregates only).
 pub const DASHBOARD_MEMORY_ID: MemoryId = MemoryId::new(24);
-/// Each child's history as it finished in a rollout, so that `child_history` of a finished
-/// rollout reads one child, not the checkpoint (added after release 0.1).
-pub const FINISHED_CHILDREN_MEMORY_ID: MemoryId = MemoryId::new(25);
 /// The chunk store canister registered for each subnet other than the deployer's own, see
 /// [`crate::rollouts::SubnetStore`].
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 26] = [
+const USED_MEMORY_IDS: [MemoryId; 25] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -199,7 +195,6 @@ const USED_MEMORY_IDS: [MemoryId; 26] = [
     FLEET_COUNTS_MEMORY_ID,
     GOVERNANCE_MEMORY_ID,
     DASHBOARD_MEMORY_ID,
-    FINISHED_CHILDREN_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -332,10 +327,6 @@ impl<M: Memory> Memories<M> {
 
     pub fn dashboard(&self) -> VirtualMemory<M> {
         self.manager.get(DASHBOARD_MEMORY_ID)
-    }
-
-    pub fn finished_children(&self) -> VirtualMemory<M> {
-        self.manager.get(FINISHED_CHILDREN_MEMORY_ID)
     }
 
     pub fn rollouts(&self) -> VirtualMemory<M> {

@@ -235,7 +235,6 @@ impl<M: Memory> State<M> {
                 events_data: memories.events_data(),
                 events_base: memories.events_base(),
                 stores: memories.store_canisters(),
-                finished_children: memories.finished_children(),
             }),
             memories,
         }

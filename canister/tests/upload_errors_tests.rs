@@ -22,9 +22,8 @@ use support::*;
 /// `StoreInUse` (`dashboard_tests.rs`), and `PlanChanged` and `GovernanceOnly`
 /// (`governance_tests.rs`: a proposal executed after the fleet changed, a governance-only
 /// deployer).
-const PRODUCED_BY_ROLLOUT_TESTS: [&str; 18] = [
+const PRODUCED_BY_ROLLOUT_TESTS: [&str; 17] = [
     "UpgradeGateClosed",
-    "NoChildHistory",
     "StoreInUse",
     "PlanChanged",
     "GovernanceOnly",

@@ -37,8 +37,8 @@ use serde::Serialize;
 use super::Rollouts;
 use crate::cbor::{Cbor, CborBytes};
 use crate::engine::{
-    ActionId, Child, ChildState, Command, Event, EventKind, ModuleHash, Nanos, Outcome, Policy,
-    Rollout, SnapshotId, StepRecord, Summary, TargetRelease, Verdict,
+    ActionId, Command, Event, EventKind, ModuleHash, Nanos, Outcome, Policy, Rollout, Summary,
+    TargetRelease, Verdict,
 };
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
@@ -70,10 +70,6 @@ pub struct RolloutRecord {
     pub next_entry: u64,
     /// The engine state as of the checkpoint.
     pub engine: Rollout,
-    /// Every child that finished has its history in memory 25 ([`FinishedChild`]): true for
-    /// rollouts started by a build that keeps them (not release 0.1).
-    #[serde(default)]
-    pub histories_kept: bool,
 }
 
 impl RolloutRecord {
@@ -97,37 +93,7 @@ pub struct RolloutOverview {
     pub install_arg_sha256: Sha256Hash,
     pub install_arg_size: u64,
     pub summary: Summary,
-    /// As [`RolloutRecord::histories_kept`].
-    #[serde(default)]
-    pub histories_kept: bool,
 }
-
-/// A child's history as it finished in a rollout (memory 25, under the rollout id and the
-/// child), written at each `ChildFinished` (again if a rollback finishes it anew), so that
-/// `child_history` of a rollout off the heap reads one child rather than the checkpoint of
-/// all of them. The serde names are stored.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
-pub struct FinishedChild {
-    pub wave: Option<u32>,
-    pub state: ChildState,
-    pub snapshot: Option<SnapshotId>,
-    pub steps: Vec<StepRecord>,
-}
-
-impl FinishedChild {
-    pub(super) fn of(child: &Child) -> Self {
-        Self {
-            wave: child.wave(),
-            state: child.state(),
-            snapshot: child.rollout_snapshot().cloned(),
-            steps: child.history().to_vec(),
-        }
-    }
-}
-
-/// Finished children's histories removed per journal commit once their rollout's checkpoint
-/// was pruned: a bounded cost per step, never a message that deletes a whole rollout's.
-const HISTORIES_SWEPT_PER_COMMIT: usize = 100;
 
 impl RolloutOverview {
     pub(super) fn of(record: &RolloutRecord, install_arg: &InstallArgDigest) -> Self {
@@ -141,7 +107,6 @@ impl RolloutOverview {
             install_arg_sha256: install_arg.sha256,
             install_arg_size: install_arg.size,
             summary: record.engine.summary(),
-            histories_kept: record.histories_kept,
         }
     }
 }
@@ -368,13 +333,6 @@ impl<M: Memory> Rollouts<M> {
         let events = self.events.as_ref().expect("not pruning");
         for event in record.engine.drain_events() {
             observe(fleet, &record.engine, release, &event);
-            if let EventKind::ChildFinished { child, .. } = &event.kind {
-                if let Some(state) = record.engine.child(child) {
-                    let key = (rollout_id, child.clone());
-                    let history = CborBytes::encode(&FinishedChild::of(state));
-                    self.finished_children.insert(key, history);
-                }
-            }
             append(events, LoggedEvent { rollout_id, event });
         }
         let active = record.is_active();
@@ -399,7 +357,6 @@ impl<M: Memory> Rollouts<M> {
             self.live.remove(&rollout_id);
             self.prune_finished_checkpoints();
         }
-        self.sweep_pruned_histories();
         self.prune_events_if_full();
         if self.holding && self.calls_in_flight() == 0 {
             // Prepared for an upgrade and nothing left to come back: leave no line that the
@@ -438,7 +395,7 @@ impl<M: Memory> Rollouts<M> {
     }
 
     /// Why a rollout cannot be loaded: it never existed, or its checkpoint was pruned.
-    pub(super) fn missing(&self, rollout_id: u64) -> ErrorKind {
+    fn missing(&self, rollout_id: u64) -> ErrorKind {
         if self.overviews.contains_key(&rollout_id) {
             ErrorKind::RolloutDetailsPruned { rollout_id }
         } else {
@@ -459,28 +416,6 @@ impl<M: Memory> Rollouts<M> {
         });
         if let Some(rollout_id) = oldest_finished {
             self.rollouts.remove(&rollout_id);
-            self.sweep_pending = true;
-        }
-    }
-
-    /// Removes up to [`HISTORIES_SWEPT_PER_COMMIT`] finished children's histories of rollouts
-    /// whose checkpoint was pruned, oldest rollout first. The oldest rollout with histories
-    /// may still be stored (a long rollout still running, whose children finish): then the
-    /// sweep waits for it to be pruned too.
-    fn sweep_pruned_histories(&mut self) {
-        if !self.sweep_pending {
-            return;
-        }
-        for _ in 0..HISTORIES_SWEPT_PER_COMMIT {
-            let Some(((rollout_id, child), _)) = self.finished_children.first_key_value() else {
-                self.sweep_pending = false;
-                return;
-            };
-            if self.rollouts.contains_key(&rollout_id) {
-                self.sweep_pending = false;
-                return;
-            }
-            self.finished_children.remove(&(rollout_id, child));
         }
     }
 

@@ -58,13 +58,12 @@ pub use stores::SubnetStore;
 
 use crate::cbor::CborBytes;
 use crate::engine::{
-    Action, ActionId, ChildId, Command, ControlError, Delivery, ModuleHash, Nanos, Outcome,
-    Rollout, Summary,
+    Action, ActionId, Command, ControlError, Delivery, ModuleHash, Nanos, Outcome, Rollout, Summary,
 };
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::release_store::ReleaseStore;
-use journal::{EventRetention, FinishedChild, InstallArgDigest, Live, StableLog};
+use journal::{EventRetention, InstallArgDigest, Live, StableLog};
 
 /// Rollouts, their journal, the event log and the chunk store canisters.
 pub struct Rollouts<M: Memory> {
@@ -81,11 +80,6 @@ pub struct Rollouts<M: Memory> {
     events_base: StableCell<u64, M>,
     event_retention: EventRetention,
     stores: StableBTreeMap<Principal, Principal, M>,
-    /// Each child's history as it finished, by rollout: what `child_history` of a rollout off
-    /// the heap reads.
-    finished_children: StableBTreeMap<(u64, ChildId), CborBytes<FinishedChild>, M>,
-    /// Whether `finished_children` may hold histories of rollouts whose checkpoint was pruned.
-    sweep_pending: bool,
     /// Rollouts touched since the deployer started, so that a step costs its own journal entry,
     /// not a decode and an encode of the whole rollout. Rebuilt from stable memory on demand.
     live: BTreeMap<u64, Live>,
@@ -106,7 +100,6 @@ impl<M: Memory> Rollouts<M> {
             events_data,
             events_base,
             stores,
-            finished_children,
         } = memories;
         Self {
             rollouts: StableBTreeMap::init(rollouts),
@@ -117,9 +110,6 @@ impl<M: Memory> Rollouts<M> {
             events_base: StableCell::init(events_base, 0),
             event_retention: EventRetention::DEFAULT,
             stores: StableBTreeMap::init(stores),
-            finished_children: StableBTreeMap::init(finished_children),
-            // Histories of rollouts pruned before an upgrade may be left: look once.
-            sweep_pending: true,
             live: BTreeMap::new(),
             holding: false,
         }
@@ -184,7 +174,6 @@ impl<M: Memory> Rollouts<M> {
             claimed: true,
             next_entry: 0,
             engine,
-            histories_kept: true,
         };
         self.live.insert(
             rollout_id,
@@ -436,7 +425,6 @@ pub struct RolloutMemories<M: Memory> {
     pub events_data: M,
     pub events_base: M,
     pub stores: M,
-    pub finished_children: M,
 }
 
 fn fleet_error(error: fleet::FleetError) -> Error {

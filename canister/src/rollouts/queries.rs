@@ -10,7 +10,7 @@ use super::{
     RolloutInfo, RolloutPage, Rollouts,
 };
 use crate::cbor::Cbor;
-use crate::engine::{ChildState, SnapshotId, StepRecord, TargetRelease};
+use crate::engine::{StepRecord, TargetRelease};
 use crate::error::{Error, ErrorKind};
 use crate::fleet;
 use crate::hash::Sha256Hash;
@@ -122,53 +122,33 @@ impl<M: Memory> Rollouts<M> {
         })
     }
 
-    /// A child's history in a rollout: from the heap for a rollout there, from the child's
-    /// own record once it finished (one read, whatever the rollout's size), and from the
-    /// checkpoint only for rollouts started before histories were kept apart (release 0.1).
     pub fn child_history(&self, arg: &ChildHistoryArg) -> Result<ChildHistory, Error> {
-        let child_id = fleet::child_id(&arg.canister_id);
-        let not_in_rollout = || ErrorKind::NotInRollout {
-            rollout_id: arg.rollout_id,
-            canister_id: arg.canister_id,
-        };
-        if !self.live.contains_key(&arg.rollout_id) {
-            if !self.rollouts.contains_key(&arg.rollout_id) {
-                return Err(self.missing(arg.rollout_id).into());
-            }
-            if let Some(finished) = self
-                .finished_children
-                .get(&(arg.rollout_id, child_id.clone()))
-            {
-                let finished = finished.decode();
-                return Ok(history_page(
-                    arg,
-                    finished.wave,
-                    finished.state,
-                    finished.snapshot.as_ref(),
-                    &finished.steps,
-                ));
-            }
-            let kept = self
-                .overviews
-                .get(&arg.rollout_id)
-                .is_some_and(|overview| overview.decode().histories_kept);
-            if kept {
-                return Err(ErrorKind::NoChildHistory {
+        self.with_current(arg.rollout_id, |record| {
+            let child = record
+                .engine
+                .child(&fleet::child_id(&arg.canister_id))
+                .ok_or(ErrorKind::NotInRollout {
                     rollout_id: arg.rollout_id,
                     canister_id: arg.canister_id,
-                }
-                .into());
-            }
-        }
-        self.with_current(arg.rollout_id, |record| {
-            let child = record.engine.child(&child_id).ok_or_else(not_in_rollout)?;
-            Ok(history_page(
-                arg,
-                child.wave(),
-                child.state(),
-                child.rollout_snapshot(),
-                child.history(),
-            ))
+                })?;
+            let limit = arg
+                .limit
+                .unwrap_or(MAX_HISTORY_PAGE)
+                .clamp(1, MAX_HISTORY_PAGE) as usize;
+            let from = arg.from.unwrap_or(0) as usize;
+            let history = child.history();
+            let steps: Vec<StepRecord> = history.iter().skip(from).take(limit).cloned().collect();
+            let end = from + steps.len();
+            Ok(ChildHistory {
+                canister_id: arg.canister_id,
+                wave: child.wave(),
+                state: child.state(),
+                snapshot: child
+                    .rollout_snapshot()
+                    .map(|snapshot| ByteBuf::from(snapshot.0.clone())),
+                steps,
+                next: (end < history.len()).then_some(end as u32),
+            })
         })?
     }
 
@@ -260,30 +240,5 @@ fn info(rollout_id: u64, overview: RolloutOverview) -> RolloutInfo {
         install_arg_sha256: Some(ByteBuf::from(overview.install_arg_sha256.to_vec())),
         install_arg_size: Some(overview.install_arg_size),
         summary: overview.summary,
-    }
-}
-
-/// The page of `history` that `arg` asks for.
-fn history_page(
-    arg: &ChildHistoryArg,
-    wave: Option<u32>,
-    state: ChildState,
-    snapshot: Option<&SnapshotId>,
-    history: &[StepRecord],
-) -> ChildHistory {
-    let limit = arg
-        .limit
-        .unwrap_or(MAX_HISTORY_PAGE)
-        .clamp(1, MAX_HISTORY_PAGE) as usize;
-    let from = arg.from.unwrap_or(0) as usize;
-    let steps: Vec<StepRecord> = history.iter().skip(from).take(limit).cloned().collect();
-    let end = from + steps.len();
-    ChildHistory {
-        canister_id: arg.canister_id,
-        wave,
-        state,
-        snapshot: snapshot.map(|snapshot| ByteBuf::from(snapshot.0.clone())),
-        steps,
-        next: (end < history.len()).then_some(end as u32),
     }
 }
