@@ -26,12 +26,8 @@ pub fn thousand_children() -> Figures {
     );
     // Reads of a finished rollout come from its overview: at most 1 % of the 5 B instruction
     // limit of a query, whatever the number of children (the same figures at 200 children).
-    for read in [
-        "get_rollout",
-        "list_rollouts",
-        "storage_stats",
-        "child_history",
-    ] {
+    // (`child_history_instructions` is reported, not bounded: it decodes the checkpoint.)
+    for read in ["get_rollout", "list_rollouts", "storage_stats"] {
         let instructions = figures[&format!("{read}_instructions")];
         assert!(
             instructions < 50_000_000,
