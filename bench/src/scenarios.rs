@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 mod cli_upload;
 mod dashboard;
+mod gates;
 mod network;
 mod rollouts;
 mod scale;
@@ -40,6 +41,7 @@ const SCENARIOS: &[Scenario] = &[
     ("local_network_served_calls", network::served_calls),
     ("cli_upload_30_mib", cli_upload::thirty_mib),
     ("dashboard_10_rollouts", dashboard::ten_rollouts),
+    ("upgrade_gates_candid_check", gates::candid_check),
     (
         "sim_memory_1000_children_rollout",
         sim_memory::thousand_children,

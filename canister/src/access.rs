@@ -75,10 +75,12 @@ pub enum Method {
     GovernanceSettings,
     ApplyByProposalValidate,
     ApplyByProposal,
+    Proxy,
+    ListProxyCalls,
 }
 
 impl Method {
-    pub const ALL: [Method; 48] = [
+    pub const ALL: [Method; 50] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -127,6 +129,8 @@ impl Method {
         Method::GovernanceSettings,
         Method::ApplyByProposalValidate,
         Method::ApplyByProposal,
+        Method::Proxy,
+        Method::ListProxyCalls,
     ];
 
     /// The name in the Candid interface.
@@ -180,6 +184,8 @@ impl Method {
             Method::GovernanceSettings => "governance_settings",
             Method::ApplyByProposalValidate => "apply_by_proposal_validate",
             Method::ApplyByProposal => "apply_by_proposal",
+            Method::Proxy => "proxy",
+            Method::ListProxyCalls => "list_proxy_calls",
         }
     }
 
@@ -215,6 +221,8 @@ impl Method {
             | Method::ReconcileRollout
             | Method::StartRolloutByProposal
             | Method::ControlRolloutByProposal
+            // Snapshot reads and uploads of children, for the `icp` CLI's `--proxy`.
+            | Method::Proxy
             // The least any action needs; each action is then checked for its own method's.
             | Method::ApplyByProposal => Some(Role::Operator),
             // The fleet's ids and labels, install arguments, histories: read by role holders.
@@ -229,7 +237,8 @@ impl Method {
             | Method::GetRollout
             | Method::ListRollouts
             | Method::ChildHistory
-            | Method::ListEvents => Some(Role::Viewer),
+            | Method::ListEvents
+            | Method::ListProxyCalls => Some(Role::Viewer),
             Method::ListRoles
             | Method::MyRoles
             | Method::Version
@@ -273,13 +282,14 @@ impl Method {
                 | Method::ControlRolloutByProposalValidate
                 | Method::GovernanceSettings
                 | Method::ApplyByProposalValidate
+                | Method::ListProxyCalls
         )
     }
 
     /// The largest argument, in bytes, that can be valid.
     pub fn max_arg_bytes(self) -> usize {
         match self {
-            Method::UploadChunk => MAX_INGRESS_ARG_BYTES,
+            Method::UploadChunk | Method::Proxy => MAX_INGRESS_ARG_BYTES,
             _ => MAX_SMALL_ARG_BYTES,
         }
     }

@@ -29,6 +29,9 @@ use crate::fleet::{
 use crate::governance::{
     self, ControlProposal, GovernanceSettings, GovernedAction, RolloutPreview,
 };
+use crate::proxy::{
+    self, ListProxyCallsArg, ProxyArgs, ProxyCall, ProxyCallPage, ProxyError, ProxyOk, ProxyResult,
+};
 use crate::release_store::StorageStats;
 use crate::releases::{ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector};
 use crate::roles::{Role, RoleAssignment};
@@ -464,6 +467,69 @@ async fn adopt(arg: AdoptChildrenArg) -> Result<Vec<Result<ChildInfo, Error>>, E
     }
 }
 
+/// The `icp` CLI's proxy interface, for operators: forwards an allowed management call about a
+/// child (see [`crate::proxy`]) and records it in the audit log.
+#[update]
+async fn proxy(args: ProxyArgs) -> ProxyResult {
+    let caller = msg_caller();
+    let admitted = read_state(|state| {
+        state
+            .authorize(caller, Method::Proxy)
+            .map_err(|_| ProxyError::UnauthorizedUser)?;
+        Ok(proxy::admit(&args, |id| state.fleet.get(id).is_some()))
+    });
+    let admitted = match admitted {
+        // A stranger's calls are not recorded: they could flush the operators' entries.
+        Err(unauthorized) => return ProxyResult::Err(unauthorized),
+        Ok(admitted) => admitted,
+    };
+    let mut entry = ProxyCall {
+        sequence: 0,
+        at: time(),
+        caller,
+        method: args.method.chars().take(64).collect(),
+        child: admitted.as_ref().ok().copied(),
+        args_bytes: args.args.len() as u64,
+        reply_bytes: None,
+        error: None,
+    };
+    let result = match admitted {
+        Err(refused) => Err(refused),
+        Ok(_) => forward(args).await,
+    };
+    match &result {
+        Ok(reply) => entry.reply_bytes = Some(reply.len() as u64),
+        Err(ProxyError::CallFailed { reason }) => entry.error = Some(reason.clone()),
+        Err(other) => entry.error = Some(format!("{other:?}")),
+    }
+    mutate_state(|state| state.proxy_audit.record(entry));
+    match result {
+        Ok(reply) => ProxyResult::Ok(ProxyOk {
+            result: ByteBuf::from(reply),
+        }),
+        Err(error) => ProxyResult::Err(error),
+    }
+}
+
+async fn forward(args: ProxyArgs) -> Result<Vec<u8>, ProxyError> {
+    let cycles = u128::try_from(&args.cycles.0).unwrap_or(u128::MAX);
+    let available = ic_cdk::api::canister_liquid_cycle_balance();
+    if cycles > available {
+        return Err(ProxyError::InsufficientCycles {
+            available: available.into(),
+            required: args.cycles,
+        });
+    }
+    effects::forward_to_management(&args.method, args.args.into_vec(), cycles)
+        .await
+        .map_err(|error| ProxyError::CallFailed {
+            reason: format!(
+                "the management canister rejected {} (code {}): {}",
+                args.method, error.code, error.message
+            ),
+        })
+}
+
 /// Forgets a child; refused while a rollout holds it.
 #[update(manual_reply = true)]
 fn release_child(canister_id: Principal) -> Replied<Result<ChildInfo, Error>> {
@@ -791,6 +857,14 @@ fn child_history(arg: ChildHistoryArg) -> Replied<Result<ChildHistory, Error>> {
         viewing(Method::ChildHistory, |state| {
             state.rollouts.child_history(&arg)
         })
+    })
+}
+
+/// The audit log of proxied calls, oldest first.
+#[query]
+fn list_proxy_calls(arg: ListProxyCallsArg) -> Result<ProxyCallPage, Error> {
+    viewing(Method::ListProxyCalls, |state| {
+        Ok(state.proxy_audit.list(&arg))
     })
 }
 

@@ -157,12 +157,14 @@ pub enum ErrorKind {
     },
     /// Selected children fail an upgrade gate the policy does not override: `children` of
     /// them, `canister_id` first, which runs `running` (a release's `name@version`, a module's
-    /// hash, or nothing).
+    /// hash, or nothing); `detail` says why when the gate's name does not (the Candid
+    /// incompatibilities; boxed, so that every `Result<_, Error>` stays small).
     UpgradeGateClosed {
         gate: UpgradeGate,
         children: u64,
         canister_id: Principal,
         running: Option<String>,
+        detail: Option<Box<str>>,
     },
 }
 
@@ -476,8 +478,13 @@ impl fmt::Display for ErrorKind {
                 children,
                 canister_id,
                 running,
+                detail,
             } => {
                 let running = running.as_deref().unwrap_or("no module");
+                let detail = detail
+                    .as_deref()
+                    .map(|detail| format!(" ({detail})"))
+                    .unwrap_or_default();
                 let remedy = match gate {
                     UpgradeGate::KnownModule => {
                         "upload the module they run as a release, so that it is known"
@@ -485,11 +492,15 @@ impl fmt::Display for ErrorKind {
                     UpgradeGate::HigherVersion => {
                         "roll out a release of the same name with a higher version"
                     }
+                    UpgradeGate::CandidCompatible => {
+                        "roll out a release whose service keeps every method and type the \
+                         children's clients use"
+                    }
                 };
                 write!(
                     f,
                     "{children} selected children fail the {gate:?} gate, {canister_id} first, \
-                     which runs {running}: {remedy}; or, knowing why, override the gate in the \
+                     which runs {running}{detail}: {remedy}; or, knowing why, override the gate in the \
                      policy with gate_overrides = opt vec {{ record {{ gate = variant \
                      {{ {gate:?} }}; reason = \"...\" }} }}"
                 )

@@ -263,7 +263,9 @@ pub fn render_rollout(preview: &RolloutPreview) -> String {
         policy.retry.max_attempts
     );
     match policy.gate_overrides.as_deref().unwrap_or_default() {
-        [] => text.push_str("- Upgrade gates: all checked (known modules, higher versions)\n"),
+        [] => text.push_str(
+            "- Upgrade gates: all checked (known modules, higher versions, Candid compatibility)\n",
+        ),
         overrides => {
             for skipped in overrides {
                 let _ = writeln!(
@@ -531,16 +533,8 @@ fn waves_text(sizes: &[u32]) -> String {
 }
 
 /// Keeps a render within [`MAX_RENDER_BYTES`], on a character boundary.
-fn cut(mut text: String) -> String {
-    if text.len() > MAX_RENDER_BYTES {
-        let mut end = MAX_RENDER_BYTES - 3;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push_str("...");
-    }
-    text
+fn cut(text: String) -> String {
+    crate::text::cut_with_ellipsis(text, MAX_RENDER_BYTES)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //! | [`block_store`]        | chunk bytes of uploads and releases, in stable-memory blocks    |
 //! | [`releases`]           | the release catalog and its Candid shapes                       |
 //! | [`wasm_check`]         | what a committed module must be                                 |
+//! | [`candid_compat`]      | whether a release's Candid service can replace a child's        |
 //! | [`hash`]               | SHA-256 and hex                                                 |
 //! | [`fleet`]              | the fleet registry: children, labels, subnets, claims           |
 //! | [`engine`]             | the rollout engine: a pure state machine per rollout            |
@@ -25,12 +26,15 @@
 //! | [`status_reply`]       | the two fields of a `canister_status` reply the driver reads    |
 //! | [`dashboard`]          | `http_request`: the page, `/metrics`, `/status`, `/events`      |
 //! | [`governance`]         | proposals: plan hashes, renders, governance-only settings       |
+//! | [`proxy`]              | the `icp` CLI's proxy interface: admission and the audit log    |
 //! | [`error`], [`version`] | the error every method returns; the build's version             |
+//! | [`text`]               | texts cut to a byte bound on a character boundary               |
 
 pub mod access;
 pub mod block_store;
 #[cfg(any(target_family = "wasm", test))]
 mod cached_candid;
+pub mod candid_compat;
 mod cbor;
 pub mod dashboard;
 pub mod engine;
@@ -39,12 +43,14 @@ pub mod fleet;
 pub mod governance;
 pub mod hash;
 pub mod memory;
+pub mod proxy;
 pub mod release_store;
 pub mod releases;
 pub mod roles;
 pub mod rollouts;
 pub mod state;
 pub mod status_reply;
+pub mod text;
 pub mod uploads;
 pub mod version;
 pub mod wasm_check;
@@ -64,6 +70,9 @@ pub use engine::{
 };
 pub use error::{Error, ErrorKind, Quota, TextField};
 pub use fleet::{ChildClaim, ChildInfo, ChildPage, FleetError, Label, ListChildrenArg, Selector};
+pub use proxy::{
+    ListProxyCallsArg, ProxyArgs, ProxyCall, ProxyCallPage, ProxyError, ProxyOk, ProxyResult,
+};
 pub use release_store::StorageStats;
 pub use releases::{
     ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseReference, ReleaseSelector,

@@ -35,6 +35,7 @@
 //! | 22 | vec [`FLEET_COUNTS_MEMORY_ID`]          | `fleet`             | slot index            | tag, subnet/module, count |
 //! | 23 | cell [`GOVERNANCE_MEMORY_ID`]           | `state`             | -                     | CBOR `GovernanceSettings` |
 //! | 24 | cell [`DASHBOARD_MEMORY_ID`]            | `state`             | -                     | CBOR `DashboardSettings`  |
+//! | 25 | map [`PROXY_AUDIT_MEMORY_ID`]           | `proxy`             | sequence (u64)        | CBOR `ProxyCall`          |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -164,12 +165,15 @@ pub const GOVERNANCE_MEMORY_ID: MemoryId = MemoryId::new(23);
 /// What the HTTP views show anyone, see [`crate::dashboard::DashboardSettings`] (added after
 /// release 0.1: absent, aggregates only).
 pub const DASHBOARD_MEMORY_ID: MemoryId = MemoryId::new(24);
+/// The audit log of calls through the `icp` CLI's proxy interface, see
+/// [`crate::proxy::ProxyAudit`] (added after release 0.1: absent, empty).
+pub const PROXY_AUDIT_MEMORY_ID: MemoryId = MemoryId::new(25);
 /// The chunk store canister registered for each subnet other than the deployer's own, see
 /// [`crate::rollouts::SubnetStore`].
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 25] = [
+const USED_MEMORY_IDS: [MemoryId; 26] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -195,6 +199,7 @@ const USED_MEMORY_IDS: [MemoryId; 25] = [
     FLEET_COUNTS_MEMORY_ID,
     GOVERNANCE_MEMORY_ID,
     DASHBOARD_MEMORY_ID,
+    PROXY_AUDIT_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -327,6 +332,10 @@ impl<M: Memory> Memories<M> {
 
     pub fn dashboard(&self) -> VirtualMemory<M> {
         self.manager.get(DASHBOARD_MEMORY_ID)
+    }
+
+    pub fn proxy_audit(&self) -> VirtualMemory<M> {
+        self.manager.get(PROXY_AUDIT_MEMORY_ID)
     }
 
     pub fn rollouts(&self) -> VirtualMemory<M> {

@@ -582,7 +582,8 @@ impl<M: Memory> ReleaseStore<M> {
             })
     }
 
-    fn release_record(&self, sha256: &Sha256Hash) -> Result<ReleaseRecord, ErrorKind> {
+    /// The catalog record of the release whose module hash is `sha256`.
+    pub fn release_record(&self, sha256: &Sha256Hash) -> Result<ReleaseRecord, ErrorKind> {
         self.releases
             .get(sha256)
             .ok_or_else(|| ErrorKind::ReleaseNotFound {

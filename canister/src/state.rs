@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::fleet::{Fleet, FleetMemories};
 use crate::governance::GovernanceSettings;
 use crate::memory::{LayoutError, Memories};
+use crate::proxy::ProxyAudit;
 use crate::release_store::{ReleaseStore, StorageStats};
 use crate::roles::{Role, Roles};
 use crate::rollouts::{RolloutMemories, Rollouts};
@@ -123,6 +124,7 @@ pub struct State<M: Memory> {
     pub release_store: ReleaseStore<VirtualMemory<M>>,
     pub fleet: Fleet<VirtualMemory<M>>,
     pub rollouts: Rollouts<VirtualMemory<M>>,
+    pub proxy_audit: ProxyAudit<VirtualMemory<M>>,
 }
 
 impl<M: Memory> State<M> {
@@ -218,6 +220,7 @@ impl<M: Memory> State<M> {
             ),
             dashboard: StableCell::init(memories.dashboard(), Cbor(DashboardSettings::default())),
             roles: Roles::init(memories.roles()),
+            proxy_audit: ProxyAudit::init(memories.proxy_audit()),
             release_store: ReleaseStore::open(&memories),
             fleet: Fleet::init(FleetMemories {
                 children: memories.fleet_children(),

@@ -290,6 +290,7 @@ fn upgrade_gates_refuse_unknown_modules_and_downgrades_unless_overridden() {
             children: 2,
             canister_id: children[0],
             running: Some(format!("module {}", hex(&v1))),
+            detail: None,
         }
     );
     let listed = fleet.list_rollouts_ok(operator(), deployer::ListRolloutsArg::default());
@@ -334,4 +335,96 @@ fn upgrade_gates_refuse_unknown_modules_and_downgrades_unless_overridden() {
         .unwrap();
     let done = fleet.run_to_end(operator(), started.rollout_id, 1_000);
     assert_eq!(done.summary.counts.upgraded, 2);
+}
+
+#[test]
+fn the_candid_gate_refuses_a_release_whose_service_the_childrens_clients_cannot_call() {
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 3);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let v2 = release(&mut fleet, &artifacts::wasm("child_v2"), "2.0.0");
+    let started = fleet
+        .start_rollout_of(operator(), &v2, Selector::All, policy(1, vec![], 3))
+        .answer()
+        .unwrap();
+    fleet.run_to_end(operator(), started.rollout_id, 1_000);
+
+    // child 3.0.0: the same code, but its interface says `counter` replies text and
+    // `increment` is gone. Clients of 2.0.0 would fail to decode or find nothing.
+    let service = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/child/child.did"),
+    )
+    .unwrap()
+    .replace(
+        "counter : () -> (nat64) query;",
+        "counter : () -> (text) query;",
+    )
+    .replace("increment : () -> (nat64);", "");
+    let module =
+        deployer_client::modules::with_candid_service(&artifacts::wasm("child_v3"), &service);
+    let v3 = release(&mut fleet, &module, "3.0.0");
+    assert!(v3.summary.has_candid_service);
+    let every_gate = PolicyArg {
+        gate_overrides: None,
+        ..policy(1, vec![], 3)
+    };
+    let refused = fleet
+        .start_rollout_of(operator(), &v3, Selector::All, every_gate.clone())
+        .answer();
+    let ErrorKind::UpgradeGateClosed {
+        gate: deployer::UpgradeGate::CandidCompatible,
+        children: 3,
+        running: Some(running),
+        detail: Some(detail),
+        ..
+    } = kind(refused)
+    else {
+        panic!("the Candid gate refuses");
+    };
+    assert_eq!(running, "child@2.0.0");
+    assert!(
+        detail.contains("counter") && detail.contains("increment"),
+        "both incompatibilities named: {detail}"
+    );
+    // The preview voters would read refuses the same way, and nothing started.
+    let preview = fleet
+        .preview_rollout(
+            operator(),
+            deployer::StartRolloutArg {
+                plan_sha256: None,
+                release: deployer::ReleaseSelector::Sha256(v3.summary.sha256.clone()),
+                selector: Selector::All,
+                policy: Some(every_gate.clone()),
+            },
+        )
+        .answer();
+    assert!(matches!(
+        kind(preview),
+        ErrorKind::UpgradeGateClosed {
+            gate: deployer::UpgradeGate::CandidCompatible,
+            ..
+        }
+    ));
+    assert_eq!(
+        fleet
+            .list_rollouts_ok(operator(), deployer::ListRolloutsArg::default())
+            .rollouts
+            .len(),
+        1
+    );
+
+    // Knowing no client calls them, the operator overrides the gate with the reason.
+    let overridden = PolicyArg {
+        gate_overrides: Some(vec![deployer::GateOverride {
+            gate: deployer::UpgradeGate::CandidCompatible,
+            reason: "the counter is read only by our dashboard, updated in the same release".into(),
+        }]),
+        ..every_gate
+    };
+    let started = fleet
+        .start_rollout_of(operator(), &v3, Selector::All, overridden)
+        .answer()
+        .unwrap();
+    let done = fleet.run_to_end(operator(), started.rollout_id, 1_000);
+    assert_eq!(done.summary.counts.upgraded, 3);
 }

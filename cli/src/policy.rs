@@ -23,6 +23,7 @@
 //! [skip_gates]                # upgrade gates not to check, each with the reason voters read
 //! known_module = "the factory installed v1; this is its first rollout"
 //! higher_version = "rolling back to 1.4 after the 1.5 incident"
+//! candid_compatible = "no client calls the removed method (checked in the access logs)"
 //! ```
 
 use std::path::Path;
@@ -58,6 +59,7 @@ struct PolicyFile {
 struct SkipGatesFile {
     known_module: Option<String>,
     higher_version: Option<String>,
+    candid_compatible: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -286,6 +288,7 @@ fn to_arg(file: PolicyFile, path: &Path) -> Outcome<PolicyArg> {
             [
                 (UpgradeGate::KnownModule, skip.known_module),
                 (UpgradeGate::HigherVersion, skip.higher_version),
+                (UpgradeGate::CandidCompatible, skip.candid_compatible),
             ]
             .into_iter()
             .filter_map(|(gate, reason)| {
@@ -336,15 +339,24 @@ mod tests {
 
     #[test]
     fn skipped_gates_carry_their_reasons() {
-        let file: PolicyFile =
-            toml::from_str("[skip_gates]\nknown_module = \"installed by the factory\"\n").unwrap();
+        let file: PolicyFile = toml::from_str(
+            "[skip_gates]\nknown_module = \"installed by the factory\"\n\
+             candid_compatible = \"no client calls `put`\"\n",
+        )
+        .unwrap();
         let arg = to_arg(file, Path::new("p.toml")).unwrap();
         assert_eq!(
             arg.gate_overrides,
-            Some(vec![GateOverride {
-                gate: UpgradeGate::KnownModule,
-                reason: "installed by the factory".into(),
-            }])
+            Some(vec![
+                GateOverride {
+                    gate: UpgradeGate::KnownModule,
+                    reason: "installed by the factory".into(),
+                },
+                GateOverride {
+                    gate: UpgradeGate::CandidCompatible,
+                    reason: "no client calls `put`".into(),
+                }
+            ])
         );
         assert!(toml::from_str::<PolicyFile>("[skip_gates]\nknown = \"x\"\n").is_err());
     }

@@ -9,10 +9,11 @@ use deployer::dashboard::{FleetSummary, HttpRequest, HttpResponse};
 use deployer::governance::{ControlProposal, GovernanceSettings, GovernedAction, RolloutPreview};
 use deployer::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChildInfo, ChildPage, ChunkStore, Error,
-    EventPage, Label, ListChildrenArg, ListEventsArg, ListReleasesArg, ListRolloutsArg,
-    PrepareUpgradeArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector, Role,
-    RoleAssignment, RolloutInfo, RolloutPage, StartRolloutArg, StorageStats, UpgradeReadiness,
-    UploadChunkArg, UploadOpenArg, UploadSettings, UploadSettingsUpdate, UploadStatus, VersionInfo,
+    EventPage, Label, ListChildrenArg, ListEventsArg, ListProxyCallsArg, ListReleasesArg,
+    ListRolloutsArg, PrepareUpgradeArg, ProxyArgs, ProxyCallPage, ProxyResult, Release,
+    ReleaseChunkArg, ReleasePage, ReleaseSelector, Role, RoleAssignment, RolloutInfo, RolloutPage,
+    StartRolloutArg, StorageStats, UpgradeReadiness, UploadChunkArg, UploadOpenArg, UploadSettings,
+    UploadSettingsUpdate, UploadStatus, VersionInfo,
 };
 use serde_bytes::ByteBuf;
 
@@ -55,6 +56,7 @@ infallible_replies!(
     Result<String, String>,
     GovernanceSettings,
     String,
+    ProxyResult,
 );
 
 /// One endpoint as the client calls it: its name, whether it is a query, and the Candid types
@@ -180,6 +182,8 @@ endpoints! {
     query list_rollouts, list_rollouts_ok(arg: ListRolloutsArg) -> Result<RolloutPage, Error>;
     query child_history, child_history_ok(arg: ChildHistoryArg) -> Result<ChildHistory, Error>;
     query list_events, list_events_ok(arg: ListEventsArg) -> Result<EventPage, Error>;
+    update proxy, proxy_ok(args: ProxyArgs) -> ProxyResult;
+    query list_proxy_calls, list_proxy_calls_ok(arg: ListProxyCallsArg) -> Result<ProxyCallPage, Error>;
 
     query http_request, http_request_ok(request: HttpRequest<'static>) -> HttpResponse<'static>;
 

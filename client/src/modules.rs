@@ -40,15 +40,60 @@ pub fn wasm_module(size: usize, seed: u64) -> Vec<u8> {
 
 /// A valid Wasm module whose only section is the `candid:service` metadata `service`.
 pub fn wasm_with_candid(service: &str) -> Vec<u8> {
+    let mut module = HEADER.to_vec();
+    module.extend_from_slice(&candid_section(service));
+    module
+}
+
+/// A gzipped artifact (a real canister) whose `candid:service` metadata is `service` instead of
+/// its own: the same code behind another interface, for the Candid-compatibility gate.
+pub fn with_candid_service(gzipped: &[u8], service: &str) -> Vec<u8> {
+    let mut wasm = Vec::new();
+    flate2::read::GzDecoder::new(gzipped)
+        .read_to_end(&mut wasm)
+        .expect("the artifact is gzipped");
+    let mut module = HEADER.to_vec();
+    let mut rest = &wasm[HEADER.len()..];
+    while let Some(&id) = rest.first() {
+        let (size, width) = read_leb128(&rest[1..]);
+        let end = 1 + width + size as usize;
+        let body = &rest[1 + width..end];
+        let is_candid_service = id == 0 && {
+            let (name_len, name_width) = read_leb128(body);
+            let name = &body[name_width..name_width + name_len as usize];
+            name.ends_with(b" candid:service")
+        };
+        if !is_candid_service {
+            module.extend_from_slice(&rest[..end]);
+        }
+        rest = &rest[end..];
+    }
+    module.extend_from_slice(&candid_section(service));
+    module
+}
+
+/// A custom section holding the public `candid:service` metadata `service`.
+fn candid_section(service: &str) -> Vec<u8> {
     let name = b"icp:public candid:service";
     let mut body = vec![name.len() as u8];
     body.extend_from_slice(name);
     body.extend_from_slice(service.as_bytes());
-    let mut module = HEADER.to_vec();
-    module.push(0);
-    module.extend_from_slice(&padded_leb128(body.len() as u32));
-    module.extend_from_slice(&body);
-    module
+    let mut section = vec![0];
+    section.extend_from_slice(&padded_leb128(body.len() as u32));
+    section.extend_from_slice(&body);
+    section
+}
+
+/// An unsigned LEB128 number at the start of `bytes`, and how many bytes it took.
+fn read_leb128(bytes: &[u8]) -> (u32, usize) {
+    let mut value = 0u32;
+    for (index, byte) in bytes.iter().enumerate().take(5) {
+        value |= u32::from(byte & 0x7f) << (7 * index);
+        if byte & 0x80 == 0 {
+            return (value, index + 1);
+        }
+    }
+    panic!("a section size is LEB128 of at most 5 bytes")
 }
 
 /// A gzipped artifact (a real canister) with `extra` bytes of incompressible custom section

@@ -176,13 +176,9 @@ pub fn bounded_reject_message(message: &str) -> String {
     if message.len() <= MAX_REJECT_MESSAGE_BYTES {
         return message.to_string();
     }
-    let mut end = MAX_REJECT_MESSAGE_BYTES;
-    while !message.is_char_boundary(end) {
-        end -= 1;
-    }
     format!(
         "{}… [cut: the reject message had {} bytes]",
-        &message[..end],
+        crate::text::prefix(message, MAX_REJECT_MESSAGE_BYTES),
         message.len()
     )
 }

@@ -290,6 +290,9 @@ pub enum UpgradeGate {
     KnownModule,
     /// The release has the name of the release the child runs and a higher version.
     HigherVersion,
+    /// The release's Candid service is a subtype of the one the child's release carries: the
+    /// child's clients can still call every method and decode every reply.
+    CandidCompatible,
 }
 
 /// A gate a rollout does not check, and why.

@@ -89,9 +89,5 @@ pub(super) fn to_list(labels: &Labels) -> Vec<Label> {
 /// The longest prefix of `text` of at most `max` bytes that ends on a character boundary, so an
 /// error never echoes an oversized key back in full.
 fn cut(text: &str, max: usize) -> String {
-    let end = (0..=max.min(text.len()))
-        .rev()
-        .find(|&end| text.is_char_boundary(end))
-        .unwrap_or(0);
-    text[..end].to_owned()
+    crate::text::prefix(text, max).to_owned()
 }

@@ -259,6 +259,22 @@ fn upgrade_mode(options: &InstallOptions) -> CanisterInstallMode {
     }))
 }
 
+/// Forwards an admitted proxy call (see [`crate::proxy`]) to the management canister as it
+/// came: its raw argument and cycles; the reply's bytes as they came back. Bounded-wait, like
+/// every call of the deployer: the CLI retries reads and uploads at fixed offsets, which are
+/// idempotent.
+pub async fn forward_to_management(
+    method: &str,
+    args: Vec<u8>,
+    cycles: u128,
+) -> Result<Vec<u8>, CallError> {
+    let call = Call::bounded_wait(Principal::management_canister(), method)
+        .take_raw_args(args)
+        .with_cycles(cycles);
+    let response = counted(call).await.map_err(call_error)?;
+    Ok(response.into_bytes())
+}
+
 /// A bounded-wait call to the management canister. A reply that does not decode is reported
 /// as `SYS_UNKNOWN`: the call happened, its result is lost.
 async fn management<R: CandidType + DeserializeOwned>(

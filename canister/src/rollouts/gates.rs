@@ -1,81 +1,133 @@
 //! The upgrade gates a rollout passes at planning, before any child is touched: each selected
 //! child that the rollout would upgrade runs a release the deployer knows ([`UpgradeGate::
-//! KnownModule`]) and, when that release has the rollout's name, a lower version
-//! ([`UpgradeGate::HigherVersion`]: versions that do not compare fail it too). A release of
-//! another name is another application: nothing to compare. A policy overrides a gate with a
-//! reason, which the rollout keeps and voters read.
-//!
-//! The Candid service of the release against the children's (a subtype check) is not a gate
-//! yet: see the note on issue 15.
+//! KnownModule`]); when that release has the rollout's name, a lower version
+//! ([`UpgradeGate::HigherVersion`]: versions that do not compare fail it too; a release of
+//! another name is another application, with no version to compare); and when it carries a
+//! Candid service, the rollout's release carries one its clients can still call
+//! ([`UpgradeGate::CandidCompatible`], whatever the names: a child's callers see its interface,
+//! not its name). A policy overrides a gate with a reason, which the rollout keeps and voters
+//! read.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use candid::Principal;
 
+use crate::candid_compat::check_service_compatible;
 use crate::engine::{GateOverride, ModuleHash, UpgradeGate};
 use crate::error::ErrorKind;
 
 /// A release as the gates compare it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NamedVersion {
+pub struct KnownRelease {
     pub name: String,
     pub version: String,
+    /// The module's `candid:service` metadata, if it carries one.
+    pub candid_service: Option<String>,
+}
+
+/// What the gates found about one running module, worked out once per distinct module.
+struct RunningModule {
+    /// `name@version`, or the module's hash when it is no release.
+    shown: String,
+    /// The gates it fails, with why when the gate's name does not say it all.
+    fails: Vec<(UpgradeGate, Option<String>)>,
 }
 
 /// Checks the gates not overridden for the children the rollout would upgrade (those not on
-/// `release` already). `known` names a module's release, looked up once per distinct module.
-/// Refuses with the first gate that some child fails, counting the children that fail it.
+/// `release` already). `known` names a module's release; it is looked up, and the Candid
+/// services compared, once per distinct module. Refuses with the first gate that some child
+/// fails, counting the children that fail it.
 pub fn check_gates(
-    release: (&ModuleHash, &NamedVersion),
+    release: (&ModuleHash, &KnownRelease),
     children: impl IntoIterator<Item = (Principal, Option<ModuleHash>)>,
-    known: impl Fn(&ModuleHash) -> Option<NamedVersion>,
+    known: impl Fn(&ModuleHash) -> Option<KnownRelease>,
     overrides: &[GateOverride],
 ) -> Result<(), ErrorKind> {
     let (release_hash, target) = release;
     let checked = |gate| !overrides.iter().any(|skip| skip.gate == gate);
-    let mut looked_up: BTreeMap<ModuleHash, Option<NamedVersion>> = BTreeMap::new();
-    // Per gate: how many children fail it, the first of them and what it runs.
-    let mut failing: BTreeMap<UpgradeGate, (u64, Principal, Option<String>)> = BTreeMap::new();
+    let mut looked_up: BTreeMap<ModuleHash, RunningModule> = BTreeMap::new();
+    // Per gate: how many children fail it, the first of them, what it runs and why.
+    let mut failing: BTreeMap<UpgradeGate, (u64, Principal, Option<String>, Option<String>)> =
+        BTreeMap::new();
+    let mut fail = |gate, child, shown: Option<String>, detail: Option<String>| {
+        failing
+            .entry(gate)
+            .and_modify(|(count, ..)| *count += 1)
+            .or_insert((1, child, shown, detail));
+    };
     for (child, module) in children {
         if module.as_ref() == Some(release_hash) {
             continue;
         }
-        let running = module.map(|module| {
-            let named = looked_up
-                .entry(module)
-                .or_insert_with(|| known(&module))
-                .clone();
-            (module, named)
-        });
-        let (gate, shown) = match &running {
-            None => (UpgradeGate::KnownModule, None),
-            Some((module, None)) => (UpgradeGate::KnownModule, Some(format!("module {module}"))),
-            // Another application's release: no version to compare with.
-            Some((_, Some(named))) if named.name != target.name => continue,
-            Some((_, Some(named))) => {
-                if compare_versions(&target.version, &named.version) == Some(Ordering::Greater) {
-                    continue;
-                }
-                let shown = Some(format!("{}@{}", named.name, named.version));
-                (UpgradeGate::HigherVersion, shown)
+        let Some(module) = module else {
+            if checked(UpgradeGate::KnownModule) {
+                fail(UpgradeGate::KnownModule, child, None, None);
             }
+            continue;
         };
-        if checked(gate) {
-            failing
-                .entry(gate)
-                .and_modify(|(count, _, _)| *count += 1)
-                .or_insert((1, child, shown));
+        let running = looked_up
+            .entry(module)
+            .or_insert_with(|| gates_of_module(&module, known(&module), target, &checked));
+        for (gate, detail) in &running.fails {
+            fail(*gate, child, Some(running.shown.clone()), detail.clone());
         }
     }
     match failing.into_iter().next() {
         None => Ok(()),
-        Some((gate, (children, canister_id, running))) => Err(ErrorKind::UpgradeGateClosed {
-            gate,
-            children,
-            canister_id,
-            running,
-        }),
+        Some((gate, (children, canister_id, running, detail))) => {
+            Err(ErrorKind::UpgradeGateClosed {
+                gate,
+                children,
+                canister_id,
+                running,
+                detail: detail.map(String::into_boxed_str),
+            })
+        }
+    }
+}
+
+/// The checked gates a child running `module` (the release `running`, if known) fails.
+fn gates_of_module(
+    module: &ModuleHash,
+    running: Option<KnownRelease>,
+    target: &KnownRelease,
+    checked: &impl Fn(UpgradeGate) -> bool,
+) -> RunningModule {
+    let Some(running) = running else {
+        let fails = checked(UpgradeGate::KnownModule)
+            .then_some((UpgradeGate::KnownModule, None))
+            .into_iter()
+            .collect();
+        return RunningModule {
+            shown: format!("module {module}"),
+            fails,
+        };
+    };
+    let mut fails = Vec::new();
+    if checked(UpgradeGate::HigherVersion)
+        && running.name == target.name
+        && compare_versions(&target.version, &running.version) != Some(Ordering::Greater)
+    {
+        fails.push((UpgradeGate::HigherVersion, None));
+    }
+    if checked(UpgradeGate::CandidCompatible) {
+        let compatible = match (&target.candid_service, &running.candid_service) {
+            // Nothing to keep compatible with.
+            (_, None) => Ok(()),
+            (None, Some(_)) => Err(
+                "the release carries no candid:service metadata to compare with the children's"
+                    .to_string(),
+            ),
+            (Some(new), Some(old)) => check_service_compatible(new, old),
+        };
+        if let Err(why) = compatible {
+            fails.push((UpgradeGate::CandidCompatible, Some(why)));
+        }
+    }
+    RunningModule {
+        shown: format!("{}@{}", running.name, running.version),
+        fails,
     }
 }
 

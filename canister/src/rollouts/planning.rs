@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use candid::Principal;
 use ic_stable_structures::Memory;
 
-use super::gates::{self, NamedVersion};
+use super::gates::{self, KnownRelease};
 use super::{fleet_error, Rollouts, StartRolloutArg};
 use crate::engine::{
     Delivery, ModuleHash, Nanos, Plan, Rollout, TargetRelease, WasmMemoryPersistence,
@@ -59,19 +59,22 @@ impl<M: Memory> Rollouts<M> {
                     .and_then(|running| running.enhanced_orthogonal_persistence)
             },
         )?;
-        let target = release_store
-            .name_and_version(&release.sha256)
-            .map(|(name, version)| NamedVersion { name, version })
-            .expect("a committed release has a name and version");
+        let known = |module: &ModuleHash| {
+            let record = release_store.release_record(&module.0).ok()?;
+            Some(KnownRelease {
+                name: record.name,
+                version: record.version,
+                candid_service: record.candid_service,
+            })
+        };
+        let release_hash = ModuleHash(release.sha256);
+        let target = known(&release_hash).expect("a committed release is a release");
         gates::check_gates(
-            (&ModuleHash(release.sha256), &target),
+            (&release_hash, &target),
             selected
                 .iter()
                 .map(|(canister_id, record)| (*canister_id, record.module_hash)),
-            |module| {
-                let (name, version) = release_store.name_and_version(&module.0)?;
-                Some(NamedVersion { name, version })
-            },
+            known,
             policy.gate_overrides.as_deref().unwrap_or_default(),
         )?;
         let selected = match arg.selector {
