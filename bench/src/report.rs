@@ -39,7 +39,7 @@ pub const TARGETS: &[Target] = &[
         scenario: "upgrade_gates_candid_check",
         figure: "preview_all_gates_instructions",
         max: 100_000_000,
-        source: "issue 15: planning with every gate, the deployer's own 43 KB interface checked, \
+        source: "issue 15: planning with every gate, the deployer's own 46 KB interface checked, \
                  within 2 % of a query's 5 B instructions",
     },
     Target {
