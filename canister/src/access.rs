@@ -77,10 +77,11 @@ pub enum Method {
     ApplyByProposal,
     Proxy,
     ListProxyCalls,
+    SetReleaseBlessing,
 }
 
 impl Method {
-    pub const ALL: [Method; 50] = [
+    pub const ALL: [Method; 51] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -131,6 +132,7 @@ impl Method {
         Method::ApplyByProposal,
         Method::Proxy,
         Method::ListProxyCalls,
+        Method::SetReleaseBlessing,
     ];
 
     /// The name in the Candid interface.
@@ -186,6 +188,7 @@ impl Method {
             Method::ApplyByProposal => "apply_by_proposal",
             Method::Proxy => "proxy",
             Method::ListProxyCalls => "list_proxy_calls",
+            Method::SetReleaseBlessing => "set_release_blessing",
         }
     }
 
@@ -203,6 +206,8 @@ impl Method {
             | Method::ReleaseChild
             | Method::RegisterChunkStore
             | Method::UnregisterChunkStore
+            // Operators upload releases: blessing one is another role's word on it.
+            | Method::SetReleaseBlessing
             | Method::PrepareUpgrade => Some(Role::Admin),
             Method::UploadOpen
             | Method::UploadChunk

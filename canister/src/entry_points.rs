@@ -33,7 +33,9 @@ use crate::proxy::{
     self, ListProxyCallsArg, ProxyArgs, ProxyCall, ProxyCallPage, ProxyError, ProxyOk, ProxyResult,
 };
 use crate::release_store::StorageStats;
-use crate::releases::{ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector};
+use crate::releases::{
+    ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector, SetReleaseBlessingArg,
+};
 use crate::roles::{Role, RoleAssignment};
 use crate::rollout_driver::{self, effects};
 use crate::rollouts::{
@@ -342,6 +344,16 @@ fn delete_release(sha256: ByteBuf) -> Replied<Result<(), Error>> {
     cached_candid::reply(|| {
         authorized(Method::DeleteRelease, |state, _| {
             state.release_store.delete_release(&sha256, &state.rollouts)
+        })
+    })
+}
+
+/// Blesses a release for rollouts, or withdraws its blessing (see `require_blessed_releases`).
+#[update(manual_reply = true)]
+fn set_release_blessing(arg: SetReleaseBlessingArg) -> Replied<Result<(), Error>> {
+    cached_candid::reply(|| {
+        authorized(Method::SetReleaseBlessing, |state, caller| {
+            state.set_release_blessing(&arg, caller, time())
         })
     })
 }
@@ -662,6 +674,7 @@ fn start(method: Method, arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
     let now = time();
     let own_subnet = subnet_self();
     let rollout_id = authorized(method, |state, caller| {
+        state.check_blessing(&arg.release)?;
         let State {
             release_store,
             fleet,
@@ -684,6 +697,7 @@ fn preview(method: Method, arg: StartRolloutArg) -> Result<RolloutPreview, Error
     let now = time();
     let own_subnet = subnet_self();
     viewing(method, |state| {
+        state.check_blessing(&arg.release)?;
         state
             .rollouts
             .preview(&state.fleet, &state.release_store, arg, own_subnet, now)
@@ -752,7 +766,7 @@ fn apply_by_proposal_validate(action: GovernedAction) -> Replied<Result<String, 
         });
         mutate_state(|state| {
             state.authorize(caller, action.method())?;
-            action.apply(state)
+            action.apply(state, caller, time())
         })
         .map(|()| render)
         .map_err(|error| error.to_string())
@@ -790,8 +804,10 @@ async fn apply_by_proposal(action: GovernedAction) -> Replied<String> {
         } => register_store(*subnet, *canister_id)
             .await
             .map_err(|error| error.to_string()),
-        _ => authorized(action.method(), |state, _| action.apply(state))
-            .map_err(|error| error.to_string()),
+        _ => authorized(action.method(), |state, caller| {
+            action.apply(state, caller, time())
+        })
+        .map_err(|error| error.to_string()),
     };
     if let Err(error) = done {
         trap(format!("apply_by_proposal refused: {error}"));

@@ -126,6 +126,8 @@ pub enum ErrorKind {
     NoChunkStore { subnet: Principal },
     /// The deployer is governance-only: only `governance` (through proposals) changes anything.
     GovernanceOnly { governance: Principal },
+    /// The deployer rolls out blessed releases only, and this one is not blessed.
+    ReleaseNotBlessed { sha256: ByteBuf },
     /// The rollout's plan no longer has the hash it was reviewed or voted on with: the fleet or
     /// the release changed since.
     PlanChanged { expected: ByteBuf, actual: ByteBuf },
@@ -412,6 +414,14 @@ impl fmt::Display for ErrorKind {
                 "the deployer is governance-only: changes go through proposals executed by \
                  {governance}; reads stay open (controllers can lift the mode with an upgrade \
                  argument governance_only = false)"
+            ),
+            Self::ReleaseNotBlessed { sha256 } => write!(
+                f,
+                "release {} is not blessed for rollouts, and the deployer rolls out blessed \
+                 releases only: an admin blesses it with set_release_blessing (by proposal, \
+                 apply_by_proposal with SetReleaseBlessing, when the deployer is \
+                 governance-only)",
+                hex(sha256)
             ),
             Self::PlanChanged { expected, actual } => write!(
                 f,

@@ -31,7 +31,7 @@ use crate::engine::{ChildId, Command, FailureBudget, ModuleHash, OnFailure, Plan
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{FleetError, Label, MAX_ADOPTED_PER_CALL};
 use crate::hash::{hex, sha256, Sha256Hash};
-use crate::releases::ReleaseSelector;
+use crate::releases::{Blessing, ReleaseSelector, SetReleaseBlessingArg};
 use crate::roles::Role;
 use crate::rollouts::{AdoptChildrenArg, RolloutInfo, StartRolloutArg};
 use crate::state::State;
@@ -46,6 +46,18 @@ pub struct GovernanceSettings {
     pub governance: Option<Principal>,
     #[serde(default)]
     pub governance_only: bool,
+    /// Rollouts only of blessed releases (see [`crate::releases::Blessing`]).
+    #[serde(default)]
+    pub require_blessed_releases: bool,
+}
+
+/// What an install or upgrade asks to change in the [`GovernanceSettings`]; `None` keeps a
+/// setting as it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GovernanceUpdate {
+    pub governance: Option<Principal>,
+    pub governance_only: Option<bool>,
+    pub require_blessed_releases: Option<bool>,
 }
 
 impl GovernanceSettings {
@@ -62,16 +74,15 @@ impl GovernanceSettings {
         }
     }
 
-    /// The settings after an install or upgrade asked for `governance` and `governance_only`
-    /// (`None`: unchanged); governance-only needs a governance principal.
-    pub fn updated(
-        &self,
-        governance: Option<Principal>,
-        governance_only: Option<bool>,
-    ) -> Result<GovernanceSettings, String> {
+    /// The settings after an install or upgrade asked for `update`; governance-only needs a
+    /// governance principal.
+    pub fn updated(&self, update: GovernanceUpdate) -> Result<GovernanceSettings, String> {
         let updated = GovernanceSettings {
-            governance: governance.or(self.governance),
-            governance_only: governance_only.unwrap_or(self.governance_only),
+            governance: update.governance.or(self.governance),
+            governance_only: update.governance_only.unwrap_or(self.governance_only),
+            require_blessed_releases: update
+                .require_blessed_releases
+                .unwrap_or(self.require_blessed_releases),
         };
         if updated.governance_only && updated.governance.is_none() {
             return Err(
@@ -125,6 +136,8 @@ pub struct RolloutPreview {
     /// The policy, its install argument left out (shown by hash and size above).
     pub policy: Policy,
     pub plan_sha256: ByteBuf,
+    /// Whether, since when and by whom the release is blessed for rollouts.
+    pub release_blessing: Option<Blessing>,
 }
 
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -203,6 +216,13 @@ pub fn render_rollout(preview: &RolloutPreview) -> String {
         preview.module_size,
         preview.chunk_count
     );
+    if let Some(blessing) = &preview.release_blessing {
+        let _ = writeln!(
+            text,
+            "- Blessed for rollouts by {} at {} ns",
+            blessing.blessed_by, blessing.blessed_at
+        );
+    }
     let _ = writeln!(
         text,
         "- Install argument: SHA-256 {}, {} bytes",
@@ -318,6 +338,7 @@ pub enum GovernedAction {
         subnet: Principal,
         canister_id: Principal,
     },
+    SetReleaseBlessing(SetReleaseBlessingArg),
 }
 
 impl GovernedAction {
@@ -333,14 +354,20 @@ impl GovernedAction {
             GovernedAction::SetUploadSettings(_) => Method::SetUploadSettings,
             GovernedAction::AdoptChildren(_) => Method::AdoptChildren,
             GovernedAction::RegisterChunkStore { .. } => Method::RegisterChunkStore,
+            GovernedAction::SetReleaseBlessing(_) => Method::SetReleaseBlessing,
         }
     }
 
     /// Carries the action out on the state, as its own method does. The actions that read a
     /// canister's status first (adoptions, chunk stores) are carried out by the entry point:
     /// here they are only checked as far as the state tells, which is what the validator
-    /// refuses before the vote.
-    pub fn apply<M: Memory>(&self, state: &mut State<M>) -> Result<(), Error> {
+    /// refuses before the vote. `caller` and `now` are who carries it out, and when.
+    pub fn apply<M: Memory>(
+        &self,
+        state: &mut State<M>,
+        caller: Principal,
+        now: u64,
+    ) -> Result<(), Error> {
         let fleet_error = |error| Error::from(ErrorKind::Fleet(error));
         match self {
             GovernedAction::DeleteRelease { sha256 } => {
@@ -366,6 +393,7 @@ impl GovernedAction {
             GovernedAction::SetUploadSettings(update) => {
                 state.release_store.update_upload_settings(update).map(drop)
             }
+            GovernedAction::SetReleaseBlessing(arg) => state.set_release_blessing(arg, caller, now),
             GovernedAction::AdoptChildren(arg) => {
                 if arg.canister_ids.len() > MAX_ADOPTED_PER_CALL {
                     return Err(fleet_error(FleetError::TooManyToAdopt {
@@ -415,6 +443,7 @@ impl GovernedAction {
                     hex(sha256)
                 )
             }
+            GovernedAction::SetReleaseBlessing(arg) => render_blessing(state, arg),
             GovernedAction::AddRole { principal, role } => {
                 format!("## Grant the {role} role to {principal}\n")
             }
@@ -489,6 +518,56 @@ impl GovernedAction {
         };
         cut(text)
     }
+}
+
+/// What blessing (or withdrawing the blessing of) a release means for the rollouts to come.
+fn render_blessing<M: Memory>(state: &State<M>, arg: &SetReleaseBlessingArg) -> String {
+    let selector = ReleaseSelector::Sha256(arg.sha256.clone());
+    let Ok(release) = state.release_store.get_release(&selector) else {
+        return format!(
+            "## Bless a release that does not exist\n\n- Module SHA-256 {}\n",
+            hex(&arg.sha256)
+        );
+    };
+    let summary = &release.summary;
+    let required = if state.governance().require_blessed_releases {
+        "required: rollouts of releases that are not blessed are refused"
+    } else {
+        "not required now (require_blessed_releases is off)"
+    };
+    let (title, effect) = if arg.blessed {
+        (
+            "Bless",
+            "Rollouts of it may then be started (by proposal when the deployer is \
+             governance-only), each still checked by the upgrade gates",
+        )
+    } else {
+        (
+            "Withdraw the blessing of",
+            "Rollouts of it are then refused; rollouts already started go on",
+        )
+    };
+    let now = match release.blessing {
+        Some(blessing) => format!(
+            "blessed by {} at {} ns",
+            blessing.blessed_by, blessing.blessed_at
+        ),
+        None => "not blessed".to_string(),
+    };
+    format!(
+        "## {title} release {} {} for rollouts\n\n- Module SHA-256 {}\n- {} bytes in {} \
+         chunks; Candid service: {}\n- Now: {now}\n- Blessing: {required}\n- {effect}\n",
+        summary.name,
+        summary.version,
+        hex(&summary.sha256),
+        summary.size,
+        summary.chunk_count,
+        if summary.has_candid_service {
+            "yes, checked against the children's by the Candid gate"
+        } else {
+            "none"
+        },
+    )
 }
 
 fn changed(value: Option<impl std::fmt::Display>) -> String {

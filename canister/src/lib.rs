@@ -75,8 +75,8 @@ pub use proxy::{
 };
 pub use release_store::StorageStats;
 pub use releases::{
-    ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseReference, ReleaseSelector,
-    ReleaseSummary,
+    Blessing, ListReleasesArg, Release, ReleaseChunkArg, ReleasePage, ReleaseReference,
+    ReleaseSelector, ReleaseSummary, SetReleaseBlessingArg,
 };
 pub use roles::{Role, RoleAssignment};
 pub use rollouts::{

@@ -36,6 +36,7 @@
 //! | 23 | cell [`GOVERNANCE_MEMORY_ID`]           | `state`             | -                     | CBOR `GovernanceSettings` |
 //! | 24 | cell [`DASHBOARD_MEMORY_ID`]            | `state`             | -                     | CBOR `DashboardSettings`  |
 //! | 25 | map [`PROXY_AUDIT_MEMORY_ID`]           | `proxy`             | sequence (u64)        | CBOR `ProxyCall`          |
+//! | 26 | map [`RELEASE_BLESSINGS_MEMORY_ID`]     | `release_store`     | module SHA-256        | CBOR `Blessing`           |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -168,12 +169,15 @@ pub const DASHBOARD_MEMORY_ID: MemoryId = MemoryId::new(24);
 /// The audit log of calls through the `icp` CLI's proxy interface, see
 /// [`crate::proxy::ProxyAudit`] (added after release 0.1: absent, empty).
 pub const PROXY_AUDIT_MEMORY_ID: MemoryId = MemoryId::new(25);
+/// The releases blessed for rollouts, see [`crate::release_store::Blessing`] (added after
+/// release 0.1: absent, none).
+pub const RELEASE_BLESSINGS_MEMORY_ID: MemoryId = MemoryId::new(26);
 /// The chunk store canister registered for each subnet other than the deployer's own, see
 /// [`crate::rollouts::SubnetStore`].
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 26] = [
+const USED_MEMORY_IDS: [MemoryId; 27] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -200,6 +204,7 @@ const USED_MEMORY_IDS: [MemoryId; 26] = [
     GOVERNANCE_MEMORY_ID,
     DASHBOARD_MEMORY_ID,
     PROXY_AUDIT_MEMORY_ID,
+    RELEASE_BLESSINGS_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -336,6 +341,10 @@ impl<M: Memory> Memories<M> {
 
     pub fn proxy_audit(&self) -> VirtualMemory<M> {
         self.manager.get(PROXY_AUDIT_MEMORY_ID)
+    }
+
+    pub fn release_blessings(&self) -> VirtualMemory<M> {
+        self.manager.get(RELEASE_BLESSINGS_MEMORY_ID)
     }
 
     pub fn rollouts(&self) -> VirtualMemory<M> {

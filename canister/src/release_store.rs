@@ -9,7 +9,7 @@
 
 use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::memory_manager::VirtualMemory;
-use ic_stable_structures::{Memory, StableCell};
+use ic_stable_structures::{Memory, StableBTreeMap, StableCell};
 use serde::Serialize;
 use serde_bytes::{ByteArray, ByteBuf};
 use sha2::{Digest, Sha256};
@@ -20,8 +20,8 @@ use crate::error::{Error, ErrorKind, Quota, TextField};
 use crate::hash::{sha256, Sha256Hash};
 use crate::memory::Memories;
 use crate::releases::{
-    ListReleasesArg, Release, ReleaseCatalog, ReleaseChunkArg, ReleaseModule, ReleasePage,
-    ReleaseRecord, ReleaseReferences, ReleaseSelector,
+    Blessing, ListReleasesArg, Release, ReleaseCatalog, ReleaseChunkArg, ReleaseModule,
+    ReleasePage, ReleaseRecord, ReleaseReferences, ReleaseSelector,
 };
 use crate::uploads::{
     check_text, parse_sha256, validate_open, OpenUpload, UploadChunkArg, UploadOpenArg,
@@ -87,6 +87,7 @@ pub struct ReleaseStore<M: Memory> {
     uploads: UploadSessions<M>,
     chunks: BlockStore<M>,
     releases: ReleaseCatalog<M>,
+    blessings: StableBTreeMap<Sha256Hash, Cbor<Blessing>, M>,
 }
 
 impl<M: Memory> ReleaseStore<VirtualMemory<M>> {
@@ -111,6 +112,7 @@ impl<M: Memory> ReleaseStore<VirtualMemory<M>> {
                 memories.release_names(),
                 memories.release_sequence(),
             ),
+            blessings: StableBTreeMap::init(memories.release_blessings()),
         };
         if store.config.get().0.totals.is_none() {
             let totals = StoredTotals {
@@ -449,6 +451,7 @@ impl<M: Memory> ReleaseStore<M> {
             .into());
         }
         let record = self.releases.remove(&sha256).expect("checked above");
+        self.blessings.remove(&sha256);
         let mut unindexed = 0;
         for chunk in &record.chunk_sha256 {
             unindexed += self.chunks.release(chunk);
@@ -592,7 +595,44 @@ impl<M: Memory> ReleaseStore<M> {
     }
 
     fn release_by_sha256(&self, sha256: &Sha256Hash) -> Result<Release, Error> {
-        Ok(self.release_record(sha256)?.release())
+        let mut release = self.release_record(sha256)?.release();
+        release.blessing = self.blessing(sha256);
+        Ok(release)
+    }
+
+    /// Blesses the release `arg.sha256` names for rollouts (`blessing`), or withdraws its
+    /// blessing (`None`). Blessing a blessed release keeps its first blessing.
+    pub fn set_blessing(&mut self, sha256: &[u8], blessing: Option<Blessing>) -> Result<(), Error> {
+        let sha256 = parse_sha256(sha256)?;
+        self.release_record(&sha256)?;
+        match blessing {
+            Some(_) if self.blessings.contains_key(&sha256) => {}
+            Some(blessing) => {
+                self.blessings.insert(sha256, Cbor(blessing));
+            }
+            None => {
+                self.blessings.remove(&sha256);
+            }
+        }
+        Ok(())
+    }
+
+    /// The blessing of the release with module hash `sha256`, if it is blessed.
+    pub fn blessing(&self, sha256: &Sha256Hash) -> Option<Blessing> {
+        self.blessings.get(sha256).map(|blessing| blessing.0)
+    }
+
+    /// Refuses a release that is not blessed, for a deployer that rolls out blessed releases only.
+    pub fn require_blessing(&self, selector: &ReleaseSelector) -> Result<(), Error> {
+        let sha256 = self.resolve(selector)?;
+        self.release_record(&sha256)?;
+        match self.blessing(&sha256) {
+            Some(_) => Ok(()),
+            None => Err(ErrorKind::ReleaseNotBlessed {
+                sha256: ByteBuf::from(sha256.to_vec()),
+            }
+            .into()),
+        }
     }
 
     /// The module hash `selector` names: parsed from it, or looked up by (name, version).

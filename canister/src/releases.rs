@@ -57,6 +57,26 @@ pub struct Release {
     pub chunk_sha256: Vec<ByteBuf>,
     /// The module's `candid:service` metadata, if it has any.
     pub candid_service: Option<String>,
+    /// Whether, since when and by whom the release is blessed for rollouts.
+    pub blessing: Option<Blessing>,
+}
+
+/// A release blessed for rollouts: who blessed it and when. When the deployer requires blessed
+/// releases (`require_blessed_releases`), a rollout of any other release is refused, so that a
+/// DAO reviews a module once (a verified build, say) and later rollouts name only it. Stored
+/// as CBOR (memory 26); the serde names are stored.
+#[derive(CandidType, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Blessing {
+    pub blessed_at: u64,
+    pub blessed_by: Principal,
+}
+
+/// Argument of `set_release_blessing`: bless the release with module hash `sha256` for
+/// rollouts, or withdraw its blessing.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SetReleaseBlessingArg {
+    pub sha256: ByteBuf,
+    pub blessed: bool,
 }
 
 /// A release's module as the deployer itself reads it to install it, in typed values: the wire
@@ -183,6 +203,8 @@ impl ReleaseRecord {
                 .map(|hash| ByteBuf::from(hash.to_vec()))
                 .collect(),
             candid_service: self.candid_service.clone(),
+            // Kept beside the catalog by the release store, which fills it in.
+            blessing: None,
         }
     }
 }

@@ -14,10 +14,11 @@ use crate::cbor::Cbor;
 use crate::dashboard::DashboardSettings;
 use crate::error::Error;
 use crate::fleet::{Fleet, FleetMemories};
-use crate::governance::GovernanceSettings;
+use crate::governance::{GovernanceSettings, GovernanceUpdate};
 use crate::memory::{LayoutError, Memories};
 use crate::proxy::ProxyAudit;
 use crate::release_store::{ReleaseStore, StorageStats};
+use crate::releases::{Blessing, ReleaseSelector, SetReleaseBlessingArg};
 use crate::roles::{Role, Roles};
 use crate::rollouts::{RolloutMemories, Rollouts};
 
@@ -30,6 +31,8 @@ pub struct InitArg {
     /// changes anything when `governance_only`.
     pub governance: Option<Principal>,
     pub governance_only: Option<bool>,
+    /// Rollouts only of releases an admin (or governance) blessed; `None`: any release.
+    pub require_blessed_releases: Option<bool>,
     /// What the HTTP views show anyone; `None`: aggregates only.
     pub dashboard: Option<DashboardSettings>,
 }
@@ -44,6 +47,8 @@ pub struct UpgradeArg {
     pub governance: Option<Principal>,
     /// Turns governance-only mode on or off; `None` keeps it.
     pub governance_only: Option<bool>,
+    /// Turns the requirement of blessed releases for rollouts on or off; `None` keeps it.
+    pub require_blessed_releases: Option<bool>,
     /// Replaces what the HTTP views show anyone; `None` keeps it.
     pub dashboard: Option<DashboardSettings>,
 }
@@ -136,7 +141,11 @@ impl<M: Memory> State<M> {
         }
         let mut state = Self::with_memories(Memories::format(memory));
         let governance = state
-            .govern(arg.governance, arg.governance_only)
+            .govern(GovernanceUpdate {
+                governance: arg.governance,
+                governance_only: arg.governance_only,
+                require_blessed_releases: arg.require_blessed_releases,
+            })
             .map_err(InitError::Governance)?;
         state.set_dashboard(arg.dashboard);
         for admin in admins.into_iter().chain(governance) {
@@ -160,7 +169,11 @@ impl<M: Memory> State<M> {
             .map_err(UpgradeError::Layout)?;
         state.memories.record_journal_writer();
         let governance = state
-            .govern(arg.governance, arg.governance_only)
+            .govern(GovernanceUpdate {
+                governance: arg.governance,
+                governance_only: arg.governance_only,
+                require_blessed_releases: arg.require_blessed_releases,
+            })
             .map_err(UpgradeError::Governance)?;
         state.set_dashboard(arg.dashboard);
         for admin in arg
@@ -200,14 +213,33 @@ impl<M: Memory> State<M> {
         access::authorize(&self.roles, caller, method)
     }
 
+    /// Blesses a release for rollouts by `caller` at `now`, or withdraws its blessing.
+    pub fn set_release_blessing(
+        &mut self,
+        arg: &SetReleaseBlessingArg,
+        caller: Principal,
+        now: u64,
+    ) -> Result<(), Error> {
+        let blessing = arg.blessed.then_some(Blessing {
+            blessed_at: now,
+            blessed_by: caller,
+        });
+        self.release_store.set_blessing(&arg.sha256, blessing)
+    }
+
+    /// Refuses a rollout of `release` unless it is blessed, when the deployer requires it.
+    pub fn check_blessing(&self, release: &ReleaseSelector) -> Result<(), Error> {
+        if self.governance().require_blessed_releases {
+            self.release_store.require_blessing(release)?;
+        }
+        Ok(())
+    }
+
     /// Records the governance settings an install or upgrade asked for; returns the governance
     /// principal newly set, to be made an admin.
-    fn govern(
-        &mut self,
-        governance: Option<Principal>,
-        governance_only: Option<bool>,
-    ) -> Result<Option<Principal>, String> {
-        let updated = self.governance().updated(governance, governance_only)?;
+    pub(crate) fn govern(&mut self, update: GovernanceUpdate) -> Result<Option<Principal>, String> {
+        let governance = update.governance;
+        let updated = self.governance().updated(update)?;
         self.governance.set(Cbor(updated));
         Ok(governance)
     }

@@ -449,3 +449,114 @@ fn children_are_adopted_and_a_chunk_store_registered_by_proposal() {
         "{stores:?}"
     );
 }
+
+/// With `require_blessed_releases`, a DAO votes once on a release (blessing it), then on the
+/// rollouts of it; operators' rollouts of an unblessed release are refused with a typed error.
+#[test]
+fn a_release_is_blessed_by_proposal_before_it_can_be_rolled_out() {
+    use deployer::governance::GovernedAction;
+    use deployer::SetReleaseBlessingArg;
+    let (mut scenario, governance) = governed(2);
+    let arg = deployer::UpgradeArg {
+        governance: Some(governance.canister),
+        require_blessed_releases: Some(true),
+        ..Default::default()
+    };
+    scenario
+        .fleet
+        .upgrade(admin(), Some(arg))
+        .expect("upgraded");
+    assert!(
+        scenario
+            .fleet
+            .governance_settings_ok(stranger())
+            .require_blessed_releases
+    );
+    let sha256 = scenario.release.summary.sha256.clone();
+    let refused = scenario
+        .fleet
+        .start_rollout(operator(), rollout_of(&scenario))
+        .answer();
+    assert_eq!(
+        refused.unwrap_err().kind(),
+        &deployer::ErrorKind::ReleaseNotBlessed {
+            sha256: sha256.clone()
+        }
+    );
+    // Blessing is checked first: before it, no plan can be previewed to pin.
+    let proposal = candid::encode_one(StartRolloutArg {
+        plan_sha256: Some(vec![0; 32].into()),
+        ..rollout_of(&scenario)
+    })
+    .unwrap();
+    let unblessed = governance.validate(&mut scenario.fleet, "start_rollout_by_proposal", proposal);
+    assert!(
+        unblessed
+            .as_ref()
+            .is_err_and(|refusal| refusal.contains("not blessed for rollouts")),
+        "{unblessed:?}"
+    );
+
+    let bless = |blessed| {
+        candid::encode_one(GovernedAction::SetReleaseBlessing(SetReleaseBlessingArg {
+            sha256: sha256.clone(),
+            blessed,
+        }))
+        .unwrap()
+    };
+    let (render, _) =
+        executed(governance.propose(&mut scenario.fleet, "apply_by_proposal", bless(true)));
+    for expected in [
+        "## Bless release child 2 for rollouts".to_string(),
+        hex(&sha256),
+        "Now: not blessed".to_string(),
+        "Blessing: required".to_string(),
+    ] {
+        assert!(render.contains(&expected), "{expected} not in:\n{render}");
+    }
+    let release = scenario
+        .fleet
+        .get_release_ok(stranger(), ReleaseSelector::Sha256(sha256.clone()));
+    let blessing = release.blessing.expect("blessed");
+    assert_eq!(blessing.blessed_by, governance.canister);
+
+    // The rollout proposal now renders the blessing and runs.
+    let payload = candid::encode_one(pinned(&mut scenario)).unwrap();
+    let (render, reply) =
+        executed(governance.propose(&mut scenario.fleet, "start_rollout_by_proposal", payload));
+    assert!(
+        render.contains(&format!("Blessed for rollouts by {}", governance.canister)),
+        "{render}"
+    );
+    let started: RolloutInfo = candid::decode_one(&reply).unwrap();
+    let done = scenario
+        .fleet
+        .run_to_end(operator(), started.rollout_id, ROUNDS);
+    assert_eq!(done.summary.phase, RolloutPhase::Completed);
+
+    // Withdrawn: previews refuse it again. Blessing needs Admin, which an operator lacks.
+    executed(governance.propose(&mut scenario.fleet, "apply_by_proposal", bless(false)));
+    let preview = scenario
+        .fleet
+        .preview_rollout(operator(), rollout_of(&scenario))
+        .answer();
+    assert!(matches!(
+        preview.unwrap_err().kind(),
+        deployer::ErrorKind::ReleaseNotBlessed { .. }
+    ));
+    let by_operator = scenario
+        .fleet
+        .set_release_blessing(
+            operator(),
+            SetReleaseBlessingArg {
+                sha256,
+                blessed: true,
+            },
+        )
+        .unwrap_err()
+        .reject();
+    assert!(
+        by_operator.message.contains("requires the Admin role"),
+        "{by_operator}"
+    );
+}

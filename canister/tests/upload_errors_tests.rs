@@ -19,14 +19,15 @@ use support::*;
 /// Errors of the fleet, of rollouts and of governance: each is produced on the real Wasm by
 /// `rollout_errors_tests.rs`, except `ReleaseInUse` (a release an active rollout installs), which
 /// `rollout_control_tests.rs` produces, `RolloutFinished`, which `silent_stall_tests.rs` does,
-/// `StoreInUse` (`dashboard_tests.rs`), and `PlanChanged` and `GovernanceOnly`
-/// (`governance_tests.rs`: a proposal executed after the fleet changed, a governance-only
-/// deployer).
-const PRODUCED_BY_ROLLOUT_TESTS: [&str; 17] = [
+/// `StoreInUse` (`dashboard_tests.rs`), and `PlanChanged`, `GovernanceOnly` and
+/// `ReleaseNotBlessed` (`governance_tests.rs`: a proposal executed after the fleet changed, a
+/// governance-only deployer, a deployer that rolls out blessed releases only).
+const PRODUCED_BY_ROLLOUT_TESTS: [&str; 18] = [
     "UpgradeGateClosed",
     "StoreInUse",
     "PlanChanged",
     "GovernanceOnly",
+    "ReleaseNotBlessed",
     "ReleaseInUse",
     "Fleet",
     "NotAController",

@@ -682,6 +682,7 @@ impl Harness<'_> {
             },
             chunk_sha256,
             candid_service: None,
+            blessing: None,
         };
         self.model.next_sequence += 1;
         self.model.releases.insert(sha256, release.clone());

@@ -33,7 +33,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Releases: upload, list, show, download, delete.
+    /// Releases: upload, list, show, download, bless, delete.
     #[command(subcommand)]
     Release(release::ReleaseCommand),
     /// The fleet: adopt children, list them, label them.

@@ -1,5 +1,5 @@
 //! `deployer release`: upload (hash, open or resume, send the missing chunks in parallel,
-//! commit), list, show, download (verified) and delete.
+//! commit), list, show, download (verified), bless or unbless for rollouts, and delete.
 
 use std::collections::VecDeque;
 use std::io::{IsTerminal, Read};
@@ -9,7 +9,10 @@ use std::time::Instant;
 
 use candid::Principal;
 use clap::Subcommand;
-use deployer::{ListReleasesArg, Release, ReleaseChunkArg, ReleaseSelector, ReleaseSummary};
+use deployer::{
+    ListReleasesArg, Release, ReleaseChunkArg, ReleaseSelector, ReleaseSummary,
+    SetReleaseBlessingArg,
+};
 use deployer_client::{chunk_arg, open_arg, CallError, MIB};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_bytes::ByteBuf;
@@ -50,6 +53,11 @@ pub enum ReleaseCommand {
     },
     /// Deletes a release no rollout references.
     Delete { release: String },
+    /// Blesses a release for rollouts (Admin): a deployer with require_blessed_releases rolls
+    /// out blessed releases only.
+    Bless { release: String },
+    /// Withdraws a release's blessing (Admin); rollouts already started go on.
+    Unbless { release: String },
 }
 
 impl ReleaseCommand {
@@ -59,7 +67,9 @@ impl ReleaseCommand {
             ReleaseCommand::Upload { file, .. } => read_module(file).map(|_| ()),
             ReleaseCommand::Show { release }
             | ReleaseCommand::Download { release, .. }
-            | ReleaseCommand::Delete { release } => parse_release(release).map(|_| ()),
+            | ReleaseCommand::Delete { release }
+            | ReleaseCommand::Bless { release }
+            | ReleaseCommand::Unbless { release } => parse_release(release).map(|_| ()),
             ReleaseCommand::List { .. } => Ok(()),
         }
     }
@@ -98,8 +108,23 @@ impl ReleaseCommand {
                 });
                 Ok(())
             }
+            ReleaseCommand::Bless { release } => set_blessing(context, &release, true),
+            ReleaseCommand::Unbless { release } => set_blessing(context, &release, false),
         }
     }
+}
+
+fn set_blessing(context: &Context, release: &str, blessed: bool) -> Outcome<()> {
+    let selector = parse_release(release)?;
+    let sha256 = get(context, &selector)?.summary.sha256;
+    let me = context.connection.me;
+    context
+        .connection
+        .deployer()
+        .set_release_blessing(me, SetReleaseBlessingArg { sha256, blessed })?;
+    let release = get(context, &selector)?;
+    context.print(&json::to_json(&release), || describe(&release));
+    Ok(())
 }
 
 /// `<64 hex digits>` or `name@version`.
@@ -356,7 +381,7 @@ fn list(context: &Context, limit: Option<u32>) -> Outcome<()> {
 pub fn describe(release: &Release) -> String {
     let summary = &release.summary;
     format!(
-        "release  {}@{}\nsha256   {}\nsize     {} ({} uncompressed, {:?}), {} chunks\ncreated  {} by {}{}",
+        "release  {}@{}\nsha256   {}\nsize     {} ({} uncompressed, {:?}), {} chunks\ncreated  {} by {}\nblessed  {}{}",
         summary.name,
         summary.version,
         hex::encode(&summary.sha256),
@@ -366,6 +391,11 @@ pub fn describe(release: &Release) -> String {
         summary.chunk_count,
         text::time(summary.created_at),
         summary.created_by,
+        release.blessing.map_or("no".to_string(), |blessing| format!(
+            "{} by {}",
+            text::time(blessing.blessed_at),
+            blessing.blessed_by
+        )),
         summary
             .notes
             .as_ref()

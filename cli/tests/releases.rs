@@ -66,6 +66,18 @@ fn a_release_is_uploaded_listed_shown_downloaded_and_deleted() {
     assert_eq!(downloaded["verified"], true);
     assert_eq!(std::fs::read(&out).unwrap(), module);
 
+    let blessed = net
+        .admin(&["release", "bless", "child@2.0.0", "--json"])
+        .ok()
+        .json();
+    assert!(blessed["blessing"]["blessed_at"].is_u64(), "{blessed}");
+    net.run(None, &["release", "show", "child@2.0.0"])
+        .ok()
+        .stdout_has("blessed  20");
+    net.admin(&["release", "unbless", "child@2.0.0"])
+        .ok()
+        .stdout_has("blessed  no");
+
     net.admin(&["release", "delete", "child@2.0.0"])
         .ok()
         .stdout_has("deleted child@2.0.0");

@@ -12,8 +12,8 @@ use deployer::{
     EventPage, Label, ListChildrenArg, ListEventsArg, ListProxyCallsArg, ListReleasesArg,
     ListRolloutsArg, PrepareUpgradeArg, ProxyArgs, ProxyCallPage, ProxyResult, Release,
     ReleaseChunkArg, ReleasePage, ReleaseSelector, Role, RoleAssignment, RolloutInfo, RolloutPage,
-    StartRolloutArg, StorageStats, UpgradeReadiness, UploadChunkArg, UploadOpenArg, UploadSettings,
-    UploadSettingsUpdate, UploadStatus, VersionInfo,
+    SetReleaseBlessingArg, StartRolloutArg, StorageStats, UpgradeReadiness, UploadChunkArg,
+    UploadOpenArg, UploadSettings, UploadSettingsUpdate, UploadStatus, VersionInfo,
 };
 use serde_bytes::ByteBuf;
 
@@ -152,6 +152,7 @@ endpoints! {
     query get_release, get_release_ok(selector: ReleaseSelector) -> Result<Release, Error>;
     query release_chunk, release_chunk_ok(arg: ReleaseChunkArg) -> Result<ByteBuf, Error>;
     update delete_release, delete_release_ok(sha256: ByteBuf) -> Result<(), Error>;
+    update set_release_blessing, set_release_blessing_ok(arg: SetReleaseBlessingArg) -> Result<(), Error>;
     query storage_stats, storage_stats_ok() -> StorageStats;
 
     update adopt_children, adopt_children_ok(arg: AdoptChildrenArg) -> Result<Vec<Result<ChildInfo, Error>>, Error>;

@@ -42,6 +42,7 @@ fn preview(from: Vec<FromModule>) -> RolloutPreview {
         wave_sizes: vec![1, 10, 89],
         policy: Policy::default(),
         plan_sha256: ByteBuf::from(vec![0xab; 32]),
+        release_blessing: None,
     }
 }
 
@@ -213,7 +214,11 @@ fn governance_only_refuses_every_change_but_governance_s_and_no_read() {
     let governance = Principal::from_slice(&[7; 29]);
     let admin = Principal::from_slice(&[1; 29]);
     let settings = GovernanceSettings::default()
-        .updated(Some(governance), Some(true))
+        .updated(GovernanceUpdate {
+            governance: Some(governance),
+            governance_only: Some(true),
+            ..GovernanceUpdate::default()
+        })
         .unwrap();
     assert_eq!(
         settings.check(admin, Method::StartRollout),
@@ -228,12 +233,20 @@ fn governance_only_refuses_every_change_but_governance_s_and_no_read() {
         assert_eq!(settings.check(admin, read), Ok(()), "{read:?}");
     }
     // Lifted by an upgrade; governance is kept.
-    let lifted = settings.updated(None, Some(false)).unwrap();
+    let lifted = settings
+        .updated(GovernanceUpdate {
+            governance_only: Some(false),
+            ..GovernanceUpdate::default()
+        })
+        .unwrap();
     assert_eq!(lifted.governance, Some(governance));
     assert_eq!(lifted.check(admin, Method::StartRollout), Ok(()));
     // Governance-only needs someone to govern.
     assert!(GovernanceSettings::default()
-        .updated(None, Some(true))
+        .updated(GovernanceUpdate {
+            governance_only: Some(true),
+            ..GovernanceUpdate::default()
+        })
         .unwrap_err()
         .contains("needs a governance principal"));
 }
@@ -245,13 +258,29 @@ fn governance_settings_keep_their_bytes() {
     let settings = GovernanceSettings {
         governance: Some(Principal::from_slice(&[7; 3])),
         governance_only: true,
+        require_blessed_releases: true,
     };
     let bytes = crate::cbor::Cbor(settings.clone()).to_bytes().into_owned();
-    // {"governance": h'070707', "governance_only": true}
+    // {"governance": h'070707', "governance_only": true, "require_blessed_releases": true}
     assert_eq!(
         crate::hash::hex(&bytes),
-        "a26a676f7665726e616e6365430707076f676f7665726e616e63655f6f6e6c79f5"
+        "a36a676f7665726e616e6365430707076f676f7665726e616e63655f6f6e6c79f5781872657175697265\
+         5f626c65737365645f72656c6561736573f5"
     );
     let read = crate::cbor::Cbor::<GovernanceSettings>::from_bytes(bytes.into()).0;
     assert_eq!(read, settings);
+    // As written before blessings existed: none required.
+    let written: Vec<u8> = "a26a676f7665726e616e6365430707076f676f7665726e616e63655f6f6e6c79f5"
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect();
+    let read = crate::cbor::Cbor::<GovernanceSettings>::from_bytes(written.into()).0;
+    assert_eq!(
+        read,
+        GovernanceSettings {
+            require_blessed_releases: false,
+            ..settings
+        }
+    );
 }

@@ -738,3 +738,83 @@ fn totals_missing_from_a_release_0_1_config_are_counted_when_opened() {
     assert_eq!(reopened.storage_stats(T0), expected);
     assert_eq!(expected.release_bytes, 160);
 }
+
+#[test]
+fn a_blessing_is_kept_until_withdrawn_or_its_release_is_deleted() {
+    let memory = VectorMemory::default();
+    let mut store = ReleaseStore::open(&Memories::format(memory.clone()));
+    let release = upload(&mut store, &wasm(50, 1), 20, "1");
+    let sha256 = release.summary.sha256.clone();
+    let selector = ReleaseSelector::Sha256(sha256.clone());
+    let admin = Principal::from_slice(&[5; 29]);
+    let first = Blessing {
+        blessed_at: T0,
+        blessed_by: admin,
+    };
+    assert_eq!(
+        kind(store.require_blessing(&selector)),
+        ErrorKind::ReleaseNotBlessed {
+            sha256: sha256.clone()
+        }
+    );
+    store.set_blessing(&sha256, Some(first)).unwrap();
+    // Blessing again keeps the first blessing.
+    let later = Blessing {
+        blessed_at: T0 + DAY,
+        blessed_by: operator(),
+    };
+    store.set_blessing(&sha256, Some(later)).unwrap();
+    drop(store);
+
+    let mut store = ReleaseStore::open(&Memories::open(memory).unwrap());
+    assert_eq!(store.get_release(&selector).unwrap().blessing, Some(first));
+    assert_eq!(store.require_blessing(&selector), Ok(()));
+    store.set_blessing(&sha256, None).unwrap();
+    assert_eq!(store.get_release(&selector).unwrap().blessing, None);
+    assert!(store.require_blessing(&selector).is_err());
+
+    store.set_blessing(&sha256, Some(later)).unwrap();
+    store.delete_release(&sha256, &NoReferences).unwrap();
+    let again = upload(&mut store, &wasm(50, 1), 20, "1");
+    assert_eq!(
+        again.blessing, None,
+        "a deleted release's blessing goes with it"
+    );
+}
+
+#[test]
+fn only_a_release_can_be_blessed() {
+    let mut store = store();
+    let blessing = Some(Blessing {
+        blessed_at: T0,
+        blessed_by: operator(),
+    });
+    let unknown = ByteBuf::from(vec![4; 32]);
+    assert_eq!(
+        kind(store.set_blessing(&unknown, blessing)),
+        ErrorKind::ReleaseNotFound {
+            release: ReleaseSelector::Sha256(unknown)
+        }
+    );
+    assert!(matches!(
+        kind(store.set_blessing(&[4; 31], blessing)),
+        ErrorKind::InvalidSha256 { .. }
+    ));
+}
+
+/// Stored in memory 26: the bytes are a contract with the next build.
+#[test]
+fn a_blessing_keeps_its_bytes() {
+    use ic_stable_structures::Storable;
+    let blessing = Blessing {
+        blessed_at: 7,
+        blessed_by: Principal::from_slice(&[1, 2]),
+    };
+    let bytes = Cbor(blessing).to_bytes().into_owned();
+    // {"blessed_at": 7, "blessed_by": h'0102'}
+    assert_eq!(
+        crate::hash::hex(&bytes),
+        "a26a626c65737365645f6174076a626c65737365645f6279420102"
+    );
+    assert_eq!(Cbor::<Blessing>::from_bytes(bytes.into()).0, blessing);
+}

@@ -134,6 +134,7 @@ impl<M: Memory> Rollouts<M> {
         let release = release_store.get_release(&arg.release)?.summary;
         let (plan, _) = self.plan(fleet, release_store, arg, own_subnet)?;
         let plan_sha256 = governance::plan_sha256(&plan);
+        let release_blessing = release_store.blessing(&plan.release.module_hash.0);
         let from =
             governance::targets_by_module(&plan, |module| release_store.release_name(&module.0));
         let selected = plan.children.len() as u32;
@@ -157,6 +158,7 @@ impl<M: Memory> Rollouts<M> {
             wave_sizes: summary.waves.iter().map(|wave| wave.size).collect(),
             policy,
             plan_sha256: ByteBuf::from(plan_sha256.to_vec()),
+            release_blessing,
         })
     }
 }

@@ -1096,3 +1096,82 @@ proptest::proptest! {
         }
     }
 }
+
+/// `require_blessed_releases`: the entry points check the blessing before planning, and a
+/// blessing proposal applied by governance records who blessed the release and when.
+#[test]
+fn a_deployer_that_requires_blessings_refuses_unblessed_releases_until_one_is_blessed() {
+    use crate::governance::{GovernanceUpdate, GovernedAction};
+    use crate::releases::{Blessing, SetReleaseBlessingArg};
+    let (mut state, release) = setup(2);
+    let selector = ReleaseSelector::Sha256(release.summary.sha256.clone());
+    assert_eq!(state.check_blessing(&selector), Ok(()), "not required yet");
+    let governance = Principal::from_slice(&[7; 29]);
+    state
+        .govern(GovernanceUpdate {
+            governance: Some(governance),
+            require_blessed_releases: Some(true),
+            ..GovernanceUpdate::default()
+        })
+        .unwrap();
+    assert_eq!(
+        state.check_blessing(&selector).unwrap_err().kind(),
+        &ErrorKind::ReleaseNotBlessed {
+            sha256: release.summary.sha256.clone()
+        }
+    );
+
+    let bless = GovernedAction::SetReleaseBlessing(SetReleaseBlessingArg {
+        sha256: release.summary.sha256.clone(),
+        blessed: true,
+    });
+    let render = bless.render(&state);
+    assert!(
+        render.starts_with("## Bless release child 2 for rollouts"),
+        "{render}"
+    );
+    assert!(render.contains("Now: not blessed"), "{render}");
+    assert!(render.contains("Blessing: required"), "{render}");
+    bless.apply(&mut state, governance, T0 + 5).unwrap();
+    assert_eq!(state.check_blessing(&selector), Ok(()));
+    let blessing = state.release_store.get_release(&selector).unwrap().blessing;
+    assert_eq!(
+        blessing,
+        Some(Blessing {
+            blessed_at: T0 + 5,
+            blessed_by: governance
+        })
+    );
+    let preview = state
+        .rollouts
+        .preview(
+            &state.fleet,
+            &state.release_store,
+            StartRolloutArg {
+                plan_sha256: None,
+                release: selector.clone(),
+                selector: Selector::All,
+                policy: None,
+            },
+            subnet(),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(preview.release_blessing, blessing);
+    assert!(
+        crate::governance::render_rollout(&preview).contains(&format!(
+            "- Blessed for rollouts by {governance} at {} ns",
+            T0 + 5
+        ))
+    );
+
+    let withdraw = GovernedAction::SetReleaseBlessing(SetReleaseBlessingArg {
+        sha256: release.summary.sha256.clone(),
+        blessed: false,
+    });
+    assert!(withdraw
+        .render(&state)
+        .starts_with("## Withdraw the blessing of release child 2"));
+    withdraw.apply(&mut state, governance, T0 + 6).unwrap();
+    assert!(state.check_blessing(&selector).is_err());
+}
