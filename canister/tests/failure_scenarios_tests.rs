@@ -1,9 +1,10 @@
 //! One scenario per failure kind, on the real deployer Wasm and real children in the
 //! simulator with injected faults: each test checks the end state both through the deployer's
 //! queries (summary, child history, events) and through the simulator's view of every child
-//! (status, module hash, counter). `fault_campaign_seeds` then runs seeded random faults of
-//! every kind (and the deployer's own upgrade) on random small fleets and policies:
-//! `FAULT_CAMPAIGN_SEEDS=<count>` (default 200, as the issue asks of the test command) or `FAULT_CAMPAIGN_SEED=<n>` to replay one.
+//! (status, module hash, counter). `fault_campaign_even_seeds` and `_odd_seeds` then run
+//! seeded random faults of every kind (and the deployer's own upgrade) on random small fleets
+//! and policies: `FAULT_CAMPAIGN_SEEDS=<count>` (default 200, as the issue asks of the test
+//! command) or `FAULT_CAMPAIGN_SEED=<n>` to replay one.
 //! IC interface specification: "IC method `install_code`", "`stop_canister`",
 //! "`load_canister_snapshot`", "ic0.call_with_best_effort_response" (`SYS_UNKNOWN`).
 
@@ -522,9 +523,21 @@ fn whole_rollout_rollback_restores_every_child() {
 }
 
 /// Random faults of every kind on random small fleets and policies, one run per seed; after
-/// each run the end state is checked child by child against the deployer's queries.
+/// each run the end state is checked child by child against the deployer's queries. The seeds
+/// are split between two tests so that both of the test harness's threads run them.
 #[test]
-fn fault_campaign_seeds() {
+fn fault_campaign_even_seeds() {
+    campaign_seeds(0);
+}
+
+#[test]
+fn fault_campaign_odd_seeds() {
+    campaign_seeds(1);
+}
+
+/// The seeds `FAULT_CAMPAIGN_SEED` (one) or `FAULT_CAMPAIGN_SEEDS` (a count, 200 unless set)
+/// name whose parity is `parity`.
+fn campaign_seeds(parity: u64) {
     let seeds: Vec<u64> = match std::env::var("FAULT_CAMPAIGN_SEED") {
         Ok(seed) => vec![seed.parse().expect("FAULT_CAMPAIGN_SEED is a number")],
         Err(_) => {
@@ -534,13 +547,13 @@ fn fault_campaign_seeds() {
             (0..count).collect()
         }
     };
-    for seed in seeds {
+    for seed in seeds.into_iter().filter(|seed| seed % 2 == parity) {
         let run = std::panic::catch_unwind(|| campaign_run(seed));
         if let Err(panic) = run {
             eprintln!(
                 "fault campaign seed {seed} failed; replay it with:\n  \
                  FAULT_CAMPAIGN_SEED={seed} cargo test -p deployer --test failure_scenarios_tests \
-                 fault_campaign_seeds"
+                 fault_campaign"
             );
             std::panic::resume_unwind(panic);
         }

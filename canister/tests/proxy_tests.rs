@@ -13,10 +13,9 @@ mod support;
 use candid::{CandidType, Nat, Principal};
 use deployer::{ListProxyCallsArg, ProxyArgs, ProxyError, ProxyResult, Selector};
 use ic_management_canister_types::{
-    CanisterIdRecord, LoadCanisterSnapshotArgs, ReadCanisterSnapshotDataArgs,
-    ReadCanisterSnapshotDataResult, ReadCanisterSnapshotMetadataArgs, Snapshot, SnapshotDataKind,
-    SnapshotDataOffset, SnapshotMetadataGlobal, UploadCanisterSnapshotDataArgs,
-    UploadCanisterSnapshotMetadataArgs, UploadCanisterSnapshotMetadataResult,
+    CanisterIdRecord, LoadCanisterSnapshotArgs, ReadCanisterSnapshotMetadataArgs,
+    SnapshotDataOffset, UploadCanisterSnapshotDataArgs, UploadCanisterSnapshotMetadataArgs,
+    UploadCanisterSnapshotMetadataResult,
 };
 use ic_sim::scenario::IcEnvExt;
 use rollout_support::*;
@@ -24,17 +23,6 @@ use serde::de::DeserializeOwned;
 use serde_bytes::ByteBuf;
 use sha2::{Digest, Sha256};
 use support::{admin, operator, stranger};
-
-/// The fields of `read_canister_snapshot_metadata`'s reply an upload needs (the record has
-/// more; Candid decoding skips them).
-#[derive(CandidType, serde::Deserialize)]
-struct Metadata {
-    wasm_module_size: u64,
-    globals: Vec<SnapshotMetadataGlobal>,
-    wasm_memory_size: u64,
-    stable_memory_size: u64,
-    certified_data: ByteBuf,
-}
 
 /// Slices of 64 KiB (the IC allows up to 2,000,000 bytes): each part takes several, at offsets.
 const SLICE: u64 = 64 * 1024;
@@ -60,30 +48,6 @@ fn proxy<A: CandidType>(fleet: &mut Fleet, method: &str, arg: &A) -> ProxyResult
             cycles: Nat::from(0u8),
         },
     )
-}
-
-fn download(
-    fleet: &mut Fleet,
-    child: Principal,
-    snapshot: &[u8],
-    len: u64,
-    kind: fn(u64, u64) -> SnapshotDataKind,
-) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    while (bytes.len() as u64) < len {
-        let offset = bytes.len() as u64;
-        let read: ReadCanisterSnapshotDataResult = proxied(
-            fleet,
-            "read_canister_snapshot_data",
-            &ReadCanisterSnapshotDataArgs {
-                canister_id: child,
-                snapshot_id: snapshot.to_vec(),
-                kind: kind(offset, (len - offset).min(SLICE)),
-            },
-        );
-        bytes.extend(read.chunk);
-    }
-    bytes
 }
 
 fn upload(
@@ -135,54 +99,26 @@ fn an_operator_downloads_a_childs_snapshot_through_the_deployer_and_restores_it_
     let _: (u64,) = fleet.env.update(admin(), source, "increment", ()).unwrap();
     assert_eq!(counter_of(&mut fleet, source), at_snapshot + 1);
 
-    let listed: Vec<Snapshot> = proxied(
-        &mut fleet,
-        "list_canister_snapshots",
-        &CanisterIdRecord {
-            canister_id: source,
-        },
-    );
+    let listed = fleet.child_snapshots(operator(), source).unwrap();
     let known = fleet.get_child_ok(operator(), source).snapshots;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].id, known[0].to_vec(), "the deployer's snapshot");
-    let snapshot = listed[0].id.clone();
-    let metadata: Metadata = proxied(
-        &mut fleet,
-        "read_canister_snapshot_metadata",
-        &ReadCanisterSnapshotMetadataArgs {
-            canister_id: source,
-            snapshot_id: snapshot.clone(),
-        },
-    );
+    let downloaded = fleet
+        .download_child_snapshot(operator(), source, &listed[0].id, SLICE)
+        .unwrap();
+    let metadata = &downloaded.metadata;
     assert!(
         metadata.wasm_module_size > SLICE && metadata.wasm_memory_size > SLICE,
         "the module and the heap take several slices"
     );
-    let module = download(
-        &mut fleet,
-        source,
-        &snapshot,
-        metadata.wasm_module_size,
-        |offset, size| SnapshotDataKind::WasmModule { offset, size },
-    );
     assert_eq!(
-        Sha256::digest(&module).to_vec(),
+        Sha256::digest(&downloaded.wasm_module).to_vec(),
         v1_hash.to_vec(),
         "the module the child ran before the rollout"
     );
-    let heap = download(
-        &mut fleet,
-        source,
-        &snapshot,
-        metadata.wasm_memory_size,
-        |offset, size| SnapshotDataKind::WasmMemory { offset, size },
-    );
-    let stable = download(
-        &mut fleet,
-        source,
-        &snapshot,
-        metadata.stable_memory_size,
-        |offset, size| SnapshotDataKind::StableMemory { offset, size },
+    assert_eq!(
+        downloaded.stable_memory.len() as u64,
+        metadata.stable_memory_size
     );
 
     // Into the other child, through the deployer too; its controller loads it.
@@ -193,24 +129,32 @@ fn an_operator_downloads_a_childs_snapshot_through_the_deployer_and_restores_it_
             canister_id: target,
             replace_snapshot: None,
             wasm_module_size: metadata.wasm_module_size,
-            globals: metadata.globals,
+            globals: metadata
+                .globals
+                .iter()
+                .map(|global| global.clone().expect("a global the IC names"))
+                .collect(),
             wasm_memory_size: metadata.wasm_memory_size,
             stable_memory_size: metadata.stable_memory_size,
-            certified_data: metadata.certified_data.to_vec(),
+            certified_data: metadata.certified_data.clone(),
             global_timer: None,
             on_low_wasm_memory_hook_status: None,
         },
     );
     let id = uploaded.snapshot_id;
-    upload(&mut fleet, target, &id, &module, |offset| {
+    upload(&mut fleet, target, &id, &downloaded.wasm_module, |offset| {
         SnapshotDataOffset::WasmModule { offset }
     });
-    upload(&mut fleet, target, &id, &heap, |offset| {
+    upload(&mut fleet, target, &id, &downloaded.wasm_memory, |offset| {
         SnapshotDataOffset::WasmMemory { offset }
     });
-    upload(&mut fleet, target, &id, &stable, |offset| {
-        SnapshotDataOffset::StableMemory { offset }
-    });
+    upload(
+        &mut fleet,
+        target,
+        &id,
+        &downloaded.stable_memory,
+        |offset| SnapshotDataOffset::StableMemory { offset },
+    );
     management(
         &mut fleet,
         "stop_canister",
@@ -253,7 +197,7 @@ fn an_operator_downloads_a_childs_snapshot_through_the_deployer_and_restores_it_
         .filter(|call| call.method == "read_canister_snapshot_data")
         .map(|call| call.reply_bytes.unwrap())
         .sum();
-    assert!(reads >= (module.len() + heap.len() + stable.len()) as u64);
+    assert!(reads >= downloaded.data_bytes());
     assert_eq!(audit.calls[0].method, "list_canister_snapshots");
     assert_eq!(audit.calls[0].child, Some(source));
 }

@@ -3,6 +3,7 @@
 //! Every call goes through the one typed client, [`deployer_client::Deployer`], over ic-agent
 //! ([`connect::AgentTransport`]).
 
+pub mod backup;
 pub mod connect;
 pub mod fail;
 pub mod fleet;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use deployer_cli::connect::{self, ConnectArgs, Connection};
 use deployer_cli::fail::{Failure, Outcome};
-use deployer_cli::{fleet, json, release, rollout, text, Context};
+use deployer_cli::{backup, fleet, json, release, rollout, text, Context};
 
 #[derive(Parser)]
 #[command(
@@ -56,6 +56,9 @@ enum Command {
     /// Roles: who may do what (Admin, Operator, Viewer).
     #[command(subcommand)]
     Role(RoleCommand),
+    /// Backups: a child's snapshot downloaded through the deployer, as `icp` lays it out.
+    #[command(subcommand)]
+    Backup(backup::BackupCommand),
 }
 
 #[derive(Subcommand)]
@@ -113,6 +116,9 @@ fn run(cli: Cli) -> Outcome<u8> {
     if let Command::Release(command) = &cli.command {
         command.check_input()?;
     }
+    if let Command::Backup(command) = &cli.command {
+        command.check_input()?;
+    }
     let context = Context {
         connection: Connection::open(&cli.connect)?,
         json: cli.json,
@@ -125,6 +131,7 @@ fn run(cli: Cli) -> Outcome<u8> {
         Command::Role(command) => role(&context, command).map(|()| 0),
         Command::Stats => stats(&context).map(|()| 0),
         Command::PrepareUpgrade { lift } => prepare_upgrade(&context, lift),
+        Command::Backup(command) => command.run(&context).map(|()| 0),
     }
 }
 

@@ -13,12 +13,15 @@
 //! - [`trace`]: what the simulator's trace says the deployer did.
 //! - [`dashboard`]: the deployer's HTTP pages, `/metrics` parsed as Prometheus reads it.
 //! - [`governance`]: a DAO's governance as SNS runs generic proposals (the probe canister).
+//! - [`snapshots`]: a child's snapshot read through the deployer's proxy and written as
+//!   `icp canister snapshot download` writes it.
 
 pub mod dashboard;
 mod endpoints;
 pub mod fleet;
 pub mod governance;
 pub mod modules;
+pub mod snapshots;
 pub mod trace;
 
 pub use endpoints::{Endpoint, ENDPOINTS};

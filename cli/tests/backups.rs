@@ -1,0 +1,212 @@
+//! `deployer backup child`: a child's snapshot downloaded through the deployer's proxy into the
+//! layout `icp canister snapshot download` writes; the `icp` CLI uploads that directory into
+//! another child, which then holds the first one's state (needs the binary:
+//! `ICP_BIN=/path/to/icp cargo test -p deployer-cli --test backups -- --ignored`).
+
+mod support;
+
+use candid::Principal;
+use ic_management_canister_types::{
+    ReadCanisterSnapshotMetadataResult, Snapshot, TakeCanisterSnapshotArgs,
+};
+use ic_sim::scenario::IcEnvExt;
+use sha2::{Digest, Sha256};
+use support::*;
+
+/// A child of the deployer (the admin controls it too) incremented 3 times, and a snapshot of it.
+fn child_with_snapshot(net: &TestNetwork) -> (Principal, Snapshot) {
+    let child = net.create_child("child_v1", true);
+    net.admin(&["fleet", "adopt", &child.to_text()]).ok();
+    let mut network = net.shared.lock();
+    let sim = network.sim_mut();
+    for _ in 0..3 {
+        let _: (u64,) = sim
+            .update(net.admin.principal, child, "increment", ())
+            .unwrap();
+    }
+    let (snapshot,): (Snapshot,) = sim
+        .update(
+            net.admin.principal,
+            Principal::management_canister(),
+            "take_canister_snapshot",
+            (TakeCanisterSnapshotArgs {
+                canister_id: child,
+                replace_snapshot: None,
+                uninstall_code: None,
+                sender_canister_version: None,
+            },),
+        )
+        .unwrap();
+    (child, snapshot)
+}
+
+#[test]
+fn a_childs_snapshot_is_written_as_icp_lays_it_out() {
+    let net = TestNetwork::start("backup-child", 20);
+    let (child, snapshot) = child_with_snapshot(&net);
+
+    let dir = net.dir.join("backup");
+    let out = dir.to_str().unwrap();
+    let written = net
+        .admin(&["backup", "child", &child.to_text(), "-o", out, "--json"])
+        .ok()
+        .json();
+    assert_eq!(written["snapshot_id"], hex::encode(&snapshot.id).as_str());
+    let metadata: ReadCanisterSnapshotMetadataResult =
+        serde_json::from_slice(&std::fs::read(dir.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(metadata.taken_at_timestamp, snapshot.taken_at_timestamp);
+    let module = std::fs::read(dir.join("wasm_module.bin")).unwrap();
+    let installed = std::fs::read(artifact("child_v1")).unwrap();
+    assert_eq!(Sha256::digest(&module), Sha256::digest(&installed));
+    for (file, size) in [
+        ("wasm_memory.bin", metadata.wasm_memory_size),
+        ("stable_memory.bin", metadata.stable_memory_size),
+    ] {
+        assert_eq!(
+            std::fs::metadata(dir.join(file)).unwrap().len(),
+            size,
+            "{file}"
+        );
+    }
+    assert!(dir.join("wasm_chunk_store").is_dir());
+    assert_eq!(
+        written["bytes"],
+        module.len() as u64 + metadata.wasm_memory_size + metadata.stable_memory_size
+    );
+
+    // The same snapshot named by its id; a directory with files is refused before any write.
+    let named = net.dir.join("named");
+    net.admin(&[
+        "backup",
+        "child",
+        &child.to_text(),
+        "--snapshot",
+        &hex::encode(&snapshot.id),
+        "-o",
+        named.to_str().unwrap(),
+    ])
+    .ok()
+    .stdout_has("written to");
+    assert_eq!(
+        std::fs::read(named.join("stable_memory.bin")).unwrap(),
+        std::fs::read(dir.join("stable_memory.bin")).unwrap()
+    );
+    net.admin(&["backup", "child", &child.to_text(), "-o", out])
+        .code(2)
+        .stderr_has("is not empty");
+    net.admin(&[
+        "backup",
+        "child",
+        &child.to_text(),
+        "--snapshot",
+        "xyz",
+        "-o",
+        out,
+    ])
+    .code(2)
+    .stderr_has("expected its id in hex");
+    // A child with no snapshot says so; a stranger is refused by the deployer's filter.
+    let bare = net.create_child("child_v1", true);
+    net.admin(&["fleet", "adopt", &bare.to_text()]).ok();
+    let empty = net.dir.join("empty");
+    net.admin(&[
+        "backup",
+        "child",
+        &bare.to_text(),
+        "-o",
+        empty.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("has no snapshot");
+    net.run(
+        None,
+        &[
+            "backup",
+            "child",
+            &child.to_text(),
+            "-o",
+            empty.to_str().unwrap(),
+        ],
+    )
+    .code(4);
+}
+
+#[test]
+#[ignore = "needs the icp binary: set ICP_BIN"]
+fn icp_uploads_a_backup_into_another_child_which_then_holds_the_first_ones_state() {
+    let icp_bin = std::env::var_os("ICP_BIN").expect("ICP_BIN names the icp binary");
+    let net = TestNetwork::start("backup-icp", 20);
+    let (child, _) = child_with_snapshot(&net);
+    let dir = net.dir.join("backup");
+    net.admin(&[
+        "backup",
+        "child",
+        &child.to_text(),
+        "-o",
+        dir.to_str().unwrap(),
+    ])
+    .ok();
+    let target = net.create_child("child_v1", true);
+    net.admin(&["fleet", "adopt", &target.to_text()]).ok();
+
+    let home = net.dir.join("icp-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let icp = |args: &[&str]| -> String {
+        let network = ["-n", &net.url, "-k", &net.root_key];
+        let mut command = std::process::Command::new(&icp_bin);
+        command
+            .env("HOME", &home)
+            .env("DO_NOT_TRACK", "1")
+            .args(args);
+        if !matches!(args.first(), Some(&"identity")) {
+            command.args(network);
+        }
+        let output = command.output().expect("run icp");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "icp {args:?} failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let pem = net.admin.path.to_str().unwrap();
+    icp(&[
+        "identity",
+        "import",
+        "admin",
+        "--from-pem",
+        pem,
+        "--storage",
+        "plaintext",
+    ]);
+    icp(&["identity", "default", "admin"]);
+    let deployer = net.deployer.to_text();
+    let target = target.to_text();
+    let counter = |canister: &str| icp(&["canister", "call", canister, "counter", "()", "--query"]);
+    let source_counter = counter(&child.to_text());
+    assert_ne!(
+        counter(&target),
+        source_counter,
+        "a fresh child counts 0, the source 3"
+    );
+    let uploaded = icp(&[
+        "canister",
+        "snapshot",
+        "upload",
+        &target,
+        "-i",
+        dir.to_str().unwrap(),
+        "--quiet",
+        "--proxy",
+        &deployer,
+    ]);
+    icp(&["canister", "stop", &target]);
+    icp(&["canister", "snapshot", "restore", &target, uploaded.trim()]);
+    icp(&["canister", "start", &target]);
+    assert_eq!(
+        counter(&target),
+        source_counter,
+        "the target holds the source's state"
+    );
+}
