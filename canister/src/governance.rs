@@ -217,11 +217,7 @@ pub fn render_rollout(preview: &RolloutPreview) -> String {
         preview.chunk_count
     );
     if let Some(blessing) = &preview.release_blessing {
-        let _ = writeln!(
-            text,
-            "- Blessed for rollouts by {} at {} ns",
-            blessing.blessed_by, blessing.blessed_at
-        );
+        let _ = writeln!(text, "- Blessed for rollouts {blessing}");
     }
     let _ = writeln!(
         text,
@@ -548,10 +544,7 @@ fn render_blessing<M: Memory>(state: &State<M>, arg: &SetReleaseBlessingArg) -> 
         )
     };
     let now = match release.blessing {
-        Some(blessing) => format!(
-            "blessed by {} at {} ns",
-            blessing.blessed_by, blessing.blessed_at
-        ),
+        Some(blessing) => format!("blessed {blessing}"),
         None => "not blessed".to_string(),
     };
     format!(

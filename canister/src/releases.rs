@@ -71,6 +71,12 @@ pub struct Blessing {
     pub blessed_by: Principal,
 }
 
+impl std::fmt::Display for Blessing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "by {} at {} ns", self.blessed_by, self.blessed_at)
+    }
+}
+
 /// Argument of `set_release_blessing`: bless the release with module hash `sha256` for
 /// rollouts, or withdraw its blessing.
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
