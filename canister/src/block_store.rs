@@ -164,6 +164,20 @@ impl<M: Memory> BlockStore<M> {
         self.index.get(hash).map_or(0, |Cbor(entry)| entry.refs)
     }
 
+    /// Every indexed chunk and its length, in hash order.
+    pub fn chunk_lengths(&self) -> Vec<(Sha256Hash, u64)> {
+        self.index
+            .iter()
+            .map(|entry| (*entry.key(), u64::from(entry.value().0.extent.len)))
+            .collect()
+    }
+
+    /// Indexes a staged extent with `refs` references: a restore brings each chunk once and
+    /// counts the releases' references itself.
+    pub fn index_restored(&mut self, hash: Sha256Hash, extent: Extent, refs: u32) {
+        self.index.insert(hash, Cbor(ChunkEntry { extent, refs }));
+    }
+
     /// Reads every index entry: `storage_stats` keeps `indexed_bytes` as a running total and
     /// takes the rest from [`BlockStore::sizes`].
     pub fn stats(&self) -> BlockStoreStats {

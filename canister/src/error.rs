@@ -13,6 +13,7 @@ use std::fmt;
 use candid::{CandidType, Deserialize, Principal};
 use serde_bytes::ByteBuf;
 
+use crate::backup::ExportStream;
 use crate::engine::{Command, RolloutPhase, UpgradeGate};
 use crate::fleet::FleetError;
 use crate::hash::hex;
@@ -168,6 +169,32 @@ pub enum ErrorKind {
         running: Option<String>,
         detail: Option<Box<str>>,
     },
+    /// `read_export` named an export that is no longer held (another was taken since, or the
+    /// deployer was upgraded).
+    ExportNotHeld { exported_at: u64 },
+    /// The stream is not part of the export, or no longer readable.
+    ExportStreamMissing { stream: ExportStream },
+    /// The backup's document format or stable schema is not the one this build reads.
+    BackupVersionUnsupported {
+        format: u32,
+        schema: u32,
+        supported_format: u32,
+        supported_schema: u32,
+    },
+    /// A restore goes into a freshly installed deployer only; this one holds `holds`.
+    RestoreIntoDeployerWithState { holds: String },
+    /// No restore was begun (or it was committed, or the deployer was upgraded since).
+    RestoreNotBegun,
+    /// A piece's bytes are not those the manifest lists.
+    RestorePieceMismatch {
+        stream: ExportStream,
+        expected_sha256: ByteBuf,
+        found_sha256: ByteBuf,
+    },
+    /// `missing` streams have not arrived, `first` among them.
+    RestoreIncomplete { missing: u64, first: ExportStream },
+    /// The manifest or the document cannot be restored, for `reason`.
+    RestoreInvalid { reason: String },
 }
 
 /// A release text, named in [`ErrorKind::InvalidTextLength`].
@@ -483,6 +510,53 @@ impl fmt::Display for ErrorKind {
                 "{canister_id} is not a child of rollout {rollout_id}: get_rollout shows its \
                  children's counts, list_events their events"
             ),
+            Self::ExportNotHeld { exported_at } => write!(
+                f,
+                "the export taken at {exported_at} is no longer held (another export replaced \
+                 it, or the deployer was upgraded): take one with start_export and read that"
+            ),
+            Self::ExportStreamMissing { stream } => write!(
+                f,
+                "{stream} is not part of the export (or its release was deleted since): read \
+                 the streams the manifest lists, or take a new export"
+            ),
+            Self::BackupVersionUnsupported {
+                format,
+                schema,
+                supported_format,
+                supported_schema,
+            } => write!(
+                f,
+                "the backup is in document format {format} of schema {schema}; this build reads \
+                 format {supported_format} of schema {supported_schema}: restore it with the \
+                 deployer release that exported it, then upgrade"
+            ),
+            Self::RestoreIntoDeployerWithState { holds } => write!(
+                f,
+                "this deployer holds {holds}; a restore goes into a freshly installed deployer \
+                 only: install a new one (or reinstall this one) and restore there"
+            ),
+            Self::RestoreNotBegun => write!(
+                f,
+                "no restore is under way: begin one with begin_restore and the export's manifest"
+            ),
+            Self::RestorePieceMismatch {
+                stream,
+                expected_sha256,
+                found_sha256,
+            } => write!(
+                f,
+                "{stream} hashes to {}, not to the manifest's {}: read it from the export again \
+                 and send it again",
+                hex(found_sha256),
+                hex(expected_sha256)
+            ),
+            Self::RestoreIncomplete { missing, first } => write!(
+                f,
+                "{missing} streams of the export have not arrived, {first} first: send them with \
+                 restore_piece, then commit again"
+            ),
+            Self::RestoreInvalid { reason } => write!(f, "the backup cannot be restored: {reason}"),
             Self::UpgradeGateClosed {
                 gate,
                 children,

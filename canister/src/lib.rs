@@ -11,6 +11,7 @@
 //! | `entry_points`         | the Candid methods: authorize the caller, hand the work on      |
 //! | `rollout_driver`       | runs rollouts against the IC; `effects` is its management seam  |
 //! | [`state`]              | the whole state; fresh install or upgrade                       |
+//! | [`backup`]             | the state as an export document; restore into a fresh deployer  |
 //! | [`memory`]             | the stable memory layout: which structure owns which memory     |
 //! | [`access`], [`roles`]  | who may call which method                                       |
 //! | [`release_store`]      | releases: upload sessions, chunk bytes and catalog, together    |
@@ -31,6 +32,7 @@
 //! | [`text`]               | texts cut to a byte bound on a character boundary               |
 
 pub mod access;
+pub mod backup;
 pub mod block_store;
 #[cfg(any(target_family = "wasm", test))]
 mod cached_candid;

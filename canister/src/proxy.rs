@@ -13,6 +13,7 @@ use ic_stable_structures::{Memory, StableBTreeMap};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
+use crate::backup::Sections;
 use crate::cbor::Cbor;
 
 /// What the proxy forwards: snapshot reads and uploads (the CLI's download and upload), the
@@ -174,6 +175,19 @@ impl<M: Memory> ProxyAudit<M> {
         Self {
             calls: StableBTreeMap::init(memory),
         }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty()
+    }
+
+    /// See [`crate::backup`].
+    pub fn export_sections(&self, sections: &mut Sections) {
+        sections.put_map("proxy_audit", &self.calls);
+    }
+
+    pub fn restore_sections(&mut self, sections: &mut Sections) {
+        sections.take_map("proxy_audit", &mut self.calls);
     }
 
     /// Records a call (its `sequence` is assigned here) and drops the oldest beyond the bound.

@@ -7,6 +7,8 @@
 //! into a tombstone yet, so the timer that sweeps only frees space early and changes no answer.
 //! Callers are authorized by the entry points before they get here.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::memory_manager::VirtualMemory;
 use ic_stable_structures::{Memory, StableBTreeMap, StableCell};
@@ -14,6 +16,7 @@ use serde::Serialize;
 use serde_bytes::{ByteArray, ByteBuf};
 use sha2::{Digest, Sha256};
 
+use crate::backup::Sections;
 use crate::block_store::{BlockStore, Extent};
 use crate::cbor::Cbor;
 use crate::error::{Error, ErrorKind, Quota, TextField};
@@ -21,7 +24,7 @@ use crate::hash::{sha256, Sha256Hash};
 use crate::memory::Memories;
 use crate::releases::{
     Blessing, ListReleasesArg, Release, ReleaseCatalog, ReleaseChunkArg, ReleaseModule,
-    ReleasePage, ReleaseRecord, ReleaseReferences, ReleaseSelector,
+    ReleasePage, ReleaseRecord, ReleaseReferences, ReleaseSelector, RELEASES_SECTION,
 };
 use crate::uploads::{
     check_text, parse_sha256, validate_open, OpenUpload, UploadChunkArg, UploadOpenArg,
@@ -615,6 +618,72 @@ impl<M: Memory> ReleaseStore<M> {
             }
         }
         Ok(())
+    }
+
+    /// Whether the store holds nothing a restore would overwrite: no release, no upload.
+    pub fn is_empty(&self) -> bool {
+        self.releases.count() == 0 && self.uploads.iter().next().is_none()
+    }
+
+    /// See [`crate::backup`]: the settings and counters, the catalog and the blessings; the
+    /// chunks are streams of their own ([`ReleaseStore::release_chunks`]).
+    pub fn export_sections(&self, sections: &mut Sections) {
+        sections.put_cell("release_store_config", &self.config);
+        self.releases.export_sections(sections);
+        sections.put_map("release_blessings", &self.blessings);
+    }
+
+    /// The releases' chunks and their lengths, each once.
+    pub fn release_chunks(&self) -> Vec<(Sha256Hash, u64)> {
+        self.chunks.chunk_lengths()
+    }
+
+    pub fn release_chunk_bytes(&self, hash: &Sha256Hash) -> Option<Vec<u8>> {
+        self.chunks.get(hash)
+    }
+
+    /// Writes a restore's chunk to free blocks, indexed only at the commit.
+    pub fn stage_restored_chunk(&mut self, bytes: &[u8]) -> Extent {
+        self.chunks.stage(bytes)
+    }
+
+    pub fn discard_restored_chunk(&mut self, extent: Extent) {
+        self.chunks.discard(extent);
+    }
+
+    /// The chunks the document's releases name, each once.
+    pub fn chunks_named_by(sections: &Sections) -> BTreeSet<Sha256Hash> {
+        sections
+            .values::<Cbor<ReleaseRecord>>(RELEASES_SECTION)
+            .flat_map(|Cbor(record)| record.chunk_sha256)
+            .map(ByteArray::into_array)
+            .collect()
+    }
+
+    /// Replaces the store's settings, catalog and blessings with the document's and indexes
+    /// `chunks` with the references its releases hold; chunks no release names are freed.
+    /// The caller checked that every chunk named is among `chunks`.
+    pub fn restore_sections(
+        &mut self,
+        sections: &mut Sections,
+        mut chunks: BTreeMap<Sha256Hash, Extent>,
+    ) {
+        sections.take_cell("release_store_config", &mut self.config);
+        self.releases.restore_sections(sections);
+        sections.take_map("release_blessings", &mut self.blessings);
+        let mut refs: BTreeMap<Sha256Hash, u32> = BTreeMap::new();
+        for record in self.releases.records() {
+            for hash in record.chunk_sha256 {
+                *refs.entry(hash.into_array()).or_default() += 1;
+            }
+        }
+        for (hash, count) in refs {
+            let extent = chunks.remove(&hash).expect("checked before the commit");
+            self.chunks.index_restored(hash, extent, count);
+        }
+        for extent in chunks.into_values() {
+            self.chunks.discard(extent);
+        }
     }
 
     /// The blessing of the release with module hash `sha256`, if it is blessed.

@@ -14,6 +14,7 @@ use ic_stable_structures::{Memory, StableBTreeMap};
 use serde::Serialize;
 use serde_bytes::{ByteArray, ByteBuf};
 
+use crate::backup::Sections;
 use crate::cbor::Cbor;
 use crate::hash::Sha256Hash;
 use crate::uploads::{MAX_NAME_BYTES, MAX_VERSION_BYTES};
@@ -249,6 +250,9 @@ impl Storable for NameVersionKey {
     };
 }
 
+/// The backup section of the catalog's records, which a restore reads first for their chunks.
+pub const RELEASES_SECTION: &str = "releases";
+
 pub struct ReleaseCatalog<M: Memory> {
     by_sha256: StableBTreeMap<Sha256Hash, Cbor<ReleaseRecord>, M>,
     by_name: StableBTreeMap<NameVersionKey, Sha256Hash, M>,
@@ -262,6 +266,20 @@ impl<M: Memory> ReleaseCatalog<M> {
             by_name: StableBTreeMap::init(by_name),
             by_sequence: StableBTreeMap::init(by_sequence),
         }
+    }
+
+    /// See [`crate::backup`].
+    pub fn export_sections(&self, sections: &mut Sections) {
+        sections.put_map(RELEASES_SECTION, &self.by_sha256);
+        sections.put_map("release_names", &self.by_name);
+        sections.put_map("release_sequence", &self.by_sequence);
+    }
+
+    /// Replaces the catalog with the document's.
+    pub fn restore_sections(&mut self, sections: &mut Sections) {
+        sections.take_map(RELEASES_SECTION, &mut self.by_sha256);
+        sections.take_map("release_names", &mut self.by_name);
+        sections.take_map("release_sequence", &mut self.by_sequence);
     }
 
     pub fn get(&self, sha256: &Sha256Hash) -> Option<ReleaseRecord> {

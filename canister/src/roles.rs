@@ -15,6 +15,7 @@ use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::{Memory, StableBTreeMap};
 use serde::Serialize;
 
+use crate::backup::Sections;
 use crate::cbor::Cbor;
 use crate::error::{Error, ErrorKind};
 
@@ -72,6 +73,16 @@ impl<M: Memory> Roles<M> {
         Self {
             by_principal: StableBTreeMap::init(memory),
         }
+    }
+
+    /// See [`crate::backup`].
+    pub fn export_sections(&self, sections: &mut Sections) {
+        sections.put_map("roles", &self.by_principal);
+    }
+
+    /// Replaces every role with the document's.
+    pub fn restore_sections(&mut self, sections: &mut Sections) {
+        sections.take_map("roles", &mut self.by_principal);
     }
 
     /// The roles `principal` holds explicitly, in `Role` order.

@@ -10,6 +10,7 @@ use ic_stable_structures::memory_manager::VirtualMemory;
 use ic_stable_structures::{Memory, StableCell};
 
 use crate::access::{self, Method};
+use crate::backup::BackupSessions;
 use crate::cbor::Cbor;
 use crate::dashboard::DashboardSettings;
 use crate::error::Error;
@@ -130,6 +131,7 @@ pub struct State<M: Memory> {
     pub fleet: Fleet<VirtualMemory<M>>,
     pub rollouts: Rollouts<VirtualMemory<M>>,
     pub proxy_audit: ProxyAudit<VirtualMemory<M>>,
+    backup: BackupSessions,
 }
 
 impl<M: Memory> State<M> {
@@ -272,7 +274,13 @@ impl<M: Memory> State<M> {
                 stores: memories.store_canisters(),
             }),
             memories,
+            backup: BackupSessions::default(),
         }
+    }
+
+    /// Gives back the memories, every structure over them closed.
+    fn into_memories(self) -> Memories<M> {
+        self.memories
     }
 
     pub fn storage_stats(&self, now: u64) -> StorageStats {
@@ -282,6 +290,8 @@ impl<M: Memory> State<M> {
         }
     }
 }
+
+mod export_restore;
 
 #[cfg(test)]
 mod tests;

@@ -60,6 +60,7 @@ use std::collections::BTreeMap;
 use candid::Principal;
 use ic_stable_structures::{Memory, StableBTreeMap};
 
+use crate::backup::Sections;
 use crate::cbor::CborBytes;
 use crate::engine::{
     ChildId, ModuleHash, Nanos, SnapshotId, SubnetIndex, MAX_SNAPSHOTS_PER_CANISTER,
@@ -105,6 +106,23 @@ impl<M: Memory> Fleet<M> {
 
     pub fn is_empty(&self) -> bool {
         self.children.is_empty()
+    }
+
+    /// See [`crate::backup`]. Claims are not exported: the active rollouts take them again.
+    pub fn export_sections(&self, sections: &mut Sections) {
+        sections.put_map("fleet_children", &self.children);
+        sections.put_map("fleet_index", &self.index);
+        sections.put_map("fleet_subnets", &self.subnets);
+        self.composition.export_sections(sections);
+    }
+
+    /// Replaces the registry with the document's; the state is reopened after it, which
+    /// rebuilds what is kept on the heap.
+    pub fn restore_sections(&mut self, sections: &mut Sections) {
+        sections.take_map("fleet_children", &mut self.children);
+        sections.take_map("fleet_index", &mut self.index);
+        sections.take_map("fleet_subnets", &mut self.subnets);
+        self.composition.restore_sections(sections);
     }
 
     pub fn get(&self, canister_id: &Principal) -> Option<ChildRecord> {

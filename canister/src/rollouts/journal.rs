@@ -35,6 +35,7 @@ use ic_stable_structures::{Log, Memory, StableBTreeMap};
 use serde::Serialize;
 
 use super::Rollouts;
+use crate::backup::Sections;
 use crate::cbor::{Cbor, CborBytes};
 use crate::engine::{
     ActionId, Command, Event, EventKind, ModuleHash, Nanos, Outcome, Policy, Rollout, Summary,
@@ -248,6 +249,41 @@ pub(super) struct Live {
 pub(super) type StableLog<T, M> = Log<Cbor<T>, M, M>;
 
 impl<M: Memory> Rollouts<M> {
+    /// Whether no rollout and no event was ever kept (a fresh deployer).
+    pub fn is_empty(&self) -> bool {
+        self.rollouts.is_empty() && self.events.as_ref().expect("not pruning").len() == 0
+    }
+
+    /// See [`crate::backup`]: checkpoints, overviews, the active set, the journal as it stands
+    /// (replayed by the restored deployer as after an upgrade), the events and the stores.
+    pub fn export_sections(&self, sections: &mut Sections) {
+        sections.put_map("rollouts", &self.rollouts);
+        sections.put_map("active_rollouts", &self.active);
+        sections.put_map("rollout_overviews", &self.overviews);
+        sections.put_log("journal", self.journal());
+        sections.put_log("events", self.events.as_ref().expect("not pruning"));
+        sections.put_cell("events_base", &self.events_base);
+        sections.put_map("store_canisters", &self.stores);
+    }
+
+    /// The number of journal lines the document holds.
+    pub fn journal_lines_in(sections: &Sections) -> u64 {
+        sections.count("journal")
+    }
+
+    /// Writes the document's rollouts into an empty store (see [`Rollouts::is_empty`]); the
+    /// state is reopened after it, which loads the active ones.
+    pub fn restore_sections(&mut self, sections: &mut Sections) {
+        sections.take_map("rollouts", &mut self.rollouts);
+        sections.take_map("active_rollouts", &mut self.active);
+        sections.take_map("rollout_overviews", &mut self.overviews);
+        sections.take_log("journal", self.journal());
+        sections.take_log("events", self.events.as_ref().expect("not pruning"));
+        sections.take_cell("events_base", &mut self.events_base);
+        sections.take_map("store_canisters", &mut self.stores);
+        self.live.clear();
+    }
+
     pub(super) fn journal(&self) -> &StableLog<JournalLine, M> {
         self.journal
             .as_ref()

@@ -314,6 +314,18 @@ impl<M: Memory> Rollouts<M> {
         active
     }
 
+    /// After a restore: settles what was in flight as unknown, as after an upgrade, and pauses
+    /// every active rollout. The restored deployer controls no child until an operator makes it
+    /// a controller of the fleet; resuming then goes on where the export left off.
+    pub fn recover_paused(&mut self, fleet: &mut Fleet<M>, now: Nanos) {
+        for rollout_id in self.recover(fleet, now) {
+            if self.check_control(rollout_id, Command::Pause, now).is_ok() {
+                self.control(rollout_id, Command::Pause, fleet, now)
+                    .expect("checked just above");
+            }
+        }
+    }
+
     /// Settles every action of the rollout in flight as unknown: the engine reads each such child
     /// before going on, and an answer that still arrives is dropped. Refused on a finished
     /// rollout.

@@ -12,7 +12,9 @@ use crate::engine::{
 };
 use crate::fleet::{FleetError, Selector};
 use crate::hash::sha256;
-use crate::releases::{Release, ReleaseReference, ReleaseReferences, ReleaseSelector};
+use crate::releases::{
+    ListReleasesArg, Release, ReleaseReference, ReleaseReferences, ReleaseSelector,
+};
 use crate::state::{InitArg, State};
 use crate::uploads::{UploadChunkArg, UploadOpenArg};
 
@@ -133,16 +135,18 @@ fn run_to_end(state: &mut State<VectorMemory>, rollout_id: u64) {
 fn success(action: &Action, release: ModuleHash) -> Outcome {
     Outcome::Ok(match action.kind {
         ActionKind::TakeSnapshot { .. } => Reply::Snapshot(SnapshotId(vec![action.id.0 as u8])),
-        ActionKind::CheckCycles | ActionKind::ReadStatus { .. } => Reply::Status(Observation {
-            status: RunStatus::Running,
-            module_hash: Some(release),
-            snapshots: None,
-            funds: Some(crate::engine::ChildFunds {
-                cycles: u128::MAX,
-                idle_cycles_burned_per_day: 0,
-                freezing_threshold_seconds: 0,
-            }),
-        }),
+        ActionKind::CheckCycles | ActionKind::ReadStatus { .. } | ActionKind::Reconcile { .. } => {
+            Reply::Status(Observation {
+                status: RunStatus::Running,
+                module_hash: Some(release),
+                snapshots: None,
+                funds: Some(crate::engine::ChildFunds {
+                    cycles: u128::MAX,
+                    idle_cycles_burned_per_day: 0,
+                    freezing_threshold_seconds: 0,
+                }),
+            })
+        }
         _ => Reply::Done,
     })
 }
@@ -1174,4 +1178,164 @@ fn a_deployer_that_requires_blessings_refuses_unblessed_releases_until_one_is_bl
         .starts_with("## Withdraw the blessing of release child 2"));
     withdraw.apply(&mut state, governance, T0 + 6).unwrap();
     assert!(state.check_blessing(&selector).is_err());
+}
+
+/// Exports `state` at `now` and restores the document, read stream by stream, into a freshly
+/// installed deployer.
+fn restored_copy(state: &mut State<VectorMemory>, now: u64) -> State<VectorMemory> {
+    use crate::backup::{ExportStream, ReadExportArg, RestorePieceArg};
+    let manifest = state.start_export(now);
+    let mut fresh = State::init(VectorMemory::default(), InitArg::default(), admin()).unwrap();
+    fresh.begin_restore(manifest.clone()).unwrap();
+    let pieces = (0..manifest.document_pieces.len() as u32).map(ExportStream::DocumentPiece);
+    let chunks = manifest
+        .release_chunks
+        .iter()
+        .map(|chunk| ExportStream::ReleaseChunk(chunk.sha256.clone()));
+    for stream in pieces.chain(chunks) {
+        let read = ReadExportArg {
+            exported_at: now,
+            stream: stream.clone(),
+        };
+        let bytes = ByteBuf::from(state.read_export(&read).unwrap());
+        fresh
+            .restore_piece(RestorePieceArg { stream, bytes })
+            .unwrap();
+    }
+    let (fresh, summary) = fresh.commit_restore(now);
+    summary.unwrap();
+    fresh
+}
+
+#[test]
+fn a_restored_deployer_answers_as_the_exported_one_and_goes_on_with_its_rollouts() {
+    let (mut state, release) = setup(12);
+    let finished = start(&mut state, &release, Selector::All).unwrap();
+    let now = run_steps(&mut state, finished, T0, u32::MAX);
+    let newer = commit(
+        &mut state,
+        b"\0asm\x01\x00\x00\x00\x00\x01\x00".to_vec(),
+        "3",
+    );
+    let active = start(&mut state, &newer, Selector::All).unwrap();
+    let now = run_steps(&mut state, active, now, 3);
+    // Calls in flight at the export: the restored deployer settles them as unknown.
+    let (in_flight, _) = state
+        .rollouts
+        .dispatch(active, &mut state.fleet, now, &funds(u128::MAX))
+        .unwrap();
+    assert!(!in_flight.is_empty());
+
+    let mut restored = restored_copy(&mut state, now);
+
+    assert_eq!(restored.roles.list(), state.roles.list());
+    let releases = ListReleasesArg::default();
+    assert_eq!(
+        restored.release_store.list_releases(&releases),
+        state.release_store.list_releases(&releases)
+    );
+    for n in 0..12 {
+        assert_eq!(restored.fleet.get(&child(n)), state.fleet.get(&child(n)));
+    }
+    assert_eq!(restored.fleet.composition(), state.fleet.composition());
+    assert_eq!(
+        restored.rollouts.info(finished).unwrap(),
+        state.rollouts.info(finished).unwrap()
+    );
+    let events = ListEventsArg::default();
+    let before = state.rollouts.events(&events).events;
+    assert_eq!(
+        restored.rollouts.events(&events).events[..before.len()],
+        before[..]
+    );
+    assert_eq!(
+        restored
+            .release_store
+            .module_chunk(&newer_hash(&newer), 0)
+            .unwrap(),
+        state
+            .release_store
+            .module_chunk(&newer_hash(&newer), 0)
+            .unwrap()
+    );
+    let stats = (restored.storage_stats(now), state.storage_stats(now));
+    assert_eq!(
+        (
+            stats.0.releases,
+            stats.0.release_bytes,
+            stats.0.chunks,
+            stats.0.chunk_bytes
+        ),
+        (
+            stats.1.releases,
+            stats.1.release_bytes,
+            stats.1.chunks,
+            stats.1.chunk_bytes
+        )
+    );
+
+    // The active rollout comes back paused, its children still claimed; resumed, it finishes.
+    let info = restored.rollouts.info(active).unwrap();
+    assert!(
+        matches!(info.summary.phase, RolloutPhase::Paused { .. }),
+        "{info:?}"
+    );
+    assert_eq!(restored.fleet.claim_of(&child(0)), Some(active));
+    restored
+        .rollouts
+        .control(active, Command::Resume, &mut restored.fleet, now)
+        .unwrap();
+    run_steps(&mut restored, active, now, u32::MAX);
+    let info = restored.rollouts.info(active).unwrap();
+    assert_eq!(info.summary.counts.upgraded, 12, "{info:?}");
+    assert_eq!(restored.fleet.claim_of(&child(0)), None);
+}
+
+fn newer_hash(release: &Release) -> crate::hash::Sha256Hash {
+    <[u8; 32]>::try_from(release.summary.sha256.as_slice()).unwrap()
+}
+
+#[test]
+fn a_restore_into_a_deployer_with_state_or_without_a_chunk_changes_nothing() {
+    use crate::backup::{ExportStream, ReadExportArg, RestorePieceArg};
+    let (mut state, _) = setup(2);
+    let manifest = state.start_export(T0);
+    let (mut other, _) = setup(1);
+    let refused = other.begin_restore(manifest.clone()).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        &ErrorKind::RestoreIntoDeployerWithState {
+            holds: "releases or uploads".into()
+        }
+    );
+
+    let mut fresh = State::init(VectorMemory::default(), InitArg::default(), admin()).unwrap();
+    let roles = fresh.roles.list();
+    fresh.begin_restore(manifest.clone()).unwrap();
+    let stream = ExportStream::DocumentPiece(0);
+    let read = ReadExportArg {
+        exported_at: T0,
+        stream: stream.clone(),
+    };
+    let bytes = ByteBuf::from(state.read_export(&read).unwrap());
+    fresh
+        .restore_piece(RestorePieceArg { stream, bytes })
+        .unwrap();
+    let (fresh, refused) = fresh.commit_restore(T0);
+    assert!(matches!(
+        refused.unwrap_err().kind(),
+        ErrorKind::RestoreIncomplete {
+            missing: 2,
+            first: ExportStream::ReleaseChunk(_)
+        }
+    ));
+    assert_eq!(fresh.roles.list(), roles);
+    assert_eq!(
+        fresh
+            .release_store
+            .list_releases(&ListReleasesArg::default())
+            .releases,
+        vec![]
+    );
+    assert_eq!(fresh.storage_stats(T0).chunks, 0);
 }
