@@ -78,10 +78,15 @@ pub enum Method {
     Proxy,
     ListProxyCalls,
     SetReleaseBlessing,
+    StartExport,
+    ReadExport,
+    BeginRestore,
+    RestorePiece,
+    CommitRestore,
 }
 
 impl Method {
-    pub const ALL: [Method; 51] = [
+    pub const ALL: [Method; 56] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -133,6 +138,11 @@ impl Method {
         Method::Proxy,
         Method::ListProxyCalls,
         Method::SetReleaseBlessing,
+        Method::StartExport,
+        Method::ReadExport,
+        Method::BeginRestore,
+        Method::RestorePiece,
+        Method::CommitRestore,
     ];
 
     /// The name in the Candid interface.
@@ -189,6 +199,11 @@ impl Method {
             Method::Proxy => "proxy",
             Method::ListProxyCalls => "list_proxy_calls",
             Method::SetReleaseBlessing => "set_release_blessing",
+            Method::StartExport => "start_export",
+            Method::ReadExport => "read_export",
+            Method::BeginRestore => "begin_restore",
+            Method::RestorePiece => "restore_piece",
+            Method::CommitRestore => "commit_restore",
         }
     }
 
@@ -208,6 +223,12 @@ impl Method {
             | Method::UnregisterChunkStore
             // Operators upload releases: blessing one is another role's word on it.
             | Method::SetReleaseBlessing
+            // The whole state, install arguments included; a restore replaces it.
+            | Method::StartExport
+            | Method::ReadExport
+            | Method::BeginRestore
+            | Method::RestorePiece
+            | Method::CommitRestore
             | Method::PrepareUpgrade => Some(Role::Admin),
             Method::UploadOpen
             | Method::UploadChunk
@@ -288,13 +309,16 @@ impl Method {
                 | Method::GovernanceSettings
                 | Method::ApplyByProposalValidate
                 | Method::ListProxyCalls
+                | Method::ReadExport
         )
     }
 
     /// The largest argument, in bytes, that can be valid.
     pub fn max_arg_bytes(self) -> usize {
         match self {
-            Method::UploadChunk | Method::Proxy => MAX_INGRESS_ARG_BYTES,
+            Method::UploadChunk | Method::Proxy | Method::BeginRestore | Method::RestorePiece => {
+                MAX_INGRESS_ARG_BYTES
+            }
             _ => MAX_SMALL_ARG_BYTES,
         }
     }

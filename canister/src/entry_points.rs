@@ -19,6 +19,9 @@ use ic_stable_structures::DefaultMemoryImpl;
 use serde_bytes::ByteBuf;
 
 use crate::access::{self, Method};
+use crate::backup::{
+    ExportManifest, ReadExportArg, RestorePieceArg, RestoreProgress, RestoreSummary,
+};
 use crate::cached_candid::{self, Replied};
 use crate::dashboard::{self, FleetSummary, HostFigures, StateReadings};
 use crate::engine::{Command, ModuleHash};
@@ -887,6 +890,46 @@ fn list_proxy_calls(arg: ListProxyCallsArg) -> Result<ProxyCallPage, Error> {
 #[query(manual_reply = true)]
 fn list_events(arg: ListEventsArg) -> Replied<Result<EventPage, Error>> {
     cached_candid::reply(|| viewing(Method::ListEvents, |state| Ok(state.rollouts.events(&arg))))
+}
+
+/// Admin. Takes the document of the whole state, see [`crate::backup`].
+#[update]
+fn start_export() -> Result<ExportManifest, Error> {
+    let now = time();
+    authorized(Method::StartExport, |state, _| Ok(state.start_export(now)))
+}
+
+#[query]
+fn read_export(arg: ReadExportArg) -> Result<ByteBuf, Error> {
+    viewing(Method::ReadExport, |state| {
+        state.read_export(&arg).map(ByteBuf::from)
+    })
+}
+
+#[update]
+fn begin_restore(manifest: ExportManifest) -> Result<RestoreProgress, Error> {
+    authorized(Method::BeginRestore, |state, _| {
+        state.begin_restore(manifest)
+    })
+}
+
+#[update]
+fn restore_piece(arg: RestorePieceArg) -> Result<RestoreProgress, Error> {
+    authorized(Method::RestorePiece, |state, _| state.restore_piece(arg))
+}
+
+/// Writes the restored state at once, then reopens it as `post_upgrade` does; its active
+/// rollouts come back paused, so no timer is needed until an operator resumes one.
+#[update]
+fn commit_restore() -> Result<RestoreSummary, Error> {
+    authorized(Method::CommitRestore, |_, _| Ok(()))?;
+    let now = time();
+    STATE.with_borrow_mut(|slot| {
+        let state = slot.take().expect("state is set by init/post_upgrade");
+        let (state, committed) = state.commit_restore(now);
+        *slot = Some(state);
+        committed
+    })
 }
 
 /// Admin. Holds every rollout and folds the journal so that the deployer can be upgraded to a

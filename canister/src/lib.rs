@@ -64,6 +64,10 @@ mod rollout_driver;
 
 // The wire surface: every type of `candid/deployer.did`, at the crate root, so that callers (the
 // client, the tests, the bench, the demo) name the interface and not the rooms that implement it.
+pub use backup::{
+    ExportManifest, ExportPiece, ExportStream, ReadExportArg, RestorePieceArg, RestoreProgress,
+    RestoreSummary,
+};
 pub use engine::{
     CallResult, ChildId, ChildState, Command, EventKind, Failure, FailureBudget, FailureKind,
     GateOverride, InstallOptions, OnFailure, Path, PauseReason, Policy, RetryPolicy, RollbackCause,

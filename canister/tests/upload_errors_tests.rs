@@ -21,8 +21,17 @@ use support::*;
 /// `rollout_control_tests.rs` produces, `RolloutFinished`, which `silent_stall_tests.rs` does,
 /// `StoreInUse` (`dashboard_tests.rs`), and `PlanChanged`, `GovernanceOnly` and
 /// `ReleaseNotBlessed` (`governance_tests.rs`: a proposal executed after the fleet changed, a
-/// governance-only deployer, a deployer that rolls out blessed releases only).
-const PRODUCED_BY_ROLLOUT_TESTS: [&str; 18] = [
+/// governance-only deployer, a deployer that rolls out blessed releases only), and the errors
+/// of backups of the deployer's own state (`state_backup_tests.rs`).
+const PRODUCED_BY_ROLLOUT_TESTS: [&str; 26] = [
+    "ExportNotHeld",
+    "ExportStreamMissing",
+    "BackupVersionUnsupported",
+    "RestoreIntoDeployerWithState",
+    "RestoreNotBegun",
+    "RestorePieceMismatch",
+    "RestoreIncomplete",
+    "RestoreInvalid",
     "UpgradeGateClosed",
     "StoreInUse",
     "PlanChanged",

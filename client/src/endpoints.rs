@@ -9,9 +9,10 @@ use deployer::dashboard::{FleetSummary, HttpRequest, HttpResponse};
 use deployer::governance::{ControlProposal, GovernanceSettings, GovernedAction, RolloutPreview};
 use deployer::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChildInfo, ChildPage, ChunkStore, Error,
-    EventPage, Label, ListChildrenArg, ListEventsArg, ListProxyCallsArg, ListReleasesArg,
-    ListRolloutsArg, PrepareUpgradeArg, ProxyArgs, ProxyCallPage, ProxyResult, Release,
-    ReleaseChunkArg, ReleasePage, ReleaseSelector, Role, RoleAssignment, RolloutInfo, RolloutPage,
+    EventPage, ExportManifest, Label, ListChildrenArg, ListEventsArg, ListProxyCallsArg,
+    ListReleasesArg, ListRolloutsArg, PrepareUpgradeArg, ProxyArgs, ProxyCallPage, ProxyResult,
+    ReadExportArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector, RestorePieceArg,
+    RestoreProgress, RestoreSummary, Role, RoleAssignment, RolloutInfo, RolloutPage,
     SetReleaseBlessingArg, StartRolloutArg, StorageStats, UpgradeReadiness, UploadChunkArg,
     UploadOpenArg, UploadSettings, UploadSettingsUpdate, UploadStatus, VersionInfo,
 };
@@ -185,6 +186,11 @@ endpoints! {
     query list_events, list_events_ok(arg: ListEventsArg) -> Result<EventPage, Error>;
     update proxy, proxy_ok(args: ProxyArgs) -> ProxyResult;
     query list_proxy_calls, list_proxy_calls_ok(arg: ListProxyCallsArg) -> Result<ProxyCallPage, Error>;
+    update start_export, start_export_ok() -> Result<ExportManifest, Error>;
+    query read_export, read_export_ok(arg: ReadExportArg) -> Result<ByteBuf, Error>;
+    update begin_restore, begin_restore_ok(manifest: ExportManifest) -> Result<RestoreProgress, Error>;
+    update restore_piece, restore_piece_ok(arg: RestorePieceArg) -> Result<RestoreProgress, Error>;
+    update commit_restore, commit_restore_ok() -> Result<RestoreSummary, Error>;
 
     query http_request, http_request_ok(request: HttpRequest<'static>) -> HttpResponse<'static>;
 

@@ -22,6 +22,7 @@ pub mod fleet;
 pub mod governance;
 pub mod modules;
 pub mod snapshots;
+pub mod state_backup;
 pub mod trace;
 
 pub use endpoints::{Endpoint, ENDPOINTS};

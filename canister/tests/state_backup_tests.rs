@@ -1,0 +1,373 @@
+//! The deployer's own state on the real Wasm: exported while a rollout runs, restored into a
+//! freshly installed deployer that answers every query as the original did and goes on with
+//! the fleet; and every way a restore can be refused, each with a typed error that changes
+//! nothing.
+
+mod rollout_support;
+mod support;
+
+use std::collections::BTreeMap;
+
+use candid::Principal;
+use deployer::dashboard::FleetSummary;
+use deployer::governance::GovernanceSettings;
+use deployer::{
+    ChildHistory, ChildHistoryArg, ChildInfo, ErrorKind, ExportManifest, ExportStream,
+    ListChildrenArg, ListEventsArg, ListProxyCallsArg, ListReleasesArg, ListRolloutsArg,
+    ProxyCallPage, ReadExportArg, Release, ReleasePage, ReleaseSelector, RestorePieceArg,
+    RoleAssignment, RolloutEvent, RolloutInfo, RolloutPhase, Selector, UploadSettings,
+};
+use deployer_client::state_backup::StateBackup;
+use ic_management_canister_types::{CanisterSettings, UpdateSettingsArgs};
+use ic_sim::artifacts;
+use ic_sim::scenario::IcEnv;
+use rollout_support::*;
+use serde_bytes::ByteBuf;
+
+/// Everything the queries answer about the deployer's state, read by its admin.
+#[derive(Debug, PartialEq)]
+struct Answers {
+    roles: Vec<RoleAssignment>,
+    governance: GovernanceSettings,
+    upload_settings: UploadSettings,
+    releases: ReleasePage,
+    release: Vec<Release>,
+    /// Releases, their bytes, chunks and chunk bytes (the blocks behind them are laid out anew).
+    stored: [u64; 4],
+    fleet: FleetSummary,
+    children: Vec<ChildInfo>,
+    finished: Vec<RolloutInfo>,
+    histories: Vec<ChildHistory>,
+    proxy_calls: ProxyCallPage,
+}
+
+fn answers(fleet: &mut Fleet) -> Answers {
+    let releases = fleet.list_releases_ok(admin(), ListReleasesArg::default());
+    let release = releases
+        .releases
+        .iter()
+        .map(|summary| {
+            fleet.get_release_ok(admin(), ReleaseSelector::Sha256(summary.sha256.clone()))
+        })
+        .collect();
+    let stats = fleet.storage_stats_ok(admin());
+    let mut children = Vec::new();
+    let mut from = None;
+    loop {
+        let page = fleet.list_children_ok(
+            admin(),
+            ListChildrenArg {
+                labels: vec![],
+                module_hash: None,
+                from,
+                limit: None,
+            },
+        );
+        children.extend(page.children);
+        match page.next {
+            Some(next) => from = Some(next),
+            None => break,
+        }
+    }
+    let finished: Vec<RolloutInfo> = all_rollouts(fleet)
+        .into_iter()
+        .filter(|info| info.summary.finished_at.is_some())
+        .collect();
+    let histories = finished
+        .iter()
+        .flat_map(|info| [(info.rollout_id, children[0].canister_id)])
+        .map(|(rollout_id, canister_id)| {
+            fleet.child_history_ok(
+                admin(),
+                ChildHistoryArg {
+                    rollout_id,
+                    canister_id,
+                    from: None,
+                    limit: None,
+                },
+            )
+        })
+        .collect();
+    Answers {
+        roles: fleet.list_roles_ok(admin()),
+        governance: fleet.governance_settings_ok(admin()),
+        upload_settings: fleet.upload_settings_ok(admin()),
+        releases,
+        release,
+        stored: [
+            stats.releases,
+            stats.release_bytes,
+            stats.chunks,
+            stats.chunk_bytes,
+        ],
+        fleet: FleetSummary {
+            cycles: 0u8.into(),
+            ..fleet.fleet_summary_ok(admin())
+        },
+        children,
+        finished,
+        histories,
+        proxy_calls: fleet.list_proxy_calls_ok(admin(), ListProxyCallsArg::default()),
+    }
+}
+
+fn all_rollouts(fleet: &mut Fleet) -> Vec<RolloutInfo> {
+    fleet
+        .list_rollouts_ok(
+            admin(),
+            ListRolloutsArg {
+                before: None,
+                limit: Some(100),
+                phase: None,
+                release: None,
+            },
+        )
+        .rollouts
+}
+
+fn all_events(fleet: &mut Fleet) -> Vec<RolloutEvent> {
+    let mut events = Vec::new();
+    let mut from = None;
+    loop {
+        let page = fleet.list_events_ok(
+            admin(),
+            ListEventsArg {
+                rollout_id: None,
+                from,
+                limit: None,
+            },
+        );
+        events.extend(page.events);
+        match page.next {
+            Some(next) => from = Some(next),
+            None => return events,
+        }
+    }
+}
+
+/// Makes `controllers` the only controllers of each child, as an operator moving the fleet to
+/// the restored deployer does.
+fn set_controllers(fleet: &mut Fleet, children: &[Principal], controllers: Vec<Principal>) {
+    for &canister_id in children {
+        let settings = UpdateSettingsArgs {
+            canister_id,
+            settings: CanisterSettings {
+                controllers: Some(controllers.clone()),
+                ..CanisterSettings::default()
+            },
+            sender_canister_version: None,
+        };
+        fleet
+            .env
+            .update_call(
+                admin(),
+                Principal::management_canister(),
+                "update_settings",
+                candid::encode_one(settings).unwrap(),
+            )
+            .expect("the admin hands the child to the restored deployer");
+    }
+}
+
+/// A new deployer on the same IC, installed fresh (the one before stays where it was).
+fn fresh_deployer(fleet: &mut Fleet) -> Principal {
+    support::reinstall(fleet);
+    fleet.canister
+}
+
+#[test]
+fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet() {
+    let (mut fleet, children, _, finished) = v2_rollout(1_000, 100);
+    fleet.run_to_end(operator(), finished, 2_000);
+    let v3 = release(&mut fleet, &artifacts::wasm("child_v3"), "3");
+    let moving = children[..40].to_vec();
+    let active = fleet
+        .start_rollout_of(
+            operator(),
+            &v3,
+            Selector::Explicit(moving.clone()),
+            policy(1, vec![], 5),
+        )
+        .answer()
+        .expect("start")
+        .rollout_id;
+    fleet.run_until(operator(), active, 200, |info| {
+        info.summary.counts.upgraded >= 6
+    });
+
+    let backup = fleet.export_state(admin(), &BTreeMap::new()).unwrap();
+    let original = answers(&mut fleet);
+    let events = all_events(&mut fleet);
+    let active_before = fleet.get_rollout_ok(admin(), active);
+    assert!(active_before.summary.finished_at.is_none());
+    // The old deployer is gone from here on: stopped, its children handed over.
+    let old = fleet.canister;
+    fleet.env.stop_canister(admin(), old).unwrap();
+    assert!(backup.manifest.document_pieces.len() > 1, "{:?}", backup.manifest.document_size);
+
+    let restored = fresh_deployer(&mut fleet);
+    let summary = fleet
+        .restore_state(admin(), &backup, |_| {})
+        .expect("restore into a fresh deployer");
+    assert_eq!(summary.exported_at, backup.manifest.exported_at);
+    assert_eq!(answers(&mut fleet), original);
+    let restored_events = all_events(&mut fleet);
+    assert_eq!(restored_events[..events.len()], events[..]);
+
+    // The rollout that ran at the export is back, paused, with the same plan and children.
+    let info = fleet.get_rollout_ok(admin(), active);
+    assert!(matches!(info.summary.phase, RolloutPhase::Paused(_)), "{:?}", info.summary);
+    assert_eq!(
+        (info.policy.clone(), info.created_at, info.summary.waves.len()),
+        (
+            active_before.policy.clone(),
+            active_before.created_at,
+            active_before.summary.waves.len()
+        )
+    );
+
+    set_controllers(&mut fleet, &children, vec![admin(), restored]);
+    fleet.resume_rollout_ok(operator(), active);
+    let done = fleet.run_to_end(operator(), active, 1_000);
+    assert_eq!(done.summary.counts.upgraded, moving.len() as u32, "{:?}", done.summary);
+    for &child in &moving {
+        assert_eq!(version_of(&mut fleet, child), "v3");
+    }
+
+    // And it rolls out anew.
+    let next = fleet
+        .start_rollout_of(
+            operator(),
+            &v3,
+            Selector::Explicit(children[40..60].to_vec()),
+            policy(1, vec![], 10),
+        )
+        .answer()
+        .expect("a new rollout on the restored deployer")
+        .rollout_id;
+    let done = fleet.run_to_end(operator(), next, 1_000);
+    assert_eq!(done.summary.counts.upgraded, 20, "{:?}", done.summary);
+}
+
+/// A small deployer with a release and children, exported.
+fn exported() -> (Fleet, StateBackup) {
+    let (mut fleet, _, _, id) = v2_rollout(5, 5);
+    fleet.run_to_end(operator(), id, 500);
+    let backup = fleet.export_state(admin(), &BTreeMap::new()).unwrap();
+    (fleet, backup)
+}
+
+fn refused<T: std::fmt::Debug>(result: Result<T, deployer_client::CallError>) -> ErrorKind {
+    result.unwrap_err().deployer_error().kind().clone()
+}
+
+/// What a fresh deployer shows, and shows still after a refused restore.
+fn untouched(fleet: &mut Fleet) -> (usize, u64, u64, Vec<RoleAssignment>) {
+    let stats = fleet.storage_stats_ok(admin());
+    (
+        all_rollouts(fleet).len(),
+        stats.releases,
+        fleet.fleet_summary_ok(admin()).children,
+        fleet.list_roles_ok(admin()),
+    )
+}
+
+#[test]
+fn a_restore_refused_for_any_reason_changes_nothing_and_says_why() {
+    let (mut fleet, backup) = exported();
+    let exported_at = backup.manifest.exported_at;
+    let read = |stream| ReadExportArg {
+        exported_at,
+        stream,
+    };
+    let unknown_chunk = ExportStream::ReleaseChunk(ByteBuf::from(vec![7; 32]));
+    assert_eq!(
+        refused(fleet.read_export(admin(), read(unknown_chunk.clone()))),
+        ErrorKind::ExportStreamMissing {
+            stream: unknown_chunk.clone()
+        }
+    );
+    let stale = ReadExportArg {
+        exported_at: exported_at - 1,
+        stream: ExportStream::DocumentPiece(0),
+    };
+    assert_eq!(
+        refused(fleet.read_export(admin(), stale)),
+        ErrorKind::ExportNotHeld {
+            exported_at: exported_at - 1
+        }
+    );
+    // The deployer holds state: no restore into it.
+    assert_eq!(
+        refused(fleet.begin_restore(admin(), backup.manifest.clone())),
+        ErrorKind::RestoreIntoDeployerWithState {
+            holds: "releases or uploads".into()
+        }
+    );
+
+    fresh_deployer(&mut fleet);
+    let before = untouched(&mut fleet);
+    assert_eq!(refused(fleet.commit_restore(admin())), ErrorKind::RestoreNotBegun);
+    let newer = ExportManifest {
+        schema: backup.manifest.schema + 1,
+        ..backup.manifest.clone()
+    };
+    assert!(matches!(
+        refused(fleet.begin_restore(admin(), newer)),
+        ErrorKind::BackupVersionUnsupported { schema, .. } if schema == backup.manifest.schema + 1
+    ));
+    fleet.begin_restore_ok(admin(), backup.manifest.clone());
+    let streams = backup.streams();
+    let (chunk, chunk_bytes) = streams
+        .iter()
+        .find(|(stream, _)| matches!(stream, ExportStream::ReleaseChunk(_)))
+        .cloned()
+        .expect("the release has chunks");
+    let mut tampered = chunk_bytes.to_vec();
+    tampered[100] ^= 1;
+    assert!(matches!(
+        refused(fleet.restore_piece(admin(), RestorePieceArg {
+            stream: chunk.clone(),
+            bytes: ByteBuf::from(tampered),
+        })),
+        ErrorKind::RestorePieceMismatch { stream, .. } if stream == chunk
+    ));
+    assert!(matches!(
+        refused(fleet.restore_piece(admin(), RestorePieceArg {
+            stream: unknown_chunk,
+            bytes: ByteBuf::from(vec![1]),
+        })),
+        ErrorKind::RestoreInvalid { .. }
+    ));
+    // Everything but that chunk: the commit says what is missing.
+    for (stream, bytes) in &streams {
+        if *stream != chunk {
+            fleet.restore_piece_ok(
+                admin(),
+                RestorePieceArg {
+                    stream: stream.clone(),
+                    bytes: ByteBuf::from(bytes.to_vec()),
+                },
+            );
+        }
+    }
+    assert_eq!(
+        refused(fleet.commit_restore(admin())),
+        ErrorKind::RestoreIncomplete {
+            missing: 1,
+            first: chunk.clone()
+        }
+    );
+    assert_eq!(untouched(&mut fleet), before);
+    // Sent at last, the same restore commits.
+    fleet.restore_piece_ok(
+        admin(),
+        RestorePieceArg {
+            stream: chunk,
+            bytes: ByteBuf::from(chunk_bytes.to_vec()),
+        },
+    );
+    fleet.commit_restore_ok(admin());
+    assert_eq!(fleet.fleet_summary_ok(admin()).children, 5);
+    assert_eq!(fleet.storage_stats_ok(admin()).releases, 1);
+}
