@@ -203,7 +203,11 @@ fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet(
     // The old deployer is gone from here on: stopped, its children handed over.
     let old = fleet.canister;
     fleet.env.stop_canister(admin(), old).unwrap();
-    assert!(backup.manifest.document_pieces.len() > 1, "{:?}", backup.manifest.document_size);
+    assert!(
+        backup.manifest.document_pieces.len() > 1,
+        "{:?}",
+        backup.manifest.document_size
+    );
 
     let restored = fresh_deployer(&mut fleet);
     let summary = fleet
@@ -216,9 +220,17 @@ fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet(
 
     // The rollout that ran at the export is back, paused, with the same plan and children.
     let info = fleet.get_rollout_ok(admin(), active);
-    assert!(matches!(info.summary.phase, RolloutPhase::Paused(_)), "{:?}", info.summary);
+    assert!(
+        matches!(info.summary.phase, RolloutPhase::Paused(_)),
+        "{:?}",
+        info.summary
+    );
     assert_eq!(
-        (info.policy.clone(), info.created_at, info.summary.waves.len()),
+        (
+            info.policy.clone(),
+            info.created_at,
+            info.summary.waves.len()
+        ),
         (
             active_before.policy.clone(),
             active_before.created_at,
@@ -229,7 +241,12 @@ fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet(
     set_controllers(&mut fleet, &children, vec![admin(), restored]);
     fleet.resume_rollout_ok(operator(), active);
     let done = fleet.run_to_end(operator(), active, 1_000);
-    assert_eq!(done.summary.counts.upgraded, moving.len() as u32, "{:?}", done.summary);
+    assert_eq!(
+        done.summary.counts.upgraded,
+        moving.len() as u32,
+        "{:?}",
+        done.summary
+    );
     for &child in &moving {
         assert_eq!(version_of(&mut fleet, child), "v3");
     }
@@ -307,7 +324,10 @@ fn a_restore_refused_for_any_reason_changes_nothing_and_says_why() {
 
     fresh_deployer(&mut fleet);
     let before = untouched(&mut fleet);
-    assert_eq!(refused(fleet.commit_restore(admin())), ErrorKind::RestoreNotBegun);
+    assert_eq!(
+        refused(fleet.commit_restore(admin())),
+        ErrorKind::RestoreNotBegun
+    );
     let newer = ExportManifest {
         schema: backup.manifest.schema + 1,
         ..backup.manifest.clone()
@@ -333,10 +353,13 @@ fn a_restore_refused_for_any_reason_changes_nothing_and_says_why() {
         ErrorKind::RestorePieceMismatch { stream, .. } if stream == chunk
     ));
     assert!(matches!(
-        refused(fleet.restore_piece(admin(), RestorePieceArg {
-            stream: unknown_chunk,
-            bytes: ByteBuf::from(vec![1]),
-        })),
+        refused(fleet.restore_piece(
+            admin(),
+            RestorePieceArg {
+                stream: unknown_chunk,
+                bytes: ByteBuf::from(vec![1]),
+            }
+        )),
         ErrorKind::RestoreInvalid { .. }
     ));
     // Everything but that chunk: the commit says what is missing.

@@ -1,11 +1,14 @@
-//! `deployer backup`: a child's snapshot downloaded through the deployer's proxy (the child
-//! needs no other controller), written in the layout of `icp canister snapshot download` so that
-//! `icp canister snapshot upload` takes it back.
+//! `deployer backup`: the deployer's own state exported into a directory and restored from it
+//! into a freshly installed deployer (`deployer_client::state_backup`), and a child's snapshot
+//! downloaded through the deployer's proxy (the child needs no other controller), written in the
+//! layout of `icp canister snapshot download` so that `icp canister snapshot upload` takes it
+//! back.
 
 use std::path::PathBuf;
 
 use clap::Subcommand;
 use deployer_client::snapshots::{SnapshotError, MAX_READ_BYTES};
+use deployer_client::state_backup::{BackupError, StateBackup};
 use ic_sim::{Reject, RejectCode};
 
 use crate::connect::parse_principal;
@@ -14,6 +17,18 @@ use crate::{text, Context};
 
 #[derive(Subcommand)]
 pub enum BackupCommand {
+    /// Exports the deployer's whole state into a directory: manifest.bin, document.cbor and
+    /// chunks/<sha256>.bin. Chunks already in the directory are not downloaded again, so
+    /// exporting into the same directory fetches only new releases' bytes. Needs the Admin role.
+    Export {
+        #[arg(long, short = 'o')]
+        output: PathBuf,
+    },
+    /// Restores a directory written by `backup export` into a freshly installed deployer
+    /// (`--canister`); every piece is checked by the deployer and the whole is committed at
+    /// once. Rollouts active at the export come back paused: make the restored deployer a
+    /// controller of the fleet, then resume them. Needs the Admin role.
+    Restore { directory: PathBuf },
     /// Downloads a child's snapshot (the newest unless `--snapshot`) into a new or empty
     /// directory: metadata.json, wasm_module.bin, wasm_memory.bin, stable_memory.bin and
     /// wasm_chunk_store/. Needs the Operator role.
@@ -31,6 +46,11 @@ impl BackupCommand {
     /// What can be refused without the network.
     pub fn check_input(&self) -> Outcome<()> {
         match self {
+            BackupCommand::Export { .. } => Ok(()),
+            BackupCommand::Restore { directory } => {
+                StateBackup::read_from(directory).map_err(backup_failure)?;
+                Ok(())
+            }
             BackupCommand::Child {
                 canister_id,
                 snapshot,
@@ -45,6 +65,8 @@ impl BackupCommand {
 
     pub fn run(self, context: &Context) -> Outcome<()> {
         match self {
+            BackupCommand::Export { output } => export(context, &output),
+            BackupCommand::Restore { directory } => restore(context, &directory),
             BackupCommand::Child {
                 canister_id,
                 snapshot,
@@ -88,6 +110,74 @@ impl BackupCommand {
                 Ok(())
             }
         }
+    }
+}
+
+fn export(context: &Context, output: &std::path::Path) -> Outcome<()> {
+    let have = StateBackup::chunks_in(output);
+    let backup = context
+        .connection
+        .deployer()
+        .export_state(context.connection.me, &have)?;
+    backup.write_to(output).map_err(backup_failure)?;
+    let manifest = &backup.manifest;
+    let reused = manifest
+        .release_chunks
+        .iter()
+        .filter(|chunk| have.contains_key(chunk.sha256.as_slice()))
+        .count();
+    let value = serde_json::json!({
+        "exported_at": manifest.exported_at,
+        "directory": output.display().to_string(),
+        "document_bytes": manifest.document_size,
+        "document_sha256": hex::encode(&manifest.document_sha256),
+        "chunks": manifest.release_chunks.len(),
+        "chunks_reused": reused,
+    });
+    context.print(&value, || {
+        format!(
+            "state exported at {} to {}: a document of {}, {} release chunks ({reused} already \
+             there)",
+            text::time(manifest.exported_at),
+            output.display(),
+            text::bytes(manifest.document_size),
+            manifest.release_chunks.len()
+        )
+    });
+    Ok(())
+}
+
+fn restore(context: &Context, directory: &std::path::Path) -> Outcome<()> {
+    let backup = StateBackup::read_from(directory).map_err(backup_failure)?;
+    let summary =
+        context
+            .connection
+            .deployer()
+            .restore_state(context.connection.me, &backup, |_| {})?;
+    let value = serde_json::json!({
+        "exported_at": summary.exported_at,
+        "sections": summary.sections,
+        "entries": summary.entries,
+        "chunks": summary.chunks,
+    });
+    context.print(&value, || {
+        format!(
+            "restored the state exported at {}: {} entries in {} sections, {} release chunks. \
+             Rollouts active at the export are paused: make this deployer a controller of the \
+             fleet, then resume them",
+            text::time(summary.exported_at),
+            summary.entries,
+            summary.sections,
+            summary.chunks
+        )
+    });
+    Ok(())
+}
+
+fn backup_failure(error: BackupError) -> Failure {
+    match error {
+        BackupError::Call(error) => error.into(),
+        BackupError::Files(reason) => Failure::input(reason),
     }
 }
 

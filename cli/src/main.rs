@@ -56,7 +56,8 @@ enum Command {
     /// Roles: who may do what (Admin, Operator, Viewer).
     #[command(subcommand)]
     Role(RoleCommand),
-    /// Backups: a child's snapshot downloaded through the deployer, as `icp` lays it out.
+    /// Backups: the deployer's own state exported and restored; a child's snapshot downloaded
+    /// through the deployer, as `icp` lays it out.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
 }

@@ -131,6 +131,92 @@ fn a_childs_snapshot_is_written_as_icp_lays_it_out() {
     .code(4);
 }
 
+/// A deployer installed fresh on the network, with the admin as its admin.
+fn fresh_deployer(net: &TestNetwork) -> Principal {
+    let mut network = net.shared.lock();
+    let sim = network.sim_mut();
+    let deployer = sim.create_canister(0, vec![net.admin.principal]);
+    let init = deployer::InitArg {
+        admins: Some(vec![net.admin.principal]),
+        ..Default::default()
+    };
+    sim.install_code(
+        net.admin.principal,
+        deployer,
+        &ic_sim::artifacts::wasm("deployer"),
+        candid::encode_one(init).unwrap(),
+        ic_sim::InstallMode::Install,
+    )
+    .unwrap();
+    deployer
+}
+
+#[test]
+fn the_deployers_state_is_exported_to_a_directory_and_restored_into_a_fresh_deployer() {
+    let net = TestNetwork::start("backup-state", 20);
+    fleet_and_release(&net, &[net.child_1.to_text(), net.child_2.to_text()]);
+    let dir = net.dir.join("state");
+    let out = dir.to_str().unwrap();
+    let exported = net
+        .admin(&["backup", "export", "-o", out, "--json"])
+        .ok()
+        .json();
+    assert_eq!(exported["chunks_reused"], 0);
+    let chunks = exported["chunks"].as_u64().unwrap();
+    assert!(chunks >= 2, "{exported}");
+    assert_eq!(
+        std::fs::read_dir(dir.join("chunks")).unwrap().count() as u64,
+        chunks
+    );
+    // Into the same directory again: the chunks are there, none is downloaded.
+    let again = net
+        .admin(&["backup", "export", "-o", out, "--json"])
+        .ok()
+        .json();
+    assert_eq!(again["chunks_reused"].as_u64(), Some(chunks));
+
+    // Not into a deployer that holds state.
+    net.admin(&["backup", "restore", out])
+        .code(3)
+        .stderr_has("freshly installed deployer");
+    let fresh = fresh_deployer(&net);
+    let restored = net
+        .admin(&[
+            "--canister",
+            &fresh.to_text(),
+            "backup",
+            "restore",
+            out,
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(restored["exported_at"], again["exported_at"]);
+    let releases = |canister: &str| {
+        net.admin(&["--canister", canister, "release", "list", "--json"])
+            .ok()
+            .json()
+    };
+    assert_eq!(
+        releases(&fresh.to_text()),
+        releases(&net.deployer.to_text())
+    );
+    let children = |canister: &str| {
+        net.admin(&["--canister", canister, "fleet", "list", "--json"])
+            .ok()
+            .json()
+    };
+    assert_eq!(
+        children(&fresh.to_text()),
+        children(&net.deployer.to_text())
+    );
+
+    // A directory that is not a backup is refused before any call.
+    net.admin(&["backup", "restore", net.dir.to_str().unwrap()])
+        .code(2)
+        .stderr_has("manifest.bin");
+}
+
 #[test]
 #[ignore = "needs the icp binary: set ICP_BIN"]
 fn icp_uploads_a_backup_into_another_child_which_then_holds_the_first_ones_state() {

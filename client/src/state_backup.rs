@@ -141,13 +141,16 @@ impl StateBackup {
 
     /// Writes the backup into `dir` (created if missing), keeping chunk files already there.
     pub fn write_to(&self, dir: &Path) -> Result<(), BackupError> {
-        let files = |error: std::io::Error| BackupError::Files(format!("{}: {error}", dir.display()));
+        let files =
+            |error: std::io::Error| BackupError::Files(format!("{}: {error}", dir.display()));
         std::fs::create_dir_all(dir.join("chunks")).map_err(files)?;
         let manifest = candid::encode_one(&self.manifest).expect("a manifest encodes");
         std::fs::write(dir.join("manifest.bin"), manifest).map_err(files)?;
         std::fs::write(dir.join("document.cbor"), &self.document).map_err(files)?;
         for (hash, bytes) in &self.chunks {
-            let path = dir.join("chunks").join(format!("{}.bin", hex::encode(hash)));
+            let path = dir
+                .join("chunks")
+                .join(format!("{}.bin", hex::encode(hash)));
             if !path.exists() {
                 std::fs::write(path, bytes).map_err(files)?;
             }
