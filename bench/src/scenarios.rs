@@ -17,6 +17,7 @@ mod network;
 mod rollouts;
 mod scale;
 mod sim_memory;
+mod state_export;
 
 type Figures = BTreeMap<String, u64>;
 
@@ -45,6 +46,10 @@ const SCENARIOS: &[Scenario] = &[
     (
         "sim_memory_1000_children_rollout",
         sim_memory::thousand_children,
+    ),
+    (
+        "deployer_state_export_1000_children",
+        state_export::thousand_children,
     ),
 ];
 
