@@ -38,6 +38,17 @@ target_dir="$(cargo metadata --format-version 1 --no-deps |
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
 mkdir -p artifacts
 
+# Paths of this machine stay out of the Wasm (panic locations name source files): the same
+# commit then builds the same bytes in any checkout and cargo home, so a voter can rebuild a
+# release and compare its hash. Only the wasm32 builds get the flags (`--target` keeps them off
+# build scripts), so native builds are not invalidated.
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+wasm_rustflags="$(printf '%s\x1f' \
+    "--remap-path-prefix=$cargo_home=/cargo" \
+    "--remap-path-prefix=$target_dir=/target" \
+    "--remap-path-prefix=$root=/workspace")"
+wasm_rustflags="${wasm_rustflags%$'\x1f'}"
+
 # The packager is a small native tool: the dev profile is enough (dependencies are optimized by
 # [profile.dev.package."*"]) and shares its build with `cargo test`.
 cargo build --quiet -p wasm-package
@@ -48,7 +59,8 @@ packager="$target_dir/debug/wasm-package"
 build_canister() {
     local name="$1" crate="$2" did="$3" hidden="$4"
     shift 4
-    cargo build --quiet --release --target "$WASM_TARGET" -p "$crate" "$@"
+    CARGO_ENCODED_RUSTFLAGS="$wasm_rustflags" \
+        cargo build --quiet --release --target "$WASM_TARGET" -p "$crate" "$@"
     "$packager" "$target_dir/$WASM_TARGET/release/$crate.wasm" "$did" "$hidden" "artifacts/$name.wasm.gz"
 }
 

@@ -313,6 +313,13 @@ impl Method {
         )
     }
 
+    /// Whether the method changes what the deployer keeps: a governance-only deployer refuses
+    /// these to everyone but governance. An export only reads (its document is held on the
+    /// heap), so a DAO-governed deployer's admins can still take backups.
+    pub fn changes_state(self) -> bool {
+        !self.is_query() && self != Method::StartExport
+    }
+
     /// The largest argument, in bytes, that can be valid.
     pub fn max_arg_bytes(self) -> usize {
         match self {

@@ -62,11 +62,11 @@ pub struct GovernanceUpdate {
 
 impl GovernanceSettings {
     /// Refuses `caller` a method that changes state while the deployer is governance-only and
-    /// the caller is not governance; reads (queries) pass.
+    /// the caller is not governance; reads (queries, exports) pass.
     pub fn check(&self, caller: Principal, method: Method) -> Result<(), ErrorKind> {
         match self.governance {
             Some(governance)
-                if self.governance_only && !method.is_query() && caller != governance =>
+                if self.governance_only && method.changes_state() && caller != governance =>
             {
                 Err(ErrorKind::GovernanceOnly { governance })
             }

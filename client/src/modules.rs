@@ -99,12 +99,18 @@ fn read_leb128(bytes: &[u8]) -> (u32, usize) {
 /// A gzipped artifact (a real canister) with `extra` bytes of incompressible custom section
 /// appended (drawn from `seed`): a module that still runs, of any size.
 pub fn grown(gzipped: &[u8], extra: usize, seed: u64) -> Vec<u8> {
+    let mut wasm = gunzip(gzipped);
+    // A whole module is a run of sections after its header: drop the header and append.
+    wasm.extend_from_slice(&wasm_module(extra, seed)[HEADER.len()..]);
+    wasm
+}
+
+/// The Wasm inside a gzipped artifact.
+pub fn gunzip(gzipped: &[u8]) -> Vec<u8> {
     let mut wasm = Vec::new();
     flate2::read::GzDecoder::new(gzipped)
         .read_to_end(&mut wasm)
         .expect("the artifact is gzipped");
-    // A whole module is a run of sections after its header: drop the header and append.
-    wasm.extend_from_slice(&wasm_module(extra, seed)[HEADER.len()..]);
     wasm
 }
 

@@ -43,9 +43,11 @@ pub(super) fn thousand_children() -> Figures {
             with_rollout - fleet_only,
         ),
         ("start_export_instructions".to_string(), instructions),
-        ("export_instructions_per_mb".to_string(), per_mb(instructions)),
+        (
+            "export_instructions_per_mb".to_string(),
+            per_mb(instructions),
+        ),
         ("commit_restore_instructions".to_string(), commit),
         ("restore_instructions_per_mb".to_string(), per_mb(commit)),
     ])
 }
-

@@ -232,6 +232,9 @@ fn governance_only_refuses_every_change_but_governance_s_and_no_read() {
     for read in Method::ALL.into_iter().filter(|method| method.is_query()) {
         assert_eq!(settings.check(admin, read), Ok(()), "{read:?}");
     }
+    // A backup of the state changes nothing; a restore does.
+    assert_eq!(settings.check(admin, Method::StartExport), Ok(()));
+    assert!(settings.check(admin, Method::CommitRestore).is_err());
     // Lifted by an upgrade; governance is kept.
     let lifted = settings
         .updated(GovernanceUpdate {
