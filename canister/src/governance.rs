@@ -259,10 +259,10 @@ pub fn render_rollout(preview: &RolloutPreview) -> String {
          snapshot before install: {}",
         policy.max_concurrency,
         policy.bake_nanos / 1_000_000_000,
-        if policy.snapshot_before_install {
-            "yes"
-        } else {
-            "no"
+        match (policy.snapshot_before_install, policy.keep_snapshots) {
+            (false, _) => "no".to_string(),
+            (true, None) => "yes".to_string(),
+            (true, Some(keep)) => format!("yes, the newest {keep} of the deployer's kept"),
         }
     );
     let _ = writeln!(

@@ -10,6 +10,7 @@
 //! bake = "10m"                # wait between waves: ms, s, m, h, d
 //! on_failure = "rollback"     # or "leave-stopped"
 //! snapshot = true             # snapshot each child before its install
+//! keep_snapshots = 2          # the deployer's snapshots kept per child (the oldest replaced)
 //! failure_budget = "10%"      # failures a wave tolerates (or a count)
 //! health_method = "health"    # a query each upgraded child must answer
 //! [retry]
@@ -47,6 +48,7 @@ struct PolicyFile {
     bake: Option<Duration>,
     on_failure: Option<OnFailureName>,
     snapshot: Option<bool>,
+    keep_snapshots: Option<u8>,
     failure_budget: Option<Size>,
     health_method: Option<String>,
     retry: Option<RetryFile>,
@@ -271,6 +273,7 @@ fn to_arg(file: PolicyFile, path: &Path) -> Outcome<PolicyArg> {
         max_stopped_per_subnet: file.max_stopped_per_subnet,
         bake_nanos: file.bake.map(|d| d.0),
         snapshot_before_install: file.snapshot,
+        keep_snapshots: file.keep_snapshots,
         install,
         verification: file.health_method.map(|method| Verification {
             health_method: Some(method),
@@ -319,7 +322,7 @@ mod tests {
     #[test]
     fn a_policy_file_becomes_the_deployers_policy_arg() {
         let file: PolicyFile = toml::from_str(
-            "canary = 2\nwaves = [\"25%\", 10]\nconcurrency = 50\nbake = \"10m\"\non_failure = \"rollback\"\nfailure_budget = \"10%\"\n",
+            "canary = 2\nwaves = [\"25%\", 10]\nconcurrency = 50\nbake = \"10m\"\non_failure = \"rollback\"\nfailure_budget = \"10%\"\nkeep_snapshots = 2\n",
         )
         .unwrap();
         let arg = to_arg(file, Path::new("p.toml")).unwrap();
@@ -333,6 +336,7 @@ mod tests {
             })
         );
         assert_eq!(arg.on_failure, Some(OnFailure::RollBack));
+        assert_eq!(arg.keep_snapshots, Some(2));
         assert_eq!(arg.gate_overrides, None, "every gate is checked");
         assert!(toml::from_str::<PolicyFile>("bakee = \"10m\"").is_err());
     }

@@ -114,7 +114,7 @@ pub enum RolloutCommand {
     ///
     /// Policy file keys (all optional): canary = 1, waves = ["25%", 100], concurrency = 50,
     /// max_stopped_per_subnet = 10, bake = "10m" (ms, s, m, h, d), on_failure = "rollback" |
-    /// "leave-stopped", snapshot = true, failure_budget = "10%" | 2, health_method = "health",
+    /// "leave-stopped", snapshot = true, keep_snapshots = 2, failure_budget = "10%" | 2, health_method = "health",
     /// [retry] attempts, base_backoff, max_backoff; [install] arg (hex) | arg_file,
     /// skip_pre_upgrade, wasm_memory_persistence = "keep" | "replace".
     Plan(Target),
@@ -540,7 +540,11 @@ fn plan(context: &Context, target: &Target) -> Outcome<()> {
             policy.max_concurrency,
             text::duration(policy.bake_nanos),
             policy.on_failure,
-            if policy.snapshot_before_install { "on" } else { "off" },
+            match (policy.snapshot_before_install, policy.keep_snapshots) {
+                (false, _) => "off".to_string(),
+                (true, None) => "on".to_string(),
+                (true, Some(keep)) => format!("on (keep {keep})"),
+            },
             policy.failure_budget,
             policy
                 .max_stopped_per_subnet

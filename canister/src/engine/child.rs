@@ -415,7 +415,9 @@ impl Child {
     /// The queued child starts its upgrade, or fails at once, untouched, when the policy
     /// demands a snapshot and the child is full of snapshots the deployer did not make.
     pub(super) fn begin(&mut self, ctx: &mut Ctx) -> Transition {
-        if ctx.policy.snapshot_before_install && replacement(&self.snapshots).is_err() {
+        if ctx.policy.snapshot_before_install
+            && replacement(&self.snapshots, ctx.policy.keep_snapshots).is_err()
+        {
             let failure = Failure {
                 step: Step::TakeSnapshot,
                 attempts: 0,
@@ -559,10 +561,10 @@ impl Child {
 
     /// The snapshot a new take replaces: this rollout's own, when an earlier attempt took one
     /// (a requeued child begins anew), else the oldest the deployer made when the child is full.
-    fn snapshot_to_replace(&self) -> Option<SnapshotId> {
+    fn snapshot_to_replace(&self, keep: Option<u8>) -> Option<SnapshotId> {
         self.rollout_snapshot
             .clone()
-            .or_else(|| replacement(&self.snapshots).ok().flatten())
+            .or_else(|| replacement(&self.snapshots, keep).ok().flatten())
     }
 
     fn count_failure(&mut self, failure: &Failure, ctx: &mut Ctx) -> Transition {
@@ -635,15 +637,21 @@ impl Child {
     }
 }
 
-/// The snapshot to replace when the child is full: the oldest the deployer made. `Err` when
-/// the child is full of snapshots the deployer did not make.
-fn replacement(snapshots: &[ExistingSnapshot]) -> Result<Option<SnapshotId>, SnapshotLimitReached> {
-    if snapshots.len() < MAX_SNAPSHOTS_PER_CANISTER {
+/// The snapshot the next one replaces: the oldest the deployer made, once it made `keep` of
+/// them (the policy's retention) or the child is full. `Err` when the child is full of
+/// snapshots the deployer did not make.
+fn replacement(
+    snapshots: &[ExistingSnapshot],
+    keep: Option<u8>,
+) -> Result<Option<SnapshotId>, SnapshotLimitReached> {
+    let mut own = snapshots
+        .iter()
+        .filter(|snapshot| snapshot.made_by_deployer);
+    let kept_enough = keep.is_some_and(|keep| own.clone().count() >= usize::from(keep));
+    if !kept_enough && snapshots.len() < MAX_SNAPSHOTS_PER_CANISTER {
         return Ok(None);
     }
-    snapshots
-        .iter()
-        .find(|snapshot| snapshot.made_by_deployer)
+    own.next()
         .map(|snapshot| Some(snapshot.id.clone()))
         .ok_or(SnapshotLimitReached)
 }

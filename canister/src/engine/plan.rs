@@ -267,6 +267,12 @@ pub struct Policy {
     /// Wait between the end of one wave and the start of the next.
     pub bake_nanos: Nanos,
     pub snapshot_before_install: bool,
+    /// Retention: the newest snapshots the deployer keeps of each child. Once it made this many,
+    /// the snapshot before the install replaces the oldest of them (never one another
+    /// controller took). `None`: a snapshot is replaced only when the child holds the IC's
+    /// maximum. Stored only when set, so rollouts stored before it existed load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_snapshots: Option<u8>,
     pub install: InstallOptions,
     pub verification: Verification,
     pub retry: RetryPolicy,
@@ -315,6 +321,7 @@ impl Default for Policy {
             max_stopped_per_subnet: None,
             bake_nanos: 60 * SECOND,
             snapshot_before_install: true,
+            keep_snapshots: None,
             install: InstallOptions::default(),
             verification: Verification::default(),
             retry: RetryPolicy {
@@ -354,6 +361,8 @@ pub enum PlanError {
     /// Rolling back loads the snapshot taken before the install, so it needs snapshots on.
     RollBackWithoutSnapshot,
     EmptyHealthMethod,
+    /// Snapshots kept per child outside 1..=the IC's maximum.
+    KeepSnapshotsOutOfRange(u8),
 }
 
 impl fmt::Display for PlanError {
@@ -391,6 +400,11 @@ impl fmt::Display for PlanError {
                  the snapshot taken before the install, so turn snapshots on or choose LeaveStopped"
             ),
             Self::EmptyHealthMethod => write!(f, "the health method name is empty"),
+            Self::KeepSnapshotsOutOfRange(keep) => write!(
+                f,
+                "keep_snapshots is {keep}: keep 1 to {MAX_SNAPSHOTS_PER_CANISTER} snapshots per \
+                 child (the IC's maximum), or leave it out"
+            ),
         }
     }
 }
@@ -436,6 +450,11 @@ impl Plan {
         }
         if policy.verification.health_method.as_deref() == Some("") {
             return Err(PlanError::EmptyHealthMethod);
+        }
+        if let Some(keep) = policy.keep_snapshots {
+            if keep == 0 || usize::from(keep) > MAX_SNAPSHOTS_PER_CANISTER {
+                return Err(PlanError::KeepSnapshotsOutOfRange(keep));
+            }
         }
         Ok(())
     }

@@ -95,6 +95,7 @@ fn policy() -> impl Strategy<Value = Policy> {
         budget,
         any::<bool>(),
         prop_oneof![Just(None), (1..3u32).prop_map(Some)],
+        prop_oneof![Just(None), (1..4u8).prop_map(Some)],
     )
         .prop_map(
             |(
@@ -108,6 +109,7 @@ fn policy() -> impl Strategy<Value = Policy> {
                 budget,
                 health,
                 max_stopped_per_subnet,
+                keep_snapshots,
             )| {
                 Policy {
                     waves,
@@ -115,6 +117,7 @@ fn policy() -> impl Strategy<Value = Policy> {
                     max_stopped_per_subnet,
                     bake_nanos,
                     snapshot_before_install: snapshots,
+                    keep_snapshots,
                     install: InstallOptions::default(),
                     verification: Verification {
                         health_method: health.then(|| "health".into()),
@@ -185,6 +188,7 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
         .iter()
         .map(|spec| (spec.id.clone(), spec.module_hash))
         .collect();
+    let keep_snapshots = plan.policy.keep_snapshots;
     let mut h = Harness::new(plan);
     h.dispatch()?;
     for (op, max_new) in ops {
@@ -254,6 +258,17 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
             return Err(format!(
                 "{id:?} ended {verdict:?} but the world shows {sim:?}"
             ));
+        }
+        let own = |snapshots: &[super::world::SimSnapshot]| {
+            snapshots.iter().filter(|s| s.by_deployer).count()
+        };
+        if let Some(keep) = keep_snapshots {
+            let (before, after) = (own(&start.snapshots), own(&sim.snapshots));
+            if after > before.max(usize::from(keep)) {
+                return Err(format!(
+                    "{id:?} holds {after} of the deployer's snapshots, kept {keep}, had {before}"
+                ));
+            }
         }
         if sim.installs > 1 {
             return Err(format!("{id:?} was installed {} times", sim.installs));

@@ -963,6 +963,18 @@ fn a_zero_stopped_per_subnet_limit_is_refused() {
 }
 
 #[test]
+fn snapshots_kept_per_child_are_one_to_the_ics_maximum() {
+    for keep in [0, 11] {
+        let mut policy = policy();
+        policy.keep_snapshots = Some(keep);
+        assert_eq!(
+            Rollout::new(plan(1, policy), START),
+            Err(PlanError::KeepSnapshotsOutOfRange(keep))
+        );
+    }
+}
+
+#[test]
 fn reject_messages_are_kept_whole_up_to_the_limit_and_cut_at_a_character_after() {
     let fits = "a".repeat(MAX_REJECT_MESSAGE_BYTES);
     assert_eq!(bounded_reject_message(&fits), fits);

@@ -549,6 +549,7 @@ pub fn policy() -> Policy {
         max_stopped_per_subnet: None,
         bake_nanos: 0,
         snapshot_before_install: true,
+        keep_snapshots: None,
         install: InstallOptions::default(),
         verification: Verification::default(),
         retry: RetryPolicy {

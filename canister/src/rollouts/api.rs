@@ -21,6 +21,9 @@ pub struct PolicyArg {
     pub max_stopped_per_subnet: Option<u32>,
     pub bake_nanos: Option<u64>,
     pub snapshot_before_install: Option<bool>,
+    /// Snapshots the deployer keeps per child (1 to 10); left out: replaced only at the IC's
+    /// maximum.
+    pub keep_snapshots: Option<u8>,
     pub install: Option<InstallOptions>,
     pub verification: Option<Verification>,
     pub retry: Option<RetryPolicy>,
@@ -126,6 +129,7 @@ impl PolicyArg {
             snapshot_before_install: self
                 .snapshot_before_install
                 .unwrap_or(default.snapshot_before_install),
+            keep_snapshots: self.keep_snapshots,
             install: self.install.unwrap_or(default.install),
             verification: self.verification.unwrap_or(default.verification),
             retry: self.retry.unwrap_or(default.retry),

@@ -26,7 +26,7 @@ impl Child {
             unreachable!("a child that is not working waits");
         };
         let replace = match work.step {
-            Step::TakeSnapshot => self.snapshot_to_replace(),
+            Step::TakeSnapshot => self.snapshot_to_replace(ctx.policy.keep_snapshots),
             _ => None,
         };
         let Stage::Working(work) = &mut self.stage else {
@@ -142,7 +142,7 @@ impl Child {
                     }
                     (Reply::Status(observation), None) => self.verified(observation, ctx),
                     (Reply::Snapshot(id), _) => {
-                        let replaced = self.snapshot_to_replace();
+                        let replaced = self.snapshot_to_replace(ctx.policy.keep_snapshots);
                         self.record_snapshot(id, replaced, ctx);
                         self.advance(ctx)
                     }
@@ -413,7 +413,7 @@ impl Child {
                 RunStatus::Stopping => self.stop_stuck(cause, ctx),
             },
             Step::TakeSnapshot => {
-                let replace = self.snapshot_to_replace();
+                let replace = self.snapshot_to_replace(ctx.policy.keep_snapshots);
                 let listing = observation.snapshots.unwrap_or_default();
                 match read_listing(&self.snapshots, replace.as_ref(), &listing) {
                     SnapshotReading::Taken(id) => {
