@@ -69,6 +69,10 @@
 //! rollout. When it reaches its retention limit it is rewritten with its newest events only,
 //! and the sequence number of its first event is kept in 21 (absent, as in release 0.1: 0).
 //!
+//! An export of the deployer's state ([`crate::backup`]) carries these structures' entries in
+//! the encodings drawn here, one section per row (named after it), so [`SCHEMA_VERSION`] also
+//! versions export documents: a restore refuses a document of another schema.
+//!
 //! Reserved ids get a constant and a getter when the feature that owns them lands; they are
 //! listed here so that no other feature takes them.
 //!

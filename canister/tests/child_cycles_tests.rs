@@ -12,9 +12,8 @@ mod support;
 use candid::Principal;
 use deployer::{Failure, FailureBudget, FailureKind, OnFailure, Step, Verdict};
 use failure_support::*;
-use ic_management_canister_types::{CanisterSettings, UpdateSettingsArgs};
 use ic_sim::CanisterRunStatus;
-use rollout_support::Fleet;
+use rollout_support::{set_controllers, Fleet};
 use support::{admin, operator};
 
 fn rolled_back_on_failure() -> deployer::PolicyArg {
@@ -80,24 +79,8 @@ fn a_child_too_poor_for_its_snapshot_and_install_is_left_running_untouched() {
 fn a_child_the_deployer_no_longer_controls_fails_running_without_a_start() {
     let mut scenario = Scenario::new(2, "child_v2");
     let lost = scenario.before[0].child;
-    let settings = UpdateSettingsArgs {
-        canister_id: lost,
-        settings: CanisterSettings {
-            controllers: Some(vec![admin()]),
-            ..CanisterSettings::default()
-        },
-        sender_canister_version: None,
-    };
-    scenario
-        .fleet
-        .env
-        .update_call(
-            admin(),
-            Principal::management_canister(),
-            "update_settings",
-            candid::encode_one(settings).unwrap(),
-        )
-        .expect("the admin takes the deployer off the child's controllers");
+    // The admin takes the deployer off the child's controllers.
+    set_controllers(&mut scenario.fleet, lost, vec![admin()]);
     let adoption = scenario.fleet.management_calls(lost).len();
     let id = scenario.start_all(rolled_back_on_failure());
     scenario.fleet.run_to_end(operator(), id, 500);

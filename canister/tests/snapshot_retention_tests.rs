@@ -79,7 +79,8 @@ fn rollouts_keep_the_newest_snapshots_the_deployer_made_and_no_other() {
             let own = fleet.get_child_ok(operator(), child).snapshots;
             let held = snapshots_of(&mut fleet, child);
             assert!(
-                own.iter().all(|id| held.iter().any(|s| s.id == id.as_slice())),
+                own.iter()
+                    .all(|id| held.iter().any(|s| s.id == id.as_slice())),
                 "the deployer's record names only snapshots the child holds"
             );
             counts.push(own.len());
@@ -92,7 +93,10 @@ fn rollouts_keep_the_newest_snapshots_the_deployer_made_and_no_other() {
     assert_eq!(kept_by_round, vec![vec![2], vec![2], vec![2]]);
     for (child, id) in foreign {
         let held = snapshots_of(&mut fleet, child);
-        assert!(held.iter().any(|s| s.id == id), "{child}'s own snapshot is kept");
+        assert!(
+            held.iter().any(|s| s.id == id),
+            "{child}'s own snapshot is kept"
+        );
         assert_eq!(held.len(), usize::from(KEEP) + 1);
     }
 }

@@ -18,7 +18,6 @@ use deployer::{
     RoleAssignment, RolloutEvent, RolloutInfo, RolloutPhase, Selector, UploadSettings,
 };
 use deployer_client::state_backup::StateBackup;
-use ic_management_canister_types::{CanisterSettings, UpdateSettingsArgs};
 use ic_sim::artifacts;
 use ic_sim::scenario::IcEnv;
 use rollout_support::*;
@@ -145,30 +144,6 @@ fn all_events(fleet: &mut Fleet) -> Vec<RolloutEvent> {
     }
 }
 
-/// Makes `controllers` the only controllers of each child, as an operator moving the fleet to
-/// the restored deployer does.
-fn set_controllers(fleet: &mut Fleet, children: &[Principal], controllers: Vec<Principal>) {
-    for &canister_id in children {
-        let settings = UpdateSettingsArgs {
-            canister_id,
-            settings: CanisterSettings {
-                controllers: Some(controllers.clone()),
-                ..CanisterSettings::default()
-            },
-            sender_canister_version: None,
-        };
-        fleet
-            .env
-            .update_call(
-                admin(),
-                Principal::management_canister(),
-                "update_settings",
-                candid::encode_one(settings).unwrap(),
-            )
-            .expect("the admin hands the child to the restored deployer");
-    }
-}
-
 /// A new deployer on the same IC, installed fresh (the one before stays where it was).
 fn fresh_deployer(fleet: &mut Fleet) -> Principal {
     support::reinstall(fleet);
@@ -238,7 +213,10 @@ fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet(
         )
     );
 
-    set_controllers(&mut fleet, &children, vec![admin(), restored]);
+    // The operator hands the fleet to the restored deployer.
+    for &child in &children {
+        set_controllers(&mut fleet, child, vec![admin(), restored]);
+    }
     fleet.resume_rollout_ok(operator(), active);
     let done = fleet.run_to_end(operator(), active, 1_000);
     assert_eq!(

@@ -1180,10 +1180,28 @@ fn a_deployer_that_requires_blessings_refuses_unblessed_releases_until_one_is_bl
     assert!(state.check_blessing(&selector).is_err());
 }
 
+/// Reads `stream` of the export `state` took at `exported_at` and sends it to the restore.
+fn copy_stream(
+    state: &State<VectorMemory>,
+    fresh: &mut State<VectorMemory>,
+    exported_at: u64,
+    stream: crate::backup::ExportStream,
+) {
+    use crate::backup::{ReadExportArg, RestorePieceArg};
+    let read = ReadExportArg {
+        exported_at,
+        stream: stream.clone(),
+    };
+    let bytes = ByteBuf::from(state.read_export(&read).unwrap());
+    fresh
+        .restore_piece(RestorePieceArg { stream, bytes })
+        .unwrap();
+}
+
 /// Exports `state` at `now` and restores the document, read stream by stream, into a freshly
 /// installed deployer.
 fn restored_copy(state: &mut State<VectorMemory>, now: u64) -> State<VectorMemory> {
-    use crate::backup::{ExportStream, ReadExportArg, RestorePieceArg};
+    use crate::backup::ExportStream;
     let manifest = state.start_export(now);
     let mut fresh = State::init(VectorMemory::default(), InitArg::default(), admin()).unwrap();
     fresh.begin_restore(manifest.clone()).unwrap();
@@ -1193,14 +1211,7 @@ fn restored_copy(state: &mut State<VectorMemory>, now: u64) -> State<VectorMemor
         .iter()
         .map(|chunk| ExportStream::ReleaseChunk(chunk.sha256.clone()));
     for stream in pieces.chain(chunks) {
-        let read = ReadExportArg {
-            exported_at: now,
-            stream: stream.clone(),
-        };
-        let bytes = ByteBuf::from(state.read_export(&read).unwrap());
-        fresh
-            .restore_piece(RestorePieceArg { stream, bytes })
-            .unwrap();
+        copy_stream(state, &mut fresh, now, stream);
     }
     let (fresh, summary) = fresh.commit_restore(now);
     summary.unwrap();
@@ -1297,7 +1308,7 @@ fn newer_hash(release: &Release) -> crate::hash::Sha256Hash {
 
 #[test]
 fn a_restore_into_a_deployer_with_state_or_without_a_chunk_changes_nothing() {
-    use crate::backup::{ExportStream, ReadExportArg, RestorePieceArg};
+    use crate::backup::ExportStream;
     let (mut state, _) = setup(2);
     let manifest = state.start_export(T0);
     let (mut other, _) = setup(1);
@@ -1312,15 +1323,7 @@ fn a_restore_into_a_deployer_with_state_or_without_a_chunk_changes_nothing() {
     let mut fresh = State::init(VectorMemory::default(), InitArg::default(), admin()).unwrap();
     let roles = fresh.roles.list();
     fresh.begin_restore(manifest.clone()).unwrap();
-    let stream = ExportStream::DocumentPiece(0);
-    let read = ReadExportArg {
-        exported_at: T0,
-        stream: stream.clone(),
-    };
-    let bytes = ByteBuf::from(state.read_export(&read).unwrap());
-    fresh
-        .restore_piece(RestorePieceArg { stream, bytes })
-        .unwrap();
+    copy_stream(&state, &mut fresh, T0, ExportStream::DocumentPiece(0));
     let (fresh, refused) = fresh.commit_restore(T0);
     assert!(matches!(
         refused.unwrap_err().kind(),

@@ -64,6 +64,27 @@ pub fn version_of(fleet: &mut Fleet, child: Principal) -> String {
     child_version(&mut fleet.env, admin(), child)
 }
 
+/// Makes `controllers` the only controllers of `canister_id`, as its admin.
+pub fn set_controllers(fleet: &mut Fleet, canister_id: Principal, controllers: Vec<Principal>) {
+    let settings = ic_management_canister_types::UpdateSettingsArgs {
+        canister_id,
+        settings: ic_management_canister_types::CanisterSettings {
+            controllers: Some(controllers),
+            ..Default::default()
+        },
+        sender_canister_version: None,
+    };
+    fleet
+        .env
+        .update_call(
+            admin(),
+            Principal::management_canister(),
+            "update_settings",
+            candid::encode_one(settings).unwrap(),
+        )
+        .expect("the admin sets the canister's controllers");
+}
+
 /// Uploads `module` as release `child` `version` in 1 MiB chunks.
 pub fn release(fleet: &mut Fleet, module: &[u8], version: &str) -> Release {
     fleet.upload_ok(operator(), module, MIB, "child", version)
