@@ -48,7 +48,7 @@ impl BackupCommand {
         match self {
             BackupCommand::Export { .. } => Ok(()),
             BackupCommand::Restore { directory } => {
-                StateBackup::read_from(directory).map_err(backup_failure)?;
+                StateBackup::read_manifest(directory).map_err(backup_failure)?;
                 Ok(())
             }
             BackupCommand::Child {

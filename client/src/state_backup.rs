@@ -51,6 +51,13 @@ impl From<CallError> for BackupError {
     }
 }
 
+fn files(dir: &Path, error: std::io::Error) -> BackupError {
+    BackupError::Files(format!(
+        "{}: {error} (a backup directory holds manifest.bin, document.cbor and chunks/)",
+        dir.display()
+    ))
+}
+
 fn sha256(bytes: &[u8]) -> Vec<u8> {
     Sha256::digest(bytes).to_vec()
 }
@@ -161,23 +168,24 @@ impl StateBackup {
     /// Reads a backup written by [`StateBackup::write_to`]. The files are not checked here: the
     /// deployer checks every stream against the manifest's hashes as it arrives.
     pub fn read_from(dir: &Path) -> Result<Self, BackupError> {
-        let files = |error: std::io::Error| {
-            BackupError::Files(format!(
-                "{}: {error} (a backup directory holds manifest.bin, document.cbor and chunks/)",
-                dir.display()
-            ))
-        };
-        let manifest = std::fs::read(dir.join("manifest.bin")).map_err(files)?;
-        let manifest: ExportManifest = candid::decode_one(&manifest).map_err(|error| {
-            BackupError::Files(format!("{}/manifest.bin: {error}", dir.display()))
-        })?;
-        let document = std::fs::read(dir.join("document.cbor")).map_err(files)?;
+        let manifest = Self::read_manifest(dir)?;
+        let document =
+            std::fs::read(dir.join("document.cbor")).map_err(|error| files(dir, error))?;
         let chunks = Self::chunks_in(dir);
         Ok(Self {
             manifest,
             document,
             chunks,
         })
+    }
+
+    /// The manifest of the backup in `dir`: enough to tell a backup directory without reading
+    /// its document and chunks.
+    pub fn read_manifest(dir: &Path) -> Result<ExportManifest, BackupError> {
+        let manifest =
+            std::fs::read(dir.join("manifest.bin")).map_err(|error| files(dir, error))?;
+        candid::decode_one(&manifest)
+            .map_err(|error| BackupError::Files(format!("{}/manifest.bin: {error}", dir.display())))
     }
 
     /// The chunk files in `dir/chunks` whose bytes hash to their names; none if it is missing.
