@@ -83,10 +83,11 @@ pub enum Method {
     BeginRestore,
     RestorePiece,
     CommitRestore,
+    StartBackupRun,
 }
 
 impl Method {
-    pub const ALL: [Method; 56] = [
+    pub const ALL: [Method; 57] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -143,6 +144,7 @@ impl Method {
         Method::BeginRestore,
         Method::RestorePiece,
         Method::CommitRestore,
+        Method::StartBackupRun,
     ];
 
     /// The name in the Candid interface.
@@ -204,6 +206,7 @@ impl Method {
             Method::BeginRestore => "begin_restore",
             Method::RestorePiece => "restore_piece",
             Method::CommitRestore => "commit_restore",
+            Method::StartBackupRun => "start_backup_run",
         }
     }
 
@@ -240,6 +243,7 @@ impl Method {
             | Method::SetLabels
             | Method::RemoveLabel
             | Method::StartRollout
+            | Method::StartBackupRun
             | Method::PauseRollout
             | Method::ResumeRollout
             | Method::AbortRollout

@@ -71,7 +71,8 @@ pub struct Figures {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ActiveRollout {
     pub rollout_id: u64,
-    pub release: ModuleHash,
+    /// `None` for a backup run, which installs nothing.
+    pub release: Option<ModuleHash>,
     pub summary: Summary,
 }
 
@@ -164,12 +165,13 @@ impl Figures {
             .into_iter()
             .map(|info| ActiveRollout {
                 rollout_id: info.rollout_id,
-                release: ModuleHash(
-                    info.release_sha256
-                        .as_slice()
-                        .try_into()
-                        .expect("a release hash is 32 bytes"),
-                ),
+                // Empty for a backup run.
+                release: info
+                    .release_sha256
+                    .as_slice()
+                    .try_into()
+                    .ok()
+                    .map(ModuleHash),
                 summary: info.summary,
             })
             .collect();
@@ -177,7 +179,7 @@ impl Figures {
             .by_module
             .iter()
             .filter_map(|(module, _)| *module)
-            .chain(active_rollouts.iter().map(|rollout| rollout.release));
+            .chain(active_rollouts.iter().filter_map(|rollout| rollout.release));
         let release_names = release_names(state, modules);
         Figures {
             now_nanos: host.now_nanos,

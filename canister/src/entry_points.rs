@@ -43,8 +43,8 @@ use crate::roles::{Role, RoleAssignment};
 use crate::rollout_driver::{self, effects};
 use crate::rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
-    ListRolloutsArg, PrepareUpgradeArg, RolloutInfo, RolloutPage, StartRolloutArg,
-    UpgradeReadiness,
+    ListRolloutsArg, PrepareUpgradeArg, RolloutInfo, RolloutPage, StartBackupRunArg,
+    StartRolloutArg, UpgradeReadiness,
 };
 use crate::state::{upgrade_refusal, InitArg, State, UpgradeArg};
 use crate::uploads::{
@@ -688,6 +688,22 @@ fn start(method: Method, arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
     })?;
     rollout_driver::drive_no_later_than(rollout_id, now);
     read_state(|state| state.rollouts.info(rollout_id))
+}
+
+/// Operator. A snapshot of each selected child, with a rollout's waves and concurrency.
+#[update(manual_reply = true)]
+fn start_backup_run(arg: StartBackupRunArg) -> Replied<Result<RolloutInfo, Error>> {
+    cached_candid::reply(|| {
+        let now = time();
+        let rollout_id = authorized(Method::StartBackupRun, |state, caller| {
+            let State {
+                fleet, rollouts, ..
+            } = state;
+            rollouts.start_backup(fleet, arg, caller, now)
+        })?;
+        rollout_driver::drive_no_later_than(rollout_id, now);
+        read_state(|state| state.rollouts.info(rollout_id))
+    })
 }
 
 /// What `start_rollout(arg)` would do now, and the hash that pins its plan.

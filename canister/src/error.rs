@@ -499,8 +499,8 @@ impl fmt::Display for ErrorKind {
             ),
             Self::NothingToRollBack { rollout_id } => write!(
                 f,
-                "rollout {rollout_id} took no snapshots (snapshot_before_install was off), so \
-                 there is nothing to roll its children back to"
+                "rollout {rollout_id} has nothing to roll back: it took no snapshots \
+                 (snapshot_before_install was off), or it is a backup run, which installs nothing"
             ),
             Self::NotInRollout {
                 rollout_id,

@@ -152,7 +152,8 @@ pub struct FromModule {
 /// What a plan's hash covers, in CBOR: everything that decides what the rollout does.
 #[derive(Serialize)]
 struct PinnedPlan<'a> {
-    release: &'a ModuleHash,
+    /// Stored as the hash itself (`None` never occurs: only upgrades are pinned).
+    release: Option<&'a ModuleHash>,
     policy: &'a Policy,
     children: Vec<(&'a ChildId, &'a Option<ModuleHash>)>,
 }
@@ -161,7 +162,7 @@ struct PinnedPlan<'a> {
 /// and children in order with the module each runs.
 pub fn plan_sha256(plan: &Plan) -> Sha256Hash {
     let pinned = PinnedPlan {
-        release: &plan.release.module_hash,
+        release: plan.operation.release().map(|release| &release.module_hash),
         policy: &plan.policy,
         children: plan
             .children
@@ -181,8 +182,9 @@ pub fn targets_by_module(
     release_name: impl Fn(&ModuleHash) -> Option<String>,
 ) -> Vec<FromModule> {
     let mut counts: BTreeMap<Option<ModuleHash>, u32> = BTreeMap::new();
+    let release = plan.operation.release().map(|release| release.module_hash);
     for child in &plan.children {
-        if child.module_hash != Some(plan.release.module_hash) {
+        if release.is_none() || child.module_hash != release {
             *counts.entry(child.module_hash).or_default() += 1;
         }
     }

@@ -86,9 +86,9 @@ pub use releases::{
 };
 pub use roles::{Role, RoleAssignment};
 pub use rollouts::{
-    AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
-    ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo, RolloutPage,
-    RolloutPhaseFilter, StartRolloutArg, UpgradeReadiness,
+    AdoptChildrenArg, BackupRunInfo, ChildHistory, ChildHistoryArg, ChunkStore, EventPage,
+    ListEventsArg, ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo,
+    RolloutPage, RolloutPhaseFilter, StartBackupRunArg, StartRolloutArg, UpgradeReadiness,
 };
 pub use state::{InitArg, UpgradeArg};
 pub use uploads::{

@@ -691,6 +691,7 @@ fn check_end_state(scenario: &mut Scenario, id: u64, done: &RolloutInfo, on_fail
             Verdict::LeftStopped(_) => tally.left_stopped += 1,
             Verdict::NeedsAttention { .. } => tally.needs_attention += 1,
             Verdict::Skipped(_) => tally.skipped += 1,
+            Verdict::BackedUp => panic!("a rollout backs nothing up: {context}"),
         }
         let journaled = journal.iter().rev().find_map(|event| match event {
             EventKind::ChildFinished { child, verdict } if child_is(child, before.child) => {

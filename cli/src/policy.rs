@@ -29,7 +29,9 @@
 
 use std::path::Path;
 
-use deployer::engine::{ChildSpec, Delivery, ModuleHash, Plan, SubnetIndex, TargetRelease};
+use deployer::engine::{
+    ChildSpec, Delivery, ModuleHash, Operation, Plan, SubnetIndex, TargetRelease,
+};
 use deployer::{
     ChildId, FailureBudget, GateOverride, InstallOptions, OnFailure, Policy, PolicyArg,
     RetryPolicy, UpgradeGate, Verification, WasmMemoryPersistence, WavePlan, WaveSize,
@@ -190,10 +192,10 @@ pub fn load(path: &Path) -> Outcome<PolicyArg> {
     // The engine's own checks of a plan, on a plan of one placeholder child: what the deployer
     // would refuse at start_rollout is refused here, before anything is sent.
     let plan = Plan {
-        release: TargetRelease {
+        operation: Operation::Upgrade(TargetRelease {
             module_hash: ModuleHash([0; 32]),
             delivery: Delivery::InstallCode,
-        },
+        }),
         children: vec![ChildSpec {
             id: ChildId::new(vec![0]).expect("a one-byte id"),
             module_hash: None,

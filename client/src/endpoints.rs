@@ -13,8 +13,8 @@ use deployer::{
     ListReleasesArg, ListRolloutsArg, PrepareUpgradeArg, ProxyArgs, ProxyCallPage, ProxyResult,
     ReadExportArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector, RestorePieceArg,
     RestoreProgress, RestoreSummary, Role, RoleAssignment, RolloutInfo, RolloutPage,
-    SetReleaseBlessingArg, StartRolloutArg, StorageStats, UpgradeReadiness, UploadChunkArg,
-    UploadOpenArg, UploadSettings, UploadSettingsUpdate, UploadStatus, VersionInfo,
+    SetReleaseBlessingArg, StartBackupRunArg, StartRolloutArg, StorageStats, UpgradeReadiness,
+    UploadChunkArg, UploadOpenArg, UploadSettings, UploadSettingsUpdate, UploadStatus, VersionInfo,
 };
 use serde_bytes::ByteBuf;
 
@@ -191,6 +191,7 @@ endpoints! {
     update begin_restore, begin_restore_ok(manifest: ExportManifest) -> Result<RestoreProgress, Error>;
     update restore_piece, restore_piece_ok(arg: RestorePieceArg) -> Result<RestoreProgress, Error>;
     update commit_restore, commit_restore_ok() -> Result<RestoreSummary, Error>;
+    update start_backup_run, start_backup_run_ok(arg: StartBackupRunArg) -> Result<RolloutInfo, Error>;
 
     query http_request, http_request_ok(request: HttpRequest<'static>) -> HttpResponse<'static>;
 

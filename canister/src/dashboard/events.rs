@@ -176,6 +176,7 @@ fn failure_text(failure: &Failure) -> String {
 fn verdict_text(verdict: &Verdict) -> String {
     match verdict {
         Verdict::Upgraded => "upgraded".to_string(),
+        Verdict::BackedUp => "backed up".to_string(),
         Verdict::Failed(failure) => format!("failed: {}", failure_text(failure)),
         Verdict::LeftStopped(failure) => format!("left stopped: {}", failure_text(failure)),
         Verdict::NeedsAttention { problem, .. } => {

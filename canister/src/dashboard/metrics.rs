@@ -131,8 +131,11 @@ fn encode(encoder: &mut MetricsEncoder<Vec<u8>>, figures: &Figures) -> std::io::
     for rollout in &figures.active_rollouts {
         let id = rollout.rollout_id.to_string();
         let summary = &rollout.summary;
-        let module = rollout.release.to_string();
-        let release = figures.release_name(&rollout.release).unwrap_or("");
+        // A backup run installs no module: both labels are empty.
+        let module = rollout.release.map(|module| module.to_string());
+        let release = rollout.release.as_ref();
+        let release = release.and_then(|module| figures.release_name(module));
+        let (module, release) = (module.unwrap_or_default(), release.unwrap_or(""));
         wave = wave.value(
             &[
                 ("rollout", &id),
@@ -176,7 +179,7 @@ pub(super) fn phase_name(phase: &RolloutPhase) -> &'static str {
 }
 
 /// Each state of [`StateCounts`], named as its Candid field (the `state` label), and its count.
-pub fn states(counts: &StateCounts) -> [(&'static str, u32); 11] {
+pub fn states(counts: &StateCounts) -> [(&'static str, u32); 12] {
     [
         ("queued", counts.queued),
         ("active", counts.active),
@@ -189,5 +192,6 @@ pub fn states(counts: &StateCounts) -> [(&'static str, u32); 11] {
         ("needs_attention", counts.needs_attention),
         ("cancelled", counts.cancelled),
         ("not_started", counts.not_started),
+        ("backed_up", counts.backed_up),
     ]
 }

@@ -48,7 +48,8 @@ struct ModuleCount<'a> {
 #[derive(Serialize)]
 struct RolloutStatus<'a> {
     rollout_id: u64,
-    module: String,
+    /// `null` for a backup run.
+    module: Option<String>,
     release: Option<&'a str>,
     phase: &'static str,
     current_wave: Option<u32>,
@@ -125,8 +126,11 @@ pub fn render(figures: &Figures) -> Vec<u8> {
                 let summary = &rollout.summary;
                 RolloutStatus {
                     rollout_id: rollout.rollout_id,
-                    module: rollout.release.to_string(),
-                    release: figures.release_name(&rollout.release),
+                    module: rollout.release.map(|module| module.to_string()),
+                    release: rollout
+                        .release
+                        .as_ref()
+                        .and_then(|module| figures.release_name(module)),
                     phase: phase_name(&summary.phase),
                     current_wave: summary.current_wave,
                     started_at: summary.started_at,

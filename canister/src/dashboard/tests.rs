@@ -20,7 +20,7 @@ fn subnet(n: u8) -> Principal {
 fn rollout(rollout_id: u64, phase: RolloutPhase, counts: StateCounts) -> ActiveRollout {
     ActiveRollout {
         rollout_id,
-        release: V2,
+        release: Some(V2),
         summary: Summary {
             phase,
             current_wave: Some(1),
@@ -282,9 +282,9 @@ fn metrics_parse_as_prometheus_text_with_the_figures_values() {
     assert_eq!(value("deployer_management_calls_in_flight", &[]), 2.0);
     assert_eq!(value("deployer_journal_lines", &[]), 17.0);
     assert_eq!(value("deployer_driver_last_run_seconds_ago", &[]), 1.5);
-    // Every state of each active rollout, zeros included: 11 states, 2 rollouts.
+    // Every state of each active rollout, zeros included: 12 states, 2 rollouts.
     let rollout_children = samples.named("deployer_rollout_children").count();
-    assert_eq!(rollout_children, 22);
+    assert_eq!(rollout_children, 24);
 }
 
 #[test]

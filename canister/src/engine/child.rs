@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use super::action::{ActionId, ActionKind, Path, RejectClass, RunStatus, Step};
 use super::plan::{
-    ChildId, ChildSpec, ExistingSnapshot, ModuleHash, Nanos, Policy, SnapshotId, SubnetIndex,
-    TargetRelease, MAX_SNAPSHOTS_PER_CANISTER,
+    ChildId, ChildSpec, ExistingSnapshot, ModuleHash, Nanos, Operation, Policy, SnapshotId,
+    SubnetIndex, MAX_SNAPSHOTS_PER_CANISTER,
 };
 use super::status::{Event, EventKind, StepRecord};
 
@@ -128,6 +128,9 @@ impl FailureKind {
 pub enum Verdict {
     /// Runs the release, verified.
     Upgraded,
+    /// A backup run took its snapshot (the `SnapshotTaken` event names it); it runs its
+    /// module, verified.
+    BackedUp,
     Skipped(SkipReason),
     /// Not upgraded; runs its previous module (started again if it had been stopped).
     Failed(Failure),
@@ -266,7 +269,7 @@ pub(super) enum Control {
 
 pub(super) struct Ctx<'a> {
     pub policy: &'a Policy,
-    pub release: &'a TargetRelease,
+    pub operation: &'a Operation,
     pub now: Nanos,
     /// The id the next emitted action takes.
     pub next_action: ActionId,
@@ -274,6 +277,11 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// Whether a child's pipeline takes a snapshot: always in a backup run.
+    fn takes_snapshot(&self) -> bool {
+        matches!(self.operation, Operation::Backup(_)) || self.policy.snapshot_before_install
+    }
+
     fn emit(&mut self, kind: EventKind) {
         self.events.push(Event { at: self.now, kind });
     }
@@ -330,8 +338,11 @@ pub struct Child {
 }
 
 impl Child {
-    pub(super) fn new(spec: ChildSpec, release: &TargetRelease) -> Self {
-        let stage = if spec.module_hash == Some(release.module_hash) {
+    pub(super) fn new(spec: ChildSpec, operation: &Operation) -> Self {
+        let on_release = operation
+            .release()
+            .is_some_and(|release| spec.module_hash == Some(release.module_hash));
+        let stage = if on_release {
             Stage::Finished(Verdict::Skipped(SkipReason::AlreadyOnRelease))
         } else {
             Stage::Queued
@@ -415,8 +426,7 @@ impl Child {
     /// The queued child starts its upgrade, or fails at once, untouched, when the policy
     /// demands a snapshot and the child is full of snapshots the deployer did not make.
     pub(super) fn begin(&mut self, ctx: &mut Ctx) -> Transition {
-        if ctx.policy.snapshot_before_install
-            && replacement(&self.snapshots, ctx.policy.keep_snapshots).is_err()
+        if ctx.takes_snapshot() && replacement(&self.snapshots, ctx.policy.keep_snapshots).is_err()
         {
             let failure = Failure {
                 step: Step::TakeSnapshot,

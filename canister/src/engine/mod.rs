@@ -7,7 +7,7 @@
 //! |---------------------------------|-----------------------------------------------------------------|
 //! | `rollout.rs`                    | [`Rollout`], the whole rollout: waves, concurrency, control     |
 //! | `child.rs`, `child/pipeline.rs` | [`Child`], one child's path: its steps and where they lead      |
-//! | `plan.rs`                       | [`Plan`], [`Policy`], [`TargetRelease`]: what it is asked to do |
+//! | `plan.rs`                       | [`Plan`], [`Policy`], [`Operation`]: what it is asked to do     |
 //! | `action.rs`                     | [`Action`], [`Outcome`]: the calls it asks for, their results   |
 //! | `status.rs`                     | phases, [`Summary`], step histories, [`Event`]s                 |
 //! | `budget.rs`                     | [`cycles_needed`]: what the calls of a dispatch cost            |
@@ -75,6 +75,7 @@
 //! | Path     | Steps                                                        | Ends in |
 //! |----------|--------------------------------------------------------------|---------|
 //! | Upgrade  | CheckCycles → Stop → TakeSnapshot (policy) → Install → Start → Verify(release) → HealthCheck (if named) | Upgraded |
+//! | Upgrade, in a backup run | CheckCycles → Stop (if `stop_children`) → TakeSnapshot → Start (if stopped) → Verify(previous) → HealthCheck (if named) | BackedUp |
 //! | RollBack | Stop (unless known stopped) → LoadSnapshot → Start → Verify(previous) | RolledBack |
 //! | Restart  | Start                                                        | Failed, Cancelled, NeedsAttention, back to Stop (stuck-stop retry), or back to the wave's queue (paused for cycles) |
 //! | Park     | Stop (unless known stopped)                                  | LeftStopped |
@@ -172,10 +173,10 @@ pub use budget::{
 };
 pub use child::{Child, ChildState, Failure, FailureKind, RollbackCause, SkipReason, Verdict};
 pub use plan::{
-    ChildId, ChildIdTooLong, ChildSpec, Delivery, ExistingSnapshot, FailureBudget, GateOverride,
-    InstallOptions, ModuleHash, Nanos, OnFailure, Plan, PlanError, Policy, RetryPolicy, SnapshotId,
-    SubnetIndex, TargetRelease, UpgradeGate, Verification, WasmMemoryPersistence, WavePlan,
-    WaveSize, MAX_CHILD_ID_BYTES, MAX_SNAPSHOTS_PER_CANISTER,
+    BackupRun, ChildId, ChildIdTooLong, ChildSpec, Delivery, ExistingSnapshot, FailureBudget,
+    GateOverride, InstallOptions, ModuleHash, Nanos, OnFailure, Operation, Plan, PlanError, Policy,
+    RetryPolicy, SnapshotId, SubnetIndex, TargetRelease, UpgradeGate, Verification,
+    WasmMemoryPersistence, WavePlan, WaveSize, MAX_CHILD_ID_BYTES, MAX_SNAPSHOTS_PER_CANISTER,
 };
 pub use rollout::{Command, ControlError, Dispatch, Rollout};
 pub use status::{

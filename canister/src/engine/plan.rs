@@ -125,6 +125,38 @@ pub struct TargetRelease {
     pub delivery: Delivery,
 }
 
+/// What a rollout does to each selected child.
+///
+/// Untagged, so that an upgrade's stored form is its [`TargetRelease`] alone, as release 0.1
+/// stored a rollout's `release`; a backup run's is a map with its own field names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Operation {
+    /// Installs the release: the upgrade path of the engine's module docs.
+    Upgrade(TargetRelease),
+    /// Takes a snapshot of each child and installs nothing.
+    Backup(BackupRun),
+}
+
+impl Operation {
+    /// The release an upgrade installs; `None` for a backup run.
+    pub fn release(&self) -> Option<&TargetRelease> {
+        match self {
+            Self::Upgrade(release) => Some(release),
+            Self::Backup(_) => None,
+        }
+    }
+}
+
+/// A backup run's settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupRun {
+    /// Stops each child for its snapshot (then starts it again), so the snapshot holds no
+    /// message half-processed across an await; otherwise the snapshot is taken of the running
+    /// child, which keeps serving.
+    pub stop_children: bool,
+}
+
 /// A snapshot a child holds when the rollout is planned, oldest first in [`ChildSpec::snapshots`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExistingSnapshot {
@@ -339,7 +371,9 @@ impl Default for Policy {
 /// Everything a rollout is created from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
-    pub release: TargetRelease,
+    /// Named `release` in the stored and hashed form, as before backup runs existed.
+    #[serde(rename = "release")]
+    pub operation: Operation,
     pub children: Vec<ChildSpec>,
     pub policy: Policy,
 }

@@ -145,16 +145,20 @@ fn plan() -> impl Strategy<Value = Plan> {
         0..3u32,
         prop::collection::vec(any::<bool>(), 0..=MAX_SNAPSHOTS_PER_CANISTER),
     );
-    (prop::collection::vec(child, 1..10), policy(), any::<bool>()).prop_map(
-        |(children, policy, chunked)| Plan {
-            release: TargetRelease {
-                module_hash: RELEASE,
-                delivery: if chunked {
-                    Delivery::ChunkStore
-                } else {
-                    Delivery::InstallCode
-                },
+    let operation = prop_oneof![
+        4 => any::<bool>().prop_map(|chunked| Operation::Upgrade(TargetRelease {
+            module_hash: RELEASE,
+            delivery: if chunked {
+                Delivery::ChunkStore
+            } else {
+                Delivery::InstallCode
             },
+        })),
+        1 => any::<bool>().prop_map(|stop_children| Operation::Backup(BackupRun { stop_children })),
+    ];
+    (prop::collection::vec(child, 1..10), policy(), operation).prop_map(
+        |(children, policy, operation)| Plan {
+            operation,
             children: (0u32..)
                 .zip(children)
                 .map(|(n, (module, subnet, snapshots))| ChildSpec {
@@ -189,6 +193,7 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
         .map(|spec| (spec.id.clone(), spec.module_hash))
         .collect();
     let keep_snapshots = plan.policy.keep_snapshots;
+    let upgrade = plan.operation.release().is_some();
     let mut h = Harness::new(plan);
     h.dispatch()?;
     for (op, max_new) in ops {
@@ -242,7 +247,16 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
             return Err(format!("{id:?} ended {:?} with {sim:?}", child.state()));
         };
         let consistent = match &verdict {
-            Verdict::Upgraded => running_on(Some(RELEASE), upgraded_state(start.state)),
+            Verdict::Upgraded => upgrade && running_on(Some(RELEASE), upgraded_state(start.state)),
+            // Running what it ran, its state untouched, and holding the snapshot the run took.
+            Verdict::BackedUp => {
+                !upgrade
+                    && running_on(previous, start.state)
+                    && child.rollout_snapshot().is_some_and(|snapshot| {
+                        sim.taken.contains(snapshot)
+                            && sim.snapshots.iter().any(|held| &held.id == snapshot)
+                    })
+            }
             Verdict::Skipped(_) => running_on(Some(RELEASE), start.state),
             Verdict::Failed(_) | Verdict::Cancelled | Verdict::NotStarted => {
                 running_on(previous, start.state)

@@ -77,13 +77,16 @@ fn record(out: &mut String, harness: &mut Harness) {
     for event in harness.rollout.drain_events() {
         out.push_str(&format!("{event:?}\n"));
     }
-    // `failures_by_kind` (added after revision 2 was pinned) only counts the verdicts the
-    // events above record: a view of decisions, not a decision, so it is left out.
+    // `failures_by_kind` and `backed_up` (added after revision 2 was pinned) only count the
+    // verdicts the events above record: views of decisions, not decisions, so they are left
+    // out (no scenario here is a backup run).
     let summary = Summary {
         failures_by_kind: None,
         ..harness.rollout.summary()
     };
-    let summary = format!("{summary:?}").replace(", failures_by_kind: None", "");
+    let summary = format!("{summary:?}")
+        .replace(", failures_by_kind: None", "")
+        .replace(", backed_up: 0", "");
     out.push_str(&format!("{summary}\n"));
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::action::{Action, ActionId, Outcome, OutcomeError};
 use super::child::{Child, ChildState, Control, Ctx, FailureKind, Poll, Transition, Verdict};
-use super::plan::{ChildId, Nanos, Plan, PlanError, Policy, SubnetIndex, TargetRelease};
+use super::plan::{ChildId, Nanos, Operation, Plan, PlanError, Policy, SubnetIndex, TargetRelease};
 use super::status::{
     Event, EventKind, FailureKindCount, PauseReason, RolloutPhase, StateCounts, Summary,
     WaveSummary,
@@ -47,6 +47,8 @@ pub enum ControlError {
     },
     /// The policy took no snapshots, so there is nothing to roll back to.
     NoSnapshots,
+    /// A backup run installs nothing, so there is nothing to roll back.
+    NothingInstalled,
 }
 
 impl fmt::Display for ControlError {
@@ -62,6 +64,10 @@ impl fmt::Display for ControlError {
                 f,
                 "the rollout took no snapshots (snapshot_before_install is off): \
                  there is nothing to roll back to"
+            ),
+            Self::NothingInstalled => write!(
+                f,
+                "a backup run installs nothing: there is nothing to roll back"
             ),
         }
     }
@@ -89,7 +95,9 @@ struct InFlight {
 /// A fleet rollout: a pure state machine fed with time and outcomes. See the module docs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rollout {
-    release: TargetRelease,
+    /// Named `release` in the stored form, as before backup runs existed.
+    #[serde(rename = "release")]
+    operation: Operation,
     policy: Policy,
     phase: RolloutPhase,
     children: Vec<Child>,
@@ -124,13 +132,13 @@ impl Rollout {
     pub fn new(plan: Plan, now: Nanos) -> Result<Self, PlanError> {
         plan.validate()?;
         let Plan {
-            release,
+            operation,
             children,
             policy,
         } = plan;
         let mut children: Vec<Child> = children
             .into_iter()
-            .map(|spec| Child::new(spec, &release))
+            .map(|spec| Child::new(spec, &operation))
             .collect();
         let order: Vec<u32> = (0u32..)
             .zip(&children)
@@ -163,7 +171,7 @@ impl Rollout {
             waves: waves.len() as u32,
         };
         let mut rollout = Self {
-            release,
+            operation,
             policy,
             phase: RolloutPhase::Running,
             children,
@@ -438,6 +446,9 @@ impl Rollout {
                     | RolloutPhase::Completed
             )
         })?;
+        if matches!(self.operation, Operation::Backup(_)) {
+            return Err(ControlError::NothingInstalled);
+        }
         if !self.policy.snapshot_before_install {
             return Err(ControlError::NoSnapshots);
         }
@@ -465,8 +476,13 @@ impl Rollout {
         &self.phase
     }
 
-    pub fn release(&self) -> &TargetRelease {
-        &self.release
+    pub fn operation(&self) -> &Operation {
+        &self.operation
+    }
+
+    /// The release an upgrade installs; `None` for a backup run.
+    pub fn release(&self) -> Option<&TargetRelease> {
+        self.operation.release()
     }
 
     pub fn policy(&self) -> &Policy {
@@ -559,7 +575,7 @@ impl Rollout {
     fn parts(&mut self, now: Nanos) -> (Ctx<'_>, &mut [Child]) {
         let ctx = Ctx {
             policy: &self.policy,
-            release: &self.release,
+            operation: &self.operation,
             now,
             next_action: ActionId(self.next_action_id),
             events: &mut self.events,
@@ -792,6 +808,7 @@ fn count(counts: &mut StateCounts, state: &ChildState) {
         ChildState::Active { .. } => &mut counts.active,
         ChildState::Finished(verdict) => match verdict {
             Verdict::Upgraded => &mut counts.upgraded,
+            Verdict::BackedUp => &mut counts.backed_up,
             Verdict::Skipped(_) => &mut counts.skipped,
             Verdict::Failed(_) => &mut counts.failed,
             Verdict::RolledBack(_) => &mut counts.rolled_back,

@@ -78,6 +78,9 @@ pub struct StateCounts {
     pub needs_attention: u32,
     pub cancelled: u32,
     pub not_started: u32,
+    /// Children a backup run snapshotted. Defaulted: release 0.1's summaries have none.
+    #[serde(default)]
+    pub backed_up: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]

@@ -56,7 +56,10 @@ fn upgrade_stops_snapshots_installs_starts_verifies_and_checks_health() {
 #[test]
 fn chunked_release_installs_from_the_store_on_the_childs_subnet() {
     let mut plan = plan(1, policy());
-    plan.release.delivery = Delivery::ChunkStore;
+    plan.operation = Operation::Upgrade(TargetRelease {
+        module_hash: RELEASE,
+        delivery: Delivery::ChunkStore,
+    });
     plan.children[0].subnet = SubnetIndex(3);
     let mut h = Harness::new(plan);
     h.run(ROUNDS, |_| Fate::Ok).unwrap();
@@ -1107,4 +1110,124 @@ fn a_child_id_is_stored_as_cbor_bytes_and_shown_as_a_candid_principal() {
     let candid_bytes = candid::encode_one(&child).unwrap();
     assert_eq!(candid_bytes, candid::encode_one(principal).unwrap());
     assert_eq!(candid::decode_one::<ChildId>(&candid_bytes).unwrap(), child);
+}
+
+fn backup_plan(children: u32, stop_children: bool) -> Plan {
+    let mut plan = plan(children, policy());
+    plan.operation = Operation::Backup(BackupRun { stop_children });
+    plan
+}
+
+#[test]
+fn backup_run_snapshots_a_running_child_and_installs_nothing() {
+    let mut h = Harness::new(backup_plan(2, false));
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    assert_eq!(
+        h.steps(&id(0)),
+        [Step::CheckCycles, Step::TakeSnapshot, Step::Verify].map(|step| (Path::Upgrade, step))
+    );
+    for n in 0..2 {
+        assert_eq!(h.verdict(&id(n)), Verdict::BackedUp);
+        let child = h.world.child(&id(n));
+        assert_eq!(
+            (child.status, child.module, child.installs, child.state),
+            (RunStatus::Running, Some(PREVIOUS), 0, 1000 + u64::from(n)),
+            "never stopped, nothing installed"
+        );
+        let taken = h.rollout.child(&id(n)).unwrap().rollout_snapshot().cloned();
+        assert_eq!(taken.as_ref(), child.taken.first());
+        assert!(child
+            .snapshots
+            .iter()
+            .any(|held| Some(&held.id) == taken.as_ref()));
+    }
+    let verify = h
+        .issued
+        .iter()
+        .find(|action| action.kind.step() == Step::Verify);
+    assert_eq!(
+        verify.map(|action| &action.kind),
+        Some(&ActionKind::ReadStatus {
+            expected_module: Some(PREVIOUS)
+        }),
+        "a backed-up child must still run its own module"
+    );
+    assert_eq!(h.rollout.summary().counts.backed_up, 2);
+    assert_eq!(h.rollout.summary().counts.upgraded, 0);
+}
+
+#[test]
+fn backup_run_that_stops_children_starts_each_again_after_its_snapshot() {
+    let mut h = Harness::new(backup_plan(1, true));
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    assert_eq!(
+        h.steps(&id(0)),
+        [
+            Step::CheckCycles,
+            Step::Stop,
+            Step::TakeSnapshot,
+            Step::Start,
+            Step::Verify
+        ]
+        .map(|step| (Path::Upgrade, step))
+    );
+    assert_eq!(h.verdict(&id(0)), Verdict::BackedUp);
+    assert_eq!(h.world.child(&id(0)).status, RunStatus::Running);
+}
+
+#[test]
+fn backup_run_whose_snapshot_is_refused_starts_the_child_again_and_fails_it() {
+    let mut h = Harness::new(backup_plan(1, true));
+    h.run(ROUNDS, failing(1, is(Step::TakeSnapshot), Fate::Permanent))
+        .unwrap();
+
+    assert!(matches!(
+        h.verdict(&id(0)),
+        Verdict::Failed(Failure {
+            step: Step::TakeSnapshot,
+            ..
+        })
+    ));
+    let child = h.world.child(&id(0));
+    assert_eq!((child.status, child.installs), (RunStatus::Running, 0));
+}
+
+#[test]
+fn backup_run_keeps_the_newest_snapshots_the_deployer_made() {
+    let mut plan = backup_plan(1, false);
+    plan.policy.keep_snapshots = Some(2);
+    plan.children[0].snapshots = vec![snapshot(1, true), snapshot(2, false), snapshot(3, true)];
+    let mut h = Harness::new(plan);
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    assert_eq!(h.verdict(&id(0)), Verdict::BackedUp);
+    let held: Vec<(bool, SnapshotId)> = h
+        .world
+        .child(&id(0))
+        .snapshots
+        .iter()
+        .map(|held| (held.by_deployer, held.id.clone()))
+        .collect();
+    assert_eq!(
+        held.len(),
+        3,
+        "the oldest of the deployer's two was replaced"
+    );
+    assert!(!held.iter().any(|(_, id)| *id == snapshot(1, true).id));
+    assert!(
+        held.contains(&(false, snapshot(2, false).id)),
+        "another's is kept"
+    );
+}
+
+#[test]
+fn backup_run_has_nothing_to_roll_back() {
+    let mut h = Harness::new(backup_plan(1, false));
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+    assert_eq!(
+        h.command(Command::RollBackAll),
+        Err(ControlError::NothingInstalled)
+    );
 }

@@ -56,7 +56,10 @@ pub const AMPLE_FUNDS: ChildFunds = ChildFunds {
 
 pub struct World {
     pub children: BTreeMap<ChildId, SimChild>,
-    pub release: ModuleHash,
+    /// `None` in a backup run: any install is a violation.
+    pub release: Option<ModuleHash>,
+    /// A backup run that does not stop its children snapshots them running.
+    snapshots_of_running: bool,
     next_snapshot: u64,
     /// Broken rules, described; a correct engine leaves this empty.
     pub violations: Vec<String>,
@@ -96,7 +99,13 @@ impl World {
             .collect();
         Self {
             children,
-            release: plan.release.module_hash,
+            release: plan.operation.release().map(|release| release.module_hash),
+            snapshots_of_running: matches!(
+                plan.operation,
+                Operation::Backup(BackupRun {
+                    stop_children: false
+                })
+            ),
             next_snapshot: 0,
             violations: Vec::new(),
         }
@@ -176,7 +185,9 @@ impl World {
                 Ok(Reply::Done)
             }
             ActionKind::TakeSnapshot { replace } => {
-                must_be_stopped("TakeSnapshot", child);
+                if !self.snapshots_of_running {
+                    must_be_stopped("TakeSnapshot", child);
+                }
                 if let Some(replace) = replace {
                     let Some(old) = child.snapshots.iter().find(|s| &s.id == replace) else {
                         return Err("the snapshot to replace does not exist".into());
@@ -206,7 +217,7 @@ impl World {
             ActionKind::InstallCode { module_hash, .. }
             | ActionKind::InstallChunked { module_hash, .. } => {
                 must_be_stopped("Install", child);
-                if *module_hash != release {
+                if Some(*module_hash) != release {
                     self.violations
                         .push(format!("child {id:?}: installed another module"));
                 }
@@ -575,10 +586,10 @@ pub fn spec(n: u32) -> ChildSpec {
 /// `children` children on [`PREVIOUS`], on subnet 0, without snapshots, to get [`RELEASE`].
 pub fn plan(children: u32, policy: Policy) -> Plan {
     Plan {
-        release: TargetRelease {
+        operation: Operation::Upgrade(TargetRelease {
             module_hash: RELEASE,
             delivery: Delivery::InstallCode,
-        },
+        }),
         children: (0..children).map(spec).collect(),
         policy,
     }

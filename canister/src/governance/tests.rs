@@ -2,7 +2,7 @@ use candid::Principal;
 use proptest::prelude::*;
 
 use super::*;
-use crate::engine::{ChildSpec, Delivery, SubnetIndex, TargetRelease};
+use crate::engine::{ChildSpec, Delivery, Operation, SubnetIndex, TargetRelease};
 use crate::rollouts::RolloutInfo;
 
 const RELEASE: ModuleHash = ModuleHash([9; 32]);
@@ -18,10 +18,10 @@ fn child(n: u8, module: Option<ModuleHash>) -> ChildSpec {
 
 fn plan(children: Vec<ChildSpec>) -> Plan {
     Plan {
-        release: TargetRelease {
+        operation: Operation::Upgrade(TargetRelease {
             module_hash: RELEASE,
             delivery: Delivery::ChunkStore,
-        },
+        }),
         children,
         policy: Policy::default(),
     }
@@ -70,7 +70,10 @@ fn a_plan_hash_changes_with_what_the_rollout_would_do_and_only_with_it() {
     let mut other_argument = base.clone();
     other_argument.policy.install.arg = vec![1];
     let mut other_release = base.clone();
-    other_release.release.module_hash = ModuleHash([8; 32]);
+    other_release.operation = Operation::Upgrade(TargetRelease {
+        module_hash: ModuleHash([8; 32]),
+        delivery: Delivery::ChunkStore,
+    });
     for changed in [
         upgraded_meanwhile,
         adopted_meanwhile,
@@ -152,6 +155,7 @@ fn a_control_render_says_what_happens_to_which_rollout() {
     let info = RolloutInfo {
         rollout_id: 4,
         release_sha256: ByteBuf::from(vec![9; 32]),
+        backup: None,
         created_by: Principal::anonymous(),
         created_at: 0,
         policy: Policy::default(),

@@ -162,11 +162,27 @@ pub struct StartRolloutArg {
     pub plan_sha256: Option<ByteBuf>,
 }
 
+/// A backup run: a snapshot of each selected child with the rollout engine's waves,
+/// concurrency, retries and failure budget, and no install.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct StartBackupRunArg {
+    pub selector: Selector,
+    /// Null for the default policy. Its `keep_snapshots` is the retention; `install` must be
+    /// left at its default (nothing is installed); `snapshot_before_install` is taken as true.
+    pub policy: Option<PolicyArg>,
+    /// Stops each child for its snapshot and starts it again (a snapshot of a stopped canister
+    /// holds no call half-processed); otherwise the running child is snapshotted as it serves.
+    pub stop_children: bool,
+}
+
 /// A rollout as dashboards see it.
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct RolloutInfo {
     pub rollout_id: u64,
+    /// Empty for a backup run.
     pub release_sha256: ByteBuf,
+    /// Set for a backup run: a snapshot of each child, no install.
+    pub backup: Option<BackupRunInfo>,
     pub created_by: Principal,
     pub created_at: u64,
     /// `install.arg` is left empty: the argument (it may carry configuration or a secret) is
@@ -175,6 +191,12 @@ pub struct RolloutInfo {
     pub install_arg_sha256: Option<ByteBuf>,
     pub install_arg_size: Option<u64>,
     pub summary: Summary,
+}
+
+/// A backup run's settings, as `start_backup_run` took them.
+#[derive(CandidType, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BackupRunInfo {
+    pub stop_children: bool,
 }
 
 #[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]

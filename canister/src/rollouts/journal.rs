@@ -38,8 +38,8 @@ use super::Rollouts;
 use crate::backup::Sections;
 use crate::cbor::{Cbor, CborBytes};
 use crate::engine::{
-    ActionId, Command, Event, EventKind, ModuleHash, Nanos, Outcome, Policy, Rollout, Summary,
-    TargetRelease, Verdict,
+    ActionId, Command, Event, EventKind, ModuleHash, Nanos, Operation, Outcome, Policy, Rollout,
+    Summary, Verdict,
 };
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
@@ -88,7 +88,9 @@ impl RolloutRecord {
 pub struct RolloutOverview {
     pub created_by: Principal,
     pub created_at: Nanos,
-    pub release: TargetRelease,
+    /// Named `release` in the stored form, as before backup runs existed.
+    #[serde(rename = "release")]
+    pub operation: Operation,
     /// `install.arg` left empty.
     pub policy: Policy,
     pub install_arg_sha256: Sha256Hash,
@@ -103,7 +105,7 @@ impl RolloutOverview {
         Self {
             created_by: record.created_by,
             created_at: record.created_at,
-            release: record.engine.release().clone(),
+            operation: record.engine.operation().clone(),
             policy,
             install_arg_sha256: install_arg.sha256,
             install_arg_size: install_arg.size,
@@ -365,7 +367,7 @@ impl<M: Memory> Rollouts<M> {
             live.unfolded += 1;
         }
         let record = &mut live.record;
-        let release = record.engine.release().module_hash;
+        let release = record.engine.release().map(|release| release.module_hash);
         let events = self.events.as_ref().expect("not pruning");
         for event in record.engine.drain_events() {
             observe(fleet, &record.engine, release, &event);
@@ -500,7 +502,12 @@ fn append<T: Serialize + serde::de::DeserializeOwned, M: Memory>(log: &StableLog
 /// (its snapshots taken and replaced along the way included), not one per event. The fleet
 /// registry refuses only children it does not hold, and a claimed child cannot leave it, so a
 /// refusal is ignored.
-fn observe<M: Memory>(fleet: &mut Fleet<M>, engine: &Rollout, release: ModuleHash, event: &Event) {
+fn observe<M: Memory>(
+    fleet: &mut Fleet<M>,
+    engine: &Rollout,
+    release: Option<ModuleHash>,
+    event: &Event,
+) {
     let EventKind::ChildFinished { child, verdict } = &event.kind else {
         return;
     };
@@ -508,7 +515,7 @@ fn observe<M: Memory>(fleet: &mut Fleet<M>, engine: &Rollout, release: ModuleHas
         return;
     };
     let module = match verdict {
-        Verdict::Upgraded => Some(Some(release)),
+        Verdict::Upgraded => Some(release),
         Verdict::RolledBack(_) => Some(state.previous_module()),
         _ => None,
     };

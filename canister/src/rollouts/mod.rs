@@ -42,14 +42,15 @@ pub use admission::{
     MAX_UPLOADS_IN_FLIGHT, WATCHDOG_INTERVAL_NANOS,
 };
 pub use api::{
-    AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
-    ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo, RolloutPage,
-    RolloutPhaseFilter, StartRolloutArg, UpgradeReadiness,
+    AdoptChildrenArg, BackupRunInfo, ChildHistory, ChildHistoryArg, ChunkStore, EventPage,
+    ListEventsArg, ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo,
+    RolloutPage, RolloutPhaseFilter, StartBackupRunArg, StartRolloutArg, UpgradeReadiness,
 };
 pub use journal::{
     JournalEntry, JournalLine, LoggedEvent, RolloutOverview, RolloutRecord, CHECKPOINT_EVERY,
     RETAINED_FINISHED_CHECKPOINTS,
 };
+use planning::plan_backup;
 pub use planning::{delivery_of, MAX_INLINE_MODULE_BYTES};
 pub use queries::{
     EVENT_SCAN_BUDGET, MAX_EVENT_PAGE, MAX_HISTORY_PAGE, MAX_ROLLOUT_PAGE, ROLLOUT_SCAN_BUDGET,
@@ -58,7 +59,8 @@ pub use stores::SubnetStore;
 
 use crate::cbor::CborBytes;
 use crate::engine::{
-    Action, ActionId, Command, ControlError, Delivery, ModuleHash, Nanos, Outcome, Rollout, Summary,
+    Action, ActionId, Command, ControlError, Delivery, ModuleHash, Nanos, Outcome, Plan, Rollout,
+    Summary,
 };
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
@@ -162,6 +164,30 @@ impl<M: Memory> Rollouts<M> {
         now: Nanos,
     ) -> Result<u64, Error> {
         let (plan, children) = self.plan(fleet, release_store, arg, own_subnet)?;
+        self.create(fleet, plan, children, caller, now)
+    }
+
+    /// Plans a backup run of the selected children, claims them and stores it, as [`Self::start`]
+    /// does a rollout. Returns its id.
+    pub fn start_backup(
+        &mut self,
+        fleet: &mut Fleet<M>,
+        arg: StartBackupRunArg,
+        caller: Principal,
+        now: Nanos,
+    ) -> Result<u64, Error> {
+        let (plan, children) = plan_backup(fleet, arg)?;
+        self.create(fleet, plan, children, caller, now)
+    }
+
+    fn create(
+        &mut self,
+        fleet: &mut Fleet<M>,
+        plan: Plan,
+        children: Vec<Principal>,
+        caller: Principal,
+        now: Nanos,
+    ) -> Result<u64, Error> {
         let engine = Rollout::new(plan, now).map_err(|error| ErrorKind::InvalidRolloutPlan {
             reason: error.to_string(),
         })?;
@@ -256,7 +282,7 @@ impl<M: Memory> Rollouts<M> {
         self.live
             .values()
             .filter(|live| live.record.is_active())
-            .map(|live| live.record.engine.release())
+            .filter_map(|live| live.record.engine.release())
             .filter(|release| release.delivery == Delivery::ChunkStore)
             .map(|release| release.module_hash)
             .collect()
@@ -450,7 +476,9 @@ fn control_error(rollout_id: u64, command: Command, error: ControlError) -> Erro
             command,
             phase,
         },
-        ControlError::NoSnapshots => ErrorKind::NothingToRollBack { rollout_id },
+        ControlError::NoSnapshots | ControlError::NothingInstalled => {
+            ErrorKind::NothingToRollBack { rollout_id }
+        }
     }
     .into()
 }

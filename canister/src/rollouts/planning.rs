@@ -7,12 +7,13 @@ use candid::Principal;
 use ic_stable_structures::Memory;
 
 use super::gates::{self, KnownRelease};
-use super::{fleet_error, Rollouts, StartRolloutArg};
+use super::{fleet_error, Rollouts, StartBackupRunArg, StartRolloutArg};
 use crate::engine::{
-    Delivery, ModuleHash, Nanos, Plan, Rollout, TargetRelease, WasmMemoryPersistence,
+    BackupRun, ChildSpec, Delivery, InstallOptions, ModuleHash, Nanos, Operation, Plan, Rollout,
+    TargetRelease, WasmMemoryPersistence,
 };
 use crate::error::{Error, ErrorKind};
-use crate::fleet::{self, Fleet};
+use crate::fleet::{self, ChildRecord, Fleet};
 use crate::governance::{self, RolloutPreview};
 use crate::hash::sha256;
 use crate::release_store::ReleaseStore;
@@ -77,11 +78,7 @@ impl<M: Memory> Rollouts<M> {
             known,
             policy.gate_overrides.as_deref().unwrap_or_default(),
         )?;
-        let selected = match arg.selector {
-            // The operator's order is the rollout's order.
-            fleet::Selector::Explicit(_) => selected,
-            _ => interleave_subnets(selected, |(_, record)| record.subnet),
-        };
+        let selected = in_rollout_order(&arg.selector, selected);
         let without_store = selected
             .iter()
             .map(|(_, record)| {
@@ -95,16 +92,11 @@ impl<M: Memory> Rollouts<M> {
             return Err(ErrorKind::NoChunkStore { subnet }.into());
         }
         let plan = Plan {
-            release: TargetRelease {
+            operation: Operation::Upgrade(TargetRelease {
                 module_hash: ModuleHash(release.sha256),
                 delivery,
-            },
-            children: selected
-                .iter()
-                .map(|(canister_id, record)| {
-                    record.spec(fleet::child_id(canister_id), record.snapshots.clone())
-                })
-                .collect(),
+            }),
+            children: specs(&selected),
             policy,
         };
         if let Some(expected) = pinned {
@@ -134,7 +126,10 @@ impl<M: Memory> Rollouts<M> {
         let release = release_store.get_release(&arg.release)?.summary;
         let (plan, _) = self.plan(fleet, release_store, arg, own_subnet)?;
         let plan_sha256 = governance::plan_sha256(&plan);
-        let release_blessing = release_store.blessing(&plan.release.module_hash.0);
+        let release_blessing = plan
+            .operation
+            .release()
+            .and_then(|target| release_store.blessing(&target.module_hash.0));
         let from =
             governance::targets_by_module(&plan, |module| release_store.release_name(&module.0));
         let selected = plan.children.len() as u32;
@@ -161,6 +156,56 @@ impl<M: Memory> Rollouts<M> {
             release_blessing,
         })
     }
+}
+
+/// Plans a backup run: the selected children in rollout order, each to be snapshotted.
+pub(super) fn plan_backup<M: Memory>(
+    fleet: &Fleet<M>,
+    arg: StartBackupRunArg,
+) -> Result<(Plan, Vec<Principal>), Error> {
+    let mut policy = arg
+        .policy
+        .unwrap_or_default()
+        .into_policy()
+        .map_err(|reason| ErrorKind::InvalidRolloutPlan { reason })?;
+    if policy.install != InstallOptions::default() {
+        return Err(ErrorKind::InvalidRolloutPlan {
+            reason: "a backup run installs nothing: leave the policy's install options out".into(),
+        }
+        .into());
+    }
+    policy.snapshot_before_install = true;
+    let selected: Vec<_> = fleet.select(&arg.selector).map_err(fleet_error)?.collect();
+    let selected = in_rollout_order(&arg.selector, selected);
+    let plan = Plan {
+        operation: Operation::Backup(BackupRun {
+            stop_children: arg.stop_children,
+        }),
+        children: specs(&selected),
+        policy,
+    };
+    Ok((plan, selected.into_iter().map(|(id, _)| id).collect()))
+}
+
+/// The operator's order for an explicit selection; otherwise the subnets interleaved.
+fn in_rollout_order(
+    selector: &fleet::Selector,
+    selected: Vec<(Principal, ChildRecord)>,
+) -> Vec<(Principal, ChildRecord)> {
+    match selector {
+        fleet::Selector::Explicit(_) => selected,
+        _ => interleave_subnets(selected, |(_, record)| record.subnet),
+    }
+}
+
+/// What the engine is told of each selected child.
+fn specs(selected: &[(Principal, ChildRecord)]) -> Vec<ChildSpec> {
+    selected
+        .iter()
+        .map(|(canister_id, record)| {
+            record.spec(fleet::child_id(canister_id), record.snapshots.clone())
+        })
+        .collect()
 }
 
 /// IC interface specification, "IC method `install_code`": `opt keep` needs a new module that

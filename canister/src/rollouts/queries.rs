@@ -6,11 +6,11 @@ use serde_bytes::ByteBuf;
 
 use super::journal::{InstallArgDigest, RolloutOverview};
 use super::{
-    ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg, RolloutEvent,
-    RolloutInfo, RolloutPage, Rollouts,
+    BackupRunInfo, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
+    RolloutEvent, RolloutInfo, RolloutPage, Rollouts,
 };
 use crate::cbor::Cbor;
-use crate::engine::{StepRecord, TargetRelease};
+use crate::engine::{Operation, StepRecord, TargetRelease};
 use crate::error::{Error, ErrorKind};
 use crate::fleet;
 use crate::hash::Sha256Hash;
@@ -199,20 +199,22 @@ impl<M: Memory> Rollouts<M> {
             .collect()
     }
 
-    /// The release a rollout installs (it never changes, so the overview tells).
+    /// The release a rollout installs (it never changes, so the overview tells); `None` for a
+    /// backup run, or a rollout not known.
     pub fn release_of(&self, rollout_id: u64) -> Option<TargetRelease> {
-        match self.live.get(&rollout_id) {
-            Some(live) => Some(live.record.engine.release().clone()),
+        let operation = match self.live.get(&rollout_id) {
+            Some(live) => Some(live.record.engine.operation().clone()),
             None => self
                 .overviews
                 .get(&rollout_id)
-                .map(|stored| stored.decode().release)
+                .map(|stored| stored.decode().operation)
                 .or_else(|| {
                     self.rollouts
                         .get(&rollout_id)
-                        .map(|stored| stored.decode().engine.release().clone())
+                        .map(|stored| stored.decode().engine.operation().clone())
                 }),
-        }
+        };
+        operation?.release().cloned()
     }
 }
 
@@ -233,7 +235,18 @@ impl<M: Memory> ReleaseReferences for Rollouts<M> {
 fn info(rollout_id: u64, overview: RolloutOverview) -> RolloutInfo {
     RolloutInfo {
         rollout_id,
-        release_sha256: ByteBuf::from(overview.release.module_hash.0.to_vec()),
+        release_sha256: ByteBuf::from(
+            overview
+                .operation
+                .release()
+                .map_or_else(Vec::new, |release| release.module_hash.0.to_vec()),
+        ),
+        backup: match overview.operation {
+            Operation::Upgrade(_) => None,
+            Operation::Backup(run) => Some(BackupRunInfo {
+                stop_children: run.stop_children,
+            }),
+        },
         created_by: overview.created_by,
         created_at: overview.created_at,
         policy: overview.policy,

@@ -41,7 +41,12 @@ impl<M: Memory> Rollouts<M> {
             return Err(ErrorKind::NoChunkStore { subnet });
         };
         let chunked = self.live.iter().find(|(_, live)| {
-            live.record.is_active() && live.record.engine.release().delivery == Delivery::ChunkStore
+            live.record.is_active()
+                && live
+                    .record
+                    .engine
+                    .release()
+                    .is_some_and(|release| release.delivery == Delivery::ChunkStore)
         });
         if let Some((&rollout_id, _)) = chunked {
             return Err(ErrorKind::StoreInUse { subnet, rollout_id });

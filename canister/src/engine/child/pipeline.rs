@@ -8,7 +8,7 @@ use super::super::action::{
 };
 use super::super::budget::cycles_for_upgrade;
 use super::super::plan::{
-    Delivery, ExistingSnapshot, ModuleHash, Nanos, OnFailure, SnapshotId, SubnetIndex,
+    Delivery, ExistingSnapshot, ModuleHash, Nanos, OnFailure, Operation, SnapshotId, SubnetIndex,
 };
 use super::super::status::{CallResult, EventKind, StepRecord};
 use super::{
@@ -192,20 +192,21 @@ impl Child {
 
     /// The step succeeded: on to the next step of the path, or to its end.
     fn advance(&mut self, ctx: &mut Ctx) -> Transition {
-        let snapshots = ctx.policy.snapshot_before_install;
+        let snapshots = ctx.takes_snapshot();
         let health_check = ctx.policy.verification.health_method.is_some();
+        let stopped = self.run_hint != RunHint::Running;
         let work = self.work();
-        let next = match (&work.goal, work.step) {
-            (Goal::Upgrade, Step::CheckCycles) => Some(Step::Stop),
-            (Goal::Upgrade, Step::Stop) if snapshots => Some(Step::TakeSnapshot),
-            (Goal::Upgrade, Step::Stop | Step::TakeSnapshot) => Some(Step::Install),
-            (Goal::Upgrade, Step::Install) => Some(Step::Start),
-            (Goal::Upgrade, Step::Start) => Some(Step::Verify),
-            (Goal::Upgrade, Step::Verify) if health_check => Some(Step::HealthCheck),
-            (Goal::RollBack { .. }, Step::Stop) => Some(Step::LoadSnapshot),
-            (Goal::RollBack { .. }, Step::LoadSnapshot) => Some(Step::Start),
-            (Goal::RollBack { .. }, Step::Start) => Some(Step::Verify),
-            _ => None,
+        let next = match (ctx.operation, &work.goal, work.step) {
+            (Operation::Backup(run), Goal::Upgrade, Step::CheckCycles) if !run.stop_children => {
+                Some(Step::TakeSnapshot)
+            }
+            (Operation::Backup(_), Goal::Upgrade, Step::TakeSnapshot) if stopped => {
+                Some(Step::Start)
+            }
+            (Operation::Backup(_), Goal::Upgrade, Step::TakeSnapshot | Step::Start) => {
+                Some(Step::Verify)
+            }
+            (_, goal, step) => next_step(goal, step, snapshots, health_check),
         };
         if let Some(step) = next {
             work.step = step;
@@ -216,6 +217,7 @@ impl Child {
         }
         let goal = std::mem::replace(&mut work.goal, Goal::Upgrade);
         match goal {
+            Goal::Upgrade if ctx.operation.release().is_none() => self.finish(Verdict::BackedUp),
             Goal::Upgrade => self.finish(Verdict::Upgraded),
             Goal::RollBack { cause, .. } => self.finish(Verdict::RolledBack(cause)),
             Goal::Park(failure) => self.finish(Verdict::LeftStopped(failure)),
@@ -249,7 +251,7 @@ impl Child {
         let Some(funds) = observation.funds else {
             unreachable!("check_reply_fits admits a cycles check's status only with funds")
         };
-        let required = cycles_for_upgrade(&funds, ctx.policy.snapshot_before_install);
+        let required = cycles_for_upgrade(&funds, ctx.takes_snapshot());
         if funds.cycles < required {
             let balance = funds.cycles;
             return self.fail(FailureKind::InsufficientCycles { balance, required }, ctx);
@@ -426,7 +428,8 @@ impl Child {
             }
             Step::Install => {
                 let found = observation.module_hash;
-                if found == Some(ctx.release.module_hash) {
+                let release = ctx.operation.release().expect("only an upgrade installs");
+                if found == Some(release.module_hash) {
                     self.installed = true;
                     self.advance(ctx)
                 } else if found != self.previous_module {
@@ -559,10 +562,28 @@ fn read_listing(
     }
 }
 
+/// The upgrade's next step after `step`, or `None` at the end of the path.
+fn next_step(goal: &Goal, step: Step, snapshots: bool, health_check: bool) -> Option<Step> {
+    match (goal, step) {
+        (Goal::Upgrade, Step::CheckCycles) => Some(Step::Stop),
+        (Goal::Upgrade, Step::Stop) if snapshots => Some(Step::TakeSnapshot),
+        (Goal::Upgrade, Step::Stop | Step::TakeSnapshot) => Some(Step::Install),
+        (Goal::Upgrade, Step::Install) => Some(Step::Start),
+        (Goal::Upgrade, Step::Start) => Some(Step::Verify),
+        (Goal::Upgrade, Step::Verify) if health_check => Some(Step::HealthCheck),
+        (Goal::RollBack { .. }, Step::Stop) => Some(Step::LoadSnapshot),
+        (Goal::RollBack { .. }, Step::LoadSnapshot) => Some(Step::Start),
+        (Goal::RollBack { .. }, Step::Start) => Some(Step::Verify),
+        _ => None,
+    }
+}
+
+/// What a verification reads: the release after an upgrade's install, the previous module
+/// after a rollback or a backup run's snapshot.
 fn expected_module(goal: &Goal, previous: Option<ModuleHash>, ctx: &Ctx) -> Option<ModuleHash> {
-    match goal {
-        Goal::RollBack { .. } => previous,
-        _ => Some(ctx.release.module_hash),
+    match (goal, ctx.operation.release()) {
+        (Goal::Upgrade, Some(release)) => Some(release.module_hash),
+        _ => previous,
     }
 }
 
@@ -575,9 +596,10 @@ fn hint_from(status: RunStatus) -> RunHint {
 }
 
 fn install_action(ctx: &Ctx, subnet: SubnetIndex) -> ActionKind {
-    let module_hash = ctx.release.module_hash;
+    let release = ctx.operation.release().expect("only an upgrade installs");
+    let module_hash = release.module_hash;
     let options = ctx.policy.install.clone();
-    match ctx.release.delivery {
+    match release.delivery {
         Delivery::InstallCode => ActionKind::InstallCode {
             module_hash,
             options,
