@@ -126,7 +126,7 @@ fn backup_runs_snapshot_every_child_keep_the_newest_and_install_nothing() {
             Some(stop_children)
         );
         let done = fleet.run_to_end(operator(), info.rollout_id, 2_000);
-        assert_eq!(done.summary.counts.backed_up as usize, CHILDREN);
+        assert_eq!(done.summary.counts.backed_up, Some(CHILDREN as u32));
         assert_eq!(done.summary.counts.upgraded, 0);
         assert_eq!(done.summary.waves.len(), 2, "a canary, then the rest");
         let expected_stops = if stop_children { CHILDREN } else { 0 };

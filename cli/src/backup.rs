@@ -1,5 +1,6 @@
 //! `deployer backup`: the deployer's own state exported into a directory and restored from it
-//! into a freshly installed deployer (`deployer_client::state_backup`), and a child's snapshot
+//! into a freshly installed deployer (`deployer_client::state_backup`), backup runs (a snapshot
+//! of each selected child, with a rollout's waves and concurrency), and a child's snapshot
 //! downloaded through the deployer's proxy (the child needs no other controller), written in the
 //! layout of `icp canister snapshot download` so that `icp canister snapshot upload` takes it
 //! back.
@@ -13,7 +14,9 @@ use ic_sim::{Reject, RejectCode};
 
 use crate::connect::parse_principal;
 use crate::fail::{Failure, Outcome};
-use crate::{text, Context};
+use crate::rollout::{self, Selection};
+use crate::{json, text, Context};
+use deployer::StartBackupRunArg;
 
 #[derive(Subcommand)]
 pub enum BackupCommand {
@@ -29,6 +32,23 @@ pub enum BackupCommand {
     /// once. Rollouts active at the export come back paused: make the restored deployer a
     /// controller of the fleet, then resume them. Needs the Admin role.
     Restore { directory: PathBuf },
+    /// Starts a backup run: a snapshot of each selected child (every child by default) with the
+    /// policy's waves, concurrency, retries, failure budget and `keep_snapshots` retention,
+    /// installing nothing; watched, paused and aborted as a rollout. Needs the Operator role.
+    Run {
+        #[command(flatten)]
+        selection: Selection,
+        /// Stops each child for its snapshot and starts it again; by default the running child
+        /// is snapshotted as it serves.
+        #[arg(long)]
+        stop: bool,
+        /// Watch it once started (and exit as `rollout watch` does).
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between reads while watching.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+    },
     /// Downloads a child's snapshot (the newest unless `--snapshot`) into a new or empty
     /// directory: metadata.json, wasm_module.bin, wasm_memory.bin, stable_memory.bin and
     /// wasm_chunk_store/. Needs the Operator role.
@@ -47,6 +67,7 @@ impl BackupCommand {
     pub fn check_input(&self) -> Outcome<()> {
         match self {
             BackupCommand::Export { .. } => Ok(()),
+            BackupCommand::Run { selection, .. } => selection.check(),
             BackupCommand::Restore { directory } => {
                 StateBackup::read_manifest(directory).map_err(backup_failure)?;
                 Ok(())
@@ -63,10 +84,40 @@ impl BackupCommand {
         }
     }
 
-    pub fn run(self, context: &Context) -> Outcome<()> {
+    /// The exit status: a watched backup run's is `rollout watch`'s.
+    pub fn run(self, context: &Context) -> Outcome<u8> {
         match self {
-            BackupCommand::Export { output } => export(context, &output),
-            BackupCommand::Restore { directory } => restore(context, &directory),
+            BackupCommand::Export { output } => export(context, &output).map(|()| 0),
+            BackupCommand::Restore { directory } => restore(context, &directory).map(|()| 0),
+            BackupCommand::Run {
+                selection,
+                stop,
+                watch,
+                interval,
+            } => {
+                let info = context.connection.deployer().start_backup_run(
+                    context.connection.me,
+                    StartBackupRunArg {
+                        selector: selection.selector()?,
+                        policy: Some(selection.policy()?),
+                        stop_children: stop,
+                    },
+                )?;
+                if watch {
+                    if !context.json {
+                        println!("backup run {} started", info.rollout_id);
+                    }
+                    return rollout::watch(context, info.rollout_id, interval);
+                }
+                context.print(&json::to_json(&info), || {
+                    format!(
+                        "backup run {} started\n{}",
+                        info.rollout_id,
+                        rollout::describe(&info)
+                    )
+                });
+                Ok(0)
+            }
             BackupCommand::Child {
                 canister_id,
                 snapshot,
@@ -107,7 +158,7 @@ impl BackupCommand {
                         text::bytes(downloaded.data_bytes())
                     )
                 });
-                Ok(())
+                Ok(0)
             }
         }
     }

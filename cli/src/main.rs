@@ -132,7 +132,7 @@ fn run(cli: Cli) -> Outcome<u8> {
         Command::Role(command) => role(&context, command).map(|()| 0),
         Command::Stats => stats(&context).map(|()| 0),
         Command::PrepareUpgrade { lift } => prepare_upgrade(&context, lift),
-        Command::Backup(command) => command.run(&context).map(|()| 0),
+        Command::Backup(command) => command.run(&context),
     }
 }
 

@@ -38,6 +38,28 @@ pub enum Ended {
 pub struct Target {
     /// The release: SHA-256 (hex) or name@version.
     release: String,
+    #[command(flatten)]
+    selection: Selection,
+}
+
+impl Target {
+    fn check(&self) -> Outcome<()> {
+        parse_release(&self.release)?;
+        self.selection.check()
+    }
+
+    fn selector(&self) -> Outcome<Selector> {
+        self.selection.selector()
+    }
+
+    fn policy(&self) -> Outcome<PolicyArg> {
+        self.selection.policy()
+    }
+}
+
+/// Which children, and the policy to treat them with: a rollout's or a backup run's.
+#[derive(Args, Clone)]
+pub struct Selection {
     /// Only the children with this label (repeatable: all must match).
     #[arg(long = "label", value_name = "KEY=VALUE", conflicts_with = "children")]
     labels: Vec<String>,
@@ -50,9 +72,8 @@ pub struct Target {
     policy: Option<PathBuf>,
 }
 
-impl Target {
-    fn check(&self) -> Outcome<()> {
-        parse_release(&self.release)?;
+impl Selection {
+    pub fn check(&self) -> Outcome<()> {
         parse_labels(&self.labels)?;
         parse_ids(&self.children)?;
         if let Some(path) = &self.policy {
@@ -61,7 +82,7 @@ impl Target {
         Ok(())
     }
 
-    fn selector(&self) -> Outcome<Selector> {
+    pub fn selector(&self) -> Outcome<Selector> {
         Ok(if !self.children.is_empty() {
             Selector::Explicit(parse_ids(&self.children)?)
         } else if !self.labels.is_empty() {
@@ -71,7 +92,7 @@ impl Target {
         })
     }
 
-    fn policy(&self) -> Outcome<PolicyArg> {
+    pub fn policy(&self) -> Outcome<PolicyArg> {
         match &self.policy {
             Some(path) => policy::load(path),
             None => Ok(PolicyArg::default()),
@@ -300,22 +321,13 @@ impl RolloutCommand {
 }
 
 fn total(counts: &StateCounts) -> u32 {
-    counts.queued
-        + counts.active
-        + counts.awaiting_rollback
-        + counts.upgraded
-        + counts.skipped
-        + counts.failed
-        + counts.rolled_back
-        + counts.left_stopped
-        + counts.needs_attention
-        + counts.cancelled
-        + counts.not_started
+    counts.queued + counts.active + counts.awaiting_rollback + settled(counts)
 }
 
 /// Children that reached a final state.
 fn settled(counts: &StateCounts) -> u32 {
     counts.upgraded
+        + counts.backed_up.unwrap_or(0)
         + counts.skipped
         + counts.failed
         + counts.rolled_back
@@ -336,6 +348,7 @@ fn phase_name(phase: &RolloutPhase) -> String {
 fn counts_line(counts: &StateCounts) -> String {
     let mut parts = vec![format!("{} upgraded", counts.upgraded)];
     for (count, name) in [
+        (counts.backed_up.unwrap_or(0), "backed up"),
         (counts.active, "in flight"),
         (counts.queued, "queued"),
         (counts.skipped, "skipped"),
@@ -354,12 +367,17 @@ fn counts_line(counts: &StateCounts) -> String {
     parts.join(", ")
 }
 
-fn describe(info: &RolloutInfo) -> String {
+pub(crate) fn describe(info: &RolloutInfo) -> String {
     let summary = &info.summary;
+    let release = match info.backup {
+        Some(run) if run.stop_children => "none: a backup run (children stopped for it)".into(),
+        Some(_) => "none: a backup run (children snapshotted running)".into(),
+        None => hex::encode(&info.release_sha256),
+    };
     let mut out = format!(
         "phase    {}\nrelease  {}\nchildren {} ({})\n",
         json::brief(&json::to_json(&summary.phase)),
-        hex::encode(&info.release_sha256),
+        release,
         total(&summary.counts),
         counts_line(&summary.counts)
     );
@@ -455,7 +473,7 @@ fn plan(context: &Context, target: &Target) -> Outcome<()> {
         }
     };
     // The deployer spreads the children over their subnets, one subnet after another.
-    let selected = if target.children.is_empty() {
+    let selected = if target.selection.children.is_empty() {
         let mut queues: BTreeMap<Principal, std::collections::VecDeque<ChildInfo>> =
             BTreeMap::new();
         for child in selected {
@@ -622,7 +640,7 @@ fn event_text(kind: &Value) -> String {
     }
 }
 
-fn watch(context: &Context, id: u64, interval: f64) -> Outcome<u8> {
+pub(crate) fn watch(context: &Context, id: u64, interval: f64) -> Outcome<u8> {
     let me = context.connection.me;
     let mut deployer = context.connection.deployer();
     let interval = Duration::from_secs_f64(interval.max(0.05));

@@ -296,3 +296,55 @@ fn icp_uploads_a_backup_into_another_child_which_then_holds_the_first_ones_state
         "the target holds the source's state"
     );
 }
+
+#[test]
+fn a_backup_run_snapshots_each_child_which_backup_child_then_downloads() {
+    let net = TestNetwork::start("backup-run", 20);
+    let (child, taken_by_admin) = child_with_snapshot(&net);
+    let other = net.create_child("child_v1", true);
+    net.admin(&["fleet", "adopt", &other.to_text()]).ok();
+
+    let watched = net
+        .admin(&["backup", "run", "--stop", "--watch", "--interval", "0.2"])
+        .ok();
+    assert!(watched.stdout.contains("ended: Completed"), "{watched:#?}");
+    for canister in [child, other] {
+        assert!(
+            watched
+                .stdout
+                .contains(&format!("{canister} finished: BackedUp")),
+            "{watched:#?}"
+        );
+    }
+    let shown = net.admin(&["rollout", "show", "0"]).ok();
+    assert!(
+        shown
+            .stdout
+            .contains("a backup run (children stopped for it)")
+            && shown.stdout.contains("2 backed up"),
+        "{shown:#?}"
+    );
+
+    // The newest snapshot of the child is the run's, not the one its other controller took.
+    let dir = net.dir.join("after-run");
+    let written = net
+        .admin(&[
+            "backup",
+            "child",
+            &child.to_text(),
+            "-o",
+            dir.to_str().unwrap(),
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_ne!(
+        written["snapshot_id"],
+        hex::encode(&taken_by_admin.id).as_str()
+    );
+    assert!(written["taken_at"].as_u64().unwrap() > taken_by_admin.taken_at_timestamp);
+
+    // Input the deployer would refuse is refused before any call.
+    net.admin(&["backup", "run", "--label", "no-equals-sign"])
+        .code(2);
+}

@@ -192,6 +192,6 @@ pub fn states(counts: &StateCounts) -> [(&'static str, u32); 12] {
         ("needs_attention", counts.needs_attention),
         ("cancelled", counts.cancelled),
         ("not_started", counts.not_started),
-        ("backed_up", counts.backed_up),
+        ("backed_up", counts.backed_up.unwrap_or(0)),
     ]
 }

@@ -86,7 +86,7 @@ fn record(out: &mut String, harness: &mut Harness) {
     };
     let summary = format!("{summary:?}")
         .replace(", failures_by_kind: None", "")
-        .replace(", backed_up: 0", "");
+        .replace(", backed_up: None", "");
     out.push_str(&format!("{summary}\n"));
 }
 

@@ -808,7 +808,7 @@ fn count(counts: &mut StateCounts, state: &ChildState) {
         ChildState::Active { .. } => &mut counts.active,
         ChildState::Finished(verdict) => match verdict {
             Verdict::Upgraded => &mut counts.upgraded,
-            Verdict::BackedUp => &mut counts.backed_up,
+            Verdict::BackedUp => counts.backed_up.get_or_insert(0),
             Verdict::Skipped(_) => &mut counts.skipped,
             Verdict::Failed(_) => &mut counts.failed,
             Verdict::RolledBack(_) => &mut counts.rolled_back,

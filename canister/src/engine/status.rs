@@ -78,9 +78,10 @@ pub struct StateCounts {
     pub needs_attention: u32,
     pub cancelled: u32,
     pub not_started: u32,
-    /// Children a backup run snapshotted. Defaulted: release 0.1's summaries have none.
+    /// Children a backup run snapshotted; `None` for none. Optional because release 0.1 did not
+    /// count them: a client reading its replies (and the overviews it stored) finds no field.
     #[serde(default)]
-    pub backed_up: u32,
+    pub backed_up: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]

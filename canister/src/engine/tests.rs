@@ -1153,7 +1153,7 @@ fn backup_run_snapshots_a_running_child_and_installs_nothing() {
         }),
         "a backed-up child must still run its own module"
     );
-    assert_eq!(h.rollout.summary().counts.backed_up, 2);
+    assert_eq!(h.rollout.summary().counts.backed_up, Some(2));
     assert_eq!(h.rollout.summary().counts.upgraded, 0);
 }
 
