@@ -84,10 +84,11 @@ pub enum Method {
     RestorePiece,
     CommitRestore,
     StartBackupRun,
+    RestoreChild,
 }
 
 impl Method {
-    pub const ALL: [Method; 57] = [
+    pub const ALL: [Method; 58] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -145,6 +146,7 @@ impl Method {
         Method::RestorePiece,
         Method::CommitRestore,
         Method::StartBackupRun,
+        Method::RestoreChild,
     ];
 
     /// The name in the Candid interface.
@@ -207,6 +209,7 @@ impl Method {
             Method::RestorePiece => "restore_piece",
             Method::CommitRestore => "commit_restore",
             Method::StartBackupRun => "start_backup_run",
+            Method::RestoreChild => "restore_child",
         }
     }
 
@@ -244,6 +247,7 @@ impl Method {
             | Method::RemoveLabel
             | Method::StartRollout
             | Method::StartBackupRun
+            | Method::RestoreChild
             | Method::PauseRollout
             | Method::ResumeRollout
             | Method::AbortRollout

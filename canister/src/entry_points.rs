@@ -43,8 +43,8 @@ use crate::roles::{Role, RoleAssignment};
 use crate::rollout_driver::{self, effects};
 use crate::rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
-    ListRolloutsArg, PrepareUpgradeArg, RolloutInfo, RolloutPage, StartBackupRunArg,
-    StartRolloutArg, UpgradeReadiness,
+    ListRolloutsArg, PrepareUpgradeArg, RestoreChildArg, RolloutInfo, RolloutPage,
+    StartBackupRunArg, StartRolloutArg, UpgradeReadiness,
 };
 use crate::state::{upgrade_refusal, InitArg, State, UpgradeArg};
 use crate::uploads::{
@@ -700,6 +700,22 @@ fn start_backup_run(arg: StartBackupRunArg) -> Replied<Result<RolloutInfo, Error
                 fleet, rollouts, ..
             } = state;
             rollouts.start_backup(fleet, arg, caller, now)
+        })?;
+        rollout_driver::drive_no_later_than(rollout_id, now);
+        read_state(|state| state.rollouts.info(rollout_id))
+    })
+}
+
+/// Operator. Loads a snapshot into one child, journaled as a rollout.
+#[update(manual_reply = true)]
+fn restore_child(arg: RestoreChildArg) -> Replied<Result<RolloutInfo, Error>> {
+    cached_candid::reply(|| {
+        let now = time();
+        let rollout_id = authorized(Method::RestoreChild, |state, caller| {
+            let State {
+                fleet, rollouts, ..
+            } = state;
+            rollouts.start_restore(fleet, arg, caller, now)
         })?;
         rollout_driver::drive_no_later_than(rollout_id, now);
         read_state(|state| state.rollouts.info(rollout_id))

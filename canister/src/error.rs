@@ -500,7 +500,8 @@ impl fmt::Display for ErrorKind {
             Self::NothingToRollBack { rollout_id } => write!(
                 f,
                 "rollout {rollout_id} has nothing to roll back: it took no snapshots \
-                 (snapshot_before_install was off), or it is a backup run, which installs nothing"
+                 (snapshot_before_install was off), or it is a backup run or a restore, which \
+                 install nothing"
             ),
             Self::NotInRollout {
                 rollout_id,

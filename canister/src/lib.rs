@@ -86,9 +86,10 @@ pub use releases::{
 };
 pub use roles::{Role, RoleAssignment};
 pub use rollouts::{
-    AdoptChildrenArg, BackupRunInfo, ChildHistory, ChildHistoryArg, ChunkStore, EventPage,
-    ListEventsArg, ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo,
-    RolloutPage, RolloutPhaseFilter, StartBackupRunArg, StartRolloutArg, UpgradeReadiness,
+    AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
+    ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RestoreChildArg, RolloutEvent, RolloutInfo,
+    RolloutOperation, RolloutPage, RolloutPhaseFilter, StartBackupRunArg, StartRolloutArg,
+    UpgradeReadiness,
 };
 pub use state::{InitArg, UpgradeArg};
 pub use uploads::{

@@ -122,8 +122,8 @@ fn backup_runs_snapshot_every_child_keep_the_newest_and_install_nothing() {
             "a backup run installs no release"
         );
         assert_eq!(
-            info.backup.map(|run| run.stop_children),
-            Some(stop_children)
+            info.operation,
+            Some(deployer::RolloutOperation::Backup { stop_children })
         );
         let done = fleet.run_to_end(operator(), info.rollout_id, 2_000);
         assert_eq!(done.summary.counts.backed_up, Some(CHILDREN as u32));

@@ -16,7 +16,8 @@ use crate::connect::parse_principal;
 use crate::fail::{Failure, Outcome};
 use crate::rollout::{self, Selection};
 use crate::{json, text, Context};
-use deployer::StartBackupRunArg;
+use deployer::{RestoreChildArg, RolloutInfo, StartBackupRunArg};
+use serde_bytes::ByteBuf;
 
 #[derive(Subcommand)]
 pub enum BackupCommand {
@@ -49,6 +50,21 @@ pub enum BackupCommand {
         #[arg(long, default_value_t = 1.0)]
         interval: f64,
     },
+    /// Restores a child to one of its snapshots: the deployer stops it, loads the snapshot,
+    /// starts it and checks it runs, journaled as a rollout (watched, shown and listed as one).
+    /// Needs the Operator role.
+    RestoreChild {
+        canister_id: String,
+        /// The snapshot's id in hex (as `icp canister snapshot list` prints it).
+        #[arg(long)]
+        snapshot: String,
+        /// Watch it once started (and exit as `rollout watch` does).
+        #[arg(long)]
+        watch: bool,
+        /// Seconds between reads while watching.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+    },
     /// Downloads a child's snapshot (the newest unless `--snapshot`) into a new or empty
     /// directory: metadata.json, wasm_module.bin, wasm_memory.bin, stable_memory.bin and
     /// wasm_chunk_store/. Needs the Operator role.
@@ -68,6 +84,15 @@ impl BackupCommand {
         match self {
             BackupCommand::Export { .. } => Ok(()),
             BackupCommand::Run { selection, .. } => selection.check(),
+            BackupCommand::RestoreChild {
+                canister_id,
+                snapshot,
+                ..
+            } => {
+                parse_principal(canister_id, "canister id")?;
+                parse_snapshot_id(snapshot)?;
+                Ok(())
+            }
             BackupCommand::Restore { directory } => {
                 StateBackup::read_manifest(directory).map_err(backup_failure)?;
                 Ok(())
@@ -103,20 +128,22 @@ impl BackupCommand {
                         stop_children: stop,
                     },
                 )?;
-                if watch {
-                    if !context.json {
-                        println!("backup run {} started", info.rollout_id);
-                    }
-                    return rollout::watch(context, info.rollout_id, interval);
-                }
-                context.print(&json::to_json(&info), || {
-                    format!(
-                        "backup run {} started\n{}",
-                        info.rollout_id,
-                        rollout::describe(&info)
-                    )
-                });
-                Ok(0)
+                started(context, &info, "backup run", watch.then_some(interval))
+            }
+            BackupCommand::RestoreChild {
+                canister_id,
+                snapshot,
+                watch,
+                interval,
+            } => {
+                let info = context.connection.deployer().restore_child(
+                    context.connection.me,
+                    RestoreChildArg {
+                        canister_id: parse_principal(&canister_id, "canister id")?,
+                        snapshot_id: ByteBuf::from(parse_snapshot_id(&snapshot)?),
+                    },
+                )?;
+                started(context, &info, "restore", watch.then_some(interval))
             }
             BackupCommand::Child {
                 canister_id,
@@ -223,6 +250,25 @@ fn restore(context: &Context, directory: &std::path::Path) -> Outcome<()> {
         )
     });
     Ok(())
+}
+
+/// Says that `what` started, then follows it every `watch` seconds when asked (and exits as
+/// `rollout watch` does).
+fn started(context: &Context, info: &RolloutInfo, what: &str, watch: Option<f64>) -> Outcome<u8> {
+    if let Some(interval) = watch {
+        if !context.json {
+            println!("{what} {} started", info.rollout_id);
+        }
+        return rollout::watch(context, info.rollout_id, interval);
+    }
+    context.print(&json::to_json(info), || {
+        format!(
+            "{what} {} started\n{}",
+            info.rollout_id,
+            rollout::describe(info)
+        )
+    });
+    Ok(0)
 }
 
 fn backup_failure(error: BackupError) -> Failure {

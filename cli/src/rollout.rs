@@ -12,7 +12,8 @@ use candid::Principal;
 use clap::{Args, Subcommand, ValueEnum};
 use deployer::{
     ChildHistoryArg, ChildInfo, ListEventsArg, ListRolloutsArg, PolicyArg, RolloutEvent,
-    RolloutInfo, RolloutPhase, RolloutPhaseFilter, Selector, StartRolloutArg, StateCounts,
+    RolloutInfo, RolloutOperation, RolloutPhase, RolloutPhaseFilter, Selector, StartRolloutArg,
+    StateCounts,
 };
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use serde_json::{json, Value};
@@ -337,8 +338,13 @@ fn settled(counts: &StateCounts) -> u32 {
         + counts.not_started
 }
 
-fn failed(counts: &StateCounts) -> u32 {
-    counts.failed + counts.rolled_back + counts.left_stopped + counts.needs_attention
+/// Children whose operation failed: a rolled-back child is one, except in a restore, whose
+/// success is to be rolled back to the chosen snapshot.
+fn failed(info: &RolloutInfo) -> u32 {
+    let counts = &info.summary.counts;
+    let restore = matches!(info.operation, Some(RolloutOperation::RestoreChild { .. }));
+    let rolled_back = if restore { 0 } else { counts.rolled_back };
+    counts.failed + rolled_back + counts.left_stopped + counts.needs_attention
 }
 
 fn phase_name(phase: &RolloutPhase) -> String {
@@ -346,9 +352,14 @@ fn phase_name(phase: &RolloutPhase) -> String {
 }
 
 fn counts_line(counts: &StateCounts) -> String {
-    let mut parts = vec![format!("{} upgraded", counts.upgraded)];
+    // A backup run upgrades nothing: it leads with the children it backed up.
+    let backed_up = counts.backed_up.unwrap_or(0);
+    let mut parts = vec![if backed_up > 0 {
+        format!("{backed_up} backed up")
+    } else {
+        format!("{} upgraded", counts.upgraded)
+    }];
     for (count, name) in [
-        (counts.backed_up.unwrap_or(0), "backed up"),
         (counts.active, "in flight"),
         (counts.queued, "queued"),
         (counts.skipped, "skipped"),
@@ -369,9 +380,16 @@ fn counts_line(counts: &StateCounts) -> String {
 
 pub(crate) fn describe(info: &RolloutInfo) -> String {
     let summary = &info.summary;
-    let release = match info.backup {
-        Some(run) if run.stop_children => "none: a backup run (children stopped for it)".into(),
-        Some(_) => "none: a backup run (children snapshotted running)".into(),
+    let release = match &info.operation {
+        Some(RolloutOperation::Backup {
+            stop_children: true,
+        }) => "none: a backup run (children stopped for it)".into(),
+        Some(RolloutOperation::Backup { .. }) => {
+            "none: a backup run (children snapshotted running)".into()
+        }
+        Some(RolloutOperation::RestoreChild { snapshot_id }) => {
+            format!("none: a restore to snapshot {}", hex::encode(snapshot_id))
+        }
         None => hex::encode(&info.release_sha256),
     };
     let mut out = format!(
@@ -740,7 +758,7 @@ pub(crate) fn watch(context: &Context, id: u64, interval: f64) -> Outcome<u8> {
     header.finish_and_clear();
     let summary = &info.summary;
     let ended = match &summary.phase {
-        RolloutPhase::Completed if failed(&summary.counts) > 0 => Ended::CompletedWithFailures,
+        RolloutPhase::Completed if failed(&info) > 0 => Ended::CompletedWithFailures,
         RolloutPhase::Completed => Ended::Completed,
         RolloutPhase::Paused(_) => Ended::Paused,
         RolloutPhase::Aborted => Ended::Aborted,

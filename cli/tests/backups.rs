@@ -344,7 +344,50 @@ fn a_backup_run_snapshots_each_child_which_backup_child_then_downloads() {
     );
     assert!(written["taken_at"].as_u64().unwrap() > taken_by_admin.taken_at_timestamp);
 
+    // Restored to the snapshot its other controller took (after 3 increments), the child
+    // counts 3 again, though it counted on since.
+    let counter = |net: &TestNetwork| -> u64 {
+        let mut network = net.shared.lock();
+        deployer_client::fleet::child_counter(network.sim_mut(), net.admin.principal, child)
+    };
+    {
+        let mut network = net.shared.lock();
+        let _: (u64,) = network
+            .sim_mut()
+            .update(net.admin.principal, child, "increment", ())
+            .unwrap();
+    }
+    assert_eq!(counter(&net), 4);
+    let restored = net
+        .admin(&[
+            "backup",
+            "restore-child",
+            &child.to_text(),
+            "--snapshot",
+            &hex::encode(&taken_by_admin.id),
+            "--watch",
+            "--interval",
+            "0.2",
+        ])
+        .ok();
+    assert!(
+        restored
+            .stdout
+            .contains(&format!("{child} finished: RolledBack")),
+        "{restored:#?}"
+    );
+    assert_eq!(counter(&net), 3);
+
     // Input the deployer would refuse is refused before any call.
     net.admin(&["backup", "run", "--label", "no-equals-sign"])
         .code(2);
+    net.admin(&[
+        "backup",
+        "restore-child",
+        &child.to_text(),
+        "--snapshot",
+        "xyz",
+    ])
+    .code(2)
+    .stderr_has("expected its id in hex");
 }

@@ -11,10 +11,11 @@ use deployer::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChildInfo, ChildPage, ChunkStore, Error,
     EventPage, ExportManifest, Label, ListChildrenArg, ListEventsArg, ListProxyCallsArg,
     ListReleasesArg, ListRolloutsArg, PrepareUpgradeArg, ProxyArgs, ProxyCallPage, ProxyResult,
-    ReadExportArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector, RestorePieceArg,
-    RestoreProgress, RestoreSummary, Role, RoleAssignment, RolloutInfo, RolloutPage,
-    SetReleaseBlessingArg, StartBackupRunArg, StartRolloutArg, StorageStats, UpgradeReadiness,
-    UploadChunkArg, UploadOpenArg, UploadSettings, UploadSettingsUpdate, UploadStatus, VersionInfo,
+    ReadExportArg, Release, ReleaseChunkArg, ReleasePage, ReleaseSelector, RestoreChildArg,
+    RestorePieceArg, RestoreProgress, RestoreSummary, Role, RoleAssignment, RolloutInfo,
+    RolloutPage, SetReleaseBlessingArg, StartBackupRunArg, StartRolloutArg, StorageStats,
+    UpgradeReadiness, UploadChunkArg, UploadOpenArg, UploadSettings, UploadSettingsUpdate,
+    UploadStatus, VersionInfo,
 };
 use serde_bytes::ByteBuf;
 
@@ -192,6 +193,7 @@ endpoints! {
     update restore_piece, restore_piece_ok(arg: RestorePieceArg) -> Result<RestoreProgress, Error>;
     update commit_restore, commit_restore_ok() -> Result<RestoreSummary, Error>;
     update start_backup_run, start_backup_run_ok(arg: StartBackupRunArg) -> Result<RolloutInfo, Error>;
+    update restore_child, restore_child_ok(arg: RestoreChildArg) -> Result<RolloutInfo, Error>;
 
     query http_request, http_request_ok(request: HttpRequest<'static>) -> HttpResponse<'static>;
 

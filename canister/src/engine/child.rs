@@ -25,6 +25,8 @@ pub enum RollbackCause {
     Failure(Failure),
     /// An operator rolled back the whole rollout.
     Requested,
+    /// An operator restored the child to a snapshot of their choice (`restore_child`).
+    Restore,
 }
 
 /// A step that failed for good.
@@ -332,6 +334,10 @@ pub struct Child {
     rollout_snapshot: Option<SnapshotId>,
     /// The release's install is confirmed (by its reply or by reading the module hash).
     installed: bool,
+    /// The module a restore's verification found: what the loaded snapshot holds. Stored only
+    /// when set, so rollouts stored before restores existed load, and store, as they did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    restored_module: Option<ModuleHash>,
     run_hint: RunHint,
     failure_counted: bool,
     history: Vec<StepRecord>,
@@ -356,6 +362,7 @@ impl Child {
             stage,
             rollout_snapshot: None,
             installed: false,
+            restored_module: None,
             run_hint: RunHint::Running,
             failure_counted: false,
             history: Vec::new(),
@@ -393,6 +400,11 @@ impl Child {
     /// Whether the release's install is confirmed (by its reply or by the module hash read).
     pub fn installed(&self) -> bool {
         self.installed
+    }
+
+    /// The module a restore found the child running once it loaded the snapshot.
+    pub fn restored_module(&self) -> Option<ModuleHash> {
+        self.restored_module
     }
 
     pub fn history(&self) -> &[StepRecord] {
@@ -441,6 +453,9 @@ impl Child {
             child: self.id.clone(),
             wave: self.wave.unwrap_or_default(),
         });
+        if let Operation::Restore(run) = ctx.operation {
+            return self.roll_back(RollbackCause::Restore, run.snapshot.clone(), ctx);
+        }
         self.work_on(Goal::Upgrade, Step::CheckCycles, ctx.now);
         Transition::default()
     }
@@ -474,6 +489,7 @@ impl Child {
         if let Stage::AwaitingRollback { cause, .. } = &self.stage {
             self.stage = Stage::Finished(match cause {
                 RollbackCause::Requested => Verdict::Upgraded,
+                RollbackCause::Restore => unreachable!("a restore never awaits a rollback"),
                 RollbackCause::Failure(failure) => Verdict::LeftStopped(failure.clone()),
             });
         }

@@ -77,6 +77,7 @@
 //! | Upgrade  | CheckCycles → Stop → TakeSnapshot (policy) → Install → Start → Verify(release) → HealthCheck (if named) | Upgraded |
 //! | Upgrade, in a backup run | CheckCycles → Stop (if `stop_children`) → TakeSnapshot → Start (if stopped) → Verify(previous) → HealthCheck (if named) | BackedUp |
 //! | RollBack | Stop (unless known stopped) → LoadSnapshot → Start → Verify(previous) | RolledBack |
+//! | RollBack, in a restore | Stop (unless known stopped) → LoadSnapshot(chosen) → Start → Verify(some module, running) | RolledBack(Restore) |
 //! | Restart  | Start                                                        | Failed, Cancelled, NeedsAttention, back to Stop (stuck-stop retry), or back to the wave's queue (paused for cycles) |
 //! | Park     | Stop (unless known stopped)                                  | LeftStopped |
 //!
@@ -175,7 +176,7 @@ pub use child::{Child, ChildState, Failure, FailureKind, RollbackCause, SkipReas
 pub use plan::{
     BackupRun, ChildId, ChildIdTooLong, ChildSpec, Delivery, ExistingSnapshot, FailureBudget,
     GateOverride, InstallOptions, ModuleHash, Nanos, OnFailure, Operation, Plan, PlanError, Policy,
-    RetryPolicy, SnapshotId, SubnetIndex, TargetRelease, UpgradeGate, Verification,
+    RestoreRun, RetryPolicy, SnapshotId, SubnetIndex, TargetRelease, UpgradeGate, Verification,
     WasmMemoryPersistence, WavePlan, WaveSize, MAX_CHILD_ID_BYTES, MAX_SNAPSHOTS_PER_CANISTER,
 };
 pub use rollout::{Command, ControlError, Dispatch, Rollout};

@@ -136,6 +136,9 @@ pub enum Operation {
     Upgrade(TargetRelease),
     /// Takes a snapshot of each child and installs nothing.
     Backup(BackupRun),
+    /// Loads a snapshot into the plan's one child: the rollback path, to a snapshot an
+    /// operator chose.
+    Restore(RestoreRun),
 }
 
 impl Operation {
@@ -143,7 +146,7 @@ impl Operation {
     pub fn release(&self) -> Option<&TargetRelease> {
         match self {
             Self::Upgrade(release) => Some(release),
-            Self::Backup(_) => None,
+            Self::Backup(_) | Self::Restore(_) => None,
         }
     }
 }
@@ -155,6 +158,14 @@ pub struct BackupRun {
     /// message half-processed across an await; otherwise the snapshot is taken of the running
     /// child, which keeps serving.
     pub stop_children: bool,
+}
+
+/// What a restore loads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestoreRun {
+    /// A snapshot of the child (or of another canister on its subnet, as `load_canister_snapshot`
+    /// allows); the IC refuses one it does not hold.
+    pub snapshot: SnapshotId,
 }
 
 /// A snapshot a child holds when the rollout is planned, oldest first in [`ChildSpec::snapshots`].
@@ -397,6 +408,8 @@ pub enum PlanError {
     EmptyHealthMethod,
     /// Snapshots kept per child outside 1..=the IC's maximum.
     KeepSnapshotsOutOfRange(u8),
+    /// A restore loads a snapshot of one child.
+    RestoreOfSeveralChildren(usize),
 }
 
 impl fmt::Display for PlanError {
@@ -438,6 +451,11 @@ impl fmt::Display for PlanError {
                 f,
                 "keep_snapshots is {keep}: keep 1 to {MAX_SNAPSHOTS_PER_CANISTER} snapshots per \
                  child (the IC's maximum), or leave it out"
+            ),
+            Self::RestoreOfSeveralChildren(children) => write!(
+                f,
+                "a restore loads a snapshot into one child, and {children} are selected: \
+                 restore each child on its own"
             ),
         }
     }
@@ -484,6 +502,9 @@ impl Plan {
         }
         if policy.verification.health_method.as_deref() == Some("") {
             return Err(PlanError::EmptyHealthMethod);
+        }
+        if matches!(self.operation, Operation::Restore(_)) && self.children.len() != 1 {
+            return Err(PlanError::RestoreOfSeveralChildren(self.children.len()));
         }
         if let Some(keep) = policy.keep_snapshots {
             if keep == 0 || usize::from(keep) > MAX_SNAPSHOTS_PER_CANISTER {

@@ -47,7 +47,7 @@ pub enum ControlError {
     },
     /// The policy took no snapshots, so there is nothing to roll back to.
     NoSnapshots,
-    /// A backup run installs nothing, so there is nothing to roll back.
+    /// A backup run or a restore installs nothing, so there is nothing to roll back.
     NothingInstalled,
 }
 
@@ -67,7 +67,7 @@ impl fmt::Display for ControlError {
             ),
             Self::NothingInstalled => write!(
                 f,
-                "a backup run installs nothing: there is nothing to roll back"
+                "a backup run or a restore installs nothing: there is nothing to roll back"
             ),
         }
     }
@@ -446,7 +446,7 @@ impl Rollout {
                     | RolloutPhase::Completed
             )
         })?;
-        if matches!(self.operation, Operation::Backup(_)) {
+        if self.operation.release().is_none() {
             return Err(ControlError::NothingInstalled);
         }
         if !self.policy.snapshot_before_install {

@@ -1231,3 +1231,86 @@ fn backup_run_has_nothing_to_roll_back() {
         Err(ControlError::NothingInstalled)
     );
 }
+
+fn restore_plan(snapshot: &ExistingSnapshot) -> Plan {
+    let mut plan = plan(1, policy());
+    plan.policy.snapshot_before_install = false;
+    plan.policy.on_failure = OnFailure::LeaveStopped;
+    plan.children[0].snapshots = vec![snapshot.clone()];
+    plan.operation = Operation::Restore(RestoreRun {
+        snapshot: snapshot.id.clone(),
+    });
+    plan
+}
+
+#[test]
+fn restore_loads_the_chosen_snapshot_and_verifies_the_child_runs_it() {
+    let chosen = snapshot(7, false);
+    let mut h = Harness::new(restore_plan(&chosen));
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    assert_eq!(
+        h.steps(&id(0)),
+        [Step::Stop, Step::LoadSnapshot, Step::Start, Step::Verify]
+            .map(|step| (Path::RollBack, step))
+    );
+    assert!(h.issued.iter().any(|action| action.kind
+        == ActionKind::LoadSnapshot {
+            snapshot: chosen.id.clone()
+        }));
+    assert_eq!(
+        h.verdict(&id(0)),
+        Verdict::RolledBack(RollbackCause::Restore)
+    );
+    let child = h.world.child(&id(0));
+    // The world's snapshots made before the rollout hold state 0.
+    assert_eq!(
+        (child.status, child.state, child.installs),
+        (RunStatus::Running, 0, 0)
+    );
+    let restored = h.rollout.child(&id(0)).unwrap().restored_module();
+    assert_eq!(restored, Some(PREVIOUS), "the module the snapshot held");
+}
+
+#[test]
+fn restore_to_a_snapshot_the_child_lacks_starts_it_again_and_needs_attention() {
+    let mut plan = restore_plan(&snapshot(7, false));
+    plan.operation = Operation::Restore(RestoreRun {
+        snapshot: snapshot(8, false).id,
+    });
+    let mut h = Harness::new(plan);
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+
+    assert!(matches!(
+        h.verdict(&id(0)),
+        Verdict::NeedsAttention {
+            problem: Failure {
+                step: Step::LoadSnapshot,
+                ..
+            },
+            ..
+        }
+    ));
+    let child = h.world.child(&id(0));
+    assert_eq!(
+        (child.status, child.state),
+        (RunStatus::Running, 1000),
+        "started again, its state untouched"
+    );
+}
+
+#[test]
+fn restore_plans_name_one_child_and_roll_nothing_back() {
+    let mut plan = restore_plan(&snapshot(7, false));
+    plan.children.push(spec(1));
+    assert_eq!(
+        Rollout::new(plan, START).unwrap_err(),
+        PlanError::RestoreOfSeveralChildren(2)
+    );
+    let mut h = Harness::new(restore_plan(&snapshot(7, false)));
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+    assert_eq!(
+        h.command(Command::RollBackAll),
+        Err(ControlError::NothingInstalled)
+    );
+}

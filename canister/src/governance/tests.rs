@@ -155,7 +155,7 @@ fn a_control_render_says_what_happens_to_which_rollout() {
     let info = RolloutInfo {
         rollout_id: 4,
         release_sha256: ByteBuf::from(vec![9; 32]),
-        backup: None,
+        operation: None,
         created_by: Principal::anonymous(),
         created_at: 0,
         policy: Policy::default(),

@@ -179,10 +179,10 @@ pub struct StartBackupRunArg {
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct RolloutInfo {
     pub rollout_id: u64,
-    /// Empty for a backup run.
+    /// Empty unless the rollout is an upgrade.
     pub release_sha256: ByteBuf,
-    /// Set for a backup run: a snapshot of each child, no install.
-    pub backup: Option<BackupRunInfo>,
+    /// `None` for an upgrade.
+    pub operation: Option<RolloutOperation>,
     pub created_by: Principal,
     pub created_at: u64,
     /// `install.arg` is left empty: the argument (it may carry configuration or a secret) is
@@ -193,10 +193,22 @@ pub struct RolloutInfo {
     pub summary: Summary,
 }
 
-/// A backup run's settings, as `start_backup_run` took them.
-#[derive(CandidType, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BackupRunInfo {
-    pub stop_children: bool,
+/// A restore of one child to a snapshot of the operator's choice, journaled as a rollout: stop,
+/// load the snapshot, start, verify it runs.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RestoreChildArg {
+    pub canister_id: Principal,
+    /// As `list_canister_snapshots` (or `child_snapshots`) names it.
+    pub snapshot_id: ByteBuf,
+}
+
+/// What a rollout that is no upgrade does.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum RolloutOperation {
+    /// A backup run (`start_backup_run`): a snapshot of each child, no install.
+    Backup { stop_children: bool },
+    /// A restore (`restore_child`): the snapshot loaded into the rollout's one child.
+    RestoreChild { snapshot_id: ByteBuf },
 }
 
 #[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]

@@ -38,8 +38,8 @@ use super::Rollouts;
 use crate::backup::Sections;
 use crate::cbor::{Cbor, CborBytes};
 use crate::engine::{
-    ActionId, Command, Event, EventKind, ModuleHash, Nanos, Operation, Outcome, Policy, Rollout,
-    Summary, Verdict,
+    ActionId, Command, Event, EventKind, ModuleHash, Nanos, Operation, Outcome, Policy,
+    RollbackCause, Rollout, Summary, Verdict,
 };
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
@@ -516,6 +516,7 @@ fn observe<M: Memory>(
     };
     let module = match verdict {
         Verdict::Upgraded => Some(release),
+        Verdict::RolledBack(RollbackCause::Restore) => Some(state.restored_module()),
         Verdict::RolledBack(_) => Some(state.previous_module()),
         _ => None,
     };

@@ -42,16 +42,17 @@ pub use admission::{
     MAX_UPLOADS_IN_FLIGHT, WATCHDOG_INTERVAL_NANOS,
 };
 pub use api::{
-    AdoptChildrenArg, BackupRunInfo, ChildHistory, ChildHistoryArg, ChunkStore, EventPage,
-    ListEventsArg, ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RolloutEvent, RolloutInfo,
-    RolloutPage, RolloutPhaseFilter, StartBackupRunArg, StartRolloutArg, UpgradeReadiness,
+    AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
+    ListRolloutsArg, PolicyArg, PrepareUpgradeArg, RestoreChildArg, RolloutEvent, RolloutInfo,
+    RolloutOperation, RolloutPage, RolloutPhaseFilter, StartBackupRunArg, StartRolloutArg,
+    UpgradeReadiness,
 };
 pub use journal::{
     JournalEntry, JournalLine, LoggedEvent, RolloutOverview, RolloutRecord, CHECKPOINT_EVERY,
     RETAINED_FINISHED_CHECKPOINTS,
 };
-use planning::plan_backup;
 pub use planning::{delivery_of, MAX_INLINE_MODULE_BYTES};
+use planning::{plan_backup, plan_restore};
 pub use queries::{
     EVENT_SCAN_BUDGET, MAX_EVENT_PAGE, MAX_HISTORY_PAGE, MAX_ROLLOUT_PAGE, ROLLOUT_SCAN_BUDGET,
 };
@@ -177,6 +178,19 @@ impl<M: Memory> Rollouts<M> {
         now: Nanos,
     ) -> Result<u64, Error> {
         let (plan, children) = plan_backup(fleet, arg)?;
+        self.create(fleet, plan, children, caller, now)
+    }
+
+    /// Plans the restore of one child to a snapshot, claims the child and stores it, as
+    /// [`Self::start`] does a rollout. Returns its id.
+    pub fn start_restore(
+        &mut self,
+        fleet: &mut Fleet<M>,
+        arg: RestoreChildArg,
+        caller: Principal,
+        now: Nanos,
+    ) -> Result<u64, Error> {
+        let (plan, children) = plan_restore(fleet, arg)?;
         self.create(fleet, plan, children, caller, now)
     }
 

@@ -7,10 +7,10 @@ use candid::Principal;
 use ic_stable_structures::Memory;
 
 use super::gates::{self, KnownRelease};
-use super::{fleet_error, Rollouts, StartBackupRunArg, StartRolloutArg};
+use super::{fleet_error, RestoreChildArg, Rollouts, StartBackupRunArg, StartRolloutArg};
 use crate::engine::{
-    BackupRun, ChildSpec, Delivery, InstallOptions, ModuleHash, Nanos, Operation, Plan, Rollout,
-    TargetRelease, WasmMemoryPersistence,
+    BackupRun, ChildSpec, Delivery, FailureBudget, InstallOptions, ModuleHash, Nanos, OnFailure,
+    Operation, Plan, Policy, RestoreRun, Rollout, SnapshotId, TargetRelease, WasmMemoryPersistence,
 };
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, ChildRecord, Fleet};
@@ -183,6 +183,44 @@ pub(super) fn plan_backup<M: Memory>(
         }),
         children: specs(&selected),
         policy,
+    };
+    Ok((plan, selected.into_iter().map(|(id, _)| id).collect()))
+}
+
+/// The longest snapshot id a restore takes: the IC's are a canister id and a 64-bit number.
+pub const MAX_SNAPSHOT_ID_BYTES: usize = 64;
+
+/// Plans a restore: the child, to load the chosen snapshot, with the default policy's retries.
+pub(super) fn plan_restore<M: Memory>(
+    fleet: &Fleet<M>,
+    arg: RestoreChildArg,
+) -> Result<(Plan, Vec<Principal>), Error> {
+    if arg.snapshot_id.is_empty() || arg.snapshot_id.len() > MAX_SNAPSHOT_ID_BYTES {
+        return Err(ErrorKind::InvalidRolloutPlan {
+            reason: format!(
+                "a snapshot id of {} bytes: pass the id list_canister_snapshots gives (at most \
+                 {MAX_SNAPSHOT_ID_BYTES} bytes)",
+                arg.snapshot_id.len()
+            ),
+        }
+        .into());
+    }
+    let selector = fleet::Selector::Explicit(vec![arg.canister_id]);
+    let selected: Vec<_> = fleet.select(&selector).map_err(fleet_error)?.collect();
+    let plan = Plan {
+        operation: Operation::Restore(RestoreRun {
+            snapshot: SnapshotId(arg.snapshot_id.into_vec()),
+        }),
+        children: specs(&selected),
+        policy: Policy {
+            // No snapshot is taken: the restore loads one.
+            snapshot_before_install: false,
+            on_failure: OnFailure::LeaveStopped,
+            // One child: a failed restore completes the rollout with its verdict, rather than
+            // pausing it with nothing left to resume.
+            failure_budget: FailureBudget::Percent(100),
+            ..Policy::default()
+        },
     };
     Ok((plan, selected.into_iter().map(|(id, _)| id).collect()))
 }

@@ -6,8 +6,8 @@ use serde_bytes::ByteBuf;
 
 use super::journal::{InstallArgDigest, RolloutOverview};
 use super::{
-    BackupRunInfo, ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg,
-    RolloutEvent, RolloutInfo, RolloutPage, Rollouts,
+    ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg, RolloutEvent,
+    RolloutInfo, RolloutOperation, RolloutPage, Rollouts,
 };
 use crate::cbor::Cbor;
 use crate::engine::{Operation, StepRecord, TargetRelease};
@@ -241,10 +241,13 @@ fn info(rollout_id: u64, overview: RolloutOverview) -> RolloutInfo {
                 .release()
                 .map_or_else(Vec::new, |release| release.module_hash.0.to_vec()),
         ),
-        backup: match overview.operation {
+        operation: match overview.operation {
             Operation::Upgrade(_) => None,
-            Operation::Backup(run) => Some(BackupRunInfo {
+            Operation::Backup(run) => Some(RolloutOperation::Backup {
                 stop_children: run.stop_children,
+            }),
+            Operation::Restore(run) => Some(RolloutOperation::RestoreChild {
+                snapshot_id: ByteBuf::from(run.snapshot.0),
             }),
         },
         created_by: overview.created_by,

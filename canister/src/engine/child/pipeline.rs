@@ -259,12 +259,22 @@ impl Child {
         self.advance(ctx)
     }
 
-    /// A status read for verification: the expected module must run.
+    /// A status read for verification: the expected module must run (after a restore, whatever
+    /// module the snapshot held).
     fn verified(&mut self, observation: Observation, ctx: &mut Ctx) -> Transition {
         self.run_hint = hint_from(observation.status);
         let previous = self.previous_module;
+        let restore = matches!(
+            self.work().goal,
+            Goal::RollBack {
+                cause: RollbackCause::Restore,
+                ..
+            }
+        );
         let expected = expected_module(&self.work().goal, previous, ctx);
-        if observation.module_hash != expected {
+        if restore && observation.module_hash.is_some() {
+            self.restored_module = observation.module_hash;
+        } else if observation.module_hash != expected {
             let found = observation.module_hash;
             return self.fail(FailureKind::ModuleMismatch { expected, found }, ctx);
         }
