@@ -44,7 +44,7 @@ use crate::rollout_driver::{self, effects};
 use crate::rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
     ListRolloutsArg, PrepareUpgradeArg, RestoreChildArg, RolloutInfo, RolloutPage,
-    StartBackupRunArg, StartRolloutArg, UpgradeReadiness,
+    SnapshotOperation, StartBackupRunArg, StartRolloutArg, UpgradeReadiness,
 };
 use crate::state::{upgrade_refusal, InitArg, State, UpgradeArg};
 use crate::uploads::{
@@ -694,15 +694,7 @@ fn start(method: Method, arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
 #[update(manual_reply = true)]
 fn start_backup_run(arg: StartBackupRunArg) -> Replied<Result<RolloutInfo, Error>> {
     cached_candid::reply(|| {
-        let now = time();
-        let rollout_id = authorized(Method::StartBackupRun, |state, caller| {
-            let State {
-                fleet, rollouts, ..
-            } = state;
-            rollouts.start_backup(fleet, arg, caller, now)
-        })?;
-        rollout_driver::drive_no_later_than(rollout_id, now);
-        read_state(|state| state.rollouts.info(rollout_id))
+        start_snapshot_operation(Method::StartBackupRun, SnapshotOperation::Backup(arg))
     })
 }
 
@@ -710,16 +702,23 @@ fn start_backup_run(arg: StartBackupRunArg) -> Replied<Result<RolloutInfo, Error
 #[update(manual_reply = true)]
 fn restore_child(arg: RestoreChildArg) -> Replied<Result<RolloutInfo, Error>> {
     cached_candid::reply(|| {
-        let now = time();
-        let rollout_id = authorized(Method::RestoreChild, |state, caller| {
-            let State {
-                fleet, rollouts, ..
-            } = state;
-            rollouts.start_restore(fleet, arg, caller, now)
-        })?;
-        rollout_driver::drive_no_later_than(rollout_id, now);
-        read_state(|state| state.rollouts.info(rollout_id))
+        start_snapshot_operation(Method::RestoreChild, SnapshotOperation::Restore(arg))
     })
+}
+
+fn start_snapshot_operation(
+    method: Method,
+    operation: SnapshotOperation,
+) -> Result<RolloutInfo, Error> {
+    let now = time();
+    let rollout_id = authorized(method, |state, caller| {
+        let State {
+            fleet, rollouts, ..
+        } = state;
+        rollouts.start_snapshot_operation(fleet, operation, caller, now)
+    })?;
+    rollout_driver::drive_no_later_than(rollout_id, now);
+    read_state(|state| state.rollouts.info(rollout_id))
 }
 
 /// What `start_rollout(arg)` would do now, and the hash that pins its plan.

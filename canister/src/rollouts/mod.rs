@@ -47,6 +47,12 @@ pub use api::{
     RolloutOperation, RolloutPage, RolloutPhaseFilter, StartBackupRunArg, StartRolloutArg,
     UpgradeReadiness,
 };
+/// A rollout that installs nothing: what [`Rollouts::start_snapshot_operation`] plans.
+pub enum SnapshotOperation {
+    Backup(StartBackupRunArg),
+    Restore(RestoreChildArg),
+}
+
 pub use journal::{
     JournalEntry, JournalLine, LoggedEvent, RolloutOverview, RolloutRecord, CHECKPOINT_EVERY,
     RETAINED_FINISHED_CHECKPOINTS,
@@ -168,29 +174,19 @@ impl<M: Memory> Rollouts<M> {
         self.create(fleet, plan, children, caller, now)
     }
 
-    /// Plans a backup run of the selected children, claims them and stores it, as [`Self::start`]
+    /// Plans a backup run or a restore, claims its children and stores it, as [`Self::start`]
     /// does a rollout. Returns its id.
-    pub fn start_backup(
+    pub fn start_snapshot_operation(
         &mut self,
         fleet: &mut Fleet<M>,
-        arg: StartBackupRunArg,
+        arg: SnapshotOperation,
         caller: Principal,
         now: Nanos,
     ) -> Result<u64, Error> {
-        let (plan, children) = plan_backup(fleet, arg)?;
-        self.create(fleet, plan, children, caller, now)
-    }
-
-    /// Plans the restore of one child to a snapshot, claims the child and stores it, as
-    /// [`Self::start`] does a rollout. Returns its id.
-    pub fn start_restore(
-        &mut self,
-        fleet: &mut Fleet<M>,
-        arg: RestoreChildArg,
-        caller: Principal,
-        now: Nanos,
-    ) -> Result<u64, Error> {
-        let (plan, children) = plan_restore(fleet, arg)?;
+        let (plan, children) = match arg {
+            SnapshotOperation::Backup(arg) => plan_backup(fleet, arg)?,
+            SnapshotOperation::Restore(arg) => plan_restore(fleet, arg)?,
+        };
         self.create(fleet, plan, children, caller, now)
     }
 
