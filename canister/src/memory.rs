@@ -88,7 +88,11 @@
 //! written by the deployer at all. A change that old code would misread (a new meaning for an
 //! id, a key encoding, a value that old code cannot decode) bumps the version and adds its
 //! migration to [`Memories::open`]; a new memory id or a new optional field (serde default)
-//! does not.
+//! does not. Backup runs and restores (added after release 0.1) store their operation where a
+//! rollout stores its release (`crate::engine::Operation`, untagged: an upgrade's is the
+//! release's map, byte for byte as 0.1 wrote it), so schema 1 still holds; only a downgrade to
+//! 0.1 of a deployer that ran one is refused, by 0.1's `post_upgrade` trapping on that map
+//! (the IC then keeps the running module and its memory).
 //!
 //! # The journal's writer
 //!

@@ -155,28 +155,47 @@ fn plan() -> impl Strategy<Value = Plan> {
             },
         })),
         1 => any::<bool>().prop_map(|stop_children| Operation::Backup(BackupRun { stop_children })),
+        // The snapshot is fixed below, once the child is known: its first, or one it lacks.
+        1 => Just(Operation::Restore(RestoreRun { snapshot: SnapshotId(vec![]) })),
     ];
     (prop::collection::vec(child, 1..10), policy(), operation).prop_map(
-        |(children, policy, operation)| Plan {
-            operation,
-            children: (0u32..)
-                .zip(children)
-                .map(|(n, (module, subnet, snapshots))| ChildSpec {
-                    id: ChildId::new(n.to_be_bytes()).expect("4 bytes fit a principal"),
-                    module_hash: Some(module.map_or(RELEASE, |m| OLD_MODULES[m])),
-                    subnet: SubnetIndex(subnet),
-                    snapshots: (0u32..)
-                        .zip(snapshots)
-                        .map(|(k, made_by_deployer)| ExistingSnapshot {
-                            id: SnapshotId([n.to_be_bytes(), k.to_be_bytes()].concat()),
-                            made_by_deployer,
-                        })
-                        .collect(),
-                })
-                .collect(),
-            policy,
+        |(children, policy, operation)| {
+            restore_of_one(Plan {
+                operation,
+                children: (0u32..)
+                    .zip(children)
+                    .map(|(n, (module, subnet, snapshots))| ChildSpec {
+                        id: ChildId::new(n.to_be_bytes()).expect("4 bytes fit a principal"),
+                        module_hash: Some(module.map_or(RELEASE, |m| OLD_MODULES[m])),
+                        subnet: SubnetIndex(subnet),
+                        snapshots: (0u32..)
+                            .zip(snapshots)
+                            .map(|(k, made_by_deployer)| ExistingSnapshot {
+                                id: SnapshotId([n.to_be_bytes(), k.to_be_bytes()].concat()),
+                                made_by_deployer,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                policy,
+            })
         },
     )
+}
+
+/// A restore plan as `restore_child` makes it: the first child, its first snapshot (or one it
+/// does not hold), no snapshot of its own, no rollback policy. Other plans are left as they are.
+fn restore_of_one(mut plan: Plan) -> Plan {
+    if let Operation::Restore(run) = &mut plan.operation {
+        plan.children.truncate(1);
+        run.snapshot = match plan.children[0].snapshots.first() {
+            Some(snapshot) => snapshot.id.clone(),
+            None => SnapshotId(b"not held".to_vec()),
+        };
+        plan.policy.snapshot_before_install = false;
+        plan.policy.on_failure = OnFailure::LeaveStopped;
+    }
+    plan
 }
 
 /// Runs `ops`, each followed by a dispatch under its limit, then answers everything with
@@ -194,6 +213,7 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
         .collect();
     let keep_snapshots = plan.policy.keep_snapshots;
     let upgrade = plan.operation.release().is_some();
+    let restore = matches!(plan.operation, Operation::Restore(_));
     let mut h = Harness::new(plan);
     h.dispatch()?;
     for (op, max_new) in ops {
@@ -261,11 +281,17 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
             Verdict::Failed(_) | Verdict::Cancelled | Verdict::NotStarted => {
                 running_on(previous, start.state)
             }
+            // The world's snapshots taken before the rollout hold the child's module and state 0.
+            Verdict::RolledBack(RollbackCause::Restore) => {
+                restore && running_on(previous, 0) && sim.installs == 0
+            }
             Verdict::RolledBack(_) => running_on(previous, start.state),
             Verdict::LeftStopped(_) => sim.status == RunStatus::Stopped,
+            // Running, as it was or as far as it got: a restore's load may have happened.
             Verdict::NeedsAttention { .. } => {
                 running_on(previous, start.state)
                     || running_on(Some(RELEASE), upgraded_state(start.state))
+                    || restore && running_on(previous, 0)
             }
         };
         if !consistent {
