@@ -151,3 +151,37 @@ pub fn chunked_20_mib() -> Figures {
 pub(super) fn large_child() -> Vec<u8> {
     grown(&artifacts::wasm("child_v2"), 20 * MIB, 20)
 }
+
+/// A backup run over the 200 children of [`two_hundred_children`], with its policy: a snapshot of
+/// each running child and no install, so it costs the deployer three management calls a child
+/// (cycles check, snapshot, verification) where an upgrade costs six.
+pub fn backup_run_200_children() -> Figures {
+    let mut deployer = fleet(2, 200);
+    let before = deployer.env.stats();
+    let trace_from = deployer.env.trace().len();
+    let arg = deployer::StartBackupRunArg {
+        selector: Selector::All,
+        policy: Some(policy(5, vec![WaveSize::Percent(25)], 50)),
+        stop_children: false,
+    };
+    let rollout_id = deployer.start_backup_run_ok(controller(), arg).rollout_id;
+    let finished = deployer.run_to_end(controller(), rollout_id, STUCK_AFTER_ROUNDS);
+    let backed_up = u64::from(finished.summary.counts.backed_up.unwrap_or(0));
+    assert_eq!(backed_up, 200, "every child was backed up");
+    let mut figures = delta(&before, &deployer.env.stats());
+    let instructions: u64 = deployer.replicated_executions(trace_from).sum();
+    let largest = deployer
+        .replicated_executions(trace_from)
+        .max()
+        .unwrap_or(0);
+    figures.insert("children_backed_up".to_string(), backed_up);
+    figures.insert(
+        "deployer_instructions_per_child".to_string(),
+        instructions / backed_up,
+    );
+    figures.insert(
+        "largest_deployer_execution_instructions".to_string(),
+        largest,
+    );
+    figures
+}
