@@ -33,7 +33,10 @@ const SCENARIOS: &[Scenario] = &[
     ("deployer_commit_20_mib", deployer_commit),
     ("deployer_release_overhead", deployer_release_overhead),
     ("fleet_rollout_200_children", rollouts::two_hundred_children),
-    ("fleet_backup_run_200_children", rollouts::backup_run_200_children),
+    (
+        "fleet_backup_run_200_children",
+        rollouts::backup_run_200_children,
+    ),
     ("fleet_rollout_20_mib_chunked", rollouts::chunked_20_mib),
     (
         "fleet_rollout_1000_children_3_subnets",

@@ -73,14 +73,15 @@ fn deployer_snapshot_counts(fleet: &mut Fleet, children: &[Principal]) -> Vec<us
     counts
 }
 
-fn assert_foreign_kept(fleet: &mut Fleet, foreign: Vec<(Principal, Vec<u8>)>) {
+/// Each child's other controller's snapshot is still there, beside `kept` of the deployer's.
+fn assert_foreign_kept(fleet: &mut Fleet, foreign: &[(Principal, Vec<u8>)], kept: u8) {
     for (child, id) in foreign {
-        let held = snapshots_of(fleet, child);
+        let held = snapshots_of(fleet, *child);
         assert!(
-            held.iter().any(|s| s.id == id),
+            held.iter().any(|s| s.id == *id),
             "{child}'s own snapshot is kept"
         );
-        assert_eq!(held.len(), usize::from(KEEP) + 1);
+        assert_eq!(held.len(), usize::from(kept) + 1);
     }
 }
 
@@ -152,7 +153,24 @@ fn backup_runs_snapshot_every_child_keep_the_newest_and_install_nothing() {
     }
     // The rollout's snapshot and the first run's make two; each later run replaces the oldest.
     assert_eq!(kept_by_run, vec![vec![2], vec![2], vec![2]]);
-    assert_foreign_kept(&mut fleet, foreign);
+    assert_foreign_kept(&mut fleet, &foreign, KEEP);
+
+    // Retention lowered to one: the run deletes the deployer's older snapshots, no other.
+    let info = fleet.start_backup_run_ok(
+        operator(),
+        StartBackupRunArg {
+            selector: Selector::All,
+            policy: Some(PolicyArg {
+                keep_snapshots: Some(1),
+                ..keeping.clone()
+            }),
+            stop_children: false,
+        },
+    );
+    let done = fleet.run_to_end(operator(), info.rollout_id, 2_000);
+    assert_eq!(done.summary.counts.backed_up, Some(CHILDREN as u32));
+    assert_eq!(deployer_snapshot_counts(&mut fleet, &children), vec![1]);
+    assert_foreign_kept(&mut fleet, &foreign, 1);
     assert_eq!(
         counters_of(&mut fleet, &children),
         counters,
@@ -199,5 +217,5 @@ fn rollouts_keep_the_newest_snapshots_the_deployer_made_and_no_other() {
     // The first rollout's snapshot is kept alongside the second's; from then on each new
     // snapshot replaces the oldest.
     assert_eq!(kept_by_round, vec![vec![2], vec![2], vec![2]]);
-    assert_foreign_kept(&mut fleet, foreign);
+    assert_foreign_kept(&mut fleet, &foreign, KEEP);
 }

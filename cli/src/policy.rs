@@ -10,7 +10,7 @@
 //! bake = "10m"                # wait between waves: ms, s, m, h, d
 //! on_failure = "rollback"     # or "leave-stopped"
 //! snapshot = true             # snapshot each child before its install
-//! keep_snapshots = 2          # the deployer's snapshots kept per child (the oldest replaced)
+//! keep_snapshots = 2          # the deployer's snapshots kept per child (older ones replaced or deleted)
 //! failure_budget = "10%"      # failures a wave tolerates (or a count)
 //! health_method = "health"    # a query each upgraded child must answer
 //! [retry]

@@ -90,6 +90,14 @@ fn describe(kind: &EventKind) -> (&'static str, Option<&crate::engine::ChildId>,
             Some(child),
             format!("upgrade began in wave {wave}"),
         ),
+        EventKind::SnapshotDeleted { child, deleted, .. } => (
+            "SnapshotDeleted",
+            Some(child),
+            match deleted {
+                true => "an older snapshot of the deployer's deleted (retention)".to_string(),
+                false => "an older snapshot could not be deleted: left to the child".to_string(),
+            },
+        ),
         EventKind::SnapshotTaken {
             child, replaced, ..
         } => (

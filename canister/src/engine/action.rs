@@ -36,6 +36,9 @@ pub enum Step {
     Verify,
     HealthCheck,
     LoadSnapshot,
+    /// Deletes the oldest of the deployer's snapshots of the child beyond the policy's
+    /// `keep_snapshots`, once the new one is taken.
+    DeleteSnapshot,
     /// Reads the child's status (and snapshots) to settle a step whose outcome is unknown.
     Reconcile,
 }
@@ -95,6 +98,8 @@ pub enum ActionKind {
     HealthCheck { method: String },
     /// `load_canister_snapshot`. Reply: [`Reply::Done`].
     LoadSnapshot { snapshot: SnapshotId },
+    /// `delete_canister_snapshot`. Reply: [`Reply::Done`].
+    DeleteSnapshot { snapshot: SnapshotId },
     /// `canister_status`, plus `list_canister_snapshots` when `list_snapshots`.
     /// Reply: [`Reply::Status`] with `snapshots` filled exactly when asked.
     Reconcile { list_snapshots: bool },
@@ -111,6 +116,7 @@ impl ActionKind {
             Self::ReadStatus { .. } => Step::Verify,
             Self::HealthCheck { .. } => Step::HealthCheck,
             Self::LoadSnapshot { .. } => Step::LoadSnapshot,
+            Self::DeleteSnapshot { .. } => Step::DeleteSnapshot,
             Self::Reconcile { .. } => Step::Reconcile,
         }
     }

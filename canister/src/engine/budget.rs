@@ -95,7 +95,9 @@ fn requests(kind: &ActionKind) -> (u128, u64) {
             1,
             frame + replace.as_ref().map_or(0, |id| id.0.len() as u64),
         ),
-        ActionKind::LoadSnapshot { snapshot } => (1, frame + snapshot.0.len() as u64),
+        ActionKind::LoadSnapshot { snapshot } | ActionKind::DeleteSnapshot { snapshot } => {
+            (1, frame + snapshot.0.len() as u64)
+        }
         ActionKind::InstallCode { options, .. } => (
             1,
             frame + INLINE_MODULE_ESTIMATE_BYTES + options.arg.len() as u64,

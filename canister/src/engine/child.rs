@@ -593,6 +593,19 @@ impl Child {
             .or_else(|| replacement(&self.snapshots, keep).ok().flatten())
     }
 
+    /// The oldest of the deployer's snapshots beyond `keep`, never this rollout's own.
+    fn excess_snapshot(&self, keep: Option<u8>) -> Option<SnapshotId> {
+        let keep = usize::from(keep?);
+        let own = || self.snapshots.iter().filter(|held| held.made_by_deployer);
+        if own().count() <= keep {
+            return None;
+        }
+        own()
+            .map(|held| &held.id)
+            .find(|id| Some(*id) != self.rollout_snapshot.as_ref())
+            .cloned()
+    }
+
     fn count_failure(&mut self, failure: &Failure, ctx: &mut Ctx) -> Transition {
         ctx.emit(EventKind::ChildFailed {
             child: self.id.clone(),

@@ -101,6 +101,7 @@
 //! | Verify        | hash and `running` as expected → next, else fail | retry | fail | retry |
 //! | HealthCheck   | Upgraded                        | retry           | fail      | retry     |
 //! | LoadSnapshot  | Start                           | retry           | fail      | retry (loading is idempotent) |
+//! | DeleteSnapshot (after TakeSnapshot, while the deployer holds more than `keep_snapshots`) | the next deletion, or the step after TakeSnapshot | Reconcile | Reconcile | Reconcile |
 //!
 //! | Reconcile of  | Child shows                                   | Decision |
 //! |---------------|-----------------------------------------------|----------|
@@ -110,6 +111,8 @@
 //! | TakeSnapshot  | exactly one new snapshot (and the replaced one gone) | taken: record it, next |
 //! | TakeSnapshot  | no new snapshot (replaced one still there)    | not taken: retry |
 //! | TakeSnapshot  | anything else                                 | fail `UnidentifiedSnapshot` |
+//! | DeleteSnapshot | the snapshot gone                            | deleted: next deletion or step |
+//! | DeleteSnapshot | still there                                  | retry (transient, attempts left); else left to the child (no longer the deployer's), next |
 //! | Install       | module hash = release                         | installed: Start |
 //! | Install       | module hash = previous, stopped               | not installed: retry |
 //! | Install       | another hash / not stopped                    | fail `ConcurrentChange` / `StatusChanged` |
@@ -151,9 +154,9 @@
 /// The `alternate-dispatch-order` feature builds an engine that serves active children in the
 /// reverse order: a second build that decides differently, for the cross-version tests.
 pub const ENGINE_REVISION: u32 = if cfg!(feature = "alternate-dispatch-order") {
-    1_000_002
+    1_000_003
 } else {
-    2
+    3
 };
 
 mod action;

@@ -311,8 +311,8 @@ pub struct Policy {
     pub bake_nanos: Nanos,
     pub snapshot_before_install: bool,
     /// Retention: the newest snapshots the deployer keeps of each child. Once it made this many,
-    /// the snapshot before the install replaces the oldest of them (never one another
-    /// controller took). `None`: a snapshot is replaced only when the child holds the IC's
+    /// the snapshot before the install replaces the oldest of them, and older ones beyond it
+    /// are deleted (never one another controller took). `None`: a snapshot is replaced only when the child holds the IC's
     /// maximum. Stored only when set, so rollouts stored before it existed load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_snapshots: Option<u8>,

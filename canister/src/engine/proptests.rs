@@ -302,6 +302,22 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
         let own = |snapshots: &[super::world::SimSnapshot]| {
             snapshots.iter().filter(|s| s.by_deployer).count()
         };
+        // A child that took its snapshot and went on to the end of its path holds no more of
+        // the deployer's snapshots than it keeps (one whose deletion failed for good no
+        // longer counts it as the deployer's).
+        let went_on = matches!(verdict, Verdict::Upgraded | Verdict::BackedUp);
+        if let (Some(keep), Some(_), true) = (keep_snapshots, child.rollout_snapshot(), went_on) {
+            let kept = child
+                .snapshots()
+                .iter()
+                .filter(|s| s.made_by_deployer)
+                .count();
+            if kept > usize::from(keep) {
+                return Err(format!(
+                    "{id:?} ended {verdict:?} keeping {kept} snapshots, kept {keep}"
+                ));
+            }
+        }
         if let Some(keep) = keep_snapshots {
             let (before, after) = (own(&start.snapshots), own(&sim.snapshots));
             if after > before.max(usize::from(keep)) {

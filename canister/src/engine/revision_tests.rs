@@ -12,15 +12,17 @@ use crate::hash::{hex, sha256};
 /// that is intended, give [`ENGINE_REVISION`] a new number and add its fingerprint.
 /// Revision 1 (release 0.1) is gone from the code; revision 2 added the cycles check before a
 /// child's stop, the requeue of stopped children on a pause for cycles, and the end of an
-/// upgrade whose stop is refused for good without a start (1,000,00x: the alternate builds).
+/// upgrade whose stop is refused for good without a start; revision 3 deletes the deployer's
+/// snapshots beyond `keep_snapshots` after the new one is taken (1,000,00x: the alternate
+/// builds). Only the current revisions are pinned: the transcript grows with each.
 const FINGERPRINTS: [(u32, &str); 2] = [
     (
-        2,
-        "b0f9c9141d0e6f1a480f3f6f71ab421a4bf31f4fe8fd76408a92de34dc40bc02",
+        3,
+        "bd7506860053e32f06e0c7731dd34a62a4b28ff20afd4621744162e325134b54",
     ),
     (
-        1_000_002,
-        "e5a7b4e909b8d7fadf45d5812955ba47e7121181364b71c8db662c7122324204",
+        1_000_003,
+        "aee900328baa70ac7df5122ff169f3fbec5751fa674508fb12f9e298b29cc8be",
     ),
 ];
 
@@ -66,6 +68,28 @@ fn transcript() -> String {
     harness.run(1_000, |_| Fate::Ok).expect("settles");
     harness.command(Command::Resume).expect("resume");
     harness.run(1_000, |_| Fate::Ok).expect("settles");
+    record(&mut out, &mut harness);
+
+    // Retention lowered: each child holds three of the deployer's snapshots and keeps one.
+    let mut plan = plan(
+        4,
+        Policy {
+            keep_snapshots: Some(1),
+            ..policy()
+        },
+    );
+    for (n, child) in (0u32..).zip(&mut plan.children) {
+        child.snapshots = (0..3)
+            .map(|k| ExistingSnapshot {
+                id: SnapshotId(vec![n as u8, k]),
+                made_by_deployer: true,
+            })
+            .collect();
+    }
+    let mut harness = Harness::new(plan);
+    harness
+        .run(1_000, failing(1, is(Step::DeleteSnapshot), Fate::Transient))
+        .expect("settles");
     record(&mut out, &mut harness);
     out
 }

@@ -153,6 +153,14 @@ pub enum EventKind {
         snapshot: SnapshotId,
         replaced: Option<SnapshotId>,
     },
+    /// The deployer deleted its snapshot: the child held more of them than the policy keeps.
+    /// Also when the deletion was refused for good: `deleted` is then false, and the child
+    /// keeps a snapshot the deployer no longer counts as its own.
+    SnapshotDeleted {
+        child: ChildId,
+        snapshot: SnapshotId,
+        deleted: bool,
+    },
     RetryScheduled {
         child: ChildId,
         step: Step,

@@ -1314,3 +1314,73 @@ fn restore_plans_name_one_child_and_roll_nothing_back() {
         Err(ControlError::NothingInstalled)
     );
 }
+
+#[test]
+fn retention_lowered_deletes_the_deployers_oldest_snapshots_and_no_other() {
+    let mut plan = plan(1, policy());
+    plan.policy.keep_snapshots = Some(1);
+    plan.children[0].snapshots = vec![
+        snapshot(1, true),
+        snapshot(2, false),
+        snapshot(3, true),
+        snapshot(4, true),
+    ];
+    let mut h = Harness::new(plan);
+    // The first deletion fails transiently and is retried.
+    h.run(
+        ROUNDS,
+        failing(1, is(Step::DeleteSnapshot), Fate::Transient),
+    )
+    .unwrap();
+
+    assert_eq!(h.verdict(&id(0)), Verdict::Upgraded);
+    let child = h.world.child(&id(0));
+    let held: Vec<(SnapshotId, bool)> = child
+        .snapshots
+        .iter()
+        .map(|held| (held.id.clone(), held.by_deployer))
+        .collect();
+    let taken = child.taken[0].clone();
+    assert_eq!(held, vec![(snapshot(2, false).id, false), (taken, true)]);
+    let steps = h.steps(&id(0));
+    let deletions = steps
+        .iter()
+        .filter(|(_, step)| *step == Step::DeleteSnapshot)
+        .count();
+    assert_eq!(deletions, 3, "two deletions, one of them retried");
+    let install = steps.iter().position(|(_, step)| *step == Step::Install);
+    let last_deletion = steps
+        .iter()
+        .rposition(|(_, step)| *step == Step::DeleteSnapshot);
+    assert!(
+        last_deletion < install,
+        "deleted before the install: {steps:?}"
+    );
+}
+
+#[test]
+fn a_deletion_refused_for_good_leaves_the_snapshot_and_the_upgrade_goes_on() {
+    let mut plan = plan(1, policy());
+    plan.policy.keep_snapshots = Some(1);
+    plan.children[0].snapshots = vec![snapshot(1, true), snapshot(3, true)];
+    let mut h = Harness::new(plan);
+    h.run(
+        ROUNDS,
+        failing(1, is(Step::DeleteSnapshot), Fate::Permanent),
+    )
+    .unwrap();
+
+    assert_eq!(h.verdict(&id(0)), Verdict::Upgraded);
+    let engine = h.rollout.child(&id(0)).unwrap();
+    let own: Vec<&ExistingSnapshot> = engine
+        .snapshots()
+        .iter()
+        .filter(|held| held.made_by_deployer)
+        .collect();
+    assert_eq!(
+        own.len(),
+        1,
+        "the refused one is no longer counted: {own:?}"
+    );
+    assert_eq!(h.world.child(&id(0)).snapshots.len(), 2);
+}

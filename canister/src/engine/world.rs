@@ -235,6 +235,18 @@ impl World {
                 child.state = loaded.state;
                 Ok(Reply::Done)
             }
+            ActionKind::DeleteSnapshot { snapshot } => {
+                let Some(held) = child.snapshots.iter().find(|s| &s.id == snapshot) else {
+                    return Err("the snapshot does not exist".into());
+                };
+                if !held.by_deployer {
+                    self.violations.push(format!(
+                        "child {id:?}: deleted a snapshot the deployer did not make"
+                    ));
+                }
+                child.snapshots.retain(|s| &s.id != snapshot);
+                Ok(Reply::Done)
+            }
             ActionKind::HealthCheck { .. } => match child.status {
                 RunStatus::Running => Ok(Reply::Done),
                 _ => Err("IC0508: the child is not running".into()),

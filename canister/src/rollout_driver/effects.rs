@@ -16,9 +16,10 @@ use candid::{CandidType, Principal};
 use ic_cdk::api::canister_self;
 use ic_cdk::call::{Call, CallFailed};
 use ic_management_canister_types::{
-    CanisterIdRecord, CanisterInstallMode, CanisterStatusResult, ChunkHash, InstallChunkedCodeArgs,
-    InstallCodeArgs, LoadCanisterSnapshotArgs, Snapshot, TakeCanisterSnapshotArgs, UpgradeFlags,
-    UploadChunkArgs, WasmMemoryPersistence as IcPersistence,
+    CanisterIdRecord, CanisterInstallMode, CanisterStatusResult, ChunkHash,
+    DeleteCanisterSnapshotArgs, InstallChunkedCodeArgs, InstallCodeArgs, LoadCanisterSnapshotArgs,
+    Snapshot, TakeCanisterSnapshotArgs, UpgradeFlags, UploadChunkArgs,
+    WasmMemoryPersistence as IcPersistence,
 };
 use serde::de::DeserializeOwned;
 
@@ -166,6 +167,13 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
                 sender_canister_version: None,
             };
             done(management::<()>("load_canister_snapshot", arg).await)
+        }
+        ActionKind::DeleteSnapshot { snapshot } => {
+            let arg = DeleteCanisterSnapshotArgs {
+                canister_id: child,
+                snapshot_id: snapshot.0.clone(),
+            };
+            done(management::<()>("delete_canister_snapshot", arg).await)
         }
     }
 }

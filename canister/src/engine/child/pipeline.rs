@@ -27,6 +27,7 @@ impl Child {
         };
         let replace = match work.step {
             Step::TakeSnapshot => self.snapshot_to_replace(ctx.policy.keep_snapshots),
+            Step::DeleteSnapshot => self.excess_snapshot(ctx.policy.keep_snapshots),
             _ => None,
         };
         let Stage::Working(work) = &mut self.stage else {
@@ -35,7 +36,7 @@ impl Child {
         let (kind, attempt) = match &work.reconciling {
             Some(reconciling) => (
                 ActionKind::Reconcile {
-                    list_snapshots: work.step == Step::TakeSnapshot,
+                    list_snapshots: matches!(work.step, Step::TakeSnapshot | Step::DeleteSnapshot),
                 },
                 reconciling.attempt,
             ),
@@ -66,6 +67,9 @@ impl Child {
                             .health_method
                             .clone()
                             .expect("the health check step is only scheduled with a method"),
+                    },
+                    (Step::DeleteSnapshot, _) => ActionKind::DeleteSnapshot {
+                        snapshot: replace.expect("a deletion is only scheduled for an excess"),
                     },
                     (Step::LoadSnapshot, Goal::RollBack { snapshot, .. }) => {
                         ActionKind::LoadSnapshot {
@@ -146,6 +150,13 @@ impl Child {
                         self.record_snapshot(id, replaced, ctx);
                         self.advance(ctx)
                     }
+                    (Reply::Done, _) if step == Step::DeleteSnapshot => {
+                        let ActionKind::DeleteSnapshot { snapshot } = &action.kind else {
+                            unreachable!("the deletion's own action")
+                        };
+                        self.snapshot_deleted(snapshot.clone(), true, ctx);
+                        self.advance(ctx)
+                    }
                     (Reply::Done, _) => {
                         match step {
                             Step::Install => self.installed = true,
@@ -190,13 +201,45 @@ impl Child {
         });
     }
 
-    /// The step succeeded: on to the next step of the path, or to its end.
+    /// The deployer no longer holds `snapshot`: deleted, or (`deleted` false) not deleted for
+    /// good and left to the child's other controllers.
+    fn snapshot_deleted(&mut self, snapshot: SnapshotId, deleted: bool, ctx: &mut Ctx) {
+        if deleted {
+            self.snapshots.retain(|held| held.id != snapshot);
+        } else if let Some(held) = self.snapshots.iter_mut().find(|held| held.id == snapshot) {
+            held.made_by_deployer = false;
+        }
+        ctx.emit(EventKind::SnapshotDeleted {
+            child: self.id.clone(),
+            snapshot,
+            deleted,
+        });
+    }
+
+    /// The step succeeded: on to the next step of the path, or to its end. Once the snapshot is
+    /// taken, the deployer's snapshots beyond the policy's `keep_snapshots` are deleted first,
+    /// oldest first.
     fn advance(&mut self, ctx: &mut Ctx) -> Transition {
+        let work = self.work();
+        let after_snapshot = matches!(work.step, Step::TakeSnapshot | Step::DeleteSnapshot);
+        if after_snapshot && self.excess_snapshot(ctx.policy.keep_snapshots).is_some() {
+            let work = self.work();
+            work.step = Step::DeleteSnapshot;
+            work.attempt = 1;
+            work.refusals = 0;
+            work.not_before = ctx.now;
+            return Transition::default();
+        }
         let snapshots = ctx.takes_snapshot();
         let health_check = ctx.policy.verification.health_method.is_some();
         let stopped = self.run_hint != RunHint::Running;
         let work = self.work();
-        let next = match (ctx.operation, &work.goal, work.step) {
+        // The deletions done, the path goes on as after the snapshot.
+        let step = match work.step {
+            Step::DeleteSnapshot => Step::TakeSnapshot,
+            step => step,
+        };
+        let next = match (ctx.operation, &work.goal, step) {
             (Operation::Backup(run), Goal::Upgrade, Step::CheckCycles) if !run.stop_children => {
                 Some(Step::TakeSnapshot)
             }
@@ -302,6 +345,9 @@ impl Child {
         let reconcile = match step {
             Step::Stop => !upgrade_stop_refused,
             Step::TakeSnapshot | Step::Install => failure.class == RejectClass::Unknown,
+            // Whether a failed deletion happened only the listing tells (a retry of one that
+            // did is refused, the snapshot being gone).
+            Step::DeleteSnapshot => true,
             _ => false,
         };
         if reconcile {
@@ -318,6 +364,23 @@ impl Child {
             return Transition::default();
         }
         self.step_did_not_happen(failure, ctx)
+    }
+
+    /// A deletion that the listing shows did not happen. Retention is no reason to fail an
+    /// upgrade: refused for good, or failing on every attempt, the snapshot is left to the
+    /// child and the path goes on.
+    fn deletion_failed(
+        &mut self,
+        snapshot: SnapshotId,
+        failure: CallFailure,
+        ctx: &mut Ctx,
+    ) -> Transition {
+        let attempts_left = self.work().attempt < ctx.policy.retry.max_attempts;
+        if failure.class != RejectClass::Permanent && attempts_left {
+            return self.retry(failure, ctx);
+        }
+        self.snapshot_deleted(snapshot, false, ctx);
+        self.advance(ctx)
     }
 
     /// The step did not take effect: a permanent reject fails it (a start that runs the child
@@ -434,6 +497,18 @@ impl Child {
                     }
                     SnapshotReading::NotTaken => self.step_did_not_happen(cause, ctx),
                     SnapshotReading::Unclear => self.fail(FailureKind::UnidentifiedSnapshot, ctx),
+                }
+            }
+            Step::DeleteSnapshot => {
+                let snapshot = self
+                    .excess_snapshot(ctx.policy.keep_snapshots)
+                    .expect("the deletion's target is still the excess");
+                let listing = observation.snapshots.unwrap_or_default();
+                if listing.contains(&snapshot) {
+                    self.deletion_failed(snapshot, cause, ctx)
+                } else {
+                    self.snapshot_deleted(snapshot, true, ctx);
+                    self.advance(ctx)
                 }
             }
             Step::Install => {
@@ -639,7 +714,8 @@ fn check_reply_fits(action: &Action, outcome: &Outcome) -> Result<(), OutcomeErr
             | ActionKind::InstallChunked { .. }
             | ActionKind::Start
             | ActionKind::HealthCheck { .. }
-            | ActionKind::LoadSnapshot { .. },
+            | ActionKind::LoadSnapshot { .. }
+            | ActionKind::DeleteSnapshot { .. },
             Reply::Done,
         ) => true,
         _ => false,
