@@ -838,6 +838,19 @@ async fn apply_by_proposal(action: GovernedAction) -> Replied<String> {
         } => register_store(*subnet, *canister_id)
             .await
             .map_err(|error| error.to_string()),
+        // Started as their own methods start them, so that the driver takes them up at once.
+        GovernedAction::StartBackupRun(arg) => {
+            let operation = SnapshotOperation::Backup(arg.clone());
+            start_snapshot_operation(action.method(), operation)
+                .map(drop)
+                .map_err(|error| error.to_string())
+        }
+        GovernedAction::RestoreChild(arg) => {
+            let operation = SnapshotOperation::Restore(arg.clone());
+            start_snapshot_operation(action.method(), operation)
+                .map(drop)
+                .map_err(|error| error.to_string())
+        }
         _ => authorized(action.method(), |state, caller| {
             action.apply(state, caller, time())
         })

@@ -29,11 +29,14 @@ use ic_stable_structures::Memory;
 use crate::access::Method;
 use crate::engine::{ChildId, Command, FailureBudget, ModuleHash, OnFailure, Plan, Policy};
 use crate::error::{Error, ErrorKind};
-use crate::fleet::{FleetError, Label, MAX_ADOPTED_PER_CALL};
+use crate::fleet::{FleetError, Label, Selector, MAX_ADOPTED_PER_CALL};
 use crate::hash::{hex, sha256, Sha256Hash};
 use crate::releases::{Blessing, ReleaseSelector, SetReleaseBlessingArg};
 use crate::roles::Role;
-use crate::rollouts::{AdoptChildrenArg, RolloutInfo, StartRolloutArg};
+use crate::rollouts::{
+    AdoptChildrenArg, RestoreChildArg, RolloutInfo, SnapshotOperation, StartBackupRunArg,
+    StartRolloutArg,
+};
 use crate::state::State;
 use crate::uploads::UploadSettingsUpdate;
 
@@ -337,6 +340,10 @@ pub enum GovernedAction {
         canister_id: Principal,
     },
     SetReleaseBlessing(SetReleaseBlessingArg),
+    /// A backup run, as `start_backup_run` starts it.
+    StartBackupRun(StartBackupRunArg),
+    /// A child restored to a snapshot, as `restore_child` starts it.
+    RestoreChild(RestoreChildArg),
 }
 
 impl GovernedAction {
@@ -353,6 +360,8 @@ impl GovernedAction {
             GovernedAction::AdoptChildren(_) => Method::AdoptChildren,
             GovernedAction::RegisterChunkStore { .. } => Method::RegisterChunkStore,
             GovernedAction::SetReleaseBlessing(_) => Method::SetReleaseBlessing,
+            GovernedAction::StartBackupRun(_) => Method::StartBackupRun,
+            GovernedAction::RestoreChild(_) => Method::RestoreChild,
         }
     }
 
@@ -392,6 +401,24 @@ impl GovernedAction {
                 state.release_store.update_upload_settings(update).map(drop)
             }
             GovernedAction::SetReleaseBlessing(arg) => state.set_release_blessing(arg, caller, now),
+            GovernedAction::StartBackupRun(arg) => state
+                .rollouts
+                .start_snapshot_operation(
+                    &mut state.fleet,
+                    SnapshotOperation::Backup(arg.clone()),
+                    caller,
+                    now,
+                )
+                .map(drop),
+            GovernedAction::RestoreChild(arg) => state
+                .rollouts
+                .start_snapshot_operation(
+                    &mut state.fleet,
+                    SnapshotOperation::Restore(arg.clone()),
+                    caller,
+                    now,
+                )
+                .map(drop),
             GovernedAction::AdoptChildren(arg) => {
                 if arg.canister_ids.len() > MAX_ADOPTED_PER_CALL {
                     return Err(fleet_error(FleetError::TooManyToAdopt {
@@ -442,6 +469,37 @@ impl GovernedAction {
                 )
             }
             GovernedAction::SetReleaseBlessing(arg) => render_blessing(state, arg),
+            GovernedAction::StartBackupRun(arg) => {
+                let children = match &arg.selector {
+                    Selector::All => "every child".to_string(),
+                    Selector::Labels(labels) => {
+                        let labels: Vec<String> = labels
+                            .iter()
+                            .map(|label| format!("{}={}", label.key, label.value))
+                            .collect();
+                        format!("the children labelled {}", labels.join(", "))
+                    }
+                    Selector::Explicit(ids) => format!("{} named children", ids.len()),
+                };
+                let stop = match arg.stop_children {
+                    true => "each stopped for its snapshot and started again",
+                    false => "each snapshotted as it runs",
+                };
+                format!(
+                    "## Back up {children}
+
+- A snapshot of each, {stop}; nothing installed
+"
+                )
+            }
+            GovernedAction::RestoreChild(arg) => format!(
+                "## Restore child {} to snapshot {}
+
+- The child is stopped, the snapshot \
+                 loaded (its module and memory replace the child's), the child started\n",
+                arg.canister_id,
+                hex(&arg.snapshot_id)
+            ),
             GovernedAction::AddRole { principal, role } => {
                 format!("## Grant the {role} role to {principal}\n")
             }

@@ -560,3 +560,77 @@ fn a_release_is_blessed_by_proposal_before_it_can_be_rolled_out() {
         "{by_operator}"
     );
 }
+
+/// A DAO backs its fleet up and restores a child by proposal, through the same pair.
+#[test]
+fn a_backup_run_and_a_restore_go_through_proposals() {
+    use deployer::governance::GovernedAction;
+    use deployer::{ChildHistoryArg, ChildState, RollbackCause, StartBackupRunArg, Verdict};
+    let (mut scenario, governance) = governed(3);
+    let backup = candid::encode_one(GovernedAction::StartBackupRun(StartBackupRunArg {
+        selector: Selector::All,
+        policy: None,
+        stop_children: true,
+    }))
+    .unwrap();
+    let (render, _) =
+        executed(governance.propose(&mut scenario.fleet, "apply_by_proposal", backup));
+    assert!(render.contains("## Back up every child"), "{render}");
+    assert!(render.contains("stopped for its snapshot"), "{render}");
+    let listed = scenario
+        .fleet
+        .list_rollouts_ok(operator(), Default::default());
+    let run = &listed.rollouts[0];
+    assert_eq!(run.created_by, governance.canister);
+    let done = scenario
+        .fleet
+        .run_to_end(operator(), run.rollout_id, ROUNDS);
+    assert_eq!(done.summary.counts.backed_up, Some(3));
+
+    let child = scenario.before[0].child;
+    let history = scenario.fleet.child_history_ok(
+        operator(),
+        ChildHistoryArg {
+            rollout_id: run.rollout_id,
+            canister_id: child,
+            from: None,
+            limit: None,
+        },
+    );
+    let snapshot_id = history.snapshot.expect("the run's snapshot");
+    let restore = candid::encode_one(GovernedAction::RestoreChild(deployer::RestoreChildArg {
+        canister_id: child,
+        snapshot_id: snapshot_id.clone(),
+    }))
+    .unwrap();
+    let (render, _) =
+        executed(governance.propose(&mut scenario.fleet, "apply_by_proposal", restore));
+    assert!(
+        render.contains(&format!("## Restore child {child}")),
+        "{render}"
+    );
+    assert!(render.contains(&hex(&snapshot_id)), "{render}");
+    let listed = scenario
+        .fleet
+        .list_rollouts_ok(operator(), Default::default());
+    let restored = scenario
+        .fleet
+        .run_to_end(operator(), listed.rollouts[0].rollout_id, ROUNDS);
+    assert_eq!(restored.summary.counts.rolled_back, 1);
+    let state = scenario
+        .fleet
+        .child_history_ok(
+            operator(),
+            ChildHistoryArg {
+                rollout_id: listed.rollouts[0].rollout_id,
+                canister_id: child,
+                from: None,
+                limit: None,
+            },
+        )
+        .state;
+    assert_eq!(
+        state,
+        ChildState::Finished(Verdict::RolledBack(RollbackCause::Restore))
+    );
+}
