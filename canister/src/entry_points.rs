@@ -839,14 +839,8 @@ async fn apply_by_proposal(action: GovernedAction) -> Replied<String> {
             .await
             .map_err(|error| error.to_string()),
         // Started as their own methods start them, so that the driver takes them up at once.
-        GovernedAction::StartBackupRun(arg) => {
-            let operation = SnapshotOperation::Backup(arg.clone());
-            start_snapshot_operation(action.method(), operation)
-                .map(drop)
-                .map_err(|error| error.to_string())
-        }
-        GovernedAction::RestoreChild(arg) => {
-            let operation = SnapshotOperation::Restore(arg.clone());
+        GovernedAction::StartBackupRun(_) | GovernedAction::RestoreChild(_) => {
+            let operation = action.snapshot_operation().expect("a snapshot operation");
             start_snapshot_operation(action.method(), operation)
                 .map(drop)
                 .map_err(|error| error.to_string())

@@ -42,22 +42,8 @@ pub(super) fn roll_out(deployer: &mut Deployer, release: &Release, policy: Polic
     let finished = deployer.run_to_end(controller(), rollout_id, STUCK_AFTER_ROUNDS);
     let upgraded = u64::from(finished.summary.counts.upgraded);
     let mut figures = delta(&before, &deployer.env.stats());
-    let deployer_instructions: u64 = deployer.replicated_executions(trace_from).sum();
-    // Issue 19: no single message may grow with the fleet (today `start_rollout` plans every
-    // child in one message, and a fold rewrites the whole checkpoint).
-    let largest = deployer
-        .replicated_executions(trace_from)
-        .max()
-        .unwrap_or(0);
-    figures.insert(
-        "largest_deployer_execution_instructions".to_string(),
-        largest,
-    );
+    figures.extend(execution_figures(deployer, trace_from, upgraded));
     figures.insert("children_upgraded".to_string(), upgraded);
-    figures.insert(
-        "deployer_instructions_per_child".to_string(),
-        deployer_instructions / upgraded,
-    );
     let (stable_after, heap_after) = deployer_memory(deployer);
     let (stable_before, heap_before) = memory_before;
     figures.insert(
@@ -169,19 +155,28 @@ pub fn backup_run_200_children() -> Figures {
     let backed_up = u64::from(finished.summary.counts.backed_up.unwrap_or(0));
     assert_eq!(backed_up, 200, "every child was backed up");
     let mut figures = delta(&before, &deployer.env.stats());
+    figures.extend(execution_figures(&deployer, trace_from, backed_up));
+    figures.insert("children_backed_up".to_string(), backed_up);
+    figures
+}
+
+/// The deployer's own instructions per child since `trace_from`, and its largest single
+/// execution (issue 19: no message may grow with the fleet; today `start_rollout` plans every
+/// child in one message, and a fold rewrites the whole checkpoint).
+fn execution_figures(deployer: &Deployer, trace_from: usize, children: u64) -> Figures {
     let instructions: u64 = deployer.replicated_executions(trace_from).sum();
     let largest = deployer
         .replicated_executions(trace_from)
         .max()
         .unwrap_or(0);
-    figures.insert("children_backed_up".to_string(), backed_up);
-    figures.insert(
-        "deployer_instructions_per_child".to_string(),
-        instructions / backed_up,
-    );
-    figures.insert(
-        "largest_deployer_execution_instructions".to_string(),
-        largest,
-    );
-    figures
+    Figures::from([
+        (
+            "deployer_instructions_per_child".to_string(),
+            instructions / children,
+        ),
+        (
+            "largest_deployer_execution_instructions".to_string(),
+            largest,
+        ),
+    ])
 }
