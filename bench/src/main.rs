@@ -37,6 +37,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let path = report_path();
+    let committed = read_report(&path);
+    let mut measured = measured;
+    if let Ok(committed) = &committed {
+        measured.keep_on_demand(committed);
+    }
     let missed = missed_targets(&measured, TARGETS);
     if mode == "--write" {
         std::fs::write(&path, measured.to_json()).expect("write bench report");
@@ -50,17 +55,10 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         };
     }
-    let committed = match std::fs::read_to_string(&path).map(|text| Report::from_json(&text)) {
-        Ok(Ok(report)) => report,
-        Ok(Err(e)) => {
-            eprintln!("{} is not a bench report: {e}", path.display());
-            return ExitCode::FAILURE;
-        }
-        Err(e) => {
-            eprintln!(
-                "cannot read {}: {e}; run `cargo run -p bench -- --write`",
-                path.display()
-            );
+    let committed = match committed {
+        Ok(report) => report,
+        Err(problem) => {
+            eprintln!("{problem}");
             return ExitCode::FAILURE;
         }
     };
@@ -84,4 +82,15 @@ fn main() -> ExitCode {
         eprintln!("bench: {}: {}", problem.what, hint);
     }
     ExitCode::FAILURE
+}
+
+/// The committed report, or why it cannot be read.
+fn read_report(path: &std::path::Path) -> Result<Report, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "cannot read {}: {e}; run `cargo run -p bench -- --write`",
+            path.display()
+        )
+    })?;
+    Report::from_json(&text).map_err(|e| format!("{} is not a bench report: {e}", path.display()))
 }

@@ -6,6 +6,14 @@ use std::collections::BTreeMap;
 /// Allowed drift of a figure, either way, before the report counts as stale or regressed.
 pub const TOLERANCE_PERCENT: u64 = 2;
 
+/// Scenarios written by an on-demand run (an ignored test, minutes of wall time and gigabytes),
+/// not by `--write`: `--check` keeps them as committed and checks their targets there.
+pub const ON_DEMAND_PREFIX: &str = "on_demand_";
+
+fn is_on_demand(scenario: &str) -> bool {
+    scenario.starts_with(ON_DEMAND_PREFIX)
+}
+
 /// Scenario name -> figure name -> value. Ordered maps keep the JSON byte-stable.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
@@ -21,6 +29,15 @@ impl Report {
 
     pub fn from_json(text: &str) -> Result<Report, serde_json::Error> {
         serde_json::from_str(text)
+    }
+
+    /// The committed on-demand scenarios, which a run of the others does not measure, kept.
+    pub fn keep_on_demand(&mut self, committed: &Report) {
+        for (name, figures) in &committed.scenarios {
+            if is_on_demand(name) && !self.scenarios.contains_key(name) {
+                self.scenarios.insert(name.clone(), figures.clone());
+            }
+        }
     }
 }
 
@@ -143,7 +160,7 @@ pub fn compare(committed: &Report, measured: &Report) -> Vec<Problem> {
         verdict: Verdict::Stale,
     };
     for name in committed.scenarios.keys() {
-        if !measured.scenarios.contains_key(name) {
+        if !measured.scenarios.contains_key(name) && !is_on_demand(name) {
             problems.push(stale(format!(
                 "scenario `{name}` is in the report but no longer measured"
             )));
@@ -183,10 +200,14 @@ pub fn compare(committed: &Report, measured: &Report) -> Vec<Problem> {
     problems
 }
 
-/// The measured figures above their targets, and targets whose figure is not measured.
+/// The measured figures above their targets, and targets whose figure is not measured (an
+/// on-demand scenario's only when the report holds it).
 pub fn missed_targets(measured: &Report, targets: &[Target]) -> Vec<Problem> {
     targets
         .iter()
+        .filter(|target| {
+            !is_on_demand(target.scenario) || measured.scenarios.contains_key(target.scenario)
+        })
         .filter_map(|target| {
             let value = measured
                 .scenarios
@@ -271,6 +292,23 @@ mod tests {
         assert!(above[0].what.contains("an issue"), "{}", above[0].what);
         let missing = missed_targets(&report(&[("a", "other", 1)]), &targets);
         assert_eq!(missing[0].verdict, Verdict::MissedTarget);
+    }
+
+    #[test]
+    fn on_demand_scenarios_are_kept_unmeasured_and_their_targets_checked_when_present() {
+        let committed = report(&[("on_demand_big", "reads", 10), ("a", "rounds", 1)]);
+        let mut measured = report(&[("a", "rounds", 1)]);
+        assert!(compare(&committed, &measured).is_empty());
+        measured.keep_on_demand(&committed);
+        assert_eq!(measured, committed);
+        let targets = [Target {
+            scenario: "on_demand_big",
+            figure: "reads",
+            max: 9,
+            source: "an issue",
+        }];
+        assert_eq!(missed_targets(&measured, &targets).len(), 1);
+        assert!(missed_targets(&report(&[("a", "rounds", 1)]), &targets).is_empty());
     }
 
     #[test]

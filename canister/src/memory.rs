@@ -37,6 +37,7 @@
 //! | 24 | cell [`DASHBOARD_MEMORY_ID`]            | `state`             | -                     | CBOR `DashboardSettings`  |
 //! | 25 | map [`PROXY_AUDIT_MEMORY_ID`]           | `proxy`             | sequence (u64)        | CBOR `ProxyCall`          |
 //! | 26 | map [`RELEASE_BLESSINGS_MEMORY_ID`]     | `release_store`     | module SHA-256        | CBOR `Blessing`           |
+//! | 27 | map [`CHILD_HISTORIES_MEMORY_ID`]       | `rollouts::journal` | rollout id, child     | CBOR `engine::Child`      |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -180,12 +181,15 @@ pub const PROXY_AUDIT_MEMORY_ID: MemoryId = MemoryId::new(25);
 /// The releases blessed for rollouts, see [`crate::release_store::Blessing`] (added after
 /// release 0.1: absent, none).
 pub const RELEASE_BLESSINGS_MEMORY_ID: MemoryId = MemoryId::new(26);
+/// Each finished rollout's children, one entry per child (added after release 0.1: a rollout
+/// finished without one is read from its checkpoint).
+pub const CHILD_HISTORIES_MEMORY_ID: MemoryId = MemoryId::new(27);
 /// The chunk store canister registered for each subnet other than the deployer's own, see
 /// [`crate::rollouts::SubnetStore`].
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 27] = [
+const USED_MEMORY_IDS: [MemoryId; 28] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -213,6 +217,7 @@ const USED_MEMORY_IDS: [MemoryId; 27] = [
     DASHBOARD_MEMORY_ID,
     PROXY_AUDIT_MEMORY_ID,
     RELEASE_BLESSINGS_MEMORY_ID,
+    CHILD_HISTORIES_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -353,6 +358,10 @@ impl<M: Memory> Memories<M> {
 
     pub fn release_blessings(&self) -> VirtualMemory<M> {
         self.manager.get(RELEASE_BLESSINGS_MEMORY_ID)
+    }
+
+    pub fn child_histories(&self) -> VirtualMemory<M> {
+        self.manager.get(CHILD_HISTORIES_MEMORY_ID)
     }
 
     pub fn rollouts(&self) -> VirtualMemory<M> {

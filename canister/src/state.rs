@@ -272,6 +272,7 @@ impl<M: Memory> State<M> {
                 events_data: memories.events_data(),
                 events_base: memories.events_base(),
                 stores: memories.store_canisters(),
+                child_histories: memories.child_histories(),
             }),
             memories,
             backup: BackupSessions::default(),

@@ -77,6 +77,8 @@ pub fn thousand_children() -> Figures {
 #[cfg(test)]
 mod on_demand {
     use super::*;
+    use crate::report::{Report, ON_DEMAND_PREFIX};
+    use crate::scenarios::rollouts::{execution_figures, read_costs};
 
     /// The process's resident memory now and at its peak (VmRSS, VmHWM), in KiB.
     fn resident_kib() -> (u64, u64) {
@@ -152,7 +154,10 @@ mod on_demand {
     /// On demand, not in CI: a fleet of `FLEET_CHILDREN` children (default 100,000) on
     /// `FLEET_SUBNETS` subnets (default 10), rolled out to child_v2 with a snapshot of each child
     /// (canary 10, then `FLEET_CONCURRENCY` at a time, default 400); prints the wall time, the peak
-    /// resident memory and the simulator's own count of what it holds, per canister.
+    /// resident memory and the simulator's own count of what it holds, per canister, and writes
+    /// them into `bench/report.json` as `on_demand_fleet_<children>_children`, with the
+    /// deployer's instructions per child, its largest execution and the reads of the finished
+    /// rollout (kept there by `--write`, their targets checked by the report's tests).
     ///
     /// `FLEET_CHILDREN=10000 cargo test --release -p bench fleet_on_demand -- --ignored --nocapture`
     #[test]
@@ -189,6 +194,7 @@ mod on_demand {
         };
         let rollout_started = std::time::Instant::now();
         let rounds_before = deployer.env.round();
+        let trace_from = deployer.env.trace().len();
         let mut next_report = rounds_before + 1_000;
         let rollout_id = deployer
             .start_rollout_of(
@@ -215,13 +221,49 @@ mod on_demand {
         };
         assert_eq!(u64::from(info.summary.counts.upgraded), children);
         report("rolled out", &deployer.env);
+        let rounds = deployer.env.round() - rounds_before;
+        let wall = rollout_started.elapsed();
         println!(
-            "rollout of {children} children on {subnets} subnets: {} rounds, {:.0} s wall ({} us per \
-             child); total {:.0} s wall",
-            deployer.env.round() - rounds_before,
-            rollout_started.elapsed().as_secs_f64(),
-            rollout_started.elapsed().as_micros() / u128::from(children),
+            "rollout of {children} children on {subnets} subnets: {rounds} rounds, {:.0} s wall \
+             ({} us per child); total {:.0} s wall",
+            wall.as_secs_f64(),
+            wall.as_micros() / u128::from(children),
             started.elapsed().as_secs_f64(),
         );
+        let mut figures = execution_figures(&deployer, trace_from, children);
+        figures.extend(read_costs(&mut deployer, rollout_id));
+        figures.extend(per_canister(&deployer.env, ""));
+        let canisters = deployer.env.host_memory().canisters;
+        let (_, peak_kib) = resident_kib();
+        figures.extend([
+            ("children".to_string(), children),
+            ("subnets".to_string(), subnets as u64),
+            ("rounds".to_string(), rounds),
+            ("peak_resident_bytes".to_string(), peak_kib * 1024),
+            (
+                "peak_resident_bytes_per_canister".to_string(),
+                peak_kib * 1024 / canisters.max(1),
+            ),
+            (
+                "rollout_wall_micros_per_child".to_string(),
+                (wall.as_micros() / u128::from(children)) as u64,
+            ),
+            (
+                "total_wall_seconds".to_string(),
+                started.elapsed().as_secs(),
+            ),
+        ]);
+        let name = format!("{ON_DEMAND_PREFIX}fleet_{children}_children");
+        for (figure, value) in &figures {
+            println!("{name}.{figure} = {value}");
+        }
+        let path = crate::report_path();
+        let mut report = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| Report::from_json(&text).ok())
+            .unwrap_or_default();
+        report.scenarios.insert(name, figures);
+        std::fs::write(&path, report.to_json()).expect("write bench report");
+        println!("wrote {}", path.display());
     }
 }

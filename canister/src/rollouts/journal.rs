@@ -17,7 +17,9 @@
 //! per step stays flat as rollouts grow. A rollout also writes its checkpoint whenever it
 //! becomes active or inactive, and the ids of the active ones are kept apart (memory 19), so
 //! that the deployer's upgrade reads only those. Every checkpoint write also writes the
-//! rollout's [`RolloutOverview`] (memory 20), which reads of a rollout off the heap use.
+//! rollout's [`RolloutOverview`] (memory 20), which reads of a rollout off the heap use, and a
+//! rollout that becomes inactive writes each child apart (memory 27, `child_histories`), which
+//! reads of one child's history use.
 //!
 //! While the deployer runs, the rollouts it touched stay on the heap (rebuilt from stable
 //! memory on demand); every active rollout is among them, which is what lets folding reach
@@ -34,7 +36,7 @@ use candid::{Deserialize, Principal};
 use ic_stable_structures::{Log, Memory, StableBTreeMap};
 use serde::Serialize;
 
-use super::Rollouts;
+use super::{child_histories, Rollouts};
 use crate::backup::Sections;
 use crate::cbor::{Cbor, CborBytes};
 use crate::engine::{
@@ -266,6 +268,7 @@ impl<M: Memory> Rollouts<M> {
         sections.put_log("events", self.events.as_ref().expect("not pruning"));
         sections.put_cell("events_base", &self.events_base);
         sections.put_map("store_canisters", &self.stores);
+        sections.put_map("child_histories", &self.child_histories);
     }
 
     /// The number of journal lines the document holds.
@@ -283,6 +286,8 @@ impl<M: Memory> Rollouts<M> {
         sections.take_log("events", self.events.as_ref().expect("not pruning"));
         sections.take_cell("events_base", &mut self.events_base);
         sections.take_map("store_canisters", &mut self.stores);
+        sections.take_map("child_histories", &mut self.child_histories);
+        self.histories_to_prune = true;
         self.live.clear();
     }
 
@@ -381,6 +386,9 @@ impl<M: Memory> Rollouts<M> {
         if live.stored_active != Some(active) {
             record.next_entry = journal.len();
             store_checkpoint(&mut self.rollouts, &mut self.overviews, rollout_id, live);
+            if !active {
+                child_histories::index(&mut self.child_histories, rollout_id, &live.record.engine);
+            }
             if active {
                 self.active.insert(rollout_id, ());
             } else {
@@ -394,6 +402,13 @@ impl<M: Memory> Rollouts<M> {
             // Final and checkpointed: the heap copy is no longer needed.
             self.live.remove(&rollout_id);
             self.prune_finished_checkpoints();
+        }
+        if self.histories_to_prune {
+            let rollouts = &self.rollouts;
+            self.histories_to_prune =
+                child_histories::prune_slice(&mut self.child_histories, |rollout_id| {
+                    !rollouts.contains_key(&rollout_id)
+                });
         }
         self.prune_events_if_full();
         if self.holding && self.calls_in_flight() == 0 {
@@ -454,6 +469,7 @@ impl<M: Memory> Rollouts<M> {
         });
         if let Some(rollout_id) = oldest_finished {
             self.rollouts.remove(&rollout_id);
+            self.histories_to_prune = true;
         }
     }
 

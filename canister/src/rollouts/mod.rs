@@ -31,6 +31,7 @@ use ic_stable_structures::{Log, Memory, StableBTreeMap, StableCell};
 
 mod admission;
 mod api;
+mod child_histories;
 mod gates;
 mod journal;
 mod planning;
@@ -72,6 +73,7 @@ use crate::engine::{
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::release_store::ReleaseStore;
+use child_histories::ChildHistories;
 use journal::{EventRetention, InstallArgDigest, Live, StableLog};
 
 /// Rollouts, their journal, the event log and the chunk store canisters.
@@ -89,6 +91,11 @@ pub struct Rollouts<M: Memory> {
     events_base: StableCell<u64, M>,
     event_retention: EventRetention,
     stores: StableBTreeMap<Principal, Principal, M>,
+    /// Each finished rollout's children, one entry each (`child_histories`).
+    child_histories: ChildHistories<M>,
+    /// Whether entries of rollouts whose checkpoint was pruned may remain: set when one is
+    /// pruned, and at start (an upgrade may come between two slices).
+    histories_to_prune: bool,
     /// Rollouts touched since the deployer started, so that a step costs its own journal entry,
     /// not a decode and an encode of the whole rollout. Rebuilt from stable memory on demand.
     live: BTreeMap<u64, Live>,
@@ -109,6 +116,7 @@ impl<M: Memory> Rollouts<M> {
             events_data,
             events_base,
             stores,
+            child_histories,
         } = memories;
         Self {
             rollouts: StableBTreeMap::init(rollouts),
@@ -119,6 +127,8 @@ impl<M: Memory> Rollouts<M> {
             events_base: StableCell::init(events_base, 0),
             event_retention: EventRetention::DEFAULT,
             stores: StableBTreeMap::init(stores),
+            child_histories: StableBTreeMap::init(child_histories),
+            histories_to_prune: true,
             live: BTreeMap::new(),
             holding: false,
         }
@@ -473,6 +483,7 @@ pub struct RolloutMemories<M: Memory> {
     pub events_data: M,
     pub events_base: M,
     pub stores: M,
+    pub child_histories: M,
 }
 
 fn fleet_error(error: fleet::FleetError) -> Error {

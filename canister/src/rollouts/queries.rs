@@ -4,13 +4,14 @@
 use ic_stable_structures::Memory;
 use serde_bytes::ByteBuf;
 
+use super::child_histories;
 use super::journal::{InstallArgDigest, RolloutOverview};
 use super::{
     ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg, RolloutEvent,
     RolloutInfo, RolloutOperation, RolloutPage, Rollouts,
 };
 use crate::cbor::Cbor;
-use crate::engine::{Operation, StepRecord, TargetRelease};
+use crate::engine::{Child, Operation, StepRecord, TargetRelease};
 use crate::error::{Error, ErrorKind};
 use crate::fleet;
 use crate::hash::Sha256Hash;
@@ -122,33 +123,25 @@ impl<M: Memory> Rollouts<M> {
         })
     }
 
+    /// A rollout on the heap answers from its engine, a finished one from its children's
+    /// entries (one read); one finished before those existed, from its checkpoint.
     pub fn child_history(&self, arg: &ChildHistoryArg) -> Result<ChildHistory, Error> {
+        let child_id = fleet::child_id(&arg.canister_id);
+        let not_in_rollout = || ErrorKind::NotInRollout {
+            rollout_id: arg.rollout_id,
+            canister_id: arg.canister_id,
+        };
+        if !self.live.contains_key(&arg.rollout_id) && self.rollouts.contains_key(&arg.rollout_id) {
+            if let Some(child) =
+                child_histories::lookup(&self.child_histories, arg.rollout_id, &child_id)
+            {
+                let child = child.ok_or_else(not_in_rollout)?;
+                return Ok(history_page(&child, arg));
+            }
+        }
         self.with_current(arg.rollout_id, |record| {
-            let child = record
-                .engine
-                .child(&fleet::child_id(&arg.canister_id))
-                .ok_or(ErrorKind::NotInRollout {
-                    rollout_id: arg.rollout_id,
-                    canister_id: arg.canister_id,
-                })?;
-            let limit = arg
-                .limit
-                .unwrap_or(MAX_HISTORY_PAGE)
-                .clamp(1, MAX_HISTORY_PAGE) as usize;
-            let from = arg.from.unwrap_or(0) as usize;
-            let history = child.history();
-            let steps: Vec<StepRecord> = history.iter().skip(from).take(limit).cloned().collect();
-            let end = from + steps.len();
-            Ok(ChildHistory {
-                canister_id: arg.canister_id,
-                wave: child.wave(),
-                state: child.state(),
-                snapshot: child
-                    .rollout_snapshot()
-                    .map(|snapshot| ByteBuf::from(snapshot.0.clone())),
-                steps,
-                next: (end < history.len()).then_some(end as u32),
-            })
+            let child = record.engine.child(&child_id).ok_or_else(not_in_rollout)?;
+            Ok(history_page(child, arg))
         })?
     }
 
@@ -256,5 +249,27 @@ fn info(rollout_id: u64, overview: RolloutOverview) -> RolloutInfo {
         install_arg_sha256: Some(ByteBuf::from(overview.install_arg_sha256.to_vec())),
         install_arg_size: Some(overview.install_arg_size),
         summary: overview.summary,
+    }
+}
+
+/// A page of the child's steps from `arg.from`.
+fn history_page(child: &Child, arg: &ChildHistoryArg) -> ChildHistory {
+    let limit = arg
+        .limit
+        .unwrap_or(MAX_HISTORY_PAGE)
+        .clamp(1, MAX_HISTORY_PAGE) as usize;
+    let from = arg.from.unwrap_or(0) as usize;
+    let history = child.history();
+    let steps: Vec<StepRecord> = history.iter().skip(from).take(limit).cloned().collect();
+    let end = from + steps.len();
+    ChildHistory {
+        canister_id: arg.canister_id,
+        wave: child.wave(),
+        state: child.state(),
+        snapshot: child
+            .rollout_snapshot()
+            .map(|snapshot| ByteBuf::from(snapshot.0.clone())),
+        steps,
+        next: (end < history.len()).then_some(end as u32),
     }
 }

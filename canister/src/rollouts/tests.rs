@@ -1,5 +1,5 @@
 use candid::Principal;
-use ic_stable_structures::VectorMemory;
+use ic_stable_structures::{Storable, VectorMemory};
 use serde_bytes::ByteBuf;
 
 use super::journal::CHECKPOINT_ENTRIES_PER_CHILD;
@@ -694,6 +694,121 @@ fn a_finished_rollout_is_read_from_its_overview_not_its_checkpoint() {
     assert_eq!(page.rollouts, vec![from_overview.clone()]);
     state.rollouts.rollouts.remove(&rollout_id).unwrap();
     assert_eq!(state.rollouts.info(rollout_id).unwrap(), from_overview);
+}
+
+fn history_of(state: &State<VectorMemory>, rollout_id: u64, n: u16) -> Result<ChildHistory, Error> {
+    state.rollouts.child_history(&ChildHistoryArg {
+        rollout_id,
+        canister_id: child(n),
+        from: None,
+        limit: None,
+    })
+}
+
+/// Entries of `rollout_id` in the child history index.
+fn indexed_children(state: &State<VectorMemory>, rollout_id: u64) -> usize {
+    state
+        .rollouts
+        .child_histories
+        .iter()
+        .filter(|entry| entry.key().to_bytes()[..8] == rollout_id.to_be_bytes())
+        .count()
+}
+
+#[test]
+fn a_finished_childs_history_is_read_from_its_own_entry_not_the_checkpoint() {
+    let (mut state, release) = setup(30);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    run_to_end(&mut state, rollout_id);
+    assert!(!state.rollouts.live.contains_key(&rollout_id));
+    assert_eq!(indexed_children(&state, rollout_id), 30);
+    let checkpoint = state.rollouts.load(rollout_id).unwrap().record;
+    let histories: Vec<ChildHistory> = (0..30)
+        .map(|n| history_of(&state, rollout_id, n).unwrap())
+        .collect();
+    for (n, history) in (0..).zip(&histories) {
+        let from_checkpoint = checkpoint
+            .engine
+            .child(&fleet::child_id(&child(n)))
+            .unwrap();
+        assert_eq!(history.steps, from_checkpoint.history());
+        assert_eq!(history.state, from_checkpoint.state());
+        assert!(!history.steps.is_empty());
+    }
+
+    // A checkpoint that cannot be decoded: reads of a child never decode it.
+    let garbage = CborBytes::<RolloutRecord>::from_bytes(std::borrow::Cow::Owned(vec![0xff]));
+    state.rollouts.rollouts.insert(rollout_id, garbage);
+    for (n, history) in (0..).zip(&histories) {
+        assert_eq!(&history_of(&state, rollout_id, n).unwrap(), history);
+    }
+    assert_eq!(
+        history_of(&state, rollout_id, 31).unwrap_err().kind(),
+        &ErrorKind::NotInRollout {
+            rollout_id,
+            canister_id: child(31)
+        }
+    );
+}
+
+#[test]
+fn a_rollout_finished_without_child_entries_is_read_from_its_checkpoint() {
+    let (mut state, release) = setup(5);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    run_to_end(&mut state, rollout_id);
+    let indexed = history_of(&state, rollout_id, 3).unwrap();
+    // As a rollout finished by a build without the index (or restored from its export) is.
+    while state.rollouts.child_histories.pop_first().is_some() {}
+
+    assert_eq!(history_of(&state, rollout_id, 3).unwrap(), indexed);
+    assert_eq!(
+        history_of(&state, rollout_id, 9).unwrap_err().kind(),
+        &ErrorKind::NotInRollout {
+            rollout_id,
+            canister_id: child(9)
+        }
+    );
+}
+
+#[test]
+fn a_pruned_rollouts_child_entries_are_removed_a_slice_per_commit() {
+    let large = 2 * child_histories::PRUNE_SLICE as u16 + 50;
+    let later = RETAINED_FINISHED_CHECKPOINTS as u16 + 1;
+    let (mut state, release) = setup(large + later);
+    let first = start(
+        &mut state,
+        &release,
+        Selector::Explicit((0..large).map(child).collect()),
+    )
+    .unwrap();
+    run_to_end(&mut state, first);
+    assert_eq!(indexed_children(&state, first), usize::from(large));
+    let mut remaining = Vec::new();
+    for n in large..large + later {
+        let rollout_id = start(&mut state, &release, Selector::Explicit(vec![child(n)])).unwrap();
+        run_to_end(&mut state, rollout_id);
+        remaining.push(indexed_children(&state, first));
+    }
+
+    assert_eq!(
+        history_of(&state, first, 0).unwrap_err().kind(),
+        &ErrorKind::RolloutDetailsPruned { rollout_id: first }
+    );
+    assert_eq!(indexed_children(&state, first), 0);
+    // Pruned by the final commit of the rollout that made 101 finished, a slice at a time.
+    let pruned_from = remaining
+        .iter()
+        .position(|&left| left < usize::from(large))
+        .expect("the first rollout's checkpoint was pruned");
+    assert_eq!(pruned_from, RETAINED_FINISHED_CHECKPOINTS as usize - 1);
+    assert_eq!(
+        remaining[pruned_from],
+        usize::from(large) - child_histories::PRUNE_SLICE
+    );
+    assert!(!state.rollouts.histories_to_prune);
+    let newest = first + u64::from(later);
+    assert_eq!(indexed_children(&state, newest), 1);
+    assert!(history_of(&state, newest, large + later - 1).is_ok());
 }
 
 /// The ids of a page's rollouts.
