@@ -39,6 +39,10 @@ const SCENARIOS: &[Scenario] = &[
     ),
     ("fleet_rollout_20_mib_chunked", rollouts::chunked_20_mib),
     (
+        "fleet_repeated_rollouts_200_children",
+        rollouts::repeated_200_children,
+    ),
+    (
         "fleet_rollout_1000_children_3_subnets",
         scale::thousand_children,
     ),

@@ -37,7 +37,8 @@
 //! | 24 | cell [`DASHBOARD_MEMORY_ID`]            | `state`             | -                     | CBOR `DashboardSettings`  |
 //! | 25 | map [`PROXY_AUDIT_MEMORY_ID`]           | `proxy`             | sequence (u64)        | CBOR `ProxyCall`          |
 //! | 26 | map [`RELEASE_BLESSINGS_MEMORY_ID`]     | `release_store`     | module SHA-256        | CBOR `Blessing`           |
-//! | 27 | map [`CHILD_HISTORIES_MEMORY_ID`]       | `rollouts::journal` | rollout id, child     | CBOR `engine::Child`      |
+//! | 27 | map [`FINISHED_CHILDREN_MEMORY_ID`]     | `rollouts::child_histories` | rollout id, child | CBOR `FinishedChild` |
+//! | 28 | map [`FINISHED_ROLLOUTS_MEMORY_ID`]     | `rollouts::child_histories` | rollout id (u64 BE) | CBOR `RolloutRecord` |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -66,7 +67,9 @@
 //! folded into the checkpoints), and the ids of the active rollouts (19), so that an upgrade
 //! reads only those, and each rollout's overview (20: creator, release, policy, summary), so
 //! that reading a rollout that is not on the heap does not decode its children; see
-//! [`crate::rollouts`]. The event log (8 and 18) is appended to; each `LoggedEvent` names its
+//! [`crate::rollouts`]. A rollout that finishes moves out of 6: its record without children to
+//! 28, each child (with its position) to 27, so that reading one child's history decodes that
+//! child alone (`crate::rollouts::child_histories`). The event log (8 and 18) is appended to; each `LoggedEvent` names its
 //! rollout. When it reaches its retention limit it is rewritten with its newest events only,
 //! and the sequence number of its first event is kept in 21 (absent, as in release 0.1: 0).
 //!
@@ -181,15 +184,18 @@ pub const PROXY_AUDIT_MEMORY_ID: MemoryId = MemoryId::new(25);
 /// The releases blessed for rollouts, see [`crate::release_store::Blessing`] (added after
 /// release 0.1: absent, none).
 pub const RELEASE_BLESSINGS_MEMORY_ID: MemoryId = MemoryId::new(26);
-/// Each finished rollout's children, one entry per child (added after release 0.1: a rollout
-/// finished without one is read from its checkpoint).
-pub const CHILD_HISTORIES_MEMORY_ID: MemoryId = MemoryId::new(27);
+/// The children of the finished rollouts in 28, one entry per child with its position (added
+/// after release 0.1).
+pub const FINISHED_CHILDREN_MEMORY_ID: MemoryId = MemoryId::new(27);
+/// Finished rollouts, their engine without children (added after release 0.1: rollouts finished
+/// before keep their checkpoints in 6; a build without it sees their details as pruned).
+pub const FINISHED_ROLLOUTS_MEMORY_ID: MemoryId = MemoryId::new(28);
 /// The chunk store canister registered for each subnet other than the deployer's own, see
 /// [`crate::rollouts::SubnetStore`].
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 28] = [
+const USED_MEMORY_IDS: [MemoryId; 29] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -217,7 +223,8 @@ const USED_MEMORY_IDS: [MemoryId; 28] = [
     DASHBOARD_MEMORY_ID,
     PROXY_AUDIT_MEMORY_ID,
     RELEASE_BLESSINGS_MEMORY_ID,
-    CHILD_HISTORIES_MEMORY_ID,
+    FINISHED_CHILDREN_MEMORY_ID,
+    FINISHED_ROLLOUTS_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -360,8 +367,12 @@ impl<M: Memory> Memories<M> {
         self.manager.get(RELEASE_BLESSINGS_MEMORY_ID)
     }
 
-    pub fn child_histories(&self) -> VirtualMemory<M> {
-        self.manager.get(CHILD_HISTORIES_MEMORY_ID)
+    pub fn finished_children(&self) -> VirtualMemory<M> {
+        self.manager.get(FINISHED_CHILDREN_MEMORY_ID)
+    }
+
+    pub fn finished_rollouts(&self) -> VirtualMemory<M> {
+        self.manager.get(FINISHED_ROLLOUTS_MEMORY_ID)
     }
 
     pub fn rollouts(&self) -> VirtualMemory<M> {

@@ -180,3 +180,36 @@ pub(crate) fn execution_figures(deployer: &Deployer, trace_from: usize, children
         ),
     ])
 }
+
+/// Rollouts run one after another over the same 200 children (child_v2, child_v3, and back):
+/// what the fifth costs the deployer per child against the first (issue 19: flat; each earlier
+/// rollout added about 28 K instructions per child to the next).
+pub fn repeated_200_children() -> Figures {
+    const ROLLOUTS: usize = 5;
+    let mut deployer = fleet(2, 200);
+    let releases = [
+        upload(&mut deployer, &artifacts::wasm("child_v2")),
+        upload(&mut deployer, &artifacts::wasm("child_v3")),
+    ];
+    let per_child: Vec<u64> = (0..ROLLOUTS)
+        .map(|n| {
+            let mut policy = policy(5, vec![WaveSize::Percent(25)], 50);
+            if n > 0 {
+                // Back and forth between two releases: every second one is not higher.
+                policy.gate_overrides = Some(vec![deployer::GateOverride {
+                    gate: deployer::UpgradeGate::HigherVersion,
+                    reason: "the bench alternates two releases".into(),
+                }]);
+            }
+            let figures = roll_out(&mut deployer, &releases[n % 2], policy);
+            assert_eq!(figures["children_upgraded"], 200, "rollout {n}");
+            figures["deployer_instructions_per_child"]
+        })
+        .collect();
+    let (first, last) = (per_child[0], per_child[ROLLOUTS - 1]);
+    Figures::from([
+        ("first_deployer_instructions_per_child".to_string(), first),
+        ("fifth_deployer_instructions_per_child".to_string(), last),
+        ("fifth_percent_of_first".to_string(), last * 100 / first),
+    ])
+}

@@ -75,6 +75,14 @@ impl fmt::Display for ControlError {
 
 impl std::error::Error for ControlError {}
 
+/// Each child's position, by id.
+fn index_of(children: &[Child]) -> BTreeMap<ChildId, u32> {
+    (0u32..)
+        .zip(children)
+        .map(|(index, child)| (child.id().clone(), index))
+        .collect()
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Wave {
     /// The wave's children are `order[start..end]`.
@@ -161,10 +169,7 @@ impl Rollout {
             });
             start += size;
         }
-        let index = (0u32..)
-            .zip(&children)
-            .map(|(index, child)| (child.id().clone(), index))
-            .collect();
+        let index = index_of(&children);
         let created = EventKind::Created {
             children: children.len() as u32,
             skipped: (children.len() - order.len()) as u32,
@@ -492,6 +497,19 @@ impl Rollout {
     /// Every selected child, in selection order (page with `skip`/`take`).
     pub fn children(&self) -> &[Child] {
         &self.children
+    }
+
+    /// Takes the children out (in order), leaving a rollout without any: a finished rollout's
+    /// children are stored one by one, apart from the rest (see `crate::rollouts`).
+    pub fn take_children(&mut self) -> Vec<Child> {
+        self.index.clear();
+        std::mem::take(&mut self.children)
+    }
+
+    /// Puts back the children [`Rollout::take_children`] took, in their order.
+    pub fn put_back_children(&mut self, children: Vec<Child>) {
+        self.index = index_of(&children);
+        self.children = children;
     }
 
     pub fn child(&self, id: &ChildId) -> Option<&Child> {

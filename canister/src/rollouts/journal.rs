@@ -17,9 +17,9 @@
 //! per step stays flat as rollouts grow. A rollout also writes its checkpoint whenever it
 //! becomes active or inactive, and the ids of the active ones are kept apart (memory 19), so
 //! that the deployer's upgrade reads only those. Every checkpoint write also writes the
-//! rollout's [`RolloutOverview`] (memory 20), which reads of a rollout off the heap use, and a
-//! rollout that becomes inactive writes each child apart (memory 27, `child_histories`), which
-//! reads of one child's history use.
+//! rollout's [`RolloutOverview`] (memory 20), which reads of a rollout off the heap use. A
+//! rollout that becomes inactive leaves memory 6 for memories 27 and 28, its children stored
+//! apart (`child_histories`), which reads of one child's history use.
 //!
 //! While the deployer runs, the rollouts it touched stay on the heap (rebuilt from stable
 //! memory on demand); every active rollout is among them, which is what lets folding reach
@@ -36,7 +36,7 @@ use candid::{Deserialize, Principal};
 use ic_stable_structures::{Log, Memory, StableBTreeMap};
 use serde::Serialize;
 
-use super::{child_histories, Rollouts};
+use super::Rollouts;
 use crate::backup::Sections;
 use crate::cbor::{Cbor, CborBytes};
 use crate::engine::{
@@ -143,6 +143,14 @@ fn store_checkpoint<M: Memory>(
     live: &Live,
 ) {
     rollouts.insert(rollout_id, CborBytes::encode(&live.record));
+    store_overview(overviews, rollout_id, live);
+}
+
+fn store_overview<M: Memory>(
+    overviews: &mut StableBTreeMap<u64, CborBytes<RolloutOverview>, M>,
+    rollout_id: u64,
+    live: &Live,
+) {
     let overview = RolloutOverview::of(&live.record, &live.install_arg);
     overviews.insert(rollout_id, CborBytes::encode(&overview));
 }
@@ -255,7 +263,9 @@ pub(super) type StableLog<T, M> = Log<Cbor<T>, M, M>;
 impl<M: Memory> Rollouts<M> {
     /// Whether no rollout and no event was ever kept (a fresh deployer).
     pub fn is_empty(&self) -> bool {
-        self.rollouts.is_empty() && self.events.as_ref().expect("not pruning").len() == 0
+        self.rollouts.is_empty()
+            && self.finished.len() == 0
+            && self.events.as_ref().expect("not pruning").len() == 0
     }
 
     /// See [`crate::backup`]: checkpoints, overviews, the active set, the journal as it stands
@@ -268,7 +278,7 @@ impl<M: Memory> Rollouts<M> {
         sections.put_log("events", self.events.as_ref().expect("not pruning"));
         sections.put_cell("events_base", &self.events_base);
         sections.put_map("store_canisters", &self.stores);
-        sections.put_map("child_histories", &self.child_histories);
+        self.finished.export_sections(sections);
     }
 
     /// The number of journal lines the document holds.
@@ -286,8 +296,8 @@ impl<M: Memory> Rollouts<M> {
         sections.take_log("events", self.events.as_ref().expect("not pruning"));
         sections.take_cell("events_base", &mut self.events_base);
         sections.take_map("store_canisters", &mut self.stores);
-        sections.take_map("child_histories", &mut self.child_histories);
-        self.histories_to_prune = true;
+        self.finished.restore_sections(sections);
+        self.children_to_prune = true;
         self.live.clear();
     }
 
@@ -330,11 +340,13 @@ impl<M: Memory> Rollouts<M> {
     /// The checkpoint with every later journal line of the rollout applied. Their events were
     /// logged when the lines were first applied, so they are dropped here.
     pub(super) fn load(&self, rollout_id: u64) -> Result<Live, Error> {
-        let mut record = self
-            .rollouts
-            .get(&rollout_id)
-            .ok_or_else(|| self.missing(rollout_id))?
-            .decode();
+        let mut record = match self.rollouts.get(&rollout_id) {
+            Some(checkpoint) => checkpoint.decode(),
+            None => self
+                .finished
+                .load(rollout_id)
+                .ok_or_else(|| self.missing(rollout_id))?,
+        };
         let stored_active = Some(record.is_active());
         let stored_next_entry = record.next_entry;
         let journal = self.journal();
@@ -383,32 +395,33 @@ impl<M: Memory> Rollouts<M> {
             fleet.release_claim(&record.children, rollout_id);
             record.claimed = false;
         }
-        if live.stored_active != Some(active) {
+        if active && live.stored_active != Some(true) {
             record.next_entry = journal.len();
             store_checkpoint(&mut self.rollouts, &mut self.overviews, rollout_id, live);
-            if !active {
-                child_histories::index(&mut self.child_histories, rollout_id, &live.record.engine);
-            }
-            if active {
-                self.active.insert(rollout_id, ());
-            } else {
-                self.active.remove(&rollout_id);
-            }
-            live.stored_active = Some(active);
+            self.active.insert(rollout_id, ());
+            // Active again (a rollback of the whole rollout): checkpointed from now on.
+            self.finished.remove(rollout_id);
+            live.stored_active = Some(true);
             live.stored_next_entry = live.record.next_entry;
             live.unfolded = 0;
         }
         if !active {
-            // Final and checkpointed: the heap copy is no longer needed.
-            self.live.remove(&rollout_id);
+            // Final: stored apart, and the heap copy is no longer needed.
+            let mut live = self.live.remove(&rollout_id).expect("the rollout is live");
+            if live.stored_active != Some(false) {
+                live.record.next_entry = journal.len();
+                store_overview(&mut self.overviews, rollout_id, &live);
+                self.rollouts.remove(&rollout_id);
+                self.active.remove(&rollout_id);
+                self.finished.store(rollout_id, live.record);
+            }
             self.prune_finished_checkpoints();
         }
-        if self.histories_to_prune {
+        if self.children_to_prune {
             let rollouts = &self.rollouts;
-            self.histories_to_prune =
-                child_histories::prune_slice(&mut self.child_histories, |rollout_id| {
-                    !rollouts.contains_key(&rollout_id)
-                });
+            self.children_to_prune = self
+                .finished
+                .prune_slice(|rollout_id| rollouts.contains_key(&rollout_id));
         }
         self.prune_events_if_full();
         if self.holding && self.calls_in_flight() == 0 {
@@ -456,21 +469,31 @@ impl<M: Memory> Rollouts<M> {
         }
     }
 
-    /// Drops the checkpoints of the oldest finished rollouts beyond
-    /// [`RETAINED_FINISHED_CHECKPOINTS`]; their overviews stay. Runs as each rollout finishes,
-    /// so it removes at most one checkpoint a time, skipping the few active rollouts.
+    /// Drops the oldest finished rollout beyond [`RETAINED_FINISHED_CHECKPOINTS`]: its record
+    /// and children (stored apart) or its checkpoint (finished before they were); its overview
+    /// stays. Runs as each rollout finishes, so it removes at most one a time, skipping the few
+    /// active rollouts.
     fn prune_finished_checkpoints(&mut self) {
-        let finished = self.rollouts.len() - self.active.len();
+        let finished = self.rollouts.len() - self.active.len() + self.finished.len();
         if finished <= RETAINED_FINISHED_CHECKPOINTS {
             return;
         }
-        let oldest_finished = self.rollouts.keys().find(|rollout_id| {
+        let oldest_checkpoint = self.rollouts.keys().find(|rollout_id| {
             !self.active.contains_key(rollout_id) && self.overviews.contains_key(rollout_id)
         });
-        if let Some(rollout_id) = oldest_finished {
-            self.rollouts.remove(&rollout_id);
-            self.histories_to_prune = true;
+        match (oldest_checkpoint, self.finished.first_id()) {
+            (Some(checkpoint), Some(apart)) if apart < checkpoint => self.prune_apart(apart),
+            (Some(checkpoint), _) => {
+                self.rollouts.remove(&checkpoint);
+            }
+            (None, Some(apart)) => self.prune_apart(apart),
+            (None, None) => {}
         }
+    }
+
+    fn prune_apart(&mut self, rollout_id: u64) {
+        self.finished.remove(rollout_id);
+        self.children_to_prune = true;
     }
 
     fn fold_if_long(&mut self) {

@@ -10,6 +10,7 @@
 //! |-------------|-------------------------------------------------------------------------|
 //! | `mod.rs`    | [`Rollouts`]: start, dispatch, record an outcome, recover, control      |
 //! | `journal`   | checkpoints, write-ahead journal, event log (memories 6, 7, 8, 17-19)   |
+//! | `child_histories` | finished rollouts, their children stored apart (memories 27, 28)  |
 //! | `admission` | what a dispatch may issue: room in the management queue, [`Funds`]      |
 //! | `planning`  | a rollout's engine plan, from the release store and the fleet registry  |
 //! | `gates`     | the upgrade gates planning checks: known modules, higher versions        |
@@ -73,7 +74,7 @@ use crate::engine::{
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::release_store::ReleaseStore;
-use child_histories::ChildHistories;
+use child_histories::FinishedRollouts;
 use journal::{EventRetention, InstallArgDigest, Live, StableLog};
 
 /// Rollouts, their journal, the event log and the chunk store canisters.
@@ -91,11 +92,11 @@ pub struct Rollouts<M: Memory> {
     events_base: StableCell<u64, M>,
     event_retention: EventRetention,
     stores: StableBTreeMap<Principal, Principal, M>,
-    /// Each finished rollout's children, one entry each (`child_histories`).
-    child_histories: ChildHistories<M>,
-    /// Whether entries of rollouts whose checkpoint was pruned may remain: set when one is
-    /// pruned, and at start (an upgrade may come between two slices).
-    histories_to_prune: bool,
+    /// Finished rollouts, their children stored apart (`child_histories`).
+    finished: FinishedRollouts<M>,
+    /// Whether children of pruned finished rollouts may remain: set when one is pruned, and at
+    /// start (an upgrade may come between two slices).
+    children_to_prune: bool,
     /// Rollouts touched since the deployer started, so that a step costs its own journal entry,
     /// not a decode and an encode of the whole rollout. Rebuilt from stable memory on demand.
     live: BTreeMap<u64, Live>,
@@ -116,7 +117,8 @@ impl<M: Memory> Rollouts<M> {
             events_data,
             events_base,
             stores,
-            child_histories,
+            finished_records,
+            finished_children,
         } = memories;
         Self {
             rollouts: StableBTreeMap::init(rollouts),
@@ -127,8 +129,8 @@ impl<M: Memory> Rollouts<M> {
             events_base: StableCell::init(events_base, 0),
             event_retention: EventRetention::DEFAULT,
             stores: StableBTreeMap::init(stores),
-            child_histories: StableBTreeMap::init(child_histories),
-            histories_to_prune: true,
+            finished: FinishedRollouts::init(finished_records, finished_children),
+            children_to_prune: true,
             live: BTreeMap::new(),
             holding: false,
         }
@@ -483,7 +485,8 @@ pub struct RolloutMemories<M: Memory> {
     pub events_data: M,
     pub events_base: M,
     pub stores: M,
-    pub child_histories: M,
+    pub finished_records: M,
+    pub finished_children: M,
 }
 
 fn fleet_error(error: fleet::FleetError) -> Error {

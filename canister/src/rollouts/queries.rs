@@ -4,7 +4,6 @@
 use ic_stable_structures::Memory;
 use serde_bytes::ByteBuf;
 
-use super::child_histories;
 use super::journal::{InstallArgDigest, RolloutOverview};
 use super::{
     ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg, RolloutEvent,
@@ -57,9 +56,13 @@ impl<M: Memory> Rollouts<M> {
             .collect()
     }
 
-    /// Rollouts ever started: ids are given in sequence, and the newest is never pruned.
+    /// Rollouts ever started: ids are given in sequence, and the newest is never pruned (it is
+    /// checkpointed, or finished and stored apart).
     pub fn started(&self) -> u64 {
-        self.rollouts.keys().next_back().map_or(0, |id| id + 1)
+        let checkpointed = self.rollouts.keys().next_back();
+        checkpointed
+            .max(self.finished.last_id())
+            .map_or(0, |id| id + 1)
     }
 
     /// A page of rollouts, newest first, that match the filters, and how many match in all when
@@ -123,21 +126,21 @@ impl<M: Memory> Rollouts<M> {
         })
     }
 
-    /// A rollout on the heap answers from its engine, a finished one from its children's
-    /// entries (one read); one finished before those existed, from its checkpoint.
+    /// A rollout on the heap answers from its engine, a finished one from the child's own entry
+    /// (one read); one finished before those existed, from its checkpoint.
     pub fn child_history(&self, arg: &ChildHistoryArg) -> Result<ChildHistory, Error> {
         let child_id = fleet::child_id(&arg.canister_id);
         let not_in_rollout = || ErrorKind::NotInRollout {
             rollout_id: arg.rollout_id,
             canister_id: arg.canister_id,
         };
-        if !self.live.contains_key(&arg.rollout_id) && self.rollouts.contains_key(&arg.rollout_id) {
-            if let Some(child) =
-                child_histories::lookup(&self.child_histories, arg.rollout_id, &child_id)
-            {
-                let child = child.ok_or_else(not_in_rollout)?;
-                return Ok(history_page(&child, arg));
-            }
+        let rollout_id = arg.rollout_id;
+        if !self.live.contains_key(&rollout_id) && self.finished.contains(rollout_id) {
+            let child = self
+                .finished
+                .child(rollout_id, &child_id)
+                .ok_or_else(not_in_rollout)?;
+            return Ok(history_page(&child, arg));
         }
         self.with_current(arg.rollout_id, |record| {
             let child = record.engine.child(&child_id).ok_or_else(not_in_rollout)?;

@@ -1,5 +1,5 @@
 use candid::Principal;
-use ic_stable_structures::{Storable, VectorMemory};
+use ic_stable_structures::VectorMemory;
 use serde_bytes::ByteBuf;
 
 use super::journal::CHECKPOINT_ENTRIES_PER_CHILD;
@@ -692,7 +692,7 @@ fn a_finished_rollout_is_read_from_its_overview_not_its_checkpoint() {
     state.rollouts.overviews.insert(rollout_id, overview);
     let page = state.rollouts.list(&ListRolloutsArg::default());
     assert_eq!(page.rollouts, vec![from_overview.clone()]);
-    state.rollouts.rollouts.remove(&rollout_id).unwrap();
+    state.rollouts.finished.remove(rollout_id);
     assert_eq!(state.rollouts.info(rollout_id).unwrap(), from_overview);
 }
 
@@ -705,62 +705,77 @@ fn history_of(state: &State<VectorMemory>, rollout_id: u64, n: u16) -> Result<Ch
     })
 }
 
-/// Entries of `rollout_id` in the child history index.
-fn indexed_children(state: &State<VectorMemory>, rollout_id: u64) -> usize {
-    state
-        .rollouts
-        .child_histories
+#[test]
+fn a_rollout_stored_apart_loads_as_it_was() {
+    let (mut state, release) = setup(40);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    run_steps(&mut state, rollout_id, T0, 8);
+    let midway = state.rollouts.live[&rollout_id].record.clone();
+    let states: std::collections::BTreeSet<_> = midway
+        .engine
+        .children()
         .iter()
-        .filter(|entry| entry.key().to_bytes()[..8] == rollout_id.to_be_bytes())
-        .count()
+        .map(|child| format!("{:?}", child.state()))
+        .collect();
+    assert!(states.len() > 2, "children in several states: {states:?}");
+
+    state.rollouts.finished.store(99, midway.clone());
+
+    assert_eq!(state.rollouts.finished.children_stored(99), 40);
+    assert_eq!(state.rollouts.finished.load(99), Some(midway));
 }
 
 #[test]
-fn a_finished_childs_history_is_read_from_its_own_entry_not_the_checkpoint() {
-    let (mut state, release) = setup(30);
+fn a_finished_childs_history_is_read_from_its_own_entry_not_the_whole_rollout() {
+    let (mut state, release) = setup(70);
     let rollout_id = start(&mut state, &release, Selector::All).unwrap();
     run_to_end(&mut state, rollout_id);
     assert!(!state.rollouts.live.contains_key(&rollout_id));
-    assert_eq!(indexed_children(&state, rollout_id), 30);
-    let checkpoint = state.rollouts.load(rollout_id).unwrap().record;
-    let histories: Vec<ChildHistory> = (0..30)
+    assert!(!state.rollouts.rollouts.contains_key(&rollout_id));
+    assert_eq!(state.rollouts.finished.children_stored(rollout_id), 70);
+    let finished = state.rollouts.load(rollout_id).unwrap().record;
+    assert_eq!(finished.engine.children().len(), 70);
+    let histories: Vec<ChildHistory> = (0..70)
         .map(|n| history_of(&state, rollout_id, n).unwrap())
         .collect();
     for (n, history) in (0..).zip(&histories) {
-        let from_checkpoint = checkpoint
-            .engine
-            .child(&fleet::child_id(&child(n)))
-            .unwrap();
-        assert_eq!(history.steps, from_checkpoint.history());
-        assert_eq!(history.state, from_checkpoint.state());
+        let child = finished.engine.child(&fleet::child_id(&child(n))).unwrap();
+        assert_eq!(history.steps, child.history());
+        assert_eq!(history.state, child.state());
         assert!(!history.steps.is_empty());
     }
 
-    // A checkpoint that cannot be decoded: reads of a child never decode it.
-    let garbage = CborBytes::<RolloutRecord>::from_bytes(std::borrow::Cow::Owned(vec![0xff]));
-    state.rollouts.rollouts.insert(rollout_id, garbage);
+    // Three runs of children; a record that cannot be decoded: reads of a child never decode it.
+    state.rollouts.finished.garble_record(rollout_id);
     for (n, history) in (0..).zip(&histories) {
         assert_eq!(&history_of(&state, rollout_id, n).unwrap(), history);
     }
     assert_eq!(
-        history_of(&state, rollout_id, 31).unwrap_err().kind(),
+        history_of(&state, rollout_id, 71).unwrap_err().kind(),
         &ErrorKind::NotInRollout {
             rollout_id,
-            canister_id: child(31)
+            canister_id: child(71)
         }
     );
 }
 
 #[test]
-fn a_rollout_finished_without_child_entries_is_read_from_its_checkpoint() {
+fn a_rollout_finished_with_its_checkpoint_is_read_from_it() {
     let (mut state, release) = setup(5);
     let rollout_id = start(&mut state, &release, Selector::All).unwrap();
     run_to_end(&mut state, rollout_id);
-    let indexed = history_of(&state, rollout_id, 3).unwrap();
-    // As a rollout finished by a build without the index (or restored from its export) is.
-    while state.rollouts.child_histories.pop_first().is_some() {}
+    let apart = history_of(&state, rollout_id, 3).unwrap();
+    // As a rollout finished by a build that kept finished checkpoints is stored.
+    let record = state.rollouts.load(rollout_id).unwrap().record;
+    state.rollouts.finished.remove(rollout_id);
+    while state.rollouts.finished.prune_slice(|_| false) {}
+    assert_eq!(state.rollouts.finished.children_stored(rollout_id), 0);
+    state
+        .rollouts
+        .rollouts
+        .insert(rollout_id, CborBytes::encode(&record));
 
-    assert_eq!(history_of(&state, rollout_id, 3).unwrap(), indexed);
+    assert_eq!(history_of(&state, rollout_id, 3).unwrap(), apart);
     assert_eq!(
         history_of(&state, rollout_id, 9).unwrap_err().kind(),
         &ErrorKind::NotInRollout {
@@ -768,11 +783,13 @@ fn a_rollout_finished_without_child_entries_is_read_from_its_checkpoint() {
             canister_id: child(9)
         }
     );
+    assert_eq!(state.rollouts.started(), rollout_id + 1);
 }
 
 #[test]
-fn a_pruned_rollouts_child_entries_are_removed_a_slice_per_commit() {
-    let large = 2 * child_histories::PRUNE_SLICE as u16 + 50;
+fn a_pruned_rollouts_children_are_removed_a_slice_per_commit() {
+    let per_commit = (child_histories::PRUNE_SLICE * child_histories::CHILDREN_PER_ENTRY) as u16;
+    let large = 2 * per_commit + 50;
     let later = RETAINED_FINISHED_CHECKPOINTS as u16 + 1;
     let (mut state, release) = setup(large + later);
     let first = start(
@@ -782,32 +799,31 @@ fn a_pruned_rollouts_child_entries_are_removed_a_slice_per_commit() {
     )
     .unwrap();
     run_to_end(&mut state, first);
-    assert_eq!(indexed_children(&state, first), usize::from(large));
+    let stored = |state: &State<VectorMemory>| state.rollouts.finished.children_stored(first);
+    assert_eq!(stored(&state), usize::from(large));
     let mut remaining = Vec::new();
     for n in large..large + later {
         let rollout_id = start(&mut state, &release, Selector::Explicit(vec![child(n)])).unwrap();
         run_to_end(&mut state, rollout_id);
-        remaining.push(indexed_children(&state, first));
+        remaining.push(stored(&state));
     }
 
     assert_eq!(
         history_of(&state, first, 0).unwrap_err().kind(),
         &ErrorKind::RolloutDetailsPruned { rollout_id: first }
     );
-    assert_eq!(indexed_children(&state, first), 0);
+    assert_eq!(stored(&state), 0);
     // Pruned by the final commit of the rollout that made 101 finished, a slice at a time.
     let pruned_from = remaining
         .iter()
         .position(|&left| left < usize::from(large))
-        .expect("the first rollout's checkpoint was pruned");
+        .expect("the first rollout was pruned");
     assert_eq!(pruned_from, RETAINED_FINISHED_CHECKPOINTS as usize - 1);
-    assert_eq!(
-        remaining[pruned_from],
-        usize::from(large) - child_histories::PRUNE_SLICE
-    );
-    assert!(!state.rollouts.histories_to_prune);
+    assert_eq!(remaining[pruned_from], usize::from(large - per_commit));
+    assert!(!state.rollouts.children_to_prune);
     let newest = first + u64::from(later);
-    assert_eq!(indexed_children(&state, newest), 1);
+    assert_eq!(state.rollouts.started(), newest + 1);
+    assert_eq!(state.rollouts.finished.children_stored(newest), 1);
     assert!(history_of(&state, newest, large + later - 1).is_ok());
 }
 
@@ -879,7 +895,8 @@ fn rollouts_are_listed_by_phase_and_release_with_their_total() {
     );
 
     // A finished rollout whose checkpoint was pruned is listed from its overview.
-    state.rollouts.rollouts.remove(&completed).unwrap();
+    assert!(state.rollouts.finished.contains(completed));
+    state.rollouts.finished.remove(completed);
     let all = state.rollouts.list(&ListRolloutsArg::default());
     assert_eq!(ids(&all), [running, paused, completed]);
 }
