@@ -97,6 +97,41 @@ pub const TARGETS: &[Target] = &[
                  (420 to 446 rounds at 1,000 children, the bound's binding term unchanged)",
     },
     Target {
+        scenario: "fleet_rollout_1000_children_3_subnets",
+        figure: "child_history_instructions",
+        max: 50_000_000,
+        source: "issue 12: a child's history under 1 % of the 5 B query limit (141 M at 1,000 \
+                 children when the finished rollout's checkpoint was decoded whole)",
+    },
+    Target {
+        scenario: "on_demand_fleet_100000_children",
+        figure: "get_rollout_instructions",
+        max: 50_000_000,
+        source: "issue 12: `get_rollout` of a finished rollout of 100,000 children under 1 % of the \
+                 5 B query limit (measured on demand)",
+    },
+    Target {
+        scenario: "on_demand_fleet_100000_children",
+        figure: "list_rollouts_instructions",
+        max: 50_000_000,
+        source: "issue 12: `list_rollouts` of a finished rollout of 100,000 children under 1 % of the \
+                 5 B query limit (measured on demand)",
+    },
+    Target {
+        scenario: "on_demand_fleet_100000_children",
+        figure: "child_history_instructions",
+        max: 50_000_000,
+        source: "issue 12: `child_history` of a finished rollout of 100,000 children under 1 % of the \
+                 5 B query limit (measured on demand)",
+    },
+    Target {
+        scenario: "on_demand_fleet_100000_children",
+        figure: "storage_stats_instructions",
+        max: 50_000_000,
+        source: "issue 12: `storage_stats` of a finished rollout of 100,000 children under 1 % of the \
+                 5 B query limit (measured on demand)",
+    },
+    Target {
         scenario: "fleet_rollout_20_mib_3_subnets",
         figure: "bytes_moved_per_module_byte_percent",
         max: 300,
