@@ -103,34 +103,10 @@ pub const TARGETS: &[Target] = &[
         source: "issue 12: a child's history under 1 % of the 5 B query limit (141 M at 1,000 \
                  children when the finished rollout's checkpoint was decoded whole)",
     },
-    Target {
-        scenario: "on_demand_fleet_100000_children",
-        figure: "get_rollout_instructions",
-        max: 50_000_000,
-        source: "issue 12: `get_rollout` of a finished rollout of 100,000 children under 1 % of the \
-                 5 B query limit (measured on demand)",
-    },
-    Target {
-        scenario: "on_demand_fleet_100000_children",
-        figure: "list_rollouts_instructions",
-        max: 50_000_000,
-        source: "issue 12: `list_rollouts` of a finished rollout of 100,000 children under 1 % of the \
-                 5 B query limit (measured on demand)",
-    },
-    Target {
-        scenario: "on_demand_fleet_100000_children",
-        figure: "child_history_instructions",
-        max: 50_000_000,
-        source: "issue 12: `child_history` of a finished rollout of 100,000 children under 1 % of the \
-                 5 B query limit (measured on demand)",
-    },
-    Target {
-        scenario: "on_demand_fleet_100000_children",
-        figure: "storage_stats_instructions",
-        max: 50_000_000,
-        source: "issue 12: `storage_stats` of a finished rollout of 100,000 children under 1 % of the \
-                 5 B query limit (measured on demand)",
-    },
+    read_of_100000_children("get_rollout_instructions"),
+    read_of_100000_children("list_rollouts_instructions"),
+    read_of_100000_children("child_history_instructions"),
+    read_of_100000_children("storage_stats_instructions"),
     Target {
         scenario: "fleet_rollout_20_mib_3_subnets",
         figure: "bytes_moved_per_module_byte_percent",
@@ -165,6 +141,17 @@ pub const TARGETS: &[Target] = &[
             "the brief: the deployer's upgrade costs the same with 1 GiB stored as with nothing",
     },
 ];
+
+/// A read of a finished rollout of 100,000 children, measured on demand.
+const fn read_of_100000_children(figure: &'static str) -> Target {
+    Target {
+        scenario: "on_demand_fleet_100000_children",
+        figure,
+        max: 50_000_000,
+        source: "issue 12: reads of a finished rollout of 100,000 children under 1 % of the 5 B \
+                 query limit (measured on demand)",
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {

@@ -37,8 +37,8 @@
 //! | 24 | cell [`DASHBOARD_MEMORY_ID`]            | `state`             | -                     | CBOR `DashboardSettings`  |
 //! | 25 | map [`PROXY_AUDIT_MEMORY_ID`]           | `proxy`             | sequence (u64)        | CBOR `ProxyCall`          |
 //! | 26 | map [`RELEASE_BLESSINGS_MEMORY_ID`]     | `release_store`     | module SHA-256        | CBOR `Blessing`           |
-//! | 27 | map [`FINISHED_CHILDREN_MEMORY_ID`]     | `rollouts::child_histories` | rollout id, child | CBOR `FinishedChild` |
-//! | 28 | map [`FINISHED_ROLLOUTS_MEMORY_ID`]     | `rollouts::child_histories` | rollout id (u64 BE) | CBOR `RolloutRecord` |
+//! | 27 | map [`FINISHED_CHILDREN_MEMORY_ID`]     | `rollouts::finished`| rollout id, child     | CBOR `FinishedChild`s     |
+//! | 28 | map [`FINISHED_ROLLOUTS_MEMORY_ID`]     | `rollouts::finished`| rollout id (u64 BE)   | CBOR `RolloutRecord`      |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -68,10 +68,11 @@
 //! reads only those, and each rollout's overview (20: creator, release, policy, summary), so
 //! that reading a rollout that is not on the heap does not decode its children; see
 //! [`crate::rollouts`]. A rollout that finishes moves out of 6: its record without children to
-//! 28, each child (with its position) to 27, so that reading one child's history decodes that
-//! child alone (`crate::rollouts::child_histories`). The event log (8 and 18) is appended to; each `LoggedEvent` names its
-//! rollout. When it reaches its retention limit it is rewritten with its newest events only,
-//! and the sequence number of its first event is kept in 21 (absent, as in release 0.1: 0).
+//! 28, its children (with their positions) to 27 in runs of 32 by id, each under the last id it
+//! holds, so that reading one child's history decodes one run (`crate::rollouts::finished`).
+//! The event log (8 and 18) is appended to; each `LoggedEvent` names its rollout. When it
+//! reaches its retention limit it is rewritten with its newest events only, and the sequence
+//! number of its first event is kept in 21 (absent, as in release 0.1: 0).
 //!
 //! An export of the deployer's state ([`crate::backup`]) carries these structures' entries in
 //! the encodings drawn here, one section per row (named after it), so [`SCHEMA_VERSION`] also
@@ -114,6 +115,44 @@ use std::fmt;
 use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemory};
 use ic_stable_structures::storable::{Bound, Storable};
 use ic_stable_structures::{Memory, StableCell};
+
+/// A map key stored as its bytes, so that map order is byte order: at most `MAX` of them.
+/// Each key type is one instantiation (`crate::fleet`'s index keys, release names, finished
+/// rollouts' children), with its constructor.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteKey<const MAX: usize>(Vec<u8>);
+
+impl<const MAX: usize> ByteKey<MAX> {
+    /// The parts, concatenated. Callers bound them: more than `MAX` bytes is a bug.
+    pub fn of(parts: &[&[u8]]) -> Self {
+        let bytes = parts.concat();
+        assert!(bytes.len() <= MAX, "a key of {} bytes", bytes.len());
+        Self(bytes)
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<const MAX: usize> Storable for ByteKey<MAX> {
+    fn to_bytes(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.0)
+    }
+
+    fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    fn from_bytes(bytes: Cow<[u8]>) -> Self {
+        Self(bytes.into_owned())
+    }
+
+    const BOUND: Bound = Bound::Bounded {
+        max_size: MAX as u32,
+        is_fixed_size: false,
+    };
+}
 
 /// The layout version this code reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -184,8 +223,8 @@ pub const PROXY_AUDIT_MEMORY_ID: MemoryId = MemoryId::new(25);
 /// The releases blessed for rollouts, see [`crate::release_store::Blessing`] (added after
 /// release 0.1: absent, none).
 pub const RELEASE_BLESSINGS_MEMORY_ID: MemoryId = MemoryId::new(26);
-/// The children of the finished rollouts in 28, one entry per child with its position (added
-/// after release 0.1).
+/// The children of the finished rollouts in 28, in runs of 32 by id, with their positions
+/// (added after release 0.1).
 pub const FINISHED_CHILDREN_MEMORY_ID: MemoryId = MemoryId::new(27);
 /// Finished rollouts, their engine without children (added after release 0.1: rollouts finished
 /// before keep their checkpoints in 6; a build without it sees their details as pruned).

@@ -6,10 +6,7 @@
 //! The bytes are not here: a release names its chunks by hash, in order, and the block store
 //! holds them.
 
-use std::borrow::Cow;
-
 use candid::{CandidType, Deserialize, Principal};
-use ic_stable_structures::storable::{Bound, Storable};
 use ic_stable_structures::{Memory, StableBTreeMap};
 use serde::Serialize;
 use serde_bytes::{ByteArray, ByteBuf};
@@ -17,6 +14,7 @@ use serde_bytes::{ByteArray, ByteBuf};
 use crate::backup::Sections;
 use crate::cbor::Cbor;
 use crate::hash::Sha256Hash;
+use crate::memory::ByteKey;
 use crate::uploads::{MAX_NAME_BYTES, MAX_VERSION_BYTES};
 use crate::wasm_check::ModuleEncoding;
 
@@ -218,36 +216,12 @@ impl ReleaseRecord {
 
 /// Key of the (name, version) index: `len(name) (u8) | name | version`. The length prefix keeps
 /// ("ab", "c") and ("a", "bc") apart and groups all versions of a name together.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct NameVersionKey(Vec<u8>);
+pub type NameVersionKey = ByteKey<{ 1 + MAX_NAME_BYTES + MAX_VERSION_BYTES }>;
 
 impl NameVersionKey {
     pub fn new(name: &str, version: &str) -> Self {
-        let mut bytes = Vec::with_capacity(1 + name.len() + version.len());
-        bytes.push(name.len() as u8);
-        bytes.extend_from_slice(name.as_bytes());
-        bytes.extend_from_slice(version.as_bytes());
-        Self(bytes)
+        Self::of(&[&[name.len() as u8], name.as_bytes(), version.as_bytes()])
     }
-}
-
-impl Storable for NameVersionKey {
-    fn to_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.0)
-    }
-
-    fn into_bytes(self) -> Vec<u8> {
-        self.0
-    }
-
-    fn from_bytes(bytes: Cow<[u8]>) -> Self {
-        Self(bytes.into_owned())
-    }
-
-    const BOUND: Bound = Bound::Bounded {
-        max_size: (1 + MAX_NAME_BYTES + MAX_VERSION_BYTES) as u32,
-        is_fixed_size: false,
-    };
 }
 
 /// The backup section of the catalog's records, which a restore reads first for their chunks.

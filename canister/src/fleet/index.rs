@@ -30,6 +30,7 @@ use super::record::ChildRecord;
 use crate::cbor::CborBytes;
 use crate::engine::{ChildId, ModuleHash, MAX_CHILD_ID_BYTES};
 use crate::hash::sha256;
+use crate::memory::ByteKey;
 
 const LABEL_TAG: u8 = 0;
 const MODULE_TAG: u8 = 1;
@@ -67,39 +68,12 @@ impl Storable for ChildId {
 }
 
 /// An entry of the secondary index: a posting prefix followed by a child id.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct IndexKey(Vec<u8>);
+pub(super) type IndexKey = ByteKey<MAX_INDEX_KEY_BYTES>;
 
 impl IndexKey {
     pub fn new(prefix: &[u8], child: &ChildId) -> Self {
-        let mut bytes = Vec::with_capacity(prefix.len() + child.as_bytes().len());
-        bytes.extend_from_slice(prefix);
-        bytes.extend_from_slice(child.as_bytes());
-        Self(bytes)
+        Self::of(&[prefix, child.as_bytes()])
     }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Storable for IndexKey {
-    fn to_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.0)
-    }
-
-    fn into_bytes(self) -> Vec<u8> {
-        self.0
-    }
-
-    fn from_bytes(bytes: Cow<[u8]>) -> Self {
-        Self(bytes.into_owned())
-    }
-
-    const BOUND: StorableBound = StorableBound::Bounded {
-        max_size: MAX_INDEX_KEY_BYTES as u32,
-        is_fixed_size: false,
-    };
 }
 
 /// The prefix of the children labelled `key = value`. The lengths fit in a byte because labels
@@ -236,7 +210,7 @@ impl<'a, M: Memory> Matches<'a, M> {
                 let start = match &self.target {
                     Bound::Included(child) => Bound::Included(IndexKey::new(prefix, child)),
                     Bound::Excluded(child) => Bound::Excluded(IndexKey::new(prefix, child)),
-                    Bound::Unbounded => Bound::Included(IndexKey(prefix.to_vec())),
+                    Bound::Unbounded => Bound::Included(IndexKey::of(&[prefix])),
                 };
                 let entry = self.index.keys_range((start, Bound::Unbounded)).next()?;
                 let child = entry.as_bytes().strip_prefix(prefix.as_slice())?;

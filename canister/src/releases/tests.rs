@@ -101,7 +101,7 @@ fn name_version_keys_keep_the_boundary_between_name_and_version() {
         NameVersionKey::new("ab", "c"),
         NameVersionKey::new("a", "bc")
     );
-    assert_eq!(NameVersionKey::new("ab", "c").into_bytes(), b"\x02abc");
+    assert_eq!(NameVersionKey::new("ab", "c").as_bytes(), b"\x02abc");
 }
 
 #[test]

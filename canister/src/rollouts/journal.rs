@@ -19,7 +19,7 @@
 //! that the deployer's upgrade reads only those. Every checkpoint write also writes the
 //! rollout's [`RolloutOverview`] (memory 20), which reads of a rollout off the heap use. A
 //! rollout that becomes inactive leaves memory 6 for memories 27 and 28, its children stored
-//! apart (`child_histories`), which reads of one child's history use.
+//! apart (`finished`), which reads of one child's history use.
 //!
 //! While the deployer runs, the rollouts it touched stay on the heap (rebuilt from stable
 //! memory on demand); every active rollout is among them, which is what lets folding reach

@@ -10,7 +10,7 @@
 //! |-------------|-------------------------------------------------------------------------|
 //! | `mod.rs`    | [`Rollouts`]: start, dispatch, record an outcome, recover, control      |
 //! | `journal`   | checkpoints, write-ahead journal, event log (memories 6, 7, 8, 17-19)   |
-//! | `child_histories` | finished rollouts, their children stored apart (memories 27, 28)  |
+//! | `finished`  | finished rollouts, their children stored apart (memories 27, 28)       |
 //! | `admission` | what a dispatch may issue: room in the management queue, [`Funds`]      |
 //! | `planning`  | a rollout's engine plan, from the release store and the fleet registry  |
 //! | `gates`     | the upgrade gates planning checks: known modules, higher versions        |
@@ -32,7 +32,7 @@ use ic_stable_structures::{Log, Memory, StableBTreeMap, StableCell};
 
 mod admission;
 mod api;
-mod child_histories;
+mod finished;
 mod gates;
 mod journal;
 mod planning;
@@ -74,7 +74,7 @@ use crate::engine::{
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::release_store::ReleaseStore;
-use child_histories::FinishedRollouts;
+use finished::FinishedRollouts;
 use journal::{EventRetention, InstallArgDigest, Live, StableLog};
 
 /// Rollouts, their journal, the event log and the chunk store canisters.
@@ -92,7 +92,7 @@ pub struct Rollouts<M: Memory> {
     events_base: StableCell<u64, M>,
     event_retention: EventRetention,
     stores: StableBTreeMap<Principal, Principal, M>,
-    /// Finished rollouts, their children stored apart (`child_histories`).
+    /// Finished rollouts, their children stored apart (`finished`).
     finished: FinishedRollouts<M>,
     /// Whether children of pruned finished rollouts may remain: set when one is pruned, and at
     /// start (an upgrade may come between two slices).

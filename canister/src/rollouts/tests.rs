@@ -788,7 +788,7 @@ fn a_rollout_finished_with_its_checkpoint_is_read_from_it() {
 
 #[test]
 fn a_pruned_rollouts_children_are_removed_a_slice_per_commit() {
-    let per_commit = (child_histories::PRUNE_SLICE * child_histories::CHILDREN_PER_ENTRY) as u16;
+    let per_commit = (finished::PRUNE_SLICE * finished::CHILDREN_PER_ENTRY) as u16;
     let large = 2 * per_commit + 50;
     let later = RETAINED_FINISHED_CHECKPOINTS as u16 + 1;
     let (mut state, release) = setup(large + later);

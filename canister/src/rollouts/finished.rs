@@ -17,17 +17,15 @@
 //! The children of a rollout whose record was pruned are removed a slice at a time, so no
 //! message pays for a whole fleet's.
 
-use std::borrow::Cow;
-
 use candid::Deserialize;
-use ic_stable_structures::storable::Bound;
-use ic_stable_structures::{Memory, StableBTreeMap, Storable};
+use ic_stable_structures::{Memory, StableBTreeMap};
 use serde::Serialize;
 
 use super::journal::RolloutRecord;
 use crate::backup::Sections;
 use crate::cbor::CborBytes;
 use crate::engine::{Child, ChildId, MAX_CHILD_ID_BYTES};
+use crate::memory::ByteKey;
 
 /// Children stored in one entry: reading one decodes this many (about 4 M instructions).
 pub(super) const CHILDREN_PER_ENTRY: usize = 32;
@@ -39,45 +37,23 @@ const ROLLOUT_ID_BYTES: usize = 8;
 
 /// The rollout id (u64 big-endian, so a rollout's children are one range) and the principal
 /// bytes of the last child of the run.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct FinishedChildKey(Vec<u8>);
+pub(super) type FinishedChildKey = ByteKey<{ ROLLOUT_ID_BYTES + MAX_CHILD_ID_BYTES }>;
 
 impl FinishedChildKey {
     fn new(rollout_id: u64, child: &ChildId) -> Self {
-        let mut bytes = Self::first_of(rollout_id).0;
-        bytes.extend_from_slice(child.as_bytes());
-        Self(bytes)
+        Self::of(&[&rollout_id.to_be_bytes(), child.as_bytes()])
     }
 
     /// Sorts before every child of the rollout (and after every child of earlier ones).
     fn first_of(rollout_id: u64) -> Self {
-        Self(rollout_id.to_be_bytes().to_vec())
+        Self::of(&[&rollout_id.to_be_bytes()])
     }
 
     pub(super) fn rollout_id(&self) -> u64 {
         let mut id = [0; ROLLOUT_ID_BYTES];
-        id.copy_from_slice(&self.0[..ROLLOUT_ID_BYTES]);
+        id.copy_from_slice(&self.as_bytes()[..ROLLOUT_ID_BYTES]);
         u64::from_be_bytes(id)
     }
-}
-
-impl Storable for FinishedChildKey {
-    fn to_bytes(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.0)
-    }
-
-    fn into_bytes(self) -> Vec<u8> {
-        self.0
-    }
-
-    fn from_bytes(bytes: Cow<[u8]>) -> Self {
-        Self(bytes.into_owned())
-    }
-
-    const BOUND: Bound = Bound::Bounded {
-        max_size: (ROLLOUT_ID_BYTES + MAX_CHILD_ID_BYTES) as u32,
-        is_fixed_size: false,
-    };
 }
 
 /// A child of a finished rollout as stored, in a run sorted by id. The serde names are stored.
@@ -200,7 +176,8 @@ impl<M: Memory> FinishedRollouts<M> {
     /// Replaces a record with bytes that do not decode.
     #[cfg(test)]
     pub(super) fn garble_record(&mut self, rollout_id: u64) {
-        let garbage = CborBytes::from_bytes(Cow::Owned(vec![0xff]));
+        use ic_stable_structures::Storable;
+        let garbage = CborBytes::from_bytes(std::borrow::Cow::Owned(vec![0xff]));
         self.records.insert(rollout_id, garbage);
     }
 
