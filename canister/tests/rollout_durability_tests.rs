@@ -161,6 +161,25 @@ fn upgrade_at(method: &str, moment: Moment) {
         let status = fleet.env.canister(*child).unwrap().status;
         assert_eq!(status, ic_sim::CanisterRunStatus::Running);
     }
+    // Finished, the rollout is stored with its children apart: another upgrade keeps every
+    // child's history as it was.
+    let histories = |fleet: &mut Fleet| -> Vec<ChildHistory> {
+        children
+            .iter()
+            .map(|&child| {
+                let arg = ChildHistoryArg {
+                    rollout_id: started.rollout_id,
+                    canister_id: child,
+                    from: None,
+                    limit: None,
+                };
+                fleet.child_history_ok(operator(), arg)
+            })
+            .collect()
+    };
+    let finished = histories(&mut fleet);
+    upgrade(&mut fleet);
+    assert_eq!(histories(&mut fleet), finished, "{method} {moment:?}");
 }
 
 #[test]
