@@ -259,6 +259,7 @@ fn install_fails_below_the_freezing_limit_and_succeeds_after_a_top_up() {
 fn storage_burns_cycles_over_time() {
     let mut sim = sim_with(100_000_000_000_000, CycleCosts::default());
     let canister = echo(&mut sim);
+    settle_to_a_charge(&mut sim);
     let before = sim.canister(canister).unwrap();
     let memory = u128::try_from(status_query(&mut sim, canister).memory_size.0).unwrap();
     assert_eq!(
@@ -274,6 +275,36 @@ fn storage_burns_cycles_over_time() {
     assert!(
         burned == expected || burned == expected + 1,
         "{burned} vs {expected}"
+    );
+}
+
+/// Runs rounds until one charges storage, so that the next charge covers exactly the time after.
+fn settle_to_a_charge(sim: &mut Sim) {
+    sim.advance_time(10_000_000_000);
+    sim.tick();
+}
+
+// Storage is charged in the first round at least 10 s after the last charge, for all the time
+// since (the replica's `duration_between_allocation_charges`), not in every round.
+#[test]
+fn storage_is_charged_every_ten_seconds() {
+    let mut sim = sim_with(100_000_000_000_000, CycleCosts::default());
+    let canister = echo(&mut sim);
+    settle_to_a_charge(&mut sim);
+    let burned = |sim: &Sim| sim.canister(canister).unwrap().cycles_burned;
+    let before = burned(&sim);
+    let per_day = sim.canister(canister).unwrap().idle_cycles_burned_per_day;
+    // Rounds of 1 s: the next 9 charge nothing, the tenth charges 10 s.
+    for _ in 0..9 {
+        sim.tick();
+    }
+    assert_eq!(burned(&sim), before);
+    sim.tick();
+    let ten_seconds = per_day * 10 / 86_400;
+    let charged = burned(&sim) - before;
+    assert!(
+        charged == ten_seconds || charged == ten_seconds + 1,
+        "{charged} vs {ten_seconds}"
     );
 }
 

@@ -252,13 +252,20 @@ impl Sim {
         Ok(fee)
     }
 
-    /// Charges every canister for its storage and compute allocation since its last charge. A
-    /// canister that cannot pay is left with 0 cycles and uninstalled.
+    /// Charges every canister for its storage and compute allocation since its last charge, once
+    /// the charge interval has passed since the last charge (`SimConfig`). A canister that cannot
+    /// pay is left with 0 cycles and uninstalled.
     pub(crate) fn charge_storage(&mut self) {
-        if !self.config.charge_cycles {
+        let now = self.time_nanos;
+        if !self.config.charge_cycles
+            || now
+                < self
+                    .last_allocation_charge_nanos
+                    .saturating_add(self.config.allocation_charge_interval_nanos)
+        {
             return;
         }
-        let now = self.time_nanos;
+        self.last_allocation_charge_nanos = now;
         let unit = GIB * NANOS_PER_SECOND;
         let mut out_of_cycles = Vec::new();
         // Each canister pays in place (`burn_cycles` without looking it up again).

@@ -271,6 +271,8 @@ impl Sim {
     /// execution changes nothing, except what a cleanup closure did after a callback trapped.
     fn apply_outcome(&mut self, canister: Principal, context: u64, outcome: ExecOutcome) {
         self.count_context_instructions(canister, context, outcome.instructions);
+        // It may have set its timer.
+        self.note_may_have_work(canister);
         let state = self.canisters.get_mut(&canister).expect("canister exists");
         if outcome.trap.is_some() {
             if outcome.cleanup.is_some() {

@@ -417,6 +417,7 @@ impl Sim {
     pub(crate) fn push_input(&mut self, canister: Principal, message: Message) {
         if let Some(c) = self.canisters.get_mut(&canister) {
             c.input.push_back(message);
+            self.note_may_have_work(canister);
         }
     }
 

@@ -78,6 +78,10 @@ pub struct SimConfig {
     /// Charge canisters for executions, ingress and storage and freeze them below their freezing
     /// limit (on by default). Off: only call fees and attached cycles move, nothing freezes.
     pub charge_cycles: bool,
+    /// How often canisters pay for their storage and allocations: the replica charges them in
+    /// the first round at least this long after the last charge (its cycles account manager's
+    /// `duration_between_allocation_charges`, 10 s), for the whole time since.
+    pub allocation_charge_interval_nanos: u64,
     /// Cycle prices (default: a 13-node application subnet).
     pub cycle_costs: CycleCosts,
     /// Per-round instruction budgets (see [`SchedulingConfig`]).
@@ -97,6 +101,7 @@ impl Default for SimConfig {
             default_cycles: 100_000_000_000_000,
             snapshots_require_stopped: false,
             charge_cycles: true,
+            allocation_charge_interval_nanos: 10_000_000_000,
             cycle_costs: CycleCosts::default(),
             scheduling: SchedulingConfig::default(),
         }
@@ -255,6 +260,8 @@ pub struct Sim {
     // Time: `rounds` (`Sim::advance_time` too).
     round: u64,
     time_nanos: u64,
+    // `cycles`: when canisters last paid for their storage and allocations.
+    last_allocation_charge_nanos: u64,
     // Subnets: `management` (members, id ranges); their management queues are filled by
     // `messaging` and run by `rounds`, which also holds long installs' answers.
     subnets: Vec<SubnetState>,
@@ -304,6 +311,15 @@ struct SubnetState {
     long_install_until_round: u64,
     /// Answers of long installs, sent at the end of the round they finish in.
     held_answers: Vec<rounds::HeldAnswer>,
+    /// What a round visits instead of every member (`rounds`), so that a round costs its work,
+    /// not the subnet's size: members that may have an input message, a timer or a heartbeat
+    /// (every member that has one is here: added when one may appear, removed by the round that
+    /// finds none)...
+    may_have_work: BTreeSet<Principal>,
+    /// ...members that began stopping (removed once they are no longer stopping)...
+    stopping: BTreeSet<Principal>,
+    /// ...and members with install instructions to pay off.
+    install_debtors: BTreeSet<Principal>,
 }
 
 impl SubnetState {
@@ -316,6 +332,9 @@ impl SubnetState {
             management_queue: VecDeque::new(),
             long_install_until_round: 0,
             held_answers: Vec::new(),
+            may_have_work: BTreeSet::new(),
+            stopping: BTreeSet::new(),
+            install_debtors: BTreeSet::new(),
         }
     }
 
@@ -326,6 +345,9 @@ impl SubnetState {
 
     fn remove_member(&mut self, canister: &Principal) {
         self.members.remove(canister);
+        self.may_have_work.remove(canister);
+        self.stopping.remove(canister);
+        self.install_debtors.remove(canister);
         if *canister != Principal::management_canister() {
             Arc::make_mut(&mut self.same_subnet_callees).remove(canister);
         }
@@ -405,6 +427,7 @@ impl Sim {
         Sim {
             round: 0,
             time_nanos: config.start_time_nanos,
+            last_allocation_charge_nanos: config.start_time_nanos,
             config,
             subnets,
             canisters: BTreeMap::new(),
@@ -437,6 +460,14 @@ impl Sim {
         self.canisters.get(&canister).map(|c| c.subnet)
     }
     /// Every existing canister, by id.
+    /// The canisters that may have an input message, a timer or a heartbeat: every canister that
+    /// has one is among them (`SubnetState::may_have_work`).
+    pub(crate) fn may_have_work(&self) -> impl Iterator<Item = &CanisterState> {
+        self.subnets
+            .iter()
+            .flat_map(|subnet| subnet.may_have_work.iter())
+            .filter_map(|id| self.canisters.get(id))
+    }
     pub fn canister_ids(&self) -> Vec<Principal> {
         self.canisters.keys().copied().collect()
     }
@@ -446,25 +477,6 @@ impl Sim {
         self.route(&id)
     }
     /// The closed range of canister ids subnet `index` owns (the routing table's entry).
-    /// The canisters of subnet `index`: those in its id range, which is where every canister id
-    /// of the subnet comes from (canister ids order as their indices).
-    pub(crate) fn subnet_canisters(
-        &self,
-        index: usize,
-    ) -> std::collections::btree_map::Range<'_, Principal, CanisterState> {
-        let (first, last) = self.canister_id_range(index);
-        self.canisters.range(first..=last)
-    }
-
-    /// As `subnet_canisters`, mutably.
-    pub(crate) fn subnet_canisters_mut(
-        &mut self,
-        index: usize,
-    ) -> std::collections::btree_map::RangeMut<'_, Principal, CanisterState> {
-        let (first, last) = self.canister_id_range(index);
-        self.canisters.range_mut(first..=last)
-    }
-
     pub fn canister_id_range(&self, index: usize) -> (Principal, Principal) {
         assert!(index < self.subnets.len(), "no subnet {index}");
         let first = index as u64 * ids::CANISTER_IDS_PER_SUBNET;
@@ -630,7 +642,7 @@ impl Sim {
                 .subnets
                 .iter()
                 .all(|s| s.management_queue.is_empty() && s.held_answers.is_empty())
-            && self.canisters.values().all(|c| c.input.is_empty())
+            && self.may_have_work().all(|c| c.input.is_empty())
             && !self.time_event_due_next_round()
             && !self.hook_due_next_round()
     }

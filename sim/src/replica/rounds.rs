@@ -299,8 +299,13 @@ impl Sim {
                     }
                 }
                 SubnetMessageCost::Install => {
-                    if let Some(state) = call.target.and_then(|t| self.canisters.get_mut(&t)) {
-                        state.install_debit += instructions;
+                    if let Some(target) = call.target {
+                        if let Some(state) = self.canisters.get_mut(&target) {
+                            state.install_debit += instructions;
+                            if state.install_debit > 0 {
+                                self.subnets[subnet].install_debtors.insert(target);
+                            }
+                        }
                     }
                     let slice = config.install_slice_instruction_limit;
                     budget -= i128::from(instructions.min(slice));
@@ -339,12 +344,21 @@ impl Sim {
     /// End of a round: every canister of `subnet` pays off one round of install rate.
     pub(crate) fn pay_off_install_debits(&mut self, subnet: usize) {
         let rate = self.config.scheduling.install_code_rate_limit;
-        // A scan of the subnet's canisters, not a lookup per member.
-        for (_, state) in self.subnet_canisters_mut(subnet) {
-            debug_assert_eq!(state.subnet, subnet);
-            if state.install_debit > 0 {
-                state.install_debit = state.install_debit.saturating_sub(rate);
-            }
+        let canisters = &mut self.canisters;
+        self.subnets[subnet].install_debtors.retain(|id| {
+            let Some(state) = canisters.get_mut(id) else {
+                return false;
+            };
+            state.install_debit = state.install_debit.saturating_sub(rate);
+            state.install_debit > 0
+        });
+    }
+
+    /// `canister` may have work for a round to find: an input message, a timer set by an
+    /// execution, a module (with a heartbeat) installed, or it runs again.
+    pub(crate) fn note_may_have_work(&mut self, canister: Principal) {
+        if let Some(state) = self.canisters.get(&canister) {
+            self.subnets[state.subnet].may_have_work.insert(canister);
         }
     }
 
@@ -366,8 +380,9 @@ impl Sim {
     /// Only canisters with work are visited: an input message, or a due timer or a heartbeat
     /// (running, with code), and not busy. The others would use nothing and change nothing, and
     /// none gains work while the subnet's canisters run (messages are inducted at the start of
-    /// a round), so skipping them changes no outcome; it makes a round cost its work, not its
-    /// subnet's size.
+    /// a round), so skipping them changes no outcome. They are looked for among the members that
+    /// may have work (`SubnetState::may_have_work`), not among all: a round costs its work, not
+    /// its subnet's size.
     pub(crate) fn run_canisters(&mut self, subnet: usize) {
         let members = self.subnets[subnet].members.len();
         if members == 0 {
@@ -375,30 +390,39 @@ impl Sim {
         }
         let start = (self.round % members as u64) as usize;
         let (round, now) = (self.round, self.time_nanos);
-        // The subnet's canisters in id order (the members' order), by position.
+        let canisters = &self.canisters;
+        // In id order (the members' order, which the rotation counts in).
         let mut with_work = Vec::new();
-        let mut position = 0;
-        for (id, state) in self.subnet_canisters(subnet) {
+        self.subnets[subnet].may_have_work.retain(|id| {
+            let Some(state) = canisters.get(id) else {
+                return false;
+            };
             debug_assert_eq!(state.subnet, subnet);
+            let heartbeat = state
+                .instance
+                .as_ref()
+                .is_some_and(|instance| instance.module().exports_entry(SystemEntry::Heartbeat));
             let tasks = state.runs_system_tasks()
-                && ((state.global_timer != 0 && state.global_timer <= now)
-                    || state.instance.as_ref().is_some_and(|instance| {
-                        instance.module().exports_entry(SystemEntry::Heartbeat)
-                    }));
+                && ((state.global_timer != 0 && state.global_timer <= now) || heartbeat);
             if state.busy_until_round < round && (tasks || !state.input.is_empty()) {
-                with_work.push((position, *id));
+                with_work.push(*id);
             }
-            position += 1;
-        }
-        debug_assert_eq!(position, members, "a subnet's members are its canisters");
-        // Rotating order: from position `start` to the end, then from the beginning.
-        let split = with_work.partition_point(|(position, _)| *position < start);
+            // Kept while work may still come from what the canister holds.
+            !state.input.is_empty() || state.global_timer != 0 || heartbeat
+        });
+        // Rotating order: from the member at position `start` to the end, then from the beginning.
+        let first = *self.subnets[subnet]
+            .members
+            .iter()
+            .nth(start)
+            .expect("start is below the members' count");
+        let split = with_work.partition_point(|id| *id < first);
         with_work.rotate_left(split);
         let config = &self.config.scheduling;
         // At least one thread and one instruction, so every round makes progress.
         let mut subnet_budget = i128::from(config.execution_threads.max(1))
             * i128::from(config.round_instruction_limit.max(1));
-        for (_, canister) in with_work {
+        for canister in with_work {
             if subnet_budget <= 0 {
                 break;
             }

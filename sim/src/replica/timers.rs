@@ -87,7 +87,7 @@ impl Sim {
     /// falls within the next round.
     pub(crate) fn time_event_due_next_round(&self) -> bool {
         let horizon = self.time_nanos + self.config.round_duration_nanos;
-        let timer_due = self.canisters.values().any(|c| {
+        let timer_due = self.may_have_work().any(|c| {
             c.runs_system_tasks()
                 && c.global_timer != 0
                 && c.global_timer <= horizon

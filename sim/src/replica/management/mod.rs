@@ -731,6 +731,8 @@ impl Sim {
         origin: ChangeOrigin,
     ) {
         let time = self.time_nanos;
+        // A timer set by `canister_init` or `canister_post_upgrade`, a heartbeat exported.
+        self.note_may_have_work(canister);
         let state = self.canisters.get_mut(&canister).expect("installed");
         state.global_timer = outcome.global_timer.unwrap_or(0);
         if let Some(data) = outcome.certified_data {
@@ -783,12 +785,18 @@ impl Sim {
     /// End-of-round check of `subnet`'s stopping canisters: a canister without open call contexts
     /// becomes stopped and its stop calls succeed; stop calls past their timeout fail.
     pub(crate) fn advance_stopping_canisters(&mut self, subnet: usize) {
-        // A scan of the subnet's canisters, not a lookup per member.
-        let stopping: Vec<Principal> = self
-            .subnet_canisters(subnet)
-            .filter(|(_, state)| state.status == CanisterRunStatus::Stopping)
-            .map(|(id, _)| *id)
-            .collect();
+        // The members that began stopping and still are, in id order.
+        let canisters = &self.canisters;
+        let mut stopping = Vec::new();
+        self.subnets[subnet].stopping.retain(|id| {
+            let still = canisters
+                .get(id)
+                .is_some_and(|state| state.status == CanisterRunStatus::Stopping);
+            if still {
+                stopping.push(*id);
+            }
+            still
+        });
         for canister in stopping {
             let time = self.time_nanos;
             let idle = self.canisters[&canister].contexts.is_empty();
@@ -1026,6 +1034,8 @@ fn start_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Re
         state.status = CanisterRunStatus::Running;
         state.version += 1;
     }
+    // Its timer or heartbeat runs again.
+    sim.note_may_have_work(args.canister_id);
     for stop in cancelled {
         let subnet = call.subnet;
         sim.finish_stop(
@@ -1052,6 +1062,7 @@ fn stop_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Rej
         }
         CanisterRunStatus::Stopping => false,
     };
+    let subnet = state.subnet;
     state.pending_stops.push(PendingStop {
         origin: call.origin.clone(),
         caller: call.caller,
@@ -1059,6 +1070,7 @@ fn stop_canister(sim: &mut Sim, call: &mut ManagementCall) -> Result<Answer, Rej
         timeout_at_nanos,
     });
     if begins_stopping {
+        sim.subnets[subnet].stopping.insert(args.canister_id);
         sim.maybe_hang_stop(args.canister_id);
     }
     Ok(Answer::Later)

@@ -165,6 +165,8 @@ pub(super) fn load_canister_snapshot(
     };
     let origin = change_origin(call, args.sender_canister_version);
     let time = sim.time_nanos;
+    // The snapshot's module may export a heartbeat.
+    sim.note_may_have_work(target);
     let state = sim.canister_mut(target)?;
     state.instance = Some(instance);
     state.certified_data = certified_data;
