@@ -151,6 +151,29 @@ mod on_demand {
             .unwrap_or(default)
     }
 
+    /// Where the deployer's largest messages are: the 12 largest executions, each with its entry
+    /// point, its round and its instructions.
+    fn print_largest_executions(deployer: &crate::scenarios::Deployer, from: usize) {
+        let mut executions: Vec<(u64, u64, &str)> = deployer.env.trace()[from..]
+            .iter()
+            .filter_map(|event| match &event.kind {
+                ic_sim::TraceKind::Execution {
+                    canister,
+                    entry,
+                    instructions,
+                    ..
+                } if *canister == deployer.canister && !entry.starts_with("query:") => {
+                    Some((*instructions, event.round, entry.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        executions.sort_unstable_by(|a, b| b.cmp(a));
+        for (instructions, round, entry) in executions.iter().take(12) {
+            println!("largest execution: {instructions} instructions in round {round}: {entry}");
+        }
+    }
+
     /// On demand, not in CI: a fleet of `FLEET_CHILDREN` children (default 100,000) on
     /// `FLEET_SUBNETS` subnets (default 10), rolled out to child_v2 with a snapshot of each child
     /// (canary 10, then `FLEET_CONCURRENCY` at a time, default 400); prints the wall time, the peak
@@ -230,6 +253,7 @@ mod on_demand {
             wall.as_micros() / u128::from(children),
             started.elapsed().as_secs_f64(),
         );
+        print_largest_executions(&deployer, trace_from);
         let mut figures = execution_figures(&deployer, trace_from, children);
         figures.extend(read_costs(&mut deployer, rollout_id));
         figures.extend(per_canister(&deployer.env, ""));

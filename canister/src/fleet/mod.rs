@@ -317,20 +317,9 @@ impl<M: Memory> Fleet<M> {
     /// claim succeeds.
     pub fn claim(&mut self, canister_ids: &[Principal], rollout_id: u64) -> Result<(), FleetError> {
         let mut unknown = Listed::default();
-        let mut conflicts = Listed::default();
         for canister_id in canister_ids {
-            let id = child_id(canister_id);
-            if !self.children.contains_key(&id) {
+            if !self.children.contains_key(&child_id(canister_id)) {
                 unknown.push(*canister_id);
-            } else if let Some(&holder) = self
-                .claims
-                .get(&id)
-                .filter(|&&held_by| held_by != rollout_id)
-            {
-                conflicts.push(ChildClaim {
-                    canister_id: *canister_id,
-                    rollout_id: holder,
-                });
             }
         }
         if !unknown.is_empty() {
@@ -338,6 +327,31 @@ impl<M: Memory> Fleet<M> {
                 canister_ids: unknown.items,
                 total: unknown.total,
             });
+        }
+        self.claim_selected(canister_ids, rollout_id)
+    }
+
+    /// As [`Self::claim`], for children just selected from the registry in the same message:
+    /// they are children, so only the claims (on the heap) are checked, without a lookup of each
+    /// in stable memory (at 1,000 children, 60 M instructions of the 127 M that starting a
+    /// rollout cost).
+    pub fn claim_selected(
+        &mut self,
+        canister_ids: &[Principal],
+        rollout_id: u64,
+    ) -> Result<(), FleetError> {
+        let mut conflicts = Listed::default();
+        for canister_id in canister_ids {
+            if let Some(&holder) = self
+                .claims
+                .get(&child_id(canister_id))
+                .filter(|&&held_by| held_by != rollout_id)
+            {
+                conflicts.push(ChildClaim {
+                    canister_id: *canister_id,
+                    rollout_id: holder,
+                });
+            }
         }
         if !conflicts.is_empty() {
             return Err(FleetError::ClaimConflict {

@@ -89,7 +89,7 @@ impl<M: Memory> FinishedRollouts<M> {
         for run in children.chunks(CHILDREN_PER_ENTRY) {
             let last = run.last().expect("chunks are not empty").child.id();
             let key = FinishedChildKey::new(rollout_id, last);
-            self.children.insert(key, CborBytes::encode(&run.to_vec()));
+            self.children.insert(key, CborBytes::encode_items(run));
         }
         self.records.insert(rollout_id, CborBytes::encode(&record));
     }

@@ -214,7 +214,10 @@ impl<M: Memory> Rollouts<M> {
             reason: error.to_string(),
         })?;
         let rollout_id = self.started();
-        fleet.claim(&children, rollout_id).map_err(fleet_error)?;
+        // Every child was selected from the registry in this message.
+        fleet
+            .claim_selected(&children, rollout_id)
+            .map_err(fleet_error)?;
         let record = RolloutRecord {
             created_by: caller,
             created_at: now,

@@ -1,7 +1,7 @@
 //! Planning a rollout: the release as the engine installs it, from the release store, and the
 //! selected children, from the fleet registry, in rollout order, with the policy.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use candid::Principal;
 use ic_stable_structures::Memory;
@@ -79,13 +79,11 @@ impl<M: Memory> Rollouts<M> {
             policy.gate_overrides.as_deref().unwrap_or_default(),
         )?;
         let selected = in_rollout_order(&arg.selector, selected);
-        let without_store = selected
-            .iter()
-            .map(|(_, record)| {
-                fleet
-                    .subnet(record.subnet)
-                    .expect("a child's subnet is numbered")
-            })
+        // Each subnet looked up once, not once per child.
+        let subnets: BTreeSet<_> = selected.iter().map(|(_, record)| record.subnet).collect();
+        let without_store = subnets
+            .into_iter()
+            .map(|subnet| fleet.subnet(subnet).expect("a child's subnet is numbered"))
             .find(|&subnet| self.store_for(subnet, own_subnet).is_none());
         let delivery = delivery_of(&release, without_store.is_none());
         if let (Delivery::ChunkStore, Some(subnet)) = (delivery, without_store) {
