@@ -459,7 +459,6 @@ impl Sim {
     pub fn subnet_of(&self, canister: Principal) -> Option<usize> {
         self.canisters.get(&canister).map(|c| c.subnet)
     }
-    /// Every existing canister, by id.
     /// The canisters that may have an input message, a timer or a heartbeat: every canister that
     /// has one is among them (`SubnetState::may_have_work`).
     pub(crate) fn may_have_work(&self) -> impl Iterator<Item = &CanisterState> {
@@ -468,6 +467,8 @@ impl Sim {
             .flat_map(|subnet| subnet.may_have_work.iter())
             .filter_map(|id| self.canisters.get(id))
     }
+
+    /// Every existing canister, by id.
     pub fn canister_ids(&self) -> Vec<Principal> {
         self.canisters.keys().copied().collect()
     }
