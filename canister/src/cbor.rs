@@ -66,8 +66,9 @@ impl<T: Serialize + DeserializeOwned> CborBytes<T> {
 
 impl<E: Serialize + DeserializeOwned> CborBytes<Vec<E>> {
     /// The bytes of a `Vec` of `items`, without copying them into one: a slice encodes as a
-    /// `Vec` does (a CBOR array).
-    pub fn encode_items(items: &[E]) -> Self {
+    /// `Vec` does (a CBOR array). `I` is `E` or a form of it that encodes as `E` does (one
+    /// holding references to `E`'s parts), which a test of each such form pins.
+    pub fn encode_items<I: Serialize>(items: &[I]) -> Self {
         Self {
             bytes: encode(&items),
             value: PhantomData,

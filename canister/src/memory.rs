@@ -67,9 +67,10 @@
 //! folded into the checkpoints), and the ids of the active rollouts (19), so that an upgrade
 //! reads only those, and each rollout's overview (20: creator, release, policy, summary), so
 //! that reading a rollout that is not on the heap does not decode its children; see
-//! [`crate::rollouts`]. A rollout that finishes moves out of 6: its record without children to
-//! 28, its children (with their positions) to 27 in runs of 32 by id, each under the last id it
-//! holds, so that reading one child's history decodes one run (`crate::rollouts::finished`).
+//! [`crate::rollouts`]. A rollout that finishes moves out of 6: its children (with their
+//! positions) to 27 in runs of 32 by id, each under the last id it holds, so that reading one
+//! child's history decodes one run, a few runs per message; then its record without children to
+//! 28 (`crate::rollouts::finished`). Until then it keeps its checkpoint and its id in 19.
 //! The event log (8 and 18) is appended to; each `LoggedEvent` names its rollout. When it
 //! reaches its retention limit it is rewritten with its newest events only, and the sequence
 //! number of its first event is kept in 21 (absent, as in release 0.1: 0).

@@ -155,15 +155,21 @@ pub fn backup_run_200_children() -> Figures {
     let backed_up = u64::from(finished.summary.counts.backed_up.unwrap_or(0));
     assert_eq!(backed_up, 200, "every child was backed up");
     let mut figures = delta(&before, &deployer.env.stats());
-    figures.extend(execution_figures(&deployer, trace_from, backed_up));
+    figures.extend(execution_figures(&mut deployer, trace_from, backed_up));
     figures.insert("children_backed_up".to_string(), backed_up);
     figures
 }
 
 /// The deployer's own instructions per child since `trace_from`, and its largest single
 /// execution (issue 19: no message may grow with the fleet; today `start_rollout` plans every
-/// child in one message, and a fold rewrites the whole checkpoint).
-pub(crate) fn execution_figures(deployer: &Deployer, trace_from: usize, children: u64) -> Figures {
+/// child in one message, and a fold rewrites the whole checkpoint). A finished rollout stores
+/// its children apart in the messages after its end, a slice each: they are run and counted.
+pub(crate) fn execution_figures(
+    deployer: &mut Deployer,
+    trace_from: usize,
+    children: u64,
+) -> Figures {
+    deployer.env.run_until_idle(children / 64 + 100);
     let instructions: u64 = deployer.replicated_executions(trace_from).sum();
     let largest = deployer
         .replicated_executions(trace_from)

@@ -253,8 +253,8 @@ mod on_demand {
             wall.as_micros() / u128::from(children),
             started.elapsed().as_secs_f64(),
         );
+        let mut figures = execution_figures(&mut deployer, trace_from, children);
         print_largest_executions(&deployer, trace_from);
-        let mut figures = execution_figures(&deployer, trace_from, children);
         figures.extend(read_costs(&mut deployer, rollout_id));
         figures.extend(per_canister(&deployer.env, ""));
         let canisters = deployer.env.host_memory().canisters;

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
+use std::ops::Bound;
 
 use candid::CandidType;
 use serde::{Deserialize, Serialize};
@@ -504,6 +505,18 @@ impl Rollout {
     pub fn take_children(&mut self) -> Vec<Child> {
         self.index.clear();
         std::mem::take(&mut self.children)
+    }
+
+    /// The children in id order with their positions, from the first after `after` (or the
+    /// first): what storing a finished rollout's children a slice at a time walks.
+    pub fn children_by_id_after<'a>(
+        &'a self,
+        after: Option<&'a ChildId>,
+    ) -> impl Iterator<Item = (u32, &'a Child)> + 'a {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.index
+            .range::<ChildId, _>((start, Bound::Unbounded))
+            .map(|(_, &position)| (position, &self.children[position as usize]))
     }
 
     /// Puts back the children [`Rollout::take_children`] took, in their order.

@@ -19,7 +19,10 @@
 //! that the deployer's upgrade reads only those. Every checkpoint write also writes the
 //! rollout's [`RolloutOverview`] (memory 20), which reads of a rollout off the heap use. A
 //! rollout that becomes inactive leaves memory 6 for memories 27 and 28, its children stored
-//! apart (`finished`), which reads of one child's history use.
+//! apart (`finished`), which reads of one child's history use: a slice of its children per
+//! message, and its record once they are all stored, so that no message stores a whole fleet's.
+//! Until then it stays on the heap and in the active set, its checkpoint and its journal lines
+//! still making it up, and a fold stores the rest of its children first.
 //!
 //! While the deployer runs, the rollouts it touched stay on the heap (rebuilt from stable
 //! memory on demand); every active rollout is among them, which is what lets folding reach
@@ -40,7 +43,7 @@ use super::Rollouts;
 use crate::backup::Sections;
 use crate::cbor::{Cbor, CborBytes};
 use crate::engine::{
-    ActionId, Command, Event, EventKind, ModuleHash, Nanos, Operation, Outcome, Policy,
+    ActionId, ChildId, Command, Event, EventKind, ModuleHash, Nanos, Operation, Outcome, Policy,
     RollbackCause, Rollout, Summary, Verdict,
 };
 use crate::error::{Error, ErrorKind};
@@ -253,9 +256,23 @@ pub(super) struct Live {
     /// The stored checkpoint's `next_entry`: a fold must move it to the new log's start even
     /// when the rollout wrote nothing since.
     pub(super) stored_next_entry: u64,
-    /// Whether the stored checkpoint shows the rollout active; `None` before the first one.
+    /// Whether the rollout is stored as active: its checkpoint in memory 6 and its id in 19,
+    /// which it keeps while finished until its children are stored apart. `None` before its
+    /// first checkpoint.
     pub(super) stored_active: Option<bool>,
+    /// Finished and storing its children apart a slice per message: the last child stored
+    /// (`None` before the first slice, and on the heap only: after an upgrade the slices start
+    /// again from the first, rewriting the same runs).
+    pub(super) stored_apart_through: Option<ChildId>,
     pub(super) install_arg: InstallArgDigest,
+}
+
+impl Live {
+    /// Finished, and its children not yet all stored apart: it stays on the heap, in memory 6
+    /// and in the active set (whose checkpoint and journal lines still make it up) until they are.
+    pub(super) fn is_storing_apart(&self) -> bool {
+        !self.record.is_active() && self.stored_active == Some(true)
+    }
 }
 
 pub(super) type StableLog<T, M> = Log<Cbor<T>, M, M>;
@@ -347,7 +364,7 @@ impl<M: Memory> Rollouts<M> {
                 .load(rollout_id)
                 .ok_or_else(|| self.missing(rollout_id))?,
         };
-        let stored_active = Some(record.is_active());
+        let stored_active = Some(self.active.contains_key(&rollout_id));
         let stored_next_entry = record.next_entry;
         let journal = self.journal();
         let mut unfolded = 0;
@@ -365,12 +382,14 @@ impl<M: Memory> Rollouts<M> {
             unfolded,
             stored_next_entry,
             stored_active,
+            stored_apart_through: None,
         })
     }
 
     /// Appends `entry` to the journal, logs the engine's new events, tells the fleet registry what
     /// they show, frees the claims of a rollout that reached a final phase, writes its
-    /// checkpoint when it became active or inactive, and folds the journal when it grew long.
+    /// checkpoint when it became active, stores a slice of a finished one's children apart, and
+    /// folds the journal when it grew long.
     pub(super) fn commit(
         &mut self,
         rollout_id: u64,
@@ -405,17 +424,12 @@ impl<M: Memory> Rollouts<M> {
             live.stored_next_entry = live.record.next_entry;
             live.unfolded = 0;
         }
-        if !active {
-            // Final: stored apart, and the heap copy is no longer needed.
-            let mut live = self.live.remove(&rollout_id).expect("the rollout is live");
-            if live.stored_active != Some(false) {
-                live.record.next_entry = journal.len();
-                store_overview(&mut self.overviews, rollout_id, &live);
-                self.rollouts.remove(&rollout_id);
-                self.active.remove(&rollout_id);
-                self.finished.store(rollout_id, live.record);
-            }
-            self.prune_finished_checkpoints();
+        if active {
+            // Active again before its children were all stored apart: they are stored afresh
+            // when it finishes again.
+            live.stored_apart_through = None;
+        } else {
+            self.store_apart_slice(rollout_id);
         }
         if self.children_to_prune {
             let rollouts = &self.rollouts;
@@ -430,6 +444,66 @@ impl<M: Memory> Rollouts<M> {
             self.fold();
         } else {
             self.fold_if_long();
+        }
+    }
+
+    /// Stores the next slice of a finished rollout's children apart (memory 27), and once none
+    /// is left its record (28) in place of its checkpoint (6). A slice per message, so that
+    /// finishing costs the same per message for 100,000 children as for 100 (the driver calls
+    /// again, see [`Rollouts::dispatch`]). Until then the rollout stays on the heap and in the
+    /// active set, and its checkpoint with its journal lines still make it up; a rollout never
+    /// checkpointed (finished in the message that created it) is checkpointed first if it
+    /// takes more than one slice.
+    fn store_apart_slice(&mut self, rollout_id: u64) {
+        let journal_len = self.journal().len();
+        let live = self.live.get_mut(&rollout_id).expect("the rollout is live");
+        if live.stored_active == Some(false) {
+            // Stored apart already (or a checkpoint of release 0.1's): nothing keeps it here.
+            self.live.remove(&rollout_id);
+            return;
+        }
+        if live.stored_apart_through.is_none() {
+            // What reads off the heap show from now on.
+            store_overview(&mut self.overviews, rollout_id, live);
+        }
+        let more_after = self.finished.store_children_slice(
+            rollout_id,
+            &live.record.engine,
+            live.stored_apart_through.as_ref(),
+        );
+        if more_after.is_some() {
+            live.stored_apart_through = more_after;
+            if live.stored_active.is_none() {
+                live.record.next_entry = journal_len;
+                live.stored_next_entry = journal_len;
+                store_checkpoint(&mut self.rollouts, &mut self.overviews, rollout_id, live);
+                self.active.insert(rollout_id, ());
+                live.stored_active = Some(true);
+            }
+            return;
+        }
+        let mut live = self.live.remove(&rollout_id).expect("the rollout is live");
+        live.record.next_entry = journal_len;
+        store_overview(&mut self.overviews, rollout_id, &live);
+        self.rollouts.remove(&rollout_id);
+        self.active.remove(&rollout_id);
+        self.finished.store_record(rollout_id, live.record);
+        self.prune_finished_checkpoints();
+    }
+
+    /// Stores apart every child left of each finished rollout still storing them, so that no
+    /// rollout needs the journal's lines any more (before a fold empties it).
+    fn finish_storing_apart(&mut self) {
+        let storing: Vec<u64> = self
+            .live
+            .iter()
+            .filter(|(_, live)| live.is_storing_apart())
+            .map(|(&rollout_id, _)| rollout_id)
+            .collect();
+        for rollout_id in storing {
+            while self.live.contains_key(&rollout_id) {
+                self.store_apart_slice(rollout_id);
+            }
         }
     }
 
@@ -512,11 +586,11 @@ impl<M: Memory> Rollouts<M> {
     /// checkpoint, and the log starts again empty. Every active rollout is live, so no line is
     /// lost.
     pub(super) fn fold(&mut self) {
-        let journal = self.journal.take().expect("not folding");
-        if journal.is_empty() {
-            self.journal = Some(journal);
+        if self.journal().is_empty() {
             return;
         }
+        self.finish_storing_apart();
+        let journal = self.journal.take().expect("not folding");
         // Inactive rollouts write no lines (a command that would activate one checkpoints it).
         let stale = |live: &&mut Live| {
             live.record.is_active() && (live.unfolded > 0 || live.stored_next_entry != 0)

@@ -80,7 +80,8 @@ use journal::{EventRetention, InstallArgDigest, Live, StableLog};
 /// Rollouts, their journal, the event log and the chunk store canisters.
 pub struct Rollouts<M: Memory> {
     rollouts: StableBTreeMap<u64, CborBytes<RolloutRecord>, M>,
-    /// The ids of the rollouts whose stored checkpoint is active.
+    /// The ids of the rollouts stored as active: in progress, or finished and still storing
+    /// their children apart. Every one is on the heap (`live`) while the deployer runs.
     active: StableBTreeMap<u64, (), M>,
     /// Each rollout's overview, written with its checkpoint.
     overviews: StableBTreeMap<u64, CborBytes<RolloutOverview>, M>,
@@ -234,6 +235,7 @@ impl<M: Memory> Rollouts<M> {
                 unfolded: 0,
                 stored_next_entry: 0,
                 stored_active: None,
+                stored_apart_through: None,
             },
         );
         self.commit(rollout_id, None, fleet);
@@ -262,6 +264,12 @@ impl<M: Memory> Rollouts<M> {
         }
         let in_flight = self.calls_in_flight();
         let live = self.live_mut(rollout_id, fleet).ok()?;
+        if live.is_storing_apart() {
+            // Finished: its next slice of children goes apart, and the next in a later message.
+            self.commit(rollout_id, None, fleet);
+            let more = self.live.contains_key(&rollout_id);
+            return Some((Vec::new(), more.then_some(now)));
+        }
         if !live.record.is_active() {
             self.live.remove(&rollout_id);
             return None;
@@ -350,17 +358,17 @@ impl<M: Memory> Rollouts<M> {
     }
 
     /// After the deployer's upgrade: the calls in flight lost their callbacks. Returns the
-    /// rollouts that still have work, to drive again.
+    /// rollouts that still have work (finished ones among them still storing their children
+    /// apart), to drive again.
     pub fn recover(&mut self, fleet: &mut Fleet<M>, now: Nanos) -> Vec<u64> {
         let active: Vec<u64> = self.active.keys().collect();
         for &rollout_id in &active {
             let live = self.live_mut(rollout_id, fleet).expect("listed above");
-            live.record.engine.mark_in_flight_unknown(now);
-            self.commit(
-                rollout_id,
-                Some(JournalEntry::LostInFlight { at: now }),
-                fleet,
-            );
+            let entry = live.record.is_active().then(|| {
+                live.record.engine.mark_in_flight_unknown(now);
+                JournalEntry::LostInFlight { at: now }
+            });
+            self.commit(rollout_id, entry, fleet);
         }
         active
     }
@@ -389,7 +397,7 @@ impl<M: Memory> Rollouts<M> {
         let live = self.live_mut(rollout_id, fleet)?;
         if !live.record.is_active() {
             let phase = live.record.engine.phase().clone();
-            self.live.remove(&rollout_id);
+            self.forget_if_stored(rollout_id);
             return Err(ErrorKind::RolloutFinished { rollout_id, phase }.into());
         }
         live.record.engine.mark_in_flight_unknown(now);
@@ -412,8 +420,7 @@ impl<M: Memory> Rollouts<M> {
         let live = self.live_mut(rollout_id, fleet)?;
         let applied = apply_command(&mut live.record, rollout_id, command, fleet, now);
         if applied.is_err() && !live.record.is_active() {
-            // Refused on a finished rollout: nothing keeps it on the heap.
-            self.live.remove(&rollout_id);
+            self.forget_if_stored(rollout_id);
         }
         let summary = applied?;
         self.commit(
@@ -426,6 +433,18 @@ impl<M: Memory> Rollouts<M> {
 }
 
 impl<M: Memory> Rollouts<M> {
+    /// Drops a finished rollout from the heap once it is stored apart: nothing keeps it there
+    /// (one still storing its children apart stays, see [`Live::is_storing_apart`]).
+    fn forget_if_stored(&mut self, rollout_id: u64) {
+        if self
+            .live
+            .get(&rollout_id)
+            .is_some_and(|live| !live.is_storing_apart())
+        {
+            self.live.remove(&rollout_id);
+        }
+    }
+
     /// Whether `command` would apply to the rollout now, changing nothing: a proposal's
     /// validation. (A rollback of a finished rollout is still refused at execution when another
     /// rollout has claimed one of its children since.)

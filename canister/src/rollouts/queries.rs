@@ -48,10 +48,20 @@ impl<M: Memory> Rollouts<M> {
         }
     }
 
+    /// The ids of the rollouts in progress, oldest first: the active set without the finished
+    /// ones still storing their children apart.
+    fn in_progress(&self) -> impl Iterator<Item = u64> + '_ {
+        self.active.keys().filter(|rollout_id| {
+            !self
+                .live
+                .get(rollout_id)
+                .is_some_and(|live| live.is_storing_apart())
+        })
+    }
+
     /// The active rollouts, oldest first.
     pub fn active_infos(&self) -> Vec<RolloutInfo> {
-        self.active
-            .keys()
+        self.in_progress()
             .map(|rollout_id| self.info(rollout_id).expect("an active rollout is stored"))
             .collect()
     }
@@ -217,8 +227,7 @@ impl<M: Memory> Rollouts<M> {
 /// Active rollouts reference the release they install.
 impl<M: Memory> ReleaseReferences for Rollouts<M> {
     fn references(&self, sha256: &Sha256Hash) -> Vec<ReleaseReference> {
-        self.active
-            .keys()
+        self.in_progress()
             .filter(|rollout_id| {
                 self.release_of(*rollout_id)
                     .is_some_and(|release| release.module_hash.0 == *sha256)

@@ -719,7 +719,12 @@ fn a_rollout_stored_apart_loads_as_it_was() {
         .collect();
     assert!(states.len() > 2, "children in several states: {states:?}");
 
-    state.rollouts.finished.store(99, midway.clone());
+    let finished = &mut state.rollouts.finished;
+    let mut after = None;
+    while let Some(last) = finished.store_children_slice(99, &midway.engine, after.as_ref()) {
+        after = Some(last);
+    }
+    finished.store_record(99, midway.clone());
 
     assert_eq!(state.rollouts.finished.children_stored(99), 40);
     assert_eq!(state.rollouts.finished.load(99), Some(midway));
@@ -1473,4 +1478,168 @@ fn a_restore_into_a_deployer_with_state_or_without_a_chunk_changes_nothing() {
         vec![]
     );
     assert_eq!(fresh.storage_stats(T0).chunks, 0);
+}
+
+/// Children of a rollout stored apart per message, and a rollout of `children` run until its
+/// final outcome (which stores the first slice): the state, and the rollout as it finished.
+fn finished_with_slices_left(memory: VectorMemory) -> (State<VectorMemory>, u64, RolloutRecord) {
+    let (mut state, release) = setup_on(memory, 2 * SLICE as u16 + 44);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    let mut now = T0;
+    while state.rollouts.live[&rollout_id].record.is_active() {
+        now = run_steps(&mut state, rollout_id, now, 1);
+    }
+    let at_end = state.rollouts.live[&rollout_id].record.clone();
+    (state, rollout_id, at_end)
+}
+
+const SLICE: usize = finished::RUNS_PER_SLICE * finished::CHILDREN_PER_ENTRY;
+
+/// Drives a finished rollout until its children are stored apart; returns the children stored
+/// after each message.
+fn store_apart(state: &mut State<VectorMemory>, rollout_id: u64) -> Vec<usize> {
+    let mut stored = Vec::new();
+    while let Some((actions, next_due)) =
+        state
+            .rollouts
+            .dispatch(rollout_id, &mut state.fleet, T0, &funds(u128::MAX))
+    {
+        assert!(actions.is_empty());
+        stored.push(state.rollouts.finished.children_stored(rollout_id));
+        if next_due.is_none() {
+            break;
+        }
+        assert_eq!(next_due, Some(T0), "the next slice goes at once");
+    }
+    stored
+}
+
+/// The record as stored apart equals the rollout as it finished, and nothing else holds it.
+fn assert_stored_apart(state: &State<VectorMemory>, rollout_id: u64, at_end: &RolloutRecord) {
+    assert!(!state.rollouts.live.contains_key(&rollout_id));
+    assert!(!state.rollouts.rollouts.contains_key(&rollout_id));
+    assert!(!state.rollouts.active.contains_key(&rollout_id));
+    let stored = state.rollouts.finished.load(rollout_id).unwrap();
+    assert_eq!(stored.engine, at_end.engine);
+    assert_eq!(stored.children, at_end.children);
+    assert!(!stored.claimed);
+}
+
+#[test]
+fn a_finished_rollout_stores_its_children_apart_a_slice_per_message() {
+    let (mut state, rollout_id, at_end) = finished_with_slices_left(VectorMemory::default());
+    let children = at_end.children.len();
+    let last = child(children as u16 - 1);
+
+    // Between slices: finished for every read, still on the heap and in the active set.
+    assert_eq!(state.rollouts.finished.children_stored(rollout_id), SLICE);
+    assert!(state.rollouts.live[&rollout_id].is_storing_apart());
+    assert!(state.rollouts.active.contains_key(&rollout_id));
+    let info = state.rollouts.info(rollout_id).unwrap();
+    assert_eq!(info.summary.counts.upgraded, children as u32);
+    assert_eq!(
+        state.rollouts.list(&ListRolloutsArg::default()).rollouts,
+        vec![info.clone()]
+    );
+    assert!(state.rollouts.active_infos().is_empty());
+    assert!(history_of(&state, rollout_id, children as u16 - 1).is_ok());
+    assert_eq!(state.fleet.claim_of(&last), None, "its children are free");
+
+    assert_eq!(
+        store_apart(&mut state, rollout_id),
+        vec![2 * SLICE, children]
+    );
+    assert_stored_apart(&state, rollout_id, &at_end);
+    assert_eq!(state.rollouts.info(rollout_id).unwrap(), info);
+    assert!(history_of(&state, rollout_id, children as u16 - 1).is_ok());
+}
+
+#[test]
+fn an_upgrade_between_slices_stores_the_children_apart_again_from_the_first() {
+    let memory = VectorMemory::default();
+    let (state, rollout_id, at_end) = finished_with_slices_left(memory.clone());
+    drop(state);
+    let mut upgraded = State::post_upgrade(memory, crate::UpgradeArg::default()).unwrap();
+    let to_drive = upgraded.rollouts.recover(&mut upgraded.fleet, T0);
+    assert_eq!(to_drive, vec![rollout_id]);
+    let stored = store_apart(&mut upgraded, rollout_id);
+
+    assert_eq!(stored.last(), Some(&at_end.children.len()));
+    assert_stored_apart(&upgraded, rollout_id, &at_end);
+    let last = child(at_end.children.len() as u16 - 1);
+    assert_eq!(upgraded.fleet.claim_of(&last), None);
+}
+
+#[test]
+fn a_fold_between_slices_stores_the_rest_first() {
+    let (mut state, rollout_id, at_end) = finished_with_slices_left(VectorMemory::default());
+    assert!(state.rollouts.journal_lines() > 0);
+    state.rollouts.fold();
+    assert_eq!(state.rollouts.journal_lines(), 0);
+    assert_stored_apart(&state, rollout_id, &at_end);
+    assert_eq!(
+        state.rollouts.finished.children_stored(rollout_id),
+        at_end.children.len()
+    );
+}
+
+#[test]
+fn a_rollback_between_slices_activates_the_rollout_and_stores_it_again_when_it_ends() {
+    let (mut state, rollout_id, _) = finished_with_slices_left(VectorMemory::default());
+    state
+        .rollouts
+        .control(rollout_id, Command::RollBackAll, &mut state.fleet, T0)
+        .unwrap();
+    let live = &state.rollouts.live[&rollout_id];
+    assert!(live.record.is_active() && !live.is_storing_apart());
+    assert_eq!(state.rollouts.active_infos().len(), 1);
+
+    run_to_end(&mut state, rollout_id);
+    let stored = state.rollouts.finished.load(rollout_id).unwrap();
+    assert_eq!(stored.engine.phase(), &RolloutPhase::RolledBack);
+    assert_eq!(
+        state.rollouts.finished.children_stored(rollout_id),
+        stored.children.len()
+    );
+    assert!(!state.rollouts.rollouts.contains_key(&rollout_id));
+}
+
+/// A rollout with nothing to do ends in the message that starts it; with more than a slice of
+/// children it is checkpointed, so that the slices after that message find it after an upgrade.
+#[test]
+fn a_rollout_finished_as_it_starts_is_checkpointed_until_its_children_are_stored_apart() {
+    let memory = VectorMemory::default();
+    let (mut state, rollout_id, _) = finished_with_slices_left(memory.clone());
+    store_apart(&mut state, rollout_id);
+    let release = state.rollouts.release_of(rollout_id).unwrap();
+    let sha256 = ByteBuf::from(release.module_hash.0.to_vec());
+    let again = state
+        .rollouts
+        .start(
+            &mut state.fleet,
+            &state.release_store,
+            StartRolloutArg {
+                plan_sha256: None,
+                release: ReleaseSelector::Sha256(sha256),
+                selector: Selector::All,
+                policy: None,
+            },
+            subnet(),
+            admin(),
+            T0,
+        )
+        .unwrap();
+    let live = &state.rollouts.live[&again];
+    assert!(live.is_storing_apart(), "{:?}", live.record.engine.phase());
+    let at_end = live.record.clone();
+    assert!(state.rollouts.rollouts.contains_key(&again));
+    drop(state);
+
+    let mut upgraded = State::post_upgrade(memory, crate::UpgradeArg::default()).unwrap();
+    assert_eq!(
+        upgraded.rollouts.recover(&mut upgraded.fleet, T0),
+        vec![again]
+    );
+    store_apart(&mut upgraded, again);
+    assert_stored_apart(&upgraded, again, &at_end);
 }
