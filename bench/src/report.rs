@@ -103,6 +103,14 @@ pub const TARGETS: &[Target] = &[
         source: "issue 12: a child's history under 1 % of the 5 B query limit (141 M at 1,000 \
                  children when the finished rollout's checkpoint was decoded whole)",
     },
+    Target {
+        scenario: "fleet_rollout_1000_children_3_subnets",
+        figure: "largest_deployer_execution_instructions",
+        max: 75_000_000,
+        source:
+            "issue 19: a finished rollout stores its children apart a slice per message (95 M \
+                 instructions in one at 1,000 children); the largest is start_rollout's plan (60 M)",
+    },
     read_of_100000_children("get_rollout_instructions"),
     read_of_100000_children("list_rollouts_instructions"),
     read_of_100000_children("child_history_instructions"),

@@ -1570,17 +1570,31 @@ fn an_upgrade_between_slices_stores_the_children_apart_again_from_the_first() {
     assert_eq!(upgraded.fleet.claim_of(&last), None);
 }
 
+/// A fold between slices checkpoints the finished rollout (its lines are gone), and the slices
+/// go on from it, after an upgrade too.
 #[test]
-fn a_fold_between_slices_stores_the_rest_first() {
-    let (mut state, rollout_id, at_end) = finished_with_slices_left(VectorMemory::default());
+fn a_fold_between_slices_checkpoints_the_finished_rollout() {
+    let memory = VectorMemory::default();
+    let (mut state, rollout_id, at_end) = finished_with_slices_left(memory.clone());
     assert!(state.rollouts.journal_lines() > 0);
     state.rollouts.fold();
     assert_eq!(state.rollouts.journal_lines(), 0);
-    assert_stored_apart(&state, rollout_id, &at_end);
+    assert_eq!(state.rollouts.finished.children_stored(rollout_id), SLICE);
+    assert_eq!(state.rollouts.load(rollout_id).unwrap().record, at_end);
+    drop(state);
+
+    let mut upgraded = State::post_upgrade(memory, crate::UpgradeArg::default()).unwrap();
     assert_eq!(
-        state.rollouts.finished.children_stored(rollout_id),
-        at_end.children.len()
+        upgraded.rollouts.recover(&mut upgraded.fleet, T0),
+        vec![rollout_id]
     );
+    assert_eq!(
+        upgraded.rollouts.journal_lines(),
+        0,
+        "a finished rollout journals nothing"
+    );
+    store_apart(&mut upgraded, rollout_id);
+    assert_stored_apart(&upgraded, rollout_id, &at_end);
 }
 
 #[test]
@@ -1642,4 +1656,38 @@ fn a_rollout_finished_as_it_starts_is_checkpointed_until_its_children_are_stored
     );
     store_apart(&mut upgraded, again);
     assert_stored_apart(&upgraded, again, &at_end);
+}
+
+/// While a finished rollout stores its children apart, a long journal waits: folding would
+/// write the finished rollout's whole checkpoint. The commit that stores its last slice folds.
+#[test]
+fn the_journal_is_folded_after_a_finished_rollout_is_stored_apart_not_during() {
+    let (mut state, first, _) = finished_with_slices_left(VectorMemory::default());
+    let next = commit(
+        &mut state,
+        b"\0asm\x01\x00\x00\x00\x00\x02\x01a".to_vec(),
+        "3",
+    );
+    let second = start(&mut state, &next, Selector::All).unwrap();
+    let children: u64 = 2 * state.rollouts.live[&first].record.children.len() as u64;
+    let mut lines = Vec::new();
+    let mut now = T0;
+    while state.rollouts.live[&second].record.is_active() {
+        now = run_steps(&mut state, second, now, 1);
+        lines.push(state.rollouts.journal_lines());
+    }
+    assert!(
+        lines.windows(2).all(|pair| pair[0] <= pair[1]),
+        "never folded"
+    );
+    assert!(lines.last().unwrap() >= &(CHECKPOINT_ENTRIES_PER_CHILD * children));
+
+    store_apart(&mut state, first);
+    assert!(
+        state.rollouts.journal_lines() > 0,
+        "the other one still stores"
+    );
+    store_apart(&mut state, second);
+    assert_eq!(state.rollouts.journal_lines(), 0);
+    assert!(state.rollouts.live.is_empty());
 }
