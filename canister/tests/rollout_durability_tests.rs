@@ -362,3 +362,45 @@ fn controllers_add_an_admin_through_the_upgrade_argument() {
     fleet.add_role_ok(rescuer, stranger(), Role::Operator);
     assert_eq!(fleet.my_roles_ok(stranger()), vec![Role::Operator]);
 }
+
+/// A rollout of more children than one message stores apart (128) ends, and the deployer is
+/// upgraded at once, before the timer messages that store the rest of them: after it the slices
+/// start again from the first, every child's history reads, the children are free, and the
+/// next rollout takes them.
+#[test]
+fn upgraded_while_a_finished_rollout_stores_its_children_apart() {
+    let (mut fleet, children, _, id) = v2_rollout(300, 100);
+    let done = fleet.run_to_end(operator(), id, 2_000);
+    assert_eq!(done.summary.counts.upgraded, 300);
+
+    let upgraded_from = fleet.env.trace().len();
+    upgrade(&mut fleet);
+    fleet.env.run_until_idle(100);
+    // The upgraded deployer stored children apart (a slice is about 10 M instructions).
+    let slices = fleet
+        .replicated_executions(upgraded_from)
+        .filter(|&instructions| instructions > 5_000_000)
+        .count();
+    assert!(slices >= 2, "{slices} slices after the upgrade");
+
+    for &child in [children[0], children[150], children[299]].iter() {
+        let arg = ChildHistoryArg {
+            rollout_id: id,
+            canister_id: child,
+            from: None,
+            limit: None,
+        };
+        let history: ChildHistory = fleet.child_history_ok(operator(), arg);
+        assert!(!history.steps.is_empty(), "{child}");
+    }
+    let v3 = release(&mut fleet, &artifacts::wasm("child_v3"), "3");
+    let next = fleet
+        .start_rollout_of(operator(), &v3, Selector::All, policy(1, vec![], 100))
+        .answer()
+        .expect("the children are free");
+    let done = fleet.run_to_end(operator(), next.rollout_id, 2_000);
+    assert_eq!(done.summary.counts.upgraded, 300);
+    let first = fleet.get_rollout_ok(operator(), id);
+    assert_eq!(first.summary.counts.upgraded, 300);
+    assert_eq!(first.summary.phase, RolloutPhase::Completed);
+}
