@@ -957,17 +957,22 @@ fn restore_piece(arg: RestorePieceArg) -> Result<RestoreProgress, Error> {
 }
 
 /// Writes the restored state at once, then reopens it as `post_upgrade` does; its active
-/// rollouts come back paused, so no timer is needed until an operator resumes one.
+/// rollouts come back paused, so no timer is needed until an operator resumes one, except for
+/// finished ones still storing their children apart.
 #[update]
 fn commit_restore() -> Result<RestoreSummary, Error> {
     authorized(Method::CommitRestore, |_, _| Ok(()))?;
     let now = time();
-    STATE.with_borrow_mut(|slot| {
+    let committed = STATE.with_borrow_mut(|slot| {
         let state = slot.take().expect("state is set by init/post_upgrade");
         let (state, committed) = state.commit_restore(now);
         *slot = Some(state);
         committed
-    })
+    })?;
+    for rollout_id in read_state(|state| state.rollouts.storing_apart()) {
+        rollout_driver::drive_no_later_than(rollout_id, now);
+    }
+    Ok(committed)
 }
 
 /// Admin. Holds every rollout and folds the journal so that the deployer can be upgraded to a

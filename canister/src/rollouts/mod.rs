@@ -385,6 +385,16 @@ impl<M: Memory> Rollouts<M> {
         }
     }
 
+    /// The finished rollouts still storing their children apart: what a restored deployer drives
+    /// at once (it needs no child for that), its other rollouts paused.
+    pub fn storing_apart(&self) -> Vec<u64> {
+        self.live
+            .iter()
+            .filter(|(_, live)| live.is_storing_apart())
+            .map(|(&rollout_id, _)| rollout_id)
+            .collect()
+    }
+
     /// Settles every action of the rollout in flight as unknown: the engine reads each such child
     /// before going on, and an answer that still arrives is dropped. Refused on a finished
     /// rollout.

@@ -1691,3 +1691,16 @@ fn the_journal_is_folded_after_a_finished_rollout_is_stored_apart_not_during() {
     assert_eq!(state.rollouts.journal_lines(), 0);
     assert!(state.rollouts.live.is_empty());
 }
+
+/// A restored deployer has its finished rollout still storing children apart to drive (its
+/// other rollouts come back paused), and the slices go on from the restored checkpoint.
+#[test]
+fn a_restored_deployer_goes_on_storing_a_finished_rollouts_children_apart() {
+    let (mut state, rollout_id, at_end) = finished_with_slices_left(VectorMemory::default());
+    assert_eq!(state.rollouts.storing_apart(), vec![rollout_id]);
+    let mut restored = restored_copy(&mut state, T0);
+    assert_eq!(restored.rollouts.storing_apart(), vec![rollout_id]);
+    store_apart(&mut restored, rollout_id);
+    assert_stored_apart(&restored, rollout_id, &at_end);
+    assert!(restored.rollouts.storing_apart().is_empty());
+}
