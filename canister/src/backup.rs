@@ -48,7 +48,7 @@ use serde_bytes::ByteBuf;
 use crate::block_store::Extent;
 use crate::error::{Error, ErrorKind};
 use crate::hash::{sha256, Sha256Hash};
-use crate::memory::{JournalWriter, SCHEMA_VERSION};
+use crate::memory::{JournalWriter, OLDEST_MIGRATED_SCHEMA, SCHEMA_VERSION};
 
 /// The document's own format: what the top-level map and the sections' shapes mean.
 pub const EXPORT_FORMAT: u32 = 1;
@@ -280,7 +280,7 @@ fn bytes(bytes: Vec<u8>) -> ByteBuf {
 }
 
 /// Decodes a stored encoding: the document was checked against its SHA-256 and written by an
-/// export of the same schema, so bytes that do not decode trap the commit (and undo it).
+/// export of a schema this build reads, so bytes that do not decode trap the commit (and undo it).
 fn decode<T: Storable>(bytes: ByteBuf) -> T {
     T::from_bytes(Cow::Owned(bytes.into_vec()))
 }
@@ -509,7 +509,8 @@ impl Restore {
 }
 
 fn check_version(format: u32, schema: u32) -> Result<(), Error> {
-    if format != EXPORT_FORMAT || schema != SCHEMA_VERSION {
+    // A document of an older schema this build migrates from holds what its memory would.
+    if format != EXPORT_FORMAT || !(OLDEST_MIGRATED_SCHEMA..=SCHEMA_VERSION).contains(&schema) {
         return Err(ErrorKind::BackupVersionUnsupported {
             format,
             schema,

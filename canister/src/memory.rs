@@ -39,6 +39,7 @@
 //! | 26 | map [`RELEASE_BLESSINGS_MEMORY_ID`]     | `release_store`     | module SHA-256        | CBOR `Blessing`           |
 //! | 27 | map [`FINISHED_CHILDREN_MEMORY_ID`]     | `rollouts::finished`| rollout id, child     | CBOR `FinishedChild`s     |
 //! | 28 | map [`FINISHED_ROLLOUTS_MEMORY_ID`]     | `rollouts::finished`| rollout id (u64 BE)   | CBOR `RolloutRecord`      |
+//! | 29 | map [`CHECKPOINT_CHILDREN_MEMORY_ID`]   | `rollouts::checkpoint_children` | rollout id, run (u128 BE) | CBOR array of `Child` |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -71,6 +72,10 @@
 //! positions) to 27 in runs of 32 by id, each under the last id it holds, so that reading one
 //! child's history decodes one run, a few runs per message; then its record without children to
 //! 28 (`crate::rollouts::finished`). Until then it keeps its checkpoint and its id in 19.
+//! Since schema 2 a checkpoint keeps its children apart (`children_apart` set; the record's
+//! engine without children and wave order, its `children` empty): in 29, in runs of 32 by
+//! position under `rollout id << 32 | run`, so that a checkpoint rewrites only the runs whose
+//! children changed since the last one. The runs of a checkpoint removed go a slice at a time.
 //! The event log (8 and 18) is appended to; each `LoggedEvent` names its rollout. When it
 //! reaches its retention limit it is rewritten with its newest events only, and the sequence
 //! number of its first event is kept in 21 (absent, as in release 0.1: 0).
@@ -87,7 +92,11 @@
 //!
 //! # Schema versions
 //!
-//! [`SCHEMA_VERSION`] names this layout. Schema 1 is the layout of release 0.1, frozen: its
+//! [`SCHEMA_VERSION`] names this layout. Schema 2 keeps checkpoints' children apart (memory
+//! 29); it reads schema 1's checkpoints as they are, so its migration from 1 is the header's
+//! new version (written by `post_upgrade`, [`Memories::record_this_build`]), which makes a
+//! build of schema 1 refuse the memory from then on: it would read a checkpoint of schema 2 as
+//! a rollout without children. Schema 1 is the layout of release 0.1, frozen: its
 //! Wasm is kept in `fixtures/releases/deployer-0.1.wasm.gz`, and a scenario test upgrades from
 //! it in the middle of a rollout. `post_upgrade` reads the header first and refuses to run on
 //! memory it does not understand: memory written by a newer schema (a downgrade), or not
@@ -156,7 +165,12 @@ impl<const MAX: usize> Storable for ByteKey<MAX> {
 }
 
 /// The layout version this code reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The oldest layout this code migrates from. Schema 2 differs from 1 only in checkpoints
+/// written from then on (their children apart, in memory 29), and reads schema 1's as they
+/// are: the migration is the header's new version, which keeps builds of schema 1 away.
+pub const OLDEST_MIGRATED_SCHEMA: u32 = 1;
 
 /// The encoding of the journal's lines (`crate::rollouts::JournalLine` in CBOR).
 pub const JOURNAL_FORMAT: u32 = 1;
@@ -230,12 +244,15 @@ pub const FINISHED_CHILDREN_MEMORY_ID: MemoryId = MemoryId::new(27);
 /// Finished rollouts, their engine without children (added after release 0.1: rollouts finished
 /// before keep their checkpoints in 6; a build without it sees their details as pruned).
 pub const FINISHED_ROLLOUTS_MEMORY_ID: MemoryId = MemoryId::new(28);
+/// The children of the checkpoints in 6 written by schema 2, in runs of 32 by position (added in
+/// schema 2).
+pub const CHECKPOINT_CHILDREN_MEMORY_ID: MemoryId = MemoryId::new(29);
 /// The chunk store canister registered for each subnet other than the deployer's own, see
 /// [`crate::rollouts::SubnetStore`].
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 29] = [
+const USED_MEMORY_IDS: [MemoryId; 30] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -265,6 +282,7 @@ const USED_MEMORY_IDS: [MemoryId; 29] = [
     RELEASE_BLESSINGS_MEMORY_ID,
     FINISHED_CHILDREN_MEMORY_ID,
     FINISHED_ROLLOUTS_MEMORY_ID,
+    CHECKPOINT_CHILDREN_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -324,15 +342,11 @@ impl<M: Memory> Memories<M> {
             .clone()
     }
 
-    /// Records this build as the journal's writer: after [`JournalWriter::check`] accepted the
-    /// lines the previous build left.
-    pub fn record_journal_writer(&self) {
-        let mut cell = StableCell::init(self.header(), Header::current());
-        let header = Header {
-            journal_writer: JournalWriter::current(),
-            ..cell.get().clone()
-        };
-        cell.set(header);
+    /// Records this build as the journal's writer and the memory's schema ([`SCHEMA_VERSION`],
+    /// migrated from an older one by [`Memories::open`]'s check): after
+    /// [`JournalWriter::check`] accepted the lines the previous build left.
+    pub fn record_this_build(&self) {
+        StableCell::init(self.header(), Header::current()).set(Header::current());
     }
 
     pub fn header(&self) -> VirtualMemory<M> {
@@ -409,6 +423,10 @@ impl<M: Memory> Memories<M> {
 
     pub fn finished_children(&self) -> VirtualMemory<M> {
         self.manager.get(FINISHED_CHILDREN_MEMORY_ID)
+    }
+
+    pub fn checkpoint_children(&self) -> VirtualMemory<M> {
+        self.manager.get(CHECKPOINT_CHILDREN_MEMORY_ID)
     }
 
     pub fn finished_rollouts(&self) -> VirtualMemory<M> {
@@ -510,6 +528,7 @@ impl Header {
             std::cmp::Ordering::Greater => Err(LayoutError::NewerSchema {
                 found: self.schema_version,
             }),
+            std::cmp::Ordering::Less if self.schema_version >= OLDEST_MIGRATED_SCHEMA => Ok(()),
             std::cmp::Ordering::Less => Err(LayoutError::NoMigration {
                 found: self.schema_version,
             }),

@@ -169,7 +169,7 @@ impl<M: Memory> State<M> {
             .journal_writer()
             .check(state.rollouts.journal_lines())
             .map_err(UpgradeError::Layout)?;
-        state.memories.record_journal_writer();
+        state.memories.record_this_build();
         let governance = state
             .govern(GovernanceUpdate {
                 governance: arg.governance,
@@ -274,6 +274,7 @@ impl<M: Memory> State<M> {
                 stores: memories.store_canisters(),
                 finished_records: memories.finished_rollouts(),
                 finished_children: memories.finished_children(),
+                checkpoint_children: memories.checkpoint_children(),
             }),
             memories,
             backup: BackupSessions::default(),

@@ -116,7 +116,8 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
         .upgrade_stopped(admin(), None)
         .expect("a prepared 0.1 upgrades to this build");
     let version = scenario.fleet.version_ok(operator());
-    assert_eq!(version.schema_version, 1);
+    // Schema 1 migrated: its checkpoints are read as they are, the header names schema 2.
+    assert_eq!(version.schema_version, 2);
     // 0.1 stored its upload settings without the release quota, which reads as its default.
     let settings = scenario.fleet.upload_settings_ok(operator());
     assert_eq!(settings.max_releases, 1_000);

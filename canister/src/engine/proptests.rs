@@ -215,8 +215,10 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
     let upgrade = plan.operation.release().is_some();
     let restore = matches!(plan.operation, Operation::Restore(_));
     let mut h = Harness::new(plan);
+    let mut stored = h.rollout.children().to_vec();
     h.dispatch()?;
     for (op, max_new) in ops {
+        check_checkpoint(&mut h.rollout, &mut stored)?;
         match op {
             Op::Answer { pick, fate } => {
                 if !h.in_flight.is_empty() {
@@ -249,6 +251,7 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
             .map_err(|error| error.to_string())?;
     }
     h.run(100_000, |_| Fate::Ok)?;
+    check_checkpoint(&mut h.rollout, &mut stored)?;
 
     if !h.rollout.is_settled() || !h.in_flight.is_empty() {
         return Err(format!("not settled: {:?}", h.rollout.summary()));
@@ -336,6 +339,34 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
                 "{id:?}: engine knows snapshots {known:?}, world has {actual:?}"
             ));
         }
+    }
+    Ok(())
+}
+
+/// A checkpoint that keeps the children apart (`crate::rollouts`) rewrites only the children the
+/// rollout says changed since the last one ([`Rollout::take_changed`]): `stored` is its copy. It
+/// must equal the rollout's children, and the rollout without them
+/// ([`Rollout::take_children_apart`]) with them put back must be the rollout, wave order
+/// included.
+fn check_checkpoint(rollout: &mut Rollout, stored: &mut [Child]) -> Result<(), String> {
+    for position in rollout.take_changed() {
+        stored[position as usize] = rollout.children()[position as usize].clone();
+    }
+    if let Some((kept, child)) = stored
+        .iter()
+        .zip(rollout.children())
+        .find(|(kept, child)| kept != child)
+    {
+        return Err(format!(
+            "{:?} changed without being counted: stored {kept:?}, now {child:?}",
+            child.id()
+        ));
+    }
+    let mut rebuilt = rollout.clone();
+    rebuilt.take_children_apart();
+    rebuilt.put_back_children_and_order(stored.to_vec());
+    if &rebuilt != rollout {
+        return Err("the rollout rebuilt from its checkpoint's parts differs".into());
     }
     Ok(())
 }

@@ -135,7 +135,32 @@ pub struct Rollout {
     started_at: Nanos,
     finished_at: Option<Nanos>,
     events: Vec<Event>,
+    /// Children changed since [`Rollout::take_changed`] last took them: what a checkpoint
+    /// rewrites. Not state: never stored, and ignored when comparing rollouts.
+    #[serde(skip)]
+    changed: ChangedChildren,
 }
+
+/// What [`Rollout::take_children_apart`] took out, to put back as it was.
+pub struct ChildrenApart {
+    children: Vec<Child>,
+    index: BTreeMap<ChildId, u32>,
+    order: Vec<u32>,
+}
+
+/// Positions of children changed since a checkpoint took them (see [`Rollout::take_changed`]).
+/// Bookkeeping for storage, not the rollout's state: two rollouts in the same state are equal
+/// whatever either has stored of itself.
+#[derive(Clone, Debug, Default)]
+struct ChangedChildren(BTreeSet<u32>);
+
+impl PartialEq for ChangedChildren {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for ChangedChildren {}
 
 impl Rollout {
     pub fn new(plan: Plan, now: Nanos) -> Result<Self, PlanError> {
@@ -198,6 +223,7 @@ impl Rollout {
                 at: now,
                 kind: created,
             }],
+            changed: ChangedChildren::default(),
         };
         rollout.settle(now);
         Ok(rollout)
@@ -243,8 +269,8 @@ impl Rollout {
                     continue;
                 }
                 None => {
-                    let (mut ctx, children) = self.parts(now);
-                    children[index as usize].poll(&mut ctx)
+                    let (mut ctx, child) = self.child_parts(index, now);
+                    child.poll(&mut ctx)
                 }
             };
             match poll {
@@ -346,8 +372,7 @@ impl Rollout {
             .remove(&action)
             .ok_or(OutcomeError::NotInFlight(action))?;
         let control = self.control();
-        let (mut ctx, children) = self.parts(now);
-        let child = &mut children[entry.child as usize];
+        let (mut ctx, child) = self.child_parts(entry.child, now);
         let mut transition = match child.apply_outcome(&entry.action, outcome, &mut ctx) {
             Ok(transition) => transition,
             Err(error) => {
@@ -432,7 +457,7 @@ impl Rollout {
         self.emit(now, EventKind::Aborted);
         self.never_start_queued(now);
         for index in std::mem::take(&mut self.rollback_queue) {
-            self.children[index as usize].withdraw_rollback();
+            self.child_mut(index).withdraw_rollback();
         }
         self.apply_control_to_idle(Control::Abort, now);
         self.settle(now);
@@ -460,7 +485,7 @@ impl Rollout {
         }
         self.never_start_queued(now);
         for index in 0..self.children.len() as u32 {
-            if self.children[index as usize].request_rollback() {
+            if self.child_mut(index).request_rollback() {
                 self.rollback_queue.push_back(index);
             }
         }
@@ -523,6 +548,42 @@ impl Rollout {
     pub fn put_back_children(&mut self, children: Vec<Child>) {
         self.index = index_of(&children);
         self.children = children;
+    }
+
+    /// Takes out the children and what is made of them (their index and the wave order),
+    /// leaving what a checkpoint stores apart from its children, so that it costs the same for
+    /// 100 children as for 100,000. [`Rollout::undo_children_apart`] puts them back.
+    pub fn take_children_apart(&mut self) -> ChildrenApart {
+        ChildrenApart {
+            children: std::mem::take(&mut self.children),
+            index: std::mem::take(&mut self.index),
+            order: std::mem::take(&mut self.order),
+        }
+    }
+
+    pub fn undo_children_apart(&mut self, apart: ChildrenApart) {
+        self.children = apart.children;
+        self.index = apart.index;
+        self.order = apart.order;
+    }
+
+    /// Puts back children a checkpoint stored apart ([`Rollout::with_children_apart`]), in
+    /// their order, with their index and the wave order made from them: the children given a
+    /// wave when the rollout was created, in their order (waves are consecutive stretches of
+    /// it).
+    pub fn put_back_children_and_order(&mut self, children: Vec<Child>) {
+        self.order = (0u32..)
+            .zip(&children)
+            .filter(|(_, child)| child.wave().is_some())
+            .map(|(index, _)| index)
+            .collect();
+        self.put_back_children(children);
+    }
+
+    /// The positions of the children changed since the last call (or since the rollout was
+    /// created or loaded): the ones a checkpoint that keeps the others must rewrite.
+    pub fn take_changed(&mut self) -> BTreeSet<u32> {
+        std::mem::take(&mut self.changed.0)
     }
 
     pub fn child(&self, id: &ChildId) -> Option<&Child> {
@@ -602,8 +663,9 @@ impl Rollout {
         }
     }
 
-    /// The engine's context for a child, borrowed apart from the children themselves.
-    fn parts(&mut self, now: Nanos) -> (Ctx<'_>, &mut [Child]) {
+    /// The engine's context and the child at `index`, borrowed apart; the child counts as
+    /// changed.
+    fn child_parts(&mut self, index: u32, now: Nanos) -> (Ctx<'_>, &mut Child) {
         let ctx = Ctx {
             policy: &self.policy,
             operation: &self.operation,
@@ -611,7 +673,14 @@ impl Rollout {
             next_action: ActionId(self.next_action_id),
             events: &mut self.events,
         };
-        (ctx, &mut self.children)
+        self.changed.0.insert(index);
+        (ctx, &mut self.children[index as usize])
+    }
+
+    /// The child at `index`, which counts as changed.
+    fn child_mut(&mut self, index: u32) -> &mut Child {
+        self.changed.0.insert(index);
+        &mut self.children[index as usize]
     }
 
     fn emit(&mut self, at: Nanos, kind: EventKind) {
@@ -655,20 +724,21 @@ impl Rollout {
 
     /// Children still queued never begin; requeued ones end `Cancelled` (they had begun).
     fn never_start_queued(&mut self, now: Nanos) {
-        for &index in &self.order[self.cursor as usize..] {
-            self.children[index as usize].never_start();
+        for position in self.cursor as usize..self.order.len() {
+            let index = self.order[position];
+            self.child_mut(index).never_start();
         }
         self.cursor = self.order.len() as u32;
         for index in std::mem::take(&mut self.requeued) {
-            let transition = self.children[index as usize].cancel_requeued();
+            let transition = self.child_mut(index).cancel_requeued();
             self.account(index, transition, now);
         }
     }
 
     fn apply_control_to_idle(&mut self, control: Control, now: Nanos) {
         for index in self.active.iter().copied().collect::<Vec<_>>() {
-            let (mut ctx, children) = self.parts(now);
-            let transition = children[index as usize].apply_control(control, &mut ctx);
+            let (mut ctx, child) = self.child_parts(index, now);
+            let transition = child.apply_control(control, &mut ctx);
             self.account(index, transition, now);
         }
     }
@@ -751,8 +821,8 @@ impl Rollout {
                         self.order[self.cursor as usize - 1]
                     };
                     self.active.insert(index);
-                    let (mut ctx, children) = self.parts(now);
-                    let transition = children[index as usize].begin(&mut ctx);
+                    let (mut ctx, child) = self.child_parts(index, now);
+                    let transition = child.begin(&mut ctx);
                     self.account(index, transition, now);
                 }
             }
@@ -777,8 +847,8 @@ impl Rollout {
                     }
                     self.rollback_queue.pop_front();
                     self.active.insert(index);
-                    let (mut ctx, children) = self.parts(now);
-                    children[index as usize].begin_rollback(&mut ctx);
+                    let (mut ctx, child) = self.child_parts(index, now);
+                    child.begin_rollback(&mut ctx);
                 }
             }
             _ => {}

@@ -23,14 +23,15 @@ fn unhex(text: &str) -> Vec<u8> {
 fn header_encoding_is_pinned() {
     assert_eq!(
         Header {
+            magic: MAGIC,
+            schema_version: 2,
             journal_writer: JournalWriter {
                 format: 1,
                 engine_revision: 1,
             },
-            ..Header::current()
         }
         .into_bytes(),
-        b"DPLY\x00\x00\x00\x01\x00\x00\x00\x01\x00\x00\x00\x01"
+        b"DPLY\x00\x00\x00\x02\x00\x00\x00\x01\x00\x00\x00\x01"
     );
 }
 
@@ -138,21 +139,22 @@ fn a_newer_schema_is_refused() {
             found: SCHEMA_VERSION + 1
         }
     );
-    assert!(error
-        .to_string()
-        .contains("install a deployer Wasm that supports schema 2"));
+    assert!(error.to_string().contains(&format!(
+        "install a deployer Wasm that supports schema {}",
+        SCHEMA_VERSION + 1
+    )));
 }
 
 #[test]
 fn an_older_schema_without_migration_is_refused() {
     let memory = memory_with_header(Header {
-        schema_version: SCHEMA_VERSION - 1,
+        schema_version: OLDEST_MIGRATED_SCHEMA - 1,
         ..Header::current()
     });
     assert_eq!(
         Memories::open(memory).err(),
         Some(LayoutError::NoMigration {
-            found: SCHEMA_VERSION - 1
+            found: OLDEST_MIGRATED_SCHEMA - 1
         })
     );
 }
@@ -197,18 +199,21 @@ fn a_newer_journal_format_is_refused() {
 }
 
 #[test]
-fn the_journal_writer_is_recorded_in_the_header() {
+fn the_journal_writer_and_the_schema_are_recorded_in_the_header() {
     let memory = memory_with_header(Header {
+        schema_version: OLDEST_MIGRATED_SCHEMA,
         journal_writer: JournalWriter {
             format: 1,
             engine_revision: 77,
         },
         ..Header::current()
     });
-    let memories = Memories::open(memory).expect("opens");
+    let memories = Memories::open(memory).expect("schema 1 is migrated");
     assert_eq!(memories.journal_writer().engine_revision, 77);
-    memories.record_journal_writer();
+    memories.record_this_build();
     assert_eq!(memories.journal_writer(), JournalWriter::current());
+    let header = StableCell::init(memories.header(), Header::current());
+    assert_eq!(header.get().schema_version, SCHEMA_VERSION);
 }
 
 /// The release store config cell as release 0.1 wrote it (schema 1): the contract every later

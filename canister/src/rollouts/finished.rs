@@ -119,6 +119,8 @@ impl<M: Memory> FinishedRollouts<M> {
     /// by [`Self::store_children_slice`].
     pub(super) fn store_record(&mut self, rollout_id: u64, mut record: RolloutRecord) {
         record.engine.take_children();
+        // Its children are here, not in a checkpoint's runs.
+        record.children_apart = false;
         self.records.insert(rollout_id, CborBytes::encode(&record));
     }
 

@@ -10,11 +10,11 @@
 //! checkpoint with its later lines replayed is the rollout. A step costs one append, not a
 //! rewrite of the rollout.
 //!
-//! The journal is folded when it holds [`CHECKPOINT_EVERY`] lines, or four per child of the
-//! rollouts in progress if more: every rollout with unfolded lines writes its checkpoint, and
-//! the log starts again empty. Folding costs one write per rollout in progress (linear in their
-//! children) and no deletion per line, and the threshold grows with the children, so its cost
-//! per step stays flat as rollouts grow. A rollout also writes its checkpoint whenever it
+//! The journal is folded when it holds [`CHECKPOINT_EVERY`] lines: every rollout with unfolded
+//! lines writes its checkpoint, and the log starts again empty. A checkpoint keeps the
+//! rollout's children apart, in runs (memory 29, `checkpoint_children`), and rewrites only the
+//! runs whose children changed since the last one, so a fold costs what the lines it folds
+//! changed, whatever the rollouts' sizes, and no deletion per line. A rollout also writes its checkpoint whenever it
 //! becomes active or inactive, and the ids of the active ones are kept apart (memory 19), so
 //! that the deployer's upgrade reads only those. Every checkpoint write also writes the
 //! rollout's [`RolloutOverview`] (memory 20), which reads of a rollout off the heap use. A
@@ -39,28 +39,29 @@ use candid::{Deserialize, Principal};
 use ic_stable_structures::{Log, Memory, StableBTreeMap};
 use serde::Serialize;
 
+use super::checkpoint_children::CheckpointChildren;
 use super::Rollouts;
 use crate::backup::Sections;
 use crate::cbor::{Cbor, CborBytes};
 use crate::engine::{
-    ActionId, ChildId, Command, Event, EventKind, ModuleHash, Nanos, Operation, Outcome, Policy,
-    RollbackCause, Rollout, Summary, Verdict,
+    ActionId, Child, ChildId, Command, Event, EventKind, ModuleHash, Nanos, Operation, Outcome,
+    Policy, RollbackCause, Rollout, Summary, Verdict,
 };
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::hash::{sha256, Sha256Hash};
 
 /// Journal lines the log holds before it is folded into the checkpoints of the rollouts in
-/// progress and starts again: at least this many, and four per child of those rollouts, so
-/// that a fold's cost (linear in the children) spreads over as many steps and the cost per
-/// child stays flat as rollouts grow.
-pub const CHECKPOINT_EVERY: u64 = 64;
+/// progress and starts again. A fold rewrites the runs of the children these lines changed
+/// and each rollout's record without its children, and an upgrade replays at most this many
+/// lines. Four lines per child while checkpoints held every child: 368 M instructions in one
+/// fold at 10,000 children.
+pub const CHECKPOINT_EVERY: u64 = 1024;
 
 /// Finished rollouts whose checkpoints (their children and step histories) are kept; older
 /// finished rollouts keep only their overview, so stored rollouts do not grow without bound
 /// with the fleet's size times the rollouts run.
 pub const RETAINED_FINISHED_CHECKPOINTS: u64 = 100;
-pub(super) const CHECKPOINT_ENTRIES_PER_CHILD: u64 = 4;
 
 /// One rollout as stored. The serde names are stored: renaming a field is a schema change.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -76,11 +77,29 @@ pub struct RolloutRecord {
     pub next_entry: u64,
     /// The engine state as of the checkpoint.
     pub engine: Rollout,
+    /// Schema 2: the engine's children (and `children`, their ids) are stored apart, in runs
+    /// (memory 29, `checkpoint_children`). Absent in schema 1's checkpoints, which hold them.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub children_apart: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 impl RolloutRecord {
     pub(super) fn is_active(&self) -> bool {
         self.engine.finished_at().is_none()
+    }
+
+    /// Puts back children stored apart, and the ids of the children claimed: the same
+    /// children, in selection order.
+    fn put_back_children(&mut self, children: Vec<Child>) {
+        self.children = children
+            .iter()
+            .map(|child| fleet::canister_id(child.id()))
+            .collect();
+        self.engine.put_back_children_and_order(children);
     }
 }
 
@@ -138,14 +157,27 @@ impl InstallArgDigest {
     }
 }
 
-/// Writes a rollout's checkpoint and its overview.
+/// Writes a rollout's checkpoint and its overview: its record without its children (memory
+/// 6), and the runs of its children (29) changed since its last checkpoint (all of them the
+/// first time, or when its stored checkpoint holds its children, as schema 1's do).
 fn store_checkpoint<M: Memory>(
-    rollouts: &mut StableBTreeMap<u64, CborBytes<RolloutRecord>, M>,
+    records: &mut StableBTreeMap<u64, CborBytes<RolloutRecord>, M>,
+    children: &mut CheckpointChildren<M>,
     overviews: &mut StableBTreeMap<u64, CborBytes<RolloutOverview>, M>,
     rollout_id: u64,
-    live: &Live,
+    live: &mut Live,
 ) {
-    rollouts.insert(rollout_id, CborBytes::encode(&live.record));
+    let changed = live.record.engine.take_changed();
+    let changed = live.children_apart_stored.then_some(&changed);
+    children.store(rollout_id, &live.record.engine, changed);
+    live.children_apart_stored = true;
+    let record = &mut live.record;
+    record.children_apart = true;
+    let claimed = std::mem::take(&mut record.children);
+    let apart = record.engine.take_children_apart();
+    records.insert(rollout_id, CborBytes::encode(&*record));
+    record.engine.undo_children_apart(apart);
+    record.children = claimed;
     store_overview(overviews, rollout_id, live);
 }
 
@@ -264,6 +296,9 @@ pub(super) struct Live {
     /// (`None` before the first slice, and on the heap only: after an upgrade the slices start
     /// again from the first, rewriting the same runs).
     pub(super) stored_apart_through: Option<ChildId>,
+    /// Whether its stored checkpoint keeps its children apart (memory 29) as they were at the
+    /// last checkpoint, so that the next one rewrites only the runs changed since.
+    pub(super) children_apart_stored: bool,
     pub(super) install_arg: InstallArgDigest,
 }
 
@@ -296,6 +331,7 @@ impl<M: Memory> Rollouts<M> {
         sections.put_cell("events_base", &self.events_base);
         sections.put_map("store_canisters", &self.stores);
         self.finished.export_sections(sections);
+        self.checkpoint_children.export_sections(sections);
     }
 
     /// The number of journal lines the document holds.
@@ -314,6 +350,7 @@ impl<M: Memory> Rollouts<M> {
         sections.take_cell("events_base", &mut self.events_base);
         sections.take_map("store_canisters", &mut self.stores);
         self.finished.restore_sections(sections);
+        self.checkpoint_children.restore_sections(sections);
         self.children_to_prune = true;
         self.live.clear();
     }
@@ -364,6 +401,13 @@ impl<M: Memory> Rollouts<M> {
                 .load(rollout_id)
                 .ok_or_else(|| self.missing(rollout_id))?,
         };
+        // A finished record (28) holds its children's ids, its children being in 27.
+        let children_apart_stored =
+            self.rollouts.contains_key(&rollout_id) && record.children_apart;
+        if children_apart_stored {
+            record.put_back_children(self.checkpoint_children.load(rollout_id));
+        }
+        record.children_apart = children_apart_stored;
         let stored_active = Some(self.active.contains_key(&rollout_id));
         let stored_next_entry = record.next_entry;
         let journal = self.journal();
@@ -383,6 +427,7 @@ impl<M: Memory> Rollouts<M> {
             stored_next_entry,
             stored_active,
             stored_apart_through: None,
+            children_apart_stored,
         })
     }
 
@@ -416,7 +461,13 @@ impl<M: Memory> Rollouts<M> {
         }
         if active && live.stored_active != Some(true) {
             record.next_entry = journal.len();
-            store_checkpoint(&mut self.rollouts, &mut self.overviews, rollout_id, live);
+            store_checkpoint(
+                &mut self.rollouts,
+                &mut self.checkpoint_children,
+                &mut self.overviews,
+                rollout_id,
+                live,
+            );
             self.active.insert(rollout_id, ());
             // Active again (a rollback of the whole rollout): checkpointed from now on.
             self.finished.remove(rollout_id);
@@ -433,9 +484,10 @@ impl<M: Memory> Rollouts<M> {
         }
         if self.children_to_prune {
             let rollouts = &self.rollouts;
-            self.children_to_prune = self
-                .finished
-                .prune_slice(|rollout_id| rollouts.contains_key(&rollout_id));
+            let checkpointed = |rollout_id| rollouts.contains_key(&rollout_id);
+            let finished_left = self.finished.prune_slice(checkpointed);
+            let runs_left = self.checkpoint_children.prune_slice(checkpointed);
+            self.children_to_prune = finished_left || runs_left;
         }
         self.prune_events_if_full();
         if self.holding && self.calls_in_flight() == 0 {
@@ -476,7 +528,13 @@ impl<M: Memory> Rollouts<M> {
             if live.stored_active.is_none() {
                 live.record.next_entry = journal_len;
                 live.stored_next_entry = journal_len;
-                store_checkpoint(&mut self.rollouts, &mut self.overviews, rollout_id, live);
+                store_checkpoint(
+                    &mut self.rollouts,
+                    &mut self.checkpoint_children,
+                    &mut self.overviews,
+                    rollout_id,
+                    live,
+                );
                 self.active.insert(rollout_id, ());
                 live.stored_active = Some(true);
             }
@@ -486,6 +544,8 @@ impl<M: Memory> Rollouts<M> {
         live.record.next_entry = journal_len;
         store_overview(&mut self.overviews, rollout_id, &live);
         self.rollouts.remove(&rollout_id);
+        // Its runs in memory 29 go a slice at a time.
+        self.children_to_prune = true;
         self.active.remove(&rollout_id);
         self.finished.store_record(rollout_id, live.record);
         self.prune_finished_checkpoints();
@@ -543,6 +603,7 @@ impl<M: Memory> Rollouts<M> {
             (Some(checkpoint), Some(apart)) if apart < checkpoint => self.prune_apart(apart),
             (Some(checkpoint), _) => {
                 self.rollouts.remove(&checkpoint);
+                self.children_to_prune = true;
             }
             (None, Some(apart)) => self.prune_apart(apart),
             (None, None) => {}
@@ -554,20 +615,8 @@ impl<M: Memory> Rollouts<M> {
         self.children_to_prune = true;
     }
 
-    /// Not while a finished rollout stores its children apart: the fold would write its whole
-    /// checkpoint, which the last slice makes needless (a fold that came then cost 578 M
-    /// instructions at 10,000 children). The slices take about a round each, and the next
-    /// commit after the last one folds.
     fn fold_if_long(&mut self) {
-        if self.live.values().any(Live::is_storing_apart) {
-            return;
-        }
-        let children: u64 = self
-            .live
-            .values()
-            .map(|live| live.record.children.len() as u64)
-            .sum();
-        if self.journal().len() >= CHECKPOINT_EVERY.max(CHECKPOINT_ENTRIES_PER_CHILD * children) {
+        if self.journal().len() >= self.fold_every {
             self.fold();
         }
     }
@@ -584,8 +633,9 @@ impl<M: Memory> Rollouts<M> {
         }
         // Inactive rollouts write no lines (a command that would activate one checkpoints it);
         // one still storing its children apart needs its lines until then, so it is
-        // checkpointed, as finished, like an active one: storing them all here instead cost
-        // 1.02 B instructions at 10,000 children, when a fold came with a rollout's end.
+        // checkpointed, as finished, like an active one (its children unchanged since: its
+        // record only). Storing them all here instead cost 1.02 B instructions at 10,000
+        // children, when a fold came with a rollout's end.
         let stale = |live: &&mut Live| {
             (live.record.is_active() || live.is_storing_apart())
                 && (live.unfolded > 0 || live.stored_next_entry != 0)
@@ -594,7 +644,13 @@ impl<M: Memory> Rollouts<M> {
             live.record.next_entry = 0;
             live.stored_next_entry = 0;
             live.unfolded = 0;
-            store_checkpoint(&mut self.rollouts, &mut self.overviews, rollout_id, live);
+            store_checkpoint(
+                &mut self.rollouts,
+                &mut self.checkpoint_children,
+                &mut self.overviews,
+                rollout_id,
+                live,
+            );
         }
         let (index, data) = journal.into_memories();
         self.journal = Some(Log::new(index, data));

@@ -11,6 +11,7 @@
 //! | `mod.rs`    | [`Rollouts`]: start, dispatch, record an outcome, recover, control      |
 //! | `journal`   | checkpoints, write-ahead journal, event log (memories 6, 7, 8, 17-19)   |
 //! | `finished`  | finished rollouts, their children stored apart (memories 27, 28)       |
+//! | `checkpoint_children` | the checkpoints' children, in runs (memory 29)                |
 //! | `admission` | what a dispatch may issue: room in the management queue, [`Funds`]      |
 //! | `planning`  | a rollout's engine plan, from the release store and the fleet registry  |
 //! | `gates`     | the upgrade gates planning checks: known modules, higher versions        |
@@ -32,6 +33,7 @@ use ic_stable_structures::{Log, Memory, StableBTreeMap, StableCell};
 
 mod admission;
 mod api;
+mod checkpoint_children;
 mod finished;
 mod gates;
 mod journal;
@@ -74,6 +76,7 @@ use crate::engine::{
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::release_store::ReleaseStore;
+use checkpoint_children::CheckpointChildren;
 use finished::FinishedRollouts;
 use journal::{EventRetention, InstallArgDigest, Live, StableLog};
 
@@ -92,11 +95,15 @@ pub struct Rollouts<M: Memory> {
     /// The sequence number of the log's first event.
     events_base: StableCell<u64, M>,
     event_retention: EventRetention,
+    /// Journal lines that fold the journal, [`CHECKPOINT_EVERY`] (fewer in tests).
+    fold_every: u64,
     stores: StableBTreeMap<Principal, Principal, M>,
     /// Finished rollouts, their children stored apart (`finished`).
     finished: FinishedRollouts<M>,
-    /// Whether children of pruned finished rollouts may remain: set when one is pruned, and at
-    /// start (an upgrade may come between two slices).
+    /// The checkpoints' children, in runs (`checkpoint_children`).
+    checkpoint_children: CheckpointChildren<M>,
+    /// Whether children of pruned finished rollouts, or of checkpoints removed, may remain: set
+    /// when one is pruned or removed, and at start (an upgrade may come between two slices).
     children_to_prune: bool,
     /// Rollouts touched since the deployer started, so that a step costs its own journal entry,
     /// not a decode and an encode of the whole rollout. Rebuilt from stable memory on demand.
@@ -120,6 +127,7 @@ impl<M: Memory> Rollouts<M> {
             stores,
             finished_records,
             finished_children,
+            checkpoint_children,
         } = memories;
         Self {
             rollouts: StableBTreeMap::init(rollouts),
@@ -129,8 +137,10 @@ impl<M: Memory> Rollouts<M> {
             events: Some(Log::init(events_index, events_data)),
             events_base: StableCell::init(events_base, 0),
             event_retention: EventRetention::DEFAULT,
+            fold_every: CHECKPOINT_EVERY,
             stores: StableBTreeMap::init(stores),
             finished: FinishedRollouts::init(finished_records, finished_children),
+            checkpoint_children: CheckpointChildren::init(checkpoint_children),
             children_to_prune: true,
             live: BTreeMap::new(),
             holding: false,
@@ -226,6 +236,7 @@ impl<M: Memory> Rollouts<M> {
             claimed: true,
             next_entry: 0,
             engine,
+            children_apart: false,
         };
         self.live.insert(
             rollout_id,
@@ -236,6 +247,7 @@ impl<M: Memory> Rollouts<M> {
                 stored_next_entry: 0,
                 stored_active: None,
                 stored_apart_through: None,
+                children_apart_stored: false,
             },
         );
         self.commit(rollout_id, None, fleet);
@@ -519,6 +531,7 @@ pub struct RolloutMemories<M: Memory> {
     pub stores: M,
     pub finished_records: M,
     pub finished_children: M,
+    pub checkpoint_children: M,
 }
 
 fn fleet_error(error: fleet::FleetError) -> Error {

@@ -2,7 +2,6 @@ use candid::Principal;
 use ic_stable_structures::VectorMemory;
 use serde_bytes::ByteBuf;
 
-use super::journal::CHECKPOINT_ENTRIES_PER_CHILD;
 use super::planning::interleave_subnets;
 use super::*;
 use crate::cbor::Cbor;
@@ -291,9 +290,10 @@ fn a_command_refused_on_a_finished_rollout_leaves_it_off_the_heap() {
 
 #[test]
 fn the_checkpoint_with_its_journal_replayed_is_the_live_rollout() {
-    let (mut state, release) = setup(40);
+    let (mut state, release) = setup(200);
+    state.rollouts.fold_every = 64;
     let rollout_id = start(&mut state, &release, Selector::All).unwrap();
-    let fold_at = CHECKPOINT_EVERY.max(CHECKPOINT_ENTRIES_PER_CHILD * 40);
+    let fold_at = 64;
     let mut now = T0;
     let mut batch = 0;
     let mut longest = 0;
@@ -327,7 +327,7 @@ fn the_checkpoint_with_its_journal_replayed_is_the_live_rollout() {
             .summary
             .counts
             .upgraded,
-        40
+        200
     );
 }
 
@@ -529,6 +529,7 @@ fn children_are_taken_round_robin_over_their_subnets() {
 #[test]
 fn a_rollout_idle_across_a_fold_replays_its_later_lines() {
     let (mut state, release) = setup(60);
+    state.rollouts.fold_every = 200;
     let busy = start(
         &mut state,
         &release,
@@ -727,7 +728,11 @@ fn a_rollout_stored_apart_loads_as_it_was() {
     finished.store_record(99, midway.clone());
 
     assert_eq!(state.rollouts.finished.children_stored(99), 40);
-    assert_eq!(state.rollouts.finished.load(99), Some(midway));
+    let stored = RolloutRecord {
+        children_apart: false,
+        ..midway
+    };
+    assert_eq!(state.rollouts.finished.load(99), Some(stored));
 }
 
 #[test]
@@ -1658,38 +1663,107 @@ fn a_rollout_finished_as_it_starts_is_checkpointed_until_its_children_are_stored
     assert_stored_apart(&upgraded, again, &at_end);
 }
 
-/// While a finished rollout stores its children apart, a long journal waits: folding would
-/// write the finished rollout's whole checkpoint. The commit that stores its last slice folds.
+/// While a finished rollout stores its children apart, the journal folds as ever: the finished
+/// rollout's children changed no more, so the fold writes its record and none of its runs.
 #[test]
-fn the_journal_is_folded_after_a_finished_rollout_is_stored_apart_not_during() {
+fn a_fold_while_a_finished_rollout_stores_its_children_apart_writes_none_of_its_runs() {
+    let (mut state, first, at_end) = finished_with_slices_left(VectorMemory::default());
+    state.rollouts.fold_every = 64;
+    let next = commit(
+        &mut state,
+        b"\0asm\x01\x00\x00\x00\x00\x02\x01a".to_vec(),
+        "3",
+    );
+    let written_before = state.rollouts.checkpoint_children.runs_written;
+    let second = start(&mut state, &next, Selector::All).unwrap();
+    let second_runs = state.rollouts.checkpoint_children.runs_written - written_before;
+    let mut folds = 0;
+    let mut now = T0;
+    while state.rollouts.live[&second].record.is_active() {
+        let written = state.rollouts.checkpoint_children.runs_written;
+        let lines = state.rollouts.journal_lines();
+        now = run_steps(&mut state, second, now, 1);
+        if state.rollouts.journal_lines() < lines {
+            folds += 1;
+            let at_fold = state.rollouts.checkpoint_children.runs_written - written;
+            assert!(
+                at_fold < second_runs,
+                "a fold wrote {at_fold} runs, the active rollout has {second_runs}"
+            );
+        }
+    }
+    assert!(folds >= 2, "{folds} folds");
+    assert_eq!(state.rollouts.load(first).unwrap().record, at_end);
+    store_apart(&mut state, first);
+    assert_stored_apart(&state, first, &at_end);
+}
+
+/// A checkpoint of schema 1 (release 0.1's, its children inline) loads as it is; the next
+/// checkpoint stores every run and the record without its children, and loads as it was.
+#[test]
+fn a_schema_1_checkpoint_loads_and_its_next_checkpoint_stores_its_children_apart() {
+    let memory = VectorMemory::default();
+    let (mut state, release) = setup_on(memory.clone(), 100);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    let now = run_steps(&mut state, rollout_id, T0, 3);
+    state.rollouts.fold();
+    let mut schema_1 = state.rollouts.live[&rollout_id].record.clone();
+    schema_1.children_apart = false;
+    state
+        .rollouts
+        .rollouts
+        .insert(rollout_id, CborBytes::encode(&schema_1));
+    state.rollouts.checkpoint_children.remove_all(rollout_id);
+    drop(state);
+
+    let mut upgraded = State::post_upgrade(memory, crate::UpgradeArg::default()).unwrap();
+    assert_eq!(upgraded.rollouts.load(rollout_id).unwrap().record, schema_1);
+    upgraded.rollouts.recover(&mut upgraded.fleet, now);
+    upgraded.rollouts.fold();
+    assert_eq!(
+        upgraded
+            .rollouts
+            .checkpoint_children
+            .runs_stored(rollout_id),
+        100usize.div_ceil(checkpoint_children::CHILDREN_PER_RUN)
+    );
+    let live = upgraded.rollouts.live[&rollout_id].record.clone();
+    assert!(live.children_apart);
+    assert_eq!(upgraded.rollouts.load(rollout_id).unwrap().record, live);
+    run_steps(&mut upgraded, rollout_id, now, u32::MAX);
+    assert_eq!(
+        upgraded
+            .rollouts
+            .info(rollout_id)
+            .unwrap()
+            .summary
+            .counts
+            .upgraded,
+        100
+    );
+}
+
+/// Once a finished rollout's children are stored apart, its checkpoint's runs go, a slice per
+/// commit.
+#[test]
+fn a_finished_rollouts_checkpoint_runs_are_removed_a_slice_per_commit() {
     let (mut state, first, _) = finished_with_slices_left(VectorMemory::default());
+    let runs = state.rollouts.checkpoint_children.runs_stored(first);
+    assert_eq!(
+        runs,
+        (2 * SLICE + 44).div_ceil(checkpoint_children::CHILDREN_PER_RUN)
+    );
+    store_apart(&mut state, first);
+    assert!(state.rollouts.checkpoint_children.runs_stored(first) < runs);
     let next = commit(
         &mut state,
         b"\0asm\x01\x00\x00\x00\x00\x02\x01a".to_vec(),
         "3",
     );
     let second = start(&mut state, &next, Selector::All).unwrap();
-    let children: u64 = 2 * state.rollouts.live[&first].record.children.len() as u64;
-    let mut lines = Vec::new();
-    let mut now = T0;
-    while state.rollouts.live[&second].record.is_active() {
-        now = run_steps(&mut state, second, now, 1);
-        lines.push(state.rollouts.journal_lines());
-    }
-    assert!(
-        lines.windows(2).all(|pair| pair[0] <= pair[1]),
-        "never folded"
-    );
-    assert!(lines.last().unwrap() >= &(CHECKPOINT_ENTRIES_PER_CHILD * children));
-
-    store_apart(&mut state, first);
-    assert!(
-        state.rollouts.journal_lines() > 0,
-        "the other one still stores"
-    );
-    store_apart(&mut state, second);
-    assert_eq!(state.rollouts.journal_lines(), 0);
-    assert!(state.rollouts.live.is_empty());
+    run_steps(&mut state, second, T0, 4);
+    assert_eq!(state.rollouts.checkpoint_children.runs_stored(first), 0);
+    assert!(state.rollouts.checkpoint_children.runs_stored(second) > 0);
 }
 
 /// A restored deployer has its finished rollout still storing children apart to drive (its

@@ -129,7 +129,7 @@ impl<M: Memory> State<M> {
         self.fleet.restore_sections(sections);
         self.rollouts.restore_sections(sections);
         self.proxy_audit.restore_sections(sections);
-        self.memories.record_journal_writer();
+        self.memories.record_this_build();
         let mut state = Self::with_memories(self.into_memories());
         state.rollouts.recover_paused(&mut state.fleet, now);
         (state, Ok(summary))
