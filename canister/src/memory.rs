@@ -61,8 +61,9 @@
 //!
 //! The fleet registry's four maps (5, 14, 15, 22) are drawn in [`crate::fleet`]; the counts
 //! (22, added after release 0.1) are made from the children when the memory has none. A rollout is a
-//! checkpoint (6: its engine state, `crate::engine::Rollout`, children with their step
-//! histories included, plus its creator, claims and the first journal entry not folded in) and
+//! checkpoint (6: its engine state, `crate::engine::Rollout`, plus its creator, claims and the
+//! first journal entry not folded in; its children with their step histories in 29 since
+//! schema 2, included before) and
 //! a write-ahead journal shared by all rollouts (7 and 17: one line per dispatch, outcome or
 //! command, written before the calls are made and when each outcome arrives, emptied when it is
 //! folded into the checkpoints), and the ids of the active rollouts (19), so that an upgrade

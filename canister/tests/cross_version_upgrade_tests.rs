@@ -118,6 +118,17 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
     let version = scenario.fleet.version_ok(operator());
     // Schema 1 migrated: its checkpoints are read as they are, the header names schema 2.
     assert_eq!(version.schema_version, 2);
+    // Back to 0.1 is refused from now on (0.1 would read a checkpoint of schema 2 as a rollout
+    // without children), and the refusal changes nothing.
+    let downgrade = scenario
+        .fleet
+        .upgrade_stopped_to(admin(), &release_0_1(), None)
+        .expect_err("0.1 refuses schema 2");
+    assert!(
+        downgrade.message.contains("schema version 2"),
+        "{}",
+        downgrade.message
+    );
     // 0.1 stored its upload settings without the release quota, which reads as its default.
     let settings = scenario.fleet.upload_settings_ok(operator());
     assert_eq!(settings.max_releases, 1_000);

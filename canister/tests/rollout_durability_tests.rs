@@ -379,7 +379,7 @@ fn upgraded_while_a_finished_rollout_stores_its_children_apart() {
     // The upgraded deployer stored children apart (a slice is about 10 M instructions).
     let slices = fleet
         .replicated_executions(upgraded_from)
-        .filter(|&instructions| instructions > 5_000_000)
+        .filter(|&(_, instructions)| instructions > 5_000_000)
         .count();
     assert!(slices >= 2, "{slices} slices after the upgrade");
 

@@ -77,10 +77,11 @@ impl Deployer<Sim> {
         downtime
     }
 
-    /// The instructions of each of the deployer's replicated executions since trace position
-    /// `from`. Queries (and `canister_inspect_message`) run on one node and are their caller's
-    /// cost, not the deployer's.
-    pub fn replicated_executions(&self, from: usize) -> impl Iterator<Item = u64> + '_ {
+    /// The entry point (`update:start_rollout`, `timer`, ...) and the instructions of each of
+    /// the deployer's replicated executions since trace position `from`. Queries (and
+    /// `canister_inspect_message`) run on one node and are their caller's cost, not the
+    /// deployer's.
+    pub fn replicated_executions(&self, from: usize) -> impl Iterator<Item = (&str, u64)> + '_ {
         self.env.trace()[from..]
             .iter()
             .filter_map(|event| match &event.kind {
@@ -93,7 +94,7 @@ impl Deployer<Sim> {
                     && !entry.starts_with("query:")
                     && !entry.starts_with("inspect_message:") =>
                 {
-                    Some(*instructions)
+                    Some((entry.as_str(), *instructions))
                 }
                 _ => None,
             })

@@ -160,21 +160,29 @@ pub fn backup_run_200_children() -> Figures {
     figures
 }
 
-/// The deployer's own instructions per child since `trace_from`, and its largest single
-/// execution (issue 19: no message may grow with the fleet; today `start_rollout` plans every
-/// child in one message, and a fold rewrites the whole checkpoint). A finished rollout stores
-/// its children apart in the messages after its end, a slice each: they are run and counted.
+/// The deployer's own instructions per child since `trace_from`, its largest single execution,
+/// and its largest after the one that started the rollout, which drive it: outcomes, timers,
+/// folds, the end (issue 19: no message may grow with the fleet; `start_rollout` still plans
+/// every child in one message). A finished rollout stores its children apart in the messages
+/// after its end, a slice each: they are run and counted.
 pub(crate) fn execution_figures(
     deployer: &mut Deployer,
     trace_from: usize,
     children: u64,
 ) -> Figures {
     deployer.env.run_until_idle(children / 64 + 100);
-    let instructions: u64 = deployer.replicated_executions(trace_from).sum();
-    let largest = deployer
+    let instructions: u64 = deployer
         .replicated_executions(trace_from)
-        .max()
-        .unwrap_or(0);
+        .map(|(_, instructions)| instructions)
+        .sum();
+    let largest = |starts: bool| {
+        deployer
+            .replicated_executions(trace_from)
+            .filter(|(entry, _)| starts || !entry.starts_with("update:start_"))
+            .map(|(_, instructions)| instructions)
+            .max()
+            .unwrap_or(0)
+    };
     Figures::from([
         (
             "deployer_instructions_per_child".to_string(),
@@ -182,7 +190,11 @@ pub(crate) fn execution_figures(
         ),
         (
             "largest_deployer_execution_instructions".to_string(),
-            largest,
+            largest(true),
+        ),
+        (
+            "largest_driving_execution_instructions".to_string(),
+            largest(false),
         ),
     ])
 }
