@@ -266,20 +266,24 @@ impl<M: Memory> Rollouts<M> {
         now: Nanos,
         funds: &Funds,
     ) -> Option<(Vec<Action>, Option<Nanos>)> {
-        // A late timer or callback of a finished rollout: nothing can be due, nothing to
-        // journal, and no reason to decode its checkpoint. Held for an upgrade, nothing starts:
-        // lifting the hold drives every active rollout again.
-        if self.holding
-            || !self.live.contains_key(&rollout_id) && !self.active.contains_key(&rollout_id)
-        {
+        // Held for an upgrade, nothing starts: lifting the hold drives every active rollout
+        // again.
+        if self.holding {
             return None;
+        }
+        if !self.live.contains_key(&rollout_id) && !self.active.contains_key(&rollout_id) {
+            // A late timer or callback of a finished rollout: nothing can be due, nothing to
+            // journal, and no reason to decode its checkpoint. What stored rollouts left behind
+            // (a removed checkpoint's runs, a pruned rollout's children) goes a slice per call:
+            // the driver of a rollout that finished calls again until none is left.
+            return self.prune_children_slice().then(|| (Vec::new(), Some(now)));
         }
         let in_flight = self.calls_in_flight();
         let live = self.live_mut(rollout_id, fleet).ok()?;
         if live.is_storing_apart() {
             // Finished: its next slice of children goes apart, and the next in a later message.
             self.commit(rollout_id, None, fleet);
-            let more = self.live.contains_key(&rollout_id);
+            let more = self.live.contains_key(&rollout_id) || self.children_to_prune;
             return Some((Vec::new(), more.then_some(now)));
         }
         if !live.record.is_active() {

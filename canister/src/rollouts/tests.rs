@@ -823,13 +823,13 @@ fn a_pruned_rollouts_children_are_removed_a_slice_per_commit() {
         &ErrorKind::RolloutDetailsPruned { rollout_id: first }
     );
     assert_eq!(stored(&state), 0);
-    // Pruned by the final commit of the rollout that made 101 finished, a slice at a time.
+    // Pruned when the rollout that made 101 finished ended, a slice per call of its driver.
     let pruned_from = remaining
         .iter()
         .position(|&left| left < usize::from(large))
         .expect("the first rollout was pruned");
     assert_eq!(pruned_from, RETAINED_FINISHED_CHECKPOINTS as usize - 1);
-    assert_eq!(remaining[pruned_from], usize::from(large - per_commit));
+    assert_eq!(remaining[pruned_from], 0);
     assert!(!state.rollouts.children_to_prune);
     let newest = first + u64::from(later);
     assert_eq!(state.rollouts.started(), newest + 1);
@@ -1744,26 +1744,30 @@ fn a_schema_1_checkpoint_loads_and_its_next_checkpoint_stores_its_children_apart
 }
 
 /// Once a finished rollout's children are stored apart, its checkpoint's runs go, a slice per
-/// commit.
+/// message, its driver calling again until none is left.
 #[test]
-fn a_finished_rollouts_checkpoint_runs_are_removed_a_slice_per_commit() {
-    let (mut state, first, _) = finished_with_slices_left(VectorMemory::default());
-    let runs = state.rollouts.checkpoint_children.runs_stored(first);
+fn a_finished_rollouts_checkpoint_runs_are_removed_a_slice_per_message() {
+    let (mut state, release) = setup(1_000);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    let mut now = T0;
+    while state.rollouts.live[&rollout_id].record.is_active() {
+        now = run_steps(&mut state, rollout_id, now, 1);
+    }
+    let runs = state.rollouts.checkpoint_children.runs_stored(rollout_id);
     assert_eq!(
         runs,
-        (2 * SLICE + 44).div_ceil(checkpoint_children::CHILDREN_PER_RUN)
+        1_000usize.div_ceil(checkpoint_children::CHILDREN_PER_RUN)
     );
-    store_apart(&mut state, first);
-    assert!(state.rollouts.checkpoint_children.runs_stored(first) < runs);
-    let next = commit(
-        &mut state,
-        b"\0asm\x01\x00\x00\x00\x00\x02\x01a".to_vec(),
-        "3",
+    store_apart(&mut state, rollout_id);
+    assert_eq!(
+        state.rollouts.checkpoint_children.runs_stored(rollout_id),
+        0
     );
-    let second = start(&mut state, &next, Selector::All).unwrap();
-    run_steps(&mut state, second, T0, 4);
-    assert_eq!(state.rollouts.checkpoint_children.runs_stored(first), 0);
-    assert!(state.rollouts.checkpoint_children.runs_stored(second) > 0);
+    assert!(!state.rollouts.children_to_prune);
+    let late = state
+        .rollouts
+        .dispatch(rollout_id, &mut state.fleet, now, &funds(u128::MAX));
+    assert_eq!(late, None);
 }
 
 /// A restored deployer has its finished rollout still storing children apart to drive (its
