@@ -1764,6 +1764,11 @@ fn a_finished_rollouts_checkpoint_runs_are_removed_a_slice_per_message() {
         0
     );
     assert!(!state.rollouts.children_to_prune);
+    assert_eq!(
+        state.rollouts.journal_lines(),
+        0,
+        "no rollout on the heap: the journal was emptied"
+    );
     let late = state
         .rollouts
         .dispatch(rollout_id, &mut state.fleet, now, &funds(u128::MAX));
