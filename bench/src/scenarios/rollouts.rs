@@ -170,7 +170,9 @@ pub(crate) fn execution_figures(
     trace_from: usize,
     children: u64,
 ) -> Figures {
-    deployer.env.run_until_idle(children / 64 + 100);
+    // A slice of 128 children a message, then the checkpoint's runs 16 a message (512
+    // children), each message up to two rounds: 100,000 children need about 1,960.
+    deployer.env.run_until_idle(children / 32 + 100);
     let instructions: u64 = deployer
         .replicated_executions(trace_from)
         .map(|(_, instructions)| instructions)
