@@ -125,6 +125,17 @@ fn funds(liquid_balance: u128) -> Funds {
     }
 }
 
+/// The children the rollout upgraded, as reads show it.
+fn upgraded_count(state: &State<VectorMemory>, rollout_id: u64) -> u32 {
+    state
+        .rollouts
+        .info(rollout_id)
+        .unwrap()
+        .summary
+        .counts
+        .upgraded
+}
+
 /// Answers every action as a healthy child would until the rollout issues nothing more.
 fn run_to_end(state: &mut State<VectorMemory>, rollout_id: u64) {
     run_steps(state, rollout_id, T0, u32::MAX);
@@ -319,16 +330,7 @@ fn the_checkpoint_with_its_journal_replayed_is_the_live_rollout() {
         now = run_steps(&mut state, rollout_id, now, 1);
     }
     assert!(folds >= 1, "the journal was folded at least once");
-    assert_eq!(
-        state
-            .rollouts
-            .info(rollout_id)
-            .unwrap()
-            .summary
-            .counts
-            .upgraded,
-        200
-    );
+    assert_eq!(upgraded_count(&state, rollout_id), 200);
 }
 
 /// Two rollouts share the journal: folding writes both checkpoints, and each replays only its
@@ -1731,16 +1733,7 @@ fn a_schema_1_checkpoint_loads_and_its_next_checkpoint_stores_its_children_apart
     assert!(live.children_apart);
     assert_eq!(upgraded.rollouts.load(rollout_id).unwrap().record, live);
     run_steps(&mut upgraded, rollout_id, now, u32::MAX);
-    assert_eq!(
-        upgraded
-            .rollouts
-            .info(rollout_id)
-            .unwrap()
-            .summary
-            .counts
-            .upgraded,
-        100
-    );
+    assert_eq!(upgraded_count(&upgraded, rollout_id), 100);
 }
 
 /// Once a finished rollout's children are stored apart, its checkpoint's runs go, a slice per
