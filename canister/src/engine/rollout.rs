@@ -148,6 +148,22 @@ pub struct ChildrenApart {
     order: Vec<u32>,
 }
 
+impl ChildrenApart {
+    /// Frees up to `max` children and their index entries; returns whether any are left. A
+    /// rollout's children are freed over several messages once they are stored: freeing 10,000
+    /// at once cost 26 M instructions (their histories are many small allocations).
+    pub fn free_some(&mut self, max: usize) -> bool {
+        self.children
+            .truncate(self.children.len().saturating_sub(max));
+        for _ in 0..max {
+            if self.index.pop_last().is_none() {
+                break;
+            }
+        }
+        !(self.children.is_empty() && self.index.is_empty())
+    }
+}
+
 /// Positions of children changed since a checkpoint took them (see [`Rollout::take_changed`]).
 /// Bookkeeping for storage, not the rollout's state: two rollouts in the same state are equal
 /// whatever either has stored of itself.
@@ -523,13 +539,6 @@ impl Rollout {
     /// Every selected child, in selection order (page with `skip`/`take`).
     pub fn children(&self) -> &[Child] {
         &self.children
-    }
-
-    /// Takes the children out (in order), leaving a rollout without any: a finished rollout's
-    /// children are stored one by one, apart from the rest (see `crate::rollouts`).
-    pub fn take_children(&mut self) -> Vec<Child> {
-        self.index.clear();
-        std::mem::take(&mut self.children)
     }
 
     /// The children in id order with their positions, from the first after `after` (or the

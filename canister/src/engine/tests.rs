@@ -1384,3 +1384,14 @@ fn a_deletion_refused_for_good_leaves_the_snapshot_and_the_upgrade_goes_on() {
     );
     assert_eq!(h.world.child(&id(0)).snapshots.len(), 2);
 }
+
+#[test]
+fn children_taken_apart_are_freed_a_slice_at_a_time() {
+    let mut rollout = Rollout::new(plan(5, policy()), START).unwrap();
+    let mut apart = rollout.take_children_apart();
+    assert!(rollout.children().is_empty());
+    assert!(apart.free_some(2), "3 left");
+    assert!(apart.free_some(2), "1 left");
+    assert!(!apart.free_some(2), "none left");
+    assert!(!apart.free_some(2));
+}

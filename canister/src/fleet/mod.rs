@@ -19,7 +19,9 @@
 //!   subnet's principal, where the driver finds or creates the chunk store.
 //! - **Claims.** Before creating a rollout, [`Fleet::claim`] its children under the rollout id:
 //!   it fails, claiming nothing, if another active rollout holds one of them. When the rollout
-//!   ends (completed, aborted, rolled back), [`Fleet::release_claim`] the same children.
+//!   ends (completed, aborted, rolled back), [`Fleet::end_claims`] frees them all at once, and
+//!   [`Fleet::sweep_claims`] removes their entries a slice of children at a time after it
+//!   ([`Fleet::release_claim`] frees named children at once, for a claim taken back).
 //!   A claimed child cannot be released from the fleet. Claims live on the heap: they are the
 //!   children of the active rollouts, which are stored with the rollouts, so after an upgrade
 //!   the rollouts [`Fleet::restore_claim`] theirs as they are reloaded (before any message but
@@ -48,14 +50,13 @@
 //! Child ids are ordered by their bytes (not by `Principal`'s own `Ord`, which compares lengths
 //! first): listings come in that order and their cursors are child ids.
 
+mod claims;
 mod composition;
 mod error;
 mod index;
 mod labels;
 mod listing;
 mod record;
-
-use std::collections::BTreeMap;
 
 use candid::Principal;
 use ic_stable_structures::{Memory, StableBTreeMap};
@@ -65,6 +66,7 @@ use crate::cbor::CborBytes;
 use crate::engine::{
     ChildId, ModuleHash, Nanos, SnapshotId, SubnetIndex, MAX_SNAPSHOTS_PER_CANISTER,
 };
+use claims::Claims;
 use composition::Composition;
 use index::{label_prefix, module_prefix, Children, Index, IndexKey};
 
@@ -84,7 +86,7 @@ pub struct Fleet<M: Memory> {
     subnets: StableBTreeMap<u32, Principal, M>,
     composition: Composition<M>,
     /// The active rollout holding each claimed child (see the module docs).
-    claims: BTreeMap<ChildId, u64>,
+    claims: Claims,
 }
 
 impl<M: Memory> Fleet<M> {
@@ -96,7 +98,7 @@ impl<M: Memory> Fleet<M> {
             children,
             index: StableBTreeMap::init(memories.index),
             subnets: StableBTreeMap::init(memories.subnets),
-            claims: BTreeMap::new(),
+            claims: Claims::default(),
         }
     }
 
@@ -142,7 +144,7 @@ impl<M: Memory> Fleet<M> {
     pub fn composition(&self) -> FleetComposition {
         FleetComposition {
             children: self.len(),
-            claimed: self.claims.len() as u64,
+            claimed: self.claims.claimed(),
             by_subnet: self
                 .composition
                 .by_subnet()
@@ -251,7 +253,7 @@ impl<M: Memory> Fleet<M> {
     /// rollout holds it. Returns what was recorded of it.
     pub fn release(&mut self, canister_id: &Principal) -> Result<ChildRecord, FleetError> {
         let (id, record) = self.child(canister_id)?;
-        if let Some(&rollout_id) = self.claims.get(&id) {
+        if let Some(rollout_id) = self.claims.holder(&id) {
             return Err(FleetError::Claimed {
                 canister_id: *canister_id,
                 rollout_id,
@@ -309,7 +311,7 @@ impl<M: Memory> Fleet<M> {
 
     /// The active rollout that holds the child, if any.
     pub fn claim_of(&self, canister_id: &Principal) -> Option<u64> {
-        self.claims.get(&child_id(canister_id)).copied()
+        self.claims.holder(&child_id(canister_id))
     }
 
     /// Marks every named child as held by `rollout_id`, or none of them: fails if one is not a
@@ -342,10 +344,10 @@ impl<M: Memory> Fleet<M> {
     ) -> Result<(), FleetError> {
         let mut conflicts = Listed::default();
         for canister_id in canister_ids {
-            if let Some(&holder) = self
+            if let Some(holder) = self
                 .claims
-                .get(&child_id(canister_id))
-                .filter(|&&held_by| held_by != rollout_id)
+                .holder(&child_id(canister_id))
+                .filter(|&held_by| held_by != rollout_id)
             {
                 conflicts.push(ChildClaim {
                     canister_id: *canister_id,
@@ -371,14 +373,34 @@ impl<M: Memory> Fleet<M> {
         }
     }
 
+    /// Ends every claim of `rollout_id` at once (its end: completed, aborted, rolled back); the
+    /// children are free at once, and the heap's entries go with [`Self::sweep_claims`].
+    pub fn end_claims(&mut self, rollout_id: u64) {
+        self.claims.end(rollout_id);
+    }
+
+    /// Removes the named children's entries of claims of `rollout_id` that ended, a slice at a
+    /// time; claims that hold are left.
+    pub fn sweep_claims<'a>(
+        &mut self,
+        ids: impl IntoIterator<Item = &'a ChildId>,
+        rollout_id: u64,
+    ) {
+        self.claims.sweep(ids, rollout_id);
+    }
+
+    /// Entries of claims on the heap, void ones (not yet swept) included.
+    #[cfg(test)]
+    pub fn claim_entries(&self) -> usize {
+        self.claims.entries()
+    }
+
     /// Frees the named children that `rollout_id` holds; others are left as they are. Returns
     /// how many were freed.
     pub fn release_claim(&mut self, canister_ids: &[Principal], rollout_id: u64) -> u64 {
         let mut freed = 0;
         for canister_id in canister_ids {
-            let id = child_id(canister_id);
-            if self.claims.get(&id) == Some(&rollout_id) {
-                self.claims.remove(&id);
+            if self.claims.remove(&child_id(canister_id), rollout_id) {
                 freed += 1;
             }
         }
@@ -407,7 +429,7 @@ impl<M: Memory> Fleet<M> {
         let subnet = self
             .subnet(record.subnet)
             .expect("a child's subnet is numbered");
-        record.info(canister_id(id), subnet, self.claims.get(id).copied())
+        record.info(canister_id(id), subnet, self.claims.holder(id))
     }
 
     /// The subnet's number, numbering it if it is new. Scans the numbered subnets: the IC has a

@@ -61,6 +61,13 @@ enum Op {
         children: Vec<u8>,
         rollout: u64,
     },
+    EndClaims {
+        rollout: u64,
+    },
+    SweepClaims {
+        children: Vec<u8>,
+        rollout: u64,
+    },
 }
 
 fn label_picks() -> impl Strategy<Value = LabelPicks> {
@@ -79,7 +86,9 @@ fn op() -> impl Strategy<Value = Op> {
         2 => child.clone().prop_map(|child| Op::Release { child }),
         2 => (child, module).prop_map(|(child, module)| Op::RecordModule { child, module }),
         2 => (children.clone(), 1..4u64).prop_map(|(children, rollout)| Op::Claim { children, rollout }),
-        2 => (children, 1..4u64).prop_map(|(children, rollout)| Op::ReleaseClaim { children, rollout }),
+        2 => (children.clone(), 1..4u64).prop_map(|(children, rollout)| Op::ReleaseClaim { children, rollout }),
+        1 => (1..4u64).prop_map(|rollout| Op::EndClaims { rollout }),
+        2 => (children, 1..4u64).prop_map(|(children, rollout)| Op::SweepClaims { children, rollout }),
     ]
 }
 
@@ -224,6 +233,16 @@ impl Model {
                 }
                 Ok(freed)
             }
+            Op::EndClaims { rollout } => {
+                for stored in self.children.values_mut() {
+                    if stored.rollout == Some(*rollout) {
+                        stored.rollout = None;
+                    }
+                }
+                Ok(0)
+            }
+            // Only entries of ended claims go: nothing a reader sees.
+            Op::SweepClaims { .. } => Ok(0),
         }
     }
 
@@ -284,6 +303,15 @@ fn apply<M: Memory>(fleet: &mut Fleet<M>, op: &Op, now: Nanos) -> Outcome {
             let ids: Vec<Principal> = children.iter().map(|n| child(*n)).collect();
             Ok(fleet.release_claim(&ids, *rollout))
         }
+        Op::EndClaims { rollout } => {
+            fleet.end_claims(*rollout);
+            Ok(0)
+        }
+        Op::SweepClaims { children, rollout } => {
+            let ids: Vec<ChildId> = children.iter().map(|n| child_id(&child(*n))).collect();
+            fleet.sweep_claims(&ids, *rollout);
+            Ok(0)
+        }
     }
 }
 
@@ -296,6 +324,11 @@ fn assert_same_children<M: Memory>(fleet: &Fleet<M>, model: &Model) {
         assert_eq!(fleet.claim_of(&Principal::from_slice(id)), expected.rollout);
         assert_eq!(fleet.subnet(record.subnet), Some(expected.subnet));
     }
+    let claimed = model
+        .children
+        .values()
+        .filter(|child| child.rollout.is_some());
+    assert_eq!(fleet.composition().claimed, claimed.count() as u64);
 }
 
 /// Every filter of at most two labels, with and without each module, listed two at a time and

@@ -59,6 +59,9 @@ use crate::hash::{sha256, Sha256Hash};
 /// 1,000 children (the records and the runs of the children in progress written 8 times).
 pub const CHECKPOINT_EVERY: u64 = 4096;
 
+/// Children of a rollout stored apart freed from the heap per message (about 5 M instructions).
+const FREE_SLICE: usize = 2048;
+
 /// Finished rollouts whose checkpoints (their children and step histories) are kept; older
 /// finished rollouts keep only their overview, so stored rollouts do not grow without bound
 /// with the fleet's size times the rollouts run.
@@ -79,7 +82,9 @@ pub struct RolloutRecord {
     /// The engine state as of the checkpoint.
     pub engine: Rollout,
     /// Schema 2: the engine's children (and `children`, their ids) are stored apart, in runs
-    /// (memory 29, `checkpoint_children`). Absent in schema 1's checkpoints, which hold them.
+    /// (memory 29, `checkpoint_children`; a finished record's in memory 27), and the wave order
+    /// is made from them. Absent in schema 1's records, which hold them (a finished one, all but
+    /// the children).
     #[serde(default, skip_serializing_if = "is_false")]
     pub children_apart: bool,
 }
@@ -95,7 +100,7 @@ impl RolloutRecord {
 
     /// Puts back children stored apart, and the ids of the children claimed: the same
     /// children, in selection order.
-    fn put_back_children(&mut self, children: Vec<Child>) {
+    pub(super) fn put_back_children(&mut self, children: Vec<Child>) {
         self.children = children
             .iter()
             .map(|child| fleet::canister_id(child.id()))
@@ -457,7 +462,8 @@ impl<M: Memory> Rollouts<M> {
         }
         let active = record.is_active();
         if record.claimed && !active {
-            fleet.release_claim(&record.children, rollout_id);
+            // Freed at once; their entries go with the slices that store the children apart.
+            fleet.end_claims(rollout_id);
             record.claimed = false;
         }
         if active && live.stored_active != Some(true) {
@@ -481,7 +487,7 @@ impl<M: Memory> Rollouts<M> {
             // when it finishes again.
             live.stored_apart_through = None;
         } else {
-            self.store_apart_slice(rollout_id);
+            self.store_apart_slice(rollout_id, fleet);
         }
         self.prune_children_slice();
         self.prune_events_if_full();
@@ -501,11 +507,15 @@ impl<M: Memory> Rollouts<M> {
     /// active set, and its checkpoint with its journal lines still make it up (a fold
     /// checkpoints it); a rollout never checkpointed (finished in the message that created it)
     /// is checkpointed first if it takes more than one slice.
-    fn store_apart_slice(&mut self, rollout_id: u64) {
+    fn store_apart_slice(&mut self, rollout_id: u64, fleet: &mut Fleet<M>) {
         let journal_len = self.journal().len();
         let live = self.live.get_mut(&rollout_id).expect("the rollout is live");
         if live.stored_active == Some(false) {
             // Stored apart already (or a checkpoint of release 0.1's): nothing keeps it here.
+            fleet.sweep_claims(
+                live.record.engine.children().iter().map(Child::id),
+                rollout_id,
+            );
             self.live.remove(&rollout_id);
             return;
         }
@@ -517,6 +527,7 @@ impl<M: Memory> Rollouts<M> {
             rollout_id,
             &live.record.engine,
             live.stored_apart_through.as_ref(),
+            |child| fleet.sweep_claims([child], rollout_id),
         );
         if more_after.is_some() {
             live.stored_apart_through = more_after;
@@ -542,13 +553,20 @@ impl<M: Memory> Rollouts<M> {
         // Its runs in memory 29 go a slice at a time.
         self.children_to_prune = true;
         self.active.remove(&rollout_id);
-        self.finished.store_record(rollout_id, live.record);
+        let children = self.finished.store_record(rollout_id, live.record);
+        self.freeing.push(children);
         self.prune_finished_checkpoints();
     }
 
     /// Removes a slice of what stored rollouts left behind: children of pruned finished
-    /// rollouts, runs of removed checkpoints. Returns whether more may be left.
+    /// rollouts, runs of removed checkpoints, and on the heap the children of rollouts stored
+    /// apart. Returns whether more may be left.
     pub(super) fn prune_children_slice(&mut self) -> bool {
+        if let Some(children) = self.freeing.last_mut() {
+            if !children.free_some(FREE_SLICE) {
+                self.freeing.pop();
+            }
+        }
         if self.children_to_prune {
             let rollouts = &self.rollouts;
             let checkpointed = |rollout_id| rollouts.contains_key(&rollout_id);
@@ -556,7 +574,12 @@ impl<M: Memory> Rollouts<M> {
             let runs_left = self.checkpoint_children.prune_slice(checkpointed);
             self.children_to_prune = finished_left || runs_left;
         }
-        self.children_to_prune
+        self.leftovers()
+    }
+
+    /// Whether [`Self::prune_children_slice`] has more to do.
+    pub(super) fn leftovers(&self) -> bool {
+        self.children_to_prune || !self.freeing.is_empty()
     }
 
     /// Once the event log holds [`EventRetention::max`] events, rewrites it with its newest

@@ -70,8 +70,8 @@ pub use stores::SubnetStore;
 
 use crate::cbor::CborBytes;
 use crate::engine::{
-    Action, ActionId, Command, ControlError, Delivery, ModuleHash, Nanos, Outcome, Plan, Rollout,
-    Summary,
+    Action, ActionId, ChildrenApart, Command, ControlError, Delivery, ModuleHash, Nanos, Outcome,
+    Plan, Rollout, Summary,
 };
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
@@ -105,6 +105,8 @@ pub struct Rollouts<M: Memory> {
     /// Whether children of pruned finished rollouts, or of checkpoints removed, may remain: set
     /// when one is pruned or removed, and at start (an upgrade may come between two slices).
     children_to_prune: bool,
+    /// Children of rollouts stored apart, freed a slice per message (heap only).
+    freeing: Vec<ChildrenApart>,
     /// Rollouts touched since the deployer started, so that a step costs its own journal entry,
     /// not a decode and an encode of the whole rollout. Rebuilt from stable memory on demand.
     live: BTreeMap<u64, Live>,
@@ -142,6 +144,7 @@ impl<M: Memory> Rollouts<M> {
             finished: FinishedRollouts::init(finished_records, finished_children),
             checkpoint_children: CheckpointChildren::init(checkpoint_children),
             children_to_prune: true,
+            freeing: Vec::new(),
             live: BTreeMap::new(),
             holding: false,
         }
@@ -283,7 +286,7 @@ impl<M: Memory> Rollouts<M> {
         if live.is_storing_apart() {
             // Finished: its next slice of children goes apart, and the next in a later message.
             self.commit(rollout_id, None, fleet);
-            let more = self.live.contains_key(&rollout_id) || self.children_to_prune;
+            let more = self.live.contains_key(&rollout_id) || self.leftovers();
             return Some((Vec::new(), more.then_some(now)));
         }
         if !live.record.is_active() {

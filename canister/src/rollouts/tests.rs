@@ -724,17 +724,38 @@ fn a_rollout_stored_apart_loads_as_it_was() {
 
     let finished = &mut state.rollouts.finished;
     let mut after = None;
-    while let Some(last) = finished.store_children_slice(99, &midway.engine, after.as_ref()) {
+    while let Some(last) = finished.store_children_slice(99, &midway.engine, after.as_ref(), |_| ())
+    {
         after = Some(last);
     }
     finished.store_record(99, midway.clone());
 
     assert_eq!(state.rollouts.finished.children_stored(99), 40);
-    let stored = RolloutRecord {
+    // On the heap the flag says its checkpoint stores its children apart; loaded, it holds them.
+    let midway = RolloutRecord {
         children_apart: false,
         ..midway
     };
-    assert_eq!(state.rollouts.finished.load(99), Some(stored));
+    assert_eq!(state.rollouts.finished.load(99).as_ref(), Some(&midway));
+
+    // A record as schemas before 2 stored it, with the claimed ids and the wave order (its
+    // children in memory 27 all the same), loads as it was too.
+    let mut schema_1 = ciborium::Value::serialized(&midway).unwrap();
+    fn field<'a>(map: &'a mut ciborium::Value, name: &str) -> &'a mut ciborium::Value {
+        let entries = map.as_map_mut().expect("a struct is a map");
+        let (_, value) = entries
+            .iter_mut()
+            .find(|(key, _)| key.as_text() == Some(name))
+            .expect("the field is stored");
+        value
+    }
+    let engine = field(&mut schema_1, "engine");
+    *field(engine, "children") = ciborium::Value::Array(vec![]);
+    *field(engine, "index") = ciborium::Value::Map(vec![]);
+    let mut bytes = Vec::new();
+    ciborium::into_writer(&schema_1, &mut bytes).unwrap();
+    state.rollouts.finished.insert_record_bytes(99, bytes);
+    assert_eq!(state.rollouts.finished.load(99), Some(midway));
 }
 
 #[test]
@@ -1551,12 +1572,19 @@ fn a_finished_rollout_stores_its_children_apart_a_slice_per_message() {
     assert!(state.rollouts.active_infos().is_empty());
     assert!(history_of(&state, rollout_id, children as u16 - 1).is_ok());
     assert_eq!(state.fleet.claim_of(&last), None, "its children are free");
+    assert_eq!(state.fleet.composition().claimed, 0);
+    assert_eq!(
+        state.fleet.claim_entries(),
+        children - SLICE,
+        "the claims' entries go with the slices"
+    );
 
     assert_eq!(
         store_apart(&mut state, rollout_id),
         vec![2 * SLICE, children]
     );
     assert_stored_apart(&state, rollout_id, &at_end);
+    assert_eq!(state.fleet.claim_entries(), 0);
     assert_eq!(state.rollouts.info(rollout_id).unwrap(), info);
     assert!(history_of(&state, rollout_id, children as u16 - 1).is_ok());
 }
@@ -1614,8 +1642,16 @@ fn a_rollback_between_slices_activates_the_rollout_and_stores_it_again_when_it_e
     let live = &state.rollouts.live[&rollout_id];
     assert!(live.record.is_active() && !live.is_storing_apart());
     assert_eq!(state.rollouts.active_infos().len(), 1);
+    // Claimed again, the children swept with the first slice as the others.
+    let children = live.record.children.len();
+    for n in [0, children as u16 - 1] {
+        assert_eq!(state.fleet.claim_of(&child(n)), Some(rollout_id));
+    }
+    assert_eq!(state.fleet.composition().claimed, children as u64);
 
     run_to_end(&mut state, rollout_id);
+    assert_eq!(state.fleet.claim_of(&child(0)), None);
+    assert_eq!(state.fleet.claim_entries(), 0);
     let stored = state.rollouts.finished.load(rollout_id).unwrap();
     assert_eq!(stored.engine.phase(), &RolloutPhase::RolledBack);
     assert_eq!(
