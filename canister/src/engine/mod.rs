@@ -165,6 +165,7 @@ mod child;
 mod plan;
 mod rollout;
 mod status;
+mod tally;
 
 pub use action::{
     bounded_reject_message, classify, reject_code, Action, ActionId, ActionKind, ChildFunds,

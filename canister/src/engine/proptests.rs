@@ -217,8 +217,9 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
     let mut h = Harness::new(plan);
     let mut stored = h.rollout.children().to_vec();
     h.dispatch()?;
-    for (op, max_new) in ops {
+    for (step, (op, max_new)) in ops.into_iter().enumerate() {
         check_checkpoint(&mut h.rollout, &mut stored)?;
+        check_summary(&mut h.rollout, step % 2 == 0)?;
         match op {
             Op::Answer { pick, fate } => {
                 if !h.in_flight.is_empty() {
@@ -252,6 +253,7 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
     }
     h.run(100_000, |_| Fate::Ok)?;
     check_checkpoint(&mut h.rollout, &mut stored)?;
+    check_summary(&mut h.rollout, false)?;
 
     if !h.rollout.is_settled() || !h.in_flight.is_empty() {
         return Err(format!("not settled: {:?}", h.rollout.summary()));
@@ -367,6 +369,21 @@ fn check_checkpoint(rollout: &mut Rollout, stored: &mut [Child]) -> Result<(), S
     rebuilt.put_back_children_and_order(stored.to_vec());
     if &rebuilt != rollout {
         return Err("the rollout rebuilt from its checkpoint's parts differs".into());
+    }
+    Ok(())
+}
+
+/// The summary from the counts kept as children change ([`Rollout::settle_summary`]) is the
+/// summary of every child counted afresh; `settle` settles the counts after the check.
+fn check_summary(rollout: &mut Rollout, settle: bool) -> Result<(), String> {
+    let mut afresh = rollout.clone();
+    afresh.put_back_children(rollout.children().to_vec());
+    let (kept, counted) = (rollout.summary(), afresh.summary());
+    if kept != counted {
+        return Err(format!("summary kept {kept:?}, counted afresh {counted:?}"));
+    }
+    if settle {
+        rollout.settle_summary();
     }
     Ok(())
 }

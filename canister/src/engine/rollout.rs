@@ -9,12 +9,12 @@ use candid::CandidType;
 use serde::{Deserialize, Serialize};
 
 use super::action::{Action, ActionId, Outcome, OutcomeError};
-use super::child::{Child, ChildState, Control, Ctx, FailureKind, Poll, Transition, Verdict};
+use super::child::{Child, ChildState, Control, Ctx, FailureKind, Poll, Transition};
 use super::plan::{ChildId, Nanos, Operation, Plan, PlanError, Policy, SubnetIndex, TargetRelease};
 use super::status::{
-    Event, EventKind, FailureKindCount, PauseReason, RolloutPhase, StateCounts, Summary,
-    WaveSummary,
+    Event, EventKind, FailureKindCount, PauseReason, RolloutPhase, Summary, WaveSummary,
 };
+use super::tally::{ChildCounts, Tally};
 
 /// What the driver must do now, and when to ask again if nothing completes before.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,6 +139,9 @@ pub struct Rollout {
     /// rewrites. Not state: never stored, and ignored when comparing rollouts.
     #[serde(skip)]
     changed: ChangedChildren,
+    /// The children counted for the summary (see `tally`). Not stored; ignored by equality.
+    #[serde(skip)]
+    tally: Tally,
 }
 
 /// What [`Rollout::take_children_apart`] took out, to put back as it was.
@@ -240,6 +243,7 @@ impl Rollout {
                 kind: created,
             }],
             changed: ChangedChildren::default(),
+            tally: Tally::default(),
         };
         rollout.settle(now);
         Ok(rollout)
@@ -557,6 +561,7 @@ impl Rollout {
     pub fn put_back_children(&mut self, children: Vec<Child>) {
         self.index = index_of(&children);
         self.children = children;
+        self.tally.reset();
     }
 
     /// Takes out the children and what is made of them (their index and the wave order),
@@ -622,21 +627,11 @@ impl Rollout {
     }
 
     pub fn summary(&self) -> Summary {
-        let mut counts = StateCounts::default();
-        let mut wave_counts = vec![StateCounts::default(); self.waves.len()];
-        let mut by_kind = [0u32; FailureKind::NAMES.len()];
-        for child in &self.children {
-            let state = child.state();
-            count(&mut counts, &state);
-            if let ChildState::Finished(verdict) = &state {
-                if let Some(failure) = verdict.first_failure() {
-                    by_kind[failure.kind.index()] += 1;
-                }
-            }
-            if let Some(wave) = child.wave() {
-                count(&mut wave_counts[wave as usize], &state);
-            }
-        }
+        let ChildCounts {
+            counts,
+            waves: wave_counts,
+            by_kind,
+        } = self.tally.counts(&self.children, self.waves.len());
         Summary {
             phase: self.phase.clone(),
             current_wave: (!self.waves.is_empty()).then_some(self.current_wave),
@@ -683,13 +678,23 @@ impl Rollout {
             events: &mut self.events,
         };
         self.changed.0.insert(index);
-        (ctx, &mut self.children[index as usize])
+        let child = &mut self.children[index as usize];
+        self.tally.changing(index, child);
+        (ctx, child)
     }
 
     /// The child at `index`, which counts as changed.
     fn child_mut(&mut self, index: u32) -> &mut Child {
         self.changed.0.insert(index);
-        &mut self.children[index as usize]
+        let child = &mut self.children[index as usize];
+        self.tally.changing(index, child);
+        child
+    }
+
+    /// Counts the children changed since the last call into the summary's counts (every
+    /// child the first time): a summary then costs what changed since, not the fleet.
+    pub fn settle_summary(&mut self) {
+        self.tally.settle(&self.children, self.waves.len());
     }
 
     fn emit(&mut self, at: Nanos, kind: EventKind) {
@@ -909,24 +914,4 @@ impl Rollout {
         self.finished_at = Some(now);
         self.emit(now, EventKind::Completed);
     }
-}
-
-fn count(counts: &mut StateCounts, state: &ChildState) {
-    let slot = match state {
-        ChildState::Queued => &mut counts.queued,
-        ChildState::AwaitingRollback(_) => &mut counts.awaiting_rollback,
-        ChildState::Active { .. } => &mut counts.active,
-        ChildState::Finished(verdict) => match verdict {
-            Verdict::Upgraded => &mut counts.upgraded,
-            Verdict::BackedUp => counts.backed_up.get_or_insert(0),
-            Verdict::Skipped(_) => &mut counts.skipped,
-            Verdict::Failed(_) => &mut counts.failed,
-            Verdict::RolledBack(_) => &mut counts.rolled_back,
-            Verdict::LeftStopped(_) => &mut counts.left_stopped,
-            Verdict::NeedsAttention { .. } => &mut counts.needs_attention,
-            Verdict::Cancelled => &mut counts.cancelled,
-            Verdict::NotStarted => &mut counts.not_started,
-        },
-    };
-    *slot += 1;
 }

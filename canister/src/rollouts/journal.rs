@@ -460,6 +460,7 @@ impl<M: Memory> Rollouts<M> {
             observe(fleet, &record.engine, release, &event);
             append(events, LoggedEvent { rollout_id, event });
         }
+        record.engine.settle_summary();
         let active = record.is_active();
         if record.claimed && !active {
             // Freed at once; their entries go with the slices that store the children apart.
