@@ -142,6 +142,9 @@ pub struct Rollout {
     /// The children counted for the summary (see `tally`). Not stored; ignored by equality.
     #[serde(skip)]
     tally: Tally,
+    /// Children a dispatch polls (see [`MaybeDue`]). Not stored; ignored by equality.
+    #[serde(skip)]
+    maybe_due: MaybeDue,
 }
 
 /// What [`Rollout::take_children_apart`] took out, to put back as it was.
@@ -166,6 +169,22 @@ impl ChildrenApart {
         !(self.children.is_empty() && self.index.is_empty())
     }
 }
+
+/// The active children a dispatch must poll: every one but those found busy (a call in flight,
+/// or between stages) by an earlier dispatch and not changed since, which stay busy. A dispatch
+/// then costs what changed since the last, not the rollout's concurrency: polling every active
+/// child cost 0.72 M instructions per child at a concurrency of 400 (0.22 M at 100). `None`
+/// (a rollout just created, decoded or given its children back) polls every active child.
+#[derive(Clone, Debug, Default)]
+struct MaybeDue(Option<BTreeSet<u32>>);
+
+impl PartialEq for MaybeDue {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for MaybeDue {}
 
 /// Positions of children changed since a checkpoint took them (see [`Rollout::take_changed`]).
 /// Bookkeeping for storage, not the rollout's state: two rollouts in the same state are equal
@@ -244,6 +263,7 @@ impl Rollout {
             }],
             changed: ChangedChildren::default(),
             tally: Tally::default(),
+            maybe_due: MaybeDue::default(),
         };
         rollout.settle(now);
         Ok(rollout)
@@ -268,6 +288,7 @@ impl Rollout {
         let mut held_back = Vec::new();
         let mut next_due = self.next_wave_at();
         let mut stopped = self.held_stopped_per_subnet();
+        let mut busy = Vec::new();
         for index in self.dispatch_order() {
             let child = &self.children[index as usize];
             let stops = child.next_stops_it();
@@ -282,6 +303,10 @@ impl Rollout {
                 }
             }
             let poll = match child.waiting(now) {
+                Some(Poll::Busy) => {
+                    busy.push(index);
+                    continue;
+                }
                 Some(waiting) => waiting,
                 // Due, but no room: polling would issue the action.
                 None if actions.len() >= max_new as usize => {
@@ -325,6 +350,11 @@ impl Rollout {
                 Poll::Busy => {}
             }
         }
+        let active = &self.active;
+        let maybe_due = self.maybe_due.0.get_or_insert_with(|| active.clone());
+        for index in busy {
+            maybe_due.remove(&index);
+        }
         let held_back_count = held_back.len() as u32;
         self.held_back = held_back;
         Dispatch {
@@ -355,9 +385,10 @@ impl Rollout {
     }
 
     /// The active children in the order a dispatch serves them: those held back last time
-    /// (longest-waiting first), then the others in selection order.
-    fn dispatch_order(&self) -> Vec<u32> {
-        let mut order = Vec::with_capacity(self.active.len());
+    /// (longest-waiting first), then the others in selection order; without those known to
+    /// be busy, which a dispatch would pass over.
+    fn dispatch_order(&mut self) -> Vec<u32> {
+        let mut order = Vec::new();
         order.extend(
             self.held_back
                 .iter()
@@ -366,11 +397,16 @@ impl Rollout {
         );
         // Runs once per outcome: without children held back (the usual case), no set is built.
         let waiting: BTreeSet<u32> = order.iter().copied().collect();
-        let others = self
-            .active
-            .iter()
-            .copied()
-            .filter(|index| waiting.is_empty() || !waiting.contains(index));
+        let active = &self.active;
+        let candidates: Box<dyn DoubleEndedIterator<Item = u32> + '_> = match &mut self.maybe_due.0
+        {
+            Some(maybe_due) => {
+                maybe_due.retain(|index| active.contains(index));
+                Box::new(maybe_due.iter().copied())
+            }
+            None => Box::new(active.iter().copied()),
+        };
+        let others = candidates.filter(|index| waiting.is_empty() || !waiting.contains(index));
         if cfg!(feature = "alternate-dispatch-order") {
             order.extend(others.rev());
         } else {
@@ -562,6 +598,7 @@ impl Rollout {
         self.index = index_of(&children);
         self.children = children;
         self.tally.reset();
+        self.maybe_due = MaybeDue::default();
     }
 
     /// Takes out the children and what is made of them (their index and the wave order),
@@ -670,6 +707,7 @@ impl Rollout {
     /// The engine's context and the child at `index`, borrowed apart; the child counts as
     /// changed.
     fn child_parts(&mut self, index: u32, now: Nanos) -> (Ctx<'_>, &mut Child) {
+        self.note_change(index);
         let ctx = Ctx {
             policy: &self.policy,
             operation: &self.operation,
@@ -677,18 +715,23 @@ impl Rollout {
             next_action: ActionId(self.next_action_id),
             events: &mut self.events,
         };
-        self.changed.0.insert(index);
-        let child = &mut self.children[index as usize];
-        self.tally.changing(index, child);
-        (ctx, child)
+        (ctx, &mut self.children[index as usize])
     }
 
     /// The child at `index`, which counts as changed.
     fn child_mut(&mut self, index: u32) -> &mut Child {
+        self.note_change(index);
+        &mut self.children[index as usize]
+    }
+
+    /// Every change of a child passes here: the checkpoint rewrites it, the summary counts it
+    /// again and a dispatch polls it.
+    fn note_change(&mut self, index: u32) {
         self.changed.0.insert(index);
-        let child = &mut self.children[index as usize];
-        self.tally.changing(index, child);
-        child
+        if let Some(maybe_due) = &mut self.maybe_due.0 {
+            maybe_due.insert(index);
+        }
+        self.tally.changing(index, &self.children[index as usize]);
     }
 
     /// Counts the children changed since the last call into the summary's counts (every

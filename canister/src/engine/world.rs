@@ -355,7 +355,16 @@ impl Harness {
 
     /// Asks the engine for actions, checks them, and returns when to ask again.
     pub fn dispatch(&mut self) -> Result<Option<Nanos>, String> {
+        // A rollout that polls every active child (as one just loaded does) decides the same.
+        let mut polling_all = self.rollout.clone();
+        polling_all.put_back_children(self.rollout.children().to_vec());
+        let expected = polling_all.next_actions(self.now, self.max_new);
         let dispatch = self.rollout.next_actions(self.now, self.max_new);
+        if dispatch != expected || polling_all != self.rollout {
+            return Err(format!(
+                "dispatched {dispatch:?}; polling every active child, {expected:?}"
+            ));
+        }
         let issued = dispatch.actions.len() as u32;
         if issued > self.max_new || (dispatch.held_back > 0 && issued < self.max_new) {
             return Err(format!(
