@@ -182,7 +182,8 @@ mod on_demand {
     /// deployer's instructions per child, its largest execution and the reads of the finished
     /// rollout (kept there by `--write`, their targets checked by the report's tests).
     ///
-    /// `FLEET_CHILDREN=10000 cargo test --release -p bench fleet_on_demand -- --ignored --nocapture`
+    /// `FLEET_CHILDREN=10000 FLEET_CONCURRENCY=100 cargo test --release -p bench fleet_on_demand -- --ignored --nocapture`
+    /// (the report's 10,000-child entry: the concurrency of the 1,000-child scenario, whose bound it shares)
     #[test]
     #[ignore = "on demand: minutes of wall time and gigabytes of memory"]
     fn fleet_on_demand() {
@@ -262,6 +263,7 @@ mod on_demand {
         figures.extend([
             ("children".to_string(), children),
             ("subnets".to_string(), subnets as u64),
+            ("max_concurrency".to_string(), u64::from(concurrency)),
             ("rounds".to_string(), rounds),
             ("peak_resident_bytes".to_string(), peak_kib * 1024),
             (
