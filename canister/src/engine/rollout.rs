@@ -157,7 +157,8 @@ pub struct ChildrenApart {
 impl ChildrenApart {
     /// Frees up to `max` children and their index entries; returns whether any are left. A
     /// rollout's children are freed over several messages once they are stored: freeing 10,000
-    /// at once cost 26 M instructions (their histories are many small allocations).
+    /// at once, with the writing of the lists below, cost 26 M instructions (their histories
+    /// are many small allocations).
     pub fn free_some(&mut self, max: usize) -> bool {
         self.children
             .truncate(self.children.len().saturating_sub(max));
