@@ -93,8 +93,14 @@ impl Tally {
 
     /// Adds the changed children to the settled counts (counting every child the first time).
     pub(super) fn settle(&mut self, children: &[Child], waves: usize) {
-        let counts = self.counts(children, waves);
-        self.settled = Some(counts);
+        match &mut self.settled {
+            Some(settled) => {
+                for &position in &self.unsettled {
+                    settled.add(&children[position as usize], true);
+                }
+            }
+            None => self.settled = Some(ChildCounts::of(children, waves)),
+        }
         self.unsettled.clear();
     }
 
