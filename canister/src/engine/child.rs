@@ -345,13 +345,10 @@ pub struct Child {
 
 impl Child {
     pub(super) fn new(spec: ChildSpec, operation: &Operation) -> Self {
-        let on_release = operation
-            .release()
-            .is_some_and(|release| spec.module_hash == Some(release.module_hash));
-        let stage = if on_release {
-            Stage::Finished(Verdict::Skipped(SkipReason::AlreadyOnRelease))
-        } else {
+        let stage = if operation.applies_to(spec.module_hash) {
             Stage::Queued
+        } else {
+            Stage::Finished(Verdict::Skipped(SkipReason::AlreadyOnRelease))
         };
         Self {
             id: spec.id,

@@ -1,5 +1,5 @@
 //! What a rollout is asked to do: the release, the selected children with what the deployer
-//! knows of them, and the policy. [`Plan::validate`] refuses plans the engine cannot honour, so
+//! knows of them, and the policy. [`Policy::validate`] refuses policies the engine cannot honour, so
 //! the engine itself never meets a contradictory policy.
 
 use std::fmt;
@@ -148,6 +148,13 @@ impl Operation {
             Self::Upgrade(release) => Some(release),
             Self::Backup(_) | Self::Restore(_) => None,
         }
+    }
+
+    /// Whether a child running `module_hash` needs this operation: every child but one already
+    /// on the release an upgrade installs.
+    pub fn applies_to(&self, module_hash: Option<ModuleHash>) -> bool {
+        self.release()
+            .is_none_or(|release| module_hash != Some(release.module_hash))
     }
 }
 
@@ -463,16 +470,10 @@ impl fmt::Display for PlanError {
 
 impl std::error::Error for PlanError {}
 
-impl Plan {
+impl Policy {
+    /// Refuses a policy the engine cannot honour.
     pub fn validate(&self) -> Result<(), PlanError> {
-        if self.children.is_empty() {
-            return Err(PlanError::NoChildren);
-        }
-        let mut seen = std::collections::BTreeSet::new();
-        if let Some(duplicate) = self.children.iter().find(|child| !seen.insert(&child.id)) {
-            return Err(PlanError::DuplicateChild(duplicate.id.clone()));
-        }
-        let policy = &self.policy;
+        let policy = self;
         if policy.max_concurrency == 0 {
             return Err(PlanError::ZeroConcurrency);
         }
@@ -502,9 +503,6 @@ impl Plan {
         }
         if policy.verification.health_method.as_deref() == Some("") {
             return Err(PlanError::EmptyHealthMethod);
-        }
-        if matches!(self.operation, Operation::Restore(_)) && self.children.len() != 1 {
-            return Err(PlanError::RestoreOfSeveralChildren(self.children.len()));
         }
         if let Some(keep) = policy.keep_snapshots {
             if keep == 0 || usize::from(keep) > MAX_SNAPSHOTS_PER_CANISTER {

@@ -16,6 +16,10 @@ use super::status::{
 };
 use super::tally::{ChildCounts, Tally};
 
+mod builder;
+
+use builder::RolloutBuilder;
+
 /// What the driver must do now, and when to ask again if nothing completes before.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dispatch {
@@ -202,72 +206,22 @@ impl PartialEq for ChangedChildren {
 impl Eq for ChangedChildren {}
 
 impl Rollout {
+    /// A rollout of the plan's children, in their order (see [`RolloutBuilder`]).
     pub fn new(plan: Plan, now: Nanos) -> Result<Self, PlanError> {
-        plan.validate()?;
         let Plan {
             operation,
             children,
             policy,
         } = plan;
-        let mut children: Vec<Child> = children
-            .into_iter()
-            .map(|spec| Child::new(spec, &operation))
-            .collect();
-        let order: Vec<u32> = (0u32..)
-            .zip(&children)
-            .filter(|(_, child)| child.is_queued())
-            .map(|(index, _)| index)
-            .collect();
-        let mut waves = Vec::new();
-        let mut start = 0u32;
-        for (wave, size) in (0u32..).zip(policy.waves.sizes(order.len() as u32)) {
-            for &index in &order[start as usize..(start + size) as usize] {
-                children[index as usize].set_wave(wave);
-            }
-            waves.push(Wave {
-                start,
-                end: start + size,
-                tolerated_failures: policy.failure_budget.tolerated(size),
-                failures: 0,
-                started_at: None,
-                finished_at: None,
-            });
-            start += size;
+        let targets = children
+            .iter()
+            .filter(|spec| operation.applies_to(spec.module_hash))
+            .count() as u32;
+        let mut builder = RolloutBuilder::new(operation, policy, targets)?;
+        for spec in children {
+            builder.push(spec)?;
         }
-        let index = index_of(&children);
-        let created = EventKind::Created {
-            children: children.len() as u32,
-            skipped: (children.len() - order.len()) as u32,
-            waves: waves.len() as u32,
-        };
-        let mut rollout = Self {
-            operation,
-            policy,
-            phase: RolloutPhase::Running,
-            children,
-            index,
-            order,
-            waves,
-            current_wave: 0,
-            cursor: 0,
-            active: BTreeSet::new(),
-            rollback_queue: VecDeque::new(),
-            requeued: VecDeque::new(),
-            in_flight: BTreeMap::new(),
-            held_back: Vec::new(),
-            next_action_id: 0,
-            started_at: now,
-            finished_at: None,
-            events: vec![Event {
-                at: now,
-                kind: created,
-            }],
-            changed: ChangedChildren::default(),
-            tally: Tally::default(),
-            maybe_due: MaybeDue::default(),
-        };
-        rollout.settle(now);
-        Ok(rollout)
+        builder.finish(now)
     }
 
     /// Starts due waves and children and returns the actions that can be issued at `now`, at

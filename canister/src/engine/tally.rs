@@ -33,7 +33,7 @@ impl ChildCounts {
     }
 
     /// Adds the child (`add`) or takes it out.
-    fn add(&mut self, child: &Child, add: bool) {
+    pub(super) fn add(&mut self, child: &Child, add: bool) {
         let state = child.state();
         count(&mut self.counts, &state, add);
         if let ChildState::Finished(verdict) = &state {
@@ -67,6 +67,14 @@ impl PartialEq for Tally {
 impl Eq for Tally {}
 
 impl Tally {
+    /// Counts made as the children were (see `RolloutBuilder`).
+    pub(super) fn settled(counts: ChildCounts) -> Self {
+        Self {
+            settled: Some(counts),
+            unsettled: BTreeSet::new(),
+        }
+    }
+
     /// Before the child at `position` changes.
     pub(super) fn changing(&mut self, position: u32, child: &Child) {
         if let Some(settled) = &mut self.settled {
