@@ -44,7 +44,7 @@ use crate::rollout_driver::{self, effects};
 use crate::rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
     ListRolloutsArg, PrepareUpgradeArg, RestoreChildArg, RolloutInfo, RolloutPage,
-    SnapshotOperation, StartBackupRunArg, StartRolloutArg, UpgradeReadiness,
+    SnapshotOperation, StartBackupRunArg, StartPlan, StartRolloutArg, UpgradeReadiness,
 };
 use crate::state::{upgrade_refusal, InitArg, State, UpgradeArg};
 use crate::uploads::{
@@ -74,7 +74,8 @@ pub(crate) fn mutate_state<R>(f: impl FnOnce(&mut State<DefaultMemoryImpl>) -> R
 fn reading<R>(method: Method, f: impl FnOnce(&State<DefaultMemoryImpl>) -> R) -> R {
     let caller = msg_caller();
     read_state(|state| {
-        if ic_cdk::api::in_replicated_execution() {
+        // The deployer calls its own `version` between two messages of a start.
+        if ic_cdk::api::in_replicated_execution() && caller != ic_cdk::api::canister_self() {
             let roles = state.roles.roles_of(caller);
             if let Err(refusal) = access::replicated_execution(method, &roles) {
                 trap(refusal.to_string());
@@ -669,14 +670,19 @@ fn fleet_summary() -> Replied<Result<FleetSummary, Error>> {
 }
 
 #[update(manual_reply = true)]
-fn start_rollout(arg: StartRolloutArg) -> Replied<Result<RolloutInfo, Error>> {
-    cached_candid::reply(|| start(Method::StartRollout, arg))
+async fn start_rollout(arg: StartRolloutArg) -> Replied<Result<RolloutInfo, Error>> {
+    let result = start(Method::StartRollout, arg).await;
+    cached_candid::reply(|| result)
 }
 
-fn start(method: Method, arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
-    let now = time();
+/// Starts a rollout, its planning spread over messages: `PLAN_SLICE` children read (checked
+/// and claimed), then planned (made and stored), per message, the deployer calling itself
+/// between two. The caller's role and the release's blessing are checked again at the end.
+async fn start(method: Method, arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
+    let caller = msg_caller();
     let own_subnet = subnet_self();
-    let rollout_id = authorized(method, |state, caller| {
+    let release = arg.release.clone();
+    let plan = authorized(method, |state, _| {
         state.check_blessing(&arg.release)?;
         let State {
             release_store,
@@ -684,10 +690,55 @@ fn start(method: Method, arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
             rollouts,
             ..
         } = state;
-        rollouts.start(fleet, release_store, arg, own_subnet, caller, now)
+        rollouts.begin_start(fleet, release_store, arg)
+    })?;
+    let mut plan = AbandonedUnlessStarted(Some(plan));
+    loop {
+        let planned = mutate_state(|state| {
+            let State {
+                release_store,
+                fleet,
+                rollouts,
+                ..
+            } = state;
+            let plan = plan.0.as_mut().expect("planning");
+            rollouts.start_some(plan, fleet, release_store, own_subnet)
+        })?;
+        if planned {
+            break;
+        }
+        effects::next_message().await;
+    }
+    let now = time();
+    let rollout_id = mutate_state(|state| {
+        state.authorize(caller, method)?;
+        state.check_blessing(&release)?;
+        let State {
+            fleet, rollouts, ..
+        } = state;
+        let plan = plan.0.take().expect("planned");
+        rollouts.create_started(plan, fleet, caller, now)
     })?;
     rollout_driver::drive_no_later_than(rollout_id, now);
     read_state(|state| state.rollouts.info(rollout_id))
+}
+
+/// A start's plan, abandoned (its claims freed) when the start ends without the rollout: a
+/// refusal at the end, or a trap in one of its messages (ic-cdk drops the start's future in the
+/// call's cleanup).
+struct AbandonedUnlessStarted(Option<StartPlan>);
+
+impl Drop for AbandonedUnlessStarted {
+    fn drop(&mut self) {
+        if let Some(plan) = &self.0 {
+            mutate_state(|state| {
+                let State {
+                    fleet, rollouts, ..
+                } = state;
+                rollouts.abandon_start(plan, fleet);
+            });
+        }
+    }
 }
 
 /// Operator. A snapshot of each selected child, with a rollout's waves and concurrency.
@@ -763,11 +814,13 @@ fn start_rollout_by_proposal_validate(arg: StartRolloutArg) -> Replied<Result<St
 
 /// Executes a rollout proposal; rejects (traps) on any refusal, so the proposal shows as failed.
 #[update(manual_reply = true)]
-fn start_rollout_by_proposal(arg: StartRolloutArg) -> Replied<RolloutInfo> {
+async fn start_rollout_by_proposal(arg: StartRolloutArg) -> Replied<RolloutInfo> {
+    let result = match require_pinned_plan(&arg) {
+        Ok(()) => start(Method::StartRolloutByProposal, arg).await,
+        Err(error) => Err(error),
+    };
     cached_candid::reply(|| {
-        require_pinned_plan(&arg)
-            .and_then(|()| start(Method::StartRolloutByProposal, arg))
-            .unwrap_or_else(|error| trap(format!("start_rollout_by_proposal refused: {error}")))
+        result.unwrap_or_else(|error| trap(format!("start_rollout_by_proposal refused: {error}")))
     })
 }
 

@@ -23,14 +23,17 @@ use std::fmt::Write;
 use candid::{CandidType, Deserialize, Principal};
 use serde::Serialize;
 use serde_bytes::ByteBuf;
+use sha2::{Digest, Sha256};
 
 use ic_stable_structures::Memory;
 
 use crate::access::Method;
-use crate::engine::{ChildId, Command, FailureBudget, ModuleHash, OnFailure, Plan, Policy};
+use crate::engine::{
+    ChildId, Command, FailureBudget, ModuleHash, OnFailure, Operation, Plan, Policy,
+};
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{FleetError, Label, Selector, MAX_ADOPTED_PER_CALL};
-use crate::hash::{hex, sha256, Sha256Hash};
+use crate::hash::{hex, Sha256Hash};
 use crate::releases::{Blessing, ReleaseSelector, SetReleaseBlessingArg};
 use crate::roles::Role;
 use crate::rollouts::{
@@ -152,45 +155,89 @@ pub struct FromModule {
     pub children: u32,
 }
 
-/// What a plan's hash covers, in CBOR: everything that decides what the rollout does.
-#[derive(Serialize)]
-struct PinnedPlan<'a> {
-    /// Stored as the hash itself (`None` never occurs: only upgrades are pinned).
-    release: Option<&'a ModuleHash>,
-    policy: &'a Policy,
-    children: Vec<(&'a ChildId, &'a Option<ModuleHash>)>,
+/// A plan's hash, made as its children come (a plan of 100,000 children is made over several
+/// messages): SHA-256 of the CBOR of a map of its release (the module hash, as bytes, or null),
+/// its policy (install argument included) and its children in order, each an array of its id
+/// and the module it runs. CBOR is made of its parts, so the parts are hashed as they come:
+/// the bytes are those `ciborium` gives the whole (tested), and pinned hashes stay valid.
+pub struct PlanHasher {
+    hasher: Sha256,
+    children_left: u32,
 }
 
-/// The plan's hash: SHA-256 of the CBOR of its release, policy (install argument included)
-/// and children in order with the module each runs.
-pub fn plan_sha256(plan: &Plan) -> Sha256Hash {
-    let pinned = PinnedPlan {
-        release: plan.operation.release().map(|release| &release.module_hash),
-        policy: &plan.policy,
-        children: plan
-            .children
-            .iter()
-            .map(|child| (&child.id, &child.module_hash))
-            .collect(),
-    };
-    let mut bytes = Vec::new();
-    ciborium::into_writer(&pinned, &mut bytes).expect("a plan is CBOR");
-    sha256(&bytes)
-}
-
-/// The targets of `plan` by the module they run now (children already on the release left
-/// out), most first; `release_name` names the modules that are releases.
-pub fn targets_by_module(
-    plan: &Plan,
-    release_name: impl Fn(&ModuleHash) -> Option<String>,
-) -> Vec<FromModule> {
-    let mut counts: BTreeMap<Option<ModuleHash>, u32> = BTreeMap::new();
-    let release = plan.operation.release().map(|release| release.module_hash);
-    for child in &plan.children {
-        if release.is_none() || child.module_hash != release {
-            *counts.entry(child.module_hash).or_default() += 1;
+impl PlanHasher {
+    /// Begins the hash of a plan of `children` children.
+    pub fn new(operation: &Operation, policy: &Policy, children: u32) -> Self {
+        let mut hasher = Sha256::new();
+        // A map of three entries, in the order of the fields they were first declared in.
+        hasher.update([0xa3]);
+        hasher.update(cbor(&"release"));
+        hasher.update(cbor(
+            &operation.release().map(|release| &release.module_hash),
+        ));
+        hasher.update(cbor(&"policy"));
+        hasher.update(cbor(policy));
+        hasher.update(cbor(&"children"));
+        hasher.update(cbor_array_header(children));
+        Self {
+            hasher,
+            children_left: children,
         }
     }
+
+    /// The next child in rollout order.
+    ///
+    /// # Panics
+    /// On more children than [`Self::new`] was told.
+    pub fn push(&mut self, child: &ChildId, module_hash: &Option<ModuleHash>) {
+        self.children_left = self
+            .children_left
+            .checked_sub(1)
+            .expect("no more children than announced");
+        self.hasher.update(cbor(&(child, module_hash)));
+    }
+
+    /// # Panics
+    /// On fewer children than [`Self::new`] was told.
+    pub fn finish(self) -> Sha256Hash {
+        assert_eq!(self.children_left, 0, "as many children as announced");
+        self.hasher.finalize().into()
+    }
+}
+
+fn cbor(value: &impl Serialize) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(value, &mut bytes).expect("a plan's parts are CBOR");
+    bytes
+}
+
+/// The head of a definite CBOR array of `len` items (RFC 8949, section 3: major type 4, the
+/// length in the shortest form).
+fn cbor_array_header(len: u32) -> Vec<u8> {
+    const ARRAY: u8 = 4 << 5;
+    match len {
+        0..=23 => vec![ARRAY | len as u8],
+        24..=0xff => vec![ARRAY | 24, len as u8],
+        0x100..=0xffff => [&[ARRAY | 25][..], &(len as u16).to_be_bytes()].concat(),
+        _ => [&[ARRAY | 26][..], &len.to_be_bytes()].concat(),
+    }
+}
+
+/// The plan's hash (see [`PlanHasher`]).
+pub fn plan_sha256(plan: &Plan) -> Sha256Hash {
+    let mut hasher = PlanHasher::new(&plan.operation, &plan.policy, plan.children.len() as u32);
+    for child in &plan.children {
+        hasher.push(&child.id, &child.module_hash);
+    }
+    hasher.finish()
+}
+
+/// Targets by the module they run now (`counts`: how many run each), most first;
+/// `release_name` names the modules that are releases.
+pub fn targets_by_module(
+    counts: BTreeMap<Option<ModuleHash>, u32>,
+    release_name: impl Fn(&ModuleHash) -> Option<String>,
+) -> Vec<FromModule> {
     let mut from: Vec<FromModule> = counts
         .into_iter()
         .map(|(module, children)| FromModule {

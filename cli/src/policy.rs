@@ -29,12 +29,9 @@
 
 use std::path::Path;
 
-use deployer::engine::{
-    ChildSpec, Delivery, ModuleHash, Operation, Plan, SubnetIndex, TargetRelease,
-};
 use deployer::{
-    ChildId, FailureBudget, GateOverride, InstallOptions, OnFailure, Policy, PolicyArg,
-    RetryPolicy, UpgradeGate, Verification, WasmMemoryPersistence, WavePlan, WaveSize,
+    FailureBudget, GateOverride, InstallOptions, OnFailure, Policy, PolicyArg, RetryPolicy,
+    UpgradeGate, Verification, WasmMemoryPersistence, WavePlan, WaveSize,
 };
 use serde::Deserialize;
 
@@ -189,22 +186,10 @@ pub fn load(path: &Path) -> Outcome<PolicyArg> {
         .clone()
         .into_policy()
         .map_err(|reason| Failure::input(format!("{}: {reason}", path.display())))?;
-    // The engine's own checks of a plan, on a plan of one placeholder child: what the deployer
-    // would refuse at start_rollout is refused here, before anything is sent.
-    let plan = Plan {
-        operation: Operation::Upgrade(TargetRelease {
-            module_hash: ModuleHash([0; 32]),
-            delivery: Delivery::InstallCode,
-        }),
-        children: vec![ChildSpec {
-            id: ChildId::new(vec![0]).expect("a one-byte id"),
-            module_hash: None,
-            subnet: SubnetIndex(0),
-            snapshots: vec![],
-        }],
-        policy,
-    };
-    plan.validate()
+    // The engine's own checks of a policy: what the deployer would refuse at start_rollout is
+    // refused here, before anything is sent.
+    policy
+        .validate()
         .map_err(|error| Failure::input(format!("{}: {error}", path.display())))?;
     Ok(arg)
 }

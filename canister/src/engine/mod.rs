@@ -183,7 +183,7 @@ pub use plan::{
     RestoreRun, RetryPolicy, SnapshotId, SubnetIndex, TargetRelease, UpgradeGate, Verification,
     WasmMemoryPersistence, WavePlan, WaveSize, MAX_CHILD_ID_BYTES, MAX_SNAPSHOTS_PER_CANISTER,
 };
-pub use rollout::{ChildrenApart, Command, ControlError, Dispatch, Rollout};
+pub use rollout::{ChildrenApart, Command, ControlError, Dispatch, Rollout, RolloutBuilder};
 pub use status::{
     CallResult, Event, EventKind, FailureKindCount, PauseReason, RolloutPhase, StateCounts,
     StepRecord, Summary, WaveSummary,

@@ -18,7 +18,7 @@ use super::tally::{ChildCounts, Tally};
 
 mod builder;
 
-use builder::RolloutBuilder;
+pub use builder::RolloutBuilder;
 
 /// What the driver must do now, and when to ask again if nothing completes before.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,6 +6,8 @@
 //! children). A page cut by the budget may hold fewer children than asked, even none, and still
 //! name a `next` child: keep paging until `next` is null.
 
+use std::ops::Bound;
+
 use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::Memory;
 use serde_bytes::ByteBuf;
@@ -66,6 +68,54 @@ pub enum Selector {
     Explicit(Vec<Principal>),
 }
 
+/// A selection read some children at a time, over several messages: where the last read
+/// stopped, and for an explicit selection the canisters named twice or not adopted so far.
+#[derive(Debug)]
+pub struct SelectionReader {
+    selector: Selector,
+    /// `None` once every child was read.
+    next: Option<SelectionNext>,
+    seen: std::collections::BTreeSet<ChildId>,
+    repeated: Listed<Principal>,
+    unknown: Listed<Principal>,
+}
+
+#[derive(Debug)]
+enum SelectionNext {
+    /// The first child id to read (`All`, `Labels`).
+    From(Option<ChildId>),
+    /// The place in the list of the next canister (`Explicit`).
+    At(usize),
+}
+
+impl SelectionReader {
+    pub fn selector(&self) -> &Selector {
+        &self.selector
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.next.is_none()
+    }
+
+    /// Refuses an explicit selection that named a canister twice, or one that is no child:
+    /// among those read so far (every one, once the selection is done).
+    pub fn verdict(&self) -> Result<(), FleetError> {
+        if !self.repeated.is_empty() {
+            return Err(FleetError::RepeatedChildren {
+                canister_ids: self.repeated.items.clone(),
+                total: self.repeated.total,
+            });
+        }
+        if !self.unknown.is_empty() {
+            return Err(FleetError::UnknownChildren {
+                canister_ids: self.unknown.items.clone(),
+                total: self.unknown.total,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The ids of one page, and (for the tests' bounds) how many entries scanning them read.
 pub(super) struct IdScan {
     pub ids: Vec<ChildId>,
@@ -98,32 +148,87 @@ impl<M: Memory> Fleet<M> {
         })
     }
 
-    /// The children a rollout selects, with their records: lazily, in canister-id byte order
-    /// (`All`, `Labels`) or in the given order (`Explicit`). Without a page bound: meant for an
-    /// update call, whose instruction limit is eight times a query's.
-    pub fn select(
-        &self,
-        selector: &Selector,
-    ) -> Result<Box<dyn Iterator<Item = (Principal, ChildRecord)> + '_>, FleetError> {
-        let ids: Box<dyn Iterator<Item = ChildId> + '_> = match selector {
-            // One walk over the records: no lookup per child.
-            Selector::All => {
-                let all = self.children.iter().map(|entry| {
-                    let (id, stored) = entry.into_pair();
-                    (canister_id(&id), stored.decode())
-                });
-                return Ok(Box::new(all));
-            }
-            Selector::Labels(labels) => {
-                let postings = label_postings(labels)?;
-                Box::new(self.matches(postings, None))
-            }
-            Selector::Explicit(canister_ids) => Box::new(self.explicit(canister_ids)?.into_iter()),
+    /// The children a rollout selects, with their records, in canister-id byte order (`All`,
+    /// `Labels`) or in the given order (`Explicit`), all at once (see [`Self::select_some`]).
+    pub fn select(&self, selector: &Selector) -> Result<Vec<(Principal, ChildRecord)>, FleetError> {
+        let mut selection = self.selection(selector.clone())?;
+        let selected = self.select_some(&mut selection, usize::MAX);
+        selection.verdict()?;
+        Ok(selected)
+    }
+
+    /// A selection to read some children at a time (see [`Self::select_some`]); refuses a
+    /// label filter that could never match.
+    pub fn selection(&self, selector: Selector) -> Result<SelectionReader, FleetError> {
+        if let Selector::Labels(labels) = &selector {
+            label_postings(labels)?;
+        }
+        let next = match selector {
+            Selector::Explicit(_) => SelectionNext::At(0),
+            Selector::All | Selector::Labels(_) => SelectionNext::From(None),
         };
-        Ok(Box::new(ids.map(|id| {
-            let record = self.stored(&id);
-            (canister_id(&id), record)
-        })))
+        Ok(SelectionReader {
+            selector,
+            next: Some(next),
+            seen: std::collections::BTreeSet::new(),
+            repeated: Listed::default(),
+            unknown: Listed::default(),
+        })
+    }
+
+    /// The selection's next children (at most `max`) with their records, in its order; none
+    /// once every one was read. An explicit selection passes over the canisters it named
+    /// before and those that are no children, which [`SelectionReader::verdict`] refuses.
+    pub fn select_some(
+        &self,
+        selection: &mut SelectionReader,
+        max: usize,
+    ) -> Vec<(Principal, ChildRecord)> {
+        let Some(next) = selection.next.take() else {
+            return Vec::new();
+        };
+        let mut selected = Vec::new();
+        match (next, &selection.selector) {
+            (SelectionNext::At(at), Selector::Explicit(canister_ids)) => {
+                let end = at.saturating_add(max).min(canister_ids.len());
+                for canister_id in &canister_ids[at..end] {
+                    let id = child_id(canister_id);
+                    if selection.seen.contains(&id) {
+                        selection.repeated.push(*canister_id);
+                        continue;
+                    }
+                    match self.children.get(&id) {
+                        Some(stored) => selected.push((*canister_id, stored.decode())),
+                        None => selection.unknown.push(*canister_id),
+                    }
+                    selection.seen.insert(id);
+                }
+                selection.next = (end < canister_ids.len()).then_some(SelectionNext::At(end));
+            }
+            (SelectionNext::From(from), Selector::All) => {
+                // One walk over the records: no lookup per child.
+                let start = from.map_or(Bound::Unbounded, Bound::Included);
+                let mut walk = self.children.range((start, Bound::Unbounded));
+                for entry in walk.by_ref().take(max) {
+                    let (id, stored) = entry.into_pair();
+                    selected.push((canister_id(&id), stored.decode()));
+                }
+                selection.next = walk
+                    .next()
+                    .map(|entry| SelectionNext::From(Some(entry.key().clone())));
+            }
+            (SelectionNext::From(from), Selector::Labels(labels)) => {
+                let postings = label_postings(labels).expect("checked by `selection`");
+                let mut matches = self.matches(postings, from);
+                for id in matches.by_ref().take(max) {
+                    let record = self.stored(&id);
+                    selected.push((canister_id(&id), record));
+                }
+                selection.next = matches.next().map(|id| SelectionNext::From(Some(id)));
+            }
+            _ => unreachable!("a selection's place fits its selector"),
+        }
+        selected
     }
 
     pub(super) fn scan_ids(
@@ -162,34 +267,6 @@ impl<M: Memory> Fleet<M> {
 
     fn matches(&self, postings: Vec<Posting>, from: Option<ChildId>) -> Matches<'_, M> {
         Matches::new(&self.children, &self.index, postings, from)
-    }
-
-    /// Checks an explicit selection: every child adopted, none named twice.
-    fn explicit(&self, canister_ids: &[Principal]) -> Result<Vec<ChildId>, FleetError> {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut repeated = Listed::default();
-        let mut unknown = Listed::default();
-        let ids: Vec<ChildId> = canister_ids.iter().map(child_id).collect();
-        for (canister_id, id) in canister_ids.iter().zip(&ids) {
-            if !seen.insert(id) {
-                repeated.push(*canister_id);
-            } else if !self.children.contains_key(id) {
-                unknown.push(*canister_id);
-            }
-        }
-        if !repeated.is_empty() {
-            return Err(FleetError::RepeatedChildren {
-                canister_ids: repeated.items,
-                total: repeated.total,
-            });
-        }
-        if !unknown.is_empty() {
-            return Err(FleetError::UnknownChildren {
-                canister_ids: unknown.items,
-                total: unknown.total,
-            });
-        }
-        Ok(ids)
     }
 }
 

@@ -73,11 +73,32 @@ use index::{label_prefix, module_prefix, Children, Index, IndexKey};
 pub use error::{ChildClaim, FleetError, MAX_ADOPTED_PER_CALL, MAX_LISTED_CHILDREN};
 pub use labels::{Label, Labels, MAX_LABELS_PER_CHILD, MAX_LABEL_KEY_BYTES, MAX_LABEL_VALUE_BYTES};
 pub use listing::{
-    ChildIdPage, ChildPage, ListChildrenArg, Selector, MAX_CHILD_PAGE, MAX_ID_PAGE, SCAN_BUDGET,
+    ChildIdPage, ChildPage, ListChildrenArg, SelectionReader, Selector, MAX_CHILD_PAGE,
+    MAX_ID_PAGE, SCAN_BUDGET,
 };
 pub use record::{ChildInfo, ChildRecord};
 
 use error::Listed;
+
+/// Children held by other rollouts, found by [`Fleet::check_claims`].
+#[derive(Debug, Default)]
+pub struct ClaimConflicts(Listed<ChildClaim>);
+
+impl ClaimConflicts {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn verdict(&self) -> Result<(), FleetError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        Err(FleetError::ClaimConflict {
+            conflicts: self.0.items.clone(),
+            total: self.0.total,
+        })
+    }
+}
 
 /// The children of the deployer.
 pub struct Fleet<M: Memory> {
@@ -342,27 +363,33 @@ impl<M: Memory> Fleet<M> {
         canister_ids: &[Principal],
         rollout_id: u64,
     ) -> Result<(), FleetError> {
-        let mut conflicts = Listed::default();
+        let mut conflicts = ClaimConflicts::default();
+        self.check_claims(canister_ids, rollout_id, &mut conflicts);
+        conflicts.verdict()?;
+        self.restore_claim(canister_ids, rollout_id);
+        Ok(())
+    }
+
+    /// Adds to `conflicts` the named children another rollout than `rollout_id` holds: a
+    /// selection read over several messages is checked a part at a time, and refused at its end.
+    pub fn check_claims(
+        &self,
+        canister_ids: &[Principal],
+        rollout_id: u64,
+        conflicts: &mut ClaimConflicts,
+    ) {
         for canister_id in canister_ids {
             if let Some(holder) = self
                 .claims
                 .holder(&child_id(canister_id))
                 .filter(|&held_by| held_by != rollout_id)
             {
-                conflicts.push(ChildClaim {
+                conflicts.0.push(ChildClaim {
                     canister_id: *canister_id,
                     rollout_id: holder,
                 });
             }
         }
-        if !conflicts.is_empty() {
-            return Err(FleetError::ClaimConflict {
-                conflicts: conflicts.items,
-                total: conflicts.total,
-            });
-        }
-        self.restore_claim(canister_ids, rollout_id);
-        Ok(())
     }
 
     /// Marks the named children as held by `rollout_id` without checking them: for the claims

@@ -362,6 +362,7 @@ fn assert_filters_agree<M: Memory>(fleet: &Fleet<M>, model: &Model) {
         let selected: Vec<Principal> = fleet
             .select(&Selector::Labels(to_labels(picks)))
             .unwrap()
+            .into_iter()
             .map(|(canister_id, _)| canister_id)
             .collect();
         assert_eq!(selected, model.filtered(&labels, None));

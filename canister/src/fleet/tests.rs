@@ -793,6 +793,7 @@ fn select_yields_children_by_selector() {
         fleet
             .select(&selector)
             .unwrap()
+            .into_iter()
             .map(|(canister_id, record)| {
                 assert_eq!(Some(record), fleet.get(&canister_id));
                 canister_id

@@ -325,3 +325,15 @@ fn outcome(result: Result<Reply, CallError>) -> Outcome {
         Err(CallError { code, message }) => Outcome::Rejected { code, message },
     }
 }
+
+/// Ends the running message, to resume in a later one: a call to the deployer's own `version`
+/// (cheap, and answered to the deployer as to a caller with a role). A start spreads its
+/// planning over messages this way; the caller's reply waits for the last. Counted as any
+/// call, so the deployer refuses its upgrade until the start is over. Returns whether the call
+/// came back; when it did not (the deployer is stopping, or its queues are full) the caller goes
+/// on in the message it is in.
+pub async fn next_message() -> bool {
+    counted(Call::bounded_wait(canister_self(), "version"))
+        .await
+        .is_ok()
+}

@@ -69,15 +69,46 @@ impl<M: Memory> CheckpointChildren<M> {
             None => (0..children.len().div_ceil(CHILDREN_PER_RUN) as u32).collect(),
         };
         for &run in &runs {
-            let start = run as usize * CHILDREN_PER_RUN;
-            let end = (start + CHILDREN_PER_RUN).min(children.len());
-            let bytes = CborBytes::encode_items(&children[start..end]);
-            self.runs.insert(run_key(rollout_id, run), bytes);
+            self.write_run(rollout_id, run, children);
         }
+    }
+
+    /// Writes the runs of a rollout being planned whose children are all made, from the
+    /// `stored` first (a whole number of runs); the last run, when not full, once `all` the
+    /// children are made. Returns how many children are stored.
+    pub(super) fn store_from(
+        &mut self,
+        rollout_id: u64,
+        children: &[Child],
+        stored: usize,
+        all: bool,
+    ) -> usize {
+        let end = if all {
+            children.len()
+        } else {
+            children.len() - children.len() % CHILDREN_PER_RUN
+        };
+        for start in (stored..end).step_by(CHILDREN_PER_RUN) {
+            self.write_run(rollout_id, (start / CHILDREN_PER_RUN) as u32, children);
+        }
+        end
+    }
+
+    fn write_run(&mut self, rollout_id: u64, run: u32, children: &[Child]) {
+        let start = run as usize * CHILDREN_PER_RUN;
+        let end = (start + CHILDREN_PER_RUN).min(children.len());
+        let bytes = CborBytes::encode_items(&children[start..end]);
+        self.runs.insert(run_key(rollout_id, run), bytes);
         #[cfg(test)]
         {
-            self.runs_written += runs.len();
+            self.runs_written += 1;
         }
+    }
+
+    /// The last rollout with runs stored: a rollout id is not given again while runs of a
+    /// refused plan may remain.
+    pub(super) fn last_rollout(&self) -> Option<u64> {
+        self.runs.keys().next_back().map(rollout_of)
     }
 
     /// The rollout's children, in their order.

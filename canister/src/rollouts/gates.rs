@@ -35,54 +35,79 @@ struct RunningModule {
 }
 
 /// Checks the gates not overridden for the children the rollout would upgrade (those not on
-/// `release` already). `known` names a module's release; it is looked up, and the Candid
-/// services compared, once per distinct module. Refuses with the first gate that some child
-/// fails, counting the children that fail it.
-pub fn check_gates(
-    release: (&ModuleHash, &KnownRelease),
-    children: impl IntoIterator<Item = (Principal, Option<ModuleHash>)>,
-    known: impl Fn(&ModuleHash) -> Option<KnownRelease>,
-    overrides: &[GateOverride],
-) -> Result<(), ErrorKind> {
-    let (release_hash, target) = release;
-    let checked = |gate| !overrides.iter().any(|skip| skip.gate == gate);
-    let mut looked_up: BTreeMap<ModuleHash, RunningModule> = BTreeMap::new();
-    // Per gate: how many children fail it, the first of them, what it runs and why.
-    let mut failing: BTreeMap<UpgradeGate, (u64, Principal, Option<String>, Option<String>)> =
-        BTreeMap::new();
-    let mut fail = |gate, child, shown: Option<String>, detail: Option<String>| {
-        failing
-            .entry(gate)
-            .and_modify(|(count, ..)| *count += 1)
-            .or_insert((1, child, shown, detail));
-    };
-    for (child, module) in children {
-        if module.as_ref() == Some(release_hash) {
-            continue;
-        }
-        let Some(module) = module else {
-            if checked(UpgradeGate::KnownModule) {
-                fail(UpgradeGate::KnownModule, child, None, None);
-            }
-            continue;
-        };
-        let running = looked_up
-            .entry(module)
-            .or_insert_with(|| gates_of_module(&module, known(&module), target, &checked));
-        for (gate, detail) in &running.fails {
-            fail(*gate, child, Some(running.shown.clone()), detail.clone());
+/// `release` already), a group of children at a time (a selection of 100,000 is read over
+/// several messages). `known` names a module's release; it is looked up, and the Candid
+/// services compared, once per distinct module. [`GateCheck::verdict`] refuses with the first
+/// gate that some child fails, counting the children that fail it.
+pub struct GateCheck {
+    release: ModuleHash,
+    target: KnownRelease,
+    overrides: Vec<GateOverride>,
+    looked_up: BTreeMap<ModuleHash, RunningModule>,
+    /// Per gate: how many children fail it, the first of them, what it runs and why.
+    failing: BTreeMap<UpgradeGate, (u64, Principal, Option<String>, Option<String>)>,
+}
+
+impl GateCheck {
+    pub fn new(release: &ModuleHash, target: KnownRelease, overrides: &[GateOverride]) -> Self {
+        Self {
+            release: *release,
+            target,
+            overrides: overrides.to_vec(),
+            looked_up: BTreeMap::new(),
+            failing: BTreeMap::new(),
         }
     }
-    match failing.into_iter().next() {
-        None => Ok(()),
-        Some((gate, (children, canister_id, running, detail))) => {
-            Err(ErrorKind::UpgradeGateClosed {
-                gate,
-                children,
-                canister_id,
-                running,
-                detail: detail.map(String::into_boxed_str),
-            })
+
+    /// Checks the next children, in selection order.
+    pub fn add(
+        &mut self,
+        children: impl IntoIterator<Item = (Principal, Option<ModuleHash>)>,
+        known: impl Fn(&ModuleHash) -> Option<KnownRelease>,
+    ) {
+        let overrides = &self.overrides;
+        let checked = |gate| !overrides.iter().any(|skip| skip.gate == gate);
+        let failing = &mut self.failing;
+        let mut fail = |gate, child, shown: Option<String>, detail: Option<String>| {
+            failing
+                .entry(gate)
+                .and_modify(|(count, ..)| *count += 1)
+                .or_insert((1, child, shown, detail));
+        };
+        for (child, module) in children {
+            if module.as_ref() == Some(&self.release) {
+                continue;
+            }
+            let Some(module) = module else {
+                if checked(UpgradeGate::KnownModule) {
+                    fail(UpgradeGate::KnownModule, child, None, None);
+                }
+                continue;
+            };
+            let target = &self.target;
+            let running = self
+                .looked_up
+                .entry(module)
+                .or_insert_with(|| gates_of_module(&module, known(&module), target, &checked));
+            for (gate, detail) in &running.fails {
+                fail(*gate, child, Some(running.shown.clone()), detail.clone());
+            }
+        }
+    }
+
+    /// Refuses with the first gate that some child checked fails.
+    pub fn verdict(self) -> Result<(), ErrorKind> {
+        match self.failing.into_iter().next() {
+            None => Ok(()),
+            Some((gate, (children, canister_id, running, detail))) => {
+                Err(ErrorKind::UpgradeGateClosed {
+                    gate,
+                    children,
+                    canister_id,
+                    running,
+                    detail: detail.map(String::into_boxed_str),
+                })
+            }
         }
     }
 }

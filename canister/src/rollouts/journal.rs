@@ -570,7 +570,10 @@ impl<M: Memory> Rollouts<M> {
         }
         if self.children_to_prune {
             let rollouts = &self.rollouts;
-            let checkpointed = |rollout_id| rollouts.contains_key(&rollout_id);
+            let planning = &self.planning;
+            // A rollout being planned stores its runs before its checkpoint.
+            let checkpointed =
+                |rollout_id| rollouts.contains_key(&rollout_id) || planning.contains(&rollout_id);
             let finished_left = self.finished.prune_slice(checkpointed);
             let runs_left = self.checkpoint_children.prune_slice(checkpointed);
             self.children_to_prune = finished_left || runs_left;

@@ -26,7 +26,7 @@
 //! learns about a child reaches the fleet registry through its events (`journal`): snapshots
 //! taken and replaced, the module a finished child runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use candid::Principal;
 use ic_stable_structures::{Log, Memory, StableBTreeMap, StableCell};
@@ -61,7 +61,7 @@ pub use journal::{
     JournalEntry, JournalLine, LoggedEvent, RolloutOverview, RolloutRecord, CHECKPOINT_EVERY,
     RETAINED_FINISHED_CHECKPOINTS,
 };
-pub use planning::{delivery_of, MAX_INLINE_MODULE_BYTES};
+pub use planning::{delivery_of, StartPlan, MAX_INLINE_MODULE_BYTES, PLAN_SLICE};
 use planning::{plan_backup, plan_restore};
 pub use queries::{
     EVENT_SCAN_BUDGET, MAX_EVENT_PAGE, MAX_HISTORY_PAGE, MAX_ROLLOUT_PAGE, ROLLOUT_SCAN_BUDGET,
@@ -71,7 +71,7 @@ pub use stores::SubnetStore;
 use crate::cbor::CborBytes;
 use crate::engine::{
     Action, ActionId, ChildrenApart, Command, ControlError, Delivery, ModuleHash, Nanos, Outcome,
-    Plan, Rollout, Summary,
+    Rollout, Summary,
 };
 use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
@@ -110,6 +110,9 @@ pub struct Rollouts<M: Memory> {
     /// Rollouts touched since the deployer started, so that a step costs its own journal entry,
     /// not a decode and an encode of the whole rollout. Rebuilt from stable memory on demand.
     live: BTreeMap<u64, Live>,
+    /// Rollouts being planned (see [`StartPlan`]), their ids reserved: their runs are not
+    /// pruned. On the heap only: an upgrade ends the start that planned them.
+    planning: BTreeSet<u64>,
     /// Set by [`Rollouts::prepare_upgrade`]: no rollout issues a step, and the journal is
     /// folded once no call is in flight. On the heap only: the upgrade it prepares ends it.
     holding: bool,
@@ -146,6 +149,7 @@ impl<M: Memory> Rollouts<M> {
             children_to_prune: true,
             freeing: Vec::new(),
             live: BTreeMap::new(),
+            planning: BTreeSet::new(),
             holding: false,
         }
     }
@@ -176,7 +180,11 @@ impl<M: Memory> Rollouts<M> {
             holding: self.holding,
             actions_in_flight,
             journal_lines,
-            ready: self.holding && actions_in_flight == 0 && journal_lines == 0,
+            // A start being planned ends its call before the deployer can be upgraded.
+            ready: self.holding
+                && actions_in_flight == 0
+                && journal_lines == 0
+                && self.planning.is_empty(),
         }
     }
 
@@ -185,8 +193,10 @@ impl<M: Memory> Rollouts<M> {
         self.journal().len()
     }
 
-    /// Plans a rollout of the selected children, claims them and stores it. Nothing is stored
-    /// when it is refused. Returns its id.
+    /// Plans a rollout of the selected children, claims them and stores it, all at once (the
+    /// deployer's start spreads the same steps over messages: [`Self::begin_start`],
+    /// [`Self::start_some`], [`Self::create_started`]). Nothing is kept when it is refused.
+    /// Returns its id.
     pub fn start(
         &mut self,
         fleet: &mut Fleet<M>,
@@ -196,8 +206,30 @@ impl<M: Memory> Rollouts<M> {
         caller: Principal,
         now: Nanos,
     ) -> Result<u64, Error> {
-        let (plan, children) = self.plan(fleet, release_store, arg, own_subnet)?;
-        self.create(fleet, plan, children, caller, now)
+        let mut plan = self.begin_start(fleet, release_store, arg)?;
+        while !self.start_some(&mut plan, fleet, release_store, own_subnet)? {}
+        self.create_started(plan, fleet, caller, now)
+    }
+
+    /// Stores the rollout a plan made (its children claimed and their runs stored as it was
+    /// made), or refuses it (abandoned). Returns its id.
+    pub fn create_started(
+        &mut self,
+        plan: StartPlan,
+        fleet: &mut Fleet<M>,
+        caller: Principal,
+        now: Nanos,
+    ) -> Result<u64, Error> {
+        let (rollout_id, planned) = self.end_start(plan, fleet, now)?;
+        self.insert_created(
+            rollout_id,
+            planned.engine,
+            planned.children,
+            true,
+            (caller, now),
+            fleet,
+        );
+        Ok(rollout_id)
     }
 
     /// Plans a backup run or a restore, claims its children and stores it, as [`Self::start`]
@@ -213,25 +245,29 @@ impl<M: Memory> Rollouts<M> {
             SnapshotOperation::Backup(arg) => plan_backup(fleet, arg)?,
             SnapshotOperation::Restore(arg) => plan_restore(fleet, arg)?,
         };
-        self.create(fleet, plan, children, caller, now)
-    }
-
-    fn create(
-        &mut self,
-        fleet: &mut Fleet<M>,
-        plan: Plan,
-        children: Vec<Principal>,
-        caller: Principal,
-        now: Nanos,
-    ) -> Result<u64, Error> {
         let engine = Rollout::new(plan, now).map_err(|error| ErrorKind::InvalidRolloutPlan {
             reason: error.to_string(),
         })?;
-        let rollout_id = self.started();
+        let rollout_id = self.next_rollout_id();
         // Every child was selected from the registry in this message.
         fleet
             .claim_selected(&children, rollout_id)
             .map_err(fleet_error)?;
+        self.insert_created(rollout_id, engine, children, false, (caller, now), fleet);
+        Ok(rollout_id)
+    }
+
+    /// Keeps a rollout just created, its children claimed, and writes its first checkpoint
+    /// (with every run, unless `runs_stored` as it was planned).
+    fn insert_created(
+        &mut self,
+        rollout_id: u64,
+        engine: Rollout,
+        children: Vec<Principal>,
+        runs_stored: bool,
+        (caller, now): (Principal, Nanos),
+        fleet: &mut Fleet<M>,
+    ) {
         let record = RolloutRecord {
             created_by: caller,
             created_at: now,
@@ -250,11 +286,10 @@ impl<M: Memory> Rollouts<M> {
                 stored_next_entry: 0,
                 stored_active: None,
                 stored_apart_through: None,
-                children_apart_stored: false,
+                children_apart_stored: runs_stored,
             },
         );
         self.commit(rollout_id, None, fleet);
-        Ok(rollout_id)
     }
 
     /// Issues the actions now due, as many as the management canister's queue has room for and

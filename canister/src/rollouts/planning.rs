@@ -1,21 +1,22 @@
 //! Planning a rollout: the release as the engine installs it, from the release store, and the
 //! selected children, from the fleet registry, in rollout order, with the policy.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use candid::Principal;
 use ic_stable_structures::Memory;
 
-use super::gates::{self, KnownRelease};
+use super::gates::{GateCheck, KnownRelease};
 use super::{fleet_error, RestoreChildArg, Rollouts, StartBackupRunArg, StartRolloutArg};
 use crate::engine::{
     BackupRun, ChildSpec, Delivery, FailureBudget, InstallOptions, ModuleHash, Nanos, OnFailure,
-    Operation, Plan, Policy, RestoreRun, Rollout, SnapshotId, TargetRelease, WasmMemoryPersistence,
+    Operation, Plan, PlanError, Policy, RestoreRun, Rollout, RolloutBuilder, SnapshotId,
+    SubnetIndex, TargetRelease, WasmMemoryPersistence,
 };
 use crate::error::{Error, ErrorKind};
-use crate::fleet::{self, ChildRecord, Fleet};
-use crate::governance::{self, RolloutPreview};
-use crate::hash::sha256;
+use crate::fleet::{self, ChildRecord, ClaimConflicts, Fleet, SelectionReader};
+use crate::governance::{self, PlanHasher, RolloutPreview};
+use crate::hash::{sha256, Sha256Hash};
 use crate::release_store::ReleaseStore;
 use crate::releases::ReleaseModule;
 use crate::uploads::parse_sha256;
@@ -25,17 +26,114 @@ use serde_bytes::ByteBuf;
 /// chunks) goes through a chunk store, so that no message approaches the 2 MiB limit.
 pub const MAX_INLINE_MODULE_BYTES: u64 = 1_900 * 1024;
 
-impl<M: Memory> Rollouts<M> {
-    /// Plans a rollout of the selected children: the release, how its module reaches them
-    /// (refused when it needs a chunk store a subnet lacks), the children in rollout order and
-    /// the policy. Returns the plan and the children it names, in order.
-    pub(super) fn plan(
-        &self,
+/// Children a start reads from the registry (checks and claims), or plans (makes and stores),
+/// per message: reading cost about 40 K instructions a child, planning about 35 K, so a message
+/// stays near 20 M however many children are selected (starting 10,000 children in one message
+/// cost 718 M, 100,000 cost 7.8 B).
+pub const PLAN_SLICE: usize = 500;
+
+/// A rollout being planned, a slice of children per step (see [`Rollouts::start_some`]): first
+/// the selection is read from the registry, each child checked (gates, memory persistence),
+/// claimed, and queued by subnet; then the children are taken from the queues in rollout order,
+/// each made into the engine's child and hashed into the plan's hash. A preview plans the
+/// same way, all at once, without claims.
+pub struct StartPlan {
+    /// The rollout's id, reserved, when the plan claims its children (a start).
+    rollout_id: Option<u64>,
+    pinned: Option<Sha256Hash>,
+    release_hash: ModuleHash,
+    release: ReleaseModule,
+    stage: Stage,
+}
+
+enum Stage {
+    Reading(Box<Reading>),
+    Planning(Box<Planning>),
+    /// Only while reading turns into planning, or after a refusal.
+    Between,
+}
+
+struct Reading {
+    policy: Policy,
+    selection: SelectionReader,
+    gates: GateCheck,
+    /// The first child the memory persistence check refused.
+    persistence: Result<(), ErrorKind>,
+    conflicts: ClaimConflicts,
+    queues: SubnetQueues,
+    subnets: BTreeSet<SubnetIndex>,
+    targets: u32,
+    from: BTreeMap<Option<ModuleHash>, u32>,
+}
+
+struct Planning {
+    queues: SubnetQueues,
+    hasher: PlanHasher,
+    builder: RolloutBuilder,
+    children: Vec<Principal>,
+    /// Children whose runs are stored (a start stores them as it plans).
+    stored: usize,
+    from: BTreeMap<Option<ModuleHash>, u32>,
+}
+
+/// The selected children queued by subnet, taken out one subnet after another (round robin),
+/// keeping each subnet's order, so that every wave, and every batch the concurrency admits,
+/// spreads over the subnets: each subnet runs its own management messages (snapshots,
+/// installs) in parallel with the others. An explicit selection is one queue: the operator's
+/// order.
+struct SubnetQueues<K = SubnetIndex, T = (Principal, ChildSpec)> {
+    queues: BTreeMap<K, VecDeque<T>>,
+    /// The subnets still to give an item in this round.
+    round: VecDeque<K>,
+    len: usize,
+}
+
+impl<K: Ord + Copy, T> SubnetQueues<K, T> {
+    fn new() -> Self {
+        Self {
+            queues: BTreeMap::new(),
+            round: VecDeque::new(),
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, subnet: K, item: T) {
+        self.queues.entry(subnet).or_default().push_back(item);
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        if self.round.is_empty() {
+            self.round = self.queues.keys().copied().collect();
+        }
+        let subnet = self.round.pop_front()?;
+        let queue = self.queues.get_mut(&subnet).expect("a subnet of the round");
+        let item = queue.pop_front().expect("a queue is dropped once empty");
+        if queue.is_empty() {
+            self.queues.remove(&subnet);
+        }
+        self.len -= 1;
+        Some(item)
+    }
+}
+
+/// What a plan made: the engine's rollout, its children's canister ids in rollout order, the
+/// plan's hash and its targets by the module they run.
+pub(super) struct Planned {
+    pub(super) engine: Rollout,
+    pub(super) children: Vec<Principal>,
+    pub(super) plan_sha256: Sha256Hash,
+    pub(super) from: BTreeMap<Option<ModuleHash>, u32>,
+}
+
+impl StartPlan {
+    /// Checks what a start asks for before any child is read: its policy, release and
+    /// selector.
+    fn begin<M: Memory>(
         fleet: &Fleet<M>,
         release_store: &ReleaseStore<M>,
         arg: StartRolloutArg,
-        own_subnet: Principal,
-    ) -> Result<(Plan, Vec<Principal>), Error> {
+    ) -> Result<Self, Error> {
         let pinned = match &arg.plan_sha256 {
             Some(hash) => Some(parse_sha256(hash)?),
             None => None,
@@ -46,73 +144,310 @@ impl<M: Memory> Rollouts<M> {
             .into_policy()
             .map_err(|reason| ErrorKind::InvalidRolloutPlan { reason })?;
         let release = release_store.release_module(&arg.release)?;
-        let selected: Vec<_> = fleet.select(&arg.selector).map_err(fleet_error)?.collect();
-        check_memory_persistence(
-            policy.install.wasm_memory_persistence,
-            &release,
-            selected
-                .iter()
-                .map(|(canister_id, record)| (*canister_id, record.module_hash)),
-            |module| {
-                release_store
-                    .module_by_sha256(&module.0)
-                    .ok()
-                    .and_then(|running| running.enhanced_orthogonal_persistence)
-            },
-        )?;
-        let known = |module: &ModuleHash| {
-            let record = release_store.release_record(&module.0).ok()?;
-            Some(KnownRelease {
-                name: record.name,
-                version: record.version,
-                candid_service: record.candid_service,
-            })
-        };
         let release_hash = ModuleHash(release.sha256);
-        let target = known(&release_hash).expect("a committed release is a release");
-        gates::check_gates(
-            (&release_hash, &target),
-            selected
-                .iter()
-                .map(|(canister_id, record)| (*canister_id, record.module_hash)),
-            known,
+        let target =
+            known_release(release_store, &release_hash).expect("a committed release is a release");
+        let gates = GateCheck::new(
+            &release_hash,
+            target,
             policy.gate_overrides.as_deref().unwrap_or_default(),
-        )?;
-        let selected = in_rollout_order(&arg.selector, selected);
+        );
+        let selection = fleet.selection(arg.selector).map_err(fleet_error)?;
+        Ok(Self {
+            rollout_id: None,
+            pinned,
+            release_hash,
+            release,
+            stage: Stage::Reading(Box::new(Reading {
+                policy,
+                selection,
+                gates,
+                persistence: Ok(()),
+                conflicts: ClaimConflicts::default(),
+                queues: SubnetQueues::new(),
+                subnets: BTreeSet::new(),
+                targets: 0,
+                from: BTreeMap::new(),
+            })),
+        })
+    }
+
+    /// Reads the next `max` selected children, checks and queues them; returns their ids (for
+    /// the claims) and, when reading is over, the reading itself.
+    fn read_some<M: Memory>(
+        &mut self,
+        fleet: &Fleet<M>,
+        release_store: &ReleaseStore<M>,
+        max: usize,
+    ) -> Vec<Principal> {
+        let Stage::Reading(reading) = &mut self.stage else {
+            return Vec::new();
+        };
+        let read = fleet.select_some(&mut reading.selection, max);
+        if reading.persistence.is_ok() {
+            reading.persistence = check_memory_persistence(
+                reading.policy.install.wasm_memory_persistence,
+                &self.release,
+                read.iter()
+                    .map(|(canister_id, record)| (*canister_id, record.module_hash)),
+                |module| {
+                    release_store
+                        .module_by_sha256(&module.0)
+                        .ok()
+                        .and_then(|running| running.enhanced_orthogonal_persistence)
+                },
+            );
+        }
+        reading.gates.add(
+            read.iter()
+                .map(|(canister_id, record)| (*canister_id, record.module_hash)),
+            |module| known_release(release_store, module),
+        );
+        let explicit = matches!(reading.selection.selector(), fleet::Selector::Explicit(_));
+        let mut ids = Vec::with_capacity(read.len());
+        for (canister_id, record) in read {
+            if Some(self.release_hash) != record.module_hash {
+                reading.targets += 1;
+                *reading.from.entry(record.module_hash).or_default() += 1;
+            }
+            reading.subnets.insert(record.subnet);
+            let queue = if explicit {
+                SubnetIndex(0)
+            } else {
+                record.subnet
+            };
+            let spec = record.spec(fleet::child_id(&canister_id), record.snapshots.clone());
+            reading.queues.push(queue, (canister_id, spec));
+            ids.push(canister_id);
+        }
+        ids
+    }
+
+    fn is_read(&self) -> bool {
+        match &self.stage {
+            Stage::Reading(reading) => reading.selection.is_done(),
+            Stage::Planning(_) | Stage::Between => true,
+        }
+    }
+
+    /// The selection read: refuses it as planning all at once refused it (the children named
+    /// wrong, memory persistence, the gates, a subnet without the chunk store the module needs,
+    /// children held by other rollouts), or decides how the module travels and begins the plan.
+    fn end_reading<M: Memory>(
+        &mut self,
+        fleet: &Fleet<M>,
+        has_store: impl Fn(Principal) -> bool,
+    ) -> Result<(), Error> {
+        let Stage::Reading(reading) = std::mem::replace(&mut self.stage, Stage::Between) else {
+            return Ok(());
+        };
+        let Reading {
+            policy,
+            selection,
+            gates,
+            persistence,
+            conflicts,
+            queues,
+            subnets,
+            targets,
+            from,
+        } = *reading;
+        selection.verdict().map_err(fleet_error)?;
+        persistence?;
+        gates.verdict()?;
         // Each subnet looked up once, not once per child.
-        let subnets: BTreeSet<_> = selected.iter().map(|(_, record)| record.subnet).collect();
         let without_store = subnets
             .into_iter()
             .map(|subnet| fleet.subnet(subnet).expect("a child's subnet is numbered"))
-            .find(|&subnet| self.store_for(subnet, own_subnet).is_none());
-        let delivery = delivery_of(&release, without_store.is_none());
+            .find(|&subnet| !has_store(subnet));
+        let delivery = delivery_of(&self.release, without_store.is_none());
         if let (Delivery::ChunkStore, Some(subnet)) = (delivery, without_store) {
             return Err(ErrorKind::NoChunkStore { subnet }.into());
         }
-        let plan = Plan {
-            operation: Operation::Upgrade(TargetRelease {
-                module_hash: ModuleHash(release.sha256),
-                delivery,
-            }),
-            children: specs(&selected),
-            policy,
+        conflicts.verdict().map_err(fleet_error)?;
+        let operation = Operation::Upgrade(TargetRelease {
+            module_hash: self.release_hash,
+            delivery,
+        });
+        let hasher = PlanHasher::new(&operation, &policy, queues.len as u32);
+        let builder = RolloutBuilder::new(operation, policy, targets).map_err(plan_error)?;
+        self.stage = Stage::Planning(Box::new(Planning {
+            children: Vec::with_capacity(queues.len),
+            queues,
+            hasher,
+            builder,
+            stored: 0,
+            from,
+        }));
+        Ok(())
+    }
+
+    /// Plans the next `max` children in rollout order; returns whether every one is.
+    fn plan_some(&mut self, max: usize) -> Result<bool, Error> {
+        let Stage::Planning(planning) = &mut self.stage else {
+            return Ok(false);
         };
-        if let Some(expected) = pinned {
-            let actual = governance::plan_sha256(&plan);
-            if actual != expected {
+        for _ in 0..max {
+            let Some((canister_id, spec)) = planning.queues.pop() else {
+                break;
+            };
+            planning.hasher.push(&spec.id, &spec.module_hash);
+            planning.children.push(canister_id);
+            planning.builder.push(spec).map_err(plan_error)?;
+        }
+        Ok(planning.queues.len == 0)
+    }
+
+    /// The plan made, checked against the pinned hash.
+    fn finish(self, now: Nanos) -> Result<Planned, Error> {
+        let Stage::Planning(planning) = self.stage else {
+            unreachable!("finished once planned")
+        };
+        let Planning {
+            hasher,
+            builder,
+            children,
+            from,
+            ..
+        } = *planning;
+        let plan_sha256 = hasher.finish();
+        if let Some(expected) = self.pinned {
+            if plan_sha256 != expected {
                 return Err(ErrorKind::PlanChanged {
                     expected: ByteBuf::from(expected.to_vec()),
-                    actual: ByteBuf::from(actual.to_vec()),
+                    actual: ByteBuf::from(plan_sha256.to_vec()),
                 }
                 .into());
             }
         }
-        let children = selected.into_iter().map(|(id, _)| id).collect();
-        Ok((plan, children))
+        Ok(Planned {
+            engine: builder.finish(now).map_err(plan_error)?,
+            children,
+            plan_sha256,
+            from,
+        })
+    }
+}
+
+fn known_release<M: Memory>(
+    release_store: &ReleaseStore<M>,
+    module: &ModuleHash,
+) -> Option<KnownRelease> {
+    let record = release_store.release_record(&module.0).ok()?;
+    Some(KnownRelease {
+        name: record.name,
+        version: record.version,
+        candid_service: record.candid_service,
+    })
+}
+
+fn plan_error(error: PlanError) -> Error {
+    ErrorKind::InvalidRolloutPlan {
+        reason: error.to_string(),
+    }
+    .into()
+}
+
+impl<M: Memory> Rollouts<M> {
+    /// Begins planning the rollout `arg` asks for (see [`StartPlan`]): checks its policy,
+    /// release and selector, and reserves its id, under which its children are claimed as they
+    /// are read.
+    pub fn begin_start(
+        &mut self,
+        fleet: &Fleet<M>,
+        release_store: &ReleaseStore<M>,
+        arg: StartRolloutArg,
+    ) -> Result<StartPlan, Error> {
+        let mut plan = StartPlan::begin(fleet, release_store, arg)?;
+        let rollout_id = self.next_rollout_id();
+        self.planning.insert(rollout_id);
+        plan.rollout_id = Some(rollout_id);
+        Ok(plan)
+    }
+
+    /// Reads or plans the next slice of children ([`PLAN_SLICE`]); returns whether the plan is
+    /// made. Refused, the plan is abandoned: its claims are freed, its id and stored runs let go.
+    pub fn start_some(
+        &mut self,
+        plan: &mut StartPlan,
+        fleet: &mut Fleet<M>,
+        release_store: &ReleaseStore<M>,
+        own_subnet: Principal,
+    ) -> Result<bool, Error> {
+        let result = self.start_slice(plan, fleet, release_store, own_subnet);
+        if result.is_err() {
+            self.abandon_start(plan, fleet);
+        }
+        result
+    }
+
+    fn start_slice(
+        &mut self,
+        plan: &mut StartPlan,
+        fleet: &mut Fleet<M>,
+        release_store: &ReleaseStore<M>,
+        own_subnet: Principal,
+    ) -> Result<bool, Error> {
+        let rollout_id = plan.rollout_id.expect("a start claims");
+        if !plan.is_read() {
+            let read = plan.read_some(fleet, release_store, PLAN_SLICE);
+            if let Stage::Reading(reading) = &mut plan.stage {
+                fleet.check_claims(&read, rollout_id, &mut reading.conflicts);
+                if reading.conflicts.is_empty() {
+                    fleet.restore_claim(&read, rollout_id);
+                }
+            }
+            if plan.is_read() {
+                plan.end_reading(fleet, |subnet| self.store_for(subnet, own_subnet).is_some())?;
+            }
+            return Ok(false);
+        }
+        let done = plan.plan_some(PLAN_SLICE)?;
+        let Stage::Planning(planning) = &mut plan.stage else {
+            unreachable!("planning")
+        };
+        planning.stored = self.checkpoint_children.store_from(
+            rollout_id,
+            planning.builder.children(),
+            planning.stored,
+            done,
+        );
+        Ok(done)
+    }
+
+    /// The plan made (every slice planned): checks it against the pinned hash and hands its
+    /// rollout over, or abandons it.
+    pub(super) fn end_start(
+        &mut self,
+        plan: StartPlan,
+        fleet: &mut Fleet<M>,
+        now: Nanos,
+    ) -> Result<(u64, Planned), Error> {
+        let rollout_id = plan.rollout_id.expect("a start claims");
+        self.planning.remove(&rollout_id);
+        plan.finish(now)
+            .map(|planned| (rollout_id, planned))
+            .inspect_err(|_| self.let_go(rollout_id, fleet))
+    }
+
+    /// Frees what a refused plan took: its claims, its id, the runs it stored.
+    pub fn abandon_start(&mut self, plan: &StartPlan, fleet: &mut Fleet<M>) {
+        if let Some(rollout_id) = plan.rollout_id {
+            if self.planning.remove(&rollout_id) {
+                self.let_go(rollout_id, fleet);
+            }
+        }
+    }
+
+    fn let_go(&mut self, rollout_id: u64, fleet: &mut Fleet<M>) {
+        fleet.end_claims(rollout_id);
+        // Its runs go a slice at a time, as a removed checkpoint's do.
+        self.children_to_prune = true;
     }
 
     /// What the rollout `arg` asks for would do if started now, and the hash that pins its plan
-    /// (`arg.plan_sha256` is checked as `start` checks it).
+    /// (`arg.plan_sha256` is checked as `start` checks it). All at once: a query cannot spread
+    /// its work over messages.
     pub fn preview(
         &self,
         fleet: &Fleet<M>,
@@ -122,21 +457,15 @@ impl<M: Memory> Rollouts<M> {
         now: Nanos,
     ) -> Result<RolloutPreview, Error> {
         let release = release_store.get_release(&arg.release)?.summary;
-        let (plan, _) = self.plan(fleet, release_store, arg, own_subnet)?;
-        let plan_sha256 = governance::plan_sha256(&plan);
-        let release_blessing = plan
-            .operation
-            .release()
-            .and_then(|target| release_store.blessing(&target.module_hash.0));
-        let from =
-            governance::targets_by_module(&plan, |module| release_store.release_name(&module.0));
-        let selected = plan.children.len() as u32;
-        let mut policy = plan.policy.clone();
+        let mut plan = StartPlan::begin(fleet, release_store, arg)?;
+        plan.read_some(fleet, release_store, usize::MAX);
+        plan.end_reading(fleet, |subnet| self.store_for(subnet, own_subnet).is_some())?;
+        plan.plan_some(usize::MAX)?;
+        let release_blessing = release_store.blessing(&plan.release_hash.0);
+        let planned = plan.finish(now)?;
+        let summary = planned.engine.summary();
+        let mut policy = planned.engine.policy().clone();
         let install_arg = std::mem::take(&mut policy.install.arg);
-        let engine = Rollout::new(plan, now).map_err(|error| ErrorKind::InvalidRolloutPlan {
-            reason: error.to_string(),
-        })?;
-        let summary = engine.summary();
         Ok(RolloutPreview {
             release_name: release.name,
             release_version: release.version,
@@ -145,12 +474,14 @@ impl<M: Memory> Rollouts<M> {
             chunk_count: release.chunk_count,
             install_arg_sha256: ByteBuf::from(sha256(&install_arg).to_vec()),
             install_arg_size: install_arg.len() as u64,
-            targets: selected - summary.counts.skipped,
+            targets: planned.children.len() as u32 - summary.counts.skipped,
             skipped: summary.counts.skipped,
-            from,
+            from: governance::targets_by_module(planned.from, |module| {
+                release_store.release_name(&module.0)
+            }),
             wave_sizes: summary.waves.iter().map(|wave| wave.size).collect(),
             policy,
-            plan_sha256: ByteBuf::from(plan_sha256.to_vec()),
+            plan_sha256: ByteBuf::from(planned.plan_sha256.to_vec()),
             release_blessing,
         })
     }
@@ -173,7 +504,7 @@ pub(super) fn plan_backup<M: Memory>(
         .into());
     }
     policy.snapshot_before_install = true;
-    let selected: Vec<_> = fleet.select(&arg.selector).map_err(fleet_error)?.collect();
+    let selected = fleet.select(&arg.selector).map_err(fleet_error)?;
     let selected = in_rollout_order(&arg.selector, selected);
     let plan = Plan {
         operation: Operation::Backup(BackupRun {
@@ -204,7 +535,7 @@ pub(super) fn plan_restore<M: Memory>(
         .into());
     }
     let selector = fleet::Selector::Explicit(vec![arg.canister_id]);
-    let selected: Vec<_> = fleet.select(&selector).map_err(fleet_error)?.collect();
+    let selected = fleet.select(&selector).map_err(fleet_error)?;
     let plan = Plan {
         operation: Operation::Restore(RestoreRun {
             snapshot: SnapshotId(arg.snapshot_id.into_vec()),
@@ -290,25 +621,16 @@ pub(super) fn check_memory_persistence(
     }
 }
 
-/// Takes the children one subnet after another (round robin), keeping each subnet's order, so
-/// that every wave, and every batch the concurrency admits, spreads over the subnets: each
-/// subnet runs its own management messages (snapshots, installs) in parallel with the others.
+/// The items in the order of [`SubnetQueues`]: the subnets in turn, each subnet's order kept.
 pub(super) fn interleave_subnets<T, K: Ord + Copy>(
     items: Vec<T>,
     subnet: impl Fn(&T) -> K,
 ) -> Vec<T> {
-    let mut queues: BTreeMap<K, std::collections::VecDeque<T>> = BTreeMap::new();
+    let mut queues = SubnetQueues::new();
     for item in items {
-        queues.entry(subnet(&item)).or_default().push_back(item);
+        queues.push(subnet(&item), item);
     }
-    let mut interleaved = Vec::new();
-    while !queues.is_empty() {
-        queues.retain(|_, queue| {
-            interleaved.extend(queue.pop_front());
-            !queue.is_empty()
-        });
-    }
-    interleaved
+    std::iter::from_fn(|| queues.pop()).collect()
 }
 
 /// Through the chunk stores whenever every child's subnet has one: the module then crosses

@@ -66,6 +66,18 @@ impl<M: Memory> Rollouts<M> {
             .collect()
     }
 
+    /// The id the next rollout takes: after every stored one, every one being planned, and
+    /// every one whose runs remain (a refused plan's, removed a slice at a time).
+    pub(super) fn next_rollout_id(&self) -> u64 {
+        let reserved = self
+            .planning
+            .last()
+            .copied()
+            .max(self.checkpoint_children.last_rollout())
+            .map_or(0, |id| id + 1);
+        self.started().max(reserved)
+    }
+
     /// Rollouts ever started: ids are given in sequence, and the newest is never pruned (it is
     /// checkpointed, or finished and stored apart).
     pub fn started(&self) -> u64 {

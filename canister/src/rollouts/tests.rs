@@ -1816,3 +1816,166 @@ fn a_restored_deployer_goes_on_storing_a_finished_rollouts_children_apart() {
     assert_stored_apart(&restored, rollout_id, &at_end);
     assert!(restored.rollouts.storing_apart().is_empty());
 }
+
+fn start_arg(release: &Release, plan_sha256: Option<ByteBuf>) -> StartRolloutArg {
+    StartRolloutArg {
+        plan_sha256,
+        release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
+        selector: Selector::All,
+        policy: None,
+    }
+}
+
+/// Plans a slice of the start; returns whether it is planned.
+fn start_step(state: &mut State<VectorMemory>, plan: &mut StartPlan) -> Result<bool, Error> {
+    let State {
+        release_store,
+        fleet,
+        rollouts,
+        ..
+    } = state;
+    rollouts.start_some(plan, fleet, release_store, subnet())
+}
+
+#[test]
+fn a_start_reads_then_plans_a_slice_of_children_per_step_holding_them_as_it_reads() {
+    let children = 2 * PLAN_SLICE as u16 + 200;
+    let (mut state, release) = setup(children);
+    let preview = {
+        let State {
+            release_store,
+            fleet,
+            rollouts,
+            ..
+        } = &state;
+        let arg = start_arg(&release, None);
+        rollouts
+            .preview(fleet, release_store, arg, subnet(), T0)
+            .unwrap()
+    };
+    let mut plan = {
+        let State {
+            release_store,
+            fleet,
+            rollouts,
+            ..
+        } = &mut state;
+        let arg = start_arg(&release, Some(preview.plan_sha256.clone()));
+        rollouts.begin_start(fleet, release_store, arg).unwrap()
+    };
+    let rollout_id = state.rollouts.next_rollout_id() - 1;
+    assert!(!start_step(&mut state, &mut plan).unwrap());
+    // Read children are held: another rollout cannot take them.
+    assert_eq!(state.fleet.claim_of(&child(0)), Some(rollout_id));
+    assert_eq!(state.fleet.claim_of(&child(children - 1)), None);
+    let refused = start(&mut state, &release, Selector::Explicit(vec![child(0)]));
+    assert!(
+        matches!(
+            refused.as_ref().map_err(|error| error.kind()),
+            Err(ErrorKind::Fleet(FleetError::ClaimConflict { .. }))
+        ),
+        "a child read by a start is held"
+    );
+    let mut steps = 1;
+    while !start_step(&mut state, &mut plan).unwrap() {
+        steps += 1;
+        // What a plan stores as it goes is not taken for a removed checkpoint's leftovers.
+        state.rollouts.children_to_prune = true;
+        while state.rollouts.prune_children_slice() {}
+    }
+    steps += 1;
+    // Three slices read, three planned.
+    assert_eq!(steps, 6);
+    assert_eq!(state.fleet.claim_of(&child(children - 1)), Some(rollout_id));
+    let started = {
+        let State {
+            fleet, rollouts, ..
+        } = &mut state;
+        rollouts.create_started(plan, fleet, admin(), T0).unwrap()
+    };
+    assert_eq!(started, rollout_id);
+    // The same rollout as one planned all at once, stored as it is held.
+    let (mut at_once, release) = setup(children);
+    let at_once_id = start(&mut at_once, &release, Selector::All).unwrap();
+    let info = state.rollouts.info(rollout_id).unwrap();
+    assert_eq!(
+        info.summary,
+        at_once.rollouts.info(at_once_id).unwrap().summary
+    );
+    assert_eq!(info.summary.counts.queued, u32::from(children));
+    let stored = state.rollouts.load(rollout_id).unwrap().record;
+    assert_eq!(stored, state.rollouts.live[&rollout_id].record);
+    assert_eq!(
+        state.rollouts.checkpoint_children.runs_stored(rollout_id),
+        usize::from(children).div_ceil(checkpoint_children::CHILDREN_PER_RUN)
+    );
+}
+
+#[test]
+fn a_refused_start_frees_its_children_and_its_runs_and_its_id_waits_for_them() {
+    let (mut state, release) = setup(PLAN_SLICE as u16 + 100);
+    let mut plan = {
+        let State {
+            release_store,
+            fleet,
+            rollouts,
+            ..
+        } = &mut state;
+        let arg = start_arg(&release, Some(ByteBuf::from(vec![7; 32])));
+        rollouts.begin_start(fleet, release_store, arg).unwrap()
+    };
+    let rollout_id = state.rollouts.next_rollout_id() - 1;
+    while !start_step(&mut state, &mut plan).unwrap() {}
+    assert!(state.rollouts.checkpoint_children.runs_stored(rollout_id) > 0);
+    let refused = {
+        let State {
+            fleet, rollouts, ..
+        } = &mut state;
+        rollouts.create_started(plan, fleet, admin(), T0)
+    };
+    assert!(matches!(
+        refused.as_ref().map_err(|error| error.kind()),
+        Err(ErrorKind::PlanChanged { .. })
+    ));
+    assert_eq!(state.fleet.claim_of(&child(0)), None);
+    // Its id is not given again while its runs remain; they go a slice at a time.
+    assert_eq!(state.rollouts.next_rollout_id(), rollout_id + 1);
+    while state.rollouts.prune_children_slice() {}
+    assert_eq!(
+        state.rollouts.checkpoint_children.runs_stored(rollout_id),
+        0
+    );
+    assert_eq!(state.rollouts.next_rollout_id(), rollout_id);
+
+    // A start abandoned half-way (a refusal, or a trap in one of its messages) frees its
+    // children too.
+    let mut plan = {
+        let State {
+            release_store,
+            fleet,
+            rollouts,
+            ..
+        } = &mut state;
+        rollouts
+            .begin_start(fleet, release_store, start_arg(&release, None))
+            .unwrap()
+    };
+    assert!(!start_step(&mut state, &mut plan).unwrap());
+    assert_eq!(state.fleet.claim_of(&child(0)), Some(rollout_id));
+    let State {
+        fleet, rollouts, ..
+    } = &mut state;
+    rollouts.abandon_start(&plan, fleet);
+    assert_eq!(state.fleet.claim_of(&child(0)), None);
+    assert!(state
+        .rollouts
+        .start(
+            &mut state.fleet,
+            &state.release_store,
+            start_arg(&release, None),
+            subnet(),
+            admin(),
+            T0
+        )
+        .is_ok());
+}

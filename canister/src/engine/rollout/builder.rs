@@ -72,6 +72,11 @@ impl RolloutBuilder {
         Ok(())
     }
 
+    /// The children added so far, in rollout order.
+    pub fn children(&self) -> &[Child] {
+        &self.children
+    }
+
     /// The rollout, started at `now`.
     ///
     /// # Panics

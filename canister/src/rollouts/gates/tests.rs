@@ -272,3 +272,15 @@ fn versions_are_ordered_as_semantic_versions() {
         assert_eq!(compare_versions(a, b), expected, "{a} vs {b}");
     }
 }
+
+/// The gates checked for all the children at once.
+fn check_gates(
+    release: (&ModuleHash, &KnownRelease),
+    children: impl IntoIterator<Item = (Principal, Option<ModuleHash>)>,
+    known: impl Fn(&ModuleHash) -> Option<KnownRelease>,
+    overrides: &[GateOverride],
+) -> Result<(), ErrorKind> {
+    let mut check = GateCheck::new(release.0, release.1.clone(), overrides);
+    check.add(children, known);
+    check.verdict()
+}
