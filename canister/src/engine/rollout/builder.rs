@@ -4,6 +4,7 @@
 //! kept for the summary are made as the children come, so finishing costs the same for 100
 //! children as for 100,000.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::super::child::Child;
@@ -48,10 +49,10 @@ impl RolloutBuilder {
     /// On more targets than [`Self::new`] was told: the caller counted them.
     pub fn push(&mut self, spec: ChildSpec) -> Result<(), PlanError> {
         let position = self.children.len() as u32;
-        if self.index.contains_key(&spec.id) {
-            return Err(PlanError::DuplicateChild(spec.id));
-        }
-        self.index.insert(spec.id.clone(), position);
+        match self.index.entry(spec.id.clone()) {
+            Entry::Occupied(_) => return Err(PlanError::DuplicateChild(spec.id)),
+            Entry::Vacant(entry) => entry.insert(position),
+        };
         let mut child = Child::new(spec, &self.operation);
         if child.is_queued() {
             let place = self.order.len() as u32;
