@@ -43,8 +43,8 @@ use crate::roles::{Role, RoleAssignment};
 use crate::rollout_driver::{self, effects};
 use crate::rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
-    ListRolloutsArg, PrepareUpgradeArg, RestoreChildArg, RolloutInfo, RolloutPage,
-    SnapshotOperation, StartBackupRunArg, StartPlan, StartRolloutArg, UpgradeReadiness,
+    ListRolloutsArg, PrepareUpgradeArg, RestoreChildArg, RolloutInfo, RolloutPage, StartArg,
+    StartBackupRunArg, StartPlan, StartRolloutArg, UpgradeReadiness,
 };
 use crate::state::{upgrade_refusal, InitArg, State, UpgradeArg};
 use crate::uploads::{
@@ -671,19 +671,27 @@ fn fleet_summary() -> Replied<Result<FleetSummary, Error>> {
 
 #[update(manual_reply = true)]
 async fn start_rollout(arg: StartRolloutArg) -> Replied<Result<RolloutInfo, Error>> {
-    let result = start(Method::StartRollout, arg).await;
+    let result = start(Method::StartRollout, arg.into()).await;
     cached_candid::reply(|| result)
 }
 
-/// Starts a rollout, its planning spread over messages: `PLAN_SLICE` children read (checked
-/// and claimed), then planned (made and stored), per message, the deployer calling itself
-/// between two. The caller's role and the release's blessing are checked again at the end.
-async fn start(method: Method, arg: StartRolloutArg) -> Result<RolloutInfo, Error> {
+/// Starts a rollout or a backup run, its planning spread over messages: `PLAN_SLICE` children
+/// read (checked and claimed), then planned (made and stored), per message, the deployer
+/// calling itself between two. The caller's role and the release's blessing are checked again
+/// at the end.
+async fn start(method: Method, arg: StartArg) -> Result<RolloutInfo, Error> {
     let caller = msg_caller();
     let own_subnet = subnet_self();
-    let release = arg.release.clone();
+    let release = match &arg {
+        StartArg::Rollout(arg) => Some(arg.release.clone()),
+        StartArg::Backup(_) => None,
+    };
+    let check_blessing = |state: &State<DefaultMemoryImpl>| match &release {
+        Some(release) => state.check_blessing(release),
+        None => Ok(()),
+    };
     let plan = authorized(method, |state, _| {
-        state.check_blessing(&arg.release)?;
+        check_blessing(state)?;
         let State {
             release_store,
             fleet,
@@ -712,7 +720,7 @@ async fn start(method: Method, arg: StartRolloutArg) -> Result<RolloutInfo, Erro
     let now = time();
     let rollout_id = mutate_state(|state| {
         state.authorize(caller, method)?;
-        state.check_blessing(&release)?;
+        check_blessing(state)?;
         let State {
             fleet, rollouts, ..
         } = state;
@@ -743,30 +751,24 @@ impl Drop for AbandonedUnlessStarted {
 
 /// Operator. A snapshot of each selected child, with a rollout's waves and concurrency.
 #[update(manual_reply = true)]
-fn start_backup_run(arg: StartBackupRunArg) -> Replied<Result<RolloutInfo, Error>> {
-    cached_candid::reply(|| {
-        start_snapshot_operation(Method::StartBackupRun, SnapshotOperation::Backup(arg))
-    })
+async fn start_backup_run(arg: StartBackupRunArg) -> Replied<Result<RolloutInfo, Error>> {
+    let result = start(Method::StartBackupRun, arg.into()).await;
+    cached_candid::reply(|| result)
 }
 
 /// Operator. Loads a snapshot into one child, journaled as a rollout.
 #[update(manual_reply = true)]
 fn restore_child(arg: RestoreChildArg) -> Replied<Result<RolloutInfo, Error>> {
-    cached_candid::reply(|| {
-        start_snapshot_operation(Method::RestoreChild, SnapshotOperation::Restore(arg))
-    })
+    cached_candid::reply(|| restore(Method::RestoreChild, arg))
 }
 
-fn start_snapshot_operation(
-    method: Method,
-    operation: SnapshotOperation,
-) -> Result<RolloutInfo, Error> {
+fn restore(method: Method, arg: RestoreChildArg) -> Result<RolloutInfo, Error> {
     let now = time();
     let rollout_id = authorized(method, |state, caller| {
         let State {
             fleet, rollouts, ..
         } = state;
-        rollouts.start_snapshot_operation(fleet, operation, caller, now)
+        rollouts.start_restore(fleet, arg, caller, now)
     })?;
     rollout_driver::drive_no_later_than(rollout_id, now);
     read_state(|state| state.rollouts.info(rollout_id))
@@ -816,7 +818,7 @@ fn start_rollout_by_proposal_validate(arg: StartRolloutArg) -> Replied<Result<St
 #[update(manual_reply = true)]
 async fn start_rollout_by_proposal(arg: StartRolloutArg) -> Replied<RolloutInfo> {
     let result = match require_pinned_plan(&arg) {
-        Ok(()) => start(Method::StartRolloutByProposal, arg).await,
+        Ok(()) => start(Method::StartRolloutByProposal, arg.into()).await,
         Err(error) => Err(error),
     };
     cached_candid::reply(|| {
@@ -892,12 +894,13 @@ async fn apply_by_proposal(action: GovernedAction) -> Replied<String> {
             .await
             .map_err(|error| error.to_string()),
         // Started as their own methods start them, so that the driver takes them up at once.
-        GovernedAction::StartBackupRun(_) | GovernedAction::RestoreChild(_) => {
-            let operation = action.snapshot_operation().expect("a snapshot operation");
-            start_snapshot_operation(action.method(), operation)
-                .map(drop)
-                .map_err(|error| error.to_string())
-        }
+        GovernedAction::StartBackupRun(arg) => start(action.method(), arg.clone().into())
+            .await
+            .map(drop)
+            .map_err(|error| error.to_string()),
+        GovernedAction::RestoreChild(arg) => restore(action.method(), arg.clone())
+            .map(drop)
+            .map_err(|error| error.to_string()),
         _ => authorized(action.method(), |state, caller| {
             action.apply(state, caller, time())
         })

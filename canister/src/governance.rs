@@ -37,8 +37,7 @@ use crate::hash::{hex, Sha256Hash};
 use crate::releases::{Blessing, ReleaseSelector, SetReleaseBlessingArg};
 use crate::roles::Role;
 use crate::rollouts::{
-    AdoptChildrenArg, RestoreChildArg, RolloutInfo, SnapshotOperation, StartBackupRunArg,
-    StartRolloutArg,
+    AdoptChildrenArg, RestoreChildArg, RolloutInfo, StartBackupRunArg, StartRolloutArg,
 };
 use crate::state::State;
 use crate::uploads::UploadSettingsUpdate;
@@ -412,15 +411,6 @@ impl GovernedAction {
         }
     }
 
-    /// The backup run or restore the action starts, if it starts one.
-    pub fn snapshot_operation(&self) -> Option<SnapshotOperation> {
-        match self {
-            GovernedAction::StartBackupRun(arg) => Some(SnapshotOperation::Backup(arg.clone())),
-            GovernedAction::RestoreChild(arg) => Some(SnapshotOperation::Restore(arg.clone())),
-            _ => None,
-        }
-    }
-
     /// Carries the action out on the state, as its own method does. The actions that read a
     /// canister's status first (adoptions, chunk stores) are carried out by the entry point:
     /// here they are only checked as far as the state tells, which is what the validator
@@ -457,13 +447,21 @@ impl GovernedAction {
                 state.release_store.update_upload_settings(update).map(drop)
             }
             GovernedAction::SetReleaseBlessing(arg) => state.set_release_blessing(arg, caller, now),
-            GovernedAction::StartBackupRun(_) | GovernedAction::RestoreChild(_) => {
-                let operation = self.snapshot_operation().expect("a snapshot operation");
-                state
-                    .rollouts
-                    .start_snapshot_operation(&mut state.fleet, operation, caller, now)
+            GovernedAction::StartBackupRun(arg) => {
+                let State {
+                    release_store,
+                    fleet,
+                    rollouts,
+                    ..
+                } = state;
+                rollouts
+                    .start_backup(fleet, release_store, arg.clone(), caller, now)
                     .map(drop)
             }
+            GovernedAction::RestoreChild(arg) => state
+                .rollouts
+                .start_restore(&mut state.fleet, arg.clone(), caller, now)
+                .map(drop),
             GovernedAction::AdoptChildren(arg) => {
                 if arg.canister_ids.len() > MAX_ADOPTED_PER_CALL {
                     return Err(fleet_error(FleetError::TooManyToAdopt {

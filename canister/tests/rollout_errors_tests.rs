@@ -428,3 +428,63 @@ fn the_candid_gate_refuses_a_release_whose_service_the_childrens_clients_cannot_
     let done = fleet.run_to_end(operator(), started.rollout_id, 1_000);
     assert_eq!(done.summary.counts.upgraded, 3);
 }
+
+/// Issue 19: a start reads its children 500 a message, the deployer calling itself between two,
+/// and holds each child as it reads it. Of two starts planned at once over the same child, the
+/// one that reads it first holds it; the other is refused whole, naming it and its holder, and
+/// every child it held is free again.
+#[test]
+fn of_two_starts_planned_at_once_the_one_that_reads_a_child_first_holds_it() {
+    use ic_sim::scenario::IcEnv;
+
+    let mut fleet = fleet(1);
+    let mut children = create_children(&mut fleet, 0, 1_200);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    let release = release(&mut fleet, &artifacts::wasm("child_v2"), "2");
+    // The order a selection of every child reads them in.
+    children.sort_by(|a, b| a.as_slice().cmp(b.as_slice()));
+    let last = *children.last().unwrap();
+    let arg = |selector| {
+        candid::encode_one(deployer::StartRolloutArg {
+            plan_sha256: None,
+            release: deployer::ReleaseSelector::Sha256(release.summary.sha256.clone()),
+            selector,
+            policy: Some(policy(1, vec![], 10)),
+        })
+        .unwrap()
+    };
+    let canister = fleet.canister;
+    let mut submit = |selector| {
+        fleet
+            .env
+            .submit_update_raw(operator(), canister, "start_rollout", arg(selector))
+            .expect("submitted")
+    };
+    let whole = submit(Selector::All);
+    let single = submit(Selector::Explicit(vec![last]));
+    let mut reply = |call| {
+        let bytes = fleet.env.await_update_raw(call).expect("a reply");
+        candid::decode_one::<Result<RolloutInfo, Error>>(&bytes).unwrap()
+    };
+    let whole = reply(whole);
+    let single = reply(single).expect("the start of one child");
+    match kind(whole) {
+        ErrorKind::Fleet(FleetError::ClaimConflict { conflicts, total }) => {
+            assert_eq!(total, 1);
+            assert_eq!(conflicts[0].canister_id, last);
+            assert_eq!(conflicts[0].rollout_id, single.rollout_id);
+        }
+        other => panic!("the whole fleet's start: {other:?}"),
+    }
+    // What the refused start held is free: its first and its last child read.
+    let again = fleet
+        .start_rollout_of(
+            operator(),
+            &release,
+            Selector::Explicit(vec![children[0], children[children.len() - 2]]),
+            policy(1, vec![], 10),
+        )
+        .answer()
+        .expect("children the refused start held start again");
+    assert_eq!(again.summary.counts.queued + again.summary.counts.active, 2);
+}

@@ -13,7 +13,7 @@
 //! | `finished`  | finished rollouts, their children stored apart (memories 27, 28)       |
 //! | `checkpoint_children` | the checkpoints' children, in runs (memory 29)                |
 //! | `admission` | what a dispatch may issue: room in the management queue, [`Funds`]      |
-//! | `planning`  | a rollout's engine plan, from the release store and the fleet registry  |
+//! | `planning`  | a rollout's plan, read and made a slice of children per message          |
 //! | `gates`     | the upgrade gates planning checks: known modules, higher versions        |
 //! | `stores`    | the IC chunk store serving each subnet, [`SubnetStore`] (memory 16)     |
 //! | `queries`   | what dashboards read: rollout info and pages, child histories, events   |
@@ -21,10 +21,11 @@
 //!
 //! # Claims and observations
 //!
-//! A rollout claims its children in the fleet registry when it starts and frees them when it
-//! reaches a final state; a rollback of a finished rollout claims them again. What the engine
-//! learns about a child reaches the fleet registry through its events (`journal`): snapshots
-//! taken and replaced, the module a finished child runs.
+//! A rollout claims its children in the fleet registry as its start reads them (see
+//! `planning`) and frees them when it reaches a final state, or when its start is refused; a
+//! rollback of a finished rollout claims them again. What the engine learns about a child
+//! reaches the fleet registry through its events (`journal`): snapshots taken and replaced,
+//! the module a finished child runs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -51,18 +52,13 @@ pub use api::{
     RolloutOperation, RolloutPage, RolloutPhaseFilter, StartBackupRunArg, StartRolloutArg,
     UpgradeReadiness,
 };
-/// A rollout that installs nothing: what [`Rollouts::start_snapshot_operation`] plans.
-pub enum SnapshotOperation {
-    Backup(StartBackupRunArg),
-    Restore(RestoreChildArg),
-}
 
 pub use journal::{
     JournalEntry, JournalLine, LoggedEvent, RolloutOverview, RolloutRecord, CHECKPOINT_EVERY,
     RETAINED_FINISHED_CHECKPOINTS,
 };
-pub use planning::{delivery_of, StartPlan, MAX_INLINE_MODULE_BYTES, PLAN_SLICE};
-use planning::{plan_backup, plan_restore};
+use planning::plan_restore;
+pub use planning::{delivery_of, StartArg, StartPlan, MAX_INLINE_MODULE_BYTES, PLAN_SLICE};
 pub use queries::{
     EVENT_SCAN_BUDGET, MAX_EVENT_PAGE, MAX_HISTORY_PAGE, MAX_ROLLOUT_PAGE, ROLLOUT_SCAN_BUDGET,
 };
@@ -193,15 +189,15 @@ impl<M: Memory> Rollouts<M> {
         self.journal().len()
     }
 
-    /// Plans a rollout of the selected children, claims them and stores it, all at once (the
-    /// deployer's start spreads the same steps over messages: [`Self::begin_start`],
-    /// [`Self::start_some`], [`Self::create_started`]). Nothing is kept when it is refused.
-    /// Returns its id.
+    /// Plans a rollout (or a backup run) of the selected children, claims them and stores it,
+    /// all at once (the deployer's start spreads the same steps over messages:
+    /// [`Self::begin_start`], [`Self::start_some`], [`Self::create_started`]). Nothing is kept
+    /// when it is refused. Returns its id.
     pub fn start(
         &mut self,
         fleet: &mut Fleet<M>,
         release_store: &ReleaseStore<M>,
-        arg: StartRolloutArg,
+        arg: impl Into<StartArg>,
         own_subnet: Principal,
         caller: Principal,
         now: Nanos,
@@ -209,6 +205,20 @@ impl<M: Memory> Rollouts<M> {
         let mut plan = self.begin_start(fleet, release_store, arg)?;
         while !self.start_some(&mut plan, fleet, release_store, own_subnet)? {}
         self.create_started(plan, fleet, caller, now)
+    }
+
+    /// A backup run, planned all at once as [`Self::start`] plans a rollout.
+    pub fn start_backup(
+        &mut self,
+        fleet: &mut Fleet<M>,
+        release_store: &ReleaseStore<M>,
+        arg: StartBackupRunArg,
+        caller: Principal,
+        now: Nanos,
+    ) -> Result<u64, Error> {
+        // A backup run installs nothing, so no subnet's chunk store is asked for.
+        let no_subnet = Principal::anonymous();
+        self.start(fleet, release_store, arg, no_subnet, caller, now)
     }
 
     /// Stores the rollout a plan made (its children claimed and their runs stored as it was
@@ -232,19 +242,16 @@ impl<M: Memory> Rollouts<M> {
         Ok(rollout_id)
     }
 
-    /// Plans a backup run or a restore, claims its children and stores it, as [`Self::start`]
-    /// does a rollout. Returns its id.
-    pub fn start_snapshot_operation(
+    /// Plans a restore of one child, claims it and stores it, as [`Self::start`] does a
+    /// rollout. Returns its id.
+    pub fn start_restore(
         &mut self,
         fleet: &mut Fleet<M>,
-        arg: SnapshotOperation,
+        arg: RestoreChildArg,
         caller: Principal,
         now: Nanos,
     ) -> Result<u64, Error> {
-        let (plan, children) = match arg {
-            SnapshotOperation::Backup(arg) => plan_backup(fleet, arg)?,
-            SnapshotOperation::Restore(arg) => plan_restore(fleet, arg)?,
-        };
+        let (plan, children) = plan_restore(fleet, arg)?;
         let engine = Rollout::new(plan, now).map_err(|error| ErrorKind::InvalidRolloutPlan {
             reason: error.to_string(),
         })?;

@@ -1,5 +1,7 @@
 //! Planning a rollout: the release as the engine installs it, from the release store, and the
-//! selected children, from the fleet registry, in rollout order, with the policy.
+//! selected children, from the fleet registry, in rollout order, with the policy. A start plans
+//! [`PLAN_SLICE`] children per message ([`StartPlan`]), so that no message grows with the
+//! selection; a preview (a query) plans the same way all at once.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -41,9 +43,44 @@ pub struct StartPlan {
     /// The rollout's id, reserved, when the plan claims its children (a start).
     rollout_id: Option<u64>,
     pinned: Option<Sha256Hash>,
-    release_hash: ModuleHash,
-    release: ReleaseModule,
+    goal: Goal,
     stage: Stage,
+}
+
+/// What a start asks for: a rollout of a release, or a backup run.
+pub enum StartArg {
+    Rollout(StartRolloutArg),
+    Backup(StartBackupRunArg),
+}
+
+impl From<StartRolloutArg> for StartArg {
+    fn from(arg: StartRolloutArg) -> Self {
+        Self::Rollout(arg)
+    }
+}
+
+impl From<StartBackupRunArg> for StartArg {
+    fn from(arg: StartBackupRunArg) -> Self {
+        Self::Backup(arg)
+    }
+}
+
+enum Goal {
+    Upgrade {
+        release_hash: ModuleHash,
+        release: ReleaseModule,
+    },
+    Backup(BackupRun),
+}
+
+impl Goal {
+    /// Whether a child running `module_hash` is a target (see [`Operation::applies_to`]).
+    fn targets(&self, module_hash: Option<ModuleHash>) -> bool {
+        match self {
+            Self::Upgrade { release_hash, .. } => module_hash != Some(*release_hash),
+            Self::Backup(_) => true,
+        }
+    }
 }
 
 enum Stage {
@@ -56,7 +93,8 @@ enum Stage {
 struct Reading {
     policy: Policy,
     selection: SelectionReader,
-    gates: GateCheck,
+    /// Checked for an upgrade only.
+    gates: Option<GateCheck>,
     /// The first child the memory persistence check refused.
     persistence: Result<(), ErrorKind>,
     conflicts: ClaimConflicts,
@@ -132,32 +170,60 @@ impl StartPlan {
     fn begin<M: Memory>(
         fleet: &Fleet<M>,
         release_store: &ReleaseStore<M>,
-        arg: StartRolloutArg,
+        arg: StartArg,
     ) -> Result<Self, Error> {
-        let pinned = match &arg.plan_sha256 {
+        let (policy, selector, pinned) = match &arg {
+            StartArg::Rollout(arg) => (&arg.policy, &arg.selector, &arg.plan_sha256),
+            StartArg::Backup(arg) => (&arg.policy, &arg.selector, &None),
+        };
+        let pinned = match pinned {
             Some(hash) => Some(parse_sha256(hash)?),
             None => None,
         };
-        let policy = arg
-            .policy
+        let mut policy = policy
+            .clone()
             .unwrap_or_default()
             .into_policy()
             .map_err(|reason| ErrorKind::InvalidRolloutPlan { reason })?;
-        let release = release_store.release_module(&arg.release)?;
-        let release_hash = ModuleHash(release.sha256);
-        let target =
-            known_release(release_store, &release_hash).expect("a committed release is a release");
-        let gates = GateCheck::new(
-            &release_hash,
-            target,
-            policy.gate_overrides.as_deref().unwrap_or_default(),
-        );
-        let selection = fleet.selection(arg.selector).map_err(fleet_error)?;
+        let (goal, gates) = match &arg {
+            StartArg::Rollout(arg) => {
+                let release = release_store.release_module(&arg.release)?;
+                let release_hash = ModuleHash(release.sha256);
+                let target = known_release(release_store, &release_hash)
+                    .expect("a committed release is a release");
+                let gates = GateCheck::new(
+                    &release_hash,
+                    target,
+                    policy.gate_overrides.as_deref().unwrap_or_default(),
+                );
+                let goal = Goal::Upgrade {
+                    release_hash,
+                    release,
+                };
+                (goal, Some(gates))
+            }
+            StartArg::Backup(arg) => {
+                if policy.install != InstallOptions::default() {
+                    return Err(ErrorKind::InvalidRolloutPlan {
+                        reason: "a backup run installs nothing: leave the policy's install \
+                                 options out"
+                            .into(),
+                    }
+                    .into());
+                }
+                policy.snapshot_before_install = true;
+                let run = BackupRun {
+                    stop_children: arg.stop_children,
+                };
+                (Goal::Backup(run), None)
+            }
+        };
+        let selector = selector.clone();
+        let selection = fleet.selection(selector).map_err(fleet_error)?;
         Ok(Self {
             rollout_id: None,
             pinned,
-            release_hash,
-            release,
+            goal,
             stage: Stage::Reading(Box::new(Reading {
                 policy,
                 selection,
@@ -184,12 +250,15 @@ impl StartPlan {
             return Vec::new();
         };
         let read = fleet.select_some(&mut reading.selection, max);
-        if reading.persistence.is_ok() {
+        let modules = || {
+            read.iter()
+                .map(|(canister_id, record)| (*canister_id, record.module_hash))
+        };
+        if let (Goal::Upgrade { release, .. }, Ok(())) = (&self.goal, &reading.persistence) {
             reading.persistence = check_memory_persistence(
                 reading.policy.install.wasm_memory_persistence,
-                &self.release,
-                read.iter()
-                    .map(|(canister_id, record)| (*canister_id, record.module_hash)),
+                release,
+                modules(),
                 |module| {
                     release_store
                         .module_by_sha256(&module.0)
@@ -198,15 +267,13 @@ impl StartPlan {
                 },
             );
         }
-        reading.gates.add(
-            read.iter()
-                .map(|(canister_id, record)| (*canister_id, record.module_hash)),
-            |module| known_release(release_store, module),
-        );
+        if let Some(gates) = &mut reading.gates {
+            gates.add(modules(), |module| known_release(release_store, module));
+        }
         let explicit = matches!(reading.selection.selector(), fleet::Selector::Explicit(_));
         let mut ids = Vec::with_capacity(read.len());
         for (canister_id, record) in read {
-            if Some(self.release_hash) != record.module_hash {
+            if self.goal.targets(record.module_hash) {
                 reading.targets += 1;
                 *reading.from.entry(record.module_hash).or_default() += 1;
             }
@@ -254,23 +321,31 @@ impl StartPlan {
         } = *reading;
         selection.verdict().map_err(fleet_error)?;
         persistence?;
-        gates.verdict()?;
-        // Each subnet looked up once, not once per child.
-        let without_store = subnets
-            .into_iter()
-            .map(|subnet| fleet.subnet(subnet).expect("a child's subnet is numbered"))
-            .find(|&subnet| !has_store(subnet));
-        let delivery = delivery_of(&self.release, without_store.is_none());
-        if let (Delivery::ChunkStore, Some(subnet)) = (delivery, without_store) {
-            return Err(ErrorKind::NoChunkStore { subnet }.into());
-        }
-        conflicts.verdict().map_err(fleet_error)?;
-        let operation = Operation::Upgrade(TargetRelease {
-            module_hash: self.release_hash,
-            delivery,
-        });
+        gates.map_or(Ok(()), GateCheck::verdict)?;
+        let operation = match &self.goal {
+            Goal::Upgrade {
+                release_hash,
+                release,
+            } => {
+                // Each subnet looked up once, not once per child.
+                let without_store = subnets
+                    .into_iter()
+                    .map(|subnet| fleet.subnet(subnet).expect("a child's subnet is numbered"))
+                    .find(|&subnet| !has_store(subnet));
+                let delivery = delivery_of(release, without_store.is_none());
+                if let (Delivery::ChunkStore, Some(subnet)) = (delivery, without_store) {
+                    return Err(ErrorKind::NoChunkStore { subnet }.into());
+                }
+                Operation::Upgrade(TargetRelease {
+                    module_hash: *release_hash,
+                    delivery,
+                })
+            }
+            Goal::Backup(run) => Operation::Backup(*run),
+        };
         let hasher = PlanHasher::new(&operation, &policy, queues.len as u32);
         let builder = RolloutBuilder::new(operation, policy, targets).map_err(plan_error)?;
+        conflicts.verdict().map_err(fleet_error)?;
         self.stage = Stage::Planning(Box::new(Planning {
             children: Vec::with_capacity(queues.len),
             queues,
@@ -356,9 +431,9 @@ impl<M: Memory> Rollouts<M> {
         &mut self,
         fleet: &Fleet<M>,
         release_store: &ReleaseStore<M>,
-        arg: StartRolloutArg,
+        arg: impl Into<StartArg>,
     ) -> Result<StartPlan, Error> {
-        let mut plan = StartPlan::begin(fleet, release_store, arg)?;
+        let mut plan = StartPlan::begin(fleet, release_store, arg.into())?;
         let rollout_id = self.next_rollout_id();
         self.planning.insert(rollout_id);
         plan.rollout_id = Some(rollout_id);
@@ -374,22 +449,19 @@ impl<M: Memory> Rollouts<M> {
         release_store: &ReleaseStore<M>,
         own_subnet: Principal,
     ) -> Result<bool, Error> {
-        let result = self.start_slice(plan, fleet, release_store, own_subnet);
-        if result.is_err() {
-            self.abandon_start(plan, fleet);
-        }
-        result
-    }
-
-    fn start_slice(
-        &mut self,
-        plan: &mut StartPlan,
-        fleet: &mut Fleet<M>,
-        release_store: &ReleaseStore<M>,
-        own_subnet: Principal,
-    ) -> Result<bool, Error> {
         let rollout_id = plan.rollout_id.expect("a start claims");
-        if !plan.is_read() {
+        let result = if plan.is_read() {
+            let planned = plan.plan_some(PLAN_SLICE);
+            if let (Ok(done), Stage::Planning(planning)) = (&planned, &mut plan.stage) {
+                planning.stored = self.checkpoint_children.store_from(
+                    rollout_id,
+                    planning.builder.children(),
+                    planning.stored,
+                    *done,
+                );
+            }
+            planned
+        } else {
             let read = plan.read_some(fleet, release_store, PLAN_SLICE);
             if let Stage::Reading(reading) = &mut plan.stage {
                 fleet.check_claims(&read, rollout_id, &mut reading.conflicts);
@@ -398,21 +470,16 @@ impl<M: Memory> Rollouts<M> {
                 }
             }
             if plan.is_read() {
-                plan.end_reading(fleet, |subnet| self.store_for(subnet, own_subnet).is_some())?;
+                plan.end_reading(fleet, |subnet| self.store_for(subnet, own_subnet).is_some())
+                    .map(|()| false)
+            } else {
+                Ok(false)
             }
-            return Ok(false);
-        }
-        let done = plan.plan_some(PLAN_SLICE)?;
-        let Stage::Planning(planning) = &mut plan.stage else {
-            unreachable!("planning")
         };
-        planning.stored = self.checkpoint_children.store_from(
-            rollout_id,
-            planning.builder.children(),
-            planning.stored,
-            done,
-        );
-        Ok(done)
+        if result.is_err() {
+            self.abandon_start(plan, fleet);
+        }
+        result
     }
 
     /// The plan made (every slice planned): checks it against the pinned hash and hands its
@@ -457,11 +524,14 @@ impl<M: Memory> Rollouts<M> {
         now: Nanos,
     ) -> Result<RolloutPreview, Error> {
         let release = release_store.get_release(&arg.release)?.summary;
-        let mut plan = StartPlan::begin(fleet, release_store, arg)?;
+        let mut plan = StartPlan::begin(fleet, release_store, arg.into())?;
         plan.read_some(fleet, release_store, usize::MAX);
         plan.end_reading(fleet, |subnet| self.store_for(subnet, own_subnet).is_some())?;
         plan.plan_some(usize::MAX)?;
-        let release_blessing = release_store.blessing(&plan.release_hash.0);
+        let release_blessing = match &plan.goal {
+            Goal::Upgrade { release_hash, .. } => release_store.blessing(&release_hash.0),
+            Goal::Backup(_) => None,
+        };
         let planned = plan.finish(now)?;
         let summary = planned.engine.summary();
         let mut policy = planned.engine.policy().clone();
@@ -485,35 +555,6 @@ impl<M: Memory> Rollouts<M> {
             release_blessing,
         })
     }
-}
-
-/// Plans a backup run: the selected children in rollout order, each to be snapshotted.
-pub(super) fn plan_backup<M: Memory>(
-    fleet: &Fleet<M>,
-    arg: StartBackupRunArg,
-) -> Result<(Plan, Vec<Principal>), Error> {
-    let mut policy = arg
-        .policy
-        .unwrap_or_default()
-        .into_policy()
-        .map_err(|reason| ErrorKind::InvalidRolloutPlan { reason })?;
-    if policy.install != InstallOptions::default() {
-        return Err(ErrorKind::InvalidRolloutPlan {
-            reason: "a backup run installs nothing: leave the policy's install options out".into(),
-        }
-        .into());
-    }
-    policy.snapshot_before_install = true;
-    let selected = fleet.select(&arg.selector).map_err(fleet_error)?;
-    let selected = in_rollout_order(&arg.selector, selected);
-    let plan = Plan {
-        operation: Operation::Backup(BackupRun {
-            stop_children: arg.stop_children,
-        }),
-        children: specs(&selected),
-        policy,
-    };
-    Ok((plan, selected.into_iter().map(|(id, _)| id).collect()))
 }
 
 /// The longest snapshot id a restore takes: the IC's are a canister id and a 64-bit number.
@@ -552,17 +593,6 @@ pub(super) fn plan_restore<M: Memory>(
         },
     };
     Ok((plan, selected.into_iter().map(|(id, _)| id).collect()))
-}
-
-/// The operator's order for an explicit selection; otherwise the subnets interleaved.
-fn in_rollout_order(
-    selector: &fleet::Selector,
-    selected: Vec<(Principal, ChildRecord)>,
-) -> Vec<(Principal, ChildRecord)> {
-    match selector {
-        fleet::Selector::Explicit(_) => selected,
-        _ => interleave_subnets(selected, |(_, record)| record.subnet),
-    }
 }
 
 /// What the engine is told of each selected child.
@@ -621,6 +651,7 @@ pub(super) fn check_memory_persistence(
     }
 }
 
+#[cfg(test)]
 /// The items in the order of [`SubnetQueues`]: the subnets in turn, each subnet's order kept.
 pub(super) fn interleave_subnets<T, K: Ord + Copy>(
     items: Vec<T>,

@@ -1826,6 +1826,23 @@ fn start_arg(release: &Release, plan_sha256: Option<ByteBuf>) -> StartRolloutArg
     }
 }
 
+fn begin_start(state: &mut State<VectorMemory>, arg: impl Into<StartArg>) -> StartPlan {
+    let State {
+        release_store,
+        fleet,
+        rollouts,
+        ..
+    } = state;
+    rollouts.begin_start(fleet, release_store, arg).unwrap()
+}
+
+fn create_started(state: &mut State<VectorMemory>, plan: StartPlan) -> Result<u64, Error> {
+    let State {
+        fleet, rollouts, ..
+    } = state;
+    rollouts.create_started(plan, fleet, admin(), T0)
+}
+
 /// Plans a slice of the start; returns whether it is planned.
 fn start_step(state: &mut State<VectorMemory>, plan: &mut StartPlan) -> Result<bool, Error> {
     let State {
@@ -1853,16 +1870,10 @@ fn a_start_reads_then_plans_a_slice_of_children_per_step_holding_them_as_it_read
             .preview(fleet, release_store, arg, subnet(), T0)
             .unwrap()
     };
-    let mut plan = {
-        let State {
-            release_store,
-            fleet,
-            rollouts,
-            ..
-        } = &mut state;
-        let arg = start_arg(&release, Some(preview.plan_sha256.clone()));
-        rollouts.begin_start(fleet, release_store, arg).unwrap()
-    };
+    let mut plan = begin_start(
+        &mut state,
+        start_arg(&release, Some(preview.plan_sha256.clone())),
+    );
     let rollout_id = state.rollouts.next_rollout_id() - 1;
     assert!(!start_step(&mut state, &mut plan).unwrap());
     // Read children are held: another rollout cannot take them.
@@ -1887,12 +1898,7 @@ fn a_start_reads_then_plans_a_slice_of_children_per_step_holding_them_as_it_read
     // Three slices read, three planned.
     assert_eq!(steps, 6);
     assert_eq!(state.fleet.claim_of(&child(children - 1)), Some(rollout_id));
-    let started = {
-        let State {
-            fleet, rollouts, ..
-        } = &mut state;
-        rollouts.create_started(plan, fleet, admin(), T0).unwrap()
-    };
+    let started = create_started(&mut state, plan).unwrap();
     assert_eq!(started, rollout_id);
     // The same rollout as one planned all at once, stored as it is held.
     let (mut at_once, release) = setup(children);
@@ -1914,25 +1920,14 @@ fn a_start_reads_then_plans_a_slice_of_children_per_step_holding_them_as_it_read
 #[test]
 fn a_refused_start_frees_its_children_and_its_runs_and_its_id_waits_for_them() {
     let (mut state, release) = setup(PLAN_SLICE as u16 + 100);
-    let mut plan = {
-        let State {
-            release_store,
-            fleet,
-            rollouts,
-            ..
-        } = &mut state;
-        let arg = start_arg(&release, Some(ByteBuf::from(vec![7; 32])));
-        rollouts.begin_start(fleet, release_store, arg).unwrap()
-    };
+    let mut plan = begin_start(
+        &mut state,
+        start_arg(&release, Some(ByteBuf::from(vec![7; 32]))),
+    );
     let rollout_id = state.rollouts.next_rollout_id() - 1;
     while !start_step(&mut state, &mut plan).unwrap() {}
     assert!(state.rollouts.checkpoint_children.runs_stored(rollout_id) > 0);
-    let refused = {
-        let State {
-            fleet, rollouts, ..
-        } = &mut state;
-        rollouts.create_started(plan, fleet, admin(), T0)
-    };
+    let refused = create_started(&mut state, plan);
     assert!(matches!(
         refused.as_ref().map_err(|error| error.kind()),
         Err(ErrorKind::PlanChanged { .. })
@@ -1949,17 +1944,7 @@ fn a_refused_start_frees_its_children_and_its_runs_and_its_id_waits_for_them() {
 
     // A start abandoned half-way (a refusal, or a trap in one of its messages) frees its
     // children too.
-    let mut plan = {
-        let State {
-            release_store,
-            fleet,
-            rollouts,
-            ..
-        } = &mut state;
-        rollouts
-            .begin_start(fleet, release_store, start_arg(&release, None))
-            .unwrap()
-    };
+    let mut plan = begin_start(&mut state, start_arg(&release, None));
     assert!(!start_step(&mut state, &mut plan).unwrap());
     assert_eq!(state.fleet.claim_of(&child(0)), Some(rollout_id));
     let State {
@@ -1978,4 +1963,39 @@ fn a_refused_start_frees_its_children_and_its_runs_and_its_id_waits_for_them() {
             T0
         )
         .is_ok());
+}
+
+#[test]
+fn a_backup_run_is_read_then_planned_a_slice_per_step_as_a_rollout_is() {
+    let children = PLAN_SLICE as u16 + 100;
+    let arg = || StartBackupRunArg {
+        selector: Selector::All,
+        policy: None,
+        stop_children: false,
+    };
+    let (mut state, _) = setup(children);
+    let mut plan = begin_start(&mut state, arg());
+    let mut steps = 1;
+    while !start_step(&mut state, &mut plan).unwrap() {
+        steps += 1;
+    }
+    // Two slices read, two planned.
+    assert_eq!(steps, 4);
+    let rollout_id = create_started(&mut state, plan).unwrap();
+    let (mut at_once, _) = setup(children);
+    let at_once_id = {
+        let State {
+            release_store,
+            fleet,
+            rollouts,
+            ..
+        } = &mut at_once;
+        rollouts
+            .start_backup(fleet, release_store, arg(), admin(), T0)
+            .unwrap()
+    };
+    let info = state.rollouts.info(rollout_id).unwrap();
+    assert_eq!(info, at_once.rollouts.info(at_once_id).unwrap());
+    assert!(info.operation.is_some(), "a backup run");
+    assert_eq!(info.summary.counts.queued, u32::from(children));
 }
