@@ -35,7 +35,7 @@ impl<T: Serialize + DeserializeOwned> Storable for Cbor<T> {
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(256);
     // Writing into a Vec cannot fail, and the stored types serialize without custom logic.
     ciborium::into_writer(value, &mut bytes).expect("CBOR encoding into memory cannot fail");
     bytes

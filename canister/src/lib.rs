@@ -24,7 +24,7 @@
 //! | [`fleet`]              | the fleet registry: children, labels, subnets, claims           |
 //! | [`engine`]             | the rollout engine: a pure state machine per rollout            |
 //! | [`rollouts`]           | rollouts as stored: planning, journal, admission, stores, reads |
-//! | [`status_reply`]       | the two fields of a `canister_status` reply the driver reads    |
+//! | [`management_reply`]   | the fields of the management replies the driver reads           |
 //! | [`dashboard`]          | `http_request`: the page, `/metrics`, `/status`, `/events`      |
 //! | [`governance`]         | proposals: plan hashes, renders, governance-only settings       |
 //! | [`proxy`]              | the `icp` CLI's proxy interface: admission and the audit log    |
@@ -44,6 +44,7 @@ pub mod error;
 pub mod fleet;
 pub mod governance;
 pub mod hash;
+pub mod management_reply;
 pub mod memory;
 pub mod proxy;
 pub mod release_store;
@@ -51,7 +52,6 @@ pub mod releases;
 pub mod roles;
 pub mod rollouts;
 pub mod state;
-pub mod status_reply;
 pub mod text;
 pub mod uploads;
 pub mod version;

@@ -371,7 +371,7 @@ fn callback_executions(sim: &Sim, canister: candid::Principal) -> usize {
         .iter()
         .filter(|e| {
             matches!(&e.kind, ic_sim::TraceKind::Execution { canister: c, entry, .. }
-                if *c == canister && entry == "response")
+                if *c == canister && entry.starts_with("response:"))
         })
         .count()
 }

@@ -360,7 +360,7 @@ fn round_trip_rounds_match_a_measured_call() {
                 .unwrap()
         };
         assert_eq!(
-            round_of("response") - round_of("update:forward"),
+            round_of("response:reply_arg") - round_of("update:forward"),
             sim.round_trip_rounds(0, subnet)
         );
     }

@@ -43,6 +43,7 @@ pub(super) fn roll_out(deployer: &mut Deployer, release: &Release, policy: Polic
     let upgraded = u64::from(finished.summary.counts.upgraded);
     let mut figures = delta(&before, &deployer.env.stats());
     figures.extend(execution_figures(deployer, trace_from, upgraded));
+    figures.extend(instructions_by_entry(deployer, trace_from, upgraded));
     figures.insert("children_upgraded".to_string(), upgraded);
     let (stable_after, heap_after) = deployer_memory(deployer);
     let (stable_before, heap_before) = memory_before;
@@ -199,6 +200,24 @@ pub(crate) fn execution_figures(
             largest(false),
         ),
     ])
+}
+
+/// Where the deployer's instructions per child go: the executions since `trace_from` summed by
+/// entry point (`response:stop_canister` is the callback of a `stop_canister` call, with all it
+/// started next), per child.
+fn instructions_by_entry(deployer: &Deployer, trace_from: usize, children: u64) -> Figures {
+    let mut figures = Figures::new();
+    for (entry, instructions) in deployer.replicated_executions(trace_from) {
+        let entry: String = entry
+            .replace("<ic-cdk internal> ", "")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let name = format!("per_child_instructions_{entry}");
+        *figures.entry(name).or_default() += instructions;
+    }
+    figures.values_mut().for_each(|sum| *sum /= children);
+    figures
 }
 
 /// Rollouts run one after another over the same 200 children (child_v2, child_v3, and back):

@@ -29,7 +29,7 @@ use crate::engine::{
     Observation, Outcome, Reply, RunStatus, SnapshotId, WasmMemoryPersistence,
 };
 use crate::hash::Sha256Hash;
-use crate::status_reply::{self, StatusCode};
+use crate::management_reply::{self, StatusCode};
 
 thread_local! {
     /// Calls made and not yet answered: the deployer refuses its own upgrade while any may be
@@ -90,8 +90,8 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
     let child = Principal::from_slice(action.child.as_bytes());
     let target = CanisterIdRecord { canister_id: child };
     match &action.kind {
-        ActionKind::Stop => done(management::<()>("stop_canister", target).await),
-        ActionKind::Start => done(management::<()>("start_canister", target).await),
+        ActionKind::Stop => done(management_unit("stop_canister", target).await),
+        ActionKind::Start => done(management_unit("start_canister", target).await),
         ActionKind::TakeSnapshot { replace } => {
             let arg = TakeCanisterSnapshotArgs {
                 canister_id: child,
@@ -99,11 +99,13 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
                 uninstall_code: None,
                 sender_canister_version: None,
             };
-            outcome(
-                management::<Snapshot>("take_canister_snapshot", arg)
-                    .await
-                    .map(|snapshot| Reply::Snapshot(SnapshotId(snapshot.id))),
-            )
+            let method = "take_canister_snapshot";
+            let reply = management_raw(method, arg).await;
+            outcome(reply.and_then(|reply| {
+                management_reply::decode_snapshot_id(&reply)
+                    .map(|id| Reply::Snapshot(SnapshotId(id)))
+                    .map_err(|error| undecodable(method, error))
+            }))
         }
         ActionKind::InstallCode {
             module_hash: _,
@@ -124,7 +126,7 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
                         arg: options.arg.clone(),
                         sender_canister_version: None,
                     };
-                    management::<()>("install_code", arg).await
+                    management_unit("install_code", arg).await
                 }
                 Install::Chunked {
                     store,
@@ -147,7 +149,7 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
                         arg: options.arg.clone(),
                         sender_canister_version: None,
                     };
-                    management::<()>("install_chunked_code", arg).await
+                    management_unit("install_chunked_code", arg).await
                 }
             };
             done(result)
@@ -166,14 +168,14 @@ pub async fn perform(action: &Action, install: Option<Install>) -> Outcome {
                 snapshot_id: snapshot.0.clone(),
                 sender_canister_version: None,
             };
-            done(management::<()>("load_canister_snapshot", arg).await)
+            done(management_unit("load_canister_snapshot", arg).await)
         }
         ActionKind::DeleteSnapshot { snapshot } => {
             let arg = DeleteCanisterSnapshotArgs {
                 canister_id: child,
                 snapshot_id: snapshot.0.clone(),
             };
-            done(management::<()>("delete_canister_snapshot", arg).await)
+            done(management_unit("delete_canister_snapshot", arg).await)
         }
     }
 }
@@ -211,18 +213,13 @@ pub fn controls(status: &CanisterStatusResult) -> bool {
 }
 
 /// Reads the child's run status, module hash and funds. Only those fields of the
-/// `canister_status` reply are decoded ([`status_reply`]): the whole reply through the `candid`
-/// crate costs about half a million instructions, twice per upgraded child.
+/// `canister_status` reply are decoded ([`management_reply`]): the whole reply through the
+/// `candid` crate costs about half a million instructions, twice per upgraded child.
 async fn observe(child: Principal, list_snapshots: bool) -> Result<Reply, CallError> {
     let method = "canister_status";
-    let call = Call::bounded_wait(Principal::management_canister(), method).take_raw_args(
-        cached_candid::encode(&CanisterIdRecord { canister_id: child }),
-    );
-    let reply = counted(call).await.map_err(call_error)?;
-    let status = status_reply::decode_child_status(&reply).map_err(|error| CallError {
-        code: reject_code::SYS_UNKNOWN,
-        message: format!("the reply of {method} does not decode: {error}"),
-    })?;
+    let reply = management_raw(method, CanisterIdRecord { canister_id: child }).await?;
+    let status = management_reply::decode_child_status(&reply)
+        .map_err(|error| undecodable(method, error))?;
     let snapshots = if list_snapshots {
         let listed: Vec<Snapshot> = management(
             "list_canister_snapshots",
@@ -289,16 +286,39 @@ async fn management<R: CandidType + DeserializeOwned>(
     method: &str,
     arg: impl CandidType + 'static,
 ) -> Result<R, CallError> {
+    let reply = management_raw(method, arg).await?;
+    candid::decode_one(&reply).map_err(|error| undecodable(method, error))
+}
+
+/// [`management`] for a method that answers `()`: its canonical reply is checked at a glance.
+async fn management_unit(method: &str, arg: impl CandidType + 'static) -> Result<(), CallError> {
+    let reply = management_raw(method, arg).await?;
+    if management_reply::is_canonical_empty(&reply) {
+        return Ok(());
+    }
+    candid::decode_one::<()>(&reply).map_err(|error| undecodable(method, error))
+}
+
+/// [`management`]'s call, its reply's bytes undecoded.
+async fn management_raw(
+    method: &str,
+    arg: impl CandidType + 'static,
+) -> Result<Vec<u8>, CallError> {
     let call = Call::bounded_wait(Principal::management_canister(), method)
         .take_raw_args(cached_candid::encode(&arg));
     // The call owns the encoded bytes and frees them once sent; freeing the argument here too
     // keeps a module or chunk off the heap while its call is in flight.
     drop(arg);
     let response = counted(call).await.map_err(call_error)?;
-    response.candid::<R>().map_err(|error| CallError {
+    Ok(response.into_bytes())
+}
+
+/// A reply that does not decode: the call happened, its result is lost (`SYS_UNKNOWN`).
+fn undecodable(method: &str, error: impl std::fmt::Display) -> CallError {
+    CallError {
         code: reject_code::SYS_UNKNOWN,
         message: format!("the reply of {method} does not decode: {error}"),
-    })
+    }
 }
 
 fn call_error(failed: CallFailed) -> CallError {

@@ -25,12 +25,13 @@ fn apply_persistent_effects(state: &mut CanisterState, outcome: &ExecOutcome) {
     }
 }
 
-fn entry_label(kind: &ExecKind) -> String {
+pub(crate) fn entry_label(kind: &ExecKind) -> String {
     match kind {
         ExecKind::Update { method } => format!("update:{method}"),
         ExecKind::Query { method, .. } => format!("query:{method}"),
         ExecKind::CompositeQuery { method } => format!("composite_query:{method}"),
         ExecKind::InspectMessage { method } => format!("inspect_message:{method}"),
+        // `execute_response` names the method answered instead.
         ExecKind::Response { .. } => "response".to_string(),
         ExecKind::CompositeResponse { .. } => "composite_response".to_string(),
         ExecKind::GlobalTimer => "global_timer".to_string(),
@@ -140,7 +141,8 @@ impl Sim {
             Ok(kind) => {
                 let context =
                     self.open_context(canister, CallContext::new(origin, cycles, deadline_nanos));
-                self.run_in_context(canister, context, kind, payload, 0);
+                let label = entry_label(&kind);
+                self.run_in_context(canister, context, kind, label, payload, 0);
             }
             Err(reject) => {
                 let subnet = self.canisters[&canister].subnet;
@@ -174,7 +176,9 @@ impl Sim {
             callback: call.callback,
             response,
         };
-        self.run_in_context(canister, call.context, kind, arg, refund);
+        // The trace names the method the response answers: a callback's cost is read per call.
+        let label = format!("response:{}", call.method);
+        self.run_in_context(canister, call.context, kind, label, arg, refund);
     }
 
     /// The parts of an execution's environment that come from the canister's state.
@@ -214,12 +218,14 @@ impl Sim {
         }
     }
 
-    /// Runs `kind` on `canister` within call context `context` and applies the outcome.
+    /// Runs `kind` on `canister` within call context `context` and applies the outcome; the
+    /// trace names the execution `label`.
     pub(crate) fn run_in_context(
         &mut self,
         canister: Principal,
         context: u64,
         kind: ExecKind,
+        label: String,
         arg: Vec<u8>,
         cycles_refunded: u128,
     ) {
@@ -240,7 +246,6 @@ impl Sim {
         env.already_replied = call_context.responded;
         env.deadline_nanos = call_context.deadline_nanos;
         env.call_context_instructions = call_context.instructions;
-        let label = entry_label(&kind);
         let injected_trap = match kind {
             ExecKind::Response { .. } => None,
             _ => self.execution_fault(canister, &label),

@@ -230,6 +230,8 @@ pub enum TraceKind {
     },
     Execution {
         canister: Principal,
+        /// What ran: `update:<method>`, `query:<method>`, `global_timer`, ..., and for a
+        /// callback `response:<method>`, the method of the call it answers.
         entry: String,
         instructions: u64,
         trapped: bool,

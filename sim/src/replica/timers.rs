@@ -47,7 +47,8 @@ impl Sim {
     fn run_task(&mut self, canister: Principal, kind: ExecKind) {
         self.count_message();
         let context = self.open_context(canister, CallContext::new(CallOrigin::System, 0, 0));
-        self.run_in_context(canister, context, kind, Vec::new(), 0);
+        let label = super::execution::entry_label(&kind);
+        self.run_in_context(canister, context, kind, label, Vec::new(), 0);
     }
 
     /// Answers every bounded-wait call whose deadline has passed with `SYS_UNKNOWN`, straight into

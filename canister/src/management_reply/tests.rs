@@ -757,3 +757,113 @@ proptest! {
         prop_assert!(reader.bytes.is_empty());
     }
 }
+
+// `take_canister_snapshot`'s reply: the real result type, a subtype of it, and malformed input.
+
+fn snapshot_reply(id: &[u8]) -> Vec<u8> {
+    encode(&ic_management_canister_types::Snapshot {
+        id: id.to_vec(),
+        taken_at_timestamp: 1_700_000_000_000_000_000,
+        total_size: 4_096,
+    })
+}
+
+#[test]
+fn a_snapshot_reply_gives_its_id() {
+    for id in [vec![], vec![7; 16], vec![0xff; 300]] {
+        assert_eq!(decode_snapshot_id(&snapshot_reply(&id)), Ok(id));
+    }
+}
+
+#[test]
+fn a_snapshot_reply_with_reordered_and_unknown_fields_gives_its_id() {
+    #[derive(CandidType)]
+    struct Extended {
+        zzz_future: Vec<Option<String>>,
+        total_size: u64,
+        id: serde_bytes::ByteBuf,
+        nested: (Reserved, Int),
+    }
+    let reply = encode(&Extended {
+        zzz_future: vec![Some("x".into()), None],
+        total_size: 1,
+        id: serde_bytes::ByteBuf::from(vec![1, 2, 3]),
+        nested: (Reserved, Int::from(-5)),
+    });
+    assert_eq!(decode_snapshot_id(&reply), Ok(vec![1, 2, 3]));
+}
+
+#[test]
+fn a_snapshot_reply_without_a_blob_id_is_refused() {
+    #[derive(CandidType)]
+    struct NoId {
+        total_size: u64,
+    }
+    #[derive(CandidType)]
+    struct TextId {
+        id: String,
+    }
+    assert_eq!(
+        decode_snapshot_id(&encode(&NoId { total_size: 1 })),
+        Err(DecodeError::MissingSnapshotId)
+    );
+    assert!(matches!(
+        decode_snapshot_id(&encode(&TextId { id: "a".into() })),
+        Err(DecodeError::Malformed(_))
+    ));
+    assert!(matches!(
+        decode_snapshot_id(&encode(&7u8)),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn a_cut_or_extended_snapshot_reply_is_refused() {
+    let reply = snapshot_reply(&[9; 20]);
+    for end in 0..reply.len() {
+        let expected = if end < 4 {
+            DecodeError::NotCandid
+        } else {
+            DecodeError::Truncated
+        };
+        assert_eq!(
+            decode_snapshot_id(&reply[..end]),
+            Err(expected),
+            "cut at {end}"
+        );
+    }
+    let mut extended = reply;
+    extended.push(0);
+    assert!(matches!(
+        decode_snapshot_id(&extended),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+/// The empty reply the `candid` crate encodes is the canonical one; other encodings of `()`
+/// (one `null` value, a type table entry nobody uses) are not, and the `candid` crate (the
+/// fallback) still reads them as `()`.
+#[test]
+fn only_the_canonical_empty_reply_is_taken_at_a_glance() {
+    let canonical = candid::encode_args(()).expect("encodes");
+    assert!(is_canonical_empty(&canonical));
+    let one_null = candid::encode_one(()).expect("encodes");
+    let unused_type = b"DIDL\x01\x6d\x7b\x00".to_vec();
+    for other in [one_null, unused_type] {
+        assert!(!is_canonical_empty(&other));
+        candid::decode_one::<()>(&other).expect("the fallback reads it");
+    }
+    assert!(!is_canonical_empty(b"DIDL\x00\x00\x00"));
+    assert!(!is_canonical_empty(b""));
+}
+
+proptest! {
+    #[test]
+    fn random_bytes_are_no_snapshot_reply(bytes in vec(any::<u8>(), 0..200)) {
+        let candid_like = [b"DIDL".as_slice(), &bytes].concat();
+        // Whatever it reads is a blob of the input, never a panic.
+        if let Ok(id) = decode_snapshot_id(&candid_like) {
+            prop_assert!(id.len() <= bytes.len());
+        }
+    }
+}
