@@ -19,7 +19,12 @@ pub fn thousand_children() -> Figures {
     let mut deployer = fleet(SUBNETS, CHILDREN as usize);
     let release = upload(&mut deployer, &artifacts::wasm("child_v2"));
     let trace_from = deployer.env.trace().len();
-    let mut figures = roll_out(&mut deployer, &release, policy(10, vec![], CONCURRENCY));
+    const CANARY: usize = 10;
+    let mut figures = roll_out(
+        &mut deployer,
+        &release,
+        policy(CANARY as u32, vec![], CONCURRENCY),
+    );
     assert_eq!(
         figures["children_upgraded"], CHILDREN,
         "every child upgraded"
@@ -41,17 +46,68 @@ pub fn thousand_children() -> Figures {
         u64::from(CONCURRENCY),
         figures["deployer_instructions_per_child"],
     );
-    let bound = deployer
+    let terms = deployer
         .env
         .scheduling_model()
-        .lower_bound_rounds(&workload)
-        .rounds();
+        .lower_bound_rounds(&workload);
+    let bound = terms.rounds();
     figures.insert("lower_bound_rounds".to_string(), bound);
     figures.insert(
         "rounds_percent_of_lower_bound".to_string(),
         figures["rounds"] * 100 / bound,
     );
+    figures.insert("lower_bound_latency_rounds".to_string(), terms.latency);
+    figures.insert(
+        "lower_bound_subnet_messages_rounds".to_string(),
+        terms.subnet_messages,
+    );
+    figures.insert(
+        "lower_bound_chain_rounds".to_string(),
+        workload.rounds_per_operation,
+    );
+    figures.extend(where_the_rounds_go(&deployer, trace_from, CANARY));
     figures
+}
+
+/// Where a rollout's rounds go beyond the bound, from the management calls the trace shows:
+/// rounds before the first child's first call (the start's messages), the canary wave's rounds
+/// (until the first call to a child after the `canary` first ones: the next wave waits for
+/// it), and a child's chain from its first call's execution to its last's, on average (the
+/// bound counts one round trip per call).
+fn where_the_rounds_go(deployer: &Deployer, trace_from: usize, canary: usize) -> Figures {
+    let trace = &deployer.env.trace()[trace_from..];
+    let started = trace.first().map_or(0, |event| event.round);
+    // Per target: its first and last call, and whether it was stopped (a child, not a store).
+    let mut chains: BTreeMap<Principal, (u64, u64, bool)> = BTreeMap::new();
+    for event in trace {
+        if let TraceKind::Management {
+            caller,
+            method,
+            target: Some(target),
+            ..
+        } = &event.kind
+        {
+            if *caller == deployer.canister {
+                let chain = chains
+                    .entry(*target)
+                    .or_insert((event.round, event.round, false));
+                chain.1 = event.round;
+                chain.2 |= method == "stop_canister";
+            }
+        }
+    }
+    chains.retain(|_, (_, _, stopped)| *stopped);
+    let mut firsts: Vec<u64> = chains.values().map(|(first, ..)| *first).collect();
+    firsts.sort_unstable();
+    let chain_sum: u64 = chains.values().map(|(first, last, _)| last - first).sum();
+    Figures::from([
+        ("start_rounds".to_string(), firsts[0] - started),
+        ("canary_rounds".to_string(), firsts[canary] - firsts[0]),
+        (
+            "child_chain_rounds_mean".to_string(),
+            chain_sum / chains.len() as u64,
+        ),
+    ])
 }
 
 /// The rollout since trace position `trace_from` as the scheduling model's [`Workload`]: each
