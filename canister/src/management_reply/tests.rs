@@ -207,31 +207,26 @@ fn field_hashes_match_the_candid_crate() {
     }
 }
 
-#[test]
-fn truncation_at_every_offset_is_an_error() {
-    let reply = sample_reply();
+/// `decode` refuses `reply` cut at every offset, and `reply` with a byte more.
+fn assert_cut_and_extended_refused<T: fmt::Debug + PartialEq>(
+    reply: &[u8],
+    decode: impl Fn(&[u8]) -> Result<T, DecodeError>,
+) {
     for end in 0..reply.len() {
         let expected = if end < 4 {
             DecodeError::NotCandid
         } else {
             DecodeError::Truncated
         };
-        assert_eq!(
-            decode_child_status(&reply[..end]),
-            Err(expected),
-            "cut at {end}"
-        );
+        assert_eq!(decode(&reply[..end]), Err(expected), "cut at {end}");
     }
+    let extended = [reply, &[0]].concat();
+    assert!(matches!(decode(&extended), Err(DecodeError::Malformed(_))));
 }
 
 #[test]
-fn trailing_bytes_are_rejected() {
-    let mut reply = sample_reply();
-    reply.push(0);
-    assert!(matches!(
-        decode_child_status(&reply),
-        Err(DecodeError::Malformed(_))
-    ));
+fn a_cut_or_extended_status_reply_is_refused() {
+    assert_cut_and_extended_refused(&sample_reply(), decode_child_status);
 }
 
 #[test]
@@ -819,25 +814,7 @@ fn a_snapshot_reply_without_a_blob_id_is_refused() {
 
 #[test]
 fn a_cut_or_extended_snapshot_reply_is_refused() {
-    let reply = snapshot_reply(&[9; 20]);
-    for end in 0..reply.len() {
-        let expected = if end < 4 {
-            DecodeError::NotCandid
-        } else {
-            DecodeError::Truncated
-        };
-        assert_eq!(
-            decode_snapshot_id(&reply[..end]),
-            Err(expected),
-            "cut at {end}"
-        );
-    }
-    let mut extended = reply;
-    extended.push(0);
-    assert!(matches!(
-        decode_snapshot_id(&extended),
-        Err(DecodeError::Malformed(_))
-    ));
+    assert_cut_and_extended_refused(&snapshot_reply(&[9; 20]), decode_snapshot_id);
 }
 
 /// The empty reply the `candid` crate encodes is the canonical one; other encodings of `()`
