@@ -195,7 +195,7 @@ fn an_engine_that_decides_differently_takes_over_only_a_prepared_deployer() {
         .upgrade_stopped_to(admin(), &alternate, None)
         .expect_err("refused");
     for needle in [
-        "engine revision 3",
+        "engine revision 4",
         "prepare_upgrade",
         "keeps its current build",
     ] {

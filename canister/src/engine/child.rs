@@ -627,6 +627,16 @@ impl Child {
         matches!(self.stage, Stage::Working(_)) && self.may_be_stopped()
     }
 
+    /// Its next action, due now or after a backoff, takes or loads a snapshot.
+    pub(super) fn next_is_snapshot_work(&self) -> bool {
+        let Stage::Working(work) = &self.stage else {
+            return false;
+        };
+        matches!(work.step, Step::TakeSnapshot | Step::LoadSnapshot)
+            && work.in_flight.is_none()
+            && work.reconciling.is_none()
+    }
+
     /// Its next action, due now or after a backoff, is the stop that takes it out of service.
     pub(super) fn next_stops_it(&self) -> bool {
         let Stage::Working(work) = &self.stage else {

@@ -48,6 +48,11 @@
 //!   until one of them runs again (its outcome is what triggers the next dispatch). A child
 //!   left stopped begins the rollback of the whole rollout stopped, so its admission waits
 //!   the same way (the rollback queue waits behind it).
+//! - At most [`SNAPSHOT_WORK_IN_FLIGHT_PER_SUBNET`] takes and loads of snapshots in flight per
+//!   subnet: a child whose such step is due waits, outside `max_new` and `held_back`, until one
+//!   of them ends (its outcome is what triggers the next dispatch). A subnet runs few snapshots
+//!   a round and its management queue is first in, first out: more would hold every install,
+//!   start and status read of the subnet behind them.
 //! - Waves in order: a wave starts once the previous one has no active or queued child left
 //!   and `bake_nanos` have passed since it finished. Waves never overlap.
 //! - No child starts while the rollout is paused, aborted, completed, or over the failure
@@ -154,9 +159,9 @@
 /// The `alternate-dispatch-order` feature builds an engine that serves active children in the
 /// reverse order: a second build that decides differently, for the cross-version tests.
 pub const ENGINE_REVISION: u32 = if cfg!(feature = "alternate-dispatch-order") {
-    1_000_003
+    1_000_004
 } else {
-    3
+    4
 };
 
 mod action;
@@ -183,7 +188,10 @@ pub use plan::{
     RestoreRun, RetryPolicy, SnapshotId, SubnetIndex, TargetRelease, UpgradeGate, Verification,
     WasmMemoryPersistence, WavePlan, WaveSize, MAX_CHILD_ID_BYTES, MAX_SNAPSHOTS_PER_CANISTER,
 };
-pub use rollout::{ChildrenApart, Command, ControlError, Dispatch, Rollout, RolloutBuilder};
+pub use rollout::{
+    ChildrenApart, Command, ControlError, Dispatch, Rollout, RolloutBuilder,
+    SNAPSHOT_WORK_IN_FLIGHT_PER_SUBNET,
+};
 pub use status::{
     CallResult, Event, EventKind, FailureKindCount, PauseReason, RolloutPhase, StateCounts,
     StepRecord, Summary, WaveSummary,

@@ -13,16 +13,17 @@ use crate::hash::{hex, sha256};
 /// Revision 1 (release 0.1) is gone from the code; revision 2 added the cycles check before a
 /// child's stop, the requeue of stopped children on a pause for cycles, and the end of an
 /// upgrade whose stop is refused for good without a start; revision 3 deletes the deployer's
-/// snapshots beyond `keep_snapshots` after the new one is taken (1,000,00x: the alternate
-/// builds). Only the current revisions are pinned: the transcript grows with each.
+/// snapshots beyond `keep_snapshots` after the new one is taken; revision 4 holds a child's
+/// snapshot while its subnet has `SNAPSHOT_WORK_IN_FLIGHT_PER_SUBNET` in flight (1,000,00x:
+/// the alternate builds). Only the current revisions are pinned: the transcript grows with each.
 const FINGERPRINTS: [(u32, &str); 2] = [
     (
-        3,
-        "bd7506860053e32f06e0c7731dd34a62a4b28ff20afd4621744162e325134b54",
+        4,
+        "6866076ff223753c778c81a38e500ffacadb691580deb78c86bcc177f5a1410b",
     ),
     (
-        1_000_003,
-        "aee900328baa70ac7df5122ff169f3fbec5751fa674508fb12f9e298b29cc8be",
+        1_000_004,
+        "2d706eef4da95f59e99541e602bdbfd89e856ffc00d442c795738847b062da60",
     ),
 ];
 
@@ -71,14 +72,14 @@ fn transcript() -> String {
     record(&mut out, &mut harness);
 
     // Retention lowered: each child holds three of the deployer's snapshots and keeps one.
-    let mut plan = plan(
+    let mut retention = plan(
         4,
         Policy {
             keep_snapshots: Some(1),
             ..policy()
         },
     );
-    for (n, child) in (0u32..).zip(&mut plan.children) {
+    for (n, child) in (0u32..).zip(&mut retention.children) {
         child.snapshots = (0..3)
             .map(|k| ExistingSnapshot {
                 id: SnapshotId(vec![n as u8, k]),
@@ -86,9 +87,23 @@ fn transcript() -> String {
             })
             .collect();
     }
-    let mut harness = Harness::new(plan);
+    let mut harness = Harness::new(retention);
     harness
         .run(1_000, failing(1, is(Step::DeleteSnapshot), Fate::Transient))
+        .expect("settles");
+    record(&mut out, &mut harness);
+
+    // More children at once on one subnet than it may have snapshots in flight.
+    let many = SNAPSHOT_WORK_IN_FLIGHT_PER_SUBNET + 4;
+    let mut harness = Harness::new(plan(
+        many,
+        Policy {
+            max_concurrency: many,
+            ..policy()
+        },
+    ));
+    harness
+        .run(1_000, failing(1, is(Step::TakeSnapshot), Fate::Transient))
         .expect("settles");
     record(&mut out, &mut harness);
     out

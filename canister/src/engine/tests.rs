@@ -901,6 +901,56 @@ fn a_subnet_holds_no_more_children_stopped_than_the_policy_allows() {
 }
 
 #[test]
+fn a_subnet_has_at_most_its_limit_of_snapshots_in_flight_and_its_installs_do_not_wait_for_them() {
+    let limit = SNAPSHOT_WORK_IN_FLIGHT_PER_SUBNET;
+    let on_subnet_0 = limit + 4;
+    let mut policy = policy();
+    policy.max_concurrency = on_subnet_0 + 2;
+    let mut plan = plan(on_subnet_0 + 2, policy);
+    // Two children on subnet 1, whose snapshots do not wait for subnet 0's.
+    for child in plan.children.iter_mut().skip(on_subnet_0 as usize) {
+        child.subnet = SubnetIndex(1);
+    }
+    let mut h = Harness::new(plan);
+    let snapshots_on = |h: &Harness, subnet: u32| {
+        h.in_flight
+            .iter()
+            .filter(|action| is(Step::TakeSnapshot)(action))
+            .filter(|action| {
+                (u32::from(action.child.as_bytes()[3]) >= on_subnet_0) == (subnet == 1)
+            })
+            .count() as u32
+    };
+    h.dispatch_past_cycles_checks().unwrap();
+    while let Some(position) = h.in_flight.iter().position(is(Step::Stop)) {
+        h.answer(position, Fate::Ok).unwrap();
+        h.dispatch().unwrap();
+    }
+    assert_eq!(snapshots_on(&h, 0), limit, "the rest of subnet 0 waits");
+    assert_eq!(
+        snapshots_on(&h, 1),
+        2,
+        "subnet 1 does not wait for subnet 0"
+    );
+
+    // A snapshot taken: its child installs at once, and a waiting child takes the place.
+    let position = h.in_flight.iter().position(is(Step::TakeSnapshot)).unwrap();
+    let child = h.in_flight[position].child.clone();
+    h.answer(position, Fate::Ok).unwrap();
+    h.dispatch().unwrap();
+    assert_eq!(
+        h.steps(&child).last(),
+        Some(&(Path::Upgrade, Step::Install))
+    );
+    assert_eq!(snapshots_on(&h, 0), limit);
+
+    h.run(ROUNDS, |_| Fate::Ok).unwrap();
+    for n in 0..on_subnet_0 + 2 {
+        assert_eq!(h.verdict(&id(n)), Verdict::Upgraded);
+    }
+}
+
+#[test]
 fn a_child_left_stopped_waits_for_its_rollback_while_its_subnet_holds_the_limit_stopped() {
     let mut policy = policy();
     policy.max_concurrency = 2;

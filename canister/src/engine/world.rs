@@ -517,6 +517,29 @@ impl Harness {
                 ));
             }
         }
+        let mut snapshot_work: BTreeMap<SubnetIndex, u32> = BTreeMap::new();
+        for action in &self.in_flight {
+            if matches!(
+                action.kind,
+                ActionKind::TakeSnapshot { .. } | ActionKind::LoadSnapshot { .. }
+            ) {
+                let child = self
+                    .rollout
+                    .children()
+                    .iter()
+                    .find(|c| c.id() == &action.child);
+                let subnet = child.expect("an in-flight action's child").subnet();
+                *snapshot_work.entry(subnet).or_default() += 1;
+            }
+        }
+        if let Some((subnet, count)) = snapshot_work
+            .iter()
+            .find(|(_, &count)| count > SNAPSHOT_WORK_IN_FLIGHT_PER_SUBNET)
+        {
+            return Err(format!(
+                "{count} snapshots in flight on subnet {subnet:?}, limit {SNAPSHOT_WORK_IN_FLIGHT_PER_SUBNET}"
+            ));
+        }
         let in_flight_children: std::collections::BTreeSet<&ChildId> =
             self.in_flight.iter().map(|action| &action.child).collect();
         if in_flight_children.len() != self.in_flight.len() {

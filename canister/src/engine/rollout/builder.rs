@@ -11,7 +11,7 @@ use super::super::child::Child;
 use super::super::plan::{ChildSpec, Nanos, Operation, PlanError, Policy};
 use super::super::status::{Event, EventKind, RolloutPhase};
 use super::super::tally::{ChildCounts, Tally};
-use super::{ChangedChildren, MaybeDue, Rollout, Wave};
+use super::{ChangedChildren, MaybeDue, Rollout, SnapshotWork, Wave};
 use crate::engine::plan::ChildId;
 
 /// A rollout being made: see the module docs.
@@ -142,6 +142,7 @@ impl RolloutBuilder {
             changed: ChangedChildren::default(),
             tally: Tally::settled(self.counts),
             maybe_due: MaybeDue::default(),
+            snapshot_work: SnapshotWork::default(),
         };
         rollout.settle(now);
         Ok(rollout)
