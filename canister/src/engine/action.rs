@@ -43,6 +43,14 @@ pub enum Step {
     Reconcile,
 }
 
+impl Step {
+    /// Takes or loads a snapshot: the work a subnet runs few of a round, so a rollout keeps
+    /// at most [`super::SNAPSHOT_WORK_IN_FLIGHT_PER_SUBNET`] of it in flight per subnet.
+    pub fn is_snapshot_work(self) -> bool {
+        matches!(self, Self::TakeSnapshot | Self::LoadSnapshot)
+    }
+}
+
 /// Why a child is being worked on; a journal line reads "`path`: `step`".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, CandidType, Serialize, Deserialize)]
 pub enum Path {

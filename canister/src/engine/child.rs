@@ -627,25 +627,23 @@ impl Child {
         matches!(self.stage, Stage::Working(_)) && self.may_be_stopped()
     }
 
+    /// The step of its next action, due now or after a backoff: none while a call is in flight
+    /// or an unknown outcome is being settled.
+    fn next_step(&self) -> Option<Step> {
+        let Stage::Working(work) = &self.stage else {
+            return None;
+        };
+        (work.in_flight.is_none() && work.reconciling.is_none()).then_some(work.step)
+    }
+
     /// Its next action, due now or after a backoff, takes or loads a snapshot.
     pub(super) fn next_is_snapshot_work(&self) -> bool {
-        let Stage::Working(work) = &self.stage else {
-            return false;
-        };
-        matches!(work.step, Step::TakeSnapshot | Step::LoadSnapshot)
-            && work.in_flight.is_none()
-            && work.reconciling.is_none()
+        self.next_step().is_some_and(Step::is_snapshot_work)
     }
 
     /// Its next action, due now or after a backoff, is the stop that takes it out of service.
     pub(super) fn next_stops_it(&self) -> bool {
-        let Stage::Working(work) = &self.stage else {
-            return false;
-        };
-        work.step == Step::Stop
-            && work.in_flight.is_none()
-            && work.reconciling.is_none()
-            && self.run_hint == RunHint::Running
+        self.next_step() == Some(Step::Stop) && self.run_hint == RunHint::Running
     }
 
     /// Ends with `verdict` once the child runs: at once if it is known to run, after a start

@@ -214,18 +214,11 @@ impl SnapshotWork {
     fn of_in_flight<'a>(actions: impl Iterator<Item = (SubnetIndex, &'a ActionKind)>) -> Self {
         let mut work = Self(Some(Vec::new()));
         for (subnet, kind) in actions {
-            if Self::is_snapshot_work(kind) {
+            if kind.step().is_snapshot_work() {
                 work.subnet(subnet).in_flight += 1;
             }
         }
         work
-    }
-
-    fn is_snapshot_work(kind: &ActionKind) -> bool {
-        matches!(
-            kind,
-            ActionKind::TakeSnapshot { .. } | ActionKind::LoadSnapshot { .. }
-        )
     }
 
     /// The subnet's entry, in a vector indexed by subnet (the registry numbers subnets from 0
@@ -247,13 +240,11 @@ impl SnapshotWork {
             .is_some_and(|work| work.in_flight >= SNAPSHOT_WORK_IN_FLIGHT_PER_SUBNET)
     }
 
-    /// The child at `index` was issued an action of `kind`.
+    /// The child at `index` was issued an action of `kind` (by a dispatch, which counted the
+    /// in-flight actions first).
     fn issued(&mut self, subnet: SubnetIndex, index: u32, kind: &ActionKind) {
-        if self.0.is_none() {
-            return;
-        }
         let work = self.subnet(subnet);
-        if Self::is_snapshot_work(kind) {
+        if kind.step().is_snapshot_work() {
             work.in_flight += 1;
         }
         if !work.held.is_empty() {
@@ -262,13 +253,11 @@ impl SnapshotWork {
     }
 
     fn hold(&mut self, subnet: SubnetIndex, index: u32) {
-        if self.0.is_some() {
-            self.subnet(subnet).held.insert(index);
-        }
+        self.subnet(subnet).held.insert(index);
     }
 
     fn ended(&mut self, subnet: SubnetIndex, kind: &ActionKind) {
-        if !Self::is_snapshot_work(kind) {
+        if !kind.step().is_snapshot_work() {
             return;
         }
         if let Some(work) = self

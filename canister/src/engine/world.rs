@@ -519,10 +519,7 @@ impl Harness {
         }
         let mut snapshot_work: BTreeMap<SubnetIndex, u32> = BTreeMap::new();
         for action in &self.in_flight {
-            if matches!(
-                action.kind,
-                ActionKind::TakeSnapshot { .. } | ActionKind::LoadSnapshot { .. }
-            ) {
+            if action.kind.step().is_snapshot_work() {
                 let child = self
                     .rollout
                     .children()
