@@ -35,6 +35,7 @@
 mod imports;
 mod instance;
 mod module;
+mod module_disk_cache;
 mod pages;
 mod stable;
 mod system_api;

@@ -12,6 +12,7 @@
 //! instructions, and so that re-instantiating for a rollback or a snapshot does not run it again.
 
 use super::imports::{signature, Ty, IC0_IMPORTS};
+use super::module_disk_cache;
 use super::system_api::{linker, HostState};
 use super::{CompiledModule, ModuleInner, SystemEntry};
 use crate::types::limits;
@@ -47,8 +48,8 @@ pub(super) fn engine() -> &'static Engine {
         let mut config = Config::new();
         config
             .consume_fuel(true)
-            // `Speed` compiles the ~860 KB deployer in about 0.8 s on the 2-core test machine
-            // (`None`: 0.6 s) and generates faster code for instruction-heavy canisters.
+            // `Speed` generates faster code for instruction-heavy canisters; compiled modules are
+            // kept on disk (`module_disk_cache`), so few runs pay for compiling.
             .cranelift_opt_level(OptLevel::Speed)
             .cranelift_nan_canonicalization(true)
             .relaxed_simd_deterministic(true)
@@ -126,7 +127,11 @@ fn compile(given: &[u8], module_hash: [u8; 32]) -> Result<CompiledModule, String
     let (facts, rewritten) =
         validate_and_rewrite(wasm).map_err(|e| format!("Wasm module is not valid: {e}"))?;
     let wasm64 = facts.wasm64;
-    let module = Module::new(engine(), &rewritten)
+    let cache_dir = module_disk_cache::dir();
+    let module =
+        module_disk_cache::load_or_compile(cache_dir.as_deref(), engine(), &rewritten, || {
+            Module::new(engine(), &rewritten)
+        })
         .map_err(|e| format!("Wasm module is not valid: {e:#}"))?;
     let instance_pre: InstancePre<HostState> = linker(wasm64)
         .instantiate_pre(&module)
