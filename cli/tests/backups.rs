@@ -304,8 +304,19 @@ fn a_backup_run_snapshots_each_child_which_backup_child_then_downloads() {
     let other = net.create_child("child_v1", true);
     net.admin(&["fleet", "adopt", &other.to_text()]).ok();
 
+    // The deployer's default bake between waves is a minute of the network's (wall) clock.
+    let policy = net.file("no-bake.toml", b"canary = 1\nbake = \"0s\"\n");
     let watched = net
-        .admin(&["backup", "run", "--stop", "--watch", "--interval", "0.2"])
+        .admin(&[
+            "backup",
+            "run",
+            "--stop",
+            "--policy",
+            &policy,
+            "--watch",
+            "--interval",
+            "0.2",
+        ])
         .ok();
     assert!(watched.stdout.contains("ended: Completed"), "{watched:#?}");
     for canister in [child, other] {
