@@ -79,7 +79,7 @@ pub fn run_all(only: &str) -> Report {
         for _ in 0..threads.min(selected.len()) {
             std::thread::Builder::new()
                 // The main thread's stack: a canister's deepest calls run on it.
-                .stack_size(8 * MIB as usize)
+                .stack_size(8 * MIB)
                 .spawn_scoped(scope, || loop {
                     let taken = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let Some((name, scenario)) = selected.get(taken) else {

@@ -7,9 +7,10 @@
 mod rollout_support;
 mod support;
 
+use candid::Principal;
 use deployer::Selector;
 use deployer::{RolloutPhase, WaveSize};
-use ic_sim::artifacts;
+use ic_sim::{artifacts, TraceKind};
 use rollout_support::*;
 
 /// The order of effects the deployer applies to each child it upgrades, installing with
@@ -123,7 +124,8 @@ fn child_of_20_mib() -> Vec<u8> {
 }
 
 #[test]
-fn a_20_mib_release_is_uploaded_once_per_subnet_and_installed_from_the_chunk_store() {
+fn a_20_mib_release_is_uploaded_once_per_subnet_ahead_of_its_installs_and_installed_from_the_chunk_store(
+) {
     let mut fleet = fleet(2);
     let subnet_children = vec![
         create_children(&mut fleet, 0, 8),
@@ -164,6 +166,36 @@ fn a_20_mib_release_is_uploaded_once_per_subnet_and_installed_from_the_chunk_sto
             .count();
         assert_eq!(uploads, 21, "each chunk once into {chunk_store}");
     }
+    // The upload into subnet 1's store began with the rollout, not when the first child there
+    // (one of the canary's two) was due for its install: it ran while that child stopped and
+    // its snapshot was taken (begun at the install, the rollout took 18 rounds more).
+    let rounds_of = |method: &str, targets: &[Principal]| -> Vec<u64> {
+        fleet
+            .env
+            .trace()
+            .iter()
+            .filter_map(|event| match &event.kind {
+                TraceKind::Management {
+                    caller,
+                    method: called,
+                    target: Some(target),
+                    ok: true,
+                } if *caller == fleet.canister && called == method && targets.contains(target) => {
+                    Some(event.round)
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let first_upload = rounds_of("upload_chunk", &[store]).into_iter().min();
+    let first_snapshot = rounds_of("take_canister_snapshot", &subnet_children[1])
+        .into_iter()
+        .min();
+    assert!(
+        first_upload < first_snapshot,
+        "first upload into {store} in round {first_upload:?}, first snapshot on its subnet in \
+         round {first_snapshot:?}"
+    );
     let moved = fleet.env.stats().bytes_moved - bytes_before;
     let module_bytes = module.len() as u64;
     assert!(

@@ -20,7 +20,7 @@
 //! after an upgrade it is empty, and the first install per store reads `stored_chunks` again.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -56,6 +56,8 @@ thread_local! {
     /// Per rollout: the time its pending timer fires, and the timer.
     static TIMERS: RefCell<BTreeMap<u64, (u64, TimerId)>> = const { RefCell::new(BTreeMap::new()) };
     static STORES: RefCell<BTreeMap<StoreKey, StoreState>> = const { RefCell::new(BTreeMap::new()) };
+    /// The rollouts `fill_stores_ahead` filled the stores of since the deployer started.
+    static FILLED_AHEAD: RefCell<BTreeSet<u64>> = const { RefCell::new(BTreeSet::new()) };
     /// Stores waiting for their upload, oldest first.
     static UPLOAD_QUEUE: RefCell<VecDeque<StoreKey>> = const { RefCell::new(VecDeque::new()) };
     /// Places of the management canister's queue left to uploads: an upload takes one per
@@ -160,6 +162,9 @@ fn drive(rollout_id: u64) {
     }) else {
         return;
     };
+    if !actions.is_empty() {
+        fill_stores_ahead(rollout_id);
+    }
     for action in actions {
         start(rollout_id, action);
     }
@@ -179,6 +184,33 @@ fn funds() -> Funds {
             per_payload_byte: cost_call(0, 1).saturating_sub(per_call),
             reserved_per_call: 0,
         },
+    }
+}
+
+/// Begins the upload of the rollout's chunked release into the stores of its children's
+/// subnets, once per rollout and deployer run, when it first issues actions, unless a store
+/// has it or is receiving it already: the first install there then finds it ready instead of
+/// waiting for it. The first install's own check of its store covers an upload that fails.
+fn fill_stores_ahead(rollout_id: u64) {
+    if !FILLED_AHEAD.with_borrow_mut(|filled| filled.insert(rollout_id)) {
+        return;
+    }
+    let Some((release, subnets)) = read_state(|state| state.rollouts.stores_to_fill(rollout_id))
+    else {
+        return;
+    };
+    for store in subnets.into_iter().filter_map(store_of) {
+        let key = (store, release);
+        let begun = STORES.with_borrow_mut(|stores| {
+            if stores.contains_key(&key) {
+                return false;
+            }
+            stores.insert(key, StoreState::Uploading(Vec::new()));
+            true
+        });
+        if begun {
+            enqueue_upload(key);
+        }
     }
 }
 
