@@ -182,7 +182,9 @@ mod on_demand {
     /// deployer's instructions per child, its largest execution and the reads of the finished
     /// rollout (kept there by `--write`, their targets checked by the report's tests).
     ///
-    /// `FLEET_CHILDREN=10000 FLEET_CONCURRENCY=100 cargo test --release -p bench fleet_on_demand -- --ignored --nocapture`
+    /// `FLEET_CHILDREN=10000 FLEET_CONCURRENCY=100 cargo test --release -p bench --bin bench fleet_on_demand -- --ignored --nocapture`
+    /// (`--bin bench`: the report's test needs the bench binary, built with the release
+    /// profile's `panic = "abort"`, and its dependencies then collide with the tests' own)
     /// (the report's 10,000-child entry: the concurrency of the 1,000-child scenario, whose bound it shares)
     #[test]
     #[ignore = "on demand: minutes of wall time and gigabytes of memory"]
