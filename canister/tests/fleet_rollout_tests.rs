@@ -10,7 +10,7 @@ mod support;
 use candid::Principal;
 use deployer::Selector;
 use deployer::{RolloutPhase, WaveSize};
-use ic_sim::{artifacts, TraceKind};
+use ic_sim::artifacts;
 use rollout_support::*;
 
 /// The order of effects the deployer applies to each child it upgrades, installing with
@@ -171,20 +171,9 @@ fn a_20_mib_release_is_uploaded_once_per_subnet_ahead_of_its_installs_and_instal
     // its snapshot was taken (begun at the install, the rollout took 18 rounds more).
     let rounds_of = |method: &str, targets: &[Principal]| -> Vec<u64> {
         fleet
-            .env
-            .trace()
-            .iter()
-            .filter_map(|event| match &event.kind {
-                TraceKind::Management {
-                    caller,
-                    method: called,
-                    target: Some(target),
-                    ok: true,
-                } if *caller == fleet.canister && called == method && targets.contains(target) => {
-                    Some(event.round)
-                }
-                _ => None,
-            })
+            .management_calls_since(0)
+            .filter(|call| call.ok && call.method == method && targets.contains(&call.target))
+            .map(|call| call.round)
             .collect()
     };
     let first_upload = rounds_of("upload_chunk", &[store]).into_iter().min();

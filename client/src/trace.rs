@@ -15,22 +15,46 @@ fn is_read(method: &str) -> bool {
     )
 }
 
+/// A management call the deployer made, as the simulator executed it.
+#[derive(Clone, Copy, Debug)]
+pub struct ManagementCall<'a> {
+    pub round: u64,
+    pub method: &'a str,
+    pub target: Principal,
+    pub ok: bool,
+}
+
 impl Deployer<Sim> {
-    /// The management calls the deployer made on `target`, in order: the method and whether it
-    /// succeeded.
-    pub fn management_calls(&self, target: Principal) -> Vec<(String, bool)> {
-        self.env
-            .trace()
+    /// The management calls the deployer made on a canister since trace position `from`, in
+    /// the order they ran.
+    pub fn management_calls_since(
+        &self,
+        from: usize,
+    ) -> impl Iterator<Item = ManagementCall<'_>> + '_ {
+        self.env.trace()[from..]
             .iter()
             .filter_map(|event| match &event.kind {
                 TraceKind::Management {
                     caller,
                     method,
-                    target: Some(called),
+                    target: Some(target),
                     ok,
-                } if *caller == self.canister && *called == target => Some((method.clone(), *ok)),
+                } if *caller == self.canister => Some(ManagementCall {
+                    round: event.round,
+                    method,
+                    target: *target,
+                    ok: *ok,
+                }),
                 _ => None,
             })
+    }
+
+    /// The management calls the deployer made on `target`, in order: the method and whether it
+    /// succeeded.
+    pub fn management_calls(&self, target: Principal) -> Vec<(String, bool)> {
+        self.management_calls_since(0)
+            .filter(|call| call.target == target)
+            .map(|call| (call.method.to_string(), call.ok))
             .collect()
     }
 
@@ -48,26 +72,14 @@ impl Deployer<Sim> {
     pub fn child_downtime_rounds(&self, from: usize) -> Vec<u64> {
         let mut stopped_at: BTreeMap<Principal, u64> = BTreeMap::new();
         let mut downtime = Vec::new();
-        for event in &self.env.trace()[from..] {
-            let TraceKind::Management {
-                caller,
-                method,
-                target: Some(child),
-                ok: true,
-            } = &event.kind
-            else {
-                continue;
-            };
-            if *caller != self.canister {
-                continue;
-            }
-            match method.as_str() {
+        for call in self.management_calls_since(from).filter(|call| call.ok) {
+            match call.method {
                 "stop_canister" => {
-                    stopped_at.insert(*child, event.round);
+                    stopped_at.insert(call.target, call.round);
                 }
                 "start_canister" => {
-                    if let Some(stopped) = stopped_at.remove(child) {
-                        downtime.push(event.round - stopped);
+                    if let Some(stopped) = stopped_at.remove(&call.target) {
+                        downtime.push(call.round - stopped);
                     }
                 }
                 _ => {}

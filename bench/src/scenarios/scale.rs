@@ -79,22 +79,12 @@ fn where_the_rounds_go(deployer: &Deployer, trace_from: usize, canary: usize) ->
     let started = trace.first().map_or(0, |event| event.round);
     // Per target: its first and last call, and whether it was stopped (a child, not a store).
     let mut chains: BTreeMap<Principal, (u64, u64, bool)> = BTreeMap::new();
-    for event in trace {
-        if let TraceKind::Management {
-            caller,
-            method,
-            target: Some(target),
-            ..
-        } = &event.kind
-        {
-            if *caller == deployer.canister {
-                let chain = chains
-                    .entry(*target)
-                    .or_insert((event.round, event.round, false));
-                chain.1 = event.round;
-                chain.2 |= method == "stop_canister";
-            }
-        }
+    for call in deployer.management_calls_since(trace_from) {
+        let chain = chains
+            .entry(call.target)
+            .or_insert((call.round, call.round, false));
+        chain.1 = call.round;
+        chain.2 |= call.method == "stop_canister";
     }
     chains.retain(|_, (_, _, stopped)| *stopped);
     let mut firsts: Vec<u64> = chains.values().map(|(first, ..)| *first).collect();
@@ -125,26 +115,21 @@ fn measured_workload(
     let model = sim.scheduling_model();
     let mut calls_per_child: BTreeMap<Principal, u64> = BTreeMap::new();
     let mut snapshots = 0;
-    let mut upgrades = Vec::new();
-    for event in &sim.trace()[trace_from..] {
-        match &event.kind {
-            TraceKind::Management {
-                caller,
-                method,
-                target: Some(child),
-                ..
-            } if *caller == deployer.canister => {
-                *calls_per_child.entry(*child).or_default() += 1;
-                snapshots += u64::from(method == "take_canister_snapshot");
-            }
+    for call in deployer.management_calls_since(trace_from) {
+        *calls_per_child.entry(call.target).or_default() += 1;
+        snapshots += u64::from(call.method == "take_canister_snapshot");
+    }
+    let upgrades: Vec<u64> = sim.trace()[trace_from..]
+        .iter()
+        .filter_map(|event| match &event.kind {
             TraceKind::Execution {
                 entry,
                 instructions,
                 ..
-            } if entry == "upgrade" => upgrades.push(*instructions),
-            _ => {}
-        }
-    }
+            } if entry == "upgrade" => Some(*instructions),
+            _ => None,
+        })
+        .collect();
     let deployer_subnet = sim
         .subnet_of(deployer.canister)
         .expect("the deployer exists");
