@@ -1999,3 +1999,46 @@ fn a_backup_run_is_read_then_planned_a_slice_per_step_as_a_rollout_is() {
     assert!(info.operation.is_some(), "a backup run");
     assert_eq!(info.summary.counts.queued, u32::from(children));
 }
+
+#[test]
+fn a_chunked_rollout_names_the_subnets_whose_stores_to_fill_and_an_inline_one_none() {
+    let (mut state, release) = setup(3);
+    let (other, third) = (
+        Principal::from_slice(&[3; 29]),
+        Principal::from_slice(&[4; 29]),
+    );
+    let running = state.fleet.get(&child(0)).unwrap().module_hash;
+    for (n, on) in [(3, third), (4, other)] {
+        state
+            .fleet
+            .adopt(child(n), on, running, &[], T0, admin())
+            .unwrap();
+    }
+    state
+        .rollouts
+        .register_store(other, Principal::from_slice(&[5; 29]));
+    state
+        .rollouts
+        .register_store(third, Principal::from_slice(&[6; 29]));
+    let chunked = start(&mut state, &release, Selector::All).unwrap();
+    let module = ModuleHash(<[u8; 32]>::try_from(release.summary.sha256.as_slice()).unwrap());
+    let (filled, subnets) = state.rollouts.stores_to_fill(chunked).unwrap();
+    assert_eq!(filled, module);
+    let named: Vec<Principal> = subnets
+        .iter()
+        .map(|index| state.fleet.subnet(*index).unwrap())
+        .collect();
+    assert_eq!(named.len(), 3, "each subnet once: {subnets:?}");
+    for on in [subnet(), third, other] {
+        assert!(named.contains(&on), "{on} among {named:?}");
+    }
+
+    // Without a store on the third subnet, the small release travels inline: nothing to fill.
+    let (mut state, release) = setup(1);
+    state
+        .fleet
+        .adopt(child(1), third, running, &[], T0, admin())
+        .unwrap();
+    let inline = start(&mut state, &release, Selector::All).unwrap();
+    assert_eq!(state.rollouts.stores_to_fill(inline), None);
+}
