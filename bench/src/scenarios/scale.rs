@@ -65,46 +65,58 @@ pub fn thousand_children() -> Figures {
         "lower_bound_chain_rounds".to_string(),
         workload.rounds_per_operation,
     );
-    figures.extend(where_the_rounds_go(&deployer, trace_from, CANARY));
-    // The rounds after the canary against the bound of what was left then: the start and the
-    // canary (the next wave waits for its verdict) are outside what the bound models, and
-    // 110 % of the whole bound would leave the other 990 children fewer rounds than their own
-    // bound.
-    let trace = deployer.env.trace();
-    let after_canary_round =
-        trace[trace_from].round + figures["start_rounds"] + figures["canary_rounds"];
-    let after_canary = trace_from
-        + trace[trace_from..]
-            .iter()
-            .position(|event| event.round >= after_canary_round)
-            .expect("the rollout went on after its canary");
+    let (rounds_went, canary_ended) = where_the_rounds_go(&deployer, trace_from, CANARY);
+    figures.extend(rounds_went);
     let rest = CHILDREN - CANARY as u64;
-    let rest_bound = deployer
+    let after_canary = after_the_canary(&deployer, canary_ended, rest, CONCURRENCY, &figures);
+    figures.extend(after_canary);
+    figures
+}
+
+/// The rounds from `canary_ended` (the round of the first call after the canary) to the end,
+/// against the bound of the `rest` children left then: the start and the canary (the next
+/// wave waits for its verdict) are outside what the bound models, and 110 % of the whole
+/// bound would leave the other 990 children fewer rounds than their own bound.
+fn after_the_canary(
+    deployer: &Deployer,
+    canary_ended: u64,
+    rest: u64,
+    concurrency: u32,
+    figures: &Figures,
+) -> Figures {
+    let trace = deployer.env.trace();
+    let from = trace
+        .iter()
+        .position(|event| event.round >= canary_ended)
+        .expect("the rollout went on after its canary");
+    let bound = deployer
         .env
         .scheduling_model()
         .lower_bound_rounds(&measured_workload(
-            &deployer,
-            after_canary,
+            deployer,
+            from,
             rest,
-            u64::from(CONCURRENCY),
+            u64::from(concurrency),
             figures["deployer_instructions_per_child"],
         ))
         .rounds();
-    let rest_rounds = figures["rounds"] - figures["start_rounds"] - figures["canary_rounds"];
-    figures.insert("after_canary_lower_bound_rounds".to_string(), rest_bound);
-    figures.insert(
-        "after_canary_rounds_percent_of_lower_bound".to_string(),
-        rest_rounds * 100 / rest_bound,
-    );
-    figures
+    let rounds = figures["rounds"] - figures["start_rounds"] - figures["canary_rounds"];
+    Figures::from([
+        ("after_canary_lower_bound_rounds".to_string(), bound),
+        (
+            "after_canary_rounds_percent_of_lower_bound".to_string(),
+            rounds * 100 / bound,
+        ),
+    ])
 }
 
 /// Where a rollout's rounds go beyond the bound, from the management calls the trace shows:
 /// rounds before the first child's first call (the start's messages), the canary wave's rounds
 /// (until the first call to a child after the `canary` first ones: the next wave waits for
 /// it), and a child's chain from its first call's execution to its last's, on average (the
-/// bound counts one round trip per call).
-fn where_the_rounds_go(deployer: &Deployer, trace_from: usize, canary: usize) -> Figures {
+/// bound counts one round trip per call); and the round the canary ended in (the first call
+/// after it).
+fn where_the_rounds_go(deployer: &Deployer, trace_from: usize, canary: usize) -> (Figures, u64) {
     let trace = &deployer.env.trace()[trace_from..];
     let started = trace.first().map_or(0, |event| event.round);
     // Per target: its first and last call, and whether it was stopped (a child, not a store).
@@ -120,14 +132,15 @@ fn where_the_rounds_go(deployer: &Deployer, trace_from: usize, canary: usize) ->
     let mut firsts: Vec<u64> = chains.values().map(|(first, ..)| *first).collect();
     firsts.sort_unstable();
     let chain_sum: u64 = chains.values().map(|(first, last, _)| last - first).sum();
-    Figures::from([
+    let figures = Figures::from([
         ("start_rounds".to_string(), firsts[0] - started),
         ("canary_rounds".to_string(), firsts[canary] - firsts[0]),
         (
             "child_chain_rounds_mean".to_string(),
             chain_sum / chains.len() as u64,
         ),
-    ])
+    ]);
+    (figures, firsts[canary])
 }
 
 /// The rollout since trace position `trace_from` as the scheduling model's [`Workload`]: each

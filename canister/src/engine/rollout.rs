@@ -278,7 +278,7 @@ impl SnapshotWork {
         for work in subnets.iter_mut().filter(|work| !work.held.is_empty()) {
             let free = SNAPSHOT_WORK_IN_FLIGHT_PER_SUBNET.saturating_sub(work.in_flight);
             for _ in 0..free {
-                let woken = if cfg!(feature = "alternate-dispatch-order") {
+                let woken = if SERVES_LAST_INDEX_FIRST {
                     work.held.pop_last()
                 } else {
                     work.held.pop_first()
@@ -312,6 +312,10 @@ impl PartialEq for ChangedChildren {
 
 impl Eq for ChangedChildren {}
 
+/// Whether this build serves the children with the highest positions first (the alternate
+/// engine, whose decisions differ for the cross-version upgrade tests), or the lowest.
+const SERVES_LAST_INDEX_FIRST: bool = cfg!(feature = "alternate-dispatch-order");
+
 /// Appends `candidates` not `waiting` to `order`, in the order this build serves them (generic:
 /// a boxed iterator was an allocation per dispatch).
 fn extend_in_dispatch_order(
@@ -320,7 +324,7 @@ fn extend_in_dispatch_order(
     waiting: &BTreeSet<u32>,
 ) {
     let others = candidates.filter(|index| waiting.is_empty() || !waiting.contains(index));
-    if cfg!(feature = "alternate-dispatch-order") {
+    if SERVES_LAST_INDEX_FIRST {
         order.extend(others.rev());
     } else {
         order.extend(others);
