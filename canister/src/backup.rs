@@ -33,12 +33,13 @@
 //! Into a deployer that holds no release, upload, child, rollout, event or proxied call only.
 //! The manifest comes first; every piece is checked against its SHA-256 as it arrives (document
 //! pieces are held on the heap, chunks are written to free blocks); nothing is visible until the
-//! commit, which checks that every piece arrived and that the document is one this build reads,
-//! then writes every section and reopens the state as an upgrade does. A trap in the commit
-//! undoes the whole message, so a restore is committed whole or not at all.
+//! commit, which checks that every piece arrived and that the whole document is one this build
+//! reads, entry by entry, before it writes any, then writes every section and reopens the state
+//! as an upgrade does, a slice per message ([`commit`]). Every other method and the deployer's
+//! upgrade wait while it writes.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use candid::{CandidType, Deserialize};
 use ic_stable_structures::{Log, Memory, StableBTreeMap, StableCell, StableVec, Storable};
@@ -50,8 +51,14 @@ use crate::error::{Error, ErrorKind};
 use crate::hash::{sha256, Sha256Hash};
 use crate::memory::{JournalWriter, OLDEST_MIGRATED_SCHEMA, SCHEMA_VERSION};
 
+pub mod commit;
+use commit::{Commit, Slice};
+
 /// The document's own format: what the top-level map and the sections' shapes mean.
 pub const EXPORT_FORMAT: u32 = 1;
+
+/// The section of the rollouts' journal, whose lines a restore checks this build replays alike.
+pub const JOURNAL_SECTION: &str = "journal";
 
 /// Bytes of a document piece: a read's reply and a restore's argument stay under the 2 MiB
 /// message limits with room for their framing.
@@ -156,8 +163,25 @@ pub struct Document {
     pub sections: Sections,
 }
 
-impl Sections {
-    pub fn put_map<K, V, M>(&mut self, name: &str, map: &StableBTreeMap<K, V, M>)
+/// The stored structures of a part of the state, each named as its section: the one list that
+/// the export, a restore's check and a restore's write walk (`visit_sections` of each part).
+pub trait SectionVisitor {
+    fn map<K, V, M>(&mut self, name: &str, map: &mut StableBTreeMap<K, V, M>)
+    where
+        K: Storable + Ord + Clone,
+        V: Storable,
+        M: Memory;
+
+    fn cell<T: Storable + Clone, M: Memory>(&mut self, name: &str, cell: &mut StableCell<T, M>);
+
+    fn log<T: Storable, I: Memory, D: Memory>(&mut self, name: &str, log: &Log<T, I, D>);
+
+    fn vec<T: Storable, M: Memory>(&mut self, name: &str, vec: &StableVec<T, M>);
+}
+
+/// The export: every entry of every structure visited.
+impl SectionVisitor for Sections {
+    fn map<K, V, M>(&mut self, name: &str, map: &mut StableBTreeMap<K, V, M>)
     where
         K: Storable + Ord + Clone,
         V: Storable,
@@ -173,37 +197,13 @@ impl Sections {
         self.0.insert(name.to_string(), entries);
     }
 
-    /// Replaces the map's entries with the section's (a missing section: none).
-    pub fn take_map<K, V, M>(&mut self, name: &str, map: &mut StableBTreeMap<K, V, M>)
-    where
-        K: Storable + Ord + Clone,
-        V: Storable,
-        M: Memory,
-    {
-        while map.pop_first().is_some() {}
-        for (key, value) in self.take(name) {
-            map.insert(decode(key), decode(value));
-        }
-    }
-
-    pub fn put_cell<T: Storable + Clone, M: Memory>(
-        &mut self,
-        name: &str,
-        cell: &StableCell<T, M>,
-    ) {
+    fn cell<T: Storable + Clone, M: Memory>(&mut self, name: &str, cell: &mut StableCell<T, M>) {
         let value = bytes(cell.get().clone().into_bytes());
         self.0
             .insert(name.to_string(), vec![(ByteBuf::new(), value)]);
     }
 
-    /// Sets the cell to the section's value (a missing section leaves it as it is).
-    pub fn take_cell<T: Storable, M: Memory>(&mut self, name: &str, cell: &mut StableCell<T, M>) {
-        if let Some((_, value)) = self.take(name).pop() {
-            cell.set(decode(value));
-        }
-    }
-
-    pub fn put_log<T: Storable, I: Memory, D: Memory>(&mut self, name: &str, log: &Log<T, I, D>) {
+    fn log<T: Storable, I: Memory, D: Memory>(&mut self, name: &str, log: &Log<T, I, D>) {
         let mut entries = Vec::with_capacity(log.len() as usize);
         for index in 0..log.len() {
             let mut value = Vec::new();
@@ -214,15 +214,7 @@ impl Sections {
         self.0.insert(name.to_string(), entries);
     }
 
-    /// Appends the section's entries, in order, to an empty log.
-    pub fn take_log<T: Storable, I: Memory, D: Memory>(&mut self, name: &str, log: &Log<T, I, D>) {
-        for (_, value) in self.take(name) {
-            log.append(&decode::<T>(value))
-                .expect("a restore's log fits the stable memory the export came from");
-        }
-    }
-
-    pub fn put_vec<T: Storable, M: Memory>(&mut self, name: &str, vec: &StableVec<T, M>) {
+    fn vec<T: Storable, M: Memory>(&mut self, name: &str, vec: &StableVec<T, M>) {
         let entries = vec
             .iter()
             .enumerate()
@@ -235,39 +227,131 @@ impl Sections {
             .collect();
         self.0.insert(name.to_string(), entries);
     }
+}
 
-    /// Replaces the vector's items with the section's.
-    pub fn take_vec<T: Storable, M: Memory>(&mut self, name: &str, vec: &StableVec<T, M>) {
-        while vec.pop().is_some() {}
-        for (_, value) in self.take(name) {
-            vec.push(&decode::<T>(value));
+/// A restore's check of one slice of entries: each decoded as its structure would decode it,
+/// nothing written. A value that does not decode traps the slice, before any write.
+pub struct Checking<'a>(pub &'a Sections);
+
+impl SectionVisitor for Checking<'_> {
+    fn map<K, V, M>(&mut self, name: &str, _: &mut StableBTreeMap<K, V, M>)
+    where
+        K: Storable + Ord + Clone,
+        V: Storable,
+        M: Memory,
+    {
+        for (key, value) in self.0.entries_of(name) {
+            K::from_bytes(Cow::Borrowed(key.as_slice()));
+            V::from_bytes(Cow::Borrowed(value.as_slice()));
         }
     }
 
+    fn cell<T: Storable + Clone, M: Memory>(&mut self, name: &str, _: &mut StableCell<T, M>) {
+        self.check_values::<T>(name);
+    }
+
+    fn log<T: Storable, I: Memory, D: Memory>(&mut self, name: &str, _: &Log<T, I, D>) {
+        self.check_values::<T>(name);
+    }
+
+    fn vec<T: Storable, M: Memory>(&mut self, name: &str, _: &StableVec<T, M>) {
+        self.check_values::<T>(name);
+    }
+}
+
+impl Checking<'_> {
+    fn check_values<T: Storable>(&self, name: &str) {
+        for (_, value) in self.0.entries_of(name) {
+            T::from_bytes(Cow::Borrowed(value.as_slice()));
+        }
+    }
+}
+
+/// Empties the maps and vectors a restore writes into: a deployer without state still holds
+/// its installer's role, which the document's roles replace. Logs are empty in a deployer a
+/// restore may begin in; cells are set by their section.
+pub struct Emptying;
+
+impl SectionVisitor for Emptying {
+    fn map<K, V, M>(&mut self, _: &str, map: &mut StableBTreeMap<K, V, M>)
+    where
+        K: Storable + Ord + Clone,
+        V: Storable,
+        M: Memory,
+    {
+        while map.pop_first().is_some() {}
+    }
+
+    fn cell<T: Storable + Clone, M: Memory>(&mut self, _: &str, _: &mut StableCell<T, M>) {}
+
+    fn log<T: Storable, I: Memory, D: Memory>(&mut self, name: &str, log: &Log<T, I, D>) {
+        assert_eq!(log.len(), 0, "a restore begins without {name}");
+    }
+
+    fn vec<T: Storable, M: Memory>(&mut self, _: &str, vec: &StableVec<T, M>) {
+        while vec.pop().is_some() {}
+    }
+}
+
+/// A restore's write of one slice of entries, checked before: appended to the structures
+/// (emptied first by [`Emptying`]), in the document's order.
+pub struct Writing<'a>(pub &'a mut Sections);
+
+impl SectionVisitor for Writing<'_> {
+    fn map<K, V, M>(&mut self, name: &str, map: &mut StableBTreeMap<K, V, M>)
+    where
+        K: Storable + Ord + Clone,
+        V: Storable,
+        M: Memory,
+    {
+        for (key, value) in self.0.take(name) {
+            map.insert(decode(key), decode(value));
+        }
+    }
+
+    fn cell<T: Storable + Clone, M: Memory>(&mut self, name: &str, cell: &mut StableCell<T, M>) {
+        if let Some((_, value)) = self.0.take(name).pop() {
+            cell.set(decode(value));
+        }
+    }
+
+    fn log<T: Storable, I: Memory, D: Memory>(&mut self, name: &str, log: &Log<T, I, D>) {
+        for (_, value) in self.0.take(name) {
+            log.append(&decode::<T>(value))
+                .expect("a restore's log fits the stable memory the export came from");
+        }
+    }
+
+    fn vec<T: Storable, M: Memory>(&mut self, name: &str, vec: &StableVec<T, M>) {
+        for (_, value) in self.0.take(name) {
+            vec.push(&decode::<T>(value));
+        }
+    }
+}
+
+impl Sections {
     /// The values of a section, decoded, without taking it.
     pub fn values<T: Storable>(&self, name: &str) -> impl Iterator<Item = T> + '_ {
-        self.0
-            .get(name)
-            .into_iter()
-            .flatten()
+        self.entries_of(name)
             .map(|(_, value)| T::from_bytes(Cow::Borrowed(value.as_slice())))
     }
 
-    pub fn len(&self) -> u64 {
-        self.0.len() as u64
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Entries in one section.
-    pub fn count(&self, name: &str) -> u64 {
-        self.0.get(name).map_or(0, |entries| entries.len() as u64)
-    }
-
+    /// Entries in all sections.
     pub fn entries(&self) -> u64 {
         self.0.values().map(|entries| entries.len() as u64).sum()
+    }
+
+    fn entries_of(&self, name: &str) -> impl Iterator<Item = &Entry> {
+        self.0.get(name).into_iter().flatten()
+    }
+
+    fn push(&mut self, name: &str, entry: Entry) {
+        match self.0.get_mut(name) {
+            Some(entries) => entries.push(entry),
+            None => {
+                self.0.insert(name.to_string(), vec![entry]);
+            }
+        }
     }
 
     fn take(&mut self, name: &str) -> Vec<Entry> {
@@ -356,13 +440,14 @@ pub fn stream_missing(stream: ExportStream) -> Error {
     ErrorKind::ExportStreamMissing { stream }.into()
 }
 
-/// A restore under way: the manifest, the pieces received so far.
+/// A restore under way: the manifest, the pieces received so far, the commit once begun.
 #[derive(Debug)]
 pub struct Restore {
     manifest: ExportManifest,
     document_pieces: Vec<Option<Vec<u8>>>,
     /// Chunks received, written to free blocks; adopted by the releases at the commit.
     chunks: BTreeMap<Sha256Hash, Extent>,
+    commit: Option<Commit>,
 }
 
 impl Restore {
@@ -378,10 +463,25 @@ impl Restore {
                  `start_export` returned"
             )));
         }
+        let sizes = &manifest.document_pieces;
+        let total: u64 = sizes.iter().map(|piece| piece.size).sum();
+        if sizes[..pieces - 1]
+            .iter()
+            .any(|piece| piece.size != DOCUMENT_PIECE_BYTES as u64)
+            || sizes[pieces - 1].size > DOCUMENT_PIECE_BYTES as u64
+            || total != manifest.document_size
+        {
+            return Err(invalid(format!(
+                "the manifest's document pieces are not {DOCUMENT_PIECE_BYTES} bytes each but the \
+                 last, or do not add up to its document_size: pass the manifest `start_export` \
+                 returned"
+            )));
+        }
         Ok(Self {
             document_pieces: vec![None; pieces],
             manifest,
             chunks: BTreeMap::new(),
+            commit: None,
         })
     }
 
@@ -419,13 +519,16 @@ impl Restore {
         Ok(())
     }
 
-    /// Keeps a checked document piece.
+    /// Keeps a checked document piece; a commit's check begun is begun again.
     pub fn received_document_piece(&mut self, index: u32, piece: Vec<u8>) {
         self.document_pieces[index as usize] = Some(piece);
+        self.commit = None;
     }
 
-    /// Records a checked chunk's blocks; returns the extent of an earlier copy, to free.
+    /// Records a checked chunk's blocks; returns the extent of an earlier copy, to free. A
+    /// commit's check begun is begun again.
     pub fn received_chunk(&mut self, hash: Sha256Hash, extent: Extent) -> Option<Extent> {
+        self.commit = None;
         self.chunks.insert(hash, extent)
     }
 
@@ -460,46 +563,105 @@ impl Restore {
         pieces.chain(chunks).collect()
     }
 
-    /// The document, once every stream arrived: checked whole and decoded. On an error the
-    /// restore stays as it is, so that the missing streams can still be sent.
-    pub fn document(&self) -> Result<Document, Error> {
-        let missing = self.missing();
-        if let Some(stream) = missing.first() {
-            return Err(ErrorKind::RestoreIncomplete {
-                missing: missing.len() as u64,
-                first: stream.clone(),
-            }
-            .into());
+    /// The commit's next slice (see [`commit`]). The first checks that every stream arrived
+    /// and reads the document's head. A refusal while checking ends the commit begun (a later
+    /// one checks from the start); the restore stays, so that missing streams can be sent.
+    pub fn next_commit_slice(&mut self) -> Result<Slice, Error> {
+        let result = self.commit_slice();
+        if result.is_err() {
+            self.commit = None;
         }
-        let bytes: Vec<u8> = self
-            .document_pieces
-            .iter()
-            .flatten()
-            .flatten()
-            .copied()
-            .collect();
-        if sha256(&bytes).as_slice() != self.manifest.document_sha256.as_slice() {
-            return Err(invalid(
-                "the pieces do not hash to the manifest's document_sha256: the manifest was \
-                 altered; begin again with the manifest `start_export` returned"
-                    .to_string(),
-            ));
-        }
-        let document: Document = ciborium::from_reader(bytes.as_slice())
-            .map_err(|error| invalid(format!("the document does not decode: {error}")))?;
-        check_version(document.format, document.schema)?;
-        if document.exported_at != self.manifest.exported_at {
-            return Err(invalid(
-                "the document was taken at another time than the manifest says: pass the \
-                 manifest of the same export"
-                    .to_string(),
-            ));
-        }
-        Ok(document)
+        result
     }
 
-    pub fn received_chunks(&self) -> std::collections::BTreeSet<Sha256Hash> {
-        self.chunks.keys().copied().collect()
+    fn commit_slice(&mut self) -> Result<Slice, Error> {
+        let commit = match &mut self.commit {
+            Some(commit) => commit,
+            None => {
+                let missing = self.missing();
+                if let Some(stream) = missing.first() {
+                    return Err(ErrorKind::RestoreIncomplete {
+                        missing: missing.len() as u64,
+                        first: stream.clone(),
+                    }
+                    .into());
+                }
+                let commit = Commit::begin(&self.document_pieces, self.manifest.document_size)?;
+                let head = commit.head();
+                check_version(head.format, head.schema)?;
+                if head.exported_at != self.manifest.exported_at {
+                    return Err(invalid(
+                        "the document was taken at another time than the manifest says: pass \
+                         the manifest of the same export"
+                            .to_string(),
+                    ));
+                }
+                self.commit.insert(commit)
+            }
+        };
+        let slice = commit.next(
+            &self.document_pieces,
+            self.manifest.document_size,
+            &self.manifest.document_sha256,
+        )?;
+        if commit.checked() {
+            let head = commit.head();
+            JournalWriter {
+                format: head.journal_format,
+                engine_revision: head.engine_revision,
+            }
+            .check(commit.journal_lines())
+            .map_err(|error| {
+                invalid(format!(
+                    "{error}: restore it into the build that exported it"
+                ))
+            })?;
+        }
+        Ok(slice)
+    }
+
+    /// Checks that the chunks a checked slice's releases name were received.
+    pub fn check_named_chunks(&mut self, named: BTreeSet<Sha256Hash>) -> Result<(), Error> {
+        if let Some(missing) = named.iter().find(|hash| !self.chunks.contains_key(*hash)) {
+            self.commit = None;
+            return Err(stream_missing(ExportStream::ReleaseChunk(ByteBuf::from(
+                missing.to_vec(),
+            ))));
+        }
+        if let Some(commit) = &mut self.commit {
+            commit.named_chunks(named);
+        }
+        Ok(())
+    }
+
+    /// Where the commit begun stands, as the error that says so.
+    pub fn committing(&self) -> Option<Error> {
+        self.commit.as_ref().map(|commit| {
+            ErrorKind::RestoreCommitting {
+                written: commit.written(),
+                entries: commit.entries(),
+            }
+            .into()
+        })
+    }
+
+    /// The refusal of every other method while the commit writes (emptying included).
+    pub fn writing(&self) -> Option<Error> {
+        self.commit
+            .as_ref()
+            .filter(|commit| commit.writing())
+            .and(self.committing())
+    }
+
+    /// What the commit wrote; with the received chunks, handed over after its last slice.
+    pub fn summary(&self) -> RestoreSummary {
+        let commit = self.commit.as_ref().expect("the commit ended");
+        RestoreSummary {
+            exported_at: self.manifest.exported_at,
+            sections: commit.sections(),
+            entries: commit.entries(),
+            chunks: commit.chunks(),
+        }
     }
 
     /// Hands over the received chunks at the commit.

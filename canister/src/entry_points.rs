@@ -157,6 +157,10 @@ fn pre_upgrade() {
     if let Some(refusal) = upgrade_refusal(stopped, effects::calls_outstanding()) {
         trap(refusal);
     }
+    // The restore's pieces and its cursor are on the heap: an upgrade would leave a part written.
+    if let Some(writing) = read_state(State::restore_being_written) {
+        trap(format!("deployer upgrade refused: {writing}"));
+    }
 }
 
 #[post_upgrade]
@@ -1012,23 +1016,33 @@ fn restore_piece(arg: RestorePieceArg) -> Result<RestoreProgress, Error> {
     authorized(Method::RestorePiece, |state, _| state.restore_piece(arg))
 }
 
-/// Writes the restored state at once, then reopens it as `post_upgrade` does; its active
-/// rollouts come back paused, so no timer is needed until an operator resumes one, except for
-/// finished ones still storing their children apart.
+/// Checks the restored state, then writes it, a slice per message (the deployer calling
+/// itself between two), then reopens it as `post_upgrade` does; its active rollouts come back
+/// paused, so no timer is needed until an operator resumes one, except for finished ones still
+/// storing their children apart. When the deployer cannot call itself (it is stopping), the
+/// commit stands where it is and a later call goes on from there.
 #[update]
-fn commit_restore() -> Result<RestoreSummary, Error> {
+async fn commit_restore() -> Result<RestoreSummary, Error> {
     authorized(Method::CommitRestore, |_, _| Ok(()))?;
-    let now = time();
-    let committed = STATE.with_borrow_mut(|slot| {
-        let state = slot.take().expect("state is set by init/post_upgrade");
-        let (state, committed) = state.commit_restore(now);
-        *slot = Some(state);
-        committed
-    })?;
-    for rollout_id in read_state(|state| state.rollouts.storing_apart()) {
-        rollout_driver::drive_no_later_than(rollout_id, now);
+    loop {
+        let now = time();
+        let committed = STATE.with_borrow_mut(|slot| {
+            let state = slot.take().expect("state is set by init/post_upgrade");
+            let (state, committed) = state.commit_restore(now);
+            *slot = Some(state);
+            committed
+        })?;
+        if let Some(summary) = committed {
+            for rollout_id in read_state(|state| state.rollouts.storing_apart()) {
+                rollout_driver::drive_no_later_than(rollout_id, now);
+            }
+            return Ok(summary);
+        }
+        if !effects::next_message().await {
+            return Err(read_state(State::restore_committing)
+                .unwrap_or_else(|| ErrorKind::RestoreNotBegun.into()));
+        }
     }
-    Ok(committed)
 }
 
 /// Admin. Holds every rollout and folds the journal so that the deployer can be upgraded to a

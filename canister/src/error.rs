@@ -195,6 +195,9 @@ pub enum ErrorKind {
     RestoreIncomplete { missing: u64, first: ExportStream },
     /// The manifest or the document cannot be restored, for `reason`.
     RestoreInvalid { reason: String },
+    /// A restore's commit is writing the state (`written` of its `entries` so far): every other
+    /// method and the deployer's upgrade wait for its end.
+    RestoreCommitting { written: u64, entries: u64 },
 }
 
 /// A release text, named in [`ErrorKind::InvalidTextLength`].
@@ -558,6 +561,11 @@ impl fmt::Display for ErrorKind {
                  restore_piece, then commit again"
             ),
             Self::RestoreInvalid { reason } => write!(f, "the backup cannot be restored: {reason}"),
+            Self::RestoreCommitting { written, entries } => write!(
+                f,
+                "a restore is being written into this deployer ({written} of {entries} entries): \
+                 call commit_restore to finish it (it goes on where it stands), then call again"
+            ),
             Self::UpgradeGateClosed {
                 gate,
                 children,

@@ -13,7 +13,7 @@ use ic_stable_structures::{Memory, StableBTreeMap};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
-use crate::backup::Sections;
+use crate::backup::SectionVisitor;
 use crate::cbor::Cbor;
 
 /// What the proxy forwards: snapshot reads and uploads (the CLI's download and upload), the
@@ -182,12 +182,8 @@ impl<M: Memory> ProxyAudit<M> {
     }
 
     /// See [`crate::backup`].
-    pub fn export_sections(&self, sections: &mut Sections) {
-        sections.put_map("proxy_audit", &self.calls);
-    }
-
-    pub fn restore_sections(&mut self, sections: &mut Sections) {
-        sections.take_map("proxy_audit", &mut self.calls);
+    pub fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
+        sections.map("proxy_audit", &mut self.calls);
     }
 
     /// Records a call (its `sequence` is assigned here) and drops the oldest beyond the bound.

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_bytes::{ByteArray, ByteBuf};
 use sha2::{Digest, Sha256};
 
-use crate::backup::Sections;
+use crate::backup::{SectionVisitor, Sections};
 use crate::block_store::{BlockStore, Extent};
 use crate::cbor::Cbor;
 use crate::error::{Error, ErrorKind, Quota, TextField};
@@ -627,10 +627,10 @@ impl<M: Memory> ReleaseStore<M> {
 
     /// See [`crate::backup`]: the settings and counters, the catalog and the blessings; the
     /// chunks are streams of their own ([`ReleaseStore::release_chunks`]).
-    pub fn export_sections(&self, sections: &mut Sections) {
-        sections.put_cell("release_store_config", &self.config);
-        self.releases.export_sections(sections);
-        sections.put_map("release_blessings", &self.blessings);
+    pub fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
+        sections.cell("release_store_config", &mut self.config);
+        self.releases.visit_sections(sections);
+        sections.map("release_blessings", &mut self.blessings);
     }
 
     /// The releases' chunks and their lengths, each once.
@@ -663,14 +663,8 @@ impl<M: Memory> ReleaseStore<M> {
     /// Replaces the store's settings, catalog and blessings with the document's and indexes
     /// `chunks` with the references its releases hold; chunks no release names are freed.
     /// The caller checked that every chunk named is among `chunks`.
-    pub fn restore_sections(
-        &mut self,
-        sections: &mut Sections,
-        mut chunks: BTreeMap<Sha256Hash, Extent>,
-    ) {
-        sections.take_cell("release_store_config", &mut self.config);
-        self.releases.restore_sections(sections);
-        sections.take_map("release_blessings", &mut self.blessings);
+    /// Indexes the chunks a restore received for the releases it wrote, and frees any other.
+    pub fn index_restored_chunks(&mut self, mut chunks: BTreeMap<Sha256Hash, Extent>) {
         let mut refs: BTreeMap<Sha256Hash, u32> = BTreeMap::new();
         for record in self.releases.records() {
             for hash in record.chunk_sha256 {

@@ -11,7 +11,7 @@ use ic_stable_structures::{Memory, StableBTreeMap};
 use serde::Serialize;
 use serde_bytes::{ByteArray, ByteBuf};
 
-use crate::backup::Sections;
+use crate::backup::SectionVisitor;
 use crate::cbor::Cbor;
 use crate::hash::Sha256Hash;
 use crate::memory::ByteKey;
@@ -243,17 +243,10 @@ impl<M: Memory> ReleaseCatalog<M> {
     }
 
     /// See [`crate::backup`].
-    pub fn export_sections(&self, sections: &mut Sections) {
-        sections.put_map(RELEASES_SECTION, &self.by_sha256);
-        sections.put_map("release_names", &self.by_name);
-        sections.put_map("release_sequence", &self.by_sequence);
-    }
-
-    /// Replaces the catalog with the document's.
-    pub fn restore_sections(&mut self, sections: &mut Sections) {
-        sections.take_map(RELEASES_SECTION, &mut self.by_sha256);
-        sections.take_map("release_names", &mut self.by_name);
-        sections.take_map("release_sequence", &mut self.by_sequence);
+    pub fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
+        sections.map(RELEASES_SECTION, &mut self.by_sha256);
+        sections.map("release_names", &mut self.by_name);
+        sections.map("release_sequence", &mut self.by_sequence);
     }
 
     pub fn get(&self, sha256: &Sha256Hash) -> Option<ReleaseRecord> {

@@ -15,7 +15,7 @@ use candid::{CandidType, Deserialize, Principal};
 use ic_stable_structures::{Memory, StableBTreeMap};
 use serde::Serialize;
 
-use crate::backup::Sections;
+use crate::backup::SectionVisitor;
 use crate::cbor::Cbor;
 use crate::error::{Error, ErrorKind};
 
@@ -76,13 +76,8 @@ impl<M: Memory> Roles<M> {
     }
 
     /// See [`crate::backup`].
-    pub fn export_sections(&self, sections: &mut Sections) {
-        sections.put_map("roles", &self.by_principal);
-    }
-
-    /// Replaces every role with the document's.
-    pub fn restore_sections(&mut self, sections: &mut Sections) {
-        sections.take_map("roles", &mut self.by_principal);
+    pub fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
+        sections.map("roles", &mut self.by_principal);
     }
 
     /// The roles `principal` holds explicitly, in `Role` order.

@@ -29,7 +29,7 @@ use ic_stable_structures::storable::{Bound, Storable};
 use ic_stable_structures::{Memory, StableVec};
 
 use super::index::Children;
-use crate::backup::Sections;
+use crate::backup::SectionVisitor;
 use crate::engine::{ModuleHash, SubnetIndex};
 
 /// What one count is of.
@@ -136,13 +136,8 @@ impl<M: Memory> Composition<M> {
         composition
     }
 
-    pub(super) fn export_sections(&self, sections: &mut Sections) {
-        sections.put_vec("fleet_counts", &self.slots);
-    }
-
-    /// Replaces the stored slots; the heap mirror is rebuilt when the state is reopened.
-    pub(super) fn restore_sections(&mut self, sections: &mut Sections) {
-        sections.take_vec("fleet_counts", &self.slots);
+    pub(super) fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
+        sections.vec("fleet_counts", &self.slots);
     }
 
     pub(super) fn add(&mut self, subnet: SubnetIndex, module: Option<ModuleHash>) {

@@ -61,7 +61,7 @@ mod record;
 use candid::Principal;
 use ic_stable_structures::{Memory, StableBTreeMap};
 
-use crate::backup::Sections;
+use crate::backup::SectionVisitor;
 use crate::cbor::CborBytes;
 use crate::engine::{
     ChildId, ModuleHash, Nanos, SnapshotId, SubnetIndex, MAX_SNAPSHOTS_PER_CANISTER,
@@ -132,20 +132,11 @@ impl<M: Memory> Fleet<M> {
     }
 
     /// See [`crate::backup`]. Claims are not exported: the active rollouts take them again.
-    pub fn export_sections(&self, sections: &mut Sections) {
-        sections.put_map("fleet_children", &self.children);
-        sections.put_map("fleet_index", &self.index);
-        sections.put_map("fleet_subnets", &self.subnets);
-        self.composition.export_sections(sections);
-    }
-
-    /// Replaces the registry with the document's; the state is reopened after it, which
-    /// rebuilds what is kept on the heap.
-    pub fn restore_sections(&mut self, sections: &mut Sections) {
-        sections.take_map("fleet_children", &mut self.children);
-        sections.take_map("fleet_index", &mut self.index);
-        sections.take_map("fleet_subnets", &mut self.subnets);
-        self.composition.restore_sections(sections);
+    pub fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
+        sections.map("fleet_children", &mut self.children);
+        sections.map("fleet_index", &mut self.index);
+        sections.map("fleet_subnets", &mut self.subnets);
+        self.composition.visit_sections(sections);
     }
 
     pub fn get(&self, canister_id: &Principal) -> Option<ChildRecord> {

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use ic_stable_structures::{Memory, StableBTreeMap};
 
-use crate::backup::Sections;
+use crate::backup::SectionVisitor;
 use crate::cbor::CborBytes;
 use crate::engine::{Child, Rollout};
 
@@ -157,11 +157,7 @@ impl<M: Memory> CheckpointChildren<M> {
         while self.prune_slice(|other| other != rollout_id) {}
     }
 
-    pub(super) fn export_sections(&self, sections: &mut Sections) {
-        sections.put_map("checkpoint_children", &self.runs);
-    }
-
-    pub(super) fn restore_sections(&mut self, sections: &mut Sections) {
-        sections.take_map("checkpoint_children", &mut self.runs);
+    pub(super) fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
+        sections.map("checkpoint_children", &mut self.runs);
     }
 }

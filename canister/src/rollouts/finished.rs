@@ -24,7 +24,7 @@ use ic_stable_structures::{Memory, StableBTreeMap};
 use serde::Serialize;
 
 use super::journal::RolloutRecord;
-use crate::backup::Sections;
+use crate::backup::SectionVisitor;
 use crate::cbor::CborBytes;
 use crate::engine::{Child, ChildId, ChildrenApart, Rollout, MAX_CHILD_ID_BYTES};
 use crate::memory::ByteKey;
@@ -232,13 +232,8 @@ impl<M: Memory> FinishedRollouts<M> {
         self.records.insert(rollout_id, stored);
     }
 
-    pub(super) fn export_sections(&self, sections: &mut Sections) {
-        sections.put_map("finished_rollouts", &self.records);
-        sections.put_map("finished_children", &self.children);
-    }
-
-    pub(super) fn restore_sections(&mut self, sections: &mut Sections) {
-        sections.take_map("finished_rollouts", &mut self.records);
-        sections.take_map("finished_children", &mut self.children);
+    pub(super) fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
+        sections.map("finished_rollouts", &mut self.records);
+        sections.map("finished_children", &mut self.children);
     }
 }

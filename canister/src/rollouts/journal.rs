@@ -41,7 +41,7 @@ use serde::Serialize;
 
 use super::checkpoint_children::CheckpointChildren;
 use super::Rollouts;
-use crate::backup::Sections;
+use crate::backup::{SectionVisitor, JOURNAL_SECTION};
 use crate::cbor::{Cbor, CborBytes};
 use crate::engine::{
     ActionId, Child, ChildId, Command, Event, EventKind, ModuleHash, Nanos, Operation, Outcome,
@@ -328,37 +328,16 @@ impl<M: Memory> Rollouts<M> {
 
     /// See [`crate::backup`]: checkpoints, overviews, the active set, the journal as it stands
     /// (replayed by the restored deployer as after an upgrade), the events and the stores.
-    pub fn export_sections(&self, sections: &mut Sections) {
-        sections.put_map("rollouts", &self.rollouts);
-        sections.put_map("active_rollouts", &self.active);
-        sections.put_map("rollout_overviews", &self.overviews);
-        sections.put_log("journal", self.journal());
-        sections.put_log("events", self.events.as_ref().expect("not pruning"));
-        sections.put_cell("events_base", &self.events_base);
-        sections.put_map("store_canisters", &self.stores);
-        self.finished.export_sections(sections);
-        self.checkpoint_children.export_sections(sections);
-    }
-
-    /// The number of journal lines the document holds.
-    pub fn journal_lines_in(sections: &Sections) -> u64 {
-        sections.count("journal")
-    }
-
-    /// Writes the document's rollouts into an empty store (see [`Rollouts::is_empty`]); the
-    /// state is reopened after it, which loads the active ones.
-    pub fn restore_sections(&mut self, sections: &mut Sections) {
-        sections.take_map("rollouts", &mut self.rollouts);
-        sections.take_map("active_rollouts", &mut self.active);
-        sections.take_map("rollout_overviews", &mut self.overviews);
-        sections.take_log("journal", self.journal());
-        sections.take_log("events", self.events.as_ref().expect("not pruning"));
-        sections.take_cell("events_base", &mut self.events_base);
-        sections.take_map("store_canisters", &mut self.stores);
-        self.finished.restore_sections(sections);
-        self.checkpoint_children.restore_sections(sections);
-        self.children_to_prune = true;
-        self.live.clear();
+    pub fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
+        sections.map("rollouts", &mut self.rollouts);
+        sections.map("active_rollouts", &mut self.active);
+        sections.map("rollout_overviews", &mut self.overviews);
+        sections.log(JOURNAL_SECTION, self.journal());
+        sections.log("events", self.events.as_ref().expect("not pruning"));
+        sections.cell("events_base", &mut self.events_base);
+        sections.map("store_canisters", &mut self.stores);
+        self.finished.visit_sections(sections);
+        self.checkpoint_children.visit_sections(sections);
     }
 
     pub(super) fn journal(&self) -> &StableLog<JournalLine, M> {

@@ -1378,9 +1378,28 @@ fn restored_copy(state: &mut State<VectorMemory>, now: u64) -> State<VectorMemor
     for stream in pieces.chain(chunks) {
         copy_stream(state, &mut fresh, now, stream);
     }
-    let (fresh, summary) = fresh.commit_restore(now);
+    let (fresh, summary) = commit_restored(fresh, now);
     summary.unwrap();
     fresh
+}
+
+/// Takes the commit's slices until the last or a refusal.
+fn commit_restored(
+    mut fresh: State<VectorMemory>,
+    now: u64,
+) -> (
+    State<VectorMemory>,
+    Result<crate::backup::RestoreSummary, Error>,
+) {
+    loop {
+        let (state, committed) = fresh.commit_restore(now);
+        fresh = state;
+        match committed {
+            Ok(None) => {}
+            Ok(Some(summary)) => return (fresh, Ok(summary)),
+            Err(error) => return (fresh, Err(error)),
+        }
+    }
 }
 
 #[test]
@@ -1489,7 +1508,7 @@ fn a_restore_into_a_deployer_with_state_or_without_a_chunk_changes_nothing() {
     let roles = fresh.roles.list();
     fresh.begin_restore(manifest.clone()).unwrap();
     copy_stream(&state, &mut fresh, T0, ExportStream::DocumentPiece(0));
-    let (fresh, refused) = fresh.commit_restore(T0);
+    let (fresh, refused) = commit_restored(fresh, T0);
     assert!(matches!(
         refused.unwrap_err().kind(),
         ErrorKind::RestoreIncomplete {

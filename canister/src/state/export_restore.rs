@@ -3,31 +3,35 @@
 use ic_stable_structures::Memory;
 
 use super::State;
+use crate::backup::commit::Slice;
 use crate::backup::{
-    stream_missing, Export, ExportManifest, ExportStream, ReadExportArg, Restore, RestorePieceArg,
-    RestoreProgress, RestoreSummary, Sections,
+    stream_missing, Checking, Emptying, Export, ExportManifest, ExportStream, ReadExportArg,
+    Restore, RestorePieceArg, RestoreProgress, RestoreSummary, SectionVisitor, Sections, Writing,
 };
 use crate::error::{Error, ErrorKind};
-use crate::memory::JournalWriter;
 use crate::release_store::ReleaseStore;
-use crate::rollouts::Rollouts;
 
 impl<M: Memory> State<M> {
     /// Takes the document of the state as it stands and holds it for reading, in place of any
     /// earlier export.
     pub fn start_export(&mut self, now: u64) -> ExportManifest {
         let mut sections = Sections::default();
-        sections.put_cell("governance", &self.governance);
-        sections.put_cell("dashboard", &self.dashboard);
-        self.roles.export_sections(&mut sections);
-        self.release_store.export_sections(&mut sections);
-        self.fleet.export_sections(&mut sections);
-        self.rollouts.export_sections(&mut sections);
-        self.proxy_audit.export_sections(&mut sections);
+        self.visit_sections(&mut sections);
         let export = Export::new(sections, self.release_store.release_chunks(), now);
         let manifest = export.manifest.clone();
         self.backup.export = Some(export);
         manifest
+    }
+
+    /// Every stored structure a backup holds, as its section.
+    fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
+        sections.cell("governance", &mut self.governance);
+        sections.cell("dashboard", &mut self.dashboard);
+        self.roles.visit_sections(sections);
+        self.release_store.visit_sections(sections);
+        self.fleet.visit_sections(sections);
+        self.rollouts.visit_sections(sections);
+        self.proxy_audit.visit_sections(sections);
     }
 
     /// A stream of the export taken at `arg.exported_at`.
@@ -104,72 +108,69 @@ impl<M: Memory> State<M> {
         Ok(restore.progress())
     }
 
-    /// Commits the restore once every piece arrived: writes every section and reopens the
-    /// state as an upgrade would, with every active rollout paused (see
-    /// [`Rollouts::recover_paused`]). On an error, nothing is written and the restore stays
-    /// open.
-    pub fn commit_restore(mut self, now: u64) -> (Self, Result<RestoreSummary, Error>) {
-        let checked = self.check_restore();
-        let (restore, mut document) = match checked {
-            Ok(ready) => ready,
-            Err(error) => return (self, Err(error)),
-        };
-        let sections = &mut document.sections;
-        let summary = RestoreSummary {
-            exported_at: document.exported_at,
-            sections: sections.len(),
-            entries: sections.entries(),
-            chunks: ReleaseStore::<M>::chunks_named_by(sections).len() as u64,
-        };
-        sections.take_cell("governance", &mut self.governance);
-        sections.take_cell("dashboard", &mut self.dashboard);
-        self.roles.restore_sections(sections);
+    /// One slice of the commit of the restore begun, once every piece arrived (see
+    /// [`crate::backup::commit`]): `None` while slices are left, the summary after the last,
+    /// which reopens the state as an upgrade would, with every active rollout paused (see
+    /// [`crate::rollouts::Rollouts::recover_paused`]). A refusal while checking leaves nothing
+    /// written and the restore open.
+    pub fn commit_restore(mut self, now: u64) -> (Self, Result<Option<RestoreSummary>, Error>) {
+        match self.commit_slice() {
+            Ok(true) => {}
+            other => return (self, other.map(|_| None)),
+        }
+        let restore = self.backup.restore.take().expect("written");
+        let summary = restore.summary();
         self.release_store
-            .restore_sections(sections, restore.into_chunks());
-        self.fleet.restore_sections(sections);
-        self.rollouts.restore_sections(sections);
-        self.proxy_audit.restore_sections(sections);
+            .index_restored_chunks(restore.into_chunks());
         self.memories.record_this_build();
         let mut state = Self::with_memories(self.into_memories());
         state.rollouts.recover_paused(&mut state.fleet, now);
-        (state, Ok(summary))
+        (state, Ok(Some(summary)))
     }
 
-    /// The restore and its document, if the commit may go ahead: held state, missing pieces,
-    /// a document of another version or a journal this engine would replay differently, and
-    /// a chunk a release names but the manifest did not list are refused.
-    fn check_restore(&mut self) -> Result<(Restore, crate::backup::Document), Error> {
+    /// Takes one slice; whether it was the last.
+    fn commit_slice(&mut self) -> Result<bool, Error> {
         let restore = self
             .backup
             .restore
             .as_ref()
             .ok_or(ErrorKind::RestoreNotBegun)?;
-        if let Some(holds) = self.held_state() {
-            return Err(ErrorKind::RestoreIntoDeployerWithState {
-                holds: holds.to_string(),
+        if restore.writing().is_none() {
+            if let Some(holds) = self.held_state() {
+                return Err(ErrorKind::RestoreIntoDeployerWithState {
+                    holds: holds.to_string(),
+                }
+                .into());
             }
-            .into());
         }
-        let document = restore.document()?;
-        JournalWriter {
-            format: document.journal_format,
-            engine_revision: document.engine_revision,
+        let restore = self.backup.restore.as_mut().expect("checked above");
+        match restore.next_commit_slice()? {
+            Slice::Check(entries) => {
+                self.visit_sections(&mut Checking(&entries));
+                let named = ReleaseStore::<M>::chunks_named_by(&entries);
+                let restore = self.backup.restore.as_mut().expect("committing");
+                restore.check_named_chunks(named)?;
+                Ok(false)
+            }
+            Slice::Empty => {
+                self.visit_sections(&mut Emptying);
+                Ok(false)
+            }
+            Slice::Write { mut entries, last } => {
+                self.visit_sections(&mut Writing(&mut entries));
+                Ok(last)
+            }
         }
-        .check(Rollouts::<M>::journal_lines_in(&document.sections))
-        .map_err(|error| ErrorKind::RestoreInvalid {
-            reason: format!("{error}: restore it into the build that exported it"),
-        })?;
-        let received = restore.received_chunks();
-        if let Some(missing) = ReleaseStore::<M>::chunks_named_by(&document.sections)
-            .into_iter()
-            .find(|hash| !received.contains(hash))
-        {
-            return Err(stream_missing(ExportStream::ReleaseChunk(
-                serde_bytes::ByteBuf::from(missing.to_vec()),
-            )));
-        }
-        let restore = self.backup.restore.take().expect("checked above");
-        Ok((restore, document))
+    }
+
+    /// The refusal of other methods while a restore's commit writes the state.
+    pub fn restore_being_written(&self) -> Option<Error> {
+        self.backup.restore.as_ref().and_then(Restore::writing)
+    }
+
+    /// Where a restore's commit begun stands, if one is.
+    pub fn restore_committing(&self) -> Option<Error> {
+        self.backup.restore.as_ref().and_then(Restore::committing)
     }
 
     /// Frees the chunks of a restore begun and not committed.
