@@ -211,10 +211,13 @@ impl<M: Memory> State<M> {
     /// Refuses `caller` the `method` unless its role allows it and, in governance-only mode,
     /// it is governance.
     pub fn authorize(&self, caller: Principal, method: Method) -> Result<(), Error> {
-        if method != Method::CommitRestore {
-            if let Some(writing) = self.restore_being_written() {
-                return Err(writing);
-            }
+        // The roles themselves are being written then: any caller may only make the commit an
+        // admin began go on.
+        if let Some(writing) = self.restore_being_written() {
+            return match method {
+                Method::CommitRestore => Ok(()),
+                _ => Err(writing),
+            };
         }
         self.governance().check(caller, method)?;
         access::authorize(&self.roles, caller, method)

@@ -9,13 +9,15 @@ mod support;
 use std::collections::BTreeMap;
 
 use candid::Principal;
+use deployer::backup::commit::SLICE_ENTRIES;
+use deployer::backup::RestoreSummary;
 use deployer::dashboard::FleetSummary;
 use deployer::governance::GovernanceSettings;
 use deployer::{
     ChildHistory, ChildHistoryArg, ChildInfo, ErrorKind, ExportManifest, ExportStream,
     ListChildrenArg, ListEventsArg, ListProxyCallsArg, ListReleasesArg, ListRolloutsArg,
     ProxyCallPage, ReadExportArg, Release, ReleasePage, ReleaseSelector, RestorePieceArg,
-    RoleAssignment, RolloutEvent, RolloutInfo, RolloutPhase, Selector, UploadSettings,
+    Role, RoleAssignment, RolloutEvent, RolloutInfo, RolloutPhase, Selector, UploadSettings,
 };
 use deployer_client::state_backup::StateBackup;
 use ic_sim::artifacts;
@@ -185,10 +187,12 @@ fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet(
     );
 
     let restored = fresh_deployer(&mut fleet);
-    let summary = fleet
-        .restore_state(admin(), &backup, |_| {})
-        .expect("restore into a fresh deployer");
+    fleet
+        .send_backup(admin(), &backup, |_| {})
+        .expect("send the backup to a fresh deployer");
+    let summary = commit_interrupted_while_writing(&mut fleet);
     assert_eq!(summary.exported_at, backup.manifest.exported_at);
+    assert!(summary.entries > 3 * SLICE_ENTRIES, "{summary:?}");
     assert_eq!(answers(&mut fleet), original);
     let restored_events = all_events(&mut fleet);
     assert_eq!(restored_events[..events.len()], events[..]);
@@ -242,6 +246,51 @@ fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet(
         .rollout_id;
     let done = fleet.run_to_end(operator(), next, 1_000);
     assert_eq!(done.summary.counts.upgraded, 20, "{:?}", done.summary);
+}
+
+/// Commits the restore sent, a slice per message: while it writes, every other method is
+/// refused with where it stands; stopping the deployer ends the commit's call with the same
+/// answer and its upgrade is refused (the restore's pieces are on the heap); a second call,
+/// once the deployer runs again, finishes it.
+fn commit_interrupted_while_writing(fleet: &mut Fleet) -> RestoreSummary {
+    let commit = fleet
+        .env
+        .submit_update(
+            admin(),
+            fleet.canister,
+            "commit_restore",
+            candid::encode_args(()).unwrap(),
+        )
+        .expect("submit the commit");
+    let mut rounds = 0;
+    let writing = loop {
+        fleet.env.tick();
+        rounds += 1;
+        assert!(rounds < 500, "the commit never began writing");
+        if let Err(error) = fleet.fleet_summary(admin()) {
+            break error.deployer_error().kind().clone();
+        }
+    };
+    let ErrorKind::RestoreCommitting { written, entries } = writing else {
+        panic!("{writing:?}")
+    };
+    assert!(written < entries, "{writing:?}");
+    assert!(matches!(
+        refused(fleet.add_role(admin(), operator(), Role::Viewer)),
+        ErrorKind::RestoreCommitting { .. }
+    ));
+    let upgrade = fleet.upgrade_stopped(admin(), None).unwrap_err();
+    assert!(
+        upgrade.message.contains("a restore is being written"),
+        "{upgrade:?}"
+    );
+    let interrupted: Result<RestoreSummary, deployer::Error> =
+        candid::decode_one(&fleet.env.await_ingress(commit, 10).unwrap()).unwrap();
+    assert!(matches!(
+        interrupted.unwrap_err().kind(),
+        ErrorKind::RestoreCommitting { .. }
+    ));
+    fleet.commit_restore_ok(admin())
 }
 
 /// A small deployer with a release and children, exported.

@@ -108,8 +108,19 @@ impl<T: Transport> Deployer<T> {
         &mut self,
         caller: Principal,
         backup: &StateBackup,
-        mut on_progress: impl FnMut(&RestoreProgress),
+        on_progress: impl FnMut(&RestoreProgress),
     ) -> Result<RestoreSummary, CallError> {
+        self.send_backup(caller, backup, on_progress)?;
+        self.commit_restore(caller)
+    }
+
+    /// A restore up to its commit: the manifest and every stream.
+    pub fn send_backup(
+        &mut self,
+        caller: Principal,
+        backup: &StateBackup,
+        mut on_progress: impl FnMut(&RestoreProgress),
+    ) -> Result<(), CallError> {
         on_progress(&self.begin_restore(caller, backup.manifest.clone())?);
         for (stream, bytes) in backup.streams() {
             let arg = RestorePieceArg {
@@ -118,7 +129,7 @@ impl<T: Transport> Deployer<T> {
             };
             on_progress(&self.restore_piece(caller, arg)?);
         }
-        self.commit_restore(caller)
+        Ok(())
     }
 }
 

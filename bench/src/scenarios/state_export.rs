@@ -1,5 +1,6 @@
 //! Backups of the deployer itself: what an export costs per megabyte of document, how the
-//! document grows per child and per finished rollout, and what the restore's commit costs.
+//! document grows per child and per finished rollout, and what the restore's commit costs, in
+//! all and in its largest message (it checks, then writes, a slice per message).
 
 use super::{controller, upload, Deployer, Figures};
 use deployer::InitArg;
@@ -30,10 +31,19 @@ pub(super) fn thousand_children() -> Figures {
         .export_state(controller(), &BTreeMap::new())
         .expect("export");
     deployer.reinstall_fresh(controller(), InitArg::default());
+    let trace_from = deployer.env.trace().len();
     deployer
         .restore_state(controller(), &backup, |_| {})
         .expect("restore");
-    let commit = deployer.env.last_instructions(deployer.canister);
+    // The commit's messages: its slices, each the callback of the deployer's call to itself.
+    let commit: Vec<u64> = deployer
+        .replicated_executions(trace_from)
+        .filter(|(entry, _)| !entry.contains("begin_restore") && !entry.contains("restore_piece"))
+        .map(|(_, instructions)| instructions)
+        .collect();
+    let largest = commit.iter().copied().max().unwrap_or(0);
+    let commit_messages = commit.len() as u64;
+    let commit: u64 = commit.iter().sum();
     let per_mb = |instructions: u64| instructions * 1_000_000 / with_rollout;
     BTreeMap::from([
         ("document_bytes".to_string(), with_rollout),
@@ -49,5 +59,10 @@ pub(super) fn thousand_children() -> Figures {
         ),
         ("commit_restore_instructions".to_string(), commit),
         ("restore_instructions_per_mb".to_string(), per_mb(commit)),
+        (
+            "commit_restore_largest_message_instructions".to_string(),
+            largest,
+        ),
+        ("commit_restore_messages".to_string(), commit_messages),
     ])
 }
