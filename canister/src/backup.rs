@@ -645,7 +645,7 @@ impl Restore {
         })
     }
 
-    /// The refusal of every other method while the commit writes (emptying included).
+    /// The refusal of every other method once the commit began writing.
     pub fn writing(&self) -> Option<Error> {
         self.commit
             .as_ref()

@@ -183,11 +183,9 @@ fn post_upgrade(arg: Option<UpgradeArg>) {
 fn inspect_message() {
     let method = msg_method_name();
     let caller = msg_caller();
-    // While a restore is being written, so are the roles: its commit goes on for any caller
-    // (see `State::authorize`).
-    if method == Method::CommitRestore.name()
-        && read_state(|state| state.restore_being_written().is_some())
-    {
+    // While a restore is being written, so are the roles: every method answers with where the
+    // commit stands, and the commit goes on for any caller (see `State::authorize`).
+    if read_state(|state| state.restore_being_written().is_some()) {
         accept_message();
         return;
     }

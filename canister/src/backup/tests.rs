@@ -149,3 +149,190 @@ fn a_document_of_a_newer_format_is_refused_at_the_commit() {
         ErrorKind::BackupVersionUnsupported { format, .. } if format == EXPORT_FORMAT + 1
     ));
 }
+
+/// A document of `entries` entries of `value_bytes` bytes each, over three sections, taken
+/// whole into a restore.
+fn received(entries: usize, value_bytes: usize) -> (Sections, Restore) {
+    let mut sections = Sections::default();
+    for index in 0..entries {
+        let name = ["events", "fleet_children", "journal"][index % 3];
+        let key = ByteBuf::from((index as u64).to_be_bytes().to_vec());
+        sections.push(name, (key, ByteBuf::from(vec![index as u8; value_bytes])));
+    }
+    let export = Export::new(sections, vec![], 7);
+    let mut restore = Restore::begin(export.manifest.clone()).unwrap();
+    for index in 0..export.manifest.document_pieces.len() as u32 {
+        restore.received_document_piece(index, export.document_piece(index).unwrap());
+    }
+    let Document { sections, .. } = ciborium::from_reader(export.document.as_slice()).unwrap();
+    (sections, restore)
+}
+
+#[test]
+fn the_commit_checks_every_entry_then_writes_the_same_entries_a_bounded_slice_at_a_time() {
+    let (sections, mut restore) = received(2 * commit::SLICE_ENTRIES as usize + 500, 40);
+    let mut checked = Vec::new();
+    while let Slice::Check(entries) = restore.next_commit_slice().unwrap() {
+        assert!(
+            restore.writing().is_none(),
+            "nothing is written while checking"
+        );
+        checked.push(entries);
+    }
+    assert!(
+        restore.writing().is_some(),
+        "checked and emptied: writing began"
+    );
+    let mut written = Vec::new();
+    loop {
+        match restore.next_commit_slice().unwrap() {
+            Slice::Write { entries, last } => {
+                assert!(restore.writing().is_some());
+                written.push(entries);
+                if last {
+                    break;
+                }
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(checked, written);
+    assert_eq!(checked.len(), 3, "two full slices and one of 500 entries");
+    assert!(checked
+        .iter()
+        .all(|slice| slice.entries() <= commit::SLICE_ENTRIES));
+    let mut whole = Sections::default();
+    for (name, entries) in written.into_iter().flat_map(|slice| slice.0) {
+        whole.0.entry(name).or_default().extend(entries);
+    }
+    assert_eq!(whole, sections);
+    assert_eq!(
+        restore.summary(),
+        RestoreSummary {
+            exported_at: 7,
+            sections: 3,
+            entries: 2 * commit::SLICE_ENTRIES + 500,
+            chunks: 0
+        }
+    );
+}
+
+#[test]
+fn a_slice_reads_at_most_a_megabyte_of_document_and_entries_may_span_pieces() {
+    let (sections, mut restore) = received(9, 300_000);
+    assert!(restore.manifest.document_pieces.len() >= 3);
+    let mut whole = Sections::default();
+    let mut slices = 0;
+    while let Slice::Check(entries) = restore.next_commit_slice().unwrap() {
+        slices += 1;
+        assert!(entries.entries() <= 4, "{} entries", entries.entries());
+        for (name, entries) in entries.0 {
+            whole.0.entry(name).or_default().extend(entries);
+        }
+    }
+    assert!(slices >= 3, "{slices} slices");
+    assert_eq!(whole, sections);
+}
+
+#[test]
+fn a_manifest_altered_with_its_pieces_is_refused_at_the_end_of_the_check_and_nothing_is_written() {
+    let (_, mut restore) = received(2_500, 40);
+    restore.manifest.document_sha256 = ByteBuf::from(vec![0; 32]);
+    let refusal = loop {
+        match restore.next_commit_slice() {
+            Ok(Slice::Check(_)) => assert!(restore.writing().is_none()),
+            Ok(other) => panic!("{other:?}"),
+            Err(error) => break error,
+        }
+    };
+    assert!(
+        matches!(refusal.kind(), ErrorKind::RestoreInvalid { reason } if reason.contains("document_sha256")),
+        "{refusal:?}"
+    );
+    assert!(restore.writing().is_none() && restore.committing().is_none());
+    // A later commit checks again from the start.
+    assert!(matches!(restore.next_commit_slice(), Ok(Slice::Check(_))));
+}
+
+#[test]
+fn a_piece_received_again_while_checking_begins_the_check_again() {
+    let (_, mut restore) = received(2_500, 40);
+    let Slice::Check(first) = restore.next_commit_slice().unwrap() else {
+        panic!("a check first")
+    };
+    assert!(restore.committing().is_some());
+    let piece = restore.document_pieces[0].clone().unwrap();
+    restore.received_document_piece(0, piece);
+    assert!(restore.committing().is_none());
+    let Slice::Check(again) = restore.next_commit_slice().unwrap() else {
+        panic!("a check first")
+    };
+    assert_eq!(first, again);
+}
+
+#[test]
+fn bytes_after_the_document_or_pieces_of_other_sizes_are_refused() {
+    let export = export(vec![]);
+    let mut bytes = export.document.clone();
+    bytes.push(0);
+    let manifest = ExportManifest {
+        document_size: bytes.len() as u64,
+        document_sha256: ByteBuf::from(sha256(&bytes).to_vec()),
+        document_pieces: vec![ExportPiece {
+            sha256: ByteBuf::from(sha256(&bytes).to_vec()),
+            size: bytes.len() as u64,
+        }],
+        ..export.manifest.clone()
+    };
+    let mut restore = Restore::begin(manifest.clone()).unwrap();
+    restore.received_document_piece(0, bytes);
+    assert!(matches!(
+        kind(restore.next_commit_slice()),
+        ErrorKind::RestoreInvalid { reason } if reason.contains("after its end")
+    ));
+    let uneven = ExportManifest {
+        document_pieces: vec![manifest.document_pieces[0].clone(); 2],
+        document_size: 2 * manifest.document_size,
+        ..manifest
+    };
+    assert!(matches!(
+        kind(Restore::begin(uneven)),
+        ErrorKind::RestoreInvalid { reason } if reason.contains("bytes each but the last")
+    ));
+}
+
+#[test]
+fn a_journal_of_another_engine_is_refused_before_any_write() {
+    let mut sections = Sections::default();
+    sections.push(JOURNAL_SECTION, (ByteBuf::new(), ByteBuf::from(vec![1])));
+    let mut document = Vec::new();
+    let writer = JournalWriter::current();
+    ciborium::into_writer(
+        &Document {
+            format: EXPORT_FORMAT,
+            schema: SCHEMA_VERSION,
+            journal_format: writer.format,
+            engine_revision: writer.engine_revision + 1,
+            exported_at: 7,
+            sections,
+        },
+        &mut document,
+    )
+    .unwrap();
+    let manifest = ExportManifest {
+        document_size: document.len() as u64,
+        document_sha256: ByteBuf::from(sha256(&document).to_vec()),
+        document_pieces: vec![ExportPiece {
+            sha256: ByteBuf::from(sha256(&document).to_vec()),
+            size: document.len() as u64,
+        }],
+        ..export(vec![]).manifest
+    };
+    let mut restore = Restore::begin(manifest).unwrap();
+    restore.received_document_piece(0, document);
+    assert!(matches!(
+        kind(restore.next_commit_slice()),
+        ErrorKind::RestoreInvalid { reason } if reason.contains("restore it into the build that exported it")
+    ));
+    assert!(restore.committing().is_none());
+}

@@ -1491,6 +1491,53 @@ fn newer_hash(release: &Release) -> crate::hash::Sha256Hash {
 }
 
 #[test]
+fn while_a_restore_is_written_every_method_but_its_commit_is_refused_and_the_commit_goes_on_for_anyone(
+) {
+    use crate::access::Method;
+    use crate::backup::ExportStream;
+    let (mut state, _) = setup(1_200);
+    let manifest = state.start_export(T0);
+    let mut fresh = State::init(VectorMemory::default(), InitArg::default(), admin()).unwrap();
+    fresh.begin_restore(manifest.clone()).unwrap();
+    let pieces = (0..manifest.document_pieces.len() as u32).map(ExportStream::DocumentPiece);
+    let chunks = manifest
+        .release_chunks
+        .iter()
+        .map(|chunk| ExportStream::ReleaseChunk(chunk.sha256.clone()));
+    for stream in pieces.chain(chunks) {
+        copy_stream(&state, &mut fresh, T0, stream);
+    }
+    let mut slices = 0;
+    while fresh.restore_being_written().is_none() {
+        assert!(fresh.authorize(admin(), Method::ListChildren).is_ok());
+        let (state, committed) = fresh.commit_restore(T0);
+        assert_eq!(committed.unwrap(), None);
+        fresh = state;
+        slices += 1;
+    }
+    assert!(slices >= 2, "a check of {slices} slices, then the emptying");
+    let stranger = Principal::from_slice(&[9; 29]);
+    for (caller, method) in [
+        (admin(), Method::ListChildren),
+        (admin(), Method::RestorePiece),
+        (admin(), Method::BeginRestore),
+        (admin(), Method::StartRollout),
+    ] {
+        assert!(matches!(
+            fresh.authorize(caller, method).unwrap_err().kind(),
+            ErrorKind::RestoreCommitting { written: 0, entries }
+                if *entries > crate::backup::commit::SLICE_ENTRIES
+        ));
+    }
+    assert!(fresh.authorize(stranger, Method::CommitRestore).is_ok());
+    let (fresh, summary) = commit_restored(fresh, T0);
+    assert_eq!(summary.unwrap().exported_at, T0);
+    assert!(fresh.restore_being_written().is_none());
+    assert_eq!(fresh.fleet.len(), 1_200);
+    assert!(fresh.authorize(stranger, Method::CommitRestore).is_err());
+}
+
+#[test]
 fn a_restore_into_a_deployer_with_state_or_without_a_chunk_changes_nothing() {
     use crate::backup::ExportStream;
     let (mut state, _) = setup(2);
