@@ -996,11 +996,24 @@ fn list_events(arg: ListEventsArg) -> Replied<Result<EventPage, Error>> {
     cached_candid::reply(|| viewing(Method::ListEvents, |state| Ok(state.rollouts.events(&arg))))
 }
 
-/// Admin. Takes the document of the whole state, see [`crate::backup`].
+/// Admin. Takes the document of the whole state in this message (see [`crate::backup`]), then
+/// hashes its pieces a message each, the deployer calling itself between two; replies with the
+/// manifest after the last.
 #[update]
-fn start_export() -> Result<ExportManifest, Error> {
+async fn start_export() -> Result<ExportManifest, Error> {
     let now = time();
-    authorized(Method::StartExport, |state, _| Ok(state.start_export(now)))
+    authorized(Method::StartExport, |state, _| {
+        state.start_export(now);
+        Ok(())
+    })?;
+    loop {
+        if !effects::next_message().await {
+            return Err(ErrorKind::ExportNotHeld { exported_at: now }.into());
+        }
+        if let Some(manifest) = mutate_state(|state| state.hash_export(now))? {
+            return Ok(manifest);
+        }
+    }
 }
 
 #[query]

@@ -10,11 +10,19 @@ use std::collections::BTreeMap;
 
 const CHILDREN: u64 = 1_000;
 
-/// `start_export`'s instructions and the document's size.
-fn export(deployer: &mut Deployer) -> (u64, u64) {
+/// `start_export`'s instructions in all, in its first message (the document taken) and in its
+/// largest (its pieces are hashed a message each after the first), and the document's size.
+fn export(deployer: &mut Deployer) -> (u64, u64, u64, u64) {
+    let trace_from = deployer.env.trace().len();
     let manifest = deployer.start_export_ok(controller());
+    let messages: Vec<u64> = deployer
+        .replicated_executions(trace_from)
+        .map(|(_, instructions)| instructions)
+        .collect();
     (
-        deployer.env.last_instructions(deployer.canister),
+        messages.iter().sum(),
+        messages[0],
+        messages.iter().copied().max().unwrap_or(0),
         manifest.document_size,
     )
 }
@@ -24,9 +32,9 @@ fn export(deployer: &mut Deployer) -> (u64, u64) {
 pub(super) fn thousand_children() -> Figures {
     let mut deployer = super::rollouts::fleet(1, CHILDREN as usize);
     let release = upload(&mut deployer, &artifacts::wasm("child_v2"));
-    let (_, fleet_only) = export(&mut deployer);
+    let (_, _, _, fleet_only) = export(&mut deployer);
     super::rollouts::roll_out(&mut deployer, &release, policy(1, vec![], 100));
-    let (instructions, with_rollout) = export(&mut deployer);
+    let (instructions, take, largest_export, with_rollout) = export(&mut deployer);
     let backup = deployer
         .export_state(controller(), &BTreeMap::new())
         .expect("export");
@@ -53,6 +61,11 @@ pub(super) fn thousand_children() -> Figures {
             with_rollout - fleet_only,
         ),
         ("start_export_instructions".to_string(), instructions),
+        (
+            "start_export_largest_message_instructions".to_string(),
+            largest_export,
+        ),
+        ("start_export_take_instructions".to_string(), take),
         (
             "export_instructions_per_mb".to_string(),
             per_mb(instructions),

@@ -10,7 +10,12 @@ fn sections() -> Sections {
 }
 
 fn export(chunks: Vec<(Sha256Hash, u64)>) -> Export {
-    Export::new(sections(), chunks, 7)
+    hashed(Export::new(sections(), chunks, 7))
+}
+
+fn hashed(mut export: Export) -> Export {
+    while !export.hash_next_piece() {}
+    export
 }
 
 fn kind(result: Result<impl std::fmt::Debug, Error>) -> ErrorKind {
@@ -150,16 +155,46 @@ fn a_document_of_a_newer_format_is_refused_at_the_commit() {
     ));
 }
 
-/// A document of `entries` entries of `value_bytes` bytes each, over three sections, taken
-/// whole into a restore.
-fn received(entries: usize, value_bytes: usize) -> (Sections, Restore) {
+/// `entries` entries of `value_bytes` bytes each, over three sections.
+fn many(entries: usize, value_bytes: usize) -> Sections {
     let mut sections = Sections::default();
     for index in 0..entries {
         let name = ["events", "fleet_children", "journal"][index % 3];
         let key = ByteBuf::from((index as u64).to_be_bytes().to_vec());
         sections.push(name, (key, ByteBuf::from(vec![index as u8; value_bytes])));
     }
-    let export = Export::new(sections, vec![], 7);
+    sections
+}
+
+#[test]
+fn an_export_is_hashed_a_piece_at_a_time_and_its_manifest_is_complete_after_the_last() {
+    let mut export = Export::new(many(9, 300_000), vec![], 7);
+    assert!(!export.hashed());
+    let mut steps = 1;
+    while !export.hash_next_piece() {
+        assert!(export.manifest.document_sha256.is_empty());
+        steps += 1;
+    }
+    let manifest = &export.manifest;
+    assert_eq!(steps, manifest.document_pieces.len());
+    assert_eq!(steps, 3, "2.7 MB in pieces of 1 MB");
+    assert_eq!(
+        manifest.document_sha256.as_slice(),
+        sha256(&export.document)
+    );
+    for (index, piece) in manifest.document_pieces.iter().enumerate() {
+        let bytes = export.document_piece(index as u32).unwrap();
+        assert_eq!(piece.sha256.as_slice(), sha256(&bytes));
+        assert_eq!(piece.size, bytes.len() as u64);
+    }
+    assert!(export.hash_next_piece(), "hashed once");
+    assert_eq!(export.manifest.document_pieces.len(), 3);
+}
+
+/// A document of `entries` entries of `value_bytes` bytes each, over three sections, taken
+/// whole into a restore.
+fn received(entries: usize, value_bytes: usize) -> (Sections, Restore) {
+    let export = hashed(Export::new(many(entries, value_bytes), vec![], 7));
     let mut restore = Restore::begin(export.manifest.clone()).unwrap();
     for index in 0..export.manifest.document_pieces.len() as u32 {
         restore.received_document_piece(index, export.document_piece(index).unwrap());

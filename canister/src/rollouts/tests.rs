@@ -1367,7 +1367,7 @@ fn copy_stream(
 /// installed deployer.
 fn restored_copy(state: &mut State<VectorMemory>, now: u64) -> State<VectorMemory> {
     use crate::backup::ExportStream;
-    let manifest = state.start_export(now);
+    let manifest = exported(state, now);
     let mut fresh = State::init(VectorMemory::default(), InitArg::default(), admin()).unwrap();
     fresh.begin_restore(manifest.clone()).unwrap();
     let pieces = (0..manifest.document_pieces.len() as u32).map(ExportStream::DocumentPiece);
@@ -1381,6 +1381,16 @@ fn restored_copy(state: &mut State<VectorMemory>, now: u64) -> State<VectorMemor
     let (fresh, summary) = commit_restored(fresh, now);
     summary.unwrap();
     fresh
+}
+
+/// Takes an export of `state` at `now` and hashes its pieces: its manifest.
+fn exported(state: &mut State<VectorMemory>, now: u64) -> crate::backup::ExportManifest {
+    state.start_export(now);
+    loop {
+        if let Some(manifest) = state.hash_export(now).unwrap() {
+            return manifest;
+        }
+    }
 }
 
 /// Takes the commit's slices until the last or a refusal.
@@ -1491,12 +1501,38 @@ fn newer_hash(release: &Release) -> crate::hash::Sha256Hash {
 }
 
 #[test]
+fn an_export_is_read_once_hashed_and_a_newer_export_replaces_it() {
+    use crate::backup::{ExportStream, ReadExportArg};
+    let (mut state, _) = setup(2);
+    state.start_export(T0);
+    let read = |exported_at| ReadExportArg {
+        exported_at,
+        stream: ExportStream::DocumentPiece(0),
+    };
+    assert_eq!(
+        state.read_export(&read(T0)).unwrap_err().kind(),
+        &ErrorKind::ExportNotHeld { exported_at: T0 }
+    );
+    state.start_export(T0 + 1);
+    assert_eq!(
+        state.hash_export(T0).unwrap_err().kind(),
+        &ErrorKind::ExportNotHeld { exported_at: T0 }
+    );
+    let manifest = state.hash_export(T0 + 1).unwrap().expect("one piece");
+    let piece = state.read_export(&read(T0 + 1)).unwrap();
+    assert_eq!(
+        manifest.document_pieces[0].sha256.as_slice(),
+        crate::hash::sha256(&piece)
+    );
+}
+
+#[test]
 fn while_a_restore_is_written_every_method_but_its_commit_is_refused_and_the_commit_goes_on_for_anyone(
 ) {
     use crate::access::Method;
     use crate::backup::ExportStream;
     let (mut state, _) = setup(1_200);
-    let manifest = state.start_export(T0);
+    let manifest = exported(&mut state, T0);
     let mut fresh = State::init(VectorMemory::default(), InitArg::default(), admin()).unwrap();
     fresh.begin_restore(manifest.clone()).unwrap();
     let pieces = (0..manifest.document_pieces.len() as u32).map(ExportStream::DocumentPiece);
@@ -1541,7 +1577,7 @@ fn while_a_restore_is_written_every_method_but_its_commit_is_refused_and_the_com
 fn a_restore_into_a_deployer_with_state_or_without_a_chunk_changes_nothing() {
     use crate::backup::ExportStream;
     let (mut state, _) = setup(2);
-    let manifest = state.start_export(T0);
+    let manifest = exported(&mut state, T0);
     let (mut other, _) = setup(1);
     let refused = other.begin_restore(manifest.clone()).unwrap_err();
     assert_eq!(

@@ -12,15 +12,25 @@ use crate::error::{Error, ErrorKind};
 use crate::release_store::ReleaseStore;
 
 impl<M: Memory> State<M> {
-    /// Takes the document of the state as it stands and holds it for reading, in place of any
-    /// earlier export.
-    pub fn start_export(&mut self, now: u64) -> ExportManifest {
+    /// Takes the document of the state as it stands and holds it, in place of any earlier
+    /// export, for [`State::hash_export`] and then for reading.
+    pub fn start_export(&mut self, now: u64) {
         let mut sections = Sections::default();
         self.visit_sections(&mut sections);
         let export = Export::new(sections, self.release_store.release_chunks(), now);
-        let manifest = export.manifest.clone();
         self.backup.export = Some(export);
-        manifest
+    }
+
+    /// Hashes the next piece of the export taken at `exported_at`: its manifest once every piece
+    /// is hashed. Refused when another export replaced it.
+    pub fn hash_export(&mut self, exported_at: u64) -> Result<Option<ExportManifest>, Error> {
+        let export = self
+            .backup
+            .export
+            .as_mut()
+            .filter(|export| export.manifest.exported_at == exported_at)
+            .ok_or(ErrorKind::ExportNotHeld { exported_at })?;
+        Ok(export.hash_next_piece().then(|| export.manifest.clone()))
     }
 
     /// Every stored structure a backup holds, as its section.
@@ -40,7 +50,7 @@ impl<M: Memory> State<M> {
             .backup
             .export
             .as_ref()
-            .filter(|export| export.manifest.exported_at == arg.exported_at)
+            .filter(|export| export.manifest.exported_at == arg.exported_at && export.hashed())
             .ok_or(ErrorKind::ExportNotHeld {
                 exported_at: arg.exported_at,
             })?;
