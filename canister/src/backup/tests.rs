@@ -126,29 +126,43 @@ fn a_stream_the_manifest_does_not_list_is_refused() {
     );
 }
 
+/// A one-piece manifest of `bytes`, as an export of them lists it.
+fn manifest_of(bytes: &[u8]) -> ExportManifest {
+    let piece = ExportPiece {
+        sha256: ByteBuf::from(sha256(bytes).to_vec()),
+        size: bytes.len() as u64,
+    };
+    ExportManifest {
+        document_size: piece.size,
+        document_sha256: piece.sha256.clone(),
+        document_pieces: vec![piece],
+        ..export(vec![]).manifest
+    }
+}
+
+/// A restore of `bytes` as a one-piece document, received whole.
+fn restore_of(bytes: Vec<u8>) -> Restore {
+    let mut restore = Restore::begin(manifest_of(&bytes)).unwrap();
+    restore.received_document_piece(0, bytes);
+    restore
+}
+
+fn encoded(document: &Document) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    ciborium::into_writer(document, &mut bytes).unwrap();
+    bytes
+}
+
 #[test]
 fn a_document_of_a_newer_format_is_refused_at_the_commit() {
-    let mut document_bytes = Vec::new();
-    let document = Document {
+    let mut restore = restore_of(encoded(&Document {
         format: EXPORT_FORMAT + 1,
         schema: SCHEMA_VERSION,
         journal_format: 1,
         engine_revision: 1,
         exported_at: 7,
         sections: Sections::default(),
-    };
-    ciborium::into_writer(&document, &mut document_bytes).unwrap();
-    let manifest = ExportManifest {
-        document_size: document_bytes.len() as u64,
-        document_sha256: ByteBuf::from(sha256(&document_bytes).to_vec()),
-        document_pieces: vec![ExportPiece {
-            sha256: ByteBuf::from(sha256(&document_bytes).to_vec()),
-            size: document_bytes.len() as u64,
-        }],
-        ..export(vec![]).manifest
-    };
-    let mut restore = Restore::begin(manifest).unwrap();
-    restore.received_document_piece(0, document_bytes);
+    }));
     assert!(matches!(
         kind(checked(&mut restore)),
         ErrorKind::BackupVersionUnsupported { format, .. } if format == EXPORT_FORMAT + 1
@@ -307,20 +321,10 @@ fn a_piece_received_again_while_checking_begins_the_check_again() {
 
 #[test]
 fn bytes_after_the_document_or_pieces_of_other_sizes_are_refused() {
-    let export = export(vec![]);
-    let mut bytes = export.document.clone();
+    let mut bytes = export(vec![]).document;
     bytes.push(0);
-    let manifest = ExportManifest {
-        document_size: bytes.len() as u64,
-        document_sha256: ByteBuf::from(sha256(&bytes).to_vec()),
-        document_pieces: vec![ExportPiece {
-            sha256: ByteBuf::from(sha256(&bytes).to_vec()),
-            size: bytes.len() as u64,
-        }],
-        ..export.manifest.clone()
-    };
-    let mut restore = Restore::begin(manifest.clone()).unwrap();
-    restore.received_document_piece(0, bytes);
+    let manifest = manifest_of(&bytes);
+    let mut restore = restore_of(bytes);
     assert!(matches!(
         kind(restore.next_commit_slice()),
         ErrorKind::RestoreInvalid { reason } if reason.contains("after its end")
@@ -340,31 +344,15 @@ fn bytes_after_the_document_or_pieces_of_other_sizes_are_refused() {
 fn a_journal_of_another_engine_is_refused_before_any_write() {
     let mut sections = Sections::default();
     sections.push(JOURNAL_SECTION, (ByteBuf::new(), ByteBuf::from(vec![1])));
-    let mut document = Vec::new();
     let writer = JournalWriter::current();
-    ciborium::into_writer(
-        &Document {
-            format: EXPORT_FORMAT,
-            schema: SCHEMA_VERSION,
-            journal_format: writer.format,
-            engine_revision: writer.engine_revision + 1,
-            exported_at: 7,
-            sections,
-        },
-        &mut document,
-    )
-    .unwrap();
-    let manifest = ExportManifest {
-        document_size: document.len() as u64,
-        document_sha256: ByteBuf::from(sha256(&document).to_vec()),
-        document_pieces: vec![ExportPiece {
-            sha256: ByteBuf::from(sha256(&document).to_vec()),
-            size: document.len() as u64,
-        }],
-        ..export(vec![]).manifest
-    };
-    let mut restore = Restore::begin(manifest).unwrap();
-    restore.received_document_piece(0, document);
+    let mut restore = restore_of(encoded(&Document {
+        format: EXPORT_FORMAT,
+        schema: SCHEMA_VERSION,
+        journal_format: writer.format,
+        engine_revision: writer.engine_revision + 1,
+        exported_at: 7,
+        sections,
+    }));
     assert!(matches!(
         kind(restore.next_commit_slice()),
         ErrorKind::RestoreInvalid { reason } if reason.contains("restore it into the build that exported it")

@@ -1366,6 +1366,14 @@ fn copy_stream(
 /// Exports `state` at `now` and restores the document, read stream by stream, into a freshly
 /// installed deployer.
 fn restored_copy(state: &mut State<VectorMemory>, now: u64) -> State<VectorMemory> {
+    let (fresh, summary) = commit_restored(sent_copy(state, now), now);
+    summary.unwrap();
+    fresh
+}
+
+/// A freshly installed deployer sent every stream of an export of `state` at `now`, not yet
+/// committed.
+fn sent_copy(state: &mut State<VectorMemory>, now: u64) -> State<VectorMemory> {
     use crate::backup::ExportStream;
     let manifest = exported(state, now);
     let mut fresh = State::init(VectorMemory::default(), InitArg::default(), admin()).unwrap();
@@ -1378,8 +1386,6 @@ fn restored_copy(state: &mut State<VectorMemory>, now: u64) -> State<VectorMemor
     for stream in pieces.chain(chunks) {
         copy_stream(state, &mut fresh, now, stream);
     }
-    let (fresh, summary) = commit_restored(fresh, now);
-    summary.unwrap();
     fresh
 }
 
@@ -1530,19 +1536,8 @@ fn an_export_is_read_once_hashed_and_a_newer_export_replaces_it() {
 fn while_a_restore_is_written_every_method_but_its_commit_is_refused_and_the_commit_goes_on_for_anyone(
 ) {
     use crate::access::Method;
-    use crate::backup::ExportStream;
     let (mut state, _) = setup(1_200);
-    let manifest = exported(&mut state, T0);
-    let mut fresh = State::init(VectorMemory::default(), InitArg::default(), admin()).unwrap();
-    fresh.begin_restore(manifest.clone()).unwrap();
-    let pieces = (0..manifest.document_pieces.len() as u32).map(ExportStream::DocumentPiece);
-    let chunks = manifest
-        .release_chunks
-        .iter()
-        .map(|chunk| ExportStream::ReleaseChunk(chunk.sha256.clone()));
-    for stream in pieces.chain(chunks) {
-        copy_stream(&state, &mut fresh, T0, stream);
-    }
+    let mut fresh = sent_copy(&mut state, T0);
     let mut slices = 0;
     while fresh.restore_being_written().is_none() {
         assert!(fresh.authorize(admin(), Method::ListChildren).is_ok());
