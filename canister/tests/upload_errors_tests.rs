@@ -23,8 +23,9 @@ use support::*;
 /// `ReleaseNotBlessed` (`governance_tests.rs`: a proposal executed after the fleet changed, a
 /// governance-only deployer, a deployer that rolls out blessed releases only), and the errors
 /// of backups of the deployer's own state (`state_backup_tests.rs`).
-const PRODUCED_BY_ROLLOUT_TESTS: [&str; 26] = [
+const PRODUCED_BY_ROLLOUT_TESTS: [&str; 27] = [
     "ExportNotHeld",
+    "RestoreCommitting",
     "ExportStreamMissing",
     "BackupVersionUnsupported",
     "RestoreIntoDeployerWithState",
