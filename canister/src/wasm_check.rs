@@ -71,12 +71,12 @@ pub enum ModuleError {
 
 /// Consumes a module piece by piece and tells whether it is installable Wasm.
 pub struct ModuleInspector {
-    stage: Stage,
+    stage: ScanStage,
     /// The first error; later input is ignored.
     error: Option<ModuleError>,
 }
 
-enum Stage {
+enum ScanStage {
     /// Fewer bytes than it takes to tell gzip from Wasm.
     Detecting(Vec<u8>),
     Wasm(SectionWalker),
@@ -86,7 +86,7 @@ enum Stage {
 impl Default for ModuleInspector {
     fn default() -> Self {
         Self {
-            stage: Stage::Detecting(Vec::with_capacity(GZIP_PREFIX.len())),
+            stage: ScanStage::Detecting(Vec::with_capacity(GZIP_PREFIX.len())),
             error: None,
         }
     }
@@ -104,7 +104,7 @@ impl ModuleInspector {
 
     fn try_write(&mut self, bytes: &[u8]) -> Result<(), ModuleError> {
         match &mut self.stage {
-            Stage::Detecting(prefix) => {
+            ScanStage::Detecting(prefix) => {
                 let wanted = GZIP_PREFIX.len() - prefix.len();
                 let (head, rest) = bytes.split_at(wanted.min(bytes.len()));
                 prefix.extend_from_slice(head);
@@ -113,15 +113,15 @@ impl ModuleInspector {
                 }
                 let prefix = std::mem::take(prefix);
                 self.stage = if prefix == GZIP_PREFIX {
-                    Stage::Gzip(Box::new(GzDecoder::new(SectionWalker::default())))
+                    ScanStage::Gzip(Box::new(GzDecoder::new(SectionWalker::default())))
                 } else {
-                    Stage::Wasm(SectionWalker::default())
+                    ScanStage::Wasm(SectionWalker::default())
                 };
                 self.try_write(&prefix)?;
                 self.try_write(rest)
             }
-            Stage::Wasm(walker) => walker.push(bytes),
-            Stage::Gzip(decoder) => write_gzip(decoder, bytes),
+            ScanStage::Wasm(walker) => walker.push(bytes),
+            ScanStage::Gzip(decoder) => write_gzip(decoder, bytes),
         }
     }
 
@@ -131,12 +131,12 @@ impl ModuleInspector {
             return Err(error);
         }
         match self.stage {
-            Stage::Detecting(prefix) => Err(ModuleError::Invalid(format!(
+            ScanStage::Detecting(prefix) => Err(ModuleError::Invalid(format!(
                 "the module is {} bytes long, too short for a Wasm header",
                 prefix.len()
             ))),
-            Stage::Wasm(walker) => walker.finish(ModuleEncoding::Wasm),
-            Stage::Gzip(mut decoder) => {
+            ScanStage::Wasm(walker) => walker.finish(ModuleEncoding::Wasm),
+            ScanStage::Gzip(mut decoder) => {
                 if let Err(error) = decoder.try_finish() {
                     return Err(walker_error(decoder.get_mut()).unwrap_or_else(|| {
                         ModuleError::Invalid(format!("the gzip stream is incomplete: {error}"))

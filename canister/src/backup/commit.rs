@@ -62,7 +62,7 @@ impl Cursor {
 }
 
 #[derive(Debug)]
-enum Stage {
+enum CommitStage {
     Checking { cursor: Cursor, hasher: Sha256 },
     Emptying,
     Writing(Cursor),
@@ -84,7 +84,7 @@ pub enum Slice {
 pub struct Commit {
     head: DocumentHead,
     sections_at: Cursor,
-    stage: Stage,
+    stage: CommitStage,
     /// Counted while checking: the sections and entries the document holds, the journal's
     /// lines, the chunks its releases name.
     sections: u64,
@@ -109,7 +109,7 @@ impl Commit {
         Ok(Self {
             head,
             sections_at: cursor.clone(),
-            stage: Stage::Checking { cursor, hasher },
+            stage: CommitStage::Checking { cursor, hasher },
             sections,
             entries: 0,
             journal_lines: 0,
@@ -131,7 +131,7 @@ impl Commit {
         sha256: &[u8],
     ) -> Result<Slice, Error> {
         match &mut self.stage {
-            Stage::Checking { cursor, hasher } => {
+            CommitStage::Checking { cursor, hasher } => {
                 let mut reader = DocumentReader::new(pieces, size, cursor.offset, Some(hasher));
                 let (entries, begun) = reader.entries(cursor)?;
                 for (name, count) in begun {
@@ -148,8 +148,8 @@ impl Commit {
                             size - cursor.offset
                         )));
                     }
-                    let Stage::Checking { hasher, .. } =
-                        std::mem::replace(&mut self.stage, Stage::Emptying)
+                    let CommitStage::Checking { hasher, .. } =
+                        std::mem::replace(&mut self.stage, CommitStage::Emptying)
                     else {
                         unreachable!("checking")
                     };
@@ -164,11 +164,11 @@ impl Commit {
                 }
                 Ok(Slice::Check(entries))
             }
-            Stage::Emptying => {
-                self.stage = Stage::Writing(self.sections_at.clone());
+            CommitStage::Emptying => {
+                self.stage = CommitStage::Writing(self.sections_at.clone());
                 Ok(Slice::Empty)
             }
-            Stage::Writing(cursor) => {
+            CommitStage::Writing(cursor) => {
                 let mut reader = DocumentReader::new(pieces, size, cursor.offset, None);
                 let (entries, _) = reader
                     .entries(cursor)
@@ -184,12 +184,12 @@ impl Commit {
 
     /// Whether writing began (the structures emptied).
     pub fn writing(&self) -> bool {
-        matches!(self.stage, Stage::Writing(_))
+        matches!(self.stage, CommitStage::Writing(_))
     }
 
     /// Whether the check just ended: the slice read was its last.
     pub fn checked(&self) -> bool {
-        matches!(self.stage, Stage::Emptying)
+        matches!(self.stage, CommitStage::Emptying)
     }
 
     pub fn journal_lines(&self) -> u64 {

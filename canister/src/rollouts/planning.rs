@@ -43,8 +43,8 @@ pub struct StartPlan {
     /// The rollout's id, reserved, when the plan claims its children (a start).
     rollout_id: Option<u64>,
     pinned: Option<Sha256Hash>,
-    goal: Goal,
-    stage: Stage,
+    goal: StartGoal,
+    stage: PlanStage,
 }
 
 /// What a start asks for: a rollout of a release, or a backup run.
@@ -65,25 +65,30 @@ impl From<StartBackupRunArg> for StartArg {
     }
 }
 
-enum Goal {
-    Upgrade {
-        release_hash: ModuleHash,
-        release: ReleaseModule,
-    },
+/// What a start plans: an upgrade to a release, or a backup run (the engine's
+/// [`Operation`] once planned).
+enum StartGoal {
+    Upgrade(ReleaseModule),
     Backup(BackupRun),
 }
 
-impl Goal {
+impl StartGoal {
+    /// The module an upgrade installs.
+    fn release_hash(&self) -> Option<ModuleHash> {
+        match self {
+            Self::Upgrade(release) => Some(ModuleHash(release.sha256)),
+            Self::Backup(_) => None,
+        }
+    }
+
     /// Whether a child running `module_hash` is a target (see [`Operation::applies_to`]).
     fn targets(&self, module_hash: Option<ModuleHash>) -> bool {
-        match self {
-            Self::Upgrade { release_hash, .. } => module_hash != Some(*release_hash),
-            Self::Backup(_) => true,
-        }
+        self.release_hash()
+            .is_none_or(|release_hash| module_hash != Some(release_hash))
     }
 }
 
-enum Stage {
+enum PlanStage {
     Reading(Box<Reading>),
     Planning(Box<Planning>),
     /// Only while reading turns into planning, or after a refusal.
@@ -196,11 +201,7 @@ impl StartPlan {
                     target,
                     policy.gate_overrides.as_deref().unwrap_or_default(),
                 );
-                let goal = Goal::Upgrade {
-                    release_hash,
-                    release,
-                };
-                (goal, Some(gates))
+                (StartGoal::Upgrade(release), Some(gates))
             }
             StartArg::Backup(arg) => {
                 if policy.install != InstallOptions::default() {
@@ -215,7 +216,7 @@ impl StartPlan {
                 let run = BackupRun {
                     stop_children: arg.stop_children,
                 };
-                (Goal::Backup(run), None)
+                (StartGoal::Backup(run), None)
             }
         };
         let selector = selector.clone();
@@ -224,7 +225,7 @@ impl StartPlan {
             rollout_id: None,
             pinned,
             goal,
-            stage: Stage::Reading(Box::new(Reading {
+            stage: PlanStage::Reading(Box::new(Reading {
                 policy,
                 selection,
                 gates,
@@ -246,7 +247,7 @@ impl StartPlan {
         release_store: &ReleaseStore<M>,
         max: usize,
     ) -> Vec<Principal> {
-        let Stage::Reading(reading) = &mut self.stage else {
+        let PlanStage::Reading(reading) = &mut self.stage else {
             return Vec::new();
         };
         let read = fleet.select_some(&mut reading.selection, max);
@@ -254,7 +255,7 @@ impl StartPlan {
             read.iter()
                 .map(|(canister_id, record)| (*canister_id, record.module_hash))
         };
-        if let (Goal::Upgrade { release, .. }, Ok(())) = (&self.goal, &reading.persistence) {
+        if let (StartGoal::Upgrade(release), Ok(())) = (&self.goal, &reading.persistence) {
             reading.persistence = check_memory_persistence(
                 reading.policy.install.wasm_memory_persistence,
                 release,
@@ -292,8 +293,8 @@ impl StartPlan {
 
     fn is_read(&self) -> bool {
         match &self.stage {
-            Stage::Reading(reading) => reading.selection.is_done(),
-            Stage::Planning(_) | Stage::Between => true,
+            PlanStage::Reading(reading) => reading.selection.is_done(),
+            PlanStage::Planning(_) | PlanStage::Between => true,
         }
     }
 
@@ -305,7 +306,8 @@ impl StartPlan {
         fleet: &Fleet<M>,
         has_store: impl Fn(Principal) -> bool,
     ) -> Result<(), Error> {
-        let Stage::Reading(reading) = std::mem::replace(&mut self.stage, Stage::Between) else {
+        let PlanStage::Reading(reading) = std::mem::replace(&mut self.stage, PlanStage::Between)
+        else {
             return Ok(());
         };
         let Reading {
@@ -323,10 +325,7 @@ impl StartPlan {
         persistence?;
         gates.map_or(Ok(()), GateCheck::verdict)?;
         let operation = match &self.goal {
-            Goal::Upgrade {
-                release_hash,
-                release,
-            } => {
+            StartGoal::Upgrade(release) => {
                 // Each subnet looked up once, not once per child.
                 let without_store = subnets
                     .into_iter()
@@ -337,16 +336,16 @@ impl StartPlan {
                     return Err(ErrorKind::NoChunkStore { subnet }.into());
                 }
                 Operation::Upgrade(TargetRelease {
-                    module_hash: *release_hash,
+                    module_hash: ModuleHash(release.sha256),
                     delivery,
                 })
             }
-            Goal::Backup(run) => Operation::Backup(*run),
+            StartGoal::Backup(run) => Operation::Backup(*run),
         };
         let hasher = PlanHasher::new(&operation, &policy, queues.len as u32);
         let builder = RolloutBuilder::new(operation, policy, targets).map_err(plan_error)?;
         conflicts.verdict().map_err(fleet_error)?;
-        self.stage = Stage::Planning(Box::new(Planning {
+        self.stage = PlanStage::Planning(Box::new(Planning {
             children: Vec::with_capacity(queues.len),
             queues,
             hasher,
@@ -359,7 +358,7 @@ impl StartPlan {
 
     /// Plans the next `max` children in rollout order; returns whether every one is.
     fn plan_some(&mut self, max: usize) -> Result<bool, Error> {
-        let Stage::Planning(planning) = &mut self.stage else {
+        let PlanStage::Planning(planning) = &mut self.stage else {
             return Ok(false);
         };
         for _ in 0..max {
@@ -375,7 +374,7 @@ impl StartPlan {
 
     /// The plan made, checked against the pinned hash.
     fn finish(self, now: Nanos) -> Result<Planned, Error> {
-        let Stage::Planning(planning) = self.stage else {
+        let PlanStage::Planning(planning) = self.stage else {
             unreachable!("finished once planned")
         };
         let Planning {
@@ -452,7 +451,7 @@ impl<M: Memory> Rollouts<M> {
         let rollout_id = plan.rollout_id.expect("a start claims");
         let result = if plan.is_read() {
             let planned = plan.plan_some(PLAN_SLICE);
-            if let (Ok(done), Stage::Planning(planning)) = (&planned, &mut plan.stage) {
+            if let (Ok(done), PlanStage::Planning(planning)) = (&planned, &mut plan.stage) {
                 planning.stored = self.checkpoint_children.store_from(
                     rollout_id,
                     planning.builder.children(),
@@ -463,7 +462,7 @@ impl<M: Memory> Rollouts<M> {
             planned
         } else {
             let read = plan.read_some(fleet, release_store, PLAN_SLICE);
-            if let Stage::Reading(reading) = &mut plan.stage {
+            if let PlanStage::Reading(reading) = &mut plan.stage {
                 fleet.check_claims(&read, rollout_id, &mut reading.conflicts);
                 if reading.conflicts.is_empty() {
                     fleet.restore_claim(&read, rollout_id);
@@ -528,10 +527,10 @@ impl<M: Memory> Rollouts<M> {
         plan.read_some(fleet, release_store, usize::MAX);
         plan.end_reading(fleet, |subnet| self.store_for(subnet, own_subnet).is_some())?;
         plan.plan_some(usize::MAX)?;
-        let release_blessing = match &plan.goal {
-            Goal::Upgrade { release_hash, .. } => release_store.blessing(&release_hash.0),
-            Goal::Backup(_) => None,
-        };
+        let release_blessing = plan
+            .goal
+            .release_hash()
+            .and_then(|release_hash| release_store.blessing(&release_hash.0));
         let planned = plan.finish(now)?;
         let summary = planned.engine.summary();
         let mut policy = planned.engine.policy().clone();

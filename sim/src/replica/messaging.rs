@@ -9,7 +9,7 @@
 use super::errors;
 use super::ids;
 use super::management::{self, ManagementCall};
-use super::state::{nat_to_u128, CallContext, CallOrigin, Message, PendingCall};
+use super::state::{nat_to_u128, CallContext, CallOrigin, Message, OutstandingCall};
 use super::Sim;
 use crate::exec::{call_base_fee, CallResponse, OutgoingCall, MAX_CYCLES_PER_RESPONSE};
 use crate::types::{limits, CanisterRunStatus, Principal, Reject};
@@ -127,7 +127,7 @@ impl Sim {
             let target = self.call_target(call.callee, &call.method, &call.payload);
             self.calls.insert(
                 call_id,
-                PendingCall {
+                OutstandingCall {
                     originator: caller,
                     context,
                     callee: call.callee,
@@ -548,7 +548,7 @@ impl Sim {
         canister: Principal,
         call_id: u64,
         refund: u128,
-    ) -> Option<(PendingCall, bool)> {
+    ) -> Option<(OutstandingCall, bool)> {
         let call = self.calls.remove(&call_id)?;
         let state = self.canisters.get_mut(&canister)?;
         // Interface spec `ic0.cost_call`: the reservation comes back and the response pays what it

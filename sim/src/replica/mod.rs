@@ -49,7 +49,7 @@ use management::ManagementCall;
 use messaging::InFlight;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use state::{CanisterState, PendingCall};
+use state::{CanisterState, OutstandingCall};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
@@ -277,7 +277,7 @@ pub struct Sim {
     in_flight: BTreeMap<(u64, u64), InFlight>,
     next_seq: u64,
     /// Outstanding inter-canister calls by call id.
-    calls: BTreeMap<u64, PendingCall>,
+    calls: BTreeMap<u64, OutstandingCall>,
     /// (deadline, call id) of bounded-wait calls.
     call_deadlines: BTreeSet<(u64, u64)>,
     next_call_id: u64,

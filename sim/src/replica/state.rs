@@ -125,7 +125,7 @@ impl CallContext {
 
 /// A call a canister made and whose response has not been executed yet.
 #[derive(Clone, Debug)]
-pub(crate) struct PendingCall {
+pub(crate) struct OutstandingCall {
     pub originator: Principal,
     pub context: u64,
     pub callee: Principal,
