@@ -148,12 +148,9 @@ impl Commit {
                             size - cursor.offset
                         )));
                     }
-                    let CommitStage::Checking { hasher, .. } =
-                        std::mem::replace(&mut self.stage, CommitStage::Emptying)
-                    else {
-                        unreachable!("checking")
-                    };
-                    if hasher.finalize().as_slice() != sha256 {
+                    let whole = std::mem::take(hasher).finalize();
+                    self.stage = CommitStage::Emptying;
+                    if whole.as_slice() != sha256 {
                         return Err(invalid(
                             "the pieces do not hash to the manifest's document_sha256: the \
                              manifest was altered; begin again with the manifest `start_export` \
