@@ -22,10 +22,13 @@
 //!
 //! # Consistency
 //!
-//! The document is encoded in the first message of `start_export` (its pieces are hashed in the
-//! messages after it), so it is the state between two messages, whatever rollouts run: a step in flight then is in the journal as dispatched,
-//! and the restored deployer settles it as unknown (it reads the child) as after its own
-//! upgrade. Chunk bytes are immutable and named by their hash, so reading them later reads what
+//! The first message of `start_export` freezes the deployer's stable memory
+//! ([`crate::memory::freezable`]: copy on write, the pages written since kept on the heap), and
+//! the document is taken from the frozen memory a slice per message after it ([`take`]), then
+//! hashed a piece per message. So it is the state between two messages, whatever rollouts,
+//! callbacks and calls write while it is taken: a step in flight then is in the journal as
+//! dispatched, and the restored deployer settles it as unknown (it reads the child) as after its
+//! own upgrade. Chunk bytes are immutable and named by their hash, so reading them later reads what
 //! the document names, or fails with `ExportStreamMissing` if the release was deleted since.
 //!
 //! # Restore
@@ -53,7 +56,9 @@ use crate::memory::{JournalWriter, OLDEST_MIGRATED_SCHEMA, SCHEMA_VERSION};
 use sha2::{Digest, Sha256};
 
 pub mod commit;
+pub mod take;
 use commit::{Commit, Slice};
+use take::{SliceTaker, Taking};
 
 /// The document's own format: what the top-level map and the sections' shapes mean.
 pub const EXPORT_FORMAT: u32 = 1;
@@ -180,7 +185,8 @@ pub trait SectionVisitor {
     fn vec<T: Storable, M: Memory>(&mut self, name: &str, vec: &StableVec<T, M>);
 }
 
-/// The export: every entry of every structure visited.
+/// Every entry of every structure visited: the document taken at once, as the tests' reference.
+#[cfg(test)]
 impl SectionVisitor for Sections {
     fn map<K, V, M>(&mut self, name: &str, map: &mut StableBTreeMap<K, V, M>)
     where
@@ -360,6 +366,7 @@ impl Sections {
     }
 }
 
+#[cfg(test)]
 fn bytes(bytes: Vec<u8>) -> ByteBuf {
     ByteBuf::from(bytes)
 }
@@ -370,36 +377,28 @@ fn decode<T: Storable>(bytes: ByteBuf) -> T {
     T::from_bytes(Cow::Owned(bytes.into_vec()))
 }
 
-/// A document taken by `start_export`, held on the heap until the next export or upgrade. Its
-/// pieces are hashed a message each after it was taken (hashing is most of an export's cost:
-/// 206 M of 236 M instructions at 1,000 children), and its manifest is complete after the last.
+/// A document taken by `start_export`, held on the heap until the next export or upgrade. It
+/// is taken a slice per message from the state frozen when the export began ([`take`]), then
+/// hashed a piece per message (hashing is most of an export's cost: 206 M of 236 M instructions
+/// at 1,000 children), and its manifest is complete after the last piece.
 pub struct Export {
-    /// Its `document_pieces` and `document_sha256` are filled as the pieces are hashed.
+    /// Its `document_size`, `document_pieces` and `document_sha256` are filled as the document is
+    /// taken and hashed.
     pub manifest: ExportManifest,
     document: Vec<u8>,
+    /// How far the taking went, until the document is whole.
+    taking: Option<Taking>,
     whole: Sha256,
 }
 
 impl Export {
-    /// Encodes `sections`; `chunks` are the releases' chunks with their sizes.
-    pub fn new(sections: Sections, chunks: Vec<(Sha256Hash, u64)>, now: u64) -> Self {
-        let writer = JournalWriter::current();
-        let document = Document {
-            format: EXPORT_FORMAT,
-            schema: SCHEMA_VERSION,
-            journal_format: writer.format,
-            engine_revision: writer.engine_revision,
-            exported_at: now,
-            sections,
-        };
-        let mut bytes = Vec::new();
-        ciborium::into_writer(&document, &mut bytes)
-            .expect("CBOR encoding into memory cannot fail");
+    /// An export to be taken at `now`; `chunks` are the releases' chunks with their sizes.
+    pub fn begin(chunks: Vec<(Sha256Hash, u64)>, now: u64) -> Self {
         let manifest = ExportManifest {
             format: EXPORT_FORMAT,
             schema: SCHEMA_VERSION,
             exported_at: now,
-            document_size: bytes.len() as u64,
+            document_size: 0,
             document_sha256: ByteBuf::new(),
             document_pieces: Vec::new(),
             release_chunks: chunks
@@ -412,17 +411,54 @@ impl Export {
         };
         Self {
             manifest,
-            document: bytes,
+            document: Vec::new(),
+            taking: Some(Taking::new(now)),
             whole: Sha256::new(),
         }
     }
 
+    /// The export of `sections` taken at once, as the tests' reference.
+    #[cfg(test)]
+    pub fn of_sections(sections: Sections, chunks: Vec<(Sha256Hash, u64)>, now: u64) -> Self {
+        let writer = JournalWriter::current();
+        let document = Document {
+            format: EXPORT_FORMAT,
+            schema: SCHEMA_VERSION,
+            journal_format: writer.format,
+            engine_revision: writer.engine_revision,
+            exported_at: now,
+            sections,
+        };
+        let mut export = Self::begin(chunks, now);
+        ciborium::into_writer(&document, &mut export.document)
+            .expect("CBOR encoding into memory cannot fail");
+        export.taking = None;
+        export.manifest.document_size = export.document.len() as u64;
+        export
+    }
+
+    /// Takes the next slice of the document, `visit` walking the frozen state's sections with
+    /// the taker it is given; whether the document is whole now.
+    pub fn take_slice(&mut self, visit: impl FnMut(&mut SliceTaker)) -> bool {
+        if let Some(taking) = &mut self.taking {
+            if taking.take_slice(&mut self.document, visit) {
+                self.taking = None;
+                self.manifest.document_size = self.document.len() as u64;
+            }
+        }
+        self.taking.is_none()
+    }
+
+    /// Whether the whole document is taken.
+    pub fn taken(&self) -> bool {
+        self.taking.is_none()
+    }
+
     /// Hashes the next piece of the document; whether every piece is hashed now.
     pub fn hash_next_piece(&mut self) -> bool {
-        if let Some(piece) = self
-            .document
-            .chunks(DOCUMENT_PIECE_BYTES)
-            .nth(self.manifest.document_pieces.len())
+        let next = self.taken().then_some(self.manifest.document_pieces.len());
+        if let Some(piece) =
+            next.and_then(|next| self.document.chunks(DOCUMENT_PIECE_BYTES).nth(next))
         {
             self.whole.update(piece);
             self.manifest.document_pieces.push(ExportPiece {
@@ -439,7 +475,9 @@ impl Export {
 
     /// Whether every piece is hashed: the manifest is complete and the export can be read.
     pub fn hashed(&self) -> bool {
-        self.manifest.document_pieces.len() == self.document.len().div_ceil(DOCUMENT_PIECE_BYTES)
+        self.taken()
+            && self.manifest.document_pieces.len()
+                == self.document.len().div_ceil(DOCUMENT_PIECE_BYTES)
     }
 
     /// A piece of the document; chunks are read from the release store by the caller.

@@ -996,9 +996,9 @@ fn list_events(arg: ListEventsArg) -> Replied<Result<EventPage, Error>> {
     cached_candid::reply(|| viewing(Method::ListEvents, |state| Ok(state.rollouts.events(&arg))))
 }
 
-/// Admin. Takes the document of the whole state in this message (see [`crate::backup`]), then
-/// hashes its pieces a message each, the deployer calling itself between two; replies with the
-/// manifest after the last.
+/// Admin. Freezes the state and takes its document a slice per message, then hashes its pieces
+/// a message each (see [`crate::backup`]), the deployer calling itself between two; replies
+/// with the manifest after the last.
 #[update]
 async fn start_export() -> Result<ExportManifest, Error> {
     let now = time();
@@ -1007,11 +1007,12 @@ async fn start_export() -> Result<ExportManifest, Error> {
         Ok(())
     })?;
     loop {
-        if !effects::next_message().await {
-            return Err(ErrorKind::ExportNotHeld { exported_at: now }.into());
-        }
-        if let Some(manifest) = mutate_state(|state| state.hash_export(now))? {
+        if let Some(manifest) = mutate_state(|state| state.continue_export(now))? {
             return Ok(manifest);
+        }
+        if !effects::next_message().await {
+            mutate_state(|state| state.abandon_export(now));
+            return Err(ErrorKind::ExportNotHeld { exported_at: now }.into());
         }
     }
 }

@@ -517,7 +517,8 @@ impl fmt::Display for ErrorKind {
             Self::ExportNotHeld { exported_at } => write!(
                 f,
                 "the export taken at {exported_at} is no longer held (another export replaced \
-                 it, or the deployer was upgraded): take one with start_export and read that"
+                 it, the deployer was upgraded, or its state changed too much while the \
+                 document was taken): take one with start_export and read that"
             ),
             Self::ExportStreamMissing { stream } => write!(
                 f,

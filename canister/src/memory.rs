@@ -127,6 +127,12 @@ use ic_stable_structures::memory_manager::{MemoryId, MemoryManager, VirtualMemor
 use ic_stable_structures::storable::{Bound, Storable};
 use ic_stable_structures::{Memory, StableCell};
 
+pub mod freezable;
+pub use freezable::FreezableMemory;
+
+/// The memory of every stored structure: a virtual memory of the deployer's stable memory.
+pub type StoredMemory<M> = VirtualMemory<FreezableMemory<M>>;
+
 /// A map key stored as its bytes, so that map order is byte order: at most `MAX` of them.
 /// Each key type is one instantiation (`crate::fleet`'s index keys, release names, finished
 /// rollouts' children), with its constructor.
@@ -298,7 +304,9 @@ const STABLE_CELL_MAGIC: &[u8; 3] = b"SCL";
 
 /// The deployer's stable memory, split into its virtual memories.
 pub struct Memories<M: Memory> {
-    manager: MemoryManager<M>,
+    manager: MemoryManager<FreezableMemory<M>>,
+    /// What the manager splits, kept to freeze it and to open a view of it.
+    memory: FreezableMemory<M>,
 }
 
 impl<M: Memory> Memories<M> {
@@ -306,9 +314,7 @@ impl<M: Memory> Memories<M> {
     ///
     /// Install and reinstall start from empty stable memory, so there is nothing to check.
     pub fn format(memory: M) -> Self {
-        let memories = Self {
-            manager: MemoryManager::init(memory),
-        };
+        let memories = Self::split(FreezableMemory::new(memory));
         StableCell::new(memories.header(), Header::current());
         memories
     }
@@ -322,9 +328,7 @@ impl<M: Memory> Memories<M> {
         if !starts_with(&memory, MEMORY_MANAGER_MAGIC) {
             return Err(LayoutError::NotDeployer);
         }
-        let memories = Self {
-            manager: MemoryManager::init(memory),
-        };
+        let memories = Self::split(FreezableMemory::new(memory));
         if !starts_with(&memories.header(), STABLE_CELL_MAGIC) {
             return Err(LayoutError::NotDeployer);
         }
@@ -333,6 +337,28 @@ impl<M: Memory> Memories<M> {
             .get()
             .check()?;
         Ok(memories)
+    }
+
+    fn split(memory: FreezableMemory<M>) -> Self {
+        Self {
+            manager: MemoryManager::init(memory.clone()),
+            memory,
+        }
+    }
+
+    /// Freezes the memory as it is now (see [`freezable`]), for [`Memories::frozen`].
+    pub fn freeze(&self) {
+        self.memory.freeze();
+    }
+
+    pub fn thaw(&self) {
+        self.memory.thaw();
+    }
+
+    /// The memories as they were frozen, to be read only; `None` when no freeze holds (never
+    /// frozen, thawed, or given up).
+    pub fn frozen(&self) -> Option<Self> {
+        self.memory.frozen_view().map(Self::split)
     }
 
     /// Who wrote the journal's lines, as the header records it.
@@ -350,123 +376,123 @@ impl<M: Memory> Memories<M> {
         StableCell::init(self.header(), Header::current()).set(Header::current());
     }
 
-    pub fn header(&self) -> VirtualMemory<M> {
+    pub fn header(&self) -> StoredMemory<M> {
         self.manager.get(HEADER_MEMORY_ID)
     }
 
-    pub fn roles(&self) -> VirtualMemory<M> {
+    pub fn roles(&self) -> StoredMemory<M> {
         self.manager.get(ROLES_MEMORY_ID)
     }
 
-    pub fn releases(&self) -> VirtualMemory<M> {
+    pub fn releases(&self) -> StoredMemory<M> {
         self.manager.get(RELEASES_MEMORY_ID)
     }
 
-    pub fn chunk_blocks(&self) -> VirtualMemory<M> {
+    pub fn chunk_blocks(&self) -> StoredMemory<M> {
         self.manager.get(CHUNK_BLOCKS_MEMORY_ID)
     }
 
-    pub fn uploads(&self) -> VirtualMemory<M> {
+    pub fn uploads(&self) -> StoredMemory<M> {
         self.manager.get(UPLOADS_MEMORY_ID)
     }
 
-    pub fn chunk_index(&self) -> VirtualMemory<M> {
+    pub fn chunk_index(&self) -> StoredMemory<M> {
         self.manager.get(CHUNK_INDEX_MEMORY_ID)
     }
 
-    pub fn free_blocks(&self) -> VirtualMemory<M> {
+    pub fn free_blocks(&self) -> StoredMemory<M> {
         self.manager.get(FREE_BLOCKS_MEMORY_ID)
     }
 
-    pub fn release_names(&self) -> VirtualMemory<M> {
+    pub fn release_names(&self) -> StoredMemory<M> {
         self.manager.get(RELEASE_NAMES_MEMORY_ID)
     }
 
-    pub fn release_sequence(&self) -> VirtualMemory<M> {
+    pub fn release_sequence(&self) -> StoredMemory<M> {
         self.manager.get(RELEASE_SEQUENCE_MEMORY_ID)
     }
 
-    pub fn release_store_config(&self) -> VirtualMemory<M> {
+    pub fn release_store_config(&self) -> StoredMemory<M> {
         self.manager.get(RELEASE_STORE_CONFIG_MEMORY_ID)
     }
 
-    pub fn fleet_children(&self) -> VirtualMemory<M> {
+    pub fn fleet_children(&self) -> StoredMemory<M> {
         self.manager.get(FLEET_CHILDREN_MEMORY_ID)
     }
 
-    pub fn fleet_index(&self) -> VirtualMemory<M> {
+    pub fn fleet_index(&self) -> StoredMemory<M> {
         self.manager.get(FLEET_INDEX_MEMORY_ID)
     }
 
-    pub fn fleet_subnets(&self) -> VirtualMemory<M> {
+    pub fn fleet_subnets(&self) -> StoredMemory<M> {
         self.manager.get(FLEET_SUBNETS_MEMORY_ID)
     }
 
-    pub fn fleet_counts(&self) -> VirtualMemory<M> {
+    pub fn fleet_counts(&self) -> StoredMemory<M> {
         self.manager.get(FLEET_COUNTS_MEMORY_ID)
     }
 
-    pub fn governance(&self) -> VirtualMemory<M> {
+    pub fn governance(&self) -> StoredMemory<M> {
         self.manager.get(GOVERNANCE_MEMORY_ID)
     }
 
-    pub fn dashboard(&self) -> VirtualMemory<M> {
+    pub fn dashboard(&self) -> StoredMemory<M> {
         self.manager.get(DASHBOARD_MEMORY_ID)
     }
 
-    pub fn proxy_audit(&self) -> VirtualMemory<M> {
+    pub fn proxy_audit(&self) -> StoredMemory<M> {
         self.manager.get(PROXY_AUDIT_MEMORY_ID)
     }
 
-    pub fn release_blessings(&self) -> VirtualMemory<M> {
+    pub fn release_blessings(&self) -> StoredMemory<M> {
         self.manager.get(RELEASE_BLESSINGS_MEMORY_ID)
     }
 
-    pub fn finished_children(&self) -> VirtualMemory<M> {
+    pub fn finished_children(&self) -> StoredMemory<M> {
         self.manager.get(FINISHED_CHILDREN_MEMORY_ID)
     }
 
-    pub fn checkpoint_children(&self) -> VirtualMemory<M> {
+    pub fn checkpoint_children(&self) -> StoredMemory<M> {
         self.manager.get(CHECKPOINT_CHILDREN_MEMORY_ID)
     }
 
-    pub fn finished_rollouts(&self) -> VirtualMemory<M> {
+    pub fn finished_rollouts(&self) -> StoredMemory<M> {
         self.manager.get(FINISHED_ROLLOUTS_MEMORY_ID)
     }
 
-    pub fn rollouts(&self) -> VirtualMemory<M> {
+    pub fn rollouts(&self) -> StoredMemory<M> {
         self.manager.get(ROLLOUTS_MEMORY_ID)
     }
 
-    pub fn journal(&self) -> VirtualMemory<M> {
+    pub fn journal(&self) -> StoredMemory<M> {
         self.manager.get(JOURNAL_MEMORY_ID)
     }
 
-    pub fn events(&self) -> VirtualMemory<M> {
+    pub fn events(&self) -> StoredMemory<M> {
         self.manager.get(EVENTS_MEMORY_ID)
     }
 
-    pub fn journal_data(&self) -> VirtualMemory<M> {
+    pub fn journal_data(&self) -> StoredMemory<M> {
         self.manager.get(JOURNAL_DATA_MEMORY_ID)
     }
 
-    pub fn events_data(&self) -> VirtualMemory<M> {
+    pub fn events_data(&self) -> StoredMemory<M> {
         self.manager.get(EVENTS_DATA_MEMORY_ID)
     }
 
-    pub fn active_rollouts(&self) -> VirtualMemory<M> {
+    pub fn active_rollouts(&self) -> StoredMemory<M> {
         self.manager.get(ACTIVE_ROLLOUTS_MEMORY_ID)
     }
 
-    pub fn rollout_overviews(&self) -> VirtualMemory<M> {
+    pub fn rollout_overviews(&self) -> StoredMemory<M> {
         self.manager.get(ROLLOUT_OVERVIEWS_MEMORY_ID)
     }
 
-    pub fn events_base(&self) -> VirtualMemory<M> {
+    pub fn events_base(&self) -> StoredMemory<M> {
         self.manager.get(EVENTS_BASE_MEMORY_ID)
     }
 
-    pub fn store_canisters(&self) -> VirtualMemory<M> {
+    pub fn store_canisters(&self) -> StoredMemory<M> {
         self.manager.get(STORE_CANISTERS_MEMORY_ID)
     }
 

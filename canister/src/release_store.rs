@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use candid::{CandidType, Deserialize, Principal};
-use ic_stable_structures::memory_manager::VirtualMemory;
 use ic_stable_structures::{Memory, StableBTreeMap, StableCell};
 use serde::Serialize;
 use serde_bytes::{ByteArray, ByteBuf};
@@ -21,7 +20,7 @@ use crate::block_store::{BlockStore, Extent};
 use crate::cbor::Cbor;
 use crate::error::{Error, ErrorKind, Quota, TextField};
 use crate::hash::{sha256, Sha256Hash};
-use crate::memory::Memories;
+use crate::memory::{Memories, StoredMemory};
 use crate::releases::{
     Blessing, ListReleasesArg, Release, ReleaseCatalog, ReleaseChunkArg, ReleaseModule,
     ReleasePage, ReleaseRecord, ReleaseReferences, ReleaseSelector, RELEASES_SECTION,
@@ -93,7 +92,7 @@ pub struct ReleaseStore<M: Memory> {
     blessings: StableBTreeMap<Sha256Hash, Cbor<Blessing>, M>,
 }
 
-impl<M: Memory> ReleaseStore<VirtualMemory<M>> {
+impl<M: Memory> ReleaseStore<StoredMemory<M>> {
     /// Opens the release store's structures in their memories, creating empty ones on a fresh
     /// install.
     /// Counts the totals once when the config has none (written by release 0.1): a scan of the

@@ -6,7 +6,6 @@
 use std::fmt;
 
 use candid::{CandidType, Deserialize, Principal};
-use ic_stable_structures::memory_manager::VirtualMemory;
 use ic_stable_structures::{Memory, StableCell};
 
 use crate::access::{self, Method};
@@ -16,7 +15,7 @@ use crate::dashboard::DashboardSettings;
 use crate::error::Error;
 use crate::fleet::{Fleet, FleetMemories};
 use crate::governance::{GovernanceSettings, GovernanceUpdate};
-use crate::memory::{LayoutError, Memories};
+use crate::memory::{LayoutError, Memories, StoredMemory};
 use crate::proxy::ProxyAudit;
 use crate::release_store::{ReleaseStore, StorageStats};
 use crate::releases::{Blessing, ReleaseSelector, SetReleaseBlessingArg};
@@ -124,13 +123,13 @@ impl std::error::Error for UpgradeError {}
 
 pub struct State<M: Memory> {
     memories: Memories<M>,
-    governance: StableCell<Cbor<GovernanceSettings>, VirtualMemory<M>>,
-    dashboard: StableCell<Cbor<DashboardSettings>, VirtualMemory<M>>,
-    pub roles: Roles<VirtualMemory<M>>,
-    pub release_store: ReleaseStore<VirtualMemory<M>>,
-    pub fleet: Fleet<VirtualMemory<M>>,
-    pub rollouts: Rollouts<VirtualMemory<M>>,
-    pub proxy_audit: ProxyAudit<VirtualMemory<M>>,
+    governance: StableCell<Cbor<GovernanceSettings>, StoredMemory<M>>,
+    dashboard: StableCell<Cbor<DashboardSettings>, StoredMemory<M>>,
+    pub roles: Roles<StoredMemory<M>>,
+    pub release_store: ReleaseStore<StoredMemory<M>>,
+    pub fleet: Fleet<StoredMemory<M>>,
+    pub rollouts: Rollouts<StoredMemory<M>>,
+    pub proxy_audit: ProxyAudit<StoredMemory<M>>,
     backup: BackupSessions,
 }
 

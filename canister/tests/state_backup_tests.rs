@@ -14,7 +14,7 @@ use deployer::backup::RestoreSummary;
 use deployer::dashboard::FleetSummary;
 use deployer::governance::GovernanceSettings;
 use deployer::{
-    ChildHistory, ChildHistoryArg, ChildInfo, ErrorKind, ExportManifest, ExportStream,
+    ChildHistory, ChildHistoryArg, ChildInfo, ErrorKind, EventKind, ExportManifest, ExportStream,
     ListChildrenArg, ListEventsArg, ListProxyCallsArg, ListReleasesArg, ListRolloutsArg,
     ProxyCallPage, ReadExportArg, Release, ReleasePage, ReleaseSelector, RestorePieceArg, Role,
     RoleAssignment, RolloutEvent, RolloutInfo, RolloutPhase, Selector, UploadSettings,
@@ -171,10 +171,8 @@ fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet(
     fleet.run_until(operator(), active, 200, |info| {
         info.summary.counts.upgraded >= 6
     });
-    // The export takes the document in one message, then hashes it over the next few: paused
-    // and with nothing in flight, the deployer answers after the export as in that message.
-    // (Calls in flight at an export are settled as unknown by the restored deployer: the
-    // rollouts' library tests.)
+    // Paused and with nothing in flight, the deployer answers after the export as at its first
+    // message, to compare with the restored one (an export while a rollout runs: the next test).
     fleet.pause_rollout_ok(operator(), active);
     fleet.run_until(operator(), active, 200, |info| info.summary.in_flight == 0);
 
@@ -252,6 +250,117 @@ fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet(
         .rollout_id;
     let done = fleet.run_to_end(operator(), next, 1_000);
     assert_eq!(done.summary.counts.upgraded, 20, "{:?}", done.summary);
+}
+
+#[test]
+fn an_export_taken_while_a_rollout_runs_is_the_state_of_its_first_message() {
+    let (mut fleet, children, _, finished) = v2_rollout(1_000, 100);
+    fleet.run_to_end(operator(), finished, 2_000);
+    let v3 = release(&mut fleet, &artifacts::wasm("child_v3"), "3");
+    let moving = children[..300].to_vec();
+    let active = fleet
+        .start_rollout_of(
+            operator(),
+            &v3,
+            Selector::Explicit(moving.clone()),
+            policy(1, vec![], 30),
+        )
+        .answer()
+        .expect("start")
+        .rollout_id;
+    let running = fleet.run_until(operator(), active, 200, |info| {
+        info.summary.counts.upgraded >= 40 && info.summary.in_flight > 0
+    });
+    let events_before = all_events(&mut fleet).len();
+
+    let trace_from = fleet.env.trace().len();
+    let backup = fleet.export_state(admin(), &BTreeMap::new()).unwrap();
+    // The document was taken over several messages, the rollout's callbacks landing between
+    // them (the freeze keeps what they overwrite).
+    let executions: Vec<String> = fleet
+        .replicated_executions(trace_from)
+        .map(|(entry, _)| entry.to_string())
+        .collect();
+    // The export's messages: its call, then the replies of its calls to itself.
+    let exporting = |entry: &String| entry == "update:start_export" || entry == "response:version";
+    let export_messages: Vec<usize> = executions
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| exporting(entry))
+        .map(|(at, _)| at)
+        .collect();
+    let take_messages = export_messages.len() - backup.manifest.document_pieces.len();
+    assert!(take_messages >= 3, "{executions:?}");
+    let (first, last_take) = (export_messages[0], export_messages[take_messages - 1]);
+    let between = executions[first..last_take]
+        .iter()
+        .filter(|entry| !exporting(entry))
+        .count();
+    assert!(between > 0, "{executions:?}");
+    let events_after = all_events(&mut fleet);
+    let upgraded_after = fleet
+        .get_rollout_ok(admin(), active)
+        .summary
+        .counts
+        .upgraded;
+    assert!(upgraded_after > running.summary.counts.upgraded);
+    let old = fleet.canister;
+    fleet.env.stop_canister(admin(), old).unwrap();
+
+    fresh_deployer(&mut fleet);
+    fleet
+        .send_backup(admin(), &backup, |_| {})
+        .expect("send the backup to a fresh deployer");
+    fleet.commit_restore(admin()).expect("commit");
+    // The restored events are those logged before the export's first message: none written
+    // while it was taken.
+    let restored_events = all_events(&mut fleet);
+    let common = restored_events
+        .iter()
+        .zip(&events_after)
+        .take_while(|(restored, original)| restored == original)
+        .count();
+    assert!(common >= events_before, "{common} < {events_before}");
+    assert!(common < events_after.len(), "{common}");
+    // After them, only the restored deployer's own, later than any of the original's: the
+    // steps in flight at the export settled by reading their children, and its pause.
+    let own = &restored_events[common..];
+    let last_original = events_after.last().expect("events").at;
+    assert!(
+        own.iter()
+            .all(|event| event.rollout_id == active && event.at > last_original),
+        "{own:?}"
+    );
+    assert!(own
+        .iter()
+        .any(|event| matches!(event.kind, EventKind::Reconciling { .. })));
+    // The rollout is back where it stood then: paused, its counts adding up to its children.
+    let info = fleet.get_rollout_ok(admin(), active);
+    assert!(
+        matches!(info.summary.phase, RolloutPhase::Paused(_)),
+        "{:?}",
+        info.summary
+    );
+    let counts = &info.summary.counts;
+    assert!(counts.upgraded >= running.summary.counts.upgraded);
+    assert!(counts.upgraded < upgraded_after, "{counts:?}");
+
+    // Handed the fleet, the restored deployer finishes the rollout.
+    let restored = fleet.canister;
+    for &child in &children {
+        set_controllers(&mut fleet, child, vec![admin(), restored]);
+    }
+    fleet.resume_rollout_ok(operator(), active);
+    let done = fleet.run_to_end(operator(), active, 2_000);
+    assert_eq!(
+        done.summary.counts.upgraded,
+        moving.len() as u32,
+        "{:?}",
+        done.summary
+    );
+    for &child in &moving {
+        assert_eq!(version_of(&mut fleet, child), "v3");
+    }
 }
 
 /// Commits the restore sent, a slice per message: while it writes, every other method is

@@ -10,7 +10,7 @@ fn sections() -> Sections {
 }
 
 fn export(chunks: Vec<(Sha256Hash, u64)>) -> Export {
-    hashed(Export::new(sections(), chunks, 7))
+    hashed(Export::of_sections(sections(), chunks, 7))
 }
 
 fn hashed(mut export: Export) -> Export {
@@ -182,7 +182,7 @@ fn many(entries: usize, value_bytes: usize) -> Sections {
 
 #[test]
 fn an_export_is_hashed_a_piece_at_a_time_and_its_manifest_is_complete_after_the_last() {
-    let mut export = Export::new(many(9, 300_000), vec![], 7);
+    let mut export = Export::of_sections(many(9, 300_000), vec![], 7);
     assert!(!export.hashed());
     let mut steps = 1;
     while !export.hash_next_piece() {
@@ -208,7 +208,7 @@ fn an_export_is_hashed_a_piece_at_a_time_and_its_manifest_is_complete_after_the_
 /// A document of `entries` entries of `value_bytes` bytes each, over three sections, taken
 /// whole into a restore.
 fn received(entries: usize, value_bytes: usize) -> (Sections, Restore) {
-    let export = hashed(Export::new(many(entries, value_bytes), vec![], 7));
+    let export = hashed(Export::of_sections(many(entries, value_bytes), vec![], 7));
     let mut restore = Restore::begin(export.manifest.clone()).unwrap();
     for index in 0..export.manifest.document_pieces.len() as u32 {
         restore.received_document_piece(index, export.document_piece(index).unwrap());

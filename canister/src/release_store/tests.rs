@@ -8,7 +8,7 @@ use crate::releases::{NoReferences, ReleaseReference};
 use crate::uploads::NANOS_PER_SECOND;
 use crate::wasm_check::ModuleEncoding;
 
-type TestStore = ReleaseStore<VirtualMemory<VectorMemory>>;
+type TestStore = ReleaseStore<StoredMemory<VectorMemory>>;
 
 const T0: u64 = 1_000 * NANOS_PER_SECOND;
 const DAY: u64 = 24 * 3600 * NANOS_PER_SECOND;

@@ -1393,7 +1393,7 @@ fn sent_copy(state: &mut State<VectorMemory>, now: u64) -> State<VectorMemory> {
 fn exported(state: &mut State<VectorMemory>, now: u64) -> crate::backup::ExportManifest {
     state.start_export(now);
     loop {
-        if let Some(manifest) = state.hash_export(now).unwrap() {
+        if let Some(manifest) = state.continue_export(now).unwrap() {
             return manifest;
         }
     }
@@ -1506,6 +1506,88 @@ fn newer_hash(release: &Release) -> crate::hash::Sha256Hash {
     <[u8; 32]>::try_from(release.summary.sha256.as_slice()).unwrap()
 }
 
+/// The document of the export `manifest` describes, read piece by piece.
+fn document_of(state: &State<VectorMemory>, manifest: &crate::backup::ExportManifest) -> Vec<u8> {
+    use crate::backup::{ExportStream, ReadExportArg};
+    (0..manifest.document_pieces.len() as u32)
+        .flat_map(|index| {
+            let arg = ReadExportArg {
+                exported_at: manifest.exported_at,
+                stream: ExportStream::DocumentPiece(index),
+            };
+            state.read_export(&arg).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn an_export_taken_in_slices_is_the_document_encoded_at_once() {
+    use crate::backup::{Export, Sections};
+    let (mut state, release) = setup(2_000);
+    let rollout_id = start(&mut state, &release, Selector::All).unwrap();
+    let now = run_steps(&mut state, rollout_id, T0, 40);
+    let mut sections = Sections::default();
+    state.visit_sections(&mut sections);
+    let entries = sections.entries();
+    assert!(
+        entries > 2 * crate::backup::commit::SLICE_ENTRIES,
+        "{entries}"
+    );
+    let mut reference = Export::of_sections(sections, state.release_store.release_chunks(), now);
+    while !reference.hash_next_piece() {}
+
+    let manifest = exported(&mut state, now);
+    assert_eq!(manifest, reference.manifest);
+    assert_eq!(
+        document_of(&state, &manifest),
+        (0..manifest.document_pieces.len() as u32)
+            .flat_map(|index| reference.document_piece(index).unwrap())
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn an_export_is_the_state_of_its_start_whatever_is_written_while_it_is_taken() {
+    // Two deployers alike: the busy one starts a rollout, runs its steps, grants a role and
+    // adopts children between the slices of its export.
+    let (mut quiet, release) = setup(2_000);
+    let (mut busy, _) = setup(2_000);
+    let expected = exported(&mut quiet, T0);
+    let document = document_of(&quiet, &expected);
+
+    busy.start_export(T0);
+    assert_eq!(busy.continue_export(T0).unwrap(), None);
+    let rollout_id = start(&mut busy, &release, Selector::All).unwrap();
+    let (mut now, mut slices, mut n) = (T0, 1, 3_000);
+    let manifest = loop {
+        now = run_steps(&mut busy, rollout_id, now, 5);
+        busy.roles
+            .grant(child(n), crate::roles::Role::Operator)
+            .unwrap();
+        busy.fleet
+            .adopt(child(n), subnet(), None, &[], now, admin())
+            .unwrap();
+        n += 1;
+        if let Some(manifest) = busy.continue_export(T0).unwrap() {
+            break manifest;
+        }
+        slices += 1;
+    };
+    assert!(slices >= 3, "the document taken in {slices} messages");
+    assert_eq!(manifest, expected);
+    assert_eq!(document_of(&busy, &manifest), document);
+
+    // What was written meanwhile is in the live state, and in the next export.
+    assert_eq!(
+        busy.roles.roles_of(child(3_000)),
+        vec![crate::roles::Role::Operator]
+    );
+    assert!(busy.fleet.get(&child(3_000)).is_some());
+    assert!(upgraded_count(&busy, rollout_id) > 0);
+    let next = exported(&mut busy, now);
+    assert_ne!(next.document_sha256, expected.document_sha256);
+}
+
 #[test]
 fn an_export_is_read_once_hashed_and_a_newer_export_replaces_it() {
     use crate::backup::{ExportStream, ReadExportArg};
@@ -1521,10 +1603,14 @@ fn an_export_is_read_once_hashed_and_a_newer_export_replaces_it() {
     );
     state.start_export(T0 + 1);
     assert_eq!(
-        state.hash_export(T0).unwrap_err().kind(),
+        state.continue_export(T0).unwrap_err().kind(),
         &ErrorKind::ExportNotHeld { exported_at: T0 }
     );
-    let manifest = state.hash_export(T0 + 1).unwrap().expect("one piece");
+    let manifest = loop {
+        if let Some(manifest) = state.continue_export(T0 + 1).unwrap() {
+            break manifest;
+        }
+    };
     let piece = state.read_export(&read(T0 + 1)).unwrap();
     assert_eq!(
         manifest.document_pieces[0].sha256.as_slice(),

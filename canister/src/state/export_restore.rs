@@ -6,35 +6,62 @@ use super::State;
 use crate::backup::commit::Slice;
 use crate::backup::{
     stream_missing, Checking, Emptying, Export, ExportManifest, ExportStream, ReadExportArg,
-    Restore, RestorePieceArg, RestoreProgress, RestoreSummary, SectionVisitor, Sections, Writing,
+    Restore, RestorePieceArg, RestoreProgress, RestoreSummary, SectionVisitor, Writing,
 };
 use crate::error::{Error, ErrorKind};
 use crate::release_store::ReleaseStore;
 
 impl<M: Memory> State<M> {
-    /// Takes the document of the state as it stands and holds it, in place of any earlier
-    /// export, for [`State::hash_export`] and then for reading.
+    /// Begins an export of the state as it stands, in place of any earlier one: freezes the
+    /// memories (see [`crate::memory::freezable`]), from which [`State::continue_export`] takes
+    /// the document, whatever is written meanwhile.
     pub fn start_export(&mut self, now: u64) {
-        let mut sections = Sections::default();
-        self.visit_sections(&mut sections);
-        let export = Export::new(sections, self.release_store.release_chunks(), now);
+        self.memories.freeze();
+        let export = Export::begin(self.release_store.release_chunks(), now);
         self.backup.export = Some(export);
     }
 
-    /// Hashes the next piece of the export taken at `exported_at`: its manifest once every piece
-    /// is hashed. Refused when another export replaced it.
-    pub fn hash_export(&mut self, exported_at: u64) -> Result<Option<ExportManifest>, Error> {
+    /// Takes the next slice of the export begun at `exported_at`, or once it is taken (and the
+    /// memories thawed) hashes its next piece: its manifest once every piece is hashed. Refused
+    /// when another export replaced it, or when the state changed too much while it was taken
+    /// (the freeze was given up).
+    pub fn continue_export(&mut self, exported_at: u64) -> Result<Option<ExportManifest>, Error> {
+        let not_held = ErrorKind::ExportNotHeld { exported_at };
         let export = self
             .backup
             .export
             .as_mut()
             .filter(|export| export.manifest.exported_at == exported_at)
-            .ok_or(ErrorKind::ExportNotHeld { exported_at })?;
-        Ok(export.hash_next_piece().then(|| export.manifest.clone()))
+            .ok_or(not_held.clone())?;
+        if export.taken() {
+            return Ok(export.hash_next_piece().then(|| export.manifest.clone()));
+        }
+        let Some(frozen) = self.memories.frozen() else {
+            self.backup.export = None;
+            return Err(not_held.into());
+        };
+        let mut frozen = Self::with_memories(frozen);
+        if export.take_slice(|taker| frozen.visit_sections(taker)) {
+            self.memories.thaw();
+        }
+        Ok(None)
+    }
+
+    /// Lets go of the export begun at `exported_at` if it is still being taken (its call cannot
+    /// go on): the memories are thawed.
+    pub fn abandon_export(&mut self, exported_at: u64) {
+        let taking =
+            self.backup.export.as_ref().is_some_and(|export| {
+                export.manifest.exported_at == exported_at && !export.taken()
+            });
+        if taking {
+            self.backup.export = None;
+            self.memories.thaw();
+        }
     }
 
     /// Every stored structure a backup holds, as its section.
-    fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
+    pub(crate) fn visit_sections(&mut self, sections: &mut impl SectionVisitor) {
         sections.cell("governance", &mut self.governance);
         sections.cell("dashboard", &mut self.dashboard);
         self.roles.visit_sections(sections);
