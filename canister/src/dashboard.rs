@@ -77,7 +77,7 @@ pub struct ActiveRollout {
 }
 
 /// `name@version` of each module that is a release, each looked up once.
-fn release_names<M: Memory>(
+fn release_names<M: Memory + Clone>(
     state: &State<M>,
     modules: impl Iterator<Item = ModuleHash>,
 ) -> BTreeMap<ModuleHash, String> {
@@ -116,7 +116,7 @@ pub struct ModuleChildren {
 }
 
 impl FleetSummary {
-    pub fn read<M: Memory>(state: &State<M>, cycles: u128) -> FleetSummary {
+    pub fn read<M: Memory + Clone>(state: &State<M>, cycles: u128) -> FleetSummary {
         let fleet = state.fleet.composition();
         let names = release_names(
             state,
@@ -157,7 +157,7 @@ pub struct HostFigures {
 impl Figures {
     /// Reads the figures: the fleet's counts, the active rollouts' summaries, and the release
     /// of each module they name.
-    pub fn read<M: Memory>(state: &State<M>, host: HostFigures) -> Figures {
+    pub fn read<M: Memory + Clone>(state: &State<M>, host: HostFigures) -> Figures {
         let fleet = state.fleet.composition();
         let active_rollouts: Vec<ActiveRollout> = state
             .rollouts
@@ -203,12 +203,12 @@ impl Figures {
 }
 
 /// The deployer's own readings: its state, and what the IC told the entry point.
-pub struct StateReadings<'a, M: Memory> {
+pub struct StateReadings<'a, M: Memory + Clone> {
     pub state: &'a State<M>,
     pub host: HostFigures,
 }
 
-impl<M: Memory> Readings for StateReadings<'_, M> {
+impl<M: Memory + Clone> Readings for StateReadings<'_, M> {
     fn settings(&self) -> DashboardSettings {
         self.state.dashboard()
     }

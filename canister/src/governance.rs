@@ -415,7 +415,7 @@ impl GovernedAction {
     /// canister's status first (adoptions, chunk stores) are carried out by the entry point:
     /// here they are only checked as far as the state tells, which is what the validator
     /// refuses before the vote. `caller` and `now` are who carries it out, and when.
-    pub fn apply<M: Memory>(
+    pub fn apply<M: Memory + Clone>(
         &self,
         state: &mut State<M>,
         caller: Principal,
@@ -494,7 +494,7 @@ impl GovernedAction {
     }
 
     /// The validator's render, from the state before the action.
-    pub fn render<M: Memory>(&self, state: &State<M>) -> String {
+    pub fn render<M: Memory + Clone>(&self, state: &State<M>) -> String {
         let text = match self {
             GovernedAction::DeleteRelease { sha256 } => {
                 let selector = ReleaseSelector::Sha256(sha256.clone());
@@ -620,7 +620,7 @@ impl GovernedAction {
 }
 
 /// What blessing (or withdrawing the blessing of) a release means for the rollouts to come.
-fn render_blessing<M: Memory>(state: &State<M>, arg: &SetReleaseBlessingArg) -> String {
+fn render_blessing<M: Memory + Clone>(state: &State<M>, arg: &SetReleaseBlessingArg) -> String {
     let selector = ReleaseSelector::Sha256(arg.sha256.clone());
     let Ok(release) = state.release_store.get_release(&selector) else {
         return format!(

@@ -128,7 +128,7 @@ use ic_stable_structures::storable::{Bound, Storable};
 use ic_stable_structures::{Memory, StableCell};
 
 pub mod freezable;
-pub use freezable::FreezableMemory;
+pub use freezable::{FreezableMemory, FrozenMemory};
 
 /// The memory of every stored structure: a virtual memory of the deployer's stable memory.
 pub type StoredMemory<M> = VirtualMemory<FreezableMemory<M>>;
@@ -303,13 +303,13 @@ const MEMORY_MANAGER_MAGIC: &[u8; 3] = b"MGR";
 const STABLE_CELL_MAGIC: &[u8; 3] = b"SCL";
 
 /// The deployer's stable memory, split into its virtual memories.
-pub struct Memories<M: Memory> {
+pub struct Memories<M: Memory + Clone> {
     manager: MemoryManager<FreezableMemory<M>>,
     /// What the manager splits, kept to freeze it and to open a view of it.
     memory: FreezableMemory<M>,
 }
 
-impl<M: Memory> Memories<M> {
+impl<M: Memory + Clone> Memories<M> {
     /// Lays out empty stable memory for a fresh install and writes the header.
     ///
     /// Install and reinstall start from empty stable memory, so there is nothing to check.
@@ -357,8 +357,10 @@ impl<M: Memory> Memories<M> {
 
     /// The memories as they were frozen, to be read only; `None` when no freeze holds (never
     /// frozen, thawed, or given up).
-    pub fn frozen(&self) -> Option<Self> {
-        self.memory.frozen_view().map(Self::split)
+    pub fn frozen(&self) -> Option<Memories<FrozenMemory<M>>> {
+        self.memory
+            .frozen_view()
+            .map(|view| Memories::split(FreezableMemory::new(view)))
     }
 
     /// Who wrote the journal's lines, as the header records it.

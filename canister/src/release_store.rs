@@ -92,7 +92,7 @@ pub struct ReleaseStore<M: Memory> {
     blessings: StableBTreeMap<Sha256Hash, Cbor<Blessing>, M>,
 }
 
-impl<M: Memory> ReleaseStore<StoredMemory<M>> {
+impl<M: Memory + Clone> ReleaseStore<StoredMemory<M>> {
     /// Opens the release store's structures in their memories, creating empty ones on a fresh
     /// install.
     /// Counts the totals once when the config has none (written by release 0.1): a scan of the

@@ -121,7 +121,7 @@ impl fmt::Display for UpgradeError {
 
 impl std::error::Error for UpgradeError {}
 
-pub struct State<M: Memory> {
+pub struct State<M: Memory + Clone> {
     memories: Memories<M>,
     governance: StableCell<Cbor<GovernanceSettings>, StoredMemory<M>>,
     dashboard: StableCell<Cbor<DashboardSettings>, StoredMemory<M>>,
@@ -133,7 +133,7 @@ pub struct State<M: Memory> {
     backup: BackupSessions,
 }
 
-impl<M: Memory> State<M> {
+impl<M: Memory + Clone> State<M> {
     /// Fresh install on empty stable memory, by `installer`.
     pub fn init(memory: M, arg: InitArg, installer: Principal) -> Result<Self, InitError> {
         let admins = arg.admins.unwrap_or_else(|| vec![installer]);

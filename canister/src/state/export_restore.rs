@@ -11,7 +11,7 @@ use crate::backup::{
 use crate::error::{Error, ErrorKind};
 use crate::release_store::ReleaseStore;
 
-impl<M: Memory> State<M> {
+impl<M: Memory + Clone> State<M> {
     /// Begins an export of the state as it stands, in place of any earlier one: freezes the
     /// memories (see [`crate::memory::freezable`]), from which [`State::continue_export`] takes
     /// the document, whatever is written meanwhile.
@@ -40,7 +40,7 @@ impl<M: Memory> State<M> {
             self.backup.export = None;
             return Err(not_held.into());
         };
-        let mut frozen = Self::with_memories(frozen);
+        let mut frozen = State::with_memories(frozen);
         if export.take_slice(|taker| frozen.visit_sections(taker)) {
             self.memories.thaw();
         }
