@@ -96,7 +96,8 @@ impl<M: Memory + Clone> FreezableMemory<M> {
     }
 
     /// Bytes of earlier pages the freeze keeps now.
-    pub fn kept_bytes(&self) -> u64 {
+    #[cfg(test)]
+    fn kept_bytes(&self) -> u64 {
         self.freeze
             .freeze
             .borrow()

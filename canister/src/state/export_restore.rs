@@ -38,6 +38,7 @@ impl<M: Memory + Clone> State<M> {
         }
         let Some(frozen) = self.memories.frozen() else {
             self.backup.export = None;
+            self.memories.thaw();
             return Err(not_held.into());
         };
         let mut frozen = State::with_memories(frozen);

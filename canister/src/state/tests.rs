@@ -226,3 +226,40 @@ fn governance_is_made_an_admin_and_governance_only_is_set_at_install_and_lifted_
     let refused = State::init(VectorMemory::default(), without_governance, principal(1));
     assert!(matches!(refused.err(), Some(InitError::Governance(_))));
 }
+
+#[test]
+fn an_export_whose_freeze_is_gone_is_no_longer_held() {
+    let mut state = State::init(VectorMemory::default(), InitArg::default(), principal(1)).unwrap();
+    // More roles than a slice takes, so that the export is taken in two messages.
+    for n in 0..2_500u32 {
+        let operator = Principal::from_slice(&n.to_be_bytes());
+        state.roles.grant(operator, Role::Operator).unwrap();
+    }
+    state.start_export(7);
+    assert_eq!(state.continue_export(7).unwrap(), None);
+    // As when more was written than a freeze keeps.
+    state.memories.thaw();
+    assert_eq!(
+        state.continue_export(7).unwrap_err().kind(),
+        &ErrorKind::ExportNotHeld { exported_at: 7 }
+    );
+    assert!(state.backup.export.is_none());
+    // A new export is taken whole.
+    state.start_export(8);
+    let manifest = loop {
+        if let Some(manifest) = state.continue_export(8).unwrap() {
+            break manifest;
+        }
+    };
+    let document: Vec<u8> = (0..manifest.document_pieces.len() as u32)
+        .flat_map(|index| {
+            let arg = crate::backup::ReadExportArg {
+                exported_at: 8,
+                stream: crate::backup::ExportStream::DocumentPiece(index),
+            };
+            state.read_export(&arg).unwrap()
+        })
+        .collect();
+    let document: crate::backup::Document = ciborium::from_reader(document.as_slice()).unwrap();
+    assert_eq!(document.sections.values::<Vec<u8>>("roles").count(), 2_501);
+}
