@@ -147,27 +147,54 @@ fn all_events(fleet: &mut Fleet) -> Vec<RolloutEvent> {
 }
 
 /// A new deployer on the same IC, installed fresh (the one before stays where it was).
-fn fresh_deployer(fleet: &mut Fleet) -> Principal {
-    support::reinstall(fleet);
-    fleet.canister
-}
-
-#[test]
-fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet() {
+/// 1,000 children rolled out to v2, then a rollout of v3 to the first `moving` of them at
+/// `concurrency`: the fleet, its children, v3 and the rollout's id.
+fn rolling_out_v3(moving: usize, concurrency: u32) -> (Fleet, Vec<Principal>, Release, u64) {
     let (mut fleet, children, _, finished) = v2_rollout(1_000, 100);
     fleet.run_to_end(operator(), finished, 2_000);
     let v3 = release(&mut fleet, &artifacts::wasm("child_v3"), "3");
-    let moving = children[..40].to_vec();
     let active = fleet
         .start_rollout_of(
             operator(),
             &v3,
-            Selector::Explicit(moving.clone()),
-            policy(1, vec![], 5),
+            Selector::Explicit(children[..moving].to_vec()),
+            policy(1, vec![], concurrency),
         )
         .answer()
         .expect("start")
         .rollout_id;
+    (fleet, children, v3, active)
+}
+
+/// The restored deployer (`fleet.canister`) made a controller of the fleet, resumed, finishes
+/// the rollout with every moving child on v3.
+fn finishes_handed_the_fleet(
+    fleet: &mut Fleet,
+    children: &[Principal],
+    moving: &[Principal],
+    active: u64,
+) {
+    let restored = fleet.canister;
+    for &child in children {
+        set_controllers(fleet, child, vec![admin(), restored]);
+    }
+    fleet.resume_rollout_ok(operator(), active);
+    let done = fleet.run_to_end(operator(), active, 2_000);
+    assert_eq!(
+        done.summary.counts.upgraded,
+        moving.len() as u32,
+        "{:?}",
+        done.summary
+    );
+    for &child in moving {
+        assert_eq!(version_of(fleet, child), "v3");
+    }
+}
+
+#[test]
+fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet() {
+    let (mut fleet, children, v3, active) = rolling_out_v3(40, 5);
+    let moving = children[..40].to_vec();
     fleet.run_until(operator(), active, 200, |info| {
         info.summary.counts.upgraded >= 6
     });
@@ -190,7 +217,7 @@ fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet(
         backup.manifest.document_size
     );
 
-    let restored = fresh_deployer(&mut fleet);
+    support::reinstall(&mut fleet);
     fleet
         .send_backup(admin(), &backup, |_| {})
         .expect("send the backup to a fresh deployer");
@@ -222,20 +249,7 @@ fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet(
     );
 
     // The operator hands the fleet to the restored deployer.
-    for &child in &children {
-        set_controllers(&mut fleet, child, vec![admin(), restored]);
-    }
-    fleet.resume_rollout_ok(operator(), active);
-    let done = fleet.run_to_end(operator(), active, 1_000);
-    assert_eq!(
-        done.summary.counts.upgraded,
-        moving.len() as u32,
-        "{:?}",
-        done.summary
-    );
-    for &child in &moving {
-        assert_eq!(version_of(&mut fleet, child), "v3");
-    }
+    finishes_handed_the_fleet(&mut fleet, &children, &moving, active);
 
     // And it rolls out anew.
     let next = fleet
@@ -254,20 +268,8 @@ fn a_deployer_exported_mid_rollout_is_restored_whole_and_goes_on_with_its_fleet(
 
 #[test]
 fn an_export_taken_while_a_rollout_runs_is_the_state_of_its_first_message() {
-    let (mut fleet, children, _, finished) = v2_rollout(1_000, 100);
-    fleet.run_to_end(operator(), finished, 2_000);
-    let v3 = release(&mut fleet, &artifacts::wasm("child_v3"), "3");
+    let (mut fleet, children, _, active) = rolling_out_v3(300, 30);
     let moving = children[..300].to_vec();
-    let active = fleet
-        .start_rollout_of(
-            operator(),
-            &v3,
-            Selector::Explicit(moving.clone()),
-            policy(1, vec![], 30),
-        )
-        .answer()
-        .expect("start")
-        .rollout_id;
     let running = fleet.run_until(operator(), active, 200, |info| {
         info.summary.counts.upgraded >= 40 && info.summary.in_flight > 0
     });
@@ -307,7 +309,7 @@ fn an_export_taken_while_a_rollout_runs_is_the_state_of_its_first_message() {
     let old = fleet.canister;
     fleet.env.stop_canister(admin(), old).unwrap();
 
-    fresh_deployer(&mut fleet);
+    support::reinstall(&mut fleet);
     fleet
         .send_backup(admin(), &backup, |_| {})
         .expect("send the backup to a fresh deployer");
@@ -345,22 +347,7 @@ fn an_export_taken_while_a_rollout_runs_is_the_state_of_its_first_message() {
     assert!(counts.upgraded >= running.summary.counts.upgraded);
     assert!(counts.upgraded < upgraded_after, "{counts:?}");
 
-    // Handed the fleet, the restored deployer finishes the rollout.
-    let restored = fleet.canister;
-    for &child in &children {
-        set_controllers(&mut fleet, child, vec![admin(), restored]);
-    }
-    fleet.resume_rollout_ok(operator(), active);
-    let done = fleet.run_to_end(operator(), active, 2_000);
-    assert_eq!(
-        done.summary.counts.upgraded,
-        moving.len() as u32,
-        "{:?}",
-        done.summary
-    );
-    for &child in &moving {
-        assert_eq!(version_of(&mut fleet, child), "v3");
-    }
+    finishes_handed_the_fleet(&mut fleet, &children, &moving, active);
 }
 
 /// Commits the restore sent, a slice per message: while it writes, every other method is
@@ -464,7 +451,7 @@ fn a_restore_refused_for_any_reason_changes_nothing_and_says_why() {
         }
     );
 
-    fresh_deployer(&mut fleet);
+    support::reinstall(&mut fleet);
     let before = untouched(&mut fleet);
     assert_eq!(
         refused(fleet.commit_restore(admin())),
