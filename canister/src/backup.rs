@@ -153,6 +153,9 @@ type Entry = (ByteBuf, ByteBuf);
 pub struct BackupSessions {
     pub export: Option<Export>,
     pub restore: Option<Restore>,
+    /// The summary of the restore committed last, answered again to a later `commit_restore`
+    /// (a retry, or a second caller that drove the same commit), until a restore begins.
+    pub committed: Option<RestoreSummary>,
 }
 
 /// The document's body: each stored structure's entries by section name.

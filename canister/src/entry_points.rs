@@ -1040,7 +1040,8 @@ fn restore_piece(arg: RestorePieceArg) -> Result<RestoreProgress, Error> {
 /// itself between two), then reopens it as `post_upgrade` does; its active rollouts come back
 /// paused, so no timer is needed until an operator resumes one, except for finished ones still
 /// storing their children apart. When the deployer cannot call itself (it is stopping), the
-/// commit stands where it is and a later call goes on from there.
+/// commit stands where it is and a later call goes on from there. Once committed, a call answers
+/// the same summary (a retry, or the other of two calls that drove the commit).
 #[update]
 async fn commit_restore() -> Result<RestoreSummary, Error> {
     authorized(Method::CommitRestore, |_, _| Ok(()))?;

@@ -1648,10 +1648,15 @@ fn while_a_restore_is_written_every_method_but_its_commit_is_refused_and_the_com
     }
     assert!(fresh.authorize(stranger, Method::CommitRestore).is_ok());
     let (fresh, summary) = commit_restored(fresh, T0);
-    assert_eq!(summary.unwrap().exported_at, T0);
+    let summary = summary.unwrap();
+    assert_eq!(summary.exported_at, T0);
     assert!(fresh.restore_being_written().is_none());
     assert_eq!(fresh.fleet.len(), 1_200);
     assert!(fresh.authorize(stranger, Method::CommitRestore).is_err());
+    // A commit called again (a retry, or the other of two calls that drove it) answers the same.
+    let (fresh, again) = fresh.commit_restore(T0 + 1);
+    assert_eq!(again.unwrap(), Some(summary));
+    assert_eq!(fresh.fleet.len(), 1_200);
 }
 
 #[test]

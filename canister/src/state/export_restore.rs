@@ -120,6 +120,7 @@ impl<M: Memory + Clone> State<M> {
         self.abandon_restore();
         let progress = restore.progress();
         self.backup.restore = Some(restore);
+        self.backup.committed = None;
         Ok(progress)
     }
 
@@ -150,8 +151,14 @@ impl<M: Memory + Clone> State<M> {
     /// [`crate::backup::commit`]): `None` while slices are left, the summary after the last,
     /// which reopens the state as an upgrade would, with every active rollout paused (see
     /// [`crate::rollouts::Rollouts::recover_paused`]). A refusal while checking leaves nothing
-    /// written and the restore open.
+    /// written and the restore open. Once committed, the same summary again.
     pub fn commit_restore(mut self, now: u64) -> (Self, Result<Option<RestoreSummary>, Error>) {
+        if self.backup.restore.is_none() {
+            if let Some(committed) = &self.backup.committed {
+                let summary = committed.clone();
+                return (self, Ok(Some(summary)));
+            }
+        }
         match self.commit_slice() {
             Ok(true) => {}
             other => return (self, other.map(|_| None)),
@@ -163,6 +170,7 @@ impl<M: Memory + Clone> State<M> {
         self.memories.record_this_build();
         let mut state = Self::with_memories(self.into_memories());
         state.rollouts.recover_paused(&mut state.fleet, now);
+        state.backup.committed = Some(summary.clone());
         (state, Ok(Some(summary)))
     }
 
