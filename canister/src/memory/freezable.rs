@@ -275,4 +275,81 @@ mod tests {
         // The live memory took every write.
         assert_eq!(read(&memory, max_kept, 4), [1; 4]);
     }
+
+    use proptest::prelude::*;
+    use proptest::test_runner::FileFailurePersistence;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Write { offset: u64, len: usize, byte: u8 },
+        Grow,
+        Freeze,
+        Thaw,
+        ReadView { offset: u64, len: usize },
+    }
+
+    /// Offsets and lengths that cross 4 KiB pages and reach past the first Wasm page.
+    fn op() -> impl Strategy<Value = Op> {
+        let offset = 0..2 * WASM_PAGE_BYTES;
+        let len = 1..3 * PAGE_BYTES as usize;
+        prop_oneof![
+            6 => (offset.clone(), len.clone(), any::<u8>())
+                .prop_map(|(offset, len, byte)| Op::Write { offset, len, byte }),
+            1 => Just(Op::Grow),
+            1 => Just(Op::Freeze),
+            1 => Just(Op::Thaw),
+            4 => (offset, len).prop_map(|(offset, len)| Op::ReadView { offset, len }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig {
+            failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+            ..ProptestConfig::default()
+        })]
+
+        /// Model: the live bytes, and a copy of them taken at each freeze. The live memory
+        /// always reads the live bytes; a view, while a freeze holds, the copy.
+        #[test]
+        fn a_view_reads_the_bytes_of_the_freeze_whatever_is_written(
+            ops in prop::collection::vec(op(), 1..80)
+        ) {
+            let memory = memory_of(3);
+            let mut live = vec![0u8; 3 * WASM_PAGE_BYTES as usize];
+            let mut frozen: Option<Vec<u8>> = None;
+            for op in ops {
+                match op {
+                    Op::Write { offset, len, byte } => {
+                        let end = (offset as usize + len).min(live.len());
+                        let bytes = vec![byte; end - offset as usize];
+                        memory.write(offset, &bytes);
+                        live[offset as usize..end].copy_from_slice(&bytes);
+                    }
+                    Op::Grow => {
+                        memory.grow(1);
+                        live.resize(live.len() + WASM_PAGE_BYTES as usize, 0);
+                    }
+                    Op::Freeze => {
+                        memory.freeze();
+                        frozen = Some(live.clone());
+                    }
+                    Op::Thaw => {
+                        memory.thaw();
+                        frozen = None;
+                    }
+                    Op::ReadView { offset, len } => {
+                        let view = memory.frozen_view();
+                        prop_assert_eq!(view.is_some(), frozen.is_some());
+                        if let (Some(view), Some(frozen)) = (view, &frozen) {
+                            prop_assert_eq!(view.size() * WASM_PAGE_BYTES, frozen.len() as u64);
+                            let end = (offset as usize + len).min(frozen.len());
+                            let read = read(&view, offset, end - offset as usize);
+                            prop_assert_eq!(&read[..], &frozen[offset as usize..end]);
+                        }
+                    }
+                }
+                prop_assert_eq!(read(&memory, 0, live.len()), live.clone());
+            }
+        }
+    }
 }
