@@ -3,8 +3,9 @@
 //! crosses once per subnet's chunk store, never once per child.
 
 use super::rollouts::{fleet, large_child, roll_out};
-use super::{upload, Deployer, Figures};
+use super::{controller, upload, Deployer, Figures};
 use candid::Principal;
+use deployer::{ReleaseSelector, Selector, StartRolloutArg};
 use deployer_client::staged_policy as policy;
 use ic_sim::{artifacts, TraceKind, Workload};
 use std::collections::BTreeMap;
@@ -18,12 +19,28 @@ pub fn thousand_children() -> Figures {
     const CONCURRENCY: u32 = 100;
     let mut deployer = fleet(SUBNETS, CHILDREN as usize);
     let release = upload(&mut deployer, &artifacts::wasm("child_v2"));
-    let trace_from = deployer.env.trace().len();
     const CANARY: usize = 10;
+    // What voters and operators read first: the preview (a query, as the proposal validators
+    // are) plans every selected child at once.
+    deployer.preview_rollout_ok(
+        controller(),
+        StartRolloutArg {
+            plan_sha256: None,
+            release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
+            selector: Selector::All,
+            policy: Some(policy(CANARY as u32, vec![], CONCURRENCY)),
+        },
+    );
+    let preview = deployer.env.last_instructions(deployer.canister);
+    let trace_from = deployer.env.trace().len();
     let mut figures = roll_out(
         &mut deployer,
         &release,
         policy(CANARY as u32, vec![], CONCURRENCY),
+    );
+    figures.insert(
+        "preview_rollout_instructions_per_child".to_string(),
+        preview / CHILDREN,
     );
     assert_eq!(
         figures["children_upgraded"], CHILDREN,
