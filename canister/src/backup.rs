@@ -145,7 +145,7 @@ pub struct RestoreSummary {
     pub chunks: u64,
 }
 
-type Entry = (ByteBuf, ByteBuf);
+type SectionEntry = (ByteBuf, ByteBuf);
 
 /// The export held for reading and the restore under way: on the heap, gone at an upgrade
 /// (an export is taken again; a restore begun again, its chunks' blocks are then lost).
@@ -160,7 +160,7 @@ pub struct BackupSessions {
 
 /// The document's body: each stored structure's entries by section name.
 #[derive(Serialize, Deserialize, Default, Debug, PartialEq, Eq)]
-pub struct Sections(BTreeMap<String, Vec<Entry>>);
+pub struct Sections(BTreeMap<String, Vec<SectionEntry>>);
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Eq)]
 pub struct Document {
@@ -351,11 +351,11 @@ impl Sections {
         self.0.values().map(|entries| entries.len() as u64).sum()
     }
 
-    fn entries_of(&self, name: &str) -> impl Iterator<Item = &Entry> {
+    fn entries_of(&self, name: &str) -> impl Iterator<Item = &SectionEntry> {
         self.0.get(name).into_iter().flatten()
     }
 
-    fn push(&mut self, name: &str, entry: Entry) {
+    fn push(&mut self, name: &str, entry: SectionEntry) {
         match self.0.get_mut(name) {
             Some(entries) => entries.push(entry),
             None => {
@@ -364,7 +364,7 @@ impl Sections {
         }
     }
 
-    fn take(&mut self, name: &str) -> Vec<Entry> {
+    fn take(&mut self, name: &str) -> Vec<SectionEntry> {
         self.0.remove(name).unwrap_or_default()
     }
 }

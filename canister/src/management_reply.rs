@@ -281,7 +281,7 @@ impl<'a> Reader<'a> {
 }
 
 /// A type table entry; record and variant fields live in `TypeTable::fields`.
-enum Entry {
+enum TypeEntry {
     Opt(i64),
     Vec(i64),
     Record(Range<usize>),
@@ -293,7 +293,7 @@ enum Entry {
 }
 
 struct TypeTable {
-    entries: Vec<Entry>,
+    entries: Vec<TypeEntry>,
     /// `(field hash, field type)` of every record and variant, each run sorted by hash.
     fields: Vec<(u32, i64)>,
 }
@@ -311,10 +311,10 @@ impl TypeTable {
         };
         for _ in 0..len {
             let entry = match reader.sleb()? {
-                OPT => Entry::Opt(reader.type_reference(len)?),
-                VEC => Entry::Vec(reader.type_reference(len)?),
-                RECORD => Entry::Record(table.read_fields(reader, len)?),
-                VARIANT => Entry::Variant(table.read_fields(reader, len)?),
+                OPT => TypeEntry::Opt(reader.type_reference(len)?),
+                VEC => TypeEntry::Vec(reader.type_reference(len)?),
+                RECORD => TypeEntry::Record(table.read_fields(reader, len)?),
+                VARIANT => TypeEntry::Variant(table.read_fields(reader, len)?),
                 FUNC => {
                     for _ in 0..2 {
                         for _ in 0..reader.leb()? {
@@ -326,18 +326,18 @@ impl TypeTable {
                             return Err(DecodeError::Malformed("unknown function annotation"));
                         }
                     }
-                    Entry::Func
+                    TypeEntry::Func
                 }
                 SERVICE => {
                     for _ in 0..reader.leb()? {
                         reader.text()?; // method name
                         reader.type_reference(len)?;
                     }
-                    Entry::Service
+                    TypeEntry::Service
                 }
                 opcode if opcode < PRINCIPAL => {
                     reader.blob()?;
-                    Entry::Future
+                    TypeEntry::Future
                 }
                 _ => {
                     return Err(DecodeError::Malformed(
@@ -366,7 +366,7 @@ impl TypeTable {
         Ok(start..self.fields.len())
     }
 
-    fn entry(&self, reference: i64) -> Option<&Entry> {
+    fn entry(&self, reference: i64) -> Option<&TypeEntry> {
         usize::try_from(reference)
             .ok()
             .and_then(|index| self.entries.get(index))
@@ -423,10 +423,10 @@ impl<'t> Skipper<'t> {
             .entry(ty)
             .ok_or(DecodeError::Malformed("type reference is out of range"))?
         {
-            Entry::Opt(inner) if reader.flag()? => self.skip(reader, *inner, depth + 1),
-            Entry::Opt(_) => Ok(()),
-            Entry::Vec(NAT8) => reader.blob().map(drop),
-            Entry::Vec(inner) => {
+            TypeEntry::Opt(inner) if reader.flag()? => self.skip(reader, *inner, depth + 1),
+            TypeEntry::Opt(_) => Ok(()),
+            TypeEntry::Vec(NAT8) => reader.blob().map(drop),
+            TypeEntry::Vec(inner) => {
                 for _ in 0..reader.leb()? {
                     let before = reader.bytes.len();
                     self.skip(reader, *inner, depth + 1)?;
@@ -437,21 +437,21 @@ impl<'t> Skipper<'t> {
                 }
                 Ok(())
             }
-            Entry::Record(fields) => table.fields[fields.clone()]
+            TypeEntry::Record(fields) => table.fields[fields.clone()]
                 .iter()
                 .try_for_each(|&(_, field_type)| self.skip(reader, field_type, depth + 1)),
-            Entry::Variant(fields) => {
+            TypeEntry::Variant(fields) => {
                 let (_, case_type) = variant_case(table, fields, reader)?;
                 self.skip(reader, case_type, depth + 1)
             }
             // A func value is flag 1, its service reference and its method name (or flag 0).
-            Entry::Func if reader.flag()? => {
+            TypeEntry::Func if reader.flag()? => {
                 reader.skip_reference()?;
                 self.skip(reader, TEXT, depth + 1)
             }
-            Entry::Func => Ok(()),
-            Entry::Service => reader.skip_reference(),
-            Entry::Future => {
+            TypeEntry::Func => Ok(()),
+            TypeEntry::Service => reader.skip_reference(),
+            TypeEntry::Future => {
                 let len = reader.leb()?;
                 reader.leb()?; // count of out-of-band references, none on the IC
                 reader.take(len).map(drop)
@@ -487,7 +487,7 @@ pub fn decode_child_status(reply: &[u8]) -> Result<ChildStatus, DecodeError> {
     let (mut cycles, mut idle_burn, mut freezing_threshold) = (None, None, None);
     for &(hash, field_type) in &table.fields[fields] {
         match (hash, table.entry(field_type)) {
-            (STATUS, Some(Entry::Variant(cases))) => {
+            (STATUS, Some(TypeEntry::Variant(cases))) => {
                 let all_cases = STATUS_CASES.iter().all(|(case, _)| {
                     table.fields[cases.clone()]
                         .iter()
@@ -502,8 +502,8 @@ pub fn decode_child_status(reply: &[u8]) -> Result<ChildStatus, DecodeError> {
                 status = Some(code.ok_or(DecodeError::UnknownStatus(case))?.1);
             }
             (STATUS, _) => return Err(DecodeError::Malformed("status is not a variant")),
-            (MODULE_HASH, Some(Entry::Opt(inner)))
-                if matches!(table.entry(*inner), Some(Entry::Vec(NAT8))) =>
+            (MODULE_HASH, Some(TypeEntry::Opt(inner)))
+                if matches!(table.entry(*inner), Some(TypeEntry::Vec(NAT8))) =>
             {
                 if reader.flag()? {
                     module_hash = Some(reader.blob()?.to_vec());
@@ -514,7 +514,7 @@ pub fn decode_child_status(reply: &[u8]) -> Result<ChildStatus, DecodeError> {
             (IDLE_CYCLES_BURNED_PER_DAY, _) if field_type == NAT => {
                 idle_burn = Some(reader.nat()?);
             }
-            (SETTINGS, Some(Entry::Record(settings))) => {
+            (SETTINGS, Some(TypeEntry::Record(settings))) => {
                 for &(hash, setting_type) in &table.fields[settings.clone()] {
                     if hash == FREEZING_THRESHOLD && setting_type == NAT {
                         freezing_threshold = Some(reader.nat()?);
@@ -554,7 +554,7 @@ pub fn decode_snapshot_id(reply: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let mut id = None;
     for &(hash, field_type) in &table.fields[fields] {
         match (hash, table.entry(field_type)) {
-            (ID, Some(Entry::Vec(NAT8))) => id = Some(reader.blob()?.to_vec()),
+            (ID, Some(TypeEntry::Vec(NAT8))) => id = Some(reader.blob()?.to_vec()),
             (ID, _) => return Err(DecodeError::Malformed("the snapshot id is not a blob")),
             _ => skipper.skip(&mut reader, field_type, 1)?,
         }
@@ -582,7 +582,7 @@ fn single_record(reply: &[u8]) -> Result<(Reader<'_>, TypeTable, Range<usize>), 
         return Err(DecodeError::Malformed("reply is not a single value"));
     }
     let reply_type = reader.type_reference(table.entries.len() as u64)?;
-    let Some(Entry::Record(fields)) = table.entry(reply_type) else {
+    let Some(TypeEntry::Record(fields)) = table.entry(reply_type) else {
         return Err(DecodeError::Malformed("reply is not a record"));
     };
     let fields = fields.clone();

@@ -19,7 +19,7 @@ const RELEASE: ModuleHash = ModuleHash([9; 32]);
 const OLD_MODULES: [ModuleHash; 2] = [ModuleHash([1; 32]), ModuleHash([2; 32])];
 
 #[derive(Clone, Debug)]
-enum Op {
+enum EngineOp {
     /// Answers the in-flight action at `pick` (modulo their number): completions interleave.
     Answer {
         pick: usize,
@@ -45,16 +45,16 @@ fn fate() -> impl Strategy<Value = Fate> {
     ]
 }
 
-fn op() -> impl Strategy<Value = Op> {
+fn op() -> impl Strategy<Value = EngineOp> {
     prop_oneof![
-        60 => (any::<usize>(), fate()).prop_map(|(pick, fate)| Op::Answer { pick, fate }),
-        8 => (0..100u64).prop_map(Op::Tick),
-        2 => Just(Op::Command(Command::Pause)),
-        4 => Just(Op::Command(Command::Resume)),
-        1 => Just(Op::Command(Command::Abort)),
-        1 => Just(Op::Command(Command::RollBackAll)),
-        1 => Just(Op::PauseForCycles),
-        3 => any::<u32>().prop_map(|applied| Op::UpgradeDeployer { applied }),
+        60 => (any::<usize>(), fate()).prop_map(|(pick, fate)| EngineOp::Answer { pick, fate }),
+        8 => (0..100u64).prop_map(EngineOp::Tick),
+        2 => Just(EngineOp::Command(Command::Pause)),
+        4 => Just(EngineOp::Command(Command::Resume)),
+        1 => Just(EngineOp::Command(Command::Abort)),
+        1 => Just(EngineOp::Command(Command::RollBackAll)),
+        1 => Just(EngineOp::PauseForCycles),
+        3 => any::<u32>().prop_map(|applied| EngineOp::UpgradeDeployer { applied }),
     ]
 }
 
@@ -201,7 +201,7 @@ fn restore_of_one(mut plan: Plan) -> Plan {
 /// Runs `ops`, each followed by a dispatch under its limit, then answers everything with
 /// success until the rollout settles, dispatching under `final_limit` (at least 1), and checks
 /// the end state against the world.
-fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> {
+fn run(plan: Plan, ops: Vec<(EngineOp, u32)>, final_limit: u32) -> Result<(), String> {
     let initial: Vec<(ChildId, SimChild)> = {
         let world = super::world::World::new(&plan);
         world.children.into_iter().collect()
@@ -221,21 +221,21 @@ fn run(plan: Plan, ops: Vec<(Op, u32)>, final_limit: u32) -> Result<(), String> 
         check_checkpoint(&mut h.rollout, &mut stored)?;
         check_summary(&mut h.rollout, step % 2 == 0)?;
         match op {
-            Op::Answer { pick, fate } => {
+            EngineOp::Answer { pick, fate } => {
                 if !h.in_flight.is_empty() {
                     h.answer(pick % h.in_flight.len(), fate)?;
                 }
             }
-            Op::Tick(nanos) => h.now += nanos,
-            Op::Command(command) => {
+            EngineOp::Tick(nanos) => h.now += nanos,
+            EngineOp::Command(command) => {
                 // Commands refused in the current phase are part of the script, not a failure.
                 let _refused = h.command(command);
             }
-            Op::PauseForCycles => {
+            EngineOp::PauseForCycles => {
                 // Refused unless running, like an operator pause.
                 let _refused = h.rollout.pause_for_cycles(1, 2, h.now);
             }
-            Op::UpgradeDeployer { applied } => {
+            EngineOp::UpgradeDeployer { applied } => {
                 h.upgrade_deployer(|n| applied >> (n % 32) & 1 == 1)?;
             }
         }

@@ -31,7 +31,7 @@ fn child(n: u8) -> Principal {
 type LabelPicks = Vec<(usize, usize)>;
 
 #[derive(Clone, Debug)]
-enum Op {
+enum RegistryOp {
     Adopt {
         child: u8,
         subnet: u8,
@@ -74,21 +74,21 @@ fn label_picks() -> impl Strategy<Value = LabelPicks> {
     prop::collection::vec((0..KEYS.len(), 0..VALUES.len()), 0..4)
 }
 
-fn op() -> impl Strategy<Value = Op> {
+fn op() -> impl Strategy<Value = RegistryOp> {
     let child = 0..CHILDREN;
     let module = prop::option::of(0..MODULES.len());
     let children = prop::collection::vec(0..CHILDREN, 0..5);
     prop_oneof![
         6 => (child.clone(), 0..3u8, module.clone(), label_picks())
-            .prop_map(|(child, subnet, module, labels)| Op::Adopt { child, subnet, module, labels }),
-        3 => (child.clone(), label_picks()).prop_map(|(child, labels)| Op::SetLabels { child, labels }),
-        2 => (child.clone(), 0..KEYS.len()).prop_map(|(child, key)| Op::RemoveLabel { child, key }),
-        2 => child.clone().prop_map(|child| Op::Release { child }),
-        2 => (child, module).prop_map(|(child, module)| Op::RecordModule { child, module }),
-        2 => (children.clone(), 1..4u64).prop_map(|(children, rollout)| Op::Claim { children, rollout }),
-        2 => (children.clone(), 1..4u64).prop_map(|(children, rollout)| Op::ReleaseClaim { children, rollout }),
-        1 => (1..4u64).prop_map(|rollout| Op::EndClaims { rollout }),
-        2 => (children, 1..4u64).prop_map(|(children, rollout)| Op::SweepClaims { children, rollout }),
+            .prop_map(|(child, subnet, module, labels)| RegistryOp::Adopt { child, subnet, module, labels }),
+        3 => (child.clone(), label_picks()).prop_map(|(child, labels)| RegistryOp::SetLabels { child, labels }),
+        2 => (child.clone(), 0..KEYS.len()).prop_map(|(child, key)| RegistryOp::RemoveLabel { child, key }),
+        2 => child.clone().prop_map(|child| RegistryOp::Release { child }),
+        2 => (child, module).prop_map(|(child, module)| RegistryOp::RecordModule { child, module }),
+        2 => (children.clone(), 1..4u64).prop_map(|(children, rollout)| RegistryOp::Claim { children, rollout }),
+        2 => (children.clone(), 1..4u64).prop_map(|(children, rollout)| RegistryOp::ReleaseClaim { children, rollout }),
+        1 => (1..4u64).prop_map(|rollout| RegistryOp::EndClaims { rollout }),
+        2 => (children, 1..4u64).prop_map(|(children, rollout)| RegistryOp::SweepClaims { children, rollout }),
     ]
 }
 
@@ -131,12 +131,12 @@ fn model_validate(picks: &LabelPicks) -> Result<Labels, FleetError> {
 }
 
 /// What an operation returns, for comparison: every operation's `Ok` value as a number.
-type Outcome = Result<u64, FleetError>;
+type RegistryOutcome = Result<u64, FleetError>;
 
 impl Model {
-    fn apply(&mut self, op: &Op, now: Nanos) -> Outcome {
+    fn apply(&mut self, op: &RegistryOp, now: Nanos) -> RegistryOutcome {
         match op {
-            Op::Adopt {
+            RegistryOp::Adopt {
                 child: n,
                 subnet: s,
                 module,
@@ -163,17 +163,17 @@ impl Model {
                 );
                 Ok(0)
             }
-            Op::SetLabels { child: n, labels } => {
+            RegistryOp::SetLabels { child: n, labels } => {
                 let labels = model_validate(labels)?;
                 let stored = self.known(*n)?;
                 stored.labels.extend(labels);
                 Ok(0)
             }
-            Op::RemoveLabel { child: n, key } => {
+            RegistryOp::RemoveLabel { child: n, key } => {
                 let stored = self.known(*n)?;
                 Ok(stored.labels.remove(KEYS[*key]).is_some().into())
             }
-            Op::Release { child: n } => {
+            RegistryOp::Release { child: n } => {
                 let stored = self.known(*n)?;
                 if let Some(rollout_id) = stored.rollout {
                     return Err(FleetError::Claimed {
@@ -184,11 +184,11 @@ impl Model {
                 self.children.remove(child(*n).as_slice());
                 Ok(0)
             }
-            Op::RecordModule { child: n, module } => {
+            RegistryOp::RecordModule { child: n, module } => {
                 self.known(*n)?.module = module.map(|m| MODULES[m]);
                 Ok(0)
             }
-            Op::Claim { children, rollout } => {
+            RegistryOp::Claim { children, rollout } => {
                 let unknown: Vec<Principal> = children
                     .iter()
                     .map(|n| child(*n))
@@ -221,7 +221,7 @@ impl Model {
                 }
                 Ok(0)
             }
-            Op::ReleaseClaim { children, rollout } => {
+            RegistryOp::ReleaseClaim { children, rollout } => {
                 let mut freed = 0;
                 for n in children {
                     if let Ok(stored) = self.known(*n) {
@@ -233,7 +233,7 @@ impl Model {
                 }
                 Ok(freed)
             }
-            Op::EndClaims { rollout } => {
+            RegistryOp::EndClaims { rollout } => {
                 for stored in self.children.values_mut() {
                     if stored.rollout == Some(*rollout) {
                         stored.rollout = None;
@@ -242,7 +242,7 @@ impl Model {
                 Ok(0)
             }
             // Only entries of ended claims go: nothing a reader sees.
-            Op::SweepClaims { .. } => Ok(0),
+            RegistryOp::SweepClaims { .. } => Ok(0),
         }
     }
 
@@ -268,9 +268,9 @@ impl Model {
     }
 }
 
-fn apply<M: Memory>(fleet: &mut Fleet<M>, op: &Op, now: Nanos) -> Outcome {
+fn apply<M: Memory>(fleet: &mut Fleet<M>, op: &RegistryOp, now: Nanos) -> RegistryOutcome {
     match op {
-        Op::Adopt {
+        RegistryOp::Adopt {
             child: n,
             subnet: s,
             module,
@@ -285,29 +285,29 @@ fn apply<M: Memory>(fleet: &mut Fleet<M>, op: &Op, now: Nanos) -> Outcome {
                 admin(),
             )
             .map(|()| 0),
-        Op::SetLabels { child: n, labels } => {
+        RegistryOp::SetLabels { child: n, labels } => {
             fleet.set_labels(&child(*n), &to_labels(labels)).map(|()| 0)
         }
-        Op::RemoveLabel { child: n, key } => {
+        RegistryOp::RemoveLabel { child: n, key } => {
             fleet.remove_label(&child(*n), KEYS[*key]).map(u64::from)
         }
-        Op::Release { child: n } => fleet.release(&child(*n)).map(|_| 0),
-        Op::RecordModule { child: n, module } => fleet
+        RegistryOp::Release { child: n } => fleet.release(&child(*n)).map(|_| 0),
+        RegistryOp::RecordModule { child: n, module } => fleet
             .record_child_end(&child(*n), Some(module.map(|m| MODULES[m])), vec![], now)
             .map(|()| 0),
-        Op::Claim { children, rollout } => {
+        RegistryOp::Claim { children, rollout } => {
             let ids: Vec<Principal> = children.iter().map(|n| child(*n)).collect();
             fleet.claim(&ids, *rollout).map(|()| 0)
         }
-        Op::ReleaseClaim { children, rollout } => {
+        RegistryOp::ReleaseClaim { children, rollout } => {
             let ids: Vec<Principal> = children.iter().map(|n| child(*n)).collect();
             Ok(fleet.release_claim(&ids, *rollout))
         }
-        Op::EndClaims { rollout } => {
+        RegistryOp::EndClaims { rollout } => {
             fleet.end_claims(*rollout);
             Ok(0)
         }
-        Op::SweepClaims { children, rollout } => {
+        RegistryOp::SweepClaims { children, rollout } => {
             let ids: Vec<ChildId> = children.iter().map(|n| child_id(&child(*n))).collect();
             fleet.sweep_claims(&ids, *rollout);
             Ok(0)

@@ -280,7 +280,7 @@ mod tests {
     use proptest::test_runner::FileFailurePersistence;
 
     #[derive(Clone, Debug)]
-    enum Op {
+    enum MemoryOp {
         Write { offset: u64, len: usize, byte: u8 },
         Grow,
         Freeze,
@@ -289,16 +289,16 @@ mod tests {
     }
 
     /// Offsets and lengths that cross 4 KiB pages and reach past the first Wasm page.
-    fn op() -> impl Strategy<Value = Op> {
+    fn op() -> impl Strategy<Value = MemoryOp> {
         let offset = 0..2 * WASM_PAGE_BYTES;
         let len = 1..3 * PAGE_BYTES as usize;
         prop_oneof![
             6 => (offset.clone(), len.clone(), any::<u8>())
-                .prop_map(|(offset, len, byte)| Op::Write { offset, len, byte }),
-            1 => Just(Op::Grow),
-            1 => Just(Op::Freeze),
-            1 => Just(Op::Thaw),
-            4 => (offset, len).prop_map(|(offset, len)| Op::ReadView { offset, len }),
+                .prop_map(|(offset, len, byte)| MemoryOp::Write { offset, len, byte }),
+            1 => Just(MemoryOp::Grow),
+            1 => Just(MemoryOp::Freeze),
+            1 => Just(MemoryOp::Thaw),
+            4 => (offset, len).prop_map(|(offset, len)| MemoryOp::ReadView { offset, len }),
         ]
     }
 
@@ -319,25 +319,25 @@ mod tests {
             let mut frozen: Option<Vec<u8>> = None;
             for op in ops {
                 match op {
-                    Op::Write { offset, len, byte } => {
+                    MemoryOp::Write { offset, len, byte } => {
                         let end = (offset as usize + len).min(live.len());
                         let bytes = vec![byte; end - offset as usize];
                         memory.write(offset, &bytes);
                         live[offset as usize..end].copy_from_slice(&bytes);
                     }
-                    Op::Grow => {
+                    MemoryOp::Grow => {
                         memory.grow(1);
                         live.resize(live.len() + WASM_PAGE_BYTES as usize, 0);
                     }
-                    Op::Freeze => {
+                    MemoryOp::Freeze => {
                         memory.freeze();
                         frozen = Some(live.clone());
                     }
-                    Op::Thaw => {
+                    MemoryOp::Thaw => {
                         memory.thaw();
                         frozen = None;
                     }
-                    Op::ReadView { offset, len } => {
+                    MemoryOp::ReadView { offset, len } => {
                         let view = memory.frozen_view();
                         prop_assert_eq!(view.is_some(), frozen.is_some());
                         if let (Some(view), Some(frozen)) = (view, &frozen) {
