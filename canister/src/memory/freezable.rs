@@ -14,14 +14,14 @@ use std::rc::Rc;
 
 use ic_stable_structures::Memory;
 
+use super::WASM_PAGE_BYTES;
+
 /// Granularity of what a freeze keeps: the IC's own page size for stable memory accounting.
 const PAGE_BYTES: u64 = 4096;
 
 /// Bytes of earlier pages a freeze keeps at most (the heap is 4 GiB on wasm32, and an export's
 /// document is on it too).
 pub const MAX_KEPT_BYTES: u64 = 512 * 1024 * 1024;
-
-const WASM_PAGE_BYTES: u64 = 65536;
 
 #[derive(Default)]
 struct Freeze {

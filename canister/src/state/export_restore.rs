@@ -37,8 +37,7 @@ impl<M: Memory + Clone> State<M> {
             return Ok(export.hash_next_piece().then(|| export.manifest.clone()));
         }
         let Some(frozen) = self.memories.frozen() else {
-            self.backup.export = None;
-            self.memories.thaw();
+            self.let_go_of_export();
             return Err(not_held.into());
         };
         let mut frozen = State::with_memories(frozen);
@@ -56,9 +55,14 @@ impl<M: Memory + Clone> State<M> {
                 export.manifest.exported_at == exported_at && !export.taken()
             });
         if taking {
-            self.backup.export = None;
-            self.memories.thaw();
+            self.let_go_of_export();
         }
+    }
+
+    /// Drops the export held and thaws the memories it was being taken from.
+    fn let_go_of_export(&mut self) {
+        self.backup.export = None;
+        self.memories.thaw();
     }
 
     /// Every stored structure a backup holds, as its section.
