@@ -68,6 +68,7 @@ pub enum Method {
     ListChunkStores,
     UnregisterChunkStore,
     PreviewRollout,
+    PrepareRollout,
     StartRolloutByProposalValidate,
     StartRolloutByProposal,
     ControlRolloutByProposalValidate,
@@ -88,7 +89,7 @@ pub enum Method {
 }
 
 impl Method {
-    pub const ALL: [Method; 58] = [
+    pub const ALL: [Method; 59] = [
         Method::AddRole,
         Method::RemoveRole,
         Method::ListRoles,
@@ -130,6 +131,7 @@ impl Method {
         Method::ListChunkStores,
         Method::UnregisterChunkStore,
         Method::PreviewRollout,
+        Method::PrepareRollout,
         Method::StartRolloutByProposalValidate,
         Method::StartRolloutByProposal,
         Method::ControlRolloutByProposalValidate,
@@ -193,6 +195,7 @@ impl Method {
             Method::ListChunkStores => "list_chunk_stores",
             Method::UnregisterChunkStore => "unregister_chunk_store",
             Method::PreviewRollout => "preview_rollout",
+            Method::PrepareRollout => "prepare_rollout",
             Method::StartRolloutByProposalValidate => "start_rollout_by_proposal_validate",
             Method::StartRolloutByProposal => "start_rollout_by_proposal",
             Method::ControlRolloutByProposalValidate => "control_rollout_by_proposal_validate",
@@ -265,6 +268,8 @@ impl Method {
             | Method::FleetSummary
             | Method::ListChunkStores
             | Method::PreviewRollout
+            // A preview planned a slice per message (its plan kept on the heap for previews).
+            | Method::PrepareRollout
             | Method::StartRolloutByProposalValidate
             | Method::ControlRolloutByProposalValidate
             | Method::ApplyByProposalValidate
@@ -323,9 +328,10 @@ impl Method {
 
     /// Whether the method changes what the deployer keeps: a governance-only deployer refuses
     /// these to everyone but governance. An export only reads (its document is held on the
-    /// heap), so a DAO-governed deployer's admins can still take backups.
+    /// heap), so a DAO-governed deployer's admins can still take backups; a prepared preview is
+    /// kept on the heap too, so that anyone who may preview can prepare what they propose.
     pub fn changes_state(self) -> bool {
-        !self.is_query() && self != Method::StartExport
+        !self.is_query() && !matches!(self, Method::StartExport | Method::PrepareRollout)
     }
 
     /// The largest argument, in bytes, that can be valid.

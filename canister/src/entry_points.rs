@@ -43,8 +43,8 @@ use crate::roles::{Role, RoleAssignment};
 use crate::rollout_driver::{self, effects};
 use crate::rollouts::{
     AdoptChildrenArg, ChildHistory, ChildHistoryArg, ChunkStore, EventPage, ListEventsArg,
-    ListRolloutsArg, PrepareUpgradeArg, RestoreChildArg, RolloutInfo, RolloutPage, StartArg,
-    StartBackupRunArg, StartPlan, StartRolloutArg, UpgradeReadiness,
+    ListRolloutsArg, Preparation, PrepareUpgradeArg, RestoreChildArg, RolloutInfo, RolloutPage,
+    StartArg, StartBackupRunArg, StartPlan, StartRolloutArg, UpgradeReadiness,
 };
 use crate::state::{upgrade_refusal, InitArg, State, UpgradeArg};
 use crate::uploads::{
@@ -799,6 +799,60 @@ fn preview(method: Method, arg: StartRolloutArg) -> Result<RolloutPreview, Error
             .rollouts
             .preview(&state.fleet, &state.release_store, arg, own_subnet, now)
     })
+}
+
+/// Plans what `start_rollout(arg)` would do, a slice of children per message as a start plans,
+/// claiming none, and keeps its preview for `preview_rollout` and the proposal validators.
+#[update(manual_reply = true)]
+async fn prepare_rollout(arg: StartRolloutArg) -> Replied<Result<RolloutPreview, Error>> {
+    let result = prepare(arg).await;
+    cached_candid::reply(|| result)
+}
+
+async fn prepare(arg: StartRolloutArg) -> Result<RolloutPreview, Error> {
+    let own_subnet = subnet_self();
+    let preparation = authorized(Method::PrepareRollout, |state, _| {
+        state.check_blessing(&arg.release)?;
+        let State {
+            release_store,
+            fleet,
+            rollouts,
+            ..
+        } = state;
+        rollouts.begin_prepare(fleet, release_store, arg)
+    })?;
+    let mut preparation = LetGoUnlessEnded(Some(preparation));
+    loop {
+        let prepared = read_state(|state| {
+            let preparation = preparation.0.as_mut().expect("preparing");
+            state
+                .rollouts
+                .prepare_some(preparation, &state.fleet, &state.release_store, own_subnet)
+        })?;
+        if prepared {
+            break;
+        }
+        effects::next_message().await;
+    }
+    let now = time();
+    mutate_state(|state| {
+        let preparation = preparation.0.take().expect("prepared");
+        state
+            .rollouts
+            .end_prepare(preparation, &state.release_store, now)
+    })
+}
+
+/// A preparation counted in flight until it ends: let go when its call ends otherwise (a
+/// refusal, or a trap in one of its messages).
+struct LetGoUnlessEnded(Option<Preparation>);
+
+impl Drop for LetGoUnlessEnded {
+    fn drop(&mut self) {
+        if let Some(preparation) = &mut self.0 {
+            mutate_state(|state| state.rollouts.let_go_of_preparation(preparation));
+        }
+    }
 }
 
 /// A rollout proposal pins its plan: without `plan_sha256` voters could not tell what runs.

@@ -132,6 +132,11 @@ pub enum ErrorKind {
     /// The rollout's plan no longer has the hash it was reviewed or voted on with: the fleet or
     /// the release changed since.
     PlanChanged { expected: ByteBuf, actual: ByteBuf },
+    /// More than `at_once` children are selected, more than a preview (a query) plans at once,
+    /// and no plan of the rollout was prepared.
+    PlanNotPrepared { at_once: u64 },
+    /// `max` rollout plans are being prepared already (each holds its selection on the heap).
+    PreparesInFlight { max: u32 },
     /// The subnet's chunk store serves an active rollout's installs.
     StoreInUse { subnet: Principal, rollout_id: u64 },
     /// The rollout's selection or policy cannot be carried out; `reason` says why.
@@ -460,6 +465,17 @@ impl fmt::Display for ErrorKind {
                  with the new hash",
                 hex(actual),
                 hex(expected)
+            ),
+            Self::PlanNotPrepared { at_once } => write!(
+                f,
+                "more than {at_once} children are selected, more than a preview or a proposal's \
+                 validation plans at once: call prepare_rollout with the same argument (an update \
+                 that plans a slice of children per message), then preview or propose"
+            ),
+            Self::PreparesInFlight { max } => write!(
+                f,
+                "{max} rollout plans are being prepared already: call prepare_rollout again once \
+                 one of them answered"
             ),
             Self::StoreInUse { subnet, rollout_id } => write!(
                 f,

@@ -143,6 +143,8 @@ pub struct RolloutPreview {
     pub plan_sha256: ByteBuf,
     /// Whether, since when and by whom the release is blessed for rollouts.
     pub release_blessing: Option<Blessing>,
+    /// When `prepare_rollout` planned it; `None`: planned by the call that answers it.
+    pub prepared_at: Option<u64>,
 }
 
 #[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -349,6 +351,10 @@ pub fn render_rollout(preview: &RolloutPreview) -> String {
          this plan.",
         hex(&preview.plan_sha256)
     );
+    if let Some(prepared_at) = preview.prepared_at {
+        // The validator answered from a kept plan: say how old what voters read is.
+        let _ = writeln!(text, "The plan was prepared at {prepared_at} ns.");
+    }
     cut(text)
 }
 

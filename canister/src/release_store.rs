@@ -596,7 +596,7 @@ impl<M: Memory> ReleaseStore<M> {
             })
     }
 
-    fn release_by_sha256(&self, sha256: &Sha256Hash) -> Result<Release, Error> {
+    pub fn release_by_sha256(&self, sha256: &Sha256Hash) -> Result<Release, Error> {
         let mut release = self.release_record(sha256)?.release();
         release.blessing = self.blessing(sha256);
         Ok(release)

@@ -127,6 +127,89 @@ fn a_proposal_executed_after_the_fleet_changed_fails_and_starts_nothing() {
     assert!(listed.rollouts.is_empty(), "nothing started");
 }
 
+/// Issue 19: a fleet larger than a query plans at once. The preview and the validator refuse
+/// with what to do; `prepare_rollout` plans the children a slice per message (the deployer
+/// calling itself between two), and the validator then renders that plan without planning,
+/// and execution runs it.
+#[test]
+fn a_proposal_for_more_children_than_a_query_plans_is_validated_from_a_prepared_plan() {
+    let children = deployer::rollouts::PREVIEW_AT_ONCE + 1;
+    let (mut scenario, governance) = governed(children);
+    let rollout = rollout_of(&scenario);
+    let refused = scenario
+        .fleet
+        .preview_rollout(operator(), rollout.clone())
+        .answer()
+        .unwrap_err();
+    assert!(
+        matches!(refused.kind(), deployer::ErrorKind::PlanNotPrepared { at_once } if *at_once == children as u64 - 1),
+        "{refused}"
+    );
+    let method = "start_rollout_by_proposal";
+    let unprepared = StartRolloutArg {
+        plan_sha256: Some(serde_bytes::ByteBuf::from(vec![0; 32])),
+        ..rollout.clone()
+    };
+    let validation = governance.validate(
+        &mut scenario.fleet,
+        method,
+        candid::encode_one(&unprepared).unwrap(),
+    );
+    assert!(
+        validation
+            .as_ref()
+            .is_err_and(|refusal| refusal.contains("call prepare_rollout")),
+        "{validation:?}"
+    );
+
+    // The CLI's and proposers' way: preview, and prepare when the preview asks for it.
+    let trace_from = scenario.fleet.env.trace().len();
+    let prepared = scenario
+        .fleet
+        .preview_or_prepare(stranger(), rollout.clone())
+        .answer();
+    assert!(
+        matches!(
+            prepared.as_ref().unwrap_err().kind(),
+            deployer::ErrorKind::NotAuthorized { .. }
+        ),
+        "{prepared:?}"
+    );
+    let prepared = scenario
+        .fleet
+        .preview_or_prepare(operator(), rollout.clone())
+        .answer()
+        .unwrap();
+    assert_eq!(prepared.targets, children as u32);
+    assert!(prepared.prepared_at.is_some());
+    let preparing: Vec<u64> = scenario
+        .fleet
+        .replicated_executions(trace_from)
+        .filter(|(entry, _)| *entry == "update:prepare_rollout" || *entry == "response:version")
+        .map(|(_, instructions)| instructions)
+        .collect();
+    // Three slices read, three planned (500 children each at most), and the end.
+    assert!(preparing.len() >= 6, "{preparing:?}");
+
+    let mut payload_arg = rollout.clone();
+    payload_arg.plan_sha256 = Some(prepared.plan_sha256.clone());
+    let payload = candid::encode_one(&payload_arg).unwrap();
+    let (render, reply) = executed(governance.propose(&mut scenario.fleet, method, payload));
+    for expected in [
+        format!("## Roll out child 2 to {children} children"),
+        format!("Plan SHA-256: {}", hex(&prepared.plan_sha256)),
+        format!(
+            "The plan was prepared at {} ns.",
+            prepared.prepared_at.unwrap()
+        ),
+    ] {
+        assert!(render.contains(&expected), "{expected} not in:\n{render}");
+    }
+    let started: RolloutInfo = candid::decode_one(&reply).unwrap();
+    let sizes: Vec<u32> = started.summary.waves.iter().map(|wave| wave.size).collect();
+    assert_eq!(sizes, prepared.wave_sizes);
+}
+
 /// An update call to the deployer with raw argument bytes; a reject's message on refusal.
 fn update_raw(
     scenario: &mut Scenario,

@@ -431,7 +431,7 @@ fn propose(context: &Context, target: &Target) -> Outcome<()> {
         selector: target.selector()?,
         policy: Some(target.policy()?),
     };
-    let preview = deployer.preview_rollout(me, rollout.clone())?;
+    let preview = deployer.preview_or_prepare(me, rollout.clone())?;
     rollout.plan_sha256 = Some(preview.plan_sha256.clone());
     let render = deployer
         .start_rollout_by_proposal_validate(me, rollout.clone())?
@@ -475,7 +475,10 @@ fn plan(context: &Context, target: &Target) -> Outcome<()> {
         selector: target.selector()?,
         policy: Some(policy_arg.clone()),
     };
-    context.connection.deployer().preview_rollout(me, rollout)?;
+    context
+        .connection
+        .deployer()
+        .preview_or_prepare(me, rollout)?;
     let release = get(context, &parse_release(&target.release)?)?;
     let selected: Vec<ChildInfo> = match target.selector()? {
         Selector::All => list_children(context, vec![], None)?,

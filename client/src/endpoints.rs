@@ -175,6 +175,7 @@ endpoints! {
     update rollback_rollout, rollback_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     update reconcile_rollout, reconcile_rollout_ok(rollout_id: u64) -> Result<RolloutInfo, Error>;
     query preview_rollout, preview_rollout_ok(arg: StartRolloutArg) -> Result<RolloutPreview, Error>;
+    update prepare_rollout, prepare_rollout_ok(arg: StartRolloutArg) -> Result<RolloutPreview, Error>;
     query start_rollout_by_proposal_validate, start_rollout_by_proposal_validate_ok(arg: StartRolloutArg) -> Result<String, String>;
     update start_rollout_by_proposal, start_rollout_by_proposal_ok(arg: StartRolloutArg) -> RolloutInfo;
     query control_rollout_by_proposal_validate, control_rollout_by_proposal_validate_ok(proposal: ControlProposal) -> Result<String, String>;

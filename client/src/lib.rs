@@ -327,6 +327,24 @@ impl<E: Transport> Deployer<E> {
         Ok(module)
     }
 
+    /// What `start_rollout(arg)` would do: `preview_rollout`, or, when more children are
+    /// selected than a preview plans at once (`PlanNotPrepared`), `prepare_rollout`, which
+    /// plans them a slice per message and keeps the preview for the proposal validators too.
+    pub fn preview_or_prepare(
+        &mut self,
+        sender: Principal,
+        arg: deployer::StartRolloutArg,
+    ) -> Result<deployer::governance::RolloutPreview, CallError> {
+        match self.preview_rollout(sender, arg.clone()) {
+            Err(CallError::Deployer(error))
+                if matches!(error.kind(), deployer::ErrorKind::PlanNotPrepared { .. }) =>
+            {
+                self.prepare_rollout(sender, arg)
+            }
+            answer => answer,
+        }
+    }
+
     /// Starts a rollout of `release` (by its hash) to the children `selector` picks.
     pub fn start_rollout_of(
         &mut self,

@@ -43,6 +43,7 @@ fn preview(from: Vec<FromModule>) -> RolloutPreview {
         policy: Policy::default(),
         plan_sha256: ByteBuf::from(vec![0xab; 32]),
         release_blessing: None,
+        prepared_at: None,
     }
 }
 
@@ -154,6 +155,14 @@ fn a_rollout_render_names_the_release_targets_waves_policy_and_plan() {
             "Upgrade gate KnownModule NOT checked, because: first rollout of modules installed \
              by the factory"
         ),
+        "{render}"
+    );
+    // A plan prepared earlier says when, so that voters know how old it is.
+    assert!(!render.contains("prepared at"), "{render}");
+    overriding.prepared_at = Some(1_700_000_000_000_000_000);
+    let render = render_rollout(&overriding);
+    assert!(
+        render.contains("The plan was prepared at 1700000000000000000 ns."),
         "{render}"
     );
 }

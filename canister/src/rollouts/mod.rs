@@ -13,7 +13,7 @@
 //! | `finished`  | finished rollouts, their children stored apart (memories 27, 28)       |
 //! | `checkpoint_children` | the checkpoints' children, in runs (memory 29)                |
 //! | `admission` | what a dispatch may issue: room in the management queue, [`Funds`]      |
-//! | `planning`  | a rollout's plan, read and made a slice of children per message          |
+//! | `planning`  | a rollout's plan, read and made a slice of children per message; previews |
 //! | `gates`     | the upgrade gates planning checks: known modules, higher versions        |
 //! | `stores`    | the IC chunk store serving each subnet, [`SubnetStore`] (memory 16)     |
 //! | `queries`   | what dashboards read: rollout info and pages, child histories, events   |
@@ -57,8 +57,11 @@ pub use journal::{
     JournalEntry, JournalLine, LoggedEvent, RolloutOverview, RolloutRecord, CHECKPOINT_EVERY,
     RETAINED_FINISHED_CHECKPOINTS,
 };
-use planning::plan_restore;
-pub use planning::{delivery_of, StartArg, StartPlan, MAX_INLINE_MODULE_BYTES, PLAN_SLICE};
+pub use planning::{
+    delivery_of, Preparation, StartArg, StartPlan, MAX_INLINE_MODULE_BYTES, PLAN_SLICE,
+    PREPARED_KEPT, PREVIEW_AT_ONCE,
+};
+use planning::{plan_restore, PreparedPreviews};
 pub use queries::{
     EVENT_SCAN_BUDGET, MAX_EVENT_PAGE, MAX_HISTORY_PAGE, MAX_ROLLOUT_PAGE, ROLLOUT_SCAN_BUDGET,
 };
@@ -109,6 +112,8 @@ pub struct Rollouts<M: Memory> {
     /// Rollouts being planned (see [`StartPlan`]), their ids reserved: their runs are not
     /// pruned. On the heap only: an upgrade ends the start that planned them.
     planning: BTreeSet<u64>,
+    /// Previews planned a slice per message by `prepare_rollout`, for previews and validators.
+    prepared: PreparedPreviews,
     /// Set by [`Rollouts::prepare_upgrade`]: no rollout issues a step, and the journal is
     /// folded once no call is in flight. On the heap only: the upgrade it prepares ends it.
     holding: bool,
@@ -146,6 +151,7 @@ impl<M: Memory> Rollouts<M> {
             freeing: Vec::new(),
             live: BTreeMap::new(),
             planning: BTreeSet::new(),
+            prepared: PreparedPreviews::default(),
             holding: false,
         }
     }

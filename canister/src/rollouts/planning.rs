@@ -1,7 +1,9 @@
 //! Planning a rollout: the release as the engine installs it, from the release store, and the
 //! selected children, from the fleet registry, in rollout order, with the policy. A start plans
 //! [`PLAN_SLICE`] children per message ([`StartPlan`]), so that no message grows with the
-//! selection; a preview (a query) plans the same way all at once.
+//! selection. A preview (a query, as a proposal's validation is) plans the same way at once up
+//! to [`PREVIEW_AT_ONCE`] children; `prepare_rollout` plans a larger selection a slice per
+//! message, claiming nothing, and keeps its preview ([`Preparation`]).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -20,7 +22,7 @@ use crate::fleet::{self, ChildRecord, ClaimConflicts, Fleet, SelectionReader};
 use crate::governance::{self, PlanHasher, RolloutPreview};
 use crate::hash::{sha256, Sha256Hash};
 use crate::release_store::ReleaseStore;
-use crate::releases::ReleaseModule;
+use crate::releases::{Release, ReleaseModule};
 use crate::uploads::parse_sha256;
 use serde_bytes::ByteBuf;
 
@@ -181,10 +183,7 @@ impl StartPlan {
             StartArg::Rollout(arg) => (&arg.policy, &arg.selector, &arg.plan_sha256),
             StartArg::Backup(arg) => (&arg.policy, &arg.selector, &None),
         };
-        let pinned = match pinned {
-            Some(hash) => Some(parse_sha256(hash)?),
-            None => None,
-        };
+        let pinned = parse_pin(pinned)?;
         let mut policy = policy
             .clone()
             .unwrap_or_default()
@@ -385,15 +384,7 @@ impl StartPlan {
             ..
         } = *planning;
         let plan_sha256 = hasher.finish();
-        if let Some(expected) = self.pinned {
-            if plan_sha256 != expected {
-                return Err(ErrorKind::PlanChanged {
-                    expected: ByteBuf::from(expected.to_vec()),
-                    actual: ByteBuf::from(plan_sha256.to_vec()),
-                }
-                .into());
-            }
-        }
+        check_pin(self.pinned, &plan_sha256)?;
         Ok(Planned {
             engine: builder.finish(now).map_err(plan_error)?,
             children,
@@ -512,8 +503,9 @@ impl<M: Memory> Rollouts<M> {
     }
 
     /// What the rollout `arg` asks for would do if started now, and the hash that pins its plan
-    /// (`arg.plan_sha256` is checked as `start` checks it). All at once: a query cannot spread
-    /// its work over messages.
+    /// (`arg.plan_sha256` is checked as `start` checks it): the preview `prepare_rollout` kept
+    /// for the same release, selector and policy, or else planned here, at once (a query cannot
+    /// spread its work over messages), when at most [`PREVIEW_AT_ONCE`] children are selected.
     pub fn preview(
         &self,
         fleet: &Fleet<M>,
@@ -522,37 +514,210 @@ impl<M: Memory> Rollouts<M> {
         own_subnet: Principal,
         now: Nanos,
     ) -> Result<RolloutPreview, Error> {
-        let release = release_store.get_release(&arg.release)?.summary;
+        let release = release_store.get_release(&arg.release)?;
+        let pinned = parse_pin(&arg.plan_sha256)?;
+        // A release deleted and uploaded again under its name is another module.
+        let prepared = self
+            .prepared
+            .get(&preview_key(&arg))
+            .filter(|prepared| prepared.module_sha256 == release.summary.sha256);
+        let mut preview = match prepared {
+            Some(prepared) => prepared.clone(),
+            None => {
+                let mut plan = StartPlan::begin(fleet, release_store, arg.into())?;
+                plan.pinned = None;
+                plan.read_some(fleet, release_store, PREVIEW_AT_ONCE);
+                if !plan.is_read() {
+                    return Err(ErrorKind::PlanNotPrepared {
+                        at_once: PREVIEW_AT_ONCE as u64,
+                    }
+                    .into());
+                }
+                plan.end_reading(fleet, |subnet| self.store_for(subnet, own_subnet).is_some())?;
+                plan.plan_some(usize::MAX)?;
+                preview_of(plan.finish(now)?, &release, release_store)
+            }
+        };
+        // Blessings come and go after a plan is prepared: read now.
+        preview.release_blessing = release.blessing;
+        check_pin(pinned, &preview.plan_sha256)?;
+        Ok(preview)
+    }
+
+    /// Begins preparing the preview of the rollout `arg` asks for (see [`Preparation`]): checks
+    /// its policy, release and selector, as a start does.
+    pub fn begin_prepare(
+        &mut self,
+        fleet: &Fleet<M>,
+        release_store: &ReleaseStore<M>,
+        arg: StartRolloutArg,
+    ) -> Result<Preparation, Error> {
+        if self.prepared.in_flight >= PREPARES_IN_FLIGHT {
+            return Err(ErrorKind::PreparesInFlight {
+                max: PREPARES_IN_FLIGHT,
+            }
+            .into());
+        }
+        let key = preview_key(&arg);
         let mut plan = StartPlan::begin(fleet, release_store, arg.into())?;
-        plan.read_some(fleet, release_store, usize::MAX);
-        plan.end_reading(fleet, |subnet| self.store_for(subnet, own_subnet).is_some())?;
-        plan.plan_some(usize::MAX)?;
-        let release_blessing = plan
-            .goal
-            .release_hash()
-            .and_then(|release_hash| release_store.blessing(&release_hash.0));
-        let planned = plan.finish(now)?;
-        let summary = planned.engine.summary();
-        let mut policy = planned.engine.policy().clone();
-        let install_arg = std::mem::take(&mut policy.install.arg);
-        Ok(RolloutPreview {
-            release_name: release.name,
-            release_version: release.version,
-            module_sha256: release.sha256,
-            module_size: release.size,
-            chunk_count: release.chunk_count,
-            install_arg_sha256: ByteBuf::from(sha256(&install_arg).to_vec()),
-            install_arg_size: install_arg.len() as u64,
-            targets: planned.children.len() as u32 - summary.counts.skipped,
-            skipped: summary.counts.skipped,
-            from: governance::targets_by_module(planned.from, |module| {
-                release_store.release_name(&module.0)
-            }),
-            wave_sizes: summary.waves.iter().map(|wave| wave.size).collect(),
-            policy,
-            plan_sha256: ByteBuf::from(planned.plan_sha256.to_vec()),
-            release_blessing,
+        let pinned = plan.pinned.take();
+        self.prepared.in_flight += 1;
+        Ok(Preparation {
+            key,
+            pinned,
+            plan: Some(plan),
+            counted: true,
         })
+    }
+
+    /// Reads or plans the next slice of children ([`PLAN_SLICE`]), claiming none; returns
+    /// whether the plan is made.
+    pub fn prepare_some(
+        &self,
+        preparation: &mut Preparation,
+        fleet: &Fleet<M>,
+        release_store: &ReleaseStore<M>,
+        own_subnet: Principal,
+    ) -> Result<bool, Error> {
+        let plan = preparation.plan.as_mut().expect("preparing");
+        if plan.is_read() {
+            return plan.plan_some(PLAN_SLICE);
+        }
+        plan.read_some(fleet, release_store, PLAN_SLICE);
+        if plan.is_read() {
+            plan.end_reading(fleet, |subnet| self.store_for(subnet, own_subnet).is_some())?;
+        }
+        Ok(false)
+    }
+
+    /// The plan made: its preview, kept for later previews and validations (replacing the
+    /// oldest kept beyond [`PREPARED_KEPT`]), then checked against the pinned hash.
+    pub fn end_prepare(
+        &mut self,
+        mut preparation: Preparation,
+        release_store: &ReleaseStore<M>,
+        now: Nanos,
+    ) -> Result<RolloutPreview, Error> {
+        self.let_go_of_preparation(&mut preparation);
+        let plan = preparation.plan.take().expect("preparing");
+        let release_hash = plan.goal.release_hash().expect("an upgrade's plan");
+        let release = release_store.release_by_sha256(&release_hash.0)?;
+        let mut preview = preview_of(plan.finish(now)?, &release, release_store);
+        preview.prepared_at = Some(now);
+        self.prepared.keep(preparation.key, preview.clone());
+        check_pin(preparation.pinned, &preview.plan_sha256)?;
+        Ok(preview)
+    }
+
+    /// Ends a preparation that will not finish (refused, or its call cannot go on).
+    pub fn let_go_of_preparation(&mut self, preparation: &mut Preparation) {
+        if std::mem::take(&mut preparation.counted) {
+            self.prepared.in_flight -= 1;
+        }
+    }
+}
+
+/// Selected children a preview (a query, as the proposal validators are) plans at once: about
+/// 49 K instructions a child (bench `preview_rollout_instructions_per_child`), so about 50 M at
+/// most. A larger selection is planned by `prepare_rollout`, a slice per message, and previewed
+/// from the plan it keeps.
+pub const PREVIEW_AT_ONCE: usize = 1_000;
+/// Previews `prepare_rollout` keeps: a few rollouts under review at once.
+pub const PREPARED_KEPT: usize = 16;
+/// `prepare_rollout` calls planning at once: each holds its selection's plan on the heap until
+/// it answers.
+pub const PREPARES_IN_FLIGHT: u32 = 2;
+
+/// A rollout's plan being prepared for previews ([`Rollouts::begin_prepare`]): a start's plan,
+/// read and planned a slice per message, that claims no child.
+pub struct Preparation {
+    key: Sha256Hash,
+    pinned: Option<Sha256Hash>,
+    plan: Option<StartPlan>,
+    /// Counted among the preparations in flight.
+    counted: bool,
+}
+
+/// The previews `prepare_rollout` made, by [`preview_key`], and the preparations in flight. On
+/// the heap only: an upgrade drops them, and a preview then asks for another preparation.
+#[derive(Default)]
+pub(super) struct PreparedPreviews {
+    by_key: BTreeMap<Sha256Hash, RolloutPreview>,
+    in_flight: u32,
+}
+
+impl PreparedPreviews {
+    fn get(&self, key: &Sha256Hash) -> Option<&RolloutPreview> {
+        self.by_key.get(key)
+    }
+
+    fn keep(&mut self, key: Sha256Hash, preview: RolloutPreview) {
+        self.by_key.insert(key, preview);
+        if self.by_key.len() > PREPARED_KEPT {
+            let oldest = self
+                .by_key
+                .iter()
+                .min_by_key(|(_, preview)| preview.prepared_at)
+                .map(|(key, _)| *key)
+                .expect("more than one kept");
+            self.by_key.remove(&oldest);
+        }
+    }
+}
+
+/// What a preview previews: the release, selector and policy of its argument (not the pin).
+fn preview_key(arg: &StartRolloutArg) -> Sha256Hash {
+    let unpinned = StartRolloutArg {
+        plan_sha256: None,
+        ..arg.clone()
+    };
+    sha256(&candid::encode_one(unpinned).expect("a start argument encodes"))
+}
+
+fn parse_pin(pin: &Option<ByteBuf>) -> Result<Option<Sha256Hash>, Error> {
+    Ok(pin.as_ref().map(|hash| parse_sha256(hash)).transpose()?)
+}
+
+/// Refuses a plan whose hash is not the one pinned.
+fn check_pin(pinned: Option<Sha256Hash>, actual: &[u8]) -> Result<(), Error> {
+    match pinned {
+        Some(expected) if expected.as_slice() != actual => Err(ErrorKind::PlanChanged {
+            expected: ByteBuf::from(expected.to_vec()),
+            actual: ByteBuf::from(actual.to_vec()),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// The preview of a plan made, but for the blessing, read when it is answered.
+fn preview_of<M: Memory>(
+    planned: Planned,
+    release: &Release,
+    release_store: &ReleaseStore<M>,
+) -> RolloutPreview {
+    let release = &release.summary;
+    let summary = planned.engine.summary();
+    let mut policy = planned.engine.policy().clone();
+    let install_arg = std::mem::take(&mut policy.install.arg);
+    RolloutPreview {
+        release_name: release.name.clone(),
+        release_version: release.version.clone(),
+        module_sha256: release.sha256.clone(),
+        module_size: release.size,
+        chunk_count: release.chunk_count,
+        install_arg_sha256: ByteBuf::from(sha256(&install_arg).to_vec()),
+        install_arg_size: install_arg.len() as u64,
+        targets: planned.children.len() as u32 - summary.counts.skipped,
+        skipped: summary.counts.skipped,
+        from: governance::targets_by_module(planned.from, |module| {
+            release_store.release_name(&module.0)
+        }),
+        wave_sizes: summary.waves.iter().map(|wave| wave.size).collect(),
+        policy,
+        plan_sha256: ByteBuf::from(planned.plan_sha256.to_vec()),
+        release_blessing: None,
+        prepared_at: None,
     }
 }
 

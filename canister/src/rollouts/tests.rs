@@ -10,6 +10,7 @@ use crate::engine::{
     SnapshotId,
 };
 use crate::fleet::{FleetError, Selector};
+use crate::governance::RolloutPreview;
 use crate::hash::sha256;
 use crate::releases::{
     ListReleasesArg, Release, ReleaseReference, ReleaseReferences, ReleaseSelector,
@@ -1264,6 +1265,219 @@ proptest::proptest! {
             }
         }
     }
+}
+
+fn all_children(release: &Release) -> StartRolloutArg {
+    StartRolloutArg {
+        plan_sha256: None,
+        release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
+        selector: Selector::All,
+        policy: Some(PolicyArg {
+            bake_nanos: Some(0),
+            ..PolicyArg::default()
+        }),
+    }
+}
+
+/// `prepare_rollout`'s work: every slice until the plan is made; returns the slices taken.
+fn prepare(
+    state: &mut State<VectorMemory>,
+    arg: StartRolloutArg,
+    now: u64,
+) -> (Result<RolloutPreview, Error>, u32) {
+    let mut preparation = state
+        .rollouts
+        .begin_prepare(&state.fleet, &state.release_store, arg)
+        .unwrap();
+    let mut slices = 1;
+    while !state
+        .rollouts
+        .prepare_some(
+            &mut preparation,
+            &state.fleet,
+            &state.release_store,
+            subnet(),
+        )
+        .unwrap()
+    {
+        assert_eq!(
+            state.fleet.claim_entries(),
+            0,
+            "a preparation claims no child"
+        );
+        slices += 1;
+    }
+    let State {
+        release_store,
+        rollouts,
+        ..
+    } = state;
+    (
+        rollouts.end_prepare(preparation, release_store, now),
+        slices,
+    )
+}
+
+/// Issue 19: a preview (a query, as a proposal's validation is) of more children than it plans
+/// at once is refused with what to do; `prepare_rollout` plans them a slice per message,
+/// claiming none, and the preview and the validator then answer its plan, which a start pinned
+/// to it runs.
+#[test]
+fn a_selection_too_large_for_a_query_is_previewed_from_the_plan_prepared_in_slices() {
+    let children = PREVIEW_AT_ONCE as u16 + 201;
+    let (mut state, release) = setup(children);
+    let arg = all_children(&release);
+    let preview = |state: &State<VectorMemory>, arg: StartRolloutArg| {
+        state
+            .rollouts
+            .preview(&state.fleet, &state.release_store, arg, subnet(), T0)
+    };
+    let refused = preview(&state, arg.clone()).unwrap_err();
+    assert_eq!(
+        refused.kind(),
+        &ErrorKind::PlanNotPrepared {
+            at_once: PREVIEW_AT_ONCE as u64
+        }
+    );
+    assert!(
+        refused.to_string().contains("call prepare_rollout"),
+        "{refused}"
+    );
+
+    let (prepared, slices) = prepare(&mut state, arg.clone(), T0 + 5);
+    let prepared = prepared.unwrap();
+    // 1,201 children: read in three slices of at most PLAN_SLICE, then planned in three.
+    assert_eq!(slices, 6);
+    assert_eq!(prepared.prepared_at, Some(T0 + 5));
+    assert_eq!((prepared.targets, prepared.skipped), (children as u32, 0));
+    assert_eq!(prepared.wave_sizes.iter().sum::<u32>(), children as u32);
+    // The same argument, pinned or not, is answered from the plan kept; another is not.
+    assert_eq!(preview(&state, arg.clone()), Ok(prepared.clone()));
+    let pinned = StartRolloutArg {
+        plan_sha256: Some(prepared.plan_sha256.clone()),
+        ..arg.clone()
+    };
+    assert_eq!(preview(&state, pinned.clone()), Ok(prepared.clone()));
+    let wrong_pin = StartRolloutArg {
+        plan_sha256: Some(ByteBuf::from(vec![7; 32])),
+        ..arg.clone()
+    };
+    assert!(matches!(
+        preview(&state, wrong_pin).unwrap_err().kind(),
+        ErrorKind::PlanChanged { .. }
+    ));
+    let other_policy = StartRolloutArg {
+        policy: None,
+        ..arg.clone()
+    };
+    assert!(matches!(
+        preview(&state, other_policy).unwrap_err().kind(),
+        ErrorKind::PlanNotPrepared { .. }
+    ));
+
+    let State {
+        release_store,
+        fleet,
+        rollouts,
+        ..
+    } = &mut state;
+    let rollout_id = rollouts
+        .start(fleet, release_store, pinned, subnet(), admin(), T0)
+        .unwrap();
+    let summary = rollouts.info(rollout_id).unwrap().summary;
+    let sizes: Vec<u32> = summary.waves.iter().map(|wave| wave.size).collect();
+    assert_eq!(sizes, prepared.wave_sizes);
+}
+
+/// The plan a preparation makes is the one a preview plans at once, and a selection of at most
+/// [`PREVIEW_AT_ONCE`] children is still previewed without one.
+#[test]
+fn a_prepared_plan_is_the_plan_a_preview_makes_at_once() {
+    let (mut state, release) = setup(PREVIEW_AT_ONCE as u16);
+    let arg = all_children(&release);
+    let at_once = state
+        .rollouts
+        .preview(
+            &state.fleet,
+            &state.release_store,
+            arg.clone(),
+            subnet(),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(at_once.prepared_at, None);
+    let (prepared, slices) = prepare(&mut state, arg, T0);
+    assert_eq!(slices, 4);
+    assert_eq!(
+        RolloutPreview {
+            prepared_at: None,
+            ..prepared.unwrap()
+        },
+        at_once
+    );
+}
+
+/// Prepared previews are bounded: the newest [`PREPARED_KEPT`] are kept, and at most two
+/// preparations run at once, each counted until it ends or is let go.
+#[test]
+fn prepared_previews_and_preparations_in_flight_are_bounded() {
+    let (mut state, release) = setup(3);
+    let with_concurrency = |concurrency: u32| StartRolloutArg {
+        policy: Some(PolicyArg {
+            max_concurrency: Some(concurrency),
+            ..PolicyArg::default()
+        }),
+        ..all_children(&release)
+    };
+    for concurrency in 1..=PREPARED_KEPT as u32 + 1 {
+        let (prepared, _) = prepare(
+            &mut state,
+            with_concurrency(concurrency),
+            T0 + concurrency as u64,
+        );
+        prepared.unwrap();
+    }
+    let prepared_at = |state: &State<VectorMemory>, concurrency: u32| {
+        state
+            .rollouts
+            .preview(
+                &state.fleet,
+                &state.release_store,
+                with_concurrency(concurrency),
+                subnet(),
+                T0,
+            )
+            .unwrap()
+            .prepared_at
+    };
+    // The oldest was replaced (previewed at once now), the newest kept.
+    assert_eq!(prepared_at(&state, 1), None);
+    assert_eq!(prepared_at(&state, 2), Some(T0 + 2));
+    assert_eq!(prepared_at(&state, PREPARED_KEPT as u32 + 1), Some(T0 + 17));
+
+    let begin = |state: &mut State<VectorMemory>| {
+        let State {
+            release_store,
+            fleet,
+            rollouts,
+            ..
+        } = state;
+        rollouts.begin_prepare(fleet, release_store, with_concurrency(1))
+    };
+    let mut first = begin(&mut state).unwrap();
+    let _second = begin(&mut state).unwrap();
+    assert_eq!(
+        begin(&mut state).err().expect("refused").kind(),
+        &ErrorKind::PreparesInFlight { max: 2 }
+    );
+    state.rollouts.let_go_of_preparation(&mut first);
+    state.rollouts.let_go_of_preparation(&mut first);
+    let mut third = begin(&mut state).unwrap();
+    assert_eq!(
+        begin(&mut state).err().expect("refused").kind(),
+        &ErrorKind::PreparesInFlight { max: 2 }
+    );
+    state.rollouts.let_go_of_preparation(&mut third);
 }
 
 /// `require_blessed_releases`: the entry points check the blessing before planning, and a
