@@ -139,6 +139,28 @@ pub const TARGETS: &[Target] = &[
     },
     Target {
         scenario: "fleet_rollout_1000_children_3_subnets",
+        figure: "prepare_rollout_largest_message_instructions",
+        max: 40_000_000,
+        source: "issue 19: a preview of any selection is planned by prepare_rollout 500 children \
+                 a message, as a start plans (the preview, a query, planned every child at \
+                 once: 48.7 K instructions a child, about 4.9 B at 100,000)",
+    },
+    Target {
+        scenario: "fleet_rollout_1000_children_3_subnets",
+        figure: "preview_rollout_prepared_instructions",
+        max: 10_000_000,
+        source: "issue 19: the preview and the proposal validator answer a prepared plan in \
+                 constant work, whatever the number of children",
+    },
+    Target {
+        scenario: "fleet_rollout_1000_children_3_subnets",
+        figure: "preview_rollout_instructions_per_child",
+        max: 60_000,
+        source: "issue 19: a preview plans at once at most 1,000 children (PREVIEW_AT_ONCE), so \
+                 at most 60 M instructions; more are prepared first",
+    },
+    Target {
+        scenario: "fleet_rollout_1000_children_3_subnets",
         figure: "child_history_instructions",
         max: 50_000_000,
         source: "issue 12: a child's history under 1 % of the 5 B query limit (141 M at 1,000 \

@@ -132,8 +132,9 @@ pub enum ErrorKind {
     /// The rollout's plan no longer has the hash it was reviewed or voted on with: the fleet or
     /// the release changed since.
     PlanChanged { expected: ByteBuf, actual: ByteBuf },
-    /// More than `at_once` children are selected, more than a preview (a query) plans at once,
-    /// and no plan of the rollout was prepared.
+    /// More than `at_once` children are selected (or labels whose index takes more than a
+    /// slice's budget to read), more than a preview (a query) plans at once, and no plan of the
+    /// rollout was prepared.
     PlanNotPrepared { at_once: u64 },
     /// `max` rollout plans are being prepared already (each holds its selection on the heap).
     PreparesInFlight { max: u32 },
@@ -468,9 +469,10 @@ impl fmt::Display for ErrorKind {
             ),
             Self::PlanNotPrepared { at_once } => write!(
                 f,
-                "more than {at_once} children are selected, more than a preview or a proposal's \
-                 validation plans at once: call prepare_rollout with the same argument (an update \
-                 that plans a slice of children per message), then preview or propose"
+                "the selection is larger than a preview or a proposal's validation plans at once \
+                 (more than {at_once} children, or labels whose index takes longer to read): call \
+                 prepare_rollout with the same argument (an update that plans a slice of \
+                 children per message), then preview or propose"
             ),
             Self::PreparesInFlight { max } => write!(
                 f,

@@ -22,16 +22,24 @@ pub fn thousand_children() -> Figures {
     const CANARY: usize = 10;
     // What voters and operators read first: the preview (a query, as the proposal validators
     // are) plans every selected child at once.
-    deployer.preview_rollout_ok(
-        controller(),
-        StartRolloutArg {
-            plan_sha256: None,
-            release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
-            selector: Selector::All,
-            policy: Some(policy(CANARY as u32, vec![], CONCURRENCY)),
-        },
-    );
+    let arg = StartRolloutArg {
+        plan_sha256: None,
+        release: ReleaseSelector::Sha256(release.summary.sha256.clone()),
+        selector: Selector::All,
+        policy: Some(policy(CANARY as u32, vec![], CONCURRENCY)),
+    };
+    deployer.preview_rollout_ok(controller(), arg.clone());
     let preview = deployer.env.last_instructions(deployer.canister);
+    // A larger selection is prepared (an update, a slice per message), then previewed and
+    // validated from the plan kept: the same 1,000 children prepared.
+    let trace_from = deployer.env.trace().len();
+    deployer.prepare_rollout_ok(controller(), arg.clone());
+    let preparing: Vec<u64> = deployer
+        .replicated_executions(trace_from)
+        .map(|(_, instructions)| instructions)
+        .collect();
+    deployer.preview_rollout_ok(controller(), arg);
+    let prepared_preview = deployer.env.last_instructions(deployer.canister);
     let trace_from = deployer.env.trace().len();
     let mut figures = roll_out(
         &mut deployer,
@@ -41,6 +49,18 @@ pub fn thousand_children() -> Figures {
     figures.insert(
         "preview_rollout_instructions_per_child".to_string(),
         preview / CHILDREN,
+    );
+    figures.insert(
+        "prepare_rollout_messages".to_string(),
+        preparing.len() as u64,
+    );
+    figures.insert(
+        "prepare_rollout_largest_message_instructions".to_string(),
+        preparing.iter().copied().max().unwrap_or(0),
+    );
+    figures.insert(
+        "preview_rollout_prepared_instructions".to_string(),
+        prepared_preview,
     );
     assert_eq!(
         figures["children_upgraded"], CHILDREN,

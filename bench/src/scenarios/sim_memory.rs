@@ -218,19 +218,31 @@ mod on_demand {
             snapshot_before_install: Some(true),
             ..policy(10, vec![], concurrency)
         };
+        let controller = crate::scenarios::controller();
+        let mut arg = deployer::StartRolloutArg {
+            plan_sha256: None,
+            release: deployer::ReleaseSelector::Sha256(release.summary.sha256.clone()),
+            selector: deployer::Selector::All,
+            policy: Some(policy),
+        };
+        // What a proposer does first: the preview, prepared a slice per message; then the
+        // preview and the validator read it, and the start is pinned to it.
+        let prepare_from = deployer.env.trace().len();
+        let prepared = deployer.preview_or_prepare(controller, arg.clone());
+        let prepared = prepared.expect("prepare_rollout");
+        let preparing: Vec<u64> = deployer
+            .replicated_executions(prepare_from)
+            .map(|(_, instructions)| instructions)
+            .collect();
+        deployer.preview_rollout_ok(controller, arg.clone());
+        let prepared_preview = deployer.env.last_instructions(deployer.canister);
+        arg.plan_sha256 = Some(prepared.plan_sha256);
+        report("prepared", &deployer.env);
         let rollout_started = std::time::Instant::now();
         let rounds_before = deployer.env.round();
         let trace_from = deployer.env.trace().len();
         let mut next_report = rounds_before + 1_000;
-        let rollout_id = deployer
-            .start_rollout_of(
-                crate::scenarios::controller(),
-                &release,
-                deployer::Selector::All,
-                policy,
-            )
-            .expect("start_rollout")
-            .rollout_id;
+        let rollout_id = deployer.start_rollout_ok(controller, arg).rollout_id;
         // Reads cost instructions and wall time too: look every 100 rounds.
         let info = loop {
             let info = deployer.get_rollout_ok(crate::scenarios::controller(), rollout_id);
@@ -263,6 +275,18 @@ mod on_demand {
         let canisters = deployer.env.host_memory().canisters;
         let (_, peak_kib) = resident_kib();
         figures.extend([
+            (
+                "prepare_rollout_messages".to_string(),
+                preparing.len() as u64,
+            ),
+            (
+                "prepare_rollout_largest_message_instructions".to_string(),
+                preparing.iter().copied().max().unwrap_or(0),
+            ),
+            (
+                "preview_rollout_prepared_instructions".to_string(),
+                prepared_preview,
+            ),
             ("children".to_string(), children),
             ("subnets".to_string(), subnets as u64),
             ("max_concurrency".to_string(), u64::from(concurrency)),

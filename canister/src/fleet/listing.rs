@@ -152,7 +152,10 @@ impl<M: Memory> Fleet<M> {
     /// `Labels`) or in the given order (`Explicit`), all at once (see [`Self::select_some`]).
     pub fn select(&self, selector: &Selector) -> Result<Vec<(Principal, ChildRecord)>, FleetError> {
         let mut selection = self.selection(selector.clone())?;
-        let selected = self.select_some(&mut selection, usize::MAX);
+        let mut selected = Vec::new();
+        while !selection.is_done() {
+            selected.extend(self.select_some(&mut selection, usize::MAX));
+        }
         selection.verdict()?;
         Ok(selected)
     }
@@ -178,7 +181,9 @@ impl<M: Memory> Fleet<M> {
 
     /// The selection's next children (at most `max`) with their records, in its order; none
     /// once every one was read. An explicit selection passes over the canisters it named
-    /// before and those that are no children, which [`SelectionReader::verdict`] refuses.
+    /// before and those that are no children, which [`SelectionReader::verdict`] refuses. A
+    /// label selection reads at most [`SCAN_BUDGET`] index entries, and may return fewer than
+    /// `max` children (even none) before it is done.
     pub fn select_some(
         &self,
         selection: &mut SelectionReader,
@@ -220,11 +225,21 @@ impl<M: Memory> Fleet<M> {
             (SelectionNext::From(from), Selector::Labels(labels)) => {
                 let postings = label_postings(labels).expect("checked by `selection`");
                 let mut matches = self.matches(postings, from);
-                for id in matches.by_ref().take(max) {
-                    let record = self.stored(&id);
-                    selected.push((canister_id(&id), record));
-                }
-                selection.next = matches.next().map(|id| SelectionNext::From(Some(id)));
+                // As a listing's page, a read gives up after its budget of index entries, so
+                // that labels which together match few children cost a slice no more.
+                selection.next = loop {
+                    match matches.step(SCAN_BUDGET) {
+                        Scan::Match(id) if selected.len() == max => {
+                            break Some(SelectionNext::From(Some(id)))
+                        }
+                        Scan::Match(id) => {
+                            let record = self.stored(&id);
+                            selected.push((canister_id(&id), record));
+                        }
+                        Scan::Exhausted => break None,
+                        Scan::Cut { resume } => break Some(SelectionNext::From(Some(resume))),
+                    }
+                };
             }
             _ => unreachable!("a selection's place fits its selector"),
         }

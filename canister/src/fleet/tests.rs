@@ -782,6 +782,47 @@ fn a_scan_cut_by_its_touch_limit_resumes_without_losing_matches() {
     );
 }
 
+/// Issue 19: a rollout reads its selection a slice per message; labels whose lists never meet
+/// (two dense lists interleaved) are read within the scan budget per slice, not in one pass
+/// over both lists, and the selection still ends, empty.
+#[test]
+fn a_selection_by_labels_that_never_meet_is_read_within_the_scan_budget_per_slice() {
+    let mut fleet = empty_fleet();
+    let children = 3 * SCAN_BUDGET;
+    for n in 0..children {
+        let label = if n.is_multiple_of(2) {
+            ("side", "left")
+        } else {
+            ("hand", "right")
+        };
+        // Adopted without `adopt`'s check of the whole index after each child.
+        fleet
+            .adopt(
+                canister(n),
+                subnet(1),
+                Some(V1),
+                &labels(&[label]),
+                n,
+                admin(),
+            )
+            .unwrap();
+    }
+    assert_indexes_agree(&fleet);
+    let selector = Selector::Labels(labels(&[("side", "left"), ("hand", "right")]));
+    let mut selection = fleet.selection(selector.clone()).unwrap();
+    let mut slices = 0;
+    while !selection.is_done() {
+        assert!(fleet.select_some(&mut selection, 500).is_empty());
+        slices += 1;
+    }
+    // About one index entry read per child, SCAN_BUDGET a slice.
+    assert!((3..=4).contains(&slices), "{slices} slices");
+    assert_eq!(fleet.select(&selector).unwrap(), vec![]);
+    // A slice cut by the budget goes on where it stopped: every match is read once.
+    let selector = Selector::Labels(labels(&[("side", "left")]));
+    assert_eq!(fleet.select(&selector).unwrap().len() as u64, children / 2);
+}
+
 #[test]
 fn select_yields_children_by_selector() {
     let mut fleet = empty_fleet();

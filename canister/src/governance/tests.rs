@@ -256,6 +256,8 @@ fn governance_only_refuses_every_change_but_governance_s_and_no_read() {
     // A backup of the state changes nothing; a restore does.
     assert_eq!(settings.check(admin, Method::StartExport), Ok(()));
     assert!(settings.check(admin, Method::CommitRestore).is_err());
+    // Nor does preparing a preview: whoever may preview prepares what they propose.
+    assert_eq!(settings.check(admin, Method::PrepareRollout), Ok(()));
     // Lifted by an upgrade; governance is kept.
     let lifted = settings
         .updated(GovernanceUpdate {

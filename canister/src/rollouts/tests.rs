@@ -2260,18 +2260,10 @@ fn start_step(state: &mut State<VectorMemory>, plan: &mut StartPlan) -> Result<b
 fn a_start_reads_then_plans_a_slice_of_children_per_step_holding_them_as_it_reads() {
     let children = 2 * PLAN_SLICE as u16 + 200;
     let (mut state, release) = setup(children);
-    let preview = {
-        let State {
-            release_store,
-            fleet,
-            rollouts,
-            ..
-        } = &state;
-        let arg = start_arg(&release, None);
-        rollouts
-            .preview(fleet, release_store, arg, subnet(), T0)
-            .unwrap()
-    };
+    // More than a preview plans at once: prepared first, as a proposer would.
+    let preview = prepare(&mut state, start_arg(&release, None), T0)
+        .0
+        .unwrap();
     let mut plan = begin_start(
         &mut state,
         start_arg(&release, Some(preview.plan_sha256.clone())),
