@@ -791,13 +791,12 @@ fn preview_rollout(arg: StartRolloutArg) -> Replied<Result<RolloutPreview, Error
 }
 
 fn preview(method: Method, arg: StartRolloutArg) -> Result<RolloutPreview, Error> {
-    let now = time();
     let own_subnet = subnet_self();
     viewing(method, |state| {
         state.check_blessing(&arg.release)?;
         state
             .rollouts
-            .preview(&state.fleet, &state.release_store, arg, own_subnet, now)
+            .preview(&state.fleet, &state.release_store, arg, own_subnet)
     })
 }
 

@@ -234,6 +234,11 @@ mod on_demand {
             .replicated_executions(prepare_from)
             .map(|(_, instructions)| instructions)
             .collect();
+        println!(
+            "prepare_rollout: {} messages, the last three {:?}",
+            preparing.len(),
+            &preparing[preparing.len().saturating_sub(3)..]
+        );
         deployer.preview_rollout_ok(controller, arg.clone());
         let prepared_preview = deployer.env.last_instructions(deployer.canister);
         arg.plan_sha256 = Some(prepared.plan_sha256);

@@ -115,7 +115,12 @@ struct Planning {
     queues: SubnetQueues,
     hasher: PlanHasher,
     builder: RolloutBuilder,
+    /// Whether the children are made into the engine's (a start), or only hashed and counted
+    /// (a preview: building 100,000 children, then dropping them, is work it does not need).
+    build: bool,
     children: Vec<Principal>,
+    /// Children planned (in `children` when built).
+    planned: u32,
     /// Children whose runs are stored (a start stores them as it plans).
     stored: usize,
     from: BTreeMap<Option<ModuleHash>, u32>,
@@ -162,13 +167,11 @@ impl<K: Ord + Copy, T> SubnetQueues<K, T> {
     }
 }
 
-/// What a plan made: the engine's rollout, its children's canister ids in rollout order, the
-/// plan's hash and its targets by the module they run.
+/// What a start's plan made: the engine's rollout and its children's canister ids in rollout
+/// order.
 pub(super) struct Planned {
     pub(super) engine: Rollout,
     pub(super) children: Vec<Principal>,
-    pub(super) plan_sha256: Sha256Hash,
-    pub(super) from: BTreeMap<Option<ModuleHash>, u32>,
 }
 
 impl StartPlan {
@@ -344,11 +347,14 @@ impl StartPlan {
         let hasher = PlanHasher::new(&operation, &policy, queues.len as u32);
         let builder = RolloutBuilder::new(operation, policy, targets).map_err(plan_error)?;
         conflicts.verdict().map_err(fleet_error)?;
+        let build = self.rollout_id.is_some();
         self.stage = PlanStage::Planning(Box::new(Planning {
-            children: Vec::with_capacity(queues.len),
+            children: Vec::with_capacity(if build { queues.len } else { 0 }),
             queues,
             hasher,
             builder,
+            build,
+            planned: 0,
             stored: 0,
             from,
         }));
@@ -365,8 +371,11 @@ impl StartPlan {
                 break;
             };
             planning.hasher.push(&spec.id, &spec.module_hash);
-            planning.children.push(canister_id);
-            planning.builder.push(spec).map_err(plan_error)?;
+            planning.planned += 1;
+            if planning.build {
+                planning.children.push(canister_id);
+                planning.builder.push(spec).map_err(plan_error)?;
+            }
         }
         Ok(planning.queues.len == 0)
     }
@@ -380,18 +389,52 @@ impl StartPlan {
             hasher,
             builder,
             children,
-            from,
             ..
         } = *planning;
-        let plan_sha256 = hasher.finish();
-        check_pin(self.pinned, &plan_sha256)?;
+        check_pin(self.pinned, &hasher.finish())?;
         Ok(Planned {
             engine: builder.finish(now).map_err(plan_error)?,
             children,
-            plan_sha256,
+        })
+    }
+
+    /// What a preview shows of the plan made, without the engine's rollout: the waves and
+    /// policy the builder checked, refused as the rollout's finish refuses it.
+    fn finish_preview(self) -> Result<PreviewedPlan, Error> {
+        let PlanStage::Planning(planning) = self.stage else {
+            unreachable!("finished once planned")
+        };
+        let Planning {
+            hasher,
+            builder,
+            planned,
+            from,
+            ..
+        } = *planning;
+        if planned == 0 {
+            return Err(plan_error(PlanError::NoChildren));
+        }
+        let wave_sizes = builder.wave_sizes().to_vec();
+        let targets = wave_sizes.iter().sum();
+        Ok(PreviewedPlan {
+            plan_sha256: hasher.finish(),
+            targets,
+            skipped: planned - targets,
+            wave_sizes,
+            policy: builder.into_policy(),
             from,
         })
     }
+}
+
+/// What a preview plans: see [`StartPlan::finish_preview`].
+struct PreviewedPlan {
+    plan_sha256: Sha256Hash,
+    targets: u32,
+    skipped: u32,
+    wave_sizes: Vec<u32>,
+    policy: Policy,
+    from: BTreeMap<Option<ModuleHash>, u32>,
 }
 
 fn known_release<M: Memory>(
@@ -512,7 +555,6 @@ impl<M: Memory> Rollouts<M> {
         release_store: &ReleaseStore<M>,
         arg: StartRolloutArg,
         own_subnet: Principal,
-        now: Nanos,
     ) -> Result<RolloutPreview, Error> {
         let release = release_store.get_release(&arg.release)?;
         let pinned = parse_pin(&arg.plan_sha256)?;
@@ -535,7 +577,7 @@ impl<M: Memory> Rollouts<M> {
                 }
                 plan.end_reading(fleet, |subnet| self.store_for(subnet, own_subnet).is_some())?;
                 plan.plan_some(usize::MAX)?;
-                preview_of(plan.finish(now)?, &release, release_store)
+                preview_of(plan.finish_preview()?, &release, release_store)
             }
         };
         // Blessings come and go after a plan is prepared: read now.
@@ -602,7 +644,7 @@ impl<M: Memory> Rollouts<M> {
         let plan = preparation.plan.take().expect("preparing");
         let release_hash = plan.goal.release_hash().expect("an upgrade's plan");
         let release = release_store.release_by_sha256(&release_hash.0)?;
-        let mut preview = preview_of(plan.finish(now)?, &release, release_store);
+        let mut preview = preview_of(plan.finish_preview()?, &release, release_store);
         preview.prepared_at = Some(now);
         self.prepared.keep(preparation.key, preview.clone());
         check_pin(preparation.pinned, &preview.plan_sha256)?;
@@ -692,13 +734,12 @@ fn check_pin(pinned: Option<Sha256Hash>, actual: &[u8]) -> Result<(), Error> {
 
 /// The preview of a plan made, but for the blessing, read when it is answered.
 fn preview_of<M: Memory>(
-    planned: Planned,
+    planned: PreviewedPlan,
     release: &Release,
     release_store: &ReleaseStore<M>,
 ) -> RolloutPreview {
     let release = &release.summary;
-    let summary = planned.engine.summary();
-    let mut policy = planned.engine.policy().clone();
+    let mut policy = planned.policy;
     let install_arg = std::mem::take(&mut policy.install.arg);
     RolloutPreview {
         release_name: release.name.clone(),
@@ -708,12 +749,12 @@ fn preview_of<M: Memory>(
         chunk_count: release.chunk_count,
         install_arg_sha256: ByteBuf::from(sha256(&install_arg).to_vec()),
         install_arg_size: install_arg.len() as u64,
-        targets: planned.children.len() as u32 - summary.counts.skipped,
-        skipped: summary.counts.skipped,
+        targets: planned.targets,
+        skipped: planned.skipped,
         from: governance::targets_by_module(planned.from, |module| {
             release_store.release_name(&module.0)
         }),
-        wave_sizes: summary.waves.iter().map(|wave| wave.size).collect(),
+        wave_sizes: planned.wave_sizes,
         policy,
         plan_sha256: ByteBuf::from(planned.plan_sha256.to_vec()),
         release_blessing: None,

@@ -1209,7 +1209,7 @@ proptest::proptest! {
         };
         let preview = match state
             .rollouts
-            .preview(&state.fleet, &state.release_store, arg.clone(), subnet(), T0)
+            .preview(&state.fleet, &state.release_store, arg.clone(), subnet())
         {
             Ok(preview) => preview,
             Err(refusal) => {
@@ -1330,7 +1330,7 @@ fn a_selection_too_large_for_a_query_is_previewed_from_the_plan_prepared_in_slic
     let preview = |state: &State<VectorMemory>, arg: StartRolloutArg| {
         state
             .rollouts
-            .preview(&state.fleet, &state.release_store, arg, subnet(), T0)
+            .preview(&state.fleet, &state.release_store, arg, subnet())
     };
     let refused = preview(&state, arg.clone()).unwrap_err();
     assert_eq!(
@@ -1397,13 +1397,7 @@ fn a_prepared_plan_is_the_plan_a_preview_makes_at_once() {
     let arg = all_children(&release);
     let at_once = state
         .rollouts
-        .preview(
-            &state.fleet,
-            &state.release_store,
-            arg.clone(),
-            subnet(),
-            T0,
-        )
+        .preview(&state.fleet, &state.release_store, arg.clone(), subnet())
         .unwrap();
     assert_eq!(at_once.prepared_at, None);
     let (prepared, slices) = prepare(&mut state, arg, T0);
@@ -1445,7 +1439,6 @@ fn prepared_previews_and_preparations_in_flight_are_bounded() {
                 &state.release_store,
                 with_concurrency(concurrency),
                 subnet(),
-                T0,
             )
             .unwrap()
             .prepared_at
@@ -1537,7 +1530,6 @@ fn a_deployer_that_requires_blessings_refuses_unblessed_releases_until_one_is_bl
                 policy: None,
             },
             subnet(),
-            T0,
         )
         .unwrap();
     assert_eq!(preview.release_blessing, blessing);

@@ -73,6 +73,16 @@ impl RolloutBuilder {
         Ok(())
     }
 
+    /// Children per wave, the canary first.
+    pub fn wave_sizes(&self) -> &[u32] {
+        &self.wave_sizes
+    }
+
+    /// The policy checked.
+    pub fn into_policy(self) -> Policy {
+        self.policy
+    }
+
     /// The children added so far, in rollout order.
     pub fn children(&self) -> &[Child] {
         &self.children
