@@ -23,7 +23,10 @@ use support::*;
 /// `ReleaseNotBlessed` (`governance_tests.rs`: a proposal executed after the fleet changed, a
 /// governance-only deployer, a deployer that rolls out blessed releases only), and the errors
 /// of backups of the deployer's own state (`state_backup_tests.rs`).
-const PRODUCED_BY_ROLLOUT_TESTS: [&str; 27] = [
+const PRODUCED_BY_ROLLOUT_TESTS: [&str; 29] = [
+    // governance_tests (the Wasm, 1,001 children) and rollouts::tests (in flight).
+    "PlanNotPrepared",
+    "PreparesInFlight",
     "ExportNotHeld",
     "RestoreCommitting",
     "ExportStreamMissing",
