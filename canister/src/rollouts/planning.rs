@@ -607,7 +607,7 @@ impl<M: Memory> Rollouts<M> {
         Ok(Preparation {
             key,
             pinned,
-            plan: Some(plan),
+            plan,
             counted: true,
         })
     }
@@ -621,7 +621,7 @@ impl<M: Memory> Rollouts<M> {
         release_store: &ReleaseStore<M>,
         own_subnet: Principal,
     ) -> Result<bool, Error> {
-        let plan = preparation.plan.as_mut().expect("preparing");
+        let plan = &mut preparation.plan;
         if plan.is_read() {
             return plan.plan_some(PLAN_SLICE);
         }
@@ -641,13 +641,15 @@ impl<M: Memory> Rollouts<M> {
         now: Nanos,
     ) -> Result<RolloutPreview, Error> {
         self.let_go_of_preparation(&mut preparation);
-        let plan = preparation.plan.take().expect("preparing");
+        let Preparation {
+            key, pinned, plan, ..
+        } = preparation;
         let release_hash = plan.goal.release_hash().expect("an upgrade's plan");
         let release = release_store.release_by_sha256(&release_hash.0)?;
         let mut preview = preview_of(plan.finish_preview()?, &release, release_store);
         preview.prepared_at = Some(now);
-        self.prepared.keep(preparation.key, preview.clone());
-        check_pin(preparation.pinned, &preview.plan_sha256)?;
+        self.prepared.keep(key, preview.clone());
+        check_pin(pinned, &preview.plan_sha256)?;
         Ok(preview)
     }
 
@@ -675,7 +677,7 @@ pub const PREPARES_IN_FLIGHT: u32 = 2;
 pub struct Preparation {
     key: Sha256Hash,
     pinned: Option<Sha256Hash>,
-    plan: Option<StartPlan>,
+    plan: StartPlan,
     /// Counted among the preparations in flight.
     counted: bool,
 }
