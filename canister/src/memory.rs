@@ -18,7 +18,7 @@
 //! | 5  | map [`FLEET_CHILDREN_MEMORY_ID`]        | `fleet`             | child principal bytes | CBOR `ChildRecord`        |
 //! | 6  | map [`ROLLOUTS_MEMORY_ID`]              | `rollouts::journal` | rollout id (u64 BE)   | CBOR `RolloutRecord`      |
 //! | 7  | log index [`JOURNAL_MEMORY_ID`]         | `rollouts::journal` | line (log index)      | end offsets into 17       |
-//! | 8  | log index [`EVENTS_MEMORY_ID`]          | `rollouts::journal` | sequence (log index)  | end offsets into 18       |
+//! | 8  | log index [`EVENTS_MEMORY_ID`]          | `rollouts::event_log` | sequence - base (log index) | end offsets into 18 |
 //! | 9  | map [`CHUNK_INDEX_MEMORY_ID`]           | `block_store`       | chunk SHA-256         | CBOR `ChunkEntry`         |
 //! | 10 | map [`FREE_BLOCKS_MEMORY_ID`]           | `block_store`       | first block (u32 BE)  | run length (u32 BE)       |
 //! | 11 | map [`RELEASE_NAMES_MEMORY_ID`]         | `releases`          | `NameVersionKey`      | module SHA-256            |
@@ -28,10 +28,10 @@
 //! | 15 | map [`FLEET_SUBNETS_MEMORY_ID`]         | `fleet`             | subnet index (u32 BE) | subnet principal bytes    |
 //! | 16 | map [`STORE_CANISTERS_MEMORY_ID`]       | `rollouts::stores`  | subnet principal      | store canister principal  |
 //! | 17 | log data [`JOURNAL_DATA_MEMORY_ID`]     | `rollouts::journal` | -                     | CBOR `JournalLine`s       |
-//! | 18 | log data [`EVENTS_DATA_MEMORY_ID`]      | `rollouts::journal` | -                     | CBOR `LoggedEvent`s       |
+//! | 18 | log data [`EVENTS_DATA_MEMORY_ID`]      | `rollouts::event_log` | -                   | CBOR `LoggedEvent`s       |
 //! | 19 | map [`ACTIVE_ROLLOUTS_MEMORY_ID`]       | `rollouts::journal` | rollout id (u64 BE)   | `()`                      |
 //! | 20 | map [`ROLLOUT_OVERVIEWS_MEMORY_ID`]     | `rollouts::journal` | rollout id (u64 BE)   | CBOR `RolloutOverview`    |
-//! | 21 | cell [`EVENTS_BASE_MEMORY_ID`]          | `rollouts::journal` | -                     | u64 LE: first sequence    |
+//! | 21 | cell [`EVENTS_BASE_MEMORY_ID`]          | `rollouts::event_log` | -                   | u64 LE: first sequence    |
 //! | 22 | vec [`FLEET_COUNTS_MEMORY_ID`]          | `fleet`             | slot index            | tag, subnet/module, count |
 //! | 23 | cell [`GOVERNANCE_MEMORY_ID`]           | `state`             | -                     | CBOR `GovernanceSettings` |
 //! | 24 | cell [`DASHBOARD_MEMORY_ID`]            | `state`             | -                     | CBOR `DashboardSettings`  |
@@ -40,6 +40,9 @@
 //! | 27 | map [`FINISHED_CHILDREN_MEMORY_ID`]     | `rollouts::finished`| rollout id, child     | CBOR `FinishedChild`s     |
 //! | 28 | map [`FINISHED_ROLLOUTS_MEMORY_ID`]     | `rollouts::finished`| rollout id (u64 BE)   | CBOR `RolloutRecord`      |
 //! | 29 | map [`CHECKPOINT_CHILDREN_MEMORY_ID`]   | `rollouts::checkpoint_children` | rollout id, run (u128 BE) | CBOR array of `Child` |
+//! | 30 | log index [`EVENTS_SECOND_MEMORY_ID`]   | `rollouts::event_log` | sequence - base (log index) | end offsets into 31 |
+//! | 31 | log data [`EVENTS_SECOND_DATA_MEMORY_ID`] | `rollouts::event_log` | -                   | CBOR `LoggedEvent`s       |
+//! | 32 | cell [`EVENTS_SECOND_BASE_MEMORY_ID`]   | `rollouts::event_log` | -                     | u64 LE: first sequence    |
 //!
 //! A cell is a `StableCell`, a map a `StableBTreeMap`, a log a stable-structures `Log` (an
 //! index memory of entry end offsets and a data memory of entries, appended in place);
@@ -77,9 +80,12 @@
 //! engine without children and wave order, its `children` empty): in 29, in runs of 32 by
 //! position under `rollout id << 32 | run`, so that a checkpoint rewrites only the runs whose
 //! children changed since the last one. The runs of a checkpoint removed go a slice at a time.
-//! The event log (8 and 18) is appended to; each `LoggedEvent` names its rollout. When it
-//! reaches its retention limit it is rewritten with its newest events only, and the sequence
-//! number of its first event is kept in 21 (absent, as in release 0.1: 0).
+//! The event log is two generations (8, 18 and 21; since schema 3 also 30, 31 and 32), each a
+//! log of `LoggedEvent`s, which name their rollouts, and the sequence number of its first event
+//! (absent, as in release 0.1: 0). Events are appended to the newer (the larger first sequence
+//! number); once it is full the older is emptied and written next ([`crate::rollouts`]'s
+//! `event_log`). Before schema 3 the log was the first generation alone, rewritten with its
+//! newest events when full.
 //!
 //! An export of the deployer's state ([`crate::backup`]) carries these structures' entries in
 //! the encodings drawn here, one section per row (named after it), so [`SCHEMA_VERSION`] also
@@ -97,7 +103,10 @@
 //! 29); it reads schema 1's checkpoints as they are, so its migration from 1 is the header's
 //! new version (written by `post_upgrade`, [`Memories::record_this_build`]), which makes a
 //! build of schema 1 refuse the memory from then on: it would read a checkpoint of schema 2 as
-//! a rollout without children. Schema 1 is the layout of release 0.1, frozen: its
+//! a rollout without children. Schema 3 keeps the event log in two generations (30 to 32
+//! added); it reads the log of schema 1 or 2 as its first generation, the newer, so its
+//! migration too is the header's version: a build of schema 2 would append to the first
+//! generation when it is the older, numbering its events as the second's. Schema 1 is the layout of release 0.1, frozen: its
 //! Wasm is kept in `fixtures/releases/deployer-0.1.wasm.gz`, and a scenario test upgrades from
 //! it in the middle of a rollout. `post_upgrade` reads the header first and refuses to run on
 //! memory it does not understand: memory written by a newer schema (a downgrade), or not
@@ -172,11 +181,12 @@ impl<const MAX: usize> Storable for ByteKey<MAX> {
 }
 
 /// The layout version this code reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The oldest layout this code migrates from. Schema 2 differs from 1 only in checkpoints
-/// written from then on (their children apart, in memory 29), and reads schema 1's as they
-/// are: the migration is the header's new version, which keeps builds of schema 1 away.
+/// written from then on (their children apart, in memory 29), schema 3 from 2 in the event
+/// log's second generation (30 to 32), and each reads the older one's memory as it is: the
+/// migration is the header's new version, which keeps builds of older schemas away.
 pub const OLDEST_MIGRATED_SCHEMA: u32 = 1;
 
 /// The encoding of the journal's lines (`crate::rollouts::JournalLine` in CBOR).
@@ -254,12 +264,17 @@ pub const FINISHED_ROLLOUTS_MEMORY_ID: MemoryId = MemoryId::new(28);
 /// The children of the checkpoints in 6 written by schema 2, in runs of 32 by position (added in
 /// schema 2).
 pub const CHECKPOINT_CHILDREN_MEMORY_ID: MemoryId = MemoryId::new(29);
+/// The event log's second generation: its index, its events and its first sequence number
+/// (added in schema 3).
+pub const EVENTS_SECOND_MEMORY_ID: MemoryId = MemoryId::new(30);
+pub const EVENTS_SECOND_DATA_MEMORY_ID: MemoryId = MemoryId::new(31);
+pub const EVENTS_SECOND_BASE_MEMORY_ID: MemoryId = MemoryId::new(32);
 /// The chunk store canister registered for each subnet other than the deployer's own, see
 /// [`crate::rollouts::SubnetStore`].
 pub const STORE_CANISTERS_MEMORY_ID: MemoryId = MemoryId::new(16);
 
 /// Every memory id in use, for [`Memories::claimed_bytes`].
-const USED_MEMORY_IDS: [MemoryId; 30] = [
+const USED_MEMORY_IDS: [MemoryId; 33] = [
     HEADER_MEMORY_ID,
     ROLES_MEMORY_ID,
     RELEASES_MEMORY_ID,
@@ -290,6 +305,9 @@ const USED_MEMORY_IDS: [MemoryId; 30] = [
     FINISHED_CHILDREN_MEMORY_ID,
     FINISHED_ROLLOUTS_MEMORY_ID,
     CHECKPOINT_CHILDREN_MEMORY_ID,
+    EVENTS_SECOND_MEMORY_ID,
+    EVENTS_SECOND_DATA_MEMORY_ID,
+    EVENTS_SECOND_BASE_MEMORY_ID,
 ];
 
 /// Bytes in a Wasm (and stable memory) page.
@@ -492,6 +510,18 @@ impl<M: Memory + Clone> Memories<M> {
 
     pub fn events_base(&self) -> StoredMemory<M> {
         self.manager.get(EVENTS_BASE_MEMORY_ID)
+    }
+
+    pub fn events_second(&self) -> StoredMemory<M> {
+        self.manager.get(EVENTS_SECOND_MEMORY_ID)
+    }
+
+    pub fn events_second_data(&self) -> StoredMemory<M> {
+        self.manager.get(EVENTS_SECOND_DATA_MEMORY_ID)
+    }
+
+    pub fn events_second_base(&self) -> StoredMemory<M> {
+        self.manager.get(EVENTS_SECOND_BASE_MEMORY_ID)
     }
 
     pub fn store_canisters(&self) -> StoredMemory<M> {

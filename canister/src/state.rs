@@ -20,7 +20,7 @@ use crate::proxy::ProxyAudit;
 use crate::release_store::{ReleaseStore, StorageStats};
 use crate::releases::{Blessing, ReleaseSelector, SetReleaseBlessingArg};
 use crate::roles::{Role, Roles};
-use crate::rollouts::{RolloutMemories, Rollouts};
+use crate::rollouts::{GenerationMemories, RolloutMemories, Rollouts};
 
 /// The install argument.
 #[derive(CandidType, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
@@ -275,9 +275,16 @@ impl<M: Memory + Clone> State<M> {
                 overviews: memories.rollout_overviews(),
                 journal_index: memories.journal(),
                 journal_data: memories.journal_data(),
-                events_index: memories.events(),
-                events_data: memories.events_data(),
-                events_base: memories.events_base(),
+                events: GenerationMemories {
+                    index: memories.events(),
+                    data: memories.events_data(),
+                    base: memories.events_base(),
+                },
+                events_second: GenerationMemories {
+                    index: memories.events_second(),
+                    data: memories.events_second_data(),
+                    base: memories.events_second_base(),
+                },
                 stores: memories.store_canisters(),
                 finished_records: memories.finished_rollouts(),
                 finished_children: memories.finished_children(),

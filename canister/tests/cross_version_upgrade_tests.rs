@@ -13,8 +13,8 @@ mod support;
 use candid::types::value::{IDLArgs, IDLValue};
 use candid::{idl_hash, Principal};
 use deployer::{
-    FailureBudget, InitArg, ListEventsArg, OnFailure, PolicyArg, PrepareUpgradeArg, Role,
-    RolloutPhase, Step, UpgradeReadiness, WavePlan,
+    EventKind, FailureBudget, InitArg, ListEventsArg, OnFailure, PolicyArg, PrepareUpgradeArg,
+    Role, RolloutPhase, Step, UpgradeReadiness, WavePlan,
 };
 use deployer_client::Transport;
 use failure_support::*;
@@ -116,16 +116,17 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
         .upgrade_stopped(admin(), None)
         .expect("a prepared 0.1 upgrades to this build");
     let version = scenario.fleet.version_ok(operator());
-    // Schema 1 migrated: its checkpoints are read as they are, the header names schema 2.
-    assert_eq!(version.schema_version, 2);
-    // Back to 0.1 is refused from now on (0.1 would read a checkpoint of schema 2 as a rollout
-    // without children), and the refusal changes nothing.
+    // Schema 1 migrated: its checkpoints and its event log are read as they are, the header
+    // names schema 3.
+    assert_eq!(version.schema_version, 3);
+    // Back to 0.1 is refused from now on (0.1 would read a checkpoint of schema 2 or later as a
+    // rollout without children), and the refusal changes nothing.
     let downgrade = scenario
         .fleet
         .upgrade_stopped_to(admin(), &release_0_1(), None)
-        .expect_err("0.1 refuses schema 2");
+        .expect_err("0.1 refuses schema 3");
     assert!(
-        downgrade.message.contains("schema version 2"),
+        downgrade.message.contains("schema version 3"),
         "{}",
         downgrade.message
     );
@@ -174,6 +175,27 @@ fn release_0_1_upgrades_to_this_build_in_the_middle_of_a_rollout() {
         installs,
         [1, 2, 3],
         "two transient rejects, then the install"
+    );
+    // 0.1's event log is this build's first generation: its events keep their sequence numbers
+    // (child 0's failure among them) and this build's follow, to the rollout's completion.
+    let page = scenario.fleet.list_events_ok(
+        operator(),
+        ListEventsArg {
+            rollout_id: None,
+            from: None,
+            limit: None,
+        },
+    );
+    assert_eq!(page.next, None);
+    let sequences: Vec<u64> = page.events.iter().map(|event| event.sequence).collect();
+    assert_eq!(sequences, (0..page.events.len() as u64).collect::<Vec<_>>());
+    assert!(page.events.iter().any(|event| matches!(
+        &event.kind,
+        EventKind::ChildFailed { child, .. } if child.as_bytes() == child_0.as_slice()
+    )));
+    assert_eq!(
+        page.events.last().map(|event| &event.kind),
+        Some(&EventKind::Completed)
     );
 }
 

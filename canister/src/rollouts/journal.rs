@@ -32,8 +32,7 @@
 //! another engine starts from checkpoints alone. After its own upgrade, [`Rollouts::recover`]
 //! journals that every action
 //! in flight is unknown, so the engine reads each such child before going on. Every engine
-//! event is appended to the event log (memories 8 and 18), whose index is its sequence number,
-//! with its rollout id.
+//! event is appended to the event log (`event_log`) with its rollout id.
 
 use candid::{Deserialize, Principal};
 use ic_stable_structures::{Log, Memory, StableBTreeMap};
@@ -321,9 +320,7 @@ pub(super) type StableLog<T, M> = Log<Cbor<T>, M, M>;
 impl<M: Memory> Rollouts<M> {
     /// Whether no rollout and no event was ever kept (a fresh deployer).
     pub fn is_empty(&self) -> bool {
-        self.rollouts.is_empty()
-            && self.finished.len() == 0
-            && self.events.as_ref().expect("not pruning").len() == 0
+        self.rollouts.is_empty() && self.finished.len() == 0 && self.events.is_empty()
     }
 
     /// See [`crate::backup`]: checkpoints, overviews, the active set, the journal as it stands
@@ -333,8 +330,7 @@ impl<M: Memory> Rollouts<M> {
         sections.map("active_rollouts", &mut self.active);
         sections.map("rollout_overviews", &mut self.overviews);
         sections.log(JOURNAL_SECTION, self.journal());
-        sections.log("events", self.events.as_ref().expect("not pruning"));
-        sections.cell("events_base", &mut self.events_base);
+        self.events.visit_sections(sections);
         sections.map("store_canisters", &mut self.stores);
         self.finished.visit_sections(sections);
         self.checkpoint_children.visit_sections(sections);
@@ -434,10 +430,9 @@ impl<M: Memory> Rollouts<M> {
         }
         let record = &mut live.record;
         let release = record.engine.release().map(|release| release.module_hash);
-        let events = self.events.as_ref().expect("not pruning");
         for event in record.engine.drain_events() {
             observe(fleet, &record.engine, release, &event);
-            append(events, LoggedEvent { rollout_id, event });
+            self.events.append(LoggedEvent { rollout_id, event });
         }
         record.engine.settle_summary();
         let active = record.is_active();
@@ -470,7 +465,6 @@ impl<M: Memory> Rollouts<M> {
             self.store_apart_slice(rollout_id, fleet);
         }
         self.prune_children_slice();
-        self.prune_events_if_full();
         if self.holding && self.calls_in_flight() == 0 {
             // Prepared for an upgrade and nothing left to come back: leave no line that the
             // next build's engine would have to replay.
@@ -563,33 +557,6 @@ impl<M: Memory> Rollouts<M> {
     /// Whether [`Self::prune_children_slice`] has more to do.
     pub(super) fn leftovers(&self) -> bool {
         self.children_to_prune || !self.freeing.is_empty()
-    }
-
-    /// Once the event log holds [`EventRetention::max`] events, rewrites it with its newest
-    /// [`EventRetention::keep`] (copied as raw bytes, never decoded) and records the sequence
-    /// number of its new first event. A trap midway undoes the whole message, the rewrite too.
-    fn prune_events_if_full(&mut self) {
-        let retention = self.event_retention;
-        if self.events.as_ref().expect("not pruning").len() < retention.max {
-            return;
-        }
-        let (index, data) = self.events.take().expect("not pruning").into_memories();
-        let raw: Log<Vec<u8>, M, M> = Log::init(index, data);
-        let first_kept = raw.len() - retention.keep.min(raw.len());
-        let kept: Vec<Vec<u8>> = (first_kept..raw.len())
-            .map(|index| raw.get(index).expect("below the log's length"))
-            .collect();
-        let (index, data) = raw.into_memories();
-        let rewritten: Log<Vec<u8>, M, M> = Log::new(index, data);
-        for bytes in &kept {
-            rewritten
-                .append(bytes)
-                .expect("the kept events fit where they were");
-        }
-        let (index, data) = rewritten.into_memories();
-        self.events = Some(Log::init(index, data));
-        let base = *self.events_base.get();
-        self.events_base.set(base + first_kept);
     }
 
     /// Why a rollout cannot be loaded: it never existed, or its checkpoint was pruned.
@@ -709,20 +676,4 @@ fn observe<M: Memory>(
         .collect();
     let canister_id = fleet::canister_id(child);
     let _ = fleet.record_child_end(&canister_id, module, snapshots, event.at);
-}
-
-/// How many events the log keeps: once it holds `max`, it keeps its newest `keep`. An event is
-/// about 100 to 300 bytes of CBOR, so the default log stays under about 60 MB, and a rewrite
-/// (copying `keep` events) happens once every `max - keep` events.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EventRetention {
-    pub max: u64,
-    pub keep: u64,
-}
-
-impl EventRetention {
-    pub const DEFAULT: Self = Self {
-        max: 200_000,
-        keep: 100_000,
-    };
 }

@@ -30,11 +30,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use candid::Principal;
-use ic_stable_structures::{Log, Memory, StableBTreeMap, StableCell};
+use ic_stable_structures::{Log, Memory, StableBTreeMap};
 
 mod admission;
 mod api;
 mod checkpoint_children;
+mod event_log;
 mod finished;
 mod gates;
 mod journal;
@@ -76,8 +77,10 @@ use crate::error::{Error, ErrorKind};
 use crate::fleet::{self, Fleet};
 use crate::release_store::ReleaseStore;
 use checkpoint_children::CheckpointChildren;
+use event_log::EventLog;
+pub use event_log::GenerationMemories;
 use finished::FinishedRollouts;
-use journal::{EventRetention, InstallArgDigest, Live, StableLog};
+use journal::{InstallArgDigest, Live, StableLog};
 
 /// Rollouts, their journal, the event log and the chunk store canisters.
 pub struct Rollouts<M: Memory> {
@@ -89,11 +92,7 @@ pub struct Rollouts<M: Memory> {
     overviews: StableBTreeMap<u64, CborBytes<RolloutOverview>, M>,
     /// `None` only while folding swaps in a fresh log.
     journal: Option<StableLog<JournalLine, M>>,
-    /// `None` only while pruning swaps in a rewritten log.
-    events: Option<StableLog<LoggedEvent, M>>,
-    /// The sequence number of the log's first event.
-    events_base: StableCell<u64, M>,
-    event_retention: EventRetention,
+    events: EventLog<M>,
     /// Journal lines that fold the journal, [`CHECKPOINT_EVERY`] (fewer in tests).
     fold_every: u64,
     stores: StableBTreeMap<Principal, Principal, M>,
@@ -127,9 +126,8 @@ impl<M: Memory> Rollouts<M> {
             overviews,
             journal_index,
             journal_data,
-            events_index,
-            events_data,
-            events_base,
+            events,
+            events_second,
             stores,
             finished_records,
             finished_children,
@@ -140,9 +138,7 @@ impl<M: Memory> Rollouts<M> {
             active: StableBTreeMap::init(active),
             overviews: StableBTreeMap::init(overviews),
             journal: Some(Log::init(journal_index, journal_data)),
-            events: Some(Log::init(events_index, events_data)),
-            events_base: StableCell::init(events_base, 0),
-            event_retention: EventRetention::DEFAULT,
+            events: EventLog::init(events, events_second),
             fold_every: CHECKPOINT_EVERY,
             stores: StableBTreeMap::init(stores),
             finished: FinishedRollouts::init(finished_records, finished_children),
@@ -580,9 +576,9 @@ pub struct RolloutMemories<M: Memory> {
     pub overviews: M,
     pub journal_index: M,
     pub journal_data: M,
-    pub events_index: M,
-    pub events_data: M,
-    pub events_base: M,
+    /// The event log's two generations.
+    pub events: GenerationMemories<M>,
+    pub events_second: GenerationMemories<M>,
     pub stores: M,
     pub finished_records: M,
     pub finished_children: M,

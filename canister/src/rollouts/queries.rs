@@ -9,7 +9,6 @@ use super::{
     ChildHistory, ChildHistoryArg, EventPage, ListEventsArg, ListRolloutsArg, RolloutEvent,
     RolloutInfo, RolloutOperation, RolloutPage, Rollouts,
 };
-use crate::cbor::Cbor;
 use crate::engine::{Child, Operation, StepRecord, TargetRelease};
 use crate::error::{Error, ErrorKind};
 use crate::fleet;
@@ -173,26 +172,18 @@ impl<M: Memory> Rollouts<M> {
     pub fn events(&self, arg: &ListEventsArg) -> EventPage {
         let limit = arg.limit.unwrap_or(MAX_EVENT_PAGE).clamp(1, MAX_EVENT_PAGE) as usize;
         let mut events = Vec::new();
-        let log = self.events.as_ref().expect("not pruning");
-        // Events before `base` were pruned: a page asked to start there starts at the oldest.
-        let base = *self.events_base.get();
-        let from = arg.from.unwrap_or(base).max(base);
-        let end = base + log.len();
-        for (scanned, sequence) in (0u64..).zip(from..end) {
+        // Events before the first kept were pruned: a page asked to start there starts at it.
+        let from = arg.from.unwrap_or(0).max(self.events.first());
+        for (scanned, sequence) in (0u64..).zip(from..self.events.end()) {
             if events.len() == limit || scanned == EVENT_SCAN_BUDGET {
                 return EventPage {
                     events,
                     next: Some(sequence),
                 };
             }
-            let Cbor(logged) = log.get(sequence - base).expect("below the log's length");
-            if arg.rollout_id.is_none_or(|id| id == logged.rollout_id) {
-                events.push(RolloutEvent {
-                    sequence,
-                    rollout_id: logged.rollout_id,
-                    at: logged.event.at,
-                    kind: logged.event.kind,
-                });
+            let event = self.events.get(sequence);
+            if arg.rollout_id.is_none_or(|id| id == event.rollout_id) {
+                events.push(event);
             }
         }
         EventPage { events, next: None }
@@ -200,20 +191,10 @@ impl<M: Memory> Rollouts<M> {
 
     /// The newest `limit` events of the log, newest first: `limit` entries read.
     pub fn newest_events(&self, limit: usize) -> Vec<RolloutEvent> {
-        let log = self.events.as_ref().expect("not pruning");
-        let base = *self.events_base.get();
-        (0..log.len())
+        (self.events.first()..self.events.end())
             .rev()
             .take(limit)
-            .map(|index| {
-                let Cbor(logged) = log.get(index).expect("below the log's length");
-                RolloutEvent {
-                    sequence: base + index,
-                    rollout_id: logged.rollout_id,
-                    at: logged.event.at,
-                    kind: logged.event.kind,
-                }
-            })
+            .map(|sequence| self.events.get(sequence))
             .collect()
     }
 

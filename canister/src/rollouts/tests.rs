@@ -2,6 +2,7 @@ use candid::Principal;
 use ic_stable_structures::VectorMemory;
 use serde_bytes::ByteBuf;
 
+use super::event_log::EventRetention;
 use super::planning::interleave_subnets;
 use super::*;
 use crate::cbor::Cbor;
@@ -1009,14 +1010,17 @@ fn reads_show_the_install_argument_by_hash_and_size_only() {
     assert_eq!(record.engine.policy().install.arg, secret);
 }
 
-/// The event log is bounded: once it holds `max` events it keeps its newest `keep`, their
+/// The event log is bounded: it keeps one to two generations of its newest events, their
 /// sequence numbers unchanged, and a page asked from before them starts at the oldest kept.
 /// The bound survives a reopening of the stable memory (an upgrade).
 #[test]
 fn the_event_log_keeps_its_newest_events_with_their_sequence_numbers() {
     let memory = VectorMemory::default();
     let (mut state, release) = setup_on(memory.clone(), 6);
-    state.rollouts.event_retention = EventRetention { max: 12, keep: 5 };
+    state
+        .rollouts
+        .events
+        .set_retention(EventRetention { per_generation: 6 });
     let unbounded = {
         let (mut reference, release) = setup(6);
         let rollout_id = start(&mut reference, &release, Selector::All).unwrap();
@@ -1040,23 +1044,24 @@ fn the_event_log_keeps_its_newest_events_with_their_sequence_numbers() {
         ..ListEventsArg::default()
     });
     assert!(
-        (5..12).contains(&kept.events.len()),
+        (6..=12).contains(&kept.events.len()),
         "{} kept",
         kept.events.len()
     );
     // The newest events, as the unbounded log numbers and tells them.
     let newest = &unbounded.events[unbounded.events.len() - kept.events.len()..];
     assert_eq!(kept.events, newest);
-    // Upgraded, the log and its first sequence number read the same.
+    // Upgraded, the log and its first sequence number read the same; so does a copy restored
+    // from an export, which carries both generations as they are.
     drop(state);
-    let upgraded = State::post_upgrade(memory, crate::UpgradeArg::default()).unwrap();
-    assert_eq!(
-        upgraded.rollouts.events(&ListEventsArg {
-            limit: Some(1_000),
-            ..ListEventsArg::default()
-        }),
-        kept
-    );
+    let mut upgraded = State::post_upgrade(memory, crate::UpgradeArg::default()).unwrap();
+    let all = ListEventsArg {
+        limit: Some(1_000),
+        ..ListEventsArg::default()
+    };
+    assert_eq!(upgraded.rollouts.events(&all), kept);
+    let restored = restored_copy(&mut upgraded, T0);
+    assert_eq!(restored.rollouts.events(&all), kept);
 }
 
 mod memory_persistence {
