@@ -104,6 +104,11 @@ impl GovernanceSettings {
 pub const MAX_RENDER_BYTES: usize = 4 * 1024;
 /// The most module lines ("n children from ...") a render lists; the rest are summed.
 const MAX_FROM_LINES: usize = 12;
+/// The most modules a preview lists its targets by; the rest are counted together. A fleet
+/// whose children each ran a module of their own would otherwise list one entry a child: about
+/// 80 bytes each, past a reply's 2 MiB near 25,000 children, and a release name looked up for
+/// each.
+pub const MAX_FROM_MODULES: usize = 100;
 
 /// The payload of a rollout proposal: the rollout, and the hash of the plan voters saw
 /// (`preview_rollout` or the validator's render tells it).
@@ -134,8 +139,10 @@ pub struct RolloutPreview {
     pub targets: u32,
     /// Selected children already on the release.
     pub skipped: u32,
-    /// The targets by the module they run now, most first.
+    /// The targets by the module they run now, most first: at most [`MAX_FROM_MODULES`].
     pub from: Vec<FromModule>,
+    /// The targets that run the modules left out of `from`, if any.
+    pub from_others: Option<OtherModules>,
     /// Children per wave, the canary first.
     pub wave_sizes: Vec<u32>,
     /// The policy, its install argument left out (shown by hash and size above).
@@ -153,6 +160,13 @@ pub struct FromModule {
     pub module_sha256: Option<ByteBuf>,
     /// `name@version` when the module is a release.
     pub release: Option<String>,
+    pub children: u32,
+}
+
+/// Targets counted together: the modules they run, and how many they are.
+#[derive(CandidType, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct OtherModules {
+    pub modules: u32,
     pub children: u32,
 }
 
@@ -233,13 +247,28 @@ pub fn plan_sha256(plan: &Plan) -> Sha256Hash {
     hasher.finish()
 }
 
-/// Targets by the module they run now (`counts`: how many run each), most first;
-/// `release_name` names the modules that are releases.
+/// Targets by the module they run now (`counts`: how many run each), most first (a tie by
+/// module), at most [`MAX_FROM_MODULES`], and the others counted together; `release_name`
+/// names the modules listed that are releases.
 pub fn targets_by_module(
     counts: BTreeMap<Option<ModuleHash>, u32>,
     release_name: impl Fn(&ModuleHash) -> Option<String>,
-) -> Vec<FromModule> {
-    let mut from: Vec<FromModule> = counts
+) -> (Vec<FromModule>, Option<OtherModules>) {
+    let mut counts: Vec<(Option<ModuleHash>, u32)> = counts.into_iter().collect();
+    let most_first = |a: &(Option<ModuleHash>, u32), b: &(Option<ModuleHash>, u32)| {
+        b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+    };
+    let others = (counts.len() > MAX_FROM_MODULES).then(|| {
+        // Only the listed ones sorted: a selection, then a sort of 100.
+        counts.select_nth_unstable_by(MAX_FROM_MODULES, most_first);
+        let rest = counts.split_off(MAX_FROM_MODULES);
+        OtherModules {
+            modules: rest.len() as u32,
+            children: rest.iter().map(|(_, children)| children).sum(),
+        }
+    });
+    counts.sort_unstable_by(most_first);
+    let from = counts
         .into_iter()
         .map(|(module, children)| FromModule {
             module_sha256: module.map(|module| ByteBuf::from(module.0.to_vec())),
@@ -247,8 +276,7 @@ pub fn targets_by_module(
             children,
         })
         .collect();
-    from.sort_by_key(|from| std::cmp::Reverse(from.children));
-    from
+    (from, others)
 }
 
 /// The validator's render of a rollout proposal.
@@ -291,16 +319,16 @@ pub fn render_rollout(preview: &RolloutPreview) -> String {
         };
         let _ = writeln!(text, "  - {} from {module}", from.children);
     }
-    if preview.from.len() > MAX_FROM_LINES {
-        let rest: u32 = preview.from[MAX_FROM_LINES..]
-            .iter()
-            .map(|from| from.children)
-            .sum();
-        let _ = writeln!(
-            text,
-            "  - {rest} from {} other modules",
-            preview.from.len() - MAX_FROM_LINES
-        );
+    let listed_beyond = preview.from.iter().skip(MAX_FROM_LINES);
+    let counted = preview.from_others.iter();
+    let (modules, rest) = listed_beyond
+        .map(|from| (1, from.children))
+        .chain(counted.map(|others| (others.modules, others.children)))
+        .fold((0, 0), |(modules, rest), (more, children)| {
+            (modules + more, rest + children)
+        });
+    if modules > 0 {
+        let _ = writeln!(text, "  - {rest} from {modules} other modules");
     }
     let _ = writeln!(text, "- Waves: {}", waves_text(&preview.wave_sizes));
     let stopped = policy

@@ -39,6 +39,7 @@ fn preview(from: Vec<FromModule>) -> RolloutPreview {
         targets: from.iter().map(|from| from.children).sum(),
         skipped: 1,
         from,
+        from_others: None,
         wave_sizes: vec![1, 10, 89],
         policy: Policy::default(),
         plan_sha256: ByteBuf::from(vec![0xab; 32]),
@@ -103,9 +104,10 @@ fn targets_are_counted_by_the_module_they_run_most_first() {
     {
         *counts.entry(child.module_hash).or_default() += 1;
     }
-    let from = targets_by_module(counts, |module| {
+    let (from, others) = targets_by_module(counts, |module| {
         (*module == v1).then(|| "shard@1.3.0".to_string())
     });
+    assert_eq!(others, None);
     assert_eq!(
         from,
         [
@@ -121,6 +123,63 @@ fn targets_are_counted_by_the_module_they_run_most_first() {
             },
         ]
     );
+}
+
+/// A fleet whose children run many modules: the preview lists the 100 that most targets run
+/// (ties by module) and counts the others together; only the listed are named, and the render
+/// sums what it does not show of either.
+#[test]
+fn targets_by_module_list_at_most_a_hundred_modules_and_count_the_others() {
+    // Module n runs on n % 7 + 1 targets, and 10 run none: 151 entries.
+    let counts: BTreeMap<Option<ModuleHash>, u32> = (0..150u8)
+        .map(|n| (Some(ModuleHash([n; 32])), u32::from(n % 7) + 1))
+        .chain([(None, 10)])
+        .collect();
+    let targets: u32 = counts.values().sum();
+    let named = std::cell::Cell::new(0);
+    let (from, others) = targets_by_module(counts.clone(), |_| {
+        named.set(named.get() + 1);
+        Some("shard@1".into())
+    });
+    assert_eq!(from.len(), MAX_FROM_MODULES);
+    assert_eq!(
+        from[0].module_sha256, None,
+        "the most targets run no module"
+    );
+    assert_eq!(named.get(), MAX_FROM_MODULES - 1);
+    let others = others.expect("51 modules left out");
+    assert_eq!(others.modules, 51);
+    assert_eq!(
+        from.iter().map(|from| from.children).sum::<u32>() + others.children,
+        targets
+    );
+    // Most first, ties by module: the same list as sorting them all.
+    let mut all: Vec<(Option<ModuleHash>, u32)> = counts.into_iter().collect();
+    all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let listed: Vec<(Option<ByteBuf>, u32)> = from
+        .iter()
+        .map(|from| (from.module_sha256.clone(), from.children))
+        .collect();
+    let expected: Vec<(Option<ByteBuf>, u32)> = all[..MAX_FROM_MODULES]
+        .iter()
+        .map(|(module, children)| (module.map(|m| ByteBuf::from(m.0.to_vec())), *children))
+        .collect();
+    assert_eq!(listed, expected);
+
+    let mut shown = preview(from);
+    shown.targets = targets;
+    shown.from_others = Some(others.clone());
+    let render = render_rollout(&shown);
+    let beyond: u32 = shown.from[MAX_FROM_LINES..]
+        .iter()
+        .map(|from| from.children)
+        .sum();
+    let line = format!(
+        "  - {} from {} other modules",
+        beyond + others.children,
+        MAX_FROM_MODULES - MAX_FROM_LINES + 51
+    );
+    assert!(render.contains(&line), "{render}");
 }
 
 #[test]

@@ -743,6 +743,8 @@ fn preview_of<M: Memory>(
     let release = &release.summary;
     let mut policy = planned.policy;
     let install_arg = std::mem::take(&mut policy.install.arg);
+    let (from, from_others) =
+        governance::targets_by_module(planned.from, |module| release_store.release_name(&module.0));
     RolloutPreview {
         release_name: release.name.clone(),
         release_version: release.version.clone(),
@@ -753,9 +755,8 @@ fn preview_of<M: Memory>(
         install_arg_size: install_arg.len() as u64,
         targets: planned.targets,
         skipped: planned.skipped,
-        from: governance::targets_by_module(planned.from, |module| {
-            release_store.release_name(&module.0)
-        }),
+        from,
+        from_others,
         wave_sizes: planned.wave_sizes,
         policy,
         plan_sha256: ByteBuf::from(planned.plan_sha256.to_vec()),
