@@ -11,18 +11,20 @@ use candid::Principal;
 use ic_stable_structures::Memory;
 
 use super::gates::{GateCheck, KnownRelease};
-use super::{fleet_error, RestoreChildArg, Rollouts, StartBackupRunArg, StartRolloutArg};
+use super::{
+    fleet_error, PolicyArg, RestoreChildArg, Rollouts, StartBackupRunArg, StartRolloutArg,
+};
 use crate::engine::{
     BackupRun, ChildSpec, Delivery, FailureBudget, InstallOptions, ModuleHash, Nanos, OnFailure,
     Operation, Plan, PlanError, Policy, RestoreRun, Rollout, RolloutBuilder, SnapshotId,
     SubnetIndex, TargetRelease, WasmMemoryPersistence,
 };
 use crate::error::{Error, ErrorKind};
-use crate::fleet::{self, ChildRecord, ClaimConflicts, Fleet, SelectionReader};
+use crate::fleet::{self, ChildRecord, ClaimConflicts, Fleet, SelectionReader, Selector};
 use crate::governance::{self, PlanHasher, RolloutPreview};
 use crate::hash::{sha256, Sha256Hash};
 use crate::release_store::ReleaseStore;
-use crate::releases::{Release, ReleaseModule};
+use crate::releases::{Release, ReleaseModule, ReleaseSelector};
 use crate::uploads::parse_sha256;
 use serde_bytes::ByteBuf;
 
@@ -561,7 +563,7 @@ impl<M: Memory> Rollouts<M> {
         // A release deleted and uploaded again under its name is another module.
         let prepared = self
             .prepared
-            .get(&preview_key(&arg))
+            .get(&arg)
             .filter(|prepared| prepared.module_sha256 == release.summary.sha256);
         let mut preview = match prepared {
             Some(prepared) => prepared.clone(),
@@ -600,7 +602,7 @@ impl<M: Memory> Rollouts<M> {
             }
             .into());
         }
-        let key = preview_key(&arg);
+        let key = PreviewKey::of(&arg);
         let mut plan = StartPlan::begin(fleet, release_store, arg.into())?;
         let pinned = plan.pinned.take();
         self.prepared.in_flight += 1;
@@ -662,7 +664,7 @@ impl<M: Memory> Rollouts<M> {
 }
 
 /// Selected children a preview (a query, as the proposal validators are) plans at once: about
-/// 49 K instructions a child (bench `preview_rollout_instructions_per_child`), so about 50 M at
+/// 43 K instructions a child (bench `preview_rollout_instructions_per_child`), so about 50 M at
 /// most. A larger selection is planned by `prepare_rollout`, a slice per message, and previewed
 /// from the plan it keeps.
 pub const PREVIEW_AT_ONCE: usize = 1_000;
@@ -675,47 +677,77 @@ pub const PREPARES_IN_FLIGHT: u32 = 2;
 /// A rollout's plan being prepared for previews ([`Rollouts::begin_prepare`]): a start's plan,
 /// read and planned a slice per message, that claims no child.
 pub struct Preparation {
-    key: Sha256Hash,
+    key: PreviewKey,
     pinned: Option<Sha256Hash>,
     plan: StartPlan,
     /// Counted among the preparations in flight.
     counted: bool,
 }
 
-/// The previews `prepare_rollout` made, by [`preview_key`], and the preparations in flight. On
+/// The previews `prepare_rollout` made, by [`PreviewKey`], and the preparations in flight. On
 /// the heap only: an upgrade drops them, and a preview then asks for another preparation.
 #[derive(Default)]
 pub(super) struct PreparedPreviews {
-    by_key: BTreeMap<Sha256Hash, RolloutPreview>,
+    kept: Vec<(PreviewKey, RolloutPreview)>,
     in_flight: u32,
 }
 
 impl PreparedPreviews {
-    fn get(&self, key: &Sha256Hash) -> Option<&RolloutPreview> {
-        self.by_key.get(key)
+    fn get(&self, arg: &StartRolloutArg) -> Option<&RolloutPreview> {
+        self.kept
+            .iter()
+            .find(|(key, _)| key.previews(arg))
+            .map(|(_, preview)| preview)
     }
 
-    fn keep(&mut self, key: Sha256Hash, preview: RolloutPreview) {
-        self.by_key.insert(key, preview);
-        if self.by_key.len() > PREPARED_KEPT {
-            let oldest = self
-                .by_key
-                .iter()
-                .min_by_key(|(_, preview)| preview.prepared_at)
-                .map(|(key, _)| *key)
+    /// Keeps `preview`, in place of one of the same key, or of the oldest beyond
+    /// [`PREPARED_KEPT`].
+    fn keep(&mut self, key: PreviewKey, preview: RolloutPreview) {
+        self.kept.retain(|(kept, _)| *kept != key);
+        self.kept.push((key, preview));
+        if self.kept.len() > PREPARED_KEPT {
+            let oldest = (0..self.kept.len())
+                .min_by_key(|&index| self.kept[index].1.prepared_at)
                 .expect("more than one kept");
-            self.by_key.remove(&oldest);
+            self.kept.swap_remove(oldest);
         }
     }
 }
 
 /// What a preview previews: the release, selector and policy of its argument (not the pin).
-fn preview_key(arg: &StartRolloutArg) -> Sha256Hash {
-    let unpinned = StartRolloutArg {
-        plan_sha256: None,
-        ..arg.clone()
-    };
-    sha256(&candid::encode_one(unpinned).expect("a start argument encodes"))
+/// Kept as they are and compared field by field: the SHA-256 of their Candid encoding cost
+/// 1.3 M instructions of the 1.9 M that a preview answered from a kept plan took.
+#[derive(PartialEq)]
+struct PreviewKey {
+    release: ReleaseSelector,
+    selector: Selector,
+    policy: Option<PolicyArg>,
+}
+
+impl PreviewKey {
+    fn of(arg: &StartRolloutArg) -> Self {
+        let StartRolloutArg {
+            release,
+            selector,
+            policy,
+            plan_sha256: _,
+        } = arg;
+        Self {
+            release: release.clone(),
+            selector: selector.clone(),
+            policy: policy.clone(),
+        }
+    }
+
+    fn previews(&self, arg: &StartRolloutArg) -> bool {
+        let StartRolloutArg {
+            release,
+            selector,
+            policy,
+            plan_sha256: _,
+        } = arg;
+        self.release == *release && self.selector == *selector && self.policy == *policy
+    }
 }
 
 fn parse_pin(pin: &Option<ByteBuf>) -> Result<Option<Sha256Hash>, Error> {
