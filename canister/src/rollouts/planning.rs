@@ -726,12 +726,7 @@ struct PreviewKey {
 
 impl PreviewKey {
     fn of(arg: &StartRolloutArg) -> Self {
-        let StartRolloutArg {
-            release,
-            selector,
-            policy,
-            plan_sha256: _,
-        } = arg;
+        let (release, selector, policy) = previewed(arg);
         Self {
             release: release.clone(),
             selector: selector.clone(),
@@ -740,14 +735,20 @@ impl PreviewKey {
     }
 
     fn previews(&self, arg: &StartRolloutArg) -> bool {
-        let StartRolloutArg {
-            release,
-            selector,
-            policy,
-            plan_sha256: _,
-        } = arg;
-        self.release == *release && self.selector == *selector && self.policy == *policy
+        previewed(arg) == (&self.release, &self.selector, &self.policy)
     }
+}
+
+/// The parts of `arg` a preview depends on: all but the pin (a field added to the argument
+/// must be named here).
+fn previewed(arg: &StartRolloutArg) -> (&ReleaseSelector, &Selector, &Option<PolicyArg>) {
+    let StartRolloutArg {
+        release,
+        selector,
+        policy,
+        plan_sha256: _,
+    } = arg;
+    (release, selector, policy)
 }
 
 fn parse_pin(pin: &Option<ByteBuf>) -> Result<Option<Sha256Hash>, Error> {

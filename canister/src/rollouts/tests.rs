@@ -1453,7 +1453,9 @@ fn prepared_previews_and_preparations_in_flight_are_bounded() {
     assert_eq!(prepared_at(&state, 2), Some(T0 + 2));
     assert_eq!(prepared_at(&state, PREPARED_KEPT as u32 + 1), Some(T0 + 17));
     // Prepared again, a rollout's preview replaces its own, and no other.
-    prepare(&mut state, with_concurrency(5), T0 + 100).0.unwrap();
+    prepare(&mut state, with_concurrency(5), T0 + 100)
+        .0
+        .unwrap();
     assert_eq!(prepared_at(&state, 5), Some(T0 + 100));
     assert_eq!(prepared_at(&state, 2), Some(T0 + 2));
 
