@@ -18,7 +18,7 @@
 use ic_stable_structures::{Log, Memory, StableCell};
 
 use super::api::RolloutEvent;
-use super::journal::{LoggedEvent, StableLog};
+use super::journal::{append, LoggedEvent, StableLog};
 use crate::backup::SectionVisitor;
 use crate::cbor::Cbor;
 
@@ -155,10 +155,7 @@ impl<M: Memory> EventLog<M> {
             let next = self.generations[newer].end();
             self.generations[1 - newer].restart_at(next);
         }
-        self.generations[self.newer()]
-            .log()
-            .append(&Cbor(event))
-            .expect("stable memory grows while the subnet has room");
+        append(self.generations[self.newer()].log(), event);
     }
 
     /// See [`crate::backup`]: each generation as it is stored.

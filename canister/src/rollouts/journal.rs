@@ -641,7 +641,10 @@ impl<M: Memory> Rollouts<M> {
     }
 }
 
-fn append<T: Serialize + serde::de::DeserializeOwned, M: Memory>(log: &StableLog<T, M>, item: T) {
+pub(super) fn append<T: Serialize + serde::de::DeserializeOwned, M: Memory>(
+    log: &StableLog<T, M>,
+    item: T,
+) {
     log.append(&Cbor(item))
         .expect("stable memory grows while the subnet has room");
 }
