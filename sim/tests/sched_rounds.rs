@@ -285,6 +285,7 @@ fn lower_bound_counts_latency_waves_and_the_coordinator_thread() {
         management_instructions_per_operation: vec![10_000_000],
         coordinator_instructions_per_operation: 38_000_000,
         coordinator_executions_per_operation: 1,
+        ..Workload::default()
     });
     assert_eq!(bound.latency, 10 * 8);
     // 334 installs of 10 M on the busiest subnet, 25 per round (250 M budget).
@@ -292,7 +293,50 @@ fn lower_bound_counts_latency_waves_and_the_coordinator_thread() {
     assert_eq!(bound.long_installs, 0);
     // 1_000 x (38 M + 2 M overhead) = 40 B over 4 B per round.
     assert_eq!(bound.coordinator, 10);
+    assert_eq!(bound.pipeline, 0, "no round trips given");
     assert_eq!(bound.rounds(), 80);
+}
+
+// The pipeline term: a subnet's snapshots (one a round) cannot begin before the calls ahead of
+// them in a chain were answered, nor the last operation end before the calls after them were;
+// on the subnet with the longest round trip. Stages in sequence add up.
+#[test]
+fn lower_bound_counts_the_pipeline_fill_and_drain_on_the_slowest_subnet() {
+    let model = SchedulingConfig::default();
+    let workload = Workload {
+        operations: 1_000,
+        subnets: 3,
+        concurrency: 100,
+        rounds_per_operation: 28,
+        management_instructions_per_operation: vec![model.snapshot_instructions],
+        round_trip_rounds: vec![2, 6, 6],
+        round_trips_before_counted: 2,
+        round_trips_after_counted: 3,
+        ..Workload::default()
+    };
+    let bound = model.lower_bound_rounds(&workload);
+    // 334 snapshots on the busiest subnet, one a round.
+    assert_eq!(bound.subnet_messages, 334);
+    // Every subnet has 333 or more: on a subnet 6 rounds away, the first runs no earlier than
+    // 2 round trips and a request (15 rounds) after the start, and the last one's answer comes
+    // 3 rounds after it, with 3 more round trips to the end: 6 x 6 + 333 - 1.
+    assert_eq!(bound.pipeline, 368);
+    assert_eq!(bound.rounds(), 368);
+    let canary = model.lower_bound_rounds(&Workload {
+        operations: 10,
+        concurrency: 10,
+        ..workload.clone()
+    });
+    // 3 snapshots a subnet at least: 6 x 6 + 3 - 1.
+    assert_eq!(canary.pipeline, 38);
+    assert_eq!(canary.then(&bound), 38 + 368);
+    // Without counted messages a chain is only its latency.
+    let free = model.lower_bound_rounds(&Workload {
+        management_instructions_per_operation: Vec::new(),
+        ..workload
+    });
+    assert_eq!(free.pipeline, 0);
+    assert_eq!(free.rounds(), 10 * 28);
 }
 
 // Replica install rate limit (`install_code_rate_limit`): a canister pays off that many install

@@ -9,11 +9,13 @@ use deployer::{ReleaseSelector, Selector, StartRolloutArg};
 use deployer_client::staged_policy as policy;
 use ic_sim::{artifacts, TraceKind, Workload};
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 const SUBNETS: usize = 3;
 
 /// 1,000 children (334/333/333) on three subnets: a canary of 10, then the rest, 100 at a time.
-/// `lower_bound_rounds` is the scheduling model's bound for the work the trace shows.
+/// `lower_bound_rounds` is the scheduling model's bound for the work the trace shows, as one
+/// batch; `staged_lower_bound_rounds` the canary's bound then the other children's.
 pub fn thousand_children() -> Figures {
     const CHILDREN: u64 = 1_000;
     const CONCURRENCY: u32 = 100;
@@ -76,75 +78,80 @@ pub fn thousand_children() -> Figures {
             "{read} costs {instructions} instructions"
         );
     }
-    let workload = measured_workload(
-        &deployer,
-        trace_from,
-        CHILDREN,
-        u64::from(CONCURRENCY),
-        figures["deployer_instructions_per_child"],
-    );
-    let terms = deployer
-        .env
-        .scheduling_model()
-        .lower_bound_rounds(&workload);
-    let bound = terms.rounds();
-    figures.insert("lower_bound_rounds".to_string(), bound);
-    figures.insert(
-        "rounds_percent_of_lower_bound".to_string(),
-        figures["rounds"] * 100 / bound,
-    );
-    figures.insert("lower_bound_latency_rounds".to_string(), terms.latency);
-    figures.insert(
-        "lower_bound_subnet_messages_rounds".to_string(),
-        terms.subnet_messages,
-    );
-    figures.insert(
-        "lower_bound_chain_rounds".to_string(),
-        workload.rounds_per_operation,
-    );
+    let executions_per_child = deployer.replicated_executions(trace_from).count() as u64 / CHILDREN;
     let (rounds_went, canary_ended) = where_the_rounds_go(&deployer, trace_from, CANARY);
     figures.extend(rounds_went);
-    let rest = CHILDREN - CANARY as u64;
-    let after_canary = after_the_canary(&deployer, canary_ended, rest, CONCURRENCY, &figures);
-    figures.extend(after_canary);
-    figures
-}
-
-/// The rounds from `canary_ended` (the round of the first call after the canary) to the end,
-/// against the bound of the `rest` children left then: the start and the canary (the next
-/// wave waits for its verdict) are outside what the bound models, and 110 % of the whole
-/// bound would leave the other 990 children fewer rounds than their own bound.
-fn after_the_canary(
-    deployer: &Deployer,
-    canary_ended: u64,
-    rest: u64,
-    concurrency: u32,
-    figures: &Figures,
-) -> Figures {
-    let trace = deployer.env.trace();
-    let from = trace
+    let canary_end = deployer
+        .env
+        .trace()
         .iter()
         .position(|event| event.round >= canary_ended)
         .expect("the rollout went on after its canary");
-    let bound = deployer
-        .env
-        .scheduling_model()
-        .lower_bound_rounds(&measured_workload(
-            deployer,
-            from,
-            rest,
+    let measure = |trace: Range<usize>, operations: u64, concurrency: u32| {
+        let workload = measured_workload(
+            &deployer,
+            trace,
+            operations,
             u64::from(concurrency),
-            figures["deployer_instructions_per_child"],
-        ))
-        .rounds();
-    let rounds = figures["rounds"] - figures["start_rounds"] - figures["canary_rounds"];
-    Figures::from([
-        ("after_canary_lower_bound_rounds".to_string(), bound),
+            (
+                figures["deployer_instructions_per_child"],
+                executions_per_child,
+            ),
+        );
+        let terms = deployer
+            .env
+            .scheduling_model()
+            .lower_bound_rounds(&workload);
+        (workload, terms)
+    };
+    let end = deployer.env.trace().len();
+    let (workload, whole) = measure(trace_from..end, CHILDREN, CONCURRENCY);
+    let (_, canary) = measure(trace_from..canary_end, CANARY as u64, CANARY as u32);
+    let rest = CHILDREN - CANARY as u64;
+    let (_, after_canary) = measure(canary_end..end, rest, CONCURRENCY);
+    let rounds = figures["rounds"];
+    let after_canary_rounds = rounds - figures["start_rounds"] - figures["canary_rounds"];
+    // The wave after the canary waits for the canary's verdict: its bound comes after the
+    // canary's.
+    let staged = canary.then(&after_canary);
+    figures.extend([
+        ("lower_bound_rounds".to_string(), whole.rounds()),
+        (
+            "rounds_percent_of_lower_bound".to_string(),
+            rounds * 100 / whole.rounds(),
+        ),
+        ("lower_bound_latency_rounds".to_string(), whole.latency),
+        (
+            "lower_bound_subnet_messages_rounds".to_string(),
+            whole.subnet_messages,
+        ),
+        ("lower_bound_pipeline_rounds".to_string(), whole.pipeline),
+        (
+            "lower_bound_chain_rounds".to_string(),
+            workload.rounds_per_operation,
+        ),
+        ("staged_lower_bound_rounds".to_string(), staged),
+        (
+            "rounds_percent_of_staged_lower_bound".to_string(),
+            rounds * 100 / staged,
+        ),
+        (
+            "after_canary_lower_bound_rounds".to_string(),
+            after_canary.rounds(),
+        ),
         (
             "after_canary_rounds_percent_of_lower_bound".to_string(),
-            rounds * 100 / bound,
+            after_canary_rounds * 100 / after_canary.rounds(),
         ),
-    ])
+    ]);
+    // A lower bound that a measured rollout beats is not one.
+    assert!(
+        staged <= rounds && after_canary.rounds() <= after_canary_rounds,
+        "the bounds ({staged} in all, {} after the canary) exceed the rounds measured \
+         ({rounds}, {after_canary_rounds})",
+        after_canary.rounds(),
+    );
+    figures
 }
 
 /// Where a rollout's rounds go beyond the bound, from the management calls the trace shows:
@@ -180,26 +187,38 @@ fn where_the_rounds_go(deployer: &Deployer, trace_from: usize, canary: usize) ->
     (figures, firsts[canary])
 }
 
-/// The rollout since trace position `trace_from` as the scheduling model's [`Workload`]: each
+/// The rollout's part at trace positions `trace` as the scheduling model's [`Workload`]: each
 /// child's chain of management calls (one round trip each, the next call waits for the
 /// answer), the calls that count against its subnet's message budget (snapshots at their fixed
-/// count, upgrades at the instructions they ran), and the deployer's executions.
+/// count, upgrades at the instructions they ran) and where they are in the chain, and the
+/// deployer's instructions and executions per operation (`coordinator`).
 fn measured_workload(
     deployer: &Deployer,
-    trace_from: usize,
+    trace: Range<usize>,
     operations: u64,
     concurrency: u64,
-    coordinator_instructions_per_operation: u64,
+    coordinator: (u64, u64),
 ) -> Workload {
     let sim = &deployer.env;
     let model = sim.scheduling_model();
-    let mut calls_per_child: BTreeMap<Principal, u64> = BTreeMap::new();
-    let mut snapshots = 0;
-    for call in deployer.management_calls_since(trace_from) {
-        *calls_per_child.entry(call.target).or_default() += 1;
-        snapshots += u64::from(call.method == "take_canister_snapshot");
+    // Calls are in the order of their rounds: the range's calls are those before its end's.
+    let until_round = sim
+        .trace()
+        .get(trace.end)
+        .map_or(u64::MAX, |event| event.round);
+    let mut chains: BTreeMap<Principal, Vec<&str>> = BTreeMap::new();
+    for call in deployer
+        .management_calls_since(trace.start)
+        .take_while(|call| call.round < until_round)
+    {
+        chains.entry(call.target).or_default().push(call.method);
     }
-    let upgrades: Vec<u64> = sim.trace()[trace_from..]
+    let snapshots = chains
+        .values()
+        .flatten()
+        .filter(|method| **method == "take_canister_snapshot")
+        .count() as u64;
+    let upgrades: Vec<u64> = sim.trace()[trace]
         .iter()
         .filter_map(|event| match &event.kind {
             TraceKind::Execution {
@@ -213,13 +232,27 @@ fn measured_workload(
     let deployer_subnet = sim
         .subnet_of(deployer.canister)
         .expect("the deployer exists");
-    let chain_rounds: u64 = calls_per_child
+    let chain_rounds: u64 = chains
         .iter()
         .map(|(child, calls)| {
             let subnet = sim.subnet_of(*child).expect("a child exists");
-            calls * sim.round_trip_rounds(deployer_subnet, subnet)
+            calls.len() as u64 * sim.round_trip_rounds(deployer_subnet, subnet)
         })
         .sum();
+    // The fewest calls of a child's chain before its first counted call and after its last
+    // (the children, stopped; not the chunk stores).
+    let counted = |method: &&str| model.counts_against_subnet_budget(method);
+    let outside: Vec<(u64, u64)> = chains
+        .values()
+        .filter(|calls| calls.contains(&"stop_canister"))
+        .filter_map(|calls| {
+            let first = calls.iter().position(counted)?;
+            let last = calls.iter().rposition(counted)?;
+            Some((first as u64, (calls.len() - 1 - last) as u64))
+        })
+        .collect();
+    let before = outside.iter().map(|(before, _)| *before).min().unwrap_or(0);
+    let after = outside.iter().map(|(_, after)| *after).min().unwrap_or(0);
     let upgrade_instructions = upgrades.iter().sum::<u64>() / upgrades.len().max(1) as u64;
     // Whole messages per operation, rounded down, so the bound stays a lower bound.
     let management_instructions_per_operation = std::iter::repeat_n(
@@ -231,6 +264,8 @@ fn measured_workload(
         upgrades.len() / operations as usize,
     ))
     .collect();
+    let (coordinator_instructions_per_operation, coordinator_executions_per_operation) =
+        coordinator;
     Workload {
         operations,
         subnets: SUBNETS as u64,
@@ -239,9 +274,12 @@ fn measured_workload(
         rounds_per_operation: chain_rounds / operations,
         management_instructions_per_operation,
         coordinator_instructions_per_operation,
-        coordinator_executions_per_operation: deployer.replicated_executions(trace_from).count()
-            as u64
-            / operations,
+        coordinator_executions_per_operation,
+        round_trip_rounds: (0..SUBNETS)
+            .map(|subnet| sim.round_trip_rounds(deployer_subnet, subnet))
+            .collect(),
+        round_trips_before_counted: before,
+        round_trips_after_counted: after,
     }
 }
 

@@ -102,6 +102,14 @@ pub struct Workload {
     /// executions.
     pub coordinator_instructions_per_operation: u64,
     pub coordinator_executions_per_operation: u64,
+    /// The coordinator's round trip to each subnet (request and answer), for the pipeline term;
+    /// empty: no such term.
+    pub round_trip_rounds: Vec<u64>,
+    /// Calls of an operation's chain answered before its first message that counts against the
+    /// subnet budget is sent (a stop before a snapshot), and sent after its last one is answered
+    /// (a start, a verification after an install).
+    pub round_trips_before_counted: u64,
+    pub round_trips_after_counted: u64,
 }
 
 /// The lower bounds of the scheduling model; the batch needs at least [`RoundsLowerBound::rounds`].
@@ -115,6 +123,11 @@ pub struct RoundsLowerBound {
     pub long_installs: u64,
     /// The coordinator's instructions (with execution overheads) against one thread per round.
     pub coordinator: u64,
+    /// A subnet's counted messages in a row, after the round trips an operation needs before
+    /// its first one can run and before the answer of the one after its last one (see
+    /// [`Workload::round_trips_before_counted`]): the pipeline's fill and drain, on the subnet
+    /// where they take longest.
+    pub pipeline: u64,
 }
 
 impl RoundsLowerBound {
@@ -123,6 +136,13 @@ impl RoundsLowerBound {
             .max(self.subnet_messages)
             .max(self.long_installs)
             .max(self.coordinator)
+            .max(self.pipeline)
+    }
+
+    /// The bound of `self` then `next`, which cannot begin before `self` ends (a canary wave
+    /// and the waves after it).
+    pub fn then(&self, next: &RoundsLowerBound) -> u64 {
+        self.rounds() + next.rounds()
     }
 }
 
@@ -138,6 +158,12 @@ impl SchedulingConfig {
     /// Instructions management messages may use per subnet per round.
     pub fn subnet_message_budget(&self) -> u64 {
         self.round_instruction_limit / self.subnet_message_fraction.max(1)
+    }
+
+    /// Whether the management method `method` counts against the subnet message budget (does
+    /// real work: installs, chunk uploads, snapshots).
+    pub fn counts_against_subnet_budget(&self, method: &str) -> bool {
+        subnet_message_cost(method, self) != SubnetMessageCost::Free
     }
 
     /// How many messages that count `instructions` against the subnet message budget start in one
@@ -174,6 +200,22 @@ impl SchedulingConfig {
                         * self.execution_overhead_instructions,
             );
         let to_u64 = |rounds: u128| u64::try_from(rounds).unwrap_or(u64::MAX);
+        // Every subnet has at least floor(operations / subnets) operations. Its first counted
+        // message runs no earlier than the round trips answered before it plus its own
+        // request's trip; its last one no later than its own answer's trip plus the round trips
+        // after it before the end; in between, its counted messages at the budget's rate.
+        let fewest_per_subnet = operations / u128::from(workload.subnets.max(1));
+        let counted_rounds = (fewest_per_subnet * numerator).div_ceil(denominator);
+        let outside = u128::from(workload.round_trips_before_counted)
+            + u128::from(workload.round_trips_after_counted)
+            + 1;
+        let pipeline = workload
+            .round_trip_rounds
+            .iter()
+            .filter(|_| counted_rounds > 0)
+            .map(|&round_trip| outside * u128::from(round_trip) + counted_rounds - 1)
+            .max()
+            .unwrap_or(0);
         RoundsLowerBound {
             latency: to_u64(
                 operations.div_ceil(u128::from(workload.concurrency.max(1)))
@@ -184,6 +226,7 @@ impl SchedulingConfig {
             coordinator: to_u64(
                 coordinator_instructions.div_ceil(u128::from(self.round_instruction_limit.max(1))),
             ),
+            pipeline: to_u64(pipeline),
         }
     }
 }
