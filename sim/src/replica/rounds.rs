@@ -209,13 +209,13 @@ impl SchedulingConfig {
         let outside = u128::from(workload.round_trips_before_counted)
             + u128::from(workload.round_trips_after_counted)
             + 1;
-        let pipeline = workload
-            .round_trip_rounds
-            .iter()
-            .filter(|_| counted_rounds > 0)
-            .map(|&round_trip| outside * u128::from(round_trip) + counted_rounds - 1)
-            .max()
-            .unwrap_or(0);
+        let slowest_round_trip = workload.round_trip_rounds.iter().copied().max();
+        let pipeline = match slowest_round_trip {
+            Some(round_trip) if counted_rounds > 0 => {
+                outside * u128::from(round_trip) + counted_rounds - 1
+            }
+            _ => 0,
+        };
         RoundsLowerBound {
             latency: to_u64(
                 operations.div_ceil(u128::from(workload.concurrency.max(1)))
