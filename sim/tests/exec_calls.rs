@@ -72,6 +72,7 @@ fn respond(
     let kind = ExecKind::Response {
         callback: outcome.calls[0].callback.clone(),
         response,
+        injected_trap: None,
     };
     canister.execute(&kind, &env())
 }
@@ -264,6 +265,7 @@ fn a_callback_may_reply_only_when_the_call_context_is_not_answered() {
     let kind = ExecKind::Response {
         callback,
         response: CallResponse::Reply(vec![]),
+        injected_trap: None,
     };
     let outcome = canister.execute(&kind, &env());
     assert_eq!(reply(&outcome), b"");
@@ -289,6 +291,7 @@ fn a_callback_index_is_checked_only_when_it_runs() {
     let kind = ExecKind::Response {
         callback,
         response: CallResponse::Reply(vec![]),
+        injected_trap: None,
     };
     let outcome = canister.execute(&kind, &env());
     assert_eq!(trap(&outcome), "Canister trapped: table out of bounds");

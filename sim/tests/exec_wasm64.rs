@@ -158,6 +158,7 @@ fn a_wasm64_module_calls_out_and_its_closure_gets_an_i64_environment() {
         &ic_sim::exec::ExecKind::Response {
             callback: call.callback.clone(),
             response: ic_sim::exec::CallResponse::Reply(b"pong".to_vec()),
+            injected_trap: None,
         },
         &env(),
     );

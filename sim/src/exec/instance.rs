@@ -737,11 +737,13 @@ impl CanisterInstance {
             ),
             ExecKind::GlobalTimer => (Mode::SystemTask, "canister_global_timer".into(), true),
             ExecKind::Heartbeat => (Mode::SystemTask, "canister_heartbeat".into(), true),
-            ExecKind::Response { callback, response } => {
-                return self.respond(callback, response, env, false)
-            }
+            ExecKind::Response {
+                callback,
+                response,
+                injected_trap,
+            } => return self.respond(callback, response, env, false, injected_trap.as_deref()),
             ExecKind::CompositeResponse { callback, response } => {
-                return self.respond(callback, response, env, true)
+                return self.respond(callback, response, env, true, None)
             }
         };
         if !self.module.exports_function(&export) {
@@ -771,14 +773,16 @@ impl CanisterInstance {
         }
     }
 
-    /// A response to an outgoing call: the reply or reject closure; if it traps, the cleanup
-    /// closure (whose changes persist), reporting the closure's trap.
+    /// A response to an outgoing call: the reply or reject closure; if it traps (or
+    /// `injected_trap` says it does, before running any code), the cleanup closure (whose changes
+    /// persist), reporting the closure's trap.
     fn respond(
         &mut self,
         callback: &Callback,
         response: &CallResponse,
         env: &ExecEnv,
         composite: bool,
+        injected_trap: Option<&str>,
     ) -> ExecOutcome {
         let mut steps = Steps::new(env.instruction_limit);
         let (reply_mode, reject_mode, cleanup_mode) = if composite {
@@ -812,8 +816,13 @@ impl CanisterInstance {
             fun,
             env: closure_env,
         };
-        if self.transaction(closure, state, true, &mut steps) {
-            return steps.outcome;
+        match injected_trap {
+            Some(trap) => steps.outcome.trap = Some(trap.to_string()),
+            None => {
+                if self.transaction(closure, state, true, &mut steps) {
+                    return steps.outcome;
+                }
+            }
         }
         let mut outcome = steps.failed();
         if let Some((fun, cleanup_env)) = callback.cleanup {

@@ -153,6 +153,9 @@ pub enum ExecKind {
     Response {
         callback: Callback,
         response: CallResponse,
+        /// Set by fault injection: the closure traps with this message before running any of
+        /// its code, and the cleanup closure runs as after any trap.
+        injected_trap: Option<String>,
     },
     /// A response to a call a composite query made: as `Response`, in the composite callback
     /// modes (`CRy`, `CRt`, `CC`: non-replicated, no cycles, no certified data or timer).

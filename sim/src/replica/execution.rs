@@ -172,12 +172,13 @@ impl Sim {
             CallResponse::Reply(payload) => payload.clone(),
             CallResponse::Reject { .. } => Vec::new(),
         };
+        // The trace names the method the response answers: a callback's cost is read per call.
+        let label = format!("response:{}", call.method);
         let kind = ExecKind::Response {
             callback: call.callback,
             response,
+            injected_trap: self.execution_fault(canister, &label),
         };
-        // The trace names the method the response answers: a callback's cost is read per call.
-        let label = format!("response:{}", call.method);
         self.run_in_context(canister, call.context, kind, label, arg, refund);
     }
 
@@ -246,6 +247,7 @@ impl Sim {
         env.already_replied = call_context.responded;
         env.deadline_nanos = call_context.deadline_nanos;
         env.call_context_instructions = call_context.instructions;
+        // A response's injected trap is part of its kind: its cleanup closure still runs.
         let injected_trap = match kind {
             ExecKind::Response { .. } => None,
             _ => self.execution_fault(canister, &label),

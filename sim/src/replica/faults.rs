@@ -68,10 +68,12 @@ pub enum Fault {
         rounds: Option<u64>,
     },
     /// `canister`'s next execution of `entry` (its traced entry label: `update:<method>`,
-    /// `global_timer`, `heartbeat`) traps before running any of its code, as a trap in the
-    /// canister's own code would (out of instructions, stable memory that cannot grow, a bug):
-    /// the IC keeps nothing the execution did and rejects its call with `CANISTER_ERROR`.
-    /// Response executions never match (their cleanup closure is not modelled here).
+    /// `global_timer`, `heartbeat`, `response:<method called>`) traps before running any of its
+    /// code, as a trap in the canister's own code would (out of instructions, stable memory that
+    /// cannot grow, a bug): the IC keeps nothing the execution did and rejects its call with
+    /// `CANISTER_ERROR`. A response's trap runs the call's cleanup closure, whose changes persist
+    /// (IC interface specification, "Callbacks": the cleanup runs when the reply or reject
+    /// callback traps).
     TrapExecution {
         canister: Principal,
         entry: String,
