@@ -33,14 +33,21 @@ use crate::management_reply::{self, StatusCode};
 
 thread_local! {
     /// Calls made and not yet answered: the deployer refuses its own upgrade while any may be
-    /// answered (`state::upgrade_refusal`). A callback that traps after its call was counted
-    /// out undoes that count with the rest of its changes, so the count may stay high, never
-    /// low: then the deployer must be stopped to be upgraded, which is always safe.
+    /// answered (`state::upgrade_refusal`). A trapped callback's changes are undone, and its
+    /// cleanup drops the task that awaited the call, counting that call out; a task that awaited
+    /// other calls too counts those again (`count_still_outstanding`), since their answers will
+    /// find no task. So the count may stay high, never low: then the deployer must be stopped
+    /// to be upgraded, which is always safe.
     static CALLS_OUTSTANDING: Cell<u64> = const { Cell::new(0) };
 }
 
 pub fn calls_outstanding() -> u64 {
     CALLS_OUTSTANDING.get()
+}
+
+/// Counts again `calls` still out whose futures a trapped callback's cleanup dropped.
+pub fn count_still_outstanding(calls: u64) {
+    CALLS_OUTSTANDING.set(CALLS_OUTSTANDING.get() + calls);
 }
 
 /// Awaits a call, counted as outstanding until it is answered (or until ic-cdk drops the

@@ -40,7 +40,9 @@ use ic_cdk::api::{
 use ic_cdk::futures::spawn_migratory;
 use ic_cdk_timers::TimerId;
 
-use crate::engine::{reject_code, Action, ActionKind, CallCosts, ModuleHash, Outcome, SubnetIndex};
+use crate::engine::{
+    reject_code, Action, ActionId, ActionKind, CallCosts, ModuleHash, Outcome, SubnetIndex,
+};
 use crate::entry_points::{mutate_state, read_state};
 use crate::hash::Sha256Hash;
 use crate::rollouts::{Funds, SubnetStore, MAX_UPLOADS_IN_FLIGHT, WATCHDOG_INTERVAL_NANOS};
@@ -75,6 +77,92 @@ thread_local! {
     static UPLOAD_PLACES: Cell<u32> = const { Cell::new(MAX_UPLOADS_IN_FLIGHT) };
     /// When a rollout was last driven, for dashboards: a driver that stopped running shows.
     static LAST_DRIVEN_AT: Cell<Option<u64>> = const { Cell::new(None) };
+    /// Outcomes to journal when their rollout is next driven: those of actions whose task was
+    /// dropped in a trapped callback's cleanup (see [`AnswerWatch`]), where nothing may be
+    /// spawned and the journal is not written.
+    static INTERRUPTED: RefCell<Vec<(u64, ActionId, Outcome)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Armed while a task awaits the answer to an action. When a callback traps, the IC rolls back
+/// what it did and runs the call's cleanup, in which ic-cdk drops the task that awaited the call
+/// (IC interface specification, "Callbacks"); dropped armed, the watch has the action settled as
+/// unknown at the rollout's next drive: it may or may not have happened, and the engine reads
+/// the child, as after `SYS_UNKNOWN`. Without it the action stayed in flight, its child never
+/// finished, and the rollout waited for an operator's `reconcile_rollout`.
+struct AnswerWatch {
+    rollout_id: u64,
+    armed: Option<ActionId>,
+}
+
+impl AnswerWatch {
+    fn arm(rollout_id: u64, action: ActionId) -> Self {
+        Self {
+            rollout_id,
+            armed: Some(action),
+        }
+    }
+
+    fn answered(mut self) {
+        self.armed = None;
+    }
+}
+
+impl Drop for AnswerWatch {
+    fn drop(&mut self) {
+        if let Some(action) = self.armed.take() {
+            settle_later(self.rollout_id, action, Outcome::Unknown);
+        }
+    }
+}
+
+/// Has the action settled as `outcome` when its rollout is next driven, which is at once.
+fn settle_later(rollout_id: u64, action: ActionId, outcome: Outcome) {
+    INTERRUPTED.with_borrow_mut(|interrupted| interrupted.push((rollout_id, action, outcome)));
+    drive_no_later_than(rollout_id, time());
+}
+
+/// Armed while an upload runs; dropped armed, one of its callbacks trapped and the cleanup
+/// dropped its task (see [`AnswerWatch`]). Then the places it held are given back, its store is
+/// no longer taken as receiving (the next install there reads `stored_chunks` again), and the
+/// installs that waited for it are settled as transient rejects, to be retried. Its other chunk
+/// uploads still out were counted out as their futures were dropped: they are counted again.
+struct UploadWatch {
+    key: StoreKey,
+    places: u32,
+    /// The upload's chunk calls made and not answered.
+    chunks_in_flight: Cell<u64>,
+    armed: bool,
+}
+
+impl Drop for UploadWatch {
+    fn drop(&mut self) {
+        UPLOAD_PLACES.set(UPLOAD_PLACES.get() + self.places);
+        if !self.armed {
+            return;
+        }
+        // The trapped callback answered one of them, if any was out.
+        effects::count_still_outstanding(self.chunks_in_flight.get().saturating_sub(1));
+        let store = self.key.0;
+        let waiting = STORES.with_borrow_mut(|stores| match stores.remove(&self.key) {
+            Some(StoreState::Uploading(waiting)) => waiting,
+            Some(ready) => {
+                stores.insert(self.key, ready);
+                Vec::new()
+            }
+            None => Vec::new(),
+        });
+        for (rollout_id, action) in waiting {
+            let message = format!(
+                "uploading the release into chunk store {store} was interrupted (a callback of \
+                 the deployer trapped); the install is retried"
+            );
+            let outcome = Outcome::Rejected {
+                code: reject_code::SYS_TRANSIENT,
+                message,
+            };
+            settle_later(rollout_id, action.id, outcome);
+        }
+    }
 }
 
 /// When a rollout was last driven since the deployer started (its last upgrade).
@@ -160,6 +248,7 @@ pub fn recover() {
 }
 
 fn drive(rollout_id: u64) {
+    settle_interrupted(rollout_id);
     let now = time();
     LAST_DRIVEN_AT.set(Some(now));
     let funds = funds();
@@ -178,6 +267,29 @@ fn drive(rollout_id: u64) {
     }
     if let Some(due) = next_due {
         drive_no_later_than(rollout_id, due);
+    }
+}
+
+/// Journals the outcomes of the rollout's actions whose task a trapped callback's cleanup
+/// dropped, and starts the uploads that waited for the places such a task held.
+fn settle_interrupted(rollout_id: u64) {
+    // Every callback drives its rollout: the common case, nothing interrupted, allocates nothing.
+    if INTERRUPTED.with_borrow(Vec::is_empty) {
+        return;
+    }
+    let mine = INTERRUPTED.with_borrow_mut(|interrupted| {
+        let (mine, others) = std::mem::take(interrupted)
+            .into_iter()
+            .partition(|(of, _, _)| *of == rollout_id);
+        *interrupted = others;
+        mine
+    });
+    let settled = !mine.is_empty();
+    for (_, action, outcome) in mine {
+        journal_outcome(rollout_id, action, outcome);
+    }
+    if settled {
+        start_uploads();
     }
 }
 
@@ -295,11 +407,13 @@ async fn perform(rollout_id: u64, action: Action, install: Option<Install>) {
         }
         _ => None,
     };
+    let watch = AnswerWatch::arm(rollout_id, action.id);
     let mut outcome = effects::perform(&action, install).await;
+    watch.answered();
     if let Some(key) = store.filter(|_| effects::store_lost_chunks(&outcome)) {
         outcome = store_emptied(key, outcome);
     }
-    journal_outcome(rollout_id, action, outcome);
+    journal_outcome(rollout_id, action.id, outcome);
     if canister_status() == CanisterStatusCode::Running {
         drive(rollout_id);
     } else {
@@ -328,16 +442,16 @@ fn store_emptied(key: StoreKey, outcome: Outcome) -> Outcome {
 
 /// Journals an outcome and asks for the rollout to be driven again.
 fn settle(rollout_id: u64, action: Action, outcome: Outcome) {
-    journal_outcome(rollout_id, action, outcome);
+    journal_outcome(rollout_id, action.id, outcome);
     drive_no_later_than(rollout_id, time());
 }
 
-fn journal_outcome(rollout_id: u64, action: Action, outcome: Outcome) {
+fn journal_outcome(rollout_id: u64, action: ActionId, outcome: Outcome) {
     let now = time();
     mutate_state(|state| {
         state
             .rollouts
-            .record_outcome(rollout_id, action.id, outcome, &mut state.fleet, now)
+            .record_outcome(rollout_id, action, outcome, &mut state.fleet, now)
     });
 }
 
@@ -357,18 +471,25 @@ fn start_uploads() {
         UPLOAD_QUEUE.with_borrow_mut(|queue| queue.pop_front());
         UPLOAD_PLACES.set(UPLOAD_PLACES.get() - places);
         spawn_migratory(async move {
-            upload_release(key).await;
-            UPLOAD_PLACES.set(UPLOAD_PLACES.get() + places);
+            let mut watch = UploadWatch {
+                key,
+                places,
+                chunks_in_flight: Cell::new(0),
+                armed: true,
+            };
+            upload_release(key, &watch.chunks_in_flight).await;
+            watch.armed = false;
+            drop(watch);
             start_uploads();
         });
     }
 }
 
 /// Uploads the release's chunks that the store lacks, then starts the installs that waited.
-async fn upload_release(key: StoreKey) {
+async fn upload_release(key: StoreKey, chunks_in_flight: &Cell<u64>) {
     let (store, release) = key;
     let chunk_hashes: Rc<[Sha256Hash]> = chunk_hashes(release).into();
-    let result = upload_missing_chunks(store, release, &chunk_hashes).await;
+    let result = upload_missing_chunks(store, release, &chunk_hashes, chunks_in_flight).await;
     let waiting = STORES.with_borrow_mut(|stores| {
         let waiting = match stores.remove(&key) {
             Some(StoreState::Uploading(waiting)) => waiting,
@@ -405,6 +526,7 @@ async fn upload_missing_chunks(
     store: Principal,
     release: ModuleHash,
     hashes: &[Sha256Hash],
+    chunks_in_flight: &Cell<u64>,
 ) -> Result<(), CallError> {
     let mut stored = effects::stored_chunks(store).await?;
     let is_missing = |hash: &Sha256Hash, stored: &[Vec<u8>]| {
@@ -441,7 +563,10 @@ async fn upload_missing_chunks(
     let uploads = missing.into_iter().map(|index| async move {
         let chunk = read_state(|state| state.release_store.module_chunk(&release.0, index))
             .expect("a release in use is never deleted");
-        effects::upload_chunk(store, chunk).await
+        chunks_in_flight.set(chunks_in_flight.get() + 1);
+        let uploaded = effects::upload_chunk(store, chunk).await;
+        chunks_in_flight.set(chunks_in_flight.get() - 1);
+        uploaded
     });
     futures_util::future::join_all(uploads)
         .await
