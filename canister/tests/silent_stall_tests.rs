@@ -13,7 +13,7 @@ use candid::Principal;
 use deployer::{
     ErrorKind, EventKind, ListEventsArg, PolicyArg, Release, RolloutPhase, Selector, Step,
 };
-use ic_sim::{artifacts, Fault, FaultCount, FaultEvent, TraceKind};
+use ic_sim::{artifacts, Fault, FaultCount, FaultEvent, RejectCode, TraceKind};
 use rollout_support::*;
 use support::Answer;
 
@@ -115,6 +115,33 @@ fn the_installs_of_an_upload_whose_callback_trapped_are_retried() {
     fleet
         .upgrade_stopped(admin(), None)
         .expect("a stopped deployer is upgraded");
+}
+
+/// A start reads and claims its children in one message and plans them in the next, the
+/// deployer calling itself between the two. That call's callback traps: the IC answers the
+/// start's caller with `CANISTER_ERROR` and runs the cleanup, where ic-cdk drops the start, whose
+/// claims are then freed (`AbandonedUnlessStarted`). No child stays held by a rollout that never
+/// began: the same rollout started again claims them and completes.
+#[test]
+fn a_start_whose_callback_trapped_leaves_no_child_claimed() {
+    let (mut fleet, children, release) = three_children("child_v2", "2");
+    let entry = "response:version";
+    trap_once(&mut fleet, entry);
+
+    let reject = fleet
+        .start_rollout_of(operator(), &release, Selector::All, policy(1, vec![], 3))
+        .expect_err("the start's callback trapped")
+        .reject();
+
+    assert_eq!(reject.code, RejectCode::CanisterError, "{reject:?}");
+    assert!(
+        trapped(&fleet, entry),
+        "the start's self-call answer trapped"
+    );
+    let summary = fleet.fleet_summary_ok(operator());
+    assert_eq!(summary.in_rollouts, 0, "{summary:?}");
+    assert_eq!(summary.children, children.len() as u64);
+    roll_out_completed(&mut fleet, &release, policy(1, vec![], 3), 3);
 }
 
 /// Three children on one subnet, adopted, and the fixture `module` released as `version`.
