@@ -2,7 +2,8 @@
 //! simulator with injected faults: each test checks the end state both through the deployer's
 //! queries (summary, child history, events) and through the simulator's view of every child
 //! (status, module hash, counter). `fault_campaign_on_one_thread` and `_on_another_thread` run
-//! seeded random faults of every kind (and the deployer's own upgrade) on random small fleets
+//! seeded random faults of every kind (the deployer's callbacks trapping and its own upgrade
+//! among them) on random small fleets
 //! and policies: `FAULT_CAMPAIGN_SEEDS=<count>` (default 200, as the issue asks of the test
 //! command) or `FAULT_CAMPAIGN_SEED=<n>` to replay one.
 //! IC interface specification: "IC method `install_code`", "`stop_canister`",
@@ -19,6 +20,7 @@ use deployer::{
     RolloutPhase, Step, Verdict,
 };
 use deployer::{PolicyArg, RolloutInfo};
+use deployer_client::CallError;
 use failure_support::*;
 use ic_sim::scenario::IcEnvExt;
 use ic_sim::{CanisterRunStatus, Fault, FaultCount, RandomFaults, RejectCode};
@@ -603,7 +605,7 @@ fn campaign_run(seed: u64) {
             FaultCount::Times(1),
         );
     }
-    scenario.fleet.env.set_random_faults(RandomFaults {
+    let faults = RandomFaults {
         reject_management: 0.05,
         reject_methods: Vec::new(),
         drop_response: 0.05,
@@ -611,10 +613,21 @@ fn campaign_run(seed: u64) {
         max_delay_rounds: 3,
         hang_stop: 0.05,
         hang_stop_rounds: 350,
-    });
+        trap_response: 0.0,
+        trap_methods: Vec::new(),
+    };
+    scenario.fleet.env.set_random_faults(faults.clone());
     let id = scenario.start_all(PolicyArg {
         max_stopped_per_subnet,
         ..failure_policy(on_failure, budget, concurrency)
+    });
+    // Once started, the deployer's callbacks of its management calls may trap too (a start
+    // whose callback trapped is refused to its caller: `silent_stall_tests`). Not ic-cdk-timers'
+    // own callback: no code of the deployer runs there.
+    scenario.fleet.env.set_random_faults(RandomFaults {
+        trap_response: 0.03,
+        trap_methods: ROLLOUT_METHODS.iter().map(|m| m.to_string()).collect(),
+        ..faults
     });
     if rng.one_in(4) {
         let round = scenario.fleet.env.round() + rng.between(1, 40);
@@ -634,15 +647,44 @@ fn campaign_run(seed: u64) {
         if info.summary.finished_at.is_some() {
             break info;
         }
-        let resumed: Result<RolloutInfo, Error> =
-            scenario.fleet.resume_rollout(operator(), id).answer();
-        resumed.expect("resume");
+        resume_when_running(&mut scenario, id);
     };
     scenario
         .fleet
         .env
         .set_random_faults(RandomFaults::default());
     check_end_state(&mut scenario, id, &done, on_failure);
+}
+
+/// The management methods a rollout calls.
+const ROLLOUT_METHODS: [&str; 10] = [
+    "canister_status",
+    "stop_canister",
+    "take_canister_snapshot",
+    "list_canister_snapshots",
+    "delete_canister_snapshot",
+    "stored_chunks",
+    "upload_chunk",
+    INSTALL_METHOD,
+    "load_canister_snapshot",
+    "start_canister",
+];
+
+/// Resumes the paused rollout as an operator would: again after a round while the deployer is
+/// stopped for its upgrade (the campaign's hook may stop it in the middle of the call).
+fn resume_when_running(scenario: &mut Scenario, id: u64) {
+    loop {
+        match scenario.fleet.resume_rollout(operator(), id) {
+            Err(CallError::Rejected(reject)) if reject.message.contains("is not running") => {
+                scenario.fleet.env.tick();
+            }
+            resumed => {
+                let resumed: Result<RolloutInfo, Error> = resumed.answer();
+                resumed.expect("resume");
+                return;
+            }
+        }
+    }
 }
 
 /// Every child runs the release or its previous module with its state, unless the policy left

@@ -15,6 +15,9 @@ fn random_faults() -> RandomFaults {
         max_delay_rounds: 4,
         hang_stop: 0.5,
         hang_stop_rounds: 3,
+        // The forwarder replies in its callback and registers no cleanup.
+        trap_response: 0.0,
+        trap_methods: Vec::new(),
     }
 }
 

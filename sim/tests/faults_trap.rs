@@ -6,7 +6,9 @@
 mod replica_support;
 
 use candid::Principal;
-use ic_sim::{Fault, FaultCount, FaultEvent, RejectCode, Sim, TraceKind};
+use ic_sim::{
+    Fault, FaultCount, FaultEvent, FaultSource, RandomFaults, RejectCode, Sim, TraceKind,
+};
 use replica_support::*;
 
 /// `call` counts itself and calls the management canister's `raw_rand`; the response closure
@@ -66,13 +68,17 @@ fn trap(canister: Principal, entry: &str) -> Fault {
 }
 
 fn trapped_entries(sim: &Sim) -> Vec<String> {
+    trapped(sim).into_iter().map(|(entry, _)| entry).collect()
+}
+
+fn trapped(sim: &Sim) -> Vec<(String, FaultSource)> {
     sim.trace()
         .iter()
         .filter_map(|event| match &event.kind {
             TraceKind::Fault {
                 event: FaultEvent::ExecutionTrapped { entry, .. },
-                ..
-            } => Some(entry.clone()),
+                source,
+            } => Some((entry.clone(), *source)),
             _ => None,
         })
         .collect()
@@ -122,5 +128,35 @@ fn a_trapped_response_runs_the_cleanup_whose_changes_persist() {
         counts(&mut sim, canister),
         [2, 1, 1],
         "no cleanup without a trap"
+    );
+}
+
+#[test]
+fn random_response_traps_hit_the_listed_methods_and_run_the_cleanup() {
+    let mut sim = new_sim();
+    let canister = caller(&mut sim);
+    sim.set_random_faults(RandomFaults {
+        trap_response: 1.0,
+        trap_methods: vec!["canister_status".to_string()],
+        ..RandomFaults::default()
+    });
+    sim.update_call(user(), canister, "call", Vec::new())
+        .expect("only the responses of the listed methods trap");
+    assert_eq!(counts(&mut sim, canister), [1, 1, 0]);
+    sim.set_random_faults(RandomFaults {
+        trap_response: 1.0,
+        ..RandomFaults::default()
+    });
+
+    for cleanups in 1..=2 {
+        let reject = sim
+            .update_call(user(), canister, "call", Vec::new())
+            .expect_err("every response traps");
+        assert_eq!(reject.code, RejectCode::CanisterError);
+        assert_eq!(counts(&mut sim, canister), [cleanups + 1, 1, cleanups]);
+    }
+    assert_eq!(
+        trapped(&sim),
+        vec![("response:raw_rand".to_string(), FaultSource::Random); 2]
     );
 }

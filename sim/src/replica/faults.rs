@@ -97,6 +97,11 @@ pub struct RandomFaults {
     /// rounds.
     pub hang_stop: f64,
     pub hang_stop_rounds: u64,
+    /// Probability that a canister's execution of the response to a call to one of
+    /// `trap_methods` (any method when empty) traps, as with [`Fault::TrapExecution`]: its
+    /// changes are rolled back and the call's cleanup runs.
+    pub trap_response: f64,
+    pub trap_methods: Vec<String>,
 }
 
 /// Where a traced fault came from.
@@ -344,10 +349,21 @@ impl Sim {
     /// The trap message an injected fault gives `canister`'s execution of `entry` instead of
     /// running it, if any.
     pub(crate) fn execution_fault(&mut self, canister: Principal, entry: &str) -> Option<String> {
-        let (source, _) = self.faults.take(|fault| {
+        let rule = self.faults.take(|fault| {
             matches!(fault, Fault::TrapExecution { canister: c, entry: e, .. }
                 if *c == canister && e == entry)
-        })?;
+        });
+        let source = match rule {
+            Some((source, _)) => source,
+            None if entry.strip_prefix("response:").is_some_and(|method| {
+                let methods = &self.faults.random.trap_methods;
+                methods.is_empty() || methods.iter().any(|listed| listed == method)
+            }) && self.draw(self.faults.random.trap_response) =>
+            {
+                FaultSource::Random
+            }
+            None => return None,
+        };
         self.record_fault(
             source,
             FaultEvent::ExecutionTrapped {
