@@ -1059,14 +1059,26 @@ async fn start_export() -> Result<ExportManifest, Error> {
         state.start_export(now);
         Ok(())
     })?;
+    let _taking = AbandonedUnlessTaken(now);
     loop {
         if let Some(manifest) = mutate_state(|state| state.continue_export(now))? {
             return Ok(manifest);
         }
         if !effects::next_message().await {
-            mutate_state(|state| state.abandon_export(now));
             return Err(ErrorKind::ExportNotHeld { exported_at: now }.into());
         }
+    }
+}
+
+/// An export's call, which lets go of the export (thawing the memories) if it ends before the
+/// document is taken: its call to itself came back refused, or one of its messages trapped
+/// (ic-cdk drops the call's future in the cleanup). A freeze left behind would keep every page
+/// written after it on the heap, up to `MAX_KEPT_BYTES`.
+struct AbandonedUnlessTaken(u64);
+
+impl Drop for AbandonedUnlessTaken {
+    fn drop(&mut self) {
+        mutate_state(|state| state.abandon_export(self.0));
     }
 }
 

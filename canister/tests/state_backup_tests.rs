@@ -395,6 +395,66 @@ fn commit_interrupted_while_writing(fleet: &mut Fleet) -> RestoreSummary {
     fleet.commit_restore_ok(admin())
 }
 
+/// An export whose message traps while it takes the document (its call to itself answered in
+/// a callback that traps; ic-cdk drops the export's call in the cleanup) lets go of its freeze:
+/// the pages written afterwards are not kept on the heap. Without that, each page written was
+/// kept until 512 MiB were.
+#[test]
+fn an_export_whose_callback_trapped_lets_go_of_its_freeze() {
+    // 150 children with 14 labels each: more index entries than one message takes.
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 150);
+    let labels: Vec<deployer::Label> = (0..14)
+        .map(|index| deployer::Label {
+            key: format!("key-{index}"),
+            value: format!("value-{index}"),
+        })
+        .collect();
+    for batch in children.chunks(100) {
+        let arg = deployer::AdoptChildrenArg {
+            canister_ids: batch.to_vec(),
+            subnet: None,
+            labels: labels.clone(),
+        };
+        for adopted in fleet.adopt_children_ok(admin(), arg) {
+            adopted.expect("adopted");
+        }
+    }
+    assert!(children.len() * labels.len() > SLICE_ENTRIES as usize);
+    let large = artifacts::wasm("child_large");
+    // Once before, so that the heap already holds what an upload needs while it runs.
+    let rewrite_release = |fleet: &mut Fleet| {
+        let uploaded = release(fleet, &large, "large");
+        fleet.delete_release_ok(operator(), uploaded.summary.sha256);
+    };
+    rewrite_release(&mut fleet);
+    let entry = "response:version";
+    fleet.env.inject(ic_sim::Fault::TrapExecution {
+        canister: fleet.canister,
+        entry: entry.to_string(),
+        count: ic_sim::FaultCount::Times(1),
+    });
+
+    let reject = fleet
+        .start_export(admin())
+        .expect_err("the export's callback trapped")
+        .reject();
+    assert_eq!(reject.code, ic_sim::RejectCode::CanisterError, "{reject:?}");
+    let heap = |fleet: &Fleet| fleet.env.canister(fleet.canister).unwrap().wasm_memory_size;
+    let before = heap(&fleet);
+    rewrite_release(&mut fleet);
+
+    let grown = heap(&fleet) - before;
+    assert!(
+        grown < large.len() as u64 / 2,
+        "the heap grew by {grown} bytes rewriting {} bytes of stable memory",
+        large.len()
+    );
+    fleet
+        .export_state(admin(), &BTreeMap::new())
+        .expect("a new export is taken whole");
+}
+
 /// A small deployer with a release and children, exported.
 fn exported() -> (Fleet, StateBackup) {
     let (mut fleet, _, _, id) = v2_rollout(5, 5);
