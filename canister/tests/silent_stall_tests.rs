@@ -3,8 +3,9 @@
 //! outcome; and an operator can settle a rollout's steps in flight on demand
 //! (`reconcile_rollout`), after which it finishes with every child upgraded once.
 //! IC interface specification: "Global timer" (a timer fires once; ic-cdk-timers runs each
-//! timer body as its own self-call, whose trap rolls back only that body) and "Callbacks" (a
-//! trapped callback's changes are rolled back, and the call's cleanup closure runs).
+//! timer body as its own self-call, whose trap rolls back only that body) and "Callback
+//! invocation" (a trapped callback's changes are rolled back, and the call's cleanup closure
+//! runs).
 
 mod rollout_support;
 mod support;

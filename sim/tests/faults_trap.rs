@@ -1,7 +1,8 @@
 //! Fault injection: an execution that traps ([`Fault::TrapExecution`]). IC interface
-//! specification, "Message execution" and "Callbacks": a trapped execution changes nothing and
-//! its call context is rejected with `CANISTER_ERROR` when nothing else will answer it; when a
-//! reply or reject callback traps, the call's cleanup closure runs, and its changes persist.
+//! specification, "Message execution" and "Callback invocation": a trapped execution changes
+//! nothing and its call context is rejected with `CANISTER_ERROR` when nothing else will answer
+//! it; when a reply or reject callback traps, the call's cleanup closure runs, and its changes
+//! persist.
 
 mod replica_support;
 

@@ -85,10 +85,10 @@ thread_local! {
 
 /// Armed while a task awaits the answer to an action. When a callback traps, the IC rolls back
 /// what it did and runs the call's cleanup, in which ic-cdk drops the task that awaited the call
-/// (IC interface specification, "Callbacks"); dropped armed, the watch has the action settled as
-/// unknown at the rollout's next drive: it may or may not have happened, and the engine reads
-/// the child, as after `SYS_UNKNOWN`. Without it the action stayed in flight, its child never
-/// finished, and the rollout waited for an operator's `reconcile_rollout`.
+/// (IC interface specification, "Callback invocation"); dropped armed, the watch has the action
+/// settled as unknown at the rollout's next drive: it may or may not have happened, and the
+/// engine reads the child, as after `SYS_UNKNOWN`. Without it the action stayed in flight, its
+/// child never finished, and the rollout waited for an operator's `reconcile_rollout`.
 struct AnswerWatch {
     rollout_id: u64,
     armed: Option<ActionId>,

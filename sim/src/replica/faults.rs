@@ -72,8 +72,8 @@ pub enum Fault {
     /// code, as a trap in the canister's own code would (out of instructions, stable memory that
     /// cannot grow, a bug): the IC keeps nothing the execution did and rejects its call with
     /// `CANISTER_ERROR`. A response's trap runs the call's cleanup closure, whose changes persist
-    /// (IC interface specification, "Callbacks": the cleanup runs when the reply or reject
-    /// callback traps).
+    /// (IC interface specification, "Callback invocation": the cleanup runs when the reply or
+    /// reject callback traps).
     TrapExecution {
         canister: Principal,
         entry: String,
