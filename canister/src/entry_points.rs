@@ -509,7 +509,7 @@ async fn proxy(args: ProxyArgs) -> ProxyResult {
         Err(unauthorized) => return ProxyResult::Err(unauthorized),
         Ok(admitted) => admitted,
     };
-    let mut entry = ProxyCall {
+    let mut audit = AuditedIfDropped(Some(ProxyCall {
         sequence: 0,
         at: time(),
         caller,
@@ -518,11 +518,12 @@ async fn proxy(args: ProxyArgs) -> ProxyResult {
         args_bytes: args.args.len() as u64,
         reply_bytes: None,
         error: None,
-    };
+    }));
     let result = match admitted {
         Err(refused) => Err(refused),
         Ok(_) => forward(args).await,
     };
+    let mut entry = audit.0.take().expect("recorded once");
     match &result {
         Ok(reply) => entry.reply_bytes = Some(reply.len() as u64),
         Err(ProxyError::CallFailed { reason }) => entry.error = Some(reason.clone()),
@@ -534,6 +535,24 @@ async fn proxy(args: ProxyArgs) -> ProxyResult {
             result: ByteBuf::from(reply),
         }),
         Err(error) => ProxyResult::Err(error),
+    }
+}
+
+/// A proxied call's audit entry, recorded when the call's future is dropped before its answer
+/// is (its callback trapped, and ic-cdk dropped the future in the cleanup): the call was made,
+/// and the log says so.
+struct AuditedIfDropped(Option<ProxyCall>);
+
+impl Drop for AuditedIfDropped {
+    fn drop(&mut self) {
+        if let Some(mut entry) = self.0.take() {
+            entry.error = Some(
+                "the answer was lost: the deployer's callback trapped; read the child to learn \
+                 what the call did"
+                    .into(),
+            );
+            mutate_state(|state| state.proxy_audit.record(entry));
+        }
     }
 }
 

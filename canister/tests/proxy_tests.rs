@@ -2,7 +2,7 @@
 //! through the deployer (metadata, then data in slices), uploads it
 //! into another child through it, and that child, loaded from it, holds the first one's state.
 //! Calls the proxy does not forward are refused with a reason, strangers are refused, and every
-//! operator call is in the audit log.
+//! operator call is in the audit log, even one whose answer a trapped callback lost.
 //! Spec: IC interface specification, management canister, "IC method
 //! read_canister_snapshot_metadata", "read_canister_snapshot_data",
 //! "upload_canister_snapshot_metadata", "upload_canister_snapshot_data".
@@ -266,4 +266,43 @@ fn the_proxy_forwards_only_allowed_calls_about_children_for_operators() {
         .collect();
     assert_eq!(errors, [true, true, true]);
     assert_eq!(audit.calls[1].child, None, "refused before naming a child");
+}
+
+/// The callback of a proxied call traps: the IC rejects the operator's call with
+/// `CANISTER_ERROR` and runs the cleanup, where the call is still recorded, its answer lost.
+#[test]
+fn a_proxied_call_whose_callback_trapped_is_in_the_audit_log() {
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 1);
+    fleet.adopt_all(admin(), std::slice::from_ref(&children));
+    fleet.env.inject(ic_sim::Fault::TrapExecution {
+        canister: fleet.canister,
+        entry: "response:canister_status".to_string(),
+        count: ic_sim::FaultCount::Times(1),
+    });
+    let status = CanisterIdRecord {
+        canister_id: children[0],
+    };
+
+    let reject = fleet
+        .proxy(
+            operator(),
+            ProxyArgs {
+                canister_id: Principal::management_canister(),
+                method: "canister_status".into(),
+                args: ByteBuf::from(candid::encode_one(&status).unwrap()),
+                cycles: Nat::from(0u8),
+            },
+        )
+        .expect_err("the callback trapped")
+        .reject();
+
+    assert_eq!(reject.code, ic_sim::RejectCode::CanisterError, "{reject:?}");
+    let audit = fleet.list_proxy_calls_ok(operator(), ListProxyCallsArg::default());
+    assert_eq!(audit.calls.len(), 1, "{audit:?}");
+    let call = &audit.calls[0];
+    assert_eq!(call.child, Some(children[0]));
+    assert_eq!(call.reply_bytes, None);
+    let error = call.error.as_deref().unwrap_or_default();
+    assert!(error.contains("callback trapped"), "{error}");
 }
