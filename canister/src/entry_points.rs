@@ -7,7 +7,6 @@ use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 use candid::Principal;
-use futures_util::future::join_all;
 use ic_cdk::api::{accept_message, msg_caller, msg_method_name, subnet_self, time};
 use ic_cdk::{init, inspect_message, post_upgrade, pre_upgrade, query, trap, update};
 use ic_cdk_timers::TimerId;
@@ -455,7 +454,7 @@ async fn adopt(arg: AdoptChildrenArg) -> Result<Vec<Result<ChildInfo, Error>>, E
             }));
         }
         let subnet = arg.subnet.unwrap_or_else(subnet_self);
-        let statuses = join_all(
+        let statuses = effects::join_calls(
             arg.canister_ids
                 .iter()
                 .map(|&id| effects::canister_status(id)),

@@ -109,13 +109,7 @@ fn the_installs_of_an_upload_whose_callback_trapped_are_retried() {
         assert_eq!(child_state.module_hash, Some(module_hash));
         assert_eq!(successful_installs(&fleet, child), 1);
     }
-    let refusal = fleet
-        .upgrade(admin(), None)
-        .expect_err("chunk calls counted as outstanding");
-    assert!(refusal.message.contains("still outstanding"), "{refusal:?}");
-    fleet
-        .upgrade_stopped(admin(), None)
-        .expect("a stopped deployer is upgraded");
+    upgraded_only_stopped(&mut fleet);
 }
 
 /// A start reads and claims its children in one message and plans them in the next, the
@@ -143,6 +137,34 @@ fn a_start_whose_callback_trapped_leaves_no_child_claimed() {
     assert_eq!(summary.in_rollouts, 0, "{summary:?}");
     assert_eq!(summary.children, children.len() as u64);
     roll_out_completed(&mut fleet, &release, policy(1, vec![], 3), 3);
+}
+
+/// An adoption reads the canisters' statuses at once; one answer's callback traps. The caller
+/// gets `CANISTER_ERROR` and nothing is adopted; the other reads, still out when the cleanup
+/// dropped them, stay counted (a running deployer refuses its upgrade, a stopped one takes
+/// it); adopting again succeeds.
+#[test]
+fn an_adoption_whose_callback_trapped_adopts_nothing_and_counts_its_other_reads() {
+    let mut fleet = fleet(1);
+    let children = create_children(&mut fleet, 0, 3);
+    trap_once(&mut fleet, "response:canister_status");
+    let adopt = deployer::AdoptChildrenArg {
+        canister_ids: children.clone(),
+        subnet: None,
+        labels: Vec::new(),
+    };
+
+    let reject = fleet
+        .adopt_children(admin(), adopt.clone())
+        .expect_err("a status read's callback trapped")
+        .reject();
+
+    assert_eq!(reject.code, RejectCode::CanisterError, "{reject:?}");
+    assert_eq!(fleet.fleet_summary_ok(admin()).children, 0);
+    upgraded_only_stopped(&mut fleet);
+    for adopted in fleet.adopt_children_ok(admin(), adopt) {
+        adopted.expect("adopted");
+    }
 }
 
 /// Three children on one subnet, adopted, and the fixture `module` released as `version`.
@@ -175,6 +197,18 @@ fn roll_out_completed(fleet: &mut Fleet, release: &Release, policy: PolicyArg, u
     let done = fleet.run_to_end(operator(), id, 1_000);
     assert_eq!(done.summary.phase, RolloutPhase::Completed);
     assert_eq!(done.summary.counts.upgraded, upgraded);
+}
+
+/// Calls are counted as outstanding: the running deployer refuses its upgrade, the stopped one
+/// (whose calls have all been answered) takes it.
+fn upgraded_only_stopped(fleet: &mut Fleet) {
+    let refusal = fleet
+        .upgrade(admin(), None)
+        .expect_err("calls counted as outstanding");
+    assert!(refusal.message.contains("still outstanding"), "{refusal:?}");
+    fleet
+        .upgrade_stopped(admin(), None)
+        .expect("a stopped deployer is upgraded");
 }
 
 /// Whether an execution of the deployer's `entry` trapped by injection.

@@ -10,7 +10,7 @@
 //! unknown too: the call took effect, but what it returned is lost.
 
 use std::cell::Cell;
-use std::future::IntoFuture;
+use std::future::{Future, IntoFuture};
 
 use candid::{CandidType, Principal};
 use ic_cdk::api::canister_self;
@@ -34,10 +34,10 @@ use crate::management_reply::{self, StatusCode};
 thread_local! {
     /// Calls made and not yet answered: the deployer refuses its own upgrade while any may be
     /// answered (`state::upgrade_refusal`). A trapped callback's changes are undone, and its
-    /// cleanup drops the task that awaited the call, counting that call out; a task that awaited
-    /// other calls too counts those again (`count_still_outstanding`), since their answers will
-    /// find no task. So the count may stay high, never low: then the deployer must be stopped
-    /// to be upgraded, which is always safe.
+    /// cleanup drops the task that awaited the call, counting that call out; calls awaited
+    /// together with it are counted again (`join_calls`), since their answers will find no task.
+    /// So the count may stay high, never low: then the deployer must be stopped to be upgraded,
+    /// which is always safe.
     static CALLS_OUTSTANDING: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -45,9 +45,26 @@ pub fn calls_outstanding() -> u64 {
     CALLS_OUTSTANDING.get()
 }
 
-/// Counts again `calls` still out whose futures a trapped callback's cleanup dropped.
-pub fn count_still_outstanding(calls: u64) {
-    CALLS_OUTSTANDING.set(CALLS_OUTSTANDING.get() + calls);
+/// Awaits calls made at once, their results in order. When one's callback traps, the cleanup
+/// drops them all, each counting its call out; but only that one was answered, so the others
+/// still out are counted again.
+pub async fn join_calls<T>(calls: impl IntoIterator<Item = impl Future<Output = T>>) -> Vec<T> {
+    struct StillOut(Cell<u64>);
+    impl Drop for StillOut {
+        fn drop(&mut self) {
+            let others = self.0.get().saturating_sub(1);
+            CALLS_OUTSTANDING.set(CALLS_OUTSTANDING.get() + others);
+        }
+    }
+    let out = StillOut(Cell::new(0));
+    let out = &out;
+    let calls = calls.into_iter().map(|call| async move {
+        out.0.set(out.0.get() + 1);
+        let result = call.await;
+        out.0.set(out.0.get() - 1);
+        result
+    });
+    futures_util::future::join_all(calls).await
 }
 
 /// Awaits a call, counted as outstanding until it is answered (or until ic-cdk drops the

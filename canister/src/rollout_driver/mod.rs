@@ -124,13 +124,10 @@ fn settle_later(rollout_id: u64, action: ActionId, outcome: Outcome) {
 /// Armed while an upload runs; dropped armed, one of its callbacks trapped and the cleanup
 /// dropped its task (see [`AnswerWatch`]). Then the places it held are given back, its store is
 /// no longer taken as receiving (the next install there reads `stored_chunks` again), and the
-/// installs that waited for it are settled as transient rejects, to be retried. Its other chunk
-/// uploads still out were counted out as their futures were dropped: they are counted again.
+/// installs that waited for it are settled as transient rejects, to be retried.
 struct UploadWatch {
     key: StoreKey,
     places: u32,
-    /// The upload's chunk calls made and not answered.
-    chunks_in_flight: Cell<u64>,
     armed: bool,
 }
 
@@ -140,8 +137,6 @@ impl Drop for UploadWatch {
         if !self.armed {
             return;
         }
-        // The trapped callback answered one of them, if any was out.
-        effects::count_still_outstanding(self.chunks_in_flight.get().saturating_sub(1));
         let store = self.key.0;
         let waiting = STORES.with_borrow_mut(|stores| match stores.remove(&self.key) {
             Some(StoreState::Uploading(waiting)) => waiting,
@@ -474,10 +469,9 @@ fn start_uploads() {
             let mut watch = UploadWatch {
                 key,
                 places,
-                chunks_in_flight: Cell::new(0),
                 armed: true,
             };
-            upload_release(key, &watch.chunks_in_flight).await;
+            upload_release(key).await;
             watch.armed = false;
             drop(watch);
             start_uploads();
@@ -486,10 +480,10 @@ fn start_uploads() {
 }
 
 /// Uploads the release's chunks that the store lacks, then starts the installs that waited.
-async fn upload_release(key: StoreKey, chunks_in_flight: &Cell<u64>) {
+async fn upload_release(key: StoreKey) {
     let (store, release) = key;
     let chunk_hashes: Rc<[Sha256Hash]> = chunk_hashes(release).into();
-    let result = upload_missing_chunks(store, release, &chunk_hashes, chunks_in_flight).await;
+    let result = upload_missing_chunks(store, release, &chunk_hashes).await;
     let waiting = STORES.with_borrow_mut(|stores| {
         let waiting = match stores.remove(&key) {
             Some(StoreState::Uploading(waiting)) => waiting,
@@ -526,7 +520,6 @@ async fn upload_missing_chunks(
     store: Principal,
     release: ModuleHash,
     hashes: &[Sha256Hash],
-    chunks_in_flight: &Cell<u64>,
 ) -> Result<(), CallError> {
     let mut stored = effects::stored_chunks(store).await?;
     let is_missing = |hash: &Sha256Hash, stored: &[Vec<u8>]| {
@@ -563,15 +556,9 @@ async fn upload_missing_chunks(
     let uploads = missing.into_iter().map(|index| async move {
         let chunk = read_state(|state| state.release_store.module_chunk(&release.0, index))
             .expect("a release in use is never deleted");
-        chunks_in_flight.set(chunks_in_flight.get() + 1);
-        let uploaded = effects::upload_chunk(store, chunk).await;
-        chunks_in_flight.set(chunks_in_flight.get() - 1);
-        uploaded
+        effects::upload_chunk(store, chunk).await
     });
-    futures_util::future::join_all(uploads)
-        .await
-        .into_iter()
-        .collect()
+    effects::join_calls(uploads).await.into_iter().collect()
 }
 
 fn chunked(store: Principal, chunk_hashes: &[Sha256Hash]) -> Install {
