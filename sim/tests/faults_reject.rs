@@ -3,23 +3,13 @@
 
 mod replica_support;
 
-use ic_sim::{Fault, FaultCount, FaultEvent, FaultSource, InstallMode, RejectCode, Sim, TraceKind};
+use ic_sim::{Fault, FaultCount, FaultEvent, FaultSource, InstallMode, RejectCode};
 use replica_support::*;
 
 const UPGRADE: InstallMode = InstallMode::Upgrade {
     skip_pre_upgrade: false,
     keep_wasm_memory: false,
 };
-
-fn rejections(sim: &Sim) -> Vec<(FaultSource, FaultEvent)> {
-    sim.trace()
-        .iter()
-        .filter_map(|e| match &e.kind {
-            TraceKind::Fault { source, event } => Some((*source, event.clone())),
-            _ => None,
-        })
-        .collect()
-}
 
 // Rejected twice for the chosen target only: the code and message are the injected ones, the
 // upgrade did not happen; the third attempt succeeds. Each rejection is traced.
@@ -66,7 +56,7 @@ fn rejects_a_method_for_chosen_targets_n_times() {
         target: Some(target),
     };
     assert_eq!(
-        rejections(&sim),
+        faults(&sim),
         vec![
             (FaultSource::Rule(fault), expected.clone()),
             (FaultSource::Rule(fault), expected)
@@ -118,5 +108,5 @@ fn rejects_always_until_cleared() {
         sim.canister(target).unwrap().status,
         ic_sim::CanisterRunStatus::Stopped
     );
-    assert_eq!(rejections(&sim).len(), 3);
+    assert_eq!(faults(&sim).len(), 3);
 }

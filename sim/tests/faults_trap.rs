@@ -7,9 +7,7 @@
 mod replica_support;
 
 use candid::Principal;
-use ic_sim::{
-    Fault, FaultCount, FaultEvent, FaultSource, RandomFaults, RejectCode, Sim, TraceKind,
-};
+use ic_sim::{Fault, FaultCount, FaultEvent, FaultSource, RandomFaults, RejectCode, Sim};
 use replica_support::*;
 
 /// `call` counts itself and calls the management canister's `raw_rand`; the response closure
@@ -68,21 +66,31 @@ fn trap(canister: Principal, entry: &str) -> Fault {
     }
 }
 
+/// The entries whose executions an injected fault trapped, with where the fault came from.
+fn trapped(sim: &Sim) -> Vec<(String, FaultSource)> {
+    faults(sim)
+        .into_iter()
+        .filter_map(|(source, event)| match event {
+            FaultEvent::ExecutionTrapped { entry, .. } => Some((entry, source)),
+            _ => None,
+        })
+        .collect()
+}
+
 fn trapped_entries(sim: &Sim) -> Vec<String> {
     trapped(sim).into_iter().map(|(entry, _)| entry).collect()
 }
 
-fn trapped(sim: &Sim) -> Vec<(String, FaultSource)> {
-    sim.trace()
-        .iter()
-        .filter_map(|event| match &event.kind {
-            TraceKind::Fault {
-                event: FaultEvent::ExecutionTrapped { entry, .. },
-                source,
-            } => Some((entry.clone(), *source)),
-            _ => None,
-        })
-        .collect()
+/// `call`, which traps at `entry`: the caller gets `CANISTER_ERROR` naming it.
+fn call_trapped_at(sim: &mut Sim, canister: Principal, entry: &str, why: &str) {
+    let reject = sim
+        .update_call(user(), canister, "call", Vec::new())
+        .expect_err(why);
+    assert_eq!(reject.code, RejectCode::CanisterError);
+    assert!(
+        reject.message.contains(&format!("{entry} trapped")),
+        "{reject:?}"
+    );
 }
 
 #[test]
@@ -91,11 +99,7 @@ fn a_trapped_update_keeps_nothing_and_is_rejected_with_canister_error() {
     let canister = caller(&mut sim);
     sim.inject(trap(canister, "update:call"));
 
-    let reject = sim
-        .update_call(user(), canister, "call", Vec::new())
-        .expect_err("trapped");
-    assert_eq!(reject.code, RejectCode::CanisterError);
-    assert!(reject.message.contains("update:call trapped"), "{reject:?}");
+    call_trapped_at(&mut sim, canister, "update:call", "trapped");
     assert_eq!(counts(&mut sim, canister), [0, 0, 0], "nothing was kept");
     assert_eq!(trapped_entries(&sim), ["update:call"]);
 
@@ -110,13 +114,11 @@ fn a_trapped_response_runs_the_cleanup_whose_changes_persist() {
     let canister = caller(&mut sim);
     sim.inject(trap(canister, "response:raw_rand"));
 
-    let reject = sim
-        .update_call(user(), canister, "call", Vec::new())
-        .expect_err("the callback trapped and nothing else answers the call");
-    assert_eq!(reject.code, RejectCode::CanisterError);
-    assert!(
-        reject.message.contains("response:raw_rand trapped"),
-        "{reject:?}"
+    call_trapped_at(
+        &mut sim,
+        canister,
+        "response:raw_rand",
+        "the callback trapped and nothing else answers the call",
     );
     // The call was made (its update kept), the response closure's count rolled back, the
     // cleanup's count kept.

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use candid::{CandidType, Principal};
-use ic_sim::{InstallMode, Reject, Sim, SimConfig};
+use ic_sim::{FaultEvent, FaultSource, InstallMode, Reject, Sim, SimConfig, TraceKind};
 use serde::de::DeserializeOwned;
 
 /// The user that controls the canisters the tests create.
@@ -458,4 +458,15 @@ pub fn set_freezing_threshold(sim: &mut Sim, canister: Principal, seconds: u64) 
         sender_canister_version: None,
     };
     management_ingress(sim, user(), "update_settings", &args).unwrap();
+}
+
+/// Every fault that took effect, in order, with where it came from.
+pub fn faults(sim: &Sim) -> Vec<(FaultSource, FaultEvent)> {
+    sim.trace()
+        .iter()
+        .filter_map(|event| match &event.kind {
+            TraceKind::Fault { source, event } => Some((*source, event.clone())),
+            _ => None,
+        })
+        .collect()
 }
