@@ -613,8 +613,7 @@ fn campaign_run(seed: u64) {
         max_delay_rounds: 3,
         hang_stop: 0.05,
         hang_stop_rounds: 350,
-        trap_response: 0.0,
-        trap_methods: Vec::new(),
+        ..RandomFaults::default()
     };
     scenario.fleet.env.set_random_faults(faults.clone());
     let id = scenario.start_all(PolicyArg {

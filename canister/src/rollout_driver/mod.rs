@@ -137,25 +137,21 @@ impl Drop for UploadWatch {
         if !self.armed {
             return;
         }
-        let store = self.key.0;
-        let waiting = STORES.with_borrow_mut(|stores| match stores.remove(&self.key) {
+        // Its store is `Uploading` until the upload ends, in the message that disarms it.
+        let waiting = match STORES.with_borrow_mut(|stores| stores.remove(&self.key)) {
             Some(StoreState::Uploading(waiting)) => waiting,
-            Some(ready) => {
-                stores.insert(self.key, ready);
-                Vec::new()
-            }
-            None => Vec::new(),
-        });
+            _ => Vec::new(),
+        };
+        let interrupted = Outcome::Rejected {
+            code: reject_code::SYS_TRANSIENT,
+            message: format!(
+                "uploading the release into chunk store {} was interrupted (a callback of the \
+                 deployer trapped); the install is retried",
+                self.key.0
+            ),
+        };
         for (rollout_id, action) in waiting {
-            let message = format!(
-                "uploading the release into chunk store {store} was interrupted (a callback of \
-                 the deployer trapped); the install is retried"
-            );
-            let outcome = Outcome::Rejected {
-                code: reject_code::SYS_TRANSIENT,
-                message,
-            };
-            settle_later(rollout_id, action.id, outcome);
+            settle_later(rollout_id, action.id, interrupted.clone());
         }
     }
 }
@@ -272,12 +268,10 @@ fn settle_interrupted(rollout_id: u64) {
     if INTERRUPTED.with_borrow(Vec::is_empty) {
         return;
     }
-    let mine = INTERRUPTED.with_borrow_mut(|interrupted| {
-        let (mine, others) = std::mem::take(interrupted)
-            .into_iter()
-            .partition(|(of, _, _)| *of == rollout_id);
-        *interrupted = others;
-        mine
+    let mine: Vec<_> = INTERRUPTED.with_borrow_mut(|interrupted| {
+        interrupted
+            .extract_if(.., |(of, _, _)| *of == rollout_id)
+            .collect()
     });
     let settled = !mine.is_empty();
     for (_, action, outcome) in mine {
@@ -340,7 +334,7 @@ fn start(rollout_id: u64, action: Action) {
                 }
                 Err(error) => settle(
                     rollout_id,
-                    action,
+                    action.id,
                     Outcome::Rejected {
                         code: reject_code::SYS_FATAL,
                         message: error.to_string(),
@@ -359,7 +353,7 @@ fn start(rollout_id: u64, action: Action) {
                     let message = "no chunk store is registered for the child's subnet".into();
                     return settle(
                         rollout_id,
-                        action,
+                        action.id,
                         Outcome::Rejected {
                             code: reject_code::SYS_TRANSIENT,
                             message,
@@ -436,8 +430,8 @@ fn store_emptied(key: StoreKey, outcome: Outcome) -> Outcome {
 }
 
 /// Journals an outcome and asks for the rollout to be driven again.
-fn settle(rollout_id: u64, action: Action, outcome: Outcome) {
-    journal_outcome(rollout_id, action.id, outcome);
+fn settle(rollout_id: u64, action: ActionId, outcome: Outcome) {
+    journal_outcome(rollout_id, action, outcome);
     drive_no_later_than(rollout_id, time());
 }
 
@@ -503,7 +497,7 @@ async fn upload_release(key: StoreKey) {
             )),
             Err(CallError { code, message }) => settle(
                 rollout_id,
-                action,
+                action.id,
                 Outcome::Rejected {
                     code: *code,
                     message: format!("uploading the release into chunk store {store}: {message}"),
